@@ -1,0 +1,248 @@
+//! Events, the facts of the ledger, and the pure derivation of a ticket's state from them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::policy::LoadedPolicy;
+use crate::domain::workflow::{self, Action, ActionKind, Decision, LabelRole, LineState, Origin};
+
+/// The kinds of event the ledger holds.
+pub mod kind {
+    /// A label added in a tracker (changelog entry or snapshot difference).
+    pub const LABEL_ADDED: &str = "label.added";
+    /// A label removed in a tracker.
+    pub const LABEL_REMOVED: &str = "label.removed";
+    /// A decision recorded in portcullis (request, approve, reject, defer, needs-info, done, revoke).
+    pub const DECISION: &str = "decision";
+    /// The ticket's fields (summary, status, labels …) as seen in a tracker.
+    pub const TICKET_OBSERVED: &str = "ticket.observed";
+    /// An import of a file or a sync run.
+    pub const IMPORT: &str = "import";
+}
+
+/// Where an event came from.
+pub mod source {
+    pub const JIRA: &str = "jira";
+    pub const SNAPSHOT: &str = "snapshot";
+    pub const LOCAL: &str = "local";
+}
+
+/// An event as it is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    pub ticket: Option<String>,
+    pub line: Option<String>,
+    pub kind: String,
+    pub source: String,
+    pub actor: Option<String>,
+    /// When it happened (tracker time for tracker events, wall clock for decisions).
+    pub at: DateTime<Utc>,
+    /// When it entered the ledger.
+    pub recorded_at: DateTime<Utc>,
+    pub meeting: Option<NaiveDate>,
+    pub note: Option<String>,
+    pub payload: Value,
+    pub dedup_key: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An event not yet in the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub ticket: Option<String>,
+    pub line: Option<String>,
+    pub kind: &'static str,
+    pub source: String,
+    pub actor: Option<String>,
+    pub at: DateTime<Utc>,
+    pub meeting: Option<NaiveDate>,
+    pub note: Option<String>,
+    pub payload: Value,
+    /// Events with the same key are the same fact: the second is not appended.
+    pub dedup_key: Option<String>,
+}
+
+/// A ticket's fields as last seen in a tracker.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TicketInfo {
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub reporter: Option<String>,
+    #[serde(default)]
+    pub components: Vec<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// Everything derived about one ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketDerived {
+    pub key: String,
+    pub info: TicketInfo,
+    /// Per release line.
+    pub lines: BTreeMap<String, LineState>,
+}
+
+/// The label set a ticket has according to its label events (used to reconcile snapshots).
+pub fn labels_from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> BTreeSet<String> {
+    let mut sorted: Vec<&Event> = events.into_iter().collect();
+    sorted.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
+    let mut set = BTreeSet::new();
+    for e in sorted {
+        let label = e.payload.get("label").and_then(Value::as_str);
+        match (e.kind.as_str(), label) {
+            (kind::LABEL_ADDED, Some(l)) => {
+                set.insert(l.to_string());
+            }
+            (kind::LABEL_REMOVED, Some(l)) => {
+                set.remove(l);
+            }
+            _ => {}
+        }
+    }
+    set
+}
+
+/// Derive a ticket's state from all its events. Pure: the same events give the same state.
+pub fn derive_ticket(policy: &LoadedPolicy, key: &str, events: &[Event]) -> TicketDerived {
+    let mut info = TicketInfo::default();
+    let mut info_at: Option<(DateTime<Utc>, i64)> = None;
+
+    for e in events {
+        if e.kind == kind::TICKET_OBSERVED {
+            let stamp = (e.at, e.seq);
+            if info_at.is_none_or(|prev| stamp >= prev) {
+                if let Ok(i) = serde_json::from_value::<TicketInfo>(e.payload.clone()) {
+                    info = i;
+                    info_at = Some(stamp);
+                }
+            }
+        }
+    }
+    let lines = ticket_lines(policy, events);
+
+    let mut states = BTreeMap::new();
+    for line_name in lines {
+        let Some(line) = policy.line(&line_name) else { continue };
+        let mut actions: Vec<Action> = events.iter().filter_map(|e| to_action(policy, &line.request_label, &line_name, e)).collect();
+        if actions.is_empty() {
+            continue;
+        }
+        states.insert(line_name, workflow::fold(&mut actions, policy));
+    }
+    TicketDerived { key: key.to_string(), info, lines: states }
+}
+
+/// Which lines a ticket is on: any line whose request label it ever carried or that a decision
+/// named. Shared labels (approved, done) apply to those lines; with none known they apply to every
+/// line, so that an approval without a request is seen as the violation it is.
+pub fn ticket_lines(policy: &LoadedPolicy, events: &[Event]) -> BTreeSet<String> {
+    let labels = &policy.policy.labels;
+    let mut lines: BTreeSet<String> = BTreeSet::new();
+    let mut shared = false;
+    for e in events {
+        match e.kind.as_str() {
+            kind::LABEL_ADDED | kind::LABEL_REMOVED => {
+                if let Some(label) = e.payload.get("label").and_then(Value::as_str) {
+                    if let Some(line) = policy.line_for_request_label(label) {
+                        lines.insert(line.name.clone());
+                    } else if label == labels.approved || label == labels.done {
+                        shared = true;
+                    }
+                }
+            }
+            kind::DECISION => {
+                if let Some(line) = &e.line {
+                    lines.insert(line.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    if shared && lines.is_empty() {
+        lines.extend(policy.line_names());
+    }
+    lines
+}
+
+/// The trace of every line of a ticket: for each event, what it did on each line.
+pub fn trace_ticket(policy: &LoadedPolicy, events: &[Event]) -> BTreeMap<String, Vec<workflow::TraceStep>> {
+    let mut out = BTreeMap::new();
+    for name in ticket_lines(policy, events) {
+        let Some(line) = policy.line(&name) else { continue };
+        let mut actions: Vec<Action> = events.iter().filter_map(|e| to_action(policy, &line.request_label, &line.name, e)).collect();
+        if actions.is_empty() {
+            continue;
+        }
+        out.insert(line.name.clone(), workflow::fold_traced(&mut actions, policy).1);
+    }
+    out
+}
+
+/// The action an event means for one line, if any.
+fn to_action(policy: &LoadedPolicy, request_label: &str, line: &str, e: &Event) -> Option<Action> {
+    let labels = &policy.policy.labels;
+    let origin = match e.source.as_str() {
+        source::LOCAL => Origin::Local,
+        source::SNAPSHOT => Origin::Snapshot,
+        _ => Origin::Tracker,
+    };
+    let kind = match e.kind.as_str() {
+        kind::DECISION => {
+            if e.line.as_deref() != Some(line) {
+                return None;
+            }
+            let decision = Decision::parse(e.payload.get("decision")?.as_str()?)?;
+            ActionKind::Decision { decision }
+        }
+        kind::LABEL_ADDED | kind::LABEL_REMOVED => {
+            let label = e.payload.get("label")?.as_str()?.to_string();
+            let role = if label == request_label {
+                LabelRole::Request
+            } else if label == labels.approved {
+                LabelRole::Approved
+            } else if label == labels.done {
+                LabelRole::Done
+            } else {
+                return None;
+            };
+            if e.kind == kind::LABEL_ADDED {
+                ActionKind::LabelAdded { role, label }
+            } else {
+                ActionKind::LabelRemoved { role, label }
+            }
+        }
+        _ => return None,
+    };
+    let until = e
+        .payload
+        .get("until")
+        .and_then(Value::as_str)
+        .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
+    Some(Action {
+        seq: e.seq,
+        at: e.at,
+        actor: e.actor.clone(),
+        origin,
+        kind,
+        note: e.note.clone(),
+        meeting: e.meeting,
+        until,
+    })
+}

@@ -1,0 +1,31 @@
+//! # portcullis
+//!
+//! Release change control and backport tracking. portcullis keeps a local SQLite **ledger** of
+//! every backport request, committee decision and label change for a release line (`v23` on
+//! `v23.0.x` branches), derives where each request stands, and keeps what the policy forbids as
+//! **violations** with their evidence.
+//!
+//! ## Map
+//! - [`domain`]: the pure core: [`domain::policy`] (the policy file), [`domain::workflow`] (the
+//!   state machine and its transition table), [`domain::event`] (events and the derivation of a
+//!   ticket's state), [`domain::time`].
+//! - [`ledger`]: SQLite: opening safely, numbered migrations, the append-only hash-chained event
+//!   log, derived tables, rebuild and chain verification.
+//! - [`sync`]: tracker adapters: Jira wire types and the import of saved search responses
+//!   (parse → pure plan → one transaction).
+//! - [`ops`]: the operations every front end calls (status, decide, history, audit, rebuild) and
+//!   the workspace (config + policy + ledger).
+//! - [`cli`]: clap definitions, one function per command, output as table / JSON / CSV / Markdown.
+//! - [`demo`]: the self-contained demo workspace.
+//!
+//! Data flows one way: trackers and files → events → derived state → operations → front ends.
+
+pub mod cli;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod ledger;
+pub mod ops;
+pub mod sync;
+
+pub use error::{Error, ErrorKind, Result};
