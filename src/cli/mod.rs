@@ -1,2 +1,201 @@
-//! CLI
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The command line: clap definitions here, one function per command in [`commands`].
+//!
+//! Exit codes: 0 ok, 1 a check that does not pass (`audit`), 2 bad input or an error.
+
+pub mod commands;
+pub mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::domain::workflow::Decision;
+use crate::ops::workspace::Locations;
+use output::Format;
+
+/// Release change control and backport tracking.
+///
+/// portcullis keeps a ledger of backport requests, committee decisions and label changes per
+/// release line, and shows where every request stands, violations included.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 ok, 1 a check did not pass, 2 bad input or error.\n\
+Start with `portcullis demo`, or `portcullis init` in a new directory.")]
+pub struct Cli {
+    /// The ledger file (overrides the workspace config).
+    #[arg(long, global = true, env = "PORTCULLIS_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// The workspace config (default: portcullis.toml here or in a parent directory).
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The policy file (overrides the workspace config).
+    #[arg(long, global = true, env = "PORTCULLIS_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: portcullis.toml, policy.toml and an empty ledger.
+    Init {
+        /// Directory of the new workspace.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Policy to start from: `default`, `v23`, or a policy file to copy.
+        #[arg(long = "from-policy", default_value = "default", value_name = "NAME|FILE")]
+        from_policy: String,
+        /// Your name, recorded with your decisions.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Bring tickets into the ledger (today: from saved Jira search responses).
+    Sync {
+        /// A Jira search response (`/rest/api/2/search` or `/rest/api/3/search/jql`, with
+        /// expand=changelog) saved to a file; repeat for several pages.
+        #[arg(long = "from-file", value_name = "FILE", required = true)]
+        from_file: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Where every backport request of a release line stands.
+    Status {
+        /// The release line (default: the policy's only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Show only tickets in this state (requested, approved, done, rejected, deferred,
+        /// needs-info, withdrawn).
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The full timeline of a ticket: every label change and decision, rejections included.
+    History {
+        /// Ticket key, e.g. DM-33360.
+        key: String,
+        /// Also show changes of labels the policy does not use (always in JSON).
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Record a committee decision on a ticket.
+    Decide {
+        #[arg(value_enum)]
+        decision: Decision,
+        /// Ticket key, e.g. DM-33360.
+        key: String,
+        /// Why (required for reject and revoke).
+        #[arg(long)]
+        note: Option<String>,
+        /// Who decides (default: PORTCULLIS_ACTOR, the config's `user`, then $USER).
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: Option<String>,
+        /// The release line (default: the policy's only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Meeting date, YYYY-MM-DD (default: the last meeting day of the policy, on or before today).
+        #[arg(long, value_parser = parse_date)]
+        meeting: Option<chrono::NaiveDate>,
+        /// With `defer`: when to look at it again, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date)]
+        until: Option<chrono::NaiveDate>,
+        /// Record it even if the policy forbids it; it is kept as a violation.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Policy files: check one, or print the JSON schema.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Check the ledger: the hash chain of events and the derived state (exit 1 if either fails).
+    Audit {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Ledger maintenance.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Build a demo workspace with the v23 policy and ~80 generated tickets, and show its status.
+    Demo {
+        /// Where to build it (default: ./portcullis-demo).
+        #[arg(long, conflicts_with = "temp")]
+        dir: Option<PathBuf>,
+        /// Build it in a new temporary directory instead.
+        #[arg(long)]
+        temp: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file: every problem with file, line and key (exit 2 on error).
+    Check { file: PathBuf },
+    /// Print the JSON schema of policy files.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute all derived state from the events and report whether it equals what was there.
+    Rebuild,
+}
+
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date like 2022-03-15"))
+}
+
+impl Cli {
+    pub fn locations(&self) -> Locations {
+        Locations { config: self.config.clone(), db: self.db.clone(), policy: self.policy.clone() }
+    }
+}
+
+/// Set up logging to stderr: `PORTCULLIS_LOG`, else `RUST_LOG`, else warnings only.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("PORTCULLIS_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Parse arguments, run, and turn the result into an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging();
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            if let Some(h) = &e.hint {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

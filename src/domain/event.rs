@@ -47,7 +47,7 @@ pub struct Event {
     pub note: Option<String>,
     pub payload: Value,
     pub dedup_key: Option<String>,
-    pub prev_hash: String,
+    /// SHA-256 over the previous event's hash and this event (see [`crate::ledger::event_hash`]).
     pub hash: String,
 }
 
@@ -99,21 +99,25 @@ pub struct TicketDerived {
     pub lines: BTreeMap<String, LineState>,
 }
 
-/// The label set a ticket has according to its label events (used to reconcile snapshots).
-pub fn labels_from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> BTreeSet<String> {
-    let mut sorted: Vec<&Event> = events.into_iter().collect();
+/// A label change as the importer needs it: no payload parsing, no actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelFact {
+    pub at: DateTime<Utc>,
+    pub seq: i64,
+    pub added: bool,
+    pub label: String,
+}
+
+/// The label set after applying label changes in time order (ties by sequence).
+pub fn label_set_after<'a>(facts: impl IntoIterator<Item = &'a LabelFact>) -> BTreeSet<String> {
+    let mut sorted: Vec<&LabelFact> = facts.into_iter().collect();
     sorted.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
     let mut set = BTreeSet::new();
-    for e in sorted {
-        let label = e.payload.get("label").and_then(Value::as_str);
-        match (e.kind.as_str(), label) {
-            (kind::LABEL_ADDED, Some(l)) => {
-                set.insert(l.to_string());
-            }
-            (kind::LABEL_REMOVED, Some(l)) => {
-                set.remove(l);
-            }
-            _ => {}
+    for f in sorted {
+        if f.added {
+            set.insert(f.label.clone());
+        } else {
+            set.remove(&f.label);
         }
     }
     set

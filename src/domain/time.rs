@@ -6,12 +6,37 @@ use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Utc
 /// and also RFC 3339 (`…Z`, `…+05:00`) as GitHub and exports use.
 pub fn parse_tracker_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
+    if let Some(t) = parse_jira_fast(s) {
+        return Some(t);
+    }
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
         if let Ok(t) = DateTime::<FixedOffset>::parse_from_str(s, fmt) {
             return Some(t.with_timezone(&Utc));
         }
     }
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// The exact shape Jira writes, `2018-04-13T08:07:40.815-0500`, without chrono's format parser
+/// (imports parse hundreds of thousands of these). Anything else falls back to chrono.
+fn parse_jira_fast(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() != 28 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'.' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    let sign = match b[23] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_milli_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?)?;
+    let offset = sign * (num(24..26)? * 3600 + num(26..28)? * 60) as i32;
+    let offset = FixedOffset::east_opt(offset)?;
+    Some(date.and_time(time).and_local_timezone(offset).single()?.with_timezone(&Utc))
 }
 
 /// Format for storage and machine output: RFC 3339, UTC, milliseconds.
@@ -69,6 +94,12 @@ mod tests {
         assert_eq!(fmt_utc(t), "2011-12-15T02:35:06.000Z");
         assert_eq!(fmt_utc(parse_tracker_time("2022-04-13T20:49:34Z").unwrap()), "2022-04-13T20:49:34.000Z");
         assert!(parse_tracker_time("yesterday").is_none());
+        assert!(parse_tracker_time("2018-13-13T08:07:40.815-0500").is_none(), "month 13");
+        // The fast path and chrono agree.
+        for s in ["2022-03-01T23:59:59.999+1245", "2016-02-29T00:00:00.000-0800", "2022-01-04T09:00:00.000+0000"] {
+            let slow = DateTime::<FixedOffset>::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").unwrap().with_timezone(&Utc);
+            assert_eq!(parse_jira_fast(s), Some(slow), "{s}");
+        }
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl State {
     pub fn describe(self) -> &'static str {
         match self {
             State::Withdrawn => "request withdrawn or rejected: unrecorded",
+            State::None => "not requested",
             other => other.as_str(),
         }
     }

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::domain::event::{derive_ticket, Event, NewEvent, TicketDerived};
+use crate::domain::event::{derive_ticket, kind, Event, LabelFact, NewEvent, TicketDerived};
 use crate::domain::policy::LoadedPolicy;
 use crate::domain::time::{fmt_utc, now, parse_utc};
 use crate::domain::workflow::{State, Violation, ViolationKind};
@@ -44,6 +44,8 @@ fn set_pragmas(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 64 MiB of page cache: bulk imports touch several large indexes.
+    conn.pragma_update(None, "cache_size", -65536)?;
     Ok(())
 }
 
@@ -109,7 +111,7 @@ impl Ledger {
         let head: Option<(i64, String)> =
             tx.query_row("SELECT seq, hash FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
         let (last_seq, last_hash) = head.unwrap_or((0, GENESIS.to_string()));
-        Ok(LedgerTx { tx, last_seq, last_hash, appended: 0, touched: BTreeSet::new() })
+        Ok(LedgerTx { tx, last_seq, last_hash, appended: 0, touched: BTreeSet::new(), recorded_at: now(), fresh: Default::default() })
     }
 
     /// Number of events.
@@ -157,17 +159,18 @@ impl Ledger {
         self.for_each_event(|e| {
             report.events += 1;
             if let Some(exp) = expected_seq {
-                if e.seq != exp {
+                if e.seq == exp + 1 {
+                    report.problems.push(format!("event {exp} is missing"));
+                } else if e.seq > exp {
                     report.problems.push(format!("events {} to {} are missing", exp, e.seq - 1));
                 }
             }
             expected_seq = Some(e.seq + 1);
-            if e.prev_hash != prev {
-                report.problems.push(format!("event {}: its link to the previous event is broken (an event before it was changed, removed or inserted)", e.seq));
-            }
-            let h = event_hash(&e.prev_hash, &e);
-            if h != e.hash {
-                report.problems.push(format!("event {}: its content does not match its hash (it was changed after it was written)", e.seq));
+            if event_hash(&prev, &e) != e.hash {
+                report.problems.push(format!(
+                    "event {}: its hash does not match its content and the event before it (this event or an earlier one was changed after it was written)",
+                    e.seq
+                ));
             }
             prev = e.hash.clone();
             report.last_seq = e.seq;
@@ -228,21 +231,17 @@ pub struct LedgerTx<'a> {
     last_hash: String,
     appended: u64,
     touched: BTreeSet<String>,
+    /// One record time for the whole transaction.
+    recorded_at: chrono::DateTime<chrono::Utc>,
+    /// Events appended in this transaction, per ticket, with the first sequence number: a ticket
+    /// with nothing before that is derived from memory, without reading its events back.
+    fresh: std::collections::HashMap<String, Vec<Event>>,
 }
 
 impl LedgerTx<'_> {
     /// Append an event, unless one with the same dedup key is already there. Returns its sequence
     /// number, or `None` when it was a duplicate.
     pub fn append(&mut self, ev: NewEvent) -> Result<Option<i64>> {
-        if let Some(key) = &ev.dedup_key {
-            let exists: bool = self
-                .tx
-                .prepare_cached("SELECT EXISTS(SELECT 1 FROM events WHERE dedup_key = ?1)")?
-                .query_row([key], |r| r.get(0))?;
-            if exists {
-                return Ok(None);
-            }
-        }
         let seq = self.last_seq + 1;
         let mut event = Event {
             seq,
@@ -252,19 +251,24 @@ impl LedgerTx<'_> {
             source: ev.source,
             actor: ev.actor,
             at: ev.at,
-            recorded_at: now(),
+            recorded_at: self.recorded_at,
             meeting: ev.meeting,
             note: ev.note,
             payload: ev.payload,
             dedup_key: ev.dedup_key,
-            prev_hash: self.last_hash.clone(),
             hash: String::new(),
         };
-        event.hash = event_hash(&event.prev_hash, &event);
-        self.tx
+        let payload = payload_text(&event.payload);
+        let at = fmt_utc(event.at);
+        let recorded = fmt_utc(event.recorded_at);
+        event.hash = hash_parts(&self.last_hash, &event, &at, &recorded, &payload);
+        // A duplicate (same dedup key) inserts nothing, and the chain does not advance.
+        let inserted = self
+            .tx
             .prepare_cached(
-                "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(dedup_key) DO NOTHING",
             )?
             .execute(params![
                 event.seq,
@@ -273,20 +277,25 @@ impl LedgerTx<'_> {
                 event.kind,
                 event.source,
                 event.actor,
-                fmt_utc(event.at),
-                fmt_utc(event.recorded_at),
+                at,
+                recorded,
                 event.meeting.map(|d| d.to_string()),
                 event.note,
-                payload_text(&event.payload),
+                payload,
                 event.dedup_key,
-                event.prev_hash,
                 event.hash,
             ])?;
+        if inserted == 0 {
+            return Ok(None);
+        }
         self.last_seq = seq;
-        self.last_hash = event.hash;
+        self.last_hash = event.hash.clone();
         self.appended += 1;
         if let Some(t) = &event.ticket {
-            self.touched.insert(t.clone());
+            if !self.touched.contains(t) {
+                self.touched.insert(t.clone());
+            }
+            self.fresh.entry(t.clone()).or_default().push(event);
         }
         Ok(Some(seq))
     }
@@ -303,6 +312,27 @@ impl LedgerTx<'_> {
         events_for_ticket(&self.tx, key)
     }
 
+    /// A ticket's label changes, without reading whole events.
+    pub fn label_facts(&self, key: &str) -> Result<Vec<LabelFact>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT at, seq, kind, json_extract(payload, '$.label') FROM events
+             WHERE ticket = ?1 AND kind IN (?2, ?3) ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![key, kind::LABEL_ADDED, kind::LABEL_REMOVED])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let at: String = row.get(0)?;
+            let seq: i64 = row.get(1)?;
+            let k: String = row.get(2)?;
+            let label: Option<String> = row.get(3)?;
+            let (Some(at), Some(label)) = (parse_utc(&at), label) else {
+                return Err(Error::internal(format!("event {seq} is malformed; run `portcullis audit`")));
+            };
+            out.push(LabelFact { at, seq, added: k == kind::LABEL_ADDED, label });
+        }
+        Ok(out)
+    }
+
     /// How many events this transaction appended.
     pub fn appended(&self) -> u64 {
         self.appended
@@ -311,13 +341,24 @@ impl LedgerTx<'_> {
     /// Recompute the derived state of every ticket touched so far.
     pub fn rederive(&mut self, policy: &LoadedPolicy) -> Result<()> {
         let touched = std::mem::take(&mut self.touched);
+        let mut fresh = std::mem::take(&mut self.fresh);
         for key in &touched {
-            let events = events_for_ticket(&self.tx, key)?;
+            let events = match fresh.remove(key) {
+                Some(new) if !self.has_events_before(key, new[0].seq)? => new,
+                _ => events_for_ticket(&self.tx, key)?,
+            };
             let derived = derive_ticket(policy, key, &events);
             clear_derived(&self.tx, key)?;
             write_derived(&self.tx, &derived)?;
         }
         Ok(())
+    }
+
+    fn has_events_before(&self, key: &str, seq: i64) -> Result<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM events WHERE ticket = ?1 AND seq < ?2)")?
+            .query_row(params![key, seq], |r| r.get(0))?)
     }
 
     /// Derive the touched tickets, move the head and commit.
@@ -340,7 +381,7 @@ impl LedgerTx<'_> {
 }
 
 /// The columns of `events`, in [`row_to_event`]'s order.
-const EVENT_COLUMNS: &str = "seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, prev_hash, hash";
+const EVENT_COLUMNS: &str = "seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash";
 
 fn events_for_ticket(conn: &Connection, key: &str) -> Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE ticket = ?1 ORDER BY seq"))?;
@@ -375,8 +416,7 @@ fn row_to_event(row: &Row<'_>) -> Result<Event> {
         note: row.get(9)?,
         payload: serde_json::from_str(&payload).map_err(|_| bad("payload", seq))?,
         dedup_key: row.get(11)?,
-        prev_hash: row.get(12)?,
-        hash: row.get(13)?,
+        hash: row.get(12)?,
     })
 }
 
@@ -385,27 +425,43 @@ fn payload_text(v: &Value) -> String {
     v.to_string()
 }
 
-/// The hash of an event: SHA-256 over the previous hash and the event's canonical form.
+/// The hash of an event: SHA-256 over the previous hash and the event's canonical form, a JSON
+/// array `[seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key]`.
 pub fn event_hash(prev: &str, e: &Event) -> String {
-    let canonical = serde_json::json!([
+    hash_parts(prev, e, &fmt_utc(e.at), &fmt_utc(e.recorded_at), &payload_text(&e.payload))
+}
+
+fn hash_parts(prev: &str, e: &Event, at: &str, recorded_at: &str, payload: &str) -> String {
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let canonical = (
         e.seq,
-        e.ticket,
-        e.line,
-        e.kind,
-        e.source,
-        e.actor,
-        fmt_utc(e.at),
-        fmt_utc(e.recorded_at),
+        &e.ticket,
+        &e.line,
+        &e.kind,
+        &e.source,
+        &e.actor,
+        at,
+        recorded_at,
         e.meeting.map(|d| d.to_string()),
-        e.note,
-        payload_text(&e.payload),
-        e.dedup_key,
-    ]);
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(canonical.to_string().as_bytes());
-    hex::encode(h.finalize())
+        &e.note,
+        payload,
+        &e.dedup_key,
+    );
+    let mut w = HashWriter(Sha256::new());
+    w.0.update(prev.as_bytes());
+    w.0.update(b"\n");
+    // Serialising plain values to an in-memory hasher cannot fail.
+    let _ = serde_json::to_writer(&mut w, &canonical);
+    hex::encode(w.0.finalize())
 }
 
 fn clear_derived(conn: &Connection, key: &str) -> Result<()> {

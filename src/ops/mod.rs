@@ -160,6 +160,8 @@ pub struct TimelineEntry {
     pub meeting: Option<NaiveDate>,
     /// What it did to each line's state: `line: from → to`.
     pub effects: Vec<String>,
+    /// False for changes of labels the policy does not use (hidden from timelines by default).
+    pub relevant: bool,
 }
 
 /// A ticket's full history.
@@ -212,6 +214,12 @@ pub fn history(ledger: &Ledger, policy: &LoadedPolicy, key: &str) -> Result<Hist
             note: e.note.clone(),
             meeting: e.meeting,
             effects: effects.remove(&e.seq).unwrap_or_default(),
+            relevant: match e.payload.get("label").and_then(Value::as_str) {
+                Some(l) if e.kind == kind::LABEL_ADDED || e.kind == kind::LABEL_REMOVED => {
+                    policy.is_known_label(l) || policy.is_unknown_backport_label(l)
+                }
+                _ => true,
+            },
         })
         .collect();
     Ok(History { key: key.to_string(), info: derived.info, lines: derived.lines, timeline })

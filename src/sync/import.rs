@@ -6,17 +6,18 @@
 //! changelog exported, or a truncated one) becomes a `snapshot` event with no actor. Every event
 //! has a dedup key, so importing the same data twice adds nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::domain::event::{kind, labels_from_events, source, Event, NewEvent, TicketInfo};
+use crate::domain::event::{kind, label_set_after, source, LabelFact, NewEvent, TicketInfo};
 use crate::domain::policy::LoadedPolicy;
 use crate::domain::time::{fmt_utc, now};
 use crate::ledger::Ledger;
-use crate::sync::jira_wire::{label_diff, time_value, JiraIssue, SearchPage};
+use crate::sync::jira_wire::{label_diff, label_set, time_value, History, JiraIssue, SearchPage};
 use crate::{Error, Result};
 
 /// Parse a file holding a Jira response: a search page of either API, or a single issue.
@@ -31,13 +32,19 @@ pub fn parse_export(name: &str, bytes: &[u8]) -> Result<Vec<JiraIssue>> {
         return Err(Error::input(format!("{name} is an HTML or XML page, not a Jira JSON response"))
             .hint("a login page or a proxy error was saved instead of the search result; check the credentials and save the JSON body"));
     }
+    // Fast path: a search page, parsed straight into the wire types.
+    if let Ok(page) = serde_json::from_str::<SearchPage>(text) {
+        return Ok(page.issues);
+    }
+    // Otherwise find out what it is, to say precisely what is wrong.
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let what = if e.is_eof() { "is truncated" } else { "is not valid JSON" };
         Error::input(format!("{name} {what} (line {}, column {}): {e}", e.line(), e.column()))
             .hint("save the complete response body of /rest/api/2/search or /rest/api/3/search/jql")
     })?;
     let Value::Object(map) = &value else {
-        return Err(Error::input(format!("{name} holds JSON but not a Jira search response (expected an object with `issues`)")));
+        return Err(Error::input(format!("{name} holds JSON but not a Jira search response (expected an object with `issues`)"))
+            .hint("export the body of /rest/api/2/search or /rest/api/3/search/jql"));
     };
     if map.contains_key("issues") {
         let page: SearchPage = serde_path_to_error::deserialize(value)
@@ -75,38 +82,50 @@ pub struct ImportSummary {
     pub warnings: Vec<String>,
 }
 
-/// Plan the events for a batch of issues. `existing` gives a ticket's events already in the ledger.
+/// Refuse a batch with keys that do not match the policy, naming them (nothing is imported).
+pub fn check_keys(policy: &LoadedPolicy, issues: &[JiraIssue], source_name: &str) -> Result<()> {
+    let bad: Vec<&str> = issues.iter().map(|i| i.key.as_str()).filter(|k| !policy.key_matches(k)).collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = bad.iter().take(5).copied().collect();
+    Err(Error::input(format!(
+        "{source_name}: {} ticket key(s) do not match the policy's pattern `{}`: {}{}",
+        bad.len(),
+        policy.policy.ticket_key,
+        shown.join(", "),
+        if bad.len() > 5 { ", …" } else { "" }
+    ))
+    .hint(format!("fix `ticket_key` in {} or export only this project's tickets; nothing was imported", policy.source)))
+}
+
+/// Plan the events for a batch of issues. `existing` gives a ticket's label changes already in the ledger.
 pub fn plan(
     policy: &LoadedPolicy,
     issues: &[JiraIssue],
     source_name: &str,
-    mut existing: impl FnMut(&str) -> Result<Vec<Event>>,
+    mut existing: impl FnMut(&str) -> Result<Vec<LabelFact>>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<NewEvent>> {
-    let bad: Vec<&str> = issues.iter().map(|i| i.key.as_str()).filter(|k| !policy.key_matches(k)).collect();
-    if !bad.is_empty() {
-        let shown: Vec<&str> = bad.iter().take(5).copied().collect();
-        return Err(Error::input(format!(
-            "{source_name}: {} ticket key(s) do not match the policy's pattern `{}`: {}{}",
-            bad.len(),
-            policy.policy.ticket_key,
-            shown.join(", "),
-            if bad.len() > 5 { ", …" } else { "" }
-        ))
-        .hint(format!("fix `ticket_key` in {} or export only this project's tickets; nothing was imported", policy.source)));
-    }
-
+    check_keys(policy, issues, source_name)?;
     let mut out = Vec::new();
-    let mut seen_in_batch: BTreeSet<&str> = BTreeSet::new();
     for issue in issues {
-        if !seen_in_batch.insert(issue.key.as_str()) {
-            warnings.push(format!("{}: appears twice in {source_name}; the later copy was merged", issue.key));
-        }
+        let known = existing(&issue.key)?;
+        out.extend(plan_issue(policy, issue, &known, warnings));
+    }
+    Ok(out)
+}
+
+/// Plan the events of one issue, given the label changes the ledger already has for it. Pure.
+pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact], warnings: &mut Vec<String>) -> Vec<NewEvent> {
+    let mut out = Vec::new();
+    {
         let key = issue.key.clone();
         let fields = issue.fields.clone().unwrap_or_default();
         let updated = fields.updated.as_ref().and_then(time_value);
 
-        // 1. Label history, oldest first.
+        // 1. Label history, oldest first. Times are parsed once.
+        let mut running: BTreeSet<String> = BTreeSet::new();
         let mut label_events: Vec<NewEvent> = Vec::new();
         if let Some(cl) = &issue.changelog {
             if cl.is_truncated() {
@@ -116,10 +135,43 @@ pub fn plan(
                     cl.total.unwrap_or_default()
                 ));
             }
-            let mut histories: Vec<_> = cl.entries().iter().collect();
-            histories.sort_by_key(|h| (h.created.as_ref().and_then(time_value), h.id.as_deref().and_then(|i| i.parse::<u64>().ok())));
-            for h in histories {
-                let Some(at) = h.created.as_ref().and_then(time_value) else {
+            let mut histories: Vec<(Option<DateTime<Utc>>, Option<u64>, &History)> = cl
+                .entries()
+                .iter()
+                .map(|h| (h.created.as_ref().and_then(time_value), h.id.as_deref().and_then(|i| i.parse::<u64>().ok()), h))
+                .collect();
+            histories.sort_by_key(|(at, id, _)| (*at, *id));
+            // Labels the ticket had before its first recorded label change: present since it was
+            // created (or, if the changelog is cut short, at least since that change).
+            let first = histories.iter().find_map(|(at, _, h)| {
+                let item = h.items.iter().find(|i| i.is_labels())?;
+                Some(((*at)?, item.from_string.clone()))
+            });
+            if let Some((first_at, from)) = first {
+                let created = fields.created.as_ref().and_then(time_value).filter(|c| *c <= first_at);
+                let at = match created {
+                    Some(c) if !cl.is_truncated() => c,
+                    _ => first_at - chrono::Duration::milliseconds(1),
+                };
+                let before = label_set_after(known.iter().filter(|f| f.at <= first_at));
+                running = label_set(from.as_deref());
+                for label in running.difference(&before) {
+                    label_events.push(NewEvent {
+                        ticket: Some(key.clone()),
+                        line: None,
+                        kind: kind::LABEL_ADDED,
+                        source: source::SNAPSHOT.into(),
+                        actor: None,
+                        at,
+                        meeting: None,
+                        note: None,
+                        payload: json!({ "label": label, "reason": "present before the first recorded label change" }),
+                        dedup_key: Some(format!("initial:{key}:+{label}")),
+                    });
+                }
+            }
+            for (at, _, h) in histories {
+                let Some(at) = at else {
                     if h.items.iter().any(|i| i.is_labels()) {
                         warnings.push(format!("{key}: a label change has no readable time and was skipped (history {:?})", h.id));
                     }
@@ -135,6 +187,11 @@ pub fn plan(
                     let (added, removed) = label_diff(item.from_string.as_deref(), item.to_string.as_deref());
                     for (k, labels, sign) in [(kind::LABEL_ADDED, added, '+'), (kind::LABEL_REMOVED, removed, '-')] {
                         for label in labels {
+                            if sign == '+' {
+                                running.insert(label.clone());
+                            } else {
+                                running.remove(&label);
+                            }
                             label_events.push(NewEvent {
                                 ticket: Some(key.clone()),
                                 line: None,
@@ -153,11 +210,24 @@ pub fn plan(
             }
         }
 
-        // 2. Reconcile the current labels with the history (existing + planned).
+        // 2. Reconcile the current labels with the history (what the ledger had + this batch).
         if let Some(current) = &fields.labels {
-            let known = existing(&key)?;
-            let planned: Vec<Event> = label_events.iter().map(|e| pseudo_event(e)).collect();
-            let history_set = labels_from_events(known.iter().chain(planned.iter()));
+            let history_set = if known.is_empty() {
+                running
+            } else {
+                let planned: Vec<LabelFact> = label_events
+                    .iter()
+                    .filter_map(|e| {
+                        Some(LabelFact {
+                            at: e.at,
+                            seq: i64::MAX,
+                            added: e.kind == kind::LABEL_ADDED,
+                            label: e.payload.get("label")?.as_str()?.to_string(),
+                        })
+                    })
+                    .collect();
+                label_set_after(known.iter().chain(planned.iter()))
+            };
             let current: BTreeSet<String> = current.iter().cloned().collect();
             let at = updated.unwrap_or_else(now);
             let stamp = fmt_utc(at);
@@ -202,7 +272,8 @@ pub fn plan(
             created: fields.created.as_ref().and_then(time_value),
             updated,
         };
-        let payload = serde_json::to_value(&info).map_err(|e| Error::internal(e.to_string()))?;
+        // Plain strings and times: serialising cannot fail.
+        let payload = serde_json::to_value(&info).unwrap_or_default();
         let digest = hex::encode(&Sha256::digest(payload.to_string().as_bytes())[..12]);
         out.push(NewEvent {
             ticket: Some(key.clone()),
@@ -217,53 +288,47 @@ pub fn plan(
             dedup_key: Some(format!("observed:{key}:{}:{digest}", updated.map(fmt_utc).unwrap_or_default())),
         });
     }
-    Ok(out)
-}
-
-fn pseudo_event(e: &NewEvent) -> Event {
-    Event {
-        seq: i64::MAX,
-        ticket: e.ticket.clone(),
-        line: e.line.clone(),
-        kind: e.kind.to_string(),
-        source: e.source.clone(),
-        actor: e.actor.clone(),
-        at: e.at,
-        recorded_at: e.at,
-        meeting: e.meeting,
-        note: e.note.clone(),
-        payload: e.payload.clone(),
-        dedup_key: e.dedup_key.clone(),
-        prev_hash: String::new(),
-        hash: String::new(),
-    }
+    out
 }
 
 /// Import files into the ledger: all or nothing. A file that fails to parse or plan stops the
 /// whole import before anything is written.
 pub fn import_files(ledger: &mut Ledger, policy: &LoadedPolicy, files: &[(String, Vec<u8>)]) -> Result<ImportSummary> {
     let mut summary = ImportSummary { files: files.len(), ..Default::default() };
+    let started = std::time::Instant::now();
     let mut parsed = Vec::new();
     for (name, bytes) in files {
         let issues = parse_export(name, bytes)?;
         let sha = hex::encode(Sha256::digest(bytes));
         parsed.push((name.clone(), sha, issues));
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "parsed");
     let violations_before = open_violation_count(ledger)?;
     let mut tx = ledger.transaction()?;
+    let (mut planning, mut appending) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     for (name, sha, issues) in &parsed {
-        let events = plan(policy, issues, name, |k| tx.events_for_ticket(k), &mut summary.warnings)?;
+        check_keys(policy, issues, name)?;
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
         let mut appended = 0u64;
-        let mut tickets: BTreeMap<&str, ()> = BTreeMap::new();
-        for ev in events {
-            if tx.append(ev)?.is_some() {
-                appended += 1;
+        for issue in issues {
+            if !seen.insert(issue.key.as_str()) {
+                summary.warnings.push(format!("{}: appears twice in {name}; both copies were merged", issue.key));
             }
+            let t = std::time::Instant::now();
+            let known = tx.label_facts(&issue.key)?;
+            let events = plan_issue(policy, issue, &known, &mut summary.warnings);
+            planning += t.elapsed();
+            let t = std::time::Instant::now();
+            for ev in events {
+                if tx.append(ev)?.is_some() {
+                    appended += 1;
+                }
+            }
+            // Derive as we go: memory stays bounded by one ticket, not the whole export.
+            tx.rederive(policy)?;
+            appending += t.elapsed();
         }
-        for i in issues {
-            tickets.insert(i.key.as_str(), ());
-        }
-        summary.tickets += tickets.len();
+        summary.tickets += seen.len();
         summary.new_events += appended;
         if appended > 0 {
             let base = std::path::Path::new(name).file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
@@ -276,12 +341,14 @@ pub fn import_files(ledger: &mut Ledger, policy: &LoadedPolicy, files: &[(String
                 at: now(),
                 meeting: None,
                 note: None,
-                payload: json!({ "file": base, "sha256": sha, "tickets": tickets.len(), "new_events": appended }),
+                payload: json!({ "file": base, "sha256": sha, "tickets": seen.len(), "new_events": appended }),
                 dedup_key: Some(format!("import:{sha}")),
             })?;
         }
     }
+    let t = std::time::Instant::now();
     tx.commit_with(policy)?;
+    tracing::debug!(?planning, append_and_derive = ?appending, commit = ?t.elapsed(), total = ?started.elapsed(), "imported");
     summary.new_violations = open_violation_count(ledger)?.saturating_sub(violations_before);
     Ok(summary)
 }

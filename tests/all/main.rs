@@ -1,1 +1,8 @@
+//! portcullis integration tests: one binary, shared helpers (see `harness`).
 
+mod harness;
+
+mod cli;
+mod import;
+mod ledger;
+mod policy;

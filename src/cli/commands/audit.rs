@@ -1,0 +1,27 @@
+use crate::cli::output::{json, print, Format};
+use crate::ops::{self, workspace::Workspace};
+use crate::Result;
+
+pub fn run(ws: &Workspace, format: Format) -> Result<u8> {
+    let ledger = ws.open_ledger()?;
+    let report = ops::audit(&ledger, &ws.policy)?;
+    match format {
+        Format::Json => print(&json(&report))?,
+        _ => {
+            let mut s = format!(
+                "events: {}\nhash chain: {}\nderived state: {}\n",
+                report.events,
+                if report.chain_ok { "ok" } else { "BROKEN" },
+                if report.derived_ok { "ok (equals a rebuild from events)" } else { "DIFFERS from a rebuild" }
+            );
+            for p in &report.problems {
+                s.push_str(&format!("problem: {p}\n"));
+            }
+            if !report.derived_ok && report.chain_ok {
+                s.push_str("hint: `portcullis ledger rebuild` recomputes the derived state from the events\n");
+            }
+            print(&s)?;
+        }
+    }
+    Ok(if report.problems.is_empty() { 0 } else { 1 })
+}

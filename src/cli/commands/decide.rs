@@ -1,0 +1,28 @@
+use crate::cli::output::{json, print, Format};
+use crate::ops::{self, workspace::Workspace, DecideRequest};
+use crate::Result;
+
+pub fn run(ws: &Workspace, req: DecideRequest, format: Format) -> Result<u8> {
+    let mut ledger = ws.open_ledger()?;
+    let out = ops::decide(&mut ledger, &ws.policy, req)?;
+    match format {
+        Format::Json => print(&json(&out))?,
+        _ => {
+            let mut s = format!(
+                "{} {}: {} → {} ({}, meeting {}, event {})\n",
+                out.key,
+                out.line,
+                out.from.describe(),
+                out.to.describe(),
+                out.decision,
+                out.meeting,
+                out.seq
+            );
+            for v in &out.violations {
+                s.push_str(&format!("recorded as a violation: {v}\n"));
+            }
+            print(&s)?;
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,7 @@
+use std::path::PathBuf;
+
+use crate::Result;
+
+pub fn run(dir: Option<PathBuf>, temp: bool) -> Result<u8> {
+    crate::demo::run(dir, temp)
+}

@@ -1,0 +1,25 @@
+use std::path::Path;
+
+use crate::cli::output::print;
+use crate::ops::workspace::{builtin_policy, init};
+use crate::{Error, Result};
+
+pub fn run(dir: &Path, from_policy: &str, user: Option<&str>) -> Result<u8> {
+    let text = match builtin_policy(from_policy) {
+        Some(t) => t.to_string(),
+        None => std::fs::read_to_string(from_policy).map_err(|e| {
+            Error::input(format!("`{from_policy}` is neither a built-in policy nor a readable file: {e}"))
+                .hint("use --from-policy default, --from-policy v23, or a path to a policy file")
+        })?,
+    };
+    let config = init(dir, &text, user)?;
+    let shown = dir.display();
+    print(&format!(
+        "Created a portcullis workspace in {shown}:\n  {}\n  {}\n  {}\nNext: edit policy.toml, check it with `portcullis policy check {}`, then import tickets with `portcullis sync --from-file EXPORT.json`.\n",
+        config.display(),
+        dir.join("policy.toml").display(),
+        dir.join("ledger.db").display(),
+        dir.join("policy.toml").display(),
+    ))?;
+    Ok(0)
+}

@@ -1,0 +1,53 @@
+//! One module per command; each returns the exit code.
+
+mod audit;
+mod decide;
+mod demo;
+mod history;
+mod init;
+mod ledger;
+mod policy;
+mod status;
+mod sync;
+
+use crate::cli::{Cli, Command};
+use crate::ops::workspace::Workspace;
+use crate::Result;
+
+/// Dispatch a parsed command line.
+pub fn run(cli: Cli) -> Result<u8> {
+    let loc = cli.locations();
+    match cli.command {
+        Command::Init { dir, from_policy, user } => init::run(&dir, &from_policy, user.as_deref()),
+        Command::Sync { from_file, format } => sync::run(&Workspace::resolve(&loc)?, &from_file, format),
+        Command::Status { line, state, format } => status::run(&Workspace::resolve(&loc)?, line.as_deref(), state.as_deref(), format),
+        Command::History { key, all, format } => history::run(&Workspace::resolve(&loc)?, &key, all, format),
+        Command::Decide { decision, key, note, actor, line, meeting, until, force, format } => {
+            let ws = Workspace::resolve(&loc)?;
+            let actor = ws.actor(actor.as_deref())?;
+            decide::run(
+                &ws,
+                crate::ops::DecideRequest { key, line, decision, note, actor, meeting, until, force },
+                format,
+            )
+        }
+        Command::Policy { command } => policy::run(command),
+        Command::Audit { format } => audit::run(&Workspace::resolve(&loc)?, format),
+        Command::Ledger { command } => ledger::run(&Workspace::resolve(&loc)?, command),
+        Command::Demo { dir, temp } => demo::run(dir, temp),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "portcullis", &mut buf);
+            crate::cli::output::print(&String::from_utf8_lossy(&buf))?;
+            Ok(0)
+        }
+    }
+}
+
+/// Print a line's status as the `status` command's table (used by `demo`).
+pub fn status_text(st: &crate::ops::LineStatus) -> Result<()> {
+    crate::cli::output::print(&status::render_table(st))?;
+    Ok(())
+}

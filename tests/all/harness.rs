@@ -1,0 +1,163 @@
+//! Hermetic runs of the real binary: a temporary workspace, a cleared environment, a fixed clock.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The fixed clock of every test run (a Tuesday).
+pub const NOW: &str = "2026-11-24T12:00:00Z";
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The result of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout, stderr and the exit status in one text, for snapshots (jj's style).
+    pub fn snapshot(&self, dir: &Path) -> String {
+        let mut s = self.stdout.clone();
+        if !self.stderr.is_empty() {
+            s.push_str("------- stderr -------\n");
+            s.push_str(&self.stderr);
+        }
+        s.push_str(&format!("[exit status: {}]\n", self.code));
+        s.replace(&dir.display().to_string(), "$TMP")
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// A temporary directory to run portcullis in.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        TestEnv { dir: tempfile::Builder::new().prefix("portcullis-test-").tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A workspace made by `init` with a built-in policy (`default` or `v23`).
+    pub fn with_workspace(policy: &str) -> Self {
+        let env = TestEnv::new();
+        env.run(&["init", ".", "--from-policy", policy, "--user", "Mara Lindqvist"]).ok();
+        env
+    }
+
+    /// Run the binary in the directory with a cleared environment and the fixed clock.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PORTCULLIS_NOW", NOW)
+            .env("HOME", self.path())
+            .env("NO_COLOR", "1")
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run portcullis");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.path().join("ledger.db")
+    }
+
+    /// The rows of the derived tables and the event count: what "unchanged" means.
+    pub fn ledger_fingerprint(&self) -> (i64, Vec<String>) {
+        let l = portcullis::ledger::Ledger::open(&self.ledger_path()).unwrap();
+        (l.event_count().unwrap(), l.derived_dump().unwrap())
+    }
+
+    /// Raw SQL on the ledger, bypassing portcullis (for tamper tests).
+    pub fn sql(&self, sql: &str) {
+        let c = rusqlite::Connection::open(self.ledger_path()).unwrap();
+        c.execute_batch(sql).unwrap();
+    }
+}
+
+/// A small Jira Data Center search response with label histories, built in code.
+pub struct ExportBuilder {
+    issues: Vec<serde_json::Value>,
+    next_history: u64,
+}
+
+impl ExportBuilder {
+    pub fn new() -> Self {
+        Self::starting_at(1000)
+    }
+
+    /// The next history gets id `n + 1`.
+    pub fn starting_at(n: u64) -> Self {
+        ExportBuilder { issues: Vec::new(), next_history: n }
+    }
+
+    /// A ticket whose labels changed as `changes`: (time, actor, full label set after).
+    pub fn ticket(mut self, key: &str, summary: &str, changes: &[(&str, &str, &str)]) -> Self {
+        let mut histories = Vec::new();
+        let mut before = String::new();
+        let mut last = "2022-01-03T09:00:00.000-0700".to_string();
+        for (at, actor, after) in changes {
+            self.next_history += 1;
+            histories.push(serde_json::json!({
+                "id": self.next_history.to_string(),
+                "author": { "name": actor, "key": actor, "displayName": actor },
+                "created": at,
+                "items": [{ "field": "labels", "fieldtype": "jira", "fieldId": "labels",
+                            "from": null, "fromString": before, "to": null, "toString": after }]
+            }));
+            before = after.to_string();
+            last = at.to_string();
+        }
+        histories.reverse();
+        let labels: Vec<&str> = before.split_whitespace().collect();
+        self.issues.push(serde_json::json!({
+            "id": "1", "key": key, "self": format!("https://jira.example.org/rest/api/2/issue/{key}"),
+            "fields": { "summary": summary, "status": { "name": "Done" }, "labels": labels,
+                        "created": "2022-01-03T09:00:00.000-0700", "updated": last,
+                        "components": [{ "name": "daf_butler" }] },
+            "changelog": { "startAt": 0, "maxResults": histories.len(), "total": histories.len(), "histories": histories }
+        }));
+        self
+    }
+
+    pub fn build(self) -> String {
+        serde_json::to_string_pretty(&serde_json::json!({
+            "expand": "schema,names", "startAt": 0, "maxResults": 50, "total": self.issues.len(), "issues": self.issues
+        }))
+        .unwrap()
+    }
+}
