@@ -1,7 +1,10 @@
 //! Benchmark: import a Jira export of N tickets with 20 label events each into a fresh ledger,
 //! then run `status` on it. Prints the figures recorded in docs/PERFORMANCE.md.
 //!
-//!     cargo run --release --example bench_import -- [TICKETS] [EVENTS_PER_TICKET]
+//!     cargo run --release --example bench_import -- [TICKETS] [EVENTS_PER_TICKET] [SAVE_EXPORT_TO]
+//!
+//! With a third argument the export is also written there, to time the CLI on it:
+//! `portcullis sync --from-file FILE` then `portcullis status`.
 //!
 //! Targets (issue 2): 10,000 tickets × 20 label events imported in under 3 s; `status` under 100 ms.
 
@@ -13,31 +16,60 @@ use serde_json::json;
 
 fn main() -> anyhow::Result<()> {
     if let Ok(filter) = std::env::var("PORTCULLIS_LOG") {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
     let args: Vec<String> = std::env::args().collect();
-    let tickets: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
+    let tickets: usize = args
+        .get(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000);
     let per: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20);
-    let policy = Policy::from_toml("v23.toml", BUILTIN_V23).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let policy =
+        Policy::from_toml("v23.toml", BUILTIN_V23).map_err(|e| anyhow::anyhow!("{e:?}"))?;
 
     let t = Instant::now();
     let export = generate(tickets, per);
     let text = serde_json::to_vec(&export)?;
-    println!("generated export: {tickets} tickets × {per} label events, {:.1} MB in {:.2?}", text.len() as f64 / 1e6, t.elapsed());
+    println!(
+        "generated export: {tickets} tickets × {per} label events, {:.1} MB in {:.2?}",
+        text.len() as f64 / 1e6,
+        t.elapsed()
+    );
+    if let Some(path) = args.get(3) {
+        std::fs::write(path, &text)?;
+        println!("export written to {path}");
+    }
+    drop(export);
 
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("ledger.db");
     let mut ledger = Ledger::create(&path)?;
     let t = Instant::now();
-    let summary = portcullis::sync::import::import_files(&mut ledger, &policy, &[("bench.json".into(), text.clone())])?;
+    let summary = portcullis::sync::import::import_files(
+        &mut ledger,
+        &policy,
+        &[("bench.json".into(), text.clone())],
+    )?;
     let cold = t.elapsed();
     println!(
         "import (cold):  {:>8.2?}  tickets {}, new events {}, violations {}",
         cold, summary.tickets, summary.new_events, summary.new_violations
     );
     let t = Instant::now();
-    let again = portcullis::sync::import::import_files(&mut ledger, &policy, &[("bench-again.json".into(), text)])?;
-    println!("re-import (no change): {:>8.2?}  new events {}", t.elapsed(), again.new_events);
+    let again = portcullis::sync::import::import_files(
+        &mut ledger,
+        &policy,
+        &[("bench-again.json".into(), text)],
+    )?;
+    println!(
+        "re-import (no change): {:>8.2?}  new events {}",
+        t.elapsed(),
+        again.new_events
+    );
     drop(ledger);
 
     // `status` as the CLI runs it: open the ledger, query, render the table.
@@ -55,14 +87,23 @@ fn main() -> anyhow::Result<()> {
     let ledger = Ledger::open(&path)?;
     let t = Instant::now();
     let report = portcullis::ops::audit(&ledger, &policy)?;
-    println!("audit (chain + rebuild compare): {:.2?}  events {}, ok {}", t.elapsed(), report.events, report.problems.is_empty());
+    println!(
+        "audit (chain + rebuild compare): {:.2?}  events {}, ok {}",
+        t.elapsed(),
+        report.events,
+        report.problems.is_empty()
+    );
     Ok(())
 }
 
 fn render(st: &portcullis::ops::LineStatus) -> String {
     let mut t = portcullis::cli::output::Table::new(&["KEY", "STATE", "SUMMARY"]);
     for r in &st.tickets {
-        t.row(vec![r.key.clone(), r.state.describe().to_string(), r.summary.clone()]);
+        t.row(vec![
+            r.key.clone(),
+            r.state.describe().to_string(),
+            r.summary.clone(),
+        ]);
     }
     t.render()
 }

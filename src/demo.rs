@@ -20,6 +20,9 @@ use crate::ledger::Ledger;
 use crate::ops::workspace::{init, load_policy, Workspace};
 use crate::{Error, Result};
 
+/// A generated label change: when, who (user name, display name), the label set after.
+type LabelChange = (DateTime<Utc>, (&'static str, &'static str), Vec<String>);
+
 const MARKER: &str = ".portcullis-demo";
 
 const COMMITTEE: &[(&str, &str)] = &[
@@ -74,7 +77,14 @@ const SUMMARIES: &[&str] = &[
     "Handle missing astrometric reference catalogs gracefully",
     "Correct the zero point of the forced-photometry fluxes",
 ];
-const REPOS: &[&str] = &["daf_butler", "pipe_tasks", "meas_algorithms", "ip_diffim", "obs_lsst", "ctrl_bps"];
+const REPOS: &[&str] = &[
+    "daf_butler",
+    "pipe_tasks",
+    "meas_algorithms",
+    "ip_diffim",
+    "obs_lsst",
+    "ctrl_bps",
+];
 
 /// What happens to a generated ticket.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,7 +135,10 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
     let mut rng = ChaCha8Rng::seed_from_u64(23);
     let today = now.date_naive();
     let last_meeting = last_weekday_on_or_before(today - Duration::days(1), Weekday::Tue);
-    let meetings: Vec<chrono::NaiveDate> = (0..10).rev().map(|w| last_meeting - Duration::weeks(w)).collect();
+    let meetings: Vec<chrono::NaiveDate> = (0..10)
+        .rev()
+        .map(|w| last_meeting - Duration::weeks(w))
+        .collect();
     let tz = FixedOffset::west_opt(7 * 3600).expect("valid offset"); // Tucson: the project's Jira time zone
     let at_meeting = |d: chrono::NaiveDate, minutes: i64| -> DateTime<Utc> {
         let t = d.and_hms_opt(16, 0, 0).expect("valid time").and_utc();
@@ -140,7 +153,10 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
         }
     }
     keys.sort_unstable();
-    let mut fates: Vec<Fate> = PLAN.iter().flat_map(|(f, n)| std::iter::repeat_n(*f, *n)).collect();
+    let mut fates: Vec<Fate> = PLAN
+        .iter()
+        .flat_map(|(f, n)| std::iter::repeat_n(*f, *n))
+        .collect();
     fates.shuffle(&mut rng);
 
     let mut issues = Vec::new();
@@ -153,7 +169,11 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
         let dev = DEVELOPERS[rng.gen_range(0..DEVELOPERS.len())];
         let member = COMMITTEE[rng.gen_range(0..COMMITTEE.len())];
         let summary = SUMMARIES[i % SUMMARIES.len()];
-        let n_repos = if rng.gen_bool(0.25) { rng.gen_range(2..=3) } else { 1 };
+        let n_repos = if rng.gen_bool(0.25) {
+            rng.gen_range(2..=3)
+        } else {
+            1
+        };
         let mut repos: Vec<&str> = REPOS.choose_multiple(&mut rng, n_repos).copied().collect();
         repos.sort_unstable();
 
@@ -173,7 +193,7 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
         let decided = at_meeting(meetings[decide_week], rng.gen_range(0..90));
 
         let mut labels: Vec<String> = vec!["pipelines".into()];
-        let mut hist: Vec<(DateTime<Utc>, (&str, &str), Vec<String>)> = Vec::new();
+        let mut hist: Vec<LabelChange> = Vec::new();
         let set = |labels: &mut Vec<String>, add: &[&str], remove: &[&str]| {
             labels.retain(|l| !remove.contains(&l.as_str()));
             for a in add {
@@ -183,9 +203,15 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
             }
             labels.clone()
         };
-        let mut push = |at: DateTime<Utc>, who: (&'static str, &'static str), labels: Vec<String>| hist.push((at, who, labels));
+        let mut push = |at: DateTime<Utc>,
+                        who: (&'static str, &'static str),
+                        labels: Vec<String>| hist.push((at, who, labels));
 
-        let local = |decision: &str, actor: &str, at: DateTime<Utc>, note: &str, until: Option<chrono::NaiveDate>| NewEvent {
+        let local = |decision: &str,
+                     actor: &str,
+                     at: DateTime<Utc>,
+                     note: &str,
+                     until: Option<chrono::NaiveDate>| NewEvent {
             ticket: Some(key.clone()),
             line: Some("v23".into()),
             kind: kind::DECISION,
@@ -202,10 +228,24 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
             Fate::Done | Fate::Approved => {
                 push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
                 if rng.gen_bool(0.5) {
-                    decisions.push(local("approve", member.0, decided, "Fixes a failure seen in the campaign; low risk.", None));
-                    push(decided + Duration::minutes(5), BOT, set(&mut labels, &["backport-approved"], &[]));
+                    decisions.push(local(
+                        "approve",
+                        member.0,
+                        decided,
+                        "Fixes a failure seen in the campaign; low risk.",
+                        None,
+                    ));
+                    push(
+                        decided + Duration::minutes(5),
+                        BOT,
+                        set(&mut labels, &["backport-approved"], &[]),
+                    );
                 } else {
-                    push(decided, member, set(&mut labels, &["backport-approved"], &[]));
+                    push(
+                        decided,
+                        member,
+                        set(&mut labels, &["backport-approved"], &[]),
+                    );
                 }
                 if *fate == Fate::Done {
                     let landed = decided + Duration::days(rng.gen_range(1..6));
@@ -223,17 +263,39 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
                     "Too large to backport safely; the workaround is documented.",
                     "Behaviour change would make step results inconsistent.",
                 ];
-                decisions.push(local("reject", member.0, decided, reasons[i % reasons.len()], None));
-                push(decided + Duration::minutes(5), BOT, set(&mut labels, &[], &["backport-v23"]));
+                decisions.push(local(
+                    "reject",
+                    member.0,
+                    decided,
+                    reasons[i % reasons.len()],
+                    None,
+                ));
+                push(
+                    decided + Duration::minutes(5),
+                    BOT,
+                    set(&mut labels, &[], &["backport-v23"]),
+                );
             }
             Fate::Deferred => {
                 push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
                 let until = meetings[decide_week] + Duration::weeks(rng.gen_range(2..5));
-                decisions.push(local("defer", member.0, decided, "Only needed if the coadd step shows the problem.", Some(until)));
+                decisions.push(local(
+                    "defer",
+                    member.0,
+                    decided,
+                    "Only needed if the coadd step shows the problem.",
+                    Some(until),
+                ));
             }
             Fate::NeedsInfo => {
                 push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                decisions.push(local("needs-info", member.0, decided, "Which steps are affected, and is there a workaround?", None));
+                decisions.push(local(
+                    "needs-info",
+                    member.0,
+                    decided,
+                    "Which steps are affected, and is there a workaround?",
+                    None,
+                ));
             }
             Fate::Withdrawn => {
                 push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
@@ -241,25 +303,55 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
             }
             Fate::DoneWithoutApproval => {
                 push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                push(requested + Duration::days(2), dev, set(&mut labels, &["backport-done"], &[]));
+                push(
+                    requested + Duration::days(2),
+                    dev,
+                    set(&mut labels, &["backport-done"], &[]),
+                );
             }
             Fate::ApprovedByOutsider => {
                 push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                push(requested + Duration::days(1), OUTSIDER, set(&mut labels, &["backport-approved"], &[]));
+                push(
+                    requested + Duration::days(1),
+                    OUTSIDER,
+                    set(&mut labels, &["backport-approved"], &[]),
+                );
             }
             Fate::ApprovedWithoutRequest => {
-                push(decided, member, set(&mut labels, &["backport-approved"], &[]));
+                push(
+                    decided,
+                    member,
+                    set(&mut labels, &["backport-approved"], &[]),
+                );
             }
             Fate::ReRequested => {
                 push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                decisions.push(local("reject", member.0, decided, "Not needed for the steps that remain.", None));
-                push(decided + Duration::minutes(5), BOT, set(&mut labels, &[], &["backport-v23"]));
-                push(decided + Duration::days(9), dev, set(&mut labels, &["backport-v23"], &[]));
+                decisions.push(local(
+                    "reject",
+                    member.0,
+                    decided,
+                    "Not needed for the steps that remain.",
+                    None,
+                ));
+                push(
+                    decided + Duration::minutes(5),
+                    BOT,
+                    set(&mut labels, &[], &["backport-v23"]),
+                );
+                push(
+                    decided + Duration::days(9),
+                    dev,
+                    set(&mut labels, &["backport-v23"], &[]),
+                );
                 showcase = key.clone();
             }
             Fate::UnknownLabel => {
                 push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                push(requested + Duration::hours(3), dev, set(&mut labels, &["backport-v24"], &[]));
+                push(
+                    requested + Duration::hours(3),
+                    dev,
+                    set(&mut labels, &["backport-v24"], &[]),
+                );
             }
         }
 
@@ -289,7 +381,11 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
             _ => "Reviewed",
         };
         let id = 400_000 + num;
-        let jira_time = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string();
+        let jira_time = |t: DateTime<Utc>| {
+            t.with_timezone(&tz)
+                .format("%Y-%m-%dT%H:%M:%S%.3f%z")
+                .to_string()
+        };
         issues.push(json!({
             "expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
             "id": id.to_string(),
@@ -316,7 +412,11 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
         "total": issues.len(),
         "issues": issues,
     });
-    DemoData { export, decisions, showcase }
+    DemoData {
+        export,
+        decisions,
+        showcase,
+    }
 }
 
 fn user((name, display): (&str, &str)) -> Value {
@@ -334,14 +434,22 @@ fn user((name, display): (&str, &str)) -> Value {
 pub fn build(dir: &Path) -> Result<(PathBuf, String)> {
     prepare_dir(dir)?;
     let config = init(dir, BUILTIN_V23, Some("Mara Lindqvist"))?;
-    std::fs::write(dir.join(MARKER), "This directory was made by `portcullis demo` and is rebuilt by it.\n")?;
+    std::fs::write(
+        dir.join(MARKER),
+        "This directory was made by `portcullis demo` and is rebuilt by it.\n",
+    )?;
     let data = generate(now());
     let export_path = dir.join("jira-export.json");
-    let text = serde_json::to_string_pretty(&data.export).map_err(|e| Error::internal(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&data.export).map_err(|e| Error::internal(e.to_string()))?;
     std::fs::write(&export_path, &text)?;
     let policy = load_policy(&dir.join("policy.toml"))?;
     let mut ledger = Ledger::open(&dir.join("ledger.db"))?;
-    crate::sync::import::import_files(&mut ledger, &policy, &[("jira-export.json".into(), text.into_bytes())])?;
+    crate::sync::import::import_files(
+        &mut ledger,
+        &policy,
+        &[("jira-export.json".into(), text.into_bytes())],
+    )?;
     let mut tx = ledger.transaction()?;
     for d in data.decisions {
         tx.append(d)?;
@@ -356,8 +464,11 @@ fn prepare_dir(dir: &Path) -> Result<()> {
         if dir.join(MARKER).exists() {
             std::fs::remove_dir_all(dir)?;
         } else if !empty {
-            return Err(Error::input(format!("{} exists and is not a portcullis demo", dir.display()))
-                .hint("choose another place with --dir, or use --temp"));
+            return Err(Error::input(format!(
+                "{} exists and is not a portcullis demo",
+                dir.display()
+            ))
+            .hint("choose another place with --dir, or use --temp"));
         }
     }
     std::fs::create_dir_all(dir)?;
@@ -367,12 +478,18 @@ fn prepare_dir(dir: &Path) -> Result<()> {
 /// `portcullis demo`: build, then print the status.
 pub fn run(dir: Option<PathBuf>, temp: bool) -> Result<u8> {
     let dir = match (dir, temp) {
-        (_, true) => tempfile::Builder::new().prefix("portcullis-demo-").tempdir()?.keep(),
+        (_, true) => tempfile::Builder::new()
+            .prefix("portcullis-demo-")
+            .tempdir()?
+            .keep(),
         (Some(d), false) => d,
         (None, false) => PathBuf::from("portcullis-demo"),
     };
     let (config, showcase) = build(&dir)?;
-    let ws = Workspace::resolve(&crate::ops::workspace::Locations { config: Some(config.clone()), ..Default::default() })?;
+    let ws = Workspace::resolve(&crate::ops::workspace::Locations {
+        config: Some(config.clone()),
+        ..Default::default()
+    })?;
     let ledger = ws.open_ledger()?;
     let st = crate::ops::status(&ledger, &ws.policy, Some("v23"), None)?;
     let cfg = config.display();

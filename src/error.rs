@@ -29,13 +29,25 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn input(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::Input, message: message.into(), hint: None }
+        Error {
+            kind: ErrorKind::Input,
+            message: message.into(),
+            hint: None,
+        }
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::Internal, message: message.into(), hint: None }
+        Error {
+            kind: ErrorKind::Internal,
+            message: message.into(),
+            hint: None,
+        }
     }
     pub fn check_failed(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::CheckFailed, message: message.into(), hint: None }
+        Error {
+            kind: ErrorKind::CheckFailed,
+            message: message.into(),
+            hint: None,
+        }
     }
     /// Attach a hint: what the user can do about it.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -67,8 +79,9 @@ impl From<rusqlite::Error> for Error {
         if let rusqlite::Error::SqliteFailure(code, _) = &e {
             match code.code {
                 rusqlite::ErrorCode::NotADatabase => {
-                    return Error::input("the ledger file is not an SQLite database")
-                        .hint("point --db (or PORTCULLIS_DB) at a ledger created by `portcullis init`");
+                    return Error::input("the ledger file is not an SQLite database").hint(
+                        "point --db (or PORTCULLIS_DB) at a ledger created by `portcullis init`",
+                    );
                 }
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
                     return Error::internal(format!("the ledger is busy: {e}"))

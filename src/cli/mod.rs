@@ -20,8 +20,10 @@ use output::Format;
 /// release line, and shows where every request stands, violations included.
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok, 1 a check did not pass, 2 bad input or error.\n\
-Start with `portcullis demo`, or `portcullis init` in a new directory.")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 a check did not pass, 2 bad input or error.\n\
+Start with `portcullis demo`, or `portcullis init` in a new directory."
+)]
 pub struct Cli {
     /// The ledger file (overrides the workspace config).
     #[arg(long, global = true, env = "PORTCULLIS_DB", value_name = "FILE")]
@@ -44,7 +46,11 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Policy to start from: `default`, `v23`, or a policy file to copy.
-        #[arg(long = "from-policy", default_value = "default", value_name = "NAME|FILE")]
+        #[arg(
+            long = "from-policy",
+            default_value = "default",
+            value_name = "NAME|FILE"
+        )]
         from_policy: String,
         /// Your name, recorded with your decisions.
         #[arg(long)]
@@ -154,12 +160,17 @@ pub enum LedgerCommand {
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date like 2022-03-15"))
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date like 2022-03-15"))
 }
 
 impl Cli {
     pub fn locations(&self) -> Locations {
-        Locations { config: self.config.clone(), db: self.db.clone(), policy: self.policy.clone() }
+        Locations {
+            config: self.config.clone(),
+            db: self.db.clone(),
+            policy: self.policy.clone(),
+        }
     }
 }
 
@@ -174,7 +185,10 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
         .try_init();
 }
 

@@ -50,11 +50,15 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Self {
-        Table { headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells.into_iter().map(|c| clean(&c)).collect());
+        self.rows
+            .push(cells.into_iter().map(|c| clean(&c)).collect());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -94,10 +98,16 @@ impl Table {
     /// A Markdown table (pipes in cells escaped).
     pub fn render_md(&self) -> String {
         let esc = |s: &String| s.replace('|', "\\|");
-        let mut out = format!("| {} |\n", self.headers.iter().map(esc).collect::<Vec<_>>().join(" | "));
+        let mut out = format!(
+            "| {} |\n",
+            self.headers.iter().map(esc).collect::<Vec<_>>().join(" | ")
+        );
         out.push_str(&format!("|{}\n", "---|".repeat(self.headers.len())));
         for r in &self.rows {
-            out.push_str(&format!("| {} |\n", r.iter().map(esc).collect::<Vec<_>>().join(" | ")));
+            out.push_str(&format!(
+                "| {} |\n",
+                r.iter().map(esc).collect::<Vec<_>>().join(" | ")
+            ));
         }
         out
     }
@@ -121,7 +131,8 @@ impl Table {
 
 /// Pretty JSON with a trailing newline.
 pub fn json<T: Serialize>(value: &T) -> String {
-    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -151,6 +162,9 @@ mod tests {
         let mut t = Table::new(&["KEY", "STATE"]);
         t.row(vec!["DM-1".into(), "approved".into()]);
         t.row(vec!["DM-10000".into(), "done".into()]);
-        assert_eq!(t.render(), "KEY       STATE\nDM-1      approved\nDM-10000  done\n");
+        assert_eq!(
+            t.render(),
+            "KEY       STATE\nDM-1      approved\nDM-10000  done\n"
+        );
     }
 }

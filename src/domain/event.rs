@@ -143,14 +143,23 @@ pub fn derive_ticket(policy: &LoadedPolicy, key: &str, events: &[Event]) -> Tick
 
     let mut states = BTreeMap::new();
     for line_name in lines {
-        let Some(line) = policy.line(&line_name) else { continue };
-        let mut actions: Vec<Action> = events.iter().filter_map(|e| to_action(policy, &line.request_label, &line_name, e)).collect();
+        let Some(line) = policy.line(&line_name) else {
+            continue;
+        };
+        let mut actions: Vec<Action> = events
+            .iter()
+            .filter_map(|e| to_action(policy, &line.request_label, &line_name, e))
+            .collect();
         if actions.is_empty() {
             continue;
         }
         states.insert(line_name, workflow::fold(&mut actions, policy));
     }
-    TicketDerived { key: key.to_string(), info, lines: states }
+    TicketDerived {
+        key: key.to_string(),
+        info,
+        lines: states,
+    }
 }
 
 /// Which lines a ticket is on: any line whose request label it ever carried or that a decision
@@ -186,15 +195,26 @@ pub fn ticket_lines(policy: &LoadedPolicy, events: &[Event]) -> BTreeSet<String>
 }
 
 /// The trace of every line of a ticket: for each event, what it did on each line.
-pub fn trace_ticket(policy: &LoadedPolicy, events: &[Event]) -> BTreeMap<String, Vec<workflow::TraceStep>> {
+pub fn trace_ticket(
+    policy: &LoadedPolicy,
+    events: &[Event],
+) -> BTreeMap<String, Vec<workflow::TraceStep>> {
     let mut out = BTreeMap::new();
     for name in ticket_lines(policy, events) {
-        let Some(line) = policy.line(&name) else { continue };
-        let mut actions: Vec<Action> = events.iter().filter_map(|e| to_action(policy, &line.request_label, &line.name, e)).collect();
+        let Some(line) = policy.line(&name) else {
+            continue;
+        };
+        let mut actions: Vec<Action> = events
+            .iter()
+            .filter_map(|e| to_action(policy, &line.request_label, &line.name, e))
+            .collect();
         if actions.is_empty() {
             continue;
         }
-        out.insert(line.name.clone(), workflow::fold_traced(&mut actions, policy).1);
+        out.insert(
+            line.name.clone(),
+            workflow::fold_traced(&mut actions, policy).1,
+        );
     }
     out
 }

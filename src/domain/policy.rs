@@ -64,7 +64,11 @@ fn default_prefix() -> String {
 
 impl Default for SharedLabels {
     fn default() -> Self {
-        SharedLabels { approved: default_approved(), done: default_done(), request_prefix: default_prefix() }
+        SharedLabels {
+            approved: default_approved(),
+            done: default_done(),
+            request_prefix: default_prefix(),
+        }
     }
 }
 
@@ -217,7 +221,8 @@ impl LoadedPolicy {
     pub fn committee_member(&self, actor: &str) -> Option<&Member> {
         let actor = actor.trim();
         self.policy.committee.members.iter().find(|m| {
-            m.name.eq_ignore_ascii_case(actor) || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(actor))
+            m.name.eq_ignore_ascii_case(actor)
+                || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(actor))
         })
     }
 
@@ -243,12 +248,18 @@ impl LoadedPolicy {
     pub fn resolve_line(&self, requested: Option<&str>) -> crate::Result<&Line> {
         match requested {
             Some(name) => self.line(name).ok_or_else(|| {
-                crate::Error::input(format!("unknown release line `{name}`"))
-                    .hint(format!("the policy {} defines: {}", self.source, self.line_names().join(", ")))
+                crate::Error::input(format!("unknown release line `{name}`")).hint(format!(
+                    "the policy {} defines: {}",
+                    self.source,
+                    self.line_names().join(", ")
+                ))
             }),
             None if self.policy.lines.len() == 1 => Ok(&self.policy.lines[0]),
-            None => Err(crate::Error::input("this policy has several release lines; say which")
-                .hint(format!("pass --line with one of: {}", self.line_names().join(", ")))),
+            None => Err(
+                crate::Error::input("this policy has several release lines; say which").hint(
+                    format!("pass --line with one of: {}", self.line_names().join(", ")),
+                ),
+            ),
         }
     }
 
@@ -288,51 +299,105 @@ impl Policy {
         };
         let mut errors = Vec::new();
         let mut err = |key: String, message: String| {
-            errors.push(PolicyError { file: file.to_string(), line: locate(text, &key), column: None, key, message });
+            errors.push(PolicyError {
+                file: file.to_string(),
+                line: locate(text, &key),
+                column: None,
+                key,
+                message,
+            });
         };
 
         let key_re = match Regex::new(&format!("^(?:{})$", policy.ticket_key)) {
             Ok(re) => Some(re),
             Err(e) => {
-                err("ticket_key".into(), format!("not a valid regular expression: {}", first_line(&e.to_string())));
+                err(
+                    "ticket_key".into(),
+                    format!(
+                        "not a valid regular expression: {}",
+                        first_line(&e.to_string())
+                    ),
+                );
                 None
             }
         };
         if policy.lines.is_empty() {
-            err("lines".into(), "at least one release line is required".into());
+            err(
+                "lines".into(),
+                "at least one release line is required".into(),
+            );
         }
         let mut names = BTreeSet::new();
         let mut labels = BTreeSet::new();
         for (i, line) in policy.lines.iter().enumerate() {
             let at = |k: &str| format!("lines[{i}].{k}");
             if !valid_name(&line.name) {
-                err(at("name"), format!("`{}` is not a valid name (letters, digits, `.`, `_`, `-`)", line.name));
+                err(
+                    at("name"),
+                    format!(
+                        "`{}` is not a valid name (letters, digits, `.`, `_`, `-`)",
+                        line.name
+                    ),
+                );
             }
             if !names.insert(line.name.clone()) {
-                err(at("name"), format!("release line `{}` is defined twice", line.name));
+                err(
+                    at("name"),
+                    format!("release line `{}` is defined twice", line.name),
+                );
             }
             if let Err(e) = semver::Version::parse(&line.base_version) {
-                err(at("base_version"), format!("`{}` is not a semantic version like 23.0.0: {e}", line.base_version));
+                err(
+                    at("base_version"),
+                    format!(
+                        "`{}` is not a semantic version like 23.0.0: {e}",
+                        line.base_version
+                    ),
+                );
             }
             if !valid_label(&line.request_label) {
-                err(at("request_label"), format!("`{}` is not a valid Jira label (no spaces, not empty)", line.request_label));
+                err(
+                    at("request_label"),
+                    format!(
+                        "`{}` is not a valid Jira label (no spaces, not empty)",
+                        line.request_label
+                    ),
+                );
             }
             if !labels.insert(line.request_label.clone()) {
-                err(at("request_label"), format!("label `{}` is used twice", line.request_label));
+                err(
+                    at("request_label"),
+                    format!("label `{}` is used twice", line.request_label),
+                );
             }
-            if line.branch.trim().is_empty() || line.branch.starts_with('-') || line.branch.contains(char::is_whitespace) {
-                err(at("branch"), format!("`{}` is not a valid branch name", line.branch));
+            if line.branch.trim().is_empty()
+                || line.branch.starts_with('-')
+                || line.branch.contains(char::is_whitespace)
+            {
+                err(
+                    at("branch"),
+                    format!("`{}` is not a valid branch name", line.branch),
+                );
             }
             if !line.tag_pattern.contains("{version}") {
                 err(at("tag_pattern"), "must contain `{version}`".into());
             }
             if !line.rc_tag_pattern.contains("{version}") || !line.rc_tag_pattern.contains("{n}") {
-                err(at("rc_tag_pattern"), "must contain `{version}` and `{n}`".into());
+                err(
+                    at("rc_tag_pattern"),
+                    "must contain `{version}` and `{n}`".into(),
+                );
             }
         }
-        for (k, label) in [("labels.approved", &policy.labels.approved), ("labels.done", &policy.labels.done)] {
+        for (k, label) in [
+            ("labels.approved", &policy.labels.approved),
+            ("labels.done", &policy.labels.done),
+        ] {
             if !valid_label(label) {
-                err(k.into(), format!("`{label}` is not a valid Jira label (no spaces, not empty)"));
+                err(
+                    k.into(),
+                    format!("`{label}` is not a valid Jira label (no spaces, not empty)"),
+                );
             }
             if !labels.insert(label.clone()) {
                 err(k.into(), format!("label `{label}` is used twice"));
@@ -341,55 +406,98 @@ impl Policy {
         let mut step_names = BTreeSet::new();
         for (i, step) in policy.steps.iter().enumerate() {
             if !valid_name(&step.name) {
-                err(format!("steps[{i}].name"), format!("`{}` is not a valid name", step.name));
+                err(
+                    format!("steps[{i}].name"),
+                    format!("`{}` is not a valid name", step.name),
+                );
             }
             if !step_names.insert(step.name.clone()) {
-                err(format!("steps[{i}].name"), format!("step `{}` is defined twice", step.name));
+                err(
+                    format!("steps[{i}].name"),
+                    format!("step `{}` is defined twice", step.name),
+                );
             }
             if !names.contains(&step.line) {
-                err(format!("steps[{i}].line"), format!("unknown release line `{}`", step.line));
+                err(
+                    format!("steps[{i}].line"),
+                    format!("unknown release line `{}`", step.line),
+                );
             }
         }
         if policy.committee.members.is_empty() {
-            err("committee.members".into(), "the committee needs at least one member".into());
+            err(
+                "committee.members".into(),
+                "the committee needs at least one member".into(),
+            );
         }
         let mut member_names = BTreeSet::new();
         for (i, m) in policy.committee.members.iter().enumerate() {
             if m.name.trim().is_empty() {
-                err(format!("committee.members[{i}].name"), "must not be empty".into());
+                err(
+                    format!("committee.members[{i}].name"),
+                    "must not be empty".into(),
+                );
             }
             if !member_names.insert(m.name.to_lowercase()) {
-                err(format!("committee.members[{i}].name"), format!("member `{}` is listed twice", m.name));
+                err(
+                    format!("committee.members[{i}].name"),
+                    format!("member `{}` is listed twice", m.name),
+                );
             }
         }
         if let Some(q) = policy.committee.quorum {
             if q == 0 || q as usize > policy.committee.members.len() {
                 err(
                     "committee.quorum".into(),
-                    format!("quorum {q} must be between 1 and the number of members ({})", policy.committee.members.len()),
+                    format!(
+                        "quorum {q} must be between 1 and the number of members ({})",
+                        policy.committee.members.len()
+                    ),
                 );
             }
         }
         if weekday(&policy.committee.meeting_day).is_none() {
-            err("committee.meeting_day".into(), format!("`{}` is not a weekday (monday … sunday)", policy.committee.meeting_day));
+            err(
+                "committee.meeting_day".into(),
+                format!(
+                    "`{}` is not a weekday (monday … sunday)",
+                    policy.committee.meeting_day
+                ),
+            );
         }
         let mut repo_names = BTreeSet::new();
         for (i, r) in policy.repositories.iter().enumerate() {
             if !valid_name(&r.name) {
-                err(format!("repositories[{i}].name"), format!("`{}` is not a valid name", r.name));
+                err(
+                    format!("repositories[{i}].name"),
+                    format!("`{}` is not a valid name", r.name),
+                );
             }
             if !repo_names.insert(r.name.clone()) {
-                err(format!("repositories[{i}].name"), format!("repository `{}` is listed twice", r.name));
+                err(
+                    format!("repositories[{i}].name"),
+                    format!("repository `{}` is listed twice", r.name),
+                );
             }
             if r.path.trim().is_empty() {
-                err(format!("repositories[{i}].path"), "must not be empty".into());
+                err(
+                    format!("repositories[{i}].path"),
+                    "must not be empty".into(),
+                );
             }
             if r.main_branch.starts_with('-') || r.main_branch.trim().is_empty() {
-                err(format!("repositories[{i}].main_branch"), format!("`{}` is not a valid branch name", r.main_branch));
+                err(
+                    format!("repositories[{i}].main_branch"),
+                    format!("`{}` is not a valid branch name", r.main_branch),
+                );
             }
         }
         match key_re {
-            Some(key_re) if errors.is_empty() => Ok(LoadedPolicy { policy, key_re, source: file.to_string() }),
+            Some(key_re) if errors.is_empty() => Ok(LoadedPolicy {
+                policy,
+                key_re,
+                source: file.to_string(),
+            }),
             _ => Err(errors),
         }
     }
@@ -403,7 +511,8 @@ pub fn weekday(name: &str) -> Option<chrono::Weekday> {
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('-')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn valid_label(s: &str) -> bool {
@@ -426,7 +535,12 @@ fn clean_path(p: &str) -> String {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|s| s.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -449,7 +563,12 @@ fn locate(text: &str, path: &str) -> Option<usize> {
                 let t = aot.get(i)?;
                 span = t.span().or(span);
                 // An array-of-tables element is itself a table item.
-                return locate_in_table(text, t, path.split_once(&format!("{segment}.")).map(|x| x.1), span);
+                return locate_in_table(
+                    text,
+                    t,
+                    path.split_once(&format!("{segment}.")).map(|x| x.1),
+                    span,
+                );
             } else if let Some(arr) = item.as_array() {
                 let v = arr.get(i)?;
                 span = v.span().or(span);
@@ -480,7 +599,10 @@ fn locate_in_table(
     let span = match rest {
         Some(rest) => {
             let first = rest.split(['.', '[']).next().unwrap_or(rest);
-            table.get_key_value(first).and_then(|(k, _)| k.span()).or(fallback)
+            table
+                .get_key_value(first)
+                .and_then(|(k, _)| k.span())
+                .or(fallback)
         }
         None => fallback,
     };
@@ -503,7 +625,11 @@ mod tests {
 
     #[test]
     fn unknown_key_is_located() {
-        let text = BUILTIN_V23.replacen("request_label = \"backport-v23\"", "request_label = \"backport-v23\"\ncolour = \"red\"", 1);
+        let text = BUILTIN_V23.replacen(
+            "request_label = \"backport-v23\"",
+            "request_label = \"backport-v23\"\ncolour = \"red\"",
+            1,
+        );
         let errs = Policy::from_toml("p.toml", &text).unwrap_err();
         assert_eq!(errs.len(), 1);
         let e = &errs[0];
@@ -518,7 +644,11 @@ mod tests {
         let text = BUILTIN_V23.replacen("base_version = \"23.0.0\"", "base_version = \"23.0\"", 1);
         let errs = Policy::from_toml("p.toml", &text).unwrap_err();
         assert_eq!(errs[0].key, "lines[0].base_version");
-        let expected = text.lines().position(|l| l.starts_with("base_version")).unwrap() + 1;
+        let expected = text
+            .lines()
+            .position(|l| l.starts_with("base_version"))
+            .unwrap()
+            + 1;
         assert_eq!(errs[0].line, Some(expected));
     }
 }

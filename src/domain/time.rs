@@ -14,18 +14,29 @@ pub fn parse_tracker_time(s: &str) -> Option<DateTime<Utc>> {
             return Some(t.with_timezone(&Utc));
         }
     }
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The exact shape Jira writes, `2018-04-13T08:07:40.815-0500`, without chrono's format parser
 /// (imports parse hundreds of thousands of these). Anything else falls back to chrono.
 fn parse_jira_fast(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
-    if b.len() != 28 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'.' {
+    if b.len() != 28
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
     };
     let sign = match b[23] {
         b'+' => 1,
@@ -33,10 +44,20 @@ fn parse_jira_fast(s: &str) -> Option<DateTime<Utc>> {
         _ => return None,
     };
     let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-    let time = chrono::NaiveTime::from_hms_milli_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?)?;
+    let time = chrono::NaiveTime::from_hms_milli_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+        num(20..23)?,
+    )?;
     let offset = sign * (num(24..26)? * 3600 + num(26..28)? * 60) as i32;
     let offset = FixedOffset::east_opt(offset)?;
-    Some(date.and_time(time).and_local_timezone(offset).single()?.with_timezone(&Utc))
+    Some(
+        date.and_time(time)
+            .and_local_timezone(offset)
+            .single()?
+            .with_timezone(&Utc),
+    )
 }
 
 /// Format for storage and machine output: RFC 3339, UTC, milliseconds.
@@ -46,7 +67,9 @@ pub fn fmt_utc(t: DateTime<Utc>) -> String {
 
 /// Parse what [`fmt_utc`] wrote.
 pub fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The environment variable that fixes the clock (tests, demos, replays): RFC 3339.
@@ -54,12 +77,16 @@ pub const NOW_ENV: &str = "PORTCULLIS_NOW";
 
 /// The current time, or the time fixed by `PORTCULLIS_NOW`.
 pub fn now() -> DateTime<Utc> {
-    std::env::var(NOW_ENV).ok().and_then(|s| parse_tracker_time(&s)).unwrap_or_else(Utc::now)
+    std::env::var(NOW_ENV)
+        .ok()
+        .and_then(|s| parse_tracker_time(&s))
+        .unwrap_or_else(Utc::now)
 }
 
 /// The most recent `day` on or before `date`: the default meeting date of a decision.
 pub fn last_weekday_on_or_before(date: NaiveDate, day: Weekday) -> NaiveDate {
-    let back = (7 + date.weekday().num_days_from_monday() as i64 - day.num_days_from_monday() as i64) % 7;
+    let back =
+        (7 + date.weekday().num_days_from_monday() as i64 - day.num_days_from_monday() as i64) % 7;
     date - Duration::days(back)
 }
 
@@ -92,12 +119,24 @@ mod tests {
         assert_eq!(fmt_utc(t), "2018-04-13T13:07:40.815Z");
         let t = parse_tracker_time("2011-12-15T15:35:06.000+1300").unwrap();
         assert_eq!(fmt_utc(t), "2011-12-15T02:35:06.000Z");
-        assert_eq!(fmt_utc(parse_tracker_time("2022-04-13T20:49:34Z").unwrap()), "2022-04-13T20:49:34.000Z");
+        assert_eq!(
+            fmt_utc(parse_tracker_time("2022-04-13T20:49:34Z").unwrap()),
+            "2022-04-13T20:49:34.000Z"
+        );
         assert!(parse_tracker_time("yesterday").is_none());
-        assert!(parse_tracker_time("2018-13-13T08:07:40.815-0500").is_none(), "month 13");
+        assert!(
+            parse_tracker_time("2018-13-13T08:07:40.815-0500").is_none(),
+            "month 13"
+        );
         // The fast path and chrono agree.
-        for s in ["2022-03-01T23:59:59.999+1245", "2016-02-29T00:00:00.000-0800", "2022-01-04T09:00:00.000+0000"] {
-            let slow = DateTime::<FixedOffset>::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").unwrap().with_timezone(&Utc);
+        for s in [
+            "2022-03-01T23:59:59.999+1245",
+            "2016-02-29T00:00:00.000-0800",
+            "2022-01-04T09:00:00.000+0000",
+        ] {
+            let slow = DateTime::<FixedOffset>::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+                .unwrap()
+                .with_timezone(&Utc);
             assert_eq!(parse_jira_fast(s), Some(slow), "{s}");
         }
     }
@@ -105,10 +144,16 @@ mod tests {
     #[test]
     fn meeting_day() {
         let wed = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-        assert_eq!(last_weekday_on_or_before(wed, Weekday::Tue), NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
+        assert_eq!(
+            last_weekday_on_or_before(wed, Weekday::Tue),
+            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+        );
         let tue = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
         assert_eq!(last_weekday_on_or_before(tue, Weekday::Tue), tue);
         let mon = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        assert_eq!(last_weekday_on_or_before(mon, Weekday::Tue), NaiveDate::from_ymd_opt(2026, 11, 17).unwrap());
+        assert_eq!(
+            last_weekday_on_or_before(mon, Weekday::Tue),
+            NaiveDate::from_ymd_opt(2026, 11, 17).unwrap()
+        );
     }
 }

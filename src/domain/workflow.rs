@@ -66,7 +66,10 @@ impl State {
 
     /// Waiting for the committee.
     pub fn is_pending(self) -> bool {
-        matches!(self, State::Requested | State::Deferred | State::NeedsInfo | State::Withdrawn)
+        matches!(
+            self,
+            State::Requested | State::Deferred | State::NeedsInfo | State::Withdrawn
+        )
     }
 }
 
@@ -118,7 +121,14 @@ impl Decision {
 
     /// Decisions only the committee may take.
     pub fn needs_committee(self) -> bool {
-        matches!(self, Decision::Approve | Decision::Reject | Decision::Defer | Decision::NeedsInfo | Decision::Revoke)
+        matches!(
+            self,
+            Decision::Approve
+                | Decision::Reject
+                | Decision::Defer
+                | Decision::NeedsInfo
+                | Decision::Revoke
+        )
     }
 }
 
@@ -138,7 +148,9 @@ pub enum LabelRole {
 }
 
 /// A transition the policy forbids, or a tracker change nobody explained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ViolationKind {
     /// Marked done (label or decision) while not approved.
@@ -304,7 +316,12 @@ impl Committee for crate::domain::policy::LoadedPolicy {
 
 /// What a decision does from a state: the next state and the violations it raises.
 /// This is the transition table of the workflow.
-pub fn check(from: State, decision: Decision, actor: Option<&str>, committee: &dyn Committee) -> Check {
+pub fn check(
+    from: State,
+    decision: Decision,
+    actor: Option<&str>,
+    committee: &dyn Committee,
+) -> Check {
     use State::*;
     let mut v: Vec<(ViolationKind, String)> = Vec::new();
     let who = actor.unwrap_or("unknown");
@@ -319,7 +336,10 @@ pub fn check(from: State, decision: Decision, actor: Option<&str>, committee: &d
             None | Rejected | Withdrawn => {
                 v.push((
                     ViolationKind::ApproveWithoutRequest,
-                    format!("approved by {who} while {} (no open request)", from.describe()),
+                    format!(
+                        "approved by {who} while {} (no open request)",
+                        from.describe()
+                    ),
                 ));
                 Approved
             }
@@ -328,30 +348,45 @@ pub fn check(from: State, decision: Decision, actor: Option<&str>, committee: &d
         Decision::Reject => match from {
             Requested | Deferred | NeedsInfo | Approved | Withdrawn => Rejected,
             None => {
-                v.push((ViolationKind::DecisionWithoutRequest, format!("rejected by {who} but never requested")));
+                v.push((
+                    ViolationKind::DecisionWithoutRequest,
+                    format!("rejected by {who} but never requested"),
+                ));
                 None
             }
             Rejected => Rejected,
             Done => {
-                v.push((ViolationKind::InvalidTransition, format!("rejected by {who} after it was done; revert it instead")));
+                v.push((
+                    ViolationKind::InvalidTransition,
+                    format!("rejected by {who} after it was done; revert it instead"),
+                ));
                 Done
             }
         },
         Decision::Defer | Decision::NeedsInfo => {
-            let target = if decision == Decision::Defer { Deferred } else { NeedsInfo };
+            let target = if decision == Decision::Defer {
+                Deferred
+            } else {
+                NeedsInfo
+            };
             match from {
                 Requested | Deferred | NeedsInfo => target,
                 None | Rejected | Withdrawn => {
                     v.push((
                         ViolationKind::DecisionWithoutRequest,
-                        format!("{decision} by {who} while {} (no open request)", from.describe()),
+                        format!(
+                            "{decision} by {who} while {} (no open request)",
+                            from.describe()
+                        ),
                     ));
                     from
                 }
                 Approved | Done => {
                     v.push((
                         ViolationKind::InvalidTransition,
-                        format!("{decision} by {who} while already {from}; revoke the approval first"),
+                        format!(
+                            "{decision} by {who} while already {from}; revoke the approval first"
+                        ),
                     ));
                     from
                 }
@@ -362,7 +397,10 @@ pub fn check(from: State, decision: Decision, actor: Option<&str>, committee: &d
             other => {
                 v.push((
                     ViolationKind::DoneWithoutApproval,
-                    format!("marked done by {who} while {} (never approved)", other.describe()),
+                    format!(
+                        "marked done by {who} while {} (never approved)",
+                        other.describe()
+                    ),
                 ));
                 Done
             }
@@ -370,19 +408,31 @@ pub fn check(from: State, decision: Decision, actor: Option<&str>, committee: &d
         Decision::Revoke => match from {
             Approved | Done => Requested,
             other => {
-                v.push((ViolationKind::InvalidTransition, format!("revoke by {who} while {}: nothing to revoke", other.describe())));
+                v.push((
+                    ViolationKind::InvalidTransition,
+                    format!(
+                        "revoke by {who} while {}: nothing to revoke",
+                        other.describe()
+                    ),
+                ));
                 other
             }
         },
     };
     let changes = to != from;
-    if decision.needs_committee() && !member && (changes || decision == Decision::Approve && from != Done && from != Approved) {
+    if decision.needs_committee()
+        && !member
+        && (changes || decision == Decision::Approve && from != Done && from != Approved)
+    {
         let kind = if decision == Decision::Approve {
             ViolationKind::ApprovedByNonMember
         } else {
             ViolationKind::DecidedByNonMember
         };
-        v.push((kind, format!("{decision} by {who}, who is not on the committee")));
+        v.push((
+            kind,
+            format!("{decision} by {who}, who is not on the committee"),
+        ));
     }
     Check { to, violations: v }
 }
@@ -412,10 +462,15 @@ pub fn step(mut st: LineState, action: &Action, committee: &dyn Committee) -> Li
         ActionKind::LabelRemoved { role, label } => {
             let who = actor.unwrap_or("unknown");
             match (role, from) {
-                (LabelRole::Request, State::Requested | State::Deferred | State::NeedsInfo | State::Approved) => {
+                (
+                    LabelRole::Request,
+                    State::Requested | State::Deferred | State::NeedsInfo | State::Approved,
+                ) => {
                     raised.push((
                         ViolationKind::UnrecordedRemoval,
-                        format!("`{label}` removed by {who} while {from}, with no decision recorded"),
+                        format!(
+                            "`{label}` removed by {who} while {from}, with no decision recorded"
+                        ),
                     ));
                     State::Withdrawn
                 }
@@ -465,7 +520,9 @@ pub fn step(mut st: LineState, action: &Action, committee: &dyn Committee) -> Li
         st.state = to;
         st.since = Some(action.at);
         match to {
-            State::Requested if matches!(from, State::None | State::Rejected | State::Withdrawn) => {
+            State::Requested
+                if matches!(from, State::None | State::Rejected | State::Withdrawn) =>
+            {
                 st.request_count += 1;
                 st.requested_by = action.actor.clone();
                 st.requested_at = Some(action.at);
@@ -487,7 +544,10 @@ pub fn step(mut st: LineState, action: &Action, committee: &dyn Committee) -> Li
             st.deferred_until = None;
         }
     }
-    if let ActionKind::Decision { decision: Decision::Defer } = action.kind {
+    if let ActionKind::Decision {
+        decision: Decision::Defer,
+    } = action.kind
+    {
         if st.state == State::Deferred {
             st.deferred_until = action.until;
         }
@@ -507,7 +567,9 @@ pub fn step(mut st: LineState, action: &Action, committee: &dyn Committee) -> Li
 /// Fold a line's actions, in time order (ties by ledger sequence), into its state.
 pub fn fold(actions: &mut [Action], committee: &dyn Committee) -> LineState {
     actions.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
-    actions.iter().fold(LineState::default(), |st, a| step(st, a, committee))
+    actions
+        .iter()
+        .fold(LineState::default(), |st, a| step(st, a, committee))
 }
 
 /// One step of a traced fold: what an event did to the state.
@@ -520,7 +582,10 @@ pub struct TraceStep {
 }
 
 /// Like [`fold`], also returning what each action did (for timelines).
-pub fn fold_traced(actions: &mut [Action], committee: &dyn Committee) -> (LineState, Vec<TraceStep>) {
+pub fn fold_traced(
+    actions: &mut [Action],
+    committee: &dyn Committee,
+) -> (LineState, Vec<TraceStep>) {
     actions.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
     let mut st = LineState::default();
     let mut trace = Vec::with_capacity(actions.len());
@@ -528,7 +593,12 @@ pub fn fold_traced(actions: &mut [Action], committee: &dyn Committee) -> (LineSt
         let from = st.state;
         let before = st.violations.len();
         st = step(st, a, committee);
-        trace.push(TraceStep { seq: a.seq, from, to: st.state, violations: st.violations[before..].iter().map(|v| v.kind).collect() });
+        trace.push(TraceStep {
+            seq: a.seq,
+            from,
+            to: st.state,
+            violations: st.violations[before..].iter().map(|v| v.kind).collect(),
+        });
     }
     (st, trace)
 }
@@ -573,7 +643,11 @@ mod tests {
             at: at(seq),
             actor: Some(actor.into()),
             origin: Origin::Tracker,
-            kind: if added { ActionKind::LabelAdded { role, label } } else { ActionKind::LabelRemoved { role, label } },
+            kind: if added {
+                ActionKind::LabelAdded { role, label }
+            } else {
+                ActionKind::LabelRemoved { role, label }
+            },
             note: None,
             meeting: None,
             until: None,
@@ -602,9 +676,24 @@ mod tests {
             (S::Requested, D::Approve, S::Approved, &[]),
             (S::Deferred, D::Approve, S::Approved, &[]),
             (S::NeedsInfo, D::Approve, S::Approved, &[]),
-            (S::None, D::Approve, S::Approved, &[V::ApproveWithoutRequest]),
-            (S::Rejected, D::Approve, S::Approved, &[V::ApproveWithoutRequest]),
-            (S::Withdrawn, D::Approve, S::Approved, &[V::ApproveWithoutRequest]),
+            (
+                S::None,
+                D::Approve,
+                S::Approved,
+                &[V::ApproveWithoutRequest],
+            ),
+            (
+                S::Rejected,
+                D::Approve,
+                S::Approved,
+                &[V::ApproveWithoutRequest],
+            ),
+            (
+                S::Withdrawn,
+                D::Approve,
+                S::Approved,
+                &[V::ApproveWithoutRequest],
+            ),
             (S::Approved, D::Approve, S::Approved, &[]),
             (S::Done, D::Approve, S::Done, &[]),
             (S::Requested, D::Reject, S::Rejected, &[]),
@@ -618,13 +707,23 @@ mod tests {
             (S::Approved, D::Defer, S::Approved, &[V::InvalidTransition]),
             (S::Requested, D::NeedsInfo, S::NeedsInfo, &[]),
             (S::Deferred, D::NeedsInfo, S::NeedsInfo, &[]),
-            (S::Rejected, D::NeedsInfo, S::Rejected, &[V::DecisionWithoutRequest]),
+            (
+                S::Rejected,
+                D::NeedsInfo,
+                S::Rejected,
+                &[V::DecisionWithoutRequest],
+            ),
             (S::Approved, D::Done, S::Done, &[]),
             (S::Requested, D::Done, S::Done, &[V::DoneWithoutApproval]),
             (S::None, D::Done, S::Done, &[V::DoneWithoutApproval]),
             (S::Approved, D::Revoke, S::Requested, &[]),
             (S::Done, D::Revoke, S::Requested, &[]),
-            (S::Requested, D::Revoke, S::Requested, &[V::InvalidTransition]),
+            (
+                S::Requested,
+                D::Revoke,
+                S::Requested,
+                &[V::InvalidTransition],
+            ),
         ];
         for (from, d, to, vs) in cases {
             let c = check(*from, *d, Some("alice"), &C);
@@ -649,16 +748,25 @@ mod tests {
 
     #[test]
     fn approval_by_non_member_is_a_violation_but_happens() {
-        let st = run(vec![label(1, true, LabelRole::Request, "dev"), label(2, true, LabelRole::Approved, "mallory")]);
+        let st = run(vec![
+            label(1, true, LabelRole::Request, "dev"),
+            label(2, true, LabelRole::Approved, "mallory"),
+        ]);
         assert_eq!(st.state, State::Approved);
         assert_eq!(kinds(&st), vec![ViolationKind::ApprovedByNonMember]);
-        assert_eq!(st.violations[0].seq, 2, "evidence points at the label event");
+        assert_eq!(
+            st.violations[0].seq, 2,
+            "evidence points at the label event"
+        );
     }
 
     #[test]
     fn non_member_reject_defer_revoke_are_violations() {
         for d in [Decision::Reject, Decision::Defer, Decision::NeedsInfo] {
-            let st = run(vec![label(1, true, LabelRole::Request, "dev"), decide(2, d, "mallory")]);
+            let st = run(vec![
+                label(1, true, LabelRole::Request, "dev"),
+                decide(2, d, "mallory"),
+            ]);
             assert_eq!(kinds(&st), vec![ViolationKind::DecidedByNonMember], "{d}");
         }
         let st = run(vec![
@@ -672,9 +780,15 @@ mod tests {
 
     #[test]
     fn removed_request_label_without_decision_is_withdrawn_unrecorded() {
-        let st = run(vec![label(1, true, LabelRole::Request, "dev"), label(2, false, LabelRole::Request, "carol")]);
+        let st = run(vec![
+            label(1, true, LabelRole::Request, "dev"),
+            label(2, false, LabelRole::Request, "carol"),
+        ]);
         assert_eq!(st.state, State::Withdrawn);
-        assert_eq!(st.state.describe(), "request withdrawn or rejected: unrecorded");
+        assert_eq!(
+            st.state.describe(),
+            "request withdrawn or rejected: unrecorded"
+        );
         assert_eq!(kinds(&st), vec![ViolationKind::UnrecordedRemoval]);
         assert_eq!(st.violations[0].resolved_by, None);
     }
@@ -718,7 +832,10 @@ mod tests {
 
     #[test]
     fn done_without_approval_and_approve_without_request() {
-        let st = run(vec![label(1, true, LabelRole::Request, "dev"), label(2, true, LabelRole::Done, "dev")]);
+        let st = run(vec![
+            label(1, true, LabelRole::Request, "dev"),
+            label(2, true, LabelRole::Done, "dev"),
+        ]);
         assert_eq!(st.state, State::Done);
         assert_eq!(kinds(&st), vec![ViolationKind::DoneWithoutApproval]);
         let st = run(vec![label(1, true, LabelRole::Approved, "alice")]);
@@ -766,7 +883,11 @@ mod tests {
         let st = run(vec![label(1, true, LabelRole::Request, "dev"), d.clone()]);
         assert_eq!(st.state, State::Deferred);
         assert_eq!(st.deferred_until, NaiveDate::from_ymd_opt(2022, 3, 1));
-        let st = run(vec![label(1, true, LabelRole::Request, "dev"), d, decide(3, Decision::Approve, "bob")]);
+        let st = run(vec![
+            label(1, true, LabelRole::Request, "dev"),
+            d,
+            decide(3, Decision::Approve, "bob"),
+        ]);
         assert_eq!(st.state, State::Approved);
         assert_eq!(st.deferred_until, None);
     }

@@ -25,7 +25,9 @@ pub fn check_not_newer(conn: &Connection, path: &str) -> Result<()> {
             "the ledger {path} has schema version {v}, but this portcullis knows versions up to {}",
             latest()
         ))
-        .hint("it was written by a newer portcullis: upgrade portcullis (the ledger was not changed)"));
+        .hint(
+            "it was written by a newer portcullis: upgrade portcullis (the ledger was not changed)",
+        ));
     }
     Ok(())
 }
@@ -35,7 +37,8 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let from = current(conn)?;
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).map_err(|e| Error::internal(format!("migration {name} failed: {e}")))?;
+        tx.execute_batch(sql)
+            .map_err(|e| Error::internal(format!("migration {name} failed: {e}")))?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(migration = name, "applied ledger migration");

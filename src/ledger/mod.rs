@@ -66,8 +66,11 @@ impl Ledger {
     /// Open an existing ledger.
     pub fn open(path: &Path) -> Result<Ledger> {
         if !path.exists() {
-            return Err(Error::input(format!("no ledger at {}", path.display()))
-                .hint("run `portcullis init` to create a workspace, or pass --db / set PORTCULLIS_DB"));
+            return Err(
+                Error::input(format!("no ledger at {}", path.display())).hint(
+                    "run `portcullis init` to create a workspace, or pass --db / set PORTCULLIS_DB",
+                ),
+            );
         }
         Self::open_existing(path)
     }
@@ -80,21 +83,28 @@ impl Ledger {
         // Read-only checks first: nothing is written to a ledger we cannot use.
         migrations::check_not_newer(&conn, &shown).map_err(|e| {
             if e.message.contains("not an SQLite database") {
-                Error::input(format!("{shown} is not an SQLite database")).hint("point --db at a ledger created by `portcullis init`")
+                Error::input(format!("{shown} is not an SQLite database"))
+                    .hint("point --db at a ledger created by `portcullis init`")
             } else {
                 e
             }
         })?;
         set_pragmas(&conn)?;
         migrations::migrate(&mut conn)?;
-        Ok(Ledger { conn, path: path.to_path_buf() })
+        Ok(Ledger {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     /// An in-memory ledger, for tests and benchmarks.
     pub fn in_memory() -> Result<Ledger> {
         let mut conn = Connection::open_in_memory()?;
         migrations::migrate(&mut conn)?;
-        Ok(Ledger { conn, path: PathBuf::from(":memory:") })
+        Ok(Ledger {
+            conn,
+            path: PathBuf::from(":memory:"),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -107,16 +117,31 @@ impl Ledger {
 
     /// Start a write transaction (`BEGIN IMMEDIATE`, so concurrent writers queue on the busy timeout).
     pub fn transaction(&mut self) -> Result<LedgerTx<'_>> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let head: Option<(i64, String)> =
-            tx.query_row("SELECT seq, hash FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let head: Option<(i64, String)> = tx
+            .query_row("SELECT seq, hash FROM head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
         let (last_seq, last_hash) = head.unwrap_or((0, GENESIS.to_string()));
-        Ok(LedgerTx { tx, last_seq, last_hash, appended: 0, touched: BTreeSet::new(), recorded_at: now(), fresh: Default::default() })
+        Ok(LedgerTx {
+            tx,
+            last_seq,
+            last_hash,
+            appended: 0,
+            touched: BTreeSet::new(),
+            recorded_at: now(),
+            fresh: Default::default(),
+        })
     }
 
     /// Number of events.
     pub fn event_count(&self) -> Result<i64> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
     }
 
     /// All events of a ticket, in ledger order.
@@ -126,7 +151,9 @@ impl Ledger {
 
     /// Every event, in ledger order, streamed to `f`.
     pub fn for_each_event(&self, mut f: impl FnMut(Event) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             f(row_to_event(row)?)?;
@@ -136,14 +163,22 @@ impl Ledger {
 
     /// Every ticket key that has events.
     pub fn ticket_keys(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT ticket FROM events WHERE ticket IS NOT NULL ORDER BY ticket")?;
-        let keys = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT ticket FROM events WHERE ticket IS NOT NULL ORDER BY ticket",
+        )?;
+        let keys = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(keys)
     }
 
     /// Whether a ticket is known.
     pub fn knows_ticket(&self, key: &str) -> Result<bool> {
-        Ok(self.conn.query_row("SELECT EXISTS(SELECT 1 FROM events WHERE ticket = ?1)", [key], |r| r.get(0))?)
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM events WHERE ticket = ?1)",
+            [key],
+            |r| r.get(0),
+        )?)
     }
 
     /// A canonical dump of the derived tables, to compare a rebuild with what was there.
@@ -176,8 +211,12 @@ impl Ledger {
             report.last_seq = e.seq;
             Ok(())
         })?;
-        let head: Option<(i64, String)> =
-            self.conn.query_row("SELECT seq, hash FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let head: Option<(i64, String)> = self
+            .conn
+            .query_row("SELECT seq, hash FROM head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
         match head {
             Some((seq, hash)) if seq != report.last_seq || hash != prev => report.problems.push(format!(
                 "the chain ends at event {} but the ledger head records event {seq}: events were removed or the head was changed",
@@ -194,7 +233,9 @@ impl Ledger {
         let before = self.derived_dump()?;
         let keys = self.ticket_keys()?;
         let mut tx = self.transaction()?;
-        tx.tx.execute_batch("DELETE FROM tickets; DELETE FROM line_states; DELETE FROM violations;")?;
+        tx.tx.execute_batch(
+            "DELETE FROM tickets; DELETE FROM line_states; DELETE FROM violations;",
+        )?;
         for key in &keys {
             tx.touched.insert(key.clone());
         }
@@ -326,9 +367,16 @@ impl LedgerTx<'_> {
             let k: String = row.get(2)?;
             let label: Option<String> = row.get(3)?;
             let (Some(at), Some(label)) = (parse_utc(&at), label) else {
-                return Err(Error::internal(format!("event {seq} is malformed; run `portcullis audit`")));
+                return Err(Error::internal(format!(
+                    "event {seq} is malformed; run `portcullis audit`"
+                )));
             };
-            out.push(LabelFact { at, seq, added: k == kind::LABEL_ADDED, label });
+            out.push(LabelFact {
+                at,
+                seq,
+                added: k == kind::LABEL_ADDED,
+                label,
+            });
         }
         Ok(out)
     }
@@ -384,7 +432,9 @@ impl LedgerTx<'_> {
 const EVENT_COLUMNS: &str = "seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash";
 
 fn events_for_ticket(conn: &Connection, key: &str) -> Result<Vec<Event>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE ticket = ?1 ORDER BY seq"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE ticket = ?1 ORDER BY seq"
+    ))?;
     let mut rows = stmt.query([key])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
@@ -394,7 +444,11 @@ fn events_for_ticket(conn: &Connection, key: &str) -> Result<Vec<Event>> {
 }
 
 fn row_to_event(row: &Row<'_>) -> Result<Event> {
-    let bad = |what: &str, seq: i64| Error::internal(format!("event {seq} has a malformed {what}; run `portcullis audit`"));
+    let bad = |what: &str, seq: i64| {
+        Error::internal(format!(
+            "event {seq} has a malformed {what}; run `portcullis audit`"
+        ))
+    };
     let seq: i64 = row.get(0)?;
     let at: String = row.get(6)?;
     let recorded: String = row.get(7)?;
@@ -428,7 +482,13 @@ fn payload_text(v: &Value) -> String {
 /// The hash of an event: SHA-256 over the previous hash and the event's canonical form, a JSON
 /// array `[seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key]`.
 pub fn event_hash(prev: &str, e: &Event) -> String {
-    hash_parts(prev, e, &fmt_utc(e.at), &fmt_utc(e.recorded_at), &payload_text(&e.payload))
+    hash_parts(
+        prev,
+        e,
+        &fmt_utc(e.at),
+        &fmt_utc(e.recorded_at),
+        &payload_text(&e.payload),
+    )
 }
 
 fn hash_parts(prev: &str, e: &Event, at: &str, recorded_at: &str, payload: &str) -> String {
@@ -465,9 +525,12 @@ fn hash_parts(prev: &str, e: &Event, at: &str, recorded_at: &str, payload: &str)
 }
 
 fn clear_derived(conn: &Connection, key: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM tickets WHERE key = ?1")?.execute([key])?;
-    conn.prepare_cached("DELETE FROM line_states WHERE ticket = ?1")?.execute([key])?;
-    conn.prepare_cached("DELETE FROM violations WHERE ticket = ?1")?.execute([key])?;
+    conn.prepare_cached("DELETE FROM tickets WHERE key = ?1")?
+        .execute([key])?;
+    conn.prepare_cached("DELETE FROM line_states WHERE ticket = ?1")?
+        .execute([key])?;
+    conn.prepare_cached("DELETE FROM violations WHERE ticket = ?1")?
+        .execute([key])?;
     Ok(())
 }
 
@@ -523,7 +586,11 @@ fn write_derived(conn: &Connection, d: &TicketDerived) -> Result<()> {
 
 fn derived_dump(conn: &Connection) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for (table, order) in [("tickets", "key"), ("line_states", "ticket, line"), ("violations", "ticket, line, seq, kind")] {
+    for (table, order) in [
+        ("tickets", "key"),
+        ("line_states", "ticket, line"),
+        ("violations", "ticket, line, seq, kind"),
+    ] {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
         let n = stmt.column_count();
         let mut rows = stmt.query([])?;
@@ -582,12 +649,26 @@ impl Ledger {
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (key, summary, line, state, since, requested_by, approved_by, request_count, until, note, nv) = row?;
+            let (
+                key,
+                summary,
+                line,
+                state,
+                since,
+                requested_by,
+                approved_by,
+                request_count,
+                until,
+                note,
+                nv,
+            ) = row?;
             out.push(StatusRow {
                 key,
                 summary,
                 line,
-                state: State::parse(&state).ok_or_else(|| Error::internal(format!("unknown state `{state}` in the ledger")))?,
+                state: State::parse(&state).ok_or_else(|| {
+                    Error::internal(format!("unknown state `{state}` in the ledger"))
+                })?,
                 since: since.as_deref().and_then(parse_utc),
                 requested_by,
                 approved_by,
@@ -597,12 +678,20 @@ impl Ledger {
                 open_violations: nv,
             });
         }
-        out.sort_by(|a, b| state_rank(a.state).cmp(&state_rank(b.state)).then_with(|| key_order(&a.key, &b.key)));
+        out.sort_by(|a, b| {
+            state_rank(a.state)
+                .cmp(&state_rank(b.state))
+                .then_with(|| key_order(&a.key, &b.key))
+        });
         Ok(out)
     }
 
     /// The violations of a line (open and settled), newest first.
-    pub fn violations(&self, line: Option<&str>, ticket: Option<&str>) -> Result<Vec<(String, String, Violation)>> {
+    pub fn violations(
+        &self,
+        line: Option<&str>,
+        ticket: Option<&str>,
+    ) -> Result<Vec<(String, String, Violation)>> {
         let mut stmt = self.conn.prepare(
             "SELECT ticket, line, seq, kind, at, actor, message, resolved_by FROM violations
              WHERE (?1 IS NULL OR line = ?1) AND (?2 IS NULL OR ticket = ?2) ORDER BY at DESC, seq DESC",
@@ -626,9 +715,11 @@ impl Ledger {
                 t,
                 l,
                 Violation {
-                    kind: ViolationKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown violation `{kind}`")))?,
+                    kind: ViolationKind::parse(&kind)
+                        .ok_or_else(|| Error::internal(format!("unknown violation `{kind}`")))?,
                     seq,
-                    at: parse_utc(&at).ok_or_else(|| Error::internal("malformed violation time"))?,
+                    at: parse_utc(&at)
+                        .ok_or_else(|| Error::internal("malformed violation time"))?,
                     actor,
                     message,
                     resolved_by,
@@ -641,7 +732,10 @@ impl Ledger {
 
 /// Order in which states are listed: what needs attention first.
 pub fn state_rank(s: State) -> usize {
-    State::ALL.iter().position(|x| *x == s).unwrap_or(usize::MAX)
+    State::ALL
+        .iter()
+        .position(|x| *x == s)
+        .unwrap_or(usize::MAX)
 }
 
 /// Natural order of ticket keys: `DM-9` before `DM-10`.
@@ -657,7 +751,8 @@ pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
 
 fn check_sqlite_header(path: &Path) -> Result<()> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| Error::input(format!("cannot open the ledger {}: {e}", path.display())))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::input(format!("cannot open the ledger {}: {e}", path.display())))?;
     let mut header = [0u8; 16];
     let n = f.read(&mut header)?;
     if n == 0 {
@@ -679,6 +774,7 @@ pub fn create_private_file(path: &Path) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path).map_err(|e| Error::input(format!("cannot create {}: {e}", path.display())))?;
+    opts.open(path)
+        .map_err(|e| Error::input(format!("cannot create {}: {e}", path.display())))?;
     Ok(())
 }

@@ -9,7 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::domain::event::{derive_ticket, kind, source, trace_ticket, Event, NewEvent, TicketInfo};
+use crate::domain::event::{
+    derive_ticket, kind, source, trace_ticket, Event, NewEvent, TicketInfo,
+};
 use crate::domain::policy::LoadedPolicy;
 use crate::domain::time::{last_weekday_on_or_before, now};
 use crate::domain::workflow::{check, Decision, LineState, State, Violation};
@@ -29,7 +31,12 @@ pub struct LineStatus {
 }
 
 /// Where every request of a line stands.
-pub fn status(ledger: &Ledger, policy: &LoadedPolicy, line: Option<&str>, filter: Option<State>) -> Result<LineStatus> {
+pub fn status(
+    ledger: &Ledger,
+    policy: &LoadedPolicy,
+    line: Option<&str>,
+    filter: Option<State>,
+) -> Result<LineStatus> {
     let line = policy.resolve_line(line)?;
     let mut rows = ledger.status_rows(&line.name)?;
     let mut counts: BTreeMap<State, usize> = BTreeMap::new();
@@ -39,14 +46,24 @@ pub fn status(ledger: &Ledger, policy: &LoadedPolicy, line: Option<&str>, filter
     if let Some(f) = filter {
         rows.retain(|r| r.state == f);
     }
-    let counts = State::ALL.iter().filter(|s| **s != State::None).map(|s| (*s, counts.get(s).copied().unwrap_or(0))).collect();
+    let counts = State::ALL
+        .iter()
+        .filter(|s| **s != State::None)
+        .map(|s| (*s, counts.get(s).copied().unwrap_or(0)))
+        .collect();
     let violations = ledger
         .violations(Some(&line.name), None)?
         .into_iter()
         .filter(|(_, _, v)| v.resolved_by.is_none())
         .map(|(t, _, v)| (t, v))
         .collect();
-    Ok(LineStatus { line: line.name.clone(), branch: line.branch.clone(), counts, tickets: rows, violations })
+    Ok(LineStatus {
+        line: line.name.clone(),
+        branch: line.branch.clone(),
+        counts,
+        tickets: rows,
+        violations,
+    })
 }
 
 /// A decision to record.
@@ -77,13 +94,25 @@ pub struct DecideOutcome {
 }
 
 /// Record a committee decision. Refuses transitions the policy forbids unless `force`.
-pub fn decide(ledger: &mut Ledger, policy: &LoadedPolicy, req: DecideRequest) -> Result<DecideOutcome> {
+pub fn decide(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    req: DecideRequest,
+) -> Result<DecideOutcome> {
     let line = policy.resolve_line(req.line.as_deref())?.clone();
     if !policy.key_matches(&req.key) {
-        return Err(Error::input(format!("`{}` is not a ticket key under this policy (pattern `{}`)", req.key, policy.policy.ticket_key))
-            .hint("check the key for typos"));
+        return Err(Error::input(format!(
+            "`{}` is not a ticket key under this policy (pattern `{}`)",
+            req.key, policy.policy.ticket_key
+        ))
+        .hint("check the key for typos"));
     }
-    let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+    let note = req
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
     if matches!(req.decision, Decision::Reject | Decision::Revoke) && note.is_none() {
         return Err(Error::input(format!("a {} needs a reason", req.decision))
             .hint("pass --note \"why\": the reason is what makes a rejection countable later"));
@@ -97,10 +126,18 @@ pub fn decide(ledger: &mut Ledger, policy: &LoadedPolicy, req: DecideRequest) ->
             .hint("sync or import it first, or pass --force to record a decision on a ticket portcullis has not seen"));
     }
     let derived = derive_ticket(policy, &req.key, &events);
-    let from = derived.lines.get(&line.name).map(|s| s.state).unwrap_or(State::None);
+    let from = derived
+        .lines
+        .get(&line.name)
+        .map(|s| s.state)
+        .unwrap_or(State::None);
     let c = check(from, req.decision, Some(&req.actor), policy);
     if !c.violations.is_empty() && !req.force {
-        let msgs: Vec<String> = c.violations.iter().map(|(k, m)| format!("{k}: {m}")).collect();
+        let msgs: Vec<String> = c
+            .violations
+            .iter()
+            .map(|(k, m)| format!("{k}: {m}"))
+            .collect();
         return Err(Error::input(format!(
             "the policy does not allow `{}` on {} ({} is {}):\n  {}",
             req.decision,
@@ -112,8 +149,11 @@ pub fn decide(ledger: &mut Ledger, policy: &LoadedPolicy, req: DecideRequest) ->
         .hint("pass --force to record it anyway; it will be kept as a violation"));
     }
     let at = now();
-    let day = crate::domain::policy::weekday(&policy.policy.committee.meeting_day).unwrap_or(chrono::Weekday::Tue);
-    let meeting = req.meeting.unwrap_or_else(|| last_weekday_on_or_before(at.date_naive(), day));
+    let day = crate::domain::policy::weekday(&policy.policy.committee.meeting_day)
+        .unwrap_or(chrono::Weekday::Tue);
+    let meeting = req
+        .meeting
+        .unwrap_or_else(|| last_weekday_on_or_before(at.date_naive(), day));
     let mut tx = ledger.transaction()?;
     let seq = tx
         .append(NewEvent {
@@ -142,7 +182,11 @@ pub fn decide(ledger: &mut Ledger, policy: &LoadedPolicy, req: DecideRequest) ->
         from,
         to: c.to,
         meeting,
-        violations: c.violations.into_iter().map(|(k, m)| format!("{k}: {m}")).collect(),
+        violations: c
+            .violations
+            .into_iter()
+            .map(|(k, m)| format!("{k}: {m}"))
+            .collect(),
     })
 }
 
@@ -180,7 +224,10 @@ pub fn history(ledger: &Ledger, policy: &LoadedPolicy, key: &str) -> Result<Hist
         let hint = if policy.key_matches(key) {
             "check the key, or sync/import the ticket first".to_string()
         } else {
-            format!("ticket keys under this policy match `{}`", policy.policy.ticket_key)
+            format!(
+                "ticket keys under this policy match `{}`",
+                policy.policy.ticket_key
+            )
         };
         return Err(Error::input(format!("{key} is not in the ledger")).hint(hint));
     }
@@ -222,11 +269,20 @@ pub fn history(ledger: &Ledger, policy: &LoadedPolicy, key: &str) -> Result<Hist
             },
         })
         .collect();
-    Ok(History { key: key.to_string(), info: derived.info, lines: derived.lines, timeline })
+    Ok(History {
+        key: key.to_string(),
+        info: derived.info,
+        lines: derived.lines,
+        timeline,
+    })
 }
 
 fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
-    let label = e.payload.get("label").and_then(Value::as_str).unwrap_or("?");
+    let label = e
+        .payload
+        .get("label")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
     let role = |l: &str| {
         if let Some(line) = policy.line_for_request_label(l) {
             format!(" (request for {})", line.name)
@@ -238,12 +294,20 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
             String::new()
         }
     };
-    let snap = if e.source == source::SNAPSHOT { " [seen in a snapshot; actor unknown]" } else { "" };
+    let snap = if e.source == source::SNAPSHOT {
+        " [seen in a snapshot; actor unknown]"
+    } else {
+        ""
+    };
     match e.kind.as_str() {
         kind::LABEL_ADDED => format!("label `{label}` added{}{snap}", role(label)),
         kind::LABEL_REMOVED => format!("label `{label}` removed{}{snap}", role(label)),
         kind::DECISION => {
-            let d = e.payload.get("decision").and_then(Value::as_str).unwrap_or("?");
+            let d = e
+                .payload
+                .get("decision")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
             let mut s = format!("decision: {d} for {}", e.line.as_deref().unwrap_or("?"));
             if let Some(u) = e.payload.get("until").and_then(Value::as_str) {
                 s.push_str(&format!(" until {u}"));
@@ -254,7 +318,11 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
             s
         }
         kind::TICKET_OBSERVED => {
-            let status = e.payload.get("status").and_then(Value::as_str).unwrap_or("?");
+            let status = e
+                .payload
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
             format!("fields seen: status {status}")
         }
         other => other.to_string(),
@@ -286,7 +354,12 @@ pub fn audit(ledger: &Ledger, policy: &LoadedPolicy) -> Result<AuditReport> {
             diff.first().cloned().unwrap_or_default()
         ));
     }
-    Ok(AuditReport { events: chain.events, chain_ok, derived_ok, problems })
+    Ok(AuditReport {
+        events: chain.events,
+        chain_ok,
+        derived_ok,
+        problems,
+    })
 }
 
 /// Rows present in one dump and not the other, prefixed `-` (only before) / `+` (only after).
@@ -294,7 +367,10 @@ pub fn dump_diff(before: &[String], after: &[String]) -> Vec<String> {
     use std::collections::BTreeSet;
     let b: BTreeSet<&String> = before.iter().collect();
     let a: BTreeSet<&String> = after.iter().collect();
-    b.difference(&a).map(|r| format!("-{r}")).chain(a.difference(&b).map(|r| format!("+{r}"))).collect()
+    b.difference(&a)
+        .map(|r| format!("-{r}"))
+        .chain(a.difference(&b).map(|r| format!("+{r}")))
+        .collect()
 }
 
 /// The result of `ledger rebuild`.
@@ -310,5 +386,10 @@ pub struct RebuildReport {
 pub fn rebuild(ledger: &mut Ledger, policy: &LoadedPolicy) -> Result<RebuildReport> {
     let (before, after) = ledger.rebuild(policy)?;
     let differences = dump_diff(&before, &after);
-    Ok(RebuildReport { tickets: ledger.ticket_keys()?.len(), rows: after.len(), identical: differences.is_empty(), differences })
+    Ok(RebuildReport {
+        tickets: ledger.ticket_keys()?.len(),
+        rows: after.len(),
+        identical: differences.is_empty(),
+        differences,
+    })
 }

@@ -50,8 +50,11 @@ impl Workspace {
         let config_path = match &loc.config {
             Some(p) => {
                 if !p.exists() {
-                    return Err(Error::input(format!("config file {} does not exist", p.display()))
-                        .hint("run `portcullis init` to create a workspace"));
+                    return Err(Error::input(format!(
+                        "config file {} does not exist",
+                        p.display()
+                    ))
+                    .hint("run `portcullis init` to create a workspace"));
                 }
                 Some(p.clone())
             }
@@ -61,7 +64,10 @@ impl Workspace {
             Some(p) => Some(load_config(p)?),
             None => None,
         };
-        let base = config_path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+        let base = config_path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
         let policy_path = match (&loc.policy, &config) {
             (Some(p), _) => p.clone(),
             (None, Some(c)) => base.join(&c.policy),
@@ -73,12 +79,17 @@ impl Workspace {
         let ledger_path = match (&loc.db, &config) {
             (Some(p), _) => p.clone(),
             (None, Some(c)) => base.join(&c.ledger),
-            (None, None) => {
-                return Err(Error::input("no ledger given").hint("pass --db FILE or set PORTCULLIS_DB, or use a workspace made by `portcullis init`"))
-            }
+            (None, None) => return Err(Error::input("no ledger given").hint(
+                "pass --db FILE or set PORTCULLIS_DB, or use a workspace made by `portcullis init`",
+            )),
         };
         let policy = load_policy(&policy_path)?;
-        Ok(Workspace { config_path, config, policy, ledger_path })
+        Ok(Workspace {
+            config_path,
+            config,
+            policy,
+            ledger_path,
+        })
     }
 
     pub fn open_ledger(&self) -> Result<Ledger> {
@@ -93,18 +104,27 @@ impl Workspace {
             .or_else(|| self.config.as_ref().and_then(|c| c.user.clone()))
             .or_else(|| std::env::var("USER").ok())
             .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| Error::input("who is deciding? no actor given").hint("pass --as NAME, or set `user` in portcullis.toml"))
+            .ok_or_else(|| {
+                Error::input("who is deciding? no actor given")
+                    .hint("pass --as NAME, or set `user` in portcullis.toml")
+            })
     }
 }
 
 fn find_config(start: &Path) -> Option<PathBuf> {
-    start.ancestors().map(|d| d.join(CONFIG_FILE)).find(|p| p.is_file())
+    start
+        .ancestors()
+        .map(|d| d.join(CONFIG_FILE))
+        .find(|p| p.is_file())
 }
 
 fn load_config(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         Error::input(format!(
             "{}{}: {}",
             path.display(),
@@ -119,11 +139,14 @@ fn load_config(path: &Path) -> Result<Config> {
 pub fn load_policy(path: &Path) -> Result<LoadedPolicy> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::input(format!("cannot read the policy {shown}: {e}")).hint("check the `policy` path in portcullis.toml or pass --policy")
+        Error::input(format!("cannot read the policy {shown}: {e}"))
+            .hint("check the `policy` path in portcullis.toml or pass --policy")
     })?;
     Policy::from_toml(&shown, &text).map_err(|errs| {
         let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        Error::input(format!("invalid policy:\n{}", lines.join("\n"))).hint(format!("fix the policy, then run `portcullis policy check {shown}`"))
+        Error::input(format!("invalid policy:\n{}", lines.join("\n"))).hint(format!(
+            "fix the policy, then run `portcullis policy check {shown}`"
+        ))
     })
 }
 
@@ -138,26 +161,38 @@ pub fn builtin_policy(name: &str) -> Option<&'static str> {
 
 /// Create a workspace in `dir`: config, policy and an empty ledger. Refuses to overwrite.
 pub fn init(dir: &Path, policy_text: &str, user: Option<&str>) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::input(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::input(format!("cannot create {}: {e}", dir.display())))?;
     let config_path = dir.join(CONFIG_FILE);
     if config_path.exists() {
-        return Err(Error::input(format!("{} already exists", config_path.display())).hint("this is already a workspace; nothing was changed"));
+        return Err(
+            Error::input(format!("{} already exists", config_path.display()))
+                .hint("this is already a workspace; nothing was changed"),
+        );
     }
     let policy_path = dir.join("policy.toml");
     let ledger_path = dir.join("ledger.db");
     if ledger_path.exists() {
-        return Err(Error::input(format!("{} already exists", ledger_path.display())).hint("move it away or pass --db to use it"));
+        return Err(
+            Error::input(format!("{} already exists", ledger_path.display()))
+                .hint("move it away or pass --db to use it"),
+        );
     }
     // Validate before writing anything.
     Policy::from_toml("policy.toml", policy_text).map_err(|errs| {
-        Error::input(format!("invalid policy:\n{}", errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))
+        Error::input(format!(
+            "invalid policy:\n{}",
+            errs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
     })?;
     if !policy_path.exists() {
         std::fs::write(&policy_path, policy_text)?;
     }
-    let mut config = format!(
-        "# portcullis workspace. Paths are relative to this file.\npolicy = \"policy.toml\"\nledger = \"ledger.db\"\n"
-    );
+    let mut config =
+        String::from("# portcullis workspace. Paths are relative to this file.\npolicy = \"policy.toml\"\nledger = \"ledger.db\"\n");
     if let Some(u) = user {
         config.push_str(&format!("user = {}\n", toml::Value::String(u.to_string())));
     }

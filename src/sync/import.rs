@@ -22,11 +22,14 @@ use crate::{Error, Result};
 
 /// Parse a file holding a Jira response: a search page of either API, or a single issue.
 pub fn parse_export(name: &str, bytes: &[u8]) -> Result<Vec<JiraIssue>> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Error::input(format!("{name} is not UTF-8 text")).hint("export the Jira search response as JSON"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        Error::input(format!("{name} is not UTF-8 text"))
+            .hint("export the Jira search response as JSON")
+    })?;
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
-        return Err(Error::input(format!("{name} is empty")).hint("export a Jira search response with expand=changelog"));
+        return Err(Error::input(format!("{name} is empty"))
+            .hint("export a Jira search response with expand=changelog"));
     }
     if trimmed.starts_with('<') {
         return Err(Error::input(format!("{name} is an HTML or XML page, not a Jira JSON response"))
@@ -38,38 +41,71 @@ pub fn parse_export(name: &str, bytes: &[u8]) -> Result<Vec<JiraIssue>> {
     }
     // Otherwise find out what it is, to say precisely what is wrong.
     let value: Value = serde_json::from_str(text).map_err(|e| {
-        let what = if e.is_eof() { "is truncated" } else { "is not valid JSON" };
-        Error::input(format!("{name} {what} (line {}, column {}): {e}", e.line(), e.column()))
-            .hint("save the complete response body of /rest/api/2/search or /rest/api/3/search/jql")
+        let what = if e.is_eof() {
+            "is truncated"
+        } else {
+            "is not valid JSON"
+        };
+        Error::input(format!(
+            "{name} {what} (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ))
+        .hint("save the complete response body of /rest/api/2/search or /rest/api/3/search/jql")
     })?;
     let Value::Object(map) = &value else {
-        return Err(Error::input(format!("{name} holds JSON but not a Jira search response (expected an object with `issues`)"))
-            .hint("export the body of /rest/api/2/search or /rest/api/3/search/jql"));
+        return Err(Error::input(format!(
+            "{name} holds JSON but not a Jira search response (expected an object with `issues`)"
+        ))
+        .hint("export the body of /rest/api/2/search or /rest/api/3/search/jql"));
     };
     if map.contains_key("issues") {
-        let page: SearchPage = serde_path_to_error::deserialize(value)
-            .map_err(|e| Error::input(format!("{name}: unexpected shape at `{}`: {}", e.path(), e.inner())))?;
+        let page: SearchPage = serde_path_to_error::deserialize(value).map_err(|e| {
+            Error::input(format!(
+                "{name}: unexpected shape at `{}`: {}",
+                e.path(),
+                e.inner()
+            ))
+        })?;
         return Ok(page.issues);
     }
     if map.contains_key("key") && map.contains_key("fields") {
-        let issue: JiraIssue = serde_path_to_error::deserialize(value)
-            .map_err(|e| Error::input(format!("{name}: unexpected shape at `{}`: {}", e.path(), e.inner())))?;
+        let issue: JiraIssue = serde_path_to_error::deserialize(value).map_err(|e| {
+            Error::input(format!(
+                "{name}: unexpected shape at `{}`: {}",
+                e.path(),
+                e.inner()
+            ))
+        })?;
         return Ok(vec![issue]);
     }
     if let Some(msgs) = map.get("errorMessages") {
-        let mut parts: Vec<String> = msgs.as_array().into_iter().flatten().filter_map(|m| m.as_str().map(str::to_string)).collect();
+        let mut parts: Vec<String> = msgs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().map(str::to_string))
+            .collect();
         if let Some(Value::Object(errs)) = map.get("errors") {
-            parts.extend(errs.iter().map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(&v.to_string()))));
+            parts.extend(
+                errs.iter()
+                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(&v.to_string()))),
+            );
         }
-        return Err(Error::input(format!("{name} holds a Jira error response, not search results: {}", parts.join("; ")))
-            .hint("fix the query or credentials that produced it and export again"));
+        return Err(Error::input(format!(
+            "{name} holds a Jira error response, not search results: {}",
+            parts.join("; ")
+        ))
+        .hint("fix the query or credentials that produced it and export again"));
     }
     if map.contains_key("values") {
         return Err(Error::input(format!("{name} is a changelog page (/issue/{{key}}/changelog), not a search response"))
             .hint("export /rest/api/2/search?expand=changelog (Data Center) or /rest/api/3/search/jql with expand=changelog (Cloud)"));
     }
-    Err(Error::input(format!("{name} holds JSON but not a Jira search response (no `issues` key)"))
-        .hint("export the body of /rest/api/2/search or /rest/api/3/search/jql"))
+    Err(Error::input(format!(
+        "{name} holds JSON but not a Jira search response (no `issues` key)"
+    ))
+    .hint("export the body of /rest/api/2/search or /rest/api/3/search/jql"))
 }
 
 /// What an import would do and did.
@@ -82,9 +118,16 @@ pub struct ImportSummary {
     pub warnings: Vec<String>,
 }
 
+/// A history with its time and numeric id parsed once, for sorting.
+type TimedHistory<'a> = (Option<DateTime<Utc>>, Option<u64>, &'a History);
+
 /// Refuse a batch with keys that do not match the policy, naming them (nothing is imported).
 pub fn check_keys(policy: &LoadedPolicy, issues: &[JiraIssue], source_name: &str) -> Result<()> {
-    let bad: Vec<&str> = issues.iter().map(|i| i.key.as_str()).filter(|k| !policy.key_matches(k)).collect();
+    let bad: Vec<&str> = issues
+        .iter()
+        .map(|i| i.key.as_str())
+        .filter(|k| !policy.key_matches(k))
+        .collect();
     if bad.is_empty() {
         return Ok(());
     }
@@ -96,7 +139,10 @@ pub fn check_keys(policy: &LoadedPolicy, issues: &[JiraIssue], source_name: &str
         shown.join(", "),
         if bad.len() > 5 { ", …" } else { "" }
     ))
-    .hint(format!("fix `ticket_key` in {} or export only this project's tickets; nothing was imported", policy.source)))
+    .hint(format!(
+        "fix `ticket_key` in {} or export only this project's tickets; nothing was imported",
+        policy.source
+    )))
 }
 
 /// Plan the events for a batch of issues. `existing` gives a ticket's label changes already in the ledger.
@@ -117,7 +163,12 @@ pub fn plan(
 }
 
 /// Plan the events of one issue, given the label changes the ledger already has for it. Pure.
-pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact], warnings: &mut Vec<String>) -> Vec<NewEvent> {
+pub fn plan_issue(
+    policy: &LoadedPolicy,
+    issue: &JiraIssue,
+    known: &[LabelFact],
+    warnings: &mut Vec<String>,
+) -> Vec<NewEvent> {
     let mut out = Vec::new();
     {
         let key = issue.key.clone();
@@ -135,10 +186,16 @@ pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact],
                     cl.total.unwrap_or_default()
                 ));
             }
-            let mut histories: Vec<(Option<DateTime<Utc>>, Option<u64>, &History)> = cl
+            let mut histories: Vec<TimedHistory<'_>> = cl
                 .entries()
                 .iter()
-                .map(|h| (h.created.as_ref().and_then(time_value), h.id.as_deref().and_then(|i| i.parse::<u64>().ok()), h))
+                .map(|h| {
+                    (
+                        h.created.as_ref().and_then(time_value),
+                        h.id.as_deref().and_then(|i| i.parse::<u64>().ok()),
+                        h,
+                    )
+                })
                 .collect();
             histories.sort_by_key(|(at, id, _)| (*at, *id));
             // Labels the ticket had before its first recorded label change: present since it was
@@ -148,7 +205,11 @@ pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact],
                 Some(((*at)?, item.from_string.clone()))
             });
             if let Some((first_at, from)) = first {
-                let created = fields.created.as_ref().and_then(time_value).filter(|c| *c <= first_at);
+                let created = fields
+                    .created
+                    .as_ref()
+                    .and_then(time_value)
+                    .filter(|c| *c <= first_at);
                 let at = match created {
                     Some(c) if !cl.is_truncated() => c,
                     _ => first_at - chrono::Duration::milliseconds(1),
@@ -184,8 +245,12 @@ pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact],
                     None => format!("t{}", fmt_utc(at)),
                 };
                 for (n, item) in h.items.iter().filter(|i| i.is_labels()).enumerate() {
-                    let (added, removed) = label_diff(item.from_string.as_deref(), item.to_string.as_deref());
-                    for (k, labels, sign) in [(kind::LABEL_ADDED, added, '+'), (kind::LABEL_REMOVED, removed, '-')] {
+                    let (added, removed) =
+                        label_diff(item.from_string.as_deref(), item.to_string.as_deref());
+                    for (k, labels, sign) in [
+                        (kind::LABEL_ADDED, added, '+'),
+                        (kind::LABEL_REMOVED, removed, '-'),
+                    ] {
                         for label in labels {
                             if sign == '+' {
                                 running.insert(label.clone());
@@ -232,8 +297,22 @@ pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact],
             let at = updated.unwrap_or_else(now);
             let stamp = fmt_utc(at);
             for (k, labels, sign) in [
-                (kind::LABEL_ADDED, current.difference(&history_set).cloned().collect::<Vec<_>>(), '+'),
-                (kind::LABEL_REMOVED, history_set.difference(&current).cloned().collect::<Vec<_>>(), '-'),
+                (
+                    kind::LABEL_ADDED,
+                    current
+                        .difference(&history_set)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    '+',
+                ),
+                (
+                    kind::LABEL_REMOVED,
+                    history_set
+                        .difference(&current)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    '-',
+                ),
             ] {
                 for label in labels {
                     label_events.push(NewEvent {
@@ -264,9 +343,20 @@ pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact],
         let info = TicketInfo {
             summary: fields.summary.clone().unwrap_or_default(),
             status: fields.status.as_ref().and_then(|s| s.name.clone()),
-            assignee: fields.assignee.as_ref().and_then(|u| u.display_name.clone().or_else(|| u.id())),
-            reporter: fields.reporter.as_ref().and_then(|u| u.display_name.clone().or_else(|| u.id())),
-            components: fields.components.iter().flatten().filter_map(|c| c.name.clone()).collect(),
+            assignee: fields
+                .assignee
+                .as_ref()
+                .and_then(|u| u.display_name.clone().or_else(|| u.id())),
+            reporter: fields
+                .reporter
+                .as_ref()
+                .and_then(|u| u.display_name.clone().or_else(|| u.id())),
+            components: fields
+                .components
+                .iter()
+                .flatten()
+                .filter_map(|c| c.name.clone())
+                .collect(),
             labels: fields.labels.clone().unwrap_or_default(),
             url: issue.self_url.clone(),
             created: fields.created.as_ref().and_then(time_value),
@@ -285,7 +375,10 @@ pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact],
             meeting: None,
             note: None,
             payload,
-            dedup_key: Some(format!("observed:{key}:{}:{digest}", updated.map(fmt_utc).unwrap_or_default())),
+            dedup_key: Some(format!(
+                "observed:{key}:{}:{digest}",
+                updated.map(fmt_utc).unwrap_or_default()
+            )),
         });
     }
     out
@@ -293,8 +386,15 @@ pub fn plan_issue(policy: &LoadedPolicy, issue: &JiraIssue, known: &[LabelFact],
 
 /// Import files into the ledger: all or nothing. A file that fails to parse or plan stops the
 /// whole import before anything is written.
-pub fn import_files(ledger: &mut Ledger, policy: &LoadedPolicy, files: &[(String, Vec<u8>)]) -> Result<ImportSummary> {
-    let mut summary = ImportSummary { files: files.len(), ..Default::default() };
+pub fn import_files(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    files: &[(String, Vec<u8>)],
+) -> Result<ImportSummary> {
+    let mut summary = ImportSummary {
+        files: files.len(),
+        ..Default::default()
+    };
     let started = std::time::Instant::now();
     let mut parsed = Vec::new();
     for (name, bytes) in files {
@@ -312,7 +412,10 @@ pub fn import_files(ledger: &mut Ledger, policy: &LoadedPolicy, files: &[(String
         let mut appended = 0u64;
         for issue in issues {
             if !seen.insert(issue.key.as_str()) {
-                summary.warnings.push(format!("{}: appears twice in {name}; both copies were merged", issue.key));
+                summary.warnings.push(format!(
+                    "{}: appears twice in {name}; both copies were merged",
+                    issue.key
+                ));
             }
             let t = std::time::Instant::now();
             let known = tx.label_facts(&issue.key)?;
@@ -331,7 +434,10 @@ pub fn import_files(ledger: &mut Ledger, policy: &LoadedPolicy, files: &[(String
         summary.tickets += seen.len();
         summary.new_events += appended;
         if appended > 0 {
-            let base = std::path::Path::new(name).file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let base = std::path::Path::new(name)
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             tx.append(NewEvent {
                 ticket: None,
                 line: None,
@@ -354,6 +460,10 @@ pub fn import_files(ledger: &mut Ledger, policy: &LoadedPolicy, files: &[(String
 }
 
 fn open_violation_count(ledger: &Ledger) -> Result<usize> {
-    let n: i64 = ledger.conn().query_row("SELECT COUNT(*) FROM violations WHERE resolved_by IS NULL", [], |r| r.get(0))?;
+    let n: i64 = ledger.conn().query_row(
+        "SELECT COUNT(*) FROM violations WHERE resolved_by IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
     Ok(n as usize)
 }

@@ -112,12 +112,16 @@ pub struct Changelog {
 
 impl Changelog {
     pub fn entries(&self) -> &[History] {
-        self.histories.as_deref().or(self.values.as_deref()).unwrap_or(&[])
+        self.histories
+            .as_deref()
+            .or(self.values.as_deref())
+            .unwrap_or(&[])
     }
 
     /// Whether the embedded changelog is cut short (`total > histories.len()`).
     pub fn is_truncated(&self) -> bool {
-        self.total.is_some_and(|t| t as usize > self.entries().len())
+        self.total
+            .is_some_and(|t| t as usize > self.entries().len())
     }
 }
 
@@ -148,20 +152,30 @@ pub struct Item {
 
 impl Item {
     pub fn is_labels(&self) -> bool {
-        self.field_id.as_deref() == Some("labels") || self.field.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("labels"))
+        self.field_id.as_deref() == Some("labels")
+            || self
+                .field
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case("labels"))
     }
 }
 
 /// A label set as Jira writes it in a changelog: the whole set, space-separated; `""`/null is empty.
 pub fn label_set(s: Option<&str>) -> BTreeSet<String> {
-    s.unwrap_or("").split_whitespace().map(str::to_string).collect()
+    s.unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Labels added and removed between two label-set strings.
 pub fn label_diff(from: Option<&str>, to: Option<&str>) -> (Vec<String>, Vec<String>) {
     let from = label_set(from);
     let to = label_set(to);
-    (to.difference(&from).cloned().collect(), from.difference(&to).cloned().collect())
+    (
+        to.difference(&from).cloned().collect(),
+        from.difference(&to).cloned().collect(),
+    )
 }
 
 /// A timestamp field: Jira's `…-0500` form, RFC 3339, or epoch milliseconds.
@@ -179,7 +193,10 @@ mod tests {
 
     #[test]
     fn label_sets_are_space_separated_whole_sets() {
-        let (added, removed) = label_diff(Some("a backport-v23"), Some("a backport-approved backport-v23"));
+        let (added, removed) = label_diff(
+            Some("a backport-v23"),
+            Some("a backport-approved backport-v23"),
+        );
         assert_eq!(added, vec!["backport-approved"]);
         assert!(removed.is_empty());
         let (added, removed) = label_diff(Some("backport-v23"), None);

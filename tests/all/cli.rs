@@ -12,15 +12,30 @@ fn small_ledger() -> TestEnv {
             "Improve timeout, retry and connexion persistence of webDAV client",
             &[
                 ("2022-01-04T09:00:00.000-0700", "kfarrow", "backport-v23"),
-                ("2022-01-11T10:00:00.000-0700", "mlindqvist", "backport-v23 backport-approved"),
-                ("2022-01-13T10:00:00.000-0700", "kfarrow", "backport-v23 backport-approved backport-done"),
+                (
+                    "2022-01-11T10:00:00.000-0700",
+                    "mlindqvist",
+                    "backport-v23 backport-approved",
+                ),
+                (
+                    "2022-01-13T10:00:00.000-0700",
+                    "kfarrow",
+                    "backport-v23 backport-approved backport-done",
+                ),
             ],
         )
-        .ticket("DM-33360", "Pin moto<3 so that the S3 tests pass", &[("2022-01-05T09:00:00.000-0700", "dchen", "backport-v23")])
+        .ticket(
+            "DM-33360",
+            "Pin moto<3 so that the S3 tests pass",
+            &[("2022-01-05T09:00:00.000-0700", "dchen", "backport-v23")],
+        )
         .ticket(
             "DM-32624",
             "Summary with an \u{1b}[31mescape\u{1b}[0m | pipe",
-            &[("2022-01-05T09:00:00.000-0700", "npetrov", "backport-v23"), ("2022-01-11T09:30:00.000-0700", "tokafor", "")],
+            &[
+                ("2022-01-05T09:00:00.000-0700", "npetrov", "backport-v23"),
+                ("2022-01-11T09:30:00.000-0700", "tokafor", ""),
+            ],
         )
         .build();
     env.write("export.json", &export);
@@ -37,14 +52,28 @@ fn init_creates_a_workspace_once() {
     assert_snapshot!("init_again", again.snapshot(env.path()));
     let bad = env.run(&["init", "ws2", "--from-policy", "v99"]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("neither a built-in policy nor a readable file"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("neither a built-in policy nor a readable file"),
+        "{}",
+        bad.stderr
+    );
     assert!(!env.path().join("ws2/portcullis.toml").exists());
 }
 
 #[test]
 fn sync_summary() {
     let env = TestEnv::with_workspace("v23");
-    env.write("export.json", &ExportBuilder::new().ticket("DM-1", "one", &[("2022-01-04T09:00:00.000-0700", "dev", "backport-v23")]).build());
+    env.write(
+        "export.json",
+        &ExportBuilder::new()
+            .ticket(
+                "DM-1",
+                "one",
+                &[("2022-01-04T09:00:00.000-0700", "dev", "backport-v23")],
+            )
+            .build(),
+    );
     let run = env.run(&["sync", "--from-file", "export.json"]);
     assert_snapshot!("sync_summary", run.snapshot(env.path()));
 }
@@ -69,9 +98,23 @@ fn status_in_every_format() {
 #[test]
 fn history_timeline() {
     let env = small_ledger();
-    env.run(&["decide", "reject", "DM-32624", "--note", "Only affects LATISS", "--as", "tokafor", "--meeting", "2022-01-11"]).ok();
+    env.run(&[
+        "decide",
+        "reject",
+        "DM-32624",
+        "--note",
+        "Only affects LATISS",
+        "--as",
+        "tokafor",
+        "--meeting",
+        "2022-01-11",
+    ])
+    .ok();
     let run = env.run(&["history", "DM-32624"]);
-    assert_snapshot!("history_rejected_after_unrecorded_removal", run.snapshot(env.path()));
+    assert_snapshot!(
+        "history_rejected_after_unrecorded_removal",
+        run.snapshot(env.path())
+    );
     let run = env.run(&["history", "DM-33769", "--format", "md"]);
     assert_snapshot!("history_md", run.snapshot(env.path()));
     let run = env.run(&["history", "DM-99999"]);
@@ -83,25 +126,91 @@ fn decisions_through_the_workflow() {
     let env = small_ledger();
     let mut out = String::new();
     for args in [
-        &["decide", "needs-info", "DM-33360", "--note", "Which steps?", "--as", "praman"][..],
-        &["decide", "defer", "DM-33360", "--note", "Only if coadd needs it", "--until", "2026-12-08", "--as", "Priya Raman"][..],
-        &["decide", "approve", "DM-33360", "--note", "Needed for coadd", "--as", "hbrandt"][..],
+        &[
+            "decide",
+            "needs-info",
+            "DM-33360",
+            "--note",
+            "Which steps?",
+            "--as",
+            "praman",
+        ][..],
+        &[
+            "decide",
+            "defer",
+            "DM-33360",
+            "--note",
+            "Only if coadd needs it",
+            "--until",
+            "2026-12-08",
+            "--as",
+            "Priya Raman",
+        ][..],
+        &[
+            "decide",
+            "approve",
+            "DM-33360",
+            "--note",
+            "Needed for coadd",
+            "--as",
+            "hbrandt",
+        ][..],
         &["decide", "done", "DM-33360", "--as", "dchen"][..],
-        &["decide", "revoke", "DM-33360", "--note", "Broke the S3 tests", "--as", "esato"][..],
-        &["decide", "reject", "DM-33360", "--note", "Wait for v24", "--as", "esato"][..],
-        &["decide", "request", "DM-33360", "--note", "Fixed the tests; please reconsider", "--as", "dchen"][..],
+        &[
+            "decide",
+            "revoke",
+            "DM-33360",
+            "--note",
+            "Broke the S3 tests",
+            "--as",
+            "esato",
+        ][..],
+        &[
+            "decide",
+            "reject",
+            "DM-33360",
+            "--note",
+            "Wait for v24",
+            "--as",
+            "esato",
+        ][..],
+        &[
+            "decide",
+            "request",
+            "DM-33360",
+            "--note",
+            "Fixed the tests; please reconsider",
+            "--as",
+            "dchen",
+        ][..],
         // Refused: not on the committee, and approval of a done ticket's sibling without request.
-        &["decide", "approve", "DM-33360", "--note", "lgtm", "--as", "rgarcia"][..],
+        &[
+            "decide", "approve", "DM-33360", "--note", "lgtm", "--as", "rgarcia",
+        ][..],
         &["decide", "defer", "DM-33769", "--as", "praman"][..],
         &["decide", "reject", "DM-33360", "--as", "praman"][..],
         &["decide", "approve", "DM-1", "--as", "praman"][..],
         &["decide", "approve", "dm-33360", "--as", "praman"][..],
-        &["decide", "approve", "DM-33360", "--until", "2026-12-01", "--as", "praman"][..],
+        &[
+            "decide",
+            "approve",
+            "DM-33360",
+            "--until",
+            "2026-12-01",
+            "--as",
+            "praman",
+        ][..],
         // Forced: recorded, kept as a violation.
-        &["decide", "approve", "DM-33360", "--note", "lgtm", "--as", "rgarcia", "--force"][..],
+        &[
+            "decide", "approve", "DM-33360", "--note", "lgtm", "--as", "rgarcia", "--force",
+        ][..],
     ] {
         let run = env.run(args);
-        out.push_str(&format!("$ portcullis {}\n{}", args.join(" "), run.snapshot(env.path())));
+        out.push_str(&format!(
+            "$ portcullis {}\n{}",
+            args.join(" "),
+            run.snapshot(env.path())
+        ));
     }
     assert_snapshot!("decisions", out);
     let run = env.run(&["history", "DM-33360"]);
@@ -113,14 +222,26 @@ fn decisions_through_the_workflow() {
 fn decide_defaults_actor_and_meeting_from_config_and_clock() {
     let env = small_ledger();
     // init --user "Mara Lindqvist"; the clock is Tuesday 2026-11-24 (a meeting day).
-    let run = env.run(&["decide", "approve", "DM-33360", "--note", "ok", "--format", "json"]);
+    let run = env.run(&[
+        "decide", "approve", "DM-33360", "--note", "ok", "--format", "json",
+    ]);
     run.ok();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["meeting"], "2026-11-24");
     let h = env.run(&["history", "DM-33360", "--format", "json"]);
-    assert!(h.stdout.contains("\"actor\": \"Mara Lindqvist\""), "{}", h.stdout);
+    assert!(
+        h.stdout.contains("\"actor\": \"Mara Lindqvist\""),
+        "{}",
+        h.stdout
+    );
     // On a Thursday the default meeting is the Tuesday before.
-    let run = env.run_env(&["decide", "reject", "DM-33769", "--note", "x", "--format", "json", "--as", "praman", "--force"], &[("PORTCULLIS_NOW", "2026-11-26T09:00:00Z")]);
+    let run = env.run_env(
+        &[
+            "decide", "reject", "DM-33769", "--note", "x", "--format", "json", "--as", "praman",
+            "--force",
+        ],
+        &[("PORTCULLIS_NOW", "2026-11-26T09:00:00Z")],
+    );
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["meeting"], "2026-11-24");
 }
@@ -142,7 +263,11 @@ fn demo_builds_and_shows_every_state() {
     env.write("foreign.txt", "mine");
     let run = env.run(&["demo", "--dir", "."]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("is not a portcullis demo"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not a portcullis demo"),
+        "{}",
+        run.stderr
+    );
     let run = env.run(&["--config", "demo/portcullis.toml", "audit"]);
     run.ok();
 }
@@ -152,7 +277,10 @@ fn completions_and_usage_errors() {
     let env = TestEnv::new();
     let run = env.run(&["completions", "bash"]);
     run.ok();
-    assert!(run.stdout.contains("_portcullis()"), "not a bash completion script");
+    assert!(
+        run.stdout.contains("_portcullis()"),
+        "not a bash completion script"
+    );
     let run = env.run(&["decide", "approve"]);
     assert_eq!(run.code, 2);
     let run = env.run(&["frobnicate"]);
@@ -165,9 +293,17 @@ fn completions_and_usage_errors() {
 #[test]
 fn terminal_escapes_from_tickets_never_reach_the_output() {
     let env = small_ledger();
-    for args in [&["status"][..], &["status", "--format", "md"][..], &["history", "DM-32624"][..]] {
+    for args in [
+        &["status"][..],
+        &["status", "--format", "md"][..],
+        &["history", "DM-32624"][..],
+    ] {
         let run = env.run(args);
-        assert!(!run.stdout.contains('\u{1b}'), "{args:?} printed a raw ESC:\n{}", run.stdout);
+        assert!(
+            !run.stdout.contains('\u{1b}'),
+            "{args:?} printed a raw ESC:\n{}",
+            run.stdout
+        );
     }
     // JSON keeps the exact text, escaped by JSON itself.
     let run = env.run(&["status", "--format", "json"]);

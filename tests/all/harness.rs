@@ -35,7 +35,11 @@ impl Run {
 
     #[track_caller]
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -47,7 +51,12 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> Self {
-        TestEnv { dir: tempfile::Builder::new().prefix("portcullis-test-").tempdir().unwrap() }
+        TestEnv {
+            dir: tempfile::Builder::new()
+                .prefix("portcullis-test-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -57,7 +66,15 @@ impl TestEnv {
     /// A workspace made by `init` with a built-in policy (`default` or `v23`).
     pub fn with_workspace(policy: &str) -> Self {
         let env = TestEnv::new();
-        env.run(&["init", ".", "--from-policy", policy, "--user", "Mara Lindqvist"]).ok();
+        env.run(&[
+            "init",
+            ".",
+            "--from-policy",
+            policy,
+            "--user",
+            "Mara Lindqvist",
+        ])
+        .ok();
         env
     }
 
@@ -122,7 +139,10 @@ impl ExportBuilder {
 
     /// The next history gets id `n + 1`.
     pub fn starting_at(n: u64) -> Self {
-        ExportBuilder { issues: Vec::new(), next_history: n }
+        ExportBuilder {
+            issues: Vec::new(),
+            next_history: n,
+        }
     }
 
     /// A ticket whose labels changed as `changes`: (time, actor, full label set after).

@@ -11,24 +11,49 @@ fn every_real_fixture_imports() {
         ("cloud_agile_search_with_changelog.json", 1),
         ("cloud_v3_legacy_search_5_issues_atlascode.json", 5),
         ("cloud_v3_issue_GET_BTS-1_atlascode.json", 1),
-        ("atlassian_openapi_examples/cloud_v3_search_jql_GET_200.json", 1),
-        ("atlassian_openapi_examples/cloud_v3_search_legacy_GET_200_deprecated.json", 1),
+        (
+            "atlassian_openapi_examples/cloud_v3_search_jql_GET_200.json",
+            1,
+        ),
+        (
+            "atlassian_openapi_examples/cloud_v3_search_legacy_GET_200_deprecated.json",
+            1,
+        ),
         ("atlassian_openapi_examples/cloud_v3_issue_GET_200.json", 1),
     ];
     for (file, tickets) in cases {
         let env = TestEnv::with_workspace("default");
         let path = fixtures().join("jira").join(file);
-        let run = env.run(&["sync", "--from-file", path.to_str().unwrap(), "--format", "json"]);
+        let run = env.run(&[
+            "sync",
+            "--from-file",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
         run.ok();
         let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(summary["tickets"], tickets, "{file}: {}", run.stdout);
-        assert!(summary["new_events"].as_u64().unwrap() >= tickets, "{file}: {}", run.stdout);
+        assert!(
+            summary["new_events"].as_u64().unwrap() >= tickets,
+            "{file}: {}",
+            run.stdout
+        );
         // Importing the same file again adds nothing.
         let before = env.ledger_fingerprint();
-        let again = env.run(&["sync", "--from-file", path.to_str().unwrap(), "--format", "json"]);
+        let again = env.run(&[
+            "sync",
+            "--from-file",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
         again.ok();
         let summary: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
-        assert_eq!(summary["new_events"], 0, "{file}: second import added events");
+        assert_eq!(
+            summary["new_events"], 0,
+            "{file}: second import added events"
+        );
         assert_eq!(env.ledger_fingerprint(), before, "{file}");
         env.run(&["audit"]).ok();
     }
@@ -38,11 +63,26 @@ fn every_real_fixture_imports() {
 #[test]
 fn non_search_fixtures_are_refused_clearly() {
     let cases = [
-        ("server_v2_error_400_error_messages.json", "Jira error response, not search results: one of 'fields' or 'update' required"),
-        ("server_v2_error_400_field_errors.json", "invalid: Field 'invalid' is not valid for this operation"),
-        ("atlassian_openapi_examples/cloud_v3_issue_changelog_GET_200_labels.json", "is a changelog page"),
-        ("atlassian_openapi_examples/cloud_v3_issue_remotelink_GET_200.json", "not a Jira search response"),
-        ("atlassian_openapi_examples/cloud_v3_search_approximate_count_POST_200.json", "no `issues` key"),
+        (
+            "server_v2_error_400_error_messages.json",
+            "Jira error response, not search results: one of 'fields' or 'update' required",
+        ),
+        (
+            "server_v2_error_400_field_errors.json",
+            "invalid: Field 'invalid' is not valid for this operation",
+        ),
+        (
+            "atlassian_openapi_examples/cloud_v3_issue_changelog_GET_200_labels.json",
+            "is a changelog page",
+        ),
+        (
+            "atlassian_openapi_examples/cloud_v3_issue_remotelink_GET_200.json",
+            "not a Jira search response",
+        ),
+        (
+            "atlassian_openapi_examples/cloud_v3_search_approximate_count_POST_200.json",
+            "no `issues` key",
+        ),
     ];
     for (file, expect) in cases {
         let env = TestEnv::with_workspace("default");
@@ -51,7 +91,11 @@ fn non_search_fixtures_are_refused_clearly() {
         let run = env.run(&["sync", "--from-file", path.to_str().unwrap()]);
         assert_eq!(run.code, 2, "{file}");
         assert!(run.stderr.contains(expect), "{file}: {}", run.stderr);
-        assert!(run.stderr.contains("hint:"), "{file}: no hint in {}", run.stderr);
+        assert!(
+            run.stderr.contains("hint:"),
+            "{file}: no hint in {}",
+            run.stderr
+        );
         assert_eq!(env.ledger_fingerprint(), before, "{file}");
     }
 }
@@ -61,11 +105,15 @@ fn non_search_fixtures_are_refused_clearly() {
 fn agile_capture_keeps_its_changelog() {
     let env = TestEnv::with_workspace("default");
     let path = fixtures().join("jira/cloud_agile_search_with_changelog.json");
-    env.run(&["sync", "--from-file", path.to_str().unwrap()]).ok();
+    env.run(&["sync", "--from-file", path.to_str().unwrap()])
+        .ok();
     let h = env.run(&["history", "AR-86", "--format", "json"]);
     h.ok();
     let v: serde_json::Value = serde_json::from_str(&h.stdout).unwrap();
-    assert_eq!(v["info"]["updated"], "2016-02-01T16:17:04Z", "-0800 offset converted to UTC");
+    assert_eq!(
+        v["info"]["updated"], "2016-02-01T16:17:04Z",
+        "-0800 offset converted to UTC"
+    );
 }
 
 fn v23_export() -> String {
@@ -75,24 +123,47 @@ fn v23_export() -> String {
             "Clean path",
             &[
                 ("2022-01-04T09:00:00.000-0700", "dev", "backport-v23"),
-                ("2022-01-11T10:00:00.000-0700", "mlindqvist", "backport-v23 backport-approved"),
-                ("2022-01-13T10:00:00.000-0700", "dev", "backport-v23 backport-approved backport-done"),
+                (
+                    "2022-01-11T10:00:00.000-0700",
+                    "mlindqvist",
+                    "backport-v23 backport-approved",
+                ),
+                (
+                    "2022-01-13T10:00:00.000-0700",
+                    "dev",
+                    "backport-v23 backport-approved backport-done",
+                ),
             ],
         )
         .ticket(
             "DM-200",
             "Rejected by removing the label",
-            &[("2022-01-04T09:00:00.000-0700", "dev", "backport-v23 pipelines"), ("2022-01-11T10:00:00.000-0700", "tokafor", "pipelines")],
+            &[
+                (
+                    "2022-01-04T09:00:00.000-0700",
+                    "dev",
+                    "backport-v23 pipelines",
+                ),
+                ("2022-01-11T10:00:00.000-0700", "tokafor", "pipelines"),
+            ],
         )
         .ticket(
             "DM-300",
             "Approved by someone not on the committee",
             &[
                 ("2022-01-04T09:00:00.000-0700", "dev", "backport-v23"),
-                ("2022-01-05T09:00:00.000-0700", "rgarcia", "backport-v23 backport-approved"),
+                (
+                    "2022-01-05T09:00:00.000-0700",
+                    "rgarcia",
+                    "backport-v23 backport-approved",
+                ),
             ],
         )
-        .ticket("DM-400", "Waiting", &[("2022-01-18T09:00:00.000+0100", "dev", "backport-v23")])
+        .ticket(
+            "DM-400",
+            "Waiting",
+            &[("2022-01-18T09:00:00.000+0100", "dev", "backport-v23")],
+        )
         .build()
 }
 
@@ -104,13 +175,32 @@ fn label_history_becomes_workflow_state() {
     let run = env.run(&["status", "--format", "json"]);
     run.ok();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let state = |key: &str| v["tickets"].as_array().unwrap().iter().find(|t| t["key"] == key).unwrap()["state"].clone();
+    let state = |key: &str| {
+        v["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .unwrap()["state"]
+            .clone()
+    };
     assert_eq!(state("DM-100"), "done");
     assert_eq!(state("DM-200"), "withdrawn");
     assert_eq!(state("DM-300"), "approved");
     assert_eq!(state("DM-400"), "requested");
-    let kinds: Vec<String> = v["violations"].as_array().unwrap().iter().map(|x| format!("{} {}", x[0], x[1]["kind"])).collect();
-    assert_eq!(kinds, vec!["\"DM-200\" \"unrecorded_removal\"", "\"DM-300\" \"approved_by_non_member\""]);
+    let kinds: Vec<String> = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| format!("{} {}", x[0], x[1]["kind"]))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "\"DM-200\" \"unrecorded_removal\"",
+            "\"DM-300\" \"approved_by_non_member\""
+        ]
+    );
 }
 
 #[test]
@@ -134,7 +224,11 @@ fn import_is_idempotent_and_incremental() {
             "Waiting",
             &[
                 ("2022-01-18T09:00:00.000+0100", "dev", "backport-v23"),
-                ("2022-01-25T17:00:00.000+0100", "praman", "backport-v23 backport-approved"),
+                (
+                    "2022-01-25T17:00:00.000+0100",
+                    "praman",
+                    "backport-v23 backport-approved",
+                ),
             ],
         )
         .build();
@@ -155,15 +249,34 @@ fn bad_input_leaves_the_ledger_unchanged() {
     let before = env.ledger_fingerprint();
     let full = v23_export();
     let cases: Vec<(&str, String, &str)> = vec![
-        ("truncated.json", full[..full.len() / 2].to_string(), "is truncated"),
-        ("garbage.json", "{\"issues\": [}".into(), "is not valid JSON"),
-        ("login.html", "<!DOCTYPE html><html><body>Log in</body></html>".into(), "HTML or XML page"),
+        (
+            "truncated.json",
+            full[..full.len() / 2].to_string(),
+            "is truncated",
+        ),
+        (
+            "garbage.json",
+            "{\"issues\": [}".into(),
+            "is not valid JSON",
+        ),
+        (
+            "login.html",
+            "<!DOCTYPE html><html><body>Log in</body></html>".into(),
+            "HTML or XML page",
+        ),
         ("empty.json", "".into(), "is empty"),
         ("array.json", "[1,2]".into(), "not a Jira search response"),
-        ("wrongshape.json", "{\"issues\": [{\"key\": 5}]}".into(), "unexpected shape at `issues[0].key`"),
+        (
+            "wrongshape.json",
+            "{\"issues\": [{\"key\": 5}]}".into(),
+            "unexpected shape at `issues[0].key`",
+        ),
         (
             "otherproject.json",
-            ExportBuilder::new().ticket("DM-500", "fine", &[]).ticket("SP-1", "other project", &[]).build(),
+            ExportBuilder::new()
+                .ticket("DM-500", "fine", &[])
+                .ticket("SP-1", "other project", &[])
+                .build(),
             "do not match the policy's pattern `DM-\\d+`: SP-1",
         ),
     ];
@@ -172,18 +285,40 @@ fn bad_input_leaves_the_ledger_unchanged() {
         // Together with a good file: all or nothing.
         let run = env.run(&["sync", "--from-file", "export.json", "--from-file", name]);
         assert_eq!(run.code, 2, "{name}: {}", run.stdout);
-        assert!(run.stderr.contains(expect), "{name}: expected `{expect}` in {}", run.stderr);
-        assert_eq!(env.ledger_fingerprint(), before, "{name} changed the ledger");
+        assert!(
+            run.stderr.contains(expect),
+            "{name}: expected `{expect}` in {}",
+            run.stderr
+        );
+        assert_eq!(
+            env.ledger_fingerprint(),
+            before,
+            "{name} changed the ledger"
+        );
     }
     let run = env.run(&["sync", "--from-file", "missing.json"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("cannot read missing.json"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read missing.json"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn unknown_backport_labels_are_reported() {
     let env = TestEnv::with_workspace("v23");
-    let export = ExportBuilder::new().ticket("DM-9", "x", &[("2022-01-04T09:00:00.000-0700", "dev", "backport-v23 backport-v24")]).build();
+    let export = ExportBuilder::new()
+        .ticket(
+            "DM-9",
+            "x",
+            &[(
+                "2022-01-04T09:00:00.000-0700",
+                "dev",
+                "backport-v23 backport-v24",
+            )],
+        )
+        .build();
     env.write("e.json", &export);
     let run = env.run(&["sync", "--from-file", "e.json"]);
     run.ok();
@@ -201,7 +336,11 @@ fn truncated_changelog_is_reconciled_from_current_labels() {
                 "x",
                 &[
                     ("2022-01-04T09:00:00.000-0700", "dev", "backport-v23"),
-                    ("2022-01-11T09:00:00.000-0700", "mlindqvist", "backport-v23 backport-approved"),
+                    (
+                        "2022-01-11T09:00:00.000-0700",
+                        "mlindqvist",
+                        "backport-v23 backport-approved",
+                    ),
                 ],
             )
             .build(),
@@ -213,8 +352,17 @@ fn truncated_changelog_is_reconciled_from_current_labels() {
     env.write("e.json", &v.to_string());
     let run = env.run(&["sync", "--from-file", "e.json"]);
     run.ok();
-    assert!(run.stderr.contains("DM-77: the exported changelog is truncated (1 of 2 entries)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("DM-77: the exported changelog is truncated (1 of 2 entries)"),
+        "{}",
+        run.stderr
+    );
     let h = env.run(&["history", "DM-77"]);
     assert!(h.stdout.contains("v23: approved"), "{}", h.stdout);
-    assert!(!h.stdout.contains("violation"), "the request is known from the snapshot:\n{}", h.stdout);
+    assert!(
+        !h.stdout.contains("violation"),
+        "the request is known from the snapshot:\n{}",
+        h.stdout
+    );
 }

@@ -11,12 +11,19 @@ fn demo_env() -> TestEnv {
 #[test]
 fn rebuild_equals_what_was_there() {
     let env = demo_env();
-    env.run(&["decide", "approve", "DM-33938", "--note", "needed", "--as", "praman"]).ok();
+    env.run(&[
+        "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
+    ])
+    .ok();
     let before = env.ledger_fingerprint();
     assert!(before.1.len() > 150, "the demo ledger has derived rows");
     let run = env.run(&["ledger", "rebuild"]);
     run.ok();
-    assert!(run.stdout.contains("identical to what was there"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("identical to what was there"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(env.ledger_fingerprint(), before);
 }
 
@@ -27,11 +34,19 @@ fn rebuild_repairs_damaged_derived_state() {
     env.sql("UPDATE line_states SET state = 'approved' WHERE state = 'rejected'; DELETE FROM violations;");
     let audit = env.run(&["audit"]);
     assert_eq!(audit.code, 1, "{}", audit.stdout);
-    assert!(audit.stdout.contains("derived state: DIFFERS"), "{}", audit.stdout);
+    assert!(
+        audit.stdout.contains("derived state: DIFFERS"),
+        "{}",
+        audit.stdout
+    );
     assert!(audit.stdout.contains("hash chain: ok"), "{}", audit.stdout);
     let run = env.run(&["ledger", "rebuild"]);
     run.ok();
-    assert!(run.stdout.contains("differed and were corrected"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("differed and were corrected"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(env.ledger_fingerprint(), before);
     env.run(&["audit"]).ok();
 }
@@ -40,9 +55,13 @@ fn rebuild_repairs_damaged_derived_state() {
 fn events_are_append_only() {
     let env = demo_env();
     let c = rusqlite::Connection::open(env.ledger_path()).unwrap();
-    let err = c.execute("UPDATE events SET note = 'x' WHERE seq = 1", []).unwrap_err();
+    let err = c
+        .execute("UPDATE events SET note = 'x' WHERE seq = 1", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
-    let err = c.execute("DELETE FROM events WHERE seq = 1", []).unwrap_err();
+    let err = c
+        .execute("DELETE FROM events WHERE seq = 1", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
 
@@ -54,7 +73,12 @@ fn tampering_is_detected() {
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("hash chain: BROKEN"), "{}", run.stdout);
-    assert!(run.stdout.contains("its hash does not match its content and the event before it"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("its hash does not match its content and the event before it"),
+        "{}",
+        run.stdout
+    );
 
     // A removed event in the middle.
     let env = demo_env();
@@ -62,28 +86,50 @@ fn tampering_is_detected() {
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("event 10 is missing"), "{}", run.stdout);
-    assert!(run.stdout.contains("event 11: its hash does not match"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("event 11: its hash does not match"),
+        "{}",
+        run.stdout
+    );
 
     // A removed tail: the chain is intact but the head knows better.
     let env = demo_env();
     env.sql("DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events);");
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("but the ledger head records event"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("but the ledger head records event"),
+        "{}",
+        run.stdout
+    );
 
     // A rewritten event with a recomputed own hash still breaks the next link.
     let env = demo_env();
     let l = portcullis::ledger::Ledger::open(&env.ledger_path()).unwrap();
     let mut e = l.events_for_ticket("DM-32144").unwrap().remove(0);
-    let prev: String = l.conn().query_row("SELECT hash FROM events WHERE seq = ?1", [e.seq - 1], |r| r.get(0)).unwrap();
+    let prev: String = l
+        .conn()
+        .query_row("SELECT hash FROM events WHERE seq = ?1", [e.seq - 1], |r| {
+            r.get(0)
+        })
+        .unwrap();
     drop(l);
     e.actor = Some("someone-else".into());
     let h = portcullis::ledger::event_hash(&prev, &e);
     env.sql(&format!("DROP TRIGGER events_no_update; UPDATE events SET actor = 'someone-else', hash = '{h}' WHERE seq = {};", e.seq));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains(&format!("event {}: its hash does not match", e.seq + 1)), "{}", run.stdout);
-    assert!(!run.stdout.contains(&format!("event {}: its hash", e.seq)), "the rewritten event itself chains correctly: {}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("event {}: its hash does not match", e.seq + 1)),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains(&format!("event {}: its hash", e.seq)),
+        "the rewritten event itself chains correctly: {}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -91,10 +137,19 @@ fn not_a_ledger_is_refused_and_left_alone() {
     let env = TestEnv::with_workspace("v23");
     let garbage = b"this is a text file, not a database\n".repeat(20);
     std::fs::write(env.ledger_path(), &garbage).unwrap();
-    for args in [&["status"][..], &["audit"][..], &["decide", "approve", "DM-1", "--as", "praman"][..]] {
+    for args in [
+        &["status"][..],
+        &["audit"][..],
+        &["decide", "approve", "DM-1", "--as", "praman"][..],
+    ] {
         let run = env.run(args);
         assert_eq!(run.code, 2, "{args:?}");
-        assert!(run.stderr.contains("is not a portcullis ledger (not an SQLite database)"), "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("is not a portcullis ledger (not an SQLite database)"),
+            "{}",
+            run.stderr
+        );
     }
     assert_eq!(std::fs::read(env.ledger_path()).unwrap(), garbage);
 }
@@ -108,7 +163,12 @@ fn ledger_from_a_newer_version_is_refused_and_left_alone() {
     let bytes = std::fs::read(env.ledger_path()).unwrap();
     let run = env.run(&["status"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("has schema version 99, but this portcullis knows versions up to 1"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("has schema version 99, but this portcullis knows versions up to 1"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("upgrade portcullis"), "{}", run.stderr);
     assert_eq!(std::fs::read(env.ledger_path()).unwrap(), bytes);
 }
@@ -118,11 +178,25 @@ fn missing_ledger_and_workspace_say_what_to_do() {
     let env = TestEnv::new();
     let run = env.run(&["status"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no portcullis workspace here"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no portcullis workspace here"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("portcullis init"), "{}", run.stderr);
-    let run = env.run_env(&["status"], &[("PORTCULLIS_DB", "gone.db"), ("PORTCULLIS_POLICY", "nope.toml")]);
+    let run = env.run_env(
+        &["status"],
+        &[
+            ("PORTCULLIS_DB", "gone.db"),
+            ("PORTCULLIS_POLICY", "nope.toml"),
+        ],
+    );
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("cannot read the policy nope.toml"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read the policy nope.toml"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[cfg(unix)]
@@ -130,6 +204,10 @@ fn missing_ledger_and_workspace_say_what_to_do() {
 fn ledger_is_private_to_its_owner() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::with_workspace("v23");
-    let mode = std::fs::metadata(env.ledger_path()).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(env.ledger_path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "ledger mode {mode:o}");
 }

@@ -24,12 +24,27 @@ fn invalid_policies_fail_with_located_messages() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        let expect = text.lines().next().unwrap().strip_prefix("# expect: ").expect("first line is `# expect: …`");
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("# expect: ")
+            .expect("first line is `# expect: …`");
         let run = env.run(&["policy", "check", path.to_str().unwrap()]);
         assert_eq!(run.code, 2, "{}: {}", path.display(), run.stderr);
-        assert!(run.stderr.contains(expect), "{}:\nexpected `{expect}` in:\n{}", path.display(), run.stderr);
+        assert!(
+            run.stderr.contains(expect),
+            "{}:\nexpected `{expect}` in:\n{}",
+            path.display(),
+            run.stderr
+        );
         let name = path.file_name().unwrap().to_str().unwrap();
-        let located = run.stderr.lines().any(|l| l.contains(name) && l.split(':').nth(1).is_some_and(|x| x.parse::<usize>().is_ok()));
+        let located = run.stderr.lines().any(|l| {
+            l.contains(name)
+                && l.split(':')
+                    .nth(1)
+                    .is_some_and(|x| x.parse::<usize>().is_ok())
+        });
         assert!(located, "{name}: no `file:line:` in\n{}", run.stderr);
         n += 1;
     }
@@ -43,7 +58,12 @@ fn error_names_the_line_of_the_key() {
     let text = std::fs::read_to_string(&path).unwrap();
     let line = text.lines().position(|l| l.starts_with("brnach")).unwrap() + 1;
     let run = env.run(&["policy", "check", path.to_str().unwrap()]);
-    assert!(run.stderr.contains(&format!("unknown_line_key.toml:{line}:")), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("unknown_line_key.toml:{line}:")),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -51,7 +71,11 @@ fn missing_policy_file_is_a_clear_error() {
     let env = TestEnv::new();
     let run = env.run(&["policy", "check", "nope.toml"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("cannot read nope.toml"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read nope.toml"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// docs/policy.schema.json is what `portcullis policy schema` prints. Regenerate with
@@ -66,6 +90,12 @@ fn schema_is_up_to_date() {
         std::fs::write(&path, &run.stdout).unwrap();
     }
     let published = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(run.stdout.contains("\"ticket_key\""), "schema lacks ticket_key");
-    assert_eq!(published, run.stdout, "docs/policy.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test schema_is_up_to_date`");
+    assert!(
+        run.stdout.contains("\"ticket_key\""),
+        "schema lacks ticket_key"
+    );
+    assert_eq!(
+        published, run.stdout,
+        "docs/policy.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test schema_is_up_to_date`"
+    );
 }

@@ -12,7 +12,11 @@ pub fn run(ws: &Workspace, format: Format) -> Result<u8> {
                 "events: {}\nhash chain: {}\nderived state: {}\n",
                 report.events,
                 if report.chain_ok { "ok" } else { "BROKEN" },
-                if report.derived_ok { "ok (equals a rebuild from events)" } else { "DIFFERS from a rebuild" }
+                if report.derived_ok {
+                    "ok (equals a rebuild from events)"
+                } else {
+                    "DIFFERS from a rebuild"
+                }
             );
             for p in &report.problems {
                 s.push_str(&format!("problem: {p}\n"));

@@ -11,7 +11,12 @@ pub fn run(ws: &Workspace, key: &str, all: bool, format: Format) -> Result<u8> {
     let text = match format {
         Format::Json => json(&h),
         Format::Csv => timeline(&h).render_csv(),
-        Format::Md => format!("## {} {}\n\n{}", h.key, clean(&h.info.summary), timeline(&h).render_md()),
+        Format::Md => format!(
+            "## {} {}\n\n{}",
+            h.key,
+            clean(&h.info.summary),
+            timeline(&h).render_md()
+        ),
         Format::Table => render(&h),
     };
     print(&text)?;
@@ -23,7 +28,11 @@ fn timeline(h: &History) -> Table {
     for e in &h.timeline {
         let mut note = e.note.clone().unwrap_or_default();
         if let Some(m) = e.meeting {
-            note = if note.is_empty() { format!("meeting {m}") } else { format!("{note} (meeting {m})") };
+            note = if note.is_empty() {
+                format!("meeting {m}")
+            } else {
+                format!("{note} (meeting {m})")
+            };
         }
         t.row(vec![
             e.at.format("%Y-%m-%d %H:%M").to_string(),
@@ -50,7 +59,10 @@ fn render(h: &History) -> String {
         facts.push(format!("labels {}", clean(&h.info.labels.join(" "))));
     }
     if !h.info.components.is_empty() {
-        facts.push(format!("components {}", clean(&h.info.components.join(", "))));
+        facts.push(format!(
+            "components {}",
+            clean(&h.info.components.join(", "))
+        ));
     }
     if !facts.is_empty() {
         out.push_str(&format!("{}\n", facts.join(" · ")));
@@ -71,7 +83,11 @@ fn render(h: &History) -> String {
     }
     out.push('\n');
     out.push_str(&timeline(h).render());
-    let violations: Vec<_> = h.lines.iter().flat_map(|(l, s)| s.violations.iter().map(move |v| (l, v))).collect();
+    let violations: Vec<_> = h
+        .lines
+        .iter()
+        .flat_map(|(l, s)| s.violations.iter().map(move |v| (l, v)))
+        .collect();
     if !violations.is_empty() {
         out.push_str("\nViolations:\n");
         for (line, v) in violations {
@@ -79,7 +95,12 @@ fn render(h: &History) -> String {
                 Some(seq) => format!("settled by event {seq}"),
                 None => "open".into(),
             };
-            out.push_str(&format!("  {line} {} (event {}, {status}): {}\n", v.kind, v.seq, clean(&v.message)));
+            out.push_str(&format!(
+                "  {line} {} (event {}, {status}): {}\n",
+                v.kind,
+                v.seq,
+                clean(&v.message)
+            ));
         }
     }
     out

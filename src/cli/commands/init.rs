@@ -8,8 +8,10 @@ pub fn run(dir: &Path, from_policy: &str, user: Option<&str>) -> Result<u8> {
     let text = match builtin_policy(from_policy) {
         Some(t) => t.to_string(),
         None => std::fs::read_to_string(from_policy).map_err(|e| {
-            Error::input(format!("`{from_policy}` is neither a built-in policy nor a readable file: {e}"))
-                .hint("use --from-policy default, --from-policy v23, or a path to a policy file")
+            Error::input(format!(
+                "`{from_policy}` is neither a built-in policy nor a readable file: {e}"
+            ))
+            .hint("use --from-policy default, --from-policy v23, or a path to a policy file")
         })?,
     };
     let config = init(dir, &text, user)?;

@@ -8,11 +8,17 @@ pub fn run(ws: &Workspace, cmd: LedgerCommand) -> Result<u8> {
         LedgerCommand::Rebuild => {
             let mut ledger = ws.open_ledger()?;
             let r = ops::rebuild(&mut ledger, &ws.policy)?;
-            let mut s = format!("rebuilt the derived state of {} ticket(s) from events ({} rows): ", r.tickets, r.rows);
+            let mut s = format!(
+                "rebuilt the derived state of {} ticket(s) from events ({} rows): ",
+                r.tickets, r.rows
+            );
             if r.identical {
                 s.push_str("identical to what was there\n");
             } else {
-                s.push_str(&format!("{} row(s) differed and were corrected:\n", r.differences.len()));
+                s.push_str(&format!(
+                    "{} row(s) differed and were corrected:\n",
+                    r.differences.len()
+                ));
                 for d in r.differences.iter().take(20) {
                     s.push_str(&format!("  {d}\n"));
                 }

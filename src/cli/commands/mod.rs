@@ -18,16 +18,52 @@ use crate::Result;
 pub fn run(cli: Cli) -> Result<u8> {
     let loc = cli.locations();
     match cli.command {
-        Command::Init { dir, from_policy, user } => init::run(&dir, &from_policy, user.as_deref()),
-        Command::Sync { from_file, format } => sync::run(&Workspace::resolve(&loc)?, &from_file, format),
-        Command::Status { line, state, format } => status::run(&Workspace::resolve(&loc)?, line.as_deref(), state.as_deref(), format),
-        Command::History { key, all, format } => history::run(&Workspace::resolve(&loc)?, &key, all, format),
-        Command::Decide { decision, key, note, actor, line, meeting, until, force, format } => {
+        Command::Init {
+            dir,
+            from_policy,
+            user,
+        } => init::run(&dir, &from_policy, user.as_deref()),
+        Command::Sync { from_file, format } => {
+            sync::run(&Workspace::resolve(&loc)?, &from_file, format)
+        }
+        Command::Status {
+            line,
+            state,
+            format,
+        } => status::run(
+            &Workspace::resolve(&loc)?,
+            line.as_deref(),
+            state.as_deref(),
+            format,
+        ),
+        Command::History { key, all, format } => {
+            history::run(&Workspace::resolve(&loc)?, &key, all, format)
+        }
+        Command::Decide {
+            decision,
+            key,
+            note,
+            actor,
+            line,
+            meeting,
+            until,
+            force,
+            format,
+        } => {
             let ws = Workspace::resolve(&loc)?;
             let actor = ws.actor(actor.as_deref())?;
             decide::run(
                 &ws,
-                crate::ops::DecideRequest { key, line, decision, note, actor, meeting, until, force },
+                crate::ops::DecideRequest {
+                    key,
+                    line,
+                    decision,
+                    note,
+                    actor,
+                    meeting,
+                    until,
+                    force,
+                },
                 format,
             )
         }

@@ -7,7 +7,8 @@ pub fn run(cmd: PolicyCommand) -> Result<u8> {
     match cmd {
         PolicyCommand::Check { file } => {
             let shown = file.display().to_string();
-            let text = std::fs::read_to_string(&file).map_err(|e| Error::input(format!("cannot read {shown}: {e}")))?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::input(format!("cannot read {shown}: {e}")))?;
             match Policy::from_toml(&shown, &text) {
                 Ok(p) => {
                     let pol = &p.policy;
@@ -24,8 +25,11 @@ pub fn run(cmd: PolicyCommand) -> Result<u8> {
                     for e in &errs {
                         eprintln!("{e}");
                     }
-                    Err(Error::input(format!("{shown}: {} problem(s); the policy was not accepted", errs.len()))
-                        .hint("see docs/policy.schema.json or policy/default.toml for every key"))
+                    Err(Error::input(format!(
+                        "{shown}: {} problem(s); the policy was not accepted",
+                        errs.len()
+                    ))
+                    .hint("see docs/policy.schema.json or policy/default.toml for every key"))
                 }
             }
         }

@@ -9,8 +9,9 @@ use crate::{Error, Result};
 pub fn run(ws: &Workspace, line: Option<&str>, state: Option<&str>, format: Format) -> Result<u8> {
     let filter = match state {
         Some(s) => Some(State::parse(s).ok_or_else(|| {
-            Error::input(format!("unknown state `{s}`"))
-                .hint("one of: requested, deferred, needs-info, approved, done, rejected, withdrawn")
+            Error::input(format!("unknown state `{s}`")).hint(
+                "one of: requested, deferred, needs-info, approved, done, rejected, withdrawn",
+            )
         })?),
         None => None,
     };
@@ -27,7 +28,15 @@ pub fn run(ws: &Workspace, line: Option<&str>, state: Option<&str>, format: Form
 }
 
 fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
-    let mut t = Table::new(&["KEY", "STATE", "AGE", "REQUESTED BY", "APPROVED BY", "!", "SUMMARY"]);
+    let mut t = Table::new(&[
+        "KEY",
+        "STATE",
+        "AGE",
+        "REQUESTED BY",
+        "APPROVED BY",
+        "!",
+        "SUMMARY",
+    ]);
     for r in &st.tickets {
         t.row(vec![
             r.key.clone(),
@@ -38,7 +47,11 @@ fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
             r.since.map(|s| age(s, now)).unwrap_or_default(),
             r.requested_by.clone().unwrap_or_default(),
             r.approved_by.clone().unwrap_or_default(),
-            if r.open_violations > 0 { r.open_violations.to_string() } else { String::new() },
+            if r.open_violations > 0 {
+                r.open_violations.to_string()
+            } else {
+                String::new()
+            },
             truncate(&r.summary, 60),
         ]);
     }
@@ -64,7 +77,9 @@ fn csv_table(st: &LineStatus) -> Table {
             r.key.clone(),
             r.line.clone(),
             r.state.as_str().to_string(),
-            r.since.map(crate::domain::time::fmt_utc).unwrap_or_default(),
+            r.since
+                .map(crate::domain::time::fmt_utc)
+                .unwrap_or_default(),
             r.requested_by.clone().unwrap_or_default(),
             r.approved_by.clone().unwrap_or_default(),
             r.request_count.to_string(),
@@ -77,12 +92,21 @@ fn csv_table(st: &LineStatus) -> Table {
 }
 
 fn counts_line(st: &LineStatus) -> String {
-    st.counts.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(" · ")
+    st.counts
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 pub(super) fn render_table(st: &LineStatus) -> String {
     let now = now();
-    let mut out = format!("Release line {} (branch {})\n{}\n\n", st.line, st.branch, counts_line(st));
+    let mut out = format!(
+        "Release line {} (branch {})\n{}\n\n",
+        st.line,
+        st.branch,
+        counts_line(st)
+    );
     let t = tickets_table(st, now);
     if t.is_empty() {
         out.push_str("No tickets on this line yet. Import some with `portcullis sync --from-file EXPORT.json`.\n");
@@ -93,7 +117,12 @@ pub(super) fn render_table(st: &LineStatus) -> String {
         out.push_str(&format!("\nOpen violations ({}):\n", st.violations.len()));
         let mut v = Table::new(&["KEY", "KIND", "WHEN", "EVIDENCE"]);
         for (key, viol) in &st.violations {
-            v.row(vec![key.clone(), viol.kind.to_string(), viol.at.format("%Y-%m-%d").to_string(), format!("event {}: {}", viol.seq, viol.message)]);
+            v.row(vec![
+                key.clone(),
+                viol.kind.to_string(),
+                viol.at.format("%Y-%m-%d").to_string(),
+                format!("event {}: {}", viol.seq, viol.message),
+            ]);
         }
         out.push_str(&v.render());
     }
@@ -101,13 +130,23 @@ pub(super) fn render_table(st: &LineStatus) -> String {
 }
 
 fn render_md(st: &LineStatus) -> String {
-    let mut out = format!("## Release line {} (`{}`)\n\n{}\n\n", st.line, st.branch, counts_line(st));
+    let mut out = format!(
+        "## Release line {} (`{}`)\n\n{}\n\n",
+        st.line,
+        st.branch,
+        counts_line(st)
+    );
     out.push_str(&tickets_table(st, now()).render_md());
     if !st.violations.is_empty() {
         out.push_str("\n### Open violations\n\n");
         let mut v = Table::new(&["Key", "Kind", "When", "Evidence"]);
         for (key, viol) in &st.violations {
-            v.row(vec![key.clone(), viol.kind.to_string(), viol.at.format("%Y-%m-%d").to_string(), format!("event {}: {}", viol.seq, viol.message)]);
+            v.row(vec![
+                key.clone(),
+                viol.kind.to_string(),
+                viol.at.format("%Y-%m-%d").to_string(),
+                format!("event {}: {}", viol.seq, viol.message),
+            ]);
         }
         out.push_str(&v.render_md());
     }

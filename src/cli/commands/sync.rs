@@ -8,7 +8,8 @@ use crate::{Error, Result};
 pub fn run(ws: &Workspace, files: &[PathBuf], format: Format) -> Result<u8> {
     let mut loaded = Vec::new();
     for f in files {
-        let bytes = std::fs::read(f).map_err(|e| Error::input(format!("cannot read {}: {e}", f.display())))?;
+        let bytes = std::fs::read(f)
+            .map_err(|e| Error::input(format!("cannot read {}: {e}", f.display())))?;
         loaded.push((f.display().to_string(), bytes));
     }
     let mut ledger = ws.open_ledger()?;
