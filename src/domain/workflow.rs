@@ -93,6 +93,16 @@ pub enum Decision {
 }
 
 impl Decision {
+    pub const ALL: [Decision; 7] = [
+        Decision::Request,
+        Decision::Approve,
+        Decision::Reject,
+        Decision::Defer,
+        Decision::NeedsInfo,
+        Decision::Done,
+        Decision::Revoke,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Request => "request",
@@ -106,17 +116,7 @@ impl Decision {
     }
 
     pub fn parse(s: &str) -> Option<Decision> {
-        [
-            Decision::Request,
-            Decision::Approve,
-            Decision::Reject,
-            Decision::Defer,
-            Decision::NeedsInfo,
-            Decision::Done,
-            Decision::Revoke,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == s)
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
     /// Decisions only the committee may take.
@@ -170,6 +170,16 @@ pub enum ViolationKind {
 }
 
 impl ViolationKind {
+    pub const ALL: [ViolationKind; 7] = [
+        ViolationKind::DoneWithoutApproval,
+        ViolationKind::ApproveWithoutRequest,
+        ViolationKind::ApprovedByNonMember,
+        ViolationKind::DecidedByNonMember,
+        ViolationKind::UnrecordedRemoval,
+        ViolationKind::DecisionWithoutRequest,
+        ViolationKind::InvalidTransition,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ViolationKind::DoneWithoutApproval => "done_without_approval",
@@ -183,18 +193,7 @@ impl ViolationKind {
     }
 
     pub fn parse(s: &str) -> Option<ViolationKind> {
-        use ViolationKind::*;
-        [
-            DoneWithoutApproval,
-            ApproveWithoutRequest,
-            ApprovedByNonMember,
-            DecidedByNonMember,
-            UnrecordedRemoval,
-            DecisionWithoutRequest,
-            InvalidTransition,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -730,6 +729,26 @@ mod tests {
             assert_eq!(c.to, *to, "{from} --{d}--> expected {to}, got {}", c.to);
             let got: Vec<V> = c.violations.iter().map(|x| x.0).collect();
             assert_eq!(&got, vs, "{from} --{d}-->");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in ViolationKind::ALL {
+            assert_eq!(ViolationKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                k.as_str(),
+                "serde and as_str agree"
+            );
+        }
+        for d in Decision::ALL {
+            assert_eq!(Decision::parse(d.as_str()), Some(d));
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 

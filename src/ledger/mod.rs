@@ -341,14 +341,6 @@ impl LedgerTx<'_> {
         Ok(Some(seq))
     }
 
-    /// Whether an event with this dedup key exists.
-    pub fn has_key(&self, key: &str) -> Result<bool> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT EXISTS(SELECT 1 FROM events WHERE dedup_key = ?1)")?
-            .query_row([key], |r| r.get(0))?)
-    }
-
     pub fn events_for_ticket(&self, key: &str) -> Result<Vec<Event>> {
         events_for_ticket(&self.tx, key)
     }

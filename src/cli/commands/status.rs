@@ -91,6 +91,20 @@ fn csv_table(st: &LineStatus) -> Table {
     t
 }
 
+/// Open violations with their evidence (the event that caused each).
+fn violations_table(st: &LineStatus) -> Table {
+    let mut v = Table::new(&["KEY", "KIND", "WHEN", "EVIDENCE"]);
+    for (key, viol) in &st.violations {
+        v.row(vec![
+            key.clone(),
+            viol.kind.to_string(),
+            viol.at.format("%Y-%m-%d").to_string(),
+            format!("event {}: {}", viol.seq, viol.message),
+        ]);
+    }
+    v
+}
+
 fn counts_line(st: &LineStatus) -> String {
     st.counts
         .iter()
@@ -115,16 +129,7 @@ pub(super) fn render_table(st: &LineStatus) -> String {
     }
     if !st.violations.is_empty() {
         out.push_str(&format!("\nOpen violations ({}):\n", st.violations.len()));
-        let mut v = Table::new(&["KEY", "KIND", "WHEN", "EVIDENCE"]);
-        for (key, viol) in &st.violations {
-            v.row(vec![
-                key.clone(),
-                viol.kind.to_string(),
-                viol.at.format("%Y-%m-%d").to_string(),
-                format!("event {}: {}", viol.seq, viol.message),
-            ]);
-        }
-        out.push_str(&v.render());
+        out.push_str(&violations_table(st).render());
     }
     out
 }
@@ -139,16 +144,7 @@ fn render_md(st: &LineStatus) -> String {
     out.push_str(&tickets_table(st, now()).render_md());
     if !st.violations.is_empty() {
         out.push_str("\n### Open violations\n\n");
-        let mut v = Table::new(&["Key", "Kind", "When", "Evidence"]);
-        for (key, viol) in &st.violations {
-            v.row(vec![
-                key.clone(),
-                viol.kind.to_string(),
-                viol.at.format("%Y-%m-%d").to_string(),
-                format!("event {}: {}", viol.seq, viol.message),
-            ]);
-        }
-        out.push_str(&v.render_md());
+        out.push_str(&violations_table(st).render_md());
     }
     out
 }
