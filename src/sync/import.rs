@@ -123,26 +123,82 @@ type TimedHistory<'a> = (Option<DateTime<Utc>>, Option<u64>, &'a History);
 
 /// Refuse a batch with keys that do not match the policy, naming them (nothing is imported).
 pub fn check_keys(policy: &LoadedPolicy, issues: &[JiraIssue], source_name: &str) -> Result<()> {
-    let bad: Vec<&str> = issues
-        .iter()
-        .map(|i| i.key.as_str())
-        .filter(|k| !policy.key_matches(k))
-        .collect();
-    if bad.is_empty() {
-        return Ok(());
+    let bad: Vec<&str> = issues.iter().map(|i| i.key.as_str()).filter(|k| !policy.key_matches(k)).collect();
+    match bad.is_empty() {
+        true => Ok(()),
+        false => Err(bad_keys(policy, source_name, &bad)),
     }
+}
+
+fn bad_keys(policy: &LoadedPolicy, source_name: &str, bad: &[&str]) -> Error {
     let shown: Vec<&str> = bad.iter().take(5).copied().collect();
-    Err(Error::input(format!(
+    Error::input(format!(
         "{source_name}: {} ticket key(s) do not match the policy's pattern `{}`: {}{}",
         bad.len(),
         policy.policy.ticket_key,
         shown.join(", "),
         if bad.len() > 5 { ", …" } else { "" }
     ))
-    .hint(format!(
-        "fix `ticket_key` in {} or export only this project's tickets; nothing was imported",
-        policy.source
-    )))
+    .hint(format!("fix `ticket_key` in {} or export only this project's tickets; nothing was imported", policy.source))
+}
+
+/// Read a search page's `issues` one by one, handing each to `f` as soon as it is parsed, so that
+/// a large export is never held in memory as a whole. Returns whether the text had an `issues`
+/// array; an error from `f` stops the parse and is returned as is.
+fn stream_issues(text: &str, f: &mut dyn FnMut(JiraIssue) -> Result<()>) -> Result<bool, Option<Error>> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    struct Page<'a>(&'a mut dyn FnMut(JiraIssue) -> Result<()>, &'a mut Option<Error>);
+    struct Issues<'a>(&'a mut dyn FnMut(JiraIssue) -> Result<()>, &'a mut Option<Error>);
+
+    impl<'de> Visitor<'de> for Page<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a Jira search response")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut saw = false;
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "issues" {
+                    map.next_value_seed(Issues(&mut *self.0, &mut *self.1))?;
+                    saw = true;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(saw)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Issues<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Issues<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of issues")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(issue) = seq.next_element::<JiraIssue>()? {
+                if let Err(e) = (self.0)(issue) {
+                    *self.1 = Some(e);
+                    return Err(serde::de::Error::custom("stopped by the importer"));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let mut stopped = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result = de.deserialize_map(Page(f, &mut stopped)).and_then(|saw| de.end().map(|_| saw));
+    match (result, stopped) {
+        (_, Some(e)) => Err(Some(e)),
+        (Ok(saw), None) => Ok(saw),
+        (Err(_), None) => Err(None),
+    }
 }
 
 /// Plan the events for a batch of issues. `existing` gives a ticket's label changes already in the ledger.
@@ -391,53 +447,37 @@ pub fn import_files(
     policy: &LoadedPolicy,
     files: &[(String, Vec<u8>)],
 ) -> Result<ImportSummary> {
-    let mut summary = ImportSummary {
-        files: files.len(),
-        ..Default::default()
-    };
+    let mut summary = ImportSummary { files: files.len(), ..Default::default() };
     let started = std::time::Instant::now();
-    let mut parsed = Vec::new();
-    for (name, bytes) in files {
-        let issues = parse_export(name, bytes)?;
-        let sha = hex::encode(Sha256::digest(bytes));
-        parsed.push((name.clone(), sha, issues));
-    }
-    tracing::debug!(elapsed = ?started.elapsed(), "parsed");
     let violations_before = open_violation_count(ledger)?;
+    // One transaction for every file: any error below drops it, and the ledger is as it was.
     let mut tx = ledger.transaction()?;
-    let (mut planning, mut appending) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
-    for (name, sha, issues) in &parsed {
-        check_keys(policy, issues, name)?;
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
-        let mut appended = 0u64;
-        for issue in issues {
-            if !seen.insert(issue.key.as_str()) {
-                summary.warnings.push(format!(
-                    "{}: appears twice in {name}; both copies were merged",
-                    issue.key
-                ));
-            }
-            let t = std::time::Instant::now();
-            let known = tx.label_facts(&issue.key)?;
-            let events = plan_issue(policy, issue, &known, &mut summary.warnings);
-            planning += t.elapsed();
-            let t = std::time::Instant::now();
-            for ev in events {
-                if tx.append(ev)?.is_some() {
-                    appended += 1;
+    for (name, bytes) in files {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let mut file = FileImport::default();
+        let text = std::str::from_utf8(bytes).ok();
+        let streamed = match text {
+            Some(text) => stream_issues(text, &mut |issue| file.apply(&mut tx, policy, name, issue, &mut summary)),
+            None => Err(None),
+        };
+        match streamed {
+            Ok(true) => {}
+            Err(Some(e)) => return Err(e),
+            // Not a search page, or malformed: say precisely what it is (or import a single issue).
+            Ok(false) | Err(None) => {
+                for issue in parse_export(name, bytes)? {
+                    file.apply(&mut tx, policy, name, issue, &mut summary)?;
                 }
             }
-            // Derive as we go: memory stays bounded by one ticket, not the whole export.
-            tx.rederive(policy)?;
-            appending += t.elapsed();
         }
-        summary.tickets += seen.len();
-        summary.new_events += appended;
-        if appended > 0 {
-            let base = std::path::Path::new(name)
-                .file_name()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
+        if !file.bad.is_empty() {
+            let bad: Vec<&str> = file.bad.iter().map(String::as_str).collect();
+            return Err(bad_keys(policy, name, &bad));
+        }
+        summary.tickets += file.seen.len();
+        summary.new_events += file.appended;
+        if file.appended > 0 {
+            let base = std::path::Path::new(name).file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             tx.append(NewEvent {
                 ticket: None,
                 line: None,
@@ -447,16 +487,55 @@ pub fn import_files(
                 at: now(),
                 meeting: None,
                 note: None,
-                payload: json!({ "file": base, "sha256": sha, "tickets": seen.len(), "new_events": appended }),
+                payload: json!({ "file": base, "sha256": sha, "tickets": file.seen.len(), "new_events": file.appended }),
                 dedup_key: Some(format!("import:{sha}")),
             })?;
         }
     }
     let t = std::time::Instant::now();
     tx.commit_with(policy)?;
-    tracing::debug!(?planning, append_and_derive = ?appending, commit = ?t.elapsed(), total = ?started.elapsed(), "imported");
+    tracing::debug!(commit = ?t.elapsed(), total = ?started.elapsed(), "imported");
     summary.new_violations = open_violation_count(ledger)?.saturating_sub(violations_before);
     Ok(summary)
+}
+
+/// The state of importing one file.
+#[derive(Default)]
+struct FileImport {
+    seen: BTreeSet<String>,
+    bad: Vec<String>,
+    appended: u64,
+}
+
+impl FileImport {
+    /// Plan one issue against what the ledger knows, append its events and derive its state.
+    fn apply(
+        &mut self,
+        tx: &mut crate::ledger::LedgerTx<'_>,
+        policy: &LoadedPolicy,
+        name: &str,
+        issue: JiraIssue,
+        summary: &mut ImportSummary,
+    ) -> Result<()> {
+        if !policy.key_matches(&issue.key) {
+            self.bad.push(issue.key);
+            return Ok(());
+        }
+        if !self.bad.is_empty() {
+            return Ok(()); // The file will be refused: no need to plan the rest.
+        }
+        if !self.seen.insert(issue.key.clone()) {
+            summary.warnings.push(format!("{}: appears twice in {name}; both copies were merged", issue.key));
+        }
+        let known = tx.label_facts(&issue.key)?;
+        for ev in plan_issue(policy, &issue, &known, &mut summary.warnings) {
+            if tx.append(ev)?.is_some() {
+                self.appended += 1;
+            }
+        }
+        // Derive as we go: memory stays bounded by one ticket, not the whole export.
+        tx.rederive(policy)
+    }
 }
 
 fn open_violation_count(ledger: &Ledger) -> Result<usize> {
