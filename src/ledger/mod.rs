@@ -41,6 +41,9 @@ impl std::fmt::Debug for Ledger {
 
 fn set_pragmas(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(30))?;
+    // 16 KiB pages for a new ledger (a no-op on an existing one): fewer, shallower b-tree pages
+    // for the event log; measured faster for bulk imports than the 4 KiB default.
+    conn.pragma_update(None, "page_size", 16384)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -123,7 +123,11 @@ type TimedHistory<'a> = (Option<DateTime<Utc>>, Option<u64>, &'a History);
 
 /// Refuse a batch with keys that do not match the policy, naming them (nothing is imported).
 pub fn check_keys(policy: &LoadedPolicy, issues: &[JiraIssue], source_name: &str) -> Result<()> {
-    let bad: Vec<&str> = issues.iter().map(|i| i.key.as_str()).filter(|k| !policy.key_matches(k)).collect();
+    let bad: Vec<&str> = issues
+        .iter()
+        .map(|i| i.key.as_str())
+        .filter(|k| !policy.key_matches(k))
+        .collect();
     match bad.is_empty() {
         true => Ok(()),
         false => Err(bad_keys(policy, source_name, &bad)),
@@ -139,17 +143,29 @@ fn bad_keys(policy: &LoadedPolicy, source_name: &str, bad: &[&str]) -> Error {
         shown.join(", "),
         if bad.len() > 5 { ", …" } else { "" }
     ))
-    .hint(format!("fix `ticket_key` in {} or export only this project's tickets; nothing was imported", policy.source))
+    .hint(format!(
+        "fix `ticket_key` in {} or export only this project's tickets; nothing was imported",
+        policy.source
+    ))
 }
 
 /// Read a search page's `issues` one by one, handing each to `f` as soon as it is parsed, so that
 /// a large export is never held in memory as a whole. Returns whether the text had an `issues`
 /// array; an error from `f` stops the parse and is returned as is.
-fn stream_issues(text: &str, f: &mut dyn FnMut(JiraIssue) -> Result<()>) -> Result<bool, Option<Error>> {
+fn stream_issues(
+    text: &str,
+    f: &mut dyn FnMut(JiraIssue) -> Result<()>,
+) -> Result<bool, Option<Error>> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-    struct Page<'a>(&'a mut dyn FnMut(JiraIssue) -> Result<()>, &'a mut Option<Error>);
-    struct Issues<'a>(&'a mut dyn FnMut(JiraIssue) -> Result<()>, &'a mut Option<Error>);
+    struct Page<'a>(
+        &'a mut dyn FnMut(JiraIssue) -> Result<()>,
+        &'a mut Option<Error>,
+    );
+    struct Issues<'a>(
+        &'a mut dyn FnMut(JiraIssue) -> Result<()>,
+        &'a mut Option<Error>,
+    );
 
     impl<'de> Visitor<'de> for Page<'_> {
         type Value = bool;
@@ -193,7 +209,9 @@ fn stream_issues(text: &str, f: &mut dyn FnMut(JiraIssue) -> Result<()>) -> Resu
 
     let mut stopped = None;
     let mut de = serde_json::Deserializer::from_str(text);
-    let result = de.deserialize_map(Page(f, &mut stopped)).and_then(|saw| de.end().map(|_| saw));
+    let result = de
+        .deserialize_map(Page(f, &mut stopped))
+        .and_then(|saw| de.end().map(|_| saw));
     match (result, stopped) {
         (_, Some(e)) => Err(Some(e)),
         (Ok(saw), None) => Ok(saw),
@@ -447,7 +465,10 @@ pub fn import_files(
     policy: &LoadedPolicy,
     files: &[(String, Vec<u8>)],
 ) -> Result<ImportSummary> {
-    let mut summary = ImportSummary { files: files.len(), ..Default::default() };
+    let mut summary = ImportSummary {
+        files: files.len(),
+        ..Default::default()
+    };
     let started = std::time::Instant::now();
     let violations_before = open_violation_count(ledger)?;
     // One transaction for every file: any error below drops it, and the ledger is as it was.
@@ -457,7 +478,9 @@ pub fn import_files(
         let mut file = FileImport::default();
         let text = std::str::from_utf8(bytes).ok();
         let streamed = match text {
-            Some(text) => stream_issues(text, &mut |issue| file.apply(&mut tx, policy, name, issue, &mut summary)),
+            Some(text) => stream_issues(text, &mut |issue| {
+                file.apply(&mut tx, policy, name, issue, &mut summary)
+            }),
             None => Err(None),
         };
         match streamed {
@@ -477,7 +500,10 @@ pub fn import_files(
         summary.tickets += file.seen.len();
         summary.new_events += file.appended;
         if file.appended > 0 {
-            let base = std::path::Path::new(name).file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let base = std::path::Path::new(name)
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             tx.append(NewEvent {
                 ticket: None,
                 line: None,
@@ -525,7 +551,10 @@ impl FileImport {
             return Ok(()); // The file will be refused: no need to plan the rest.
         }
         if !self.seen.insert(issue.key.clone()) {
-            summary.warnings.push(format!("{}: appears twice in {name}; both copies were merged", issue.key));
+            summary.warnings.push(format!(
+                "{}: appears twice in {name}; both copies were merged",
+                issue.key
+            ));
         }
         let known = tx.label_facts(&issue.key)?;
         for ev in plan_issue(policy, &issue, &known, &mut summary.warnings) {

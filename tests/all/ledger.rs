@@ -211,3 +211,16 @@ fn ledger_is_private_to_its_owner() {
         & 0o777;
     assert_eq!(mode, 0o600, "ledger mode {mode:o}");
 }
+
+#[test]
+fn ledger_runs_in_wal_mode_with_large_pages() {
+    let env = TestEnv::with_workspace("v23");
+    env.run(&["status"]).ok();
+    let c = rusqlite::Connection::open(env.ledger_path()).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page, 16384);
+}
