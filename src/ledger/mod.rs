@@ -175,15 +175,6 @@ impl Ledger {
         Ok(keys)
     }
 
-    /// Whether a ticket is known.
-    pub fn knows_ticket(&self, key: &str) -> Result<bool> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM events WHERE ticket = ?1)",
-            [key],
-            |r| r.get(0),
-        )?)
-    }
-
     /// A canonical dump of the derived tables, to compare a rebuild with what was there.
     pub fn derived_dump(&self) -> Result<Vec<String>> {
         derived_dump(&self.conn)
@@ -250,13 +241,13 @@ impl Ledger {
 
     /// What the derived state would be if rebuilt now, without writing: for `audit`.
     pub fn recompute_dump(&self, policy: &LoadedPolicy) -> Result<Vec<String>> {
-        let mem = Connection::open_in_memory()?;
-        mem.execute_batch(migrations::MIGRATIONS[0].1)?;
+        // A scratch ledger with the full schema (every migration), holding only derived state.
+        let mem = Ledger::in_memory()?;
         for key in self.ticket_keys()? {
             let events = self.events_for_ticket(&key)?;
-            write_derived(&mem, &derive_ticket(policy, &key, &events))?;
+            write_derived(&mem.conn, &derive_ticket(policy, &key, &events))?;
         }
-        derived_dump(&mem)
+        derived_dump(&mem.conn)
     }
 }
 

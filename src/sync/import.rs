@@ -20,6 +20,16 @@ use crate::ledger::Ledger;
 use crate::sync::jira_wire::{label_diff, label_set, time_value, History, JiraIssue, SearchPage};
 use crate::{Error, Result};
 
+/// A response that is JSON of the right kind but with a field of the wrong type.
+fn shape_error(name: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> Error {
+    Error::input(format!(
+        "{name}: unexpected shape at `{}`: {}",
+        e.path(),
+        e.inner()
+    ))
+    .hint("the file does not look like an unmodified Jira response; export it again")
+}
+
 /// Parse a file holding a Jira response: a search page of either API, or a single issue.
 pub fn parse_export(name: &str, bytes: &[u8]) -> Result<Vec<JiraIssue>> {
     let text = std::str::from_utf8(bytes).map_err(|_| {
@@ -60,23 +70,13 @@ pub fn parse_export(name: &str, bytes: &[u8]) -> Result<Vec<JiraIssue>> {
         .hint("export the body of /rest/api/2/search or /rest/api/3/search/jql"));
     };
     if map.contains_key("issues") {
-        let page: SearchPage = serde_path_to_error::deserialize(value).map_err(|e| {
-            Error::input(format!(
-                "{name}: unexpected shape at `{}`: {}",
-                e.path(),
-                e.inner()
-            ))
-        })?;
+        let page: SearchPage =
+            serde_path_to_error::deserialize(value).map_err(|e| shape_error(name, &e))?;
         return Ok(page.issues);
     }
     if map.contains_key("key") && map.contains_key("fields") {
-        let issue: JiraIssue = serde_path_to_error::deserialize(value).map_err(|e| {
-            Error::input(format!(
-                "{name}: unexpected shape at `{}`: {}",
-                e.path(),
-                e.inner()
-            ))
-        })?;
+        let issue: JiraIssue =
+            serde_path_to_error::deserialize(value).map_err(|e| shape_error(name, &e))?;
         return Ok(vec![issue]);
     }
     if let Some(msgs) = map.get("errorMessages") {
@@ -120,19 +120,6 @@ pub struct ImportSummary {
 
 /// A history with its time and numeric id parsed once, for sorting.
 type TimedHistory<'a> = (Option<DateTime<Utc>>, Option<u64>, &'a History);
-
-/// Refuse a batch with keys that do not match the policy, naming them (nothing is imported).
-pub fn check_keys(policy: &LoadedPolicy, issues: &[JiraIssue], source_name: &str) -> Result<()> {
-    let bad: Vec<&str> = issues
-        .iter()
-        .map(|i| i.key.as_str())
-        .filter(|k| !policy.key_matches(k))
-        .collect();
-    match bad.is_empty() {
-        true => Ok(()),
-        false => Err(bad_keys(policy, source_name, &bad)),
-    }
-}
 
 fn bad_keys(policy: &LoadedPolicy, source_name: &str, bad: &[&str]) -> Error {
     let shown: Vec<&str> = bad.iter().take(5).copied().collect();
@@ -217,23 +204,6 @@ fn stream_issues(
         (Ok(saw), None) => Ok(saw),
         (Err(_), None) => Err(None),
     }
-}
-
-/// Plan the events for a batch of issues. `existing` gives a ticket's label changes already in the ledger.
-pub fn plan(
-    policy: &LoadedPolicy,
-    issues: &[JiraIssue],
-    source_name: &str,
-    mut existing: impl FnMut(&str) -> Result<Vec<LabelFact>>,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<NewEvent>> {
-    check_keys(policy, issues, source_name)?;
-    let mut out = Vec::new();
-    for issue in issues {
-        let known = existing(&issue.key)?;
-        out.extend(plan_issue(policy, issue, &known, warnings));
-    }
-    Ok(out)
 }
 
 /// Plan the events of one issue, given the label changes the ledger already has for it. Pure.
