@@ -5,7 +5,13 @@ use rusqlite::Connection;
 use crate::{Error, Result};
 
 /// The migrations, in order. Never edit a shipped one: append a new file.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("migrations/0001_init.sql")),
+    (
+        "0002_sync_state",
+        include_str!("migrations/0002_sync_state.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub fn latest() -> i64 {
@@ -57,5 +63,27 @@ mod tests {
         assert_eq!(current(&conn).unwrap(), latest());
         migrate(&mut conn).unwrap();
         assert_eq!(current(&conn).unwrap(), latest());
+    }
+
+    #[test]
+    fn a_schema_1_ledger_is_upgraded_and_keeps_its_events() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0].1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO events (seq, kind, source, at, recorded_at, payload, hash) VALUES (1, 'import', 'file', 'x', 'x', '{}', 'h')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(current(&conn).unwrap(), 2);
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let st: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sync_state", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(st, 0);
     }
 }

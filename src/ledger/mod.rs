@@ -175,6 +175,30 @@ impl Ledger {
         Ok(keys)
     }
 
+    /// Every event of the given kinds, in sequence order.
+    pub fn events_of_kinds(&self, kinds: &[&str]) -> Result<Vec<Event>> {
+        let marks = vec!["?"; kinds.len()].join(", ");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE kind IN ({marks}) ORDER BY seq"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(kinds.iter()))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(row_to_event(row)?);
+        }
+        Ok(out)
+    }
+
+    /// Where a tracker sync stands (`None` before its first run).
+    pub fn sync_state(&self, source: &str) -> Result<Option<SyncState>> {
+        sync_state(&self.conn, source)
+    }
+
+    /// Record where a sync stands, outside an event transaction (e.g. a run that starts).
+    pub fn set_sync_state(&mut self, state: &SyncState) -> Result<()> {
+        set_sync_state(&self.conn, state)
+    }
+
     /// A canonical dump of the derived tables, to compare a rebuild with what was there.
     pub fn derived_dump(&self) -> Result<Vec<String>> {
         derived_dump(&self.conn)
@@ -367,6 +391,11 @@ impl LedgerTx<'_> {
         Ok(out)
     }
 
+    /// Record where a sync stands, in the same transaction as the events of the page it applied.
+    pub fn set_sync_state(&mut self, state: &SyncState) -> Result<()> {
+        set_sync_state(&self.tx, state)
+    }
+
     /// How many events this transaction appended.
     pub fn appended(&self) -> u64 {
         self.appended
@@ -412,6 +441,53 @@ impl LedgerTx<'_> {
         self.tx.commit()?;
         Ok(n)
     }
+}
+
+/// Where one tracker sync stands: its incremental cursor and the checkpoint of a run in progress.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SyncState {
+    pub source: String,
+    /// The newest `updated` (epoch milliseconds) seen by the last complete run.
+    pub cursor_ms: Option<i64>,
+    /// The checkpoint of a run in progress (JSON owned by the sync), cleared when it completes.
+    pub run: Option<Value>,
+    pub last_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_ok_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn sync_state(conn: &Connection, source: &str) -> Result<Option<SyncState>> {
+    type Row = (Option<i64>, Option<String>, Option<String>, Option<String>);
+    let row: Option<Row> = conn
+        .query_row(
+            "SELECT cursor_ms, run, last_run_at, last_ok_at FROM sync_state WHERE source = ?1",
+            [source],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    Ok(
+        row.map(|(cursor_ms, run, last_run_at, last_ok_at)| SyncState {
+            source: source.to_string(),
+            cursor_ms,
+            run: run.and_then(|r| serde_json::from_str(&r).ok()),
+            last_run_at: last_run_at.as_deref().and_then(parse_utc),
+            last_ok_at: last_ok_at.as_deref().and_then(parse_utc),
+        }),
+    )
+}
+
+fn set_sync_state(conn: &Connection, s: &SyncState) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sync_state (source, cursor_ms, run, last_run_at, last_ok_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(source) DO UPDATE SET cursor_ms = ?2, run = ?3, last_run_at = ?4, last_ok_at = ?5",
+        params![
+            s.source,
+            s.cursor_ms,
+            s.run.as_ref().map(Value::to_string),
+            s.last_run_at.map(fmt_utc),
+            s.last_ok_at.map(fmt_utc),
+        ],
+    )?;
+    Ok(())
 }
 
 /// The columns of `events`, in [`row_to_event`]'s order.

@@ -25,6 +25,73 @@ pub struct Config {
     /// Who you are, for decisions recorded without `--as`.
     #[serde(default)]
     pub user: Option<String>,
+    /// A credentials file (relative to the config file); see `sync::credentials`.
+    #[serde(default)]
+    pub credentials: Option<String>,
+    /// The Jira to sync with and push to.
+    #[serde(default)]
+    pub jira: Option<JiraConfig>,
+}
+
+/// `[jira]` in `portcullis.toml`. Credentials never go here: they come from the environment or
+/// the credentials file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// The site, e.g. `https://example.atlassian.net` or `https://jira.example.org`.
+    pub url: String,
+    /// `cloud` or `datacenter`; asked from `/rest/api/2/serverInfo` when absent.
+    #[serde(default)]
+    pub flavor: Option<crate::sync::jira_client::Flavor>,
+    /// A clause ANDed to the query, e.g. `project = DM`.
+    #[serde(default)]
+    pub jql: Option<String>,
+    /// Issues per search page (Jira may return fewer; portcullis follows what it returns).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// How far back an incremental sync re-reads before its cursor (search is eventually consistent).
+    #[serde(default = "default_overlap")]
+    pub overlap_minutes: u32,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Retries of one request on timeouts, dropped connections, 5xx and rate limits.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// The first backoff before a retry, in milliseconds; it doubles (with jitter) on each retry.
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+}
+
+fn default_page_size() -> u32 {
+    100
+}
+fn default_overlap() -> u32 {
+    5
+}
+fn default_timeout() -> u64 {
+    60
+}
+fn default_retries() -> u32 {
+    6
+}
+fn default_backoff() -> u64 {
+    250
+}
+
+impl JiraConfig {
+    pub fn new(url: impl Into<String>) -> JiraConfig {
+        JiraConfig {
+            url: url.into(),
+            flavor: None,
+            jql: None,
+            page_size: default_page_size(),
+            overlap_minutes: default_overlap(),
+            timeout_seconds: default_timeout(),
+            max_retries: default_retries(),
+            backoff_ms: default_backoff(),
+        }
+    }
 }
 
 /// Where to find things; what the CLI's global options say.
@@ -92,6 +159,17 @@ impl Workspace {
         })
     }
 
+    /// The credentials file the config names, resolved against the config's directory.
+    pub fn credentials_file(&self) -> Option<PathBuf> {
+        let c = self.config.as_ref()?.credentials.as_ref()?;
+        let base = self
+            .config_path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        Some(base.join(c))
+    }
+
     pub fn open_ledger(&self) -> Result<Ledger> {
         Ledger::open(&self.ledger_path)
     }
@@ -131,7 +209,7 @@ fn load_config(path: &Path) -> Result<Config> {
             line.map(|l| format!(":{l}")).unwrap_or_default(),
             e.message()
         ))
-        .hint("the config takes `policy`, `ledger` and `user`")
+        .hint("the config takes `policy`, `ledger`, `user`, `credentials` and a `[jira]` table")
     })
 }
 
