@@ -27,5 +27,6 @@ pub mod error;
 pub mod ledger;
 pub mod ops;
 pub mod sync;
+pub mod testkit;
 
 pub use error::{Error, ErrorKind, Result};

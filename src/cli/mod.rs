@@ -56,12 +56,47 @@ pub enum Command {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Bring tickets into the ledger (today: from saved Jira search responses).
+    /// Bring tickets into the ledger: live from Jira (the [jira] table of portcullis.toml), or
+    /// from saved Jira search responses.
+    ///
+    /// A live sync is incremental (tickets updated since the last complete run, with an overlap)
+    /// and idempotent; an interrupted one is resumed by the next run. Credentials come from
+    /// PORTCULLIS_JIRA_TOKEN (+ PORTCULLIS_JIRA_EMAIL on Cloud) or the credentials file.
     Sync {
         /// A Jira search response (`/rest/api/2/search` or `/rest/api/3/search/jql`, with
         /// expand=changelog) saved to a file; repeat for several pages.
-        #[arg(long = "from-file", value_name = "FILE", required = true)]
+        #[arg(long = "from-file", value_name = "FILE", conflicts_with_all = ["full", "url", "flavor"])]
         from_file: Vec<PathBuf>,
+        /// Re-read every ticket instead of those updated since the last sync.
+        #[arg(long)]
+        full: bool,
+        /// The Jira site (overrides jira.url).
+        #[arg(long, env = "PORTCULLIS_JIRA_URL", value_name = "URL")]
+        url: Option<String>,
+        /// `cloud` or `datacenter` (overrides jira.flavor; default: asked from the server).
+        #[arg(long, env = "PORTCULLIS_JIRA_FLAVOR")]
+        flavor: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Send the decisions recorded here but not yet in Jira: labels and a comment each.
+    ///
+    /// Each ticket is re-read first; if its labels changed in Jira after the decision, that is a
+    /// conflict: nothing is written for it and the command exits 1. Pushing twice writes nothing
+    /// the second time.
+    Push {
+        /// Show what would be written, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only these tickets (repeatable).
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        /// The Jira site (overrides jira.url).
+        #[arg(long, env = "PORTCULLIS_JIRA_URL", value_name = "URL")]
+        url: Option<String>,
+        /// `cloud` or `datacenter` (overrides jira.flavor).
+        #[arg(long, env = "PORTCULLIS_JIRA_FLAVOR")]
+        flavor: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -137,6 +172,10 @@ pub enum Command {
         /// Build it in a new temporary directory instead.
         #[arg(long)]
         temp: bool,
+        /// Start the Jira-compatible test server with the demo's tickets, sync from it over
+        /// HTTP, and push the committee's decisions back to it.
+        #[arg(long)]
+        jira: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

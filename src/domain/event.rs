@@ -21,6 +21,10 @@ pub mod kind {
     pub const TICKET_OBSERVED: &str = "ticket.observed";
     /// An import of a file or a sync run.
     pub const IMPORT: &str = "import";
+    /// A decision written back to the tracker (labels and a comment).
+    pub const PUSHED: &str = "push";
+    /// A decision held back from the tracker because its labels changed there since.
+    pub const PUSH_CONFLICT: &str = "push.conflict";
 }
 
 /// Where an event came from.

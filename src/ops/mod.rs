@@ -1,6 +1,7 @@
 //! The operations shared by every front end (CLI today; TUI and bot later). Each takes plain
 //! data, returns plain data (serialisable), and never prints.
 
+pub mod tracker;
 pub mod workspace;
 
 use std::collections::BTreeMap;
@@ -325,6 +326,51 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                 .unwrap_or("?");
             format!("fields seen: status {status}")
         }
+        kind::PUSHED => {
+            let list = |k: &str, sign: char| -> Vec<String> {
+                e.payload
+                    .get(k)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l.as_str().map(|l| format!("{sign}{l}")))
+                    .collect()
+            };
+            let mut labels = list("added", '+');
+            labels.extend(list("removed", '-'));
+            format!(
+                "decision #{} written to Jira ({}, {} comment(s){})",
+                e.payload
+                    .get("decision_seq")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+                if labels.is_empty() {
+                    "no label change".to_string()
+                } else {
+                    labels.join(" ")
+                },
+                e.payload
+                    .get("comments_posted")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                if e.payload.get("already_in_jira").and_then(Value::as_bool) == Some(true) {
+                    "; already there"
+                } else {
+                    ""
+                }
+            )
+        }
+        kind::PUSH_CONFLICT => format!(
+            "push of decision #{} held back: labels changed in Jira by {}",
+            e.payload
+                .get("decision_seq")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            e.payload
+                .get("changed_by")
+                .and_then(Value::as_str)
+                .unwrap_or("someone")
+        ),
         other => other.to_string(),
     }
 }

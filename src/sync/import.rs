@@ -537,7 +537,7 @@ impl FileImport {
     }
 }
 
-fn open_violation_count(ledger: &Ledger) -> Result<usize> {
+pub(crate) fn open_violation_count(ledger: &Ledger) -> Result<usize> {
     let n: i64 = ledger.conn().query_row(
         "SELECT COUNT(*) FROM violations WHERE resolved_by IS NULL",
         [],

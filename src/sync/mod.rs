@@ -1,7 +1,12 @@
-//! Tracker adapters: wire types, and the import of saved Jira responses.
+//! Tracker adapters: wire types, the import of saved Jira responses, the live Jira client, sync
+//! and write-back.
 //!
-//! Every adapter follows the same shape: fetch → plan (pure, [`import::plan`]) → apply in one
-//! ledger transaction.
+//! Every adapter follows the same shape: fetch → plan (pure, [`import::plan_issue`]) → apply in
+//! one ledger transaction (per file, or per search page).
 
+pub mod credentials;
 pub mod import;
+pub mod jira_client;
 pub mod jira_wire;
+pub mod live;
+pub mod push;

@@ -7,6 +7,7 @@ mod history;
 mod init;
 mod ledger;
 mod policy;
+mod push;
 mod status;
 mod sync;
 
@@ -23,9 +24,34 @@ pub fn run(cli: Cli) -> Result<u8> {
             from_policy,
             user,
         } => init::run(&dir, &from_policy, user.as_deref()),
-        Command::Sync { from_file, format } => {
-            sync::run(&Workspace::resolve(&loc)?, &from_file, format)
+        Command::Sync {
+            from_file,
+            full,
+            url,
+            flavor,
+            format,
+        } => {
+            let ws = Workspace::resolve(&loc)?;
+            if from_file.is_empty() {
+                sync::live(&ws, url.as_deref(), flavor.as_deref(), full, format)
+            } else {
+                sync::from_files(&ws, &from_file, format)
+            }
         }
+        Command::Push {
+            dry_run,
+            keys,
+            url,
+            flavor,
+            format,
+        } => push::run(
+            &Workspace::resolve(&loc)?,
+            url.as_deref(),
+            flavor.as_deref(),
+            &keys,
+            dry_run,
+            format,
+        ),
         Command::Status {
             line,
             state,
@@ -70,7 +96,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Policy { command } => policy::run(command),
         Command::Audit { format } => audit::run(&Workspace::resolve(&loc)?, format),
         Command::Ledger { command } => ledger::run(&Workspace::resolve(&loc)?, command),
-        Command::Demo { dir, temp } => demo::run(dir, temp),
+        Command::Demo { dir, temp, jira } => demo::run(dir, temp, jira),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
