@@ -430,8 +430,31 @@ fn user((name, display): (&str, &str)) -> Value {
     })
 }
 
+/// How the demo's tickets reach the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// Import the generated export file.
+    File,
+    /// Serve it from the Jira-compatible test server and sync over HTTP, then push the
+    /// committee's decisions back to it.
+    Jira,
+}
+
+/// What the demo did over HTTP.
+#[derive(Debug, Clone)]
+pub struct JiraDemo {
+    pub url: String,
+    pub sync: crate::sync::live::SyncReport,
+    pub push: crate::sync::push::PushReport,
+}
+
 /// Create the demo workspace and return its config path and the showcase ticket.
 pub fn build(dir: &Path) -> Result<(PathBuf, String)> {
+    build_with(dir, Feed::File).map(|(c, s, _)| (c, s))
+}
+
+/// Create the demo workspace, feeding it from a file or from the test Jira server.
+pub fn build_with(dir: &Path, feed: Feed) -> Result<(PathBuf, String, Option<JiraDemo>)> {
     prepare_dir(dir)?;
     let config = init(dir, BUILTIN_V23, Some("Mara Lindqvist"))?;
     std::fs::write(
@@ -445,17 +468,95 @@ pub fn build(dir: &Path) -> Result<(PathBuf, String)> {
     std::fs::write(&export_path, &text)?;
     let policy = load_policy(&dir.join("policy.toml"))?;
     let mut ledger = Ledger::open(&dir.join("ledger.db"))?;
-    crate::sync::import::import_files(
-        &mut ledger,
-        &policy,
-        &[("jira-export.json".into(), text.into_bytes())],
-    )?;
+    if feed == Feed::File {
+        crate::sync::import::import_files(
+            &mut ledger,
+            &policy,
+            &[("jira-export.json".into(), text.into_bytes())],
+        )?;
+        record(&mut ledger, &policy, data.decisions)?;
+        return Ok((config, data.showcase, None));
+    }
+    let issues = data
+        .export
+        .get("issues")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let jira = sync_from_test_server(&mut ledger, &policy, issues, data.decisions)?;
+    Ok((config, data.showcase, Some(jira)))
+}
+
+fn record(
+    ledger: &mut Ledger,
+    policy: &crate::domain::policy::LoadedPolicy,
+    decisions: Vec<crate::domain::event::NewEvent>,
+) -> Result<()> {
     let mut tx = ledger.transaction()?;
-    for d in data.decisions {
+    for d in decisions {
         tx.append(d)?;
     }
-    tx.commit_with(&policy)?;
-    Ok((config, data.showcase))
+    tx.commit_with(policy)?;
+    Ok(())
+}
+
+/// Start the test server with the demo's tickets, sync from it, record the decisions and push
+/// them back. The server lives as long as this call.
+fn sync_from_test_server(
+    ledger: &mut Ledger,
+    policy: &crate::domain::policy::LoadedPolicy,
+    issues: Vec<Value>,
+    decisions: Vec<crate::domain::event::NewEvent>,
+) -> Result<JiraDemo> {
+    use crate::sync::credentials::{JiraCredentials, Secret};
+    use crate::testkit::jira_server::{Config, Flavor, JiraServer, User};
+    let token = "demo-token";
+    let server = JiraServer::start(
+        Config {
+            flavor: Flavor::DataCenter,
+            users: vec![User {
+                name: "portcullis-bot".into(),
+                account_id: "557058:portcullis-bot".into(),
+                display_name: "portcullis bot".into(),
+                email: "bot@example.org".into(),
+                token: token.into(),
+            }],
+            ..Config::data_center()
+        },
+        issues,
+        0,
+    )
+    .map_err(|e| Error::internal(format!("cannot start the demo Jira server: {e}")))?;
+    let url = server.url();
+    let rt = crate::ops::tracker::runtime()?;
+    let (sync, push) = rt.block_on(async {
+        let creds = JiraCredentials {
+            email: None,
+            token: Secret::new(token),
+            origin: "the demo".into(),
+        };
+        let (client, me) = crate::sync::jira_client::JiraClient::connect(
+            &url,
+            None,
+            Some(creds),
+            Default::default(),
+        )
+        .await?;
+        let sync = crate::sync::live::sync_jira(
+            ledger,
+            policy,
+            &client,
+            &Default::default(),
+            &crate::sync::live::Quiet,
+        )
+        .await?;
+        record(ledger, policy, decisions)?;
+        let me = me.ok_or_else(|| Error::internal("the demo server did not say who we are"))?;
+        let push = crate::sync::push::push_jira(ledger, policy, &client, &me, &[], false).await?;
+        Ok::<_, Error>((sync, push))
+    })?;
+    server.shutdown();
+    Ok(JiraDemo { url, sync, push })
 }
 
 fn prepare_dir(dir: &Path) -> Result<()> {
@@ -476,7 +577,7 @@ fn prepare_dir(dir: &Path) -> Result<()> {
 }
 
 /// `portcullis demo`: build, then print the status.
-pub fn run(dir: Option<PathBuf>, temp: bool) -> Result<u8> {
+pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool) -> Result<u8> {
     let dir = match (dir, temp) {
         (_, true) => tempfile::Builder::new()
             .prefix("portcullis-demo-")
@@ -485,7 +586,8 @@ pub fn run(dir: Option<PathBuf>, temp: bool) -> Result<u8> {
         (Some(d), false) => d,
         (None, false) => PathBuf::from("portcullis-demo"),
     };
-    let (config, showcase) = build(&dir)?;
+    let feed = if jira { Feed::Jira } else { Feed::File };
+    let (config, showcase, over_http) = build_with(&dir, feed)?;
     let ws = Workspace::resolve(&crate::ops::workspace::Locations {
         config: Some(config.clone()),
         ..Default::default()
@@ -493,8 +595,15 @@ pub fn run(dir: Option<PathBuf>, temp: bool) -> Result<u8> {
     let ledger = ws.open_ledger()?;
     let st = crate::ops::status(&ledger, &ws.policy, Some("v23"), None)?;
     let cfg = config.display();
+    let how = match &over_http {
+        None => "imported from jira-export.json".to_string(),
+        Some(j) => format!(
+            "synced over HTTP from a Jira-compatible test server at {} ({} issues in {} pages, {} events), then {} decision(s) pushed back to it as labels and comments ({} conflict(s))",
+            j.url, j.sync.fetched, j.sync.pages, j.sync.new_events, j.push.pushed, j.push.conflicts
+        ),
+    };
     crate::cli::output::print(&format!(
-        "Demo workspace: {}\n(80 generated tickets of the v23 line, imported from jira-export.json, with the committee's decisions)\n\n",
+        "Demo workspace: {}\n(80 generated tickets of the v23 line, {how}, with the committee's decisions)\n\n",
         dir.display()
     ))?;
     crate::cli::commands::status_text(&st)?;

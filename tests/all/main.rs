@@ -4,5 +4,6 @@ mod harness;
 
 mod cli;
 mod import;
+mod jira_live;
 mod ledger;
 mod policy;
