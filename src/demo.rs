@@ -483,7 +483,11 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<(PathBuf, String, Option<Jir
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let jira = sync_from_test_server(&mut ledger, &policy, issues, data.decisions)?;
+    let keys: Vec<String> = issues
+        .iter()
+        .filter_map(|i| i.get("key").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let jira = sync_from_test_server(&mut ledger, &policy, issues, keys, data.decisions)?;
     Ok((config, data.showcase, Some(jira)))
 }
 
@@ -506,6 +510,7 @@ fn sync_from_test_server(
     ledger: &mut Ledger,
     policy: &crate::domain::policy::LoadedPolicy,
     issues: Vec<Value>,
+    keys: Vec<String>,
     decisions: Vec<crate::domain::event::NewEvent>,
 ) -> Result<JiraDemo> {
     use crate::sync::credentials::{JiraCredentials, Secret};
@@ -546,7 +551,10 @@ fn sync_from_test_server(
             ledger,
             policy,
             &client,
-            &Default::default(),
+            &crate::sync::live::LiveOptions {
+                extra_keys: keys,
+                ..Default::default()
+            },
             &crate::sync::live::Quiet,
         )
         .await?;

@@ -65,11 +65,15 @@ pub enum Command {
     Sync {
         /// A Jira search response (`/rest/api/2/search` or `/rest/api/3/search/jql`, with
         /// expand=changelog) saved to a file; repeat for several pages.
-        #[arg(long = "from-file", value_name = "FILE", conflicts_with_all = ["full", "url", "flavor"])]
+        #[arg(long = "from-file", value_name = "FILE", conflicts_with_all = ["full", "url", "flavor", "keys"])]
         from_file: Vec<PathBuf>,
         /// Re-read every ticket instead of those updated since the last sync.
         #[arg(long)]
         full: bool,
+        /// Also read this ticket whatever its labels (repeatable): e.g. a request rejected
+        /// before portcullis was used, whose labels are gone. Once in the ledger it is kept in sync.
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
         /// The Jira site (overrides jira.url).
         #[arg(long, env = "PORTCULLIS_JIRA_URL", value_name = "URL")]
         url: Option<String>,

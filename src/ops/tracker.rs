@@ -35,9 +35,10 @@ pub fn jira_config(ws: &Workspace, url: Option<&str>, flavor: Option<&str>) -> R
 }
 
 /// Sync options from the settings.
-pub fn live_options(cfg: &JiraConfig, full: bool) -> LiveOptions {
+pub fn live_options(cfg: &JiraConfig, full: bool, keys: &[String]) -> LiveOptions {
     LiveOptions {
         full,
+        extra_keys: keys.to_vec(),
         page_size: cfg.page_size,
         overlap_minutes: cfg.overlap_minutes,
         extra_jql: cfg.jql.clone(),

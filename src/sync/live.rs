@@ -3,8 +3,9 @@
 //!
 //! - **What is read**: every ticket carrying one of the policy's labels (the lines' request
 //!   labels, the approval and done labels), ANDed with `jira.jql` when set; then every ticket the
-//!   ledger already knows that carries none of them any more, in chunks of keys, so that a removed
-//!   request label is seen.
+//!   ledger already knows (or `--key` names) that carries none of them any more, in chunks of
+//!   keys, so that a removed request label is seen. A ticket whose labels were all removed before
+//!   portcullis first saw it is invisible to a label query: name it with `--key`.
 //! - **Incremental**: after a complete run the cursor is the newest `updated` seen; the next run
 //!   asks for `updated >= cursor − overlap` (epoch milliseconds: no time-zone or minute-precision
 //!   trouble), ordered by `updated ASC, key ASC`. Events carry dedup keys, so the overlap and any
@@ -40,6 +41,9 @@ pub struct LiveOptions {
     pub extra_jql: Option<String>,
     /// Known keys per `key in (…)` query.
     pub key_chunk: usize,
+    /// Tickets to read whatever their labels, besides those the ledger knows (e.g. requests
+    /// rejected before portcullis was used, whose labels are gone).
+    pub extra_keys: Vec<String>,
 }
 
 impl Default for LiveOptions {
@@ -50,6 +54,7 @@ impl Default for LiveOptions {
             overlap_minutes: 5,
             extra_jql: None,
             key_chunk: 500,
+            extra_keys: Vec::new(),
         }
     }
 }
@@ -243,9 +248,11 @@ pub async fn sync_jira(
     let mut known: Vec<String> = ledger
         .ticket_keys()?
         .into_iter()
+        .chain(opts.extra_keys.iter().cloned())
         .filter(|k| policy.key_matches(k))
         .collect();
     known.sort_by(|a, b| key_order(a, b));
+    known.dedup();
     for chunk in known.chunks(opts.key_chunk.max(1)) {
         let keys = chunk.join(", ");
         let clause = with_extra(

@@ -7,8 +7,8 @@
 //!   the done label, request adds the request label; defer and needs-info change no label), the
 //!   last decision on a label winning, and one comment per decision carrying the note, the
 //!   meeting date and a marker `[portcullis:<event hash>]`.
-//! - **Safety**: before writing, the ticket is re-read. If a policy label changed in Jira after
-//!   the latest pending decision (by someone other than the account pushing), that is a conflict:
+//! - **Safety**: before writing, the ticket is re-read. If a label the decisions write changed in
+//!   Jira after the latest pending decision (by someone other than the account pushing), that is a conflict:
 //!   nothing is written for the ticket and the conflict is reported (and kept as a
 //!   `push.conflict` event). Labels are sent as add/remove operations, only those not already
 //!   true; a comment whose marker is already on the ticket is not posted again. So a push that
@@ -357,7 +357,15 @@ async fn push_ticket(
         .map(|d| d.at)
         .max()
         .unwrap_or_else(now);
-    let foreign = foreign_changes(policy, &histories, latest, me);
+    let foreign: Vec<ForeignChange> = foreign_changes(policy, &histories, latest, me)
+        .into_iter()
+        .filter(|f| {
+            f.added
+                .iter()
+                .chain(&f.removed)
+                .any(|l| plan.labels.contains_key(l))
+        })
+        .collect();
     if !foreign.is_empty() {
         item.outcome = Outcome::Conflict;
         let what: Vec<String> = foreign

@@ -27,13 +27,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Sync {
             from_file,
             full,
+            keys,
             url,
             flavor,
             format,
         } => {
             let ws = Workspace::resolve(&loc)?;
             if from_file.is_empty() {
-                sync::live(&ws, url.as_deref(), flavor.as_deref(), full, format)
+                sync::live(&ws, url.as_deref(), flavor.as_deref(), full, &keys, format)
             } else {
                 sync::from_files(&ws, &from_file, format)
             }

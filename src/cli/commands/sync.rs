@@ -77,10 +77,19 @@ pub fn live(
     url: Option<&str>,
     flavor: Option<&str>,
     full: bool,
+    keys: &[String],
     format: Format,
 ) -> Result<u8> {
     let cfg = jira_config(ws, url, flavor)?;
-    let opts = live_options(&cfg, full);
+    for k in keys {
+        if !ws.policy.key_matches(k) {
+            return Err(Error::input(format!(
+                "`{k}` is not a ticket key under this policy (pattern `{}`)",
+                ws.policy.policy.ticket_key
+            )));
+        }
+    }
+    let opts = live_options(&cfg, full, keys);
     let mut ledger = ws.open_ledger()?;
     let show = format != Format::Json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bar = Bar::new(show);

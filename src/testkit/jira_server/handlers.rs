@@ -381,6 +381,7 @@ fn route(shared: &Shared, auth: Auth, method: &Method, uri: &Uri, body: &[u8]) -
     let who = shared.gate(auth)?;
     match rest {
         ["myself"] if get => myself(shared, api, who),
+        ["field"] if get => Ok(fields()),
         ["search"] if get || post => {
             let p = SearchParams::read(shared, &query, post.then_some(body))?;
             dc_search(shared, api, who, p)
@@ -531,6 +532,33 @@ impl SearchParams {
 
 // ---------------------------------------------------------------------------------------------
 // Endpoints
+
+/// `GET /field`: the system fields portcullis and common clients (e.g. Python's `jira`) read.
+fn fields() -> Reply {
+    let field = |id: &str, name: &str, ty: &str| {
+        serde_json::json!({
+            "id": id, "key": id, "name": name, "custom": false, "orderable": true,
+            "navigable": true, "searchable": true, "clauseNames": [id],
+            "schema": { "type": ty, "system": id }
+        })
+    };
+    Reply::json(
+        200,
+        &[
+            field("summary", "Summary", "string"),
+            field("status", "Status", "status"),
+            field("labels", "Labels", "array"),
+            field("fixVersions", "Fix Version/s", "array"),
+            field("updated", "Updated", "datetime"),
+            field("created", "Created", "datetime"),
+            field("assignee", "Assignee", "user"),
+            field("reporter", "Reporter", "user"),
+            field("components", "Component/s", "array"),
+            field("issuelinks", "Linked Issues", "array"),
+            field("comment", "Comment", "comments-page"),
+        ],
+    )
+}
 
 fn server_info(shared: &Shared) -> Reply {
     let now = shared.now();
