@@ -804,7 +804,8 @@ fn a_later_change_of_a_label_the_decision_does_not_write_is_no_conflict() {
     let server = JiraServer::start(config(Flavor::Cloud), campaign(), 0).unwrap();
     let env = TestEnv::with_workspace("v23");
     sync(&env, &server, &[]);
-    env.run(&["decide", "approve", "DM-100", "--as", "mlindqvist"]).ok();
+    env.run(&["decide", "approve", "DM-100", "--as", "mlindqvist"])
+        .ok();
     // After the decision a developer touches another label: the approval overwrites nothing.
     server.set_now(Some(t("2026-11-24T13:00:00Z")));
     server.edit_labels("DM-100", "dev1", &["backport-done"], &[]);
@@ -812,7 +813,10 @@ fn a_later_change_of_a_label_the_decision_does_not_write_is_no_conflict() {
     p.ok();
     let dm = server.issue("DM-100").unwrap();
     assert!(dm.labels.contains(&"backport-approved".to_string()));
-    assert!(dm.labels.contains(&"backport-done".to_string()), "their change is kept");
+    assert!(
+        dm.labels.contains(&"backport-done".to_string()),
+        "their change is kept"
+    );
 }
 
 #[test]
