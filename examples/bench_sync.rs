@@ -44,10 +44,7 @@ fn main() -> anyhow::Result<()> {
         "generated {tickets} tickets with {histories} label changes in {:.2?}",
         t.elapsed()
     );
-    let base = match flavor {
-        Flavor::Cloud => Config::cloud(),
-        Flavor::DataCenter => Config::data_center(),
-    };
+    let base = Config::of(flavor);
     let server = JiraServer::start(
         Config {
             users: vec![User {

@@ -474,7 +474,7 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<(PathBuf, String, Option<Jir
             &policy,
             &[("jira-export.json".into(), text.into_bytes())],
         )?;
-        record(&mut ledger, &policy, data.decisions)?;
+        ledger.append_all(&policy, data.decisions)?;
         return Ok((config, data.showcase, None));
     }
     let issues = data
@@ -489,19 +489,6 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<(PathBuf, String, Option<Jir
         .collect();
     let jira = sync_from_test_server(&mut ledger, &policy, issues, keys, data.decisions)?;
     Ok((config, data.showcase, Some(jira)))
-}
-
-fn record(
-    ledger: &mut Ledger,
-    policy: &crate::domain::policy::LoadedPolicy,
-    decisions: Vec<crate::domain::event::NewEvent>,
-) -> Result<()> {
-    let mut tx = ledger.transaction()?;
-    for d in decisions {
-        tx.append(d)?;
-    }
-    tx.commit_with(policy)?;
-    Ok(())
 }
 
 /// Start the test server with the demo's tickets, sync from it, record the decisions and push
@@ -558,7 +545,7 @@ fn sync_from_test_server(
             &crate::sync::live::Quiet,
         )
         .await?;
-        record(ledger, policy, decisions)?;
+        ledger.append_all(policy, decisions)?;
         let me = me.ok_or_else(|| Error::internal("the demo server did not say who we are"))?;
         let push = crate::sync::push::push_jira(ledger, policy, &client, &me, &[], false).await?;
         Ok::<_, Error>((sync, push))

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Utc
 /// and also RFC 3339 (`…Z`, `…+05:00`) as GitHub and exports use.
 pub fn parse_tracker_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    if let Some(t) = parse_jira_fast(s) {
+    if let Some(t) = parse_fast(s) {
         return Some(t);
     }
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
@@ -19,45 +19,62 @@ pub fn parse_tracker_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The exact shape Jira writes, `2018-04-13T08:07:40.815-0500`, without chrono's format parser
-/// (imports parse hundreds of thousands of these). Anything else falls back to chrono.
-fn parse_jira_fast(s: &str) -> Option<DateTime<Utc>> {
+/// `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HHMM|±HH:MM)`, the shapes Jira and GitHub write (e.g.
+/// `2018-04-13T08:07:40.815-0500`), without chrono's format parser: imports and the test server
+/// parse hundreds of thousands of these. Anything else falls back to chrono.
+fn parse_fast(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
-    if b.len() != 28
+    if b.len() < 20
         || b[4] != b'-'
         || b[7] != b'-'
         || b[10] != b'T'
         || b[13] != b':'
         || b[16] != b':'
-        || b[19] != b'.'
     {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
         })
     };
-    let sign = match b[23] {
-        b'+' => 1,
-        b'-' => -1,
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b[i] == b'.' {
+        i += 1;
+        let mut scale = 100_000_000u32;
+        while i < b.len() && b[i].is_ascii_digit() {
+            nanos += u32::from(b[i] - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+    }
+    let offset = match &b[i..] {
+        [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (h, m) = match rest {
+                [h1, h2, m1, m2] => ([*h1, *h2], [*m1, *m2]),
+                [h1, h2, b':', m1, m2] => ([*h1, *h2], [*m1, *m2]),
+                _ => return None,
+            };
+            let two = |d: [u8; 2]| -> Option<i32> {
+                (d[0].is_ascii_digit() && d[1].is_ascii_digit())
+                    .then(|| i32::from(d[0] - b'0') * 10 + i32::from(d[1] - b'0'))
+            };
+            let v = two(h)? * 3600 + two(m)? * 60;
+            if *sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
         _ => return None,
     };
     let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-    let time = chrono::NaiveTime::from_hms_milli_opt(
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-        num(20..23)?,
-    )?;
-    let offset = sign * (num(24..26)? * 3600 + num(26..28)? * 60) as i32;
-    let offset = FixedOffset::east_opt(offset)?;
-    Some(
-        date.and_time(time)
-            .and_local_timezone(offset)
-            .single()?
-            .with_timezone(&Utc),
-    )
+    let time =
+        chrono::NaiveTime::from_hms_nano_opt(num(11..13)?, num(14..16)?, num(17..19)?, nanos)?;
+    let naive = date.and_time(time) - Duration::seconds(i64::from(offset));
+    Some(naive.and_utc())
 }
 
 /// Format for storage and machine output: RFC 3339, UTC, milliseconds.
@@ -137,7 +154,7 @@ mod tests {
             let slow = DateTime::<FixedOffset>::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
                 .unwrap()
                 .with_timezone(&Utc);
-            assert_eq!(parse_jira_fast(s), Some(slow), "{s}");
+            assert_eq!(parse_fast(s), Some(slow), "{s}");
         }
     }
 

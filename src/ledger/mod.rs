@@ -175,6 +175,20 @@ impl Ledger {
         Ok(keys)
     }
 
+    /// Append events in one transaction and derive what they touch; returns how many were new
+    /// (the others were already there, by their dedup keys).
+    pub fn append_all(
+        &mut self,
+        policy: &LoadedPolicy,
+        events: impl IntoIterator<Item = NewEvent>,
+    ) -> Result<u64> {
+        let mut tx = self.transaction()?;
+        for ev in events {
+            tx.append(ev)?;
+        }
+        tx.commit_with(policy)
+    }
+
     /// Every event of the given kinds, in sequence order.
     pub fn events_of_kinds(&self, kinds: &[&str]) -> Result<Vec<Event>> {
         let marks = vec!["?"; kinds.len()].join(", ");

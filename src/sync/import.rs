@@ -79,19 +79,8 @@ pub fn parse_export(name: &str, bytes: &[u8]) -> Result<Vec<JiraIssue>> {
             serde_path_to_error::deserialize(value).map_err(|e| shape_error(name, &e))?;
         return Ok(vec![issue]);
     }
-    if let Some(msgs) = map.get("errorMessages") {
-        let mut parts: Vec<String> = msgs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.as_str().map(str::to_string))
-            .collect();
-        if let Some(Value::Object(errs)) = map.get("errors") {
-            parts.extend(
-                errs.iter()
-                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(&v.to_string()))),
-            );
-        }
+    if map.contains_key("errorMessages") {
+        let parts = crate::sync::jira_wire::error_messages(&value);
         return Err(Error::input(format!(
             "{name} holds a Jira error response, not search results: {}",
             parts.join("; ")

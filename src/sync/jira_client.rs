@@ -33,22 +33,29 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
+    /// Jira Cloud: `search/jql` with page tokens, Basic `email:token`, `accountId` users.
     Cloud,
-    #[serde(alias = "server", alias = "dc")]
-    Datacenter,
+    /// Jira Data Center / Server: `search` with `startAt`/`total`, Bearer tokens, `name` users.
+    #[serde(
+        rename = "datacenter",
+        alias = "server",
+        alias = "dc",
+        alias = "data_center"
+    )]
+    DataCenter,
 }
 
 impl Flavor {
     pub fn as_str(self) -> &'static str {
         match self {
             Flavor::Cloud => "cloud",
-            Flavor::Datacenter => "datacenter",
+            Flavor::DataCenter => "datacenter",
         }
     }
     pub fn parse(s: &str) -> Option<Flavor> {
         match s.trim().to_ascii_lowercase().as_str() {
             "cloud" => Some(Flavor::Cloud),
-            "datacenter" | "data-center" | "dc" | "server" => Some(Flavor::Datacenter),
+            "datacenter" | "data-center" | "dc" | "server" => Some(Flavor::DataCenter),
             _ => None,
         }
     }
@@ -141,6 +148,35 @@ pub enum LabelOp {
     Remove(String),
 }
 
+/// A failed call, with what callers decide on: the HTTP status of a refusal, and whether Jira
+/// said the login was rejected. Becomes an [`Error`] everywhere else.
+struct Failure {
+    error: Error,
+    status: Option<u16>,
+    login_rejected: bool,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure {
+            error,
+            status: None,
+            login_rejected: false,
+        }
+    }
+}
+
+/// Return a plain error from a call.
+fn bail<T>(e: Error) -> Result<T, Failure> {
+    Err(e.into())
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        f.error
+    }
+}
+
 /// A Jira client. Cheap to clone (one connection pool).
 #[derive(Clone)]
 pub struct JiraClient {
@@ -216,7 +252,7 @@ impl JiraClient {
                 http,
                 base,
                 shown,
-                flavor: flavor.unwrap_or(Flavor::Datacenter),
+                flavor: flavor.unwrap_or(Flavor::DataCenter),
                 auth: Auth::None,
                 opts,
             }),
@@ -239,7 +275,7 @@ impl JiraClient {
                     .hint("set PORTCULLIS_JIRA_EMAIL, or `email` in the [jira] table of the credentials file"))
                 }
             },
-            (Some(c), Flavor::Datacenter) => Auth::Bearer(c.token.clone()),
+            (Some(c), Flavor::DataCenter) => Auth::Bearer(c.token.clone()),
         };
         let inner = Arc::get_mut(&mut client.inner)
             .ok_or_else(|| Error::internal("client shared too early"))?;
@@ -267,6 +303,7 @@ impl JiraClient {
             .call_as(false, Method::GET, &["rest", "api", "2", "serverInfo"], &[], None, "reading serverInfo")
             .await
             .map_err(|e| {
+                let e = Error::from(e);
                 let hint = "set `flavor = \"cloud\"` or `\"datacenter\"` in the [jira] table to skip the detection";
                 e.hint(hint)
             })?;
@@ -277,13 +314,14 @@ impl JiraClient {
         Ok(if kind.eq_ignore_ascii_case("cloud") {
             Flavor::Cloud
         } else {
-            Flavor::Datacenter
+            Flavor::DataCenter
         })
     }
 
     async fn myself(&self, origin: &str) -> Result<Account> {
-        let answer: Result<User> = self
-            .call(
+        let answer: Result<User, Failure> = self
+            .call_as(
+                true,
                 Method::GET,
                 &["rest", "api", "2", "myself"],
                 &[],
@@ -293,7 +331,7 @@ impl JiraClient {
             .await;
         let user = match answer {
             Ok(u) => u,
-            Err(e) if e.message.contains("(401") || e.message.contains("AUTHENTICATED_FAILED") => {
+            Err(f) if f.status == Some(401) || f.login_rejected => {
                 // A flavor mismatch looks like bad credentials (Basic vs Bearer): say which it is.
                 if let Ok(actual) = self.detect_flavor().await {
                     if actual != self.flavor() {
@@ -306,8 +344,8 @@ impl JiraClient {
                         .hint(format!("set `flavor = \"{actual}\"` in the [jira] table (or drop it to detect it)")));
                     }
                 }
-                if e.message.contains("AUTHENTICATED_FAILED") {
-                    return Err(e);
+                if f.login_rejected {
+                    return Err(f.error);
                 }
                 return Err(Error::input(format!(
                     "Jira at {} did not accept the credentials from {origin}",
@@ -315,10 +353,10 @@ impl JiraClient {
                 ))
                 .hint(match self.flavor() {
                     Flavor::Cloud => "Jira Cloud takes your account email and an API token (id.atlassian.com → Security → API tokens)",
-                    Flavor::Datacenter => "Jira Data Center takes a personal access token (Profile → Personal Access Tokens)",
+                    Flavor::DataCenter => "Jira Data Center takes a personal access token (Profile → Personal Access Tokens)",
                 }));
             }
-            Err(e) => return Err(e),
+            Err(f) => return Err(f.error),
         };
         let id = user.id().ok_or_else(|| {
             Error::input(format!(
@@ -379,7 +417,7 @@ impl JiraClient {
                 };
                 (page, next, None)
             }
-            Flavor::Datacenter => {
+            Flavor::DataCenter => {
                 let start = match at {
                     PageRequest::StartAt(n) => *n,
                     _ => 0,
@@ -500,7 +538,7 @@ impl JiraClient {
                 }
                 Ok((all, requests))
             }
-            Flavor::Datacenter => {
+            Flavor::DataCenter => {
                 let issue: JiraIssue = self
                     .call(
                         Method::GET,
@@ -527,7 +565,8 @@ impl JiraClient {
     /// Read one issue with its labels, comments and (embedded) changelog. `None` if it is gone.
     pub async fn issue_for_push(&self, key: &str) -> Result<Option<Value>> {
         match self
-            .call::<Value>(
+            .call_as::<Value>(
+                true,
                 Method::GET,
                 &["rest", "api", "2", "issue", key],
                 &[
@@ -540,8 +579,8 @@ impl JiraClient {
             .await
         {
             Ok(v) => Ok(Some(v)),
-            Err(e) if e.message.contains("(404)") => Ok(None),
-            Err(e) => Err(e),
+            Err(f) if f.status == Some(404) => Ok(None),
+            Err(f) => Err(f.error),
         }
     }
 
@@ -635,6 +674,7 @@ impl JiraClient {
     ) -> Result<T> {
         self.call_as(true, method, segments, query, body, what)
             .await
+            .map_err(Error::from)
     }
 
     /// [`Self::call`], with or without the credentials.
@@ -646,7 +686,7 @@ impl JiraClient {
         query: &[(&str, String)],
         body: Option<Value>,
         what: &str,
-    ) -> Result<T> {
+    ) -> Result<T, Failure> {
         let url = self.url(segments, query);
         let path = url.path().to_string();
         let opts = &self.inner.opts;
@@ -680,9 +720,16 @@ impl JiraClient {
                 req = req.json(b);
             }
             let fail = |msg: String| -> Error { Error::internal(format!("{what}: {msg}")) };
-            let sent = req.send().await;
-            let resp = match sent {
-                Ok(r) => r,
+            // The whole answer, body included: a connection dropped mid-body is retried too.
+            let answer = async {
+                let resp = req.send().await?;
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                Ok::<_, reqwest::Error>((status, headers, resp.bytes().await?))
+            }
+            .await;
+            let (status, headers, bytes) = match answer {
+                Ok(a) => a,
                 Err(e) => {
                     let why = describe_transport(&e, opts.timeout);
                     if retries_left {
@@ -690,31 +737,13 @@ impl JiraClient {
                         tokio::time::sleep(backoff).await;
                         continue;
                     }
-                    return Err(fail(format!(
-                        "cannot reach Jira at {} ({why}) after {attempt} attempts",
+                    return bail(fail(format!(
+                        "no complete answer from Jira at {} ({why}) after {attempt} attempts",
                         self.site()
                     ))
                     .hint(
                         "check the address and the network; run again to continue where it stopped",
                     ));
-                }
-            };
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let bytes = match resp.bytes().await {
-                Ok(b) => b,
-                Err(e) => {
-                    let why = describe_transport(&e, opts.timeout);
-                    if retries_left {
-                        tracing::warn!(%path, attempt, error = %why, "Jira response cut short; retrying");
-                        tokio::time::sleep(backoff).await;
-                        continue;
-                    }
-                    return Err(fail(format!(
-                        "Jira at {} kept cutting responses short ({why}) after {attempt} attempts",
-                        self.site()
-                    ))
-                    .hint("run again to continue where it stopped"));
                 }
             };
             tracing::debug!(%method, %path, status = status.as_u16(), attempt, bytes = bytes.len(), "jira");
@@ -723,25 +752,31 @@ impl JiraClient {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("AUTHENTICATED_FAILED"))
             {
-                return Err(Error::input(format!(
-                    "Jira at {} rejected the login credentials (X-Seraph-LoginReason: AUTHENTICATED_FAILED); it would have answered as an anonymous user, with empty results",
-                    self.site()
-                ))
-                .hint("check the token (and the email on Cloud); portcullis stops rather than sync an empty project"));
+                return Err(Failure {
+                    error: Error::input(format!(
+                        "Jira at {} rejected the login credentials (X-Seraph-LoginReason: AUTHENTICATED_FAILED); it would have answered as an anonymous user, with empty results",
+                        self.site()
+                    ))
+                    .hint("check the token (and the email on Cloud); portcullis stops rather than sync an empty project"),
+                    status: Some(status.as_u16()),
+                    login_rejected: true,
+                });
             }
             if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
             {
                 let wait = retry_wait(&headers).unwrap_or(backoff);
                 if !retries_left {
-                    return Err(fail(format!(
+                    return bail(
+                        fail(format!(
                         "Jira at {} is rate limiting ({}) and still was after {attempt} attempts",
                         self.site(),
                         status.as_u16()
                     ))
-                    .hint("wait a few minutes and run again; nothing was lost"));
+                        .hint("wait a few minutes and run again; nothing was lost"),
+                    );
                 }
                 if wait > opts.max_wait {
-                    return Err(fail(format!(
+                    return bail(fail(format!(
                         "Jira at {} asks to wait {}s before the next request ({}), longer than portcullis waits",
                         self.site(),
                         wait.as_secs(),
@@ -760,23 +795,30 @@ impl JiraClient {
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
-                return Err(fail(format!(
-                    "Jira at {} keeps failing ({}{}) after {attempt} attempts",
-                    self.site(),
-                    status.as_u16(),
-                    error_summary(&headers, &bytes)
-                ))
-                .hint("the Jira server has a problem; try again later, nothing was lost"));
+                return bail(
+                    fail(format!(
+                        "Jira at {} keeps failing ({}{}) after {attempt} attempts",
+                        self.site(),
+                        status.as_u16(),
+                        error_summary(&headers, &bytes)
+                    ))
+                    .hint("the Jira server has a problem; try again later, nothing was lost"),
+                );
             }
             if !status.is_success() {
-                return Err(self.client_error(status, &headers, &bytes, what));
+                return Err(Failure {
+                    error: self.client_error(status, &headers, &bytes, what),
+                    status: Some(status.as_u16()),
+                    login_rejected: false,
+                });
             }
             if bytes.iter().all(u8::is_ascii_whitespace) {
-                return serde_json::from_value(Value::Null)
-                    .map_err(|_| fail(format!("Jira at {} sent an empty response", self.site())));
+                return serde_json::from_value(Value::Null).map_err(|_| {
+                    fail(format!("Jira at {} sent an empty response", self.site())).into()
+                });
             }
             if looks_like_html(&headers, &bytes) {
-                return Err(fail(format!(
+                return bail(fail(format!(
                     "Jira at {} answered with an HTML page ({}), not JSON: a login page, a proxy or the wrong address",
                     self.site(),
                     status.as_u16()
@@ -797,7 +839,7 @@ impl JiraClient {
                     } else {
                         "JSON of an unexpected shape"
                     };
-                    return Err(fail(format!(
+                    return bail(fail(format!(
                         "Jira at {} sent {what_is_wrong} for {path} (line {}, column {}: {e})",
                         self.site(),
                         e.line(),
@@ -831,7 +873,7 @@ impl JiraClient {
             404 => Error::input(format!("{what}: not found on Jira at {site} (404{detail})"))
                 .hint(match self.flavor() {
                     Flavor::Cloud => "check jira.url; if this is Jira Data Center, set `flavor = \"datacenter\"`",
-                    Flavor::Datacenter => "check jira.url and the issue key; if this is Jira Cloud, set `flavor = \"cloud\"`",
+                    Flavor::DataCenter => "check jira.url and the issue key; if this is Jira Cloud, set `flavor = \"cloud\"`",
                 }),
             410 => Error::input(format!(
                 "{what}: Jira at {site} removed this API (410{detail})"
@@ -876,21 +918,7 @@ fn error_summary(headers: &HeaderMap, body: &[u8]) -> String {
         return ", an HTML page".to_string();
     }
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        let mut parts: Vec<String> = v
-            .get("errorMessages")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.as_str().map(str::to_string))
-            .collect();
-        if let Some(Value::Object(errs)) = v.get("errors") {
-            parts.extend(errs.iter().map(|(k, v)| {
-                format!(
-                    "{k}: {}",
-                    v.as_str().map(str::to_string).unwrap_or(v.to_string())
-                )
-            }));
-        }
+        let parts = crate::sync::jira_wire::error_messages(&v);
         if !parts.is_empty() {
             return format!(": {}", crate::cli::output::truncate(&parts.join("; "), 300));
         }

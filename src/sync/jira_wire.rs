@@ -178,6 +178,27 @@ pub fn label_diff(from: Option<&str>, to: Option<&str>) -> (Vec<String>, Vec<Str
     )
 }
 
+/// The messages of a Jira error body, `{"errorMessages":[…],"errors":{"field":"message"}}`:
+/// the general ones, then `field: message` for each field error. Empty for any other JSON.
+pub fn error_messages(body: &Value) -> Vec<String> {
+    let mut parts: Vec<String> = body
+        .get("errorMessages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str().map(str::to_string))
+        .collect();
+    if let Some(Value::Object(errs)) = body.get("errors") {
+        parts.extend(errs.iter().map(|(k, v)| {
+            format!(
+                "{k}: {}",
+                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+            )
+        }));
+    }
+    parts
+}
+
 /// A timestamp field: Jira's `…-0500` form, RFC 3339, or epoch milliseconds.
 pub fn time_value(v: &Value) -> Option<DateTime<Utc>> {
     match v {

@@ -176,7 +176,7 @@ pub async fn sync_jira(
         .as_ref()
         .and_then(|r| serde_json::from_value::<Checkpoint>(r.clone()).ok())
         .filter(|c| c.full || !opts.full);
-    let mut cp = match resumable {
+    let cp = match resumable {
         Some(c) => {
             report.resumed = true;
             report.warnings.push(format!(
@@ -199,8 +199,8 @@ pub async fn sync_jira(
     };
     report.full = cp.full;
     report.since = cp.since_ms.and_then(crate::domain::time::from_epoch_ms);
-    let mut state = SyncState {
-        run: Some(json!(cp)),
+    let base = SyncState {
+        run: None,
         last_run_at: if report.resumed {
             prev.last_run_at
         } else {
@@ -208,44 +208,39 @@ pub async fn sync_jira(
         },
         ..prev.clone()
     };
-    ledger.set_sync_state(&state)?;
     let violations_before = open_violation_count(ledger)?;
-    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut run = Run {
+        ledger,
+        policy,
+        client,
+        opts,
+        progress,
+        report,
+        seen: BTreeSet::new(),
+        base,
+        cp,
+    };
+    run.ledger.set_sync_state(&run.checkpoint())?;
 
     // Phase 0: every ticket carrying one of the policy's labels.
     let labels = label_list(policy);
-    if cp.phase == 0 {
+    if run.cp.phase == 0 {
         progress.phase("tickets with backport labels");
         let clause = with_extra(format!("labels in ({labels})"), opts.extra_jql.as_deref());
-        let from = match (cp.after_ms, cp.since_ms) {
+        let from = match (run.cp.after_ms, run.cp.since_ms) {
             (Some(a), Some(s)) => Some(a.max(s)),
             (a, s) => a.or(s),
         };
-        let jql = bounded(&clause, from);
-        report.queries += 1;
-        run_query(
-            ledger,
-            policy,
-            client,
-            opts,
-            progress,
-            &jql,
-            &mut report,
-            &mut seen,
-            &mut state,
-            &mut cp,
-            true,
-        )
-        .await?;
-        cp.phase = 1;
-        cp.after_ms = None;
-        state.run = Some(json!(cp));
-        ledger.set_sync_state(&state)?;
+        run.query(&bounded(&clause, from), true).await?;
+        run.cp.phase = 1;
+        run.cp.after_ms = None;
+        run.ledger.set_sync_state(&run.checkpoint())?;
     }
 
     // Phase 1: tickets the ledger knows that no longer carry any of them.
     progress.phase("known tickets without backport labels");
-    let mut known: Vec<String> = ledger
+    let mut known: Vec<String> = run
+        .ledger
         .ticket_keys()?
         .into_iter()
         .chain(opts.extra_keys.iter().cloned())
@@ -259,33 +254,28 @@ pub async fn sync_jira(
             format!("key in ({keys}) AND (labels is EMPTY OR labels not in ({labels}))"),
             opts.extra_jql.as_deref(),
         );
-        let jql = bounded(&clause, cp.since_ms);
-        report.queries += 1;
-        run_query(
-            ledger,
-            policy,
-            client,
-            opts,
-            progress,
-            &jql,
-            &mut report,
-            &mut seen,
-            &mut state,
-            &mut cp,
-            false,
-        )
-        .await?;
+        run.query(&bounded(&clause, run.cp.since_ms), false).await?;
     }
 
     // Complete: move the cursor, clear the checkpoint.
+    let Run {
+        ledger,
+        mut report,
+        seen,
+        base,
+        cp,
+        ..
+    } = run;
     let cursor = match (cp.max_seen_ms, prev.cursor_ms) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    state.cursor_ms = cursor;
-    state.run = None;
-    state.last_ok_at = Some(now());
-    ledger.set_sync_state(&state)?;
+    ledger.set_sync_state(&SyncState {
+        cursor_ms: cursor,
+        run: None,
+        last_ok_at: Some(now()),
+        ..base
+    })?;
     report.cursor = cursor.and_then(crate::domain::time::from_epoch_ms);
     report.tickets = seen.len();
     report.new_violations = open_violation_count(ledger)?.saturating_sub(violations_before);
@@ -293,72 +283,88 @@ pub async fn sync_jira(
     Ok(report)
 }
 
-/// Page through one query; the next page is fetched while this one is applied.
-#[allow(clippy::too_many_arguments)]
-async fn run_query(
-    ledger: &mut Ledger,
-    policy: &LoadedPolicy,
-    client: &JiraClient,
-    opts: &LiveOptions,
-    progress: &dyn Progress,
-    jql: &str,
-    report: &mut SyncReport,
-    seen: &mut BTreeSet<String>,
-    state: &mut SyncState,
-    cp: &mut Checkpoint,
-    checkpoint_pages: bool,
-) -> Result<()> {
-    let fetch = |at: PageRequest| {
-        let client = client.clone();
-        let jql = jql.to_string();
-        let size = opts.page_size;
-        tokio::spawn(async move { client.search(&jql, &at, size).await })
-    };
-    let mut pending = Some(fetch(PageRequest::First));
-    while let Some(task) = pending.take() {
-        let page: Page = task
-            .await
-            .map_err(|e| crate::Error::internal(format!("the search task failed: {e}")))??;
-        let next = page.next.clone();
-        // Fetch ahead while this page is written.
-        pending = next.clone().map(fetch);
-        report.pages += 1;
-        report.fetched += page.issues.len() as u64;
-        report.changelog_requests += page.changelog_requests;
-        report.warnings.extend(page.warnings.iter().cloned());
-        let page_max = page
-            .issues
-            .iter()
-            .filter_map(|i| i.fields.as_ref()?.updated.as_ref().and_then(time_value))
-            .map(|t| t.timestamp_millis())
-            .max();
-        let mut tx = ledger.transaction()?;
-        for issue in &page.issues {
-            if !policy.key_matches(&issue.key) {
-                report.warnings.push(format!(
-                    "{}: does not match the policy's ticket key pattern `{}`; skipped",
-                    issue.key, policy.policy.ticket_key
-                ));
-                continue;
-            }
-            seen.insert(issue.key.clone());
-            let known = tx.label_facts(&issue.key)?;
-            for ev in plan_issue(policy, issue, &known, &mut report.warnings) {
-                if tx.append(ev)?.is_some() {
-                    report.new_events += 1;
+/// A sync run in progress: what it works with and what it has done so far.
+struct Run<'a> {
+    ledger: &'a mut Ledger,
+    policy: &'a LoadedPolicy,
+    client: &'a JiraClient,
+    opts: &'a LiveOptions,
+    progress: &'a dyn Progress,
+    report: SyncReport,
+    /// Tickets read in this run.
+    seen: BTreeSet<String>,
+    /// The sync state as it was when the run started (cursor, times).
+    base: SyncState,
+    cp: Checkpoint,
+}
+
+impl Run<'_> {
+    /// The sync state to store while the run goes on: the base with the current checkpoint.
+    fn checkpoint(&self) -> SyncState {
+        SyncState {
+            run: Some(json!(self.cp)),
+            ..self.base.clone()
+        }
+    }
+
+    /// Page through one query; the next page is fetched while this one is applied. With
+    /// `checkpoint_pages`, each page's newest `updated` is where a resumed run starts again.
+    async fn query(&mut self, jql: &str, checkpoint_pages: bool) -> Result<()> {
+        self.report.queries += 1;
+        let fetch = |at: PageRequest| {
+            let client = self.client.clone();
+            let jql = jql.to_string();
+            let size = self.opts.page_size;
+            tokio::spawn(async move { client.search(&jql, &at, size).await })
+        };
+        let mut pending = Some(fetch(PageRequest::First));
+        while let Some(task) = pending.take() {
+            let page: Page = task
+                .await
+                .map_err(|e| crate::Error::internal(format!("the search task failed: {e}")))??;
+            // Fetch ahead while this page is written.
+            pending = page.next.clone().map(&fetch);
+            self.report.pages += 1;
+            self.report.fetched += page.issues.len() as u64;
+            self.report.changelog_requests += page.changelog_requests;
+            self.report.warnings.extend(page.warnings.iter().cloned());
+            let page_max = page
+                .issues
+                .iter()
+                .filter_map(|i| i.fields.as_ref()?.updated.as_ref().and_then(time_value))
+                .map(|t| t.timestamp_millis())
+                .max();
+            if let Some(m) = page_max {
+                self.cp.max_seen_ms = Some(self.cp.max_seen_ms.map_or(m, |x| x.max(m)));
+                if checkpoint_pages {
+                    self.cp.after_ms = Some(m);
                 }
             }
-        }
-        if let Some(m) = page_max {
-            cp.max_seen_ms = Some(cp.max_seen_ms.map_or(m, |x| x.max(m)));
-            if checkpoint_pages {
-                cp.after_ms = Some(m);
+            // The checkpoint commits with the page's events: a resumed run starts after them.
+            let state = self.checkpoint();
+            let policy = self.policy;
+            let report = &mut self.report;
+            let mut tx = self.ledger.transaction()?;
+            for issue in &page.issues {
+                if !policy.key_matches(&issue.key) {
+                    report.warnings.push(format!(
+                        "{}: does not match the policy's ticket key pattern `{}`; skipped",
+                        issue.key, policy.policy.ticket_key
+                    ));
+                    continue;
+                }
+                self.seen.insert(issue.key.clone());
+                let known = tx.label_facts(&issue.key)?;
+                for ev in plan_issue(policy, issue, &known, &mut report.warnings) {
+                    if tx.append(ev)?.is_some() {
+                        report.new_events += 1;
+                    }
+                }
             }
+            tx.set_sync_state(&state)?;
+            tx.commit_with(policy)?;
+            self.progress.fetched(report.fetched, page.total);
         }
-        state.run = Some(json!(cp));
-        tx.set_sync_state(state)?;
-        tx.commit_with(policy)?;
-        progress.fetched(report.fetched, page.total);
+        Ok(())
     }
-    Ok(())
 }

@@ -386,19 +386,14 @@ async fn push_ticket(
             what.join("; ")
         ));
         if !dry_run {
-            let mut tx = ledger.transaction()?;
-            for d in &plan.decisions {
-                for f in &foreign {
-                    let appended = tx.append(NewEvent {
-                        ticket: Some(plan.key.clone()),
-                        line: Some(d.line.clone()),
-                        kind: kind::PUSH_CONFLICT,
-                        source: source::JIRA.into(),
-                        actor: Some(me.id.clone()),
-                        at: now(),
-                        meeting: d.meeting,
-                        note: None,
-                        payload: json!({
+            let events = plan.decisions.iter().flat_map(|d| {
+                foreign.iter().map(move |f| {
+                    push_event(
+                        &plan.key,
+                        d,
+                        me,
+                        kind::PUSH_CONFLICT,
+                        json!({
                             "decision_seq": d.seq,
                             "history": f.history,
                             "changed_by": f.actor,
@@ -406,14 +401,11 @@ async fn push_ticket(
                             "added": f.added,
                             "removed": f.removed,
                         }),
-                        dedup_key: Some(format!("push-conflict:{}:{}", d.hash, f.history)),
-                    })?;
-                    if appended.is_some() {
-                        report.new_events += 1;
-                    }
-                }
-            }
-            tx.commit_with(policy)?;
+                        format!("push-conflict:{}:{}", d.hash, f.history),
+                    )
+                })
+            });
+            report.new_events += ledger.append_all(policy, events)?;
         }
         return Ok(item);
     }
@@ -470,18 +462,13 @@ async fn push_ticket(
     } else {
         Outcome::Pushed
     };
-    let mut tx = ledger.transaction()?;
-    for d in &plan.decisions {
-        let appended = tx.append(NewEvent {
-            ticket: Some(plan.key.clone()),
-            line: Some(d.line.clone()),
-            kind: kind::PUSHED,
-            source: source::JIRA.into(),
-            actor: Some(me.id.clone()),
-            at: now(),
-            meeting: d.meeting,
-            note: None,
-            payload: json!({
+    let events = plan.decisions.iter().map(|d| {
+        push_event(
+            &plan.key,
+            d,
+            me,
+            kind::PUSHED,
+            json!({
                 "decision_seq": d.seq,
                 "decision": d.decision.as_str(),
                 "site": client.site(),
@@ -490,14 +477,34 @@ async fn push_ticket(
                 "comments_posted": comment_ids.len(),
                 "already_in_jira": item.outcome == Outcome::AlreadyInJira,
             }),
-            dedup_key: Some(format!("push:{}", d.hash)),
-        })?;
-        if appended.is_some() {
-            report.new_events += 1;
-        }
-    }
-    tx.commit_with(policy)?;
+            format!("push:{}", d.hash),
+        )
+    });
+    report.new_events += ledger.append_all(policy, events)?;
     Ok(item)
+}
+
+/// The ledger event for what push did about one decision.
+fn push_event(
+    key: &str,
+    d: &PendingDecision,
+    me: &Account,
+    kind: &'static str,
+    payload: Value,
+    dedup_key: String,
+) -> NewEvent {
+    NewEvent {
+        ticket: Some(key.to_string()),
+        line: Some(d.line.clone()),
+        kind,
+        source: source::JIRA.into(),
+        actor: Some(me.id.clone()),
+        at: now(),
+        meeting: d.meeting,
+        note: None,
+        payload,
+        dedup_key: Some(dedup_key),
+    }
 }
 
 #[cfg(test)]

@@ -27,10 +27,7 @@ fn bot() -> portcullis::testkit::jira_server::User {
 }
 
 fn config(flavor: Flavor) -> Config {
-    let mut c = match flavor {
-        Flavor::Cloud => Config::cloud(),
-        Flavor::DataCenter => Config::data_center(),
-    };
+    let mut c = Config::of(flavor);
     c.users = vec![bot()];
     c
 }
@@ -73,6 +70,23 @@ fn campaign() -> Vec<serde_json::Value> {
             &[(t("2026-11-04T10:00:00Z"), "dev3", &["pipelines"])],
         ),
     ]
+}
+
+/// `count` tickets from `DM-first` on, each requested (`backport-v23`) a minute after the previous.
+fn requested_tickets(first: i64, count: i64) -> Vec<serde_json::Value> {
+    (0..count)
+        .map(|n| {
+            seed_issue(
+                &format!("DM-{}", first + n),
+                "a fix",
+                &[(
+                    t("2026-11-02T10:00:00Z") + chrono::Duration::minutes(n),
+                    "dev",
+                    &["backport-v23"],
+                )],
+            )
+        })
+        .collect()
 }
 
 /// Environment for a run against `server` with the bot's credentials.
@@ -203,19 +217,7 @@ fn the_removed_request_label_is_seen_through_the_known_tickets_query() {
 fn data_center_pages_by_the_effective_max_results() {
     let mut cfg = config(Flavor::DataCenter);
     cfg.max_results_cap = 7;
-    let issues: Vec<_> = (0..30)
-        .map(|n| {
-            seed_issue(
-                &format!("DM-{}", 200 + n),
-                "a fix",
-                &[(
-                    t("2026-11-02T10:00:00Z") + chrono::Duration::minutes(n),
-                    "dev",
-                    &["backport-v23"],
-                )],
-            )
-        })
-        .collect();
+    let issues = requested_tickets(200, 30);
     let server = JiraServer::start(cfg, issues, 0).unwrap();
     let env = TestEnv::with_workspace("v23");
     let r = sync(&env, &server, &[]);
@@ -242,15 +244,7 @@ fn cloud_short_pages_that_are_not_last_are_followed() {
     let mut cfg = config(Flavor::Cloud);
     cfg.short_pages = true;
     cfg.max_results_cap = 10;
-    let issues: Vec<_> = (0..45)
-        .map(|n| {
-            seed_issue(
-                &format!("DM-{}", 300 + n),
-                "x",
-                &[(t("2026-11-02T10:00:00Z"), "dev", &["backport-v23"])],
-            )
-        })
-        .collect();
+    let issues = requested_tickets(300, 45);
     let server = JiraServer::start(cfg, issues, 0).unwrap();
     let env = TestEnv::with_workspace("v23");
     let r = sync(&env, &server, &["--flavor", "cloud"]);
@@ -853,19 +847,7 @@ fn an_interrupted_push_completes_without_duplicate_comments() {
 fn a_killed_sync_resumes_and_ends_like_an_uninterrupted_one() {
     let mut cfg = config(Flavor::DataCenter);
     cfg.max_results_cap = 10;
-    let issues: Vec<_> = (0..120)
-        .map(|n| {
-            seed_issue(
-                &format!("DM-{}", 500 + n),
-                "x",
-                &[(
-                    t("2026-11-02T10:00:00Z") + chrono::Duration::minutes(n),
-                    "dev",
-                    &["backport-v23"],
-                )],
-            )
-        })
-        .collect();
+    let issues = requested_tickets(500, 120);
     let server = JiraServer::start(cfg, issues, 0).unwrap();
     let env = TestEnv::with_workspace("v23");
     server.add_fault(fault("/search", 100, Fault::Slow { millis: 150 }));

@@ -50,16 +50,8 @@ use serde_json::{json, Value};
 
 use model::{LabelOp, Store};
 
-/// Which Jira the server plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Flavor {
-    /// Jira Cloud: `search/jql` with page tokens, Basic `email:token`, `accountId` users.
-    #[serde(alias = "cloud")]
-    Cloud,
-    /// Jira Data Center / Server: `search` with `startAt`/`total`, Bearer tokens, `name` users.
-    #[serde(alias = "datacenter", alias = "data_center", alias = "dc")]
-    DataCenter,
-}
+/// Which Jira the server plays: the same flavors the client knows.
+pub use crate::sync::jira_client::Flavor;
 
 /// An account the server knows. Cloud authenticates `email:token` (Basic); Data Center
 /// `Bearer token` or Basic `name:token`.
@@ -122,6 +114,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The defaults of a flavor.
+    pub fn of(flavor: Flavor) -> Config {
+        match flavor {
+            Flavor::Cloud => Config::cloud(),
+            Flavor::DataCenter => Config::data_center(),
+        }
+    }
+
     /// Jira Cloud defaults.
     pub fn cloud() -> Config {
         Config {

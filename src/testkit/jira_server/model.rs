@@ -501,18 +501,21 @@ impl Store {
         if a == b {
             return Some(false);
         }
-        let item = json!({
-            "field": "labels",
-            "fieldtype": "jira",
-            "fieldId": "labels",
-            "from": null,
-            "fromString": old.join(" "),
-            "to": null,
-            "toString": new.join(" "),
-        });
+        let item = change_item("labels", &old.join(" "), &new.join(" "));
+        self.record_change(i, item, author, now).labels = new;
+        Some(true)
+    }
+
+    /// Append a one-item history to issue `i` and bump its `updated`; returns the issue to edit.
+    fn record_change(
+        &mut self,
+        i: usize,
+        item: Value,
+        author: Option<Arc<Person>>,
+        now: DateTime<Utc>,
+    ) -> &mut Issue {
         let id = self.next_history_id();
         let issue = Arc::make_mut(&mut self.issues[i]);
-        issue.labels = new;
         issue.histories.push(History {
             id,
             author,
@@ -520,7 +523,7 @@ impl Store {
             items: vec![item],
         });
         issue.updated = now;
-        Some(true)
+        issue
     }
 
     /// Set the summary (recording a history) as `author` at `now`.
@@ -535,25 +538,8 @@ impl Store {
         if self.issues[i].summary == summary {
             return Some(false);
         }
-        let id = self.next_history_id();
-        let issue = Arc::make_mut(&mut self.issues[i]);
-        let item = json!({
-            "field": "summary",
-            "fieldtype": "jira",
-            "fieldId": "summary",
-            "from": null,
-            "fromString": issue.summary,
-            "to": null,
-            "toString": summary,
-        });
-        issue.summary = summary.to_string();
-        issue.histories.push(History {
-            id,
-            author,
-            created: now,
-            items: vec![item],
-        });
-        issue.updated = now;
+        let item = change_item("summary", &self.issues[i].summary, summary);
+        self.record_change(i, item, author, now).summary = summary.to_string();
         Some(true)
     }
 
@@ -654,85 +640,23 @@ pub(crate) fn seed_list(doc: Value) -> Result<Vec<Value>, String> {
     }
 }
 
+/// A changelog item in Jira's shape (`from`/`to` are ids Jira leaves null for these fields).
+fn change_item(field: &str, from: &str, to: &str) -> Value {
+    json!({
+        "field": field,
+        "fieldtype": "jira",
+        "fieldId": field,
+        "from": null,
+        "fromString": from,
+        "to": null,
+        "toString": to,
+    })
+}
+
 /// Parse a timestamp: Jira's `2026-11-24T07:00:00.000-0500`, or RFC 3339.
-pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if let Some(t) = parse_time_fast(s) {
-        return Some(t);
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
-        if let Ok(t) = DateTime::<FixedOffset>::parse_from_str(s, fmt) {
-            return Some(t.with_timezone(&Utc));
-        }
-    }
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
+pub(crate) use crate::domain::time::parse_tracker_time as parse_time;
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HHMM|±HH:MM)` without chrono's format machinery (seeding
-/// 200,000 histories parses as many timestamps). Anything else goes to the slow path.
-fn parse_time_fast(s: &str) -> Option<DateTime<Utc>> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b.get(r)?.iter().try_fold(0u32, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    let mut i = 19;
-    let mut nanos = 0u32;
-    if b[i] == b'.' {
-        i += 1;
-        let mut scale = 100_000_000u32;
-        while i < b.len() && b[i].is_ascii_digit() {
-            nanos += u32::from(b[i] - b'0') * scale;
-            scale /= 10;
-            i += 1;
-        }
-    }
-    let offset = match &b[i..] {
-        [b'Z'] | [b'z'] => 0,
-        [sign @ (b'+' | b'-'), ..] => {
-            let rest = &s[i + 1..];
-            let (h, m) = match rest.len() {
-                4 => (&rest[0..2], &rest[2..4]),
-                5 if rest.as_bytes()[2] == b':' => (&rest[0..2], &rest[3..5]),
-                _ => return None,
-            };
-            let h: i32 = h.parse().ok()?;
-            let m: i32 = m.parse().ok()?;
-            let v = h * 3600 + m * 60;
-            if *sign == b'-' {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return None,
-    };
-    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-    let time =
-        chrono::NaiveTime::from_hms_nano_opt(num(11..13)?, num(14..16)?, num(17..19)?, nanos)?;
-    let naive = date.and_time(time) - chrono::Duration::seconds(i64::from(offset));
-    Some(naive.and_utc())
-}
-
-fn parse_time_value(v: &Value) -> Option<DateTime<Utc>> {
-    match v {
-        Value::String(s) => parse_time(s),
-        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
-        _ => None,
-    }
-}
+use crate::sync::jira_wire::time_value as parse_time_value;
 
 /// Format like Jira: `2026-11-24T07:00:00.000-0500` (milliseconds, no colon in the offset).
 pub(crate) fn fmt_time(t: DateTime<Utc>, zone: FixedOffset) -> String {

@@ -780,58 +780,6 @@ async fn incremental_window_by_epoch_ms_and_zone() {
     assert_eq!(keys(&page), ["DM-7", "DM-8", "DM-9", "DM-10"]);
 }
 
-/// Release-mode timing of a full sync: `cargo test --release --lib full_sync_timing -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "a timing figure, not a check: run it in release mode by hand (see the doc comment)"]
-async fn full_sync_timing() {
-    let seeds = issues(10_000, 20);
-    let started = Instant::now();
-    let server = JiraServer::start(Config::cloud(), seeds, 0).expect("start");
-    println!("seeded 10k issues in {:?}", started.elapsed());
-    let url = format!("{}/rest/api/3/search/jql", server.url());
-    let http = client();
-    let started = Instant::now();
-    let mut token: Option<String> = None;
-    let mut n = 0;
-    let mut bytes = 0;
-    loop {
-        let mut body = json!({
-            "jql": "project = DM ORDER BY updated ASC, key ASC",
-            "maxResults": 100,
-            "fields": ["summary", "status", "labels", "fixVersions", "updated", "created", "assignee", "components", "issuelinks"],
-            "expand": "changelog",
-        });
-        if let Some(t) = &token {
-            body["nextPageToken"] = json!(t);
-        }
-        let resp = cloud_auth(http.post(&url).json(&body))
-            .send()
-            .await
-            .expect("send");
-        let text = resp.bytes().await.expect("body");
-        bytes += text.len();
-        // Only the envelope is parsed: the timing is the server's (and the transfer's).
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Envelope {
-            issues: Vec<serde::de::IgnoredAny>,
-            next_page_token: Option<String>,
-        }
-        let page: Envelope = serde_json::from_slice(&text).expect("json");
-        n += page.issues.len();
-        match page.next_page_token {
-            Some(t) => token = Some(t),
-            None => break,
-        }
-    }
-    println!(
-        "full sync: {n} issues, {:.1} MB in {:?}",
-        bytes as f64 / 1e6,
-        started.elapsed()
-    );
-    assert_eq!(n, 10_000);
-}
-
 fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/jira")
