@@ -1,0 +1,1822 @@
+//! Real git repositories built quickly, for the tests, the demo and the benchmarks.
+//!
+//! [`RepoBuilder`] writes commits straight into the object database through git2: the tree of a
+//! new commit is an in-memory [`git2::Index`] read from the parent's tree, the changed files are
+//! written as blobs and the index is written back as trees with `write_tree_to`. Nothing is
+//! checked out while building (that is what makes thousands of commits quick); [`RepoBuilder::finish`]
+//! checks out the wanted branch once at the end. Merges, cherry-picks and reverts use git2's
+//! in-memory `merge_commits`, `cherrypick_commit` and `revert_commit`, so they behave like git's,
+//! conflicts included.
+//!
+//! Objects are written loose (git2's default), so that [`remove_loose_object`] can simulate a
+//! damaged repository. [`synthetic_campaign`] builds many large repositories for the benchmarks;
+//! it keeps their objects in memory and writes one pack per repository instead.
+//!
+//! Commit and tag messages are stored the way `git commit` stores them: trailing whitespace
+//! trimmed and exactly one final newline.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{anyhow, bail, Context, Result};
+use git2::build::CheckoutBuilder;
+use git2::{
+    Commit, ErrorCode, Index, IndexEntry, IndexTime, ObjectType, Oid, Repository,
+    RepositoryInitOptions, Signature, Time,
+};
+use rand::distributions::WeightedIndex;
+use rand::prelude::*;
+use rand_chacha::ChaCha8Rng;
+
+/// 2021-06-01T00:00:00Z, the default time of the first commit.
+pub const DEFAULT_START: i64 = 1_622_505_600;
+/// Seconds the clock advances with every commit.
+pub const COMMIT_STEP: i64 = 60;
+
+/// One change of a commit: a file written whole (path may contain `/`), or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    Write(&'a str, &'a str),
+    Delete(&'a str),
+}
+
+/// Builds a non-bare repository commit by commit, without touching its worktree until
+/// [`RepoBuilder::finish`].
+pub struct RepoBuilder {
+    repo: Repository,
+    path: PathBuf,
+    clock: i64,
+    name: String,
+    email: String,
+}
+
+impl std::fmt::Debug for RepoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoBuilder")
+            .field("path", &self.path)
+            .field("clock", &self.clock)
+            .field("identity", &format_args!("{} <{}>", self.name, self.email))
+            .finish()
+    }
+}
+
+impl RepoBuilder {
+    /// `git init` (non-bare) at `path` with HEAD -> refs/heads/main, no commits yet. Identity
+    /// "Test Dev <dev@example.org>".
+    pub fn init(path: &Path) -> Result<RepoBuilder> {
+        let mut opts = RepositoryInitOptions::new();
+        opts.initial_head("main").mkpath(true);
+        let repo = Repository::init_opts(path, &opts)
+            .with_context(|| format!("cannot create a git repository at {}", path.display()))?;
+        Ok(RepoBuilder {
+            repo,
+            path: path.to_path_buf(),
+            clock: DEFAULT_START,
+            name: "Test Dev".into(),
+            email: "dev@example.org".into(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Commit time of the next commit (epoch seconds, UTC). Each commit advances the clock by
+    /// 60 s. Default start 2021-06-01T00:00:00Z.
+    pub fn set_time(&mut self, epoch_secs: i64) {
+        self.clock = epoch_secs;
+    }
+
+    pub fn time(&self) -> i64 {
+        self.clock
+    }
+
+    /// Who authors and commits from now on (default "Test Dev <dev@example.org>"). Cherry-picks
+    /// keep the original author; this is their committer.
+    pub fn set_identity(&mut self, name: &str, email: &str) {
+        self.name = name.to_string();
+        self.email = email.to_string();
+    }
+
+    /// The current identity at the current clock.
+    pub fn signature(&self) -> Result<Signature<'static>> {
+        Ok(Signature::new(
+            &self.name,
+            &self.email,
+            &Time::new(self.clock, 0),
+        )?)
+    }
+
+    /// Create branch `name` at `rev` (a branch name, tag name or sha; anything revparse_single
+    /// accepts). Returns the commit. Refuses to move an existing branch.
+    pub fn branch(&mut self, name: &str, rev: &str) -> Result<Oid> {
+        let target = self.resolve(rev)?;
+        self.repo
+            .reference(
+                &branch_ref(name),
+                target,
+                false,
+                &format!("branch: Created from {rev}"),
+            )
+            .with_context(|| format!("cannot create branch `{name}` at `{rev}`"))?;
+        Ok(target)
+    }
+
+    /// Delete branch `name` (as GitHub does after merging a pull request).
+    pub fn delete_branch(&mut self, name: &str) -> Result<()> {
+        let mut r = self
+            .repo
+            .find_reference(&branch_ref(name))
+            .with_context(|| format!("no branch `{name}`"))?;
+        r.delete()?;
+        Ok(())
+    }
+
+    /// Commit `changes` on top of branch `branch` (creating the branch with a root commit if it
+    /// does not exist yet) and move the branch. Returns the new commit.
+    pub fn commit(&mut self, branch: &str, message: &str, changes: &[Change<'_>]) -> Result<Oid> {
+        let parent = self.tip_opt(branch)?;
+        let base = match parent {
+            Some(p) => Some(self.repo.find_commit(p)?.tree_id()),
+            None => None,
+        };
+        let mut index = Index::new()?;
+        if let Some(t) = base {
+            index.read_tree(&self.repo.find_tree(t)?)?;
+        }
+        apply_changes(&self.repo, &mut index, changes)?;
+        let tree = index.write_tree_to(&self.repo)?;
+        let parents: Vec<Oid> = parent.into_iter().collect();
+        self.write_commit(branch, &parents, tree, message, None)
+    }
+
+    /// Shorthand: write files.
+    pub fn write(&mut self, branch: &str, message: &str, files: &[(&str, &str)]) -> Result<Oid> {
+        let changes: Vec<Change<'_>> = files.iter().map(|(p, c)| Change::Write(p, c)).collect();
+        self.commit(branch, message, &changes)
+    }
+
+    /// A merge commit on `into` whose parents are (tip of into, tip of `from`); `from` is a
+    /// branch name or sha. Always a merge commit (`--no-ff`), even when `into` could be fast-
+    /// forwarded. Error naming the paths if it conflicts. Moves `into`.
+    pub fn merge(&mut self, into: &str, from: &str, message: &str) -> Result<Oid> {
+        let ours = self.tip(into)?;
+        let theirs = self.resolve(from)?;
+        let tree = {
+            let o = self.repo.find_commit(ours)?;
+            let t = self.repo.find_commit(theirs)?;
+            let mut index = self.repo.merge_commits(&o, &t, None)?;
+            check_conflicts(&index, || format!("merging `{from}` into `{into}`"))?;
+            index.write_tree_to(&self.repo)?
+        };
+        self.write_commit(into, &[ours, theirs], tree, message, None)
+    }
+
+    /// Apply `commit`'s change onto the tip of `onto` (git2 `cherrypick_commit` against the
+    /// commit's first parent), with `message` or the original message; error on conflict. Moves
+    /// `onto`. Author = original author, committer = the builder's identity and clock.
+    pub fn cherry_pick(&mut self, onto: &str, commit: Oid, message: Option<&str>) -> Result<Oid> {
+        self.cherry_pick_with(onto, commit, message, &[])
+    }
+
+    /// [`cherry_pick`](Self::cherry_pick), then `extra` changes on top in the same commit: a
+    /// backport edited while picking (its patch differs from the original's).
+    pub fn cherry_pick_with(
+        &mut self,
+        onto: &str,
+        commit: Oid,
+        message: Option<&str>,
+        extra: &[Change<'_>],
+    ) -> Result<Oid> {
+        self.cherry_pick_edit(onto, commit, message, |repo, index| {
+            apply_changes(repo, index, extra)
+        })
+    }
+
+    /// The general cherry-pick: `edit` may change the picked index before it is committed.
+    fn cherry_pick_edit(
+        &mut self,
+        onto: &str,
+        commit: Oid,
+        message: Option<&str>,
+        edit: impl FnOnce(&Repository, &mut Index) -> Result<()>,
+    ) -> Result<Oid> {
+        let ours = self.tip(onto)?;
+        let (tree, author, msg) = {
+            let c = self
+                .repo
+                .find_commit(commit)
+                .with_context(|| format!("no commit {commit}"))?;
+            let o = self.repo.find_commit(ours)?;
+            let mut index = self
+                .repo
+                .cherrypick_commit(&c, &o, mainline(&c), None)
+                .with_context(|| format!("cannot cherry-pick {commit}"))?;
+            check_conflicts(&index, || format!("cherry-picking {commit} onto `{onto}`"))?;
+            edit(&self.repo, &mut index)?;
+            let tree = index.write_tree_to(&self.repo)?;
+            let msg = match message {
+                Some(m) => m.to_string(),
+                None => String::from_utf8_lossy(c.message_bytes()).into_owned(),
+            };
+            let author = c.author().to_owned();
+            (tree, author, msg)
+        };
+        self.write_commit(onto, &[ours], tree, &msg, Some(author))
+    }
+
+    /// `git revert`: the inverse of `commit` on top of `onto`, message
+    /// `Revert "<subject>"\n\nThis reverts commit <sha>.` Moves `onto`.
+    pub fn revert(&mut self, onto: &str, commit: Oid) -> Result<Oid> {
+        let ours = self.tip(onto)?;
+        let (tree, msg) = {
+            let c = self
+                .repo
+                .find_commit(commit)
+                .with_context(|| format!("no commit {commit}"))?;
+            let o = self.repo.find_commit(ours)?;
+            let mut index = self.repo.revert_commit(&c, &o, mainline(&c), None)?;
+            check_conflicts(&index, || format!("reverting {commit} on `{onto}`"))?;
+            let tree = index.write_tree_to(&self.repo)?;
+            let subject = c.summary().unwrap_or_default().to_string();
+            (
+                tree,
+                format!("Revert \"{subject}\"\n\nThis reverts commit {commit}."),
+            )
+        };
+        self.write_commit(onto, &[ours], tree, &msg, None)
+    }
+
+    /// Annotated tag `name` at `rev` (peeled to its commit) with `message`, tagged by the
+    /// builder's identity at its clock. Refuses to move an existing tag.
+    pub fn tag(&mut self, name: &str, rev: &str, message: &str) -> Result<Oid> {
+        let refname = format!("refs/tags/{name}");
+        if self.repo.find_reference(&refname).is_ok() {
+            bail!("tag `{name}` already exists; tags are never moved");
+        }
+        let target = self.resolve(rev)?;
+        let obj = self.repo.find_object(target, Some(ObjectType::Commit))?;
+        let sig = self.signature()?;
+        let id = self
+            .repo
+            .tag(name, &obj, &sig, &normalize_message(message), false)
+            .with_context(|| format!("cannot create tag `{name}` at `{rev}`"))?;
+        Ok(id)
+    }
+
+    /// The commit branch `branch` points at.
+    pub fn tip(&self, branch: &str) -> Result<Oid> {
+        self.tip_opt(branch)?
+            .ok_or_else(|| anyhow!("no branch `{branch}`"))
+    }
+
+    /// Content of `path` at `rev`.
+    pub fn read(&self, rev: &str, path: &str) -> Result<String> {
+        let commit = self.repo.find_commit(self.resolve(rev)?)?;
+        let entry = commit
+            .tree()?
+            .get_path(Path::new(path))
+            .with_context(|| format!("no file `{path}` at `{rev}`"))?;
+        let blob = self.repo.find_blob(entry.id())?;
+        String::from_utf8(blob.content().to_vec())
+            .with_context(|| format!("`{path}` at `{rev}` is not UTF-8"))
+    }
+
+    /// Point HEAD at `branch` and force-checkout so the worktree is clean (call once at the
+    /// end; call again after further commits to the same branch).
+    pub fn finish(&mut self, head_branch: &str) -> Result<()> {
+        self.tip(head_branch)?;
+        self.repo.set_head(&branch_ref(head_branch))?;
+        let mut co = CheckoutBuilder::new();
+        co.force();
+        self.repo
+            .checkout_head(Some(&mut co))
+            .with_context(|| format!("cannot check out `{head_branch}`"))?;
+        Ok(())
+    }
+
+    /// Write every object reachable from the references into one pack in `objects/pack`, as
+    /// `git repack` would; with `prune_loose`, delete the loose objects afterwards (as
+    /// `git prune-packed` plus `git prune` would: unreachable loose objects go too).
+    pub fn pack_objects(&self, prune_loose: bool) -> Result<()> {
+        write_pack(&self.repo)?;
+        if prune_loose {
+            let objects = self.repo.path().join("objects");
+            for entry in std::fs::read_dir(&objects)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    std::fs::remove_dir_all(entry.path())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // --- internals ---
+
+    fn tip_opt(&self, branch: &str) -> Result<Option<Oid>> {
+        match self.repo.find_reference(&branch_ref(branch)) {
+            Ok(r) => Ok(Some(r.peel_to_commit()?.id())),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("bad branch name `{branch}`"))),
+        }
+    }
+
+    /// A branch name first (so that `main` is the branch even if a tag says otherwise), else
+    /// anything `revparse_single` accepts; peeled to a commit.
+    fn resolve(&self, rev: &str) -> Result<Oid> {
+        if let Ok(Some(id)) = self.tip_opt(rev) {
+            return Ok(id);
+        }
+        let obj = self
+            .repo
+            .revparse_single(rev)
+            .with_context(|| format!("no such revision `{rev}`"))?;
+        Ok(obj
+            .peel_to_commit()
+            .with_context(|| format!("`{rev}` is not a commit"))?
+            .id())
+    }
+
+    /// Create the commit, move `branch` to it and advance the clock.
+    fn write_commit(
+        &mut self,
+        branch: &str,
+        parents: &[Oid],
+        tree: Oid,
+        message: &str,
+        author: Option<Signature<'static>>,
+    ) -> Result<Oid> {
+        let committer = self.signature()?;
+        let author = author.unwrap_or_else(|| committer.clone());
+        let tree = self.repo.find_tree(tree)?;
+        let parents: Vec<Commit<'_>> = parents
+            .iter()
+            .map(|p| self.repo.find_commit(*p))
+            .collect::<std::result::Result<_, _>>()?;
+        let parent_refs: Vec<&Commit<'_>> = parents.iter().collect();
+        let message = normalize_message(message);
+        let id = self
+            .repo
+            .commit(None, &author, &committer, &message, &tree, &parent_refs)?;
+        let subject = message.lines().next().unwrap_or_default();
+        let kind = match parents.len() {
+            0 => "commit (initial)",
+            1 => "commit",
+            _ => "commit (merge)",
+        };
+        self.repo
+            .reference(&branch_ref(branch), id, true, &format!("{kind}: {subject}"))
+            .with_context(|| format!("cannot move branch `{branch}`"))?;
+        self.clock += COMMIT_STEP;
+        Ok(id)
+    }
+}
+
+fn branch_ref(name: &str) -> String {
+    format!("refs/heads/{name}")
+}
+
+/// Trailing whitespace trimmed, one final newline: what `git commit` stores.
+fn normalize_message(message: &str) -> String {
+    format!("{}\n", message.trim_end())
+}
+
+/// Cherry-picks and reverts of merges are taken against their first parent.
+fn mainline(c: &Commit<'_>) -> u32 {
+    if c.parent_count() > 1 {
+        1
+    } else {
+        0
+    }
+}
+
+fn index_entry(path: &str, id: Oid, size: usize) -> IndexEntry {
+    IndexEntry {
+        ctime: IndexTime::new(0, 0),
+        mtime: IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100644,
+        uid: 0,
+        gid: 0,
+        file_size: size as u32,
+        id,
+        flags: path.len().min(0xfff) as u16,
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
+}
+
+/// Apply changes to an in-memory index. The blobs are written with `Repository::blob`:
+/// `Index::add_frombuffer` needs an index owned by a repository (git_index_add_from_buffer
+/// refuses an in-memory one), so the blob is written first and its entry added.
+fn apply_changes(repo: &Repository, index: &mut Index, changes: &[Change<'_>]) -> Result<()> {
+    for change in changes {
+        match *change {
+            Change::Write(path, content) => {
+                if path.is_empty() || path.starts_with('/') || path.ends_with('/') {
+                    bail!("bad path `{path}`");
+                }
+                let id = repo.blob(content.as_bytes())?;
+                index
+                    .add(&index_entry(path, id, content.len()))
+                    .with_context(|| format!("cannot add `{path}`"))?;
+            }
+            Change::Delete(path) => {
+                if index.get_path(Path::new(path), 0).is_none() {
+                    bail!("cannot delete `{path}`: no such file");
+                }
+                index.remove(Path::new(path), 0)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_conflicts(index: &Index, what: impl FnOnce() -> String) -> Result<()> {
+    if !index.has_conflicts() {
+        return Ok(());
+    }
+    let mut paths = Vec::new();
+    for c in index.conflicts()? {
+        let c = c?;
+        if let Some(e) = c.our.or(c.their).or(c.ancestor) {
+            paths.push(String::from_utf8_lossy(&e.path).into_owned());
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    bail!("conflict {}: {}", what(), paths.join(", "))
+}
+
+/// One pack of everything reachable from the references (annotated tags included), in the
+/// repository's `objects/pack`.
+fn write_pack(repo: &Repository) -> Result<()> {
+    let mut walk = repo.revwalk()?;
+    walk.push_glob("refs/*")?;
+    let mut pb = repo.packbuilder()?;
+    pb.set_threads(1);
+    pb.insert_walk(&mut walk)?;
+    for r in repo.references_glob("refs/tags/*")? {
+        let r = r?;
+        if let Some(id) = r.target() {
+            if repo.find_tag(id).is_ok() {
+                pb.insert_object(id, None)?;
+            }
+        }
+    }
+    let dir = repo.path().join("objects").join("pack");
+    std::fs::create_dir_all(&dir)?;
+    pb.write(&dir, 0)?;
+    Ok(())
+}
+
+/// Make `dst` a shallow copy of `src`: copy the repository directory (worktree and `.git`),
+/// then write `.git/shallow` listing `graft`, so that `Repository::is_shallow()` is true.
+///
+/// Only the shallow file is written; the objects of the commits older than `graft` stay in the
+/// copy. That is enough: both git and libgit2 (≥ 1.7) read the shallow file as grafts and treat
+/// `graft` as a commit without parents, so `git log`, `rev-list` and git2 revwalks stop there,
+/// exactly as in a `git clone --depth` clone.
+pub fn make_shallow(src: &Path, dst: &Path, graft: Oid) -> Result<()> {
+    if dst.exists() && std::fs::read_dir(dst)?.next().is_some() {
+        bail!("{} exists and is not empty", dst.display());
+    }
+    copy_dir(src, dst)
+        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
+    let repo = Repository::open(dst)?;
+    repo.find_commit(graft)
+        .with_context(|| format!("{graft} is not a commit of {}", src.display()))?;
+    std::fs::write(repo.path().join("shallow"), format!("{graft}\n"))?;
+    Ok(())
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            copy_dir(&entry.path(), &to)?;
+        } else if ty.is_symlink() {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &to)?;
+        } else {
+            std::fs::copy(entry.path(), &to)?;
+        }
+    }
+    Ok(())
+}
+
+/// Delete the loose object file of `oid` in the repository at `path` (to simulate missing
+/// objects). Error if it is not loose.
+pub fn remove_loose_object(path: &Path, oid: Oid) -> Result<()> {
+    let repo = Repository::open(path)
+        .with_context(|| format!("no git repository at {}", path.display()))?;
+    let hex = oid.to_string();
+    let file = repo.path().join("objects").join(&hex[..2]).join(&hex[2..]);
+    if !file.is_file() {
+        bail!("{oid} is not a loose object of {}", path.display());
+    }
+    std::fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic release campaign
+// ---------------------------------------------------------------------------------------------
+
+/// What a synthetic repository got; see [`synthetic_campaign_stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoStats {
+    pub name: String,
+    pub main_commits: usize,
+    pub main_tickets: usize,
+    /// Non-merge commits on the release branch after the branch point.
+    pub release_commits: usize,
+    pub backport_tickets: usize,
+    pub clean_picks: usize,
+    pub edited_picks: usize,
+    pub release_only: usize,
+}
+
+/// Build `repos` repositories `dir/repos/pkg_00`, `dir/repos/pkg_01`, … of a synthetic release
+/// campaign, deterministically from `seed`; returns their paths. See
+/// [`synthetic_campaign_stats`] for what they contain.
+pub fn synthetic_campaign(
+    dir: &Path,
+    repos: usize,
+    main_commits: usize,
+    backports: usize,
+    seed: u64,
+) -> Result<Vec<PathBuf>> {
+    Ok(
+        synthetic_campaign_stats(dir, repos, main_commits, backports, seed)?
+            .into_iter()
+            .map(|s| dir.join("repos").join(s.name))
+            .collect(),
+    )
+}
+
+/// [`synthetic_campaign`], returning what each repository got.
+///
+/// Each repository has `main` of exactly `main_commits` commits (a root commit, direct commits
+/// and ticket branches `tickets/DM-<n>` of 1–3 commits merged with `--no-ff` merges
+/// `Merge pull request #<k> from lsst/tickets/DM-<n>`; about 60 % of the non-merge commits are
+/// on tickets), about 50 files in a few directories, each commit editing a few lines of 1–3
+/// files. `v23.0.0.rc1` tags the main commit about 70 % along, where `v23.0.x` branches off.
+/// The release branch then gets backports while main goes on: ticket branches
+/// `tickets/DM-<n>-v23` from the release tip with cherry-picks of a main ticket's commits (about
+/// 10 % edited while picking), or release-only commits (about 8 %, such as "Pin moto<3 for
+/// tests"), merged with `Merge pull request #<k> from lsst/tickets/DM-<n>-v23`. Tags `23.0.0`
+/// and `23.0.1` are on the release branch. Across the repositories there are exactly
+/// `backports` non-merge commits on the release branches. Merged ticket branches are deleted,
+/// HEAD is `main`, checked out.
+///
+/// The objects are kept in memory while building and written as one pack per repository, as
+/// in a fresh clone (so [`remove_loose_object`] does not apply to these).
+pub fn synthetic_campaign_stats(
+    dir: &Path,
+    repos: usize,
+    main_commits: usize,
+    backports: usize,
+    seed: u64,
+) -> Result<Vec<RepoStats>> {
+    if main_commits < 10 {
+        bail!("a synthetic repository needs at least 10 commits on main");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let quotas = split_backports(&mut rng, repos, backports);
+    let jobs: Vec<(usize, u64, usize)> = (0..repos).map(|i| (i, rng.gen(), quotas[i])).collect();
+    let root = dir.join("repos");
+    std::fs::create_dir_all(&root)?;
+
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(repos.max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<RepoStats>>>> =
+        Mutex::new((0..repos).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&(idx, repo_seed, quota)) = jobs.get(i) else {
+                    break;
+                };
+                let name = format!("pkg_{idx:02}");
+                let r =
+                    build_synthetic_repo(&root.join(&name), &name, main_commits, quota, repo_seed)
+                        .with_context(|| format!("building {name}"));
+                let failed = r.is_err();
+                if let Ok(mut all) = results.lock() {
+                    all[idx] = Some(r);
+                }
+                if failed {
+                    next.store(usize::MAX / 2, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .map_err(|_| anyhow!("a generator thread panicked"))?;
+    let mut out = Vec::with_capacity(repos);
+    for r in results {
+        match r {
+            Some(r) => out.push(r?),
+            None => bail!("a repository was not generated (an earlier one failed)"),
+        }
+    }
+    Ok(out)
+}
+
+/// Spread `total` release commits over `repos`, unevenly (a few repositories get most).
+fn split_backports(rng: &mut ChaCha8Rng, repos: usize, total: usize) -> Vec<usize> {
+    let mut quotas = vec![0usize; repos];
+    if repos == 0 {
+        return quotas;
+    }
+    let weights: Vec<f64> = (0..repos)
+        .map(|_| 0.05 + rng.gen::<f64>().powi(3))
+        .collect();
+    let dist = WeightedIndex::new(&weights).expect("positive weights");
+    for _ in 0..total {
+        quotas[dist.sample(rng)] += 1;
+    }
+    quotas
+}
+
+const NOUNS: &[&str] = &[
+    "bbox",
+    "exposure",
+    "psf",
+    "catalog",
+    "dataset",
+    "visit",
+    "detector",
+    "wcs",
+    "mask",
+    "variance",
+    "background",
+    "footprint",
+    "flux",
+    "aperture",
+    "schema",
+    "collection",
+    "registry",
+    "datastore",
+    "template",
+    "coadd",
+    "warp",
+    "source",
+    "flat",
+    "bias",
+    "dark",
+    "fringe",
+    "skymap",
+    "tract",
+    "patch",
+    "band",
+    "pixel",
+    "kernel",
+    "metadata",
+    "quantum",
+    "graph",
+    "pipeline",
+    "connection",
+    "refcat",
+    "astrometry",
+    "photometry",
+    "centroid",
+    "shape",
+    "ellipse",
+    "image",
+    "amplifier",
+    "crosstalk",
+    "defect",
+    "overscan",
+    "gain",
+    "noise",
+];
+const VERBS: &[&str] = &[
+    "compute",
+    "get",
+    "make",
+    "run",
+    "read",
+    "write",
+    "apply",
+    "fit",
+    "measure",
+    "select",
+    "match",
+    "load",
+    "build",
+    "check",
+    "update",
+    "transform",
+    "merge",
+    "find",
+    "scale",
+    "clip",
+];
+const WORDS: &[&str] = &[
+    "the", "a", "of", "to", "is", "for", "with", "when", "not", "if", "in", "and", "this", "that",
+    "must", "be", "are", "from", "each", "per", "only", "all", "no", "value", "values", "input",
+    "output", "result", "default", "missing", "invalid", "expected", "number", "list",
+];
+const DEVS: &[(&str, &str)] = &[
+    ("Mara Lindqvist", "mlindqvist@example.org"),
+    ("Tomas Okafor", "tokafor@example.org"),
+    ("Priya Raman", "praman@example.org"),
+    ("Hugo Brandt", "hbrandt@example.org"),
+    ("Elena Sato", "esato@example.org"),
+    ("Ana Ruiz", "aruiz@example.org"),
+    ("Kofi Mensah", "kmensah@example.org"),
+    ("Lena Fischer", "lfischer@example.org"),
+    ("Ravi Iyer", "riyer@example.org"),
+    ("Jonas Berg", "jberg@example.org"),
+];
+const RELEASE_ONLY: &[(&str, FileKind)] = &[
+    ("Pin moto<3 for tests", FileKind::Requirements),
+    (
+        "Pin numpy<1.22 on the release branch",
+        FileKind::Requirements,
+    ),
+    ("Skip test that needs a newer astropy", FileKind::Test),
+    (
+        "Relax tolerance in test for older compilers",
+        FileKind::Test,
+    ),
+    ("Update ups table for the v23 release", FileKind::Table),
+    (
+        "Work around deprecation warning on the release branch",
+        FileKind::Python,
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Python,
+    Test,
+    Doc,
+    Config,
+    Requirements,
+    Table,
+    Other,
+}
+
+struct SynthFile {
+    path: String,
+    kind: FileKind,
+    lines: Vec<String>,
+}
+
+struct Synth {
+    rng: ChaCha8Rng,
+    files: Vec<SynthFile>,
+    weights: WeightedIndex<f64>,
+}
+
+impl Synth {
+    fn new(pkg: &str, seed: u64) -> Synth {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut nouns: Vec<&str> = NOUNS.to_vec();
+        nouns.shuffle(&mut rng);
+        let mut specs: Vec<(String, FileKind)> = Vec::new();
+        for n in &nouns[..22] {
+            specs.push((format!("python/lsst/{pkg}/{n}.py"), FileKind::Python));
+        }
+        for n in &nouns[22..28] {
+            specs.push((
+                format!("python/lsst/{pkg}/tasks/{n}Task.py"),
+                FileKind::Python,
+            ));
+        }
+        for n in &nouns[..12] {
+            specs.push((format!("tests/test_{n}.py"), FileKind::Test));
+        }
+        for n in &nouns[28..33] {
+            specs.push((format!("doc/lsst.{pkg}/{n}.rst"), FileKind::Doc));
+        }
+        for n in &nouns[33..36] {
+            specs.push((format!("config/{n}.py"), FileKind::Config));
+        }
+        specs.push(("README.rst".into(), FileKind::Doc));
+        specs.push(("requirements.txt".into(), FileKind::Requirements));
+        specs.push((format!("ups/{pkg}.table"), FileKind::Table));
+        specs.push(("setup.cfg".into(), FileKind::Other));
+        specs.push(("pyproject.toml".into(), FileKind::Other));
+        specs.push((".github/workflows/build.yaml".into(), FileKind::Other));
+        let weights: Vec<f64> = specs
+            .iter()
+            .map(|(_, k)| match k {
+                FileKind::Python => 3.0,
+                FileKind::Test => 2.0,
+                FileKind::Doc => 1.0,
+                FileKind::Config => 1.0,
+                _ => 0.3,
+            })
+            .collect();
+        let mut synth = Synth {
+            rng,
+            files: Vec::new(),
+            weights: WeightedIndex::new(&weights).expect("positive weights"),
+        };
+        for (path, kind) in specs {
+            let n = match kind {
+                FileKind::Python => synth.rng.gen_range(60..260),
+                FileKind::Test => synth.rng.gen_range(40..150),
+                FileKind::Doc => synth.rng.gen_range(20..80),
+                FileKind::Config => synth.rng.gen_range(10..40),
+                _ => synth.rng.gen_range(5..20),
+            };
+            let lines = (0..n).map(|_| synth.line(kind)).collect();
+            synth.files.push(SynthFile { path, kind, lines });
+        }
+        synth
+    }
+
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[self.rng.gen_range(0..list.len())]
+    }
+
+    fn ident(&mut self) -> String {
+        let a = self.pick(VERBS);
+        let b = self.pick(NOUNS);
+        format!("{a}_{b}")
+    }
+
+    fn var(&mut self) -> String {
+        let a = self.pick(NOUNS);
+        if self.rng.gen_bool(0.3) {
+            let b = self.pick(NOUNS);
+            format!("{a}_{b}")
+        } else {
+            a.to_string()
+        }
+    }
+
+    fn phrase(&mut self, n: usize) -> String {
+        let mut w: Vec<&str> = Vec::with_capacity(n);
+        for i in 0..n {
+            w.push(if i % 3 == 1 {
+                self.pick(NOUNS)
+            } else {
+                self.pick(WORDS)
+            });
+        }
+        w.join(" ")
+    }
+
+    fn class(&mut self) -> String {
+        let n = self.pick(NOUNS);
+        let mut c = n[..1].to_uppercase();
+        c.push_str(&n[1..]);
+        c
+    }
+
+    /// One line of a file of this kind.
+    fn line(&mut self, kind: FileKind) -> String {
+        let ind = ["    ", "        ", "            "][self.rng.gen_range(0..3)];
+        let num = self.rng.gen_range(0..2048);
+        match kind {
+            FileKind::Python | FileKind::Test | FileKind::Config => {
+                if self.rng.gen_bool(0.08) {
+                    return String::new();
+                }
+                let roll = self.rng.gen_range(0..12);
+                if kind == FileKind::Test && roll < 4 {
+                    let v = self.var();
+                    return match roll {
+                        0 => format!("{ind}self.assertEqual({v}, {num})"),
+                        1 => format!("{ind}self.assertIsNotNone({v})"),
+                        2 => {
+                            let f = self.ident();
+                            format!("    def test_{f}(self):")
+                        }
+                        _ => format!("{ind}self.assertAlmostEqual({v}, {num}.{num}, places=5)"),
+                    };
+                }
+                if kind == FileKind::Config && roll < 6 {
+                    let v = self.var();
+                    return format!("config.{v}.{} = {num}", self.var());
+                }
+                match roll {
+                    0 => {
+                        let (v, f, w) = (self.var(), self.ident(), self.var());
+                        format!("{ind}{v} = self.{f}({w}, {num})")
+                    }
+                    1 => format!("{ind}if {} is None:", self.var()),
+                    2 => format!("{ind}    raise RuntimeError(\"{}\")", self.phrase(5)),
+                    3 => format!("{ind}# {}", self.phrase(7)),
+                    4 => format!("{ind}return {}", self.var()),
+                    5 => {
+                        let p = self.phrase(4);
+                        format!("{ind}self.log.info(\"{p}: %s\", {})", self.var())
+                    }
+                    6 => {
+                        let (f, v, w) = (self.ident(), self.var(), self.var());
+                        format!("    def {f}(self, {v}, {w}=None):")
+                    }
+                    7 => {
+                        let (v, w, a) = (self.var(), self.var(), self.pick(NOUNS));
+                        format!("{ind}{v} = {w}.{a}[{num}]")
+                    }
+                    8 => format!("{ind}for {} in {}:", self.pick(NOUNS), self.var()),
+                    9 => format!("class {}Task(pipeBase.PipelineTask):", self.class()),
+                    10 => {
+                        let (v, c) = (self.var(), self.class());
+                        format!("{ind}{v} = {c}Config().{}", self.pick(NOUNS))
+                    }
+                    _ => format!("{ind}\"\"\"{}.\"\"\"", self.phrase(6)),
+                }
+            }
+            FileKind::Doc => match self.rng.gen_range(0..6) {
+                0 => String::new(),
+                1 => format!("* ``{}``: {}.", self.ident(), self.phrase(6)),
+                _ => {
+                    let p = self.phrase(10);
+                    let mut s = p[..1].to_uppercase();
+                    s.push_str(&p[1..]);
+                    s.push('.');
+                    s
+                }
+            },
+            FileKind::Requirements => {
+                let n = self.pick(NOUNS);
+                format!("{n}-lib>={}.{}", num % 7, num % 23)
+            }
+            FileKind::Table => format!("setupRequired({}_{})", self.pick(VERBS), self.pick(NOUNS)),
+            FileKind::Other => format!("{} = {}", self.ident(), num),
+        }
+    }
+
+    /// Edit a few lines of file `f` (replace, insert or delete a run of lines).
+    fn edit_lines(&mut self, lines: &mut Vec<String>, kind: FileKind) {
+        let hunks = self.rng.gen_range(1..=2);
+        for _ in 0..hunks {
+            let len = lines.len();
+            let op = if len < 8 {
+                1
+            } else if len > 400 {
+                2
+            } else {
+                self.rng.gen_range(0..5)
+            };
+            let at = self.rng.gen_range(0..=len.saturating_sub(1));
+            match op {
+                1 => {
+                    let n = self.rng.gen_range(1..=4);
+                    for k in 0..n {
+                        let l = self.line(kind);
+                        lines.insert((at + k).min(lines.len()), l);
+                    }
+                }
+                2 => {
+                    let n = self.rng.gen_range(1..=2).min(len - at);
+                    lines.drain(at..at + n);
+                }
+                _ => {
+                    let n = self.rng.gen_range(1..=3).min(len - at);
+                    for k in 0..n {
+                        lines[at + k] = self.line(kind);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Choose 1–3 distinct files, edit them, return their indices.
+    fn edit_some(&mut self) -> Vec<usize> {
+        let n = [1, 1, 1, 2, 2, 3][self.rng.gen_range(0..6)];
+        let mut chosen: Vec<usize> = Vec::with_capacity(n);
+        while chosen.len() < n {
+            let i = self.weights.sample(&mut self.rng);
+            if !chosen.contains(&i) {
+                chosen.push(i);
+            }
+        }
+        for &i in &chosen {
+            let kind = self.files[i].kind;
+            let mut lines = std::mem::take(&mut self.files[i].lines);
+            self.edit_lines(&mut lines, kind);
+            self.files[i].lines = lines;
+        }
+        chosen
+    }
+
+    fn content(&self, i: usize) -> String {
+        let mut s = self.files[i].lines.join("\n");
+        s.push('\n');
+        s
+    }
+
+    fn subject(&mut self) -> String {
+        let f = self.ident();
+        let n = self.pick(NOUNS);
+        let c = self.class();
+        match self.rng.gen_range(0..10) {
+            0 => format!("Fix off-by-one error in {f}"),
+            1 => format!("Add {n} option to {c}Config"),
+            2 => format!("Remove deprecated {f}"),
+            3 => format!("Use {n} bounding box in {f}"),
+            4 => format!("Refactor {f} for clarity"),
+            5 => format!("Update docs for {f}"),
+            6 => format!("Add test for {f}"),
+            7 => format!("Improve logging in {c}Task"),
+            8 => format!("Handle missing {n} in {f}"),
+            _ => format!("Fix flake8 warnings in {n} module"),
+        }
+    }
+
+    fn title(&mut self) -> String {
+        let n = self.pick(NOUNS);
+        let c = self.class();
+        match self.rng.gen_range(0..5) {
+            0 => format!("{c}Task fails when the {n} is empty"),
+            1 => format!("Support {n} in {c}Task"),
+            2 => format!("Wrong {n} units in {c} outputs"),
+            3 => format!("Speed up {n} handling"),
+            _ => format!("Clean up {c} {n} code"),
+        }
+    }
+
+    fn message(&mut self) -> String {
+        let s = self.subject();
+        if self.rng.gen_bool(0.4) {
+            let p = self.phrase(12);
+            format!("{s}\n\nThe {p}.")
+        } else {
+            s
+        }
+    }
+
+    fn dev(&mut self) -> (&'static str, &'static str) {
+        DEVS[self.rng.gen_range(0..DEVS.len())]
+    }
+}
+
+struct MainTicket {
+    number: u32,
+    title: String,
+    commits: Vec<(Oid, Vec<String>)>,
+}
+
+const RELEASE: &str = "v23.0.x";
+
+/// Commit the given edited files of the synthetic state on `branch`.
+fn commit_files(
+    b: &mut RepoBuilder,
+    s: &Synth,
+    branch: &str,
+    msg: &str,
+    idx: &[usize],
+) -> Result<Oid> {
+    let contents: Vec<(String, String)> = idx
+        .iter()
+        .map(|&i| (s.files[i].path.clone(), s.content(i)))
+        .collect();
+    let changes: Vec<Change<'_>> = contents.iter().map(|(p, c)| Change::Write(p, c)).collect();
+    b.commit(branch, msg, &changes)
+}
+
+fn build_synthetic_repo(
+    path: &Path,
+    name: &str,
+    main_commits: usize,
+    quota: usize,
+    seed: u64,
+) -> Result<RepoStats> {
+    let mut stats = RepoStats {
+        name: name.to_string(),
+        ..RepoStats::default()
+    };
+    let mut b = RepoBuilder::init(path)?;
+    // Objects go to memory while building, then into one pack (see write_pack).
+    let odb = git2::Odb::new()?;
+    let mempack = odb.add_new_mempack_backend(1000)?;
+    b.repo().set_odb(&odb)?;
+
+    let mut s = Synth::new(name, seed);
+    let mut ticket_no: u32 = 28_000 + s.rng.gen_range(0..400);
+    let mut pr: u32 = s.rng.gen_range(100..900);
+    let (dn, de) = s.dev();
+    b.set_identity(dn, de);
+    let all: Vec<usize> = (0..s.files.len()).collect();
+    commit_files(&mut b, &s, "main", "Initial commit", &all)?;
+    let mut count = 1usize;
+
+    let branch_at = (main_commits * 7 / 10).max(2);
+    let mut branched = false;
+    // Backport steps spread evenly over what main does after the branch point.
+    let post_units = ((main_commits - branch_at) as f64 / 1.9).max(1.0);
+    let step_p = ((quota as f64 / 1.85) / post_units).clamp(0.0, 1.0);
+    let mut pending: Vec<MainTicket> = Vec::new();
+    let mut done = 0usize;
+    let mut tagged = [false, false];
+
+    while count < main_commits {
+        let gap = s.rng.gen_range(5 * 60..180 * 60);
+        b.set_time(b.time() + gap);
+        let (dn, de) = s.dev();
+        b.set_identity(dn, de);
+        let remaining = main_commits - count;
+        if remaining >= 2 && s.rng.gen_bool(0.43) {
+            let k = s.rng.gen_range(1..=3).min(remaining - 1);
+            ticket_no += s.rng.gen_range(1..6);
+            let number = ticket_no;
+            let branch = format!("tickets/DM-{number}");
+            b.branch(&branch, "main")?;
+            let mut commits = Vec::with_capacity(k);
+            for _ in 0..k {
+                let idx = s.edit_some();
+                let msg = s.message();
+                let id = commit_files(&mut b, &s, &branch, &msg, &idx)?;
+                let paths = idx.iter().map(|&i| s.files[i].path.clone()).collect();
+                commits.push((id, paths));
+            }
+            pr += s.rng.gen_range(1..4);
+            let title = s.title();
+            b.merge(
+                "main",
+                &branch,
+                &format!("Merge pull request #{pr} from lsst/tickets/DM-{number}\n\nDM-{number}: {title}"),
+            )?;
+            b.delete_branch(&branch)?;
+            count += k + 1;
+            stats.main_tickets += 1;
+            if branched {
+                pending.push(MainTicket {
+                    number,
+                    title,
+                    commits,
+                });
+            }
+        } else {
+            let idx = s.edit_some();
+            let msg = s.message();
+            commit_files(&mut b, &s, "main", &msg, &idx)?;
+            count += 1;
+        }
+        if !branched && count >= branch_at {
+            b.tag("v23.0.0.rc1", "main", "Version 23.0.0 release candidate 1")?;
+            b.branch(RELEASE, "v23.0.0.rc1")?;
+            branched = true;
+        } else if branched && done < quota && s.rng.gen_bool(step_p) {
+            backport_step(
+                &mut b,
+                &mut s,
+                &mut pending,
+                quota,
+                &mut done,
+                &mut ticket_no,
+                &mut pr,
+                &mut stats,
+            )?;
+            tag_releases(&mut b, quota, done, &mut tagged)?;
+        }
+    }
+    while done < quota {
+        let gap = s.rng.gen_range(30 * 60..600 * 60);
+        b.set_time(b.time() + gap);
+        backport_step(
+            &mut b,
+            &mut s,
+            &mut pending,
+            quota,
+            &mut done,
+            &mut ticket_no,
+            &mut pr,
+            &mut stats,
+        )?;
+        tag_releases(&mut b, quota, done, &mut tagged)?;
+    }
+    tag_releases(&mut b, quota, quota, &mut tagged)?;
+    stats.main_commits = count;
+    stats.release_commits = done;
+    b.finish("main")?;
+    write_pack(b.repo())?;
+    mempack.reset()?;
+    Ok(stats)
+}
+
+/// `23.0.0` once 40 % of the repository's backports are in, `23.0.1` at 80 %.
+fn tag_releases(
+    b: &mut RepoBuilder,
+    quota: usize,
+    done: usize,
+    tagged: &mut [bool; 2],
+) -> Result<()> {
+    for (i, (name, share)) in [("23.0.0", 0.4), ("23.0.1", 0.8)].into_iter().enumerate() {
+        if !tagged[i] && done as f64 >= share * quota as f64 {
+            b.tag(name, RELEASE, &format!("Version {name}"))?;
+            tagged[i] = true;
+        }
+    }
+    Ok(())
+}
+
+/// One backport ticket: cherry-picks of a recently merged main ticket, else a release-only fix.
+#[allow(clippy::too_many_arguments)]
+fn backport_step(
+    b: &mut RepoBuilder,
+    s: &mut Synth,
+    pending: &mut Vec<MainTicket>,
+    quota: usize,
+    done: &mut usize,
+    ticket_no: &mut u32,
+    pr: &mut u32,
+    stats: &mut RepoStats,
+) -> Result<()> {
+    let left = quota - *done;
+    let (dn, de) = s.dev();
+    b.set_identity(dn, de);
+    if !s.rng.gen_bool(0.15) {
+        for _attempt in 0..4 {
+            let fits: Vec<usize> = (0..pending.len())
+                .rev()
+                .filter(|&i| pending[i].commits.len() <= left)
+                .take(8)
+                .collect();
+            if fits.is_empty() {
+                break;
+            }
+            let t = pending.remove(fits[s.rng.gen_range(0..fits.len())]);
+            let branch = format!("tickets/DM-{}-v23", t.number);
+            b.branch(&branch, RELEASE)?;
+            let mut ok = true;
+            let (mut clean, mut edited) = (0, 0);
+            for (id, paths) in &t.commits {
+                let r = if s.rng.gen_bool(0.10) {
+                    let p = paths[s.rng.gen_range(0..paths.len())].clone();
+                    let kind = s
+                        .files
+                        .iter()
+                        .find(|f| f.path == p)
+                        .map_or(FileKind::Other, |f| f.kind);
+                    edited += 1;
+                    b.cherry_pick_edit(&branch, *id, None, |repo, index| {
+                        let entry = index
+                            .get_path(Path::new(&p), 0)
+                            .ok_or_else(|| anyhow!("{p} vanished in the pick"))?;
+                        let blob = repo.find_blob(entry.id)?;
+                        let text = String::from_utf8_lossy(blob.content()).into_owned();
+                        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+                        let at = s.rng.gen_range(0..lines.len().max(1));
+                        let new = s.line(kind);
+                        if lines.is_empty() {
+                            lines.push(new);
+                        } else {
+                            lines.insert(at, new);
+                        }
+                        let content = format!("{}\n", lines.join("\n"));
+                        apply_changes(repo, index, &[Change::Write(&p, &content)])
+                    })
+                } else {
+                    clean += 1;
+                    b.cherry_pick(&branch, *id, None)
+                };
+                if r.is_err() {
+                    ok = false;
+                    break;
+                }
+            }
+            if !ok {
+                // Conflicts with the release branch: not backportable, try another.
+                b.delete_branch(&branch)?;
+                continue;
+            }
+            *pr += s.rng.gen_range(1..4);
+            b.merge(
+                RELEASE,
+                &branch,
+                &format!(
+                    "Merge pull request #{} from lsst/tickets/DM-{}-v23\n\nDM-{}: {} (v23 backport)",
+                    pr, t.number, t.number, t.title
+                ),
+            )?;
+            b.delete_branch(&branch)?;
+            *done += t.commits.len();
+            stats.backport_tickets += 1;
+            stats.clean_picks += clean;
+            stats.edited_picks += edited;
+            return Ok(());
+        }
+    }
+    // A release-only fix.
+    let (subject, kind) = RELEASE_ONLY[s.rng.gen_range(0..RELEASE_ONLY.len())];
+    let path = s
+        .files
+        .iter()
+        .filter(|f| f.kind == kind)
+        .map(|f| f.path.clone())
+        .choose(&mut s.rng)
+        .unwrap_or_else(|| "requirements.txt".into());
+    let text = b.read(RELEASE, &path)?;
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if kind == FileKind::Requirements {
+        let pin = subject
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("moto<3")
+            .to_string();
+        lines.push(pin);
+    } else {
+        s.edit_lines(&mut lines, kind);
+    }
+    let content = format!("{}\n", lines.join("\n"));
+    *ticket_no += s.rng.gen_range(1..4);
+    let number = *ticket_no;
+    let branch = format!("tickets/DM-{number}-v23");
+    b.branch(&branch, RELEASE)?;
+    b.commit(&branch, subject, &[Change::Write(&path, &content)])?;
+    *pr += s.rng.gen_range(1..4);
+    b.merge(
+        RELEASE,
+        &branch,
+        &format!(
+            "Merge pull request #{pr} from lsst/tickets/DM-{number}-v23\n\nDM-{number}: {subject}"
+        ),
+    )?;
+    b.delete_branch(&branch)?;
+    *done += 1;
+    stats.backport_tickets += 1;
+    stats.release_only += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn lines(n: usize, tag: &str) -> String {
+        (0..n).map(|i| format!("line {i} {tag}\n")).collect()
+    }
+
+    fn with_line(base: &str, i: usize, new: &str) -> String {
+        base.lines()
+            .enumerate()
+            .map(|(k, l)| {
+                if k == i {
+                    format!("{new}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn commits_branches_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = RepoBuilder::init(&dir.path().join("r")).unwrap();
+        assert_eq!(b.time(), DEFAULT_START);
+        let c1 = b
+            .write(
+                "main",
+                "First\n\nbody",
+                &[("a.txt", "a\n"), ("dir/sub/b.py", "b\n")],
+            )
+            .unwrap();
+        assert_eq!(b.time(), DEFAULT_START + 60);
+        let c2 = b
+            .commit(
+                "main",
+                "Second",
+                &[
+                    Change::Write("a.txt", "a2\n"),
+                    Change::Delete("dir/sub/b.py"),
+                ],
+            )
+            .unwrap();
+        assert!(b.commit("main", "x", &[Change::Delete("nope")]).is_err());
+        assert_eq!(b.tip("main").unwrap(), c2);
+        assert_eq!(b.read("main", "a.txt").unwrap(), "a2\n");
+        assert_eq!(b.read(&c1.to_string(), "dir/sub/b.py").unwrap(), "b\n");
+        assert!(b.read("main", "dir/sub/b.py").is_err());
+
+        {
+            let repo = b.repo();
+            let c = repo.find_commit(c2).unwrap();
+            assert_eq!(c.parent_ids().collect::<Vec<_>>(), vec![c1]);
+            assert_eq!(c.message(), Some("Second\n"));
+            assert_eq!(c.author().name(), Some("Test Dev"));
+            assert_eq!(c.author().email(), Some("dev@example.org"));
+            assert_eq!(c.time().seconds(), DEFAULT_START + 60);
+            assert_eq!(repo.find_commit(c1).unwrap().parent_count(), 0);
+            // Loose objects: the commit's file is there.
+            let hex = c2.to_string();
+            assert!(repo
+                .path()
+                .join("objects")
+                .join(&hex[..2])
+                .join(&hex[2..])
+                .is_file());
+        }
+
+        let r = b.branch("tickets/DM-1", &c1.to_string()).unwrap();
+        assert_eq!(r, c1);
+        assert!(
+            b.branch("tickets/DM-1", "main").is_err(),
+            "branches are not moved"
+        );
+        let c3 = b
+            .write("tickets/DM-1", "On ticket", &[("c.txt", "c\n")])
+            .unwrap();
+        assert_eq!(b.tip("tickets/DM-1").unwrap(), c3);
+        assert_eq!(b.tip("main").unwrap(), c2, "main did not move");
+        // A branch that does not exist yet starts with a root commit.
+        let orphan = b.write("orphan", "Root", &[("o.txt", "o\n")]).unwrap();
+        assert_eq!(b.repo().find_commit(orphan).unwrap().parent_count(), 0);
+        b.set_time(1_700_000_000);
+        let c4 = b.write("main", "Later", &[("a.txt", "a3\n")]).unwrap();
+        assert_eq!(
+            b.repo().find_commit(c4).unwrap().time().seconds(),
+            1_700_000_000
+        );
+
+        b.finish("main").unwrap();
+        let p = b.path().to_path_buf();
+        assert_eq!(git(&p, &["status", "--porcelain"]), "");
+        assert_eq!(git(&p, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/main");
+        assert_eq!(git(&p, &["log", "--oneline"]).lines().count(), 3);
+        assert_eq!(std::fs::read_to_string(p.join("a.txt")).unwrap(), "a3\n");
+        assert_eq!(git(&p, &["show", "tickets/DM-1:c.txt"]), "c\n");
+        git(&p, &["fsck", "--strict"]);
+    }
+
+    #[test]
+    fn merge_is_first_parent_and_conflicts_name_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = RepoBuilder::init(dir.path()).unwrap();
+        let base = lines(30, "base");
+        let c0 = b
+            .write("main", "Base", &[("f.txt", &base), ("g.txt", "g\n")])
+            .unwrap();
+        b.branch("tickets/DM-2", "main").unwrap();
+        let t1 = b
+            .write(
+                "tickets/DM-2",
+                "Ticket",
+                &[("f.txt", &with_line(&base, 25, "ticket"))],
+            )
+            .unwrap();
+        let m0 = b
+            .write(
+                "main",
+                "Main change",
+                &[("f.txt", &with_line(&base, 2, "main"))],
+            )
+            .unwrap();
+        let m = b
+            .merge(
+                "main",
+                "tickets/DM-2",
+                "Merge pull request #1 from lsst/tickets/DM-2",
+            )
+            .unwrap();
+        let parents: Vec<Oid> = b.repo().find_commit(m).unwrap().parent_ids().collect();
+        assert_eq!(parents, vec![m0, t1]);
+        let f = b.read("main", "f.txt").unwrap();
+        assert!(f.contains("ticket\n") && f.contains("main\n"));
+        // A merge of a descendant is still a merge commit (--no-ff), from a sha too.
+        b.branch("t3", "main").unwrap();
+        let t3 = b.write("t3", "T3", &[("g.txt", "g3\n")]).unwrap();
+        let m2 = b.merge("main", &t3.to_string(), "Merge t3").unwrap();
+        assert_eq!(b.repo().find_commit(m2).unwrap().parent_count(), 2);
+        assert_eq!(b.read("main", "g.txt").unwrap(), "g3\n");
+
+        b.branch("x", &c0.to_string()).unwrap();
+        b.write(
+            "x",
+            "Conflicting",
+            &[("f.txt", &with_line(&base, 2, "other"))],
+        )
+        .unwrap();
+        let before = b.tip("main").unwrap();
+        let err = b.merge("main", "x", "Merge x").unwrap_err().to_string();
+        assert!(err.contains("conflict") && err.contains("f.txt"), "{err}");
+        assert_eq!(b.tip("main").unwrap(), before, "nothing moved on conflict");
+        assert!(b.merge("nobranch", "x", "m").is_err());
+
+        b.finish("main").unwrap();
+        let p = dir.path();
+        assert_eq!(
+            git(p, &["rev-list", "--count", "--first-parent", "main"]).trim(),
+            "4"
+        );
+        assert_eq!(
+            git(p, &["rev-list", "--count", "--merges", "main"]).trim(),
+            "2"
+        );
+        assert_eq!(git(p, &["status", "--porcelain"]), "");
+    }
+
+    #[test]
+    fn cherry_pick_is_equivalent_for_git_cherry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = RepoBuilder::init(dir.path()).unwrap();
+        let base = lines(40, "base");
+        b.write("main", "Base", &[("src/f.py", &base), ("g.txt", "g\n")])
+            .unwrap();
+        b.branch("v1.x", "main").unwrap();
+        b.set_identity("Ann Author", "ann@example.org");
+        let author_time = b.time();
+        let fix = b
+            .write(
+                "main",
+                "Fix bbox\n\nLonger text.",
+                &[("src/f.py", &with_line(&base, 30, "fixed"))],
+            )
+            .unwrap();
+        b.write("main", "Unrelated", &[("g.txt", "g2\n")]).unwrap();
+        b.set_identity("Rel Manager", "rm@example.org");
+        b.set_time(1_650_000_000);
+        let picked = b.cherry_pick("v1.x", fix, None).unwrap();
+        {
+            let c = b.repo().find_commit(picked).unwrap();
+            assert_eq!(c.message(), Some("Fix bbox\n\nLonger text.\n"));
+            assert_eq!(c.author().name(), Some("Ann Author"));
+            assert_eq!(c.author().when().seconds(), author_time);
+            assert_eq!(c.committer().name(), Some("Rel Manager"));
+            assert_eq!(c.committer().when().seconds(), 1_650_000_000);
+        }
+        assert_eq!(b.read("v1.x", "g.txt").unwrap(), "g\n");
+        assert!(b.read("v1.x", "src/f.py").unwrap().contains("fixed\n"));
+
+        // Edited while picking: not equivalent any more.
+        let fix2 = b
+            .write(
+                "main",
+                "Fix two",
+                &[(
+                    "src/f.py",
+                    &with_line(&b.read("main", "src/f.py").unwrap(), 5, "two"),
+                )],
+            )
+            .unwrap();
+        let on_rel = b.read("v1.x", "src/f.py").unwrap();
+        let edited = with_line(&with_line(&on_rel, 5, "two"), 10, "adapted");
+        let e = b
+            .cherry_pick_with(
+                "v1.x",
+                fix2,
+                Some("Fix two (adapted)"),
+                &[Change::Write("src/f.py", &edited)],
+            )
+            .unwrap();
+        b.finish("main").unwrap();
+        let out = git(dir.path(), &["cherry", "main", "v1.x"]);
+        assert_eq!(out, format!("- {picked}\n+ {e}\n"));
+
+        // A conflicting pick is an error naming the path.
+        b.write(
+            "v1.x",
+            "Release only",
+            &[(
+                "src/f.py",
+                &with_line(&b.read("v1.x", "src/f.py").unwrap(), 20, "rel"),
+            )],
+        )
+        .unwrap();
+        let clash = b
+            .write(
+                "main",
+                "Clash",
+                &[(
+                    "src/f.py",
+                    &with_line(&b.read("main", "src/f.py").unwrap(), 20, "mainline"),
+                )],
+            )
+            .unwrap();
+        let tip = b.tip("v1.x").unwrap();
+        let err = b.cherry_pick("v1.x", clash, None).unwrap_err().to_string();
+        assert!(
+            err.contains("conflict") && err.contains("src/f.py"),
+            "{err}"
+        );
+        assert_eq!(b.tip("v1.x").unwrap(), tip);
+
+        // Picking a merge takes it against its first parent.
+        b.branch("t", "main").unwrap();
+        b.write("t", "On t", &[("h.txt", "h\n")]).unwrap();
+        let m = b.merge("main", "t", "Merge t").unwrap();
+        b.cherry_pick("v1.x", m, None).unwrap();
+        assert_eq!(b.read("v1.x", "h.txt").unwrap(), "h\n");
+    }
+
+    #[test]
+    fn revert_undoes_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = RepoBuilder::init(dir.path()).unwrap();
+        b.write("main", "Base", &[("a.txt", "one\n")]).unwrap();
+        let bad = b
+            .write(
+                "main",
+                "Break things\n\nOops.",
+                &[("a.txt", "two\n"), ("new.txt", "n\n")],
+            )
+            .unwrap();
+        let r = b.revert("main", bad).unwrap();
+        let c = b.repo().find_commit(r).unwrap();
+        assert_eq!(
+            c.message(),
+            Some(format!("Revert \"Break things\"\n\nThis reverts commit {bad}.\n").as_str())
+        );
+        assert_eq!(c.parent_id(0).unwrap(), bad);
+        drop(c);
+        assert_eq!(b.read("main", "a.txt").unwrap(), "one\n");
+        assert!(b.read("main", "new.txt").is_err());
+        b.finish("main").unwrap();
+        assert_eq!(git(dir.path(), &["diff", "--stat", "main~2", "main"]), "");
+    }
+
+    #[test]
+    fn annotated_tags_are_never_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = RepoBuilder::init(dir.path()).unwrap();
+        let c1 = b.write("main", "One", &[("a", "1\n")]).unwrap();
+        let t = b.tag("v23.0.0.rc1", "main", "Release candidate").unwrap();
+        let c2 = b.write("main", "Two", &[("a", "2\n")]).unwrap();
+        {
+            let tag = b.repo().find_tag(t).unwrap();
+            assert_eq!(tag.target_id(), c1);
+            assert_eq!(tag.name(), Some("v23.0.0.rc1"));
+            assert_eq!(tag.message(), Some("Release candidate\n"));
+            assert_eq!(tag.tagger().unwrap().name(), Some("Test Dev"));
+        }
+        let err = b
+            .tag("v23.0.0.rc1", "main", "again")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already exists"), "{err}");
+        // Tags resolve as revisions; a tag of a tag is peeled to the commit.
+        b.branch("rel", "v23.0.0.rc1").unwrap();
+        assert_eq!(b.tip("rel").unwrap(), c1);
+        let t2 = b.tag("again", "v23.0.0.rc1", "x").unwrap();
+        assert_eq!(b.repo().find_tag(t2).unwrap().target_id(), c1);
+        b.tag("23.0.0", &c2.to_string(), "Version 23.0.0").unwrap();
+        b.finish("main").unwrap();
+        assert_eq!(
+            git(dir.path(), &["describe", "--tags", "--abbrev=0", "rel"]).trim(),
+            "again"
+        );
+        assert_eq!(git(dir.path(), &["cat-file", "-t", "23.0.0"]).trim(), "tag");
+    }
+
+    #[test]
+    fn shallow_copy_stops_at_the_graft() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let mut b = RepoBuilder::init(&src).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(
+                b.write("main", &format!("C{i}"), &[("a", &format!("{i}\n"))])
+                    .unwrap(),
+            );
+        }
+        b.finish("main").unwrap();
+        let dst = dir.path().join("dst");
+        make_shallow(&src, &dst, ids[2]).unwrap();
+        let repo = Repository::open(&dst).unwrap();
+        assert!(repo.is_shallow());
+        assert!(!Repository::open(&src).unwrap().is_shallow());
+        let mut walk = repo.revwalk().unwrap();
+        walk.push_head().unwrap();
+        let seen: Vec<Oid> = walk.map(|r| r.unwrap()).collect();
+        assert_eq!(seen, vec![ids[4], ids[3], ids[2]]);
+        assert_eq!(repo.find_commit(ids[2]).unwrap().parent_count(), 0);
+        assert_eq!(git(&dst, &["rev-list", "--count", "main"]).trim(), "3");
+        assert_eq!(
+            git(&dst, &["rev-parse", "--is-shallow-repository"]).trim(),
+            "true"
+        );
+        assert_eq!(git(&dst, &["status", "--porcelain"]), "");
+        assert!(make_shallow(&src, &dst, ids[1]).is_err(), "dst not empty");
+    }
+
+    #[test]
+    fn missing_loose_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = RepoBuilder::init(dir.path()).unwrap();
+        b.write("main", "One", &[("a", "1\n")]).unwrap();
+        let c2 = b.write("main", "Two", &[("a", "2\n")]).unwrap();
+        let blob = b.repo().revparse_single("main:a").unwrap().id();
+        b.finish("main").unwrap();
+        remove_loose_object(dir.path(), blob).unwrap();
+        assert!(
+            remove_loose_object(dir.path(), blob).is_err(),
+            "already gone"
+        );
+        let repo = Repository::open(dir.path()).unwrap();
+        assert!(repo.find_blob(blob).is_err());
+        assert!(repo.find_commit(c2).is_ok());
+        remove_loose_object(dir.path(), c2).unwrap();
+        let repo = Repository::open(dir.path()).unwrap();
+        assert!(repo.find_commit(c2).is_err());
+        let bad = Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["fsck", "--no-dangling"])
+            .output()
+            .unwrap();
+        assert!(!bad.status.success(), "fsck notices the missing objects");
+    }
+
+    #[test]
+    fn pack_objects_keeps_history_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = RepoBuilder::init(dir.path()).unwrap();
+        let c1 = b.write("main", "One", &[("a", "1\n")]).unwrap();
+        b.write("main", "Two", &[("a", "2\n")]).unwrap();
+        b.tag("v1", &c1.to_string(), "v1").unwrap();
+        b.finish("main").unwrap();
+        b.pack_objects(true).unwrap();
+        assert!(remove_loose_object(dir.path(), c1).is_err(), "packed now");
+        assert_eq!(
+            git(dir.path(), &["rev-list", "--count", "--all"]).trim(),
+            "2"
+        );
+        git(dir.path(), &["fsck", "--strict"]);
+        assert_eq!(
+            git(dir.path(), &["count-objects"]).trim(),
+            "0 objects, 0 kilobytes"
+        );
+    }
+
+    #[test]
+    fn synthetic_campaign_is_deterministic_and_counts_add_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = synthetic_campaign_stats(dir.path(), 3, 120, 17, 23).unwrap();
+        assert_eq!(stats.len(), 3);
+        assert_eq!(stats.iter().map(|s| s.release_commits).sum::<usize>(), 17);
+        let mut heads = Vec::new();
+        for s in &stats {
+            let p = dir.path().join("repos").join(&s.name);
+            assert_eq!(git(&p, &["rev-list", "--count", "main"]).trim(), "120");
+            let rel = git(&p, &["rev-list", "--count", "--no-merges", "main..v23.0.x"]);
+            assert_eq!(rel.trim().parse::<usize>().unwrap(), s.release_commits);
+            assert_eq!(
+                s.release_commits,
+                s.clean_picks + s.edited_picks + s.release_only,
+                "{s:?}"
+            );
+            let tags = git(&p, &["tag", "--list"]);
+            assert_eq!(tags, "23.0.0\n23.0.1\nv23.0.0.rc1\n");
+            let branches = git(&p, &["branch", "--format=%(refname:short)"]);
+            assert_eq!(branches, "main\nv23.0.x\n");
+            assert_eq!(
+                git(&p, &["merge-base", "main", "v23.0.x"]),
+                git(&p, &["rev-parse", "v23.0.0.rc1^{}"])
+            );
+            assert_eq!(git(&p, &["status", "--porcelain"]), "");
+            let merges = git(&p, &["log", "--merges", "--format=%s", "main"]);
+            assert!(
+                merges
+                    .lines()
+                    .all(|l| l.starts_with("Merge pull request #")),
+                "{merges}"
+            );
+            git(&p, &["fsck", "--no-dangling"]);
+            heads.push(git(&p, &["rev-parse", "main", "v23.0.x"]));
+        }
+        let again = tempfile::tempdir().unwrap();
+        let paths = synthetic_campaign(again.path(), 3, 120, 17, 23).unwrap();
+        for (p, h) in paths.iter().zip(&heads) {
+            assert_eq!(
+                &git(p, &["rev-parse", "main", "v23.0.x"]),
+                h,
+                "same seed, same repositories"
+            );
+        }
+    }
+}
