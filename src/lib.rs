@@ -24,6 +24,7 @@ pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod git;
 pub mod ledger;
 pub mod ops;
 pub mod sync;

@@ -153,6 +153,32 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Check git against the ledger: is every approved fix on the release branch of every
+    /// repository it touched, and is everything on the release branches approved?
+    ///
+    /// Scans each repository of the policy (local clones; in parallel, cached by commit id so a
+    /// second run only looks at new commits), matches release-branch commits to main-side ones
+    /// (same commit, cherry-pick trailer, patch-id, squash, changed lines, subject), records
+    /// landings and drift as events, and exits 1 when drift the policy marks blocking is found.
+    Verify {
+        /// The release line (default: the policy's only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Only these repositories (repeatable).
+        #[arg(long = "repo", value_name = "NAME", num_args = 1..)]
+        repos: Vec<String>,
+        /// Run `git fetch` in each clone first.
+        #[arg(long)]
+        fetch: bool,
+        /// List every release-branch commit with its ticket and match (table and md).
+        #[arg(long)]
+        commits: bool,
+        /// Scanning threads (default: one per core).
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        jobs: usize,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Policy files: check one, or print the JSON schema.
     Policy {
         #[command(subcommand)]

@@ -25,6 +25,12 @@ pub mod kind {
     pub const PUSHED: &str = "push";
     /// A decision held back from the tracker because its labels changed there since.
     pub const PUSH_CONFLICT: &str = "push.conflict";
+    /// A ticket's change seen on a release branch in one repository (by `verify`).
+    pub const LANDING: &str = "landing";
+    /// A disagreement between the ledger and git appeared.
+    pub const DRIFT_FOUND: &str = "drift.found";
+    /// A disagreement seen earlier is gone.
+    pub const DRIFT_CLEARED: &str = "drift.cleared";
 }
 
 /// Where an event came from.
@@ -32,6 +38,7 @@ pub mod source {
     pub const JIRA: &str = "jira";
     pub const SNAPSHOT: &str = "snapshot";
     pub const LOCAL: &str = "local";
+    pub const GIT: &str = "git";
 }
 
 /// An event as it is stored.

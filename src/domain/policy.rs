@@ -11,6 +11,7 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::landing::DriftKind;
 use crate::domain::workflow::ViolationKind;
 
 /// The whole policy file.
@@ -151,6 +152,32 @@ pub struct Repository {
     /// The development branch backports come from.
     #[serde(default = "default_main")]
     pub main_branch: String,
+    /// The release lines this repository carries (default: every line). A repository that does
+    /// not carry a line is not scanned for it and never holds up its tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<String>>,
+    /// Whether a ticket that touched this repository on `main` counts as landed only once it is
+    /// here too (default true). When false, a missing landing is reported but does not hold the
+    /// ticket up (e.g. a repository whose release branch only takes pins).
+    #[serde(default = "default_true")]
+    pub require_landing: bool,
+    /// Tickets whose main-side commits here need not land on the release branches, e.g. code
+    /// that moved here on `main` and was backported by hand in its old repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_tickets: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Repository {
+    /// Whether this repository carries release line `line`.
+    pub fn carries(&self, line: &str) -> bool {
+        self.lines
+            .as_ref()
+            .is_none_or(|ls| ls.iter().any(|l| l == line))
+    }
 }
 
 fn default_main() -> String {
@@ -158,12 +185,29 @@ fn default_main() -> String {
 }
 
 /// Rules about violations.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Violation kinds that block a patch release until resolved.
     #[serde(default)]
     pub blocking: Vec<ViolationKind>,
+    /// Drift kinds (from `portcullis verify`) that make verification fail (exit 1). Default:
+    /// `done_not_landed`, `landed_not_approved`, `reverted`, `unverifiable`.
+    #[serde(default = "default_drift_blocking")]
+    pub drift_blocking: Vec<DriftKind>,
+}
+
+fn default_drift_blocking() -> Vec<DriftKind> {
+    DriftKind::DEFAULT_BLOCKING.to_vec()
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            blocking: Vec::new(),
+            drift_blocking: default_drift_blocking(),
+        }
+    }
 }
 
 /// One problem found in a policy file, located precisely.
@@ -198,6 +242,8 @@ impl fmt::Display for PolicyError {
 pub struct LoadedPolicy {
     pub policy: Policy,
     key_re: Regex,
+    /// The ticket key pattern unanchored, between word boundaries: finds keys inside text.
+    key_search: Regex,
     /// Where it came from (file name), for messages.
     pub source: String,
 }
@@ -206,6 +252,31 @@ impl LoadedPolicy {
     /// Whether `key` is a ticket key under this policy.
     pub fn key_matches(&self, key: &str) -> bool {
         self.key_re.is_match(key)
+    }
+
+    /// Every ticket key in `text` (branch names, commit messages), in order, without repeats.
+    pub fn keys_in(&self, text: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in self.key_search.find_iter(text) {
+            if !out.iter().any(|k| k == m.as_str()) {
+                out.push(m.as_str().to_string());
+            }
+        }
+        out
+    }
+
+    /// Whether drift of this kind fails a verification.
+    pub fn is_drift_blocking(&self, kind: DriftKind) -> bool {
+        self.policy.rules.drift_blocking.contains(&kind)
+    }
+
+    /// The repositories that carry release line `line`.
+    pub fn repositories_for(&self, line: &str) -> Vec<&Repository> {
+        self.policy
+            .repositories
+            .iter()
+            .filter(|r| r.carries(line))
+            .collect()
     }
 
     pub fn line(&self, name: &str) -> Option<&Line> {
@@ -485,17 +556,30 @@ impl Policy {
                     "must not be empty".into(),
                 );
             }
-            if r.main_branch.starts_with('-') || r.main_branch.trim().is_empty() {
+            if r.main_branch.starts_with('-')
+                || r.main_branch.trim().is_empty()
+                || r.main_branch.contains(char::is_whitespace)
+            {
                 err(
                     format!("repositories[{i}].main_branch"),
                     format!("`{}` is not a valid branch name", r.main_branch),
                 );
             }
+            for l in r.lines.iter().flatten() {
+                if !names.contains(l) {
+                    err(
+                        format!("repositories[{i}].lines"),
+                        format!("unknown release line `{l}`"),
+                    );
+                }
+            }
         }
-        match key_re {
-            Some(key_re) if errors.is_empty() => Ok(LoadedPolicy {
+        let key_search = Regex::new(&format!(r"\b(?:{})\b", policy.ticket_key)).ok();
+        match (key_re, key_search) {
+            (Some(key_re), Some(key_search)) if errors.is_empty() => Ok(LoadedPolicy {
                 policy,
                 key_re,
+                key_search,
                 source: file.to_string(),
             }),
             _ => Err(errors),

@@ -11,6 +11,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_sync_state",
         include_str!("migrations/0002_sync_state.sql"),
     ),
+    (
+        "0003_git_cache",
+        include_str!("migrations/0003_git_cache.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -76,7 +80,7 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(current(&conn).unwrap(), 2);
+        assert_eq!(current(&conn).unwrap(), latest());
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .unwrap();
@@ -85,5 +89,9 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM sync_state", [], |r| r.get(0))
             .unwrap();
         assert_eq!(st, 0);
+        let cached: i64 = conn
+            .query_row("SELECT COUNT(*) FROM git_commits", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cached, 0);
     }
 }

@@ -410,6 +410,11 @@ impl LedgerTx<'_> {
         set_sync_state(&self.tx, state)
     }
 
+    /// The transaction's connection, for the operational tables (caches) outside the event log.
+    pub fn conn(&self) -> &Connection {
+        &self.tx
+    }
+
     /// How many events this transaction appended.
     pub fn appended(&self) -> u64 {
         self.appended

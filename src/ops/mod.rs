@@ -2,6 +2,7 @@
 //! data, returns plain data (serialisable), and never prints.
 
 pub mod tracker;
+pub mod verify;
 pub mod workspace;
 
 use std::collections::BTreeMap;
@@ -370,6 +371,46 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                 .get("changed_by")
                 .and_then(Value::as_str)
                 .unwrap_or("someone")
+        ),
+        kind::LANDING => {
+            let p = &e.payload;
+            let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+            let n = |k: &str| p.get(k).and_then(Value::as_array).map_or(0, Vec::len);
+            let mut text = format!(
+                "{} in {} on {}",
+                s("status").replace('_', " "),
+                s("repo"),
+                p.get("branch")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the release branch")
+            );
+            if let Some(how) = p.get("how").and_then(Value::as_str) {
+                text.push_str(&format!(" ({how}"));
+                text.push_str(&format!(
+                    ", {} of {} main commits)",
+                    n("landed"),
+                    n("main_commits")
+                ));
+            }
+            match p.get("first_tag").and_then(Value::as_str) {
+                Some(t) => text.push_str(&format!(", released in {t}")),
+                None => text.push_str(", not in a release tag yet"),
+            }
+            text
+        }
+        kind::DRIFT_FOUND => format!(
+            "drift: {}",
+            e.payload
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+        ),
+        kind::DRIFT_CLEARED => format!(
+            "drift resolved: {}",
+            e.payload
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
         ),
         other => other.to_string(),
     }

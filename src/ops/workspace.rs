@@ -108,6 +108,8 @@ pub struct Workspace {
     pub config_path: Option<PathBuf>,
     pub config: Option<Config>,
     pub policy: LoadedPolicy,
+    /// The policy file; repository paths in it are relative to its directory.
+    pub policy_path: PathBuf,
     pub ledger_path: PathBuf,
 }
 
@@ -155,6 +157,7 @@ impl Workspace {
             config_path,
             config,
             policy,
+            policy_path,
             ledger_path,
         })
     }

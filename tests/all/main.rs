@@ -7,3 +7,4 @@ mod import;
 mod jira_live;
 mod ledger;
 mod policy;
+mod verify;

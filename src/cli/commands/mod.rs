@@ -10,6 +10,7 @@ mod policy;
 mod push;
 mod status;
 mod sync;
+mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::ops::workspace::Workspace;
@@ -61,6 +62,24 @@ pub fn run(cli: Cli) -> Result<u8> {
             &Workspace::resolve(&loc)?,
             line.as_deref(),
             state.as_deref(),
+            format,
+        ),
+        Command::Verify {
+            line,
+            repos,
+            fetch,
+            commits,
+            jobs,
+            format,
+        } => verify::run(
+            &Workspace::resolve(&loc)?,
+            crate::ops::verify::VerifyOptions {
+                line,
+                repos,
+                fetch,
+                jobs,
+            },
+            commits,
             format,
         ),
         Command::History { key, all, format } => {

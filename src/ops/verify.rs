@@ -1,0 +1,431 @@
+//! `verify`: scan every repository of a line (in parallel, through the caches), judge each ticket
+//! against the ledger, and record what changed as events: landings, and drift found or cleared.
+//!
+//! One transaction writes the cache rows and the events, so an interrupted run leaves the ledger
+//! as it was; the next run redoes only what the cache did not keep.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::domain::event::{kind, source, NewEvent};
+use crate::domain::policy::Line;
+use crate::domain::time::now;
+use crate::domain::workflow::State;
+use crate::git::cache::{self, CacheWrites, FactCache};
+use crate::git::scan::{self, resolve_repo_path, RepoScan, ScanTarget};
+use crate::git::verify::{self, Drift, LedgerTicket, Verification};
+use crate::ledger::Ledger;
+use crate::ops::workspace::Workspace;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub line: Option<String>,
+    /// Only these repositories (default: every repository of the line).
+    pub repos: Vec<String>,
+    /// Run `git fetch` in each clone first.
+    pub fetch: bool,
+    /// Scanning threads (0: one per core, at most one per repository).
+    pub jobs: usize,
+}
+
+/// Progress of the scan, for a progress bar.
+pub trait ScanProgress: Sync {
+    fn start(&self, _repos: usize) {}
+    fn scanned(&self, _repo: &str) {}
+    fn finish(&self) {}
+}
+
+pub struct Quiet;
+impl ScanProgress for Quiet {}
+
+/// What `verify` wrote to the ledger.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Recorded {
+    pub landings: usize,
+    pub drift_found: usize,
+    pub drift_cleared: usize,
+}
+
+/// Where the time went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanStats {
+    pub elapsed_ms: u128,
+    /// Commit facts read from the cache and computed from the repositories.
+    pub facts_cached: u64,
+    pub facts_computed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyOutcome {
+    #[serde(flatten)]
+    pub verification: Verification,
+    pub recorded: Recorded,
+    #[serde(skip)]
+    pub stats: ScanStats,
+}
+
+/// Verify a release line.
+pub fn verify(
+    ws: &Workspace,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> Result<VerifyOutcome> {
+    let started = Instant::now();
+    let policy = &ws.policy;
+    let line = policy.resolve_line(opts.line.as_deref())?;
+    let all = policy.repositories_for(&line.name);
+    if all.is_empty() {
+        return Err(Error::input(format!(
+            "the policy lists no repositories for line {}",
+            line.name
+        ))
+        .hint("add [[repositories]] tables (name, path, main_branch) to the policy"));
+    }
+    for r in &opts.repos {
+        if !all.iter().any(|x| &x.name == r) {
+            let names: Vec<&str> = all.iter().map(|x| x.name.as_str()).collect();
+            return Err(
+                Error::input(format!("unknown repository `{r}` for line {}", line.name))
+                    .hint(format!("the policy lists: {}", names.join(", "))),
+            );
+        }
+    }
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|r| opts.repos.is_empty() || opts.repos.contains(&r.name))
+        .collect();
+    let mut ledger = ws.open_ledger()?;
+    let policy_dir = ws
+        .policy_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let targets: Vec<ScanTarget<'_>> = chosen
+        .iter()
+        .map(|r| ScanTarget {
+            repo: r.name.clone(),
+            path: resolve_repo_path(&policy_dir, &r.path),
+            shown_path: r.path.clone(),
+            main_branch: r.main_branch.clone(),
+            line,
+            policy,
+        })
+        .collect();
+
+    let (scans, writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
+    let tickets = ledger_tickets(&ledger, &line.name)?;
+    let mut verification = verify::verify(policy, line, &scans, &tickets);
+    if !opts.repos.is_empty() {
+        // A subset cannot tell that a ticket has no commit anywhere.
+        verification.drift.retain(|d| d.repo.is_some());
+        recount(&mut verification);
+    }
+    let recorded = record(
+        &mut ledger,
+        ws,
+        line,
+        &scans,
+        &verification,
+        &writes,
+        &opts.repos,
+    )?;
+    Ok(VerifyOutcome {
+        verification,
+        recorded,
+        stats: ScanStats {
+            elapsed_ms: started.elapsed().as_millis(),
+            ..stats
+        },
+    })
+}
+
+fn recount(v: &mut Verification) {
+    v.summary.drift = v.drift.len();
+    v.summary.blocking = v.drift.iter().filter(|d| d.blocking).count();
+}
+
+/// One repository's scan with what it computed: (index, scan, cache writes, facts read, facts computed).
+type Scanned = (usize, RepoScan, CacheWrites, u64, u64);
+
+/// Scan the targets on worker threads, each with its own read-only view of the cache.
+fn scan_all(
+    targets: &[ScanTarget<'_>],
+    ledger_path: &Path,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> (Vec<RepoScan>, Vec<CacheWrites>, ScanStats) {
+    let jobs = if opts.jobs > 0 {
+        opts.jobs
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+    .clamp(1, targets.len().max(1));
+    progress.start(targets.len());
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Scanned>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                let mut cache = FactCache::open(ledger_path);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(t) = targets.get(i) else { break };
+                    let fetch_problem = if opts.fetch && t.path.exists() {
+                        crate::git::fetch::fetch(&t.path).err()
+                    } else {
+                        None
+                    };
+                    let (hits, computed) = (cache.hits, cache.computed);
+                    let mut result = scan::scan(t, &mut cache);
+                    if let Some(p) = fetch_problem {
+                        result
+                            .problems
+                            .push(format!("{}: {p}; verified what the clone has", t.repo));
+                    }
+                    let writes = cache.take_writes();
+                    progress.scanned(&t.repo);
+                    results.lock().expect("scan results").push((
+                        i,
+                        result,
+                        writes,
+                        cache.hits - hits,
+                        cache.computed - computed,
+                    ));
+                }
+            });
+        }
+    });
+    progress.finish();
+    let mut results = results.into_inner().expect("scan results");
+    results.sort_by_key(|r| r.0);
+    let mut stats = ScanStats::default();
+    let mut scans = Vec::new();
+    let mut writes = Vec::new();
+    for (_, scan, w, hits, computed) in results {
+        stats.facts_cached += hits;
+        stats.facts_computed += computed;
+        scans.push(scan);
+        writes.push(w);
+    }
+    (scans, writes, stats)
+}
+
+/// The ledger's tickets on a line, with their summaries.
+fn ledger_tickets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, LedgerTicket>> {
+    let mut stmt = ledger.conn().prepare(
+        "SELECT l.ticket, l.state, COALESCE(t.summary, '') FROM line_states l
+         LEFT JOIN tickets t ON t.key = l.ticket WHERE l.line = ?1",
+    )?;
+    let mut out = BTreeMap::new();
+    let mut rows = stmt.query([line])?;
+    while let Some(r) = rows.next()? {
+        let key: String = r.get(0)?;
+        let state: String = r.get(1)?;
+        let summary: String = r.get(2)?;
+        let state = State::ALL
+            .into_iter()
+            .find(|s| s.as_str() == state)
+            .unwrap_or(State::None);
+        out.insert(key, LedgerTicket { state, summary });
+    }
+    Ok(out)
+}
+
+/// The drift open in the ledger for a line: id → (repo, payload of the event that opened it).
+pub fn open_drift(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, Value>> {
+    let mut open: BTreeMap<String, Value> = BTreeMap::new();
+    for e in ledger.events_of_kinds(&[kind::DRIFT_FOUND, kind::DRIFT_CLEARED])? {
+        if e.line.as_deref() != Some(line) {
+            continue;
+        }
+        let Some(id) = e
+            .payload
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if e.kind == kind::DRIFT_FOUND {
+            open.insert(id, e.payload.clone());
+        } else {
+            open.remove(&id);
+        }
+    }
+    Ok(open)
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// Write the cache and the events in one transaction.
+fn record(
+    ledger: &mut Ledger,
+    ws: &Workspace,
+    line: &Line,
+    scans: &[RepoScan],
+    v: &Verification,
+    writes: &[CacheWrites],
+    only: &[String],
+) -> Result<Recorded> {
+    let open = open_drift(ledger, &line.name)?;
+    let at = now();
+    let mut rec = Recorded::default();
+    let times: HashMap<(&str, &str), i64> = scans
+        .iter()
+        .flat_map(|s| {
+            s.release_commits
+                .iter()
+                .map(move |c| ((s.repo.as_str(), c.sha.as_str()), c.time))
+        })
+        .collect();
+    let mut events = Vec::new();
+    for t in &v.tickets {
+        for r in &t.repos {
+            use crate::domain::landing::RepoLandingStatus as S;
+            if !matches!(
+                r.status,
+                S::Landed | S::Partial | S::Reverted | S::ReleaseOnly
+            ) {
+                continue;
+            }
+            let mut involved: Vec<&str> = r.release_commits.iter().map(String::as_str).collect();
+            involved.extend(r.reverted.iter().map(|x| x.reverted_by.as_str()));
+            let newest = involved
+                .iter()
+                .filter_map(|c| times.get(&(r.repo.as_str(), *c)))
+                .max()
+                .copied();
+            let when = newest
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .unwrap_or(at);
+            let mut parts = vec![r.status.as_str(), r.first_tag.as_deref().unwrap_or("-")];
+            parts.extend(involved.iter().copied());
+            let digest = short_hash(&parts);
+            events.push(NewEvent {
+                ticket: Some(t.key.clone()),
+                line: Some(line.name.clone()),
+                kind: kind::LANDING,
+                source: source::GIT.into(),
+                actor: None,
+                at: when,
+                meeting: None,
+                note: None,
+                payload: json!({
+                    "repo": r.repo,
+                    "branch": line.branch,
+                    "status": r.status,
+                    "how": r.how,
+                    "first_tag": r.first_tag,
+                    "main_commits": r.main_commits,
+                    "landed": r.landed,
+                    "missing": r.missing,
+                    "release_commits": r.release_commits,
+                    "reverted": r.reverted,
+                }),
+                dedup_key: Some(format!(
+                    "landing:{}:{}:{}:{digest}",
+                    line.name, r.repo, t.key
+                )),
+            });
+        }
+    }
+    let current: BTreeSet<&str> = v.drift.iter().map(|d| d.id.as_str()).collect();
+    for d in &v.drift {
+        if !open.contains_key(&d.id) {
+            events.push(drift_event(line, d, at, kind::DRIFT_FOUND));
+        }
+    }
+    for (id, payload) in &open {
+        if current.contains(id.as_str()) {
+            continue;
+        }
+        let repo = payload.get("repo").and_then(Value::as_str);
+        let in_scope = match repo {
+            Some(r) => only.is_empty() || only.iter().any(|o| o == r),
+            None => only.is_empty(),
+        };
+        if !in_scope {
+            continue;
+        }
+        events.push(NewEvent {
+            ticket: payload
+                .get("ticket")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            line: Some(line.name.clone()),
+            kind: kind::DRIFT_CLEARED,
+            source: source::GIT.into(),
+            actor: None,
+            at,
+            meeting: None,
+            note: None,
+            payload: json!({
+                "id": id,
+                "kind": payload.get("kind"),
+                "repo": repo,
+                "message": payload.get("message"),
+            }),
+            dedup_key: None,
+        });
+    }
+    let stamp = crate::domain::time::fmt_utc(at);
+    let mut tx = ledger.transaction()?;
+    for w in writes {
+        cache::store(tx.conn(), w, &stamp)?;
+    }
+    for e in events {
+        let k = e.kind;
+        if tx.append(e)?.is_some() {
+            match k {
+                kind::LANDING => rec.landings += 1,
+                kind::DRIFT_FOUND => rec.drift_found += 1,
+                _ => rec.drift_cleared += 1,
+            }
+        }
+    }
+    tx.commit_with(&ws.policy)?;
+    Ok(rec)
+}
+
+fn drift_event(
+    line: &Line,
+    d: &Drift,
+    at: chrono::DateTime<chrono::Utc>,
+    k: &'static str,
+) -> NewEvent {
+    NewEvent {
+        ticket: d.ticket.clone(),
+        line: Some(line.name.clone()),
+        kind: k,
+        source: source::GIT.into(),
+        actor: None,
+        at,
+        meeting: None,
+        note: None,
+        payload: json!({
+            "id": d.id,
+            "kind": d.kind,
+            "repo": d.repo,
+            "ticket": d.ticket,
+            "commits": d.commits,
+            "message": d.message,
+            "blocking": d.blocking,
+        }),
+        dedup_key: None,
+    }
+}
