@@ -105,7 +105,7 @@ pub struct ReleaseCommit {
 impl ReleaseCommit {
     /// A non-merge commit with no main-side counterpart: a pin, release notes, a manual backport.
     pub fn is_release_only(&self) -> bool {
-        !self.merge && self.matched.is_none()
+        !self.merge && self.matched.is_none() && self.reverts.is_none()
     }
 }
 

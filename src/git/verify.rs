@@ -200,8 +200,15 @@ impl<'a> RepoIndex<'a> {
                 continue;
             }
             let Some(m) = &c.matched else { continue };
+            // Other candidates count too when the evidence is exact (the same change made twice
+            // on main); an ambiguous subject match lands only its chosen commit.
             let mains: Vec<&String> = std::iter::once(&m.main_commit)
-                .chain(c.candidates.iter().map(|x| &x.main_commit))
+                .chain(
+                    c.candidates
+                        .iter()
+                        .filter(|x| x.kind.is_exact())
+                        .map(|x| &x.main_commit),
+                )
                 .collect();
             for main in mains {
                 let targets: Vec<String> = if m.kind == MatchKind::Squash {

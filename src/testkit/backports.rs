@@ -34,7 +34,13 @@ fn initial(file: &str) -> String {
 impl CampaignRepo {
     /// `main` with three commits, `v23.0.0.rc1` on its tip and `v23.0.x` branched there.
     pub fn new(path: &Path) -> Result<CampaignRepo> {
+        CampaignRepo::new_at(path, crate::testkit::gitrepo::DEFAULT_START)
+    }
+
+    /// [`CampaignRepo::new`] with the first commit at `epoch_secs`.
+    pub fn new_at(path: &Path, epoch_secs: i64) -> Result<CampaignRepo> {
         let mut b = RepoBuilder::init(path)?;
+        b.set_time(epoch_secs);
         let files: Vec<(String, String)> =
             FILES.iter().map(|f| (f.to_string(), initial(f))).collect();
         let refs: Vec<(&str, &str)> = files

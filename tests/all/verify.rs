@@ -730,8 +730,8 @@ fn repo_filter_and_unknown_names() {
 }
 
 #[test]
-fn option_like_names_never_reach_git_as_options() {
-    // A repository path that looks like an option is a path, not an option, for --fetch.
+fn fetch_failure_is_reported_and_the_clone_still_verified() {
+    // `git fetch` runs as a subprocess with arguments; its failure is a problem, not an abort.
     let env = workspace(&["pkg"], "");
     let mut r = repo(&env, "pkg");
     r.finish().unwrap();
@@ -743,4 +743,52 @@ fn option_like_names_never_reach_git_as_options() {
         problems.contains("git fetch") && problems.contains("verified what the clone has"),
         "{problems}"
     );
+}
+
+#[test]
+fn json_and_markdown_snapshots_of_a_small_campaign() {
+    let env = workspace(&["daf_butler", "ctrl_bps"], "");
+    let mut r = repo(&env, "daf_butler");
+    let mut late = CampaignRepo::main_only(&env.path().join("repos/ctrl_bps")).unwrap();
+    let a = r
+        .fix_on_main(
+            "DM-33769",
+            &[(CORE, 10, "retry", "Improve timeout and retry")],
+        )
+        .unwrap();
+    let b = r
+        .fix_on_main("DM-33800", &[(IO, 4, "fixed", "Fix reader")])
+        .unwrap();
+    late.fix_on_main("DM-33800", &[(IO, 4, "fixed", "Fix reader")])
+        .unwrap();
+    r.backport("DM-33769-v23", &a).unwrap();
+    r.b.tag(
+        "23.0.1",
+        RELEASE,
+        "Version 23.0.1 release from manifest b6065",
+    )
+    .unwrap();
+    let picked = r.backport("DM-33800-v23", &b).unwrap();
+    r.b.revert(RELEASE, picked[0]).unwrap();
+    r.on_release_branch("DM-33900-v23", |r, br| {
+        r.b.write(br, "Pin moto<3", &[("requirements.txt", "moto<3\n")])?;
+        Ok(())
+    })
+    .unwrap();
+    r.finish().unwrap();
+    late.finish().unwrap();
+    tickets(
+        &env,
+        &[
+            ("DM-33769", "done"),
+            ("DM-33800", "approved"),
+            ("DM-33900", "requested"),
+        ],
+    );
+    let (run, v) = verify(&env, &[]);
+    assert_eq!(run.code, 1);
+    insta::assert_json_snapshot!("verify_json", v);
+    let md = env.run(&["verify", "--format", "md", "--commits"]);
+    assert_eq!(md.code, 1);
+    insta::assert_snapshot!("verify_md", md.stdout);
 }

@@ -129,6 +129,12 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 /// Print a line's status as the `status` command's table (used by `demo`).
+/// A verification in short (the demo): repositories, tickets not landed, drift.
+pub fn verify_summary(out: &crate::ops::verify::VerifyOutcome) -> Result<()> {
+    crate::cli::output::print(&verify::summary(out))?;
+    Ok(())
+}
+
 pub fn status_text(st: &crate::ops::LineStatus) -> Result<()> {
     crate::cli::output::print(&status::render_table(st))?;
     Ok(())

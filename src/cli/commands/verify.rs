@@ -101,6 +101,7 @@ fn repo_table(v: &Verification) -> Table {
             .unwrap_or_else(|| "-".into());
         let non_merge: Vec<_> = r.release_commits.iter().filter(|c| !c.merge).collect();
         let matched = non_merge.iter().filter(|c| c.matched.is_some()).count();
+        let release_only = non_merge.iter().filter(|c| c.is_release_only()).count();
         let status = match r.status {
             ScanStatus::Ok => "ok".to_string(),
             ScanStatus::BranchMissing => format!("no {} yet", r.release_branch),
@@ -111,7 +112,7 @@ fn repo_table(v: &Verification) -> Table {
             bp,
             non_merge.len().to_string(),
             matched.to_string(),
-            (non_merge.len() - matched).to_string(),
+            release_only.to_string(),
             r.tags
                 .last()
                 .map(|t| t.name.clone())
@@ -194,10 +195,11 @@ fn commit_table(v: &Verification) -> Vec<(String, Table)> {
                 "SUBJECT",
             ]);
             for c in &r.release_commits {
-                let m = match (&c.matched, c.merge) {
-                    (_, true) => "merge".to_string(),
-                    (Some(m), _) => format!("{} {:.2}", m.kind.as_str(), m.confidence),
-                    (None, _) => "release-only".to_string(),
+                let m = match (&c.matched, c.merge, &c.reverts) {
+                    (_, true, _) => "merge".to_string(),
+                    (Some(m), _, _) => format!("{} {:.2}", m.kind.as_str(), m.confidence),
+                    (None, _, Some(r)) => format!("reverts {}", short(r)),
+                    (None, _, None) => "release-only".to_string(),
                 };
                 let mut m = m;
                 if !c.candidates.is_empty() {
@@ -251,6 +253,34 @@ fn footer(out: &VerifyOutcome) -> String {
         "{verdict}\nrecorded: {} landing(s), {} drift found, {} drift resolved\n",
         r.landings, r.drift_found, r.drift_cleared
     )
+}
+
+/// Repositories, the tickets that have not landed everywhere, and the drift.
+pub fn summary(out: &VerifyOutcome) -> String {
+    let v = &out.verification;
+    let mut s = format!("{}\n\n{}", headline(v), repo_table(v).render());
+    let mut pending = v.clone();
+    pending
+        .tickets
+        .retain(|t| t.status != TicketLandingStatus::Landed);
+    if !pending.tickets.is_empty() {
+        s.push_str(&format!(
+            "\nNOT LANDED EVERYWHERE ({})\n",
+            pending.tickets.len()
+        ));
+        s.push_str(&ticket_table(&pending).render());
+    }
+    if !v.drift.is_empty() {
+        s.push_str(&format!(
+            "\nDRIFT ({}, {} blocking)\n",
+            v.drift.len(),
+            v.summary.blocking
+        ));
+        s.push_str(&drift_table(v).render());
+    }
+    s.push('\n');
+    s.push_str(&footer(out));
+    s
 }
 
 fn table(out: &VerifyOutcome, commits: bool) -> String {

@@ -20,6 +20,8 @@ use crate::ledger::Ledger;
 use crate::ops::workspace::{init, load_policy, Workspace};
 use crate::{Error, Result};
 
+pub mod repos;
+
 /// A generated label change: when, who (user name, display name), the label set after.
 type LabelChange = (DateTime<Utc>, (&'static str, &'static str), Vec<String>);
 
@@ -475,6 +477,7 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<(PathBuf, String, Option<Jir
             &[("jira-export.json".into(), text.into_bytes())],
         )?;
         ledger.append_all(&policy, data.decisions)?;
+        repos::build(dir, &ledger, REPOS)?;
         return Ok((config, data.showcase, None));
     }
     let issues = data
@@ -488,6 +491,7 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<(PathBuf, String, Option<Jir
         .filter_map(|i| i.get("key").and_then(Value::as_str).map(str::to_string))
         .collect();
     let jira = sync_from_test_server(&mut ledger, &policy, issues, keys, data.decisions)?;
+    repos::build(dir, &ledger, REPOS)?;
     Ok((config, data.showcase, Some(jira)))
 }
 
@@ -602,8 +606,20 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool) -> Result<u8> {
         dir.display()
     ))?;
     crate::cli::commands::status_text(&st)?;
+    drop(ledger);
+    let verified = crate::ops::verify::verify(
+        &ws,
+        &crate::ops::verify::VerifyOptions::default(),
+        &crate::ops::verify::Quiet,
+    )?;
     crate::cli::output::print(&format!(
-        "\nTry:\n  portcullis --config {cfg} history {showcase}      # rejected, then requested again\n  portcullis --config {cfg} status --state withdrawn  # label removed, nothing recorded\n  portcullis --config {cfg} decide approve DM-… --note \"…\" --as \"Mara Lindqvist\"\n  portcullis --config {cfg} audit\n"
+        "\nGit: {} repositories under {}, checked against the ledger (`portcullis verify`):\n\n",
+        verified.verification.summary.repositories,
+        dir.join("repos").display()
+    ))?;
+    crate::cli::commands::verify_summary(&verified)?;
+    crate::cli::output::print(&format!(
+        "\nTry:\n  portcullis --config {cfg} verify --commits       # every release-branch commit and its match\n  portcullis --config {cfg} history {showcase}      # rejected, then requested again\n  portcullis --config {cfg} status --state withdrawn  # label removed, nothing recorded\n  portcullis --config {cfg} decide approve DM-… --note \"…\" --as \"Mara Lindqvist\"\n  portcullis --config {cfg} audit\n"
     ))?;
     Ok(0)
 }
