@@ -141,18 +141,9 @@ impl RepoBuilder {
     /// does not exist yet) and move the branch. Returns the new commit.
     pub fn commit(&mut self, branch: &str, message: &str, changes: &[Change<'_>]) -> Result<Oid> {
         let parent = self.tip_opt(branch)?;
-        let base = match parent {
-            Some(p) => Some(self.repo.find_commit(p)?.tree_id()),
-            None => None,
-        };
-        let mut index = Index::new()?;
-        if let Some(t) = base {
-            index.read_tree(&self.repo.find_tree(t)?)?;
-        }
-        apply_changes(&self.repo, &mut index, changes)?;
-        let tree = index.write_tree_to(&self.repo)?;
-        let parents: Vec<Oid> = parent.into_iter().collect();
-        self.write_commit(branch, &parents, tree, message, None)
+        let id = self.commit_on(parent, message, changes)?;
+        self.set_branch(branch, id, message, parent.is_none())?;
+        Ok(id)
     }
 
     /// Shorthand: write files.
@@ -167,14 +158,11 @@ impl RepoBuilder {
     pub fn merge(&mut self, into: &str, from: &str, message: &str) -> Result<Oid> {
         let ours = self.tip(into)?;
         let theirs = self.resolve(from)?;
-        let tree = {
-            let o = self.repo.find_commit(ours)?;
-            let t = self.repo.find_commit(theirs)?;
-            let mut index = self.repo.merge_commits(&o, &t, None)?;
-            check_conflicts(&index, || format!("merging `{from}` into `{into}`"))?;
-            index.write_tree_to(&self.repo)?
-        };
-        self.write_commit(into, &[ours, theirs], tree, message, None)
+        let id = self
+            .merge_on(ours, theirs, message)
+            .map_err(|e| anyhow!("merging `{from}` into `{into}`: {e:#}"))?;
+        self.set_branch(into, id, message, false)?;
+        Ok(id)
     }
 
     /// Apply `commit`'s change onto the tip of `onto` (git2 `cherrypick_commit` against the
@@ -193,41 +181,20 @@ impl RepoBuilder {
         message: Option<&str>,
         extra: &[Change<'_>],
     ) -> Result<Oid> {
-        self.cherry_pick_edit(onto, commit, message, |repo, index| {
-            apply_changes(repo, index, extra)
-        })
-    }
-
-    /// The general cherry-pick: `edit` may change the picked index before it is committed.
-    fn cherry_pick_edit(
-        &mut self,
-        onto: &str,
-        commit: Oid,
-        message: Option<&str>,
-        edit: impl FnOnce(&Repository, &mut Index) -> Result<()>,
-    ) -> Result<Oid> {
         let ours = self.tip(onto)?;
-        let (tree, author, msg) = {
-            let c = self
-                .repo
-                .find_commit(commit)
-                .with_context(|| format!("no commit {commit}"))?;
-            let o = self.repo.find_commit(ours)?;
-            let mut index = self
-                .repo
-                .cherrypick_commit(&c, &o, mainline(&c), None)
-                .with_context(|| format!("cannot cherry-pick {commit}"))?;
-            check_conflicts(&index, || format!("cherry-picking {commit} onto `{onto}`"))?;
-            edit(&self.repo, &mut index)?;
-            let tree = index.write_tree_to(&self.repo)?;
-            let msg = match message {
-                Some(m) => m.to_string(),
-                None => String::from_utf8_lossy(c.message_bytes()).into_owned(),
-            };
-            let author = c.author().to_owned();
-            (tree, author, msg)
-        };
-        self.write_commit(onto, &[ours], tree, &msg, Some(author))
+        let id = self
+            .pick_on(ours, commit, message, |repo, index| {
+                apply_changes(repo, index, extra)
+            })
+            .map_err(|e| anyhow!("cherry-picking onto `{onto}`: {e:#}"))?;
+        let subject = self
+            .repo
+            .find_commit(id)?
+            .summary()
+            .unwrap_or("")
+            .to_string();
+        self.set_branch(onto, id, &subject, false)?;
+        Ok(id)
     }
 
     /// `git revert`: the inverse of `commit` on top of `onto`, message
@@ -249,24 +216,141 @@ impl RepoBuilder {
                 format!("Revert \"{subject}\"\n\nThis reverts commit {commit}."),
             )
         };
-        self.write_commit(onto, &[ours], tree, &msg, None)
+        let id = self.create_commit(&[ours], tree, &msg, None)?;
+        self.set_branch(onto, id, &msg, false)?;
+        Ok(id)
     }
 
     /// Annotated tag `name` at `rev` (peeled to its commit) with `message`, tagged by the
     /// builder's identity at its clock. Refuses to move an existing tag.
     pub fn tag(&mut self, name: &str, rev: &str, message: &str) -> Result<Oid> {
+        let target = self.resolve(rev)?;
+        self.tag_commit(name, target, message)
+            .map_err(|e| anyhow!("cannot create tag `{name}` at `{rev}`: {e:#}"))
+    }
+
+    /// [`tag`](Self::tag) of a commit given by id.
+    pub fn tag_commit(&mut self, name: &str, commit: Oid, message: &str) -> Result<Oid> {
         let refname = format!("refs/tags/{name}");
         if self.repo.find_reference(&refname).is_ok() {
             bail!("tag `{name}` already exists; tags are never moved");
         }
-        let target = self.resolve(rev)?;
-        let obj = self.repo.find_object(target, Some(ObjectType::Commit))?;
+        let obj = self.repo.find_object(commit, Some(ObjectType::Commit))?;
         let sig = self.signature()?;
-        let id = self
+        Ok(self
             .repo
-            .tag(name, &obj, &sig, &normalize_message(message), false)
-            .with_context(|| format!("cannot create tag `{name}` at `{rev}`"))?;
-        Ok(id)
+            .tag(name, &obj, &sig, &normalize_message(message), false)?)
+    }
+
+    // --- Detached building: commits made without touching any reference. Branch tips are then
+    // kept by the caller and published with `set_branch`: far fewer file writes when building
+    // thousands of commits on short-lived ticket branches.
+
+    /// A commit of `changes` on top of `parent` (a root commit if `None`); no reference moves.
+    pub fn commit_on(
+        &mut self,
+        parent: Option<Oid>,
+        message: &str,
+        changes: &[Change<'_>],
+    ) -> Result<Oid> {
+        let mut index = Index::new()?;
+        if let Some(p) = parent {
+            let tree = self.repo.find_commit(p)?.tree()?;
+            index.read_tree(&tree)?;
+        }
+        apply_changes(&self.repo, &mut index, changes)?;
+        let tree = index.write_tree_to(&self.repo)?;
+        let parents: Vec<Oid> = parent.into_iter().collect();
+        self.create_commit(&parents, tree, message, None)
+    }
+
+    /// A merge commit with parents (`ours`, `theirs`); error naming the paths on conflict; no
+    /// reference moves.
+    pub fn merge_on(&mut self, ours: Oid, theirs: Oid, message: &str) -> Result<Oid> {
+        let tree = {
+            let o = self.repo.find_commit(ours)?;
+            let t = self.repo.find_commit(theirs)?;
+            let mut index = self.repo.merge_commits(&o, &t, None)?;
+            check_conflicts(&index, || format!("merging {theirs} into {ours}"))?;
+            index.write_tree_to(&self.repo)?
+        };
+        self.create_commit(&[ours, theirs], tree, message, None)
+    }
+
+    /// A cherry-pick of `commit` on top of `onto` (see [`cherry_pick`](Self::cherry_pick)); no
+    /// reference moves.
+    pub fn cherry_pick_on(&mut self, onto: Oid, commit: Oid, message: Option<&str>) -> Result<Oid> {
+        self.pick_on(onto, commit, message, |_, _| Ok(()))
+    }
+
+    /// The general cherry-pick: `edit` may change the picked index before it is committed.
+    fn pick_on(
+        &mut self,
+        ours: Oid,
+        commit: Oid,
+        message: Option<&str>,
+        edit: impl FnOnce(&Repository, &mut Index) -> Result<()>,
+    ) -> Result<Oid> {
+        let (tree, author, msg) = {
+            let c = self
+                .repo
+                .find_commit(commit)
+                .with_context(|| format!("no commit {commit}"))?;
+            let o = self.repo.find_commit(ours)?;
+            let mut index = self
+                .repo
+                .cherrypick_commit(&c, &o, mainline(&c), None)
+                .with_context(|| format!("cannot cherry-pick {commit}"))?;
+            check_conflicts(&index, || format!("cherry-picking {commit}"))?;
+            edit(&self.repo, &mut index)?;
+            let tree = index.write_tree_to(&self.repo)?;
+            let msg = match message {
+                Some(m) => m.to_string(),
+                None => String::from_utf8_lossy(c.message_bytes()).into_owned(),
+            };
+            let author = c.author().to_owned();
+            (tree, author, msg)
+        };
+        self.create_commit(&[ours], tree, &msg, Some(author))
+    }
+
+    /// Point branch `name` at `commit` (created or moved).
+    pub fn set_branch(
+        &mut self,
+        name: &str,
+        commit: Oid,
+        message: &str,
+        initial: bool,
+    ) -> Result<()> {
+        let subject = message.lines().next().unwrap_or_default();
+        let kind = if initial {
+            "commit (initial)"
+        } else if self.repo.find_commit(commit)?.parent_count() > 1 {
+            "commit (merge)"
+        } else {
+            "commit"
+        };
+        self.repo
+            .reference(
+                &branch_ref(name),
+                commit,
+                true,
+                &format!("{kind}: {subject}"),
+            )
+            .with_context(|| format!("cannot move branch `{name}`"))?;
+        Ok(())
+    }
+
+    /// Content of `path` in commit `commit`.
+    pub fn read_at(&self, commit: Oid, path: &str) -> Result<String> {
+        let commit = self.repo.find_commit(commit)?;
+        let entry = commit
+            .tree()?
+            .get_path(Path::new(path))
+            .with_context(|| format!("no file `{path}` in {}", commit.id()))?;
+        let blob = self.repo.find_blob(entry.id())?;
+        String::from_utf8(blob.content().to_vec())
+            .with_context(|| format!("`{path}` in {} is not UTF-8", commit.id()))
     }
 
     /// The commit branch `branch` points at.
@@ -277,14 +361,8 @@ impl RepoBuilder {
 
     /// Content of `path` at `rev`.
     pub fn read(&self, rev: &str, path: &str) -> Result<String> {
-        let commit = self.repo.find_commit(self.resolve(rev)?)?;
-        let entry = commit
-            .tree()?
-            .get_path(Path::new(path))
-            .with_context(|| format!("no file `{path}` at `{rev}`"))?;
-        let blob = self.repo.find_blob(entry.id())?;
-        String::from_utf8(blob.content().to_vec())
-            .with_context(|| format!("`{path}` at `{rev}` is not UTF-8"))
+        self.read_at(self.resolve(rev)?, path)
+            .map_err(|e| anyhow!("reading `{path}` at `{rev}`: {e:#}"))
     }
 
     /// Point HEAD at `branch` and force-checkout so the worktree is clean (call once at the
@@ -345,10 +423,9 @@ impl RepoBuilder {
             .id())
     }
 
-    /// Create the commit, move `branch` to it and advance the clock.
-    fn write_commit(
+    /// Create the commit and advance the clock; no reference moves.
+    fn create_commit(
         &mut self,
-        branch: &str,
         parents: &[Oid],
         tree: Oid,
         message: &str,
@@ -362,19 +439,14 @@ impl RepoBuilder {
             .map(|p| self.repo.find_commit(*p))
             .collect::<std::result::Result<_, _>>()?;
         let parent_refs: Vec<&Commit<'_>> = parents.iter().collect();
-        let message = normalize_message(message);
-        let id = self
-            .repo
-            .commit(None, &author, &committer, &message, &tree, &parent_refs)?;
-        let subject = message.lines().next().unwrap_or_default();
-        let kind = match parents.len() {
-            0 => "commit (initial)",
-            1 => "commit",
-            _ => "commit (merge)",
-        };
-        self.repo
-            .reference(&branch_ref(branch), id, true, &format!("{kind}: {subject}"))
-            .with_context(|| format!("cannot move branch `{branch}`"))?;
+        let id = self.repo.commit(
+            None,
+            &author,
+            &committer,
+            &normalize_message(message),
+            &tree,
+            &parent_refs,
+        )?;
         self.clock += COMMIT_STEP;
         Ok(id)
     }
@@ -781,6 +853,21 @@ struct SynthFile {
     path: String,
     kind: FileKind,
     lines: Vec<String>,
+    /// Per line: 0 when it is the same on `main` and on the release branch, else the id of the
+    /// change on `main` that made it differ (a ticket number, or 1 for a direct commit). A
+    /// ticket meant for backporting edits only where lines are 0 or its own, so that its
+    /// cherry-picks apply cleanly (and with the same patch id) as most real backports do.
+    owner: Vec<u32>,
+}
+
+/// Lines within this distance of a backportable hunk must be unchanged since the branch point
+/// (git's diff context, so that `git cherry` also finds the pick equivalent).
+const CONTEXT: usize = 3;
+
+fn window_free(owner: &[u32], lo: usize, hi: usize, t: u32) -> bool {
+    let lo = lo.saturating_sub(CONTEXT);
+    let hi = (hi + CONTEXT).min(owner.len());
+    owner[lo..hi].iter().all(|&o| o == 0 || o == t)
 }
 
 struct Synth {
@@ -836,14 +923,19 @@ impl Synth {
         };
         for (path, kind) in specs {
             let n = match kind {
-                FileKind::Python => synth.rng.gen_range(60..260),
-                FileKind::Test => synth.rng.gen_range(40..150),
-                FileKind::Doc => synth.rng.gen_range(20..80),
+                FileKind::Python => synth.rng.gen_range(40..180),
+                FileKind::Test => synth.rng.gen_range(30..110),
+                FileKind::Doc => synth.rng.gen_range(15..60),
                 FileKind::Config => synth.rng.gen_range(10..40),
                 _ => synth.rng.gen_range(5..20),
             };
             let lines = (0..n).map(|_| synth.line(kind)).collect();
-            synth.files.push(SynthFile { path, kind, lines });
+            synth.files.push(SynthFile {
+                path,
+                kind,
+                lines,
+                owner: vec![0; n],
+            });
         }
         synth
     }
@@ -963,58 +1055,115 @@ impl Synth {
         }
     }
 
-    /// Edit a few lines of file `f` (replace, insert or delete a run of lines).
-    fn edit_lines(&mut self, lines: &mut Vec<String>, kind: FileKind) {
+    /// Edit a few lines (1–2 hunks replacing, inserting or deleting a run of lines), marking
+    /// them with `id` in `owner` (parallel to `lines`). With `only`, a hunk goes only where the
+    /// lines around it are owned by 0 or `only`. Returns whether anything changed.
+    fn edit_lines(
+        &mut self,
+        lines: &mut Vec<String>,
+        owner: &mut Vec<u32>,
+        kind: FileKind,
+        id: u32,
+        only: Option<u32>,
+    ) -> bool {
         let hunks = self.rng.gen_range(1..=2);
+        let mut changed = false;
         for _ in 0..hunks {
             let len = lines.len();
             let op = if len < 8 {
                 1
-            } else if len > 400 {
+            } else if len > 300 {
                 2
             } else {
                 self.rng.gen_range(0..5)
             };
-            let at = self.rng.gen_range(0..=len.saturating_sub(1));
+            let n = match op {
+                1 => self.rng.gen_range(1..=4),
+                2 => self.rng.gen_range(1..=2),
+                _ => self.rng.gen_range(1..=3),
+            };
+            let mut at = None;
+            for _try in 0..if only.is_some() { 40 } else { 1 } {
+                let a = if op == 1 {
+                    self.rng.gen_range(0..=len)
+                } else {
+                    self.rng.gen_range(0..len - n + 1)
+                };
+                let hi = if op == 1 { a } else { a + n };
+                if only.is_none_or(|t| window_free(owner, a, hi, t)) {
+                    at = Some(a);
+                    break;
+                }
+            }
+            let Some(at) = at else { continue };
             match op {
                 1 => {
-                    let n = self.rng.gen_range(1..=4);
                     for k in 0..n {
                         let l = self.line(kind);
-                        lines.insert((at + k).min(lines.len()), l);
+                        lines.insert(at + k, l);
+                        owner.insert(at + k, id);
                     }
                 }
                 2 => {
-                    let n = self.rng.gen_range(1..=2).min(len - at);
                     lines.drain(at..at + n);
+                    owner.drain(at..at + n);
+                    if at > 0 {
+                        owner[at - 1] = id;
+                    }
+                    if at < owner.len() {
+                        owner[at] = id;
+                    }
                 }
                 _ => {
-                    let n = self.rng.gen_range(1..=3).min(len - at);
                     for k in 0..n {
                         lines[at + k] = self.line(kind);
+                        owner[at + k] = id;
                     }
                 }
             }
+            changed = true;
         }
+        changed
     }
 
-    /// Choose 1–3 distinct files, edit them, return their indices.
-    fn edit_some(&mut self) -> Vec<usize> {
+    /// Edit 1–3 distinct files of the model (see [`Synth::edit_lines`]); their indices.
+    fn edit_some(&mut self, id: u32, only: Option<u32>) -> Vec<usize> {
         let n = [1, 1, 1, 2, 2, 3][self.rng.gen_range(0..6)];
         let mut chosen: Vec<usize> = Vec::with_capacity(n);
-        while chosen.len() < n {
+        for _try in 0..30 {
+            if chosen.len() == n {
+                break;
+            }
             let i = self.weights.sample(&mut self.rng);
-            if !chosen.contains(&i) {
+            if chosen.contains(&i) {
+                continue;
+            }
+            let kind = self.files[i].kind;
+            let mut lines = std::mem::take(&mut self.files[i].lines);
+            let mut owner = std::mem::take(&mut self.files[i].owner);
+            let changed = self.edit_lines(&mut lines, &mut owner, kind, id, only);
+            self.files[i].lines = lines;
+            self.files[i].owner = owner;
+            if changed {
                 chosen.push(i);
             }
         }
-        for &i in &chosen {
-            let kind = self.files[i].kind;
-            let mut lines = std::mem::take(&mut self.files[i].lines);
-            self.edit_lines(&mut lines, kind);
-            self.files[i].lines = lines;
+        if chosen.is_empty() {
+            // Nowhere free: an ordinary edit (its backport may then conflict).
+            return self.edit_some(id, None);
         }
         chosen
+    }
+
+    /// A ticket's lines became the same on both branches (it was backported unchanged).
+    fn settle(&mut self, id: u32) {
+        for f in &mut self.files {
+            for o in &mut f.owner {
+                if *o == id {
+                    *o = 0;
+                }
+            }
+        }
     }
 
     fn content(&self, i: usize) -> String {
@@ -1076,20 +1225,230 @@ struct MainTicket {
 
 const RELEASE: &str = "v23.0.x";
 
-/// Commit the given edited files of the synthetic state on `branch`.
-fn commit_files(
-    b: &mut RepoBuilder,
-    s: &Synth,
-    branch: &str,
-    msg: &str,
-    idx: &[usize],
-) -> Result<Oid> {
-    let contents: Vec<(String, String)> = idx
-        .iter()
-        .map(|&i| (s.files[i].path.clone(), s.content(i)))
-        .collect();
-    let changes: Vec<Change<'_>> = contents.iter().map(|(p, c)| Change::Write(p, c)).collect();
-    b.commit(branch, msg, &changes)
+/// A repository under construction: branch tips are kept here and published at the end, so
+/// that building writes no reference files.
+struct Campaign {
+    b: RepoBuilder,
+    s: Synth,
+    main: Oid,
+    release: Option<Oid>,
+    ticket_no: u32,
+    pr: u32,
+    quota: usize,
+    done: usize,
+    tagged: [bool; 2],
+    stats: RepoStats,
+}
+
+impl Campaign {
+    /// Commit the edited files `idx` of the model on top of `parent`.
+    fn commit_files(&mut self, parent: Option<Oid>, msg: &str, idx: &[usize]) -> Result<Oid> {
+        let contents: Vec<(String, String)> = idx
+            .iter()
+            .map(|&i| (self.s.files[i].path.clone(), self.s.content(i)))
+            .collect();
+        let changes: Vec<Change<'_>> = contents.iter().map(|(p, c)| Change::Write(p, c)).collect();
+        self.b.commit_on(parent, msg, &changes)
+    }
+
+    fn next_ticket(&mut self) -> u32 {
+        self.ticket_no += self.s.rng.gen_range(1..6);
+        self.ticket_no
+    }
+
+    fn next_pr(&mut self) -> u32 {
+        self.pr += self.s.rng.gen_range(1..4);
+        self.pr
+    }
+
+    fn set_dev(&mut self) {
+        let (name, email) = self.s.dev();
+        self.b.set_identity(name, email);
+    }
+
+    /// A ticket of `k` commits on `main`, merged as a pull request. `backportable`: its
+    /// changes avoid what differs from the release branch.
+    fn main_ticket(
+        &mut self,
+        k: usize,
+        post_branch: bool,
+        backportable: bool,
+    ) -> Result<MainTicket> {
+        let number = self.next_ticket();
+        let id = if post_branch { number } else { 0 };
+        let only = backportable.then_some(number);
+        let mut tip = self.main;
+        let mut commits = Vec::with_capacity(k);
+        for _ in 0..k {
+            let idx = self.s.edit_some(id, only);
+            let msg = self.s.message();
+            tip = self.commit_files(Some(tip), &msg, &idx)?;
+            let paths = idx.iter().map(|&i| self.s.files[i].path.clone()).collect();
+            commits.push((tip, paths));
+        }
+        let pr = self.next_pr();
+        let title = self.s.title();
+        self.main = self.b.merge_on(
+            self.main,
+            tip,
+            &format!(
+                "Merge pull request #{pr} from lsst/tickets/DM-{number}\n\nDM-{number}: {title}"
+            ),
+        )?;
+        self.stats.main_tickets += 1;
+        Ok(MainTicket {
+            number,
+            title,
+            commits,
+        })
+    }
+
+    fn direct_commit(&mut self, post_branch: bool) -> Result<()> {
+        let idx = self.s.edit_some(u32::from(post_branch), None);
+        let msg = self.s.message();
+        self.main = self.commit_files(Some(self.main), &msg, &idx)?;
+        Ok(())
+    }
+
+    /// `23.0.0` once 40 % of the repository's backports are in, `23.0.1` at 80 %.
+    fn tag_releases(&mut self, all: bool) -> Result<()> {
+        let Some(rel) = self.release else {
+            return Ok(());
+        };
+        for (i, (name, share)) in [("23.0.0", 0.4), ("23.0.1", 0.8)].into_iter().enumerate() {
+            if !self.tagged[i] && (all || self.done as f64 >= share * self.quota as f64) {
+                self.b.tag_commit(name, rel, &format!("Version {name}"))?;
+                self.tagged[i] = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// One backport pull request: cherry-picks of a backportable main ticket (the most recent
+    /// ones first), else a release-only fix.
+    fn backport_step(&mut self, pending: &mut Vec<MainTicket>) -> Result<()> {
+        let rel = self.release.context("no release branch yet")?;
+        let left = self.quota - self.done;
+        self.set_dev();
+        if !self.s.rng.gen_bool(0.15) {
+            for _attempt in 0..4 {
+                let fits: Vec<usize> = (0..pending.len())
+                    .rev()
+                    .filter(|&i| pending[i].commits.len() <= left)
+                    .take(4)
+                    .collect();
+                if fits.is_empty() {
+                    break;
+                }
+                let t = pending.remove(fits[self.s.rng.gen_range(0..fits.len())]);
+                match self.pick_ticket(rel, &t)? {
+                    Some((tip, edited)) => {
+                        let pr = self.next_pr();
+                        let n = t.number;
+                        self.release = Some(self.b.merge_on(
+                            rel,
+                            tip,
+                            &format!(
+                                "Merge pull request #{pr} from lsst/tickets/DM-{n}-v23\n\nDM-{n}: {} (v23 backport)",
+                                t.title
+                            ),
+                        )?);
+                        if edited == 0 {
+                            self.s.settle(n);
+                        }
+                        self.done += t.commits.len();
+                        self.stats.backport_tickets += 1;
+                        self.stats.clean_picks += t.commits.len() - edited;
+                        self.stats.edited_picks += edited;
+                        return Ok(());
+                    }
+                    None => continue, // conflicts with the release branch: try another
+                }
+            }
+        }
+        self.release_only(rel)
+    }
+
+    /// Cherry-pick the ticket's commits on top of `rel`; about 10 % are edited while picking.
+    /// `None` if one conflicts.
+    fn pick_ticket(&mut self, rel: Oid, t: &MainTicket) -> Result<Option<(Oid, usize)>> {
+        let mut tip = rel;
+        let mut edited = 0;
+        for (id, paths) in &t.commits {
+            let r = if self.s.rng.gen_bool(0.10) {
+                edited += 1;
+                let p = paths[self.s.rng.gen_range(0..paths.len())].clone();
+                let kind = self
+                    .s
+                    .files
+                    .iter()
+                    .find(|f| f.path == p)
+                    .map_or(FileKind::Other, |f| f.kind);
+                let s = &mut self.s;
+                self.b.pick_on(tip, *id, None, |repo, index| {
+                    let entry = index
+                        .get_path(Path::new(&p), 0)
+                        .ok_or_else(|| anyhow!("{p} vanished in the pick"))?;
+                    let blob = repo.find_blob(entry.id)?;
+                    let text = String::from_utf8_lossy(blob.content()).into_owned();
+                    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+                    let at = s.rng.gen_range(0..=lines.len());
+                    lines.insert(at, s.line(kind));
+                    let content = format!("{}\n", lines.join("\n"));
+                    apply_changes(repo, index, &[Change::Write(&p, &content)])
+                })
+            } else {
+                self.b.cherry_pick_on(tip, *id, None)
+            };
+            match r {
+                Ok(id) => tip = id,
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(Some((tip, edited)))
+    }
+
+    /// A release-only fix (a pin, a skipped test…) in its own pull request.
+    fn release_only(&mut self, rel: Oid) -> Result<()> {
+        let (subject, kind) = RELEASE_ONLY[self.s.rng.gen_range(0..RELEASE_ONLY.len())];
+        let path = self
+            .s
+            .files
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.path.clone())
+            .choose(&mut self.s.rng)
+            .unwrap_or_else(|| "requirements.txt".into());
+        let text = self.b.read_at(rel, &path)?;
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if kind == FileKind::Requirements {
+            lines.push(
+                subject
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("moto<3")
+                    .to_string(),
+            );
+        } else {
+            let mut owner = vec![0; lines.len()];
+            self.s.edit_lines(&mut lines, &mut owner, kind, 1, None);
+        }
+        let content = format!("{}\n", lines.join("\n"));
+        let n = self.next_ticket();
+        let fix = self
+            .b
+            .commit_on(Some(rel), subject, &[Change::Write(&path, &content)])?;
+        let pr = self.next_pr();
+        self.release = Some(self.b.merge_on(
+            rel,
+            fix,
+            &format!("Merge pull request #{pr} from lsst/tickets/DM-{n}-v23\n\nDM-{n}: {subject}"),
+        )?);
+        self.done += 1;
+        self.stats.backport_tickets += 1;
+        self.stats.release_only += 1;
+        Ok(())
+    }
 }
 
 fn build_synthetic_repo(
@@ -1099,10 +1458,6 @@ fn build_synthetic_repo(
     quota: usize,
     seed: u64,
 ) -> Result<RepoStats> {
-    let mut stats = RepoStats {
-        name: name.to_string(),
-        ..RepoStats::default()
-    };
     let mut b = RepoBuilder::init(path)?;
     // Objects go to memory while building, then into one pack (see write_pack).
     let odb = git2::Odb::new()?;
@@ -1110,251 +1465,81 @@ fn build_synthetic_repo(
     b.repo().set_odb(&odb)?;
 
     let mut s = Synth::new(name, seed);
-    let mut ticket_no: u32 = 28_000 + s.rng.gen_range(0..400);
-    let mut pr: u32 = s.rng.gen_range(100..900);
+    let ticket_no = 28_000 + s.rng.gen_range(0..400);
+    let pr = s.rng.gen_range(100..900);
     let (dn, de) = s.dev();
     b.set_identity(dn, de);
-    let all: Vec<usize> = (0..s.files.len()).collect();
-    commit_files(&mut b, &s, "main", "Initial commit", &all)?;
+    let mut c = Campaign {
+        b,
+        s,
+        main: Oid::zero(),
+        release: None,
+        ticket_no,
+        pr,
+        quota,
+        done: 0,
+        tagged: [false, false],
+        stats: RepoStats {
+            name: name.to_string(),
+            ..RepoStats::default()
+        },
+    };
+    let all: Vec<usize> = (0..c.s.files.len()).collect();
+    c.main = c.commit_files(None, "Initial commit", &all)?;
     let mut count = 1usize;
 
     let branch_at = (main_commits * 7 / 10).max(2);
-    let mut branched = false;
-    // Backport steps spread evenly over what main does after the branch point.
-    let post_units = ((main_commits - branch_at) as f64 / 1.9).max(1.0);
-    let step_p = ((quota as f64 / 1.85) / post_units).clamp(0.0, 1.0);
+    // What main does after the branch point, in pull requests and direct commits ("units":
+    // 43 % tickets of 2 commits + merge, else 1 commit); backport steps are spread over them,
+    // and about twice as many tickets as needed are made backportable.
+    let post_units = ((main_commits - branch_at) as f64 / 1.86).max(1.0);
+    let steps_needed = quota as f64 / 1.85;
+    let step_p = (steps_needed / post_units).clamp(0.0, 1.0);
+    let backportable_p = (2.0 * steps_needed / (0.43 * post_units)).clamp(0.05, 1.0);
     let mut pending: Vec<MainTicket> = Vec::new();
-    let mut done = 0usize;
-    let mut tagged = [false, false];
 
     while count < main_commits {
-        let gap = s.rng.gen_range(5 * 60..180 * 60);
-        b.set_time(b.time() + gap);
-        let (dn, de) = s.dev();
-        b.set_identity(dn, de);
+        let gap = c.s.rng.gen_range(5 * 60..180 * 60);
+        c.b.set_time(c.b.time() + gap);
+        c.set_dev();
         let remaining = main_commits - count;
-        if remaining >= 2 && s.rng.gen_bool(0.43) {
-            let k = s.rng.gen_range(1..=3).min(remaining - 1);
-            ticket_no += s.rng.gen_range(1..6);
-            let number = ticket_no;
-            let branch = format!("tickets/DM-{number}");
-            b.branch(&branch, "main")?;
-            let mut commits = Vec::with_capacity(k);
-            for _ in 0..k {
-                let idx = s.edit_some();
-                let msg = s.message();
-                let id = commit_files(&mut b, &s, &branch, &msg, &idx)?;
-                let paths = idx.iter().map(|&i| s.files[i].path.clone()).collect();
-                commits.push((id, paths));
-            }
-            pr += s.rng.gen_range(1..4);
-            let title = s.title();
-            b.merge(
-                "main",
-                &branch,
-                &format!("Merge pull request #{pr} from lsst/tickets/DM-{number}\n\nDM-{number}: {title}"),
-            )?;
-            b.delete_branch(&branch)?;
+        let post = c.release.is_some();
+        if remaining >= 2 && c.s.rng.gen_bool(0.43) {
+            let k = c.s.rng.gen_range(1..=3).min(remaining - 1);
+            let backportable = post && c.s.rng.gen_bool(backportable_p);
+            let t = c.main_ticket(k, post, backportable)?;
             count += k + 1;
-            stats.main_tickets += 1;
-            if branched {
-                pending.push(MainTicket {
-                    number,
-                    title,
-                    commits,
-                });
+            if backportable {
+                pending.push(t);
             }
         } else {
-            let idx = s.edit_some();
-            let msg = s.message();
-            commit_files(&mut b, &s, "main", &msg, &idx)?;
+            c.direct_commit(post)?;
             count += 1;
         }
-        if !branched && count >= branch_at {
-            b.tag("v23.0.0.rc1", "main", "Version 23.0.0 release candidate 1")?;
-            b.branch(RELEASE, "v23.0.0.rc1")?;
-            branched = true;
-        } else if branched && done < quota && s.rng.gen_bool(step_p) {
-            backport_step(
-                &mut b,
-                &mut s,
-                &mut pending,
-                quota,
-                &mut done,
-                &mut ticket_no,
-                &mut pr,
-                &mut stats,
-            )?;
-            tag_releases(&mut b, quota, done, &mut tagged)?;
+        if !post && count >= branch_at {
+            c.b.tag_commit("v23.0.0.rc1", c.main, "Version 23.0.0 release candidate 1")?;
+            c.release = Some(c.main);
+        } else if post && c.done < c.quota && c.s.rng.gen_bool(step_p) {
+            c.backport_step(&mut pending)?;
+            c.tag_releases(false)?;
         }
     }
-    while done < quota {
-        let gap = s.rng.gen_range(30 * 60..600 * 60);
-        b.set_time(b.time() + gap);
-        backport_step(
-            &mut b,
-            &mut s,
-            &mut pending,
-            quota,
-            &mut done,
-            &mut ticket_no,
-            &mut pr,
-            &mut stats,
-        )?;
-        tag_releases(&mut b, quota, done, &mut tagged)?;
+    while c.done < c.quota {
+        let gap = c.s.rng.gen_range(30 * 60..600 * 60);
+        c.b.set_time(c.b.time() + gap);
+        c.backport_step(&mut pending)?;
+        c.tag_releases(false)?;
     }
-    tag_releases(&mut b, quota, quota, &mut tagged)?;
-    stats.main_commits = count;
-    stats.release_commits = done;
-    b.finish("main")?;
-    write_pack(b.repo())?;
+    c.tag_releases(true)?;
+    c.stats.main_commits = count;
+    c.stats.release_commits = c.done;
+    let release = c.release.context("the release branch was never made")?;
+    c.b.set_branch("main", c.main, "synthetic campaign", false)?;
+    c.b.set_branch(RELEASE, release, "synthetic campaign", false)?;
+    c.b.finish("main")?;
+    write_pack(c.b.repo())?;
     mempack.reset()?;
-    Ok(stats)
-}
-
-/// `23.0.0` once 40 % of the repository's backports are in, `23.0.1` at 80 %.
-fn tag_releases(
-    b: &mut RepoBuilder,
-    quota: usize,
-    done: usize,
-    tagged: &mut [bool; 2],
-) -> Result<()> {
-    for (i, (name, share)) in [("23.0.0", 0.4), ("23.0.1", 0.8)].into_iter().enumerate() {
-        if !tagged[i] && done as f64 >= share * quota as f64 {
-            b.tag(name, RELEASE, &format!("Version {name}"))?;
-            tagged[i] = true;
-        }
-    }
-    Ok(())
-}
-
-/// One backport ticket: cherry-picks of a recently merged main ticket, else a release-only fix.
-#[allow(clippy::too_many_arguments)]
-fn backport_step(
-    b: &mut RepoBuilder,
-    s: &mut Synth,
-    pending: &mut Vec<MainTicket>,
-    quota: usize,
-    done: &mut usize,
-    ticket_no: &mut u32,
-    pr: &mut u32,
-    stats: &mut RepoStats,
-) -> Result<()> {
-    let left = quota - *done;
-    let (dn, de) = s.dev();
-    b.set_identity(dn, de);
-    if !s.rng.gen_bool(0.15) {
-        for _attempt in 0..4 {
-            let fits: Vec<usize> = (0..pending.len())
-                .rev()
-                .filter(|&i| pending[i].commits.len() <= left)
-                .take(8)
-                .collect();
-            if fits.is_empty() {
-                break;
-            }
-            let t = pending.remove(fits[s.rng.gen_range(0..fits.len())]);
-            let branch = format!("tickets/DM-{}-v23", t.number);
-            b.branch(&branch, RELEASE)?;
-            let mut ok = true;
-            let (mut clean, mut edited) = (0, 0);
-            for (id, paths) in &t.commits {
-                let r = if s.rng.gen_bool(0.10) {
-                    let p = paths[s.rng.gen_range(0..paths.len())].clone();
-                    let kind = s
-                        .files
-                        .iter()
-                        .find(|f| f.path == p)
-                        .map_or(FileKind::Other, |f| f.kind);
-                    edited += 1;
-                    b.cherry_pick_edit(&branch, *id, None, |repo, index| {
-                        let entry = index
-                            .get_path(Path::new(&p), 0)
-                            .ok_or_else(|| anyhow!("{p} vanished in the pick"))?;
-                        let blob = repo.find_blob(entry.id)?;
-                        let text = String::from_utf8_lossy(blob.content()).into_owned();
-                        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-                        let at = s.rng.gen_range(0..lines.len().max(1));
-                        let new = s.line(kind);
-                        if lines.is_empty() {
-                            lines.push(new);
-                        } else {
-                            lines.insert(at, new);
-                        }
-                        let content = format!("{}\n", lines.join("\n"));
-                        apply_changes(repo, index, &[Change::Write(&p, &content)])
-                    })
-                } else {
-                    clean += 1;
-                    b.cherry_pick(&branch, *id, None)
-                };
-                if r.is_err() {
-                    ok = false;
-                    break;
-                }
-            }
-            if !ok {
-                // Conflicts with the release branch: not backportable, try another.
-                b.delete_branch(&branch)?;
-                continue;
-            }
-            *pr += s.rng.gen_range(1..4);
-            b.merge(
-                RELEASE,
-                &branch,
-                &format!(
-                    "Merge pull request #{} from lsst/tickets/DM-{}-v23\n\nDM-{}: {} (v23 backport)",
-                    pr, t.number, t.number, t.title
-                ),
-            )?;
-            b.delete_branch(&branch)?;
-            *done += t.commits.len();
-            stats.backport_tickets += 1;
-            stats.clean_picks += clean;
-            stats.edited_picks += edited;
-            return Ok(());
-        }
-    }
-    // A release-only fix.
-    let (subject, kind) = RELEASE_ONLY[s.rng.gen_range(0..RELEASE_ONLY.len())];
-    let path = s
-        .files
-        .iter()
-        .filter(|f| f.kind == kind)
-        .map(|f| f.path.clone())
-        .choose(&mut s.rng)
-        .unwrap_or_else(|| "requirements.txt".into());
-    let text = b.read(RELEASE, &path)?;
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    if kind == FileKind::Requirements {
-        let pin = subject
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("moto<3")
-            .to_string();
-        lines.push(pin);
-    } else {
-        s.edit_lines(&mut lines, kind);
-    }
-    let content = format!("{}\n", lines.join("\n"));
-    *ticket_no += s.rng.gen_range(1..4);
-    let number = *ticket_no;
-    let branch = format!("tickets/DM-{number}-v23");
-    b.branch(&branch, RELEASE)?;
-    b.commit(&branch, subject, &[Change::Write(&path, &content)])?;
-    *pr += s.rng.gen_range(1..4);
-    b.merge(
-        RELEASE,
-        &branch,
-        &format!(
-            "Merge pull request #{pr} from lsst/tickets/DM-{number}-v23\n\nDM-{number}: {subject}"
-        ),
-    )?;
-    b.delete_branch(&branch)?;
-    *done += 1;
-    stats.backport_tickets += 1;
-    stats.release_only += 1;
-    Ok(())
+    Ok(c.stats)
 }
 
 #[cfg(test)]
