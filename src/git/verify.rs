@@ -424,6 +424,11 @@ pub fn verify(
         .map(|s| RepoIndex::new(s, required.get(s.repo.as_str()).copied().unwrap_or(true)))
         .collect();
 
+    let unchecked: Vec<&str> = scans
+        .iter()
+        .filter(|s| s.status == ScanStatus::Unverifiable)
+        .map(|s| s.repo.as_str())
+        .collect();
     let approved = |k: &str| {
         ledger
             .get(k)
@@ -478,7 +483,10 @@ pub fn verify(
             })
             .collect();
         let counted: Vec<&RepoLanding> = repos.iter().filter(|r| r.required).collect();
-        let status = if repos.is_empty() {
+        let status = if repos.is_empty() && !unchecked.is_empty() {
+            // It may be in a repository that could not be read.
+            TicketLandingStatus::Pending
+        } else if repos.is_empty() {
             TicketLandingStatus::NotFound
         } else if counted
             .iter()
@@ -521,7 +529,7 @@ pub fn verify(
             } else {
                 "approved"
             };
-            if repos.is_empty() {
+            if repos.is_empty() && unchecked.is_empty() {
                 push(
                     kind,
                     Some(key),

@@ -349,6 +349,11 @@ fn record(
         }
     }
     let current: BTreeSet<&str> = v.drift.iter().map(|d| d.id.as_str()).collect();
+    let unreadable: BTreeSet<&str> = scans
+        .iter()
+        .filter(|s| s.status == crate::git::scan::ScanStatus::Unverifiable)
+        .map(|s| s.repo.as_str())
+        .collect();
     for d in &v.drift {
         if !open.contains_key(&d.id) {
             events.push(drift_event(line, d, at, kind::DRIFT_FOUND));
@@ -359,9 +364,11 @@ fn record(
             continue;
         }
         let repo = payload.get("repo").and_then(Value::as_str);
+        // Drift of a repository that could not be read this time is neither confirmed nor
+        // resolved: it stays open.
         let in_scope = match repo {
-            Some(r) => only.is_empty() || only.iter().any(|o| o == r),
-            None => only.is_empty(),
+            Some(r) => (only.is_empty() || only.iter().any(|o| o == r)) && !unreadable.contains(r),
+            None => only.is_empty() && unreadable.is_empty(),
         };
         if !in_scope {
             continue;

@@ -792,3 +792,37 @@ fn json_and_markdown_snapshots_of_a_small_campaign() {
     assert_eq!(md.code, 1);
     insta::assert_snapshot!("verify_md", md.stdout);
 }
+
+#[test]
+fn drift_of_a_repository_that_becomes_unreadable_stays_open() {
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    r.fix_on_main("DM-122", &[(CORE, 8, "fixed", "Fix a")])
+        .unwrap();
+    r.finish().unwrap();
+    tickets(&env, &[("DM-122", "done")]);
+    let (_, v) = verify(&env, &[]);
+    assert!(has_drift(&v, "done_not_landed", "pkg", "DM-122"));
+    // The clone goes away: that is reported, and the earlier drift is not called resolved.
+    std::fs::rename(
+        env.path().join("repos/pkg"),
+        env.path().join("repos/pkg-moved"),
+    )
+    .unwrap();
+    let (run, v) = verify(&env, &[]);
+    assert_eq!(run.code, 1);
+    assert!(has_drift(&v, "unverifiable", "pkg", "-"));
+    assert_eq!(ticket(&v, "DM-122")["status"], "pending");
+    assert_eq!(v["recorded"]["drift_cleared"], 0, "{}", v["recorded"]);
+    std::fs::rename(
+        env.path().join("repos/pkg-moved"),
+        env.path().join("repos/pkg"),
+    )
+    .unwrap();
+    let (_, v) = verify(&env, &[]);
+    assert_eq!(
+        v["recorded"]["drift_cleared"], 1,
+        "only the unverifiable item clears"
+    );
+    assert!(has_drift(&v, "done_not_landed", "pkg", "DM-122"));
+}
