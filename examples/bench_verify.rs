@@ -1,0 +1,312 @@
+//! Benchmark: `portcullis verify` over synthetic release-campaign repositories, against what
+//! `git cherry` takes for the same question.
+//!
+//!     cargo build --release --bins --examples && \
+//!       ./target/release/examples/bench_verify [REPOS=20] [MAIN_COMMITS=5000] [BACKPORTS_TOTAL=300] [--keep DIR]
+//!
+//! Generates (deterministically, seed 23) a workspace with `repos/pkg_00`, `repos/pkg_01`, …:
+//! `main` of MAIN_COMMITS commits with ticket branches merged by pull requests, `v23.0.0.rc1`
+//! where `v23.0.x` branches off, and BACKPORTS_TOTAL non-merge commits on the release branches
+//! (cherry-picks, some edited, and release-only fixes); see
+//! `portcullis::testkit::gitrepo::synthetic_campaign_stats`. The workspace is made by
+//! `portcullis init --from-policy v23`, then its policy lists the generated repositories.
+//!
+//! Then prints, one line each: the generation time; `git cherry -v main v23.0.x` in every
+//! repository one after another; `portcullis verify --format json` cold (first run) and warm
+//! (second run, nothing new), each with its wall time and the peak memory (VmHWM) of the
+//! process; and the ratios cold/git-cherry and cold/warm. `verify` exits 0 (no drift) or 1
+//! (drift found); both are fine here, anything else is a failure.
+//!
+//! The workspace is a temporary directory, removed at the end, unless `--keep DIR` is given.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use portcullis::testkit::gitrepo::synthetic_campaign_stats;
+
+const SEED: u64 = 23;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut numbers: Vec<usize> = Vec::new();
+    let mut keep: Option<PathBuf> = None;
+    while let Some(a) = args.next() {
+        if a == "--keep" {
+            keep = Some(args.next().context("--keep needs a directory")?.into());
+        } else if let Ok(n) = a.parse() {
+            numbers.push(n);
+        } else {
+            bail!("usage: bench_verify [REPOS=20] [MAIN_COMMITS=5000] [BACKPORTS_TOTAL=300] [--keep DIR]");
+        }
+    }
+    let repos = numbers.first().copied().unwrap_or(20);
+    let main_commits = numbers.get(1).copied().unwrap_or(5000);
+    let backports = numbers.get(2).copied().unwrap_or(300);
+    let bin = portcullis_binary()?;
+
+    let temp;
+    let dir: PathBuf = match keep {
+        Some(d) => {
+            if d.join("portcullis.toml").exists() || d.join("repos").exists() {
+                bail!(
+                    "{} already holds a workspace or repos/; give an empty directory",
+                    d.display()
+                );
+            }
+            std::fs::create_dir_all(&d)?;
+            d.canonicalize()?
+        }
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+
+    let t = Instant::now();
+    let stats = synthetic_campaign_stats(&dir, repos, main_commits, backports, SEED)?;
+    let generation = t.elapsed();
+    let sum = |f: fn(&portcullis::testkit::gitrepo::RepoStats) -> usize| -> usize {
+        stats.iter().map(f).sum()
+    };
+    println!(
+        "generated {repos} repos x {main_commits} main commits, {} release commits ({} clean picks, {} edited, {} release-only; {} backport PRs) in {:.2?}",
+        sum(|s| s.release_commits),
+        sum(|s| s.clean_picks),
+        sum(|s| s.edited_picks),
+        sum(|s| s.release_only),
+        sum(|s| s.backport_tickets),
+        generation
+    );
+
+    make_workspace(&bin, &dir, &stats)?;
+    println!("workspace: {}", dir.display());
+
+    // git cherry, repository after repository.
+    let t = Instant::now();
+    let (mut plus, mut minus) = (0usize, 0usize);
+    for s in &stats {
+        let path = dir.join("repos").join(&s.name);
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&path)
+            .args(["cherry", "-v", "main", "v23.0.x"])
+            .output()
+            .context("cannot run git")?;
+        if !out.status.success() {
+            bail!(
+                "git cherry failed in {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            match line.as_bytes().first() {
+                Some(b'+') => plus += 1,
+                Some(b'-') => minus += 1,
+                _ => {}
+            }
+        }
+    }
+    let cherry = t.elapsed();
+    println!(
+        "{:<34} {:>9.2?}  ({minus} equivalent `-`, {plus} not `+`)",
+        format!("git cherry x {repos}"),
+        cherry
+    );
+
+    let mut failed = false;
+    let mut times = Vec::new();
+    for label in ["portcullis verify (cold)", "portcullis verify (warm)"] {
+        let run = run_verify(&bin, &dir)?;
+        let code = run.status.code();
+        let ok = matches!(code, Some(0) | Some(1));
+        println!(
+            "{label:<34} {:>9.2?}  peak RSS {:>7.1} MB  exit {}  {}",
+            run.elapsed,
+            run.peak_kib as f64 / 1024.0,
+            code.map_or_else(|| "signal".to_string(), |c| c.to_string()),
+            if ok {
+                summarize(&run.stdout)
+            } else {
+                "FAILED".into()
+            }
+        );
+        if !ok {
+            failed = true;
+            eprintln!(
+                "--- stderr of `portcullis verify` ---\n{}",
+                run.stderr.trim_end()
+            );
+        }
+        times.push(run.elapsed);
+    }
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    println!(
+        "ratios: cold/git-cherry {:.2}x, cold/warm {:.2}x",
+        ratio(times[0], cherry),
+        ratio(times[0], times[1])
+    );
+    if failed {
+        bail!("portcullis verify failed");
+    }
+    Ok(())
+}
+
+/// `portcullis init DIR --from-policy v23`, then the policy's repositories replaced by the
+/// generated ones.
+fn make_workspace(
+    bin: &Path,
+    dir: &Path,
+    stats: &[portcullis::testkit::gitrepo::RepoStats],
+) -> anyhow::Result<()> {
+    let out = Command::new(bin)
+        .arg("init")
+        .arg(dir)
+        .args(["--from-policy", "v23"])
+        .output()
+        .context("cannot run portcullis init")?;
+    if !out.status.success() {
+        bail!(
+            "portcullis init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        "policy = \"policy.toml\"\nledger = \"ledger.db\"\n",
+    )?;
+    let mut doc: toml_edit::DocumentMut = include_str!("../policy/v23.toml")
+        .parse()
+        .context("policy/v23.toml")?;
+    let mut tables = toml_edit::ArrayOfTables::new();
+    for s in stats {
+        let mut t = toml_edit::Table::new();
+        t["name"] = toml_edit::value(s.name.as_str());
+        t["path"] = toml_edit::value(format!("repos/{}", s.name));
+        t["main_branch"] = toml_edit::value("main");
+        tables.push(t);
+    }
+    // Put the repositories back where the built-in policy has them (before [rules]).
+    let rules = doc.remove("rules");
+    doc.remove("repositories");
+    doc.insert("repositories", toml_edit::Item::ArrayOfTables(tables));
+    if let Some(r) = rules {
+        doc.insert("rules", r);
+    }
+    let text = doc.to_string();
+    portcullis::domain::policy::Policy::from_toml("policy.toml", &text).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the generated policy is invalid:\n{}", lines.join("\n"))
+    })?;
+    std::fs::write(dir.join("policy.toml"), text)?;
+    Ok(())
+}
+
+/// The release `portcullis` next to this example (target/release/examples/.. → target/release).
+fn portcullis_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow::anyhow!("cannot locate the target directory"))?;
+    let bin = dir.join("portcullis");
+    if !bin.exists() {
+        bail!(
+            "{} not found: run `cargo build --release --bins --examples` first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+struct Run {
+    status: ExitStatus,
+    elapsed: Duration,
+    peak_kib: u64,
+    stdout: String,
+    stderr: String,
+}
+
+/// `portcullis --config DIR/portcullis.toml verify --format json`, with its wall time and its
+/// peak RSS (VmHWM polled from /proc, as bench_sync does).
+fn run_verify(bin: &Path, dir: &Path) -> anyhow::Result<Run> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--config")
+        .arg(dir.join("portcullis.toml"))
+        .args(["verify", "--format", "json"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let t = Instant::now();
+    let mut child = cmd.spawn().context("cannot run portcullis")?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+    );
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = t.elapsed();
+    Ok(Run {
+        status,
+        elapsed,
+        peak_kib: peak,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+/// A short account of verify's JSON output: its top-level numbers and list lengths.
+fn summarize(stdout: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(stdout) else {
+        return format!("({} bytes of output, not JSON)", stdout.len());
+    };
+    match &v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::Number(n) => Some(format!("{k} {n}")),
+                serde_json::Value::Array(a) => Some(format!("{k} [{}]", a.len())),
+                _ => None,
+            })
+            .take(8)
+            .collect::<Vec<_>>()
+            .join(", "),
+        serde_json::Value::Array(a) => format!("[{} items]", a.len()),
+        other => other.to_string(),
+    }
+}
