@@ -23,6 +23,8 @@ pub struct CommitFacts {
     pub paths: Option<String>,
     pub patch_id: Option<String>,
     pub lines: Option<String>,
+    /// The commit's tree, when it was read from the repository in this run (not stored).
+    pub tree: Option<Oid>,
 }
 
 impl CommitFacts {
@@ -53,9 +55,11 @@ pub struct FactCache {
     facts: HashMap<Oid, CommitFacts>,
     dirty: HashSet<Oid>,
     memos: Vec<MemoRow>,
-    /// Facts read from the ledger and computed, for the figures.
+    /// Commits whose costly facts came from the ledger, and costly facts computed.
     pub hits: u64,
     pub computed: u64,
+    /// The ledger held no facts when this cache was opened.
+    cold: bool,
 }
 
 impl FactCache {
@@ -69,7 +73,16 @@ impl FactCache {
         if let Some(c) = &conn {
             let _ = c.busy_timeout(std::time::Duration::from_secs(30));
         }
-        FactCache::with(conn)
+        // A cold cache answers every lookup with "no": skip the lookups altogether.
+        let empty = conn.as_ref().is_none_or(|c| {
+            c.query_row("SELECT NOT EXISTS(SELECT 1 FROM git_commits)", [], |r| {
+                r.get::<_, bool>(0)
+            })
+            .unwrap_or(true)
+        });
+        let mut cache = FactCache::with(conn);
+        cache.cold = empty;
+        cache
     }
 
     /// A cache with nothing behind it (every fact computed).
@@ -85,64 +98,58 @@ impl FactCache {
             memos: Vec::new(),
             hits: 0,
             computed: 0,
+            cold: false,
         }
     }
 
-    /// Whether the facts of `oid` are known (loading them from the ledger if they are there).
-    pub fn has(&mut self, oid: Oid) -> bool {
-        if self.facts.contains_key(&oid) {
-            return true;
-        }
-        if let Some(f) = self.load(oid) {
-            self.hits += 1;
-            self.facts.insert(oid, f);
-            return true;
-        }
-        false
+    /// Whether the facts of `oid` have been read in this run.
+    pub fn has(&self, oid: Oid) -> bool {
+        self.facts.contains_key(&oid)
     }
 
-    fn load(&self, oid: Oid) -> Option<CommitFacts> {
+    /// The costly facts the ledger kept about `oid`: (paths, patch-id, lines).
+    fn load(&self, oid: Oid) -> Option<(Option<String>, Option<String>, Option<String>)> {
+        if self.cold {
+            return None;
+        }
         let conn = self.conn.as_ref()?;
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT parents, time, message, paths, patch_id, lines FROM git_commits WHERE sha = ?1",
-            )
+            .prepare_cached("SELECT paths, patch_id, lines FROM git_commits WHERE sha = ?1")
             .ok()?;
-        stmt.query_row([oid.to_string()], |r| {
-            let parents: String = r.get(0)?;
-            Ok(CommitFacts {
-                parents: parents
-                    .split_whitespace()
-                    .filter_map(|p| Oid::from_str(p).ok())
-                    .collect(),
-                time: r.get(1)?,
-                message: r.get(2)?,
-                paths: r.get(3)?,
-                patch_id: r.get(4)?,
-                lines: r.get(5)?,
-            })
-        })
-        .optional()
-        .ok()
-        .flatten()
+        stmt.query_row([oid.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .ok()
+            .flatten()
     }
 
     pub fn get(&self, oid: Oid) -> Option<&CommitFacts> {
         self.facts.get(&oid)
     }
 
-    /// Add facts computed from the repository.
-    pub fn insert(&mut self, oid: Oid, facts: CommitFacts) {
-        self.computed += 1;
+    /// Add the facts read from the repository, completed with what the ledger kept.
+    pub fn insert(&mut self, oid: Oid, mut facts: CommitFacts) {
+        if let Some((paths, patch_id, lines)) = self.load(oid) {
+            self.hits += 1;
+            facts.paths = paths;
+            facts.patch_id = patch_id;
+            facts.lines = lines;
+        }
         self.facts.insert(oid, facts);
-        self.dirty.insert(oid);
     }
 
     /// Complete known facts (a path set, a patch-id).
     pub fn update(&mut self, oid: Oid, f: impl FnOnce(&mut CommitFacts)) {
         if let Some(facts) = self.facts.get_mut(&oid) {
             f(facts);
+            self.computed += 1;
             self.dirty.insert(oid);
+        }
+    }
+
+    /// Complete facts with something that is not stored (the tree id): not marked for writing.
+    pub fn update_quiet(&mut self, oid: Oid, f: impl FnOnce(&mut CommitFacts)) {
+        if let Some(facts) = self.facts.get_mut(&oid) {
+            f(facts);
         }
     }
 
@@ -189,22 +196,12 @@ impl FactCache {
 /// Write computed facts and scans back (inside the caller's transaction).
 pub fn store(conn: &Connection, writes: &CacheWrites, now: &str) -> Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO git_commits (sha, parents, time, message, paths, patch_id, lines)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO git_commits (sha, paths, patch_id, lines) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(sha) DO UPDATE SET paths = COALESCE(excluded.paths, paths),
              patch_id = COALESCE(excluded.patch_id, patch_id), lines = COALESCE(excluded.lines, lines)",
     )?;
     for (oid, f) in &writes.facts {
-        let parents: Vec<String> = f.parents.iter().map(|p| p.to_string()).collect();
-        stmt.execute(params![
-            oid.to_string(),
-            parents.join(" "),
-            f.time,
-            f.message,
-            f.paths,
-            f.patch_id,
-            f.lines
-        ])?;
+        stmt.execute(params![oid.to_string(), f.paths, f.patch_id, f.lines])?;
     }
     let mut stmt = conn.prepare_cached(
         "INSERT INTO git_scans (repo, line, key, scan, scanned_at) VALUES (?1, ?2, ?3, ?4, ?5)

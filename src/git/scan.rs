@@ -266,6 +266,7 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
         cache,
         t,
         trees: HashMap::new(),
+        walker: std::cell::RefCell::new(None),
     };
     match release_tip {
         Some(rtip) => s.scan_line(&mut out, main_tip, rtip, &tags)?,
@@ -352,6 +353,14 @@ struct Scanner<'r, 'c, 't> {
     t: &'t ScanTarget<'t>,
     /// Trees read so far, by id: consecutive commits share most of them.
     trees: HashMap<Oid, std::rc::Rc<Vec<TreeItem>>>,
+    walker: std::cell::RefCell<Option<git2::Revwalk<'r>>>,
+}
+
+/// Git's order of tree entries: by name, a subtree's name compared as if it ended in `/`.
+fn git_order(a: &TreeItem, b: &TreeItem) -> std::cmp::Ordering {
+    let ka = a.name.iter().copied().chain(a.is_tree.then_some(b'/'));
+    let kb = b.name.iter().copied().chain(b.is_tree.then_some(b'/'));
+    ka.cmp(kb)
 }
 
 /// One entry of a tree, as the path-set comparison needs it.
@@ -381,6 +390,10 @@ impl Default for Attribution {
     }
 }
 
+fn walk_err<'a>(t: &'a ScanTarget<'a>) -> impl Fn(git2::Error) -> String + 'a {
+    move |e| git_problem(t, "walking history", e)
+}
+
 /// The diff of a commit against its first parent.
 fn diff_of<'r>(
     repo: &'r Repository,
@@ -407,21 +420,34 @@ fn diff_of<'r>(
 }
 
 impl Scanner<'_, '_, '_> {
-    fn err(&self, what: &str) -> impl Fn(git2::Error) -> String + '_ {
-        let what = what.to_string();
-        move |e| git_problem(self.t, &what, e)
-    }
-
     /// Commits reachable from `tip` and not from `hide`, oldest first.
     fn walk(&self, tip: Oid, hide: &[Oid]) -> Res<Vec<Oid>> {
-        let mut w = self.repo.revwalk().map_err(self.err("walking history"))?;
-        w.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
-            .map_err(self.err("walking history"))?;
-        w.push(tip).map_err(self.err("walking history"))?;
-        for h in hide {
-            w.hide(*h).map_err(self.err("walking history"))?;
+        self.walk_sorted(tip, hide, Sort::TOPOLOGICAL | Sort::REVERSE)
+    }
+
+    /// The same set in no particular order (cheaper: no topological sort).
+    fn walk_set(&self, tip: Oid, hide: &[Oid]) -> Res<HashSet<Oid>> {
+        Ok(self
+            .walk_sorted(tip, hide, Sort::NONE)?
+            .into_iter()
+            .collect())
+    }
+
+    fn walk_sorted(&self, tip: Oid, hide: &[Oid], sort: Sort) -> Res<Vec<Oid>> {
+        // One walker for the whole scan: `reset` keeps its parsed commits, so the second and
+        // later walks over the same history do not parse it again.
+        let mut slot = self.walker.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(self.repo.revwalk().map_err(walk_err(self.t))?);
         }
-        w.map(|r| r.map_err(self.err("walking history"))).collect()
+        let w = slot.as_mut().expect("just set");
+        w.reset().map_err(walk_err(self.t))?;
+        w.set_sorting(sort).map_err(walk_err(self.t))?;
+        w.push(tip).map_err(walk_err(self.t))?;
+        for h in hide {
+            w.hide(*h).map_err(walk_err(self.t))?;
+        }
+        w.by_ref().map(|r| r.map_err(walk_err(self.t))).collect()
     }
 
     fn facts(&mut self, oid: Oid) -> Res<&CommitFacts> {
@@ -437,6 +463,7 @@ impl Scanner<'_, '_, '_> {
                 paths: None,
                 patch_id: None,
                 lines: None,
+                tree: Some(c.tree_id()),
             };
             self.cache.insert(oid, facts);
         }
@@ -453,21 +480,13 @@ impl Scanner<'_, '_, '_> {
             return Ok(p);
         }
         let what = format!("reading the tree of {oid}");
-        let (tree, parent_tree) = {
-            let c = self
-                .repo
-                .find_commit(oid)
-                .map_err(|e| git_problem(self.t, &what, e))?;
-            let parent = match c.parent_id(0) {
-                Ok(p) => Some(
-                    self.repo
-                        .find_commit(p)
-                        .map_err(|e| git_problem(self.t, &what, e))?
-                        .tree_id(),
-                ),
-                Err(_) => None,
-            };
-            (c.tree_id(), parent)
+        let tree = self
+            .tree_of(oid)
+            .map_err(|e| git_problem(self.t, &what, e))?;
+        let parent = self.facts(oid)?.parents.first().copied();
+        let parent_tree = match parent {
+            Some(p) => Some(self.tree_of(p).map_err(|e| git_problem(self.t, &what, e))?),
+            None => None,
         };
         let mut paths: Vec<Vec<u8>> = Vec::new();
         self.changed_paths(parent_tree, Some(tree), &mut Vec::new(), &mut paths)
@@ -505,7 +524,18 @@ impl Scanner<'_, '_, '_> {
         Ok(items)
     }
 
-    /// Every file path that differs between two trees (either may be absent).
+    /// A commit's tree id, from the facts when they were read in this run.
+    fn tree_of(&mut self, commit: Oid) -> std::result::Result<Oid, git2::Error> {
+        if let Some(t) = self.cache.get(commit).and_then(|f| f.tree) {
+            return Ok(t);
+        }
+        let t = self.repo.find_commit(commit)?.tree_id();
+        self.cache.update_quiet(commit, |f| f.tree = Some(t));
+        Ok(t)
+    }
+
+    /// Every file path that differs between two trees (either may be absent): a merge of the
+    /// two sorted entry lists, descending only into subtrees whose ids differ.
     fn changed_paths(
         &mut self,
         old: Option<Oid>,
@@ -516,37 +546,47 @@ impl Scanner<'_, '_, '_> {
         if old == new {
             return Ok(());
         }
-        let empty = std::rc::Rc::new(Vec::new());
         let a = match old {
-            Some(o) => self.tree(o)?,
-            None => empty.clone(),
+            Some(o) => Some(self.tree(o)?),
+            None => None,
         };
         let b = match new {
-            Some(o) => self.tree(o)?,
-            None => empty,
+            Some(o) => Some(self.tree(o)?),
+            None => None,
         };
-        let old_by_name: HashMap<&[u8], &TreeItem> =
-            a.iter().map(|e| (e.name.as_slice(), e)).collect();
-        let mut work: Vec<(Vec<u8>, Option<&TreeItem>, Option<&TreeItem>)> = Vec::new();
-        for e in b.iter() {
-            let before = old_by_name.get(e.name.as_slice()).copied();
-            if before.is_some_and(|x| x.oid == e.oid && x.is_tree == e.is_tree) {
-                continue;
-            }
-            work.push((e.name.clone(), before, Some(e)));
-        }
-        let new_names: HashSet<&[u8]> = b.iter().map(|e| e.name.as_slice()).collect();
-        for e in a.iter() {
-            if !new_names.contains(e.name.as_slice()) {
-                work.push((e.name.clone(), Some(e), None));
-            }
-        }
-        for (name, before, after) in work {
+        let a: &[TreeItem] = a.as_deref().map_or(&[], |v| v.as_slice());
+        let b: &[TreeItem] = b.as_deref().map_or(&[], |v| v.as_slice());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let ord = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => git_order(x, y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (before, after) = match ord {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    (Some(&a[i - 1]), None)
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    (None, Some(&b[j - 1]))
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    if a[i - 1].oid == b[j - 1].oid {
+                        continue;
+                    }
+                    (Some(&a[i - 1]), Some(&b[j - 1]))
+                }
+            };
+            let name = &after.or(before).expect("one side").name;
             let len = prefix.len();
             if !prefix.is_empty() {
                 prefix.push(b'/');
             }
-            prefix.extend_from_slice(&name);
+            prefix.extend_from_slice(name);
             let sub = |x: Option<&TreeItem>| x.filter(|e| e.is_tree).map(|e| e.oid);
             let file = |x: Option<&TreeItem>| x.is_some_and(|e| !e.is_tree);
             if file(before) || file(after) {
@@ -708,7 +748,7 @@ impl Scanner<'_, '_, '_> {
         // Release commits not reachable from main; the branch point is the first commit on the
         // release branch's first-parent chain outside that set.
         let t0 = std::time::Instant::now();
-        let not_on_main: HashSet<Oid> = self.walk(release_tip, &[main_tip])?.into_iter().collect();
+        let not_on_main: HashSet<Oid> = self.walk_set(release_tip, &[main_tip])?;
         let mut bp = release_tip;
         while not_on_main.contains(&bp) {
             match self.facts(bp)?.parents.first() {
@@ -781,7 +821,7 @@ impl Scanner<'_, '_, '_> {
             if *oid == bp {
                 continue;
             }
-            for c in self.walk(*oid, &[bp])? {
+            for c in self.walk_set(*oid, &[bp])? {
                 if release_set.contains(&c) {
                     first_tag.entry(c).or_insert_with(|| tag.name.clone());
                 }

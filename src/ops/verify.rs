@@ -132,6 +132,7 @@ pub fn verify(
         verification.drift.retain(|d| d.repo.is_some());
         recount(&mut verification);
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "judged");
     let recorded = record(
         &mut ledger,
         ws,
@@ -141,6 +142,7 @@ pub fn verify(
         &writes,
         &opts.repos,
     )?;
+    tracing::debug!(elapsed = ?started.elapsed(), "recorded");
     Ok(VerifyOutcome {
         verification,
         recorded,

@@ -2,12 +2,10 @@
 -- not part of the event log or of the derived state; `ledger rebuild` leaves them alone, and
 -- deleting their rows only makes the next `verify` do the work again.
 
--- Facts of one commit, keyed by commit id (the same id is the same commit in every clone).
+-- What is costly to compute about one commit, keyed by commit id (the same id is the same
+-- commit in every clone). Messages and parents are cheap to read again and are not kept.
 CREATE TABLE git_commits (
     sha      TEXT PRIMARY KEY,
-    parents  TEXT NOT NULL,      -- parent ids, space separated
-    time     INTEGER NOT NULL,   -- committer time, seconds since the epoch
-    message  TEXT NOT NULL,
     paths    TEXT,               -- hash of the set of changed paths (against the first parent)
     patch_id TEXT,               -- git's stable patch-id, computed only when paths could match
     lines    TEXT                -- hash of the added/removed lines without context
