@@ -123,6 +123,13 @@ pub fn verify(
     // Objects come from the user's own clones: skip libgit2's SHA-1 re-verification of every
     // object read (git does not verify on read either); it is a tenth of a cold scan.
     git2::opts::strict_hash_verification(false);
+    // The scan keeps what it needs (commit facts, trees) itself; libgit2's own object cache
+    // would only grow the process by every commit and tree read.
+    // SAFETY: set once, before any repository is opened by this process's scans.
+    unsafe {
+        let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0);
+        let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0);
+    }
     let (scans, writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
     tracing::debug!(elapsed = ?started.elapsed(), "scanned");
     let tickets = ledger_tickets(&ledger, &line.name)?;
