@@ -13,12 +13,18 @@
 //!   log, derived tables, rebuild and chain verification.
 //! - [`sync`]: tracker adapters: Jira wire types and the import of saved search responses
 //!   (parse → pure plan → one transaction).
+//! - [`git`]: the verifier: scanning release branches with libgit2 ([`git::scan`]), the
+//!   per-commit and per-scan caches ([`git::cache`]), merge/trailer/tag text rules
+//!   ([`git::text`]) and the pure verdict per ticket and repository with its drift
+//!   ([`git::verify`]).
 //! - [`ops`]: the operations every front end calls (status, decide, history, audit, rebuild) and
 //!   the workspace (config + policy + ledger).
 //! - [`cli`]: clap definitions, one function per command, output as table / JSON / CSV / Markdown.
-//! - [`demo`]: the self-contained demo workspace.
+//! - [`demo`]: the self-contained demo workspace, with its git repositories.
+//! - [`testkit`]: test doubles over real TCP and real git repositories (Jira server, repository
+//!   builders, synthetic campaigns), shared by tests, demo and benchmarks.
 //!
-//! Data flows one way: trackers and files → events → derived state → operations → front ends.
+//! Data flows one way: trackers, files and git → events → derived state → operations → front ends.
 
 pub mod cli;
 pub mod demo;
