@@ -392,9 +392,14 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                     n("main_commits")
                 ));
             }
+            let live = matches!(
+                p.get("status").and_then(Value::as_str),
+                Some("landed" | "release_only")
+            );
             match p.get("first_tag").and_then(Value::as_str) {
-                Some(t) => text.push_str(&format!(", released in {t}")),
-                None => text.push_str(", not in a release tag yet"),
+                Some(t) if live => text.push_str(&format!(", released in {t}")),
+                None if live => text.push_str(", not in a release tag yet"),
+                _ => {}
             }
             text
         }
