@@ -33,6 +33,7 @@ pub mod error;
 pub mod git;
 pub mod ledger;
 pub mod ops;
+pub mod release;
 pub mod sync;
 pub mod testkit;
 
