@@ -179,6 +179,53 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Check, and with --apply cut, a patch release: tags in every repository, a manifest in the
+    /// ledger (and as TOML, JSON and versiondb text), release notes and a changelog section.
+    ///
+    /// The gate: the version is the next patch; every approved ticket not in an earlier release
+    /// has landed everywhere (the verifier); nothing unapproved landed since the previous
+    /// release (unless waived); no pending tracker writes; no blocking violations; each
+    /// release branch descends from the previous release. Exit 1 with the reasons when blocked.
+    /// Without --apply nothing is written (a dry run).
+    Cut {
+        /// The version, e.g. 23.0.2.
+        #[arg(value_name = "VERSION")]
+        to: String,
+        #[arg(long)]
+        line: Option<String>,
+        /// A release candidate: v23.0.2.rc1, rc2, …
+        #[arg(long)]
+        rc: bool,
+        /// Make the tags, record the manifest and write the files.
+        #[arg(long)]
+        apply: bool,
+        /// Allow skipping patch numbers (recorded in the manifest).
+        #[arg(long)]
+        allow_skip: bool,
+        /// Let a landed-but-unapproved ticket through (repeatable; needs --note).
+        #[arg(long = "waive", value_name = "KEY", requires = "note")]
+        waive: Vec<String>,
+        /// Why the waived tickets may go in.
+        #[arg(long)]
+        note: Option<String>,
+        /// Where to write the release files (default: releases/ in the workspace).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The patch releases cut so far.
+    Releases {
+        #[arg(long)]
+        line: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One release: its manifest, tickets and notes.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
     /// Policy files: check one, or print the JSON schema.
     Policy {
         #[command(subcommand)]
@@ -220,6 +267,19 @@ pub enum PolicyCommand {
     Check { file: PathBuf },
     /// Print the JSON schema of policy files.
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// A release's manifest: per repository the commit, tag, tickets and commits.
+    Show {
+        /// Tag or version, e.g. 23.0.1.
+        release: String,
+        #[arg(long)]
+        line: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,5 +340,14 @@ pub fn main() -> ExitCode {
             }
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

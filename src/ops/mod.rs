@@ -1,6 +1,7 @@
 //! The operations shared by every front end (CLI today; TUI and bot later). Each takes plain
 //! data, returns plain data (serialisable), and never prints.
 
+pub mod release;
 pub mod tracker;
 pub mod verify;
 pub mod workspace;

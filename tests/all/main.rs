@@ -7,4 +7,5 @@ mod import;
 mod jira_live;
 mod ledger;
 mod policy;
+mod release;
 mod verify;

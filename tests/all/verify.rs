@@ -11,7 +11,7 @@ const CORE: &str = FILES[0];
 const IO: &str = FILES[1];
 
 /// A workspace with the v23 policy whose repositories are `repos` under `repos/`.
-fn workspace(repos: &[&str], extra_repo_toml: &str) -> TestEnv {
+pub fn workspace(repos: &[&str], extra_repo_toml: &str) -> TestEnv {
     let env = TestEnv::with_workspace("v23");
     let policy = std::fs::read_to_string(env.path().join("policy.toml")).unwrap();
     let head = policy.split("[[repositories]]").next().unwrap().to_string();
@@ -31,12 +31,12 @@ fn workspace(repos: &[&str], extra_repo_toml: &str) -> TestEnv {
     env
 }
 
-fn repo(env: &TestEnv, name: &str) -> CampaignRepo {
+pub fn repo(env: &TestEnv, name: &str) -> CampaignRepo {
     CampaignRepo::new(&env.path().join("repos").join(name)).unwrap()
 }
 
 /// Put tickets in the ledger: each `(key, state)` with state `requested`, `approved` or `done`.
-fn tickets(env: &TestEnv, list: &[(&str, &str)]) {
+pub fn tickets(env: &TestEnv, list: &[(&str, &str)]) {
     let mut x = ExportBuilder::new();
     for (key, state) in list {
         let mut changes = vec![("2022-01-04T10:00:00.000-0700", "dev", "backport-v23")];

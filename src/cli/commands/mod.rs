@@ -8,6 +8,7 @@ mod init;
 mod ledger;
 mod policy;
 mod push;
+mod release;
 mod status;
 mod sync;
 mod verify;
@@ -82,6 +83,46 @@ pub fn run(cli: Cli) -> Result<u8> {
             commits,
             format,
         ),
+        Command::Cut {
+            to: version,
+            line,
+            rc,
+            apply,
+            allow_skip,
+            waive,
+            note,
+            out,
+            format,
+        } => release::cut(
+            &Workspace::resolve(&loc)?,
+            crate::ops::release::CutOptions {
+                line,
+                version,
+                rc,
+                apply,
+                allow_skip,
+                waivers: waive
+                    .into_iter()
+                    .map(|key| crate::release::Waiver {
+                        key,
+                        note: note.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+                out_dir: out,
+            },
+            format,
+        ),
+        Command::Releases { line, format } => {
+            release::list(&Workspace::resolve(&loc)?, line.as_deref(), format)
+        }
+        Command::Release {
+            command:
+                crate::cli::ReleaseCommand::Show {
+                    release: which,
+                    line,
+                    format,
+                },
+        } => release::show(&Workspace::resolve(&loc)?, &which, line.as_deref(), format),
         Command::History { key, all, format } => {
             history::run(&Workspace::resolve(&loc)?, &key, all, format)
         }

@@ -1,0 +1,154 @@
+use crate::cli::output::{clean, json, print, Format, Table};
+use crate::ops::release::{self, CutOptions, CutReport};
+use crate::ops::workspace::Workspace;
+use crate::release::render_notes;
+use crate::Result;
+
+fn short(s: &str) -> String {
+    s.chars().take(10).collect()
+}
+
+fn repo_table(r: &crate::release::Manifest) -> Table {
+    let mut t = Table::new(&[
+        "REPOSITORY",
+        "COMMIT",
+        "PREVIOUS",
+        "TAG",
+        "COMMITS",
+        "TICKETS",
+    ]);
+    for x in &r.repos {
+        t.row(vec![
+            x.repo.clone(),
+            short(&x.commit),
+            x.previous_commit
+                .as_deref()
+                .map(short)
+                .unwrap_or_else(|| "-".into()),
+            x.tag.clone(),
+            x.commits.len().to_string(),
+            x.tickets.join(" "),
+        ]);
+    }
+    t
+}
+
+pub fn cut(ws: &Workspace, opts: CutOptions, format: Format) -> Result<u8> {
+    let apply = opts.apply;
+    let report = release::cut(ws, &opts)?;
+    if format == Format::Json {
+        print(&json(&report))?;
+    } else {
+        print(&render(&report, apply))?;
+    }
+    Ok(if report.blockers.is_empty() { 0 } else { 1 })
+}
+
+fn render(r: &CutReport, apply: bool) -> String {
+    let m = &r.manifest;
+    let mut s = format!(
+        "{} {} (line {}, after {}), manifest {} sha256 {}\n\n{}",
+        if r.applied { "Cut" } else { "Release" },
+        m.tag,
+        m.line,
+        m.previous.as_deref().unwrap_or("-"),
+        m.build,
+        short(&r.hash),
+        repo_table(m).render()
+    );
+    s.push('\n');
+    s.push_str(&render_notes(m));
+    if !r.blockers.is_empty() {
+        let mut t = Table::new(&["BLOCKED BY", "TICKET", "REPOSITORY", "WHY"]);
+        for b in &r.blockers {
+            t.row(vec![
+                b.kind.clone(),
+                b.ticket.clone().unwrap_or_else(|| "-".into()),
+                b.repo.clone().unwrap_or_else(|| "-".into()),
+                clean(&b.message),
+            ]);
+        }
+        s.push_str(&format!(
+            "\nBLOCKED: {} reason(s); nothing was written\n{}",
+            r.blockers.len(),
+            t.render()
+        ));
+    } else if r.applied {
+        let made = r.tags.iter().filter(|t| !t.3).count();
+        s.push_str(&format!(
+            "\nTagged {} repositories ({made} new tags, {} already there), recorded the manifest, wrote:\n",
+            r.tags.len(),
+            r.tags.len() - made
+        ));
+        for f in &r.files {
+            s.push_str(&format!("  {f}\n"));
+        }
+    } else if !apply {
+        s.push_str(&format!(
+            "\nThe gate passes. Dry run: nothing was written; `--apply` makes {} tag(s) `{}` and records the manifest.\n",
+            r.tags.iter().filter(|t| !t.3).count(),
+            m.tag
+        ));
+    }
+    s
+}
+
+pub fn list(ws: &Workspace, line: Option<&str>, format: Format) -> Result<u8> {
+    let line = ws.policy.resolve_line(line)?;
+    let ledger = ws.open_ledger()?;
+    let all = release::releases(&ledger, &line.name)?;
+    if format == Format::Json {
+        print(&json(&all))?;
+        return Ok(0);
+    }
+    let mut t = Table::new(&[
+        "RELEASE",
+        "CUT (UTC)",
+        "MANIFEST",
+        "AFTER",
+        "REPOSITORIES",
+        "TICKETS",
+        "SHA256",
+    ]);
+    for r in &all {
+        t.row(vec![
+            r.manifest.tag.clone(),
+            r.at.format("%Y-%m-%d %H:%M").to_string(),
+            r.manifest.build.clone(),
+            r.manifest.previous.clone().unwrap_or_else(|| "-".into()),
+            r.manifest.repos.len().to_string(),
+            r.manifest.tickets.len().to_string(),
+            short(&r.hash),
+        ]);
+    }
+    if all.is_empty() {
+        print(&format!(
+            "No release of {} has been cut yet; try `portcullis cut VERSION`.\n",
+            line.name
+        ))?;
+    } else {
+        print(&t.render())?;
+    }
+    Ok(0)
+}
+
+pub fn show(ws: &Workspace, which: &str, line: Option<&str>, format: Format) -> Result<u8> {
+    let line = ws.policy.resolve_line(line)?;
+    let ledger = ws.open_ledger()?;
+    let r = release::show(&ledger, &line.name, which)?;
+    if format == Format::Json {
+        print(&json(&r))?;
+        return Ok(0);
+    }
+    print(&format!(
+        "{} (line {}), cut {}, manifest {} sha256 {}\n\n{}\n{}",
+        r.manifest.tag,
+        r.manifest.line,
+        r.at.format("%Y-%m-%d %H:%M UTC"),
+        r.manifest.build,
+        r.hash,
+        repo_table(&r.manifest).render(),
+        render_notes(&r.manifest)
+    ))?;
+    Ok(0)
+}

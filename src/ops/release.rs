@@ -1,0 +1,525 @@
+//! `cut`, `releases`, `release show`: the gate and the cut of a patch release.
+//!
+//! Order of effects, so that a rerun completes what an interrupted cut left: everything is
+//! checked first (nothing written while anything blocks); then the tags (an existing tag at the
+//! same commit is kept, at another commit it blocks); then the manifest event in one ledger
+//! transaction (deduplicated by line and tag); then the files.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use git2::{Oid, Repository};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::domain::event::{source, NewEvent};
+use crate::domain::landing::{DriftKind, TicketLandingStatus};
+use crate::domain::time::now;
+use crate::git::scan::{resolve_repo_path, ScanStatus};
+use crate::git::text::tag_name;
+use crate::ledger::Ledger;
+use crate::ops::verify::{verify, Quiet, VerifyOptions};
+use crate::ops::workspace::Workspace;
+use crate::release::{
+    check_version, render_changelog, render_notes, render_versiondb, tickets_of, Blocker, Manifest,
+    ManifestRepo, Waiver,
+};
+use crate::{Error, Result};
+
+/// The event kind of a cut release (payload: the manifest and its hash).
+pub const RELEASE_CUT: &str = "release.cut";
+
+#[derive(Debug, Clone, Default)]
+pub struct CutOptions {
+    pub line: Option<String>,
+    pub version: String,
+    pub rc: bool,
+    pub apply: bool,
+    pub allow_skip: bool,
+    pub waivers: Vec<Waiver>,
+    /// Where to write the manifest files (default: `releases/` next to the ledger).
+    pub out_dir: Option<PathBuf>,
+}
+
+/// What a cut would do, or did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CutReport {
+    pub manifest: Manifest,
+    pub hash: String,
+    pub blockers: Vec<Blocker>,
+    /// (repository, tag, commit, already there)
+    pub tags: Vec<(String, String, String, bool)>,
+    pub applied: bool,
+    pub files: Vec<String>,
+}
+
+/// A release recorded in the ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded {
+    pub seq: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub manifest: Manifest,
+    pub hash: String,
+}
+
+/// The releases of a line, in the order they were cut.
+pub fn releases(ledger: &Ledger, line: &str) -> Result<Vec<Recorded>> {
+    let mut out = Vec::new();
+    for e in ledger.events_of_kinds(&[RELEASE_CUT])? {
+        if e.line.as_deref() != Some(line) {
+            continue;
+        }
+        let manifest: Manifest =
+            serde_json::from_value(e.payload["manifest"].clone()).map_err(|err| {
+                Error::internal(format!("release event {} is malformed: {err}", e.seq))
+            })?;
+        let hash = e.payload["hash"].as_str().unwrap_or_default().to_string();
+        if manifest.content_hash() != hash {
+            return Err(Error::internal(format!(
+                "the manifest of {} (event {}) does not match its hash; run `portcullis audit`",
+                manifest.tag, e.seq
+            )));
+        }
+        out.push(Recorded {
+            seq: e.seq,
+            at: e.at,
+            manifest,
+            hash,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_version(s: &str) -> Result<semver::Version> {
+    semver::Version::parse(s.trim_start_matches('v')).map_err(|_| {
+        Error::input(format!("`{s}` is not a version like 23.0.2"))
+            .hint("give the patch release to cut, e.g. `portcullis cut 23.0.2`")
+    })
+}
+
+fn signature(repo: &Repository) -> git2::Signature<'static> {
+    repo.signature()
+        .map(|s| s.to_owned())
+        .or_else(|_| git2::Signature::now("portcullis", "portcullis@localhost"))
+        .expect("a signature")
+}
+
+/// Check, and with `apply` cut, a release.
+pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
+    let policy = &ws.policy;
+    let line = policy.resolve_line(opts.line.as_deref())?;
+    let version = parse_version(&opts.version)?;
+    let base = semver::Version::parse(&line.base_version)
+        .map_err(|e| Error::internal(format!("bad base version: {e}")))?;
+    let ledger = ws.open_ledger()?;
+    let done = releases(&ledger, &line.name)?;
+    drop(ledger);
+    let finals: Vec<&Recorded> = done.iter().filter(|r| r.manifest.rc.is_none()).collect();
+    let previous_final = finals
+        .iter()
+        .filter_map(|r| semver::Version::parse(&r.manifest.version).ok())
+        .max()
+        .unwrap_or_else(|| base.clone());
+    let tag_final = tag_name(line, &version, None);
+    if done.iter().any(|r| r.manifest.tag == tag_final) {
+        return Err(Error::input(format!("{tag_final} was already cut"))
+            .hint("see it with `portcullis release show`; cut the next patch release instead"));
+    }
+    let rc = if opts.rc {
+        Some(
+            done.iter()
+                .filter(|r| r.manifest.version == version.to_string() && r.manifest.rc.is_some())
+                .count() as u64
+                + 1,
+        )
+    } else {
+        None
+    };
+    let tag = tag_name(line, &version, rc);
+    let mut blockers: Vec<Blocker> = Vec::new();
+    if let Some(b) = check_version(&version, &previous_final, opts.allow_skip) {
+        blockers.push(b);
+    }
+    // The previous release of each repository: the last final manifest, else the base tag.
+    let previous = finals.last().map(|r| &r.manifest);
+    let previous_tag = previous
+        .map(|m| m.tag.clone())
+        .unwrap_or_else(|| tag_name(line, &base, None));
+
+    // The verifier: landings and drift as of now.
+    let verified = verify(
+        ws,
+        &VerifyOptions {
+            line: Some(line.name.clone()),
+            ..Default::default()
+        },
+        &Quiet,
+    )?;
+    let v = &verified.verification;
+    let released_before: BTreeSet<&str> = done
+        .iter()
+        .flat_map(|r| r.manifest.tickets.iter().map(|t| t.key.as_str()))
+        .collect();
+    for t in &v.tickets {
+        let approved = matches!(t.state.as_deref(), Some("approved" | "done"));
+        if !approved
+            || released_before.contains(t.key.as_str())
+            || t.status == TicketLandingStatus::Landed
+        {
+            continue;
+        }
+        let missing: Vec<String> = t
+            .repos
+            .iter()
+            .filter(|r| r.required && !r.status.has_landed())
+            .map(|r| format!("{} {}", r.repo, r.status.as_str().replace('_', " ")))
+            .collect();
+        let why = if missing.is_empty() {
+            "no commit of it was found".to_string()
+        } else {
+            missing.join(", ")
+        };
+        blockers.push(Blocker::new(
+            "not_landed",
+            Some(&t.key),
+            None,
+            format!(
+                "{} is {} but has not landed: {why}",
+                t.key,
+                t.state.as_deref().unwrap_or("?")
+            ),
+        ));
+    }
+
+    // Per repository: what is released, and whether it can be.
+    let policy_dir = ws
+        .policy_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let scans: HashMap<&str, &crate::git::verify::RepoReport> = v
+        .repositories
+        .iter()
+        .map(|r| (r.repo.as_str(), r))
+        .collect();
+    let mut repos = Vec::new();
+    let mut tags = Vec::new();
+    let mut since_all: BTreeSet<String> = BTreeSet::new();
+    for r in policy.repositories_for(&line.name) {
+        let Some(scan) = scans.get(r.name.as_str()) else {
+            continue;
+        };
+        if scan.status != ScanStatus::Ok {
+            blockers.push(Blocker::new(
+                "repository",
+                None,
+                Some(&r.name),
+                format!(
+                    "{} cannot be released: {}",
+                    r.name,
+                    scan.problems.join("; ")
+                ),
+            ));
+            continue;
+        }
+        let path = resolve_repo_path(&policy_dir, &r.path);
+        let repo = Repository::open(&path)
+            .map_err(|e| Error::input(format!("cannot open {}: {}", r.path, e.message())))?;
+        let tip = Oid::from_str(scan.release_tip.as_deref().unwrap_or_default())
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let prev_commit: Option<Oid> = previous
+            .and_then(|m| m.repos.iter().find(|x| x.repo == r.name))
+            .and_then(|x| Oid::from_str(&x.commit).ok())
+            .or_else(|| {
+                repo.find_reference(&format!("refs/tags/{previous_tag}"))
+                    .ok()
+                    .and_then(|t| t.peel_to_commit().ok())
+                    .map(|c| c.id())
+            });
+        if let Some(p) = prev_commit {
+            if p != tip && !repo.graph_descendant_of(tip, p).unwrap_or(false) {
+                blockers.push(Blocker::new(
+                    "not_descendant",
+                    None,
+                    Some(&r.name),
+                    format!(
+                        "{}: {} ({}) does not descend from {previous_tag} ({}); a release may only add on top of the previous one",
+                        r.name, line.branch, &tip.to_string()[..10], &p.to_string()[..10]
+                    ),
+                ));
+            }
+        }
+        if opts.apply {
+            let dirty = repo
+                .statuses(Some(git2::StatusOptions::new().include_untracked(false)))
+                .map(|s| s.iter().any(|e| e.status() != git2::Status::CURRENT))
+                .unwrap_or(false);
+            if dirty {
+                blockers.push(Blocker::new(
+                    "repository",
+                    None,
+                    Some(&r.name),
+                    format!("{}: the working tree at {} has uncommitted changes; commit or stash them first", r.name, r.path),
+                ));
+            }
+        }
+        let exists = match repo.find_reference(&format!("refs/tags/{tag}")) {
+            Ok(t) => {
+                let at = t.peel_to_commit().map(|c| c.id()).ok();
+                if at != Some(tip) {
+                    blockers.push(Blocker::new(
+                        "tag_exists",
+                        None,
+                        Some(&r.name),
+                        format!(
+                            "{}: tag {tag} already exists at another commit ({}); tags are never moved",
+                            r.name,
+                            at.map(|o| o.to_string()[..10].to_string()).unwrap_or_default()
+                        ),
+                    ));
+                }
+                true
+            }
+            Err(_) => false,
+        };
+        // Commits and tickets since the previous release.
+        let mut walk = repo
+            .revwalk()
+            .map_err(|e| Error::internal(e.message().to_string()))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+            .ok();
+        walk.push(tip)
+            .map_err(|e| Error::internal(e.message().to_string()))?;
+        if let Some(p) = prev_commit {
+            walk.hide(p).ok();
+        }
+        let by_sha: HashMap<&str, &crate::git::scan::ReleaseCommit> = scan
+            .release_commits
+            .iter()
+            .map(|c| (c.sha.as_str(), c))
+            .collect();
+        let mut commits = Vec::new();
+        let mut tickets: BTreeSet<String> = BTreeSet::new();
+        for oid in walk.flatten() {
+            let sha = oid.to_string();
+            since_all.insert(sha.clone());
+            if let Some(c) = by_sha.get(sha.as_str()) {
+                if c.merge {
+                    continue;
+                }
+                tickets.extend(c.ticket.iter().cloned());
+                tickets.extend(c.mentions.iter().cloned());
+            }
+            commits.push(sha);
+        }
+        tags.push((r.name.clone(), tag.clone(), tip.to_string(), exists));
+        repos.push(ManifestRepo {
+            repo: r.name.clone(),
+            branch: line.branch.clone(),
+            commit: tip.to_string(),
+            previous_commit: prev_commit.map(|o| o.to_string()),
+            tag: tag.clone(),
+            tickets: tickets.into_iter().collect(),
+            commits,
+        });
+    }
+    // Landed but never approved, since the previous release, unless waived.
+    let waived: BTreeSet<&str> = opts.waivers.iter().map(|w| w.key.as_str()).collect();
+    for d in &v.drift {
+        if d.kind != DriftKind::LandedNotApproved
+            || !d.commits.iter().any(|c| since_all.contains(c))
+        {
+            continue;
+        }
+        if d.ticket.as_deref().is_some_and(|k| waived.contains(k)) {
+            continue;
+        }
+        let hint = match &d.ticket {
+            Some(k) => format!(" (approve it, or let it through with `--waive {k} --note …`)"),
+            None => " (revert it, or give it a ticket)".into(),
+        };
+        blockers.push(Blocker::new(
+            "unapproved",
+            d.ticket.as_deref(),
+            d.repo.as_deref(),
+            format!("{}{hint}", d.message),
+        ));
+    }
+    let ledger = ws.open_ledger()?;
+    let pending = crate::sync::push::pending_decisions(&ledger)?;
+    if !pending.is_empty() {
+        blockers.push(Blocker::new(
+            "pending_push",
+            None,
+            None,
+            format!(
+                "{} decision(s) are not written to the tracker yet; run `portcullis push`",
+                pending.len()
+            ),
+        ));
+    }
+    for (ticket, l, viol) in ledger.violations(Some(&line.name), None)? {
+        if viol.resolved_by.is_none() && policy.is_blocking(viol.kind) && l == line.name {
+            blockers.push(Blocker::new(
+                "violation",
+                Some(&ticket),
+                None,
+                format!(
+                    "{ticket}: {} ({}), which the policy marks blocking",
+                    viol.message,
+                    viol.kind.as_str()
+                ),
+            ));
+        }
+    }
+    blockers.sort();
+    blockers.dedup();
+
+    let summaries: BTreeMap<String, String> = v
+        .tickets
+        .iter()
+        .map(|t| (t.key.clone(), t.summary.clone()))
+        .collect();
+    let manifest = Manifest {
+        line: line.name.clone(),
+        version: version.to_string(),
+        rc,
+        tag: tag.clone(),
+        build: Manifest::build_id(&repos),
+        previous: previous
+            .map(|m| m.tag.clone())
+            .or(Some(previous_tag.clone())),
+        tickets: tickets_of(&repos, &summaries),
+        repos,
+        waivers: opts.waivers.clone(),
+        skipped_versions: opts.allow_skip
+            && check_version(&version, &previous_final, false).is_some(),
+    };
+    let hash = manifest.content_hash();
+    let mut report = CutReport {
+        manifest,
+        hash,
+        blockers,
+        tags,
+        applied: false,
+        files: Vec::new(),
+    };
+    if !opts.apply || !report.blockers.is_empty() {
+        return Ok(report);
+    }
+    apply(ws, &policy_dir, ledger, &mut report, opts)?;
+    Ok(report)
+}
+
+fn apply(
+    ws: &Workspace,
+    policy_dir: &Path,
+    mut ledger: Ledger,
+    report: &mut CutReport,
+    opts: &CutOptions,
+) -> Result<()> {
+    let m = &report.manifest;
+    // Tags first: kept when already there at the same commit (an interrupted cut).
+    for (name, tag, commit, exists) in &report.tags {
+        if *exists {
+            continue;
+        }
+        let r = ws
+            .policy
+            .policy
+            .repositories
+            .iter()
+            .find(|x| &x.name == name)
+            .expect("a policy repository");
+        let repo = Repository::open(resolve_repo_path(policy_dir, &r.path))
+            .map_err(|e| Error::input(format!("cannot open {}: {}", r.path, e.message())))?;
+        let obj = repo
+            .find_object(
+                Oid::from_str(commit).map_err(|e| Error::internal(e.to_string()))?,
+                None,
+            )
+            .map_err(|e| Error::input(format!("{name}: {}", e.message())))?;
+        repo.tag(tag, &obj, &signature(&repo), &m.tag_message(), false)
+            .map_err(|e| Error::input(format!("{name}: cannot create tag {tag}: {}", e.message())).hint("nothing was recorded; fix it and run the cut again: tags already made are kept"))?;
+    }
+    let mut tx = ledger.transaction()?;
+    tx.append(NewEvent {
+        ticket: None,
+        line: Some(m.line.clone()),
+        kind: RELEASE_CUT_KIND,
+        source: source::LOCAL.into(),
+        actor: ws.actor(None).ok(),
+        at: now(),
+        meeting: None,
+        note: None,
+        payload: json!({ "manifest": m, "hash": report.hash }),
+        dedup_key: Some(format!("release:{}:{}", m.line, m.tag)),
+    })?;
+    tx.commit_with(&ws.policy)?;
+    report.applied = true;
+    // Files: derived from the manifest in the ledger, so they can always be written again.
+    let dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| {
+            ws.ledger_path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+                .join("releases")
+        })
+        .join(&m.tag);
+    std::fs::create_dir_all(&dir)?;
+    let toml_text = toml::to_string(m).map_err(|e| Error::internal(e.to_string()))?;
+    let files: Vec<(String, String)> = vec![
+        (
+            "manifest.toml".into(),
+            format!(
+                "# portcullis manifest {}, sha256 {}\n{toml_text}",
+                m.tag, report.hash
+            ),
+        ),
+        (
+            "manifest.json".into(),
+            serde_json::to_string_pretty(&json!({ "hash": report.hash, "manifest": m }))
+                .unwrap_or_default(),
+        ),
+        (format!("{}.txt", m.build), render_versiondb(m)),
+        ("notes.md".into(), render_notes(m)),
+        (
+            "CHANGELOG-section.md".into(),
+            render_changelog(m, &now().date_naive().to_string()),
+        ),
+    ];
+    for (name, text) in files {
+        let p = dir.join(&name);
+        std::fs::write(&p, text)?;
+        report.files.push(p.display().to_string());
+    }
+    Ok(())
+}
+
+const RELEASE_CUT_KIND: &str = RELEASE_CUT;
+
+/// A release by tag (or version) as recorded.
+pub fn show(ledger: &Ledger, line: &str, which: &str) -> Result<Recorded> {
+    releases(ledger, line)?
+        .into_iter()
+        .find(|r| {
+            r.manifest.tag == which
+                || r.manifest.version == which.trim_start_matches('v') && r.manifest.rc.is_none()
+        })
+        .ok_or_else(|| {
+            Error::input(format!("no release {which} on line {line}"))
+                .hint("list them with `portcullis releases`")
+        })
+}
+
+/// What the payload of a release event holds, for `history`-like views.
+pub fn describe(payload: &Value) -> String {
+    format!(
+        "release {} cut ({} repositories)",
+        payload["manifest"]["tag"].as_str().unwrap_or("?"),
+        payload["manifest"]["repos"].as_array().map_or(0, Vec::len)
+    )
+}

@@ -1,0 +1,230 @@
+//! `portcullis cut`, `releases`, `release show` on repositories built in temporary directories.
+
+use portcullis::testkit::backports::{FILES, RELEASE};
+use serde_json::Value;
+
+use crate::harness::TestEnv;
+use crate::verify::{repo, tickets, workspace};
+
+const CORE: &str = FILES[0];
+const IO: &str = FILES[1];
+
+fn cut(env: &TestEnv, args: &[&str]) -> (i32, Value, String) {
+    let mut a = vec!["cut"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["--format", "json"]);
+    let run = env.run(&a);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+    (run.code, v, run.stderr)
+}
+
+fn kinds(v: &Value) -> Vec<String> {
+    v["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Two repositories, base release 23.0.0 tagged, DM-200 approved and backported in `pkg`.
+fn campaign() -> (
+    TestEnv,
+    portcullis::testkit::backports::CampaignRepo,
+    portcullis::testkit::backports::CampaignRepo,
+) {
+    let env = workspace(&["pkg", "other"], "");
+    let mut a = repo(&env, "pkg");
+    let mut b = repo(&env, "other");
+    a.b.tag(
+        "23.0.0",
+        RELEASE,
+        "Version 23.0.0 release from manifest b5913",
+    )
+    .unwrap();
+    b.b.tag(
+        "23.0.0",
+        RELEASE,
+        "Version 23.0.0 release from manifest b5913",
+    )
+    .unwrap();
+    let fix = a
+        .fix_on_main("DM-200", &[(CORE, 10, "fixed", "Fix the flux scale")])
+        .unwrap();
+    a.backport("DM-200-v23", &fix).unwrap();
+    a.finish().unwrap();
+    b.finish().unwrap();
+    tickets(&env, &[("DM-200", "approved")]);
+    (env, a, b)
+}
+
+#[test]
+fn a_clean_cut_tags_every_repository_records_the_manifest_and_writes_its_files() {
+    let (env, a, b) = campaign();
+    // Dry run by default: nothing written.
+    let (code, v, err) = cut(&env, &["23.0.1"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["applied"], false);
+    assert!(a.b.repo().find_reference("refs/tags/23.0.1").is_err());
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["applied"], true);
+    // Both repositories are tagged, the unchanged one at its 23.0.0 commit again.
+    let tag_commit = |r: &portcullis::testkit::backports::CampaignRepo| {
+        r.b.repo()
+            .find_reference("refs/tags/23.0.1")
+            .unwrap()
+            .peel_to_commit()
+            .unwrap()
+            .id()
+    };
+    assert_eq!(tag_commit(&a), a.b.tip(RELEASE).unwrap());
+    assert_eq!(tag_commit(&b), b.b.tip(RELEASE).unwrap());
+    let t =
+        a.b.repo()
+            .find_reference("refs/tags/23.0.1")
+            .unwrap()
+            .peel_to_tag()
+            .unwrap();
+    assert!(t
+        .message()
+        .unwrap()
+        .starts_with("Version 23.0.1 release from manifest m"));
+    let m = &v["manifest"];
+    assert_eq!(m["previous"], "23.0.0");
+    let pkg = m["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repo"] == "pkg")
+        .unwrap();
+    assert_eq!(pkg["tickets"][0], "DM-200");
+    let other = m["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repo"] == "other")
+        .unwrap();
+    assert!(other["commits"].as_array().unwrap().is_empty());
+    // The files.
+    let dir = env.path().join("releases/23.0.1");
+    let notes = std::fs::read_to_string(dir.join("notes.md")).unwrap();
+    assert!(notes.contains("- DM-200: Fix for DM-200 [pkg]"), "{notes}");
+    let build = m["build"].as_str().unwrap();
+    let db = std::fs::read_to_string(dir.join(format!("{build}.txt"))).unwrap();
+    assert!(db.contains(&format!("BUILD={build}")) && db.contains("pkg "));
+    assert!(dir.join("manifest.toml").exists() && dir.join("manifest.json").exists());
+    // Recorded, listed, shown; a second cut of the same version is refused.
+    let list = env.run(&["releases"]);
+    list.ok();
+    assert!(list.stdout.contains("23.0.1"), "{}", list.stdout);
+    let show = env.run(&["release", "show", "23.0.1"]);
+    show.ok();
+    assert!(show.stdout.contains(v["hash"].as_str().unwrap()));
+    let (code, _, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("23.0.1 was already cut"), "{err}");
+    env.run(&["audit"]).ok();
+}
+
+#[test]
+fn the_gate_lists_what_blocks_and_writes_nothing() {
+    let (env, mut a, _b) = campaign();
+    // Approved but not landed.
+    a.fix_on_main("DM-201", &[(IO, 5, "fixed", "Fix reader")])
+        .unwrap();
+    // Landed but never approved.
+    a.on_release_branch("DM-202-v23", |r, br| {
+        r.b.write(br, "Pin numpy", &[("constraints.txt", "numpy<2\n")])?;
+        Ok(())
+    })
+    .unwrap();
+    // A tag of the release already exists elsewhere.
+    a.b.tag("23.0.1", "v23.0.0.rc1", "stray").unwrap();
+    tickets(&env, &[("DM-201", "approved")]);
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 1, "{err}");
+    let k = kinds(&v);
+    for want in ["not_landed", "unapproved", "tag_exists"] {
+        assert!(k.iter().any(|x| x == want), "{want} missing in {k:?}");
+    }
+    assert_eq!(v["applied"], false);
+    // Nothing recorded (verify may add its own observations, but no release).
+    assert_eq!(
+        env.run(&["releases", "--format", "json"]).stdout.trim(),
+        "[]"
+    );
+    // A skipped version.
+    let (code, v, _) = cut(&env, &["23.0.3"]);
+    assert_eq!(code, 1);
+    assert!(kinds(&v).contains(&"version".to_string()));
+    // A waiver lets the unapproved ticket through (it is recorded in the manifest).
+    let (_, v, _) = cut(
+        &env,
+        &[
+            "23.0.1",
+            "--waive",
+            "DM-202",
+            "--note",
+            "needed for the coadd step",
+        ],
+    );
+    assert!(
+        !kinds(&v).contains(&"unapproved".to_string()),
+        "{:?}",
+        kinds(&v)
+    );
+    assert_eq!(v["manifest"]["waivers"][0]["key"], "DM-202");
+    // An invalid version.
+    let run = env.run(&["cut", "twenty-three"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("is not a version like 23.0.2"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_interrupted_cut_completes_on_rerun_without_duplicates() {
+    let (env, a, b) = campaign();
+    // As if a cut had tagged `pkg` and then died before recording anything.
+    let tip = a.b.tip(RELEASE).unwrap().to_string();
+    let mut a = a;
+    a.b.tag(
+        "23.0.1",
+        &tip,
+        "Version 23.0.1 release from manifest m00000000",
+    )
+    .unwrap();
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let existing: Vec<bool> = v["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t[3].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        existing.iter().filter(|x| **x).count(),
+        1,
+        "the existing tag is kept"
+    );
+    assert!(b.b.repo().find_reference("refs/tags/23.0.1").is_ok());
+    let all: Value =
+        serde_json::from_str(&env.run(&["releases", "--format", "json"]).stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn release_candidates_count_up() {
+    let (env, _a, _b) = campaign();
+    let (code, v, err) = cut(&env, &["23.0.1", "--rc", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["manifest"]["tag"], "v23.0.1.rc1");
+    let (_, v, _) = cut(&env, &["23.0.1", "--rc", "--apply"]);
+    assert_eq!(v["manifest"]["tag"], "v23.0.1.rc2");
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["manifest"]["tag"], "23.0.1");
+}
