@@ -150,6 +150,12 @@ pub enum Command {
         /// Record it even if the policy forbids it; it is kept as a violation.
         #[arg(long)]
         force: bool,
+        /// With `approve`: the campaign step the fix is needed for (e.g. coadd).
+        #[arg(long = "for-step", value_name = "STEP", conflicts_with = "for_release")]
+        for_step: Option<String>,
+        /// With `approve`: the patch release it is for (default: the next one).
+        #[arg(long = "for-release", value_name = "VERSION")]
+        for_release: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -211,8 +217,24 @@ pub enum Command {
         /// Where to write the release files (default: releases/ in the workspace).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// The campaign step this release is for: its approvals must have landed too, and a
+        /// step that already started cannot get a new release.
+        #[arg(long)]
+        step: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// The campaign's steps: the release each runs with, and how many of its approvals landed.
+    Steps {
+        #[arg(long)]
+        line: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Start a step with a release (which is frozen from then on), or finish it.
+    Step {
+        #[command(subcommand)]
+        command: StepCommand,
     },
     /// The patch releases cut so far.
     Releases {
@@ -270,11 +292,38 @@ pub enum PolicyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum StepCommand {
+    /// Pin a step to a final release when it starts.
+    Start {
+        name: String,
+        #[arg(long, value_name = "VERSION")]
+        release: String,
+        #[arg(long)]
+        line: Option<String>,
+    },
+    /// Mark a running step finished.
+    Finish {
+        name: String,
+        #[arg(long)]
+        line: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
     /// A release's manifest: per repository the commit, tag, tickets and commits.
     Show {
         /// Tag or version, e.g. 23.0.1.
         release: String,
+        #[arg(long)]
+        line: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Tickets and commits added between two releases, per repository.
+    Diff {
+        from: String,
+        to: String,
         #[arg(long)]
         line: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -81,6 +81,17 @@ pub struct DecideRequest {
     pub until: Option<NaiveDate>,
     /// Record it even if the policy forbids it (it is then kept as a violation).
     pub force: bool,
+    /// With `approve`: the step (`Step`) or patch release (`Release`) the fix is approved for;
+    /// by default the next patch release of the line.
+    pub target: Option<Target>,
+}
+
+/// What an approval is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Step(String),
+    Release(String),
 }
 
 /// What recording a decision did.
@@ -123,6 +134,30 @@ pub fn decide(
     if req.until.is_some() && req.decision != Decision::Defer {
         return Err(Error::input("--until only goes with `defer`"));
     }
+    let line_steps: Vec<&str> = policy
+        .policy
+        .steps
+        .iter()
+        .filter(|s| s.line == line.name)
+        .map(|s| s.name.as_str())
+        .collect();
+    match &req.target {
+        Some(_) if req.decision != Decision::Approve => {
+            return Err(Error::input(
+                "--for-step and --for-release only go with `approve`",
+            ));
+        }
+        Some(Target::Step(step)) if !line_steps.contains(&step.as_str()) => {
+            return Err(
+                Error::input(format!("unknown step `{step}` for line {}", line.name))
+                    .hint(format!("the policy's steps: {}", line_steps.join(", "))),
+            );
+        }
+        Some(Target::Release(v)) if semver::Version::parse(v).is_err() => {
+            return Err(Error::input(format!("`{v}` is not a version like 23.0.2")));
+        }
+        _ => {}
+    }
     let events = ledger.events_for_ticket(&req.key)?;
     if events.is_empty() && !req.force {
         return Err(Error::input(format!("{} is not in the ledger", req.key))
@@ -157,6 +192,14 @@ pub fn decide(
     let meeting = req
         .meeting
         .unwrap_or_else(|| last_weekday_on_or_before(at.date_naive(), day));
+    let mut payload = json!({
+        "decision": req.decision.as_str(),
+        "until": req.until.map(|d| d.to_string()),
+        "forced": req.force && !c.violations.is_empty(),
+    });
+    if let Some(t) = &req.target {
+        payload["target"] = json!(t);
+    }
     let mut tx = ledger.transaction()?;
     let seq = tx
         .append(NewEvent {
@@ -168,11 +211,7 @@ pub fn decide(
             at,
             meeting: Some(meeting),
             note,
-            payload: json!({
-                "decision": req.decision.as_str(),
-                "until": req.until.map(|d| d.to_string()),
-                "forced": req.force && !c.violations.is_empty(),
-            }),
+            payload,
             dedup_key: None,
         })?
         .ok_or_else(|| Error::internal("decision was not recorded"))?;

@@ -39,6 +39,8 @@ pub struct CutOptions {
     pub waivers: Vec<Waiver>,
     /// Where to write the manifest files (default: `releases/` next to the ledger).
     pub out_dir: Option<PathBuf>,
+    /// Cut the release a step will run with: the step's approvals must have landed too.
+    pub step: Option<String>,
 }
 
 /// What a cut would do, or did.
@@ -156,6 +158,38 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         &Quiet,
     )?;
     let v = &verified.verification;
+    let ledger = ws.open_ledger()?;
+    let tg = targets(&ledger, &line.name)?;
+    drop(ledger);
+    if let Some(step) = &opts.step {
+        let rows = steps(ws, Some(&line.name), &BTreeSet::new())?;
+        match rows.iter().find(|r| &r.name == step) {
+            None => {
+                let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+                return Err(Error::input(format!("unknown step `{step}` for line {}", line.name))
+                    .hint(format!("the policy's steps: {}", names.join(", "))));
+            }
+            Some(r) if r.status != "not_started" => blockers.push(Blocker::new(
+                "step_frozen",
+                None,
+                None,
+                format!(
+                    "step {step} already runs with {}: what it used is frozen; cut a release for a later step",
+                    r.release.as_deref().unwrap_or("?")
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    // Which approvals this cut must include: no target or a release up to this one, and the
+    // cut's own step. Approvals for other steps or later releases wait for their cut.
+    let wanted = |key: &str| match tg.get(key) {
+        None => true,
+        Some(crate::ops::Target::Release(r)) => {
+            semver::Version::parse(r).map_or(true, |r| r <= version)
+        }
+        Some(crate::ops::Target::Step(s)) => opts.step.as_deref() == Some(s.as_str()),
+    };
     let released_before: BTreeSet<&str> = done
         .iter()
         .flat_map(|r| r.manifest.tickets.iter().map(|t| t.key.as_str()))
@@ -163,6 +197,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
     for t in &v.tickets {
         let approved = matches!(t.state.as_deref(), Some("approved" | "done"));
         if !approved
+            || !wanted(&t.key)
             || released_before.contains(t.key.as_str())
             || t.status == TicketLandingStatus::Landed
         {
@@ -522,4 +557,181 @@ pub fn describe(payload: &Value) -> String {
         payload["manifest"]["tag"].as_str().unwrap_or("?"),
         payload["manifest"]["repos"].as_array().map_or(0, Vec::len)
     )
+}
+
+/// Event kinds of the campaign's steps.
+pub const STEP_STARTED: &str = "step.started";
+pub const STEP_FINISHED: &str = "step.finished";
+
+/// Where a step stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    pub name: String,
+    pub title: String,
+    /// `not_started`, `running`, `finished`.
+    pub status: String,
+    /// The release it runs with, once started (frozen from then on).
+    pub release: Option<String>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Tickets approved for this step, and how many of them have landed everywhere.
+    pub approved: usize,
+    pub landed: usize,
+}
+
+/// The latest approval target of every ticket on a line: `Step(name)` or `Release(version)`.
+pub fn targets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, crate::ops::Target>> {
+    let mut out = BTreeMap::new();
+    for e in ledger.events_of_kinds(&[crate::domain::event::kind::DECISION])? {
+        if e.line.as_deref() != Some(line) || e.payload["decision"] != "approve" {
+            continue;
+        }
+        let Some(key) = e.ticket.clone() else {
+            continue;
+        };
+        let t = &e.payload["target"];
+        if let Some(s) = t.get("step").and_then(Value::as_str) {
+            out.insert(key, crate::ops::Target::Step(s.to_string()));
+        } else if let Some(r) = t.get("release").and_then(Value::as_str) {
+            out.insert(key, crate::ops::Target::Release(r.to_string()));
+        } else {
+            out.remove(&key);
+        }
+    }
+    Ok(out)
+}
+
+/// The steps of a line with their state.
+pub fn steps(
+    ws: &Workspace,
+    line: Option<&str>,
+    landed: &BTreeSet<String>,
+) -> Result<Vec<StepRow>> {
+    let line = ws.policy.resolve_line(line)?;
+    let ledger = ws.open_ledger()?;
+    let events = ledger.events_of_kinds(&[STEP_STARTED, STEP_FINISHED])?;
+    let tg = targets(&ledger, &line.name)?;
+    let mut rows = Vec::new();
+    for s in ws
+        .policy
+        .policy
+        .steps
+        .iter()
+        .filter(|s| s.line == line.name)
+    {
+        let mut row = StepRow {
+            name: s.name.clone(),
+            title: s.title.clone(),
+            status: "not_started".into(),
+            release: None,
+            started_at: None,
+            finished_at: None,
+            approved: 0,
+            landed: 0,
+        };
+        for e in events.iter().filter(|e| {
+            e.payload["step"] == s.name.as_str() && e.line.as_deref() == Some(&line.name)
+        }) {
+            if e.kind == STEP_STARTED {
+                row.status = "running".into();
+                row.release = e.payload["release"].as_str().map(str::to_string);
+                row.started_at = Some(e.at);
+            } else {
+                row.status = "finished".into();
+                row.finished_at = Some(e.at);
+            }
+        }
+        for (k, t) in &tg {
+            if *t == crate::ops::Target::Step(s.name.clone()) {
+                row.approved += 1;
+                if landed.contains(k) {
+                    row.landed += 1;
+                }
+            }
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// `step start NAME --release R` / `step finish NAME`.
+pub fn step_event(
+    ws: &Workspace,
+    line: Option<&str>,
+    name: &str,
+    release: Option<&str>,
+) -> Result<StepRow> {
+    let line = ws.policy.resolve_line(line)?.clone();
+    if !ws
+        .policy
+        .policy
+        .steps
+        .iter()
+        .any(|s| s.name == name && s.line == line.name)
+    {
+        let names: Vec<&str> = ws
+            .policy
+            .policy
+            .steps
+            .iter()
+            .filter(|s| s.line == line.name)
+            .map(|s| s.name.as_str())
+            .collect();
+        return Err(
+            Error::input(format!("unknown step `{name}` for line {}", line.name))
+                .hint(format!("the policy's steps: {}", names.join(", "))),
+        );
+    }
+    let current = steps(ws, Some(&line.name), &BTreeSet::new())?
+        .into_iter()
+        .find(|s| s.name == name)
+        .expect("a policy step");
+    let mut ledger = ws.open_ledger()?;
+    let (kind, payload) = match release {
+        Some(r) => {
+            if current.status != "not_started" {
+                return Err(Error::input(format!(
+                    "step {name} already started with {}; a started step keeps its release",
+                    current.release.as_deref().unwrap_or("?")
+                )));
+            }
+            let rel = show(&ledger, &line.name, r)?;
+            if rel.manifest.rc.is_some() {
+                return Err(Error::input(format!("{r} is a release candidate"))
+                    .hint("start a step with a final release"));
+            }
+            (
+                STEP_STARTED,
+                json!({ "step": name, "release": rel.manifest.tag, "manifest_hash": rel.hash }),
+            )
+        }
+        None => {
+            if current.status != "running" {
+                return Err(Error::input(format!(
+                    "step {name} is not running ({})",
+                    current.status.replace('_', " ")
+                )));
+            }
+            (STEP_FINISHED, json!({ "step": name }))
+        }
+    };
+    let mut tx = ledger.transaction()?;
+    tx.append(NewEvent {
+        ticket: None,
+        line: Some(line.name.clone()),
+        kind,
+        source: source::LOCAL.into(),
+        actor: ws.actor(None).ok(),
+        at: now(),
+        meeting: None,
+        note: None,
+        payload,
+        dedup_key: Some(format!("{kind}:{}:{name}", line.name)),
+    })?;
+    tx.commit_with(&ws.policy)?;
+    drop(ledger);
+    Ok(steps(ws, Some(&line.name), &BTreeSet::new())?
+        .into_iter()
+        .find(|s| s.name == name)
+        .expect("a policy step"))
 }

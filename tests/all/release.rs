@@ -228,3 +228,104 @@ fn release_candidates_count_up() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["manifest"]["tag"], "23.0.1");
 }
+
+#[test]
+fn steps_freeze_their_release_and_approvals_wait_for_their_target() {
+    let (env, mut a, _b) = campaign();
+    assert_eq!(cut(&env, &["23.0.1", "--apply"]).0, 0);
+    // A second release with one more backport, and the diff between them.
+    let fix = a
+        .fix_on_main("DM-205", &[(IO, 6, "fixed", "Fix the writer")])
+        .unwrap();
+    a.backport("DM-205-v23", &fix).unwrap();
+    a.finish().unwrap();
+    tickets(&env, &[("DM-200", "approved"), ("DM-205", "approved")]);
+    let (code, v, err) = cut(&env, &["23.0.2", "--apply"]);
+    assert_eq!(code, 0, "{err}\n{}", v["blockers"]);
+    assert_eq!(v["manifest"]["previous"], "23.0.1");
+    let d = env.run(&["release", "diff", "23.0.1", "23.0.2"]);
+    d.ok();
+    assert!(
+        d.stdout.contains("1 ticket(s) added") && d.stdout.contains("DM-205"),
+        "{}",
+        d.stdout
+    );
+    assert!(
+        d.stdout.contains("unchanged"),
+        "the other repository did not move: {}",
+        d.stdout
+    );
+
+    // A step starts with 23.0.2: it is frozen.
+    env.run(&["step", "start", "sfp", "--release", "23.0.2"])
+        .ok();
+    let st = env.run(&["steps"]);
+    st.ok();
+    assert!(
+        st.stdout.contains("sfp") && st.stdout.contains("running") && st.stdout.contains("23.0.2"),
+        "{}",
+        st.stdout
+    );
+    let again = env.run(&["step", "start", "sfp", "--release", "23.0.1"]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains("already started with 23.0.2"),
+        "{}",
+        again.stderr
+    );
+    let (code, v, _) = cut(&env, &["23.0.3", "--step", "sfp"]);
+    assert_eq!(code, 1);
+    assert!(
+        kinds(&v).contains(&"step_frozen".to_string()),
+        "{:?}",
+        kinds(&v)
+    );
+
+    // An approval for the coadd step does not hold up a cut for anything else.
+    a.fix_on_main("DM-206", &[(CORE, 20, "fixed", "Fix coadds")])
+        .unwrap();
+    a.finish().unwrap();
+    tickets(
+        &env,
+        &[
+            ("DM-200", "approved"),
+            ("DM-205", "approved"),
+            ("DM-206", "requested"),
+        ],
+    );
+    env.run(&[
+        "decide",
+        "approve",
+        "DM-206",
+        "--for-step",
+        "coadd",
+        "--as",
+        "Mara Lindqvist",
+    ])
+    .ok();
+    let not_landed = |v: &Value| {
+        v["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["kind"] == "not_landed" && b["ticket"] == "DM-206")
+    };
+    let (_, v, _) = cut(&env, &["23.0.3"]);
+    assert!(!not_landed(&v), "{}", v["blockers"]);
+    let (_, v, _) = cut(&env, &["23.0.3", "--step", "coadd"]);
+    assert!(not_landed(&v), "{}", v["blockers"]);
+    // The pending decision is itself a reason not to cut.
+    assert!(kinds(&v).contains(&"pending_push".to_string()));
+    let bad = env.run(&[
+        "decide",
+        "approve",
+        "DM-206",
+        "--for-step",
+        "nope",
+        "--as",
+        "Mara Lindqvist",
+        "--force",
+    ]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("unknown step `nope`"), "{}", bad.stderr);
+}

@@ -92,6 +92,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             waive,
             note,
             out,
+            step,
             format,
         } => release::cut(
             &Workspace::resolve(&loc)?,
@@ -109,7 +110,27 @@ pub fn run(cli: Cli) -> Result<u8> {
                     })
                     .collect(),
                 out_dir: out,
+                step,
             },
+            format,
+        ),
+        Command::Steps { line, format } => {
+            release::steps(&Workspace::resolve(&loc)?, line.as_deref(), format)
+        }
+        Command::Step { command } => release::step(&Workspace::resolve(&loc)?, command),
+        Command::Release {
+            command:
+                crate::cli::ReleaseCommand::Diff {
+                    from,
+                    to,
+                    line,
+                    format,
+                },
+        } => release::diff(
+            &Workspace::resolve(&loc)?,
+            &from,
+            &to,
+            line.as_deref(),
             format,
         ),
         Command::Releases { line, format } => {
@@ -135,9 +156,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             meeting,
             until,
             force,
+            for_step,
+            for_release,
             format,
         } => {
             let ws = Workspace::resolve(&loc)?;
+            let target = for_step
+                .map(crate::ops::Target::Step)
+                .or(for_release.map(crate::ops::Target::Release));
             let actor = ws.actor(actor.as_deref())?;
             decide::run(
                 &ws,
@@ -150,6 +176,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     meeting,
                     until,
                     force,
+                    target,
                 },
                 format,
             )

@@ -152,3 +152,156 @@ pub fn show(ws: &Workspace, which: &str, line: Option<&str>, format: Format) -> 
     ))?;
     Ok(0)
 }
+
+pub fn steps(ws: &Workspace, line: Option<&str>, format: Format) -> Result<u8> {
+    let verified = crate::ops::verify::verify(
+        ws,
+        &crate::ops::verify::VerifyOptions {
+            line: line.map(str::to_string),
+            ..Default::default()
+        },
+        &crate::ops::verify::Quiet,
+    )?;
+    let landed: std::collections::BTreeSet<String> = verified
+        .verification
+        .tickets
+        .iter()
+        .filter(|t| t.status == crate::domain::landing::TicketLandingStatus::Landed)
+        .map(|t| t.key.clone())
+        .collect();
+    let rows = release::steps(ws, line, &landed)?;
+    if format == Format::Json {
+        print(&json(&rows))?;
+        return Ok(0);
+    }
+    let mut t = Table::new(&[
+        "STEP",
+        "TITLE",
+        "STATUS",
+        "RELEASE",
+        "APPROVED FOR IT",
+        "LANDED",
+    ]);
+    for r in &rows {
+        t.row(vec![
+            r.name.clone(),
+            r.title.clone(),
+            r.status.replace('_', " "),
+            r.release.clone().unwrap_or_else(|| "-".into()),
+            r.approved.to_string(),
+            format!("{}/{}", r.landed, r.approved),
+        ]);
+    }
+    print(&t.render())?;
+    Ok(0)
+}
+
+pub fn step(ws: &Workspace, cmd: crate::cli::StepCommand) -> Result<u8> {
+    let row = match cmd {
+        crate::cli::StepCommand::Start {
+            name,
+            release,
+            line,
+        } => release::step_event(ws, line.as_deref(), &name, Some(&release))?,
+        crate::cli::StepCommand::Finish { name, line } => {
+            release::step_event(ws, line.as_deref(), &name, None)?
+        }
+    };
+    print(&format!(
+        "step {} ({}): {}{}\n",
+        row.name,
+        row.title,
+        row.status.replace('_', " "),
+        row.release
+            .map(|r| format!(" with {r} (frozen)"))
+            .unwrap_or_default()
+    ))?;
+    Ok(0)
+}
+
+pub fn diff(
+    ws: &Workspace,
+    from: &str,
+    to: &str,
+    line: Option<&str>,
+    format: Format,
+) -> Result<u8> {
+    let line = ws.policy.resolve_line(line)?;
+    let ledger = ws.open_ledger()?;
+    let a = release::show(&ledger, &line.name, from)?;
+    let b = release::show(&ledger, &line.name, to)?;
+    let before: std::collections::BTreeSet<&str> =
+        a.manifest.tickets.iter().map(|t| t.key.as_str()).collect();
+    let mut rows = Vec::new();
+    for r in &b.manifest.repos {
+        let old = a.manifest.repos.iter().find(|x| x.repo == r.repo);
+        let changed = old.map(|o| o.commit != r.commit).unwrap_or(true);
+        let commits: Vec<&String> = if old
+            .map(|o| Some(&o.commit) == r.previous_commit.as_ref())
+            .unwrap_or(false)
+        {
+            r.commits.iter().collect()
+        } else {
+            Vec::new()
+        };
+        rows.push(serde_json::json!({
+            "repo": r.repo,
+            "from": old.map(|o| o.commit.clone()),
+            "to": r.commit,
+            "changed": changed,
+            "commits": commits,
+            "tickets": r.tickets.iter().filter(|t| !before.contains(t.as_str())).collect::<Vec<_>>(),
+        }));
+    }
+    let added: Vec<&crate::release::ManifestTicket> = b
+        .manifest
+        .tickets
+        .iter()
+        .filter(|t| !before.contains(t.key.as_str()))
+        .collect();
+    if format == Format::Json {
+        print(&json(
+            &serde_json::json!({ "from": a.manifest.tag, "to": b.manifest.tag, "tickets": added, "repos": rows }),
+        ))?;
+        return Ok(0);
+    }
+    let mut t = Table::new(&["REPOSITORY", "FROM", "TO", "COMMITS", "TICKETS ADDED"]);
+    for r in &rows {
+        t.row(vec![
+            r["repo"].as_str().unwrap_or("").to_string(),
+            r["from"].as_str().map(short).unwrap_or_else(|| "-".into()),
+            r["to"].as_str().map(short).unwrap_or_default(),
+            if r["changed"] == true {
+                r["commits"].as_array().map_or(0, Vec::len).to_string()
+            } else {
+                "unchanged".into()
+            },
+            r["tickets"]
+                .as_array()
+                .map(|v| {
+                    v.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default(),
+        ]);
+    }
+    let mut s = format!(
+        "{} → {}: {} ticket(s) added\n\n{}",
+        a.manifest.tag,
+        b.manifest.tag,
+        added.len(),
+        t.render()
+    );
+    for x in added {
+        s.push_str(&format!(
+            "- {}: {} [{}]\n",
+            x.key,
+            clean(&x.summary),
+            x.repos.join(", ")
+        ));
+    }
+    print(&s)?;
+    Ok(0)
+}
