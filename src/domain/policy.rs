@@ -91,6 +91,10 @@ pub struct Line {
     /// Tag name of a release candidate, e.g. `v{version}.rc{n}`.
     #[serde(default = "default_rc_tag")]
     pub rc_tag_pattern: String,
+    /// Whether a final release marks its approved tickets done (a `done` decision each, written
+    /// to the tracker by `push`).
+    #[serde(default)]
+    pub mark_done_on_release: bool,
 }
 
 fn default_tag() -> String {

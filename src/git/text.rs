@@ -186,6 +186,7 @@ mod tests {
             request_label: "backport-v23".into(),
             tag_pattern: "{version}".into(),
             rc_tag_pattern: "v{version}.rc{n}".into(),
+            mark_done_on_release: false,
         }
     }
 

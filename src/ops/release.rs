@@ -53,6 +53,8 @@ pub struct CutReport {
     pub tags: Vec<(String, String, String, bool)>,
     pub applied: bool,
     pub files: Vec<String>,
+    /// Tickets marked done by this cut (the line's `mark_done_on_release`).
+    pub marked_done: Vec<String>,
 }
 
 /// A release recorded in the ledger.
@@ -438,6 +440,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         tags,
         applied: false,
         files: Vec::new(),
+        marked_done: Vec::new(),
     };
     if !opts.apply || !report.blockers.is_empty() {
         return Ok(report);
@@ -477,14 +480,47 @@ fn apply(
         repo.tag(tag, &obj, &signature(&repo), &m.tag_message(), false)
             .map_err(|e| Error::input(format!("{name}: cannot create tag {tag}: {}", e.message())).hint("nothing was recorded; fix it and run the cut again: tags already made are kept"))?;
     }
+    let line = ws.policy.line(&m.line).cloned();
+    let mark_done: Vec<String> =
+        if m.rc.is_none() && line.as_ref().is_some_and(|l| l.mark_done_on_release) {
+            let approved: BTreeSet<String> = ledger
+                .status_rows(&m.line)?
+                .into_iter()
+                .filter(|r| r.state == crate::domain::workflow::State::Approved)
+                .map(|r| r.key)
+                .collect();
+            m.tickets
+                .iter()
+                .filter(|t| approved.contains(&t.key))
+                .map(|t| t.key.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+    let at = now();
     let mut tx = ledger.transaction()?;
+    for key in &mark_done {
+        tx.append(NewEvent {
+            ticket: Some(key.clone()),
+            line: Some(m.line.clone()),
+            kind: crate::domain::event::kind::DECISION,
+            source: source::LOCAL.into(),
+            actor: Some("portcullis".into()),
+            at,
+            meeting: None,
+            note: Some(format!("released in {}", m.tag)),
+            payload: json!({ "decision": "done", "until": null, "forced": false, "release": m.tag }),
+            dedup_key: Some(format!("release-done:{}:{}:{key}", m.line, m.tag)),
+        })?;
+    }
+    report.marked_done = mark_done;
     tx.append(NewEvent {
         ticket: None,
         line: Some(m.line.clone()),
         kind: RELEASE_CUT_KIND,
         source: source::LOCAL.into(),
         actor: ws.actor(None).ok(),
-        at: now(),
+        at,
         meeting: None,
         note: None,
         payload: json!({ "manifest": m, "hash": report.hash }),

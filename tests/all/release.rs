@@ -113,7 +113,12 @@ fn a_clean_cut_tags_every_repository_records_the_manifest_and_writes_its_files()
     let build = m["build"].as_str().unwrap();
     let db = std::fs::read_to_string(dir.join(format!("{build}.txt"))).unwrap();
     assert!(db.contains(&format!("BUILD={build}")) && db.contains("pkg "));
-    assert!(dir.join("manifest.toml").exists() && dir.join("manifest.json").exists());
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    insta::assert_snapshot!("manifest_toml", read("manifest.toml"));
+    insta::assert_snapshot!("manifest_json", read("manifest.json"));
+    insta::assert_snapshot!("manifest_versiondb", db);
+    insta::assert_snapshot!("release_notes", notes);
+    insta::assert_snapshot!("changelog_section", read("CHANGELOG-section.md"));
     // Recorded, listed, shown; a second cut of the same version is refused.
     let list = env.run(&["releases"]);
     list.ok();
@@ -124,6 +129,11 @@ fn a_clean_cut_tags_every_repository_records_the_manifest_and_writes_its_files()
     let (code, _, err) = cut(&env, &["23.0.1", "--apply"]);
     assert_eq!(code, 2);
     assert!(err.contains("23.0.1 was already cut"), "{err}");
+    // The v23 policy marks released tickets done; the decision waits for `push`.
+    let st = env.run(&["status", "--state", "done"]);
+    assert!(st.stdout.contains("DM-200"), "{}", st.stdout);
+    let h = env.run(&["history", "DM-200"]);
+    assert!(h.stdout.contains("released in 23.0.1"), "{}", h.stdout);
     env.run(&["audit"]).ok();
 }
 
@@ -232,6 +242,17 @@ fn release_candidates_count_up() {
 #[test]
 fn steps_freeze_their_release_and_approvals_wait_for_their_target() {
     let (env, mut a, _b) = campaign();
+    // No tracker here to push "done" decisions to: releases do not mark tickets done.
+    let p = env.path().join("policy.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        text.replace(
+            "mark_done_on_release = true",
+            "mark_done_on_release = false",
+        ),
+    )
+    .unwrap();
     assert_eq!(cut(&env, &["23.0.1", "--apply"]).0, 0);
     // A second release with one more backport, and the diff between them.
     let fix = a

@@ -83,6 +83,12 @@ fn render(r: &CutReport, apply: bool) -> String {
         for f in &r.files {
             s.push_str(&format!("  {f}\n"));
         }
+        if !r.marked_done.is_empty() {
+            s.push_str(&format!(
+                "Marked done (run `portcullis push` to write it to the tracker): {}\n",
+                r.marked_done.join(", ")
+            ));
+        }
     } else if !apply {
         s.push_str(&format!(
             "\nThe gate passes. Dry run: nothing was written; `--apply` makes {} tag(s) `{}` and records the manifest.\n",
