@@ -205,6 +205,10 @@ pub enum Command {
         /// Make the tags, record the manifest and write the files.
         #[arg(long)]
         apply: bool,
+        /// Then `git push origin <tag>` in every repository (again for a release already cut:
+        /// finishes a push that failed halfway).
+        #[arg(long)]
+        push: bool,
         /// Allow skipping patch numbers (recorded in the manifest).
         #[arg(long)]
         allow_skip: bool,

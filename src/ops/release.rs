@@ -41,6 +41,8 @@ pub struct CutOptions {
     pub out_dir: Option<PathBuf>,
     /// Cut the release a step will run with: the step's approvals must have landed too.
     pub step: Option<String>,
+    /// After the cut (or for a release already cut), `git push origin <tag>` in every repository.
+    pub push: bool,
 }
 
 /// What a cut would do, or did.
@@ -55,6 +57,8 @@ pub struct CutReport {
     pub files: Vec<String>,
     /// Tickets marked done by this cut (the line's `mark_done_on_release`).
     pub marked_done: Vec<String>,
+    /// `git push` of the tag per repository: (repository, error if it failed).
+    pub pushed: Vec<(String, Option<String>)>,
 }
 
 /// A release recorded in the ledger.
@@ -125,7 +129,27 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         .max()
         .unwrap_or_else(|| base.clone());
     let tag_final = tag_name(line, &version, None);
-    if done.iter().any(|r| r.manifest.tag == tag_final) {
+    if let Some(r) = done.iter().find(|r| r.manifest.tag == tag_final) {
+        if opts.push && !opts.rc {
+            // Finishing an interrupted push: the release is recorded, push its tags.
+            let mut report = CutReport {
+                manifest: r.manifest.clone(),
+                hash: r.hash.clone(),
+                blockers: Vec::new(),
+                tags: r
+                    .manifest
+                    .repos
+                    .iter()
+                    .map(|x| (x.repo.clone(), x.tag.clone(), x.commit.clone(), true))
+                    .collect(),
+                applied: true,
+                files: Vec::new(),
+                marked_done: Vec::new(),
+                pushed: Vec::new(),
+            };
+            push_tags(ws, &mut report);
+            return Ok(report);
+        }
         return Err(Error::input(format!("{tag_final} was already cut"))
             .hint("see it with `portcullis release show`; cut the next patch release instead"));
     }
@@ -441,12 +465,54 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         applied: false,
         files: Vec::new(),
         marked_done: Vec::new(),
+        pushed: Vec::new(),
     };
     if !opts.apply || !report.blockers.is_empty() {
         return Ok(report);
     }
     apply(ws, &policy_dir, ledger, &mut report, opts)?;
+    if opts.push {
+        push_tags(ws, &mut report);
+    }
     Ok(report)
+}
+
+/// `git push origin refs/tags/<tag>` in every repository of a release, as a subprocess with
+/// arguments. A failure is reported per repository; pushing again is harmless (a tag already on
+/// the remote at the same commit is up to date).
+fn push_tags(ws: &Workspace, report: &mut CutReport) {
+    let policy_dir = ws
+        .policy_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    for (name, tag, _, _) in &report.tags {
+        let Some(r) = ws
+            .policy
+            .policy
+            .repositories
+            .iter()
+            .find(|x| &x.name == name)
+        else {
+            continue;
+        };
+        let path = resolve_repo_path(&policy_dir, &r.path);
+        let refspec = format!("refs/tags/{tag}:refs/tags/{tag}");
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&path)
+            .args(["push", "--quiet", "origin", "--"])
+            .arg(&refspec)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output();
+        let err = match out {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => Some(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+            Err(e) => Some(format!("cannot run git: {e}")),
+        };
+        report.pushed.push((name.clone(), err));
+    }
 }
 
 fn apply(

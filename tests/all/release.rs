@@ -350,3 +350,47 @@ fn steps_freeze_their_release_and_approvals_wait_for_their_target() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("unknown step `nope`"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_push_that_fails_halfway_is_finished_by_a_rerun() {
+    let (env, a, b) = campaign();
+    let remote_a = env.path().join("remotes/pkg.git");
+    let remote_b = env.path().join("remotes/other.git");
+    git2::Repository::init_bare(&remote_a).unwrap();
+    git2::Repository::init_bare(&remote_b).unwrap();
+    a.b.repo()
+        .remote("origin", remote_a.to_str().unwrap())
+        .unwrap();
+    // `other` has no remote yet: its push fails.
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply", "--push"]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert_eq!(
+        v["applied"], true,
+        "the release is cut; only the push is incomplete"
+    );
+    let failed: Vec<&Value> = v["pushed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !p[1].is_null())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0][0], "other");
+    let has_tag = |p: &std::path::Path| {
+        git2::Repository::open_bare(p)
+            .unwrap()
+            .find_reference("refs/tags/23.0.1")
+            .is_ok()
+    };
+    assert!(has_tag(&remote_a) && !has_tag(&remote_b));
+    // Fix the remote and finish: nothing is cut twice.
+    b.b.repo()
+        .remote("origin", remote_b.to_str().unwrap())
+        .unwrap();
+    let (code, v, err) = cut(&env, &["23.0.1", "--push"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(has_tag(&remote_a) && has_tag(&remote_b));
+    let all: Value =
+        serde_json::from_str(&env.run(&["releases", "--format", "json"]).stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+}

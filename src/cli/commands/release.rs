@@ -41,7 +41,12 @@ pub fn cut(ws: &Workspace, opts: CutOptions, format: Format) -> Result<u8> {
     } else {
         print(&render(&report, apply))?;
     }
-    Ok(if report.blockers.is_empty() { 0 } else { 1 })
+    let push_failed = report.pushed.iter().any(|(_, e)| e.is_some());
+    Ok(if report.blockers.is_empty() && !push_failed {
+        0
+    } else {
+        1
+    })
 }
 
 fn render(r: &CutReport, apply: bool) -> String {
@@ -82,6 +87,25 @@ fn render(r: &CutReport, apply: bool) -> String {
         ));
         for f in &r.files {
             s.push_str(&format!("  {f}\n"));
+        }
+        if !r.pushed.is_empty() {
+            let failed: Vec<String> = r
+                .pushed
+                .iter()
+                .filter_map(|(repo, e)| e.as_ref().map(|e| format!("  {repo}: {}", clean(e))))
+                .collect();
+            s.push_str(&format!(
+                "Pushed {} of {} tag(s)\n",
+                r.pushed.len() - failed.len(),
+                r.pushed.len()
+            ));
+            if !failed.is_empty() {
+                s.push_str(&format!(
+                    "{}\nfix the remotes, then finish with `portcullis cut {} --push`\n",
+                    failed.join("\n"),
+                    m.version
+                ));
+            }
         }
         if !r.marked_done.is_empty() {
             s.push_str(&format!(
