@@ -394,3 +394,52 @@ fn a_push_that_fails_halfway_is_finished_by_a_rerun() {
         serde_json::from_str(&env.run(&["releases", "--format", "json"]).stdout).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn rewritten_branches_dirty_clones_and_blocking_violations_block() {
+    let (env, mut a, b) = campaign();
+    // `other`'s release branch is rewritten: it no longer descends from 23.0.0.
+    b.b.repo()
+        .find_reference("refs/heads/v23.0.x")
+        .unwrap()
+        .delete()
+        .unwrap();
+    let mut b = b;
+    b.b.branch(RELEASE, "v23.0.0.rc1~1").unwrap();
+    b.edit(RELEASE, "Rewritten history", IO, 9, "rewritten")
+        .unwrap();
+    b.finish().unwrap();
+    // `pkg` has an uncommitted change in its working tree.
+    std::fs::write(a.b.path().join(CORE), "edited but not committed\n").unwrap();
+    // A ticket marked done without approval: a violation the test policy marks blocking.
+    let x = crate::harness::ExportBuilder::new().ticket(
+        "DM-210",
+        "Done without approval",
+        &[
+            ("2022-01-04T10:00:00.000-0700", "dev", "backport-v23"),
+            (
+                "2022-01-05T10:00:00.000-0700",
+                "dev",
+                "backport-v23 backport-done",
+            ),
+        ],
+    );
+    let f = env.write("more.json", &x.build());
+    env.run(&["sync", "--from-file", f.to_str().unwrap()]).ok();
+    let (code, v, _) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 1);
+    let k = kinds(&v);
+    for want in ["not_descendant", "repository", "violation"] {
+        assert!(
+            k.iter().any(|x| x == want),
+            "{want} missing in {k:?}: {}",
+            v["blockers"]
+        );
+    }
+    assert!(v["blockers"].to_string().contains("uncommitted changes"));
+    assert!(
+        a.b.repo().find_reference("refs/tags/23.0.1").is_err(),
+        "nothing tagged"
+    );
+    a.finish().unwrap();
+}
