@@ -205,6 +205,10 @@ pub enum Command {
         /// Make the tags, record the manifest and write the files.
         #[arg(long)]
         apply: bool,
+        /// The final release is the last release candidate of the version, commit for commit
+        /// (instead of the branch tips).
+        #[arg(long, conflicts_with = "rc")]
+        promote: bool,
         /// Then `git push origin <tag>` in every repository (again for a release already cut:
         /// finishes a push that failed halfway).
         #[arg(long)]

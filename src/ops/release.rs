@@ -43,6 +43,8 @@ pub struct CutOptions {
     pub step: Option<String>,
     /// After the cut (or for a release already cut), `git push origin <tag>` in every repository.
     pub push: bool,
+    /// A final cut that tags the last release candidate's commits instead of the branch tips.
+    pub promote: bool,
 }
 
 /// What a cut would do, or did.
@@ -164,6 +166,30 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         None
     };
     let tag = tag_name(line, &version, rc);
+    // `--promote`: the final release is the last candidate of this version, commit for commit.
+    let candidate: Option<&Manifest> = if opts.promote {
+        if opts.rc {
+            return Err(Error::input(
+                "--promote makes a final release; it does not go with --rc",
+            ));
+        }
+        Some(
+            done.iter()
+                .filter(|r| r.manifest.version == version.to_string() && r.manifest.rc.is_some())
+                .max_by_key(|r| r.manifest.rc)
+                .map(|r| &r.manifest)
+                .ok_or_else(|| {
+                    Error::input(format!(
+                        "there is no release candidate of {version} to promote"
+                    ))
+                    .hint(format!(
+                        "cut one first: `portcullis cut {version} --rc --apply`"
+                    ))
+                })?,
+        )
+    } else {
+        None
+    };
     let mut blockers: Vec<Blocker> = Vec::new();
     if let Some(b) = check_version(&version, &previous_final, opts.allow_skip) {
         blockers.push(b);
@@ -286,8 +312,19 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         let path = resolve_repo_path(&policy_dir, &r.path);
         let repo = Repository::open(&path)
             .map_err(|e| Error::input(format!("cannot open {}: {}", r.path, e.message())))?;
-        let tip = Oid::from_str(scan.release_tip.as_deref().unwrap_or_default())
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let tip_sha = match candidate {
+            Some(c) => c
+                .repos
+                .iter()
+                .find(|x| x.repo == r.name)
+                .map(|x| x.commit.clone())
+                .ok_or_else(|| {
+                    Error::input(format!("{} is not in the candidate {}", r.name, c.tag))
+                        .hint("cut a new candidate, or the final release without --promote")
+                })?,
+            None => scan.release_tip.clone().unwrap_or_default(),
+        };
+        let tip = Oid::from_str(&tip_sha).map_err(|e| Error::internal(e.to_string()))?;
         let prev_commit: Option<Oid> = previous
             .and_then(|m| m.repos.iter().find(|x| x.repo == r.name))
             .and_then(|x| Oid::from_str(&x.commit).ok())

@@ -227,16 +227,48 @@ fn an_interrupted_cut_completes_on_rerun_without_duplicates() {
 }
 
 #[test]
-fn release_candidates_count_up() {
-    let (env, _a, _b) = campaign();
+fn release_candidates_count_up_and_the_last_one_is_promoted() {
+    let (env, mut a, _b) = campaign();
     let (code, v, err) = cut(&env, &["23.0.1", "--rc", "--apply"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["manifest"]["tag"], "v23.0.1.rc1");
     let (_, v, _) = cut(&env, &["23.0.1", "--rc", "--apply"]);
     assert_eq!(v["manifest"]["tag"], "v23.0.1.rc2");
-    let (code, v, err) = cut(&env, &["23.0.1", "--apply"]);
-    assert_eq!(code, 0, "{err}");
+    // The branch moves on after the candidate; promoting tags the candidate's commits.
+    let rc2_pkg = v["manifest"]["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repo"] == "pkg")
+        .unwrap()["commit"]
+        .clone();
+    a.edit(RELEASE, "Late fix", CORE, 29, "late").unwrap();
+    a.finish().unwrap();
+    // The late commit (no ticket) would block a cut of the tips; it is not in the candidate.
+    let (code, v, _) = cut(&env, &["23.0.1"]);
+    assert_eq!(code, 1);
+    assert!(
+        kinds(&v).contains(&"unapproved".to_string()),
+        "{}",
+        v["blockers"]
+    );
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply", "--promote"]);
+    assert_eq!(code, 0, "{err}\n{}", v["blockers"]);
     assert_eq!(v["manifest"]["tag"], "23.0.1");
+    let pkg = v["manifest"]["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repo"] == "pkg")
+        .unwrap();
+    assert_eq!(pkg["commit"], rc2_pkg);
+    let none = env.run(&["cut", "23.0.9", "--promote", "--allow-skip"]);
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr.contains("no release candidate of 23.0.9"),
+        "{}",
+        none.stderr
+    );
 }
 
 #[test]
