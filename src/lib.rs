@@ -17,6 +17,8 @@
 //!   per-commit and per-scan caches ([`git::cache`]), merge/trailer/tag text rules
 //!   ([`git::text`]) and the pure verdict per ticket and repository with its drift
 //!   ([`git::verify`]).
+//! - [`release`]: patch releases, pure: the manifest and its hash, the version rule, the texts
+//!   (versiondb, notes, changelog); the gate and the cut are in `ops::release`.
 //! - [`ops`]: the operations every front end calls (status, decide, history, audit, rebuild) and
 //!   the workspace (config + policy + ledger).
 //! - [`cli`]: clap definitions, one function per command, output as table / JSON / CSV / Markdown.
