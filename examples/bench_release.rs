@@ -17,6 +17,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use portcullis::testkit::bench::portcullis_binary;
 use serde_json::{json, Value};
 
 fn main() -> anyhow::Result<()> {
@@ -27,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let repos = n.first().copied().unwrap_or(100);
     let main_commits = n.get(1).copied().unwrap_or(300);
     let backports = n.get(2).copied().unwrap_or(400);
-    let bin = binary()?;
+    let bin = portcullis_binary()?;
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
 
@@ -101,22 +102,6 @@ fn main() -> anyhow::Result<()> {
         a["files"].as_array().map_or(0, Vec::len)
     );
     Ok(())
-}
-
-fn binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("portcullis"))
-        .context("cannot locate the target directory")?;
-    if !bin.exists() {
-        bail!(
-            "{} not found: run `cargo build --release --bins --examples` first",
-            bin.display()
-        );
-    }
-    Ok(bin)
 }
 
 /// Run the binary in the workspace; exit 0 or 1 are both results, anything else fails.

@@ -13,11 +13,12 @@
 //! Targets (issue 3): 10,000 tickets (100 per page) in under 10 s; an incremental sync with no
 //! changes in under 1 s; memory under 200 MB.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use portcullis::testkit::bench::{portcullis_binary, run_measured};
 use portcullis::testkit::jira_server::{Config, Flavor, JiraServer, User};
 use serde_json::{json, Value};
 
@@ -104,23 +105,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The release `portcullis` next to this example (target/release/examples/.. → target/release).
-fn portcullis_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow::anyhow!("cannot locate the target directory"))?;
-    let bin = dir.join("portcullis");
-    if !bin.exists() {
-        anyhow::bail!(
-            "{} not found: run `cargo build --release` first",
-            bin.display()
-        );
-    }
-    Ok(bin)
-}
-
 /// Run `portcullis sync`, returning wall time, peak RSS in KiB and stdout.
 fn run_sync(
     bin: &Path,
@@ -131,43 +115,13 @@ fn run_sync(
     cmd.args(["sync", "--format", "json"])
         .current_dir(dir)
         .env("PORTCULLIS_JIRA_TOKEN", TOKEN)
-        .env("PORTCULLIS_JIRA_EMAIL", "bot@example.org")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .env("PORTCULLIS_JIRA_EMAIL", "bot@example.org");
     if let Some(e) = extra {
         cmd.arg(e);
     }
-    let t = Instant::now();
-    let mut child = cmd.spawn()?;
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0u64;
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut o) = stdout {
-            let _ = std::io::Read::read_to_string(&mut o, &mut s);
-        }
-        s
-    });
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = text
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                peak = peak.max(kb);
-            }
-        }
-        if child.try_wait()?.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let elapsed = t.elapsed();
-    let out = reader.join().unwrap_or_default();
-    Ok((elapsed, peak, out))
+    let run = run_measured(cmd)?;
+    eprint!("{}", run.stderr);
+    Ok((run.elapsed, run.peak_kib, run.stdout))
 }
 
 fn jira_time(t: DateTime<Utc>) -> String {

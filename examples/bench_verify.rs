@@ -20,10 +20,11 @@
 //! The workspace is a temporary directory, removed at the end, unless `--keep DIR` is given.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use portcullis::testkit::bench::{portcullis_binary, run_measured, Measured};
 use portcullis::testkit::gitrepo::synthetic_campaign_stats;
 
 const SEED: u64 = 23;
@@ -204,90 +205,14 @@ fn make_workspace(
     Ok(())
 }
 
-/// The release `portcullis` next to this example (target/release/examples/.. → target/release).
-fn portcullis_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow::anyhow!("cannot locate the target directory"))?;
-    let bin = dir.join("portcullis");
-    if !bin.exists() {
-        bail!(
-            "{} not found: run `cargo build --release --bins --examples` first",
-            bin.display()
-        );
-    }
-    Ok(bin)
-}
-
-struct Run {
-    status: ExitStatus,
-    elapsed: Duration,
-    peak_kib: u64,
-    stdout: String,
-    stderr: String,
-}
-
-/// `portcullis --config DIR/portcullis.toml verify --format json`, with its wall time and its
-/// peak RSS (VmHWM polled from /proc, as bench_sync does).
-fn run_verify(bin: &Path, dir: &Path) -> anyhow::Result<Run> {
+/// `portcullis --config DIR/portcullis.toml verify --format json`, measured.
+fn run_verify(bin: &Path, dir: &Path) -> anyhow::Result<Measured> {
     let mut cmd = Command::new(bin);
     cmd.arg("--config")
         .arg(dir.join("portcullis.toml"))
         .args(["verify", "--format", "json"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let t = Instant::now();
-    let mut child = cmd.spawn().context("cannot run portcullis")?;
-    let status_path = format!("/proc/{}/status", child.id());
-    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-    );
-    let mut peak = 0u64;
-    let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = text
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                peak = peak.max(kb);
-            }
-        }
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let elapsed = t.elapsed();
-    Ok(Run {
-        status,
-        elapsed,
-        peak_kib: peak,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+        .current_dir(dir);
+    run_measured(cmd).context("cannot run portcullis")
 }
 
 /// A short account of verify's JSON output: its top-level numbers and list lengths.

@@ -74,10 +74,7 @@ fn load(ledger: &Ledger) -> Result<Vec<Ticket>> {
         out.push(Ticket {
             num: key.trim_start_matches("DM-").parse().unwrap_or(0),
             key,
-            state: State::ALL
-                .into_iter()
-                .find(|s| s.as_str() == state)
-                .unwrap_or(State::None),
+            state: State::parse(&state).unwrap_or(State::None),
             repos: serde_json::from_str(&comps).unwrap_or_default(),
             requested: parse(req).unwrap_or_else(crate::domain::time::now),
             approved: parse(appr),

@@ -11,7 +11,7 @@ use std::path::Path;
 use git2::Oid;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::git::scan::RepoScan;
+use crate::git::scan::{MainCommit, RepoScan};
 use crate::Result;
 
 /// What the verifier keeps about one commit.
@@ -31,6 +31,19 @@ impl CommitFacts {
     pub fn subject(&self) -> &str {
         self.message.lines().next().unwrap_or("").trim()
     }
+}
+
+/// A remembered scan: the reported scan plus the main-side commits it does not report.
+#[derive(serde::Serialize)]
+struct MemoOut<'a> {
+    scan: &'a RepoScan,
+    main_commits: &'a [MainCommit],
+}
+
+#[derive(serde::Deserialize)]
+struct MemoIn {
+    scan: RepoScan,
+    main_commits: Vec<MainCommit>,
 }
 
 /// A scan to remember.
@@ -83,11 +96,6 @@ impl FactCache {
         let mut cache = FactCache::with(conn);
         cache.cold = empty;
         cache
-    }
-
-    /// A cache with nothing behind it (every fact computed).
-    pub fn empty() -> FactCache {
-        FactCache::with(None)
     }
 
     fn with(conn: Option<Connection>) -> FactCache {
@@ -165,11 +173,18 @@ impl FactCache {
             .optional()
             .ok()
             .flatten()?;
-        serde_json::from_str(&text).ok()
+        let memo: MemoIn = serde_json::from_str(&text).ok()?;
+        let mut scan = memo.scan;
+        scan.main_commits = memo.main_commits;
+        Some(scan)
     }
 
     pub fn put_memo(&mut self, repo: &str, line: &str, key: &str, scan: &RepoScan) {
-        if let Ok(text) = serde_json::to_string(scan) {
+        let memo = MemoOut {
+            scan,
+            main_commits: &scan.main_commits,
+        };
+        if let Ok(text) = serde_json::to_string(&memo) {
             self.memos.push(MemoRow {
                 repo: repo.to_string(),
                 line: line.to_string(),

@@ -26,7 +26,7 @@ use crate::git::cache::{CommitFacts, FactCache};
 use crate::git::text::{self, TagMatcher};
 
 /// Bump when the scan's logic changes, so that memoised scans are not reused.
-pub const SCANNER_VERSION: u32 = 1;
+pub const SCANNER_VERSION: u32 = 2;
 
 /// Whether a repository could be scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,11 +39,12 @@ pub enum ScanStatus {
     Unverifiable,
 }
 
-/// The result of scanning one repository for one line.
+/// The result of scanning one repository for one line, as `verify --format json` reports it
+/// (`docs/verify-json.md`). The main-side commits are left out of that output; the scan memo in
+/// the ledger keeps them ([`crate::git::cache`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoScan {
     pub repo: String,
-    pub line: String,
     pub status: ScanStatus,
     /// What could not be checked, and what to do about it.
     pub problems: Vec<String>,
@@ -52,12 +53,13 @@ pub struct RepoScan {
     pub main_tip: Option<String>,
     pub release_tip: Option<String>,
     pub branch_point: Option<BranchPoint>,
+    /// The line's release tags in this repository, in release order.
+    pub tags: Vec<TagRef>,
     /// Release-branch commits after the branch point, oldest first, merges included.
     pub release_commits: Vec<ReleaseCommit>,
     /// Main-side commits after the branch point (or the base tag when the branch is missing).
+    #[serde(skip)]
     pub main_commits: Vec<MainCommit>,
-    /// The line's release tags in this repository, in release order.
-    pub tags: Vec<TagRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +156,6 @@ impl RepoScan {
     fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {
         RepoScan {
             repo: t.repo.clone(),
-            line: t.line.name.clone(),
             status,
             problems,
             main_branch: t.main_branch.clone(),
@@ -394,13 +395,9 @@ fn walk_err<'a>(t: &'a ScanTarget<'a>) -> impl Fn(git2::Error) -> String + 'a {
     move |e| git_problem(t, "walking history", e)
 }
 
-/// The diff of a commit against its first parent.
-fn diff_of<'r>(
-    repo: &'r Repository,
-    t: &ScanTarget<'_>,
-    oid: Oid,
-    context: bool,
-) -> Res<git2::Diff<'r>> {
+/// The diff of a commit against its first parent, with three lines of context (as git's
+/// patch-id expects).
+fn diff_of<'r>(repo: &'r Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<git2::Diff<'r>> {
     let what = format!("diffing commit {oid}");
     let c = repo
         .find_commit(oid)
@@ -411,10 +408,7 @@ fn diff_of<'r>(
         Err(_) => None,
     };
     let mut opts = git2::DiffOptions::new();
-    opts.skip_binary_check(!context);
-    if context {
-        opts.context_lines(3);
-    }
+    opts.context_lines(3);
     repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut opts))
         .map_err(|e| git_problem(t, &what, e))
 }
@@ -607,7 +601,7 @@ impl Scanner<'_, '_, '_> {
         if let (Some(p), Some(l)) = (&f.patch_id, &f.lines) {
             return Ok((p.clone(), l.clone()));
         }
-        let diff = diff_of(self.repo, self.t, oid, true)?;
+        let diff = diff_of(self.repo, self.t, oid)?;
         let pid = diff
             .patchid(None)
             .map_err(|e| git_problem(self.t, &format!("computing the patch-id of {oid}"), e))?

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::domain::landing::{DriftKind, How, MatchKind, RepoLandingStatus, TicketLandingStatus};
 use crate::domain::policy::{Line, LoadedPolicy};
 use crate::domain::workflow::State;
-use crate::git::scan::{BranchPoint, ReleaseCommit, RepoScan, ScanStatus, TagRef};
+use crate::git::scan::{ReleaseCommit, RepoScan, ScanStatus};
 
 /// What the ledger says about a ticket on the line.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,25 +23,11 @@ pub struct LedgerTicket {
 pub struct Verification {
     pub line: String,
     pub branch: String,
-    pub repositories: Vec<RepoReport>,
+    /// The scans (their main-side commit lists are not serialised).
+    pub repositories: Vec<RepoScan>,
     pub tickets: Vec<TicketReport>,
     pub drift: Vec<Drift>,
     pub summary: Summary,
-}
-
-/// A repository's scan as reported (the main-side commit list is left out).
-#[derive(Debug, Clone, Serialize)]
-pub struct RepoReport {
-    pub repo: String,
-    pub status: ScanStatus,
-    pub problems: Vec<String>,
-    pub main_branch: String,
-    pub release_branch: String,
-    pub main_tip: Option<String>,
-    pub release_tip: Option<String>,
-    pub branch_point: Option<BranchPoint>,
-    pub tags: Vec<TagRef>,
-    pub release_commits: Vec<ReleaseCommit>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,13 +143,15 @@ struct RepoIndex<'a> {
     reverted: BTreeSet<String>,
     tag_rank: HashMap<String, usize>,
     release: HashMap<String, &'a ReleaseCommit>,
+    /// Main-side commits that are not merges.
+    main_non_merge: BTreeSet<&'a str>,
 }
 
 impl<'a> RepoIndex<'a> {
     fn new(scan: &'a RepoScan, required: bool) -> RepoIndex<'a> {
         let mut main_by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut introduces: HashMap<&str, &Vec<String>> = HashMap::new();
-        let mut non_merge: BTreeSet<&str> = BTreeSet::new();
+        let mut non_merge: BTreeSet<&'a str> = BTreeSet::new();
         for m in &scan.main_commits {
             if m.merge {
                 introduces.insert(&m.sha, &m.introduces);
@@ -250,6 +238,7 @@ impl<'a> RepoIndex<'a> {
             reverted,
             tag_rank,
             release,
+            main_non_merge: non_merge,
         }
     }
 
@@ -274,11 +263,7 @@ impl<'a> RepoIndex<'a> {
                 if c.ticket.as_deref() == Some(key) {
                     if let Some(m) = &c.matched {
                         if m.kind != MatchKind::Squash
-                            && self
-                                .scan
-                                .main_commits
-                                .iter()
-                                .any(|x| x.sha == m.main_commit && !x.merge)
+                            && self.main_non_merge.contains(m.main_commit.as_str())
                             && !expected.contains(&m.main_commit)
                         {
                             expected.push(m.main_commit.clone());
@@ -403,7 +388,7 @@ impl<'a> RepoIndex<'a> {
 pub fn verify(
     policy: &LoadedPolicy,
     line: &Line,
-    scans: &[RepoScan],
+    scans: Vec<RepoScan>,
     ledger: &BTreeMap<String, LedgerTicket>,
 ) -> Verification {
     let required: HashMap<&str, bool> = policy
@@ -681,7 +666,7 @@ pub fn verify(
     }
 
     // Repositories that could not be (fully) checked.
-    for s in scans {
+    for s in &scans {
         match s.status {
             ScanStatus::Ok => {}
             ScanStatus::BranchMissing => {
@@ -727,21 +712,6 @@ pub fn verify(
     });
     drift.dedup_by(|a, b| a.id == b.id);
 
-    let repositories: Vec<RepoReport> = scans
-        .iter()
-        .map(|s| RepoReport {
-            repo: s.repo.clone(),
-            status: s.status,
-            problems: s.problems.clone(),
-            main_branch: s.main_branch.clone(),
-            release_branch: s.release_branch.clone(),
-            main_tip: s.main_tip.clone(),
-            release_tip: s.release_tip.clone(),
-            branch_point: s.branch_point.clone(),
-            tags: s.tags.clone(),
-            release_commits: s.release_commits.clone(),
-        })
-        .collect();
     let summary = Summary {
         repositories: scans.len(),
         unverifiable: scans
@@ -776,7 +746,7 @@ pub fn verify(
     Verification {
         line: line.name.clone(),
         branch: line.branch.clone(),
-        repositories,
+        repositories: scans,
         tickets,
         drift,
         summary,

@@ -121,9 +121,9 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
     let version = parse_version(&opts.version)?;
     let base = semver::Version::parse(&line.base_version)
         .map_err(|e| Error::internal(format!("bad base version: {e}")))?;
+    // One read connection for the whole gate (the verifier below writes through its own).
     let ledger = ws.open_ledger()?;
     let done = releases(&ledger, &line.name)?;
-    drop(ledger);
     let finals: Vec<&Recorded> = done.iter().filter(|r| r.manifest.rc.is_none()).collect();
     let previous_final = finals
         .iter()
@@ -210,9 +210,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         &Quiet,
     )?;
     let v = &verified.verification;
-    let ledger = ws.open_ledger()?;
     let tg = targets(&ledger, &line.name)?;
-    drop(ledger);
     if let Some(step) = &opts.step {
         let rows = steps(ws, Some(&line.name), &BTreeSet::new())?;
         match rows.iter().find(|r| &r.name == step) {
@@ -284,7 +282,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let scans: HashMap<&str, &crate::git::verify::RepoReport> = v
+    let scans: HashMap<&str, &crate::git::scan::RepoScan> = v
         .repositories
         .iter()
         .map(|r| (r.repo.as_str(), r))
@@ -443,7 +441,6 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
             format!("{}{hint}", d.message),
         ));
     }
-    let ledger = ws.open_ledger()?;
     let pending = crate::sync::push::pending_decisions(&ledger)?;
     if !pending.is_empty() {
         blockers.push(Blocker::new(
@@ -456,8 +453,8 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
             ),
         ));
     }
-    for (ticket, l, viol) in ledger.violations(Some(&line.name), None)? {
-        if viol.resolved_by.is_none() && policy.is_blocking(viol.kind) && l == line.name {
+    for (ticket, _, viol) in ledger.violations(Some(&line.name), None)? {
+        if viol.resolved_by.is_none() && policy.is_blocking(viol.kind) {
             blockers.push(Blocker::new(
                 "violation",
                 Some(&ticket),
@@ -620,7 +617,7 @@ fn apply(
     tx.append(NewEvent {
         ticket: None,
         line: Some(m.line.clone()),
-        kind: RELEASE_CUT_KIND,
+        kind: RELEASE_CUT,
         source: source::LOCAL.into(),
         actor: ws.actor(None).ok(),
         at,
@@ -673,8 +670,6 @@ fn apply(
     Ok(())
 }
 
-const RELEASE_CUT_KIND: &str = RELEASE_CUT;
-
 /// A release by tag (or version) as recorded.
 pub fn show(ledger: &Ledger, line: &str, which: &str) -> Result<Recorded> {
     releases(ledger, line)?
@@ -687,15 +682,6 @@ pub fn show(ledger: &Ledger, line: &str, which: &str) -> Result<Recorded> {
             Error::input(format!("no release {which} on line {line}"))
                 .hint("list them with `portcullis releases`")
         })
-}
-
-/// What the payload of a release event holds, for `history`-like views.
-pub fn describe(payload: &Value) -> String {
-    format!(
-        "release {} cut ({} repositories)",
-        payload["manifest"]["tag"].as_str().unwrap_or("?"),
-        payload["manifest"]["repos"].as_array().map_or(0, Vec::len)
-    )
 }
 
 /// Event kinds of the campaign's steps.

@@ -133,22 +133,14 @@ pub fn verify(
     let (scans, writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
     tracing::debug!(elapsed = ?started.elapsed(), "scanned");
     let tickets = ledger_tickets(&ledger, &line.name)?;
-    let mut verification = verify::verify(policy, line, &scans, &tickets);
+    let mut verification = verify::verify(policy, line, scans, &tickets);
     if !opts.repos.is_empty() {
         // A subset cannot tell that a ticket has no commit anywhere.
         verification.drift.retain(|d| d.repo.is_some());
         recount(&mut verification);
     }
     tracing::debug!(elapsed = ?started.elapsed(), "judged");
-    let recorded = record(
-        &mut ledger,
-        ws,
-        line,
-        &scans,
-        &verification,
-        &writes,
-        &opts.repos,
-    )?;
+    let recorded = record(&mut ledger, ws, line, &verification, &writes, &opts.repos)?;
     tracing::debug!(elapsed = ?started.elapsed(), "recorded");
     Ok(VerifyOutcome {
         verification,
@@ -243,10 +235,7 @@ fn ledger_tickets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, Ledger
         let key: String = r.get(0)?;
         let state: String = r.get(1)?;
         let summary: String = r.get(2)?;
-        let state = State::ALL
-            .into_iter()
-            .find(|s| s.as_str() == state)
-            .unwrap_or(State::None);
+        let state = State::parse(&state).unwrap_or(State::None);
         out.insert(key, LedgerTicket { state, summary });
     }
     Ok(out)
@@ -290,11 +279,11 @@ fn record(
     ledger: &mut Ledger,
     ws: &Workspace,
     line: &Line,
-    scans: &[RepoScan],
     v: &Verification,
     writes: &[CacheWrites],
     only: &[String],
 ) -> Result<Recorded> {
+    let scans = &v.repositories;
     let open = open_drift(ledger, &line.name)?;
     let at = now();
     let mut rec = Recorded::default();

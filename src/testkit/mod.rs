@@ -2,5 +2,6 @@
 //! tests, the benchmarks, the demo (`demo --serve`) and runnable on their own as examples.
 
 pub mod backports;
+pub mod bench;
 pub mod gitrepo;
 pub mod jira_server;

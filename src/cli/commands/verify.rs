@@ -270,13 +270,21 @@ pub fn summary(out: &VerifyOutcome) -> String {
         ));
         s.push_str(&ticket_table(&pending).render());
     }
+    s.push_str(&drift_and_footer(out));
+    s
+}
+
+/// The drift table (if any) and the verdict, the end of both text views.
+fn drift_and_footer(out: &VerifyOutcome) -> String {
+    let v = &out.verification;
+    let mut s = String::new();
     if !v.drift.is_empty() {
         s.push_str(&format!(
-            "\nDRIFT ({}, {} blocking)\n",
+            "\nDRIFT ({}, {} blocking)\n{}",
             v.drift.len(),
-            v.summary.blocking
+            v.summary.blocking,
+            drift_table(v).render()
         ));
-        s.push_str(&drift_table(v).render());
     }
     s.push('\n');
     s.push_str(&footer(out));
@@ -295,16 +303,7 @@ fn table(out: &VerifyOutcome, commits: bool) -> String {
         s.push('\n');
         s.push_str(&ticket_table(v).render());
     }
-    if !v.drift.is_empty() {
-        s.push_str(&format!(
-            "\nDRIFT ({}, {} blocking)\n",
-            v.drift.len(),
-            v.summary.blocking
-        ));
-        s.push_str(&drift_table(v).render());
-    }
-    s.push('\n');
-    s.push_str(&footer(out));
+    s.push_str(&drift_and_footer(out));
     s
 }
 
