@@ -4,6 +4,11 @@
 //! Everything is generated from a fixed seed relative to the clock ([`crate::domain::time::now`],
 //! fixed by `PORTCULLIS_NOW` in tests), so the same clock gives the same demo. The campaign is set
 //! in the ten weeks before "now", with weekly Tuesday meetings.
+//!
+//! The campaign is replayed in two rounds around its first patch release ([`build_with`]): what
+//! Jira and git looked like on the Friday after the seventh meeting, where 23.0.1 is cut, then
+//! everything after. Drift and violations are placed after that Friday, so 23.0.1 passes its gate
+//! and 23.0.2 shows every kind of blocker.
 
 use std::path::{Path, PathBuf};
 
@@ -122,14 +127,18 @@ const PLAN: &[(Fate, usize)] = &[
     (Fate::UnknownLabel, 2),
 ];
 
-/// The generated demo data.
+/// The generated demo data: the campaign's tickets, from which a Jira Data Center
+/// `/rest/api/2/search?expand=changelog` response is rendered as of any moment.
 pub struct DemoData {
-    /// A Jira Data Center `/rest/api/2/search?expand=changelog` response.
-    pub export: Value,
+    issues: Vec<GenIssue>,
     /// Decisions the committee recorded in portcullis.
     pub decisions: Vec<NewEvent>,
     /// An interesting ticket to show with `history`.
     pub showcase: String,
+    /// When the first patch release (23.0.1) is cut: the Friday after the seventh meeting,
+    /// once everything approved until then has landed.
+    pub first_cut: DateTime<Utc>,
+    tz: FixedOffset,
 }
 
 /// Build the demo data for a clock.
@@ -183,6 +192,11 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
         let req_week = match fate {
             Fate::NewRequest => 10,
             Fate::Requested => rng.gen_range(6..9),
+            // The violations come late in the campaign, after the first patch release: the
+            // demo cuts 23.0.1 clean and shows them blocking 23.0.2.
+            Fate::DoneWithoutApproval | Fate::ApprovedByOutsider | Fate::ApprovedWithoutRequest => {
+                rng.gen_range(7..9)
+            }
             _ => rng.gen_range(0..7),
         };
         let created = if req_week >= 10 {
@@ -357,67 +371,183 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
             }
         }
 
-        // Jira histories: newest first, each with the whole label set before and after.
-        let mut histories = Vec::new();
-        let mut before = vec!["pipelines".to_string()];
-        let mut updated = created;
-        for (at, who, after) in &hist {
-            history_id += rng.gen_range(1..40);
-            histories.push(json!({
-                "id": history_id.to_string(),
-                "author": user(*who),
-                "created": at.with_timezone(&tz).format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string(),
-                "items": [{
-                    "field": "labels", "fieldtype": "jira", "fieldId": "labels",
-                    "from": null, "fromString": before.join(" "),
-                    "to": null, "toString": after.join(" ")
-                }]
-            }));
-            before = after.clone();
-            updated = updated.max(*at);
-        }
-        histories.reverse();
+        // History ids are drawn here, in ticket order, so that every view of the export
+        // (as of the first cut, and final) gives a history the same id.
+        let hist: Vec<GenHistory> = hist
+            .into_iter()
+            .map(|(at, who, after)| {
+                history_id += rng.gen_range(1..40);
+                GenHistory {
+                    id: history_id,
+                    at,
+                    who,
+                    after,
+                }
+            })
+            .collect();
         let status = match fate {
             Fate::Done | Fate::DoneWithoutApproval => "Done",
             Fate::Rejected | Fate::Withdrawn => "Done",
             _ => "Reviewed",
         };
-        let id = 400_000 + num;
-        let jira_time = |t: DateTime<Utc>| {
-            t.with_timezone(&tz)
-                .format("%Y-%m-%dT%H:%M:%S%.3f%z")
-                .to_string()
-        };
-        issues.push(json!({
-            "expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
-            "id": id.to_string(),
-            "self": format!("https://jira.example.org/rest/api/2/issue/{id}"),
-            "key": key,
-            "fields": {
-                "summary": summary,
-                "status": { "name": status },
-                "labels": labels,
-                "assignee": user(dev),
-                "reporter": user(dev),
-                "components": repos.iter().map(|r| json!({ "name": r })).collect::<Vec<_>>(),
-                "fixVersions": [],
-                "created": jira_time(created),
-                "updated": jira_time(updated),
-            },
-            "changelog": { "startAt": 0, "maxResults": histories.len(), "total": histories.len(), "histories": histories }
-        }));
+        issues.push(GenIssue {
+            key,
+            id: 400_000 + num,
+            summary,
+            status,
+            dev,
+            repos,
+            created,
+            hist,
+        });
     }
-    let export = json!({
-        "expand": "schema,names",
-        "startAt": 0,
-        "maxResults": 100,
-        "total": issues.len(),
-        "issues": issues,
-    });
     DemoData {
-        export,
+        issues,
         decisions,
         showcase,
+        first_cut: at_meeting(meetings[6] + Duration::days(3), 0),
+        tz,
+    }
+}
+
+/// One generated label change: its Jira history id, when, who, and the label set after it.
+struct GenHistory {
+    id: u64,
+    at: DateTime<Utc>,
+    who: (&'static str, &'static str),
+    after: Vec<String>,
+}
+
+/// A generated ticket, from which the export is rendered as of any moment.
+pub struct GenIssue {
+    key: String,
+    id: u32,
+    summary: &'static str,
+    status: &'static str,
+    dev: (&'static str, &'static str),
+    repos: Vec<&'static str>,
+    created: DateTime<Utc>,
+    hist: Vec<GenHistory>,
+}
+
+/// A label edit made in Jira after a moment, to replay on the test server.
+pub struct Edit {
+    pub at: DateTime<Utc>,
+    pub key: String,
+    pub user: &'static str,
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
+}
+
+impl DemoData {
+    /// The Jira search response (Data Center, `expand=changelog`) as it stood at `asof`
+    /// (`None`: now): tickets created later are absent, later label changes not yet made.
+    pub fn export(&self, asof: Option<DateTime<Utc>>) -> Value {
+        let issues: Vec<Value> = self
+            .issues
+            .iter()
+            .filter_map(|i| self.issue_json(i, asof))
+            .collect();
+        json!({
+            "expand": "schema,names",
+            "startAt": 0,
+            "maxResults": 100,
+            "total": issues.len(),
+            "issues": issues,
+        })
+    }
+
+    fn jira_time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.tz)
+            .format("%Y-%m-%dT%H:%M:%S%.3f%z")
+            .to_string()
+    }
+
+    fn issue_json(&self, i: &GenIssue, asof: Option<DateTime<Utc>>) -> Option<Value> {
+        let seen = |t: DateTime<Utc>| asof.is_none_or(|a| t <= a);
+        if !seen(i.created) {
+            return None;
+        }
+        // Jira histories: newest first, each with the whole label set before and after.
+        let mut histories = Vec::new();
+        let mut before = vec!["pipelines".to_string()];
+        let mut updated = i.created;
+        let mut complete = true;
+        for h in &i.hist {
+            if !seen(h.at) {
+                complete = false;
+                break;
+            }
+            histories.push(json!({
+                "id": h.id.to_string(),
+                "author": user(h.who),
+                "created": self.jira_time(h.at),
+                "items": [{
+                    "field": "labels", "fieldtype": "jira", "fieldId": "labels",
+                    "from": null, "fromString": before.join(" "),
+                    "to": null, "toString": h.after.join(" ")
+                }]
+            }));
+            before = h.after.clone();
+            updated = updated.max(h.at);
+        }
+        histories.reverse();
+        let status = if complete { i.status } else { "Reviewed" };
+        Some(json!({
+            "expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
+            "id": i.id.to_string(),
+            "self": format!("https://jira.example.org/rest/api/2/issue/{}", i.id),
+            "key": i.key,
+            "fields": {
+                "summary": i.summary,
+                "status": { "name": status },
+                "labels": before,
+                "assignee": user(i.dev),
+                "reporter": user(i.dev),
+                "components": i.repos.iter().map(|r| json!({ "name": r })).collect::<Vec<_>>(),
+                "fixVersions": [],
+                "created": self.jira_time(i.created),
+                "updated": self.jira_time(updated),
+            },
+            "changelog": { "startAt": 0, "maxResults": histories.len(), "total": histories.len(), "histories": histories }
+        }))
+    }
+
+    /// What happened in Jira after `after`, oldest first: tickets created (whole, as they are
+    /// now) and label edits of the tickets that existed then.
+    pub fn replay_after(&self, after: DateTime<Utc>) -> (Vec<Value>, Vec<Edit>) {
+        let mut created = Vec::new();
+        let mut edits = Vec::new();
+        for i in &self.issues {
+            if i.created > after {
+                created.extend(self.issue_json(i, None));
+                continue;
+            }
+            let mut before: Vec<String> = vec!["pipelines".into()];
+            for h in &i.hist {
+                if h.at > after {
+                    edits.push(Edit {
+                        at: h.at,
+                        key: i.key.clone(),
+                        user: h.who.0,
+                        add: h
+                            .after
+                            .iter()
+                            .filter(|l| !before.contains(l))
+                            .cloned()
+                            .collect(),
+                        remove: before
+                            .iter()
+                            .filter(|l| !h.after.contains(l))
+                            .cloned()
+                            .collect(),
+                    });
+                }
+                before = h.after.clone();
+            }
+        }
+        edits.sort_by_key(|e| e.at);
+        (created, edits)
     }
 }
 
@@ -442,21 +572,44 @@ pub enum Feed {
     Jira,
 }
 
-/// What the demo did over HTTP.
-#[derive(Debug, Clone)]
+/// What the demo did over HTTP, summed over its two rounds (before and after the first cut).
+#[derive(Debug, Clone, Default)]
 pub struct JiraDemo {
     pub url: String,
-    pub sync: crate::sync::live::SyncReport,
-    pub push: crate::sync::push::PushReport,
+    pub fetched: u64,
+    pub pages: u64,
+    pub new_events: u64,
+    pub pushed: usize,
+    pub conflicts: usize,
 }
+
+/// The demo workspace, once built.
+pub struct Built {
+    pub config: PathBuf,
+    /// An interesting ticket to show with `history`.
+    pub showcase: String,
+    pub jira: Option<JiraDemo>,
+    /// The first patch release, cut in the middle of the campaign.
+    pub first_cut: crate::ops::release::CutReport,
+    pub first_cut_at: DateTime<Utc>,
+}
+
+/// The version the demo cuts mid-campaign.
+pub const FIRST_PATCH: &str = "23.0.1";
+/// The version the demo shows blocked.
+pub const NEXT_PATCH: &str = "23.0.2";
 
 /// Create the demo workspace and return its config path and the showcase ticket.
 pub fn build(dir: &Path) -> Result<(PathBuf, String)> {
-    build_with(dir, Feed::File).map(|(c, s, _)| (c, s))
+    build_with(dir, Feed::File).map(|b| (b.config, b.showcase))
 }
 
 /// Create the demo workspace, feeding it from a file or from the test Jira server.
-pub fn build_with(dir: &Path, feed: Feed) -> Result<(PathBuf, String, Option<JiraDemo>)> {
+///
+/// The campaign is replayed in two rounds. Round one: the tickets and decisions as they stood
+/// when 23.0.1 was cut, the repositories up to then, and the cut itself (which must pass).
+/// Round two: everything after, up to now.
+pub fn build_with(dir: &Path, feed: Feed) -> Result<Built> {
     prepare_dir(dir)?;
     let config = init(dir, BUILTIN_V23, Some("Mara Lindqvist"))?;
     std::fs::write(
@@ -464,49 +617,117 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<(PathBuf, String, Option<Jir
         "This directory was made by `portcullis demo` and is rebuilt by it.\n",
     )?;
     let data = generate(now());
-    let export_path = dir.join("jira-export.json");
-    let text =
-        serde_json::to_string_pretty(&data.export).map_err(|e| Error::internal(e.to_string()))?;
-    std::fs::write(&export_path, &text)?;
+    let cut_at = data.first_cut;
+    let pretty =
+        |v: &Value| serde_json::to_string_pretty(v).map_err(|e| Error::internal(e.to_string()));
+    let full = pretty(&data.export(None))?;
+    std::fs::write(dir.join("jira-export.json"), &full)?;
     let policy = load_policy(&dir.join("policy.toml"))?;
-    let mut ledger = Ledger::open(&dir.join("ledger.db"))?;
-    if feed == Feed::File {
+    // The repositories' story is planned from the campaign's final state.
+    let plan = {
+        let mut scratch = Ledger::in_memory()?;
         crate::sync::import::import_files(
-            &mut ledger,
+            &mut scratch,
             &policy,
-            &[("jira-export.json".into(), text.into_bytes())],
+            &[("jira-export.json".into(), full.clone().into_bytes())],
         )?;
-        ledger.append_all(&policy, data.decisions)?;
-        repos::build(dir, &ledger, REPOS)?;
-        return Ok((config, data.showcase, None));
-    }
-    let issues = data
-        .export
-        .get("issues")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let keys: Vec<String> = issues
-        .iter()
-        .filter_map(|i| i.get("key").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    let jira = sync_from_test_server(&mut ledger, &policy, issues, keys, data.decisions)?;
-    repos::build(dir, &ledger, REPOS)?;
-    Ok((config, data.showcase, Some(jira)))
+        scratch.append_all(&policy, data.decisions.clone())?;
+        repos::Plan::new(&scratch, cut_at)?
+    };
+    let (early, late): (Vec<NewEvent>, Vec<NewEvent>) =
+        data.decisions.iter().cloned().partition(|d| d.at <= cut_at);
+    let mut git = repos::Builder::create(dir, REPOS)?;
+    let ledger_path = dir.join("ledger.db");
+    let cut = |git: &mut repos::Builder| -> Result<crate::ops::release::CutReport> {
+        git.advance(&plan, cut_at)?;
+        cut_first(&config, cut_at)
+    };
+    let (first_cut, jira) = match feed {
+        Feed::File => {
+            let name = format!("jira-export-{}.json", cut_at.date_naive());
+            let text = pretty(&data.export(Some(cut_at)))?;
+            std::fs::write(dir.join(&name), &text)?;
+            {
+                let mut ledger = Ledger::open(&ledger_path)?;
+                crate::sync::import::import_files(
+                    &mut ledger,
+                    &policy,
+                    &[(name, text.into_bytes())],
+                )?;
+                ledger.append_all(&policy, early)?;
+            }
+            let first = cut(&mut git)?;
+            let mut ledger = Ledger::open(&ledger_path)?;
+            crate::sync::import::import_files(
+                &mut ledger,
+                &policy,
+                &[("jira-export.json".into(), full.into_bytes())],
+            )?;
+            ledger.append_all(&policy, late)?;
+            (first, None)
+        }
+        Feed::Jira => {
+            let (first, jira) =
+                over_http(&ledger_path, &policy, &data, early, late, || cut(&mut git))?;
+            (first, Some(jira))
+        }
+    };
+    git.advance(&plan, now())?;
+    Ok(Built {
+        config,
+        showcase: data.showcase,
+        jira,
+        first_cut,
+        first_cut_at: cut_at,
+    })
 }
 
-/// Start the test server with the demo's tickets, sync from it, record the decisions and push
-/// them back. The server lives as long as this call.
-fn sync_from_test_server(
-    ledger: &mut Ledger,
+/// Cut 23.0.1 at `at`: the gate must pass, since everything approved by then has landed.
+fn cut_first(config: &Path, at: DateTime<Utc>) -> Result<crate::ops::release::CutReport> {
+    let ws = Workspace::resolve(&crate::ops::workspace::Locations {
+        config: Some(config.to_path_buf()),
+        ..Default::default()
+    })?;
+    let report = crate::ops::release::cut(
+        &ws,
+        &crate::ops::release::CutOptions {
+            version: FIRST_PATCH.into(),
+            apply: true,
+            at: Some(at),
+            ..Default::default()
+        },
+    )?;
+    if !report.blockers.is_empty() {
+        let why: Vec<String> = report.blockers.iter().map(|b| b.message.clone()).collect();
+        return Err(Error::internal(format!(
+            "the demo's {FIRST_PATCH} does not pass its gate: {}",
+            why.join("; ")
+        )));
+    }
+    Ok(report)
+}
+
+/// Both rounds over HTTP: start the test server with the tickets as they stood at the first
+/// cut, sync, record and push the decisions, cut; then replay Jira's later history on the
+/// server (new tickets, label edits at their times), sync again, record and push the rest.
+/// The server lives as long as this call.
+fn over_http(
+    ledger_path: &Path,
     policy: &crate::domain::policy::LoadedPolicy,
-    issues: Vec<Value>,
-    keys: Vec<String>,
-    decisions: Vec<crate::domain::event::NewEvent>,
-) -> Result<JiraDemo> {
+    data: &DemoData,
+    early: Vec<NewEvent>,
+    late: Vec<NewEvent>,
+    cut: impl FnOnce() -> Result<crate::ops::release::CutReport>,
+) -> Result<(crate::ops::release::CutReport, JiraDemo)> {
     use crate::sync::credentials::{JiraCredentials, Secret};
     use crate::testkit::jira_server::{Config, Flavor, JiraServer, User};
     let token = "demo-token";
+    let issues_of = |v: Value| {
+        v.get("issues")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     let server = JiraServer::start(
         Config {
             flavor: Flavor::DataCenter,
@@ -519,43 +740,72 @@ fn sync_from_test_server(
             }],
             ..Config::data_center()
         },
-        issues,
+        issues_of(data.export(Some(data.first_cut))),
         0,
     )
     .map_err(|e| Error::internal(format!("cannot start the demo Jira server: {e}")))?;
     let url = server.url();
+    let keys: Vec<String> = data.issues.iter().map(|i| i.key.clone()).collect();
     let rt = crate::ops::tracker::runtime()?;
-    let (sync, push) = rt.block_on(async {
-        let creds = JiraCredentials {
-            email: None,
-            token: Secret::new(token),
-            origin: "the demo".into(),
-        };
-        let (client, me) = crate::sync::jira_client::JiraClient::connect(
-            &url,
-            None,
-            Some(creds),
-            Default::default(),
-        )
-        .await?;
-        let sync = crate::sync::live::sync_jira(
-            ledger,
-            policy,
-            &client,
-            &crate::sync::live::LiveOptions {
-                extra_keys: keys,
-                ..Default::default()
-            },
-            &crate::sync::live::Quiet,
-        )
-        .await?;
-        ledger.append_all(policy, decisions)?;
-        let me = me.ok_or_else(|| Error::internal("the demo server did not say who we are"))?;
-        let push = crate::sync::push::push_jira(ledger, policy, &client, &me, &[], false).await?;
-        Ok::<_, Error>((sync, push))
-    })?;
+    let round = |decisions: Vec<NewEvent>, full: bool, report: &mut JiraDemo| {
+        rt.block_on(async {
+            let mut ledger = Ledger::open(ledger_path)?;
+            let creds = JiraCredentials {
+                email: None,
+                token: Secret::new(token),
+                origin: "the demo".into(),
+            };
+            let (client, me) = crate::sync::jira_client::JiraClient::connect(
+                &url,
+                None,
+                Some(creds),
+                Default::default(),
+            )
+            .await?;
+            let sync = crate::sync::live::sync_jira(
+                &mut ledger,
+                policy,
+                &client,
+                &crate::sync::live::LiveOptions {
+                    full,
+                    extra_keys: keys.clone(),
+                    ..Default::default()
+                },
+                &crate::sync::live::Quiet,
+            )
+            .await?;
+            ledger.append_all(policy, decisions)?;
+            let me = me.ok_or_else(|| Error::internal("the demo server did not say who we are"))?;
+            let push =
+                crate::sync::push::push_jira(&mut ledger, policy, &client, &me, &[], false).await?;
+            report.fetched += sync.fetched;
+            report.pages += sync.pages;
+            report.new_events += sync.new_events + push.new_events;
+            report.pushed += push.pushed;
+            report.conflicts += push.conflicts;
+            Ok::<_, Error>(())
+        })
+    };
+    let mut report = JiraDemo {
+        url: url.clone(),
+        ..Default::default()
+    };
+    round(early, false, &mut report)?;
+    let first = cut()?;
+    let (created, edits) = data.replay_after(data.first_cut);
+    server.add_issues(created);
+    for e in &edits {
+        server.set_now(Some(e.at));
+        let add: Vec<&str> = e.add.iter().map(String::as_str).collect();
+        let remove: Vec<&str> = e.remove.iter().map(String::as_str).collect();
+        server.edit_labels(&e.key, e.user, &add, &remove);
+    }
+    server.set_now(None);
+    // Round two: decisions recorded since the first cut (including the cut's own `done`
+    // decisions) are pushed with the rest.
+    round(late, true, &mut report)?;
     server.shutdown();
-    Ok(JiraDemo { url, sync, push })
+    Ok((first, report))
 }
 
 fn prepare_dir(dir: &Path) -> Result<()> {
@@ -586,7 +836,8 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool) -> Result<u8> {
         (None, false) => PathBuf::from("portcullis-demo"),
     };
     let feed = if jira { Feed::Jira } else { Feed::File };
-    let (config, showcase, over_http) = build_with(&dir, feed)?;
+    let built = build_with(&dir, feed)?;
+    let (config, showcase, over_http) = (built.config.clone(), built.showcase.clone(), &built.jira);
     let ws = Workspace::resolve(&crate::ops::workspace::Locations {
         config: Some(config.clone()),
         ..Default::default()
@@ -594,11 +845,11 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool) -> Result<u8> {
     let ledger = ws.open_ledger()?;
     let st = crate::ops::status(&ledger, &ws.policy, Some("v23"), None)?;
     let cfg = config.display();
-    let how = match &over_http {
+    let how = match over_http {
         None => "imported from jira-export.json".to_string(),
         Some(j) => format!(
-            "synced over HTTP from a Jira-compatible test server at {} ({} issues in {} pages, {} events), then {} decision(s) pushed back to it as labels and comments ({} conflict(s))",
-            j.url, j.sync.fetched, j.sync.pages, j.sync.new_events, j.push.pushed, j.push.conflicts
+            "synced over HTTP from a Jira-compatible test server at {} ({} issues in {} pages, {} events, in two rounds around the first patch release), with {} decision(s) pushed back to it as labels and comments ({} conflict(s))",
+            j.url, j.fetched, j.pages, j.new_events, j.pushed, j.conflicts
         ),
     };
     crate::cli::output::print(&format!(
@@ -618,8 +869,31 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool) -> Result<u8> {
         dir.join("repos").display()
     ))?;
     crate::cli::commands::verify_summary(&verified)?;
+    // The releases: 23.0.1 cut mid-campaign, and what holds up 23.0.2 now.
+    let first = &built.first_cut;
     crate::cli::output::print(&format!(
-        "\nTry:\n  portcullis --config {cfg} verify --commits       # every release-branch commit and its match\n  portcullis --config {cfg} history {showcase}      # rejected, then requested again\n  portcullis --config {cfg} status --state withdrawn  # label removed, nothing recorded\n  portcullis --config {cfg} decide approve DM-… --note \"…\" --as \"Mara Lindqvist\"\n  portcullis --config {cfg} audit\n"
+        "\nReleases: {FIRST_PATCH} was cut on {} from what had landed by then: {} repositories tagged, {} ticket(s), manifest {} (`portcullis release show {FIRST_PATCH}`, files in {}).\n",
+        built.first_cut_at.format("%Y-%m-%d"),
+        first.manifest.repos.len(),
+        first.manifest.tickets.len(),
+        first.manifest.build,
+        dir.join("releases").join(&first.manifest.tag).display(),
+    ))?;
+    let next = crate::ops::release::cut(
+        &ws,
+        &crate::ops::release::CutOptions {
+            version: NEXT_PATCH.into(),
+            ..Default::default()
+        },
+    )?;
+    crate::cli::output::print(&format!(
+        "\n`portcullis cut {NEXT_PATCH}` (dry run) would tag {} repositories with {} ticket(s) since {FIRST_PATCH}, but:\n{}",
+        next.manifest.repos.len(),
+        next.manifest.tickets.len(),
+        crate::cli::commands::release::gate_text(&next)
+    ))?;
+    crate::cli::output::print(&format!(
+        "\nTry:\n  portcullis --config {cfg} verify --commits       # every release-branch commit and its match\n  portcullis --config {cfg} cut {NEXT_PATCH}            # the gate, with every reason\n  portcullis --config {cfg} release show {FIRST_PATCH}  # the manifest and notes of the first patch release\n  portcullis --config {cfg} history {showcase}      # rejected, then requested again\n  portcullis --config {cfg} status --state withdrawn  # label removed, nothing recorded\n  portcullis --config {cfg} decide approve DM-… --note \"…\" --as \"Mara Lindqvist\"\n  portcullis --config {cfg} audit\n"
     ))?;
     Ok(0)
 }

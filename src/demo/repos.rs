@@ -3,7 +3,11 @@
 //! campaign (clean picks, squashes, edited picks, trailers, carrier tickets, a branch merged into
 //! both, a direct push, a release-only pin, a forward port), and the drift a verifier must find
 //! (approved but not landed, done but missing somewhere, a revert, a rejected fix backported
-//! anyway, a repository whose release branch was never made).
+//! anyway).
+//!
+//! The history is built in two phases around the first patch release: [`Builder::advance`]
+//! plays everything up to a moment, so that the demo can cut 23.0.1 there and go on. The drift
+//! stories go to tickets approved after that moment; what 23.0.1 contains is clean.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,9 +19,6 @@ use crate::domain::workflow::State;
 use crate::ledger::Ledger;
 use crate::testkit::backports::{CampaignRepo, MAIN, RELEASE};
 use crate::{Error, Result};
-
-/// The repository that never got its release branch.
-pub const NO_BRANCH: &str = "ctrl_bps";
 
 struct Ticket {
     key: String,
@@ -83,31 +84,49 @@ fn load(ledger: &Ledger) -> Result<Vec<Ticket>> {
     Ok(out)
 }
 
-/// Decide each ticket's story, deterministically from the ledger.
-fn stories(tickets: &[Ticket]) -> BTreeMap<String, Story> {
-    let mut out = BTreeMap::new();
+/// When a ticket's backport lands: two days after its approval (or, for one never approved, ten
+/// days after the request), and never later than two hours ago.
+fn landing_time(t: &Ticket, now: DateTime<Utc>) -> DateTime<Utc> {
+    (t.approved.unwrap_or(t.requested + Duration::days(8)) + Duration::days(2))
+        .min(now - Duration::hours(2))
+}
+
+/// Decide each ticket's story and when it lands, deterministically from the ledger. Drift goes
+/// to tickets approved after `first_cut`.
+fn stories(
+    tickets: &[Ticket],
+    first_cut: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, (Story, DateTime<Utc>)> {
+    let mut out: BTreeMap<String, Story> = BTreeMap::new();
     let mut landed: Vec<&Ticket> = tickets
         .iter()
         .filter(|t| matches!(t.state, State::Approved | State::Done))
         .collect();
     landed.sort_by_key(|t| (t.approved, t.num));
+    let late = |t: &&&Ticket| t.approved.is_some_and(|a| a > first_cut);
     // The two most recent approvals have not been backported yet.
     for t in landed
         .iter()
         .rev()
-        .filter(|t| t.state == State::Approved && t.repos.iter().any(|r| r != NO_BRANCH))
+        .filter(late)
+        .filter(|t| t.state == State::Approved)
         .take(2)
     {
         out.insert(t.key.clone(), Story::NotBackported);
     }
-    let done: Vec<&&Ticket> = landed.iter().filter(|t| t.state == State::Done).collect();
-    if let Some(t) = done.iter().find(|t| t.repos.iter().any(|r| r != NO_BRANCH)) {
+    let done: Vec<&&Ticket> = landed
+        .iter()
+        .filter(late)
+        .filter(|t| t.state == State::Done)
+        .collect();
+    if let Some(t) = done.first() {
         out.insert(t.key.clone(), Story::Reverted);
     }
-    if let Some(t) = done
+    if let Some(t) = landed
         .iter()
-        .skip(1)
-        .find(|t| t.repos.iter().filter(|r| *r != NO_BRANCH).count() > 1)
+        .filter(late)
+        .find(|t| t.repos.len() > 1 && !out.contains_key(&t.key))
     {
         out.insert(t.key.clone(), Story::MissingInOneRepo);
     }
@@ -132,54 +151,142 @@ fn stories(tickets: &[Ticket]) -> BTreeMap<String, Story> {
         if out.contains_key(&t.key) {
             continue;
         }
-        if t.repos.iter().all(|r| r == NO_BRANCH) {
-            // Nothing can land for it: it waits for the release branch.
-            out.insert(t.key.clone(), Story::Clean);
-            continue;
-        }
         out.insert(t.key.clone(), kinds[i % kinds.len()]);
         i += 1;
     }
-    out
+    let by_key: BTreeMap<&str, &Ticket> = tickets.iter().map(|t| (t.key.as_str(), t)).collect();
+    out.into_iter()
+        .map(|(k, story)| {
+            let t = by_key[k.as_str()];
+            let mut when = landing_time(t, now);
+            if story == Story::BackportedAnyway {
+                // Never approved, so nothing holds 23.0.1 for it: it lands after.
+                when = when
+                    .max(first_cut + Duration::days(1))
+                    .min(now - Duration::hours(2));
+            }
+            (k, (story, when))
+        })
+        .collect()
+}
+
+/// What the demo's repositories will go through: every ticket's story, in order.
+pub struct Plan {
+    tickets: Vec<Ticket>,
+    stories: BTreeMap<String, (Story, DateTime<Utc>)>,
+    /// Ticket indexes in request order (their fixes on main).
+    by_request: Vec<usize>,
+    /// Ticket indexes in landing order (their backports).
+    by_landing: Vec<usize>,
+    /// 23.0.0 is tagged before this many backports.
+    base_release_after: usize,
+}
+
+impl Plan {
+    /// Plan from the campaign's final ledger, with the first patch release at `first_cut`.
+    pub fn new(ledger: &Ledger, first_cut: DateTime<Utc>) -> Result<Plan> {
+        let tickets = load(ledger)?;
+        let now = crate::domain::time::now();
+        let stories = stories(&tickets, first_cut, now);
+        let mut by_request: Vec<usize> = (0..tickets.len()).collect();
+        by_request.sort_by_key(|&i| (tickets[i].requested, tickets[i].num));
+        let mut by_landing: Vec<usize> = (0..tickets.len())
+            .filter(|&i| stories.contains_key(&tickets[i].key))
+            .collect();
+        by_landing.sort_by_key(|&i| (stories[&tickets[i].key].1, tickets[i].num));
+        let before_cut = by_landing
+            .iter()
+            .filter(|&&i| stories[&tickets[i].key].1 <= first_cut)
+            .count();
+        Ok(Plan {
+            tickets,
+            stories,
+            by_request,
+            by_landing,
+            base_release_after: before_cut / 2,
+        })
+    }
+
+    fn story(&self, t: &Ticket) -> Option<Story> {
+        self.stories.get(&t.key).map(|s| s.0)
+    }
 }
 
 fn file_of(num: u32) -> String {
     format!("python/dm{num}.py")
 }
 
-/// Build `dir/repos/<name>` for every repository of the v23 demo policy.
-pub fn build(dir: &Path, ledger: &Ledger, repos: &[&str]) -> Result<()> {
-    let tickets = load(ledger)?;
-    let stories = stories(&tickets);
-    let start = crate::domain::time::now() - Duration::weeks(12);
-    let mut built: BTreeMap<&str, CampaignRepo> = BTreeMap::new();
-    for name in repos {
-        let path = dir.join("repos").join(name);
-        let r = if *name == NO_BRANCH {
-            CampaignRepo::new_at(&path, start.timestamp()).and_then(|r| {
-                r.b.repo()
-                    .find_reference(&format!("refs/heads/{RELEASE}"))?
-                    .delete()?;
-                Ok(r)
-            })
-        } else {
-            CampaignRepo::new_at(&path, start.timestamp())
+/// The demo's repositories under construction.
+pub struct Builder {
+    built: BTreeMap<String, CampaignRepo>,
+    fixes: BTreeMap<(String, String), Vec<Oid>>,
+    next_fix: usize,
+    next_backport: usize,
+}
+
+impl Builder {
+    /// `dir/repos/<name>` for every repository of the v23 demo policy: `main` and `v23.0.x`.
+    pub fn create(dir: &Path, repos: &[&str]) -> Result<Builder> {
+        let start = crate::domain::time::now() - Duration::weeks(12);
+        let mut built = BTreeMap::new();
+        for name in repos {
+            let path = dir.join("repos").join(name);
+            let r = CampaignRepo::new_at(&path, start.timestamp()).map_err(err)?;
+            built.insert(name.to_string(), r);
         }
-        .map_err(err)?;
-        built.insert(name, r);
+        Ok(Builder {
+            built,
+            fixes: BTreeMap::new(),
+            next_fix: 0,
+            next_backport: 0,
+        })
     }
 
-    // Fixes on main, in request order.
-    let mut by_request: Vec<&Ticket> = tickets.iter().collect();
-    by_request.sort_by_key(|t| (t.requested, t.num));
-    let mut fixes: BTreeMap<(String, String), Vec<Oid>> = BTreeMap::new();
-    for t in &by_request {
-        let story = stories.get(&t.key).copied();
+    /// Play the plan up to `until`: the fixes on main requested by then, the backports that
+    /// land by then (tagging 23.0.0 halfway through those before the first patch release),
+    /// then check out `main` in every repository.
+    pub fn advance(&mut self, plan: &Plan, until: DateTime<Utc>) -> Result<()> {
+        while let Some(&i) = plan.by_request.get(self.next_fix) {
+            let t = &plan.tickets[i];
+            if t.requested - Duration::days(3) > until {
+                break;
+            }
+            self.fix(plan, t)?;
+            self.next_fix += 1;
+        }
+        while let Some(&i) = plan.by_landing.get(self.next_backport) {
+            let t = &plan.tickets[i];
+            let (story, when) = plan.stories[&t.key];
+            if when > until {
+                break;
+            }
+            if self.next_backport == plan.base_release_after {
+                for r in self.built.values_mut() {
+                    r.b.tag(
+                        "23.0.0",
+                        RELEASE,
+                        "Version 23.0.0 release from manifest b5913",
+                    )
+                    .map_err(err)?;
+                }
+            }
+            self.backport(t, story, when)?;
+            self.next_backport += 1;
+        }
+        for r in self.built.values_mut() {
+            r.finish().map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// A ticket's fix on main, in every repository it touches.
+    fn fix(&mut self, plan: &Plan, t: &Ticket) -> Result<()> {
+        let story = plan.story(t);
         if matches!(story, Some(Story::MergedIntoBoth | Story::ForwardPort)) {
-            continue; // these reach main from the release side below
+            return Ok(()); // these reach main from the release side
         }
         for repo in &t.repos {
-            let Some(r) = built.get_mut(repo.as_str()) else {
+            let Some(r) = self.built.get_mut(repo.as_str()) else {
                 continue;
             };
             r.b.set_time((t.requested - Duration::days(3)).timestamp());
@@ -202,41 +309,22 @@ pub fn build(dir: &Path, ledger: &Ledger, repos: &[&str]) -> Result<()> {
                 edits.push((file.as_str(), 5, "    check(fixed_value())", check.as_str()));
             }
             let f = r.fix_on_main(&key, &edits).map_err(err)?;
-            fixes.insert((t.key.clone(), repo.clone()), f);
+            self.fixes.insert((t.key.clone(), repo.clone()), f);
         }
+        Ok(())
     }
 
-    // Backports, in approval order; the first half is released as 23.0.0.
-    let mut by_approval: Vec<&Ticket> = tickets
-        .iter()
-        .filter(|t| stories.contains_key(&t.key))
-        .collect();
-    by_approval.sort_by_key(|t| (t.approved.unwrap_or(t.requested), t.num));
-    let half = by_approval.len() / 2;
-    let now = crate::domain::time::now();
-    for (i, t) in by_approval.iter().enumerate() {
-        if i == half {
-            for (name, r) in built.iter_mut() {
-                if *name != NO_BRANCH {
-                    r.b.tag(
-                        "23.0.0",
-                        RELEASE,
-                        "Version 23.0.0 release from manifest b5913",
-                    )
-                    .map_err(err)?;
-                }
-            }
-        }
-        let story = stories[&t.key];
-        let when = (t.approved.unwrap_or(t.requested + Duration::days(8)) + Duration::days(2))
-            .min(now - Duration::hours(2));
+    /// A ticket's backport (or what happens instead), in every repository it touches.
+    fn backport(&mut self, t: &Ticket, story: Story, when: DateTime<Utc>) -> Result<()> {
+        let now = crate::domain::time::now();
         let branch = format!("{}-v23", t.key);
-        let target_repos: Vec<&String> =
-            t.repos.iter().filter(|r| r.as_str() != NO_BRANCH).collect();
-        for (j, repo) in target_repos.iter().enumerate() {
-            let r = built.get_mut(repo.as_str()).expect("built");
+        for (j, repo) in t.repos.iter().enumerate() {
+            let Some(r) = self.built.get_mut(repo.as_str()) else {
+                continue;
+            };
             r.b.set_time(when.timestamp());
-            let fix = fixes
+            let fix = self
+                .fixes
                 .get(&(t.key.clone(), repo.to_string()))
                 .cloned()
                 .unwrap_or_default();
@@ -374,9 +462,6 @@ pub fn build(dir: &Path, ledger: &Ledger, repos: &[&str]) -> Result<()> {
                 }
             }
         }
+        Ok(())
     }
-    for r in built.values_mut() {
-        r.finish().map_err(err)?;
-    }
-    Ok(())
 }

@@ -132,6 +132,21 @@ impl Decision {
     }
 }
 
+impl Decision {
+    /// "approved", "marked needs-info", …: for messages about a decision someone made.
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            Decision::Request => "requested",
+            Decision::Approve => "approved",
+            Decision::Reject => "rejected",
+            Decision::Defer => "deferred",
+            Decision::NeedsInfo => "asked for more information",
+            Decision::Done => "marked done",
+            Decision::Revoke => "revoked",
+        }
+    }
+}
+
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -430,7 +445,10 @@ pub fn check(
         };
         v.push((
             kind,
-            format!("{decision} by {who}, who is not on the committee"),
+            format!(
+                "{} by {who}, who is not on the committee",
+                decision.past_tense()
+            ),
         ));
     }
     Check { to, violations: v }

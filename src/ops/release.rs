@@ -45,6 +45,8 @@ pub struct CutOptions {
     pub push: bool,
     /// A final cut that tags the last release candidate's commits instead of the branch tips.
     pub promote: bool,
+    /// When the cut happens (default: now). The demo replays a campaign with it.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a cut would do, or did.
@@ -53,6 +55,9 @@ pub struct CutReport {
     pub manifest: Manifest,
     pub hash: String,
     pub blockers: Vec<Blocker>,
+    /// What the gate noticed outside this release and does not block it for (a violation on a
+    /// ticket the release does not contain, decisions with no tracker to push them to).
+    pub notes: Vec<Blocker>,
     /// (repository, tag, commit, already there)
     pub tags: Vec<(String, String, String, bool)>,
     pub applied: bool,
@@ -107,10 +112,20 @@ fn parse_version(s: &str) -> Result<semver::Version> {
     })
 }
 
-fn signature(repo: &Repository) -> git2::Signature<'static> {
+/// The tagger: the repository's configured user (else `portcullis`), at the cut's time.
+fn signature(repo: &Repository, at: chrono::DateTime<chrono::Utc>) -> git2::Signature<'static> {
+    let when = git2::Time::new(at.timestamp(), 0);
     repo.signature()
-        .map(|s| s.to_owned())
-        .or_else(|_| git2::Signature::now("portcullis", "portcullis@localhost"))
+        .ok()
+        .and_then(|s| {
+            git2::Signature::new(
+                s.name().unwrap_or("portcullis"),
+                s.email().unwrap_or(""),
+                &when,
+            )
+            .ok()
+        })
+        .or_else(|| git2::Signature::new("portcullis", "portcullis@localhost", &when).ok())
         .expect("a signature")
 }
 
@@ -138,6 +153,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
                 manifest: r.manifest.clone(),
                 hash: r.hash.clone(),
                 blockers: Vec::new(),
+                notes: Vec::new(),
                 tags: r
                     .manifest
                     .repos
@@ -244,13 +260,15 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         .iter()
         .flat_map(|r| r.manifest.tickets.iter().map(|t| t.key.as_str()))
         .collect();
+    // The approvals this release must include.
+    let mut must_include: BTreeSet<String> = BTreeSet::new();
     for t in &v.tickets {
         let approved = matches!(t.state.as_deref(), Some("approved" | "done"));
-        if !approved
-            || !wanted(&t.key)
-            || released_before.contains(t.key.as_str())
-            || t.status == TicketLandingStatus::Landed
-        {
+        if !approved || !wanted(&t.key) || released_before.contains(t.key.as_str()) {
+            continue;
+        }
+        must_include.insert(t.key.clone());
+        if t.status == TicketLandingStatus::Landed {
             continue;
         }
         let missing: Vec<String> = t
@@ -441,40 +459,86 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
             format!("{}{hint}", d.message),
         ));
     }
-    let pending = crate::sync::push::pending_decisions(&ledger)?;
-    if !pending.is_empty() {
-        blockers.push(Blocker::new(
-            "pending_push",
-            None,
-            None,
-            format!(
-                "{} decision(s) are not written to the tracker yet; run `portcullis push`",
-                pending.len()
-            ),
-        ));
-    }
-    for (ticket, _, viol) in ledger.violations(Some(&line.name), None)? {
-        if viol.resolved_by.is_none() && policy.is_blocking(viol.kind) {
-            blockers.push(Blocker::new(
-                "violation",
-                Some(&ticket),
-                None,
-                format!(
-                    "{ticket}: {} ({}), which the policy marks blocking",
-                    viol.message,
-                    viol.kind.as_str()
-                ),
-            ));
-        }
-    }
-    blockers.sort();
-    blockers.dedup();
-
+    // Pending tracker writes and blocking violations: of the tickets this release contains
+    // (what it tags, and what it must include). Elsewhere on the line they are notes.
     let summaries: BTreeMap<String, String> = v
         .tickets
         .iter()
         .map(|t| (t.key.clone(), t.summary.clone()))
         .collect();
+    let tickets = tickets_of(&repos, &summaries);
+    let mut in_release: BTreeSet<String> = tickets.iter().map(|t| t.key.clone()).collect();
+    in_release.extend(must_include);
+    let mut notes: Vec<Blocker> = Vec::new();
+    let pending: Vec<_> = crate::sync::push::pending_decisions(&ledger)?
+        .into_iter()
+        .filter(|d| d.line == line.name)
+        .collect();
+    let (mine, others): (Vec<_>, Vec<_>) =
+        pending.iter().partition(|d| in_release.contains(&d.key));
+    let tracker = ws.config.as_ref().is_some_and(|c| c.jira.is_some());
+    if !mine.is_empty() {
+        let mut keys: Vec<&str> = mine.iter().map(|d| d.key.as_str()).collect();
+        keys.dedup();
+        let b = Blocker::new(
+            "pending_push",
+            None,
+            None,
+            format!(
+                "{} decision(s) on tickets of this release are not written to the tracker yet ({}); run `portcullis push`",
+                mine.len(),
+                keys.join(", ")
+            ),
+        );
+        if tracker {
+            blockers.push(b);
+        } else {
+            notes.push(Blocker {
+                message: format!(
+                    "{} decision(s) on tickets of this release are recorded only in the ledger: no tracker is configured to push them to",
+                    mine.len()
+                ),
+                ..b
+            });
+        }
+    }
+    if tracker && !others.is_empty() {
+        notes.push(Blocker::new(
+            "pending_push",
+            None,
+            None,
+            format!(
+                "{} decision(s) on tickets outside this release wait for `portcullis push`",
+                others.len()
+            ),
+        ));
+    }
+    for (ticket, _, viol) in ledger.violations(Some(&line.name), None)? {
+        if viol.resolved_by.is_none() && policy.is_blocking(viol.kind) {
+            let inside = in_release.contains(&ticket);
+            let b = Blocker::new(
+                "violation",
+                Some(&ticket),
+                None,
+                format!(
+                    "{ticket}: {} ({}), which the policy marks blocking{}",
+                    viol.message,
+                    viol.kind.as_str(),
+                    if inside { "" } else { "; not in this release" }
+                ),
+            );
+            if inside {
+                blockers.push(b);
+            } else {
+                notes.push(b);
+            }
+        }
+    }
+    blockers.sort();
+    blockers.dedup();
+    notes.sort();
+    notes.dedup();
+
     let manifest = Manifest {
         line: line.name.clone(),
         version: version.to_string(),
@@ -484,7 +548,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         previous: previous
             .map(|m| m.tag.clone())
             .or(Some(previous_tag.clone())),
-        tickets: tickets_of(&repos, &summaries),
+        tickets,
         repos,
         waivers: opts.waivers.clone(),
         skipped_versions: opts.allow_skip
@@ -495,6 +559,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         manifest,
         hash,
         blockers,
+        notes,
         tags,
         applied: false,
         files: Vec::new(),
@@ -557,6 +622,7 @@ fn apply(
     opts: &CutOptions,
 ) -> Result<()> {
     let m = &report.manifest;
+    let cut_at = opts.at.unwrap_or_else(now);
     // Tags first: kept when already there at the same commit (an interrupted cut).
     for (name, tag, commit, exists) in &report.tags {
         if *exists {
@@ -577,8 +643,18 @@ fn apply(
                 None,
             )
             .map_err(|e| Error::input(format!("{name}: {}", e.message())))?;
-        repo.tag(tag, &obj, &signature(&repo), &m.tag_message(), false)
-            .map_err(|e| Error::input(format!("{name}: cannot create tag {tag}: {}", e.message())).hint("nothing was recorded; fix it and run the cut again: tags already made are kept"))?;
+        repo.tag(
+            tag,
+            &obj,
+            &signature(&repo, cut_at),
+            &m.tag_message(),
+            false,
+        )
+        .map_err(|e| {
+            Error::input(format!("{name}: cannot create tag {tag}: {}", e.message())).hint(
+                "nothing was recorded; fix it and run the cut again: tags already made are kept",
+            )
+        })?;
     }
     let line = ws.policy.line(&m.line).cloned();
     let mark_done: Vec<String> =
@@ -597,7 +673,7 @@ fn apply(
         } else {
             Vec::new()
         };
-    let at = now();
+    let at = cut_at;
     let mut tx = ledger.transaction()?;
     for key in &mark_done {
         tx.append(NewEvent {
@@ -659,7 +735,7 @@ fn apply(
         ("notes.md".into(), render_notes(m)),
         (
             "CHANGELOG-section.md".into(),
-            render_changelog(m, &now().date_naive().to_string()),
+            render_changelog(m, &cut_at.date_naive().to_string()),
         ),
     ];
     for (name, text) in files {

@@ -270,6 +270,73 @@ fn demo_builds_and_shows_every_state() {
     );
     let run = env.run(&["--config", "demo/portcullis.toml", "audit"]);
     run.ok();
+
+    // The demo cut 23.0.1 mid-campaign: recorded, tagged in every repository, files written,
+    // and its tickets marked done. 23.0.2 is blocked, and the gate says why.
+    let cfg = ["--config", "demo/portcullis.toml"];
+    let run = env.run(&[&cfg[..], &["releases", "--format", "json"]].concat());
+    run.ok();
+    let releases: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let first = &releases[0]["manifest"];
+    assert_eq!(first["tag"], "23.0.1", "{releases}");
+    assert_eq!(first["repos"].as_array().unwrap().len(), 6);
+    let tickets = first["tickets"].as_array().unwrap();
+    assert!(tickets.len() > 10, "{first}");
+    for name in ["daf_butler", "ctrl_bps"] {
+        let repo = git2::Repository::open(env.path().join("demo/repos").join(name)).unwrap();
+        let tag = repo.find_reference("refs/tags/23.0.1").unwrap();
+        assert_eq!(
+            tag.peel_to_commit().unwrap().id().to_string(),
+            first["repos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["repo"] == name)
+                .unwrap()["commit"]
+                .as_str()
+                .unwrap()
+        );
+    }
+    assert!(env.path().join("demo/releases/23.0.1/notes.md").exists());
+    // Every ticket of 23.0.1 the ledger knows is done now (the policy's mark_done_on_release).
+    let run = env.run(&[&cfg[..], &["status", "--format", "json"]].concat());
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let in_release: Vec<&serde_json::Value> = status["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| tickets.iter().any(|r| r["key"] == t["key"]))
+        .collect();
+    assert!(in_release.len() > 10);
+    assert!(
+        in_release.iter().all(|t| t["state"] == "done"),
+        "{in_release:?}"
+    );
+    let run = env.run(&[&cfg[..], &["cut", "23.0.2", "--format", "json"]].concat());
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let gate: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = gate["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap())
+        .collect();
+    for want in ["not_landed", "unapproved", "violation"] {
+        assert!(kinds.contains(want), "{want} missing in {kinds:?}");
+    }
+    // Nothing of 23.0.1 is asked for again.
+    let blocked: Vec<&str> = gate["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["ticket"].as_str())
+        .collect();
+    assert!(
+        tickets
+            .iter()
+            .all(|t| !blocked.contains(&t["key"].as_str().unwrap())),
+        "{blocked:?}"
+    );
 }
 
 #[test]

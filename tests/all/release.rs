@@ -367,8 +367,42 @@ fn steps_freeze_their_release_and_approvals_wait_for_their_target() {
     assert!(!not_landed(&v), "{}", v["blockers"]);
     let (_, v, _) = cut(&env, &["23.0.3", "--step", "coadd"]);
     assert!(not_landed(&v), "{}", v["blockers"]);
-    // The pending decision is itself a reason not to cut.
-    assert!(kinds(&v).contains(&"pending_push".to_string()));
+    // A decision not yet pushed: with no tracker configured it can go nowhere, so it is a
+    // note; with one configured, it is a reason not to cut.
+    let note_kinds = |v: &Value| -> Vec<String> {
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!kinds(&v).contains(&"pending_push".to_string()));
+    assert!(
+        note_kinds(&v).contains(&"pending_push".to_string()),
+        "{}",
+        v["notes"]
+    );
+    let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
+    std::fs::write(
+        env.path().join("portcullis.toml"),
+        format!("{config}\n[jira]\nurl = \"http://127.0.0.1:9\"\n"),
+    )
+    .unwrap();
+    let (_, v, _) = cut(&env, &["23.0.3", "--step", "coadd"]);
+    assert!(
+        kinds(&v).contains(&"pending_push".to_string()),
+        "{}",
+        v["blockers"]
+    );
+    // A cut for another release does not wait for it: DM-206 is not in it.
+    let (_, v, _) = cut(&env, &["23.0.3"]);
+    assert!(
+        !kinds(&v).contains(&"pending_push".to_string()),
+        "{}",
+        v["blockers"]
+    );
+    std::fs::write(env.path().join("portcullis.toml"), config).unwrap();
     let bad = env.run(&[
         "decide",
         "approve",
@@ -456,10 +490,43 @@ fn rewritten_branches_dirty_clones_and_blocking_violations_block() {
             ),
         ],
     );
+    // A request whose label was removed with nothing recorded: a violation too, but of a
+    // ticket that is not in the release, so it is noted and does not block.
+    let x = x.ticket(
+        "DM-212",
+        "Withdrawn in Jira",
+        &[
+            ("2022-01-04T10:00:00.000-0700", "dev", "backport-v23"),
+            ("2022-01-06T10:00:00.000-0700", "dev", ""),
+        ],
+    );
     let f = env.write("more.json", &x.build());
     env.run(&["sync", "--from-file", f.to_str().unwrap()]).ok();
+    let policy = std::fs::read_to_string(env.path().join("policy.toml")).unwrap();
+    std::fs::write(
+        env.path().join("policy.toml"),
+        policy.replace(
+            "blocking = [\"done_without_approval\"]",
+            "blocking = [\"done_without_approval\", \"unrecorded_removal\"]",
+        ),
+    )
+    .unwrap();
     let (code, v, _) = cut(&env, &["23.0.1", "--apply"]);
     assert_eq!(code, 1);
+    assert!(
+        !v["blockers"].to_string().contains("DM-212"),
+        "{}",
+        v["blockers"]
+    );
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "violation" && n["ticket"] == "DM-212"),
+        "{}",
+        v["notes"]
+    );
     let k = kinds(&v);
     for want in ["not_descendant", "repository", "violation"] {
         assert!(

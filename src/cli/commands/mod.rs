@@ -8,7 +8,7 @@ mod init;
 mod ledger;
 mod policy;
 mod push;
-mod release;
+pub mod release;
 mod status;
 mod sync;
 mod verify;
@@ -115,6 +115,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 step,
                 push,
                 promote,
+                at: None,
             },
             format,
         ),

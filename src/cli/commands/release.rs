@@ -63,22 +63,8 @@ fn render(r: &CutReport, apply: bool) -> String {
     );
     s.push('\n');
     s.push_str(&render_notes(m));
-    if !r.blockers.is_empty() {
-        let mut t = Table::new(&["BLOCKED BY", "TICKET", "REPOSITORY", "WHY"]);
-        for b in &r.blockers {
-            t.row(vec![
-                b.kind.clone(),
-                b.ticket.clone().unwrap_or_else(|| "-".into()),
-                b.repo.clone().unwrap_or_else(|| "-".into()),
-                clean(&b.message),
-            ]);
-        }
-        s.push_str(&format!(
-            "\nBLOCKED: {} reason(s); nothing was written\n{}",
-            r.blockers.len(),
-            t.render()
-        ));
-    } else if r.applied {
+    s.push_str(&gate_text(r));
+    if r.applied && r.blockers.is_empty() {
         let made = r.tags.iter().filter(|t| !t.3).count();
         s.push_str(&format!(
             "\nTagged {} repositories ({made} new tags, {} already there), recorded the manifest, wrote:\n",
@@ -113,11 +99,48 @@ fn render(r: &CutReport, apply: bool) -> String {
                 r.marked_done.join(", ")
             ));
         }
-    } else if !apply {
+    } else if !apply && r.blockers.is_empty() {
         s.push_str(&format!(
             "\nThe gate passes. Dry run: nothing was written; `--apply` makes {} tag(s) `{}` and records the manifest.\n",
             r.tags.iter().filter(|t| !t.3).count(),
             m.tag
+        ));
+    }
+    s
+}
+
+/// What the gate found: the notes outside the release, and the blocking reasons.
+pub fn gate_text(r: &CutReport) -> String {
+    let mut s = String::new();
+    if !r.notes.is_empty() {
+        let mut t = Table::new(&["NOT BLOCKING", "TICKET", "WHY"]);
+        for b in &r.notes {
+            t.row(vec![
+                b.kind.clone(),
+                b.ticket.clone().unwrap_or_else(|| "-".into()),
+                clean(&b.message),
+            ]);
+        }
+        s.push_str(&format!(
+            "\nNot blocking ({}):\n{}",
+            r.notes.len(),
+            t.render()
+        ));
+    }
+    if !r.blockers.is_empty() {
+        let mut t = Table::new(&["BLOCKED BY", "TICKET", "REPOSITORY", "WHY"]);
+        for b in &r.blockers {
+            t.row(vec![
+                b.kind.clone(),
+                b.ticket.clone().unwrap_or_else(|| "-".into()),
+                b.repo.clone().unwrap_or_else(|| "-".into()),
+                clean(&b.message),
+            ]);
+        }
+        s.push_str(&format!(
+            "\nBLOCKED: {} reason(s); nothing was written\n{}",
+            r.blockers.len(),
+            t.render()
         ));
     }
     s
