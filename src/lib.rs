@@ -38,5 +38,6 @@ pub mod ops;
 pub mod release;
 pub mod sync;
 pub mod testkit;
+pub mod triage;
 
 pub use error::{Error, ErrorKind, Result};

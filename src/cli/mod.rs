@@ -272,6 +272,33 @@ pub enum Command {
         command: LedgerCommand,
     },
     /// Build a demo workspace with the v23 policy and ~80 generated tickets, and show its status.
+    /// The committee's meeting in a terminal screen: what is new since the last meeting, the
+    /// queue of requests with their evidence, decisions in a keystroke with a recorded reason,
+    /// and at the end the minutes and the push to Jira. Resumes today's meeting if it is open.
+    Triage {
+        #[arg(long)]
+        line: Option<String>,
+        /// Who attends (committee names or aliases; repeat). Without it the first screen asks.
+        #[arg(long = "attendee", value_name = "NAME")]
+        attendees: Vec<String>,
+        /// The meeting's date (default: today).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<chrono::NaiveDate>,
+        /// Who is at the keyboard (default: the workspace's user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// The record of a meeting: attendees, each decision with its reason, what was deferred to
+    /// when, notes, and the counts.
+    Minutes {
+        #[arg(long)]
+        line: Option<String>,
+        /// The meeting's date (default: the latest meeting).
+        #[arg(long, value_parser = parse_date)]
+        meeting: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value_t = Format::Md)]
+        format: Format,
+    },
     Demo {
         /// Where to build it (default: ./portcullis-demo).
         #[arg(long, conflicts_with = "temp")]
@@ -360,8 +387,44 @@ impl Cli {
     }
 }
 
-/// Set up logging to stderr: `PORTCULLIS_LOG`, else `RUST_LOG`, else warnings only.
-fn init_logging() {
+/// Where log lines go: a file while a full-screen view is open, stderr otherwise.
+static LOG_FILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut file = LOG_FILE.lock().unwrap_or_else(|e| e.into_inner());
+        match file.as_mut() {
+            Some(f) => f.write(buf),
+            None => std::io::stderr().write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut file = LOG_FILE.lock().unwrap_or_else(|e| e.into_inner());
+        match file.as_mut() {
+            Some(f) => f.flush(),
+            None => std::io::stderr().flush(),
+        }
+    }
+}
+
+/// Send log lines to `path` (appending) until called with `None`: the triage screen owns the
+/// terminal while it is open.
+pub fn log_to_file(path: Option<&std::path::Path>) {
+    let file = path.and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
+    *LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()) = file;
+}
+
+/// Set up logging to stderr: `PORTCULLIS_LOG`, else `RUST_LOG`, else warnings only. Commands
+/// that take over the terminal log to a file (plain text) while their screen is open.
+fn init_logging(full_screen: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("PORTCULLIS_LOG")
         .ok()
@@ -370,9 +433,10 @@ fn init_logging() {
         .unwrap_or_else(|| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .with_ansi(
-            std::env::var_os("NO_COLOR").is_none()
+            !full_screen
+                && std::env::var_os("NO_COLOR").is_none()
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
         .try_init();
@@ -387,7 +451,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    init_logging();
+    init_logging(matches!(
+        cli.command,
+        Command::Triage { .. } | Command::Demo { .. }
+    ));
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

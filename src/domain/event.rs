@@ -31,6 +31,24 @@ pub mod kind {
     pub const DRIFT_FOUND: &str = "drift.found";
     /// A disagreement seen earlier is gone.
     pub const DRIFT_CLEARED: &str = "drift.cleared";
+    /// A committee meeting began (payload: date, attendees, quorum).
+    pub const MEETING_OPENED: &str = "meeting.opened";
+    /// A committee meeting ended (payload: date, counts).
+    pub const MEETING_CLOSED: &str = "meeting.closed";
+    /// A decision taken back during its meeting (payload: `undoes`, the decision's sequence).
+    /// The decision stays in the log; the derivation skips it.
+    pub const DECISION_UNDONE: &str = "decision.undone";
+    /// A note on a ticket (the note text), with no effect on its state.
+    pub const NOTE: &str = "note";
+}
+
+/// The decisions taken back by `decision.undone` events, by sequence.
+pub fn undone_decisions(events: &[Event]) -> BTreeSet<i64> {
+    events
+        .iter()
+        .filter(|e| e.kind == kind::DECISION_UNDONE)
+        .filter_map(|e| e.payload.get("undoes").and_then(Value::as_i64))
+        .collect()
 }
 
 /// Where an event came from.
@@ -151,6 +169,7 @@ pub fn derive_ticket(policy: &LoadedPolicy, key: &str, events: &[Event]) -> Tick
         }
     }
     let lines = ticket_lines(policy, events);
+    let undone = undone_decisions(events);
 
     let mut states = BTreeMap::new();
     for line_name in lines {
@@ -159,6 +178,7 @@ pub fn derive_ticket(policy: &LoadedPolicy, key: &str, events: &[Event]) -> Tick
         };
         let mut actions: Vec<Action> = events
             .iter()
+            .filter(|e| !undone.contains(&e.seq))
             .filter_map(|e| to_action(policy, &line.request_label, &line_name, e))
             .collect();
         if actions.is_empty() {
@@ -211,12 +231,14 @@ pub fn trace_ticket(
     events: &[Event],
 ) -> BTreeMap<String, Vec<workflow::TraceStep>> {
     let mut out = BTreeMap::new();
+    let undone = undone_decisions(events);
     for name in ticket_lines(policy, events) {
         let Some(line) = policy.line(&name) else {
             continue;
         };
         let mut actions: Vec<Action> = events
             .iter()
+            .filter(|e| !undone.contains(&e.seq))
             .filter_map(|e| to_action(policy, &line.request_label, &line.name, e))
             .collect();
         if actions.is_empty() {

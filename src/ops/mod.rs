@@ -1,6 +1,7 @@
 //! The operations shared by every front end (CLI today; TUI and bot later). Each takes plain
 //! data, returns plain data (serialisable), and never prints.
 
+pub mod meeting;
 pub mod release;
 pub mod tracker;
 pub mod verify;
@@ -450,6 +451,13 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                 .and_then(Value::as_str)
                 .unwrap_or("?")
         ),
+        kind::DECISION_UNDONE => format!(
+            "decision #{} taken back",
+            e.payload.get("undoes").and_then(Value::as_i64).unwrap_or(0)
+        ),
+        kind::NOTE => "note".to_string(),
+        kind::MEETING_OPENED => "meeting opened".to_string(),
+        kind::MEETING_CLOSED => "meeting closed".to_string(),
         kind::DRIFT_CLEARED => format!(
             "drift resolved: {}",
             e.payload

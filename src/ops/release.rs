@@ -783,8 +783,17 @@ pub struct StepRow {
 /// The latest approval target of every ticket on a line: `Step(name)` or `Release(version)`.
 pub fn targets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, crate::ops::Target>> {
     let mut out = BTreeMap::new();
-    for e in ledger.events_of_kinds(&[crate::domain::event::kind::DECISION])? {
-        if e.line.as_deref() != Some(line) || e.payload["decision"] != "approve" {
+    let events = ledger.events_of_kinds(&[
+        crate::domain::event::kind::DECISION,
+        crate::domain::event::kind::DECISION_UNDONE,
+    ])?;
+    let undone = crate::domain::event::undone_decisions(&events);
+    for e in events {
+        if e.kind != crate::domain::event::kind::DECISION
+            || undone.contains(&e.seq)
+            || e.line.as_deref() != Some(line)
+            || e.payload["decision"] != "approve"
+        {
             continue;
         }
         let Some(key) = e.ticket.clone() else {

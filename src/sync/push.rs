@@ -65,11 +65,17 @@ pub struct TicketPlan {
 
 /// Decisions with no `push` event yet, oldest first.
 pub fn pending_decisions(ledger: &Ledger) -> Result<Vec<PendingDecision>> {
-    let events = ledger.events_of_kinds(&[kind::DECISION, kind::PUSHED])?;
+    let events = ledger.events_of_kinds(&[kind::DECISION, kind::PUSHED, kind::DECISION_UNDONE])?;
+    // Pushed decisions, and decisions taken back before they were pushed: neither is pending.
     let pushed: HashSet<i64> = events
         .iter()
-        .filter(|e| e.kind == kind::PUSHED)
-        .filter_map(|e| e.payload.get("decision_seq").and_then(Value::as_i64))
+        .filter(|e| e.kind == kind::PUSHED || e.kind == kind::DECISION_UNDONE)
+        .filter_map(|e| {
+            e.payload
+                .get("decision_seq")
+                .or_else(|| e.payload.get("undoes"))
+                .and_then(Value::as_i64)
+        })
         .collect();
     Ok(events
         .into_iter()

@@ -5,3 +5,4 @@ pub mod backports;
 pub mod bench;
 pub mod gitrepo;
 pub mod jira_server;
+pub mod pty;

@@ -190,6 +190,41 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Audit { format } => audit::run(&Workspace::resolve(&loc)?, format),
         Command::Ledger { command } => ledger::run(&Workspace::resolve(&loc)?, command),
         Command::Demo { dir, temp, jira } => demo::run(dir, temp, jira),
+        Command::Triage {
+            line,
+            attendees,
+            date,
+            actor,
+        } => {
+            let ws = Workspace::resolve(&loc)?;
+            let actor = ws.actor(actor.as_deref())?;
+            crate::triage::run(
+                &ws,
+                crate::triage::TriageOptions {
+                    line,
+                    attendees,
+                    date,
+                    actor,
+                },
+            )
+        }
+        Command::Minutes {
+            line,
+            meeting,
+            format,
+        } => {
+            let ws = Workspace::resolve(&loc)?;
+            let line = ws.policy.resolve_line(line.as_deref())?.name.clone();
+            let ledger = ws.open_ledger()?;
+            let m = crate::ops::meeting::minutes(&ledger, &line, meeting)?;
+            match format {
+                crate::cli::output::Format::Json => {
+                    crate::cli::output::print(&crate::cli::output::json(&m))?
+                }
+                _ => crate::cli::output::print(&crate::ops::meeting::render_minutes_md(&m))?,
+            }
+            Ok(0)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

@@ -1,0 +1,600 @@
+//! What the triage screen shows, read from the ledger in a few indexed queries (a snapshot), and
+//! the git facts computed beside it (whether a backport would pick cleanly, the next cut's gate).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::Value;
+
+use crate::domain::event::kind;
+use crate::domain::policy::LoadedPolicy;
+use crate::domain::workflow::State;
+use crate::ledger::Ledger;
+use crate::ops::meeting::{self, Meeting};
+use crate::Result;
+
+/// Whether a request's fix would cherry-pick cleanly onto the release branch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Pick {
+    /// Not checked yet (the git check runs beside the screen).
+    #[default]
+    Unknown,
+    /// Every main-side commit applies to every release branch.
+    Clean,
+    /// Conflicts in these repositories.
+    Conflicts(Vec<String>),
+    /// No main-side commit of the ticket was found.
+    NoCommits,
+    /// Already on the release branch.
+    Landed,
+}
+
+impl Pick {
+    pub fn short(&self) -> String {
+        match self {
+            Pick::Unknown => "…".into(),
+            Pick::Clean => "clean".into(),
+            Pick::Conflicts(r) => format!("conflict{}", if r.len() > 1 { "s" } else { "" }),
+            Pick::NoCommits => "no fix".into(),
+            Pick::Landed => "landed".into(),
+        }
+    }
+}
+
+/// A request awaiting the committee.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub key: String,
+    pub summary: String,
+    pub state: State,
+    pub requester: Option<String>,
+    pub requested_at: Option<DateTime<Utc>>,
+    pub repos: Vec<String>,
+    pub deferred_until: Option<NaiveDate>,
+    /// Requested since the last meeting.
+    pub new: bool,
+    /// Earlier decisions on it, in words ("rejected 09-12, deferred 10-03").
+    pub previous: String,
+    pub request_count: u32,
+}
+
+/// Something that happened since the last meeting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinceRow {
+    pub at: DateTime<Utc>,
+    pub key: Option<String>,
+    /// new request, decision, landed, reverted, drift
+    pub what: &'static str,
+    pub detail: String,
+}
+
+/// An approved ticket missing in a repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotLandedRow {
+    pub key: String,
+    pub summary: String,
+    pub repo: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+/// Open drift, as the verifier recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftRow {
+    pub kind: String,
+    pub ticket: Option<String>,
+    pub repo: Option<String>,
+    pub blocking: bool,
+    pub message: String,
+    pub commits: Vec<String>,
+}
+
+/// Per step: its release and approvals landed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadinessRow {
+    /// `step sfp` or `next release`.
+    pub name: String,
+    pub status: String,
+    pub release: Option<String>,
+    pub approved: usize,
+    pub landed: usize,
+}
+
+/// Everything the screen shows, as of one read of the ledger.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub line: String,
+    pub branch: String,
+    pub meeting: Meeting,
+    /// The date of the previous meeting (recorded, or the latest decision's meeting).
+    pub last_meeting: Option<NaiveDate>,
+    pub queue: Vec<QueueRow>,
+    pub since: Vec<SinceRow>,
+    pub not_landed: Vec<NotLandedRow>,
+    pub drift: Vec<DriftRow>,
+    pub readiness: Vec<ReadinessRow>,
+    /// Decisions of this meeting that stand, and the pending pushes among all local decisions.
+    pub decided_here: usize,
+    pub pending_push: usize,
+    pub events: i64,
+}
+
+/// The start of the "since the last meeting" window: the day after it, or a week before this
+/// meeting when there was none.
+pub fn since_start(last: Option<NaiveDate>, meeting: NaiveDate) -> DateTime<Utc> {
+    let day = last.map_or(meeting - Duration::days(7), |d| d + Duration::days(1));
+    day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+}
+
+/// Read the snapshot.
+pub fn load(ledger: &Ledger, policy: &LoadedPolicy, meeting: &Meeting) -> Result<Snapshot> {
+    let line = policy.resolve_line(Some(&meeting.line))?.clone();
+    let conn = ledger.conn();
+    // The previous meeting: recorded, or the latest earlier meeting date of a local decision.
+    let recorded = meeting::previous_meeting(ledger, &line.name, meeting.date)?.map(|m| m.date);
+    let from_decisions: Option<NaiveDate> = conn
+        .query_row(
+            "SELECT MAX(meeting) FROM events WHERE kind = 'decision' AND source = 'local'
+             AND line = ?1 AND meeting < ?2",
+            rusqlite::params![line.name, meeting.date.to_string()],
+            |r| r.get::<_, Option<String>>(0),
+        )?
+        .and_then(|s| s.parse().ok());
+    let last_meeting = recorded.max(from_decisions);
+    let since = since_start(last_meeting, meeting.date);
+
+    // Decisions per ticket, for the "previous" column.
+    let mut previous: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT e.ticket, json_extract(e.payload, '$.decision'), e.at FROM events e
+             WHERE e.kind = 'decision' AND e.line = ?1
+               AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'decision.undone'
+                               AND json_extract(u.payload, '$.undoes') = e.seq)
+             ORDER BY e.seq",
+        )?;
+        let rows = stmt.query_map([&line.name], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (Some(t), Some(d), at) = row? else {
+                continue;
+            };
+            let day = at.get(5..10).unwrap_or("").to_string();
+            let word = match d.as_str() {
+                "approve" => "approved",
+                "reject" => "rejected",
+                "defer" => "deferred",
+                "needs-info" => "needs-info",
+                "request" => "requested",
+                "done" => "done",
+                "revoke" => "revoked",
+                _ => continue,
+            };
+            previous
+                .entry(t)
+                .or_default()
+                .push(format!("{word} {day}"));
+        }
+    }
+
+    // The queue: requests, and deferred / needs-info ones due again.
+    let mut queue = Vec::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT s.ticket, COALESCE(t.summary, ''), s.state, s.requested_by, s.requested_at,
+                    COALESCE(t.components, '[]'), s.deferred_until, s.request_count
+             FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
+             WHERE s.line = ?1 AND s.state IN ('requested', 'deferred', 'needs-info')",
+        )?;
+        let rows = stmt.query_map([&line.name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<u32>>(7)?,
+            ))
+        })?;
+        for row in rows {
+            let (key, summary, state, requester, req_at, comps, until, count) = row?;
+            let state = State::parse(&state).unwrap_or(State::Requested);
+            let requested_at = req_at
+                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|d| d.with_timezone(&Utc));
+            let deferred_until = until.and_then(|s| s.parse::<NaiveDate>().ok());
+            if state == State::Deferred && deferred_until.is_some_and(|u| u > meeting.date) {
+                continue; // not due yet
+            }
+            let new = state == State::Requested && requested_at.is_some_and(|r| r >= since);
+            let mut prev = previous.remove(&key).unwrap_or_default();
+            if prev.len() > 3 {
+                prev.drain(..prev.len() - 3);
+            }
+            queue.push(QueueRow {
+                summary,
+                state,
+                requester,
+                requested_at,
+                repos: serde_json::from_str(&comps).unwrap_or_default(),
+                deferred_until,
+                new,
+                previous: prev.join(", "),
+                request_count: count.unwrap_or(1),
+                key,
+            });
+        }
+    }
+    queue.sort_by(|a, b| queue_rank(a).cmp(&queue_rank(b)).then(b.requested_at.cmp(&a.requested_at)));
+
+    // Since the last meeting: new requests, decisions, landings, drift.
+    let mut since_rows = Vec::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT at, ticket, kind, source, actor, payload, note FROM events
+             WHERE kind IN ('label.added', 'decision', 'landing', 'drift.found', 'drift.cleared')
+               AND at >= ?1 AND (line IS NULL OR line = ?2)
+             ORDER BY at DESC, seq DESC LIMIT 1000",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![crate::domain::time::fmt_utc(since), line.name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (at, key, k, _source, actor, payload, note) = row?;
+            let Ok(at) = DateTime::parse_from_rfc3339(&at).map(|d| d.with_timezone(&Utc)) else {
+                continue;
+            };
+            let p: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+            let s = |f: &str| p.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+            let who = actor.unwrap_or_else(|| "?".into());
+            let (what, detail) = match k.as_str() {
+                kind::LABEL_ADDED if s("label") == line.request_label => {
+                    ("new request", format!("requested by {who}"))
+                }
+                kind::LABEL_ADDED => continue,
+                kind::DECISION => (
+                    "decision",
+                    format!(
+                        "{} by {who}{}",
+                        s("decision"),
+                        note.map(|n| format!(": {n}")).unwrap_or_default()
+                    ),
+                ),
+                kind::LANDING if matches!(s("status").as_str(), "landed" | "release_only") => {
+                    ("landed", format!("in {} ({})", s("repo"), s("how")))
+                }
+                kind::LANDING => continue,
+                kind::DRIFT_FOUND if s("kind") == "reverted" => ("reverted", s("message")),
+                kind::DRIFT_FOUND => ("drift", s("message")),
+                kind::DRIFT_CLEARED => ("drift resolved", s("message")),
+                _ => continue,
+            };
+            since_rows.push(SinceRow {
+                at,
+                key,
+                what,
+                detail,
+            });
+        }
+    }
+
+    // Open drift, and approved tickets missing somewhere.
+    let approved_at: BTreeMap<String, (String, Option<DateTime<Utc>>)> = {
+        let mut stmt = conn.prepare(
+            "SELECT s.ticket, COALESCE(t.summary, ''), s.approved_at FROM line_states s
+             LEFT JOIN tickets t ON t.key = s.ticket
+             WHERE s.line = ?1 AND s.state IN ('approved', 'done')",
+        )?;
+        let rows = stmt.query_map([&line.name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        let mut m = BTreeMap::new();
+        for row in rows {
+            let (k, summary, at) = row?;
+            let at = at
+                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|d| d.with_timezone(&Utc));
+            m.insert(k, (summary, at));
+        }
+        m
+    };
+    let mut drift = Vec::new();
+    let mut not_landed = Vec::new();
+    for (_, p) in crate::ops::verify::open_drift(ledger, &line.name)? {
+        let s = |f: &str| p.get(f).and_then(Value::as_str).map(str::to_string);
+        let row = DriftRow {
+            kind: s("kind").unwrap_or_default(),
+            ticket: s("ticket"),
+            repo: s("repo"),
+            blocking: p.get("blocking").and_then(Value::as_bool).unwrap_or(false),
+            message: s("message").unwrap_or_default(),
+            commits: p
+                .get("commits")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        if matches!(row.kind.as_str(), "approved_not_landed" | "done_not_landed") {
+            if let Some(key) = &row.ticket {
+                let (summary, at) = approved_at.get(key).cloned().unwrap_or_default();
+                not_landed.push(NotLandedRow {
+                    key: key.clone(),
+                    summary,
+                    repo: row.repo.clone(),
+                    approved_at: at,
+                    message: row.message.clone(),
+                });
+            }
+        }
+        drift.push(row);
+    }
+    drift.sort_by(|a, b| {
+        b.blocking
+            .cmp(&a.blocking)
+            .then(a.kind.cmp(&b.kind))
+            .then(a.ticket.cmp(&b.ticket))
+    });
+    not_landed.sort_by(|a, b| a.approved_at.cmp(&b.approved_at).then(a.key.cmp(&b.key)));
+
+    // Readiness per step and for the next release (landed = approved and not missing anywhere).
+    let missing: BTreeSet<&str> = not_landed.iter().map(|r| r.key.as_str()).collect();
+    let targets = crate::ops::release::targets(ledger, &line.name)?;
+    let mut readiness = Vec::new();
+    let step_events = ledger.events_of_kinds(&[
+        crate::ops::release::STEP_STARTED,
+        crate::ops::release::STEP_FINISHED,
+    ])?;
+    let released: BTreeSet<String> = crate::ops::release::releases(ledger, &line.name)?
+        .into_iter()
+        .flat_map(|r| r.manifest.tickets.into_iter().map(|t| t.key))
+        .collect();
+    let mut next = ReadinessRow {
+        name: "next release".into(),
+        status: String::new(),
+        release: None,
+        approved: 0,
+        landed: 0,
+    };
+    for k in approved_at.keys() {
+        if released.contains(k) || targets.contains_key(k) {
+            continue;
+        }
+        next.approved += 1;
+        if !missing.contains(k.as_str()) {
+            next.landed += 1;
+        }
+    }
+    for s in policy.policy.steps.iter().filter(|s| s.line == line.name) {
+        let mut row = ReadinessRow {
+            name: format!("step {}", s.name),
+            status: "not started".into(),
+            release: None,
+            approved: 0,
+            landed: 0,
+        };
+        for e in step_events
+            .iter()
+            .filter(|e| e.payload["step"] == s.name.as_str() && e.line.as_deref() == Some(&line.name))
+        {
+            if e.kind == crate::ops::release::STEP_STARTED {
+                row.status = "running".into();
+                row.release = e.payload["release"].as_str().map(str::to_string);
+            } else {
+                row.status = "finished".into();
+            }
+        }
+        for (k, t) in &targets {
+            if *t == crate::ops::Target::Step(s.name.clone()) {
+                row.approved += 1;
+                if !missing.contains(k.as_str()) {
+                    row.landed += 1;
+                }
+            }
+        }
+        readiness.push(row);
+    }
+    readiness.insert(0, next);
+
+    let decided_here = meeting::decisions_of(ledger, &line.name, meeting.date)?
+        .iter()
+        .filter(|(_, u)| !u)
+        .count();
+    let pending_push = crate::sync::push::pending_decisions(ledger)?
+        .iter()
+        .filter(|d| d.line == line.name)
+        .count();
+    Ok(Snapshot {
+        line: line.name.clone(),
+        branch: line.branch.clone(),
+        meeting: meeting.clone(),
+        last_meeting,
+        queue,
+        since: since_rows,
+        not_landed,
+        drift,
+        readiness,
+        decided_here,
+        pending_push,
+        events: ledger.event_count()?,
+    })
+}
+
+/// Queue order: new requests, older requests, then deferred and needs-info ones due again.
+fn queue_rank(r: &QueueRow) -> u8 {
+    match (r.state, r.new) {
+        (State::Requested, true) => 0,
+        (State::Requested, false) => 1,
+        (State::Deferred, _) => 2,
+        _ => 3,
+    }
+}
+
+/// Git facts for the screen, computed beside it: per queued ticket, whether its fix would pick
+/// cleanly; and the next cut's gate.
+#[derive(Debug, Clone, Default)]
+pub struct GitFacts {
+    pub picks: BTreeMap<String, Pick>,
+    /// The next patch release and what blocks it (`None`: could not be checked).
+    pub next_cut: Option<(String, Vec<crate::release::Blocker>)>,
+    pub error: Option<String>,
+}
+
+/// Run the verifier (recording what it finds), try each queued ticket's main-side commits on
+/// the release branch in memory, and dry-run the next cut.
+pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[String]) -> GitFacts {
+    let mut facts = GitFacts::default();
+    let verified = match crate::ops::verify::verify(
+        ws,
+        &crate::ops::verify::VerifyOptions {
+            line: Some(line.to_string()),
+            ..Default::default()
+        },
+        &crate::ops::verify::Quiet,
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            facts.error = Some(e.to_string());
+            return facts;
+        }
+    };
+    let policy_dir = ws
+        .policy_path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+    let mut picks: BTreeMap<String, Pick> = BTreeMap::new();
+    for t in &verified.verification.tickets {
+        if wanted.contains(t.key.as_str()) && t.status == crate::domain::landing::TicketLandingStatus::Landed {
+            picks.insert(t.key.clone(), Pick::Landed);
+        }
+    }
+    for scan in &verified.verification.repositories {
+        let Some(release_tip) = scan.release_tip.as_deref() else {
+            continue;
+        };
+        let Some(r) = ws.policy.policy.repositories.iter().find(|r| r.name == scan.repo) else {
+            continue;
+        };
+        let Some(repo) = open_scratch(&crate::git::scan::resolve_repo_path(&policy_dir, &r.path))
+        else {
+            continue;
+        };
+        let Ok(tip) = git2::Oid::from_str(release_tip).and_then(|o| repo.find_commit(o)) else {
+            continue;
+        };
+        let mut by_ticket: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for c in &scan.main_commits {
+            if let Some(k) = c.ticket.as_deref() {
+                if wanted.contains(k) && !c.merge {
+                    by_ticket.entry(k).or_default().push(c.sha.as_str());
+                }
+            }
+        }
+        for (key, shas) in by_ticket {
+            if picks.get(key) == Some(&Pick::Landed) {
+                continue;
+            }
+            let clean = try_pick(&repo, &tip, &shas);
+            let entry = picks.entry(key.to_string()).or_insert(Pick::Clean);
+            if !clean {
+                match entry {
+                    Pick::Conflicts(v) => v.push(scan.repo.clone()),
+                    _ => *entry = Pick::Conflicts(vec![scan.repo.clone()]),
+                }
+            }
+        }
+    }
+    for k in keys {
+        picks.entry(k.clone()).or_insert(Pick::NoCommits);
+    }
+    facts.picks = picks;
+    // The next patch release's gate (dry run).
+    if let Ok(l) = ws.policy.resolve_line(Some(line)) {
+        let next = next_patch(ws, l);
+        if let Some(v) = next {
+            match crate::ops::release::cut(
+                ws,
+                &crate::ops::release::CutOptions {
+                    line: Some(line.to_string()),
+                    version: v.clone(),
+                    ..Default::default()
+                },
+            ) {
+                Ok(r) => facts.next_cut = Some((v, r.blockers)),
+                Err(e) => facts.error = Some(e.to_string()),
+            }
+        }
+    }
+    facts
+}
+
+/// The next patch version of a line: one above its latest final release (or its base).
+pub fn next_patch(
+    ws: &crate::ops::workspace::Workspace,
+    line: &crate::domain::policy::Line,
+) -> Option<String> {
+    let ledger = ws.open_ledger().ok()?;
+    let mut v = semver::Version::parse(&line.base_version).ok()?;
+    for r in crate::ops::release::releases(&ledger, &line.name).ok()? {
+        if r.manifest.rc.is_none() {
+            if let Ok(x) = semver::Version::parse(&r.manifest.version) {
+                v = v.max(x);
+            }
+        }
+    }
+    v.patch += 1;
+    Some(v.to_string())
+}
+
+/// Apply `shas` in order on top of `tip`, as three-way merges of trees; false at the first
+/// conflict. The trees it writes go to an in-memory object store (see [`open_scratch`]).
+fn try_pick(repo: &git2::Repository, tip: &git2::Commit, shas: &[&str]) -> bool {
+    let pick = || -> std::result::Result<bool, git2::Error> {
+        let mut current = tip.tree()?;
+        for sha in shas {
+            let c = repo.find_commit(git2::Oid::from_str(sha)?)?;
+            let base = c.parent(0)?.tree()?;
+            let mut index = repo.merge_trees(&base, &current, &c.tree()?, None)?;
+            if index.has_conflicts() {
+                return Ok(false);
+            }
+            let oid = index.write_tree_to(repo)?;
+            current = repo.find_tree(oid)?;
+        }
+        Ok(true)
+    };
+    pick().unwrap_or(false)
+}
+
+/// Open a repository whose writes go to memory: trial picks never touch the clone.
+fn open_scratch(path: &std::path::Path) -> Option<git2::Repository> {
+    let repo = git2::Repository::open(path).ok()?;
+    let odb = repo.odb().ok()?;
+    odb.add_new_mempack_backend(1000).ok()?;
+    drop(odb);
+    Some(repo)
+}

@@ -1,0 +1,350 @@
+//! The terminal side of triage: setting it up, the event loop, and restoring it on every way out
+//! (normal end, Ctrl-C, an error, a panic).
+
+use std::io::{IsTerminal, Stdout};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Terminal;
+
+use crate::ops::meeting;
+use crate::ops::workspace::Workspace;
+use crate::triage::app::{App, Effect};
+use crate::triage::data;
+use crate::{Error, Result};
+
+/// How to open the meeting.
+#[derive(Debug, Clone, Default)]
+pub struct TriageOptions {
+    pub line: Option<String>,
+    /// Attendees (committee names or aliases); empty: pick them on the first screen.
+    pub attendees: Vec<String>,
+    /// The meeting's date (default: today).
+    pub date: Option<NaiveDate>,
+    /// Who is at the keyboard (recorded with each decision).
+    pub actor: String,
+}
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Restores the terminal when dropped: leaving by `?`, by return, or by unwinding.
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+fn setup() -> Result<(Term, Guard)> {
+    // A panic restores the terminal before its message is printed.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
+    enable_raw_mode().map_err(|e| Error::internal(format!("cannot use the terminal: {e}")))?;
+    let guard = Guard;
+    execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)
+        .map_err(|e| Error::internal(format!("cannot use the terminal: {e}")))?;
+    let term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
+        .map_err(|e| Error::internal(format!("cannot use the terminal: {e}")))?;
+    Ok((term, guard))
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::internal(format!("terminal: {e}"))
+}
+
+/// `portcullis triage`: open (or resume) the meeting and run the screen until it ends.
+pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(Error::input("triage needs a terminal")
+            .hint("run it in a terminal; for scripts use `portcullis status`, `decide` and `minutes`"));
+    }
+    let policy = &ws.policy;
+    let line = policy.resolve_line(opts.line.as_deref())?.clone();
+    let date = opts
+        .date
+        .unwrap_or_else(|| crate::domain::time::now().date_naive());
+    let mut ledger = ws.open_ledger()?;
+    let color = std::env::var_os("NO_COLOR").is_none();
+    let tracker = ws.config.as_ref().is_some_and(|c| c.jira.is_some());
+    let log_path = ws
+        .ledger_path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+        .join("portcullis-triage.log");
+
+    let (mut term, guard) = setup()?;
+    crate::cli::log_to_file(Some(&log_path));
+    let result = (|| -> Result<Option<String>> {
+        // Attendees: given, resumed, or picked here.
+        let open_now = meeting::meetings(&ledger, &line.name)?
+            .into_iter()
+            .find(|m| m.date == date && m.closed_at.is_none());
+        let attendees = if !opts.attendees.is_empty() || open_now.is_some() {
+            opts.attendees.clone()
+        } else {
+            match pick_attendees(&mut term, ws, date, &line.name)? {
+                Some(a) => a,
+                None => return Ok(None),
+            }
+        };
+        let (m, resumed) =
+            meeting::open(&mut ledger, policy, &line.name, date, &attendees, &opts.actor)?;
+        tracing::info!(date = %m.date, resumed, "meeting open");
+        let snap = data::load(&ledger, policy, &m)?;
+        let mut app = App::new(snap, opts.actor.clone(), tracker, color);
+        if resumed {
+            app.status = format!(
+                "Resumed the meeting of {} ({} decision(s) so far)",
+                m.date, app.snap.decided_here
+            );
+        }
+        let keys: Vec<String> = app.snap.queue.iter().map(|r| r.key.clone()).collect();
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|scope| -> Result<Option<String>> {
+            let line_name = line.name.clone();
+            scope.spawn(move || {
+                let facts = data::git_facts(ws, &line_name, &keys);
+                let _ = tx.send(facts);
+            });
+            let mut version = data_version(&ledger);
+            loop {
+                term.draw(|f| crate::triage::ui::draw(f, &mut app))
+                    .map_err(io)?;
+                if event::poll(Duration::from_millis(200)).map_err(io)? {
+                    match event::read().map_err(io)? {
+                        Event::Key(k) if k.kind != KeyEventKind::Release => {
+                            let effect = match app.key(k, &mut ledger, policy) {
+                                Ok(e) => e,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "key failed");
+                                    app.status = e.to_string();
+                                    Effect::None
+                                }
+                            };
+                            match effect {
+                                Effect::None => {}
+                                Effect::Quit => break,
+                                Effect::Push => {
+                                    let msg = push(ws, &mut ledger);
+                                    app.reload(&ledger, policy)?;
+                                    app.report(msg);
+                                }
+                                Effect::Minutes => {
+                                    let msg = write_minutes(ws, &ledger, &line.name, m.date);
+                                    app.report(msg);
+                                }
+                            }
+                        }
+                        Event::Mouse(me) => app.mouse(me),
+                        _ => {}
+                    }
+                }
+                if let Ok(facts) = rx.try_recv() {
+                    app.git = facts;
+                    app.git_ready = true;
+                    app.reload(&ledger, policy)?;
+                }
+                // Writes by another process (a sync, the bot) show without a restart.
+                let v = data_version(&ledger);
+                if v != version {
+                    version = v;
+                    app.reload(&ledger, policy)?;
+                }
+            }
+            let closed = meeting::meetings(&ledger, &line.name)?
+                .into_iter()
+                .any(|x| x.date == m.date && x.closed_at.is_some());
+            Ok(Some(if closed {
+                format!(
+                    "Meeting of {} ended: {} decision(s). `portcullis minutes --meeting {}` prints its record.",
+                    m.date, app.snap.decided_here, m.date
+                )
+            } else {
+                format!(
+                    "Left the meeting of {} open ({} decision(s), all in the ledger); `portcullis triage` resumes it.",
+                    m.date, app.snap.decided_here
+                )
+            }))
+        })
+    })();
+    drop(term);
+    drop(guard);
+    crate::cli::log_to_file(None);
+    match result? {
+        Some(msg) => {
+            crate::cli::output::print(&format!("{msg}\n"))?;
+            Ok(0)
+        }
+        None => Ok(0),
+    }
+}
+
+fn data_version(ledger: &crate::ledger::Ledger) -> i64 {
+    ledger
+        .conn()
+        .query_row("PRAGMA data_version", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+/// The first screen: who attends (all members ticked; space toggles, Enter starts, Esc leaves).
+fn pick_attendees(
+    term: &mut Term,
+    ws: &Workspace,
+    date: NaiveDate,
+    line: &str,
+) -> Result<Option<Vec<String>>> {
+    let members: Vec<String> = ws
+        .policy
+        .policy
+        .committee
+        .members
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
+    let quorum = ws.policy.policy.committee.quorum;
+    let mut ticked = vec![true; members.len()];
+    let mut at = 0usize;
+    loop {
+        term.draw(|f| {
+            let [head, list, foot] = Layout::vertical([
+                Constraint::Length(2),
+                Constraint::Min(3),
+                Constraint::Length(1),
+            ])
+            .areas(f.area());
+            let n = ticked.iter().filter(|t| **t).count();
+            f.render_widget(
+                Paragraph::new(format!(
+                    "{line} committee meeting of {date}: who attends?{}",
+                    quorum
+                        .map(|q| format!(
+                            " (quorum {q}: {})",
+                            if n as u32 >= q { "met" } else { "not met" }
+                        ))
+                        .unwrap_or_default()
+                )),
+                head,
+            );
+            let lines: Vec<Line> = members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let text = format!("[{}] {m}", if ticked[i] { "x" } else { " " });
+                    if i == at {
+                        Line::styled(text, Style::default().add_modifier(Modifier::REVERSED))
+                    } else {
+                        Line::from(text)
+                    }
+                })
+                .collect();
+            f.render_widget(
+                Paragraph::new(lines).block(Block::default().borders(Borders::TOP)),
+                list,
+            );
+            f.render_widget(
+                Paragraph::new("Space tick · ↑↓ move · Enter start the meeting · Esc leave"),
+                foot,
+            );
+        })
+        .map_err(io)?;
+        if let Event::Key(k) = event::read().map_err(io)? {
+            if k.kind == KeyEventKind::Release {
+                continue;
+            }
+            use crossterm::event::{KeyCode, KeyModifiers};
+            match k.code {
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    return Ok(None)
+                }
+                KeyCode::Esc | KeyCode::Char('q') => return Ok(None),
+                KeyCode::Down | KeyCode::Char('j') => at = (at + 1).min(members.len().saturating_sub(1)),
+                KeyCode::Up | KeyCode::Char('k') => at = at.saturating_sub(1),
+                KeyCode::Char(' ') => {
+                    if let Some(t) = ticked.get_mut(at) {
+                        *t = !*t;
+                    }
+                }
+                KeyCode::Enter => {
+                    let chosen: Vec<String> = members
+                        .iter()
+                        .zip(&ticked)
+                        .filter(|(_, t)| **t)
+                        .map(|(m, _)| m.clone())
+                        .collect();
+                    if !chosen.is_empty() {
+                        return Ok(Some(chosen));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Push the pending decisions to the configured tracker; a line saying what happened.
+fn push(ws: &Workspace, ledger: &mut crate::ledger::Ledger) -> String {
+    let mut run = || -> Result<String> {
+        let cfg = crate::ops::tracker::jira_config(ws, None, None)?;
+        let rt = crate::ops::tracker::runtime()?;
+        let report = rt.block_on(async {
+            let (client, me) = crate::ops::tracker::connect_jira(ws, &cfg).await?;
+            let me = me.ok_or_else(|| {
+                Error::input("push needs Jira credentials")
+                    .hint("set PORTCULLIS_JIRA_TOKEN, or use the credentials file")
+            })?;
+            crate::sync::push::push_jira(ledger, &ws.policy, &client, &me, &[], false).await
+        })?;
+        Ok(format!(
+            "Pushed {} decision(s) to Jira; {} conflict(s), {} ticket(s) missing.",
+            report.pushed, report.conflicts, report.missing
+        ))
+    };
+    match run() {
+        Ok(m) => m,
+        Err(e) => format!("Push failed: {e} (the decisions stay pending; `portcullis push` retries)"),
+    }
+}
+
+/// Write the minutes next to the ledger; a line saying where.
+fn write_minutes(ws: &Workspace, ledger: &crate::ledger::Ledger, line: &str, date: NaiveDate) -> String {
+    let run = || -> Result<String> {
+        let m = meeting::minutes(ledger, line, Some(date))?;
+        let dir = ws
+            .ledger_path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
+            .join("minutes");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{line}-{date}.md"));
+        std::fs::write(&path, meeting::render_minutes_md(&m))?;
+        Ok(format!("Minutes written to {}", path.display()))
+    };
+    run().unwrap_or_else(|e| format!("Cannot write the minutes: {e}"))
+}
