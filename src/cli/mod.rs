@@ -310,6 +310,9 @@ pub enum Command {
         /// HTTP, and push the committee's decisions back to it.
         #[arg(long)]
         jira: bool,
+        /// Only print; do not open the triage screen even in a terminal.
+        #[arg(long)]
+        no_triage: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

@@ -825,8 +825,9 @@ fn prepare_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `portcullis demo`: build, then print the status.
-pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool) -> Result<u8> {
+/// `portcullis demo`: build, print the status, the verification and the releases; then, in a
+/// terminal (and with `triage`), open the triage screen on the demo ledger.
+pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool) -> Result<u8> {
     let dir = match (dir, temp) {
         (_, true) => tempfile::Builder::new()
             .prefix("portcullis-demo-")
@@ -894,6 +895,24 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool) -> Result<u8> {
     ))?;
     crate::cli::output::print(&format!(
         "\nTry:\n  portcullis --config {cfg} verify --commits       # every release-branch commit and its match\n  portcullis --config {cfg} cut {NEXT_PATCH}            # the gate, with every reason\n  portcullis --config {cfg} release show {FIRST_PATCH}  # the manifest and notes of the first patch release\n  portcullis --config {cfg} history {showcase}      # rejected, then requested again\n  portcullis --config {cfg} status --state withdrawn  # label removed, nothing recorded\n  portcullis --config {cfg} decide approve DM-… --note \"…\" --as \"Mara Lindqvist\"\n  portcullis --config {cfg} audit\n"
+    ))?;
+    use std::io::IsTerminal;
+    if triage && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        crate::cli::output::print(&format!(
+            "  portcullis --config {cfg} triage                 # the committee's screen, opening now\n"
+        ))?;
+        let actor = ws.actor(None)?;
+        return crate::triage::run(
+            &ws,
+            crate::triage::TriageOptions {
+                line: Some("v23".into()),
+                actor,
+                ..Default::default()
+            },
+        );
+    }
+    crate::cli::output::print(&format!(
+        "  portcullis --config {cfg} triage                 # the committee's screen (in a terminal)\n"
     ))?;
     Ok(0)
 }

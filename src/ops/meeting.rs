@@ -80,10 +80,7 @@ pub fn meetings(ledger: &Ledger, line: &str) -> Result<Vec<Meeting>> {
 
 /// The latest meeting of a line strictly before `date`.
 pub fn previous_meeting(ledger: &Ledger, line: &str, date: NaiveDate) -> Result<Option<Meeting>> {
-    Ok(meetings(ledger, line)?
-        .into_iter()
-        .filter(|m| m.date < date)
-        .next_back())
+    Ok(meetings(ledger, line)?.into_iter().rfind(|m| m.date < date))
 }
 
 /// Canonical committee names for the given names or aliases. Unknown names are an error that
@@ -100,12 +97,8 @@ pub fn committee_names(policy: &LoadedPolicy, names: &[String]) -> Result<Vec<St
             Some(_) => {}
             None => {
                 let list: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-                return Err(
-                    Error::input(format!("`{n}` is not on the committee")).hint(format!(
-                        "the policy's committee: {}",
-                        list.join(", ")
-                    )),
-                );
+                return Err(Error::input(format!("`{n}` is not on the committee"))
+                    .hint(format!("the policy's committee: {}", list.join(", "))));
             }
         }
     }
@@ -124,9 +117,7 @@ pub fn open(
     actor: &str,
 ) -> Result<(Meeting, bool)> {
     let attendees = committee_names(policy, attendees)?;
-    let existing = meetings(ledger, line)?
-        .into_iter()
-        .find(|m| m.date == date);
+    let existing = meetings(ledger, line)?.into_iter().find(|m| m.date == date);
     if let Some(m) = &existing {
         if m.closed_at.is_none() && (attendees.is_empty() || attendees == m.attendees) {
             return Ok((m.clone(), true));
@@ -458,7 +449,9 @@ pub fn render_minutes_md(m: &Minutes) -> String {
         for (k, who, text) in &m.notes {
             s.push_str(&format!(
                 "- {k}: {text}{}\n",
-                who.as_deref().map(|w| format!(" [{w}]")).unwrap_or_default()
+                who.as_deref()
+                    .map(|w| format!(" [{w}]"))
+                    .unwrap_or_default()
             ));
         }
     }

@@ -108,7 +108,7 @@ fn absorb(output: &Mutex<Output>, writer: &Writer, chunk: &[u8]) {
             out.parser.process(&chunk[fed..end]);
             fed = end;
             let (row, col) = out.parser.screen().cursor_position();
-            let _ = (row, col); replies.push(b"\x1b[1;1R".to_vec());
+            replies.push(format!("\x1b[{};{}R", row + 1, col + 1).into_bytes());
             from += pos + CPR_QUERY.len();
         }
         out.parser.process(&chunk[fed..]);

@@ -99,7 +99,10 @@ impl Prompt {
         match &self.ask {
             Ask::Approve => format!("Approve {}: reason (optional)", self.key),
             Ask::Reject => format!("Reject {}: reason (required)", self.key),
-            Ask::DeferUntil => format!("Defer {} until (YYYY-MM-DD, empty = next meeting)", self.key),
+            Ask::DeferUntil => format!(
+                "Defer {} until (YYYY-MM-DD, empty = next meeting)",
+                self.key
+            ),
             Ask::DeferReason(d) => format!("Defer {} until {d}: reason (optional)", self.key),
             Ask::NeedsInfo => format!("{} needs information: what? (optional)", self.key),
             Ask::Note => format!("Note on {}", self.key),
@@ -160,6 +163,8 @@ pub struct App {
     pub page: usize,
     /// The ticket shown in the detail view, with its whole history.
     pub detail: Option<crate::ops::History>,
+    /// A fixed clock for reloads (tests and benchmarks); `None`: the real one.
+    pub clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl App {
@@ -180,6 +185,7 @@ impl App {
             tracker,
             page: 10,
             detail: None,
+            clock: None,
         }
     }
 
@@ -194,20 +200,24 @@ impl App {
                 f.is_empty()
                     || r.key.to_lowercase().contains(&f)
                     || r.summary.to_lowercase().contains(&f)
-                    || r.requester.as_deref().unwrap_or("").to_lowercase().contains(&f)
+                    || r.requester
+                        .as_deref()
+                        .unwrap_or("")
+                        .to_lowercase()
+                        .contains(&f)
                     || r.repos.iter().any(|x| x.to_lowercase().contains(&f))
             })
             .collect();
         match self.sort {
             Sort::Triage => {}
-            Sort::Age => rows.sort_by(|a, b| a.requested_at.cmp(&b.requested_at)),
+            Sort::Age => rows.sort_by_key(|r| r.requested_at),
             Sort::Key => rows.sort_by(|a, b| crate::ledger::key_order(&a.key, &b.key)),
         }
         rows
     }
 
     /// How many rows the current view has.
-    pub fn len(&self) -> usize {
+    pub fn rows(&self) -> usize {
         let f = self.filter.to_lowercase();
         let hit = |k: Option<&str>, text: &str| {
             f.is_empty()
@@ -251,7 +261,11 @@ impl App {
         self.snap
             .not_landed
             .iter()
-            .filter(|r| f.is_empty() || r.key.to_lowercase().contains(&f) || r.summary.to_lowercase().contains(&f))
+            .filter(|r| {
+                f.is_empty()
+                    || r.key.to_lowercase().contains(&f)
+                    || r.summary.to_lowercase().contains(&f)
+            })
             .collect()
     }
 
@@ -262,7 +276,11 @@ impl App {
             .iter()
             .filter(|r| {
                 f.is_empty()
-                    || r.ticket.as_deref().unwrap_or("").to_lowercase().contains(&f)
+                    || r.ticket
+                        .as_deref()
+                        .unwrap_or("")
+                        .to_lowercase()
+                        .contains(&f)
                     || r.message.to_lowercase().contains(&f)
             })
             .collect()
@@ -273,7 +291,7 @@ impl App {
     }
 
     fn set_cursor(&mut self, i: usize) {
-        let n = self.len();
+        let n = self.rows();
         self.selected[self.view.index()] = if n == 0 { 0 } else { i.min(n - 1) };
     }
 
@@ -301,7 +319,8 @@ impl App {
 
     /// Take a new snapshot (after our own write, or another process's).
     pub fn reload(&mut self, ledger: &Ledger, policy: &LoadedPolicy) -> Result<()> {
-        self.snap = data::load(ledger, policy, &self.snap.meeting)?;
+        let now = self.clock.unwrap_or_else(crate::domain::time::now);
+        self.snap = data::load_at(ledger, policy, &self.snap.meeting, now)?;
         let c = self.cursor();
         self.set_cursor(c);
         self.detail = None;
@@ -363,7 +382,9 @@ impl App {
                         self.detail_scroll = self.detail_scroll.saturating_sub(1)
                     }
                     KeyCode::PageDown | KeyCode::Char(' ') => self.detail_scroll += self.page,
-                    KeyCode::PageUp => self.detail_scroll = self.detail_scroll.saturating_sub(self.page),
+                    KeyCode::PageUp => {
+                        self.detail_scroll = self.detail_scroll.saturating_sub(self.page)
+                    }
                     KeyCode::Home | KeyCode::Char('g') => self.detail_scroll = 0,
                     _ => return self.decision_key(k, ledger, policy),
                 }
@@ -552,7 +573,12 @@ impl App {
         Ok(Effect::None)
     }
 
-    fn submit(&mut self, mut p: Prompt, ledger: &mut Ledger, policy: &LoadedPolicy) -> Result<Effect> {
+    fn submit(
+        &mut self,
+        mut p: Prompt,
+        ledger: &mut Ledger,
+        policy: &LoadedPolicy,
+    ) -> Result<Effect> {
         let text = p.input.trim().to_string();
         let decision = match &p.ask {
             Ask::Search => {

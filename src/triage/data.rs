@@ -117,6 +117,8 @@ pub struct Snapshot {
     pub decided_here: usize,
     pub pending_push: usize,
     pub events: i64,
+    /// The clock the snapshot was read at (ages are shown against it).
+    pub now: DateTime<Utc>,
 }
 
 /// The start of the "since the last meeting" window: the day after it, or a week before this
@@ -126,8 +128,18 @@ pub fn since_start(last: Option<NaiveDate>, meeting: NaiveDate) -> DateTime<Utc>
     day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
 }
 
-/// Read the snapshot.
+/// Read the snapshot now.
 pub fn load(ledger: &Ledger, policy: &LoadedPolicy, meeting: &Meeting) -> Result<Snapshot> {
+    load_at(ledger, policy, meeting, crate::domain::time::now())
+}
+
+/// Read the snapshot, with ages against `now`.
+pub fn load_at(
+    ledger: &Ledger,
+    policy: &LoadedPolicy,
+    meeting: &Meeting,
+    now: DateTime<Utc>,
+) -> Result<Snapshot> {
     let line = policy.resolve_line(Some(&meeting.line))?.clone();
     let conn = ledger.conn();
     // The previous meeting: recorded, or the latest earlier meeting date of a local decision.
@@ -175,10 +187,7 @@ pub fn load(ledger: &Ledger, policy: &LoadedPolicy, meeting: &Meeting) -> Result
                 "revoke" => "revoked",
                 _ => continue,
             };
-            previous
-                .entry(t)
-                .or_default()
-                .push(format!("{word} {day}"));
+            previous.entry(t).or_default().push(format!("{word} {day}"));
         }
     }
 
@@ -232,7 +241,11 @@ pub fn load(ledger: &Ledger, policy: &LoadedPolicy, meeting: &Meeting) -> Result
             });
         }
     }
-    queue.sort_by(|a, b| queue_rank(a).cmp(&queue_rank(b)).then(b.requested_at.cmp(&a.requested_at)));
+    queue.sort_by(|a, b| {
+        queue_rank(a)
+            .cmp(&queue_rank(b))
+            .then(b.requested_at.cmp(&a.requested_at))
+    });
 
     // Since the last meeting: new requests, decisions, landings, drift.
     let mut since_rows = Vec::new();
@@ -243,17 +256,20 @@ pub fn load(ledger: &Ledger, policy: &LoadedPolicy, meeting: &Meeting) -> Result
                AND at >= ?1 AND (line IS NULL OR line = ?2)
              ORDER BY at DESC, seq DESC LIMIT 1000",
         )?;
-        let rows = stmt.query_map(rusqlite::params![crate::domain::time::fmt_utc(since), line.name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<String>>(6)?,
-            ))
-        })?;
+        let rows = stmt.query_map(
+            rusqlite::params![crate::domain::time::fmt_utc(since), line.name],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            },
+        )?;
         for row in rows {
             let (at, key, k, _source, actor, payload, note) = row?;
             let Ok(at) = DateTime::parse_from_rfc3339(&at).map(|d| d.with_timezone(&Utc)) else {
@@ -395,10 +411,9 @@ pub fn load(ledger: &Ledger, policy: &LoadedPolicy, meeting: &Meeting) -> Result
             approved: 0,
             landed: 0,
         };
-        for e in step_events
-            .iter()
-            .filter(|e| e.payload["step"] == s.name.as_str() && e.line.as_deref() == Some(&line.name))
-        {
+        for e in step_events.iter().filter(|e| {
+            e.payload["step"] == s.name.as_str() && e.line.as_deref() == Some(&line.name)
+        }) {
             if e.kind == crate::ops::release::STEP_STARTED {
                 row.status = "running".into();
                 row.release = e.payload["release"].as_str().map(str::to_string);
@@ -439,6 +454,7 @@ pub fn load(ledger: &Ledger, policy: &LoadedPolicy, meeting: &Meeting) -> Result
         decided_here,
         pending_push,
         events: ledger.event_count()?,
+        now,
     })
 }
 
@@ -457,6 +473,8 @@ fn queue_rank(r: &QueueRow) -> u8 {
 #[derive(Debug, Clone, Default)]
 pub struct GitFacts {
     pub picks: BTreeMap<String, Pick>,
+    /// Per ticket, its main-side commits: `repository sha subject`.
+    pub commits: BTreeMap<String, Vec<String>>,
     /// The next patch release and what blocks it (`None`: could not be checked).
     pub next_cut: Option<(String, Vec<crate::release::Blocker>)>,
     pub error: Option<String>,
@@ -488,7 +506,9 @@ pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[Stri
     let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
     let mut picks: BTreeMap<String, Pick> = BTreeMap::new();
     for t in &verified.verification.tickets {
-        if wanted.contains(t.key.as_str()) && t.status == crate::domain::landing::TicketLandingStatus::Landed {
+        if wanted.contains(t.key.as_str())
+            && t.status == crate::domain::landing::TicketLandingStatus::Landed
+        {
             picks.insert(t.key.clone(), Pick::Landed);
         }
     }
@@ -496,7 +516,13 @@ pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[Stri
         let Some(release_tip) = scan.release_tip.as_deref() else {
             continue;
         };
-        let Some(r) = ws.policy.policy.repositories.iter().find(|r| r.name == scan.repo) else {
+        let Some(r) = ws
+            .policy
+            .policy
+            .repositories
+            .iter()
+            .find(|r| r.name == scan.repo)
+        else {
             continue;
         };
         let Some(repo) = open_scratch(&crate::git::scan::resolve_repo_path(&policy_dir, &r.path))
@@ -508,6 +534,18 @@ pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[Stri
         };
         let mut by_ticket: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for c in &scan.main_commits {
+            if let (Some(k), false) = (c.ticket.as_deref(), c.merge) {
+                facts
+                    .commits
+                    .entry(k.to_string())
+                    .or_default()
+                    .push(format!(
+                        "{} {} {}",
+                        scan.repo,
+                        c.sha.get(..10).unwrap_or(&c.sha),
+                        c.subject
+                    ));
+            }
             if let Some(k) = c.ticket.as_deref() {
                 if wanted.contains(k) && !c.merge {
                     by_ticket.entry(k).or_default().push(c.sha.as_str());

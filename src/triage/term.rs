@@ -80,8 +80,9 @@ fn io(e: std::io::Error) -> Error {
 /// `portcullis triage`: open (or resume) the meeting and run the screen until it ends.
 pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        return Err(Error::input("triage needs a terminal")
-            .hint("run it in a terminal; for scripts use `portcullis status`, `decide` and `minutes`"));
+        return Err(Error::input("triage needs a terminal").hint(
+            "run it in a terminal; for scripts use `portcullis status`, `decide` and `minutes`",
+        ));
     }
     let policy = &ws.policy;
     let line = policy.resolve_line(opts.line.as_deref())?.clone();
@@ -113,8 +114,14 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                 None => return Ok(None),
             }
         };
-        let (m, resumed) =
-            meeting::open(&mut ledger, policy, &line.name, date, &attendees, &opts.actor)?;
+        let (m, resumed) = meeting::open(
+            &mut ledger,
+            policy,
+            &line.name,
+            date,
+            &attendees,
+            &opts.actor,
+        )?;
         tracing::info!(date = %m.date, resumed, "meeting open");
         let snap = data::load(&ledger, policy, &m)?;
         let mut app = App::new(snap, opts.actor.clone(), tracker, color);
@@ -283,7 +290,9 @@ fn pick_attendees(
                     return Ok(None)
                 }
                 KeyCode::Esc | KeyCode::Char('q') => return Ok(None),
-                KeyCode::Down | KeyCode::Char('j') => at = (at + 1).min(members.len().saturating_sub(1)),
+                KeyCode::Down | KeyCode::Char('j') => {
+                    at = (at + 1).min(members.len().saturating_sub(1))
+                }
                 KeyCode::Up | KeyCode::Char('k') => at = at.saturating_sub(1),
                 KeyCode::Char(' ') => {
                     if let Some(t) = ticked.get_mut(at) {
@@ -327,12 +336,19 @@ fn push(ws: &Workspace, ledger: &mut crate::ledger::Ledger) -> String {
     };
     match run() {
         Ok(m) => m,
-        Err(e) => format!("Push failed: {e} (the decisions stay pending; `portcullis push` retries)"),
+        Err(e) => {
+            format!("Push failed: {e} (the decisions stay pending; `portcullis push` retries)")
+        }
     }
 }
 
 /// Write the minutes next to the ledger; a line saying where.
-fn write_minutes(ws: &Workspace, ledger: &crate::ledger::Ledger, line: &str, date: NaiveDate) -> String {
+fn write_minutes(
+    ws: &Workspace,
+    ledger: &crate::ledger::Ledger,
+    line: &str,
+    date: NaiveDate,
+) -> String {
     let run = || -> Result<String> {
         let m = meeting::minutes(ledger, line, Some(date))?;
         let dir = ws

@@ -99,20 +99,22 @@ pub fn draw(f: &mut Frame, app: &mut App) {
 
 fn title_line(app: &App, th: &Theme, width: u16) -> Line<'static> {
     let m = &app.snap.meeting;
+    let wide = width >= 100;
     let quorum = match (m.quorum, m.quorate()) {
-        (Some(q), Some(true)) => format!(", quorum {q} met"),
-        (Some(q), Some(false)) => format!(", quorum {q} NOT met"),
+        (Some(q), Some(ok)) if wide => {
+            format!(", quorum {q} {}", if ok { "met" } else { "NOT met" })
+        }
+        (Some(q), Some(ok)) => format!(" (quorum {q}: {})", if ok { "yes" } else { "NO" }),
         _ => String::new(),
     };
     let last = match app.snap.last_meeting {
-        Some(d) if width >= 100 => format!(" · last meeting {d}"),
-        Some(d) => format!(" · last {}", d.format("%m-%d")),
-        None => String::new(),
+        Some(d) if wide => format!(" · last meeting {d}"),
+        _ => String::new(),
     };
     Line::from(vec![
         Span::styled(format!("{} triage ", app.snap.line), th.header()),
         Span::raw(format!(
-            "{}{last} · {} attending{quorum} · {} decided · {} unpushed",
+            "{}{last} · {} present{quorum} · {} decided · {} unpushed",
             m.date,
             m.attendees.len(),
             app.snap.decided_here,
@@ -151,7 +153,10 @@ fn tab_line(app: &App, th: &Theme) -> Line<'static> {
         spans.push(Span::styled(text, style));
     }
     if !app.filter.is_empty() {
-        spans.push(Span::styled(format!(" filter: {}", app.filter), th.fg(Color::Yellow)));
+        spans.push(Span::styled(
+            format!(" filter: {}", app.filter),
+            th.fg(Color::Yellow),
+        ));
     }
     Line::from(spans)
 }
@@ -162,7 +167,13 @@ fn framed<'a>(title: String, th: &Theme) -> Block<'a> {
         .title(Span::styled(title, th.header()))
 }
 
-fn table<'a>(rows: Vec<Row<'a>>, header: &[&'a str], widths: Vec<Constraint>, title: String, th: &Theme) -> Table<'a> {
+fn table<'a>(
+    rows: Vec<Row<'a>>,
+    header: &[&'a str],
+    widths: Vec<Constraint>,
+    title: String,
+    th: &Theme,
+) -> Table<'a> {
     Table::new(rows, widths)
         .header(Row::new(header.iter().map(|h| Cell::from(*h))).style(th.header()))
         .block(framed(title, th))
@@ -170,7 +181,15 @@ fn table<'a>(rows: Vec<Row<'a>>, header: &[&'a str], widths: Vec<Constraint>, ti
         .column_spacing(1)
 }
 
-fn render_table(f: &mut Frame, t: Table, area: Rect, selected: usize, empty: bool, what: &str, th: &Theme) {
+fn render_table(
+    f: &mut Frame,
+    t: Table,
+    area: Rect,
+    selected: usize,
+    empty: bool,
+    what: &str,
+    th: &Theme,
+) {
     if empty {
         let p = Paragraph::new(Span::styled(format!("\n  {what}"), th.dim()));
         f.render_widget(t, area);
@@ -187,7 +206,7 @@ fn render_table(f: &mut Frame, t: Table, area: Rect, selected: usize, empty: boo
 }
 
 fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
-    let now = crate::domain::time::now();
+    let now = app.snap.now;
     let rows: Vec<Row> = app
         .queue()
         .into_iter()
@@ -210,7 +229,11 @@ fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
                 Pick::Conflicts(_) => th.fg(Color::Red),
                 _ => Style::default(),
             };
-            let state_style = if r.new { th.fg(Color::Green).add_modifier(Modifier::BOLD) } else { Style::default() };
+            let state_style = if r.new {
+                th.fg(Color::Green).add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            };
             Row::new(vec![
                 Cell::from(r.key.clone()),
                 Cell::from(Span::styled(state, state_style)),
@@ -260,7 +283,15 @@ fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         title,
         th,
     );
-    render_table(f, t, area, app.cursor(), empty, "Nothing waits for the committee.", th);
+    render_table(
+        f,
+        t,
+        area,
+        app.cursor(),
+        empty,
+        "Nothing waits for the committee.",
+        th,
+    );
 }
 
 fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
@@ -299,11 +330,19 @@ fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         title,
         th,
     );
-    render_table(f, t, area, app.cursor(), empty, "Nothing happened since the last meeting.", th);
+    render_table(
+        f,
+        t,
+        area,
+        app.cursor(),
+        empty,
+        "Nothing happened since the last meeting.",
+        th,
+    );
 }
 
 fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
-    let now = crate::domain::time::now();
+    let now = app.snap.now;
     let rows: Vec<Row> = app
         .not_landed()
         .into_iter()
@@ -311,13 +350,20 @@ fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
             Row::new(vec![
                 Cell::from(r.key.clone()),
                 Cell::from(r.repo.clone().unwrap_or_default()),
-                Cell::from(r.approved_at.map(|t| age(t, now)).unwrap_or_else(|| "?".into())),
+                Cell::from(
+                    r.approved_at
+                        .map(|t| age(t, now))
+                        .unwrap_or_else(|| "?".into()),
+                ),
                 Cell::from(r.summary.clone()),
             ])
         })
         .collect();
     let empty = rows.is_empty();
-    let title = format!("Approved, not landed ({}; as of the last verify)", rows.len());
+    let title = format!(
+        "Approved, not landed ({}; as of the last verify)",
+        rows.len()
+    );
     let t = table(
         rows,
         &["KEY", "REPOSITORY", "WAITING", "SUMMARY"],
@@ -330,7 +376,15 @@ fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         title,
         th,
     );
-    render_table(f, t, area, app.cursor(), empty, "Every approved backport has landed.", th);
+    render_table(
+        f,
+        t,
+        area,
+        app.cursor(),
+        empty,
+        "Every approved backport has landed.",
+        th,
+    );
 }
 
 fn drift(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
@@ -340,7 +394,14 @@ fn drift(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         .map(|r| {
             let b = if r.blocking { "yes" } else { "no" };
             Row::new(vec![
-                Cell::from(Span::styled(b, if r.blocking { th.fg(Color::Red) } else { Style::default() })),
+                Cell::from(Span::styled(
+                    b,
+                    if r.blocking {
+                        th.fg(Color::Red)
+                    } else {
+                        Style::default()
+                    },
+                )),
                 Cell::from(r.kind.replace('_', " ")),
                 Cell::from(r.ticket.clone().unwrap_or_default()),
                 Cell::from(r.repo.clone().unwrap_or_default()),
@@ -363,7 +424,15 @@ fn drift(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         title,
         th,
     );
-    render_table(f, t, area, app.cursor(), empty, "No drift: the ledger and git agree.", th);
+    render_table(
+        f,
+        t,
+        area,
+        app.cursor(),
+        empty,
+        "No drift: the ledger and git agree.",
+        th,
+    );
 }
 
 fn bar(done: usize, total: usize, width: usize) -> String {
@@ -371,12 +440,19 @@ fn bar(done: usize, total: usize, width: usize) -> String {
         return format!("{}  -", "░".repeat(width));
     }
     let full = done * width / total;
-    format!("{}{} {done}/{total}", "█".repeat(full), "░".repeat(width - full))
+    format!(
+        "{}{} {done}/{total}",
+        "█".repeat(full),
+        "░".repeat(width - full)
+    )
 }
 
 fn readiness(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
-    let [table_area, blockers] =
-        Layout::vertical([Constraint::Length(app.snap.readiness.len() as u16 + 3), Constraint::Min(1)]).areas(area);
+    let [table_area, blockers] = Layout::vertical([
+        Constraint::Length(app.snap.readiness.len() as u16 + 3),
+        Constraint::Min(1),
+    ])
+    .areas(area);
     let rows: Vec<Row> = app
         .snap
         .readiness
@@ -406,7 +482,10 @@ fn readiness(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     f.render_stateful_widget(t, table_area, &mut state);
     let mut lines: Vec<Line> = Vec::new();
     match (&app.git.next_cut, app.git_ready) {
-        (_, false) => lines.push(Line::from(Span::styled("Checking the repositories…", th.dim()))),
+        (_, false) => lines.push(Line::from(Span::styled(
+            "Checking the repositories…",
+            th.dim(),
+        ))),
         (Some((v, b)), true) if b.is_empty() => lines.push(Line::from(Span::styled(
             format!("{v}: the gate passes (`portcullis cut {v} --apply`)"),
             th.fg(Color::Green),
@@ -422,7 +501,11 @@ fn readiness(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         }
         (None, true) => lines.push(Line::from(format!(
             "The next cut could not be checked{}",
-            app.git.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            app.git
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         ))),
     }
     f.render_widget(
@@ -433,7 +516,10 @@ fn readiness(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
 
 fn detail(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     let Some(h) = &app.detail else {
-        f.render_widget(Paragraph::new("Loading…").block(framed("Ticket".into(), th)), area);
+        f.render_widget(
+            Paragraph::new("Loading…").block(framed("Ticket".into(), th)),
+            area,
+        );
         return;
     };
     let mut lines: Vec<Line> = Vec::new();
@@ -465,7 +551,12 @@ fn detail(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     let mut notes = Vec::new();
     for e in &h.timeline {
         if e.kind == crate::domain::event::kind::LANDING {
-            if let Some(repo) = e.what.split(" in ").nth(1).and_then(|r| r.split(' ').next()) {
+            if let Some(repo) = e
+                .what
+                .split(" in ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+            {
                 landings.insert(repo.to_string(), e.what.clone());
             }
         }
@@ -485,6 +576,17 @@ fn detail(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     }
     for l in landings.values() {
         lines.push(Line::from(format!("  {l}")));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("Main-side commits", th.header())));
+    match app.git.commits.get(&h.key) {
+        _ if !app.git_ready => lines.push(Line::from("  checking the repositories…")),
+        None => lines.push(Line::from("  none found on the main branches")),
+        Some(cs) => {
+            for c in cs {
+                lines.push(Line::from(format!("  {c}")));
+            }
+        }
     }
     if !notes.is_empty() {
         lines.push(Line::from(""));
@@ -521,7 +623,10 @@ fn detail(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .scroll((scroll as u16, 0))
-            .block(framed(format!("Ticket {} ({} events)", h.key, h.timeline.len()), th)),
+            .block(framed(
+                format!("Ticket {} ({} events)", h.key, h.timeline.len()),
+                th,
+            )),
         area,
     );
 }

@@ -8,4 +8,5 @@ mod jira_live;
 mod ledger;
 mod policy;
 mod release;
+mod triage;
 mod verify;

@@ -2,6 +2,6 @@ use std::path::PathBuf;
 
 use crate::Result;
 
-pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool) -> Result<u8> {
-    crate::demo::run(dir, temp, jira)
+pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool) -> Result<u8> {
+    crate::demo::run(dir, temp, jira, triage)
 }

@@ -189,7 +189,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Policy { command } => policy::run(command),
         Command::Audit { format } => audit::run(&Workspace::resolve(&loc)?, format),
         Command::Ledger { command } => ledger::run(&Workspace::resolve(&loc)?, command),
-        Command::Demo { dir, temp, jira } => demo::run(dir, temp, jira),
+        Command::Demo {
+            dir,
+            temp,
+            jira,
+            no_triage,
+        } => demo::run(dir, temp, jira, !no_triage),
         Command::Triage {
             line,
             attendees,

@@ -1,0 +1,584 @@
+//! The triage screen: key → state → ledger event, without a terminal; every view drawn on
+//! ratatui's `TestBackend` at 80×24 and 160×48; and the real binary in a pseudo-terminal.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use insta::assert_snapshot;
+use portcullis::domain::event::kind;
+use portcullis::ledger::Ledger;
+use portcullis::ops::meeting;
+use portcullis::ops::workspace::{Locations, Workspace};
+use portcullis::testkit::pty::PtySession;
+use portcullis::triage::app::{App, Effect, Mode, View};
+use portcullis::triage::data;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use crate::harness::{TestEnv, NOW};
+
+const MEETING: &str = "2026-11-24";
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn date() -> NaiveDate {
+    MEETING.parse().unwrap()
+}
+
+/// The demo workspace, built by the real binary with the fixed clock.
+fn demo() -> (TestEnv, Workspace) {
+    let env = TestEnv::new();
+    env.run(&["demo", "--dir", "."]).ok();
+    let ws = Workspace::resolve(&Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    (env, ws)
+}
+
+/// A meeting open on the demo, and the screen state on it.
+fn open(ws: &Workspace) -> (Ledger, App) {
+    let mut ledger = ws.open_ledger().unwrap();
+    let attendees = vec!["Mara Lindqvist".to_string(), "tokafor".to_string()];
+    let (m, resumed) = meeting::open(
+        &mut ledger,
+        &ws.policy,
+        "v23",
+        date(),
+        &attendees,
+        "Mara Lindqvist",
+    )
+    .unwrap();
+    assert!(!resumed);
+    let snap = data::load_at(&ledger, &ws.policy, &m, now()).unwrap();
+    let mut app = App::new(snap, "Mara Lindqvist".into(), false, false);
+    app.clock = Some(now());
+    (ledger, app)
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn press(app: &mut App, ledger: &mut Ledger, ws: &Workspace, keys: &[KeyCode]) -> Effect {
+    let mut last = Effect::None;
+    for k in keys {
+        last = app.key(key(*k), ledger, &ws.policy).unwrap();
+    }
+    last
+}
+
+fn typed(s: &str) -> Vec<KeyCode> {
+    s.chars().map(KeyCode::Char).collect()
+}
+
+/// A local decision as the tests see it: (decision, note, meeting, until).
+type Recorded = (String, Option<String>, Option<NaiveDate>, Option<String>);
+
+/// The local decisions recorded for a ticket.
+fn decisions(ledger: &Ledger, key: &str) -> Vec<Recorded> {
+    ledger
+        .events_for_ticket(key)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind::DECISION && e.source == "local")
+        .map(|e| {
+            (
+                e.payload["decision"].as_str().unwrap().to_string(),
+                e.note,
+                e.meeting,
+                e.payload["until"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+fn state(ledger: &Ledger, key: &str) -> String {
+    ledger
+        .conn()
+        .query_row(
+            "SELECT state FROM line_states WHERE ticket = ?1 AND line = 'v23'",
+            [key],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn keys_record_decisions_tied_to_the_meeting_and_undo_takes_the_last_back() {
+    let (_env, ws) = demo();
+    let (mut ledger, mut app) = open(&ws);
+    assert!(app.snap.queue.len() > 10, "the demo has a queue");
+    let first = app.queue()[0].key.clone();
+    assert_eq!(state(&ledger, &first), "requested");
+
+    // a: approve, with a reason; in the ledger at once, tied to the meeting.
+    let mut k = vec![KeyCode::Char('a')];
+    k.extend(typed("low risk"));
+    k.push(KeyCode::Enter);
+    press(&mut app, &mut ledger, &ws, &k);
+    assert_eq!(
+        decisions(&ledger, &first),
+        vec![(
+            "approve".into(),
+            Some("low risk".into()),
+            Some(date()),
+            None
+        )]
+    );
+    assert_eq!(state(&ledger, &first), "approved");
+    // A second connection (another process) sees it: nothing waits in memory.
+    let other = Ledger::open(&ws.ledger_path).unwrap();
+    assert_eq!(state(&other, &first), "approved");
+    assert!(app.status.contains("approve"), "{}", app.status);
+    assert!(
+        !app.queue().iter().any(|r| r.key == first),
+        "left the queue"
+    );
+    assert_eq!(app.snap.decided_here, 1);
+
+    // r: a reject needs a reason; Enter without one records nothing.
+    let second = app.queue()[0].key.clone();
+    press(
+        &mut app,
+        &mut ledger,
+        &ws,
+        &[KeyCode::Char('r'), KeyCode::Enter],
+    );
+    match &app.mode {
+        Mode::Prompt(p) => assert!(p.error.as_deref().unwrap_or("").contains("reason"), "{p:?}"),
+        m => panic!("still asking for the reason: {m:?}"),
+    }
+    assert!(decisions(&ledger, &second).is_empty());
+    let mut k = typed("Changes the schema mid-campaign");
+    k.push(KeyCode::Enter);
+    press(&mut app, &mut ledger, &ws, &k);
+    assert_eq!(state(&ledger, &second), "rejected");
+    assert_eq!(
+        decisions(&ledger, &second)[0].1.as_deref(),
+        Some("Changes the schema mid-campaign")
+    );
+
+    // d: defer; an empty date means the next meeting; a bad date is refused.
+    let third = app.queue()[0].key.clone();
+    let mut k = vec![KeyCode::Char('d')];
+    k.extend(typed("soon"));
+    k.push(KeyCode::Enter);
+    press(&mut app, &mut ledger, &ws, &k);
+    match &app.mode {
+        Mode::Prompt(p) => assert!(p.error.as_deref().unwrap_or("").contains("not a date")),
+        m => panic!("{m:?}"),
+    }
+    let mut k = vec![KeyCode::Backspace; 4];
+    k.push(KeyCode::Enter);
+    k.extend(typed("only if coadds fail"));
+    k.push(KeyCode::Enter);
+    press(&mut app, &mut ledger, &ws, &k);
+    assert_eq!(
+        decisions(&ledger, &third),
+        vec![(
+            "defer".into(),
+            Some("only if coadds fail".into()),
+            Some(date()),
+            Some("2026-12-01".into())
+        )]
+    );
+
+    // i: needs-info; n: a note (no state change).
+    let fourth = app.queue()[0].key.clone();
+    let mut k = vec![KeyCode::Char('i')];
+    k.extend(typed("which steps?"));
+    k.push(KeyCode::Enter);
+    k.push(KeyCode::Char('n'));
+    k.extend(typed("asked on Slack"));
+    k.push(KeyCode::Enter);
+    press(&mut app, &mut ledger, &ws, &k);
+    assert_eq!(state(&ledger, &fourth), "needs-info");
+    let notes: Vec<_> = ledger
+        .events_of_kinds(&[kind::NOTE])
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.meeting == Some(date()))
+        .collect();
+    assert_eq!(notes.len(), 1);
+
+    // u: takes back the last decision (the needs-info), then the deferral.
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Char('u')]);
+    assert_eq!(state(&ledger, &fourth), "requested");
+    assert!(app.status.contains("Took back"), "{}", app.status);
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Char('u')]);
+    assert_eq!(state(&ledger, &third), "requested");
+    assert_eq!(app.snap.decided_here, 2);
+    // Taken-back decisions are not pushed; the rest are.
+    let pending: Vec<String> = portcullis::sync::push::pending_decisions(&ledger)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.meeting == Some(date()))
+        .map(|d| d.key)
+        .collect();
+    assert_eq!(pending, vec![first.clone(), second.clone()]);
+    // The derived state still equals a rebuild from the events.
+    let audit = portcullis::ops::audit(&ledger, &ws.policy).unwrap();
+    assert!(audit.chain_ok && audit.derived_ok, "{:?}", audit.problems);
+
+    // q: asks first; y ends the meeting; the end screen offers minutes; q leaves.
+    assert_eq!(
+        press(&mut app, &mut ledger, &ws, &[KeyCode::Char('q')]),
+        Effect::None
+    );
+    assert!(matches!(app.mode, Mode::End(_)));
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Char('y')]);
+    let m = meeting::meetings(&ledger, "v23").unwrap();
+    assert!(m.iter().any(|m| m.date == date() && m.closed_at.is_some()));
+    assert_eq!(
+        press(&mut app, &mut ledger, &ws, &[KeyCode::Char('m')]),
+        Effect::Minutes
+    );
+    assert_eq!(
+        press(&mut app, &mut ledger, &ws, &[KeyCode::Char('p')]),
+        Effect::None,
+        "no tracker configured: nothing to push to"
+    );
+    assert_eq!(
+        press(&mut app, &mut ledger, &ws, &[KeyCode::Char('q')]),
+        Effect::Quit
+    );
+
+    // The minutes: attendees, each decision with its reason, deferrals, counts, taken back.
+    let minutes = meeting::render_minutes_md(&meeting::minutes(&ledger, "v23", None).unwrap());
+    assert!(
+        minutes.contains("Mara Lindqvist, Tomas Okafor"),
+        "{minutes}"
+    );
+    assert!(
+        minutes.contains(&format!("**approve** {first}")),
+        "{minutes}"
+    );
+    assert!(
+        minutes.contains("Reason: Changes the schema mid-campaign"),
+        "{minutes}"
+    );
+    assert!(
+        minutes.contains("## Decisions (2: 1 approve, 1 reject)"),
+        "{minutes}"
+    );
+    assert!(
+        minutes.contains("## Taken back during the meeting"),
+        "{minutes}"
+    );
+    assert!(minutes.contains("asked on Slack"), "{minutes}");
+}
+
+#[test]
+fn views_filter_sort_detail_help_and_mouse() {
+    let (_env, ws) = demo();
+    let (mut ledger, mut app) = open(&ws);
+    for (i, v) in View::ALL.iter().enumerate() {
+        press(
+            &mut app,
+            &mut ledger,
+            &ws,
+            &[KeyCode::Char((b'1' + i as u8) as char)],
+        );
+        assert_eq!(app.view, *v);
+    }
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Tab]);
+    assert_eq!(app.view, View::Queue, "Tab wraps around");
+    // Filter by repository, then clear it.
+    let all = app.queue().len();
+    let mut k = vec![KeyCode::Char('/')];
+    k.extend(typed("daf_butler"));
+    k.push(KeyCode::Enter);
+    press(&mut app, &mut ledger, &ws, &k);
+    let some = app.queue().len();
+    assert!(some > 0 && some < all, "{some} of {all}");
+    assert!(app
+        .queue()
+        .iter()
+        .all(|r| r.repos.contains(&"daf_butler".to_string())));
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Esc]);
+    assert_eq!(app.queue().len(), all);
+    // Sort by key.
+    press(
+        &mut app,
+        &mut ledger,
+        &ws,
+        &[KeyCode::Char('s'), KeyCode::Char('s')],
+    );
+    let keys: Vec<String> = app.queue().iter().map(|r| r.key.clone()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    // Enter opens the detail with the full history; Esc returns.
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Enter]);
+    assert!(matches!(&app.mode, Mode::Detail(k) if *k == keys[0]));
+    let h = app.detail.as_ref().expect("history loaded");
+    assert!(!h.timeline.is_empty());
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Esc]);
+    assert_eq!(app.mode, Mode::Normal);
+    // ? shows the help; any key closes it.
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Char('?')]);
+    assert_eq!(app.mode, Mode::Help);
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Char('x')]);
+    assert_eq!(app.mode, Mode::Normal);
+    // The mouse wheel moves the selection.
+    let before = app.cursor();
+    app.mouse(crossterm::event::MouseEvent {
+        kind: crossterm::event::MouseEventKind::ScrollDown,
+        column: 0,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(app.cursor(), before + 3);
+    // Ctrl-C leaves at once, the meeting still open.
+    let e = app
+        .key(
+            KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            &mut ledger,
+            &ws.policy,
+        )
+        .unwrap();
+    assert_eq!(e, Effect::Quit);
+    assert!(meeting::meetings(&ledger, "v23")
+        .unwrap()
+        .iter()
+        .any(|m| m.date == date() && m.closed_at.is_none()));
+}
+
+#[test]
+fn another_process_writing_is_picked_up_on_reload() {
+    let (env, ws) = demo();
+    let (mut ledger, mut app) = open(&ws);
+    let key = app.queue()[0].key.clone();
+    let before = data_version(&ledger);
+    // Another process records a decision while the meeting is open.
+    env.run(&[
+        "decide",
+        "approve",
+        &key,
+        "--note",
+        "from the CLI",
+        "--as",
+        "Priya Raman",
+    ])
+    .ok();
+    assert_ne!(data_version(&ledger), before, "the screen's poll notices");
+    app.reload(&ledger, &ws.policy).unwrap();
+    assert!(!app.queue().iter().any(|r| r.key == key));
+    let _ = &mut ledger;
+}
+
+fn data_version(ledger: &Ledger) -> i64 {
+    ledger
+        .conn()
+        .query_row("PRAGMA data_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The screen as text.
+fn draw(app: &mut App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| portcullis::triage::ui::draw(f, app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn every_view_at_80x24_and_160x48() {
+    let (_env, ws) = demo();
+    let (mut ledger, mut app) = open(&ws);
+    app.git = data::git_facts(
+        &ws,
+        "v23",
+        &app.snap
+            .queue
+            .iter()
+            .map(|r| r.key.clone())
+            .collect::<Vec<_>>(),
+    );
+    app.git_ready = true;
+    app.reload(&ledger, &ws.policy).unwrap();
+    for (i, v) in View::ALL.iter().enumerate() {
+        press(
+            &mut app,
+            &mut ledger,
+            &ws,
+            &[KeyCode::Char((b'1' + i as u8) as char)],
+        );
+        for (w, h) in [(80, 24), (160, 48)] {
+            let name = format!(
+                "triage_{}_{w}x{h}",
+                v.title().to_lowercase().replace([' ', ','], "_")
+            );
+            assert_snapshot!(name, draw(&mut app, w, h));
+        }
+    }
+    press(
+        &mut app,
+        &mut ledger,
+        &ws,
+        &[KeyCode::Char('1'), KeyCode::Enter],
+    );
+    for (w, h) in [(80, 24), (160, 48)] {
+        assert_snapshot!(format!("triage_detail_{w}x{h}"), draw(&mut app, w, h));
+    }
+    press(
+        &mut app,
+        &mut ledger,
+        &ws,
+        &[KeyCode::Esc, KeyCode::Char('?')],
+    );
+    assert_snapshot!("triage_help_80x24", draw(&mut app, 80, 24));
+    press(
+        &mut app,
+        &mut ledger,
+        &ws,
+        &[KeyCode::Esc, KeyCode::Char('r')],
+    );
+    assert_snapshot!("triage_reject_prompt_80x24", draw(&mut app, 80, 24));
+}
+
+fn binary() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+fn spawn(env: &TestEnv, args: &[&str]) -> PtySession {
+    let home = env.path().display().to_string();
+    PtySession::spawn(
+        &binary(),
+        args,
+        env.path(),
+        &[("PORTCULLIS_NOW", NOW), ("HOME", &home), ("NO_COLOR", "1")],
+        100,
+        30,
+    )
+    .unwrap()
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn the_real_binary_in_a_terminal_decides_survives_a_crash_and_restores_the_terminal() {
+    let (env, _ws) = demo();
+    let args = [
+        "--config",
+        "portcullis.toml",
+        "triage",
+        "--attendee",
+        "Mara Lindqvist",
+        "--attendee",
+        "Priya Raman",
+        "--attendee",
+        "Hugo Brandt",
+    ];
+    let mut s = spawn(&env, &args);
+    let screen = s.wait_for("Requests awaiting a decision", WAIT).unwrap();
+    assert!(screen.contains("3 present"), "{screen}");
+    // The first row of the queue.
+    let first = screen
+        .lines()
+        .find(|l| l.starts_with("DM-"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    s.send(b"a").unwrap();
+    s.wait_for(&format!("Approve {first}"), WAIT).unwrap();
+    s.send(b"fine by me\r").unwrap();
+    s.wait_for(&format!("approve {first}: requested"), WAIT)
+        .unwrap();
+    // The decision is in the ledger while the screen is still open.
+    let run = env.run(&["history", &first]);
+    assert!(run.stdout.contains("decision: approve"), "{}", run.stdout);
+    // A resize redraws at the new size.
+    s.resize(80, 24).unwrap();
+    s.wait_for("1 decided", WAIT).unwrap();
+
+    // Crash: the process is killed mid-meeting. Nothing is lost and the meeting resumes.
+    drop(s);
+    let run = env.run(&["history", &first]);
+    assert!(run.stdout.contains("fine by me"), "{}", run.stdout);
+    let mut s = spawn(&env, &["--config", "portcullis.toml", "triage"]);
+    s.wait_for(
+        "Resumed the meeting of 2026-11-24 (1 decision(s) so far)",
+        WAIT,
+    )
+    .unwrap();
+    // End it: q, y, then q on the end screen; the terminal is restored.
+    s.send(b"q").unwrap();
+    s.wait_for("End the meeting?", WAIT).unwrap();
+    s.send(b"y").unwrap();
+    s.wait_for("m writes the minutes", WAIT).unwrap();
+    s.send(b"m").unwrap();
+    s.wait_for("Minutes written to", WAIT).unwrap();
+    s.send(b"q").unwrap();
+    assert_eq!(s.wait_exit(WAIT).unwrap(), 0);
+    let raw = String::from_utf8_lossy(&s.raw_output()).to_string();
+    assert!(raw.contains("\x1b[?1049l"), "left the alternate screen");
+    assert!(raw.contains("\x1b[?25h"), "showed the cursor again");
+    assert!(
+        s.screen()
+            .contains("Meeting of 2026-11-24 ended: 1 decision(s)"),
+        "{}",
+        s.screen()
+    );
+    let minutes = std::fs::read_to_string(env.path().join("minutes/v23-2026-11-24.md")).unwrap();
+    assert!(
+        minutes.contains("Priya Raman") && minutes.contains(&first),
+        "{minutes}"
+    );
+    let run = env.run(&["minutes", "--meeting", MEETING]);
+    run.ok();
+    assert!(run.stdout.contains("fine by me"), "{}", run.stdout);
+}
+
+#[test]
+fn triage_without_a_terminal_and_bad_attendees_say_what_to_do() {
+    let (env, _ws) = demo();
+    let run = env.run(&["triage"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("needs a terminal"), "{}", run.stderr);
+    let mut s = spawn(&env, &["triage", "--attendee", "Nobody Here"]);
+    let code = s.wait_exit(WAIT).unwrap();
+    assert_eq!(code, 2);
+    let raw = String::from_utf8_lossy(&s.raw_output()).to_string();
+    assert!(raw.contains("is not on the committee"), "{raw}");
+    let run = env.run(&["minutes"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no meeting yet"), "{}", run.stderr);
+}
+
+#[test]
+fn the_demo_in_a_terminal_opens_the_triage_screen() {
+    let env = TestEnv::new();
+    let mut s = spawn(&env, &["demo", "--dir", "d"]);
+    // First the attendees (all ticked), then the queue; Ctrl-C leaves with the meeting open.
+    s.wait_for("who attends?", WAIT).unwrap();
+    s.send(b" ").unwrap(); // untick the first member
+    s.wait_for("[ ] Mara Lindqvist", WAIT).unwrap();
+    s.send(b"\r").unwrap();
+    s.wait_for("Requests awaiting a decision", WAIT).unwrap();
+    assert!(s.screen().contains("4 present"), "{}", s.screen());
+    s.send(b"\x03").unwrap();
+    assert_eq!(s.wait_exit(WAIT).unwrap(), 0);
+    let raw = String::from_utf8_lossy(&s.raw_output()).to_string();
+    assert!(raw.contains("resumes it"), "{raw}");
+    // Without a terminal, the demo only prints.
+    let run = env.run(&["demo", "--dir", "d2"]);
+    run.ok();
+    assert!(run.stdout.contains("triage"), "{}", run.stdout);
+}
