@@ -19,12 +19,15 @@
 //!   ([`git::verify`]).
 //! - [`release`]: patch releases, pure: the manifest and its hash, the version rule, the texts
 //!   (versiondb, notes, changelog); the gate and the cut are in `ops::release`.
-//! - [`ops`]: the operations every front end calls (status, decide, history, audit, rebuild) and
-//!   the workspace (config + policy + ledger).
+//! - [`ops`]: the operations every front end calls (status, decide, history, audit, rebuild,
+//!   meetings and minutes in [`ops::meeting`]) and the workspace (config + policy + ledger).
+//! - [`triage`]: the committee's terminal screen (ratatui): a snapshot of the ledger, a state
+//!   machine of keys, pure drawing, and the terminal loop.
 //! - [`cli`]: clap definitions, one function per command, output as table / JSON / CSV / Markdown.
 //! - [`demo`]: the self-contained demo workspace, with its git repositories.
 //! - [`testkit`]: test doubles over real TCP and real git repositories (Jira server, repository
-//!   builders, synthetic campaigns), shared by tests, demo and benchmarks.
+//!   builders, synthetic campaigns, a pseudo-terminal driver), shared by tests, demo and
+//!   benchmarks.
 //!
 //! Data flows one way: trackers, files and git → events → derived state → operations → front ends.
 

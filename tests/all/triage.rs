@@ -582,3 +582,82 @@ fn the_demo_in_a_terminal_opens_the_triage_screen() {
     run.ok();
     assert!(run.stdout.contains("triage"), "{}", run.stdout);
 }
+
+#[test]
+fn ending_the_meeting_pushes_its_decisions_to_jira_and_shows_the_result() {
+    use portcullis::testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
+    let (env, _ws) = demo();
+    let export: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path().join("jira-export.json")).unwrap())
+            .unwrap();
+    let server = JiraServer::start(
+        Config {
+            users: vec![User {
+                name: "portcullis-bot".into(),
+                account_id: "557058:portcullis-bot".into(),
+                display_name: "portcullis bot".into(),
+                email: "bot@example.org".into(),
+                token: "s3cret-token".into(),
+            }],
+            ..Config::data_center()
+        },
+        seed_issues_from_json(export).unwrap(),
+        0,
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
+    std::fs::write(
+        env.path().join("portcullis.toml"),
+        format!("{config}\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\n", server.url()),
+    )
+    .unwrap();
+    let home = env.path().display().to_string();
+    let mut s = PtySession::spawn(
+        &binary(),
+        &["triage", "--attendee", "Mara Lindqvist"],
+        env.path(),
+        &[
+            ("PORTCULLIS_NOW", NOW),
+            ("HOME", &home),
+            ("NO_COLOR", "1"),
+            ("PORTCULLIS_JIRA_TOKEN", "s3cret-token"),
+        ],
+        120,
+        30,
+    )
+    .unwrap();
+    let screen = s.wait_for("Requests awaiting a decision", WAIT).unwrap();
+    let first = screen
+        .lines()
+        .find(|l| l.starts_with("DM-"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    s.send(b"a").unwrap();
+    s.wait_for("reason (optional)", WAIT).unwrap();
+    s.send(b"\r").unwrap();
+    s.wait_for(&format!("approve {first}"), WAIT).unwrap();
+    s.send(b"q").unwrap();
+    s.wait_for("End the meeting?", WAIT).unwrap();
+    s.send(b"y").unwrap();
+    s.wait_for("p pushes them now", WAIT).unwrap();
+    s.send(b"p").unwrap();
+    let screen = s.wait_for("Pushed", WAIT).unwrap();
+    assert!(!screen.contains("s3cret-token"), "{screen}");
+    s.send(b"q").unwrap();
+    assert_eq!(s.wait_exit(WAIT).unwrap(), 0);
+    let issue = server.issue(&first).unwrap();
+    assert!(
+        issue.labels.iter().any(|l| l == "backport-approved"),
+        "{:?}",
+        issue.labels
+    );
+    assert!(
+        issue.comments.iter().any(|c| c.contains("APPROVED")),
+        "{:?}",
+        issue.comments
+    );
+    let log = std::fs::read_to_string(env.path().join("portcullis-triage.log")).unwrap_or_default();
+    assert!(!log.contains("s3cret-token"));
+    assert!(!String::from_utf8_lossy(&s.raw_output()).contains("s3cret-token"));
+}
