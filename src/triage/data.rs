@@ -300,6 +300,13 @@ pub fn load_at(
                 kind::DRIFT_CLEARED => ("drift resolved", s("message")),
                 _ => continue,
             };
+            // A fact seen again (a landing recorded by two verify runs) shows once, newest.
+            if since_rows
+                .iter()
+                .any(|r: &SinceRow| r.key == key && r.what == what && r.detail == detail)
+            {
+                continue;
+            }
             since_rows.push(SinceRow {
                 at,
                 key,
