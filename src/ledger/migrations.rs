@@ -15,6 +15,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_git_cache",
         include_str!("migrations/0003_git_cache.sql"),
     ),
+    (
+        "0004_event_time_index",
+        include_str!("migrations/0004_event_time_index.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -173,20 +173,22 @@ pub fn close(ledger: &mut Ledger, policy: &LoadedPolicy, m: &Meeting, actor: &st
 /// The local decisions of a meeting, in order, each with whether it was taken back.
 pub fn decisions_of(ledger: &Ledger, line: &str, date: NaiveDate) -> Result<Vec<(Event, bool)>> {
     let events = ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE])?;
-    let undone = undone_decisions(&events);
-    Ok(events
-        .into_iter()
+    Ok(decisions_in(&events, line, date))
+}
+
+/// [`decisions_of`] from events already read (decisions and undos, in order).
+pub fn decisions_in(events: &[Event], line: &str, date: NaiveDate) -> Vec<(Event, bool)> {
+    let undone = undone_decisions(events);
+    events
+        .iter()
         .filter(|e| {
             e.kind == kind::DECISION
                 && e.source == source::LOCAL
                 && e.line.as_deref() == Some(line)
                 && e.meeting == Some(date)
         })
-        .map(|e| {
-            let u = undone.contains(&e.seq);
-            (e, u)
-        })
-        .collect())
+        .map(|e| (e.clone(), undone.contains(&e.seq)))
+        .collect()
 }
 
 /// Take back the meeting's last decision that still stands. Refused once it was written to the

@@ -782,12 +782,20 @@ pub struct StepRow {
 
 /// The latest approval target of every ticket on a line: `Step(name)` or `Release(version)`.
 pub fn targets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, crate::ops::Target>> {
-    let mut out = BTreeMap::new();
     let events = ledger.events_of_kinds(&[
         crate::domain::event::kind::DECISION,
         crate::domain::event::kind::DECISION_UNDONE,
     ])?;
-    let undone = crate::domain::event::undone_decisions(&events);
+    Ok(targets_from(&events, line))
+}
+
+/// [`targets`] from events already read (decisions and undos, in order).
+pub fn targets_from(
+    events: &[crate::domain::event::Event],
+    line: &str,
+) -> BTreeMap<String, crate::ops::Target> {
+    let mut out = BTreeMap::new();
+    let undone = crate::domain::event::undone_decisions(events);
     for e in events {
         if e.kind != crate::domain::event::kind::DECISION
             || undone.contains(&e.seq)
@@ -808,7 +816,7 @@ pub fn targets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, crate::op
             out.remove(&key);
         }
     }
-    Ok(out)
+    out
 }
 
 /// The steps of a line with their state.

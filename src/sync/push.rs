@@ -66,6 +66,11 @@ pub struct TicketPlan {
 /// Decisions with no `push` event yet, oldest first.
 pub fn pending_decisions(ledger: &Ledger) -> Result<Vec<PendingDecision>> {
     let events = ledger.events_of_kinds(&[kind::DECISION, kind::PUSHED, kind::DECISION_UNDONE])?;
+    Ok(pending_from(&events))
+}
+
+/// [`pending_decisions`] from events already read (decisions, pushes and undos, in order).
+pub fn pending_from(events: &[Event]) -> Vec<PendingDecision> {
     // Pushed decisions, and decisions taken back before they were pushed: neither is pending.
     let pushed: HashSet<i64> = events
         .iter()
@@ -77,12 +82,13 @@ pub fn pending_decisions(ledger: &Ledger) -> Result<Vec<PendingDecision>> {
                 .and_then(Value::as_i64)
         })
         .collect();
-    Ok(events
-        .into_iter()
+    events
+        .iter()
         .filter(|e| e.kind == kind::DECISION && e.source == source::LOCAL)
         .filter(|e| !pushed.contains(&e.seq))
+        .cloned()
         .filter_map(to_pending)
-        .collect())
+        .collect()
 }
 
 fn to_pending(e: Event) -> Option<PendingDecision> {

@@ -165,6 +165,11 @@ pub struct App {
     pub detail: Option<crate::ops::History>,
     /// A fixed clock for reloads (tests and benchmarks); `None`: the real one.
     pub clock: Option<chrono::DateTime<chrono::Utc>>,
+    /// After a decision, update the rows in place and leave the full reload to the caller's
+    /// idle time ([`App::stale`]), so the keypress redraws at once. Off: reload before returning.
+    pub defer_reload: bool,
+    /// The snapshot is behind the ledger (set after a decision with `defer_reload`).
+    pub stale: bool,
 }
 
 impl App {
@@ -186,6 +191,8 @@ impl App {
             page: 10,
             detail: None,
             clock: None,
+            defer_reload: false,
+            stale: false,
         }
     }
 
@@ -321,6 +328,7 @@ impl App {
     pub fn reload(&mut self, ledger: &Ledger, policy: &LoadedPolicy) -> Result<()> {
         let now = self.clock.unwrap_or_else(crate::domain::time::now);
         self.snap = data::load_at(ledger, policy, &self.snap.meeting, now)?;
+        self.stale = false;
         let c = self.cursor();
         self.set_cursor(c);
         self.detail = None;
@@ -600,7 +608,12 @@ impl App {
                     Ok(()) => {
                         self.status = format!("Note added to {}", p.key);
                         self.mode = Self::after_decision(&p);
-                        self.reload(ledger, policy)?;
+                        if self.defer_reload {
+                            self.stale = true;
+                            self.detail = None;
+                        } else {
+                            self.reload(ledger, policy)?;
+                        }
                     }
                     Err(e) => {
                         p.error = Some(e.to_string());
@@ -658,7 +671,11 @@ impl App {
                     out.seq
                 );
                 self.mode = Self::after_decision(&p);
-                self.reload(ledger, policy)?;
+                if self.defer_reload {
+                    self.apply_locally(&out.key, out.to);
+                } else {
+                    self.reload(ledger, policy)?;
+                }
             }
             Err(e) => {
                 p.error = Some(e.to_string().lines().next().unwrap_or("").to_string());
@@ -666,6 +683,26 @@ impl App {
             }
         }
         Ok(Effect::None)
+    }
+
+    /// A decision's effect on the rows, before the full reload: the ticket leaves the queue
+    /// (or changes state there), and the counts move.
+    fn apply_locally(&mut self, key: &str, to: State) {
+        match to {
+            State::Requested | State::NeedsInfo => {
+                for r in self.snap.queue.iter_mut().filter(|r| r.key == key) {
+                    r.state = to;
+                    r.new = false;
+                }
+            }
+            _ => self.snap.queue.retain(|r| r.key != key),
+        }
+        self.snap.decided_here += 1;
+        self.snap.pending_push += 1;
+        self.detail = None;
+        self.stale = true;
+        let c = self.cursor();
+        self.set_cursor(c);
     }
 
     /// After a decision: back to the detail if it was open there, else the list.

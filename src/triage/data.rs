@@ -254,10 +254,15 @@ pub fn load_at(
             "SELECT at, ticket, kind, source, actor, payload, note FROM events
              WHERE kind IN ('label.added', 'decision', 'landing', 'drift.found', 'drift.cleared')
                AND at >= ?1 AND (line IS NULL OR line = ?2)
-             ORDER BY at DESC, seq DESC LIMIT 1000",
+               AND (kind <> 'label.added' OR json_extract(payload, '$.label') = ?3)
+             ORDER BY at DESC, seq DESC LIMIT 2000",
         )?;
         let rows = stmt.query_map(
-            rusqlite::params![crate::domain::time::fmt_utc(since), line.name],
+            rusqlite::params![
+                crate::domain::time::fmt_utc(since),
+                line.name,
+                line.request_label
+            ],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -384,7 +389,10 @@ pub fn load_at(
 
     // Readiness per step and for the next release (landed = approved and not missing anywhere).
     let missing: BTreeSet<&str> = not_landed.iter().map(|r| r.key.as_str()).collect();
-    let targets = crate::ops::release::targets(ledger, &line.name)?;
+    // Decisions, undos and pushes, read once for the targets, this meeting and the pending pushes.
+    let decision_events =
+        ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE, kind::PUSHED])?;
+    let targets = crate::ops::release::targets_from(&decision_events, &line.name);
     let mut readiness = Vec::new();
     let step_events = ledger.events_of_kinds(&[
         crate::ops::release::STEP_STARTED,
@@ -440,11 +448,11 @@ pub fn load_at(
     }
     readiness.insert(0, next);
 
-    let decided_here = meeting::decisions_of(ledger, &line.name, meeting.date)?
+    let decided_here = meeting::decisions_in(&decision_events, &line.name, meeting.date)
         .iter()
         .filter(|(_, u)| !u)
         .count();
-    let pending_push = crate::sync::push::pending_decisions(ledger)?
+    let pending_push = crate::sync::push::pending_from(&decision_events)
         .iter()
         .filter(|d| d.line == line.name)
         .count();

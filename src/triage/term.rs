@@ -125,6 +125,7 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
         tracing::info!(date = %m.date, resumed, "meeting open");
         let snap = data::load(&ledger, policy, &m)?;
         let mut app = App::new(snap, opts.actor.clone(), tracker, color);
+        app.defer_reload = true;
         if resumed {
             app.status = format!(
                 "Resumed the meeting of {} ({} decision(s) so far)",
@@ -171,6 +172,10 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                         Event::Mouse(me) => app.mouse(me),
                         _ => {}
                     }
+                }
+                // A decision updated the rows in place; reload fully when no key is waiting.
+                if app.stale && !event::poll(Duration::ZERO).map_err(io)? {
+                    app.reload(&ledger, policy)?;
                 }
                 if let Ok(facts) = rx.try_recv() {
                     app.git = facts;

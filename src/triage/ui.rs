@@ -205,11 +205,22 @@ fn render_table(
     f.render_stateful_widget(t, area, &mut state);
 }
 
+/// The rows of a list that fit on screen with the cursor visible: (first, end, cursor within).
+/// Only those are turned into cells: a queue of thousands draws as fast as a page.
+fn window(len: usize, cursor: usize, area: Rect) -> (usize, usize, usize) {
+    let page = (area.height as usize).saturating_sub(2).max(1);
+    let start = cursor.saturating_sub(page - 1).min(len.saturating_sub(1));
+    let end = (start + page).min(len);
+    (start, end, cursor.saturating_sub(start))
+}
+
 fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     let now = app.snap.now;
-    let rows: Vec<Row> = app
-        .queue()
-        .into_iter()
+    let all = app.queue();
+    let total = all.len();
+    let (start, end, cursor) = window(total, app.cursor(), area);
+    let rows: Vec<Row> = all[start..end]
+        .iter()
         .map(|r| {
             let state = match r.state {
                 State::Requested if r.new => "new".to_string(),
@@ -272,8 +283,7 @@ fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     };
     let empty = rows.is_empty();
     let title = format!(
-        "Requests awaiting a decision ({}, {})",
-        rows.len(),
+        "Requests awaiting a decision ({total}, {})",
         app.sort.name()
     );
     let t = table(
@@ -287,7 +297,7 @@ fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         f,
         t,
         area,
-        app.cursor(),
+        cursor,
         empty,
         "Nothing waits for the committee.",
         th,
@@ -295,9 +305,11 @@ fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
 }
 
 fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
-    let rows: Vec<Row> = app
-        .since()
-        .into_iter()
+    let all = app.since();
+    let total = all.len();
+    let (start, end, cursor) = window(total, app.cursor(), area);
+    let rows: Vec<Row> = all[start..end]
+        .iter()
         .map(|r| {
             let style = match r.what {
                 "reverted" | "drift" => th.fg(Color::Red),
@@ -315,8 +327,8 @@ fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         .collect();
     let empty = rows.is_empty();
     let title = match app.snap.last_meeting {
-        Some(d) => format!("Since the meeting of {d} ({})", rows.len()),
-        None => format!("This past week ({})", rows.len()),
+        Some(d) => format!("Since the meeting of {d} ({total})"),
+        None => format!("This past week ({total})"),
     };
     let t = table(
         rows,
@@ -334,7 +346,7 @@ fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         f,
         t,
         area,
-        app.cursor(),
+        cursor,
         empty,
         "Nothing happened since the last meeting.",
         th,

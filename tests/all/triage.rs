@@ -587,9 +587,10 @@ fn the_demo_in_a_terminal_opens_the_triage_screen() {
 fn ending_the_meeting_pushes_its_decisions_to_jira_and_shows_the_result() {
     use portcullis::testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
     let (env, _ws) = demo();
-    let export: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.path().join("jira-export.json")).unwrap())
-            .unwrap();
+    let export: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env.path().join("jira-export.json")).unwrap(),
+    )
+    .unwrap();
     let server = JiraServer::start(
         Config {
             users: vec![User {
@@ -608,7 +609,10 @@ fn ending_the_meeting_pushes_its_decisions_to_jira_and_shows_the_result() {
     let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
     std::fs::write(
         env.path().join("portcullis.toml"),
-        format!("{config}\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\n", server.url()),
+        format!(
+            "{config}\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\n",
+            server.url()
+        ),
     )
     .unwrap();
     let home = env.path().display().to_string();
@@ -660,4 +664,36 @@ fn ending_the_meeting_pushes_its_decisions_to_jira_and_shows_the_result() {
     let log = std::fs::read_to_string(env.path().join("portcullis-triage.log")).unwrap_or_default();
     assert!(!log.contains("s3cret-token"));
     assert!(!String::from_utf8_lossy(&s.raw_output()).contains("s3cret-token"));
+}
+
+#[test]
+fn in_the_terminal_a_decision_updates_the_rows_at_once_and_reloads_when_idle() {
+    let (_env, ws) = demo();
+    let (mut ledger, mut app) = open(&ws);
+    app.defer_reload = true;
+    let first = app.queue()[0].key.clone();
+    let before = app.snap.queue.len();
+    let mut k = vec![KeyCode::Char('a')];
+    k.extend(typed("ok"));
+    k.push(KeyCode::Enter);
+    press(&mut app, &mut ledger, &ws, &k);
+    // In the ledger already; on screen without a reload; the reload is owed.
+    assert_eq!(state(&ledger, &first), "approved");
+    assert_eq!(app.snap.queue.len(), before - 1);
+    assert_eq!(app.snap.decided_here, 1);
+    assert!(app.stale);
+    app.reload(&ledger, &ws.policy).unwrap();
+    assert!(!app.stale);
+    assert_eq!(app.snap.queue.len(), before - 1);
+    assert_eq!(app.snap.decided_here, 1);
+    // needs-info keeps the ticket in the queue, in its new state.
+    let second = app.queue()[0].key.clone();
+    press(
+        &mut app,
+        &mut ledger,
+        &ws,
+        &[KeyCode::Char('i'), KeyCode::Enter],
+    );
+    let row = app.snap.queue.iter().find(|r| r.key == second).unwrap();
+    assert_eq!(row.state, portcullis::domain::workflow::State::NeedsInfo);
 }
