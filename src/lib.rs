@@ -37,6 +37,7 @@ pub mod domain;
 pub mod error;
 pub mod git;
 pub mod ledger;
+pub mod notify;
 pub mod ops;
 pub mod release;
 pub mod sync;

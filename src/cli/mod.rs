@@ -299,6 +299,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Md)]
         format: Format,
     },
+    /// Post the digest of a line (new requests, decisions with reasons, landings, reverts, drift,
+    /// stale approvals with owners, readiness) and alerts for urgent events to the chat targets
+    /// of portcullis.toml (`[[notify]]`), once each: what was posted is recorded in the ledger.
+    Notify {
+        #[arg(long)]
+        line: Option<String>,
+        /// `last` (after the last posted digest; the default) or a date (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Show the digest and how it would be split; post nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this target (repeat for several).
+        #[arg(long = "target", value_name = "NAME")]
+        only: Vec<String>,
+        /// Post a digest even when nothing happened.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     Demo {
         /// Where to build it (default: ./portcullis-demo).
         #[arg(long, conflicts_with = "temp")]

@@ -199,10 +199,31 @@ pub struct Rules {
     /// `done_not_landed`, `landed_not_approved`, `reverted`, `unverifiable`.
     #[serde(default = "default_drift_blocking")]
     pub drift_blocking: Vec<DriftKind>,
+    /// Digests list approvals older than this many days that have not landed everywhere, with
+    /// their owners. Default 14.
+    #[serde(default = "default_stale_after_days")]
+    pub stale_after_days: i64,
+    /// What is posted to chat at once as an alert, not only in the next digest: drift kinds
+    /// (`reverted`, `landed_not_approved`, …) and `cut_failed`. Default: `reverted`,
+    /// `landed_not_approved`, `cut_failed`.
+    #[serde(default = "default_alert")]
+    pub alert: Vec<String>,
 }
 
 fn default_drift_blocking() -> Vec<DriftKind> {
     DriftKind::DEFAULT_BLOCKING.to_vec()
+}
+
+fn default_stale_after_days() -> i64 {
+    14
+}
+
+fn default_alert() -> Vec<String> {
+    vec![
+        "reverted".into(),
+        "landed_not_approved".into(),
+        "cut_failed".into(),
+    ]
 }
 
 impl Default for Rules {
@@ -210,6 +231,8 @@ impl Default for Rules {
         Rules {
             blocking: Vec::new(),
             drift_blocking: default_drift_blocking(),
+            stale_after_days: default_stale_after_days(),
+            alert: default_alert(),
         }
     }
 }

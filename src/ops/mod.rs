@@ -1,7 +1,9 @@
 //! The operations shared by every front end (CLI today; TUI and bot later). Each takes plain
 //! data, returns plain data (serialisable), and never prints.
 
+pub mod digest;
 pub mod meeting;
+pub mod notify;
 pub mod release;
 pub mod tracker;
 pub mod verify;

@@ -28,6 +28,9 @@ use crate::{Error, Result};
 
 /// The event kind of a cut release (payload: the manifest and its hash).
 pub const RELEASE_CUT: &str = "release.cut";
+/// A cut asked for with `--apply` that the gate refused (payload: version, tag, message, the
+/// blockers' kinds). No tag, no manifest: only the fact, for alerts and the record.
+pub const CUT_FAILED: &str = "release.cut_failed";
 
 #[derive(Debug, Clone, Default)]
 pub struct CutOptions {
@@ -566,7 +569,12 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         marked_done: Vec::new(),
         pushed: Vec::new(),
     };
-    if !opts.apply || !report.blockers.is_empty() {
+    if opts.apply && !report.blockers.is_empty() {
+        drop(ledger);
+        record_failed(ws, &report)?;
+        return Ok(report);
+    }
+    if !opts.apply {
         return Ok(report);
     }
     apply(ws, &policy_dir, ledger, &mut report, opts)?;
@@ -574,6 +582,43 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         push_tags(ws, &mut report);
     }
     Ok(report)
+}
+
+/// Record a refused `--apply` (once per tag and set of reasons).
+fn record_failed(ws: &Workspace, report: &CutReport) -> Result<()> {
+    let m = &report.manifest;
+    let kinds: BTreeSet<&str> = report.blockers.iter().map(|b| b.kind.as_str()).collect();
+    let kinds: Vec<&str> = kinds.into_iter().collect();
+    let message = format!(
+        "cut {} refused: {} reason(s) ({})",
+        m.tag,
+        report.blockers.len(),
+        kinds.join(", ")
+    );
+    let mut ledger = ws.open_ledger()?;
+    let last = ledger
+        .events_of_kinds(&[CUT_FAILED])?
+        .into_iter()
+        .rfind(|e| e.line.as_deref() == Some(&m.line) && e.payload["tag"] == m.tag.as_str());
+    if last.is_some_and(|e| e.payload["message"] == message.as_str()) {
+        return Ok(());
+    }
+    ledger.append_all(
+        &ws.policy,
+        [NewEvent {
+            ticket: None,
+            line: Some(m.line.clone()),
+            kind: CUT_FAILED,
+            source: crate::domain::event::source::LOCAL.into(),
+            actor: None,
+            at: now(),
+            meeting: None,
+            note: None,
+            payload: json!({ "version": m.version, "tag": m.tag, "message": message, "blockers": kinds }),
+            dedup_key: None,
+        }],
+    )?;
+    Ok(())
 }
 
 /// `git push origin refs/tags/<tag>` in every repository of a release, as a subprocess with

@@ -31,6 +31,9 @@ pub struct Config {
     /// The Jira to sync with and push to.
     #[serde(default)]
     pub jira: Option<JiraConfig>,
+    /// Chat targets for digests and alerts (`[[notify]]`).
+    #[serde(default)]
+    pub notify: Vec<crate::ops::notify::TargetConfig>,
 }
 
 /// `[jira]` in `portcullis.toml`. Credentials never go here: they come from the environment or

@@ -6,6 +6,7 @@ mod cli;
 mod import;
 mod jira_live;
 mod ledger;
+mod notify;
 mod policy;
 mod release;
 mod triage;

@@ -4,6 +4,7 @@ mod audit;
 mod decide;
 mod demo;
 mod history;
+mod notify;
 mod init;
 mod ledger;
 mod policy;
@@ -213,6 +214,22 @@ pub fn run(cli: Cli) -> Result<u8> {
                 },
             )
         }
+        Command::Notify {
+            line,
+            since,
+            dry_run,
+            only,
+            force,
+            format,
+        } => notify::run(
+            &Workspace::resolve(&loc)?,
+            line,
+            since,
+            dry_run,
+            only,
+            force,
+            format,
+        ),
         Command::Minutes {
             line,
             meeting,

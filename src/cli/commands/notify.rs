@@ -1,0 +1,66 @@
+use crate::cli::output::{clean, json, print, Format, Table};
+use crate::ops::digest::{parse_since, to_text};
+use crate::ops::notify::{notify, targets, FailPoint, NotifyOptions};
+use crate::ops::workspace::Workspace;
+use crate::Result;
+
+/// `notify`: post the digest and alerts to the configured chat targets (exit 1 if a post
+/// failed), or show the digest with `--dry-run` or when no target is configured.
+pub fn run(
+    ws: &Workspace,
+    line: Option<String>,
+    since: Option<String>,
+    dry_run: bool,
+    only: Vec<String>,
+    force: bool,
+    format: Format,
+) -> Result<u8> {
+    let since = since.as_deref().map(parse_since).transpose()?;
+    let targets = targets(ws)?;
+    let poster = crate::notify::Poster::new(crate::notify::PosterConfig::default())
+        .map_err(|e| crate::Error::internal(e.to_string()))?;
+    let opts = NotifyOptions {
+        line,
+        since,
+        dry_run,
+        only,
+        force,
+        fail_at: FailPoint::from_env(),
+    };
+    let rt = crate::ops::tracker::runtime()?;
+    let report = rt.block_on(notify(
+        ws,
+        &poster,
+        &targets,
+        &opts,
+        crate::domain::time::now(),
+    ))?;
+    if format == Format::Json {
+        print(&json(&report))?;
+    } else {
+        let mut s = String::new();
+        if let Some(m) = &report.digest {
+            if dry_run || report.outcomes.is_empty() {
+                s.push_str(&to_text(m));
+            }
+        }
+        if report.outcomes.is_empty() {
+            s.push_str("\nNo chat target is configured ([[notify]] in portcullis.toml): nothing was posted.\n");
+        } else {
+            let mut t = Table::new(&["TARGET", "MESSAGE", "RESULT", "PARTS", "ERROR"]);
+            for o in &report.outcomes {
+                t.row(vec![
+                    o.target.clone(),
+                    o.id.clone(),
+                    o.result.clone(),
+                    o.parts.to_string(),
+                    o.error.as_deref().map(clean).unwrap_or_default(),
+                ]);
+            }
+            s.push('\n');
+            s.push_str(&t.render());
+        }
+        print(&s)?;
+    }
+    Ok(if report.failed() { 1 } else { 0 })
+}

@@ -1,0 +1,450 @@
+//! Digests and alerts for chat: what happened on a release line since the last posted digest,
+//! read from the ledger's events, as a transport-neutral [`crate::notify::Message`].
+//!
+//! A digest covers a window of event sequence numbers: from just after the last posted digest
+//! of the line (a `digest.posted` event) to the newest event. The window makes its identity: the
+//! same window gives the same message id, which the transports use as an idempotency key.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::event::kind;
+use crate::domain::policy::LoadedPolicy;
+use crate::ledger::Ledger;
+use crate::notify::{Item, Message, Section};
+use crate::{Error, Result};
+
+/// A digest was posted to a chat target (payload: id, target, window, parts).
+pub const DIGEST_POSTED: &str = "digest.posted";
+/// A digest is about to be posted (written before the post; see `notify`).
+pub const DIGEST_SENDING: &str = "digest.sending";
+/// An alert was posted (payload: id, target, the event it is about).
+pub const ALERT_POSTED: &str = "alert.posted";
+
+/// Where a digest starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// After the last digest posted for the line (the whole history if none was).
+    Last,
+    /// Events that happened on or after this day.
+    Date(NaiveDate),
+}
+
+/// One line of a digest section: a ticket and what happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub key: Option<String>,
+    pub text: String,
+}
+
+/// What a digest says, before it is rendered for a transport.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Digest {
+    pub line: String,
+    pub branch: String,
+    /// The window: sequence numbers after `from_seq`, up to and including `to_seq`.
+    pub from_seq: i64,
+    pub to_seq: i64,
+    pub new_requests: Vec<Entry>,
+    pub decisions: Vec<Entry>,
+    pub landed: Vec<Entry>,
+    pub reverted: Vec<Entry>,
+    pub drift: Vec<Entry>,
+    pub drift_resolved: usize,
+    /// Approved for longer than the threshold and still missing somewhere, with owners.
+    pub stale: Vec<Entry>,
+    pub stale_days: i64,
+    pub readiness: Vec<String>,
+}
+
+impl Digest {
+    /// Nothing happened in the window (stale approvals and readiness alone do not make news).
+    pub fn is_empty(&self) -> bool {
+        self.new_requests.is_empty()
+            && self.decisions.is_empty()
+            && self.landed.is_empty()
+            && self.reverted.is_empty()
+            && self.drift.is_empty()
+            && self.drift_resolved == 0
+    }
+
+    /// The identity of this digest: the line and its window.
+    pub fn id(&self) -> String {
+        format!("digest-{}-{}-{}", self.line, self.from_seq, self.to_seq)
+    }
+}
+
+/// The sequence number the last posted digest of a line ended at (0 if none).
+pub fn last_posted(ledger: &Ledger, line: &str) -> Result<i64> {
+    Ok(ledger
+        .events_of_kinds(&[DIGEST_POSTED])?
+        .iter()
+        .filter(|e| e.line.as_deref() == Some(line))
+        .filter_map(|e| e.payload.get("to_seq").and_then(Value::as_i64))
+        .max()
+        .unwrap_or(0))
+}
+
+/// Build the digest of a line.
+pub fn build(
+    ledger: &Ledger,
+    policy: &LoadedPolicy,
+    line: Option<&str>,
+    since: Since,
+    now: DateTime<Utc>,
+) -> Result<Digest> {
+    let line = policy.resolve_line(line)?.clone();
+    let (from_seq, from_time) = match since {
+        // The first digest of a line covers the past week, not the whole history.
+        Since::Last => match last_posted(ledger, &line.name)? {
+            0 => (
+                0,
+                Some(crate::domain::time::fmt_utc(now - Duration::days(7))),
+            ),
+            seq => (seq, None),
+        },
+        Since::Date(d) => (
+            0,
+            Some(crate::domain::time::fmt_utc(
+                d.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+            )),
+        ),
+    };
+    build_from(ledger, policy, &line, from_seq, from_time, now)
+}
+
+/// The digest of the events after `from_seq`.
+pub fn build_window(
+    ledger: &Ledger,
+    policy: &LoadedPolicy,
+    line: &str,
+    from_seq: i64,
+    now: DateTime<Utc>,
+) -> Result<Digest> {
+    let line = policy.resolve_line(Some(line))?.clone();
+    build_from(ledger, policy, &line, from_seq, None, now)
+}
+
+fn build_from(
+    ledger: &Ledger,
+    policy: &LoadedPolicy,
+    line: &crate::domain::policy::Line,
+    from_seq: i64,
+    from_time: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Digest> {
+    let conn = ledger.conn();
+    let to_seq: i64 =
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+    let summaries: BTreeMap<String, (String, Option<String>)> = conn
+        .prepare("SELECT key, summary, assignee FROM tickets")?
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .collect::<std::result::Result<_, _>>()?;
+    let summary = |k: &Option<String>| {
+        k.as_ref()
+            .and_then(|k| summaries.get(k))
+            .map(|s| s.0.clone())
+            .unwrap_or_default()
+    };
+    let mut stmt = conn.prepare(
+        "SELECT e.seq, e.ticket, e.kind, e.actor, e.payload, e.note FROM events e
+         WHERE e.seq > ?1 AND e.seq <= ?2 AND (?3 IS NULL OR e.at >= ?3)
+           AND (e.line IS NULL OR e.line = ?4)
+           AND e.kind IN ('label.added', 'decision', 'landing', 'drift.found', 'drift.cleared')
+           AND (e.kind <> 'label.added' OR json_extract(e.payload, '$.label') = ?5)
+           AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'decision.undone'
+                           AND json_extract(u.payload, '$.undoes') = e.seq)
+         ORDER BY e.seq",
+    )?;
+    let rows = stmt.query_map(
+        rusqlite::params![from_seq, to_seq, from_time, line.name, line.request_label],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        },
+    )?;
+    let mut d = Digest {
+        line: line.name.clone(),
+        branch: line.branch.clone(),
+        from_seq,
+        to_seq,
+        new_requests: Vec::new(),
+        decisions: Vec::new(),
+        landed: Vec::new(),
+        reverted: Vec::new(),
+        drift: Vec::new(),
+        drift_resolved: 0,
+        stale: Vec::new(),
+        stale_days: policy.policy.rules.stale_after_days,
+        readiness: Vec::new(),
+    };
+    let mut seen_landings = std::collections::BTreeSet::new();
+    for row in rows {
+        let (_seq, key, k, actor, payload, note) = row?;
+        let p: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+        let s = |f: &str| p.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+        let who = actor.unwrap_or_else(|| "someone".into());
+        let head = |key: &Option<String>| {
+            let sm = summary(key);
+            match key {
+                Some(k) if sm.is_empty() => k.clone(),
+                Some(k) => format!("{k}: {sm}"),
+                None => String::new(),
+            }
+        };
+        match k.as_str() {
+            kind::LABEL_ADDED => d.new_requests.push(Entry {
+                text: format!("{} (requested by {who})", head(&key)),
+                key,
+            }),
+            kind::DECISION => {
+                let mut text = format!("{}: {} by {who}", head(&key), s("decision"));
+                if let Some(u) = p.get("until").and_then(Value::as_str) {
+                    text.push_str(&format!(" until {u}"));
+                }
+                if let Some(n) = note.filter(|n| !n.trim().is_empty()) {
+                    text.push_str(&format!(": \"{n}\""));
+                }
+                d.decisions.push(Entry { key, text });
+            }
+            kind::LANDING
+                if matches!(s("status").as_str(), "landed" | "release_only")
+                    && seen_landings.insert((key.clone(), s("repo"))) =>
+            {
+                d.landed.push(Entry {
+                    text: format!("{} landed in {} ({})", head(&key), s("repo"), s("how")),
+                    key,
+                });
+            }
+            kind::LANDING => {}
+            kind::DRIFT_FOUND if s("kind") == "reverted" => d.reverted.push(Entry {
+                key,
+                text: s("message"),
+            }),
+            kind::DRIFT_FOUND => d.drift.push(Entry {
+                key,
+                text: s("message"),
+            }),
+            kind::DRIFT_CLEARED => d.drift_resolved += 1,
+            _ => {}
+        }
+    }
+
+    // Approved for longer than the threshold and still missing somewhere.
+    let open = crate::ops::verify::open_drift(ledger, &line.name)?;
+    let cutoff = now - Duration::days(d.stale_days);
+    let approved_at: BTreeMap<String, Option<String>> = conn
+        .prepare("SELECT ticket, approved_at FROM line_states WHERE line = ?1 AND state IN ('approved', 'done')")?
+        .query_map([&line.name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in open.values() {
+        let kind = p.get("kind").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "approved_not_landed" | "done_not_landed") {
+            continue;
+        }
+        if let Some(k) = p.get("ticket").and_then(Value::as_str) {
+            missing.entry(k.to_string()).or_default().push(
+                p.get("repo")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
+            );
+        }
+    }
+    for (k, repos) in &missing {
+        let Some(at) = approved_at
+            .get(k)
+            .cloned()
+            .flatten()
+            .and_then(|s| crate::domain::time::parse_utc(&s))
+        else {
+            continue;
+        };
+        if at > cutoff {
+            continue;
+        }
+        let owner = summaries
+            .get(k)
+            .and_then(|s| s.1.clone())
+            .unwrap_or_else(|| "no assignee".into());
+        d.stale.push(Entry {
+            key: Some(k.clone()),
+            text: format!(
+                "{}: approved {} ago, missing in {} (owner: {owner})",
+                head_of(k, &summaries),
+                crate::domain::time::age(at, now),
+                repos.join(", ")
+            ),
+        });
+    }
+
+    // Readiness: the next release and the steps, approved vs landed.
+    let released: std::collections::BTreeSet<String> =
+        crate::ops::release::releases(ledger, &line.name)?
+            .into_iter()
+            .flat_map(|r| r.manifest.tickets.into_iter().map(|t| t.key))
+            .collect();
+    let targets = crate::ops::release::targets(ledger, &line.name)?;
+    let (mut approved, mut landed) = (0, 0);
+    for k in approved_at.keys() {
+        if released.contains(k) || targets.contains_key(k) {
+            continue;
+        }
+        approved += 1;
+        if !missing.contains_key(k) {
+            landed += 1;
+        }
+    }
+    d.readiness.push(format!(
+        "Next patch release of {}: {landed} of {approved} approved backport(s) landed",
+        line.name
+    ));
+    for s in policy.policy.steps.iter().filter(|s| s.line == line.name) {
+        let mine: Vec<&String> = targets
+            .iter()
+            .filter(|(_, t)| **t == crate::ops::Target::Step(s.name.clone()))
+            .map(|(k, _)| k)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let done = mine.iter().filter(|k| !missing.contains_key(**k)).count();
+        d.readiness.push(format!(
+            "Step {}: {done} of {} approved backport(s) landed",
+            s.name,
+            mine.len()
+        ));
+    }
+    Ok(d)
+}
+
+fn head_of(k: &str, summaries: &BTreeMap<String, (String, Option<String>)>) -> String {
+    match summaries.get(k) {
+        Some((s, _)) if !s.is_empty() => format!("{k}: {s}"),
+        _ => k.to_string(),
+    }
+}
+
+fn section(heading: &str, entries: &[Entry]) -> Option<Section> {
+    (!entries.is_empty()).then(|| Section {
+        heading: format!("{heading} ({})", entries.len()),
+        items: entries.iter().map(|e| Item::text(e.text.clone())).collect(),
+    })
+}
+
+/// The digest as a chat message.
+pub fn to_message(d: &Digest) -> Message {
+    let mut sections: Vec<Section> = [
+        section("New requests", &d.new_requests),
+        section("Decisions", &d.decisions),
+        section("Landed", &d.landed),
+        section("Reverted on the release branch", &d.reverted),
+        section("Drift", &d.drift),
+        section(
+            &format!("Approved more than {} days ago, not landed", d.stale_days),
+            &d.stale,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if d.drift_resolved > 0 {
+        sections.push(Section {
+            heading: "Resolved".into(),
+            items: vec![Item::text(format!(
+                "{} drift item(s) resolved",
+                d.drift_resolved
+            ))],
+        });
+    }
+    sections.push(Section {
+        heading: "Readiness".into(),
+        items: d.readiness.iter().map(|r| Item::text(r.clone())).collect(),
+    });
+    Message {
+        title: format!("portcullis digest: {} ({})", d.line, d.branch),
+        sections,
+        id: d.id(),
+    }
+}
+
+/// A plain-text rendering, for `notify --dry-run` and the terminal.
+pub fn to_text(m: &Message) -> String {
+    let mut s = format!("{}\n", m.title);
+    for sec in &m.sections {
+        s.push_str(&format!("\n{}\n", sec.heading));
+        for i in &sec.items {
+            s.push_str(&format!("  - {}\n", i.text));
+        }
+    }
+    s
+}
+
+/// Urgent events in a window, each its own alert: a revert on a release branch, an unapproved
+/// commit landed (drift the policy lists in `rules.alert`), and a cut that failed.
+pub fn alerts(
+    ledger: &Ledger,
+    policy: &LoadedPolicy,
+    line: &str,
+    after_seq: i64,
+) -> Result<Vec<(i64, Message)>> {
+    let urgent = &policy.policy.rules.alert;
+    let mut out = Vec::new();
+    for e in ledger.events_of_kinds(&[kind::DRIFT_FOUND, crate::ops::release::CUT_FAILED])? {
+        if e.seq <= after_seq || e.line.as_deref() != Some(line) {
+            continue;
+        }
+        let (what, text) = if e.kind == kind::DRIFT_FOUND {
+            let k = e.payload.get("kind").and_then(Value::as_str).unwrap_or("");
+            if !urgent.iter().any(|u| u == k) {
+                continue;
+            }
+            (
+                k.replace('_', " "),
+                e.payload["message"].as_str().unwrap_or("").to_string(),
+            )
+        } else {
+            if !urgent.iter().any(|u| u == "cut_failed") {
+                continue;
+            }
+            (
+                "cut failed".to_string(),
+                e.payload["message"].as_str().unwrap_or("").to_string(),
+            )
+        };
+        out.push((
+            e.seq,
+            Message {
+                title: format!("portcullis alert ({line}): {what}"),
+                sections: vec![Section {
+                    heading: e.ticket.clone().unwrap_or_else(|| what.clone()),
+                    items: vec![Item::text(text)],
+                }],
+                id: format!("alert-{line}-{}", e.seq),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Parse `--since`: `last` or a date.
+pub fn parse_since(s: &str) -> Result<Since> {
+    if s == "last" {
+        return Ok(Since::Last);
+    }
+    s.parse::<NaiveDate>().map(Since::Date).map_err(|_| {
+        Error::input(format!(
+            "`{s}` is neither `last` nor a date like 2026-11-23"
+        ))
+    })
+}

@@ -1,0 +1,251 @@
+//! `portcullis notify` against the chat receiver over TCP: digests and alerts posted once, the
+//! post-and-record sequence interrupted at each point, and webhook URLs kept secret.
+
+use portcullis::testkit::chat_server::ChatServer;
+
+use crate::harness::{Run, TestEnv};
+
+/// The demo workspace with one chat target of `kind` named `team`.
+fn demo_with_target(kind: &str, extra: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.run(&["demo", "--dir", "."]).ok();
+    let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
+    std::fs::write(
+        env.path().join("portcullis.toml"),
+        format!("{config}\n[[notify]]\nname = \"team\"\nkind = \"{kind}\"\n{extra}"),
+    )
+    .unwrap();
+    env
+}
+
+const SECRET_PATH: &str = "/services/T000/B000/XXXXsecretXXXX";
+
+fn notify(env: &TestEnv, server: &ChatServer, extra_env: &[(&str, &str)]) -> Run {
+    let url = format!("{}{SECRET_PATH}", server.url());
+    let mut vars = vec![("PORTCULLIS_NOTIFY_TEAM_URL", url.as_str())];
+    vars.extend_from_slice(extra_env);
+    env.run_env(&["notify"], &vars)
+}
+
+fn assert_no_secret(env: &TestEnv, run: &Run) {
+    assert!(!run.stdout.contains("secret"), "{}", run.stdout);
+    assert!(!run.stderr.contains("secret"), "{}", run.stderr);
+    let dump = env.ledger_fingerprint();
+    assert!(!dump.1.iter().any(|r| r.contains("secret")));
+    let c = rusqlite::Connection::open(env.ledger_path()).unwrap();
+    let n: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE payload LIKE '%secret%' OR note LIKE '%secret%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0, "a webhook URL reached the ledger");
+}
+
+#[test]
+fn dry_run_shows_the_digest_and_posts_nothing() {
+    let env = demo_with_target("slack", "");
+    let server = ChatServer::start();
+    let before = env.ledger_fingerprint().0;
+    let url = format!("{}{SECRET_PATH}", server.url());
+    let run = env.run_env(
+        &["notify", "--dry-run"],
+        &[("PORTCULLIS_NOTIFY_TEAM_URL", url.as_str())],
+    );
+    run.ok();
+    assert!(
+        run.stdout.contains("portcullis digest: v23"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Readiness"), "{}", run.stdout);
+    assert!(run.stdout.contains("dry run"), "{}", run.stdout);
+    assert!(server.received().is_empty());
+    assert_eq!(
+        env.ledger_fingerprint().0,
+        before,
+        "a dry run records nothing"
+    );
+    // Without the secret, the target cannot be used: a clear error naming the variable.
+    let run = env.run(&["notify"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("PORTCULLIS_NOTIFY_TEAM_URL"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn digests_and_alerts_are_posted_once() {
+    let env = demo_with_target("slack", "");
+    let server = ChatServer::start();
+    let run = notify(&env, &server, &[]);
+    run.ok();
+    let first = server.messages();
+    // The demo has urgent drift (a revert, a rejected fix landed): alerts, then the digest.
+    assert!(first.len() >= 2, "{}", run.stdout);
+    assert!(
+        first.iter().all(|m| m.path == SECRET_PATH),
+        "posted to the webhook"
+    );
+    let bodies: Vec<String> = first.iter().map(|m| m.body.to_string()).collect();
+    assert!(
+        bodies.iter().any(|b| b.contains("portcullis alert")),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.last().unwrap().contains("portcullis digest"),
+        "{bodies:?}"
+    );
+    assert_no_secret(&env, &run);
+    // Again: nothing new, nothing posted.
+    let run = notify(&env, &server, &[]);
+    run.ok();
+    assert!(run.stdout.contains("nothing new"), "{}", run.stdout);
+    assert_eq!(server.messages().len(), first.len());
+    // A decision later: the next digest has it, and only it.
+    env.run(&[
+        "decide",
+        "approve",
+        "DM-33938",
+        "--note",
+        "needed for coadds",
+        "--as",
+        "Priya Raman",
+    ])
+    .ok();
+    let run = notify(&env, &server, &[]);
+    run.ok();
+    let all = server.messages();
+    assert_eq!(all.len(), first.len() + 1, "{}", run.stdout);
+    let body = all.last().unwrap().body.to_string();
+    assert!(
+        body.contains("DM-33938") && body.contains("needed for coadds"),
+        "{body}"
+    );
+    assert!(!body.contains("Landed"), "only what is new: {body}");
+}
+
+/// Every delivered body is distinct: nothing was posted twice.
+fn assert_no_duplicate(server: &ChatServer) {
+    let bodies: Vec<String> = server
+        .messages()
+        .iter()
+        .map(|m| m.body.to_string())
+        .collect();
+    let mut unique = bodies.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), bodies.len(), "a message was posted twice");
+}
+
+#[test]
+fn a_crash_after_posting_to_slack_does_not_post_it_again() {
+    let env = demo_with_target("slack", "");
+    let server = ChatServer::start();
+    let run = notify(
+        &env,
+        &server,
+        &[("PORTCULLIS_FAILPOINT", "notify.after_post")],
+    );
+    assert_eq!(run.code, 137, "{}", run.stderr);
+    assert_eq!(server.messages().len(), 1, "the first message went out");
+    let run = notify(&env, &server, &[]);
+    run.ok();
+    assert!(run.stdout.contains("unconfirmed"), "{}", run.stdout);
+    assert_no_duplicate(&server);
+    // And a third run has nothing left to post.
+    let n = server.messages().len();
+    notify(&env, &server, &[]).ok();
+    assert_eq!(server.messages().len(), n);
+}
+
+#[test]
+fn a_crash_before_posting_to_slack_loses_at_most_that_message() {
+    let env = demo_with_target("slack", "");
+    let server = ChatServer::start();
+    let run = notify(
+        &env,
+        &server,
+        &[("PORTCULLIS_FAILPOINT", "notify.after_sending")],
+    );
+    assert_eq!(run.code, 137, "{}", run.stderr);
+    assert!(server.messages().is_empty());
+    let run = notify(&env, &server, &[]);
+    run.ok();
+    // Slack has no idempotency key: the interrupted message is not sent again (at most once).
+    assert!(run.stdout.contains("unconfirmed"), "{}", run.stdout);
+    assert!(!server.messages().is_empty(), "the rest went out");
+    assert_no_duplicate(&server);
+}
+
+#[test]
+fn a_crash_after_posting_to_matrix_is_retried_with_the_same_transaction() {
+    let server = ChatServer::start();
+    let env = demo_with_target("matrix", "room = \"!backports:example.org\"\n");
+    let token = server.matrix_token().to_string();
+    let run = env.run_env(
+        &["notify"],
+        &[
+            ("PORTCULLIS_NOTIFY_TEAM_URL", server.url().as_str()),
+            ("PORTCULLIS_NOTIFY_TEAM_TOKEN", token.as_str()),
+            ("PORTCULLIS_FAILPOINT", "notify.after_post"),
+        ],
+    );
+    assert_eq!(run.code, 137, "{}", run.stderr);
+    let run = env.run_env(
+        &["notify"],
+        &[
+            ("PORTCULLIS_NOTIFY_TEAM_URL", server.url().as_str()),
+            ("PORTCULLIS_NOTIFY_TEAM_TOKEN", token.as_str()),
+        ],
+    );
+    run.ok();
+    assert!(!run.stdout.contains("unconfirmed"), "{}", run.stdout);
+    // The first message was sent twice with one transaction id; Matrix kept one.
+    let received = server.received();
+    let first_txn = received[0].txn_id.clone().unwrap();
+    assert_eq!(
+        received
+            .iter()
+            .filter(|r| r.txn_id.as_deref() == Some(&first_txn))
+            .count(),
+        2
+    );
+    assert_no_duplicate(&server);
+    assert!(!run.stdout.contains(&token) && !run.stderr.contains(&token));
+}
+
+#[test]
+fn a_target_that_refuses_is_reported_and_retried_next_time() {
+    use portcullis::testkit::chat_server::Fault;
+    let env = demo_with_target("slack", "");
+    // No alerts here: the digest is the first and only message.
+    let policy = std::fs::read_to_string(env.path().join("policy.toml")).unwrap();
+    assert!(policy.contains("[rules]\n"));
+    std::fs::write(
+        env.path().join("policy.toml"),
+        policy.replace("[rules]\n", "[rules]\nalert = []\n"),
+    )
+    .unwrap();
+    let server = ChatServer::start();
+    server.add_fault(Fault::slack_error("channel_not_found"), 1);
+    let run = notify(&env, &server, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("failed"), "{}", run.stdout);
+    assert!(run.stdout.contains("channel_not_found"), "{}", run.stdout);
+    assert_no_secret(&env, &run);
+    // Refused outright, nothing was delivered: the next run sends it, once.
+    assert!(server.messages().is_empty());
+    let run = notify(&env, &server, &[]);
+    run.ok();
+    assert_eq!(server.messages().len(), 1, "{}", run.stdout);
+    assert!(server.messages()[0]
+        .body
+        .to_string()
+        .contains("portcullis digest"));
+    assert!(!run.stdout.contains("unconfirmed"), "{}", run.stdout);
+    assert_no_duplicate(&server);
+}
