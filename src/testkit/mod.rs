@@ -4,7 +4,7 @@
 pub mod backports;
 pub mod bench;
 pub mod chat_server;
-pub mod gitrepo;
 pub mod github_server;
+pub mod gitrepo;
 pub mod jira_server;
 pub mod pty;

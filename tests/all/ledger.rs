@@ -164,11 +164,10 @@ fn ledger_from_a_newer_version_is_refused_and_left_alone() {
     let run = env.run(&["status"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr
-            .contains(&format!(
-                "has schema version 99, but this portcullis knows versions up to {}",
-                portcullis::ledger::migrations::latest()
-            )),
+        run.stderr.contains(&format!(
+            "has schema version 99, but this portcullis knows versions up to {}",
+            portcullis::ledger::migrations::latest()
+        )),
         "{}",
         run.stderr
     );
