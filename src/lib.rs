@@ -31,6 +31,7 @@
 //!
 //! Data flows one way: trackers, files and git → events → derived state → operations → front ends.
 
+pub mod bot;
 pub mod cli;
 pub mod demo;
 pub mod domain;

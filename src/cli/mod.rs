@@ -320,6 +320,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// A long-running service: sync, verify, alerts and the digest on the schedules of `[bot]`
+    /// in portcullis.toml; `/healthz` reports each job's last run; SIGTERM or Ctrl-C stops it
+    /// after the running job.
+    Bot {
+        /// Run every job once (sync, verify, alerts, digest) and exit.
+        #[arg(long)]
+        once: bool,
+    },
     Demo {
         /// Where to build it (default: ./portcullis-demo).
         #[arg(long, conflicts_with = "temp")]
@@ -448,13 +456,13 @@ pub fn log_to_file(path: Option<&std::path::Path>) {
 
 /// Set up logging to stderr: `PORTCULLIS_LOG`, else `RUST_LOG`, else warnings only. Commands
 /// that take over the terminal log to a file (plain text) while their screen is open.
-fn init_logging(full_screen: bool) {
+fn init_logging(full_screen: bool, service: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("PORTCULLIS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("warn"));
+        .unwrap_or_else(|| EnvFilter::new(if service { "info" } else { "warn" }));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LogWriter)
@@ -475,10 +483,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    init_logging(matches!(
-        cli.command,
-        Command::Triage { .. } | Command::Demo { .. }
-    ));
+    init_logging(
+        matches!(cli.command, Command::Triage { .. } | Command::Demo { .. }),
+        matches!(cli.command, Command::Bot { .. }),
+    );
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

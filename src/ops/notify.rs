@@ -64,18 +64,7 @@ pub fn targets(ws: &Workspace) -> Result<Vec<Target>> {
     let Some(cfg) = ws.config.as_ref() else {
         return Ok(Vec::new());
     };
-    let file = crate::sync::credentials::credentials_path(
-        cfg.credentials
-            .as_ref()
-            .map(|c| {
-                ws.config_path
-                    .as_ref()
-                    .and_then(|p| p.parent())
-                    .map(|d| d.join(c))
-                    .unwrap_or_else(|| c.into())
-            })
-            .as_deref(),
-    );
+    let file = crate::sync::credentials::credentials_path(ws.credentials_file().as_deref());
     let table = match &file {
         Some(p) if p.is_file() => Some(crate::sync::credentials::read_credentials_file(p)?),
         _ => None,
@@ -159,6 +148,9 @@ pub struct NotifyOptions {
     /// Post a digest even when nothing happened.
     pub force: bool,
     pub fail_at: Option<FailPoint>,
+    /// Skip the alerts (`digest_only`) or the digest (`alerts_only`); the bot runs them apart.
+    pub alerts_only: bool,
+    pub digest_only: bool,
 }
 
 /// What happened to one message at one target.
@@ -354,7 +346,12 @@ pub async fn notify(
         // Alerts for urgent events after the last alert or digest this target got.
         let after =
             last_alert(&ledger, &line, &t.name)?.max(last_posted_to(&ledger, &line, &t.name)?);
-        for (seq, m) in digest::alerts(&ledger, &ws.policy, &line, after)? {
+        let alerts = if opts.digest_only {
+            Vec::new()
+        } else {
+            digest::alerts(&ledger, &ws.policy, &line, after)?
+        };
+        for (seq, m) in alerts {
             let o = deliver(
                 &mut ledger,
                 ws,
@@ -369,10 +366,10 @@ pub async fn notify(
             .await?;
             report.outcomes.push(o);
         }
-        let since = match opts.since {
-            Some(s) => s,
-            None => Since::Last,
-        };
+        if opts.alerts_only {
+            continue;
+        }
+        let since = opts.since.unwrap_or(Since::Last);
         let mut d = digest::build(&ledger, &ws.policy, Some(&line), since, now)?;
         if since == Since::Last {
             // Each target's window starts after the last digest it got.

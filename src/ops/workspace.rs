@@ -34,6 +34,9 @@ pub struct Config {
     /// Chat targets for digests and alerts (`[[notify]]`).
     #[serde(default)]
     pub notify: Vec<crate::ops::notify::TargetConfig>,
+    /// The schedules of `portcullis bot`.
+    #[serde(default)]
+    pub bot: Option<crate::bot::BotConfig>,
 }
 
 /// `[jira]` in `portcullis.toml`. Credentials never go here: they come from the environment or

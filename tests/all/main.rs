@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod bot;
 mod cli;
 mod import;
 mod jira_live;

@@ -214,6 +214,9 @@ pub fn run(cli: Cli) -> Result<u8> {
                 },
             )
         }
+        Command::Bot { once } => {
+            crate::bot::run(Workspace::resolve(&loc)?, crate::bot::BotOptions { once })
+        }
         Command::Notify {
             line,
             since,

@@ -26,6 +26,7 @@ pub fn run(
         only,
         force,
         fail_at: FailPoint::from_env(),
+        ..Default::default()
     };
     let rt = crate::ops::tracker::runtime()?;
     let report = rt.block_on(notify(
