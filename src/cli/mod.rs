@@ -342,6 +342,10 @@ pub enum Command {
         /// Only print; do not open the triage screen even in a terminal.
         #[arg(long)]
         no_triage: bool,
+        /// Also post the digest to a local chat receiver (a test server started for the demo)
+        /// and show what it received.
+        #[arg(long)]
+        notify: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

@@ -808,6 +808,48 @@ fn over_http(
     Ok((first, report))
 }
 
+/// `demo --notify`: start a local chat receiver, post the digest to it as a generic JSON
+/// webhook, and say what it received.
+fn post_digest(ws: &Workspace) -> Result<String> {
+    use crate::notify::{Kind, Poster, PosterConfig, Secret, Target};
+    let server = crate::testkit::chat_server::ChatServer::start();
+    let target = Target {
+        name: "demo-receiver".into(),
+        kind: Kind::Webhook,
+        url: Secret::new(format!("{}/hooks/demo", server.url())),
+        room: None,
+        token: None,
+    };
+    let poster =
+        Poster::new(PosterConfig::default()).map_err(|e| Error::internal(e.to_string()))?;
+    let rt = crate::ops::tracker::runtime()?;
+    let report = rt.block_on(crate::ops::notify::notify(
+        ws,
+        &poster,
+        std::slice::from_ref(&target),
+        &crate::ops::notify::NotifyOptions {
+            line: Some("v23".into()),
+            digest_only: true,
+            force: true,
+            ..Default::default()
+        },
+        now(),
+    ))?;
+    let got = server.messages();
+    server.shutdown();
+    let mut s =
+        String::from("\nChat: the digest, posted to a local receiver (`portcullis notify`):\n\n");
+    if let Some(m) = &report.digest {
+        s.push_str(&crate::ops::digest::to_text(m));
+    }
+    let bytes: usize = got.iter().map(|r| r.body.to_string().len()).sum();
+    s.push_str(&format!(
+        "\nThe receiver got {} message(s) ({bytes} bytes of JSON); the post is recorded in the ledger, so `notify` will not send it again.\n",
+        got.len()
+    ));
+    Ok(s)
+}
+
 fn prepare_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir)?.next().is_none();
@@ -827,7 +869,7 @@ fn prepare_dir(dir: &Path) -> Result<()> {
 
 /// `portcullis demo`: build, print the status, the verification and the releases; then, in a
 /// terminal (and with `triage`), open the triage screen on the demo ledger.
-pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool) -> Result<u8> {
+pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: bool) -> Result<u8> {
     let dir = match (dir, temp) {
         (_, true) => tempfile::Builder::new()
             .prefix("portcullis-demo-")
@@ -896,6 +938,9 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool) -> Result
     crate::cli::output::print(&format!(
         "\nTry:\n  portcullis --config {cfg} verify --commits       # every release-branch commit and its match\n  portcullis --config {cfg} cut {NEXT_PATCH}            # the gate, with every reason\n  portcullis --config {cfg} release show {FIRST_PATCH}  # the manifest and notes of the first patch release\n  portcullis --config {cfg} history {showcase}      # rejected, then requested again\n  portcullis --config {cfg} status --state withdrawn  # label removed, nothing recorded\n  portcullis --config {cfg} decide approve DM-… --note \"…\" --as \"Mara Lindqvist\"\n  portcullis --config {cfg} audit\n"
     ))?;
+    if notify {
+        crate::cli::output::print(&post_digest(&ws)?)?;
+    }
     use std::io::IsTerminal;
     if triage && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         crate::cli::output::print(&format!(

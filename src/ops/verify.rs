@@ -130,7 +130,8 @@ pub fn verify(
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0);
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0);
     }
-    let (scans, writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
+    let (mut scans, writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
+    link_commits(&ledger, &mut scans)?;
     tracing::debug!(elapsed = ?started.elapsed(), "scanned");
     let tickets = ledger_tickets(&ledger, &line.name)?;
     let mut verification = verify::verify(policy, line, scans, &tickets);
@@ -150,6 +151,54 @@ pub fn verify(
             ..stats
         },
     })
+}
+
+/// The kind of event a tracker records when a merged pull request ties a ticket to commits
+/// (payload: `repo`, `sha` (the merge commit), `commits`).
+pub const COMMIT_LINKED: &str = "commit.linked";
+
+/// Tickets from merged pull requests (GitHub): a commit the scan could not tie to a ticket by
+/// its branch name or message gets the ticket of the pull request that merged it.
+fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
+    let mut links: HashMap<(String, String), String> = HashMap::new();
+    for e in ledger.events_of_kinds(&[COMMIT_LINKED])? {
+        let (Some(ticket), Some(repo)) = (e.ticket.clone(), e.payload["repo"].as_str()) else {
+            continue;
+        };
+        let repo = repo.rsplit('/').next().unwrap_or(repo).to_string();
+        let shas = e.payload["sha"].as_str().into_iter().chain(
+            e.payload["commits"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+        for sha in shas {
+            links.insert((repo.clone(), sha.to_string()), ticket.clone());
+        }
+    }
+    if links.is_empty() {
+        return Ok(());
+    }
+    for scan in scans {
+        for c in &mut scan.main_commits {
+            if c.ticket.is_none() {
+                if let Some(t) = links.get(&(scan.repo.clone(), c.sha.clone())) {
+                    c.ticket = Some(t.clone());
+                    c.via = Some("pull request".into());
+                }
+            }
+        }
+        for c in &mut scan.release_commits {
+            if c.ticket.is_none() {
+                if let Some(t) = links.get(&(scan.repo.clone(), c.sha.clone())) {
+                    c.ticket = Some(t.clone());
+                    c.via = Some("pull request".into());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn recount(v: &mut Verification) {

@@ -249,3 +249,30 @@ fn a_target_that_refuses_is_reported_and_retried_next_time() {
     assert!(!run.stdout.contains("unconfirmed"), "{}", run.stdout);
     assert_no_duplicate(&server);
 }
+
+#[test]
+fn the_demo_posts_its_digest_to_a_local_receiver() {
+    let env = TestEnv::new();
+    let run = env.run(&["demo", "--dir", "d", "--notify"]);
+    run.ok();
+    assert!(
+        run.stdout.contains("The receiver got 1 message(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("portcullis digest: v23"),
+        "{}",
+        run.stdout
+    );
+    // Recorded: a second notify has nothing new for that receiver.
+    let c = rusqlite::Connection::open(env.path().join("d/ledger.db")).unwrap();
+    let n: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE kind = 'digest.posted'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -826,3 +826,55 @@ fn drift_of_a_repository_that_becomes_unreadable_stays_open() {
     );
     assert!(has_drift(&v, "done_not_landed", "pkg", "DM-122"));
 }
+
+#[test]
+fn merged_pull_requests_link_commits_without_ticket_names_to_their_ticket() {
+    // A GitHub-style project: branches named anything, the ticket is the pull request's, known
+    // to the ledger by a `commit.linked` event from the tracker sync.
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    r.b.branch("fix-flux", MAIN).unwrap();
+    let fix = r
+        .edit("fix-flux", "Fix the flux scale", CORE, 10, "fixed line 10")
+        .unwrap();
+    let merge = r.merge_pr(MAIN, "fix-flux").unwrap();
+    r.b.branch("pick-flux", RELEASE).unwrap();
+    let picked = r.b.cherry_pick("pick-flux", fix, None).unwrap();
+    let release_merge = r.merge_pr(RELEASE, "pick-flux").unwrap();
+    r.finish().unwrap();
+    tickets(&env, &[("DM-300", "approved")]);
+
+    // Without the link: the fix lands with no ticket, so DM-300 is not found.
+    let (_, v) = verify(&env, &[]);
+    assert_ne!(ticket(&v, "DM-300")["status"], "landed", "{}", v["tickets"]);
+
+    // The tracker records which commits the pull requests merged.
+    let policy = portcullis::ops::workspace::load_policy(&env.path().join("policy.toml")).unwrap();
+    let mut ledger = portcullis::ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let link = |sha: String, commits: Vec<String>| portcullis::domain::event::NewEvent {
+        ticket: Some("DM-300".into()),
+        line: None,
+        kind: "commit.linked",
+        source: "github".into(),
+        actor: None,
+        at: chrono::Utc::now(),
+        meeting: None,
+        note: None,
+        payload: serde_json::json!({ "repo": "lsst/pkg", "sha": sha, "commits": commits }),
+        dedup_key: Some(format!("link:{sha}")),
+    };
+    ledger
+        .append_all(
+            &policy,
+            [
+                link(merge.to_string(), vec![fix.to_string()]),
+                link(release_merge.to_string(), vec![picked.to_string()]),
+            ],
+        )
+        .unwrap();
+    drop(ledger);
+    let (_, v) = verify(&env, &[]);
+    assert_eq!(ticket(&v, "DM-300")["status"], "landed", "{}", v["tickets"]);
+    let c = release_commit(&v, "pkg", picked);
+    assert_eq!(c["ticket"], "DM-300");
+}

@@ -2,6 +2,6 @@ use std::path::PathBuf;
 
 use crate::Result;
 
-pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool) -> Result<u8> {
-    crate::demo::run(dir, temp, jira, triage)
+pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: bool) -> Result<u8> {
+    crate::demo::run(dir, temp, jira, triage, notify)
 }

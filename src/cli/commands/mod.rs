@@ -195,7 +195,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             temp,
             jira,
             no_triage,
-        } => demo::run(dir, temp, jira, !no_triage),
+            notify,
+        } => demo::run(dir, temp, jira, !no_triage, notify),
         Command::Triage {
             line,
             attendees,
