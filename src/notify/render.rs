@@ -124,13 +124,34 @@ fn escape(kind: Kind, s: &str) -> String {
     out
 }
 
-/// Control characters (line breaks included) become spaces; ends are trimmed.
+/// Control characters (line breaks included) become spaces; ends are trimmed. A mention at the
+/// start of a word (`@here`, `@channel`, `@room`, `@someone`: Mattermost and Matrix ping on
+/// them in plain text) gets a word joiner after its `@`, so text from tickets never pings
+/// anyone; an e-mail address (`dev@example.org`) is left alone. Slack's `<!channel>` is
+/// defused by escaping `<` and `>`.
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
+    let mut out = String::with_capacity(s.len());
+    let mut word_start = true;
+    for c in s.chars() {
+        let c = if c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+        {
+            ' '
+        } else {
+            c
+        };
+        if c == '!' && out.ends_with('<') {
+            // `<!channel>`, `<!here>`: Slack-style mentions (Mattermost honours them too).
+            out.push('\u{2060}');
+        }
+        out.push(c);
+        if c == '@' && word_start {
+            out.push('\u{2060}');
+        }
+        word_start = c.is_whitespace() || matches!(c, '(' | '[' | '"' | '\'' | ',' | ';' | ':');
+    }
+    out.trim().to_string()
 }
 
 /// `s` cut so that its escaped form is at most `cap` characters, ending with `…` when cut.

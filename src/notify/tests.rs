@@ -624,3 +624,34 @@ async fn a_long_retry_after_fails_instead_of_blocking() {
     assert!(err.is_retryable());
     assert!(err.to_string().contains("wait 60s"), "{err}");
 }
+
+#[test]
+fn mentions_and_control_characters_from_ticket_text_do_not_ping_or_escape() {
+    let m = Message {
+        title: "digest".into(),
+        id: "m1".into(),
+        sections: vec![Section {
+            heading: "New requests".into(),
+            items: vec![
+                Item::text("@here please look <!channel> @channel @room"),
+                Item::text("mail dev@example.org\u{1b}[2J about it"),
+            ],
+        }],
+    };
+    for kind in Kind::ALL {
+        for body in render(kind, &m) {
+            let text = body.to_string();
+            for ping in ["\"@here", " @here", "@channel", "@room", "<!channel>"] {
+                assert!(!text.contains(ping), "{kind}: {ping} in {text}");
+            }
+            assert!(
+                !text.contains('\u{1b}'),
+                "{kind}: escape character in {text}"
+            );
+            assert!(
+                text.contains("dev@example.org"),
+                "{kind}: e-mail changed in {text}"
+            );
+        }
+    }
+}

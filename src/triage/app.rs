@@ -348,7 +348,16 @@ impl App {
         if self.detail.as_ref().is_some_and(|d| d.key == key) {
             return Ok(());
         }
-        self.detail = crate::ops::history(ledger, policy, &key).ok();
+        self.detail = crate::ops::history(ledger, policy, &key).ok().map(|mut h| {
+            h.info.summary = data::clean(&h.info.summary);
+            h.info.labels = h.info.labels.iter().map(|l| data::clean(l)).collect();
+            for e in &mut h.timeline {
+                e.what = data::clean(&e.what);
+                e.note = e.note.as_deref().map(data::clean);
+                e.actor = e.actor.as_deref().map(data::clean);
+            }
+            h
+        });
         Ok(())
     }
 

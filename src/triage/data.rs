@@ -13,6 +13,12 @@ use crate::ledger::Ledger;
 use crate::ops::meeting::{self, Meeting};
 use crate::Result;
 
+/// Text from trackers and git goes on screen with control characters and bidirectional
+/// overrides replaced: a ticket summary cannot send escape sequences to the terminal.
+pub fn clean(s: &str) -> String {
+    crate::cli::output::clean(s)
+}
+
 /// Whether a request's fix would cherry-pick cleanly onto the release branch.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Pick {
@@ -228,9 +234,9 @@ pub fn load_at(
                 prev.drain(..prev.len() - 3);
             }
             queue.push(QueueRow {
-                summary,
+                summary: clean(&summary),
                 state,
-                requester,
+                requester: requester.map(|r| clean(&r)),
                 requested_at,
                 repos: serde_json::from_str(&comps).unwrap_or_default(),
                 deferred_until,
@@ -316,7 +322,7 @@ pub fn load_at(
                 at,
                 key,
                 what,
-                detail,
+                detail: clean(&detail),
             });
         }
     }
@@ -354,7 +360,7 @@ pub fn load_at(
             ticket: s("ticket"),
             repo: s("repo"),
             blocking: p.get("blocking").and_then(Value::as_bool).unwrap_or(false),
-            message: s("message").unwrap_or_default(),
+            message: clean(&s("message").unwrap_or_default()),
             commits: p
                 .get("commits")
                 .and_then(Value::as_array)
@@ -370,7 +376,7 @@ pub fn load_at(
                 let (summary, at) = approved_at.get(key).cloned().unwrap_or_default();
                 not_landed.push(NotLandedRow {
                     key: key.clone(),
-                    summary,
+                    summary: clean(&summary),
                     repo: row.repo.clone(),
                     approved_at: at,
                     message: row.message.clone(),
@@ -558,7 +564,7 @@ pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[Stri
                         "{} {} {}",
                         scan.repo,
                         c.sha.get(..10).unwrap_or(&c.sha),
-                        c.subject
+                        clean(&c.subject)
                     ));
             }
             if let Some(k) = c.ticket.as_deref() {

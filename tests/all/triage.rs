@@ -697,3 +697,42 @@ fn in_the_terminal_a_decision_updates_the_rows_at_once_and_reloads_when_idle() {
     let row = app.snap.queue.iter().find(|r| r.key == second).unwrap();
     assert_eq!(row.state, portcullis::domain::workflow::State::NeedsInfo);
 }
+
+#[test]
+fn escape_sequences_in_ticket_text_never_reach_the_terminal() {
+    let env = TestEnv::with_workspace("v23");
+    let x = crate::harness::ExportBuilder::new().ticket(
+        "DM-500",
+        "Clear screen \u{1b}[2J\u{1b}]0;owned\u{7} and \u{202e}reversed",
+        &[("2026-11-20T10:00:00.000-0700", "dev", "backport-v23")],
+    );
+    let f = env.write("hostile.json", &x.build());
+    env.run(&["sync", "--from-file", f.to_str().unwrap()]).ok();
+    let ws = Workspace::resolve(&Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let (mut ledger, mut app) = open(&ws);
+    for view in ['1', '2'] {
+        press(&mut app, &mut ledger, &ws, &[KeyCode::Char(view)]);
+        let screen = draw(&mut app, 160, 48);
+        assert!(screen.contains("DM-500"), "{screen}");
+        assert!(view == '2' || screen.contains("Clear screen"), "{screen}");
+        assert!(
+            !screen.contains('\u{1b}') && !screen.contains('\u{7}') && !screen.contains('\u{202e}')
+        );
+    }
+    press(
+        &mut app,
+        &mut ledger,
+        &ws,
+        &[KeyCode::Char('1'), KeyCode::Enter],
+    );
+    let screen = draw(&mut app, 160, 48);
+    assert!(screen.contains("DM-500"), "{screen}");
+    assert!(!screen.contains('\u{1b}') && !screen.contains('\u{7}'));
+    // The CLI's tables too.
+    let run = env.run(&["status"]);
+    assert!(!run.stdout.contains('\u{1b}'), "{}", run.stdout);
+}
