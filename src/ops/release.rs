@@ -760,7 +760,7 @@ fn apply(
                 .unwrap_or_default()
                 .join("releases")
         })
-        .join(&m.tag);
+        .join(crate::release::file_component(&m.tag));
     std::fs::create_dir_all(&dir)?;
     let toml_text = toml::to_string(m).map_err(|e| Error::internal(e.to_string()))?;
     let files: Vec<(String, String)> = vec![

@@ -299,3 +299,44 @@ mod tests {
         assert!(render_changelog(&m, "2026-11-24").starts_with("## [23.0.1] - 2026-11-24"));
     }
 }
+
+/// A name (a tag, a line) made safe as one path component: anything but letters, digits and
+/// `._+-` becomes `_`, and `.`/`..` cannot result. Written files stay in the directory the user
+/// chose, whatever a policy's tag pattern or line name contains.
+pub fn file_component(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        "_".repeat(s.len().max(1))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod file_component_tests {
+    use super::file_component;
+
+    #[test]
+    fn names_cannot_leave_the_directory() {
+        assert_eq!(file_component("23.0.1"), "23.0.1");
+        assert_eq!(file_component("v23.0.2.rc1"), "v23.0.2.rc1");
+        assert_eq!(file_component("../../etc/passwd"), ".._.._etc_passwd");
+        assert_eq!(file_component(".."), "__");
+        assert_eq!(file_component("release/23.0.1"), "release_23.0.1");
+        assert_eq!(file_component("a\\b"), "a_b");
+        assert_eq!(file_component(""), "_");
+        for bad in ["..", "../x", "/abs", "a/../../b"] {
+            let c = file_component(bad);
+            assert!(!c.contains('/') && c != "..", "{bad} -> {c}");
+        }
+    }
+}

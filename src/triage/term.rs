@@ -363,7 +363,10 @@ fn write_minutes(
             .unwrap_or_default()
             .join("minutes");
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{line}-{date}.md"));
+        let path = dir.join(format!(
+            "{}-{date}.md",
+            crate::release::file_component(line)
+        ));
         std::fs::write(&path, meeting::render_minutes_md(&m))?;
         Ok(format!("Minutes written to {}", path.display()))
     };
