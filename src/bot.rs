@@ -210,32 +210,50 @@ impl Job {
 pub fn run_job(ws: &Workspace, job: Job) -> Result<String> {
     match job {
         Job::Sync => {
-            if ws.config.as_ref().and_then(|c| c.jira.as_ref()).is_none() {
-                return Ok("no [jira] configured; nothing to sync".into());
+            let jira = ws.config.as_ref().and_then(|c| c.jira.as_ref()).is_some();
+            let github = crate::ops::tracker::github_config(ws)?;
+            if !jira && github.is_none() {
+                return Ok("no [jira] or [github] configured; nothing to sync".into());
             }
-            let cfg = crate::ops::tracker::jira_config(ws, None, None)?;
             let rt = crate::ops::tracker::runtime()?;
             let mut ledger = ws.open_ledger()?;
-            let report = rt.block_on(async {
-                let (client, _) = crate::ops::tracker::connect_jira(ws, &cfg).await?;
-                crate::sync::live::sync_jira(
-                    &mut ledger,
-                    &ws.policy,
-                    &client,
-                    &crate::sync::live::LiveOptions {
-                        page_size: cfg.page_size,
-                        overlap_minutes: cfg.overlap_minutes,
-                        extra_jql: cfg.jql.clone(),
-                        ..Default::default()
-                    },
-                    &crate::sync::live::Quiet,
-                )
-                .await
+            let parts = rt.block_on(async {
+                let mut parts = Vec::new();
+                if jira {
+                    let cfg = crate::ops::tracker::jira_config(ws, None, None)?;
+                    let (client, _) = crate::ops::tracker::connect_jira(ws, &cfg).await?;
+                    let r = crate::sync::live::sync_jira(
+                        &mut ledger,
+                        &ws.policy,
+                        &client,
+                        &crate::ops::tracker::live_options(&cfg, false, &[]),
+                        &crate::sync::live::Quiet,
+                    )
+                    .await?;
+                    parts.push(format!(
+                        "Jira {} issue(s) in {} page(s), {} new event(s)",
+                        r.fetched, r.pages, r.new_events
+                    ));
+                }
+                if let Some((cfg, repos)) = &github {
+                    let (client, _) =
+                        crate::ops::tracker::connect_github(ws, cfg, repos.clone()).await?;
+                    let r = crate::sync::github::sync_github(
+                        &mut ledger,
+                        &ws.policy,
+                        &client,
+                        &crate::sync::github::GithubOptions::default(),
+                        &crate::sync::live::Quiet,
+                    )
+                    .await?;
+                    parts.push(format!(
+                        "GitHub {} issue(s) in {} page(s), {} new event(s)",
+                        r.fetched, r.pages, r.new_events
+                    ));
+                }
+                Ok::<_, Error>(parts)
             })?;
-            Ok(format!(
-                "synced: {} issue(s) in {} page(s), {} new event(s)",
-                report.fetched, report.pages, report.new_events
-            ))
+            Ok(format!("synced: {}", parts.join("; ")))
         }
         Job::Verify => {
             let v = crate::ops::verify::verify(

@@ -45,7 +45,8 @@ pub enum Command {
         /// Directory of the new workspace.
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// Policy to start from: `default`, `v23`, or a policy file to copy.
+        /// Policy to start from: `default`, `v23`, `github` (v23 tracked in GitHub issues and pull
+        /// requests), or a policy file to copy.
         #[arg(
             long = "from-policy",
             default_value = "default",
@@ -56,12 +57,13 @@ pub enum Command {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Bring tickets into the ledger: live from Jira (the [jira] table of portcullis.toml), or
-    /// from saved Jira search responses.
+    /// Bring tickets into the ledger: live from Jira (the [jira] table of portcullis.toml) and
+    /// GitHub issues and pull requests (the [github] table), or from saved Jira search responses.
     ///
     /// A live sync is incremental (tickets updated since the last complete run, with an overlap)
     /// and idempotent; an interrupted one is resumed by the next run. Credentials come from
-    /// PORTCULLIS_JIRA_TOKEN (+ PORTCULLIS_JIRA_EMAIL on Cloud) or the credentials file.
+    /// PORTCULLIS_JIRA_TOKEN (+ PORTCULLIS_JIRA_EMAIL on Cloud), PORTCULLIS_GITHUB_TOKEN, or the
+    /// credentials file.
     Sync {
         /// A Jira search response (`/rest/api/2/search` or `/rest/api/3/search/jql`, with
         /// expand=changelog) saved to a file; repeat for several pages.
@@ -72,6 +74,7 @@ pub enum Command {
         full: bool,
         /// Also read this ticket whatever its labels (repeatable): e.g. a request rejected
         /// before portcullis was used, whose labels are gone. Once in the ledger it is kept in sync.
+        /// GitHub tickets are `repo#123`.
         #[arg(long = "key", value_name = "KEY")]
         keys: Vec<String>,
         /// The Jira site (overrides jira.url).
@@ -83,11 +86,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Send the decisions recorded here but not yet in Jira: labels and a comment each.
+    /// Send the decisions recorded here but not yet in the tracker: labels and a comment each.
+    /// GitHub tickets (`repo#123`) go to GitHub when [github] is configured, the others to Jira.
     ///
-    /// Each ticket is re-read first; if its labels changed in Jira after the decision, that is a
-    /// conflict: nothing is written for it and the command exits 1. Pushing twice writes nothing
-    /// the second time.
+    /// Each ticket is re-read first; if its labels changed in the tracker after the decision,
+    /// that is a conflict: nothing is written for it and the command exits 1. Pushing twice
+    /// writes nothing the second time.
     Push {
         /// Show what would be written, and write nothing.
         #[arg(long)]

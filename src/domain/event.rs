@@ -40,6 +40,9 @@ pub mod kind {
     pub const DECISION_UNDONE: &str = "decision.undone";
     /// A note on a ticket (the note text), with no effect on its state.
     pub const NOTE: &str = "note";
+    /// A ticket tied to commits by its tracker: a merged pull request (payload: `repo`,
+    /// `sha` the merge commit, `commits` the pull request's own commits).
+    pub const COMMIT_LINKED: &str = "commit.linked";
 }
 
 /// The decisions taken back by `decision.undone` events, by sequence.
@@ -54,6 +57,7 @@ pub fn undone_decisions(events: &[Event]) -> BTreeSet<i64> {
 /// Where an event came from.
 pub mod source {
     pub const JIRA: &str = "jira";
+    pub const GITHUB: &str = "github";
     pub const SNAPSHOT: &str = "snapshot";
     pub const LOCAL: &str = "local";
     pub const GIT: &str = "git";

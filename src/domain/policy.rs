@@ -369,6 +369,8 @@ impl LoadedPolicy {
 /// The built-in policies, embedded so that `init` and `demo` work from any directory.
 pub const BUILTIN_DEFAULT: &str = include_str!("../../policy/default.toml");
 pub const BUILTIN_V23: &str = include_str!("../../policy/v23.toml");
+/// The v23 line tracked in GitHub issues and pull requests (keys like `daf_butler#123`).
+pub const BUILTIN_GITHUB: &str = include_str!("../../policy/github.toml");
 
 impl Policy {
     /// Parse and validate a policy; `file` names it in messages.
@@ -732,6 +734,12 @@ mod tests {
         assert!(!p.key_matches("DM-"));
         assert!(!p.key_matches("XDM-1"));
         assert_eq!(p.line("v23").unwrap().branch, "v23.0.x");
+        let g = Policy::from_toml("github.toml", BUILTIN_GITHUB).unwrap();
+        assert!(g.key_matches("daf_butler#123"));
+        assert!(g.key_matches("obs-base.py#7"));
+        assert!(!g.key_matches("daf_butler#"));
+        assert!(!g.key_matches("DM-33360"));
+        assert_eq!(g.line("v23").unwrap().request_label, "backport-v23");
     }
 
     #[test]

@@ -819,10 +819,10 @@ pub fn state_rank(s: State) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// Natural order of ticket keys: `DM-9` before `DM-10`.
+/// Natural order of ticket keys: `DM-9` before `DM-10`, `daf_butler#9` before `daf_butler#10`.
 pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
     fn split(k: &str) -> (&str, u64) {
-        match k.rsplit_once('-') {
+        match k.rsplit_once(['-', '#']) {
             Some((p, n)) => (p, n.parse().unwrap_or(u64::MAX)),
             None => (k, u64::MAX),
         }

@@ -322,6 +322,15 @@ pub fn history(ledger: &Ledger, policy: &LoadedPolicy, key: &str) -> Result<Hist
     })
 }
 
+/// The tracker an event's source names, for sentences.
+fn tracker_name(source: &str) -> &'static str {
+    if source == source::GITHUB {
+        "GitHub"
+    } else {
+        "Jira"
+    }
+}
+
 fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
     let label = e
         .payload
@@ -383,11 +392,12 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
             let mut labels = list("added", '+');
             labels.extend(list("removed", '-'));
             format!(
-                "decision #{} written to Jira ({}, {} comment(s){})",
+                "decision #{} written to {} ({}, {} comment(s){})",
                 e.payload
                     .get("decision_seq")
                     .and_then(Value::as_i64)
                     .unwrap_or(0),
+                tracker_name(&e.source),
                 if labels.is_empty() {
                     "no label change".to_string()
                 } else {
@@ -397,7 +407,9 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                     .get("comments_posted")
                     .and_then(Value::as_u64)
                     .unwrap_or(0),
-                if e.payload.get("already_in_jira").and_then(Value::as_bool) == Some(true) {
+                if e.payload.get("already_in_jira").and_then(Value::as_bool) == Some(true)
+                    || e.payload.get("already_in_github").and_then(Value::as_bool) == Some(true)
+                {
                     "; already there"
                 } else {
                     ""
@@ -405,16 +417,29 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
             )
         }
         kind::PUSH_CONFLICT => format!(
-            "push of decision #{} held back: labels changed in Jira by {}",
+            "push of decision #{} held back: labels changed in {} by {}",
             e.payload
                 .get("decision_seq")
                 .and_then(Value::as_i64)
                 .unwrap_or(0),
+            tracker_name(&e.source),
             e.payload
                 .get("changed_by")
                 .and_then(Value::as_str)
                 .unwrap_or("someone")
         ),
+        kind::COMMIT_LINKED => {
+            let p = &e.payload;
+            let sha = p.get("sha").and_then(Value::as_str).unwrap_or("?");
+            format!(
+                "merged in {} as {} ({} commit(s))",
+                p.get("repo").and_then(Value::as_str).unwrap_or("?"),
+                &sha[..sha.len().min(12)],
+                p.get("commits")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+            )
+        }
         kind::LANDING => {
             let p = &e.payload;
             let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("?").to_string();

@@ -479,7 +479,10 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         .collect();
     let (mine, others): (Vec<_>, Vec<_>) =
         pending.iter().partition(|d| in_release.contains(&d.key));
-    let tracker = ws.config.as_ref().is_some_and(|c| c.jira.is_some());
+    let tracker = ws
+        .config
+        .as_ref()
+        .is_some_and(|c| c.jira.is_some() || c.github.is_some());
     if !mine.is_empty() {
         let mut keys: Vec<&str> = mine.iter().map(|d| d.key.as_str()).collect();
         keys.dedup();

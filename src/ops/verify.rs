@@ -153,15 +153,11 @@ pub fn verify(
     })
 }
 
-/// The kind of event a tracker records when a merged pull request ties a ticket to commits
-/// (payload: `repo`, `sha` (the merge commit), `commits`).
-pub const COMMIT_LINKED: &str = "commit.linked";
-
 /// Tickets from merged pull requests (GitHub): a commit the scan could not tie to a ticket by
 /// its branch name or message gets the ticket of the pull request that merged it.
 fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
     let mut links: HashMap<(String, String), String> = HashMap::new();
-    for e in ledger.events_of_kinds(&[COMMIT_LINKED])? {
+    for e in ledger.events_of_kinds(&[kind::COMMIT_LINKED])? {
         let (Some(ticket), Some(repo)) = (e.ticket.clone(), e.payload["repo"].as_str()) else {
             continue;
         };

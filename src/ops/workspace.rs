@@ -31,6 +31,9 @@ pub struct Config {
     /// The Jira to sync with and push to.
     #[serde(default)]
     pub jira: Option<JiraConfig>,
+    /// The GitHub repositories to sync with and push to.
+    #[serde(default)]
+    pub github: Option<GithubConfig>,
     /// Chat targets for digests and alerts (`[[notify]]`).
     #[serde(default)]
     pub notify: Vec<crate::ops::notify::TargetConfig>,
@@ -96,6 +99,47 @@ impl JiraConfig {
             timeout_seconds: default_timeout(),
             max_retries: default_retries(),
             backoff_ms: default_backoff(),
+        }
+    }
+}
+
+/// `[github]` in `portcullis.toml`: GitHub (or GitHub Enterprise) issues and pull requests as
+/// tickets, keyed `{repository name}#{number}`. The token never goes here: it comes from
+/// `PORTCULLIS_GITHUB_TOKEN` or the credentials file's `[github]` table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// The API root: `https://api.github.com`, or `https://github.example.org/api/v3`.
+    #[serde(default = "default_github_url")]
+    pub url: String,
+    /// The repositories, as `owner/name`. Their names must differ: they make the ticket keys.
+    #[serde(default)]
+    pub repos: Vec<String>,
+    /// Issues (and events, comments, commits) per page; GitHub serves at most 100.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Retries of one request on rate limits (waiting as GitHub asks), 5xx and dropped
+    /// connections.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+}
+
+fn default_github_url() -> String {
+    "https://api.github.com".to_string()
+}
+
+impl GithubConfig {
+    /// GitHub.com with these repositories and the default settings.
+    pub fn new(repos: &[&str]) -> GithubConfig {
+        GithubConfig {
+            url: default_github_url(),
+            repos: repos.iter().map(|r| r.to_string()).collect(),
+            page_size: default_page_size(),
+            timeout_seconds: default_timeout(),
+            max_retries: default_retries(),
         }
     }
 }
@@ -218,7 +262,7 @@ fn load_config(path: &Path) -> Result<Config> {
             line.map(|l| format!(":{l}")).unwrap_or_default(),
             e.message()
         ))
-        .hint("the config takes `policy`, `ledger`, `user`, `credentials` and a `[jira]` table")
+        .hint("the config takes `policy`, `ledger`, `user`, `credentials`, and `[jira]`, `[github]`, `[[notify]]` and `[bot]` tables")
     })
 }
 
@@ -242,6 +286,7 @@ pub fn builtin_policy(name: &str) -> Option<&'static str> {
     match name {
         "default" => Some(crate::domain::policy::BUILTIN_DEFAULT),
         "v23" => Some(crate::domain::policy::BUILTIN_V23),
+        "github" => Some(crate::domain::policy::BUILTIN_GITHUB),
         _ => None,
     }
 }

@@ -7,6 +7,9 @@
 //! [jira]
 //! email = "you@example.org"   # Jira Cloud: Basic auth is email:api_token
 //! token = "…"                 # Cloud API token, or a Data Center personal access token
+//!
+//! [github]
+//! token = "…"                 # a personal access token (fine-grained: Issues read and write)
 //! ```
 //! It is found from `PORTCULLIS_CREDENTIALS`, else the config's `credentials`, else
 //! `$XDG_CONFIG_HOME/portcullis/credentials.toml` (`~/.config/…`) when that exists.
@@ -112,6 +115,51 @@ pub fn jira_credentials(configured_file: Option<&Path>) -> Result<Option<JiraCre
     }))
 }
 
+/// Credentials for GitHub: a personal access token (or any token GitHub takes as Bearer).
+#[derive(Debug, Clone)]
+pub struct GithubCredentials {
+    pub token: Secret,
+    /// Where it came from, for messages (never the value).
+    pub origin: String,
+}
+
+pub const ENV_GITHUB_TOKEN: &str = "PORTCULLIS_GITHUB_TOKEN";
+
+/// The GitHub token from `PORTCULLIS_GITHUB_TOKEN`, else the credentials file's `[github]`
+/// table. `None` when neither has one (anonymous: public repositories, 60 requests an hour).
+pub fn github_credentials(configured_file: Option<&Path>) -> Result<Option<GithubCredentials>> {
+    if let Some(token) = std::env::var(ENV_GITHUB_TOKEN)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
+        return Ok(Some(GithubCredentials {
+            token: Secret::new(token.trim()),
+            origin: format!("the environment ({ENV_GITHUB_TOKEN})"),
+        }));
+    }
+    let Some(path) = credentials_path(configured_file) else {
+        return Ok(None);
+    };
+    let table = read_credentials_file(&path)?;
+    let Some(github) = table.get("github") else {
+        return Ok(None);
+    };
+    let shown = path.display();
+    match github.get("token") {
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(GithubCredentials {
+            token: Secret::new(s.trim()),
+            origin: format!("the credentials file {shown}"),
+        })),
+        Some(toml::Value::String(_)) | None => Err(Error::input(format!(
+            "{shown} has a [github] table without `token`"
+        ))
+        .hint("add `token = \"…\"` (a GitHub personal access token)")),
+        Some(_) => Err(Error::input(format!(
+            "{shown}: `github.token` must be a string"
+        ))),
+    }
+}
+
 /// Read a credentials file, refusing one that others can read. Errors never quote its content.
 pub fn read_credentials_file(path: &Path) -> Result<toml::Table> {
     let shown = path.display().to_string();
@@ -143,6 +191,6 @@ pub fn read_credentials_file(path: &Path) -> Result<toml::Table> {
             "the credentials file {shown} is not valid TOML{}",
             line.map(|l| format!(" (line {l})")).unwrap_or_default()
         ))
-        .hint("it takes tables like `[jira]` with `token = \"…\"` and `email = \"…\"`")
+        .hint("it takes tables like `[jira]` with `token = \"…\"` and `email = \"…\"`, and `[github]` with `token = \"…\"`")
     })
 }

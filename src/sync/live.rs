@@ -239,12 +239,14 @@ pub async fn sync_jira(
 
     // Phase 1: tickets the ledger knows that no longer carry any of them.
     progress.phase("known tickets without backport labels");
+    // GitHub's tickets (`repo#N`) are not Jira's, even under a policy that accepts both.
+    let github = crate::sync::push::github_tickets(run.ledger)?;
     let mut known: Vec<String> = run
         .ledger
         .ticket_keys()?
         .into_iter()
         .chain(opts.extra_keys.iter().cloned())
-        .filter(|k| policy.key_matches(k))
+        .filter(|k| policy.key_matches(k) && !crate::sync::push::is_github_ticket(&github, k))
         .collect();
     known.sort_by(|a, b| key_order(a, b));
     known.dedup();

@@ -14,6 +14,12 @@
 //!   true; a comment whose marker is already on the ticket is not posted again. So a push that
 //!   was interrupted after writing to Jira but before recording it completes without duplicates.
 //! - Each pushed decision becomes a `push` event (one transaction per ticket).
+//!
+//! GitHub issues and pull requests ([`push_github`]) go the same way: labels added in one
+//! request and removed one by one (`DELETE …/labels/{name}`, percent-encoded), the same comment,
+//! the same conflict rule (label events by others after the decision, or not yet seen by the
+//! ledger), the same `push` / `push.conflict` events (source `github`). A ticket is GitHub's when
+//! its key is `{repository}#{number}` or a sync saw it there; [`push_jira`] leaves those alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -26,6 +32,8 @@ use crate::domain::policy::LoadedPolicy;
 use crate::domain::time::now;
 use crate::domain::workflow::Decision;
 use crate::ledger::Ledger;
+use crate::sync::github::label_event_key;
+use crate::sync::github_client::{split_key, GithubClient};
 use crate::sync::jira_client::{comment_text, Account, JiraClient, LabelOp};
 use crate::sync::jira_wire::{label_diff, time_value, History};
 use crate::Result;
@@ -208,6 +216,9 @@ pub enum Outcome {
     Pushed,
     /// Everything was already in Jira (an earlier push was interrupted); now recorded.
     AlreadyInJira,
+    /// Everything was already in GitHub (an earlier push was interrupted); now recorded.
+    #[serde(rename = "already-in-github")]
+    AlreadyInGithub,
     /// Labels changed in Jira since the decision: nothing written.
     Conflict,
     /// The ticket is not in Jira (deleted or moved).
@@ -295,7 +306,9 @@ pub async fn push_jira(
     keys: &[String],
     dry_run: bool,
 ) -> Result<PushReport> {
+    let github = github_tickets(ledger)?;
     let mut pending = pending_decisions(ledger)?;
+    pending.retain(|d| !is_github_ticket(&github, &d.key));
     if !keys.is_empty() {
         let wanted: BTreeSet<&String> = keys.iter().collect();
         pending.retain(|d| wanted.contains(&d.key));
@@ -309,7 +322,9 @@ pub async fn push_jira(
     for plan in plans {
         let item = push_ticket(ledger, policy, client, me, &plan, dry_run, &mut report).await?;
         match item.outcome {
-            Outcome::Pushed | Outcome::AlreadyInJira => report.pushed += plan.decisions.len(),
+            Outcome::Pushed | Outcome::AlreadyInJira | Outcome::AlreadyInGithub => {
+                report.pushed += plan.decisions.len()
+            }
             Outcome::Conflict => report.conflicts += 1,
             Outcome::Missing => report.missing += 1,
             Outcome::WouldPush => {}
@@ -496,8 +511,273 @@ async fn push_ticket(
     Ok(item)
 }
 
-/// The ledger event for what push did about one decision.
+/// Tickets a sync saw in GitHub (their `ticket.observed` came from there).
+pub fn github_tickets(ledger: &Ledger) -> Result<BTreeSet<String>> {
+    let mut stmt = ledger.conn().prepare(
+        "SELECT DISTINCT ticket FROM events WHERE kind = ?1 AND source = ?2 AND ticket IS NOT NULL",
+    )?;
+    let keys = stmt
+        .query_map(
+            rusqlite::params![kind::TICKET_OBSERVED, source::GITHUB],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<BTreeSet<String>>>()?;
+    Ok(keys)
+}
+
+/// Whether a ticket lives in GitHub: a `{repository}#{number}` key, or seen there by a sync.
+pub fn is_github_ticket(github: &BTreeSet<String>, key: &str) -> bool {
+    split_key(key).is_some() || github.contains(key)
+}
+
+/// Push pending decisions on GitHub tickets to GitHub (or, with `dry_run`, say what would be
+/// pushed).
+pub async fn push_github(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    client: &GithubClient,
+    me: &Account,
+    keys: &[String],
+    dry_run: bool,
+) -> Result<PushReport> {
+    let github = github_tickets(ledger)?;
+    let mut pending = pending_decisions(ledger)?;
+    pending.retain(|d| is_github_ticket(&github, &d.key));
+    if !keys.is_empty() {
+        let wanted: BTreeSet<&String> = keys.iter().collect();
+        pending.retain(|d| wanted.contains(&d.key));
+    }
+    let plans = plan_push(policy, &pending);
+    let mut report = PushReport {
+        dry_run,
+        pending: pending.len(),
+        ..Default::default()
+    };
+    for plan in plans {
+        let item =
+            push_github_ticket(ledger, policy, client, me, &plan, dry_run, &mut report).await?;
+        match item.outcome {
+            Outcome::Pushed | Outcome::AlreadyInJira | Outcome::AlreadyInGithub => {
+                report.pushed += plan.decisions.len()
+            }
+            Outcome::Conflict => report.conflicts += 1,
+            Outcome::Missing => report.missing += 1,
+            Outcome::WouldPush => {}
+        }
+        report.items.push(item);
+    }
+    Ok(report)
+}
+
+async fn push_github_ticket(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    client: &GithubClient,
+    me: &Account,
+    plan: &TicketPlan,
+    dry_run: bool,
+    report: &mut PushReport,
+) -> Result<PushItem> {
+    let mut item = PushItem {
+        key: plan.key.clone(),
+        decisions: plan
+            .decisions
+            .iter()
+            .map(|d| format!("{} {} (#{})", d.decision, d.line, d.seq))
+            .collect(),
+        add: Vec::new(),
+        remove: Vec::new(),
+        comments: 0,
+        outcome: Outcome::WouldPush,
+        detail: None,
+    };
+    let Some((repo, number)) = client.repo_for_key(&plan.key) else {
+        item.outcome = Outcome::Missing;
+        item.detail =
+            Some("its repository is not in github.repos of portcullis.toml; add it to push".into());
+        return Ok(item);
+    };
+    let repo = repo.clone();
+    let Some(issue) = client.issue(&repo, number).await? else {
+        item.outcome = Outcome::Missing;
+        item.detail = Some(format!(
+            "not found in {} (deleted, transferred, or not visible to this token)",
+            repo.full_name()
+        ));
+        return Ok(item);
+    };
+    let current: BTreeSet<String> = issue.label_names().into_iter().collect();
+    let (events, _) = client.issue_events(&repo, number).await?;
+
+    // Conflict: a label the decisions write, changed by someone else after the latest decision
+    // or since the ledger last saw the ticket.
+    let latest = plan
+        .decisions
+        .iter()
+        .map(|d| d.at)
+        .max()
+        .unwrap_or_else(now);
+    let seen: HashSet<String> = ledger
+        .events_for_ticket(&plan.key)?
+        .into_iter()
+        .filter_map(|e| e.dedup_key)
+        .collect();
+    let foreign: Vec<ForeignChange> = events
+        .iter()
+        .filter_map(|ev| {
+            let (added, label) = ev.label_change()?;
+            let at = ev.created_at?;
+            let actor = ev.actor_login().unwrap_or("").to_string();
+            if actor.eq_ignore_ascii_case(&me.id)
+                || !policy.is_known_label(label)
+                || !plan.labels.contains_key(label)
+            {
+                return None;
+            }
+            let unseen = !seen.contains(&label_event_key(&plan.key, ev, added, label));
+            (at > latest || unseen).then(|| ForeignChange {
+                history: ev.id.map(|i| i.to_string()).unwrap_or_default(),
+                at,
+                actor,
+                added: if added {
+                    vec![label.to_string()]
+                } else {
+                    vec![]
+                },
+                removed: if added {
+                    vec![]
+                } else {
+                    vec![label.to_string()]
+                },
+            })
+        })
+        .collect();
+    if !foreign.is_empty() {
+        item.outcome = Outcome::Conflict;
+        let what: Vec<String> = foreign
+            .iter()
+            .map(|f| {
+                let mut parts: Vec<String> = f.added.iter().map(|l| format!("+{l}")).collect();
+                parts.extend(f.removed.iter().map(|l| format!("-{l}")));
+                format!(
+                    "{} by {} at {}",
+                    parts.join(" "),
+                    if f.actor.is_empty() {
+                        "someone"
+                    } else {
+                        &f.actor
+                    },
+                    crate::domain::time::fmt_utc(f.at)
+                )
+            })
+            .collect();
+        item.detail = Some(format!(
+            "labels changed in GitHub after the decision or since the last sync: {}; nothing was written. Sync, review, and decide again to push",
+            what.join("; ")
+        ));
+        if !dry_run {
+            let events = plan.decisions.iter().flat_map(|d| {
+                foreign.iter().map(move |f| {
+                    tracker_event(
+                        source::GITHUB,
+                        &plan.key,
+                        d,
+                        me,
+                        kind::PUSH_CONFLICT,
+                        json!({
+                            "decision_seq": d.seq,
+                            "event_id": f.history,
+                            "changed_by": f.actor,
+                            "changed_at": crate::domain::time::fmt_utc(f.at),
+                            "added": f.added,
+                            "removed": f.removed,
+                        }),
+                        format!(
+                            "push-conflict:{}:gh{}:{}",
+                            d.hash,
+                            f.history,
+                            crate::domain::time::fmt_utc(f.at)
+                        ),
+                    )
+                })
+            });
+            report.new_events += ledger.append_all(policy, events)?;
+        }
+        return Ok(item);
+    }
+
+    // Only what is not already true in GitHub.
+    for (label, present) in &plan.labels {
+        match (present, current.contains(label)) {
+            (true, false) => item.add.push(label.clone()),
+            (false, true) => item.remove.push(label.clone()),
+            _ => {}
+        }
+    }
+    let existing = client.comment_bodies(&repo, number).await?;
+    let to_post: Vec<&(String, String)> = plan
+        .comments
+        .iter()
+        .filter(|(marker, _)| !existing.iter().any(|c| c.contains(marker.as_str())))
+        .collect();
+    item.comments = to_post.len();
+    if dry_run {
+        return Ok(item);
+    }
+    if !item.add.is_empty() {
+        client.add_labels(&repo, number, &item.add).await?;
+    }
+    for label in &item.remove {
+        client.remove_label(&repo, number, label).await?;
+    }
+    let mut comment_ids = Vec::new();
+    for (_, body) in &to_post {
+        comment_ids.push(client.add_comment(&repo, number, body).await?);
+    }
+    item.outcome = if item.add.is_empty() && item.remove.is_empty() && to_post.is_empty() {
+        Outcome::AlreadyInGithub
+    } else {
+        Outcome::Pushed
+    };
+    let events = plan.decisions.iter().map(|d| {
+        tracker_event(
+            source::GITHUB,
+            &plan.key,
+            d,
+            me,
+            kind::PUSHED,
+            json!({
+                "decision_seq": d.seq,
+                "decision": d.decision.as_str(),
+                "site": client.site(),
+                "repo": repo.full_name(),
+                "added": item.add,
+                "removed": item.remove,
+                "comments_posted": comment_ids.len(),
+                "already_in_github": item.outcome == Outcome::AlreadyInGithub,
+            }),
+            format!("push:{}", d.hash),
+        )
+    });
+    report.new_events += ledger.append_all(policy, events)?;
+    Ok(item)
+}
+
+/// The ledger event for what push did about one decision (recorded as from Jira).
 fn push_event(
+    key: &str,
+    d: &PendingDecision,
+    me: &Account,
+    kind: &'static str,
+    payload: Value,
+    dedup_key: String,
+) -> NewEvent {
+    tracker_event(source::JIRA, key, d, me, kind, payload, dedup_key)
+}
+
+/// The ledger event for what push did about one decision, from `tracker`.
+fn tracker_event(
+    tracker: &str,
     key: &str,
     d: &PendingDecision,
     me: &Account,
@@ -509,7 +789,7 @@ fn push_event(
         ticket: Some(key.to_string()),
         line: Some(d.line.clone()),
         kind,
-        source: source::JIRA.into(),
+        source: tracker.into(),
         actor: Some(me.id.clone()),
         at: now(),
         meeting: d.meeting,

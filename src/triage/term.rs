@@ -91,7 +91,10 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
         .unwrap_or_else(|| crate::domain::time::now().date_naive());
     let mut ledger = ws.open_ledger()?;
     let color = std::env::var_os("NO_COLOR").is_none();
-    let tracker = ws.config.as_ref().is_some_and(|c| c.jira.is_some());
+    let tracker = ws
+        .config
+        .as_ref()
+        .is_some_and(|c| c.jira.is_some() || c.github.is_some());
     let log_path = ws
         .ledger_path
         .parent()
@@ -321,23 +324,37 @@ fn pick_attendees(
     }
 }
 
-/// Push the pending decisions to the configured tracker; a line saying what happened.
+/// Push the pending decisions to the configured trackers (Jira tickets to Jira, GitHub tickets
+/// to GitHub); a line saying what happened.
 fn push(ws: &Workspace, ledger: &mut crate::ledger::Ledger) -> String {
     let mut run = || -> Result<String> {
-        let cfg = crate::ops::tracker::jira_config(ws, None, None)?;
         let rt = crate::ops::tracker::runtime()?;
-        let report = rt.block_on(async {
-            let (client, me) = crate::ops::tracker::connect_jira(ws, &cfg).await?;
-            let me = me.ok_or_else(|| {
-                Error::input("push needs Jira credentials")
-                    .hint("set PORTCULLIS_JIRA_TOKEN, or use the credentials file")
-            })?;
-            crate::sync::push::push_jira(ledger, &ws.policy, &client, &me, &[], false).await
-        })?;
-        Ok(format!(
-            "Pushed {} decision(s) to Jira; {} conflict(s), {} ticket(s) missing.",
-            report.pushed, report.conflicts, report.missing
-        ))
+        rt.block_on(async {
+            let mut parts = Vec::new();
+            if ws.config.as_ref().is_some_and(|c| c.jira.is_some()) {
+                let cfg = crate::ops::tracker::jira_config(ws, None, None)?;
+                let (client, me) = crate::ops::tracker::connect_jira(ws, &cfg).await?;
+                let me = me.ok_or_else(|| {
+                    Error::input("push needs Jira credentials")
+                        .hint("set PORTCULLIS_JIRA_TOKEN, or use the credentials file")
+                })?;
+                let r = crate::sync::push::push_jira(ledger, &ws.policy, &client, &me, &[], false)
+                    .await?;
+                parts.push(format!(
+                    "Pushed {} decision(s) to Jira; {} conflict(s), {} ticket(s) missing.",
+                    r.pushed, r.conflicts, r.missing
+                ));
+            }
+            if let Some(r) =
+                crate::ops::tracker::push_github_configured(ws, ledger, &[], false).await?
+            {
+                parts.push(format!(
+                    "Pushed {} decision(s) to GitHub; {} conflict(s), {} ticket(s) missing.",
+                    r.pushed, r.conflicts, r.missing
+                ));
+            }
+            Ok::<_, Error>(parts.join(" "))
+        })
     };
     match run() {
         Ok(m) => m,

@@ -31,7 +31,7 @@ fn once_runs_every_job_and_posts_nothing_twice() {
         assert!(run.stdout.contains(job), "{job} missing: {}", run.stdout);
     }
     assert!(
-        run.stdout.contains("no [jira] configured"),
+        run.stdout.contains("no [jira] or [github] configured"),
         "{}",
         run.stdout
     );

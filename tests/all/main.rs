@@ -4,6 +4,7 @@ mod harness;
 
 mod bot;
 mod cli;
+mod github;
 mod import;
 mod jira_live;
 mod ledger;

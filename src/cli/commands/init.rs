@@ -11,7 +11,7 @@ pub fn run(dir: &Path, from_policy: &str, user: Option<&str>) -> Result<u8> {
             Error::input(format!(
                 "`{from_policy}` is neither a built-in policy nor a readable file: {e}"
             ))
-            .hint("use --from-policy default, --from-policy v23, or a path to a policy file")
+            .hint("use --from-policy default, v23 or github, or a path to a policy file")
         })?,
     };
     let config = init(dir, &text, user)?;

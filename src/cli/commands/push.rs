@@ -1,10 +1,16 @@
 use crate::cli::output::{clean, json, print, Format, Table};
-use crate::ops::tracker::{connect_jira, jira_config, runtime};
+use crate::ops::tracker::{
+    connect_jira, github_config, jira_config, push_github_configured, runtime,
+};
 use crate::ops::workspace::Workspace;
-use crate::sync::push::{push_jira, Outcome, PushReport};
+use crate::sync::push::{
+    github_tickets, is_github_ticket, pending_decisions, push_jira, Outcome, PushReport,
+};
 use crate::{Error, Result};
 
-/// `push`: send pending decisions to Jira. Exit 1 when a ticket had a conflict.
+/// `push`: send pending decisions to the tracker each ticket lives in: GitHub tickets
+/// (`name#N`) to GitHub when `[github]` is configured, the others to Jira when `[jira]` is (or
+/// `--url` / `--flavor` name one). Exit 1 when a ticket had a conflict.
 pub fn run(
     ws: &Workspace,
     url: Option<&str>,
@@ -13,38 +19,84 @@ pub fn run(
     dry_run: bool,
     format: Format,
 ) -> Result<u8> {
-    let cfg = jira_config(ws, url, flavor)?;
+    let github = github_config(ws)?;
+    let jira_configured = ws.config.as_ref().is_some_and(|c| c.jira.is_some());
+    let jira = if jira_configured || url.is_some() || flavor.is_some() || github.is_none() {
+        Some(jira_config(ws, url, flavor)?)
+    } else {
+        None
+    };
     let mut ledger = ws.open_ledger()?;
     let rt = runtime()?;
-    let report = rt.block_on(async {
-        let (client, me) = connect_jira(ws, &cfg).await?;
-        let me = me.ok_or_else(|| {
-            Error::input("push needs Jira credentials: nothing is written anonymously")
-                .hint("set PORTCULLIS_JIRA_TOKEN (and PORTCULLIS_JIRA_EMAIL on Cloud), or use the credentials file")
-        })?;
-        push_jira(&mut ledger, &ws.policy, &client, &me, keys, dry_run).await
+    let reports = rt.block_on(async {
+        let mut reports: Vec<(&'static str, PushReport)> = Vec::new();
+        if let Some(cfg) = &jira {
+            let (client, me) = connect_jira(ws, cfg).await?;
+            let me = me.ok_or_else(|| {
+                Error::input("push needs Jira credentials: nothing is written anonymously")
+                    .hint("set PORTCULLIS_JIRA_TOKEN (and PORTCULLIS_JIRA_EMAIL on Cloud), or use the credentials file")
+            })?;
+            let r = push_jira(&mut ledger, &ws.policy, &client, &me, keys, dry_run).await?;
+            reports.push(("Jira", r));
+        }
+        if let Some(r) = push_github_configured(ws, &mut ledger, keys, dry_run).await? {
+            reports.push(("GitHub", r));
+        }
+        Ok::<_, Error>(reports)
     })?;
-    match format {
-        Format::Json => print(&json(&report))?,
-        _ => print(&render(&report, format))?,
+    // Decisions on tickets of a tracker that is not configured stay pending: say so.
+    let gh = github_tickets(&ledger)?;
+    let left: Vec<bool> = pending_decisions(&ledger)?
+        .iter()
+        .filter(|d| keys.is_empty() || keys.contains(&d.key))
+        .map(|d| is_github_ticket(&gh, &d.key))
+        .collect();
+    let on_github = left.iter().filter(|g| **g).count();
+    if github.is_none() && on_github > 0 {
+        eprintln!("note: {on_github} decision(s) on GitHub tickets were not pushed: no [github] is configured");
     }
-    Ok(if report.conflicts > 0 { 1 } else { 0 })
+    let elsewhere = left.len() - on_github;
+    if jira.is_none() && elsewhere > 0 {
+        eprintln!("note: {elsewhere} decision(s) on Jira tickets were not pushed: no [jira] is configured");
+    }
+    match format {
+        Format::Json => match reports.as_slice() {
+            [(_, one)] => print(&json(one))?,
+            many => {
+                let all: std::collections::BTreeMap<String, &PushReport> = many
+                    .iter()
+                    .map(|(t, r)| (t.to_ascii_lowercase(), r))
+                    .collect();
+                print(&json(&all))?
+            }
+        },
+        _ => {
+            for (tracker, report) in &reports {
+                print(&render(report, format, tracker))?;
+            }
+        }
+    }
+    Ok(if reports.iter().any(|(_, r)| r.conflicts > 0) {
+        1
+    } else {
+        0
+    })
 }
 
-fn render(r: &PushReport, format: Format) -> String {
+fn render(r: &PushReport, format: Format, tracker: &str) -> String {
     if r.items.is_empty() {
-        return "nothing to push: every decision is already in Jira\n".to_string();
+        return format!("nothing to push: every decision is already in {tracker}\n");
     }
     let mut t = Table::new(&["TICKET", "DECISIONS", "LABELS", "COMMENTS", "RESULT"]);
     for i in &r.items {
         let mut labels: Vec<String> = i.add.iter().map(|l| format!("+{l}")).collect();
         labels.extend(i.remove.iter().map(|l| format!("-{l}")));
         let result = match i.outcome {
-            Outcome::WouldPush => "would push",
-            Outcome::Pushed => "pushed",
-            Outcome::AlreadyInJira => "already in Jira",
-            Outcome::Conflict => "CONFLICT",
-            Outcome::Missing => "not in Jira",
+            Outcome::WouldPush => "would push".to_string(),
+            Outcome::Pushed => "pushed".to_string(),
+            Outcome::AlreadyInJira | Outcome::AlreadyInGithub => format!("already in {tracker}"),
+            Outcome::Conflict => "CONFLICT".to_string(),
+            Outcome::Missing => format!("not in {tracker}"),
         };
         t.row(vec![
             i.key.clone(),
@@ -55,7 +107,7 @@ fn render(r: &PushReport, format: Format) -> String {
                 labels.join(" ")
             },
             i.comments.to_string(),
-            result.to_string(),
+            result,
         ]);
     }
     let mut out = match format {
@@ -72,13 +124,13 @@ fn render(r: &PushReport, format: Format) -> String {
     }
     out.push_str(&if r.dry_run {
         format!(
-            "dry run: {} pending decision(s) on {} ticket(s); nothing was written\n",
+            "dry run: {} pending decision(s) on {} ticket(s) in {tracker}; nothing was written\n",
             r.pending,
             r.items.len()
         )
     } else {
         format!(
-            "pushed {} decision(s); {} conflict(s), {} ticket(s) not in Jira\n",
+            "pushed {} decision(s) to {tracker}; {} conflict(s), {} ticket(s) not in {tracker}\n",
             r.pushed, r.conflicts, r.missing
         )
     });

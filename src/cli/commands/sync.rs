@@ -1,10 +1,14 @@
 use std::path::PathBuf;
 
 use crate::cli::output::{clean, json, print, Format};
-use crate::ops::tracker::{connect_jira, jira_config, live_options, runtime};
+use crate::ops::tracker::{
+    connect_github, connect_jira, github_config, jira_config, live_options, runtime,
+};
 use crate::ops::workspace::Workspace;
+use crate::sync::github::{sync_github, GithubOptions};
+use crate::sync::github_client::split_key;
 use crate::sync::import::import_files;
-use crate::sync::live::{sync_jira, Progress};
+use crate::sync::live::{sync_jira, Progress, SyncReport};
 use crate::{Error, Result};
 
 /// `sync --from-file`: import saved responses.
@@ -71,7 +75,9 @@ impl Progress for Bar {
     }
 }
 
-/// `sync`: live from Jira.
+/// `sync`: live from Jira (when `[jira]` is configured, or `--url` / `--flavor` name one) and
+/// from GitHub (when `[github]` is). `--key` goes to the tracker its form names (`name#N` is
+/// GitHub's).
 pub fn live(
     ws: &Workspace,
     url: Option<&str>,
@@ -80,7 +86,13 @@ pub fn live(
     keys: &[String],
     format: Format,
 ) -> Result<u8> {
-    let cfg = jira_config(ws, url, flavor)?;
+    let github = github_config(ws)?;
+    let jira_configured = ws.config.as_ref().is_some_and(|c| c.jira.is_some());
+    let jira = if jira_configured || url.is_some() || flavor.is_some() || github.is_none() {
+        Some(jira_config(ws, url, flavor)?)
+    } else {
+        None
+    };
     for k in keys {
         if !ws.policy.key_matches(k) {
             return Err(Error::input(format!(
@@ -89,41 +101,110 @@ pub fn live(
             )));
         }
     }
-    let opts = live_options(&cfg, full, keys);
+    let (github_keys, jira_keys): (Vec<String>, Vec<String>) =
+        keys.iter().cloned().partition(|k| split_key(k).is_some());
+    if let (Some(k), None) = (github_keys.first(), &github) {
+        return Err(Error::input(format!(
+            "`{k}` is a GitHub ticket, but no [github] is configured"
+        ))
+        .hint("add a [github] table with `repos = [\"owner/name\"]` to portcullis.toml"));
+    }
+    if let (Some(k), None) = (jira_keys.first(), &jira) {
+        return Err(Error::input(format!(
+            "`{k}` is a Jira ticket, but no [jira] is configured"
+        ))
+        .hint("add a [jira] table with `url = \"https://…\"` to portcullis.toml, or pass --url"));
+    }
     let mut ledger = ws.open_ledger()?;
     let show = format != Format::Json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bar = Bar::new(show);
     let rt = runtime()?;
     let result = rt.block_on(async {
-        let (client, _me) = connect_jira(ws, &cfg).await?;
-        sync_jira(&mut ledger, &ws.policy, &client, &opts, &bar).await
+        let mut reports = Vec::new();
+        if let Some(cfg) = &jira {
+            let opts = live_options(cfg, full, &jira_keys);
+            let (client, _me) = connect_jira(ws, cfg).await?;
+            reports.push(sync_jira(&mut ledger, &ws.policy, &client, &opts, &bar).await?);
+        }
+        if let Some((cfg, repos)) = &github {
+            let (client, _me) = connect_github(ws, cfg, repos.clone()).await?;
+            let opts = GithubOptions {
+                full,
+                extra_keys: github_keys.clone(),
+                ..GithubOptions::default()
+            };
+            reports.push(sync_github(&mut ledger, &ws.policy, &client, &opts, &bar).await?);
+        }
+        Ok::<_, Error>(reports)
     });
     bar.0.finish_and_clear();
-    let report = result?;
+    let reports = result?;
     match format {
-        Format::Json => print(&json(&report))?,
-        _ => {
-            for w in &report.warnings {
-                eprintln!("warning: {}", clean(w));
+        Format::Json => match reports.as_slice() {
+            [one] => print(&json(one))?,
+            many => {
+                let all: std::collections::BTreeMap<&str, &SyncReport> =
+                    many.iter().map(|r| (tracker_of(r), r)).collect();
+                print(&json(&all))?
             }
-            let since = match report.since {
-                Some(s) if !report.full => {
-                    format!(" updated since {}", crate::domain::time::fmt_utc(s))
+        },
+        _ => {
+            for report in &reports {
+                for w in &report.warnings {
+                    eprintln!("warning: {}", clean(w));
                 }
-                _ => " (full)".to_string(),
-            };
-            print(&format!(
-                "synced Jira {} ({}){since}: fetched {} issue(s) in {} page(s), {} ticket(s), {} new event(s), {} new violation(s) in {:.1}s\n",
-                report.source.trim_start_matches("jira ").split(" #").next().unwrap_or(""),
-                report.flavor,
-                report.fetched,
-                report.pages,
-                report.tickets,
-                report.new_events,
-                report.new_violations,
-                report.elapsed_ms as f64 / 1000.0
-            ))?;
+                print(&summary(
+                    report,
+                    github.as_ref().map_or(0, |(_, r)| r.len()),
+                ))?;
+            }
         }
     }
     Ok(0)
+}
+
+/// The one-line account of a sync.
+fn summary(report: &SyncReport, github_repos: usize) -> String {
+    let since = match report.since {
+        Some(s) if !report.full => {
+            format!(" updated since {}", crate::domain::time::fmt_utc(s))
+        }
+        _ => " (full)".to_string(),
+    };
+    let counts = format!(
+        "fetched {} issue(s) in {} page(s), {} ticket(s), {} new event(s), {} new violation(s) in {:.1}s",
+        report.fetched,
+        report.pages,
+        report.tickets,
+        report.new_events,
+        report.new_violations,
+        report.elapsed_ms as f64 / 1000.0
+    );
+    if tracker_of(report) == "github" {
+        format!(
+            "synced GitHub {} ({github_repos} repositor{}){since}: {counts}\n",
+            report.source.trim_start_matches("github "),
+            if github_repos == 1 { "y" } else { "ies" },
+        )
+    } else {
+        format!(
+            "synced Jira {} ({}){since}: {counts}\n",
+            report
+                .source
+                .trim_start_matches("jira ")
+                .split(" #")
+                .next()
+                .unwrap_or(""),
+            report.flavor,
+        )
+    }
+}
+
+/// Which tracker a report is from: `jira` or `github`.
+fn tracker_of(report: &SyncReport) -> &'static str {
+    if report.flavor == "github" {
+        "github"
+    } else {
+        "jira"
+    }
 }
