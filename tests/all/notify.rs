@@ -276,3 +276,26 @@ fn the_demo_posts_its_digest_to_a_local_receiver() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[test]
+fn a_refused_cut_is_an_alert() {
+    let env = demo_with_target("slack", "");
+    let server = ChatServer::start();
+    // Everything up to now is posted first.
+    notify(&env, &server, &[]).ok();
+    let before = server.messages().len();
+    // The release manager tries to cut 23.0.2 for real; the gate refuses.
+    let run = env.run(&["cut", "23.0.2", "--apply"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let run = notify(&env, &server, &[]);
+    run.ok();
+    let new: Vec<String> = server.messages()[before..]
+        .iter()
+        .map(|m| m.body.to_string())
+        .collect();
+    assert!(
+        new.iter()
+            .any(|b| b.contains("cut failed") && b.contains("23.0.2")),
+        "{new:?}"
+    );
+}
