@@ -4,6 +4,7 @@ mod harness;
 
 mod bot;
 mod cli;
+mod concurrency;
 mod github;
 mod import;
 mod jira_live;
