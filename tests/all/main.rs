@@ -5,6 +5,7 @@ mod harness;
 mod bot;
 mod cli;
 mod concurrency;
+mod crash;
 mod github;
 mod import;
 mod jira_live;

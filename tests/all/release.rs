@@ -28,7 +28,7 @@ fn kinds(v: &Value) -> Vec<String> {
 }
 
 /// Two repositories, base release 23.0.0 tagged, DM-200 approved and backported in `pkg`.
-fn campaign() -> (
+pub fn campaign() -> (
     TestEnv,
     portcullis::testkit::backports::CampaignRepo,
     portcullis::testkit::backports::CampaignRepo,
