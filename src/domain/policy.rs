@@ -603,7 +603,13 @@ impl Policy {
                 }
             }
         }
-        let key_search = Regex::new(&format!(r"\b(?:{})\b", policy.ticket_key)).ok();
+        // Half word boundaries: a key may start or end with a non-word character
+        // (`.github#12`), and is still not found inside a longer word.
+        let key_search = Regex::new(&format!(
+            r"\b{{start-half}}(?:{})\b{{end-half}}",
+            policy.ticket_key
+        ))
+        .ok();
         match (key_re, key_search) {
             (Some(key_re), Some(key_search)) if errors.is_empty() => Ok(LoadedPolicy {
                 policy,

@@ -73,7 +73,7 @@ pub fn normalized_subject(subject: &str) -> String {
         }
         s = next;
     }
-    let s = re(&SUFFIX, r"\s*\(#\d+\)$").replace(&s, "");
+    let s = re(&SUFFIX, r"(?:\s*\(#\d+\))+$").replace(&s, "");
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -149,7 +149,8 @@ fn clean(s: &str) -> String {
         if c == '@' && word_start {
             out.push('\u{2060}');
         }
-        word_start = c.is_whitespace() || matches!(c, '(' | '[' | '"' | '\'' | ',' | ';' | ':');
+        // A mention fires after anything but a letter, a digit or `_` (Matrix's rule).
+        word_start = !(c.is_alphanumeric() || c == '_');
     }
     out.trim().to_string()
 }

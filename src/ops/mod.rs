@@ -507,6 +507,15 @@ pub struct AuditReport {
 
 /// Check the hash chain and that the derived state equals a rebuild from events.
 pub fn audit(ledger: &Ledger, policy: &LoadedPolicy) -> Result<AuditReport> {
+    // One read transaction: the chain, the stored derived state and the events it is rebuilt
+    // from are read from the same snapshot, whatever other processes commit meanwhile.
+    ledger.conn().execute_batch("BEGIN DEFERRED")?;
+    let result = audit_snapshot(ledger, policy);
+    let _ = ledger.conn().execute_batch("COMMIT");
+    result
+}
+
+fn audit_snapshot(ledger: &Ledger, policy: &LoadedPolicy) -> Result<AuditReport> {
     let chain = ledger.verify_chain()?;
     let mut problems = chain.problems.clone();
     let chain_ok = problems.is_empty();

@@ -111,16 +111,22 @@ pub fn check_version(
     previous_final: &semver::Version,
     allow_skip: bool,
 ) -> Option<Blocker> {
-    let next = semver::Version::new(
-        previous_final.major,
-        previous_final.minor,
-        previous_final.patch + 1,
-    );
+    let Some(patch) = previous_final.patch.checked_add(1) else {
+        return Some(Blocker::new(
+            "version",
+            None,
+            None,
+            format!("{previous_final} is the last patch release this line can have"),
+        ));
+    };
+    let next = semver::Version::new(previous_final.major, previous_final.minor, patch);
     if *wanted == next
         || (allow_skip
             && wanted.major == next.major
             && wanted.minor == next.minor
-            && wanted.patch > next.patch)
+            && wanted.patch > next.patch
+            && wanted.pre.is_empty()
+            && wanted.build.is_empty())
     {
         return None;
     }

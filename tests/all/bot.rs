@@ -100,7 +100,11 @@ fn the_service_rides_out_a_chat_outage_reports_health_and_stops_on_sigterm() {
     // The alerts get through once the outage is over, and verify runs again and again.
     let start = Instant::now();
     let mut last = None;
-    while start.elapsed() < Duration::from_secs(40) {
+    while start.elapsed() < Duration::from_secs(90) {
+        if let Some(status) = child.try_wait().unwrap() {
+            let log = std::fs::read_to_string(env.path().join("bot.log")).unwrap_or_default();
+            panic!("the bot exited early ({status}): {log}");
+        }
         if let Some(h) = healthz(port) {
             let alerts_ok = h["jobs"]["alerts"]["last_ok"].is_string();
             let verify_runs = h["jobs"]["verify"]["runs"].as_u64().unwrap_or(0);

@@ -193,3 +193,49 @@ fn bot_triage_and_cli_share_the_ledger_without_losing_or_duplicating() {
     run.ok();
     assert!(run.stdout.contains("hash chain: ok"), "{}", run.stdout);
 }
+
+/// Regression: `audit` read the stored derived state and the events it rebuilds it from in two
+/// snapshots, so a decision committed in between made it report a difference (exit 1) that was
+/// not there. Found by the concurrency test under load.
+#[test]
+fn audit_reads_one_snapshot_while_another_process_writes() {
+    let env = TestEnv::new();
+    env.run(&["demo", "--dir", "."]).ok();
+    let keys: Vec<String> = {
+        let ledger = Ledger::open(&env.ledger_path()).unwrap();
+        ledger
+            .status_rows("v23")
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.state == portcullis::domain::workflow::State::Requested)
+            .map(|r| r.key)
+            .collect()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (env, stop) = (&env, &stop);
+        s.spawn(move || {
+            // Writes, as fast as decisions go.
+            for key in keys.iter().cycle().take(200) {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                env.run(&[
+                    "decide",
+                    "needs-info",
+                    key,
+                    "--note",
+                    "again",
+                    "--force",
+                    "--as",
+                    "Priya Raman",
+                ]);
+            }
+        });
+        for i in 0..15 {
+            let run = env.run(&["audit"]);
+            assert_eq!(run.code, 0, "audit {i}: {}{}", run.stdout, run.stderr);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+}

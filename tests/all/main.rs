@@ -12,6 +12,7 @@ mod jira_live;
 mod ledger;
 mod notify;
 mod policy;
+mod props;
 mod release;
 mod triage;
 mod verify;
