@@ -211,8 +211,7 @@ pub fn run_job(ws: &Workspace, job: Job) -> Result<String> {
     match job {
         Job::Sync => {
             let jira = ws.config.as_ref().and_then(|c| c.jira.as_ref()).is_some();
-            let github = crate::ops::tracker::github_config(ws)?;
-            if !jira && github.is_none() {
+            if !jira && crate::ops::tracker::github_config(ws)?.is_none() {
                 return Ok("no [jira] or [github] configured; nothing to sync".into());
             }
             let rt = crate::ops::tracker::runtime()?;
@@ -235,17 +234,15 @@ pub fn run_job(ws: &Workspace, job: Job) -> Result<String> {
                         r.fetched, r.pages, r.new_events
                     ));
                 }
-                if let Some((cfg, repos)) = &github {
-                    let (client, _) =
-                        crate::ops::tracker::connect_github(ws, cfg, repos.clone()).await?;
-                    let r = crate::sync::github::sync_github(
-                        &mut ledger,
-                        &ws.policy,
-                        &client,
-                        &crate::sync::github::GithubOptions::default(),
-                        &crate::sync::live::Quiet,
-                    )
-                    .await?;
+                if let Some(r) = crate::ops::tracker::sync_github_configured(
+                    ws,
+                    &mut ledger,
+                    false,
+                    &[],
+                    &crate::sync::live::Quiet,
+                )
+                .await?
+                {
                     parts.push(format!(
                         "GitHub {} issue(s) in {} page(s), {} new event(s)",
                         r.fetched, r.pages, r.new_events

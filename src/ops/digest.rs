@@ -77,12 +77,16 @@ impl Digest {
     }
 }
 
-/// The sequence number the last posted digest of a line ended at (0 if none).
-pub fn last_posted(ledger: &Ledger, line: &str) -> Result<i64> {
+/// The sequence number the last digest posted for a line ended at (0 if none): to any target,
+/// or to the one named.
+pub fn last_posted(ledger: &Ledger, line: &str, target: Option<&str>) -> Result<i64> {
     Ok(ledger
         .events_of_kinds(&[DIGEST_POSTED])?
         .iter()
         .filter(|e| e.line.as_deref() == Some(line))
+        .filter(|e| {
+            target.is_none_or(|t| e.payload.get("target").and_then(Value::as_str) == Some(t))
+        })
         .filter_map(|e| e.payload.get("to_seq").and_then(Value::as_i64))
         .max()
         .unwrap_or(0))
@@ -99,7 +103,7 @@ pub fn build(
     let line = policy.resolve_line(line)?.clone();
     let (from_seq, from_time) = match since {
         // The first digest of a line covers the past week, not the whole history.
-        Since::Last => match last_posted(ledger, &line.name)? {
+        Since::Last => match last_posted(ledger, &line.name, None)? {
             0 => (
                 0,
                 Some(crate::domain::time::fmt_utc(now - Duration::days(7))),
@@ -289,40 +293,18 @@ fn build_from(
     }
 
     // Readiness: the next release and the steps, approved vs landed.
-    let released: std::collections::BTreeSet<String> =
-        crate::ops::release::releases(ledger, &line.name)?
-            .into_iter()
-            .flat_map(|r| r.manifest.tickets.into_iter().map(|t| t.key))
-            .collect();
     let targets = crate::ops::release::targets(ledger, &line.name)?;
-    let (mut approved, mut landed) = (0, 0);
-    for k in approved_at.keys() {
-        if released.contains(k) || targets.contains_key(k) {
-            continue;
-        }
-        approved += 1;
-        if !missing.contains_key(k) {
-            landed += 1;
-        }
-    }
+    let approved: std::collections::BTreeSet<String> = approved_at.keys().cloned().collect();
+    let gone: std::collections::BTreeSet<String> = missing.keys().cloned().collect();
+    let r = crate::ops::release::readiness(ledger, policy, &line.name, &targets, &approved, &gone)?;
     d.readiness.push(format!(
-        "Next patch release of {}: {landed} of {approved} approved backport(s) landed",
-        line.name
+        "Next patch release of {}: {} of {} approved backport(s) landed",
+        line.name, r.landed, r.approved
     ));
-    for s in policy.policy.steps.iter().filter(|s| s.line == line.name) {
-        let mine: Vec<&String> = targets
-            .iter()
-            .filter(|(_, t)| **t == crate::ops::Target::Step(s.name.clone()))
-            .map(|(k, _)| k)
-            .collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let done = mine.iter().filter(|k| !missing.contains_key(**k)).count();
+    for s in r.steps.iter().filter(|s| s.approved > 0) {
         d.readiness.push(format!(
-            "Step {}: {done} of {} approved backport(s) landed",
-            s.name,
-            mine.len()
+            "Step {}: {} of {} approved backport(s) landed",
+            s.name, s.landed, s.approved
         ));
     }
     Ok(d)

@@ -344,8 +344,11 @@ pub async fn notify(
     for t in chosen {
         // Alerts first: they are urgent.
         // Alerts for urgent events after the last alert or digest this target got.
-        let after =
-            last_alert(&ledger, &line, &t.name)?.max(last_posted_to(&ledger, &line, &t.name)?);
+        let after = last_alert(&ledger, &line, &t.name)?.max(digest::last_posted(
+            &ledger,
+            &line,
+            Some(&t.name),
+        )?);
         let alerts = if opts.digest_only {
             Vec::new()
         } else {
@@ -373,7 +376,7 @@ pub async fn notify(
         let mut d = digest::build(&ledger, &ws.policy, Some(&line), since, now)?;
         if since == Since::Last {
             // Each target's window starts after the last digest it got.
-            let from = last_posted_to(&ledger, &line, &t.name)?;
+            let from = digest::last_posted(&ledger, &line, Some(&t.name))?;
             if from > 0 && from != d.from_seq {
                 d = digest::build_window(&ledger, &ws.policy, &line, from, now)?;
             }
@@ -407,20 +410,6 @@ pub async fn notify(
         report.outcomes.push(o);
     }
     Ok(report)
-}
-
-/// The end of the window of the last digest posted to a target.
-pub fn last_posted_to(ledger: &Ledger, line: &str, target: &str) -> Result<i64> {
-    Ok(ledger
-        .events_of_kinds(&[DIGEST_POSTED])?
-        .iter()
-        .filter(|e| {
-            e.line.as_deref() == Some(line)
-                && e.payload.get("target").and_then(Value::as_str) == Some(target)
-        })
-        .filter_map(|e| e.payload.get("to_seq").and_then(Value::as_i64))
-        .max()
-        .unwrap_or(0))
 }
 
 /// The event the last alert posted to a target was about (0 if none).

@@ -231,7 +231,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
     let v = &verified.verification;
     let tg = targets(&ledger, &line.name)?;
     if let Some(step) = &opts.step {
-        let rows = steps(ws, Some(&line.name), &BTreeSet::new())?;
+        let rows = steps_in(&ledger, policy, &line.name, &tg, &BTreeSet::new())?;
         match rows.iter().find(|r| &r.name == step) {
             None => {
                 let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
@@ -875,16 +875,21 @@ pub fn steps(
 ) -> Result<Vec<StepRow>> {
     let line = ws.policy.resolve_line(line)?;
     let ledger = ws.open_ledger()?;
-    let events = ledger.events_of_kinds(&[STEP_STARTED, STEP_FINISHED])?;
     let tg = targets(&ledger, &line.name)?;
+    steps_in(&ledger, &ws.policy, &line.name, &tg, landed)
+}
+
+/// [`steps`] on an open ledger with the line's approval targets already read.
+pub fn steps_in(
+    ledger: &Ledger,
+    policy: &crate::domain::policy::LoadedPolicy,
+    line: &str,
+    targets: &BTreeMap<String, crate::ops::Target>,
+    landed: &BTreeSet<String>,
+) -> Result<Vec<StepRow>> {
+    let events = ledger.events_of_kinds(&[STEP_STARTED, STEP_FINISHED])?;
     let mut rows = Vec::new();
-    for s in ws
-        .policy
-        .policy
-        .steps
-        .iter()
-        .filter(|s| s.line == line.name)
-    {
+    for s in policy.policy.steps.iter().filter(|s| s.line == line) {
         let mut row = StepRow {
             name: s.name.clone(),
             title: s.title.clone(),
@@ -895,9 +900,10 @@ pub fn steps(
             approved: 0,
             landed: 0,
         };
-        for e in events.iter().filter(|e| {
-            e.payload["step"] == s.name.as_str() && e.line.as_deref() == Some(&line.name)
-        }) {
+        for e in events
+            .iter()
+            .filter(|e| e.payload["step"] == s.name.as_str() && e.line.as_deref() == Some(line))
+        {
             if e.kind == STEP_STARTED {
                 row.status = "running".into();
                 row.release = e.payload["release"].as_str().map(str::to_string);
@@ -907,7 +913,7 @@ pub fn steps(
                 row.finished_at = Some(e.at);
             }
         }
-        for (k, t) in &tg {
+        for (k, t) in targets {
             if *t == crate::ops::Target::Step(s.name.clone()) {
                 row.approved += 1;
                 if landed.contains(k) {
@@ -918,6 +924,41 @@ pub fn steps(
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// How far a line is from its next cuts, approved against landed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    /// The next patch release: approved or done tickets with no target that no release holds.
+    pub approved: usize,
+    pub landed: usize,
+    pub steps: Vec<StepRow>,
+}
+
+/// [`Readiness`] of a line, from its approved or done tickets and those of them not landed
+/// everywhere (`missing`).
+pub fn readiness(
+    ledger: &Ledger,
+    policy: &crate::domain::policy::LoadedPolicy,
+    line: &str,
+    targets: &BTreeMap<String, crate::ops::Target>,
+    approved: &BTreeSet<String>,
+    missing: &BTreeSet<String>,
+) -> Result<Readiness> {
+    let released: BTreeSet<String> = releases(ledger, line)?
+        .into_iter()
+        .flat_map(|r| r.manifest.tickets.into_iter().map(|t| t.key))
+        .collect();
+    let next: Vec<&String> = approved
+        .iter()
+        .filter(|k| !released.contains(*k) && !targets.contains_key(*k))
+        .collect();
+    let landed: BTreeSet<String> = approved.difference(missing).cloned().collect();
+    Ok(Readiness {
+        approved: next.len(),
+        landed: next.iter().filter(|k| landed.contains(**k)).count(),
+        steps: steps_in(ledger, policy, line, targets, &landed)?,
+    })
 }
 
 /// `step start NAME --release R` / `step finish NAME`.

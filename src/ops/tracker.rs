@@ -157,6 +157,23 @@ pub async fn push_github_configured(
         .map(Some)
 }
 
+/// Push the pending decisions on Jira tickets to the Jira of `cfg`. Needs credentials: nothing is
+/// written anonymously.
+pub async fn push_jira_with(
+    ws: &Workspace,
+    ledger: &mut Ledger,
+    cfg: &JiraConfig,
+    keys: &[String],
+    dry_run: bool,
+) -> Result<PushReport> {
+    let (client, me) = connect_jira(ws, cfg).await?;
+    let me = me.ok_or_else(|| {
+        Error::input("push needs Jira credentials: nothing is written anonymously")
+            .hint("set PORTCULLIS_JIRA_TOKEN (and PORTCULLIS_JIRA_EMAIL on Cloud), or use the credentials file")
+    })?;
+    crate::sync::push::push_jira(ledger, &ws.policy, &client, &me, keys, dry_run).await
+}
+
 /// The async runtime for one command.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -198,21 +198,13 @@ impl App {
 
     /// The queue as shown: filtered and sorted.
     pub fn queue(&self) -> Vec<&data::QueueRow> {
-        let f = self.filter.to_lowercase();
         let mut rows: Vec<&data::QueueRow> = self
             .snap
             .queue
             .iter()
             .filter(|r| {
-                f.is_empty()
-                    || r.key.to_lowercase().contains(&f)
-                    || r.summary.to_lowercase().contains(&f)
-                    || r.requester
-                        .as_deref()
-                        .unwrap_or("")
-                        .to_lowercase()
-                        .contains(&f)
-                    || r.repos.iter().any(|x| x.to_lowercase().contains(&f))
+                self.shown(&[&r.key, &r.summary, r.requester.as_deref().unwrap_or("")])
+                    || r.repos.iter().any(|x| self.shown(&[x]))
             })
             .collect();
         match self.sort {
@@ -223,73 +215,44 @@ impl App {
         rows
     }
 
+    /// Whether any of a row's fields contains the filter (case-insensitive; no filter: all).
+    fn shown(&self, fields: &[&str]) -> bool {
+        let f = self.filter.to_lowercase();
+        f.is_empty() || fields.iter().any(|x| x.to_lowercase().contains(&f))
+    }
+
     /// How many rows the current view has.
     pub fn rows(&self) -> usize {
-        let f = self.filter.to_lowercase();
-        let hit = |k: Option<&str>, text: &str| {
-            f.is_empty()
-                || k.is_some_and(|k| k.to_lowercase().contains(&f))
-                || text.to_lowercase().contains(&f)
-        };
         match self.view {
             View::Queue => self.queue().len(),
             View::Since => self.since().len(),
-            View::NotLanded => self
-                .snap
-                .not_landed
-                .iter()
-                .filter(|r| hit(Some(&r.key), &r.summary))
-                .count(),
-            View::Drift => self
-                .snap
-                .drift
-                .iter()
-                .filter(|r| hit(r.ticket.as_deref(), &r.message))
-                .count(),
+            View::NotLanded => self.not_landed().len(),
+            View::Drift => self.drift().len(),
             View::Readiness => self.snap.readiness.len(),
         }
     }
 
     pub fn since(&self) -> Vec<&data::SinceRow> {
-        let f = self.filter.to_lowercase();
         self.snap
             .since
             .iter()
-            .filter(|r| {
-                f.is_empty()
-                    || r.key.as_deref().unwrap_or("").to_lowercase().contains(&f)
-                    || r.detail.to_lowercase().contains(&f)
-            })
+            .filter(|r| self.shown(&[r.key.as_deref().unwrap_or(""), &r.detail]))
             .collect()
     }
 
     pub fn not_landed(&self) -> Vec<&data::NotLandedRow> {
-        let f = self.filter.to_lowercase();
         self.snap
             .not_landed
             .iter()
-            .filter(|r| {
-                f.is_empty()
-                    || r.key.to_lowercase().contains(&f)
-                    || r.summary.to_lowercase().contains(&f)
-            })
+            .filter(|r| self.shown(&[&r.key, &r.summary]))
             .collect()
     }
 
     pub fn drift(&self) -> Vec<&data::DriftRow> {
-        let f = self.filter.to_lowercase();
         self.snap
             .drift
             .iter()
-            .filter(|r| {
-                f.is_empty()
-                    || r.ticket
-                        .as_deref()
-                        .unwrap_or("")
-                        .to_lowercase()
-                        .contains(&f)
-                    || r.message.to_lowercase().contains(&f)
-            })
+            .filter(|r| self.shown(&[r.ticket.as_deref().unwrap_or(""), &r.message]))
             .collect()
     }
 

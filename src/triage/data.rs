@@ -394,65 +394,28 @@ pub fn load_at(
     not_landed.sort_by(|a, b| a.approved_at.cmp(&b.approved_at).then(a.key.cmp(&b.key)));
 
     // Readiness per step and for the next release (landed = approved and not missing anywhere).
-    let missing: BTreeSet<&str> = not_landed.iter().map(|r| r.key.as_str()).collect();
+    let missing: BTreeSet<String> = not_landed.iter().map(|r| r.key.clone()).collect();
     // Decisions, undos and pushes, read once for the targets, this meeting and the pending pushes.
     let decision_events =
         ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE, kind::PUSHED])?;
     let targets = crate::ops::release::targets_from(&decision_events, &line.name);
-    let mut readiness = Vec::new();
-    let step_events = ledger.events_of_kinds(&[
-        crate::ops::release::STEP_STARTED,
-        crate::ops::release::STEP_FINISHED,
-    ])?;
-    let released: BTreeSet<String> = crate::ops::release::releases(ledger, &line.name)?
-        .into_iter()
-        .flat_map(|r| r.manifest.tickets.into_iter().map(|t| t.key))
-        .collect();
-    let mut next = ReadinessRow {
+    let approved: BTreeSet<String> = approved_at.keys().cloned().collect();
+    let r =
+        crate::ops::release::readiness(ledger, policy, &line.name, &targets, &approved, &missing)?;
+    let mut readiness = vec![ReadinessRow {
         name: "next release".into(),
         status: String::new(),
         release: None,
-        approved: 0,
-        landed: 0,
-    };
-    for k in approved_at.keys() {
-        if released.contains(k) || targets.contains_key(k) {
-            continue;
-        }
-        next.approved += 1;
-        if !missing.contains(k.as_str()) {
-            next.landed += 1;
-        }
-    }
-    for s in policy.policy.steps.iter().filter(|s| s.line == line.name) {
-        let mut row = ReadinessRow {
-            name: format!("step {}", s.name),
-            status: "not started".into(),
-            release: None,
-            approved: 0,
-            landed: 0,
-        };
-        for e in step_events.iter().filter(|e| {
-            e.payload["step"] == s.name.as_str() && e.line.as_deref() == Some(&line.name)
-        }) {
-            if e.kind == crate::ops::release::STEP_STARTED {
-                row.status = "running".into();
-                row.release = e.payload["release"].as_str().map(str::to_string);
-            } else {
-                row.status = "finished".into();
-            }
-        }
-        for (k, t) in &targets {
-            if *t == crate::ops::Target::Step(s.name.clone()) {
-                row.approved += 1;
-                if !missing.contains(k.as_str()) {
-                    row.landed += 1;
-                }
-            }
-        }
-        readiness.push(row);
-    }
-    readiness.insert(0, next);
+        approved: r.approved,
+        landed: r.landed,
+    }];
+    readiness.extend(r.steps.into_iter().map(|s| ReadinessRow {
+        name: format!("step {}", s.name),
+        status: s.status.replace('_', " "),
+        release: s.release,
+        approved: s.approved,
+        landed: s.landed,
+    }));
 
     let decided_here = meeting::decisions_in(&decision_events, &line.name, meeting.date)
         .iter()

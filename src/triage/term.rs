@@ -333,13 +333,7 @@ fn push(ws: &Workspace, ledger: &mut crate::ledger::Ledger) -> String {
             let mut parts = Vec::new();
             if ws.config.as_ref().is_some_and(|c| c.jira.is_some()) {
                 let cfg = crate::ops::tracker::jira_config(ws, None, None)?;
-                let (client, me) = crate::ops::tracker::connect_jira(ws, &cfg).await?;
-                let me = me.ok_or_else(|| {
-                    Error::input("push needs Jira credentials")
-                        .hint("set PORTCULLIS_JIRA_TOKEN, or use the credentials file")
-                })?;
-                let r = crate::sync::push::push_jira(ledger, &ws.policy, &client, &me, &[], false)
-                    .await?;
+                let r = crate::ops::tracker::push_jira_with(ws, ledger, &cfg, &[], false).await?;
                 parts.push(format!(
                     "Pushed {} decision(s) to Jira; {} conflict(s), {} ticket(s) missing.",
                     r.pushed, r.conflicts, r.missing

@@ -1,11 +1,9 @@
 use crate::cli::output::{clean, json, print, Format, Table};
 use crate::ops::tracker::{
-    connect_jira, github_config, jira_config, push_github_configured, runtime,
+    github_config, jira_config, push_github_configured, push_jira_with, runtime,
 };
 use crate::ops::workspace::Workspace;
-use crate::sync::push::{
-    github_tickets, is_github_ticket, pending_decisions, push_jira, Outcome, PushReport,
-};
+use crate::sync::push::{github_tickets, is_github_ticket, pending_decisions, Outcome, PushReport};
 use crate::{Error, Result};
 
 /// `push`: send pending decisions to the tracker each ticket lives in: GitHub tickets
@@ -31,12 +29,7 @@ pub fn run(
     let reports = rt.block_on(async {
         let mut reports: Vec<(&'static str, PushReport)> = Vec::new();
         if let Some(cfg) = &jira {
-            let (client, me) = connect_jira(ws, cfg).await?;
-            let me = me.ok_or_else(|| {
-                Error::input("push needs Jira credentials: nothing is written anonymously")
-                    .hint("set PORTCULLIS_JIRA_TOKEN (and PORTCULLIS_JIRA_EMAIL on Cloud), or use the credentials file")
-            })?;
-            let r = push_jira(&mut ledger, &ws.policy, &client, &me, keys, dry_run).await?;
+            let r = push_jira_with(ws, &mut ledger, cfg, keys, dry_run).await?;
             reports.push(("Jira", r));
         }
         if let Some(r) = push_github_configured(ws, &mut ledger, keys, dry_run).await? {
