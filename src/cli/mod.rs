@@ -265,6 +265,12 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Secrets in the credentials file (created readable by you only). Values are read from
+    /// standard input, never from the command line, where `ps` and shell history would keep them.
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
     /// Check the ledger: the hash chain of events and the derived state (exit 1 if either fails).
     Audit {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -356,6 +362,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Store one value read from standard input, e.g.
+    /// `printf %s "$TOKEN" | portcullis credentials set jira token`.
+    /// Tables: `jira` (token, email), `github` (token), `notify.<name>` (url, token).
+    Set { table: String, key: String },
+    /// Which credentials file is used, and the keys it holds (never their values).
+    Show,
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,6 +84,11 @@ impl TestEnv {
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_stdin(args, env, None)
+    }
+
+    /// [`TestEnv::run_env`] with `stdin` as standard input (none when `None`).
+    pub fn run_stdin(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
         cmd.args(args)
             .current_dir(self.path())
@@ -95,7 +100,23 @@ impl TestEnv {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run portcullis");
+        let out = match stdin {
+            None => cmd.output().expect("run portcullis"),
+            Some(text) => {
+                use std::io::Write;
+                cmd.stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                let mut child = cmd.spawn().expect("run portcullis");
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(text.as_bytes())
+                    .unwrap();
+                child.wait_with_output().expect("run portcullis")
+            }
+        };
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

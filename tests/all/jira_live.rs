@@ -666,6 +666,94 @@ fn a_credentials_file_readable_by_others_is_refused() {
 }
 
 #[test]
+fn credentials_set_makes_a_private_file_from_stdin_that_sync_then_uses() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let env = TestEnv::with_workspace("v23");
+    // No file yet: `show` says where it would be.
+    let r = env.run(&["credentials", "show"]);
+    r.ok();
+    assert!(r.stdout.contains("no credentials file yet"), "{}", r.stdout);
+    let file = env.path().join(".config/portcullis/credentials.toml");
+    let r = env.run_stdin(
+        &["credentials", "set", "jira", "token"],
+        &[],
+        Some(&format!("{TOKEN}\n")),
+    );
+    r.ok();
+    assert!(r.stdout.contains("stored jira.token"), "{}", r.stdout);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+    // A second key keeps the first; a notify target's URL goes in its own table.
+    env.run_stdin(&["credentials", "set", "jira", "email"], &[], Some(EMAIL))
+        .ok();
+    env.run_stdin(
+        &["credentials", "set", "notify.team", "url"],
+        &[],
+        Some("https://hooks.example.org/T0/B0/XXSECRETXX"),
+    )
+    .ok();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let t: toml::Table = text.parse().unwrap();
+    assert_eq!(t["jira"]["token"].as_str(), Some(TOKEN));
+    assert_eq!(t["jira"]["email"].as_str(), Some(EMAIL));
+    assert!(t["notify"]["team"]["url"]
+        .as_str()
+        .unwrap()
+        .contains("XXSECRETXX"));
+    assert_eq!(mode(&file), 0o600);
+    // `show` lists keys, never values.
+    let r = env.run(&["credentials", "show"]);
+    r.ok();
+    assert!(r.stdout.contains("jira.token = (set)") && r.stdout.contains("notify.team.url"));
+    assert!(!r.stdout.contains(TOKEN) && !r.stdout.contains("XXSECRETXX"));
+    // Bad tables and keys, empty values and a file others can read are refused, file unchanged.
+    for (args, stdin, says) in [
+        (
+            &["credentials", "set", "jria", "token"][..],
+            "x",
+            "no credentials table `jria`",
+        ),
+        (
+            &["credentials", "set", "github", "email"][..],
+            "x",
+            "takes no `email`",
+        ),
+        (
+            &["credentials", "set", "github", "token"][..],
+            "  \n",
+            "empty",
+        ),
+    ] {
+        let r = env.run_stdin(args, &[], Some(stdin));
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+    }
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = env.run_stdin(
+        &["credentials", "set", "github", "token"],
+        &[],
+        Some("ghp_x"),
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("chmod 600"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The stored token is what sync authenticates with (no token in the environment).
+    let r = env.run_env(
+        &["sync", "--format", "json"],
+        &[("PORTCULLIS_JIRA_URL", &server.url())],
+    );
+    r.ok();
+    assert!(r.stdout.contains("\"tickets\": 2"), "{}", r.stdout);
+    assert!(server
+        .requests()
+        .iter()
+        .any(|q| q.user.as_deref() == Some("portcullis-bot")));
+}
+
+#[test]
 fn push_writes_labels_and_a_comment_once_and_dry_run_writes_nothing() {
     let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
     let env = TestEnv::with_workspace("v23");

@@ -1,6 +1,7 @@
 //! One module per command; each returns the exit code.
 
 mod audit;
+mod credentials;
 mod decide;
 mod demo;
 mod history;
@@ -188,6 +189,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             )
         }
         Command::Policy { command } => policy::run(command),
+        Command::Credentials { command } => credentials::run(&loc, command),
         Command::Audit { format } => audit::run(&Workspace::resolve(&loc)?, format),
         Command::Ledger { command } => ledger::run(&Workspace::resolve(&loc)?, command),
         Command::Demo {

@@ -1,0 +1,49 @@
+//! `portcullis credentials`: store secrets in the credentials file without putting them on a
+//! command line, and show which file is used.
+
+use std::io::Read;
+
+use crate::cli::output::print;
+use crate::cli::CredentialsCommand;
+use crate::ops::workspace::{Locations, Workspace};
+use crate::sync::credentials::{credential_keys, credentials_target, store_credential};
+use crate::{Error, Result};
+
+pub fn run(loc: &Locations, cmd: CredentialsCommand) -> Result<u8> {
+    // The workspace's config may name the file; outside a workspace the default is used.
+    let configured = Workspace::resolve(loc)
+        .ok()
+        .and_then(|ws| ws.credentials_file());
+    let path = credentials_target(configured.as_deref())?;
+    match cmd {
+        CredentialsCommand::Set { table, key } => {
+            let mut value = String::new();
+            std::io::stdin()
+                .take(64 * 1024)
+                .read_to_string(&mut value)
+                .map_err(|e| Error::input(format!("cannot read standard input: {e}")))?;
+            store_credential(&path, &table, &key, &value)?;
+            print(&format!(
+                "stored {table}.{key} in {} (readable by you only)\n",
+                path.display()
+            ))?;
+            Ok(0)
+        }
+        CredentialsCommand::Show => {
+            if !path.exists() {
+                print(&format!(
+                    "{}: no credentials file yet (`portcullis credentials set` creates it)\n",
+                    path.display()
+                ))?;
+                return Ok(0);
+            }
+            let keys = credential_keys(&path)?;
+            let mut out = format!("{} (readable by you only)\n", path.display());
+            for k in keys {
+                out.push_str(&format!("  {k} = (set)\n"));
+            }
+            print(&out)?;
+            Ok(0)
+        }
+    }
+}
