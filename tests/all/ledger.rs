@@ -212,6 +212,16 @@ fn ledger_is_private_to_its_owner() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600, "ledger mode {mode:o}");
+    // The write-ahead log and its index, made while a process writes, are private too.
+    let c = rusqlite::Connection::open(env.ledger_path()).unwrap();
+    c.execute_batch("BEGIN IMMEDIATE; CREATE TABLE scratch(a); COMMIT;")
+        .unwrap();
+    for ext in ["-wal", "-shm"] {
+        let path = format!("{}{ext}", env.ledger_path().display());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path} mode {mode:o}");
+    }
+    drop(c);
 }
 
 #[test]

@@ -542,3 +542,82 @@ fn rewritten_branches_dirty_clones_and_blocking_violations_block() {
     );
     a.finish().unwrap();
 }
+
+/// Repository paths, branch names and repository names that look like git options
+/// (`--upload-pack=…`) are never read by git as options: paths are passed after `-C`, ref names
+/// after `--`, and the policy refuses option-like branch and repository names outright.
+#[test]
+fn option_like_names_never_reach_git_as_options() {
+    let (env, a, b) = campaign();
+    let evil = "--upload-pack=touch PWNED;false";
+    drop(b);
+    std::fs::rename(env.path().join("repos/other"), env.path().join(evil)).unwrap();
+    let policy = std::fs::read_to_string(env.path().join("policy.toml")).unwrap();
+    let moved = policy.replace("path = \"repos/other\"", &format!("path = \"{evil}\""));
+    assert_ne!(moved, policy);
+    std::fs::write(env.path().join("policy.toml"), &moved).unwrap();
+    let remote_a = env.path().join("remotes/pkg.git");
+    let remote_b = env.path().join("remotes/other.git");
+    git2::Repository::init_bare(&remote_a).unwrap();
+    git2::Repository::init_bare(&remote_b).unwrap();
+    a.b.repo()
+        .remote("origin", remote_a.to_str().unwrap())
+        .unwrap();
+    git2::Repository::open(env.path().join(evil))
+        .unwrap()
+        .remote("origin", remote_b.to_str().unwrap())
+        .unwrap();
+
+    // `git fetch` runs in the option-named clone, as a path.
+    let run = env.run(&["verify", "--fetch", "--format", "json"]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    for r in v["repositories"].as_array().unwrap() {
+        assert!(
+            !r["problems"].to_string().contains("git fetch"),
+            "{}: {}",
+            r["name"],
+            r["problems"]
+        );
+    }
+    // `git push` too; the tag arrives in the remote.
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply", "--push"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    for p in [&remote_a, &remote_b] {
+        assert!(git2::Repository::open_bare(p)
+            .unwrap()
+            .find_reference("refs/tags/23.0.1")
+            .is_ok());
+    }
+    // Had git taken the path as `--upload-pack`, it would have run `touch PWNED`.
+    fn find(dir: &std::path::Path, name: &str) -> bool {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name() == name || (e.path().is_dir() && find(&e.path(), name)))
+    }
+    assert!(!find(env.path(), "PWNED"));
+
+    // Option-like branch and repository names are refused before anything runs.
+    for (from, to) in [
+        (
+            "main_branch = \"main\"",
+            "main_branch = \"--upload-pack=touch PWNED\"",
+        ),
+        ("branch = \"v23.0.x\"", "branch = \"--output=PWNED\""),
+        ("name = \"other\"", "name = \"--upload-pack=x\""),
+    ] {
+        let bad = moved.replacen(from, to, 1);
+        assert_ne!(bad, moved, "{from}");
+        std::fs::write(env.path().join("policy.toml"), &bad).unwrap();
+        for args in [
+            &["verify", "--fetch"][..],
+            &["cut", "23.0.2", "--apply"][..],
+        ] {
+            let run = env.run(args);
+            assert_eq!(run.code, 2, "{to}: {}", run.stderr);
+            assert!(run.stderr.contains("--"), "{to}: {}", run.stderr);
+        }
+    }
+    assert!(!find(env.path(), "PWNED"));
+}
