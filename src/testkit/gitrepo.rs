@@ -713,12 +713,28 @@ pub fn synthetic_campaign_stats(
     backports: usize,
     seed: u64,
 ) -> Result<Vec<RepoStats>> {
-    if main_commits < 10 {
+    synthetic_campaign_sized(dir, &vec![main_commits; repos], backports, seed)
+}
+
+/// [`synthetic_campaign_stats`] with a size of `main` for each repository (`sizes[i]` commits
+/// for `pkg_<i>`), for campaigns where a few repositories are much larger than the rest.
+pub fn synthetic_campaign_sized(
+    dir: &Path,
+    sizes: &[usize],
+    backports: usize,
+    seed: u64,
+) -> Result<Vec<RepoStats>> {
+    let repos = sizes.len();
+    if sizes.iter().any(|&n| n < 10) {
         bail!("a synthetic repository needs at least 10 commits on main");
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let quotas = split_backports(&mut rng, repos, backports);
     let jobs: Vec<(usize, u64, usize)> = (0..repos).map(|i| (i, rng.gen(), quotas[i])).collect();
+    // Largest first, so that the biggest repository does not start last on its own core.
+    let mut order: Vec<usize> = (0..repos).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let jobs: Vec<(usize, u64, usize)> = order.into_iter().map(|i| jobs[i]).collect();
     let root = dir.join("repos");
     std::fs::create_dir_all(&root)?;
 
@@ -738,7 +754,7 @@ pub fn synthetic_campaign_stats(
                 };
                 let name = format!("pkg_{idx:02}");
                 let r =
-                    build_synthetic_repo(&root.join(&name), &name, main_commits, quota, repo_seed)
+                    build_synthetic_repo(&root.join(&name), &name, sizes[idx], quota, repo_seed)
                         .with_context(|| format!("building {name}"));
                 let failed = r.is_err();
                 if let Ok(mut all) = results.lock() {

@@ -255,6 +255,7 @@ pub fn load_at(
 
     // Since the last meeting: new requests, decisions, landings, drift.
     let mut since_rows = Vec::new();
+    let mut seen: std::collections::HashSet<(Option<String>, &str, String)> = Default::default();
     {
         let mut stmt = conn.prepare(
             "SELECT at, ticket, kind, source, actor, payload, note FROM events
@@ -312,10 +313,7 @@ pub fn load_at(
                 _ => continue,
             };
             // A fact seen again (a landing recorded by two verify runs) shows once, newest.
-            if since_rows
-                .iter()
-                .any(|r: &SinceRow| r.key == key && r.what == what && r.detail == detail)
-            {
+            if !seen.insert((key.clone(), what, detail.clone())) {
                 continue;
             }
             since_rows.push(SinceRow {
