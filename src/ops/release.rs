@@ -69,6 +69,8 @@ pub struct CutReport {
     pub marked_done: Vec<String>,
     /// `git push` of the tag per repository: (repository, error if it failed).
     pub pushed: Vec<(String, Option<String>)>,
+    /// The release was already recorded: this run only finished it (its files, its push).
+    pub resumed: bool,
 }
 
 /// A release recorded in the ledger.
@@ -150,8 +152,9 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         .unwrap_or_else(|| base.clone());
     let tag_final = tag_name(line, &version, None);
     if let Some(r) = done.iter().find(|r| r.manifest.tag == tag_final) {
-        if opts.push && !opts.rc {
-            // Finishing an interrupted push: the release is recorded, push its tags.
+        if (opts.push || opts.apply) && !opts.rc {
+            // Finishing an interrupted cut: the release is recorded (its tags were made before
+            // it was), so write its files again and push its tags if asked.
             let mut report = CutReport {
                 manifest: r.manifest.clone(),
                 hash: r.hash.clone(),
@@ -167,8 +170,14 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
                 files: Vec::new(),
                 marked_done: Vec::new(),
                 pushed: Vec::new(),
+                resumed: true,
             };
-            push_tags(ws, &mut report);
+            if opts.apply {
+                report.files = write_files(ws, opts, &r.manifest, &r.hash, r.at)?;
+            }
+            if opts.push {
+                push_tags(ws, &mut report);
+            }
             return Ok(report);
         }
         return Err(Error::input(format!("{tag_final} was already cut"))
@@ -571,6 +580,7 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         files: Vec::new(),
         marked_done: Vec::new(),
         pushed: Vec::new(),
+        resumed: false,
     };
     if opts.apply && !report.blockers.is_empty() {
         drop(ledger);
@@ -699,9 +709,21 @@ fn apply(
             false,
         )
         .map_err(|e| {
-            Error::input(format!("{name}: cannot create tag {tag}: {}", e.message())).hint(
-                "nothing was recorded; fix it and run the cut again: tags already made are kept",
-            )
+            let err = Error::input(format!("{name}: cannot create tag {tag}: {}", e.message()));
+            if e.code() == git2::ErrorCode::Locked {
+                // A git process holds the reference's lock, or one was killed holding it.
+                let lock = repo.path().join("refs/tags").join(format!("{tag}.lock"));
+                err.hint(format!(
+                    "another git process is writing in {name}, or one was interrupted: if none \
+                     is running there, delete {} and run the cut again (nothing was recorded; \
+                     tags already made are kept)",
+                    lock.display()
+                ))
+            } else {
+                err.hint(
+                    "nothing was recorded; fix it and run the cut again: tags already made are kept",
+                )
+            }
         })?;
     }
     let line = ws.policy.line(&m.line).cloned();
@@ -752,7 +774,20 @@ fn apply(
     })?;
     tx.commit_with(&ws.policy)?;
     report.applied = true;
-    // Files: derived from the manifest in the ledger, so they can always be written again.
+    report.files = write_files(ws, opts, m, &report.hash, cut_at)?;
+    Ok(())
+}
+
+/// The release's files, derived from its manifest (so a rerun of the cut writes them again):
+/// TOML and JSON manifests, the versiondb text, notes and a changelog section. Each is written
+/// to a temporary file and renamed, so a crash never leaves half a file.
+fn write_files(
+    ws: &Workspace,
+    opts: &CutOptions,
+    m: &Manifest,
+    hash: &str,
+    cut_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>> {
     let dir = opts
         .out_dir
         .clone()
@@ -770,13 +805,13 @@ fn apply(
         (
             "manifest.toml".into(),
             format!(
-                "# portcullis manifest {}, sha256 {}\n{toml_text}",
-                m.tag, report.hash
+                "# portcullis manifest {}, sha256 {hash}\n{toml_text}",
+                m.tag
             ),
         ),
         (
             "manifest.json".into(),
-            serde_json::to_string_pretty(&json!({ "hash": report.hash, "manifest": m }))
+            serde_json::to_string_pretty(&json!({ "hash": hash, "manifest": m }))
                 .unwrap_or_default(),
         ),
         (format!("{}.txt", m.build), render_versiondb(m)),
@@ -786,12 +821,15 @@ fn apply(
             render_changelog(m, &cut_at.date_naive().to_string()),
         ),
     ];
+    let mut written = Vec::new();
     for (name, text) in files {
         let p = dir.join(&name);
-        std::fs::write(&p, text)?;
-        report.files.push(p.display().to_string());
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &p)?;
+        written.push(p.display().to_string());
     }
-    Ok(())
+    Ok(written)
 }
 
 /// A release by tag (or version) as recorded.

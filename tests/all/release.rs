@@ -126,9 +126,15 @@ fn a_clean_cut_tags_every_repository_records_the_manifest_and_writes_its_files()
     let show = env.run(&["release", "show", "23.0.1"]);
     show.ok();
     assert!(show.stdout.contains(v["hash"].as_str().unwrap()));
-    let (code, _, err) = cut(&env, &["23.0.1", "--apply"]);
+    let (code, _, err) = cut(&env, &["23.0.1"]);
     assert_eq!(code, 2);
     assert!(err.contains("23.0.1 was already cut"), "{err}");
+    // With --apply, a second cut finishes the first (its files again), recording nothing new.
+    let before = read("manifest.toml");
+    let (code, again, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again["resumed"], true);
+    assert_eq!(read("manifest.toml"), before);
     // The v23 policy marks released tickets done; the decision waits for `push`.
     let st = env.run(&["status", "--state", "done"]);
     assert!(st.stdout.contains("DM-200"), "{}", st.stdout);
@@ -620,4 +626,43 @@ fn option_like_names_never_reach_git_as_options() {
         }
     }
     assert!(!find(env.path(), "PWNED"));
+}
+
+/// Found by the crash tests: a cut killed after recording its manifest and before writing its
+/// files left no files, and the rerun refused ("already cut"). The rerun now finishes it.
+#[test]
+fn a_cut_killed_after_recording_writes_its_files_on_the_rerun() {
+    let (env, _a, _b) = campaign();
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    let files: Vec<String> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files.len(), 5);
+    let dir = env.path().join("releases/23.0.1");
+    let written: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let events = env.ledger_fingerprint().0;
+    let run = env.run(&["cut", "23.0.1", "--apply"]);
+    run.ok();
+    assert!(
+        run.stdout.contains("23.0.1 was already cut") && run.stdout.contains("finished it"),
+        "{}",
+        run.stdout
+    );
+    for (f, text) in files.iter().zip(&written) {
+        assert_eq!(&std::fs::read_to_string(f).unwrap(), text, "{f}");
+    }
+    assert_eq!(env.ledger_fingerprint().0, events, "nothing recorded twice");
+    // No temporary file is left beside them.
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp"), "{name}");
+    }
 }

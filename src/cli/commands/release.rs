@@ -64,7 +64,17 @@ fn render(r: &CutReport, apply: bool) -> String {
     s.push('\n');
     s.push_str(&render_notes(m));
     s.push_str(&gate_text(r));
-    if r.applied && r.blockers.is_empty() {
+    if r.resumed {
+        s.push_str(&format!(
+            "\n{} was already cut (the manifest is in the ledger and its tags were made); this run \
+             finished it{}\n",
+            m.tag,
+            if r.files.is_empty() { String::new() } else { ", writing:".to_string() }
+        ));
+        for f in &r.files {
+            s.push_str(&format!("  {f}\n"));
+        }
+    } else if r.applied && r.blockers.is_empty() {
         let made = r.tags.iter().filter(|t| !t.3).count();
         s.push_str(&format!(
             "\nTagged {} repositories ({made} new tags, {} already there), recorded the manifest, wrote:\n",
