@@ -1,12 +1,22 @@
-//! Crash tests: the real binary killed with SIGKILL at seeded random points during `sync`,
-//! `verify`, `push`, `cut --apply` and `notify` (200 kills in all by default), each kill
-//! followed by the checks: SQLite integrity, the hash chain and derived state (`audit`), no
-//! duplicate event; then a rerun completes the work, consistently with git and the trackers.
+//! Crash tests: the real binary killed with SIGKILL at seeded random points during `sync` (from
+//! a file and from the Jira test server), `verify`, `push`, `cut --apply` and `notify`: 220
+//! kills in all by default, each inside a run that had work to do.
 //!
-//! `PORTCULLIS_CRASH_SEED` changes the seed; `PORTCULLIS_CRASH_SCALE=10` runs ten times as many
-//! kills (the long version: `PORTCULLIS_CRASH_SCALE=10 cargo test --test all crash::`).
+//! Each command runs in a kill loop ([`kill_loop`]): a run is killed after a delay drawn
+//! uniformly from the time one uninterrupted run takes on this machine. After every kill: SQLite
+//! integrity, no duplicate event, `audit` (hash chain, derived state equal to a rebuild). The
+//! next run is the rerun: it must finish what the killed ones left. A run that ends by itself
+//! has done so, and is checked against an uninterrupted reference run (same derived state,
+//! same events, tags and tracker writes consistent with the ledger); then the state is reset so
+//! that the next runs have the whole work to do again.
+//!
+//! `PORTCULLIS_CRASH_SEED` changes the seed; `PORTCULLIS_CRASH_SCALE=10` kills ten times as often
+//! (the long version: `PORTCULLIS_CRASH_SCALE=10 cargo test --test all crash:: -- --nocapture`,
+//! which also prints where the kills landed).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,8 +49,9 @@ fn run_killed(env: &TestEnv, args: &[&str], vars: &[(&str, &str)], delay: Durati
         .env("PORTCULLIS_NOW", NOW)
         .env("HOME", env.path())
         .env("NO_COLOR", "1")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(env.path().join("last-run.stderr")).unwrap());
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -55,7 +66,7 @@ fn run_killed(env: &TestEnv, args: &[&str], vars: &[(&str, &str)], delay: Durati
             let _ = child.wait();
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -81,6 +92,122 @@ fn check_ledger(env: &TestEnv, what: &str) {
     assert_eq!(run.code, 0, "{what}: {}{}", run.stdout, run.stderr);
 }
 
+/// Events in the ledger (0 before the first run made it).
+fn events(env: &TestEnv) -> i64 {
+    rusqlite::Connection::open(env.ledger_path())
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)))
+        .unwrap_or(0)
+}
+
+/// Events per kind: two ledgers that did the same work hold the same counts.
+fn kinds(env: &TestEnv) -> BTreeMap<String, i64> {
+    let c = rusqlite::Connection::open(env.ledger_path()).unwrap();
+    let mut stmt = c
+        .prepare("SELECT kind, COUNT(*) FROM events GROUP BY kind")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows
+}
+
+/// A copy of the ledger as it is now (checkpointed first), to come back to with [`restore`].
+fn snapshot(env: &TestEnv) -> PathBuf {
+    let c = rusqlite::Connection::open(env.ledger_path()).unwrap();
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    drop(c);
+    let to = env.path().join("ledger.fresh");
+    std::fs::copy(env.ledger_path(), &to).unwrap();
+    to
+}
+
+/// Put the snapshot back: the killed runs' write-ahead log goes too (SQLite would replay it).
+fn restore(env: &TestEnv, from: &Path) {
+    let db = env.ledger_path();
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    std::fs::copy(from, &db).unwrap();
+}
+
+/// Where the kills landed, judged by what each left behind: part of the work committed (or
+/// written to git or a tracker), or nothing committed (killed before its first commit, or
+/// inside a transaction that SQLite then rolled back).
+#[derive(Default, Debug)]
+struct Tally {
+    kills: usize,
+    mid_work: usize,
+    completed: usize,
+}
+
+/// Kill `run` until `target` kills landed (at most 4 × `target` runs). `run(delay)` runs the
+/// command killed after `delay`, true if it ended by itself; `progress` is a measure of what
+/// has been written (events, tags, tracker writes); `completed` checks a run that ended by
+/// itself against the reference; `fresh` resets to the start. Prints and returns the tally.
+#[allow(clippy::too_many_arguments)]
+fn kill_loop(
+    what: &str,
+    env: &TestEnv,
+    salt: u64,
+    target: usize,
+    span: Duration,
+    mut run: impl FnMut(Duration) -> bool,
+    mut progress: impl FnMut() -> usize,
+    mut completed: impl FnMut(),
+    mut fresh: impl FnMut(),
+) -> Tally {
+    let mut rng = rng(salt);
+    let mut t = Tally::default();
+    // A quarter more than the reference run: runs here vary, and the end of a run (its commit,
+    // its exit) must be in reach too.
+    let span_ms = (span.as_millis() as u64 * 5 / 4).max(20);
+    let mut runs = 0;
+    while t.kills < target && runs < 4 * target {
+        runs += 1;
+        let delay = Duration::from_millis(rng.gen_range(0..span_ms));
+        let before = progress();
+        if run(delay) {
+            t.completed += 1;
+            check_ledger(env, &format!("{what}: run {runs} completed"));
+            completed();
+            fresh();
+        } else {
+            t.kills += 1;
+            t.mid_work += (progress() != before) as usize;
+            check_ledger(env, &format!("{what}: kill {} after {delay:?}", t.kills));
+        }
+    }
+    // The last rerun: whatever the kills left, it completes the work.
+    assert!(
+        run(Duration::from_secs(120)),
+        "{what}: the rerun did not end"
+    );
+    check_ledger(env, &format!("{what}: the last rerun"));
+    completed();
+    eprintln!(
+        "crash {what}: {} kills in {runs} runs over 0–{span_ms} ms: {} left part of the work \
+         committed, {} left nothing committed; {} runs completed and matched the reference",
+        t.kills,
+        t.mid_work,
+        t.kills - t.mid_work,
+        t.completed + 1
+    );
+    assert_eq!(
+        t.kills, target,
+        "{what}: too few runs were long enough to kill"
+    );
+    t
+}
+
+/// How long one uninterrupted run takes here (the kill delays are drawn over it).
+fn timed(f: impl FnOnce()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
 fn demo() -> TestEnv {
     let env = TestEnv::new();
     env.run(&["demo", "--dir", "."]).ok();
@@ -93,92 +220,238 @@ fn sync_from_a_file_killed_anywhere_then_rerun_equals_a_clean_import() {
     let export = std::fs::read_to_string(source.path().join("jira-export.json")).unwrap();
     let reference = TestEnv::with_workspace("v23");
     reference.write("export.json", &export);
-    reference.run(&["sync", "--from-file", "export.json"]).ok();
+    let span = timed(|| {
+        reference.run(&["sync", "--from-file", "export.json"]).ok();
+    });
+    let want = (reference.ledger_fingerprint().1, kinds(&reference));
     let env = TestEnv::with_workspace("v23");
     env.write("export.json", &export);
-    let mut rng = rng(1);
-    let mut finished = 0;
-    for i in 0..kills(60) {
-        let delay = Duration::from_millis(rng.gen_range(0..120));
-        finished += run_killed(&env, &["sync", "--from-file", "export.json"], &[], delay) as usize;
-        check_ledger(&env, &format!("sync kill {i} after {delay:?}"));
-    }
-    env.run(&["sync", "--from-file", "export.json"]).ok();
-    assert_eq!(
-        env.ledger_fingerprint().1,
-        reference.ledger_fingerprint().1,
-        "after the kills and a rerun, the derived state equals a clean import ({finished} runs ended by themselves)"
+    let start = snapshot(&env);
+    kill_loop(
+        "sync --from-file",
+        &env,
+        1,
+        kills(40),
+        span,
+        |d| run_killed(&env, &["sync", "--from-file", "export.json"], &[], d),
+        || events(&env) as usize,
+        || assert_eq!((env.ledger_fingerprint().1, kinds(&env)), want),
+        || restore(&env, &start),
     );
 }
 
 #[test]
-fn verify_killed_anywhere_leaves_a_sound_ledger_and_reruns() {
+fn sync_from_jira_killed_anywhere_resumes_and_equals_a_clean_sync() {
+    use portcullis::testkit::jira_server::{
+        seed_issues_from_json, Config, Fault, FaultRule, JiraServer, User,
+    };
+    let source = demo();
+    let export: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(source.path().join("jira-export.json")).unwrap(),
+    )
+    .unwrap();
+    // Small pages, each a little slow, so that a sync is many committed steps.
+    let server = JiraServer::start(
+        Config {
+            users: vec![User {
+                name: "portcullis-bot".into(),
+                account_id: "557058:portcullis-bot".into(),
+                display_name: "portcullis bot".into(),
+                email: "bot@example.org".into(),
+                token: "crash-token".into(),
+            }],
+            max_results_cap: 10,
+            ..Config::data_center()
+        },
+        seed_issues_from_json(export).unwrap(),
+        0,
+    )
+    .unwrap();
+    server.add_fault(FaultRule {
+        path_contains: "/search".into(),
+        method: None,
+        times: 1_000_000,
+        fault: Fault::Slow { millis: 5 },
+    });
+    let jira = format!(
+        "\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\npage_size = 10\n",
+        server.url()
+    );
+    let workspace = || {
+        let env = TestEnv::with_workspace("v23");
+        let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
+        std::fs::write(
+            env.path().join("portcullis.toml"),
+            format!("{config}{jira}"),
+        )
+        .unwrap();
+        env
+    };
+    let vars = [("PORTCULLIS_JIRA_TOKEN", "crash-token")];
+    let reference = workspace();
+    let span = timed(|| {
+        reference.run_env(&["sync"], &vars).ok();
+    });
+    let want = (reference.ledger_fingerprint().1, kinds(&reference));
+    let env = workspace();
+    let start = snapshot(&env);
+    kill_loop(
+        "sync (Jira)",
+        &env,
+        6,
+        kills(40),
+        span,
+        |d| run_killed(&env, &["sync"], &vars, d),
+        || events(&env) as usize,
+        || {
+            assert_eq!((env.ledger_fingerprint().1, kinds(&env)), want);
+            // Nothing is left to fetch: a further sync records nothing new.
+            let again = env.run_env(&["sync", "--format", "json"], &vars);
+            let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+            assert_eq!(v["new_events"], 0, "{}", again.stdout);
+        },
+        || restore(&env, &start),
+    );
+}
+
+/// The demo's repositories and tickets in a ledger that has not been verified yet.
+fn unverified_demo() -> TestEnv {
     let env = demo();
-    let mut rng = rng(2);
-    for i in 0..kills(40) {
-        let delay = Duration::from_millis(rng.gen_range(0..600));
-        run_killed(&env, &["verify"], &[], delay);
-        check_ledger(&env, &format!("verify kill {i} after {delay:?}"));
+    let blank = TestEnv::with_workspace("v23");
+    let db = env.ledger_path();
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
     }
-    let run = env.run(&["verify", "--format", "json"]);
-    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
-    // A second run has nothing new to record: the first completed the work.
-    let again = env.run(&["verify", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
-    assert_eq!(v["recorded"]["landings"], 0, "{}", v["recorded"]);
-    assert_eq!(v["recorded"]["drift_found"], 0, "{}", v["recorded"]);
+    std::fs::copy(blank.ledger_path(), &db).unwrap();
+    env.run(&["sync", "--from-file", "jira-export.json"]).ok();
+    env
+}
+
+#[test]
+fn verify_killed_anywhere_leaves_a_sound_ledger_and_reruns() {
+    let reference = unverified_demo();
+    let span = timed(|| {
+        let r = reference.run(&["verify"]);
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    });
+    let want = (reference.ledger_fingerprint().1, kinds(&reference));
+    let env = unverified_demo();
+    let start = snapshot(&env);
+    kill_loop(
+        "verify",
+        &env,
+        2,
+        kills(40),
+        span,
+        |d| run_killed(&env, &["verify"], &[], d),
+        || events(&env) as usize,
+        || {
+            assert_eq!((env.ledger_fingerprint().1, kinds(&env)), want);
+            // A further run has nothing new to record: the completed one recorded it all.
+            let again = env.run(&["verify", "--format", "json"]);
+            let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+            assert_eq!(v["recorded"]["landings"], 0, "{}", v["recorded"]);
+            assert_eq!(v["recorded"]["drift_found"], 0, "{}", v["recorded"]);
+        },
+        || restore(&env, &start),
+    );
 }
 
 #[test]
 fn cut_apply_killed_anywhere_is_finished_by_a_rerun_with_consistent_tags() {
     let (env, a, b) = crate::release::campaign();
-    let mut rng = rng(3);
-    let mut done = false;
-    for i in 0..kills(40) {
-        let delay = Duration::from_millis(rng.gen_range(0..250));
-        if run_killed(&env, &["cut", "23.0.1", "--apply"], &[], delay) {
-            done = true;
-        }
-        check_ledger(&env, &format!("cut kill {i} after {delay:?}"));
-        if done {
-            break;
-        }
-    }
-    // Finish it (or learn that it is done), then check the tags against the manifest.
-    let run = env.run(&["cut", "23.0.1", "--apply"]);
-    assert!(
-        run.code == 0 || run.stderr.contains("already cut"),
-        "{}{}",
-        run.stdout,
-        run.stderr
-    );
-    let run = env.run(&["releases", "--format", "json"]);
-    let releases: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let cuts: Vec<&serde_json::Value> = releases
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["manifest"]["tag"] == "23.0.1")
-        .collect();
-    assert_eq!(cuts.len(), 1, "recorded once: {releases}");
-    for (repo, r) in [("pkg", &a), ("other", &b)] {
-        let want = cuts[0]["manifest"]["repos"]
+    let start = snapshot(&env);
+    let repos = [("pkg", &a), ("other", &b)];
+    let tags = || {
+        repos
+            .iter()
+            .filter(|(_, r)| r.b.repo().find_reference("refs/tags/23.0.1").is_ok())
+            .count()
+    };
+    let check = || {
+        let run = env.run(&["releases", "--format", "json"]);
+        let releases: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let cuts: Vec<&serde_json::Value> = releases
             .as_array()
             .unwrap()
             .iter()
-            .find(|x| x["repo"] == repo)
-            .unwrap()["commit"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let tag = r.b.repo().find_reference("refs/tags/23.0.1").unwrap();
-        assert_eq!(
-            tag.peel_to_commit().unwrap().id().to_string(),
-            want,
-            "{repo}"
+            .filter(|r| r["manifest"]["tag"] == "23.0.1")
+            .collect();
+        assert_eq!(cuts.len(), 1, "recorded once: {releases}");
+        for (repo, r) in repos {
+            let want = cuts[0]["manifest"]["repos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["repo"] == repo)
+                .unwrap()["commit"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let tag = r.b.repo().find_reference("refs/tags/23.0.1").unwrap();
+            assert_eq!(
+                tag.peel_to_commit().unwrap().id().to_string(),
+                want,
+                "{repo}"
+            );
+        }
+        // And again: nothing is cut twice; the files are there.
+        let again = env.run(&["cut", "23.0.1", "--apply", "--format", "json"]);
+        again.ok();
+        assert!(
+            again.stdout.contains("\"resumed\": true"),
+            "{}",
+            again.stdout
         );
-    }
-    check_ledger(&env, "after the cut");
+        assert!(env.path().join("releases/23.0.1/notes.md").is_file());
+    };
+    let reset = || {
+        restore(&env, &start);
+        for (_, r) in repos {
+            if let Ok(mut t) = r.b.repo().find_reference("refs/tags/23.0.1") {
+                t.delete().unwrap();
+            }
+        }
+        let _ = std::fs::remove_dir_all(env.path().join("releases"));
+    };
+    let span = timed(|| {
+        env.run(&["cut", "23.0.1", "--apply"]).ok();
+    });
+    check();
+    reset();
+    let stale_locks = std::cell::Cell::new(0);
+    kill_loop(
+        "cut --apply",
+        &env,
+        3,
+        kills(40),
+        span,
+        |d| {
+            if !run_killed(&env, &["cut", "23.0.1", "--apply"], &[], d) {
+                return false;
+            }
+            // A kill inside libgit2's reference write leaves its lock file, as with git: the
+            // rerun must say which file to delete. Do as it says, and run again.
+            let err = std::fs::read_to_string(env.path().join("last-run.stderr")).unwrap();
+            if let Some(lock) = err
+                .split_whitespace()
+                .find(|w| w.ends_with(".lock"))
+                .filter(|_| err.contains("if none is running there, delete"))
+            {
+                stale_locks.set(stale_locks.get() + 1);
+                std::fs::remove_file(lock).unwrap();
+                return run_killed(&env, &["cut", "23.0.1", "--apply"], &[], d * 1000);
+            }
+            true
+        },
+        || events(&env) as usize * 10 + tags(),
+        check,
+        reset,
+    );
+    eprintln!(
+        "crash cut --apply: {} reruns stopped at a lock file a kill left, and named it",
+        stale_locks.get()
+    );
 }
 
 #[test]
@@ -189,66 +462,95 @@ fn push_killed_anywhere_never_writes_a_decision_twice_to_jira() {
         &std::fs::read_to_string(env.path().join("jira-export.json")).unwrap(),
     )
     .unwrap();
-    let server = JiraServer::start(
-        Config {
-            users: vec![User {
-                name: "portcullis-bot".into(),
-                account_id: "557058:portcullis-bot".into(),
-                display_name: "portcullis bot".into(),
-                email: "bot@example.org".into(),
-                token: "crash-token".into(),
-            }],
-            ..Config::data_center()
-        },
-        seed_issues_from_json(export).unwrap(),
-        0,
-    )
-    .unwrap();
     let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
-    std::fs::write(
-        env.path().join("portcullis.toml"),
-        format!(
-            "{config}\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\n",
-            server.url()
-        ),
-    )
-    .unwrap();
-    let vars = [("PORTCULLIS_JIRA_TOKEN", "crash-token")];
-    let mut rng = rng(4);
-    for i in 0..kills(40) {
-        let delay = Duration::from_millis(rng.gen_range(0..400));
-        run_killed(&env, &["push"], &vars, delay);
-        check_ledger(&env, &format!("push kill {i} after {delay:?}"));
-    }
-    let run = env.run_env(&["push"], &vars);
-    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
-    // What is left is only what Jira itself holds back (labels changed there after the
-    // decision: the demo has a few), never a decision a kill interrupted.
-    let run = env.run_env(&["push", "--dry-run"], &vars);
-    for l in run
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("DM-") && !l.contains(": "))
-    {
-        assert!(l.contains("CONFLICT"), "left unpushed: {}", run.stdout);
-    }
-    // Each decision's marker appears at most once in its ticket's comments.
-    let keys = portcullis::ledger::Ledger::open(&env.ledger_path())
-        .unwrap()
-        .ticket_keys()
+    // A new server (the tickets as exported) for each round, the config pointing at it.
+    let serve = || {
+        let server = JiraServer::start(
+            Config {
+                users: vec![User {
+                    name: "portcullis-bot".into(),
+                    account_id: "557058:portcullis-bot".into(),
+                    display_name: "portcullis bot".into(),
+                    email: "bot@example.org".into(),
+                    token: "crash-token".into(),
+                }],
+                ..Config::data_center()
+            },
+            seed_issues_from_json(export.clone()).unwrap(),
+            0,
+        )
         .unwrap();
-    for key in keys {
-        let Some(issue) = server.issue(&key) else {
-            continue;
-        };
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for c in &issue.comments {
-            if let Some(m) = c.split("[portcullis:").nth(1) {
-                *seen.entry(m.to_string()).or_default() += 1;
-            }
+        std::fs::write(
+            env.path().join("portcullis.toml"),
+            format!(
+                "{config}\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\n",
+                server.url()
+            ),
+        )
+        .unwrap();
+        server
+    };
+    let server = RefCell::new(serve());
+    let start = snapshot(&env);
+    let vars = [("PORTCULLIS_JIRA_TOKEN", "crash-token")];
+    let writes = || {
+        server
+            .borrow()
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET" && !r.path_and_query.contains("/search"))
+            .count()
+    };
+    let check = || {
+        // What is left is only what Jira itself holds back (labels changed there after the
+        // decision: the demo has a few), never a decision a kill interrupted.
+        let run = env.run_env(&["push", "--dry-run"], &vars);
+        for l in run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("DM-") && !l.contains(": "))
+        {
+            assert!(l.contains("CONFLICT"), "left unpushed: {}", run.stdout);
         }
-        assert!(seen.values().all(|n| *n == 1), "{key}: {seen:?}");
-    }
+        // Each decision's marker appears at most once in its ticket's comments.
+        let keys = portcullis::ledger::Ledger::open(&env.ledger_path())
+            .unwrap()
+            .ticket_keys()
+            .unwrap();
+        let server = server.borrow();
+        for key in keys {
+            let Some(issue) = server.issue(&key) else {
+                continue;
+            };
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            for c in &issue.comments {
+                if let Some(m) = c.split("[portcullis:").nth(1) {
+                    *seen.entry(m.to_string()).or_default() += 1;
+                }
+            }
+            assert!(seen.values().all(|n| *n == 1), "{key}: {seen:?}");
+        }
+    };
+    let span = timed(|| {
+        env.run_env(&["push"], &vars);
+    });
+    check();
+    restore(&env, &start);
+    *server.borrow_mut() = serve();
+    kill_loop(
+        "push",
+        &env,
+        4,
+        kills(40),
+        span,
+        |d| run_killed(&env, &["push"], &vars, d),
+        || events(&env) as usize * 1000 + writes(),
+        check,
+        || {
+            restore(&env, &start);
+            *server.borrow_mut() = serve();
+        },
+    );
 }
 
 #[test]
@@ -261,35 +563,60 @@ fn notify_killed_anywhere_never_posts_a_message_twice() {
         format!("{config}\n[[notify]]\nname = \"team\"\nkind = \"webhook\"\n"),
     )
     .unwrap();
-    let server = ChatServer::start();
-    let url = format!("{}/hook", server.url());
-    let vars = [("PORTCULLIS_NOTIFY_TEAM_URL", url.as_str())];
-    let mut rng = rng(5);
-    for i in 0..kills(20) {
-        let delay = Duration::from_millis(rng.gen_range(0..2500));
-        run_killed(&env, &["notify"], &vars, delay);
-        check_ledger(&env, &format!("notify kill {i} after {delay:?}"));
-    }
-    let run = env.run_env(&["notify"], &vars);
-    run.ok();
-    // A message may arrive twice only under the same idempotency key (the receiver's to
-    // collapse); never the same content under two keys, and every key is a distinct message.
-    let mut by_key: BTreeMap<String, String> = BTreeMap::new();
-    for m in server.messages() {
-        let key = m.header("idempotency-key").unwrap_or("").to_string();
-        let body = m.body.to_string();
-        if let Some(prev) = by_key.get(&key) {
-            assert_eq!(prev, &body, "one key, one message");
+    let server = RefCell::new(ChatServer::start());
+    let url = || format!("{}/hook", server.borrow().url());
+    let start = snapshot(&env);
+    let run = |d: Duration| {
+        let url = url();
+        run_killed(
+            &env,
+            &["notify"],
+            &[("PORTCULLIS_NOTIFY_TEAM_URL", url.as_str())],
+            d,
+        )
+    };
+    let check = || {
+        // A message may arrive twice only under the same idempotency key (the receiver's to
+        // collapse); never the same content under two keys, and every key is a distinct message.
+        let mut by_key: BTreeMap<String, String> = BTreeMap::new();
+        for m in server.borrow().messages() {
+            let key = m.header("idempotency-key").unwrap_or("").to_string();
+            let body = m.body.to_string();
+            if let Some(prev) = by_key.get(&key) {
+                assert_eq!(prev, &body, "one key, one message");
+            }
+            by_key.insert(key, body);
         }
-        by_key.insert(key, body);
-    }
-    let mut bodies: Vec<&String> = by_key.values().collect();
-    let n = bodies.len();
-    bodies.sort();
-    bodies.dedup();
-    assert_eq!(bodies.len(), n, "the same message under two keys");
-    // And everything due was posted in the end.
-    let again = env.run_env(&["notify"], &vars);
-    again.ok();
-    assert!(again.stdout.contains("nothing new"), "{}", again.stdout);
+        let mut bodies: Vec<&String> = by_key.values().collect();
+        let n = bodies.len();
+        assert!(n > 0, "nothing was posted");
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(bodies.len(), n, "the same message under two keys");
+        // And everything due was posted.
+        let url = url();
+        let again = env.run_env(&["notify"], &[("PORTCULLIS_NOTIFY_TEAM_URL", url.as_str())]);
+        again.ok();
+        assert!(again.stdout.contains("nothing new"), "{}", again.stdout);
+    };
+    let span = timed(|| {
+        assert!(run(Duration::from_secs(60)));
+    });
+    check();
+    restore(&env, &start);
+    *server.borrow_mut() = ChatServer::start();
+    kill_loop(
+        "notify",
+        &env,
+        5,
+        kills(20),
+        span,
+        run,
+        || events(&env) as usize * 1000 + server.borrow().messages().len(),
+        check,
+        || {
+            restore(&env, &start);
+            *server.borrow_mut() = ChatServer::start();
+        },
+    );
 }
