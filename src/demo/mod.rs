@@ -819,6 +819,7 @@ fn post_digest(ws: &Workspace) -> Result<String> {
         url: Secret::new(format!("{}/hooks/demo", server.url())),
         room: None,
         token: None,
+        min_interval: None,
     };
     let poster =
         Poster::new(PosterConfig::default()).map_err(|e| Error::internal(e.to_string()))?;

@@ -135,6 +135,9 @@ pub struct Target {
     pub room: Option<String>,
     /// Matrix only: the bot's access token (sent as `Authorization: Bearer`).
     pub token: Option<Secret>,
+    /// The pause between two messages to this target; `None`: the poster's
+    /// [`PosterConfig::min_interval`](crate::notify::PosterConfig) (one second).
+    pub min_interval: Option<std::time::Duration>,
 }
 
 /// Why a notification was not (entirely) delivered. Parts before `part` were delivered.

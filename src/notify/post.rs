@@ -193,7 +193,7 @@ impl Poster {
         loop {
             attempt += 1;
             report.attempts += 1;
-            self.pace(&target.name).await;
+            self.pace(target).await;
             tracing::debug!(
                 chat = %target.name,
                 kind = %target.kind,
@@ -339,15 +339,17 @@ impl Poster {
     }
 
     /// Wait for this target's next slot, and book the one after.
-    async fn pace(&self, name: &str) {
-        if self.config.min_interval.is_zero() {
+    async fn pace(&self, target: &Target) {
+        let interval = target.min_interval.unwrap_or(self.config.min_interval);
+        if interval.is_zero() {
             return;
         }
+        let name = &target.name;
         let slot = {
             let mut slots = lock(&self.next_slot);
             let now = Instant::now();
             let slot = slots.get(name).map_or(now, |t| (*t).max(now));
-            slots.insert(name.to_string(), slot + self.config.min_interval);
+            slots.insert(name.to_string(), slot + interval);
             slot
         };
         tokio::time::sleep_until(slot).await;
@@ -703,6 +705,7 @@ mod unit {
             url: Secret::new("https://hooks.example.org/services/T000/B000/SECRETSECRET"),
             room: Some("!r:example.org".into()),
             token: Some(Secret::new("tok-secret")),
+            min_interval: None,
         }
     }
 

@@ -260,6 +260,7 @@ fn target(server: &ChatServer, kind: Kind) -> Target {
         url: Secret::new(url),
         room: (kind == Kind::Matrix).then(|| "!ops:chat.test".to_string()),
         token: (kind == Kind::Matrix).then(|| Secret::new(DEFAULT_MATRIX_TOKEN)),
+        min_interval: None,
     }
 }
 
@@ -477,6 +478,32 @@ async fn pacing_keeps_one_request_per_second_per_target() {
     assert!(got.iter().all(|g| g.status == 200), "{got:?}");
     for w in got.windows(2) {
         assert!(w[1].at.duration_since(w[0].at) >= Duration::from_millis(975));
+    }
+}
+
+#[tokio::test]
+async fn a_target_can_set_its_own_pause_between_messages() {
+    let server = ChatServer::start();
+    let p = Poster::new(PosterConfig {
+        min_interval: Duration::from_secs(1),
+        ..config()
+    })
+    .unwrap();
+    let t = Target {
+        min_interval: Some(Duration::from_millis(200)),
+        ..target(&server, Kind::Webhook)
+    };
+    p.post(&t, &small("one")).await.unwrap();
+    p.post(&t, &small("two")).await.unwrap();
+    p.post(&t, &small("three")).await.unwrap();
+    let got = server.received();
+    assert_eq!(got.len(), 3);
+    for w in got.windows(2) {
+        let gap = w[1].at.duration_since(w[0].at);
+        assert!(
+            gap >= Duration::from_millis(190) && gap < Duration::from_millis(900),
+            "{gap:?}"
+        );
     }
 }
 

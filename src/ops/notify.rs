@@ -43,6 +43,10 @@ pub struct TargetConfig {
     /// Matrix: the room id (`!abc:example.org`).
     #[serde(default)]
     pub room: Option<String>,
+    /// The pause between two messages to this target, in milliseconds (default 1000: Slack
+    /// asks for no more than one message per second per channel).
+    #[serde(default)]
+    pub min_interval_ms: Option<u64>,
 }
 
 fn env_name(name: &str, what: &str) -> String {
@@ -112,6 +116,7 @@ pub fn targets(ws: &Workspace) -> Result<Vec<Target>> {
             url: Secret::new(url),
             room: t.room.clone(),
             token: token.map(Secret::new),
+            min_interval: t.min_interval_ms.map(std::time::Duration::from_millis),
         });
     }
     Ok(out)

@@ -560,7 +560,9 @@ fn notify_killed_anywhere_never_posts_a_message_twice() {
     let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
     std::fs::write(
         env.path().join("portcullis.toml"),
-        format!("{config}\n[[notify]]\nname = \"team\"\nkind = \"webhook\"\n"),
+        format!(
+            "{config}\n[[notify]]\nname = \"team\"\nkind = \"webhook\"\nmin_interval_ms = 100\n"
+        ),
     )
     .unwrap();
     let server = RefCell::new(ChatServer::start());
