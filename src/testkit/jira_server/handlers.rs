@@ -613,12 +613,22 @@ fn matching(shared: &Shared, query: &Query, who: Option<usize>) -> Vec<Arc<Issue
     }
     let mut found: Vec<Arc<Issue>> = {
         let store = shared.store();
-        store
-            .issues
-            .iter()
-            .filter(|i| query.matches(i.as_ref()))
-            .cloned()
-            .collect()
+        match query.required_keys() {
+            Some(keys) => {
+                let mut seen = std::collections::HashSet::new();
+                keys.iter()
+                    .filter_map(|(p, n)| store.get(&format!("{p}-{n}")))
+                    .filter(|i| seen.insert(i.key.clone()) && query.matches(i.as_ref()))
+                    .cloned()
+                    .collect()
+            }
+            None => store
+                .issues
+                .iter()
+                .filter(|i| query.matches(i.as_ref()))
+                .cloned()
+                .collect(),
+        }
     };
     found.sort_unstable_by(|a, b| query.compare(a.as_ref(), b.as_ref()));
     found

@@ -70,6 +70,27 @@ pub struct Query {
     pub order: Vec<(SortKey, Direction)>,
 }
 
+impl Query {
+    /// The keys a matching issue must have, when the filter says so at its top (`key in (…)`,
+    /// alone or ANDed with other clauses): the server then looks those issues up by key, as
+    /// Jira's index does, instead of testing every issue.
+    pub fn required_keys(&self) -> Option<&[(String, u64)]> {
+        fn key_in(e: &Expr) -> Option<&[(String, u64)]> {
+            match e {
+                Expr::Clause(Clause::KeyIn {
+                    keys,
+                    negate: false,
+                }) => Some(keys.as_slice()),
+                _ => None,
+            }
+        }
+        match self.filter.as_ref()? {
+            Expr::And(list) => list.iter().find_map(key_in),
+            e => key_in(e),
+        }
+    }
+}
+
 /// A boolean expression over clauses.
 #[derive(Debug, Clone)]
 pub enum Expr {
