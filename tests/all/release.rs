@@ -666,3 +666,27 @@ fn a_cut_killed_after_recording_writes_its_files_on_the_rerun() {
         assert!(!name.ends_with(".tmp"), "{name}");
     }
 }
+
+/// Found by the crash tests: a kill inside libgit2's tag write leaves `refs/tags/<tag>.lock`
+/// (as a killed git does), and the next cut stopped with libgit2's bare message. It now names
+/// the lock file and says when it is safe to delete; once deleted, the cut goes through.
+#[test]
+fn a_lock_file_left_by_an_interrupted_tag_write_is_named_in_the_error() {
+    let (env, a, _b) = campaign();
+    let lock = a.b.repo().path().join("refs/tags/23.0.1.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 2, "{v}");
+    assert!(
+        err.contains("if none is running there, delete")
+            && err.contains(&lock.display().to_string()),
+        "{err}"
+    );
+    let list = env.run(&["releases", "--format", "json"]);
+    assert_eq!(list.stdout.trim(), "[]", "nothing recorded");
+    std::fs::remove_file(&lock).unwrap();
+    let (code, v, err) = cut(&env, &["23.0.1", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["applied"], true);
+}
