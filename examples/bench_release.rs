@@ -12,12 +12,12 @@
 //! the manifest in the ledger, five files). Issue 5's target: gate and cut across 100 repositories
 //! in under 5 s (excluding push).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use portcullis::testkit::bench::portcullis_binary;
+use portcullis::testkit::bench::{portcullis_binary, workspace_with_repos};
 use serde_json::{json, Value};
 
 fn main() -> anyhow::Result<()> {
@@ -36,7 +36,11 @@ fn main() -> anyhow::Result<()> {
     let paths =
         portcullis::testkit::gitrepo::synthetic_campaign(dir, repos, main_commits, backports, 23)?;
     println!("generated {repos} repos x {main_commits} main commits, {backports} release commits in {:.2?}", t.elapsed());
-    workspace(&bin, dir, &paths)?;
+    let names: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+        .collect();
+    workspace_with_repos(&bin, dir, &names)?;
 
     let (verify, out) = run(&bin, dir, &["verify", "--format", "json"])?;
     let v: Value = serde_json::from_str(&out).context("verify JSON")?;
@@ -123,40 +127,6 @@ fn run(bin: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<(std::time::Dura
 fn sql(dir: &Path, text: &str) -> anyhow::Result<()> {
     let c = rusqlite::Connection::open(dir.join("ledger.db"))?;
     c.execute_batch(text)?;
-    Ok(())
-}
-
-fn workspace(bin: &Path, dir: &Path, paths: &[PathBuf]) -> anyhow::Result<()> {
-    let out = Command::new(bin)
-        .arg("init")
-        .arg(dir)
-        .args(["--from-policy", "v23"])
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "portcullis init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let policy = std::fs::read_to_string(dir.join("policy.toml"))?;
-    let mut text = policy
-        .split("[[repositories]]")
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    for p in paths {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .context("repository name")?;
-        text.push_str(&format!("[[repositories]]\nname = \"{name}\"\npath = \"repos/{name}\"\nmain_branch = \"main\"\n\n"));
-    }
-    // No tracker in this benchmark: releases do not mark tickets done (that would need a push).
-    text = text.replace(
-        "mark_done_on_release = true",
-        "mark_done_on_release = false",
-    );
-    std::fs::write(dir.join("policy.toml"), text)?;
     Ok(())
 }
 

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use portcullis::testkit::bench::{portcullis_binary, run_measured, Measured};
+use portcullis::testkit::bench::{portcullis_binary, run_measured, workspace_with_repos, Measured};
 use portcullis::testkit::gitrepo::synthetic_campaign_sized;
 use portcullis::testkit::jira_server::{Config, JiraServer, User};
 use serde_json::{json, Value};
@@ -110,11 +110,8 @@ fn main() -> anyhow::Result<()> {
         stats.iter().map(|s| s.release_commits).sum::<usize>(),
         stats.iter().map(|s| s.backport_tickets).sum::<usize>()
     );
-    workspace(
-        &bin,
-        &dir,
-        &stats.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-    )?;
+    let names: Vec<String> = stats.iter().map(|s| s.name.clone()).collect();
+    workspace_with_repos(&bin, &dir, &names)?;
 
     // 2. Which tickets landed: a discovery verify on a scratch ledger (the real one stays cold).
     let t = Instant::now();
@@ -335,38 +332,6 @@ fn run_ok(bin: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<Measured> {
         Some(0 | 1) => Ok(run),
         _ => bail!("{args:?} failed: {}", run.stderr),
     }
-}
-
-fn workspace(bin: &Path, dir: &Path, names: &[String]) -> anyhow::Result<()> {
-    let out = Command::new(bin)
-        .arg("init")
-        .arg(dir)
-        .args(["--from-policy", "v23"])
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "portcullis init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let policy = std::fs::read_to_string(dir.join("policy.toml"))?;
-    let mut text = policy
-        .split("[[repositories]]")
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    for name in names {
-        text.push_str(&format!(
-            "[[repositories]]\nname = \"{name}\"\npath = \"repos/{name}\"\nmain_branch = \"main\"\n\n"
-        ));
-    }
-    // Releases do not mark tickets done here: that is a tracker write per ticket, not the cut.
-    text = text.replace(
-        "mark_done_on_release = true",
-        "mark_done_on_release = false",
-    );
-    std::fs::write(dir.join("policy.toml"), text)?;
-    Ok(())
 }
 
 fn jira_time(t: DateTime<Utc>) -> String {

@@ -24,7 +24,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use portcullis::testkit::bench::{portcullis_binary, run_measured, Measured};
+use portcullis::testkit::bench::{portcullis_binary, run_measured, workspace_with_repos, Measured};
 use portcullis::testkit::gitrepo::synthetic_campaign_stats;
 
 const SEED: u64 = 23;
@@ -81,7 +81,8 @@ fn main() -> anyhow::Result<()> {
         generation
     );
 
-    make_workspace(&bin, &dir, &stats)?;
+    let names: Vec<String> = stats.iter().map(|s| s.name.clone()).collect();
+    workspace_with_repos(&bin, &dir, &names)?;
     println!("workspace: {}", dir.display());
 
     // git cherry, repository after repository.
@@ -152,56 +153,6 @@ fn main() -> anyhow::Result<()> {
     if failed {
         bail!("portcullis verify failed");
     }
-    Ok(())
-}
-
-/// `portcullis init DIR --from-policy v23`, then the policy's repositories replaced by the
-/// generated ones.
-fn make_workspace(
-    bin: &Path,
-    dir: &Path,
-    stats: &[portcullis::testkit::gitrepo::RepoStats],
-) -> anyhow::Result<()> {
-    let out = Command::new(bin)
-        .arg("init")
-        .arg(dir)
-        .args(["--from-policy", "v23"])
-        .output()
-        .context("cannot run portcullis init")?;
-    if !out.status.success() {
-        bail!(
-            "portcullis init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    std::fs::write(
-        dir.join("portcullis.toml"),
-        "policy = \"policy.toml\"\nledger = \"ledger.db\"\n",
-    )?;
-    let mut doc: toml_edit::DocumentMut = include_str!("../policy/v23.toml")
-        .parse()
-        .context("policy/v23.toml")?;
-    let mut tables = toml_edit::ArrayOfTables::new();
-    for s in stats {
-        let mut t = toml_edit::Table::new();
-        t["name"] = toml_edit::value(s.name.as_str());
-        t["path"] = toml_edit::value(format!("repos/{}", s.name));
-        t["main_branch"] = toml_edit::value("main");
-        tables.push(t);
-    }
-    // Put the repositories back where the built-in policy has them (before [rules]).
-    let rules = doc.remove("rules");
-    doc.remove("repositories");
-    doc.insert("repositories", toml_edit::Item::ArrayOfTables(tables));
-    if let Some(r) = rules {
-        doc.insert("rules", r);
-    }
-    let text = doc.to_string();
-    portcullis::domain::policy::Policy::from_toml("policy.toml", &text).map_err(|errs| {
-        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("the generated policy is invalid:\n{}", lines.join("\n"))
-    })?;
-    std::fs::write(dir.join("policy.toml"), text)?;
     Ok(())
 }
 

@@ -30,12 +30,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::domain::event::{kind, label_set_after, source, LabelFact, NewEvent, TicketInfo};
+use crate::domain::event::{kind, source, LabelFact, NewEvent, TicketInfo};
 use crate::domain::policy::LoadedPolicy;
 use crate::domain::time::{fmt_utc, now};
 use crate::ledger::{key_order, Ledger, SyncState};
 use crate::sync::github_client::{split_key, GhEvent, GhIssue, GhPull, GithubClient, RepoRef};
-use crate::sync::import::open_violation_count;
+use crate::sync::import::{open_violation_count, reconcile_labels};
 use crate::sync::live::{Progress, SyncReport};
 use crate::{Error, Result};
 
@@ -168,65 +168,11 @@ pub fn plan_github_issue(
 
     // 2. Reconcile the current labels with the history (what the ledger had + this batch).
     let current: BTreeSet<String> = issue.label_names().into_iter().collect();
-    let history_set = if known.is_empty() {
-        running
-    } else {
-        let planned: Vec<LabelFact> = out
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| {
-                Some(LabelFact {
-                    at: e.at,
-                    seq: i64::MAX / 2 + i as i64,
-                    added: e.kind == kind::LABEL_ADDED,
-                    label: e.payload.get("label")?.as_str()?.to_string(),
-                })
-            })
-            .collect();
-        label_set_after(known.iter().chain(planned.iter()))
-    };
+    let snapshot = reconcile_labels(
+        &key, &current, running, known, &out, updated, policy, warnings,
+    );
+    out.extend(snapshot);
     let at = updated.unwrap_or_else(now);
-    let stamp = fmt_utc(at);
-    for (k, labels, sign) in [
-        (
-            kind::LABEL_ADDED,
-            current
-                .difference(&history_set)
-                .cloned()
-                .collect::<Vec<_>>(),
-            '+',
-        ),
-        (
-            kind::LABEL_REMOVED,
-            history_set
-                .difference(&current)
-                .cloned()
-                .collect::<Vec<_>>(),
-            '-',
-        ),
-    ] {
-        for label in labels {
-            out.push(NewEvent {
-                ticket: Some(key.clone()),
-                line: None,
-                kind: k,
-                source: source::SNAPSHOT.into(),
-                actor: None,
-                at,
-                meeting: None,
-                note: None,
-                payload: json!({ "label": label, "reason": "current labels differ from the label history" }),
-                dedup_key: Some(format!("snapshot:{key}:{stamp}:{sign}{label}")),
-            });
-        }
-    }
-    for label in &current {
-        if policy.is_unknown_backport_label(label) {
-            warnings.push(format!(
-                "{key}: label `{label}` looks like a backport label but no release line of the policy uses it (ignored)"
-            ));
-        }
-    }
 
     // 3. The ticket's fields.
     let login = |u: &Option<crate::sync::github_client::GhUser>| {

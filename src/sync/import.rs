@@ -195,6 +195,71 @@ fn stream_issues(
     }
 }
 
+/// Reconcile a ticket's current labels with its label history: the ledger's (`known`) plus the
+/// events just planned for it (`planned`), or `running` (the set those planned events end with)
+/// when the ledger had nothing. Each difference becomes a snapshot event stamped `updated` (or
+/// now); each current label that looks like a backport label no release line uses becomes a
+/// warning. Shared by the Jira import and the GitHub sync.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn reconcile_labels(
+    key: &str,
+    current: &BTreeSet<String>,
+    running: BTreeSet<String>,
+    known: &[LabelFact],
+    planned: &[NewEvent],
+    updated: Option<DateTime<Utc>>,
+    policy: &LoadedPolicy,
+    warnings: &mut Vec<String>,
+) -> Vec<NewEvent> {
+    let history_set = if known.is_empty() {
+        running
+    } else {
+        let planned: Vec<LabelFact> = planned
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                Some(LabelFact {
+                    at: e.at,
+                    seq: i64::MAX / 2 + i as i64,
+                    added: e.kind == kind::LABEL_ADDED,
+                    label: e.payload.get("label")?.as_str()?.to_string(),
+                })
+            })
+            .collect();
+        label_set_after(known.iter().chain(planned.iter()))
+    };
+    let at = updated.unwrap_or_else(now);
+    let stamp = fmt_utc(at);
+    let mut out = Vec::new();
+    for (k, labels, sign) in [
+        (kind::LABEL_ADDED, current.difference(&history_set), '+'),
+        (kind::LABEL_REMOVED, history_set.difference(current), '-'),
+    ] {
+        for label in labels {
+            out.push(NewEvent {
+                ticket: Some(key.to_string()),
+                line: None,
+                kind: k,
+                source: source::SNAPSHOT.into(),
+                actor: None,
+                at,
+                meeting: None,
+                note: None,
+                payload: json!({ "label": label, "reason": "current labels differ from the label history" }),
+                dedup_key: Some(format!("snapshot:{key}:{stamp}:{sign}{label}")),
+            });
+        }
+    }
+    for label in current {
+        if policy.is_unknown_backport_label(label) {
+            warnings.push(format!(
+                "{key}: label `{label}` looks like a backport label but no release line of the policy uses it (ignored)"
+            ));
+        }
+    }
+    out
+}
+
 /// Plan the events of one issue, given the label changes the ledger already has for it. Pure.
 pub fn plan_issue(
     policy: &LoadedPolicy,
@@ -310,65 +375,18 @@ pub fn plan_issue(
 
         // 2. Reconcile the current labels with the history (what the ledger had + this batch).
         if let Some(current) = &fields.labels {
-            let history_set = if known.is_empty() {
-                running
-            } else {
-                let planned: Vec<LabelFact> = label_events
-                    .iter()
-                    .filter_map(|e| {
-                        Some(LabelFact {
-                            at: e.at,
-                            seq: i64::MAX,
-                            added: e.kind == kind::LABEL_ADDED,
-                            label: e.payload.get("label")?.as_str()?.to_string(),
-                        })
-                    })
-                    .collect();
-                label_set_after(known.iter().chain(planned.iter()))
-            };
             let current: BTreeSet<String> = current.iter().cloned().collect();
-            let at = updated.unwrap_or_else(now);
-            let stamp = fmt_utc(at);
-            for (k, labels, sign) in [
-                (
-                    kind::LABEL_ADDED,
-                    current
-                        .difference(&history_set)
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                    '+',
-                ),
-                (
-                    kind::LABEL_REMOVED,
-                    history_set
-                        .difference(&current)
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                    '-',
-                ),
-            ] {
-                for label in labels {
-                    label_events.push(NewEvent {
-                        ticket: Some(key.clone()),
-                        line: None,
-                        kind: k,
-                        source: source::SNAPSHOT.into(),
-                        actor: None,
-                        at,
-                        meeting: None,
-                        note: None,
-                        payload: json!({ "label": label, "reason": "current labels differ from the label history" }),
-                        dedup_key: Some(format!("snapshot:{key}:{stamp}:{sign}{label}")),
-                    });
-                }
-            }
-            for label in &current {
-                if policy.is_unknown_backport_label(label) {
-                    warnings.push(format!(
-                        "{key}: label `{label}` looks like a backport label but no release line of the policy uses it (ignored)"
-                    ));
-                }
-            }
+            let snapshot = reconcile_labels(
+                &key,
+                &current,
+                running,
+                known,
+                &label_events,
+                updated,
+                policy,
+                warnings,
+            );
+            label_events.extend(snapshot);
         }
         out.extend(label_events);
 

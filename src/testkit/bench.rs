@@ -86,3 +86,57 @@ pub fn run_measured(mut cmd: Command) -> anyhow::Result<Measured> {
         stderr: err.join().unwrap_or_default(),
     })
 }
+
+/// A workspace for the benchmarks in `dir` (made with `portcullis init --from-policy v23` by the
+/// binary `bin`) whose policy lists the generated repositories `dir/repos/<name>` instead of the
+/// built-in ones. Releases do not mark tickets done (`mark_done_on_release = false`): that is a
+/// tracker write per ticket, not part of what a cut costs. The policy is checked before it is
+/// written.
+pub fn workspace_with_repos(bin: &Path, dir: &Path, names: &[String]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let out = Command::new(bin)
+        .arg("init")
+        .arg(dir)
+        .args(["--from-policy", "v23"])
+        .output()
+        .context("cannot run portcullis init")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "portcullis init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut doc: toml_edit::DocumentMut = crate::domain::policy::BUILTIN_V23
+        .parse()
+        .context("the built-in v23 policy")?;
+    let mut tables = toml_edit::ArrayOfTables::new();
+    for name in names {
+        let mut t = toml_edit::Table::new();
+        t["name"] = toml_edit::value(name.as_str());
+        t["path"] = toml_edit::value(format!("repos/{name}"));
+        t["main_branch"] = toml_edit::value("main");
+        tables.push(t);
+    }
+    // Put the repositories back where the built-in policy has them (before [rules]).
+    let rules = doc.remove("rules");
+    doc.remove("repositories");
+    doc.insert("repositories", toml_edit::Item::ArrayOfTables(tables));
+    if let Some(r) = rules {
+        doc.insert("rules", r);
+    }
+    if let Some(lines) = doc
+        .get_mut("lines")
+        .and_then(toml_edit::Item::as_array_of_tables_mut)
+    {
+        for line in lines.iter_mut() {
+            line["mark_done_on_release"] = toml_edit::value(false);
+        }
+    }
+    let text = doc.to_string();
+    crate::domain::policy::Policy::from_toml("policy.toml", &text).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the generated policy is invalid:\n{}", lines.join("\n"))
+    })?;
+    std::fs::write(dir.join("policy.toml"), text)?;
+    Ok(())
+}
