@@ -613,8 +613,8 @@ async fn control(sh: &Shared, method: &Method, path: &str, body: Body) -> Reply 
 pub struct ChatServer {
     shared: Arc<Shared>,
     url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Stops the server when dropped.
+    _serving: crate::testkit::serve::Background,
 }
 
 impl std::fmt::Debug for ChatServer {
@@ -641,7 +641,6 @@ impl ChatServer {
     /// runtime. Returns once the server is listening.
     pub fn start_with(config: Config) -> std::io::Result<ChatServer> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
-        listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let url = format!("http://127.0.0.1:{port}");
         let shared = Arc::new(Shared {
@@ -653,57 +652,19 @@ impl ChatServer {
             matrix_events: Mutex::default(),
             last_arrival: Mutex::default(),
         });
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let state = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("chat-test-server-{port}"))
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("chat-test-server-worker")
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let app = axum::Router::new().fallback(handle).with_state(state);
-                    let serve = axum::serve(listener, app);
-                    let _ = ready_tx.send(Ok(()));
-                    tokio::select! {
-                        _ = std::future::IntoFuture::into_future(serve) => {}
-                        _ = stop_rx => {}
-                    }
-                });
-                // Dropping the runtime cancels hanging handlers and closes their sockets.
-                rt.shutdown_timeout(Duration::from_millis(200));
-            })?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(std::io::Error::other(
-                    "the server thread exited while starting",
-                ))
-            }
-        }
+        let serving = crate::testkit::serve::Background::start(
+            "chat-test-server",
+            listener,
+            move |listener| async move {
+                let app = axum::Router::new().fallback(handle).with_state(state);
+                let _ = axum::serve(listener, app).await;
+            },
+        )?;
         Ok(ChatServer {
             shared,
             url,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _serving: serving,
         })
     }
 
@@ -760,17 +721,6 @@ impl ChatServer {
     /// Stop serving and wait for the server thread (also done on drop).
     pub fn shutdown(self) {
         drop(self);
-    }
-}
-
-impl Drop for ChatServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -8,3 +8,4 @@ pub mod github_server;
 pub mod gitrepo;
 pub mod jira_server;
 pub mod pty;
+pub mod serve;

@@ -377,8 +377,8 @@ impl Shared {
 pub struct JiraServer {
     shared: Arc<Shared>,
     url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Stops the server when dropped.
+    _serving: crate::testkit::serve::Background,
 }
 
 impl std::fmt::Debug for JiraServer {
@@ -401,7 +401,6 @@ impl JiraServer {
         let zone = FixedOffset::east_opt(config.tz_offset_minutes.saturating_mul(60))
             .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "tz_offset_minutes out of range"))?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
-        listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let base = format!("http://127.0.0.1:{port}");
         let shared = Arc::new(Shared {
@@ -418,56 +417,22 @@ impl JiraServer {
             .add_seeds(issues)
             .map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
 
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let state = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("jira-test-server-{port}"))
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("jira-test-server-worker")
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let app = axum::Router::new()
-                        .fallback(handlers::handle)
-                        .with_state(state)
-                        .into_make_service_with_connect_info::<net::ConnCtl>();
-                    let serve = axum::serve(net::KillableListener(listener), app);
-                    let _ = ready_tx.send(Ok(()));
-                    tokio::select! {
-                        _ = std::future::IntoFuture::into_future(serve) => {}
-                        _ = stop_rx => {}
-                    }
-                });
-                // Dropping the runtime cancels every connection task and closes their sockets.
-                rt.shutdown_timeout(std::time::Duration::from_millis(200));
-            })?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(Error::other("the server thread exited while starting")),
-        }
+        let serving = crate::testkit::serve::Background::start(
+            "jira-test-server",
+            listener,
+            move |listener| async move {
+                let app = axum::Router::new()
+                    .fallback(handlers::handle)
+                    .with_state(state)
+                    .into_make_service_with_connect_info::<net::ConnCtl>();
+                let _ = axum::serve(net::KillableListener(listener), app).await;
+            },
+        )?;
         Ok(JiraServer {
             shared,
             url: base,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _serving: serving,
         })
     }
 
@@ -541,17 +506,6 @@ impl JiraServer {
     /// Stop serving and wait for the server thread (also done on drop).
     pub fn shutdown(self) {
         drop(self);
-    }
-}
-
-impl Drop for JiraServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
