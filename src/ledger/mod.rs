@@ -80,14 +80,15 @@ impl Ledger {
 
     fn open_existing(path: &Path) -> Result<Ledger> {
         let shown = path.display().to_string();
-        check_sqlite_header(path)?;
+        // The file is only ever read through SQLite: closing a descriptor of our own on it would
+        // drop every POSIX lock this process holds on it, those of other open connections
+        // included, and another process could then checkpoint and delete the WAL under them.
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         // Read-only checks first: nothing is written to a ledger we cannot use.
         migrations::check_not_newer(&conn, &shown).map_err(|e| {
             if e.message.contains("not an SQLite database") {
-                Error::input(format!("{shown} is not an SQLite database"))
-                    .hint("point --db at a ledger created by `portcullis init`")
+                not_a_ledger(path)
             } else {
                 e
             }
@@ -830,20 +831,12 @@ pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
     split(a).cmp(&split(b)).then_with(|| a.cmp(b))
 }
 
-fn check_sqlite_header(path: &Path) -> Result<()> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)
-        .map_err(|e| Error::input(format!("cannot open the ledger {}: {e}", path.display())))?;
-    let mut header = [0u8; 16];
-    let n = f.read(&mut header)?;
-    if n == 0 {
-        return Ok(()); // A new, empty file: SQLite initialises it.
-    }
-    if n < 16 || &header != b"SQLite format 3\0" {
-        return Err(Error::input(format!("{} is not a portcullis ledger (not an SQLite database)", path.display()))
-            .hint("point --db (or PORTCULLIS_DB) at a ledger created by `portcullis init`; the file was not changed"));
-    }
-    Ok(())
+fn not_a_ledger(path: &Path) -> Error {
+    Error::input(format!(
+        "{} is not a portcullis ledger (not an SQLite database)",
+        path.display()
+    ))
+    .hint("point --db (or PORTCULLIS_DB) at a ledger created by `portcullis init`; the file was not changed")
 }
 
 /// Create an empty file readable and writable by its owner only.

@@ -236,3 +236,50 @@ fn ledger_runs_in_wal_mode_with_large_pages() {
     let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     assert_eq!(page, 16384);
 }
+
+/// The child half of `opening_the_ledger_again_keeps_this_process_s_locks`, run by re-executing
+/// this test binary: opens the ledger named in the environment and closes it again. SQLite's last
+/// connection to close checkpoints the WAL and deletes it, if no other process holds the file.
+#[test]
+fn child_opener_for_the_lock_test() {
+    let Ok(path) = std::env::var("PORTCULLIS_TEST_LOCK_CHILD") else {
+        return;
+    };
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    println!("CHILD-READ:{n}");
+    drop(conn);
+}
+
+/// Regression: opening the ledger read its header through a file descriptor of its own and closed
+/// it, and closing any descriptor of a file drops every POSIX lock this process holds on it,
+/// those of SQLite's open connections included. Another process then believed it was the last
+/// user of the ledger and checkpointed and deleted the WAL under a live connection; the
+/// concurrency test saw "database disk image is malformed".
+#[test]
+fn opening_the_ledger_again_keeps_this_process_s_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let _a = portcullis::ledger::Ledger::create(&path).unwrap();
+    let wal = dir.path().join("ledger.db-wal");
+    assert!(wal.exists(), "an open ledger has its WAL");
+    let _b = portcullis::ledger::Ledger::open(&path).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "ledger::child_opener_for_the_lock_test",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PORTCULLIS_TEST_LOCK_CHILD", &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("CHILD-READ:0"), "{stdout}");
+    assert!(
+        wal.exists(),
+        "another process deleted the WAL while this one had the ledger open"
+    );
+}
