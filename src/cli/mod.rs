@@ -10,9 +10,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::domain::workflow::Decision;
-use crate::ops::workspace::Locations;
-use output::Format;
+use crate::render::Format;
+use portcullis_core::error::Diagnostic;
+use portcullis_core::workflow::Decision;
+use portcullis_ops::workspace::Locations;
 
 /// Release change control and backport tracking.
 ///
@@ -132,7 +133,7 @@ pub enum Command {
     },
     /// Record a committee decision on a ticket.
     Decide {
-        #[arg(value_enum)]
+        #[arg(value_parser = decision_parser())]
         decision: Decision,
         /// Ticket key, e.g. DM-33360.
         key: String,
@@ -514,13 +515,37 @@ pub fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", e.message);
-            if let Some(h) = &e.hint {
-                eprintln!("hint: {h}");
-            }
+            eprint!("{}", report(&e));
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// An error as the user reads it: the message, each cause that adds something, and the hint.
+pub fn report(e: &(dyn Diagnostic + 'static)) -> String {
+    let top = e.to_string();
+    let mut out = format!("error: {top}\n");
+    let mut shown = top;
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !shown.contains(&text) {
+            out.push_str(&format!("  caused by: {text}\n"));
+            shown.push_str(&text);
+        }
+        cause = c.source();
+    }
+    if let Some(h) = e.hint() {
+        out.push_str(&format!("hint: {h}\n"));
+    }
+    out
+}
+
+/// Decisions as `decide` takes them (the words of [`Decision::as_str`]).
+fn decision_parser() -> impl clap::builder::TypedValueParser<Value = Decision> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Decision::ALL.map(Decision::as_str))
+        .map(|s| Decision::parse(&s).unwrap_or(Decision::Request))
 }
 
 #[cfg(test)]

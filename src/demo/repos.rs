@@ -15,10 +15,10 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use git2::Oid;
 
-use crate::domain::workflow::State;
-use crate::ledger::Ledger;
-use crate::testkit::backports::{CampaignRepo, MAIN, RELEASE};
-use crate::{Error, Result};
+use portcullis_core::workflow::State;
+use portcullis_git::campaign::{CampaignRepo, MAIN, RELEASE};
+use portcullis_ledger::Ledger;
+use portcullis_ops::{Error, Result};
 
 struct Ticket {
     key: String,
@@ -47,38 +47,20 @@ enum Story {
     BackportedAnyway,
 }
 
-fn err(e: anyhow::Error) -> Error {
-    Error::internal(format!("cannot build the demo repositories: {e:#}"))
+fn err(e: portcullis_git::Error) -> Error {
+    e.context("cannot build the demo repositories").into()
 }
 
 fn load(ledger: &Ledger) -> Result<Vec<Ticket>> {
-    let mut stmt = ledger.conn().prepare(
-        "SELECT l.ticket, l.state, t.components, l.requested_at, l.approved_at
-         FROM line_states l JOIN tickets t ON t.key = l.ticket WHERE l.line = 'v23' ORDER BY l.ticket",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, Option<String>>(4)?,
-        ))
-    })?;
     let mut out = Vec::new();
-    for row in rows {
-        let (key, state, comps, req, appr) = row?;
-        let parse = |s: Option<String>| {
-            s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-                .map(|d| d.with_timezone(&Utc))
-        };
+    for t in ledger.line_tickets("v23", &[])? {
         out.push(Ticket {
-            num: key.trim_start_matches("DM-").parse().unwrap_or(0),
-            key,
-            state: State::parse(&state).unwrap_or(State::None),
-            repos: serde_json::from_str(&comps).unwrap_or_default(),
-            requested: parse(req).unwrap_or_else(crate::domain::time::now),
-            approved: parse(appr),
+            num: t.ticket.trim_start_matches("DM-").parse().unwrap_or(0),
+            key: t.ticket,
+            state: t.state,
+            repos: t.components,
+            requested: t.requested_at.unwrap_or_else(portcullis_core::time::now),
+            approved: t.approved_at,
         });
     }
     Ok(out)
@@ -186,7 +168,7 @@ impl Plan {
     /// Plan from the campaign's final ledger, with the first patch release at `first_cut`.
     pub fn new(ledger: &Ledger, first_cut: DateTime<Utc>) -> Result<Plan> {
         let tickets = load(ledger)?;
-        let now = crate::domain::time::now();
+        let now = portcullis_core::time::now();
         let stories = stories(&tickets, first_cut, now);
         let mut by_request: Vec<usize> = (0..tickets.len()).collect();
         by_request.sort_by_key(|&i| (tickets[i].requested, tickets[i].num));
@@ -227,7 +209,7 @@ pub struct Builder {
 impl Builder {
     /// `dir/repos/<name>` for every repository of the v23 demo policy: `main` and `v23.0.x`.
     pub fn create(dir: &Path, repos: &[&str]) -> Result<Builder> {
-        let start = crate::domain::time::now() - Duration::weeks(12);
+        let start = portcullis_core::time::now() - Duration::weeks(12);
         let mut built = BTreeMap::new();
         for name in repos {
             let path = dir.join("repos").join(name);
@@ -316,7 +298,7 @@ impl Builder {
 
     /// A ticket's backport (or what happens instead), in every repository it touches.
     fn backport(&mut self, t: &Ticket, story: Story, when: DateTime<Utc>) -> Result<()> {
-        let now = crate::domain::time::now();
+        let now = portcullis_core::time::now();
         let branch = format!("{}-v23", t.key);
         for (j, repo) in t.repos.iter().enumerate() {
             let Some(r) = self.built.get_mut(repo.as_str()) else {

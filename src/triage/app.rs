@@ -5,13 +5,13 @@
 use chrono::{Duration, NaiveDate};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
-use crate::domain::policy::LoadedPolicy;
-use crate::domain::workflow::{Decision, State};
-use crate::ledger::Ledger;
-use crate::ops::meeting;
-use crate::ops::DecideRequest;
 use crate::triage::data::{self, GitFacts, Snapshot};
-use crate::Result;
+use portcullis_core::policy::LoadedPolicy;
+use portcullis_core::workflow::{Decision, State};
+use portcullis_ledger::Ledger;
+use portcullis_ops::meeting;
+use portcullis_ops::DecideRequest;
+use portcullis_ops::Result;
 
 /// The views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +162,7 @@ pub struct App {
     /// Rows on screen for paging (set by the drawing code).
     pub page: usize,
     /// The ticket shown in the detail view, with its whole history.
-    pub detail: Option<crate::ops::History>,
+    pub detail: Option<portcullis_ops::History>,
     /// A fixed clock for reloads (tests and benchmarks); `None`: the real one.
     pub clock: Option<chrono::DateTime<chrono::Utc>>,
     /// After a decision, update the rows in place and leave the full reload to the caller's
@@ -210,7 +210,7 @@ impl App {
         match self.sort {
             Sort::Triage => {}
             Sort::Age => rows.sort_by_key(|r| r.requested_at),
-            Sort::Key => rows.sort_by(|a, b| crate::ledger::key_order(&a.key, &b.key)),
+            Sort::Key => rows.sort_by(|a, b| portcullis_ledger::key_order(&a.key, &b.key)),
         }
         rows
     }
@@ -289,7 +289,7 @@ impl App {
 
     /// Take a new snapshot (after our own write, or another process's).
     pub fn reload(&mut self, ledger: &Ledger, policy: &LoadedPolicy) -> Result<()> {
-        let now = self.clock.unwrap_or_else(crate::domain::time::now);
+        let now = self.clock.unwrap_or_else(portcullis_core::time::now);
         self.snap = data::load_at(ledger, policy, &self.snap.meeting, now)?;
         self.stale = false;
         let c = self.cursor();
@@ -311,16 +311,18 @@ impl App {
         if self.detail.as_ref().is_some_and(|d| d.key == key) {
             return Ok(());
         }
-        self.detail = crate::ops::history(ledger, policy, &key).ok().map(|mut h| {
-            h.info.summary = data::clean(&h.info.summary);
-            h.info.labels = h.info.labels.iter().map(|l| data::clean(l)).collect();
-            for e in &mut h.timeline {
-                e.what = data::clean(&e.what);
-                e.note = e.note.as_deref().map(data::clean);
-                e.actor = e.actor.as_deref().map(data::clean);
-            }
-            h
-        });
+        self.detail = portcullis_ops::history(ledger, policy, &key)
+            .ok()
+            .map(|mut h| {
+                h.info.summary = data::clean(&h.info.summary);
+                h.info.labels = h.info.labels.iter().map(|l| data::clean(l)).collect();
+                for e in &mut h.timeline {
+                    e.what = data::clean(&e.what);
+                    e.note = e.note.as_deref().map(data::clean);
+                    e.actor = e.actor.as_deref().map(data::clean);
+                }
+                h
+            });
         Ok(())
     }
 
@@ -632,7 +634,7 @@ impl App {
             force: false,
             target: None,
         };
-        match crate::ops::decide(ledger, policy, req) {
+        match portcullis_ops::decide(ledger, policy, req) {
             Ok(out) => {
                 self.status = format!(
                     "{} {}: {} → {} (event {}; u takes it back)",

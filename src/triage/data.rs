@@ -6,17 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::Value;
 
-use crate::domain::event::kind;
-use crate::domain::policy::LoadedPolicy;
-use crate::domain::workflow::State;
-use crate::ledger::Ledger;
-use crate::ops::meeting::{self, Meeting};
-use crate::Result;
+use portcullis_core::event::kind;
+use portcullis_core::policy::LoadedPolicy;
+use portcullis_core::workflow::State;
+use portcullis_ledger::Ledger;
+use portcullis_ops::meeting::{self, Meeting};
+use portcullis_ops::Result;
 
 /// Text from trackers and git goes on screen with control characters and bidirectional
 /// overrides replaced: a ticket summary cannot send escape sequences to the terminal.
 pub fn clean(s: &str) -> String {
-    crate::cli::output::clean(s)
+    crate::render::clean(s)
 }
 
 /// Whether a request's fix would cherry-pick cleanly onto the release branch.
@@ -136,7 +136,7 @@ pub fn since_start(last: Option<NaiveDate>, meeting: NaiveDate) -> DateTime<Utc>
 
 /// Read the snapshot now.
 pub fn load(ledger: &Ledger, policy: &LoadedPolicy, meeting: &Meeting) -> Result<Snapshot> {
-    load_at(ledger, policy, meeting, crate::domain::time::now())
+    load_at(ledger, policy, meeting, portcullis_core::time::now())
 }
 
 /// Read the snapshot, with ages against `now`.
@@ -147,42 +147,17 @@ pub fn load_at(
     now: DateTime<Utc>,
 ) -> Result<Snapshot> {
     let line = policy.resolve_line(Some(&meeting.line))?.clone();
-    let conn = ledger.conn();
     // The previous meeting: recorded, or the latest earlier meeting date of a local decision.
     let recorded = meeting::previous_meeting(ledger, &line.name, meeting.date)?.map(|m| m.date);
-    let from_decisions: Option<NaiveDate> = conn
-        .query_row(
-            "SELECT MAX(meeting) FROM events WHERE kind = 'decision' AND source = 'local'
-             AND line = ?1 AND meeting < ?2",
-            rusqlite::params![line.name, meeting.date.to_string()],
-            |r| r.get::<_, Option<String>>(0),
-        )?
-        .and_then(|s| s.parse().ok());
+    let from_decisions = ledger.latest_decision_meeting_before(&line.name, meeting.date)?;
     let last_meeting = recorded.max(from_decisions);
     let since = since_start(last_meeting, meeting.date);
 
     // Decisions per ticket, for the "previous" column.
     let mut previous: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT e.ticket, json_extract(e.payload, '$.decision'), e.at FROM events e
-             WHERE e.kind = 'decision' AND e.line = ?1
-               AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'decision.undone'
-                               AND json_extract(u.payload, '$.undoes') = e.seq)
-             ORDER BY e.seq",
-        )?;
-        let rows = stmt.query_map([&line.name], |r| {
-            Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (Some(t), Some(d), at) = row? else {
-                continue;
-            };
-            let day = at.get(5..10).unwrap_or("").to_string();
+    for (t, d, at) in ledger.decisions_on_line(&line.name)? {
+        {
+            let day = at.format("%m-%d").to_string();
             let word = match d.as_str() {
                 "approve" => "approved",
                 "reject" => "rejected",
@@ -200,31 +175,21 @@ pub fn load_at(
     // The queue: requests, and deferred / needs-info ones due again.
     let mut queue = Vec::new();
     {
-        let mut stmt = conn.prepare(
-            "SELECT s.ticket, COALESCE(t.summary, ''), s.state, s.requested_by, s.requested_at,
-                    COALESCE(t.components, '[]'), s.deferred_until, s.request_count
-             FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
-             WHERE s.line = ?1 AND s.state IN ('requested', 'deferred', 'needs-info')",
+        let rows = ledger.line_tickets(
+            &line.name,
+            &[State::Requested, State::Deferred, State::NeedsInfo],
         )?;
-        let rows = stmt.query_map([&line.name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<u32>>(7)?,
-            ))
-        })?;
-        for row in rows {
-            let (key, summary, state, requester, req_at, comps, until, count) = row?;
-            let state = State::parse(&state).unwrap_or(State::Requested);
-            let requested_at = req_at
-                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-                .map(|d| d.with_timezone(&Utc));
-            let deferred_until = until.and_then(|s| s.parse::<NaiveDate>().ok());
+        for t in rows {
+            let (key, summary, state, requester, requested_at, comps, deferred_until, count) = (
+                t.ticket,
+                t.summary,
+                t.state,
+                t.requested_by,
+                t.requested_at,
+                t.components,
+                t.deferred_until,
+                t.request_count,
+            );
             if state == State::Deferred && deferred_until.is_some_and(|u| u > meeting.date) {
                 continue; // not due yet
             }
@@ -238,11 +203,11 @@ pub fn load_at(
                 state,
                 requester: requester.map(|r| clean(&r)),
                 requested_at,
-                repos: serde_json::from_str(&comps).unwrap_or_default(),
+                repos: comps,
                 deferred_until,
                 new,
                 previous: prev.join(", "),
-                request_count: count.unwrap_or(1),
+                request_count: count,
                 key,
             });
         }
@@ -257,37 +222,21 @@ pub fn load_at(
     let mut since_rows = Vec::new();
     let mut seen: std::collections::HashSet<(Option<String>, &str, String)> = Default::default();
     {
-        let mut stmt = conn.prepare(
-            "SELECT at, ticket, kind, source, actor, payload, note FROM events
-             WHERE kind IN ('label.added', 'decision', 'landing', 'drift.found', 'drift.cleared')
-               AND at >= ?1 AND (line IS NULL OR line = ?2)
-               AND (kind <> 'label.added' OR json_extract(payload, '$.label') = ?3)
-             ORDER BY at DESC, seq DESC LIMIT 2000",
-        )?;
-        let rows = stmt.query_map(
-            rusqlite::params![
-                crate::domain::time::fmt_utc(since),
-                line.name,
-                line.request_label
-            ],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ))
-            },
+        let rows = ledger.recent_activity(
+            &line.name,
+            &line.request_label,
+            &portcullis_core::time::fmt_utc(since),
+            2000,
         )?;
         for row in rows {
-            let (at, key, k, _source, actor, payload, note) = row?;
-            let Ok(at) = DateTime::parse_from_rfc3339(&at).map(|d| d.with_timezone(&Utc)) else {
-                continue;
-            };
-            let p: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+            let (at, key, k, actor, p, note) = (
+                row.at,
+                row.ticket,
+                row.kind,
+                row.actor,
+                row.payload,
+                row.note,
+            );
             let s = |f: &str| p.get(f).and_then(Value::as_str).unwrap_or("").to_string();
             let who = actor.unwrap_or_else(|| "?".into());
             let (what, detail) = match k.as_str() {
@@ -326,32 +275,14 @@ pub fn load_at(
     }
 
     // Open drift, and approved tickets missing somewhere.
-    let approved_at: BTreeMap<String, (String, Option<DateTime<Utc>>)> = {
-        let mut stmt = conn.prepare(
-            "SELECT s.ticket, COALESCE(t.summary, ''), s.approved_at FROM line_states s
-             LEFT JOIN tickets t ON t.key = s.ticket
-             WHERE s.line = ?1 AND s.state IN ('approved', 'done')",
-        )?;
-        let rows = stmt.query_map([&line.name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?;
-        let mut m = BTreeMap::new();
-        for row in rows {
-            let (k, summary, at) = row?;
-            let at = at
-                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-                .map(|d| d.with_timezone(&Utc));
-            m.insert(k, (summary, at));
-        }
-        m
-    };
+    let approved_at: BTreeMap<String, (String, Option<DateTime<Utc>>)> = ledger
+        .line_tickets(&line.name, &[State::Approved, State::Done])?
+        .into_iter()
+        .map(|t| (t.ticket, (t.summary, t.approved_at)))
+        .collect();
     let mut drift = Vec::new();
     let mut not_landed = Vec::new();
-    for (_, p) in crate::ops::verify::open_drift(ledger, &line.name)? {
+    for (_, p) in portcullis_ops::verify::open_drift(ledger, &line.name)? {
         let s = |f: &str| p.get(f).and_then(Value::as_str).map(str::to_string);
         let row = DriftRow {
             kind: s("kind").unwrap_or_default(),
@@ -396,10 +327,11 @@ pub fn load_at(
     // Decisions, undos and pushes, read once for the targets, this meeting and the pending pushes.
     let decision_events =
         ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE, kind::PUSHED])?;
-    let targets = crate::ops::release::targets_from(&decision_events, &line.name);
+    let targets = portcullis_ops::release::targets_from(&decision_events, &line.name);
     let approved: BTreeSet<String> = approved_at.keys().cloned().collect();
-    let r =
-        crate::ops::release::readiness(ledger, policy, &line.name, &targets, &approved, &missing)?;
+    let r = portcullis_ops::release::readiness(
+        ledger, policy, &line.name, &targets, &approved, &missing,
+    )?;
     let mut readiness = vec![ReadinessRow {
         name: "next release".into(),
         status: String::new(),
@@ -419,7 +351,7 @@ pub fn load_at(
         .iter()
         .filter(|(_, u)| !u)
         .count();
-    let pending_push = crate::sync::push::pending_from(&decision_events)
+    let pending_push = portcullis_trackers::push::pending_from(&decision_events)
         .iter()
         .filter(|d| d.line == line.name)
         .count();
@@ -458,21 +390,25 @@ pub struct GitFacts {
     /// Per ticket, its main-side commits: `repository sha subject`.
     pub commits: BTreeMap<String, Vec<String>>,
     /// The next patch release and what blocks it (`None`: could not be checked).
-    pub next_cut: Option<(String, Vec<crate::release::Blocker>)>,
+    pub next_cut: Option<(String, Vec<portcullis_core::release::Blocker>)>,
     pub error: Option<String>,
 }
 
 /// Run the verifier (recording what it finds), try each queued ticket's main-side commits on
 /// the release branch in memory, and dry-run the next cut.
-pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[String]) -> GitFacts {
+pub fn git_facts(
+    ws: &portcullis_ops::workspace::Workspace,
+    line: &str,
+    keys: &[String],
+) -> GitFacts {
     let mut facts = GitFacts::default();
-    let verified = match crate::ops::verify::verify(
+    let verified = match portcullis_ops::verify::verify(
         ws,
-        &crate::ops::verify::VerifyOptions {
+        &portcullis_ops::verify::VerifyOptions {
             line: Some(line.to_string()),
             ..Default::default()
         },
-        &crate::ops::verify::Quiet,
+        &portcullis_ops::verify::Quiet,
     ) {
         Ok(v) => v,
         Err(e) => {
@@ -489,7 +425,7 @@ pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[Stri
     let mut picks: BTreeMap<String, Pick> = BTreeMap::new();
     for t in &verified.verification.tickets {
         if wanted.contains(t.key.as_str())
-            && t.status == crate::domain::landing::TicketLandingStatus::Landed
+            && t.status == portcullis_core::landing::TicketLandingStatus::Landed
         {
             picks.insert(t.key.clone(), Pick::Landed);
         }
@@ -507,8 +443,10 @@ pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[Stri
         else {
             continue;
         };
-        let Some(repo) = open_scratch(&crate::git::scan::resolve_repo_path(&policy_dir, &r.path))
-        else {
+        let Some(repo) = open_scratch(&portcullis_git::scan::resolve_repo_path(
+            &policy_dir,
+            &r.path,
+        )) else {
             continue;
         };
         let Ok(tip) = git2::Oid::from_str(release_tip).and_then(|o| repo.find_commit(o)) else {
@@ -556,9 +494,9 @@ pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[Stri
     if let Ok(l) = ws.policy.resolve_line(Some(line)) {
         let next = next_patch(ws, l);
         if let Some(v) = next {
-            match crate::ops::release::cut(
+            match portcullis_ops::release::cut(
                 ws,
-                &crate::ops::release::CutOptions {
+                &portcullis_ops::release::CutOptions {
                     line: Some(line.to_string()),
                     version: v.clone(),
                     ..Default::default()
@@ -574,12 +512,12 @@ pub fn git_facts(ws: &crate::ops::workspace::Workspace, line: &str, keys: &[Stri
 
 /// The next patch version of a line: one above its latest final release (or its base).
 pub fn next_patch(
-    ws: &crate::ops::workspace::Workspace,
-    line: &crate::domain::policy::Line,
+    ws: &portcullis_ops::workspace::Workspace,
+    line: &portcullis_core::policy::Line,
 ) -> Option<String> {
     let ledger = ws.open_ledger().ok()?;
     let mut v = semver::Version::parse(&line.base_version).ok()?;
-    for r in crate::ops::release::releases(&ledger, &line.name).ok()? {
+    for r in portcullis_ops::release::releases(&ledger, &line.name).ok()? {
         if r.manifest.rc.is_none() {
             if let Ok(x) = semver::Version::parse(&r.manifest.version) {
                 v = v.max(x);

@@ -18,11 +18,11 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Terminal;
 
-use crate::ops::meeting;
-use crate::ops::workspace::Workspace;
 use crate::triage::app::{App, Effect};
 use crate::triage::data;
-use crate::{Error, Result};
+use portcullis_ops::meeting;
+use portcullis_ops::workspace::Workspace;
+use portcullis_ops::{Error, Result};
 
 /// How to open the meeting.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +88,7 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
     let line = policy.resolve_line(opts.line.as_deref())?.clone();
     let date = opts
         .date
-        .unwrap_or_else(|| crate::domain::time::now().date_naive());
+        .unwrap_or_else(|| portcullis_core::time::now().date_naive());
     let mut ledger = ws.open_ledger()?;
     let color = std::env::var_os("NO_COLOR").is_none();
     let tracker = ws
@@ -220,7 +220,7 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
     }
 }
 
-fn data_version(ledger: &crate::ledger::Ledger) -> i64 {
+fn data_version(ledger: &portcullis_ledger::Ledger) -> i64 {
     ledger
         .conn()
         .query_row("PRAGMA data_version", [], |r| r.get(0))
@@ -326,21 +326,22 @@ fn pick_attendees(
 
 /// Push the pending decisions to the configured trackers (Jira tickets to Jira, GitHub tickets
 /// to GitHub); a line saying what happened.
-fn push(ws: &Workspace, ledger: &mut crate::ledger::Ledger) -> String {
+fn push(ws: &Workspace, ledger: &mut portcullis_ledger::Ledger) -> String {
     let mut run = || -> Result<String> {
-        let rt = crate::ops::tracker::runtime()?;
+        let rt = portcullis_ops::tracker::runtime()?;
         rt.block_on(async {
             let mut parts = Vec::new();
             if ws.config.as_ref().is_some_and(|c| c.jira.is_some()) {
-                let cfg = crate::ops::tracker::jira_config(ws, None, None)?;
-                let r = crate::ops::tracker::push_jira_with(ws, ledger, &cfg, &[], false).await?;
+                let cfg = portcullis_ops::tracker::jira_config(ws, None, None)?;
+                let r =
+                    portcullis_ops::tracker::push_jira_with(ws, ledger, &cfg, &[], false).await?;
                 parts.push(format!(
                     "Pushed {} decision(s) to Jira; {} conflict(s), {} ticket(s) missing.",
                     r.pushed, r.conflicts, r.missing
                 ));
             }
             if let Some(r) =
-                crate::ops::tracker::push_github_configured(ws, ledger, &[], false).await?
+                portcullis_ops::tracker::push_github_configured(ws, ledger, &[], false).await?
             {
                 parts.push(format!(
                     "Pushed {} decision(s) to GitHub; {} conflict(s), {} ticket(s) missing.",
@@ -361,7 +362,7 @@ fn push(ws: &Workspace, ledger: &mut crate::ledger::Ledger) -> String {
 /// Write the minutes next to the ledger; a line saying where.
 fn write_minutes(
     ws: &Workspace,
-    ledger: &crate::ledger::Ledger,
+    ledger: &portcullis_ledger::Ledger,
     line: &str,
     date: NaiveDate,
 ) -> String {
@@ -373,13 +374,19 @@ fn write_minutes(
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default()
             .join("minutes");
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the directory", &dir, e))?;
         let path = dir.join(format!(
             "{}-{date}.md",
-            crate::release::file_component(line)
+            portcullis_core::release::file_component(line)
         ));
-        std::fs::write(&path, meeting::render_minutes_md(&m))?;
+        std::fs::write(&path, meeting::render_minutes_md(&m))
+            .map_err(|e| Error::io("write", &path, e))?;
         Ok(format!("Minutes written to {}", path.display()))
     };
-    run().unwrap_or_else(|e| format!("Cannot write the minutes: {e}"))
+    run().unwrap_or_else(|e| {
+        format!(
+            "Cannot write the minutes: {}",
+            portcullis_core::error::chain(&e)
+        )
+    })
 }

@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
-use crate::domain::time::age;
-use crate::domain::workflow::State;
 use crate::triage::app::{App, Ending, Mode, View};
 use crate::triage::data::Pick;
+use portcullis_core::time::age;
+use portcullis_core::workflow::State;
 
 /// Colours only when allowed (`NO_COLOR` unset); emphasis works either way.
 struct Theme {
@@ -562,7 +562,7 @@ fn detail(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     let mut landings: std::collections::BTreeMap<String, String> = Default::default();
     let mut notes = Vec::new();
     for e in &h.timeline {
-        if e.kind == crate::domain::event::kind::LANDING {
+        if e.kind == portcullis_core::event::kind::LANDING {
             if let Some(repo) = e
                 .what
                 .split(" in ")
@@ -572,7 +572,7 @@ fn detail(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
                 landings.insert(repo.to_string(), e.what.clone());
             }
         }
-        if e.kind == crate::domain::event::kind::NOTE {
+        if e.kind == portcullis_core::event::kind::NOTE {
             notes.push(format!(
                 "{} {}: {}",
                 e.at.format("%Y-%m-%d"),
@@ -610,7 +610,7 @@ fn detail(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled("History", th.header())));
     for e in h.timeline.iter().filter(|e| e.relevant) {
-        let style = if e.kind == crate::domain::event::kind::DECISION {
+        let style = if e.kind == portcullis_core::event::kind::DECISION {
             Style::default().add_modifier(Modifier::BOLD)
         } else {
             Style::default()

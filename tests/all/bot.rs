@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis::testkit::chat_server::{ChatServer, Fault};
+use portcullis_testkit::chat_server::{ChatServer, Fault};
 
 use crate::harness::{TestEnv, NOW};
 

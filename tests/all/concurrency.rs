@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use portcullis::domain::event::kind;
-use portcullis::ledger::Ledger;
-use portcullis::ops::meeting;
-use portcullis::ops::workspace::{Locations, Workspace};
-use portcullis::testkit::chat_server::ChatServer;
 use portcullis::triage::app::App;
 use portcullis::triage::data;
+use portcullis_core::event::kind;
+use portcullis_ledger::Ledger;
+use portcullis_ops::meeting;
+use portcullis_ops::workspace::{Locations, Workspace};
+use portcullis_testkit::chat_server::ChatServer;
 
 use crate::harness::{Run, TestEnv, NOW};
 
@@ -51,7 +51,7 @@ fn bot_triage_and_cli_share_the_ledger_without_losing_or_duplicating() {
             .status_rows("v23")
             .unwrap()
             .into_iter()
-            .filter(|r| r.state == portcullis::domain::workflow::State::Requested)
+            .filter(|r| r.state == portcullis_core::workflow::State::Requested)
             .map(|r| r.key)
             .collect()
     };
@@ -207,7 +207,7 @@ fn audit_reads_one_snapshot_while_another_process_writes() {
             .status_rows("v23")
             .unwrap()
             .into_iter()
-            .filter(|r| r.state == portcullis::domain::workflow::State::Requested)
+            .filter(|r| r.state == portcullis_core::workflow::State::Requested)
             .map(|r| r.key)
             .collect()
     };

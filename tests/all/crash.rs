@@ -242,7 +242,7 @@ fn sync_from_a_file_killed_anywhere_then_rerun_equals_a_clean_import() {
 
 #[test]
 fn sync_from_jira_killed_anywhere_resumes_and_equals_a_clean_sync() {
-    use portcullis::testkit::jira_server::{
+    use portcullis_testkit::jira_server::{
         seed_issues_from_json, Config, Fault, FaultRule, JiraServer, User,
     };
     let source = demo();
@@ -456,7 +456,7 @@ fn cut_apply_killed_anywhere_is_finished_by_a_rerun_with_consistent_tags() {
 
 #[test]
 fn push_killed_anywhere_never_writes_a_decision_twice_to_jira() {
-    use portcullis::testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
+    use portcullis_testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
     let env = demo();
     let export: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(env.path().join("jira-export.json")).unwrap(),
@@ -513,7 +513,7 @@ fn push_killed_anywhere_never_writes_a_decision_twice_to_jira() {
             assert!(l.contains("CONFLICT"), "left unpushed: {}", run.stdout);
         }
         // Each decision's marker appears at most once in its ticket's comments.
-        let keys = portcullis::ledger::Ledger::open(&env.ledger_path())
+        let keys = portcullis_ledger::Ledger::open(&env.ledger_path())
             .unwrap()
             .ticket_keys()
             .unwrap();
@@ -555,7 +555,7 @@ fn push_killed_anywhere_never_writes_a_decision_twice_to_jira() {
 
 #[test]
 fn notify_killed_anywhere_never_posts_a_message_twice() {
-    use portcullis::testkit::chat_server::ChatServer;
+    use portcullis_testkit::chat_server::ChatServer;
     let env = demo();
     let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
     std::fs::write(

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use portcullis::testkit::github_server::{
+use portcullis_testkit::github_server::{
     seed_issue, CommitSeed, Config, Fault, FaultBody, FaultRule, GithubServer, PrSeed, User,
 };
 
@@ -188,7 +188,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     v
 }
 
-fn issue_listings(server: &GithubServer) -> Vec<portcullis::testkit::github_server::RequestRecord> {
+fn issue_listings(server: &GithubServer) -> Vec<portcullis_testkit::github_server::RequestRecord> {
     server
         .requests()
         .into_iter()
@@ -289,7 +289,7 @@ fn merged_pull_requests_link_their_commits_once() {
     let server = GithubServer::start(config(), campaign(), 0).unwrap();
     let env = workspace(&server, "");
     sync(&env, &[]);
-    let ledger = portcullis::ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let ledger = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
     let links: Vec<_> = ledger
         .events_for_ticket("pipe_tasks#10")
         .unwrap()
@@ -319,7 +319,7 @@ fn merged_pull_requests_link_their_commits_once() {
             .all(|r| !r.path_and_query.contains("/pulls/")),
         "the pull request is read once"
     );
-    let ledger = portcullis::ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let ledger = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
     let n = ledger
         .events_for_ticket("pipe_tasks#10")
         .unwrap()
@@ -666,7 +666,7 @@ fn the_token_comes_from_a_private_credentials_file_too() {
 
 #[test]
 fn jira_and_github_together_each_ticket_goes_to_its_tracker() {
-    use portcullis::testkit::jira_server as jira;
+    use portcullis_testkit::jira_server as jira;
     let mut jcfg = jira::Config::of(jira::Flavor::DataCenter);
     jcfg.users = vec![jira::User {
         name: "portcullis-bot".into(),
@@ -769,7 +769,7 @@ fn jira_and_github_together_each_ticket_goes_to_its_tracker() {
 /// under another branch name, and `verify` finds it landed, as it would a Jira ticket.
 #[test]
 fn a_merged_pull_request_flows_through_sync_and_verify_like_a_jira_ticket() {
-    use portcullis::testkit::backports::{CampaignRepo, FILES, MAIN, RELEASE};
+    use portcullis_git::campaign::{CampaignRepo, FILES, MAIN, RELEASE};
     let repos = tempfile::tempdir().unwrap();
     let path = repos.path().join("daf_butler");
     let mut r = CampaignRepo::new(&path).unwrap();

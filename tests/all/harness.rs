@@ -136,7 +136,7 @@ impl TestEnv {
 
     /// The rows of the derived tables and the event count: what "unchanged" means.
     pub fn ledger_fingerprint(&self) -> (i64, Vec<String>) {
-        let l = portcullis::ledger::Ledger::open(&self.ledger_path()).unwrap();
+        let l = portcullis_ledger::Ledger::open(&self.ledger_path()).unwrap();
         (l.event_count().unwrap(), l.derived_dump().unwrap())
     }
 

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use portcullis::testkit::jira_server::{
+use portcullis_testkit::jira_server::{
     seed_issue, Config, Fault, FaultBody, FaultRule, Flavor, JiraServer,
 };
 
@@ -16,8 +16,8 @@ fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-fn bot() -> portcullis::testkit::jira_server::User {
-    portcullis::testkit::jira_server::User {
+fn bot() -> portcullis_testkit::jira_server::User {
+    portcullis_testkit::jira_server::User {
         name: "portcullis-bot".into(),
         account_id: "557058:bot".into(),
         display_name: "portcullis bot".into(),
@@ -130,7 +130,7 @@ fn states(env: &TestEnv) -> Vec<(String, String)> {
         .collect()
 }
 
-fn searches(server: &JiraServer) -> Vec<portcullis::testkit::jira_server::RequestRecord> {
+fn searches(server: &JiraServer) -> Vec<portcullis_testkit::jira_server::RequestRecord> {
     server
         .requests()
         .into_iter()

@@ -105,7 +105,7 @@ fn tampering_is_detected() {
 
     // A rewritten event with a recomputed own hash still breaks the next link.
     let env = demo_env();
-    let l = portcullis::ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let l = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
     let mut e = l.events_for_ticket("DM-32144").unwrap().remove(0);
     let prev: String = l
         .conn()
@@ -115,7 +115,7 @@ fn tampering_is_detected() {
         .unwrap();
     drop(l);
     e.actor = Some("someone-else".into());
-    let h = portcullis::ledger::event_hash(&prev, &e);
+    let h = portcullis_ledger::event_hash(&prev, &e);
     env.sql(&format!("DROP TRIGGER events_no_update; UPDATE events SET actor = 'someone-else', hash = '{h}' WHERE seq = {};", e.seq));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
@@ -166,7 +166,7 @@ fn ledger_from_a_newer_version_is_refused_and_left_alone() {
     assert!(
         run.stderr.contains(&format!(
             "has schema version 99, but this portcullis knows versions up to {}",
-            portcullis::ledger::migrations::latest()
+            portcullis_ledger::migrations::latest()
         )),
         "{}",
         run.stderr
@@ -262,10 +262,10 @@ fn child_opener_for_the_lock_test() {
 fn opening_the_ledger_again_keeps_this_process_s_locks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
-    let _a = portcullis::ledger::Ledger::create(&path).unwrap();
+    let _a = portcullis_ledger::Ledger::create(&path).unwrap();
     let wal = dir.path().join("ledger.db-wal");
     assert!(wal.exists(), "an open ledger has its WAL");
-    let _b = portcullis::ledger::Ledger::open(&path).unwrap();
+    let _b = portcullis_ledger::Ledger::open(&path).unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",

@@ -1,7 +1,7 @@
 //! `portcullis notify` against the chat receiver over TCP: digests and alerts posted once, the
 //! post-and-record sequence interrupted at each point, and webhook URLs kept secret.
 
-use portcullis::testkit::chat_server::ChatServer;
+use portcullis_testkit::chat_server::ChatServer;
 
 use crate::harness::{Run, TestEnv};
 
@@ -220,7 +220,7 @@ fn a_crash_after_posting_to_matrix_is_retried_with_the_same_transaction() {
 
 #[test]
 fn a_target_that_refuses_is_reported_and_retried_next_time() {
-    use portcullis::testkit::chat_server::Fault;
+    use portcullis_testkit::chat_server::Fault;
     let env = demo_with_target("slack", "");
     // No alerts here: the digest is the first and only message.
     let policy = std::fs::read_to_string(env.path().join("policy.toml")).unwrap();

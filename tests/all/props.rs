@@ -21,22 +21,22 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use chrono::{TimeZone, Utc};
-use portcullis::cli::output::clean;
-use portcullis::domain::event::{label_set_after, LabelFact};
-use portcullis::domain::policy::{
+use portcullis_chat::{render, Item, Kind, Message, Section};
+use portcullis_core::event::{label_set_after, LabelFact};
+use portcullis_core::policy::{
     Line, LoadedPolicy, Policy, BUILTIN_DEFAULT, BUILTIN_GITHUB, BUILTIN_V23,
 };
-use portcullis::git::text::{
+use portcullis_core::release::{check_version, file_component};
+use portcullis_core::text::clean;
+use portcullis_git::text::{
     cherry_picked_from, merged_branch, normalized_subject, reverted_commit, tag_name, ReleaseTag,
     TagMatcher,
 };
-use portcullis::notify::{render, Item, Kind, Message, Section};
-use portcullis::release::{check_version, file_component};
-use portcullis::sync::github_client::{
+use portcullis_trackers::github_client::{
     GhComment, GhCommit, GhEvent, GhIssue, GhLabel, GhPull, GhUser,
 };
-use portcullis::sync::import::{parse_export, plan_issue};
-use portcullis::sync::jira_wire::{label_diff, label_set};
+use portcullis_trackers::import::{parse_export, plan_issue};
+use portcullis_trackers::jira_wire::{label_diff, label_set};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
@@ -411,9 +411,9 @@ fn check_export(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
             }
         }
         Err(e) => prop_assert!(
-            e.message.contains(name),
+            e.to_string().contains(name),
             "the message does not name {name}: {}",
-            e.message
+            e
         ),
     }
     Ok(())
@@ -471,8 +471,8 @@ proptest! {
     ) {
         let body = format!("{lead}{page}{rest}");
         let err = parse_export("saved.json", body.as_bytes()).unwrap_err();
-        prop_assert!(err.message.contains("saved.json"), "{}", err.message);
-        prop_assert!(err.message.contains("HTML"), "{}", err.message);
+        prop_assert!(err.to_string().contains("saved.json"), "{}", err);
+        prop_assert!(err.to_string().contains("HTML"), "{}", err);
     }
 }
 

@@ -1,6 +1,6 @@
 //! `portcullis cut`, `releases`, `release show` on repositories built in temporary directories.
 
-use portcullis::testkit::backports::{FILES, RELEASE};
+use portcullis_git::campaign::{FILES, RELEASE};
 use serde_json::Value;
 
 use crate::harness::TestEnv;
@@ -30,8 +30,8 @@ fn kinds(v: &Value) -> Vec<String> {
 /// Two repositories, base release 23.0.0 tagged, DM-200 approved and backported in `pkg`.
 pub fn campaign() -> (
     TestEnv,
-    portcullis::testkit::backports::CampaignRepo,
-    portcullis::testkit::backports::CampaignRepo,
+    portcullis_git::campaign::CampaignRepo,
+    portcullis_git::campaign::CampaignRepo,
 ) {
     let env = workspace(&["pkg", "other"], "");
     let mut a = repo(&env, "pkg");
@@ -70,7 +70,7 @@ fn a_clean_cut_tags_every_repository_records_the_manifest_and_writes_its_files()
     assert_eq!(code, 0, "{err}\n{v}");
     assert_eq!(v["applied"], true);
     // Both repositories are tagged, the unchanged one at its 23.0.0 commit again.
-    let tag_commit = |r: &portcullis::testkit::backports::CampaignRepo| {
+    let tag_commit = |r: &portcullis_git::campaign::CampaignRepo| {
         r.b.repo()
             .find_reference("refs/tags/23.0.1")
             .unwrap()

@@ -6,13 +6,13 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use insta::assert_snapshot;
-use portcullis::domain::event::kind;
-use portcullis::ledger::Ledger;
-use portcullis::ops::meeting;
-use portcullis::ops::workspace::{Locations, Workspace};
-use portcullis::testkit::pty::PtySession;
 use portcullis::triage::app::{App, Effect, Mode, View};
 use portcullis::triage::data;
+use portcullis_core::event::kind;
+use portcullis_ledger::Ledger;
+use portcullis_ops::meeting;
+use portcullis_ops::workspace::{Locations, Workspace};
+use portcullis_testkit::pty::PtySession;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -216,7 +216,7 @@ fn keys_record_decisions_tied_to_the_meeting_and_undo_takes_the_last_back() {
     assert_eq!(state(&ledger, &third), "requested");
     assert_eq!(app.snap.decided_here, 2);
     // Taken-back decisions are not pushed; the rest are.
-    let pending: Vec<String> = portcullis::sync::push::pending_decisions(&ledger)
+    let pending: Vec<String> = portcullis_trackers::push::pending_decisions(&ledger)
         .unwrap()
         .into_iter()
         .filter(|d| d.meeting == Some(date()))
@@ -224,7 +224,7 @@ fn keys_record_decisions_tied_to_the_meeting_and_undo_takes_the_last_back() {
         .collect();
     assert_eq!(pending, vec![first.clone(), second.clone()]);
     // The derived state still equals a rebuild from the events.
-    let audit = portcullis::ops::audit(&ledger, &ws.policy).unwrap();
+    let audit = portcullis_ops::audit(&ledger, &ws.policy).unwrap();
     assert!(audit.chain_ok && audit.derived_ok, "{:?}", audit.problems);
 
     // q: asks first; y ends the meeting; the end screen offers minutes; q leaves.
@@ -585,7 +585,7 @@ fn the_demo_in_a_terminal_opens_the_triage_screen() {
 
 #[test]
 fn ending_the_meeting_pushes_its_decisions_to_jira_and_shows_the_result() {
-    use portcullis::testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
+    use portcullis_testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
     let (env, _ws) = demo();
     let export: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(env.path().join("jira-export.json")).unwrap(),
@@ -695,7 +695,7 @@ fn in_the_terminal_a_decision_updates_the_rows_at_once_and_reloads_when_idle() {
         &[KeyCode::Char('i'), KeyCode::Enter],
     );
     let row = app.snap.queue.iter().find(|r| r.key == second).unwrap();
-    assert_eq!(row.state, portcullis::domain::workflow::State::NeedsInfo);
+    assert_eq!(row.state, portcullis_core::workflow::State::NeedsInfo);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! `portcullis verify` on real repositories built in temporary directories: one scenario per
 //! case of `../shared/docs/real-world-backports.md`, incremental equals cold, and snapshots.
 
-use portcullis::testkit::backports::{CampaignRepo, FILES, MAIN, RELEASE};
-use portcullis::testkit::gitrepo::{make_shallow, remove_loose_object, Change};
+use portcullis_git::campaign::{CampaignRepo, FILES, MAIN, RELEASE};
+use portcullis_testkit::gitrepo::{make_shallow, remove_loose_object, Change};
 use serde_json::Value;
 
 use crate::harness::{ExportBuilder, Run, TestEnv};
@@ -849,9 +849,9 @@ fn merged_pull_requests_link_commits_without_ticket_names_to_their_ticket() {
     assert_ne!(ticket(&v, "DM-300")["status"], "landed", "{}", v["tickets"]);
 
     // The tracker records which commits the pull requests merged.
-    let policy = portcullis::ops::workspace::load_policy(&env.path().join("policy.toml")).unwrap();
-    let mut ledger = portcullis::ledger::Ledger::open(&env.ledger_path()).unwrap();
-    let link = |sha: String, commits: Vec<String>| portcullis::domain::event::NewEvent {
+    let policy = portcullis_ops::workspace::load_policy(&env.path().join("policy.toml")).unwrap();
+    let mut ledger = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let link = |sha: String, commits: Vec<String>| portcullis_core::event::NewEvent {
         ticket: Some("DM-300".into()),
         line: None,
         kind: "commit.linked",

@@ -1,6 +1,7 @@
-use crate::cli::output::{json, print, Format};
-use crate::ops::{self, workspace::Workspace};
-use crate::Result;
+use crate::cli::output::print;
+use crate::render::{json, Format};
+use portcullis_ops::Result;
+use portcullis_ops::{self as ops, workspace::Workspace};
 
 pub fn run(ws: &Workspace, format: Format) -> Result<u8> {
     let ledger = ws.open_ledger()?;

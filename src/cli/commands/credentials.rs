@@ -5,9 +5,9 @@ use std::io::Read;
 
 use crate::cli::output::print;
 use crate::cli::CredentialsCommand;
-use crate::ops::workspace::{Locations, Workspace};
-use crate::sync::credentials::{credential_keys, credentials_target, store_credential};
-use crate::{Error, Result};
+use portcullis_ops::credentials::{credential_keys, credentials_target, store_credential};
+use portcullis_ops::workspace::{Locations, Workspace};
+use portcullis_ops::{Error, Result};
 
 pub fn run(loc: &Locations, cmd: CredentialsCommand) -> Result<u8> {
     // The workspace's config may name the file; outside a workspace the default is used.

@@ -1,6 +1,7 @@
-use crate::cli::output::{json, print, Format};
-use crate::ops::{self, workspace::Workspace, DecideRequest};
-use crate::Result;
+use crate::cli::output::print;
+use crate::render::{json, Format};
+use portcullis_ops::Result;
+use portcullis_ops::{self as ops, workspace::Workspace, DecideRequest};
 
 pub fn run(ws: &Workspace, req: DecideRequest, format: Format) -> Result<u8> {
     let mut ledger = ws.open_ledger()?;

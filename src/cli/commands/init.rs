@@ -1,8 +1,8 @@
 use std::path::Path;
 
 use crate::cli::output::print;
-use crate::ops::workspace::{builtin_policy, init};
-use crate::{Error, Result};
+use portcullis_ops::workspace::{builtin_policy, init};
+use portcullis_ops::{Error, Result};
 
 pub fn run(dir: &Path, from_policy: &str, user: Option<&str>) -> Result<u8> {
     let text = match builtin_policy(from_policy) {

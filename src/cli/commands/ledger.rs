@@ -1,7 +1,7 @@
 use crate::cli::output::print;
 use crate::cli::LedgerCommand;
-use crate::ops::{self, workspace::Workspace};
-use crate::Result;
+use portcullis_ops::Result;
+use portcullis_ops::{self as ops, workspace::Workspace};
 
 pub fn run(ws: &Workspace, cmd: LedgerCommand) -> Result<u8> {
     match cmd {

@@ -10,14 +10,14 @@ mod ledger;
 mod notify;
 mod policy;
 mod push;
-pub mod release;
+mod release;
 mod status;
 mod sync;
 mod verify;
 
 use crate::cli::{Cli, Command};
-use crate::ops::workspace::Workspace;
-use crate::Result;
+use portcullis_ops::workspace::Workspace;
+use portcullis_ops::Result;
 
 /// Dispatch a parsed command line.
 pub fn run(cli: Cli) -> Result<u8> {
@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             format,
         } => verify::run(
             &Workspace::resolve(&loc)?,
-            crate::ops::verify::VerifyOptions {
+            portcullis_ops::verify::VerifyOptions {
                 line,
                 repos,
                 fetch,
@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             format,
         } => release::cut(
             &Workspace::resolve(&loc)?,
-            crate::ops::release::CutOptions {
+            portcullis_ops::release::CutOptions {
                 line,
                 version,
                 rc,
@@ -108,7 +108,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 allow_skip,
                 waivers: waive
                     .into_iter()
-                    .map(|key| crate::release::Waiver {
+                    .map(|key| portcullis_core::release::Waiver {
                         key,
                         note: note.clone().unwrap_or_default(),
                     })
@@ -169,12 +169,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => {
             let ws = Workspace::resolve(&loc)?;
             let target = for_step
-                .map(crate::ops::Target::Step)
-                .or(for_release.map(crate::ops::Target::Release));
+                .map(portcullis_ops::Target::Step)
+                .or(for_release.map(portcullis_ops::Target::Release));
             let actor = ws.actor(actor.as_deref())?;
             decide::run(
                 &ws,
-                crate::ops::DecideRequest {
+                portcullis_ops::DecideRequest {
                     key,
                     line,
                     decision,
@@ -244,12 +244,10 @@ pub fn run(cli: Cli) -> Result<u8> {
             let ws = Workspace::resolve(&loc)?;
             let line = ws.policy.resolve_line(line.as_deref())?.name.clone();
             let ledger = ws.open_ledger()?;
-            let m = crate::ops::meeting::minutes(&ledger, &line, meeting)?;
+            let m = portcullis_ops::meeting::minutes(&ledger, &line, meeting)?;
             match format {
-                crate::cli::output::Format::Json => {
-                    crate::cli::output::print(&crate::cli::output::json(&m))?
-                }
-                _ => crate::cli::output::print(&crate::ops::meeting::render_minutes_md(&m))?,
+                crate::render::Format::Json => crate::cli::output::print(&crate::render::json(&m))?,
+                _ => crate::cli::output::print(&portcullis_ops::meeting::render_minutes_md(&m))?,
             }
             Ok(0)
         }
@@ -262,16 +260,4 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
-}
-
-/// Print a line's status as the `status` command's table (used by `demo`).
-/// A verification in short (the demo): repositories, tickets not landed, drift.
-pub fn verify_summary(out: &crate::ops::verify::VerifyOutcome) -> Result<()> {
-    crate::cli::output::print(&verify::summary(out))?;
-    Ok(())
-}
-
-pub fn status_text(st: &crate::ops::LineStatus) -> Result<()> {
-    crate::cli::output::print(&status::render_table(st))?;
-    Ok(())
 }

@@ -1,8 +1,9 @@
-use crate::cli::output::{clean, json, print, Format, Table};
-use crate::ops::digest::{parse_since, to_text};
-use crate::ops::notify::{notify, targets, FailPoint, NotifyOptions};
-use crate::ops::workspace::Workspace;
-use crate::Result;
+use crate::cli::output::print;
+use crate::render::{clean, json, Format, Table};
+use portcullis_ops::digest::{parse_since, to_text};
+use portcullis_ops::notify::{notify, targets, FailPoint, NotifyOptions};
+use portcullis_ops::workspace::Workspace;
+use portcullis_ops::Result;
 
 /// `notify`: post the digest and alerts to the configured chat targets (exit 1 if a post
 /// failed), or show the digest with `--dry-run` or when no target is configured.
@@ -17,8 +18,8 @@ pub fn run(
 ) -> Result<u8> {
     let since = since.as_deref().map(parse_since).transpose()?;
     let targets = targets(ws)?;
-    let poster = crate::notify::Poster::new(crate::notify::PosterConfig::default())
-        .map_err(|e| crate::Error::internal(e.to_string()))?;
+    let poster = portcullis_chat::Poster::new(portcullis_chat::PosterConfig::default())
+        .map_err(|e| portcullis_ops::Error::internal(e.to_string()))?;
     let opts = NotifyOptions {
         line,
         since,
@@ -28,13 +29,13 @@ pub fn run(
         fail_at: FailPoint::from_env(),
         ..Default::default()
     };
-    let rt = crate::ops::tracker::runtime()?;
+    let rt = portcullis_ops::tracker::runtime()?;
     let report = rt.block_on(notify(
         ws,
         &poster,
         &targets,
         &opts,
-        crate::domain::time::now(),
+        portcullis_core::time::now(),
     ))?;
     if format == Format::Json {
         print(&json(&report))?;

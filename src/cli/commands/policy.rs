@@ -1,7 +1,7 @@
 use crate::cli::output::print;
 use crate::cli::PolicyCommand;
-use crate::domain::policy::Policy;
-use crate::{Error, Result};
+use portcullis_core::policy::Policy;
+use portcullis_ops::{Error, Result};
 
 pub fn run(cmd: PolicyCommand) -> Result<u8> {
     match cmd {
@@ -34,16 +34,8 @@ pub fn run(cmd: PolicyCommand) -> Result<u8> {
             }
         }
         PolicyCommand::Schema => {
-            print(&schema_json())?;
+            print(&portcullis_core::policy::schema_json())?;
             Ok(0)
         }
     }
-}
-
-/// The published JSON schema of policy files (docs/policy.schema.json).
-pub fn schema_json() -> String {
-    let schema = schemars::schema_for!(Policy);
-    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    s.push('\n');
-    s
 }

@@ -1,10 +1,12 @@
-use crate::cli::output::{clean, json, print, Format, Table};
-use crate::ops::tracker::{
+use crate::cli::output::print;
+use crate::render::push::render;
+use crate::render::{json, Format};
+use portcullis_ops::tracker::{
     github_config, jira_config, push_github_configured, push_jira_with, runtime,
 };
-use crate::ops::workspace::Workspace;
-use crate::sync::push::{github_tickets, is_github_ticket, pending_decisions, Outcome, PushReport};
-use crate::{Error, Result};
+use portcullis_ops::workspace::Workspace;
+use portcullis_ops::{Error, Result};
+use portcullis_trackers::push::{github_tickets, is_github_ticket, pending_decisions, PushReport};
 
 /// `push`: send pending decisions to the tracker each ticket lives in: GitHub tickets
 /// (`name#N`) to GitHub when `[github]` is configured, the others to Jira when `[jira]` is (or
@@ -74,58 +76,4 @@ pub fn run(
     } else {
         0
     })
-}
-
-fn render(r: &PushReport, format: Format, tracker: &str) -> String {
-    if r.items.is_empty() {
-        return format!("nothing to push: every decision is already in {tracker}\n");
-    }
-    let mut t = Table::new(&["TICKET", "DECISIONS", "LABELS", "COMMENTS", "RESULT"]);
-    for i in &r.items {
-        let mut labels: Vec<String> = i.add.iter().map(|l| format!("+{l}")).collect();
-        labels.extend(i.remove.iter().map(|l| format!("-{l}")));
-        let result = match i.outcome {
-            Outcome::WouldPush => "would push".to_string(),
-            Outcome::Pushed => "pushed".to_string(),
-            Outcome::AlreadyInJira | Outcome::AlreadyInGithub => format!("already in {tracker}"),
-            Outcome::Conflict => "CONFLICT".to_string(),
-            Outcome::Missing => format!("not in {tracker}"),
-        };
-        t.row(vec![
-            i.key.clone(),
-            i.decisions.join(", "),
-            if labels.is_empty() {
-                "-".into()
-            } else {
-                labels.join(" ")
-            },
-            i.comments.to_string(),
-            result,
-        ]);
-    }
-    let mut out = match format {
-        Format::Md => t.render_md(),
-        Format::Csv => t.render_csv(),
-        _ => t.render(),
-    };
-    for i in r.items.iter().filter(|i| i.detail.is_some()) {
-        out.push_str(&format!(
-            "{}: {}\n",
-            i.key,
-            clean(i.detail.as_deref().unwrap_or(""))
-        ));
-    }
-    out.push_str(&if r.dry_run {
-        format!(
-            "dry run: {} pending decision(s) on {} ticket(s) in {tracker}; nothing was written\n",
-            r.pending,
-            r.items.len()
-        )
-    } else {
-        format!(
-            "pushed {} decision(s) to {tracker}; {} conflict(s), {} ticket(s) not in {tracker}\n",
-            r.pushed, r.conflicts, r.missing
-        )
-    });
-    out
 }

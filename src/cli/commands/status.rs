@@ -1,10 +1,9 @@
-use chrono::Utc;
-
-use crate::cli::output::{json, print, truncate, Format, Table};
-use crate::domain::time::{age, now};
-use crate::domain::workflow::State;
-use crate::ops::{self, workspace::Workspace, LineStatus};
-use crate::{Error, Result};
+use crate::cli::output::print;
+use crate::render::status::{csv_table, render_md, render_table};
+use crate::render::{json, Format};
+use portcullis_core::workflow::State;
+use portcullis_ops::{self as ops, workspace::Workspace};
+use portcullis_ops::{Error, Result};
 
 pub fn run(ws: &Workspace, line: Option<&str>, state: Option<&str>, format: Format) -> Result<u8> {
     let filter = match state {
@@ -25,126 +24,4 @@ pub fn run(ws: &Workspace, line: Option<&str>, state: Option<&str>, format: Form
     };
     print(&text)?;
     Ok(0)
-}
-
-fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
-    let mut t = Table::new(&[
-        "KEY",
-        "STATE",
-        "AGE",
-        "REQUESTED BY",
-        "APPROVED BY",
-        "!",
-        "SUMMARY",
-    ]);
-    for r in &st.tickets {
-        t.row(vec![
-            r.key.clone(),
-            match (r.state, r.deferred_until) {
-                (State::Deferred, Some(u)) => format!("deferred to {u}"),
-                (s, _) => s.describe().to_string(),
-            },
-            r.since.map(|s| age(s, now)).unwrap_or_default(),
-            r.requested_by.clone().unwrap_or_default(),
-            r.approved_by.clone().unwrap_or_default(),
-            if r.open_violations > 0 {
-                r.open_violations.to_string()
-            } else {
-                String::new()
-            },
-            truncate(&r.summary, 60),
-        ]);
-    }
-    t
-}
-
-/// Machine values for spreadsheets and scripts: state names, RFC 3339 times, whole summaries.
-fn csv_table(st: &LineStatus) -> Table {
-    let mut t = Table::new(&[
-        "key",
-        "line",
-        "state",
-        "since",
-        "requested_by",
-        "approved_by",
-        "request_count",
-        "deferred_until",
-        "open_violations",
-        "summary",
-    ]);
-    for r in &st.tickets {
-        t.row(vec![
-            r.key.clone(),
-            r.line.clone(),
-            r.state.as_str().to_string(),
-            r.since
-                .map(crate::domain::time::fmt_utc)
-                .unwrap_or_default(),
-            r.requested_by.clone().unwrap_or_default(),
-            r.approved_by.clone().unwrap_or_default(),
-            r.request_count.to_string(),
-            r.deferred_until.map(|d| d.to_string()).unwrap_or_default(),
-            r.open_violations.to_string(),
-            r.summary.clone(),
-        ]);
-    }
-    t
-}
-
-/// Open violations with their evidence (the event that caused each).
-fn violations_table(st: &LineStatus) -> Table {
-    let mut v = Table::new(&["KEY", "KIND", "WHEN", "EVIDENCE"]);
-    for (key, viol) in &st.violations {
-        v.row(vec![
-            key.clone(),
-            viol.kind.to_string(),
-            viol.at.format("%Y-%m-%d").to_string(),
-            format!("event {}: {}", viol.seq, viol.message),
-        ]);
-    }
-    v
-}
-
-fn counts_line(st: &LineStatus) -> String {
-    st.counts
-        .iter()
-        .map(|(s, n)| format!("{s} {n}"))
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
-pub(super) fn render_table(st: &LineStatus) -> String {
-    let now = now();
-    let mut out = format!(
-        "Release line {} (branch {})\n{}\n\n",
-        st.line,
-        st.branch,
-        counts_line(st)
-    );
-    let t = tickets_table(st, now);
-    if t.is_empty() {
-        out.push_str("No tickets on this line yet. Import some with `portcullis sync --from-file EXPORT.json`.\n");
-    } else {
-        out.push_str(&t.render());
-    }
-    if !st.violations.is_empty() {
-        out.push_str(&format!("\nOpen violations ({}):\n", st.violations.len()));
-        out.push_str(&violations_table(st).render());
-    }
-    out
-}
-
-fn render_md(st: &LineStatus) -> String {
-    let mut out = format!(
-        "## Release line {} (`{}`)\n\n{}\n\n",
-        st.line,
-        st.branch,
-        counts_line(st)
-    );
-    out.push_str(&tickets_table(st, now()).render_md());
-    if !st.violations.is_empty() {
-        out.push_str("\n### Open violations\n\n");
-        out.push_str(&violations_table(st).render_md());
-    }
-    out
 }

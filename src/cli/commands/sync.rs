@@ -1,15 +1,17 @@
 use std::path::PathBuf;
 
-use crate::cli::output::{clean, json, print, Format};
-use crate::ops::tracker::{
+use crate::cli::output::print;
+use crate::render::sync::{summary, tracker_of};
+use crate::render::{clean, json, Format};
+use portcullis_ops::tracker::{
     connect_github, connect_jira, github_config, jira_config, live_options, runtime,
 };
-use crate::ops::workspace::Workspace;
-use crate::sync::github::{sync_github, GithubOptions};
-use crate::sync::github_client::split_key;
-use crate::sync::import::import_files;
-use crate::sync::live::{sync_jira, Progress, SyncReport};
-use crate::{Error, Result};
+use portcullis_ops::workspace::Workspace;
+use portcullis_ops::{Error, Result};
+use portcullis_trackers::github::{sync_github, GithubOptions};
+use portcullis_trackers::github_client::split_key;
+use portcullis_trackers::import::import_files;
+use portcullis_trackers::live::{sync_jira, Progress, SyncReport};
 
 /// `sync --from-file`: import saved responses.
 pub fn from_files(ws: &Workspace, files: &[PathBuf], format: Format) -> Result<u8> {
@@ -161,50 +163,4 @@ pub fn live(
         }
     }
     Ok(0)
-}
-
-/// The one-line account of a sync.
-fn summary(report: &SyncReport, github_repos: usize) -> String {
-    let since = match report.since {
-        Some(s) if !report.full => {
-            format!(" updated since {}", crate::domain::time::fmt_utc(s))
-        }
-        _ => " (full)".to_string(),
-    };
-    let counts = format!(
-        "fetched {} issue(s) in {} page(s), {} ticket(s), {} new event(s), {} new violation(s) in {:.1}s",
-        report.fetched,
-        report.pages,
-        report.tickets,
-        report.new_events,
-        report.new_violations,
-        report.elapsed_ms as f64 / 1000.0
-    );
-    if tracker_of(report) == "github" {
-        format!(
-            "synced GitHub {} ({github_repos} repositor{}){since}: {counts}\n",
-            report.source.trim_start_matches("github "),
-            if github_repos == 1 { "y" } else { "ies" },
-        )
-    } else {
-        format!(
-            "synced Jira {} ({}){since}: {counts}\n",
-            report
-                .source
-                .trim_start_matches("jira ")
-                .split(" #")
-                .next()
-                .unwrap_or(""),
-            report.flavor,
-        )
-    }
-}
-
-/// Which tracker a report is from: `jira` or `github`.
-fn tracker_of(report: &SyncReport) -> &'static str {
-    if report.flavor == "github" {
-        "github"
-    } else {
-        "jira"
-    }
 }

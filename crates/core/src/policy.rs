@@ -1,0 +1,793 @@
+//! The policy model: release lines, labels, steps, committee, repositories and rules.
+//!
+//! A policy is data (`policy/*.toml`). [`Policy::from_toml`] parses strictly (unknown keys are
+//! rejected) and then validates what serde cannot (regexes, versions, duplicates, references),
+//! reporting every problem as `file:line: key: message`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use regex::Regex;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::landing::DriftKind;
+use crate::workflow::ViolationKind;
+
+/// The whole policy file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Regular expression a ticket key must match, e.g. `DM-\d+` (anchored automatically).
+    pub ticket_key: String,
+    /// Labels shared by every release line.
+    #[serde(default)]
+    pub labels: SharedLabels,
+    /// Release lines under change control.
+    pub lines: Vec<Line>,
+    /// The steps of the production campaign, in the order they run.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Who decides.
+    pub committee: Committee,
+    /// Git repositories that carry the release lines.
+    #[serde(default)]
+    pub repositories: Vec<Repository>,
+    /// What counts as blocking.
+    #[serde(default)]
+    pub rules: Rules,
+}
+
+/// Labels that mean the same on every line.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SharedLabels {
+    /// Added when the committee approves a request.
+    #[serde(default = "default_approved")]
+    pub approved: String,
+    /// Added when the backport has landed everywhere.
+    #[serde(default = "default_done")]
+    pub done: String,
+    /// Labels with this prefix that are not a line's request label are reported as unknown.
+    #[serde(default = "default_prefix")]
+    pub request_prefix: String,
+}
+
+fn default_approved() -> String {
+    "backport-approved".into()
+}
+fn default_done() -> String {
+    "backport-done".into()
+}
+fn default_prefix() -> String {
+    "backport-".into()
+}
+
+impl Default for SharedLabels {
+    fn default() -> Self {
+        SharedLabels {
+            approved: default_approved(),
+            done: default_done(),
+            request_prefix: default_prefix(),
+        }
+    }
+}
+
+/// A release line such as `v23`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    /// Short name, e.g. `v23`.
+    pub name: String,
+    /// The version the line was released at, e.g. `23.0.0` (semver).
+    pub base_version: String,
+    /// Release branch name in every repository, e.g. `v23.0.x`.
+    pub branch: String,
+    /// The label that requests a backport to this line, e.g. `backport-v23`.
+    pub request_label: String,
+    /// Tag name of a final release; `{version}` is replaced, e.g. `{version}` → `23.0.1`.
+    #[serde(default = "default_tag")]
+    pub tag_pattern: String,
+    /// Tag name of a release candidate, e.g. `v{version}.rc{n}`.
+    #[serde(default = "default_rc_tag")]
+    pub rc_tag_pattern: String,
+    /// Whether a final release marks its approved tickets done (a `done` decision each, written
+    /// to the tracker by `push`).
+    #[serde(default)]
+    pub mark_done_on_release: bool,
+}
+
+fn default_tag() -> String {
+    "{version}".into()
+}
+fn default_rc_tag() -> String {
+    "v{version}.rc{n}".into()
+}
+
+/// A stage of the production campaign.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Identifier used on the command line, e.g. `sfp`.
+    pub name: String,
+    /// Human title, e.g. "Single-frame processing".
+    pub title: String,
+    /// The release line the step runs on.
+    pub line: String,
+}
+
+/// The steering committee.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Committee {
+    /// Who may approve or reject.
+    pub members: Vec<Member>,
+    /// Members that must attend a meeting for its decisions to count, if set.
+    #[serde(default)]
+    pub quorum: Option<u32>,
+    /// The weekday the committee meets (`monday` … `sunday`); default meeting date of a decision.
+    #[serde(default = "default_meeting_day")]
+    pub meeting_day: String,
+}
+
+fn default_meeting_day() -> String {
+    "tuesday".into()
+}
+
+/// One committee member and the names they appear under in trackers.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Display name.
+    pub name: String,
+    /// Other identities: Jira user names, account ids, GitHub logins, e-mail addresses.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A git repository that carries the release branches.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Repository {
+    /// Package name, e.g. `daf_butler`.
+    pub name: String,
+    /// Path of a local clone, relative to the policy file or absolute.
+    pub path: String,
+    /// The development branch backports come from.
+    #[serde(default = "default_main")]
+    pub main_branch: String,
+    /// The release lines this repository carries (default: every line). A repository that does
+    /// not carry a line is not scanned for it and never holds up its tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<String>>,
+    /// Whether a ticket that touched this repository on `main` counts as landed only once it is
+    /// here too (default true). When false, a missing landing is reported but does not hold the
+    /// ticket up (e.g. a repository whose release branch only takes pins).
+    #[serde(default = "default_true")]
+    pub require_landing: bool,
+    /// Tickets whose main-side commits here need not land on the release branches, e.g. code
+    /// that moved here on `main` and was backported by hand in its old repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_tickets: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Repository {
+    /// Whether this repository carries release line `line`.
+    pub fn carries(&self, line: &str) -> bool {
+        self.lines
+            .as_ref()
+            .is_none_or(|ls| ls.iter().any(|l| l == line))
+    }
+}
+
+fn default_main() -> String {
+    "main".into()
+}
+
+/// Rules about violations.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// Violation kinds that block a patch release until resolved.
+    #[serde(default)]
+    pub blocking: Vec<ViolationKind>,
+    /// Drift kinds (from `portcullis verify`) that make verification fail (exit 1). Default:
+    /// `done_not_landed`, `landed_not_approved`, `reverted`, `unverifiable`.
+    #[serde(default = "default_drift_blocking")]
+    pub drift_blocking: Vec<DriftKind>,
+    /// Digests list approvals older than this many days that have not landed everywhere, with
+    /// their owners. Default 14.
+    #[serde(default = "default_stale_after_days")]
+    pub stale_after_days: i64,
+    /// What is posted to chat at once as an alert, not only in the next digest: drift kinds
+    /// (`reverted`, `landed_not_approved`, …) and `cut_failed`. Default: `reverted`,
+    /// `landed_not_approved`, `cut_failed`.
+    #[serde(default = "default_alert")]
+    pub alert: Vec<String>,
+}
+
+fn default_drift_blocking() -> Vec<DriftKind> {
+    DriftKind::DEFAULT_BLOCKING.to_vec()
+}
+
+fn default_stale_after_days() -> i64 {
+    14
+}
+
+fn default_alert() -> Vec<String> {
+    vec![
+        "reverted".into(),
+        "landed_not_approved".into(),
+        "cut_failed".into(),
+    ]
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            blocking: Vec::new(),
+            drift_blocking: default_drift_blocking(),
+            stale_after_days: default_stale_after_days(),
+            alert: default_alert(),
+        }
+    }
+}
+
+/// One problem found in a policy file, located precisely.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        if self.key.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": key `{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+/// A compiled, validated policy plus its compiled ticket-key regex.
+#[derive(Debug, Clone)]
+pub struct LoadedPolicy {
+    pub policy: Policy,
+    key_re: Regex,
+    /// The ticket key pattern unanchored, between word boundaries: finds keys inside text.
+    key_search: Regex,
+    /// Where it came from (file name), for messages.
+    pub source: String,
+}
+
+impl LoadedPolicy {
+    /// Whether `key` is a ticket key under this policy.
+    pub fn key_matches(&self, key: &str) -> bool {
+        self.key_re.is_match(key)
+    }
+
+    /// Every ticket key in `text` (branch names, commit messages), in order, without repeats.
+    pub fn keys_in(&self, text: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in self.key_search.find_iter(text) {
+            if !out.iter().any(|k| k == m.as_str()) {
+                out.push(m.as_str().to_string());
+            }
+        }
+        out
+    }
+
+    /// Whether drift of this kind fails a verification.
+    pub fn is_drift_blocking(&self, kind: DriftKind) -> bool {
+        self.policy.rules.drift_blocking.contains(&kind)
+    }
+
+    /// The repositories that carry release line `line`.
+    pub fn repositories_for(&self, line: &str) -> Vec<&Repository> {
+        self.policy
+            .repositories
+            .iter()
+            .filter(|r| r.carries(line))
+            .collect()
+    }
+
+    pub fn line(&self, name: &str) -> Option<&Line> {
+        self.policy.lines.iter().find(|l| l.name == name)
+    }
+
+    /// The line whose request label is `label`.
+    pub fn line_for_request_label(&self, label: &str) -> Option<&Line> {
+        self.policy.lines.iter().find(|l| l.request_label == label)
+    }
+
+    /// Resolve an actor (any alias) to a committee member's display name.
+    pub fn committee_member(&self, actor: &str) -> Option<&Member> {
+        let actor = actor.trim();
+        self.policy.committee.members.iter().find(|m| {
+            m.name.eq_ignore_ascii_case(actor)
+                || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(actor))
+        })
+    }
+
+    pub fn is_blocking(&self, kind: ViolationKind) -> bool {
+        self.policy.rules.blocking.contains(&kind)
+    }
+
+    /// Whether a label is one portcullis interprets (a request label or a shared label).
+    pub fn is_known_label(&self, label: &str) -> bool {
+        label == self.policy.labels.approved
+            || label == self.policy.labels.done
+            || self.line_for_request_label(label).is_some()
+    }
+
+    /// A label that looks like a backport label but is not in the policy.
+    pub fn is_unknown_backport_label(&self, label: &str) -> bool {
+        !self.policy.labels.request_prefix.is_empty()
+            && label.starts_with(&self.policy.labels.request_prefix)
+            && !self.is_known_label(label)
+    }
+
+    /// The default line for commands that take `--line`: the only line, or an error naming the choices.
+    pub fn resolve_line(&self, requested: Option<&str>) -> crate::Result<&Line> {
+        match requested {
+            Some(name) => self.line(name).ok_or_else(|| {
+                crate::Error::input(format!("unknown release line `{name}`")).hint(format!(
+                    "the policy {} defines: {}",
+                    self.source,
+                    self.line_names().join(", ")
+                ))
+            }),
+            None if self.policy.lines.len() == 1 => Ok(&self.policy.lines[0]),
+            None => Err(
+                crate::Error::input("this policy has several release lines; say which").hint(
+                    format!("pass --line with one of: {}", self.line_names().join(", ")),
+                ),
+            ),
+        }
+    }
+
+    pub fn line_names(&self) -> Vec<String> {
+        self.policy.lines.iter().map(|l| l.name.clone()).collect()
+    }
+}
+
+/// The built-in policies, embedded so that `init` and `demo` work from any directory.
+pub const BUILTIN_DEFAULT: &str = include_str!("../../../policy/default.toml");
+pub const BUILTIN_V23: &str = include_str!("../../../policy/v23.toml");
+/// The v23 line tracked in GitHub issues and pull requests (keys like `daf_butler#123`).
+pub const BUILTIN_GITHUB: &str = include_str!("../../../policy/github.toml");
+
+impl Policy {
+    /// Parse and validate a policy; `file` names it in messages.
+    pub fn from_toml(file: &str, text: &str) -> Result<LoadedPolicy, Vec<PolicyError>> {
+        let de = toml::Deserializer::new(text);
+        let policy: Policy = match serde_path_to_error::deserialize(de) {
+            Ok(p) => p,
+            Err(err) => {
+                let key = clean_path(&err.path().to_string());
+                let inner = err.inner();
+                let (line, column) = match inner.span() {
+                    Some(span) => {
+                        let (l, c) = line_col(text, span.start);
+                        (Some(l), Some(c))
+                    }
+                    None => (locate(text, &key), None),
+                };
+                return Err(vec![PolicyError {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    key,
+                    message: first_line(inner.message()),
+                }]);
+            }
+        };
+        let mut errors = Vec::new();
+        let mut err = |key: String, message: String| {
+            errors.push(PolicyError {
+                file: file.to_string(),
+                line: locate(text, &key),
+                column: None,
+                key,
+                message,
+            });
+        };
+
+        let key_re = match Regex::new(&format!("^(?:{})$", policy.ticket_key)) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                err(
+                    "ticket_key".into(),
+                    format!(
+                        "not a valid regular expression: {}",
+                        first_line(&e.to_string())
+                    ),
+                );
+                None
+            }
+        };
+        if policy.lines.is_empty() {
+            err(
+                "lines".into(),
+                "at least one release line is required".into(),
+            );
+        }
+        let mut names = BTreeSet::new();
+        let mut labels = BTreeSet::new();
+        for (i, line) in policy.lines.iter().enumerate() {
+            let at = |k: &str| format!("lines[{i}].{k}");
+            if !valid_name(&line.name) {
+                err(
+                    at("name"),
+                    format!(
+                        "`{}` is not a valid name (letters, digits, `.`, `_`, `-`)",
+                        line.name
+                    ),
+                );
+            }
+            if !names.insert(line.name.clone()) {
+                err(
+                    at("name"),
+                    format!("release line `{}` is defined twice", line.name),
+                );
+            }
+            if let Err(e) = semver::Version::parse(&line.base_version) {
+                err(
+                    at("base_version"),
+                    format!(
+                        "`{}` is not a semantic version like 23.0.0: {e}",
+                        line.base_version
+                    ),
+                );
+            }
+            if !valid_label(&line.request_label) {
+                err(
+                    at("request_label"),
+                    format!(
+                        "`{}` is not a valid Jira label (no spaces, not empty)",
+                        line.request_label
+                    ),
+                );
+            }
+            if !labels.insert(line.request_label.clone()) {
+                err(
+                    at("request_label"),
+                    format!("label `{}` is used twice", line.request_label),
+                );
+            }
+            if line.branch.trim().is_empty()
+                || line.branch.starts_with('-')
+                || line.branch.contains(char::is_whitespace)
+            {
+                err(
+                    at("branch"),
+                    format!("`{}` is not a valid branch name", line.branch),
+                );
+            }
+            if !line.tag_pattern.contains("{version}") {
+                err(at("tag_pattern"), "must contain `{version}`".into());
+            }
+            if !line.rc_tag_pattern.contains("{version}") || !line.rc_tag_pattern.contains("{n}") {
+                err(
+                    at("rc_tag_pattern"),
+                    "must contain `{version}` and `{n}`".into(),
+                );
+            }
+        }
+        for (k, label) in [
+            ("labels.approved", &policy.labels.approved),
+            ("labels.done", &policy.labels.done),
+        ] {
+            if !valid_label(label) {
+                err(
+                    k.into(),
+                    format!("`{label}` is not a valid Jira label (no spaces, not empty)"),
+                );
+            }
+            if !labels.insert(label.clone()) {
+                err(k.into(), format!("label `{label}` is used twice"));
+            }
+        }
+        let mut step_names = BTreeSet::new();
+        for (i, step) in policy.steps.iter().enumerate() {
+            if !valid_name(&step.name) {
+                err(
+                    format!("steps[{i}].name"),
+                    format!("`{}` is not a valid name", step.name),
+                );
+            }
+            if !step_names.insert(step.name.clone()) {
+                err(
+                    format!("steps[{i}].name"),
+                    format!("step `{}` is defined twice", step.name),
+                );
+            }
+            if !names.contains(&step.line) {
+                err(
+                    format!("steps[{i}].line"),
+                    format!("unknown release line `{}`", step.line),
+                );
+            }
+        }
+        if policy.committee.members.is_empty() {
+            err(
+                "committee.members".into(),
+                "the committee needs at least one member".into(),
+            );
+        }
+        let mut member_names = BTreeSet::new();
+        for (i, m) in policy.committee.members.iter().enumerate() {
+            if m.name.trim().is_empty() {
+                err(
+                    format!("committee.members[{i}].name"),
+                    "must not be empty".into(),
+                );
+            }
+            if !member_names.insert(m.name.to_lowercase()) {
+                err(
+                    format!("committee.members[{i}].name"),
+                    format!("member `{}` is listed twice", m.name),
+                );
+            }
+        }
+        if let Some(q) = policy.committee.quorum {
+            if q == 0 || q as usize > policy.committee.members.len() {
+                err(
+                    "committee.quorum".into(),
+                    format!(
+                        "quorum {q} must be between 1 and the number of members ({})",
+                        policy.committee.members.len()
+                    ),
+                );
+            }
+        }
+        if weekday(&policy.committee.meeting_day).is_none() {
+            err(
+                "committee.meeting_day".into(),
+                format!(
+                    "`{}` is not a weekday (monday … sunday)",
+                    policy.committee.meeting_day
+                ),
+            );
+        }
+        let mut repo_names = BTreeSet::new();
+        for (i, r) in policy.repositories.iter().enumerate() {
+            if !valid_name(&r.name) {
+                err(
+                    format!("repositories[{i}].name"),
+                    format!("`{}` is not a valid name", r.name),
+                );
+            }
+            if !repo_names.insert(r.name.clone()) {
+                err(
+                    format!("repositories[{i}].name"),
+                    format!("repository `{}` is listed twice", r.name),
+                );
+            }
+            if r.path.trim().is_empty() {
+                err(
+                    format!("repositories[{i}].path"),
+                    "must not be empty".into(),
+                );
+            }
+            if r.main_branch.starts_with('-')
+                || r.main_branch.trim().is_empty()
+                || r.main_branch.contains(char::is_whitespace)
+            {
+                err(
+                    format!("repositories[{i}].main_branch"),
+                    format!("`{}` is not a valid branch name", r.main_branch),
+                );
+            }
+            for l in r.lines.iter().flatten() {
+                if !names.contains(l) {
+                    err(
+                        format!("repositories[{i}].lines"),
+                        format!("unknown release line `{l}`"),
+                    );
+                }
+            }
+        }
+        // Half word boundaries: a key may start or end with a non-word character
+        // (`.github#12`), and is still not found inside a longer word.
+        let key_search = Regex::new(&format!(
+            r"\b{{start-half}}(?:{})\b{{end-half}}",
+            policy.ticket_key
+        ))
+        .ok();
+        match (key_re, key_search) {
+            (Some(key_re), Some(key_search)) if errors.is_empty() => Ok(LoadedPolicy {
+                policy,
+                key_re,
+                key_search,
+                source: file.to_string(),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The weekday named in a policy.
+pub fn weekday(name: &str) -> Option<chrono::Weekday> {
+    name.parse::<chrono::Weekday>().ok()
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn valid_label(s: &str) -> bool {
+    !s.is_empty() && !s.contains(char::is_whitespace)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// serde_path_to_error prints `lines[0].name`; `.` alone means the root.
+fn clean_path(p: &str) -> String {
+    if p == "." {
+        String::new()
+    } else {
+        p.to_string()
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// Find the line of a key path like `lines[1].base_version` in the TOML source.
+fn locate(text: &str, path: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut span = None;
+    let mut item: &toml_edit::Item = doc.as_item();
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (name, index) = match segment.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let table = item.as_table_like()?;
+        let (key, next) = table.get_key_value(name)?;
+        span = key.span().or(span);
+        item = next;
+        if let Some(i) = index {
+            if let Some(aot) = item.as_array_of_tables() {
+                let t = aot.get(i)?;
+                span = t.span().or(span);
+                // An array-of-tables element is itself a table item.
+                return locate_in_table(
+                    text,
+                    t,
+                    path.split_once(&format!("{segment}.")).map(|x| x.1),
+                    span,
+                );
+            } else if let Some(arr) = item.as_array() {
+                let v = arr.get(i)?;
+                span = v.span().or(span);
+                if let Some(t) = v.as_inline_table() {
+                    let rest = path.split_once(&format!("{segment}.")).map(|x| x.1);
+                    return match rest {
+                        Some(rest) => t
+                            .get_key_value(rest.split('.').next().unwrap_or(rest))
+                            .and_then(|(k, _)| k.span())
+                            .or(span)
+                            .map(|s| line_col(text, s.start).0),
+                        None => span.map(|s| line_col(text, s.start).0),
+                    };
+                }
+                return span.map(|s| line_col(text, s.start).0);
+            }
+        }
+    }
+    span.map(|s| line_col(text, s.start).0)
+}
+
+fn locate_in_table(
+    text: &str,
+    table: &toml_edit::Table,
+    rest: Option<&str>,
+    fallback: Option<std::ops::Range<usize>>,
+) -> Option<usize> {
+    let span = match rest {
+        Some(rest) => {
+            let first = rest.split(['.', '[']).next().unwrap_or(rest);
+            table
+                .get_key_value(first)
+                .and_then(|(k, _)| k.span())
+                .or(fallback)
+        }
+        None => fallback,
+    };
+    span.map(|s| line_col(text, s.start).0)
+}
+
+/// The published JSON schema of policy files (docs/policy.schema.json).
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Policy);
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+impl crate::workflow::Committee for LoadedPolicy {
+    fn is_member(&self, actor: &str) -> bool {
+        self.committee_member(actor).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_policies_are_valid() {
+        Policy::from_toml("default.toml", BUILTIN_DEFAULT).unwrap();
+        let p = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+        assert!(p.key_matches("DM-33360"));
+        assert!(!p.key_matches("DM-"));
+        assert!(!p.key_matches("XDM-1"));
+        assert_eq!(p.line("v23").unwrap().branch, "v23.0.x");
+        let g = Policy::from_toml("github.toml", BUILTIN_GITHUB).unwrap();
+        assert!(g.key_matches("daf_butler#123"));
+        assert!(g.key_matches("obs-base.py#7"));
+        assert!(!g.key_matches("daf_butler#"));
+        assert!(!g.key_matches("DM-33360"));
+        assert_eq!(g.line("v23").unwrap().request_label, "backport-v23");
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let text = BUILTIN_V23.replacen(
+            "request_label = \"backport-v23\"",
+            "request_label = \"backport-v23\"\ncolour = \"red\"",
+            1,
+        );
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        let e = &errs[0];
+        assert!(e.message.contains("unknown field `colour`"), "{e}");
+        assert_eq!(e.key, "lines[0].colour", "{e}");
+        let expected = text.lines().position(|l| l.starts_with("colour")).unwrap() + 1;
+        assert_eq!(e.line, Some(expected), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_are_located() {
+        let text = BUILTIN_V23.replacen("base_version = \"23.0.0\"", "base_version = \"23.0\"", 1);
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "lines[0].base_version");
+        let expected = text
+            .lines()
+            .position(|l| l.starts_with("base_version"))
+            .unwrap()
+            + 1;
+        assert_eq!(errs[0].line, Some(expected));
+    }
+}

@@ -1,0 +1,283 @@
+//! Pure text rules of git history: the branch named by a merge subject, cherry-pick trailers,
+//! revert messages, normalised subjects and release tag names. No I/O.
+
+use std::cmp::Ordering;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use portcullis_core::policy::Line;
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
+}
+
+/// The branch a merge commit brought in, from its subject:
+/// - `Merge pull request #600 from lsst/tickets/DM-31956-v23` → `lsst/tickets/DM-31956-v23`
+/// - `Merge branch 'tickets/DM-32624-v23' into v23.0.x` → `tickets/DM-32624-v23`
+/// - `Merge remote-tracking branch 'origin/tickets/DM-1'` → `origin/tickets/DM-1`
+/// - `Merge tickets/DM-1 into main` → `tickets/DM-1`
+pub fn merged_branch(subject: &str) -> Option<&str> {
+    static PR: OnceLock<Regex> = OnceLock::new();
+    static BRANCH: OnceLock<Regex> = OnceLock::new();
+    static PLAIN: OnceLock<Regex> = OnceLock::new();
+    let subject = subject.trim();
+    if let Some(c) = re(&PR, r"^Merge pull request #\d+ from (\S+)").captures(subject) {
+        return c.get(1).map(|m| m.as_str());
+    }
+    if let Some(c) = re(
+        &BRANCH,
+        r#"^Merge (?:remote-tracking )?branch(?:es)? ['"]([^'"]+)['"]"#,
+    )
+    .captures(subject)
+    {
+        return c.get(1).map(|m| m.as_str());
+    }
+    re(&PLAIN, r"^Merge (\S+) into \S+")
+        .captures(subject)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str())
+}
+
+/// Commits named by `(cherry picked from commit X)` trailers.
+pub fn cherry_picked_from(message: &str) -> Vec<String> {
+    static CP: OnceLock<Regex> = OnceLock::new();
+    re(&CP, r"\(cherry picked from commit ([0-9a-fA-F]{7,64})\)")
+        .captures_iter(message)
+        .map(|c| c[1].to_ascii_lowercase())
+        .collect()
+}
+
+/// The commit a `git revert` message names (`This reverts commit X.`).
+pub fn reverted_commit(message: &str) -> Option<String> {
+    static RV: OnceLock<Regex> = OnceLock::new();
+    re(&RV, r"This reverts commit ([0-9a-fA-F]{7,64})")
+        .captures(message)
+        .map(|c| c[1].to_ascii_lowercase())
+}
+
+/// A subject reduced to what survives a backport: case, spacing, a `(#123)` pull-request suffix,
+/// and `Backport:` / `[v23]` / `Cherry-pick` prefixes do not count.
+pub fn normalized_subject(subject: &str) -> String {
+    static PREFIX: OnceLock<Regex> = OnceLock::new();
+    static SUFFIX: OnceLock<Regex> = OnceLock::new();
+    let mut s = subject.trim().to_lowercase();
+    let prefix = re(
+        &PREFIX,
+        r"^(?:\[[^\]]*\]\s*|backport(?:ed)?(?: of)?\s*[:\-]?\s*|cherry[- ]pick(?:ed)?\s*[:\-]?\s*)",
+    );
+    loop {
+        let next = prefix.replace(&s, "").into_owned();
+        if next == s {
+            break;
+        }
+        s = next;
+    }
+    let s = re(&SUFFIX, r"(?:\s*\(#\d+\))+$").replace(&s, "");
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A release tag of a line: a final release (`23.0.1`) or a candidate (`v23.0.1.rc2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseTag {
+    pub name: String,
+    pub version: semver::Version,
+    /// `Some(n)` for release candidate n.
+    pub rc: Option<u64>,
+}
+
+impl ReleaseTag {
+    /// Release order: rc1 < rc2 < final, then the next version.
+    pub fn order(&self, other: &ReleaseTag) -> Ordering {
+        self.version
+            .cmp(&other.version)
+            .then(
+                self.rc
+                    .unwrap_or(u64::MAX)
+                    .cmp(&other.rc.unwrap_or(u64::MAX)),
+            )
+            .then(self.name.cmp(&other.name))
+    }
+}
+
+/// Recognises a line's release tags from its `tag_pattern` and `rc_tag_pattern`.
+#[derive(Debug, Clone)]
+pub struct TagMatcher {
+    final_re: Regex,
+    rc_re: Regex,
+    major: u64,
+    minor: u64,
+}
+
+impl TagMatcher {
+    pub fn new(line: &Line) -> TagMatcher {
+        let base =
+            semver::Version::parse(&line.base_version).unwrap_or(semver::Version::new(0, 0, 0));
+        TagMatcher {
+            final_re: pattern_regex(&line.tag_pattern),
+            rc_re: pattern_regex(&line.rc_tag_pattern),
+            major: base.major,
+            minor: base.minor,
+        }
+    }
+
+    /// The release tag `name` stands for, if it is one of this line's.
+    pub fn parse(&self, name: &str) -> Option<ReleaseTag> {
+        let (version, rc) = if let Some(c) = self.rc_re.captures(name) {
+            (
+                c.name("version")?.as_str(),
+                Some(c.name("n")?.as_str().parse().ok()?),
+            )
+        } else if let Some(c) = self.final_re.captures(name) {
+            (c.name("version")?.as_str(), None)
+        } else {
+            return None;
+        };
+        let version = semver::Version::parse(version).ok()?;
+        (version.major == self.major && version.minor == self.minor).then(|| ReleaseTag {
+            name: name.to_string(),
+            version,
+            rc,
+        })
+    }
+}
+
+/// `v{version}.rc{n}` → `^v(?P<version>\d+\.\d+\.\d+)\.rc(?P<n>\d+)$`.
+fn pattern_regex(pattern: &str) -> Regex {
+    let mut out = String::from("^");
+    let mut rest = pattern;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("{version}") {
+            out.push_str(r"(?P<version>\d+\.\d+\.\d+)");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("{n}") {
+            out.push_str(r"(?P<n>\d+)");
+            rest = r;
+        } else {
+            let c = rest.chars().next().expect("non-empty");
+            out.push_str(&regex::escape(&c.to_string()));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.push('$');
+    Regex::new(&out).expect("escaped pattern")
+}
+
+/// The tag name of `version` (and candidate `rc`) under a line's patterns.
+pub fn tag_name(line: &Line, version: &semver::Version, rc: Option<u64>) -> String {
+    match rc {
+        Some(n) => line
+            .rc_tag_pattern
+            .replace("{version}", &version.to_string())
+            .replace("{n}", &n.to_string()),
+        None => line.tag_pattern.replace("{version}", &version.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> Line {
+        Line {
+            name: "v23".into(),
+            base_version: "23.0.0".into(),
+            branch: "v23.0.x".into(),
+            request_label: "backport-v23".into(),
+            tag_pattern: "{version}".into(),
+            rc_tag_pattern: "v{version}.rc{n}".into(),
+            mark_done_on_release: false,
+        }
+    }
+
+    #[test]
+    fn merge_subjects_name_their_branch() {
+        let cases = [
+            (
+                "Merge pull request #600 from lsst/tickets/DM-31956-v23",
+                Some("lsst/tickets/DM-31956-v23"),
+            ),
+            (
+                "Merge branch 'tickets/DM-32624-v23' into v23.0.x",
+                Some("tickets/DM-32624-v23"),
+            ),
+            (
+                "Merge remote-tracking branch 'origin/tickets/DM-1' into main",
+                Some("origin/tickets/DM-1"),
+            ),
+            (
+                "Merge tickets/DM-7-forward-port into main",
+                Some("tickets/DM-7-forward-port"),
+            ),
+            ("Merge branch 'main' of github.com:lsst/x", Some("main")),
+            ("Fix the flux calibration", None),
+            ("Mergeable thing", None),
+        ];
+        for (subject, want) in cases {
+            assert_eq!(merged_branch(subject), want, "{subject}");
+        }
+    }
+
+    #[test]
+    fn trailers_and_reverts() {
+        let m = "Fix\n\n(cherry picked from commit 0123456789abcdef0123456789abcdef01234567)\n";
+        assert_eq!(
+            cherry_picked_from(m),
+            vec!["0123456789abcdef0123456789abcdef01234567"]
+        );
+        assert!(cherry_picked_from("no trailer").is_empty());
+        let r = "Revert \"Fix\"\n\nThis reverts commit ABCDEF1234567.\n";
+        assert_eq!(reverted_commit(r).as_deref(), Some("abcdef1234567"));
+        assert_eq!(reverted_commit("Revert nothing"), None);
+    }
+
+    #[test]
+    fn subjects_normalise() {
+        assert_eq!(
+            normalized_subject("Backport: Fix  the Thing (#12)"),
+            "fix the thing"
+        );
+        assert_eq!(normalized_subject("[v23] fix the thing"), "fix the thing");
+        assert_eq!(normalized_subject("Fix the thing"), "fix the thing");
+        assert_ne!(
+            normalized_subject("Fix the thing"),
+            normalized_subject("Fix another thing")
+        );
+    }
+
+    #[test]
+    fn tags_of_the_line_parse_and_order() {
+        let m = TagMatcher::new(&line());
+        let t = |n: &str| m.parse(n);
+        assert_eq!(t("23.0.1").unwrap().rc, None);
+        assert_eq!(t("v23.0.1.rc2").unwrap().rc, Some(2));
+        assert!(t("24.0.0").is_none(), "another line");
+        assert!(t("w.2022.10").is_none());
+        assert!(t("23.0.1x").is_none());
+        let mut tags: Vec<ReleaseTag> = [
+            "23.0.1",
+            "v23.0.1.rc2",
+            "v23.0.0.rc1",
+            "23.0.0",
+            "v23.0.1.rc1",
+        ]
+        .iter()
+        .map(|n| t(n).unwrap())
+        .collect();
+        tags.sort_by(|a, b| a.order(b));
+        let names: Vec<&str> = tags.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "v23.0.0.rc1",
+                "23.0.0",
+                "v23.0.1.rc1",
+                "v23.0.1.rc2",
+                "23.0.1"
+            ]
+        );
+        let v = semver::Version::new(23, 0, 2);
+        assert_eq!(tag_name(&line(), &v, Some(1)), "v23.0.2.rc1");
+        assert_eq!(tag_name(&line(), &v, None), "23.0.2");
+    }
+}

@@ -1,0 +1,201 @@
+//! `portcullis.toml`, the workspace's configuration: where the policy and ledger are, who you
+//! are, and the trackers, chat targets and bot schedules. Secrets never go here: they come from
+//! the environment or the credentials file ([`crate::credentials`]).
+
+use serde::{Deserialize, Serialize};
+
+use portcullis_chat::Kind;
+
+/// The workspace configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The policy file, relative to the config file.
+    pub policy: String,
+    /// The ledger file, relative to the config file.
+    pub ledger: String,
+    /// Who you are, for decisions recorded without `--as`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// A credentials file (relative to the config file); see `sync::credentials`.
+    #[serde(default)]
+    pub credentials: Option<String>,
+    /// The Jira to sync with and push to.
+    #[serde(default)]
+    pub jira: Option<JiraConfig>,
+    /// The GitHub repositories to sync with and push to.
+    #[serde(default)]
+    pub github: Option<GithubConfig>,
+    /// Chat targets for digests and alerts (`[[notify]]`).
+    #[serde(default)]
+    pub notify: Vec<TargetConfig>,
+    /// The schedules of `portcullis bot`.
+    #[serde(default)]
+    pub bot: Option<BotConfig>,
+}
+
+/// `[jira]` in `portcullis.toml`. Credentials never go here: they come from the environment or
+/// the credentials file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// The site, e.g. `https://example.atlassian.net` or `https://jira.example.org`.
+    pub url: String,
+    /// `cloud` or `datacenter`; asked from `/rest/api/2/serverInfo` when absent.
+    #[serde(default)]
+    pub flavor: Option<portcullis_trackers::jira_client::Flavor>,
+    /// A clause ANDed to the query, e.g. `project = DM`.
+    #[serde(default)]
+    pub jql: Option<String>,
+    /// Issues per search page (Jira may return fewer; portcullis follows what it returns).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// How far back an incremental sync re-reads before its cursor (search is eventually consistent).
+    #[serde(default = "default_overlap")]
+    pub overlap_minutes: u32,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Retries of one request on timeouts, dropped connections, 5xx and rate limits.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// The first backoff before a retry, in milliseconds; it doubles (with jitter) on each retry.
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+}
+
+fn default_page_size() -> u32 {
+    100
+}
+fn default_overlap() -> u32 {
+    5
+}
+fn default_timeout() -> u64 {
+    60
+}
+fn default_retries() -> u32 {
+    6
+}
+fn default_backoff() -> u64 {
+    250
+}
+
+impl JiraConfig {
+    pub fn new(url: impl Into<String>) -> JiraConfig {
+        JiraConfig {
+            url: url.into(),
+            flavor: None,
+            jql: None,
+            page_size: default_page_size(),
+            overlap_minutes: default_overlap(),
+            timeout_seconds: default_timeout(),
+            max_retries: default_retries(),
+            backoff_ms: default_backoff(),
+        }
+    }
+}
+
+/// `[github]` in `portcullis.toml`: GitHub (or GitHub Enterprise) issues and pull requests as
+/// tickets, keyed `{repository name}#{number}`. The token never goes here: it comes from
+/// `PORTCULLIS_GITHUB_TOKEN` or the credentials file's `[github]` table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// The API root: `https://api.github.com`, or `https://github.example.org/api/v3`.
+    #[serde(default = "default_github_url")]
+    pub url: String,
+    /// The repositories, as `owner/name`. Their names must differ: they make the ticket keys.
+    #[serde(default)]
+    pub repos: Vec<String>,
+    /// Issues (and events, comments, commits) per page; GitHub serves at most 100.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Retries of one request on rate limits (waiting as GitHub asks), 5xx and dropped
+    /// connections.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+}
+
+fn default_github_url() -> String {
+    "https://api.github.com".to_string()
+}
+
+impl GithubConfig {
+    /// GitHub.com with these repositories and the default settings.
+    pub fn new(repos: &[&str]) -> GithubConfig {
+        GithubConfig {
+            url: default_github_url(),
+            repos: repos.iter().map(|r| r.to_string()).collect(),
+            page_size: default_page_size(),
+            timeout_seconds: default_timeout(),
+            max_retries: default_retries(),
+        }
+    }
+}
+
+/// `[[notify]]` in `portcullis.toml`: a chat target. The webhook URL (and a Matrix token) are
+/// secrets: they come from `PORTCULLIS_NOTIFY_<NAME>_URL` / `_TOKEN` or the credentials file's
+/// `[notify.<name>]` table, never from this file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: String,
+    pub kind: Kind,
+    /// The lines whose digests go there (default: all).
+    #[serde(default)]
+    pub lines: Option<Vec<String>>,
+    /// Matrix: the room id (`!abc:example.org`).
+    #[serde(default)]
+    pub room: Option<String>,
+    /// The pause between two messages to this target, in milliseconds (default 1000: Slack
+    /// asks for no more than one message per second per channel).
+    #[serde(default)]
+    pub min_interval_ms: Option<u64>,
+}
+
+/// `[bot]` in `portcullis.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfig {
+    #[serde(default = "default_sync")]
+    pub sync_every: String,
+    #[serde(default = "default_verify")]
+    pub verify_every: String,
+    #[serde(default = "default_alerts")]
+    pub alerts_every: String,
+    /// `mon 09:00` (weekly) or `daily 09:00`; none: no digest.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// The digest schedule's time zone as a UTC offset (`-07:00`); default UTC.
+    #[serde(default)]
+    pub utc_offset: Option<String>,
+    /// Where `/healthz` listens (`127.0.0.1:9187`); none: no endpoint.
+    #[serde(default)]
+    pub healthz: Option<String>,
+}
+
+fn default_sync() -> String {
+    "10m".into()
+}
+fn default_verify() -> String {
+    "30m".into()
+}
+fn default_alerts() -> String {
+    "1m".into()
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        BotConfig {
+            sync_every: default_sync(),
+            verify_every: default_verify(),
+            alerts_every: default_alerts(),
+            digest: None,
+            utc_offset: None,
+            healthz: None,
+        }
+    }
+}

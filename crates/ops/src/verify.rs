@@ -1,0 +1,521 @@
+//! `verify`: scan every repository of a line (in parallel, through the caches), judge each ticket
+//! against the ledger, and record what changed as events: landings, and drift found or cleared.
+//!
+//! One transaction writes the cache rows and the events, so an interrupted run leaves the ledger
+//! as it was; the next run redoes only what the cache did not keep.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::workspace::Workspace;
+use crate::{Error, Result};
+use portcullis_core::event::{kind, source, NewEvent};
+use portcullis_core::policy::Line;
+use portcullis_core::time::now;
+use portcullis_git::cache::{CacheWrites, FactCache, FactStore, StoredFacts};
+use portcullis_git::scan::{self, resolve_repo_path, RepoScan, ScanTarget};
+use portcullis_git::verify::{self, Drift, LedgerTicket, Verification};
+use portcullis_ledger::git_cache::{CacheReader, CommitRow, ScanRow};
+use portcullis_ledger::Ledger;
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub line: Option<String>,
+    /// Only these repositories (default: every repository of the line).
+    pub repos: Vec<String>,
+    /// Run `git fetch` in each clone first.
+    pub fetch: bool,
+    /// Scanning threads (0: one per core, at most one per repository).
+    pub jobs: usize,
+}
+
+/// Progress of the scan, for a progress bar.
+pub trait ScanProgress: Sync {
+    fn start(&self, _repos: usize) {}
+    fn scanned(&self, _repo: &str) {}
+    fn finish(&self) {}
+}
+
+pub struct Quiet;
+impl ScanProgress for Quiet {}
+
+/// What `verify` wrote to the ledger.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Recorded {
+    pub landings: usize,
+    pub drift_found: usize,
+    pub drift_cleared: usize,
+}
+
+/// Where the time went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanStats {
+    pub elapsed_ms: u128,
+    /// Commit facts read from the cache and computed from the repositories.
+    pub facts_cached: u64,
+    pub facts_computed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyOutcome {
+    #[serde(flatten)]
+    pub verification: Verification,
+    pub recorded: Recorded,
+    #[serde(skip)]
+    pub stats: ScanStats,
+}
+
+/// Verify a release line.
+pub fn verify(
+    ws: &Workspace,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> Result<VerifyOutcome> {
+    let started = Instant::now();
+    let policy = &ws.policy;
+    let line = policy.resolve_line(opts.line.as_deref())?;
+    let all = policy.repositories_for(&line.name);
+    if all.is_empty() {
+        return Err(Error::input(format!(
+            "the policy lists no repositories for line {}",
+            line.name
+        ))
+        .hint("add [[repositories]] tables (name, path, main_branch) to the policy"));
+    }
+    for r in &opts.repos {
+        if !all.iter().any(|x| &x.name == r) {
+            let names: Vec<&str> = all.iter().map(|x| x.name.as_str()).collect();
+            return Err(
+                Error::input(format!("unknown repository `{r}` for line {}", line.name))
+                    .hint(format!("the policy lists: {}", names.join(", "))),
+            );
+        }
+    }
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|r| opts.repos.is_empty() || opts.repos.contains(&r.name))
+        .collect();
+    let mut ledger = ws.open_ledger()?;
+    let policy_dir = ws
+        .policy_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let targets: Vec<ScanTarget<'_>> = chosen
+        .iter()
+        .map(|r| ScanTarget {
+            repo: r.name.clone(),
+            path: resolve_repo_path(&policy_dir, &r.path),
+            shown_path: r.path.clone(),
+            main_branch: r.main_branch.clone(),
+            line,
+            policy,
+        })
+        .collect();
+
+    portcullis_git::scan::tune_libgit2_for_scans();
+    let (mut scans, writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
+    link_commits(&ledger, &mut scans)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "scanned");
+    let tickets = ledger_tickets(&ledger, &line.name)?;
+    let mut verification = verify::verify(policy, line, scans, &tickets);
+    if !opts.repos.is_empty() {
+        // A subset cannot tell that a ticket has no commit anywhere.
+        verification.drift.retain(|d| d.repo.is_some());
+        recount(&mut verification);
+    }
+    tracing::debug!(elapsed = ?started.elapsed(), "judged");
+    let recorded = record(&mut ledger, ws, line, &verification, &writes, &opts.repos)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "recorded");
+    Ok(VerifyOutcome {
+        verification,
+        recorded,
+        stats: ScanStats {
+            elapsed_ms: started.elapsed().as_millis(),
+            ..stats
+        },
+    })
+}
+
+/// Tickets from merged pull requests (GitHub): a commit the scan could not tie to a ticket by
+/// its branch name or message gets the ticket of the pull request that merged it.
+fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
+    let mut links: HashMap<(String, String), String> = HashMap::new();
+    for e in ledger.events_of_kinds(&[kind::COMMIT_LINKED])? {
+        let (Some(ticket), Some(repo)) = (e.ticket.clone(), e.payload["repo"].as_str()) else {
+            continue;
+        };
+        let repo = repo.rsplit('/').next().unwrap_or(repo).to_string();
+        let shas = e.payload["sha"].as_str().into_iter().chain(
+            e.payload["commits"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+        for sha in shas {
+            links.insert((repo.clone(), sha.to_string()), ticket.clone());
+        }
+    }
+    if links.is_empty() {
+        return Ok(());
+    }
+    for scan in scans {
+        for c in &mut scan.main_commits {
+            if c.ticket.is_none() {
+                if let Some(t) = links.get(&(scan.repo.clone(), c.sha.clone())) {
+                    c.ticket = Some(t.clone());
+                    c.via = Some("pull request".into());
+                }
+            }
+        }
+        for c in &mut scan.release_commits {
+            if c.ticket.is_none() {
+                if let Some(t) = links.get(&(scan.repo.clone(), c.sha.clone())) {
+                    c.ticket = Some(t.clone());
+                    c.via = Some("pull request".into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn recount(v: &mut Verification) {
+    v.summary.drift = v.drift.len();
+    v.summary.blocking = v.drift.iter().filter(|d| d.blocking).count();
+}
+
+/// One repository's scan with what it computed: (index, scan, cache writes, facts read, facts computed).
+type Scanned = (usize, RepoScan, CacheWrites, u64, u64);
+
+/// Scan the targets on worker threads, each with its own read-only view of the cache.
+fn scan_all(
+    targets: &[ScanTarget<'_>],
+    ledger_path: &Path,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> (Vec<RepoScan>, Vec<CacheWrites>, ScanStats) {
+    let jobs = if opts.jobs > 0 {
+        opts.jobs
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+    .clamp(1, targets.len().max(1));
+    progress.start(targets.len());
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Scanned>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                let mut cache =
+                    FactCache::new(Box::new(LedgerFacts(CacheReader::open(ledger_path))));
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(t) = targets.get(i) else { break };
+                    let fetch_problem = if opts.fetch && t.path.exists() {
+                        portcullis_git::fetch::fetch(&t.path).err()
+                    } else {
+                        None
+                    };
+                    let (hits, computed) = (cache.hits, cache.computed);
+                    let mut result = scan::scan(t, &mut cache);
+                    if let Some(p) = fetch_problem {
+                        result
+                            .problems
+                            .push(format!("{}: {p}; verified what the clone has", t.repo));
+                    }
+                    let writes = cache.take_writes();
+                    progress.scanned(&t.repo);
+                    results.lock().expect("scan results").push((
+                        i,
+                        result,
+                        writes,
+                        cache.hits - hits,
+                        cache.computed - computed,
+                    ));
+                }
+            });
+        }
+    });
+    progress.finish();
+    let mut results = results.into_inner().expect("scan results");
+    results.sort_by_key(|r| r.0);
+    let mut stats = ScanStats::default();
+    let mut scans = Vec::new();
+    let mut writes = Vec::new();
+    for (_, scan, w, hits, computed) in results {
+        stats.facts_cached += hits;
+        stats.facts_computed += computed;
+        scans.push(scan);
+        writes.push(w);
+    }
+    (scans, writes, stats)
+}
+
+/// The ledger's tickets on a line, with their summaries.
+fn ledger_tickets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, LedgerTicket>> {
+    Ok(ledger
+        .line_tickets(line, &[])?
+        .into_iter()
+        .map(|t| {
+            (
+                t.ticket,
+                LedgerTicket {
+                    state: t.state,
+                    summary: t.summary,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The drift open in the ledger for a line: id → (repo, payload of the event that opened it).
+pub fn open_drift(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, Value>> {
+    let mut open: BTreeMap<String, Value> = BTreeMap::new();
+    for e in ledger.events_of_kinds(&[kind::DRIFT_FOUND, kind::DRIFT_CLEARED])? {
+        if e.line.as_deref() != Some(line) {
+            continue;
+        }
+        let Some(id) = e
+            .payload
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if e.kind == kind::DRIFT_FOUND {
+            open.insert(id, e.payload.clone());
+        } else {
+            open.remove(&id);
+        }
+    }
+    Ok(open)
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// Write the cache and the events in one transaction.
+fn record(
+    ledger: &mut Ledger,
+    ws: &Workspace,
+    line: &Line,
+    v: &Verification,
+    writes: &[CacheWrites],
+    only: &[String],
+) -> Result<Recorded> {
+    let scans = &v.repositories;
+    let open = open_drift(ledger, &line.name)?;
+    let at = now();
+    let mut rec = Recorded::default();
+    let times: HashMap<(&str, &str), i64> = scans
+        .iter()
+        .flat_map(|s| {
+            s.release_commits
+                .iter()
+                .map(move |c| ((s.repo.as_str(), c.sha.as_str()), c.time))
+        })
+        .collect();
+    let mut events = Vec::new();
+    for t in &v.tickets {
+        for r in &t.repos {
+            use portcullis_core::landing::RepoLandingStatus as S;
+            if !matches!(
+                r.status,
+                S::Landed | S::Partial | S::Reverted | S::ReleaseOnly
+            ) {
+                continue;
+            }
+            let mut involved: Vec<&str> = r.release_commits.iter().map(String::as_str).collect();
+            involved.extend(r.reverted.iter().map(|x| x.reverted_by.as_str()));
+            let newest = involved
+                .iter()
+                .filter_map(|c| times.get(&(r.repo.as_str(), *c)))
+                .max()
+                .copied();
+            let when = newest
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .unwrap_or(at);
+            let mut parts = vec![r.status.as_str(), r.first_tag.as_deref().unwrap_or("-")];
+            parts.extend(involved.iter().copied());
+            let digest = short_hash(&parts);
+            events.push(NewEvent {
+                ticket: Some(t.key.clone()),
+                line: Some(line.name.clone()),
+                kind: kind::LANDING,
+                source: source::GIT.into(),
+                actor: None,
+                at: when,
+                meeting: None,
+                note: None,
+                payload: json!({
+                    "repo": r.repo,
+                    "branch": line.branch,
+                    "status": r.status,
+                    "how": r.how,
+                    "first_tag": r.first_tag,
+                    "main_commits": r.main_commits,
+                    "landed": r.landed,
+                    "missing": r.missing,
+                    "release_commits": r.release_commits,
+                    "reverted": r.reverted,
+                }),
+                dedup_key: Some(format!(
+                    "landing:{}:{}:{}:{digest}",
+                    line.name, r.repo, t.key
+                )),
+            });
+        }
+    }
+    let current: BTreeSet<&str> = v.drift.iter().map(|d| d.id.as_str()).collect();
+    let unreadable: BTreeSet<&str> = scans
+        .iter()
+        .filter(|s| s.status == portcullis_git::scan::ScanStatus::Unverifiable)
+        .map(|s| s.repo.as_str())
+        .collect();
+    for d in &v.drift {
+        if !open.contains_key(&d.id) {
+            events.push(drift_event(line, d, at, kind::DRIFT_FOUND));
+        }
+    }
+    for (id, payload) in &open {
+        if current.contains(id.as_str()) {
+            continue;
+        }
+        let repo = payload.get("repo").and_then(Value::as_str);
+        // Drift of a repository that could not be read this time is neither confirmed nor
+        // resolved: it stays open.
+        let in_scope = match repo {
+            Some(r) => (only.is_empty() || only.iter().any(|o| o == r)) && !unreadable.contains(r),
+            None => only.is_empty() && unreadable.is_empty(),
+        };
+        if !in_scope {
+            continue;
+        }
+        events.push(NewEvent {
+            ticket: payload
+                .get("ticket")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            line: Some(line.name.clone()),
+            kind: kind::DRIFT_CLEARED,
+            source: source::GIT.into(),
+            actor: None,
+            at,
+            meeting: None,
+            note: None,
+            payload: json!({
+                "id": id,
+                "kind": payload.get("kind"),
+                "repo": repo,
+                "message": payload.get("message"),
+            }),
+            dedup_key: None,
+        });
+    }
+    let stamp = portcullis_core::time::fmt_utc(at);
+    let mut tx = ledger.transaction()?;
+    for w in writes {
+        let (commits, scans) = cache_rows(w);
+        tx.store_git_cache(&commits, &scans, &stamp)?;
+    }
+    for e in events {
+        let k = e.kind;
+        if tx.append(e)?.is_some() {
+            match k {
+                kind::LANDING => rec.landings += 1,
+                kind::DRIFT_FOUND => rec.drift_found += 1,
+                _ => rec.drift_cleared += 1,
+            }
+        }
+    }
+    tx.commit_with(&ws.policy)?;
+    Ok(rec)
+}
+
+fn drift_event(
+    line: &Line,
+    d: &Drift,
+    at: chrono::DateTime<chrono::Utc>,
+    k: &'static str,
+) -> NewEvent {
+    NewEvent {
+        ticket: d.ticket.clone(),
+        line: Some(line.name.clone()),
+        kind: k,
+        source: source::GIT.into(),
+        actor: None,
+        at,
+        meeting: None,
+        note: None,
+        payload: json!({
+            "id": d.id,
+            "kind": d.kind,
+            "repo": d.repo,
+            "ticket": d.ticket,
+            "commits": d.commits,
+            "message": d.message,
+            "blocking": d.blocking,
+        }),
+        dedup_key: None,
+    }
+}
+
+/// The ledger file as the scanners' fact store.
+pub struct LedgerFacts(pub CacheReader);
+
+impl FactStore for LedgerFacts {
+    fn is_cold(&self) -> bool {
+        self.0.is_cold()
+    }
+    fn commit(&self, sha: &str) -> Option<StoredFacts> {
+        self.0.commit(sha).map(|r| StoredFacts {
+            paths: r.paths,
+            patch_id: r.patch_id,
+            lines: r.lines,
+        })
+    }
+    fn scan(&self, repo: &str, line: &str, key: &str) -> Option<String> {
+        self.0.scan(repo, line, key)
+    }
+}
+
+/// What a scanner computed, as the ledger's cache rows.
+fn cache_rows(w: &CacheWrites) -> (Vec<CommitRow>, Vec<ScanRow>) {
+    let commits = w
+        .facts
+        .iter()
+        .map(|(oid, f)| CommitRow {
+            sha: oid.to_string(),
+            paths: f.paths.clone(),
+            patch_id: f.patch_id.clone(),
+            lines: f.lines.clone(),
+        })
+        .collect();
+    let scans = w
+        .memos
+        .iter()
+        .map(|m| ScanRow {
+            repo: m.repo.clone(),
+            line: m.line.clone(),
+            key: m.key.clone(),
+            scan: m.scan.clone(),
+        })
+        .collect();
+    (commits, scans)
+}

@@ -1,0 +1,212 @@
+//! A workspace: `portcullis.toml` (config) naming a policy file and a ledger.
+//!
+//! Found from `--config` / `PORTCULLIS_CONFIG`, else by looking for `portcullis.toml` in the
+//! current directory and its parents. `--db` / `PORTCULLIS_DB` and `--policy` /
+//! `PORTCULLIS_POLICY` override what the config names.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+use portcullis_core::policy::{LoadedPolicy, Policy};
+use portcullis_core::Problem;
+use portcullis_ledger::Ledger;
+
+pub use crate::config::{Config, GithubConfig, JiraConfig};
+
+pub const CONFIG_FILE: &str = "portcullis.toml";
+
+/// Where to find things; what the CLI's global options say.
+#[derive(Debug, Clone, Default)]
+pub struct Locations {
+    pub config: Option<PathBuf>,
+    pub db: Option<PathBuf>,
+    pub policy: Option<PathBuf>,
+}
+
+/// A resolved workspace.
+#[derive(Debug)]
+pub struct Workspace {
+    pub config_path: Option<PathBuf>,
+    pub config: Option<Config>,
+    pub policy: LoadedPolicy,
+    /// The policy file; repository paths in it are relative to its directory.
+    pub policy_path: PathBuf,
+    pub ledger_path: PathBuf,
+}
+
+impl Workspace {
+    /// Resolve the workspace from the given locations and the current directory.
+    pub fn resolve(loc: &Locations) -> Result<Workspace> {
+        let config_path = match &loc.config {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(Error::input(format!(
+                        "config file {} does not exist",
+                        p.display()
+                    ))
+                    .hint("run `portcullis init` to create a workspace"));
+                }
+                Some(p.clone())
+            }
+            None => find_config(&std::env::current_dir().map_err(|e| {
+                Error::Problem(
+                    Problem::input("cannot read the current directory")
+                        .because(e)
+                        .hint("cd into an existing directory, or pass --config"),
+                )
+            })?),
+        };
+        let config = match &config_path {
+            Some(p) => Some(load_config(p)?),
+            None => None,
+        };
+        let base = config_path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let policy_path = match (&loc.policy, &config) {
+            (Some(p), _) => p.clone(),
+            (None, Some(c)) => base.join(&c.policy),
+            (None, None) => {
+                return Err(Error::input("no portcullis workspace here (no portcullis.toml in this directory or its parents)")
+                    .hint("run `portcullis init` here, `cd` into a workspace, or pass --config (or --db with --policy)"))
+            }
+        };
+        let ledger_path = match (&loc.db, &config) {
+            (Some(p), _) => p.clone(),
+            (None, Some(c)) => base.join(&c.ledger),
+            (None, None) => return Err(Error::input("no ledger given").hint(
+                "pass --db FILE or set PORTCULLIS_DB, or use a workspace made by `portcullis init`",
+            )),
+        };
+        let policy = load_policy(&policy_path)?;
+        Ok(Workspace {
+            config_path,
+            config,
+            policy,
+            policy_path,
+            ledger_path,
+        })
+    }
+
+    /// The credentials file the config names, resolved against the config's directory.
+    pub fn credentials_file(&self) -> Option<PathBuf> {
+        let c = self.config.as_ref()?.credentials.as_ref()?;
+        let base = self
+            .config_path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        Some(base.join(c))
+    }
+
+    pub fn open_ledger(&self) -> Result<Ledger> {
+        Ok(Ledger::open(&self.ledger_path)?)
+    }
+
+    /// Who is acting: `--as`, else `PORTCULLIS_ACTOR`, else the config's `user`, else `$USER`.
+    pub fn actor(&self, explicit: Option<&str>) -> Result<String> {
+        explicit
+            .map(str::to_string)
+            .or_else(|| std::env::var("PORTCULLIS_ACTOR").ok())
+            .or_else(|| self.config.as_ref().and_then(|c| c.user.clone()))
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                Error::input("who is deciding? no actor given")
+                    .hint("pass --as NAME, or set `user` in portcullis.toml")
+            })
+    }
+}
+
+fn find_config(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|d| d.join(CONFIG_FILE))
+        .find(|p| p.is_file())
+}
+
+fn load_config(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        Error::input(format!(
+            "{}{}: {}",
+            path.display(),
+            line.map(|l| format!(":{l}")).unwrap_or_default(),
+            e.message()
+        ))
+        .hint("the config takes `policy`, `ledger`, `user`, `credentials`, and `[jira]`, `[github]`, `[[notify]]` and `[bot]` tables")
+    })
+}
+
+/// Read and validate a policy file; errors are listed one per line.
+pub fn load_policy(path: &Path) -> Result<LoadedPolicy> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(format!("cannot read the policy {shown}: {e}"))
+            .hint("check the `policy` path in portcullis.toml or pass --policy")
+    })?;
+    Policy::from_toml(&shown, &text).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        Error::input(format!("invalid policy:\n{}", lines.join("\n"))).hint(format!(
+            "fix the policy, then run `portcullis policy check {shown}`"
+        ))
+    })
+}
+
+/// Which built-in policy `init` copies.
+pub fn builtin_policy(name: &str) -> Option<&'static str> {
+    match name {
+        "default" => Some(portcullis_core::policy::BUILTIN_DEFAULT),
+        "v23" => Some(portcullis_core::policy::BUILTIN_V23),
+        "github" => Some(portcullis_core::policy::BUILTIN_GITHUB),
+        _ => None,
+    }
+}
+
+/// Create a workspace in `dir`: config, policy and an empty ledger. Refuses to overwrite.
+pub fn init(dir: &Path, policy_text: &str, user: Option<&str>) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::input(format!("cannot create {}: {e}", dir.display())))?;
+    let config_path = dir.join(CONFIG_FILE);
+    if config_path.exists() {
+        return Err(
+            Error::input(format!("{} already exists", config_path.display()))
+                .hint("this is already a workspace; nothing was changed"),
+        );
+    }
+    let policy_path = dir.join("policy.toml");
+    let ledger_path = dir.join("ledger.db");
+    if ledger_path.exists() {
+        return Err(
+            Error::input(format!("{} already exists", ledger_path.display()))
+                .hint("move it away or pass --db to use it"),
+        );
+    }
+    // Validate before writing anything.
+    Policy::from_toml("policy.toml", policy_text).map_err(|errs| {
+        Error::input(format!(
+            "invalid policy:\n{}",
+            errs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    })?;
+    if !policy_path.exists() {
+        std::fs::write(&policy_path, policy_text)
+            .map_err(|e| Error::io("write", &policy_path, e))?;
+    }
+    let mut config =
+        String::from("# portcullis workspace. Paths are relative to this file.\npolicy = \"policy.toml\"\nledger = \"ledger.db\"\n");
+    if let Some(u) = user {
+        config.push_str(&format!("user = {}\n", toml::Value::String(u.to_string())));
+    }
+    std::fs::write(&config_path, config).map_err(|e| Error::io("write", &config_path, e))?;
+    Ledger::create(&ledger_path)?;
+    Ok(config_path)
+}

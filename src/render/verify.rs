@@ -1,0 +1,292 @@
+use crate::render::{clean, truncate, Table};
+use portcullis_core::landing::{RepoLandingStatus, TicketLandingStatus};
+use portcullis_git::scan::ScanStatus;
+use portcullis_git::verify::{RepoLanding, Verification};
+use portcullis_ops::verify::VerifyOutcome;
+
+pub fn short(sha: &str) -> String {
+    sha.chars().take(10).collect()
+}
+
+pub fn headline(v: &Verification) -> String {
+    let s = &v.summary;
+    format!(
+        "{} ({}): {} repositories{}, {} release commits ({} release-only), {} tickets: {} landed, {} not",
+        v.line,
+        v.branch,
+        s.repositories,
+        if s.unverifiable > 0 {
+            format!(" ({} could not be checked)", s.unverifiable)
+        } else {
+            String::new()
+        },
+        s.release_commits,
+        s.release_only,
+        s.tickets,
+        s.landed,
+        s.not_landed
+    )
+}
+
+pub fn repo_table(v: &Verification) -> Table {
+    let mut t = Table::new(&[
+        "REPOSITORY",
+        "BRANCH POINT",
+        "COMMITS",
+        "MATCHED",
+        "RELEASE-ONLY",
+        "LATEST TAG",
+        "STATUS",
+    ]);
+    for r in &v.repositories {
+        let bp = r
+            .branch_point
+            .as_ref()
+            .map(|b| {
+                let mut s = short(&b.sha);
+                if !b.tags.is_empty() {
+                    s.push_str(&format!(" ({})", b.tags.join(", ")));
+                }
+                s
+            })
+            .unwrap_or_else(|| "-".into());
+        let non_merge: Vec<_> = r.release_commits.iter().filter(|c| !c.merge).collect();
+        let matched = non_merge.iter().filter(|c| c.matched.is_some()).count();
+        let release_only = non_merge.iter().filter(|c| c.is_release_only()).count();
+        let status = match r.status {
+            ScanStatus::Ok => "ok".to_string(),
+            ScanStatus::BranchMissing => format!("no {} yet", r.release_branch),
+            ScanStatus::Unverifiable => "could not be checked".to_string(),
+        };
+        t.row(vec![
+            r.repo.clone(),
+            bp,
+            non_merge.len().to_string(),
+            matched.to_string(),
+            release_only.to_string(),
+            r.tags
+                .last()
+                .map(|t| t.name.clone())
+                .unwrap_or_else(|| "-".into()),
+            status,
+        ]);
+    }
+    t
+}
+
+pub fn landing_text(r: &RepoLanding) -> String {
+    let mut s = format!("{} {}", r.repo, r.status.as_str().replace('_', " "));
+    match r.status {
+        RepoLandingStatus::Landed => {
+            let how = r
+                .how
+                .map(|h| format!("{h:?}").to_lowercase())
+                .unwrap_or_default();
+            s.push_str(&format!(" ({how}"));
+            if let Some(t) = &r.first_tag {
+                s.push_str(&format!(", {t}"));
+            }
+            s.push(')');
+        }
+        RepoLandingStatus::Partial | RepoLandingStatus::Missing => {
+            s.push_str(&format!(" {}/{}", r.landed.len(), r.main_commits.len()));
+        }
+        _ => {}
+    }
+    if !r.required {
+        s.push_str(" [not required]");
+    }
+    s
+}
+
+pub fn ticket_table(v: &Verification) -> Table {
+    let mut t = Table::new(&["TICKET", "STATE", "LANDING", "REPOSITORIES", "SUMMARY"]);
+    for k in &v.tickets {
+        t.row(vec![
+            k.key.clone(),
+            k.state.clone().unwrap_or_else(|| "not in ledger".into()),
+            k.status.as_str().replace('_', " "),
+            k.repos
+                .iter()
+                .map(landing_text)
+                .collect::<Vec<_>>()
+                .join("; "),
+            truncate(&clean(&k.summary), 40),
+        ]);
+    }
+    t
+}
+
+pub fn drift_table(v: &Verification) -> Table {
+    let mut t = Table::new(&["BLOCKING", "KIND", "REPOSITORY", "TICKET", "WHAT"]);
+    for d in &v.drift {
+        t.row(vec![
+            if d.blocking { "yes" } else { "no" }.into(),
+            d.kind.as_str().into(),
+            d.repo.clone().unwrap_or_else(|| "-".into()),
+            d.ticket.clone().unwrap_or_else(|| "-".into()),
+            clean(&d.message),
+        ]);
+    }
+    t
+}
+
+pub fn commit_table(v: &Verification) -> Vec<(String, Table)> {
+    v.repositories
+        .iter()
+        .filter(|r| !r.release_commits.is_empty())
+        .map(|r| {
+            let mut t = Table::new(&[
+                "COMMIT",
+                "TICKET",
+                "MATCH",
+                "MAIN COMMIT",
+                "DIRECTION",
+                "TAG",
+                "SUBJECT",
+            ]);
+            for c in &r.release_commits {
+                let m = match (&c.matched, c.merge, &c.reverts) {
+                    (_, true, _) => "merge".to_string(),
+                    (Some(m), _, _) => format!("{} {:.2}", m.kind.as_str(), m.confidence),
+                    (None, _, Some(r)) => format!("reverts {}", short(r)),
+                    (None, _, None) => "release-only".to_string(),
+                };
+                let mut m = m;
+                if !c.candidates.is_empty() {
+                    m.push_str(&format!(" (+{} candidates)", c.candidates.len()));
+                }
+                if let Some(by) = &c.reverted_by {
+                    m.push_str(&format!(", reverted by {}", short(by)));
+                }
+                let mut ticket = c.ticket.clone().unwrap_or_else(|| "-".into());
+                if !c.mentions.is_empty() {
+                    ticket.push_str(&format!(" ({})", c.mentions.join(", ")));
+                }
+                t.row(vec![
+                    short(&c.sha),
+                    ticket,
+                    m,
+                    c.matched
+                        .as_ref()
+                        .map(|m| short(&m.main_commit))
+                        .unwrap_or_else(|| "-".into()),
+                    c.direction
+                        .map(|d| {
+                            format!("{d:?}")
+                                .to_lowercase()
+                                .replace("forwardport", "forward port")
+                        })
+                        .unwrap_or_else(|| "-".into()),
+                    c.first_tag.clone().unwrap_or_else(|| "-".into()),
+                    truncate(&clean(&c.subject), 50),
+                ]);
+            }
+            (r.repo.clone(), t)
+        })
+        .collect()
+}
+
+pub fn footer(out: &VerifyOutcome) -> String {
+    let v = &out.verification;
+    let r = &out.recorded;
+    let verdict = if v.blocks() {
+        format!(
+            "BLOCKED: {} blocking drift item(s) (rules.drift_blocking in the policy)",
+            v.summary.blocking
+        )
+    } else if v.drift.is_empty() {
+        "clean: no drift".to_string()
+    } else {
+        format!("ok: {} drift item(s), none blocking", v.drift.len())
+    };
+    format!(
+        "{verdict}\nrecorded: {} landing(s), {} drift found, {} drift resolved\n",
+        r.landings, r.drift_found, r.drift_cleared
+    )
+}
+
+/// Repositories, the tickets that have not landed everywhere, and the drift.
+pub fn summary(out: &VerifyOutcome) -> String {
+    let v = &out.verification;
+    let mut s = format!("{}\n\n{}", headline(v), repo_table(v).render());
+    let mut pending = v.clone();
+    pending
+        .tickets
+        .retain(|t| t.status != TicketLandingStatus::Landed);
+    if !pending.tickets.is_empty() {
+        s.push_str(&format!(
+            "\nNOT LANDED EVERYWHERE ({})\n",
+            pending.tickets.len()
+        ));
+        s.push_str(&ticket_table(&pending).render());
+    }
+    s.push_str(&drift_and_footer(out));
+    s
+}
+
+/// The drift table (if any) and the verdict, the end of both text views.
+pub fn drift_and_footer(out: &VerifyOutcome) -> String {
+    let v = &out.verification;
+    let mut s = String::new();
+    if !v.drift.is_empty() {
+        s.push_str(&format!(
+            "\nDRIFT ({}, {} blocking)\n{}",
+            v.drift.len(),
+            v.summary.blocking,
+            drift_table(v).render()
+        ));
+    }
+    s.push('\n');
+    s.push_str(&footer(out));
+    s
+}
+
+pub fn table(out: &VerifyOutcome, commits: bool) -> String {
+    let v = &out.verification;
+    let mut s = format!("{}\n\n{}", headline(v), repo_table(v).render());
+    if commits {
+        for (repo, t) in commit_table(v) {
+            s.push_str(&format!("\n{repo}: {}\n{}", v.branch, t.render()));
+        }
+    }
+    if !v.tickets.is_empty() {
+        s.push('\n');
+        s.push_str(&ticket_table(v).render());
+    }
+    s.push_str(&drift_and_footer(out));
+    s
+}
+
+pub fn markdown(out: &VerifyOutcome, commits: bool) -> String {
+    let v = &out.verification;
+    let mut s = format!(
+        "## Verification of {}\n\n{}\n\n### Repositories\n\n{}",
+        v.line,
+        headline(v),
+        repo_table(v).render_md()
+    );
+    if commits {
+        for (repo, t) in commit_table(v) {
+            s.push_str(&format!("\n### {repo}: {}\n\n{}", v.branch, t.render_md()));
+        }
+    }
+    s.push_str(&format!("\n### Tickets\n\n{}", ticket_table(v).render_md()));
+    let pending = v
+        .tickets
+        .iter()
+        .filter(|t| t.status != TicketLandingStatus::Landed)
+        .count();
+    s.push_str(&format!("\n{pending} ticket(s) not landed everywhere.\n"));
+    s.push_str(&format!(
+        "\n### Drift\n\n{}",
+        if v.drift.is_empty() {
+            "None.\n".to_string()
+        } else {
+            drift_table(v).render_md()
+        }
+    ));
+    s.push('\n');
+    s.push_str(&footer(out));
+    s
+}
