@@ -27,6 +27,7 @@ use serde::Serialize;
 mod healthz;
 
 use portcullis_core::Problem;
+use portcullis_ops::tracker::{Choice, Trackers};
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::{Error, Result};
 
@@ -171,46 +172,36 @@ impl Job {
 pub fn run_job(ws: &Workspace, job: Job) -> Result<String> {
     match job {
         Job::Sync => {
-            let jira = ws.config.as_ref().and_then(|c| c.jira.as_ref()).is_some();
-            if !jira && portcullis_ops::tracker::github_config(ws)?.is_none() {
+            let trackers = Trackers::of(ws, &Choice::default())?;
+            if trackers.is_empty() {
                 return Ok("no [jira] or [github] configured; nothing to sync".into());
             }
             let rt = portcullis_ops::tracker::runtime()?;
             let mut ledger = ws.open_ledger()?;
-            let parts = rt.block_on(async {
-                let mut parts = Vec::new();
-                if jira {
-                    let cfg = portcullis_ops::tracker::jira_config(ws, None, None)?;
-                    let (client, _) = portcullis_ops::tracker::connect_jira(ws, &cfg).await?;
-                    let r = portcullis_trackers::live::sync_jira(
-                        &mut ledger,
-                        &ws.policy,
-                        &client,
-                        &portcullis_ops::tracker::live_options(&cfg, false, &[]),
-                        &portcullis_trackers::live::Quiet,
+            let reports = rt.block_on(portcullis_ops::tracker::sync(
+                ws,
+                &mut ledger,
+                &trackers,
+                false,
+                &[],
+                &portcullis_trackers::sync::Quiet,
+            ))?;
+            let parts: Vec<String> = reports
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} issue(s) in {} page(s), {} new event(s)",
+                        if r.flavor == "github" {
+                            "GitHub"
+                        } else {
+                            "Jira"
+                        },
+                        r.fetched,
+                        r.pages,
+                        r.new_events
                     )
-                    .await?;
-                    parts.push(format!(
-                        "Jira {} issue(s) in {} page(s), {} new event(s)",
-                        r.fetched, r.pages, r.new_events
-                    ));
-                }
-                if let Some(r) = portcullis_ops::tracker::sync_github_configured(
-                    ws,
-                    &mut ledger,
-                    false,
-                    &[],
-                    &portcullis_trackers::live::Quiet,
-                )
-                .await?
-                {
-                    parts.push(format!(
-                        "GitHub {} issue(s) in {} page(s), {} new event(s)",
-                        r.fetched, r.pages, r.new_events
-                    ));
-                }
-                Ok::<_, Error>(parts)
-            })?;
+                })
+                .collect();
             Ok(format!("synced: {}", parts.join("; ")))
         }
         Job::Verify => {

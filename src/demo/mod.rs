@@ -97,7 +97,7 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<Built> {
     // The repositories' story is planned from the campaign's final state.
     let plan = {
         let mut scratch = Ledger::in_memory()?;
-        portcullis_trackers::import::import_files(
+        portcullis_trackers::file::import_files(
             &mut scratch,
             &policy,
             &[("jira-export.json".into(), full.clone().into_bytes())],
@@ -120,7 +120,7 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<Built> {
             write_file(dir.join(&name), &text)?;
             {
                 let mut ledger = Ledger::open(&ledger_path)?;
-                portcullis_trackers::import::import_files(
+                portcullis_trackers::file::import_files(
                     &mut ledger,
                     &policy,
                     &[(name, text.into_bytes())],
@@ -129,7 +129,7 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<Built> {
             }
             let first = cut(&mut git)?;
             let mut ledger = Ledger::open(&ledger_path)?;
-            portcullis_trackers::import::import_files(
+            portcullis_trackers::file::import_files(
                 &mut ledger,
                 &policy,
                 &[("jira-export.json".into(), full.into_bytes())],
@@ -139,8 +139,14 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<Built> {
         }
         #[cfg(feature = "test-servers")]
         Feed::Jira => {
-            let (first, jira) =
-                servers::over_http(&ledger_path, &policy, &data, early, late, || cut(&mut git))?;
+            let (first, jira) = servers::over_http(
+                &ledger_path,
+                &workspace(&config)?,
+                &data,
+                early,
+                late,
+                || cut(&mut git),
+            )?;
             (first, Some(jira))
         }
         #[cfg(not(feature = "test-servers"))]
@@ -156,12 +162,17 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<Built> {
     })
 }
 
-/// Cut 23.0.1 at `at`: the gate must pass, since everything approved by then has landed.
-fn cut_first(config: &Path, at: DateTime<Utc>) -> Result<portcullis_ops::release::CutReport> {
-    let ws = Workspace::resolve(&portcullis_ops::workspace::Locations {
+/// The demo workspace, resolved from its config file.
+fn workspace(config: &Path) -> Result<Workspace> {
+    Workspace::resolve(&portcullis_ops::workspace::Locations {
         config: Some(config.to_path_buf()),
         ..Default::default()
-    })?;
+    })
+}
+
+/// Cut 23.0.1 at `at`: the gate must pass, since everything approved by then has landed.
+fn cut_first(config: &Path, at: DateTime<Utc>) -> Result<portcullis_ops::release::CutReport> {
+    let ws = workspace(config)?;
     let report = portcullis_ops::release::cut(
         &ws,
         &portcullis_ops::release::CutOptions {

@@ -21,13 +21,15 @@ use super::JiraDemo;
 /// The server lives as long as this call.
 pub(super) fn over_http(
     ledger_path: &Path,
-    policy: &portcullis_core::policy::LoadedPolicy,
+    ws: &Workspace,
     data: &DemoData,
     early: Vec<NewEvent>,
     late: Vec<NewEvent>,
     cut: impl FnOnce() -> Result<portcullis_ops::release::CutReport>,
 ) -> Result<(portcullis_ops::release::CutReport, JiraDemo)> {
+    use portcullis_ops::config::JiraConfig;
     use portcullis_ops::credentials::{JiraCredentials, Secret};
+    use portcullis_ops::tracker::Trackers;
     use portcullis_testkit::jira_server::{Config, Flavor, JiraServer, User};
     let token = "demo-token";
     let issues_of = |v: Value| {
@@ -55,43 +57,40 @@ pub(super) fn over_http(
     let url = server.url();
     let keys: Vec<String> = data.issues.iter().map(|i| i.key.clone()).collect();
     let rt = portcullis_ops::tracker::runtime()?;
+    let trackers = Trackers {
+        jira: Some(JiraConfig::new(url.clone())),
+        github: None,
+        jira_credentials: Some(JiraCredentials {
+            email: None,
+            token: Secret::new(token),
+            origin: "the demo".into(),
+        }),
+    };
     let round = |decisions: Vec<NewEvent>, full: bool, report: &mut JiraDemo| {
         rt.block_on(async {
             let mut ledger = Ledger::open(ledger_path)?;
-            let creds = JiraCredentials {
-                email: None,
-                token: Secret::new(token),
-                origin: "the demo".into(),
-            };
-            let (client, me) = portcullis_trackers::jira_client::JiraClient::connect(
-                &url,
-                None,
-                Some(creds),
-                Default::default(),
-            )
-            .await?;
-            let sync = portcullis_trackers::live::sync_jira(
+            let synced = portcullis_ops::tracker::sync(
+                ws,
                 &mut ledger,
-                policy,
-                &client,
-                &portcullis_trackers::live::LiveOptions {
-                    full,
-                    extra_keys: keys.clone(),
-                    ..Default::default()
-                },
-                &portcullis_trackers::live::Quiet,
+                &trackers,
+                full,
+                &keys,
+                &portcullis_trackers::sync::Quiet,
             )
             .await?;
-            ledger.append_all(policy, decisions)?;
-            let me = me.ok_or_else(|| Error::internal("the demo server did not say who we are"))?;
-            let push =
-                portcullis_trackers::push::push_jira(&mut ledger, policy, &client, &me, &[], false)
-                    .await?;
-            report.fetched += sync.fetched;
-            report.pages += sync.pages;
-            report.new_events += sync.new_events + push.new_events;
-            report.pushed += push.pushed;
-            report.conflicts += push.conflicts;
+            ledger.append_all(&ws.policy, decisions)?;
+            let pushed =
+                portcullis_ops::tracker::push(ws, &mut ledger, &trackers, &[], false).await?;
+            for sync in &synced {
+                report.fetched += sync.fetched;
+                report.pages += sync.pages;
+                report.new_events += sync.new_events;
+            }
+            for (_, push) in &pushed.reports {
+                report.new_events += push.new_events;
+                report.pushed += push.pushed;
+                report.conflicts += push.conflicts;
+            }
             Ok::<_, Error>(())
         })
     };

@@ -12,7 +12,7 @@ pub fn render(r: &PushReport, format: Format, tracker: &str) -> String {
         let result = match i.outcome {
             Outcome::WouldPush => "would push".to_string(),
             Outcome::Pushed => "pushed".to_string(),
-            Outcome::AlreadyInJira | Outcome::AlreadyInGithub => format!("already in {tracker}"),
+            Outcome::AlreadyInTracker => format!("already in {tracker}"),
             Outcome::Conflict => "CONFLICT".to_string(),
             Outcome::Missing => format!("not in {tracker}"),
         };

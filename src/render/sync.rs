@@ -1,4 +1,4 @@
-use portcullis_trackers::live::SyncReport;
+use portcullis_trackers::sync::SyncReport;
 
 /// The one-line account of a sync.
 pub fn summary(report: &SyncReport, github_repos: usize) -> String {

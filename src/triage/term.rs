@@ -21,6 +21,7 @@ use ratatui::Terminal;
 use crate::triage::app::{App, Effect};
 use crate::triage::data;
 use portcullis_ops::meeting;
+use portcullis_ops::tracker::{Choice, Trackers};
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::{Error, Result};
 
@@ -329,27 +330,31 @@ fn pick_attendees(
 fn push(ws: &Workspace, ledger: &mut portcullis_ledger::Ledger) -> String {
     let mut run = || -> Result<String> {
         let rt = portcullis_ops::tracker::runtime()?;
-        rt.block_on(async {
-            let mut parts = Vec::new();
-            if ws.config.as_ref().is_some_and(|c| c.jira.is_some()) {
-                let cfg = portcullis_ops::tracker::jira_config(ws, None, None)?;
-                let r =
-                    portcullis_ops::tracker::push_jira_with(ws, ledger, &cfg, &[], false).await?;
-                parts.push(format!(
-                    "Pushed {} decision(s) to Jira; {} conflict(s), {} ticket(s) missing.",
-                    r.pushed, r.conflicts, r.missing
-                ));
-            }
-            if let Some(r) =
-                portcullis_ops::tracker::push_github_configured(ws, ledger, &[], false).await?
-            {
-                parts.push(format!(
-                    "Pushed {} decision(s) to GitHub; {} conflict(s), {} ticket(s) missing.",
-                    r.pushed, r.conflicts, r.missing
-                ));
-            }
-            Ok::<_, Error>(parts.join(" "))
-        })
+        let trackers = Trackers::of(ws, &Choice::default())?;
+        if trackers.is_empty() {
+            return Ok(String::new());
+        }
+        let pushed = rt.block_on(portcullis_ops::tracker::push(
+            ws,
+            ledger,
+            &trackers,
+            &[],
+            false,
+        ))?;
+        Ok(pushed
+            .reports
+            .iter()
+            .map(|(t, r)| {
+                format!(
+                    "Pushed {} decision(s) to {}; {} conflict(s), {} ticket(s) missing.",
+                    r.pushed,
+                    portcullis_trackers::push::tracker_name(t),
+                    r.conflicts,
+                    r.missing
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "))
     };
     match run() {
         Ok(m) => m,

@@ -32,11 +32,12 @@ use portcullis_git::text::{
     cherry_picked_from, merged_branch, normalized_subject, reverted_commit, tag_name, ReleaseTag,
     TagMatcher,
 };
-use portcullis_trackers::github_client::{
+use portcullis_trackers::file::parse_export;
+use portcullis_trackers::github::client::{
     GhComment, GhCommit, GhEvent, GhIssue, GhLabel, GhPull, GhUser,
 };
-use portcullis_trackers::import::{parse_export, plan_issue};
-use portcullis_trackers::jira_wire::{label_diff, label_set};
+use portcullis_trackers::jira::plan::plan_issue;
+use portcullis_trackers::jira::wire::{label_diff, label_set};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};

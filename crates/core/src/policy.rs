@@ -276,6 +276,19 @@ pub struct LoadedPolicy {
 }
 
 impl LoadedPolicy {
+    /// The labels sync looks for: the lines' request labels, the approval and done labels.
+    pub fn labels(&self) -> std::collections::BTreeSet<String> {
+        let mut labels: std::collections::BTreeSet<String> = self
+            .policy
+            .lines
+            .iter()
+            .map(|l| l.request_label.clone())
+            .collect();
+        labels.insert(self.policy.labels.approved.clone());
+        labels.insert(self.policy.labels.done.clone());
+        labels
+    }
+
     /// Whether `key` is a ticket key under this policy.
     pub fn key_matches(&self, key: &str) -> bool {
         self.key_re.is_match(key)

@@ -43,7 +43,7 @@ pub struct JiraConfig {
     pub url: String,
     /// `cloud` or `datacenter`; asked from `/rest/api/2/serverInfo` when absent.
     #[serde(default)]
-    pub flavor: Option<portcullis_trackers::jira_client::Flavor>,
+    pub flavor: Option<portcullis_trackers::jira::client::Flavor>,
     /// A clause ANDed to the query, e.g. `project = DM`.
     #[serde(default)]
     pub jql: Option<String>,

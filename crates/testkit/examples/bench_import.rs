@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
     let path = dir.path().join("ledger.db");
     let mut ledger = Ledger::create(&path)?;
     let t = Instant::now();
-    let summary = portcullis_trackers::import::import_files(
+    let summary = portcullis_trackers::file::import_files(
         &mut ledger,
         &policy,
         &[("bench.json".into(), text.clone())],
@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
         cold, summary.tickets, summary.new_events, summary.new_violations
     );
     let t = Instant::now();
-    let again = portcullis_trackers::import::import_files(
+    let again = portcullis_trackers::file::import_files(
         &mut ledger,
         &policy,
         &[("bench-again.json".into(), text)],

@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     let export = serde_json::to_vec(&generate(tickets, per, start))?;
     let generated = t.elapsed();
     let t = Instant::now();
-    let summary = portcullis_trackers::import::import_files(
+    let summary = portcullis_trackers::file::import_files(
         &mut ledger,
         &policy,
         &[("bench.json".into(), export)],

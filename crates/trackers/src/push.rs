@@ -1,5 +1,5 @@
-//! Write-back: the committee's decisions recorded in portcullis, sent to Jira as label edits and
-//! a comment each.
+//! Write-back: the committee's decisions recorded in portcullis, sent to the tracker each ticket
+//! lives in (Jira, GitHub) as label edits and a comment each; one loop for every [`Tracker`].
 //!
 //! - **What is pending**: every local `decision` event with no `push` event naming it.
 //! - **Plan** (pure, [`plan_push`]): per ticket, the labels the decisions imply (approve adds the
@@ -7,19 +7,17 @@
 //!   the done label, request adds the request label; defer and needs-info change no label), the
 //!   last decision on a label winning, and one comment per decision carrying the note, the
 //!   meeting date and a marker `[portcullis:<event hash>]`.
-//! - **Safety**: before writing, the ticket is re-read. If a label the decisions write changed in
-//!   Jira after the latest pending decision (by someone other than the account pushing), that is a conflict:
-//!   nothing is written for the ticket and the conflict is reported (and kept as a
-//!   `push.conflict` event). Labels are sent as add/remove operations, only those not already
+//! - **Safety**: before writing, the ticket is re-read. If a label the decisions write was
+//!   changed by someone other than the account pushing, after the latest pending decision or
+//!   without the ledger having seen it yet, that is a conflict: nothing is written for the ticket
+//!   and the conflict is reported (and kept as a `push.conflict` event). Labels are sent as add/remove operations, only those not already
 //!   true; a comment whose marker is already on the ticket is not posted again. So a push that
 //!   was interrupted after writing to Jira but before recording it completes without duplicates.
 //! - Each pushed decision becomes a `push` event (one transaction per ticket).
 //!
-//! GitHub issues and pull requests ([`push_github`]) go the same way: labels added in one
-//! request and removed one by one (`DELETE …/labels/{name}`, percent-encoded), the same comment,
-//! the same conflict rule (label events by others after the decision, or not yet seen by the
-//! ledger), the same `push` / `push.conflict` events (source `github`). A ticket is GitHub's when
-//! its key is `{repository}#{number}` or a sync saw it there; [`push_jira`] leaves those alone.
+//! The label edits are only those not already true; the conflict rule, the events and the
+//! markers are the same for every tracker. A ticket is GitHub's when its key is
+//! `{repository}#{number}` or a sync saw it there; Jira has the rest.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -27,14 +25,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::github::label_event_key;
-use crate::github_client::{split_key, GithubClient};
-use crate::jira_client::{comment_text, Account, JiraClient, LabelOp};
-use crate::jira_wire::{label_diff, time_value, History};
+use crate::tracker::{Account, Missing, RemoteChange, Tracker};
 use crate::Result;
 use portcullis_core::event::{kind, source, Event, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
-use portcullis_core::time::now;
+use portcullis_core::time::{fmt_utc, now};
 use portcullis_core::workflow::Decision;
 use portcullis_ledger::Ledger;
 
@@ -214,14 +209,11 @@ pub enum Outcome {
     /// Dry run: this would be written.
     WouldPush,
     Pushed,
-    /// Everything was already in Jira (an earlier push was interrupted); now recorded.
-    AlreadyInJira,
-    /// Everything was already in GitHub (an earlier push was interrupted); now recorded.
-    #[serde(rename = "already-in-github")]
-    AlreadyInGithub,
-    /// Labels changed in Jira since the decision: nothing written.
+    /// Everything was already in the tracker (an earlier push was interrupted); now recorded.
+    AlreadyInTracker,
+    /// Labels changed in the tracker since the decision: nothing written.
     Conflict,
-    /// The ticket is not in Jira (deleted or moved).
+    /// The ticket cannot be written (deleted, moved, not reachable from this workspace).
     Missing,
 }
 
@@ -229,6 +221,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct PushItem {
     pub key: String,
+    /// `jira` or `github`.
+    pub tracker: String,
     pub decisions: Vec<String>,
     pub add: Vec<String>,
     pub remove: Vec<String>,
@@ -249,70 +243,45 @@ pub struct PushReport {
     pub items: Vec<PushItem>,
 }
 
-/// A label change in Jira that the push did not make.
-#[derive(Debug, Clone)]
-struct ForeignChange {
-    history: String,
-    at: DateTime<Utc>,
-    actor: String,
-    added: Vec<String>,
-    removed: Vec<String>,
-}
-
-fn foreign_changes(
-    policy: &LoadedPolicy,
-    histories: &[History],
-    after: DateTime<Utc>,
-    me: &Account,
-) -> Vec<ForeignChange> {
-    let mut out = Vec::new();
-    for h in histories {
-        let Some(at) = h.created.as_ref().and_then(time_value) else {
-            continue;
-        };
-        if at <= after {
-            continue;
-        }
-        let actor = h.author.as_ref().and_then(|a| a.id()).unwrap_or_default();
-        if actor == me.id {
-            continue;
-        }
-        for item in h.items.iter().filter(|i| i.is_labels()) {
-            let (added, removed) =
-                label_diff(item.from_string.as_deref(), item.to_string.as_deref());
-            let relevant = |l: &String| policy.is_known_label(l);
-            let added: Vec<String> = added.into_iter().filter(relevant).collect();
-            let removed: Vec<String> = removed.into_iter().filter(relevant).collect();
-            if !added.is_empty() || !removed.is_empty() {
-                out.push(ForeignChange {
-                    history: h.id.clone().unwrap_or_default(),
-                    at,
-                    actor: actor.clone(),
-                    added,
-                    removed,
-                });
-            }
-        }
+impl PushReport {
+    /// Both reports as one (Jira's and GitHub's pushes of one command).
+    pub fn merge(&mut self, other: PushReport) {
+        self.pending += other.pending;
+        self.pushed += other.pushed;
+        self.conflicts += other.conflicts;
+        self.missing += other.missing;
+        self.new_events += other.new_events;
+        self.items.extend(other.items);
     }
-    out
 }
 
-/// Push pending decisions to Jira (or, with `dry_run`, say what would be pushed).
-pub async fn push_jira(
-    ledger: &mut Ledger,
-    policy: &LoadedPolicy,
-    client: &JiraClient,
-    me: &Account,
+/// The pending decisions on tickets of `tracker` (only `keys`, when given).
+pub fn pending_for<T: Tracker>(
+    ledger: &Ledger,
+    tracker: &T,
     keys: &[String],
-    dry_run: bool,
-) -> Result<PushReport> {
-    let github = github_tickets(ledger)?;
+) -> Result<Vec<PendingDecision>> {
     let mut pending = pending_decisions(ledger)?;
-    pending.retain(|d| !is_github_ticket(&github, &d.key));
+    let owned = tracker.own_keys(pending.iter().map(|d| d.key.clone()).collect(), ledger)?;
+    pending.retain(|d| owned.contains(&d.key));
     if !keys.is_empty() {
         let wanted: BTreeSet<&String> = keys.iter().collect();
         pending.retain(|d| wanted.contains(&d.key));
     }
+    Ok(pending)
+}
+
+/// Push the pending decisions on `tracker`'s tickets (or, with `dry_run`, say what would be
+/// pushed), as the account `me`.
+pub async fn push<T: Tracker>(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    tracker: &T,
+    me: &Account,
+    keys: &[String],
+    dry_run: bool,
+) -> Result<PushReport> {
+    let pending = pending_for(ledger, tracker, keys)?;
     let plans = plan_push(policy, &pending);
     let mut report = PushReport {
         dry_run,
@@ -320,237 +289,18 @@ pub async fn push_jira(
         ..Default::default()
     };
     for plan in plans {
-        let item = push_ticket(ledger, policy, client, me, &plan, dry_run, &mut report).await?;
-        match item.outcome {
-            Outcome::Pushed | Outcome::AlreadyInJira | Outcome::AlreadyInGithub => {
-                report.pushed += plan.decisions.len()
-            }
-            Outcome::Conflict => report.conflicts += 1,
-            Outcome::Missing => report.missing += 1,
-            Outcome::WouldPush => {}
-        }
-        report.items.push(item);
-    }
-    Ok(report)
-}
-
-async fn push_ticket(
-    ledger: &mut Ledger,
-    policy: &LoadedPolicy,
-    client: &JiraClient,
-    me: &Account,
-    plan: &TicketPlan,
-    dry_run: bool,
-    report: &mut PushReport,
-) -> Result<PushItem> {
-    let decisions: Vec<String> = plan
-        .decisions
-        .iter()
-        .map(|d| format!("{} {} (#{})", d.decision, d.line, d.seq))
-        .collect();
-    let mut item = PushItem {
-        key: plan.key.clone(),
-        decisions,
-        add: Vec::new(),
-        remove: Vec::new(),
-        comments: 0,
-        outcome: Outcome::WouldPush,
-        detail: None,
-    };
-    let Some(issue) = client.issue_for_push(&plan.key).await? else {
-        item.outcome = Outcome::Missing;
-        item.detail =
-            Some("not found in Jira (deleted, moved, or not visible to this account)".into());
-        return Ok(item);
-    };
-    let fields = issue.get("fields").cloned().unwrap_or(Value::Null);
-    let current: BTreeSet<String> = fields
-        .get("labels")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l.as_str().map(str::to_string))
-        .collect();
-    let histories: Vec<History> = issue
-        .get("changelog")
-        .and_then(|c| c.get("histories"))
-        .and_then(|h| serde_json::from_value(h.clone()).ok())
-        .unwrap_or_default();
-
-    // Conflict: a policy label changed in Jira, by someone else, after the latest decision.
-    let latest = plan
-        .decisions
-        .iter()
-        .map(|d| d.at)
-        .max()
-        .unwrap_or_else(now);
-    let foreign: Vec<ForeignChange> = foreign_changes(policy, &histories, latest, me)
-        .into_iter()
-        .filter(|f| {
-            f.added
-                .iter()
-                .chain(&f.removed)
-                .any(|l| plan.labels.contains_key(l))
-        })
-        .collect();
-    if !foreign.is_empty() {
-        item.outcome = Outcome::Conflict;
-        let what: Vec<String> = foreign
-            .iter()
-            .map(|f| {
-                let mut parts: Vec<String> = f.added.iter().map(|l| format!("+{l}")).collect();
-                parts.extend(f.removed.iter().map(|l| format!("-{l}")));
-                format!(
-                    "{} by {} at {}",
-                    parts.join(" "),
-                    f.actor,
-                    portcullis_core::time::fmt_utc(f.at)
-                )
-            })
-            .collect();
-        item.detail = Some(format!(
-            "labels changed in Jira after the decision: {}; nothing was written. Sync, review, and decide again to push",
-            what.join("; ")
-        ));
-        if !dry_run {
-            let events = plan.decisions.iter().flat_map(|d| {
-                foreign.iter().map(move |f| {
-                    push_event(
-                        &plan.key,
-                        d,
-                        me,
-                        kind::PUSH_CONFLICT,
-                        json!({
-                            "decision_seq": d.seq,
-                            "history": f.history,
-                            "changed_by": f.actor,
-                            "changed_at": portcullis_core::time::fmt_utc(f.at),
-                            "added": f.added,
-                            "removed": f.removed,
-                        }),
-                        format!("push-conflict:{}:{}", d.hash, f.history),
-                    )
-                })
-            });
-            report.new_events += ledger.append_all(policy, events)?;
-        }
-        return Ok(item);
-    }
-
-    // Only what is not already true in Jira.
-    let mut ops = Vec::new();
-    for (label, present) in &plan.labels {
-        match (present, current.contains(label)) {
-            (true, false) => {
-                item.add.push(label.clone());
-                ops.push(LabelOp::Add(label.clone()));
-            }
-            (false, true) => {
-                item.remove.push(label.clone());
-                ops.push(LabelOp::Remove(label.clone()));
-            }
-            _ => {}
-        }
-    }
-    let embedded = fields.get("comment");
-    let embedded_total = embedded
-        .and_then(|c| c.get("total"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let mut existing: Vec<String> = embedded
-        .and_then(|c| c.get("comments"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(comment_text)
-        .collect();
-    if (existing.len() as u64) < embedded_total {
-        existing = client.comment_bodies(&plan.key).await?;
-    }
-    let to_post: Vec<&(String, String)> = plan
-        .comments
-        .iter()
-        .filter(|(marker, _)| !existing.iter().any(|c| c.contains(marker.as_str())))
-        .collect();
-    item.comments = to_post.len();
-    if dry_run {
-        item.outcome = Outcome::WouldPush;
-        return Ok(item);
-    }
-    if !ops.is_empty() {
-        client.edit_labels(&plan.key, &ops).await?;
-    }
-    let mut comment_ids = Vec::new();
-    for (_, body) in &to_post {
-        comment_ids.push(client.add_comment(&plan.key, body).await?);
-    }
-    item.outcome = if ops.is_empty() && to_post.is_empty() {
-        Outcome::AlreadyInJira
-    } else {
-        Outcome::Pushed
-    };
-    let events = plan.decisions.iter().map(|d| {
-        push_event(
-            &plan.key,
-            d,
+        let mut one = TicketPush {
+            ledger: &mut *ledger,
+            policy,
+            tracker,
             me,
-            kind::PUSHED,
-            json!({
-                "decision_seq": d.seq,
-                "decision": d.decision.as_str(),
-                "site": client.site(),
-                "added": item.add,
-                "removed": item.remove,
-                "comments_posted": comment_ids.len(),
-                "already_in_jira": item.outcome == Outcome::AlreadyInJira,
-            }),
-            format!("push:{}", d.hash),
-        )
-    });
-    report.new_events += ledger.append_all(policy, events)?;
-    Ok(item)
-}
-
-/// Tickets a sync saw in GitHub (their `ticket.observed` came from there).
-pub fn github_tickets(ledger: &Ledger) -> Result<BTreeSet<String>> {
-    Ok(ledger.tickets_with_event_from(kind::TICKET_OBSERVED, source::GITHUB)?)
-}
-
-/// Whether a ticket lives in GitHub: a `{repository}#{number}` key, or seen there by a sync.
-pub fn is_github_ticket(github: &BTreeSet<String>, key: &str) -> bool {
-    split_key(key).is_some() || github.contains(key)
-}
-
-/// Push pending decisions on GitHub tickets to GitHub (or, with `dry_run`, say what would be
-/// pushed).
-pub async fn push_github(
-    ledger: &mut Ledger,
-    policy: &LoadedPolicy,
-    client: &GithubClient,
-    me: &Account,
-    keys: &[String],
-    dry_run: bool,
-) -> Result<PushReport> {
-    let github = github_tickets(ledger)?;
-    let mut pending = pending_decisions(ledger)?;
-    pending.retain(|d| is_github_ticket(&github, &d.key));
-    if !keys.is_empty() {
-        let wanted: BTreeSet<&String> = keys.iter().collect();
-        pending.retain(|d| wanted.contains(&d.key));
-    }
-    let plans = plan_push(policy, &pending);
-    let mut report = PushReport {
-        dry_run,
-        pending: pending.len(),
-        ..Default::default()
-    };
-    for plan in plans {
-        let item =
-            push_github_ticket(ledger, policy, client, me, &plan, dry_run, &mut report).await?;
+            plan: &plan,
+            dry_run,
+        };
+        let (item, new_events) = one.run().await?;
+        report.new_events += new_events;
         match item.outcome {
-            Outcome::Pushed | Outcome::AlreadyInJira | Outcome::AlreadyInGithub => {
-                report.pushed += plan.decisions.len()
-            }
+            Outcome::Pushed | Outcome::AlreadyInTracker => report.pushed += plan.decisions.len(),
             Outcome::Conflict => report.conflicts += 1,
             Outcome::Missing => report.missing += 1,
             Outcome::WouldPush => {}
@@ -560,233 +310,210 @@ pub async fn push_github(
     Ok(report)
 }
 
-async fn push_github_ticket(
-    ledger: &mut Ledger,
-    policy: &LoadedPolicy,
-    client: &GithubClient,
-    me: &Account,
-    plan: &TicketPlan,
+/// One ticket's push in progress.
+struct TicketPush<'a, T: Tracker> {
+    ledger: &'a mut Ledger,
+    policy: &'a LoadedPolicy,
+    tracker: &'a T,
+    me: &'a Account,
+    plan: &'a TicketPlan,
     dry_run: bool,
-    report: &mut PushReport,
-) -> Result<PushItem> {
-    let mut item = PushItem {
-        key: plan.key.clone(),
-        decisions: plan
+}
+
+impl<T: Tracker> TicketPush<'_, T> {
+    /// Re-read the ticket, check for conflicts, write what is not already true, record it.
+    /// Returns the item and the number of events recorded.
+    async fn run(&mut self) -> Result<(PushItem, u64)> {
+        let plan = self.plan;
+        let mut item = PushItem {
+            key: plan.key.clone(),
+            tracker: self.tracker.source().to_string(),
+            decisions: plan
+                .decisions
+                .iter()
+                .map(|d| format!("{} {} (#{})", d.decision, d.line, d.seq))
+                .collect(),
+            add: Vec::new(),
+            remove: Vec::new(),
+            comments: 0,
+            outcome: Outcome::WouldPush,
+            detail: None,
+        };
+        let remote = match self.tracker.remote(&plan.key).await? {
+            Ok(r) => r,
+            Err(Missing(why)) => {
+                item.outcome = Outcome::Missing;
+                item.detail = Some(why);
+                return Ok((item, 0));
+            }
+        };
+        let foreign = self.foreign(&remote.changes)?;
+        if !foreign.is_empty() {
+            return self.conflict(item, &foreign);
+        }
+        // Only what is not already true in the tracker.
+        for (label, present) in &plan.labels {
+            match (present, remote.labels.contains(label)) {
+                (true, false) => item.add.push(label.clone()),
+                (false, true) => item.remove.push(label.clone()),
+                _ => {}
+            }
+        }
+        let to_post: Vec<&(String, String)> = plan
+            .comments
+            .iter()
+            .filter(|(marker, _)| !remote.comments.iter().any(|c| c.contains(marker.as_str())))
+            .collect();
+        item.comments = to_post.len();
+        if self.dry_run {
+            return Ok((item, 0));
+        }
+        self.tracker
+            .set_labels(&plan.key, &item.add, &item.remove)
+            .await?;
+        let mut posted = 0;
+        for (_, body) in &to_post {
+            self.tracker.comment(&plan.key, body).await?;
+            posted += 1;
+        }
+        item.outcome = if item.add.is_empty() && item.remove.is_empty() && to_post.is_empty() {
+            Outcome::AlreadyInTracker
+        } else {
+            Outcome::Pushed
+        };
+        let already = item.outcome == Outcome::AlreadyInTracker;
+        let events = plan.decisions.iter().map(|d| {
+            let mut payload = self.tracker.push_details(&plan.key);
+            payload.extend([
+                ("decision_seq".into(), json!(d.seq)),
+                ("decision".into(), json!(d.decision.as_str())),
+                ("added".into(), json!(item.add)),
+                ("removed".into(), json!(item.remove)),
+                ("comments_posted".into(), json!(posted)),
+                ("already_in_tracker".into(), json!(already)),
+            ]);
+            self.event(
+                d,
+                kind::PUSHED,
+                Value::Object(payload),
+                format!("push:{}", d.hash),
+            )
+        });
+        let events: Vec<NewEvent> = events.collect();
+        let n = self.ledger.append_all(self.policy, events)?;
+        Ok((item, n))
+    }
+
+    /// The changes to labels the plan writes, made by someone else after the latest pending
+    /// decision, or not yet seen by the ledger.
+    fn foreign(&self, changes: &[RemoteChange]) -> Result<Vec<RemoteChange>> {
+        let latest = self
+            .plan
             .decisions
             .iter()
-            .map(|d| format!("{} {} (#{})", d.decision, d.line, d.seq))
-            .collect(),
-        add: Vec::new(),
-        remove: Vec::new(),
-        comments: 0,
-        outcome: Outcome::WouldPush,
-        detail: None,
-    };
-    let Some((repo, number)) = client.repo_for_key(&plan.key) else {
-        item.outcome = Outcome::Missing;
-        item.detail =
-            Some("its repository is not in github.repos of portcullis.toml; add it to push".into());
-        return Ok(item);
-    };
-    let repo = repo.clone();
-    let Some(issue) = client.issue(&repo, number).await? else {
-        item.outcome = Outcome::Missing;
-        item.detail = Some(format!(
-            "not found in {} (deleted, transferred, or not visible to this token)",
-            repo.full_name()
-        ));
-        return Ok(item);
-    };
-    let current: BTreeSet<String> = issue.label_names().into_iter().collect();
-    let (events, _) = client.issue_events(&repo, number).await?;
-
-    // Conflict: a label the decisions write, changed by someone else after the latest decision
-    // or since the ledger last saw the ticket.
-    let latest = plan
-        .decisions
-        .iter()
-        .map(|d| d.at)
-        .max()
-        .unwrap_or_else(now);
-    let seen: HashSet<String> = ledger
-        .events_for_ticket(&plan.key)?
-        .into_iter()
-        .filter_map(|e| e.dedup_key)
-        .collect();
-    let foreign: Vec<ForeignChange> = events
-        .iter()
-        .filter_map(|ev| {
-            let (added, label) = ev.label_change()?;
-            let at = ev.created_at?;
-            let actor = ev.actor_login().unwrap_or("").to_string();
-            if actor.eq_ignore_ascii_case(&me.id)
-                || !policy.is_known_label(label)
-                || !plan.labels.contains_key(label)
-            {
-                return None;
-            }
-            let unseen = !seen.contains(&label_event_key(&plan.key, ev, added, label));
-            (at > latest || unseen).then(|| ForeignChange {
-                history: ev.id.map(|i| i.to_string()).unwrap_or_default(),
-                at,
-                actor,
-                added: if added {
-                    vec![label.to_string()]
-                } else {
-                    vec![]
-                },
-                removed: if added {
-                    vec![]
-                } else {
-                    vec![label.to_string()]
-                },
+            .map(|d| d.at)
+            .max()
+            .unwrap_or_else(now);
+        let seen: HashSet<String> = self
+            .ledger
+            .events_for_ticket(&self.plan.key)?
+            .into_iter()
+            .filter_map(|e| e.dedup_key)
+            .collect();
+        let relevant = |l: &String| self.plan.labels.contains_key(l);
+        Ok(changes
+            .iter()
+            .filter(|c| !c.actor.eq_ignore_ascii_case(&self.me.id))
+            .filter(|c| c.at > latest || c.ledger_keys.iter().any(|k| !seen.contains(k)))
+            .filter_map(|c| {
+                let added: Vec<String> = c.added.iter().filter(|l| relevant(l)).cloned().collect();
+                let removed: Vec<String> =
+                    c.removed.iter().filter(|l| relevant(l)).cloned().collect();
+                (!added.is_empty() || !removed.is_empty()).then(|| RemoteChange {
+                    added,
+                    removed,
+                    ..c.clone()
+                })
             })
-        })
-        .collect();
-    if !foreign.is_empty() {
+            .collect())
+    }
+
+    /// Report and record a conflict: nothing is written to the tracker.
+    fn conflict(
+        &mut self,
+        mut item: PushItem,
+        foreign: &[RemoteChange],
+    ) -> Result<(PushItem, u64)> {
         item.outcome = Outcome::Conflict;
         let what: Vec<String> = foreign
             .iter()
             .map(|f| {
                 let mut parts: Vec<String> = f.added.iter().map(|l| format!("+{l}")).collect();
                 parts.extend(f.removed.iter().map(|l| format!("-{l}")));
-                format!(
-                    "{} by {} at {}",
-                    parts.join(" "),
-                    if f.actor.is_empty() {
-                        "someone"
-                    } else {
-                        &f.actor
-                    },
-                    portcullis_core::time::fmt_utc(f.at)
-                )
+                let who = if f.actor.is_empty() {
+                    "someone"
+                } else {
+                    &f.actor
+                };
+                format!("{} by {who} at {}", parts.join(" "), fmt_utc(f.at))
             })
             .collect();
         item.detail = Some(format!(
-            "labels changed in GitHub after the decision or since the last sync: {}; nothing was written. Sync, review, and decide again to push",
+            "labels changed in {} after the decision or since the last sync: {}; nothing was written. Sync, review, and decide again to push",
+            tracker_name(self.tracker.source()),
             what.join("; ")
         ));
-        if !dry_run {
-            let events = plan.decisions.iter().flat_map(|d| {
-                foreign.iter().map(move |f| {
-                    tracker_event(
-                        source::GITHUB,
-                        &plan.key,
-                        d,
-                        me,
-                        kind::PUSH_CONFLICT,
-                        json!({
-                            "decision_seq": d.seq,
-                            "event_id": f.history,
-                            "changed_by": f.actor,
-                            "changed_at": portcullis_core::time::fmt_utc(f.at),
-                            "added": f.added,
-                            "removed": f.removed,
-                        }),
-                        format!(
-                            "push-conflict:{}:gh{}:{}",
-                            d.hash,
-                            f.history,
-                            portcullis_core::time::fmt_utc(f.at)
-                        ),
-                    )
-                })
-            });
-            report.new_events += ledger.append_all(policy, events)?;
+        if self.dry_run {
+            return Ok((item, 0));
         }
-        return Ok(item);
+        let mut events = Vec::new();
+        for d in &self.plan.decisions {
+            for f in foreign {
+                let mut payload = self.tracker.push_details(&self.plan.key);
+                payload.extend([
+                    ("decision_seq".into(), json!(d.seq)),
+                    ("change".into(), json!(f.id)),
+                    ("changed_by".into(), json!(f.actor)),
+                    ("changed_at".into(), json!(fmt_utc(f.at))),
+                    ("added".into(), json!(f.added)),
+                    ("removed".into(), json!(f.removed)),
+                ]);
+                let key = self.tracker.conflict_key(&d.hash, f);
+                events.push(self.event(d, kind::PUSH_CONFLICT, Value::Object(payload), key));
+            }
+        }
+        let n = self.ledger.append_all(self.policy, events)?;
+        Ok((item, n))
     }
 
-    // Only what is not already true in GitHub.
-    for (label, present) in &plan.labels {
-        match (present, current.contains(label)) {
-            (true, false) => item.add.push(label.clone()),
-            (false, true) => item.remove.push(label.clone()),
-            _ => {}
+    /// The ledger event for what push did about one decision, from the tracker.
+    fn event(
+        &self,
+        d: &PendingDecision,
+        kind: &'static str,
+        payload: Value,
+        dedup_key: String,
+    ) -> NewEvent {
+        NewEvent {
+            ticket: Some(self.plan.key.clone()),
+            line: Some(d.line.clone()),
+            kind,
+            source: self.tracker.source().into(),
+            actor: Some(self.me.id.clone()),
+            at: now(),
+            meeting: d.meeting,
+            note: None,
+            payload,
+            dedup_key: Some(dedup_key),
         }
     }
-    let existing = client.comment_bodies(&repo, number).await?;
-    let to_post: Vec<&(String, String)> = plan
-        .comments
-        .iter()
-        .filter(|(marker, _)| !existing.iter().any(|c| c.contains(marker.as_str())))
-        .collect();
-    item.comments = to_post.len();
-    if dry_run {
-        return Ok(item);
-    }
-    if !item.add.is_empty() {
-        client.add_labels(&repo, number, &item.add).await?;
-    }
-    for label in &item.remove {
-        client.remove_label(&repo, number, label).await?;
-    }
-    let mut comment_ids = Vec::new();
-    for (_, body) in &to_post {
-        comment_ids.push(client.add_comment(&repo, number, body).await?);
-    }
-    item.outcome = if item.add.is_empty() && item.remove.is_empty() && to_post.is_empty() {
-        Outcome::AlreadyInGithub
-    } else {
-        Outcome::Pushed
-    };
-    let events = plan.decisions.iter().map(|d| {
-        tracker_event(
-            source::GITHUB,
-            &plan.key,
-            d,
-            me,
-            kind::PUSHED,
-            json!({
-                "decision_seq": d.seq,
-                "decision": d.decision.as_str(),
-                "site": client.site(),
-                "repo": repo.full_name(),
-                "added": item.add,
-                "removed": item.remove,
-                "comments_posted": comment_ids.len(),
-                "already_in_github": item.outcome == Outcome::AlreadyInGithub,
-            }),
-            format!("push:{}", d.hash),
-        )
-    });
-    report.new_events += ledger.append_all(policy, events)?;
-    Ok(item)
 }
 
-/// The ledger event for what push did about one decision (recorded as from Jira).
-fn push_event(
-    key: &str,
-    d: &PendingDecision,
-    me: &Account,
-    kind: &'static str,
-    payload: Value,
-    dedup_key: String,
-) -> NewEvent {
-    tracker_event(source::JIRA, key, d, me, kind, payload, dedup_key)
-}
-
-/// The ledger event for what push did about one decision, from `tracker`.
-fn tracker_event(
-    tracker: &str,
-    key: &str,
-    d: &PendingDecision,
-    me: &Account,
-    kind: &'static str,
-    payload: Value,
-    dedup_key: String,
-) -> NewEvent {
-    NewEvent {
-        ticket: Some(key.to_string()),
-        line: Some(d.line.clone()),
-        kind,
-        source: tracker.into(),
-        actor: Some(me.id.clone()),
-        at: now(),
-        meeting: d.meeting,
-        note: None,
-        payload,
-        dedup_key: Some(dedup_key),
+/// How messages name a tracker source.
+pub fn tracker_name(source: &str) -> &'static str {
+    match source {
+        "github" => "GitHub",
+        _ => "Jira",
     }
 }
 

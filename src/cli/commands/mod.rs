@@ -16,6 +16,7 @@ mod sync;
 mod verify;
 
 use crate::cli::{Cli, Command};
+use portcullis_ops::tracker::Choice;
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::Result;
 
@@ -38,7 +39,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => {
             let ws = Workspace::resolve(&loc)?;
             if from_file.is_empty() {
-                sync::live(&ws, url.as_deref(), flavor.as_deref(), full, &keys, format)
+                let choice = Choice {
+                    jira_url: url,
+                    jira_flavor: flavor,
+                };
+                sync::live(&ws, &choice, full, &keys, format)
             } else {
                 sync::from_files(&ws, &from_file, format)
             }
@@ -51,8 +56,10 @@ pub fn run(cli: Cli) -> Result<u8> {
             format,
         } => push::run(
             &Workspace::resolve(&loc)?,
-            url.as_deref(),
-            flavor.as_deref(),
+            &Choice {
+                jira_url: url,
+                jira_flavor: flavor,
+            },
             &keys,
             dry_run,
             format,

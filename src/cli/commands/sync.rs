@@ -3,22 +3,24 @@ use std::path::PathBuf;
 use crate::cli::output::print;
 use crate::render::sync::{summary, tracker_of};
 use crate::render::{clean, json, Format};
-use portcullis_ops::tracker::{
-    connect_github, connect_jira, github_config, jira_config, live_options, runtime,
-};
+use portcullis_core::Problem;
+use portcullis_ops::tracker::{runtime, sync, Choice, Trackers};
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::{Error, Result};
-use portcullis_trackers::github::{sync_github, GithubOptions};
-use portcullis_trackers::github_client::split_key;
-use portcullis_trackers::import::import_files;
-use portcullis_trackers::live::{sync_jira, Progress, SyncReport};
+use portcullis_trackers::file::import_files;
+use portcullis_trackers::sync::{Progress, SyncReport};
 
 /// `sync --from-file`: import saved responses.
 pub fn from_files(ws: &Workspace, files: &[PathBuf], format: Format) -> Result<u8> {
     let mut loaded = Vec::new();
     for f in files {
-        let bytes = std::fs::read(f)
-            .map_err(|e| Error::input(format!("cannot read {}: {e}", f.display())))?;
+        let bytes = std::fs::read(f).map_err(|e| {
+            Error::Problem(
+                Problem::input(format!("cannot read {}", f.display()))
+                    .because(e)
+                    .hint("check the path of --from-file"),
+            )
+        })?;
         loaded.push((f.display().to_string(), bytes));
     }
     let mut ledger = ws.open_ledger()?;
@@ -82,63 +84,17 @@ impl Progress for Bar {
 /// GitHub's).
 pub fn live(
     ws: &Workspace,
-    url: Option<&str>,
-    flavor: Option<&str>,
+    choice: &Choice,
     full: bool,
     keys: &[String],
     format: Format,
 ) -> Result<u8> {
-    let github = github_config(ws)?;
-    let jira_configured = ws.config.as_ref().is_some_and(|c| c.jira.is_some());
-    let jira = if jira_configured || url.is_some() || flavor.is_some() || github.is_none() {
-        Some(jira_config(ws, url, flavor)?)
-    } else {
-        None
-    };
-    for k in keys {
-        if !ws.policy.key_matches(k) {
-            return Err(Error::input(format!(
-                "`{k}` is not a ticket key under this policy (pattern `{}`)",
-                ws.policy.policy.ticket_key
-            )));
-        }
-    }
-    let (github_keys, jira_keys): (Vec<String>, Vec<String>) =
-        keys.iter().cloned().partition(|k| split_key(k).is_some());
-    if let (Some(k), None) = (github_keys.first(), &github) {
-        return Err(Error::input(format!(
-            "`{k}` is a GitHub ticket, but no [github] is configured"
-        ))
-        .hint("add a [github] table with `repos = [\"owner/name\"]` to portcullis.toml"));
-    }
-    if let (Some(k), None) = (jira_keys.first(), &jira) {
-        return Err(Error::input(format!(
-            "`{k}` is a Jira ticket, but no [jira] is configured"
-        ))
-        .hint("add a [jira] table with `url = \"https://…\"` to portcullis.toml, or pass --url"));
-    }
+    let trackers = Trackers::of(ws, choice)?;
     let mut ledger = ws.open_ledger()?;
     let show = format != Format::Json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bar = Bar::new(show);
     let rt = runtime()?;
-    let result = rt.block_on(async {
-        let mut reports = Vec::new();
-        if let Some(cfg) = &jira {
-            let opts = live_options(cfg, full, &jira_keys);
-            let (client, _me) = connect_jira(ws, cfg).await?;
-            reports.push(sync_jira(&mut ledger, &ws.policy, &client, &opts, &bar).await?);
-        }
-        if let Some((cfg, repos)) = &github {
-            let (client, _me) = connect_github(ws, cfg, repos.clone()).await?;
-            let opts = GithubOptions {
-                full,
-                extra_keys: github_keys.clone(),
-                ..GithubOptions::default()
-            };
-            reports.push(sync_github(&mut ledger, &ws.policy, &client, &opts, &bar).await?);
-        }
-        Ok::<_, Error>(reports)
-    });
+    let result = rt.block_on(sync(ws, &mut ledger, &trackers, full, keys, &bar));
     bar.0.finish_and_clear();
     let reports = result?;
     match format {
@@ -151,14 +107,12 @@ pub fn live(
             }
         },
         _ => {
+            let repos = trackers.github.as_ref().map_or(0, |(_, r)| r.len());
             for report in &reports {
                 for w in &report.warnings {
                     eprintln!("warning: {}", clean(w));
                 }
-                print(&summary(
-                    report,
-                    github.as_ref().map_or(0, |(_, r)| r.len()),
-                ))?;
+                print(&summary(report, repos))?;
             }
         }
     }

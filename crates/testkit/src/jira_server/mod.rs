@@ -51,7 +51,7 @@ use serde_json::{json, Value};
 use model::{LabelOp, Store};
 
 /// Which Jira the server plays: the same flavors the client knows.
-pub use portcullis_trackers::jira_client::Flavor;
+pub use portcullis_trackers::jira::client::Flavor;
 
 /// An account the server knows. Cloud authenticates `email:token` (Basic); Data Center
 /// `Bearer token` or Basic `name:token`.

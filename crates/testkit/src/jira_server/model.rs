@@ -656,7 +656,7 @@ fn change_item(field: &str, from: &str, to: &str) -> Value {
 /// Parse a timestamp: Jira's `2026-11-24T07:00:00.000-0500`, or RFC 3339.
 pub(crate) use portcullis_core::time::parse_tracker_time as parse_time;
 
-use portcullis_trackers::jira_wire::time_value as parse_time_value;
+use portcullis_trackers::jira::wire::time_value as parse_time_value;
 
 /// Format like Jira: `2026-11-24T07:00:00.000-0500` (milliseconds, no colon in the offset).
 pub(crate) fn fmt_time(t: DateTime<Utc>, zone: FixedOffset) -> String {

@@ -1,23 +1,19 @@
-//! Import of Jira search responses saved to files: parse → plan (pure) → apply (one transaction).
-//!
-//! The plan turns each issue's label history into `label.added` / `label.removed` events (label
-//! sets are whole and space-separated; changes are set differences), records the ticket's fields
-//! as `ticket.observed`, and reconciles the current labels with the history: a difference (no
-//! changelog exported, or a truncated one) becomes a `snapshot` event with no actor. Every event
-//! has a dedup key, so importing the same data twice adds nothing.
+//! Jira search responses saved to files: parse → plan (pure, Jira's [`plan_issue`]) → apply, all
+//! in one transaction. Every event has a dedup key, so importing the same data twice adds
+//! nothing.
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::jira_wire::{label_diff, label_set, time_value, History, JiraIssue, SearchPage};
+use crate::jira::plan::plan_issue;
+use crate::jira::wire::{JiraIssue, SearchPage};
 use crate::{Error, Result};
-use portcullis_core::event::{kind, label_set_after, source, LabelFact, NewEvent, TicketInfo};
+use portcullis_core::event::{kind, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
-use portcullis_core::time::{fmt_utc, now};
+use portcullis_core::time::now;
 use portcullis_ledger::Ledger;
 
 /// A response that is JSON of the right kind but with a field of the wrong type.
@@ -80,7 +76,7 @@ pub fn parse_export(name: &str, bytes: &[u8]) -> Result<Vec<JiraIssue>> {
         return Ok(vec![issue]);
     }
     if map.contains_key("errorMessages") {
-        let parts = crate::jira_wire::error_messages(&value);
+        let parts = crate::jira::wire::error_messages(&value);
         return Err(Error::input(format!(
             "{name} holds a Jira error response, not search results: {}",
             parts.join("; ")
@@ -106,9 +102,6 @@ pub struct ImportSummary {
     pub new_violations: usize,
     pub warnings: Vec<String>,
 }
-
-/// A history with its time and numeric id parsed once, for sorting.
-type TimedHistory<'a> = (Option<DateTime<Utc>>, Option<u64>, &'a History);
 
 fn bad_keys(policy: &LoadedPolicy, source_name: &str, bad: &[&str]) -> Error {
     let shown: Vec<&str> = bad.iter().take(5).copied().collect();
@@ -193,246 +186,6 @@ fn stream_issues(
         (Ok(saw), None) => Ok(saw),
         (Err(_), None) => Err(None),
     }
-}
-
-/// Reconcile a ticket's current labels with its label history: the ledger's (`known`) plus the
-/// events just planned for it (`planned`), or `running` (the set those planned events end with)
-/// when the ledger had nothing. Each difference becomes a snapshot event stamped `updated` (or
-/// now); each current label that looks like a backport label no release line uses becomes a
-/// warning. Shared by the Jira import and the GitHub sync.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn reconcile_labels(
-    key: &str,
-    current: &BTreeSet<String>,
-    running: BTreeSet<String>,
-    known: &[LabelFact],
-    planned: &[NewEvent],
-    updated: Option<DateTime<Utc>>,
-    policy: &LoadedPolicy,
-    warnings: &mut Vec<String>,
-) -> Vec<NewEvent> {
-    let history_set = if known.is_empty() {
-        running
-    } else {
-        let planned: Vec<LabelFact> = planned
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| {
-                Some(LabelFact {
-                    at: e.at,
-                    seq: i64::MAX / 2 + i as i64,
-                    added: e.kind == kind::LABEL_ADDED,
-                    label: e.payload.get("label")?.as_str()?.to_string(),
-                })
-            })
-            .collect();
-        label_set_after(known.iter().chain(planned.iter()))
-    };
-    let at = updated.unwrap_or_else(now);
-    let stamp = fmt_utc(at);
-    let mut out = Vec::new();
-    for (k, labels, sign) in [
-        (kind::LABEL_ADDED, current.difference(&history_set), '+'),
-        (kind::LABEL_REMOVED, history_set.difference(current), '-'),
-    ] {
-        for label in labels {
-            out.push(NewEvent {
-                ticket: Some(key.to_string()),
-                line: None,
-                kind: k,
-                source: source::SNAPSHOT.into(),
-                actor: None,
-                at,
-                meeting: None,
-                note: None,
-                payload: json!({ "label": label, "reason": "current labels differ from the label history" }),
-                dedup_key: Some(format!("snapshot:{key}:{stamp}:{sign}{label}")),
-            });
-        }
-    }
-    for label in current {
-        if policy.is_unknown_backport_label(label) {
-            warnings.push(format!(
-                "{key}: label `{label}` looks like a backport label but no release line of the policy uses it (ignored)"
-            ));
-        }
-    }
-    out
-}
-
-/// Plan the events of one issue, given the label changes the ledger already has for it. Pure.
-pub fn plan_issue(
-    policy: &LoadedPolicy,
-    issue: &JiraIssue,
-    known: &[LabelFact],
-    warnings: &mut Vec<String>,
-) -> Vec<NewEvent> {
-    let mut out = Vec::new();
-    {
-        let key = issue.key.clone();
-        let fields = issue.fields.clone().unwrap_or_default();
-        let updated = fields.updated.as_ref().and_then(time_value);
-
-        // 1. Label history, oldest first. Times are parsed once.
-        let mut running: BTreeSet<String> = BTreeSet::new();
-        let mut label_events: Vec<NewEvent> = Vec::new();
-        if let Some(cl) = &issue.changelog {
-            if cl.is_truncated() {
-                warnings.push(format!(
-                    "{key}: the exported changelog is truncated ({} of {} entries); older label changes are reconciled from the current labels",
-                    cl.entries().len(),
-                    cl.total.unwrap_or_default()
-                ));
-            }
-            let mut histories: Vec<TimedHistory<'_>> = cl
-                .entries()
-                .iter()
-                .map(|h| {
-                    (
-                        h.created.as_ref().and_then(time_value),
-                        h.id.as_deref().and_then(|i| i.parse::<u64>().ok()),
-                        h,
-                    )
-                })
-                .collect();
-            histories.sort_by_key(|(at, id, _)| (*at, *id));
-            // Labels the ticket had before its first recorded label change: present since it was
-            // created (or, if the changelog is cut short, at least since that change).
-            let first = histories.iter().find_map(|(at, _, h)| {
-                let item = h.items.iter().find(|i| i.is_labels())?;
-                Some(((*at)?, item.from_string.clone()))
-            });
-            if let Some((first_at, from)) = first {
-                let created = fields
-                    .created
-                    .as_ref()
-                    .and_then(time_value)
-                    .filter(|c| *c <= first_at);
-                let at = match created {
-                    Some(c) if !cl.is_truncated() => c,
-                    _ => first_at - chrono::Duration::milliseconds(1),
-                };
-                let before = label_set_after(known.iter().filter(|f| f.at <= first_at));
-                running = label_set(from.as_deref());
-                for label in running.difference(&before) {
-                    label_events.push(NewEvent {
-                        ticket: Some(key.clone()),
-                        line: None,
-                        kind: kind::LABEL_ADDED,
-                        source: source::SNAPSHOT.into(),
-                        actor: None,
-                        at,
-                        meeting: None,
-                        note: None,
-                        payload: json!({ "label": label, "reason": "present before the first recorded label change" }),
-                        dedup_key: Some(format!("initial:{key}:+{label}")),
-                    });
-                }
-            }
-            for (at, _, h) in histories {
-                let Some(at) = at else {
-                    if h.items.iter().any(|i| i.is_labels()) {
-                        warnings.push(format!("{key}: a label change has no readable time and was skipped (history {:?})", h.id));
-                    }
-                    continue;
-                };
-                let actor = h.author.as_ref().and_then(|a| a.id());
-                let actor_name = h.author.as_ref().and_then(|a| a.display_name.clone());
-                let hid = match &h.id {
-                    Some(id) => format!("h{id}"),
-                    None => format!("t{}", fmt_utc(at)),
-                };
-                for (n, item) in h.items.iter().filter(|i| i.is_labels()).enumerate() {
-                    let (added, removed) =
-                        label_diff(item.from_string.as_deref(), item.to_string.as_deref());
-                    for (k, labels, sign) in [
-                        (kind::LABEL_ADDED, added, '+'),
-                        (kind::LABEL_REMOVED, removed, '-'),
-                    ] {
-                        for label in labels {
-                            if sign == '+' {
-                                running.insert(label.clone());
-                            } else {
-                                running.remove(&label);
-                            }
-                            label_events.push(NewEvent {
-                                ticket: Some(key.clone()),
-                                line: None,
-                                kind: k,
-                                source: source::JIRA.into(),
-                                actor: actor.clone(),
-                                at,
-                                meeting: None,
-                                note: None,
-                                payload: json!({ "label": label, "actor_name": actor_name, "history": h.id }),
-                                dedup_key: Some(format!("jira:{key}:{hid}:{n}:{sign}{label}")),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-
-        // 2. Reconcile the current labels with the history (what the ledger had + this batch).
-        if let Some(current) = &fields.labels {
-            let current: BTreeSet<String> = current.iter().cloned().collect();
-            let snapshot = reconcile_labels(
-                &key,
-                &current,
-                running,
-                known,
-                &label_events,
-                updated,
-                policy,
-                warnings,
-            );
-            label_events.extend(snapshot);
-        }
-        out.extend(label_events);
-
-        // 3. The ticket's fields.
-        let info = TicketInfo {
-            summary: fields.summary.clone().unwrap_or_default(),
-            status: fields.status.as_ref().and_then(|s| s.name.clone()),
-            assignee: fields
-                .assignee
-                .as_ref()
-                .and_then(|u| u.display_name.clone().or_else(|| u.id())),
-            reporter: fields
-                .reporter
-                .as_ref()
-                .and_then(|u| u.display_name.clone().or_else(|| u.id())),
-            components: fields
-                .components
-                .iter()
-                .flatten()
-                .filter_map(|c| c.name.clone())
-                .collect(),
-            labels: fields.labels.clone().unwrap_or_default(),
-            url: issue.self_url.clone(),
-            created: fields.created.as_ref().and_then(time_value),
-            updated,
-        };
-        // Plain strings and times: serialising cannot fail.
-        let payload = serde_json::to_value(&info).unwrap_or_default();
-        let digest = hex::encode(&Sha256::digest(payload.to_string().as_bytes())[..12]);
-        out.push(NewEvent {
-            ticket: Some(key.clone()),
-            line: None,
-            kind: kind::TICKET_OBSERVED,
-            source: source::JIRA.into(),
-            actor: None,
-            at: updated.unwrap_or_else(now),
-            meeting: None,
-            note: None,
-            payload,
-            dedup_key: Some(format!(
-                "observed:{key}:{}:{digest}",
-                updated.map(fmt_utc).unwrap_or_default()
-            )),
-        });
-    }
-    out
 }
 
 /// Import files into the ledger: all or nothing. A file that fails to parse or plan stops the

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::credentials::GithubCredentials;
-use crate::jira_client::Account;
+use crate::tracker::Account;
 use crate::{Error, Result};
 
 /// A repository, `owner/name`. Its `name` makes the ticket keys (`name#123`).

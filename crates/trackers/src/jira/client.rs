@@ -25,8 +25,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::wire::{Changelog, History, JiraIssue, SearchPage, User};
 use crate::credentials::JiraCredentials;
-use crate::jira_wire::{Changelog, History, JiraIssue, SearchPage, User};
 use crate::{Error, Result};
 use portcullis_core::secret::Secret;
 
@@ -114,13 +114,7 @@ enum Auth {
     Bearer(Secret),
 }
 
-/// The account the client is logged in as (`/myself`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Account {
-    /// The identity used in changelogs: Data Center user name, else Cloud account id.
-    pub id: String,
-    pub display_name: Option<String>,
-}
+pub use crate::tracker::Account;
 
 /// A search request position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -919,7 +913,7 @@ fn error_summary(headers: &HeaderMap, body: &[u8]) -> String {
         return ", an HTML page".to_string();
     }
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        let parts = crate::jira_wire::error_messages(&v);
+        let parts = super::wire::error_messages(&v);
         if !parts.is_empty() {
             return format!(
                 ": {}",

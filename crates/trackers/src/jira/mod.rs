@@ -1,0 +1,338 @@
+//! Jira (Cloud and Data Center) as a [`Tracker`]: the REST client ([`client`]), its wire types
+//! ([`wire`]) and the pure plan of an issue's events ([`plan`]).
+//!
+//! - **One scope**: the site with the workspace's query, its cursor kept under
+//!   `jira {site} #{hash of the labels and jira.jql}`.
+//! - **Label query**: one JQL, `labels in (…)` over the policy's labels (ANDed with `jira.jql`),
+//!   `updated >= cursor − overlap` in epoch milliseconds (no time-zone or minute-precision
+//!   trouble), ordered by `updated ASC, key ASC`. The next page is fetched while this one is
+//!   applied.
+//! - **Known query**: the known keys in chunks, `key in (…) AND (labels is EMPTY OR labels not
+//!   in (…))`.
+//! - GitHub's tickets (`repo#N`, or seen by a GitHub sync) are not Jira's, even under a policy
+//!   that accepts both.
+
+pub mod client;
+pub mod plan;
+pub mod wire;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use portcullis_core::event::{kind, source, LabelFact, NewEvent};
+use portcullis_core::policy::LoadedPolicy;
+use portcullis_ledger::Ledger;
+
+use crate::github::client::split_key;
+use crate::tracker::{Missing, Page, Query, Remote, RemoteChange, Scope, Sink, Tracker};
+use crate::Result;
+use client::{comment_text, JiraClient, LabelOp, PageRequest};
+use wire::{label_diff, time_value, History, JiraIssue};
+
+/// A Jira site with the workspace's query, as sync and push use it.
+#[derive(Debug, Clone)]
+pub struct JiraTracker {
+    pub client: JiraClient,
+    /// Issues per search page (Jira may return fewer).
+    pub page_size: u32,
+    /// A clause ANDed to every query (`project = DM`).
+    pub extra_jql: Option<String>,
+    /// Known keys per `key in (…)` query.
+    pub key_chunk: usize,
+}
+
+impl JiraTracker {
+    pub fn new(client: JiraClient) -> JiraTracker {
+        JiraTracker {
+            client,
+            page_size: 100,
+            extra_jql: None,
+            key_chunk: 500,
+        }
+    }
+
+    /// Page through one JQL query, the next page fetched while this one is applied.
+    async fn pages(
+        &self,
+        jql: &str,
+        checkpoint: bool,
+        sink: &mut dyn Sink<JiraIssue>,
+    ) -> Result<()> {
+        sink.query_started(1);
+        let fetch = |at: PageRequest| {
+            let client = self.client.clone();
+            let jql = jql.to_string();
+            let size = self.page_size;
+            tokio::spawn(async move { client.search(&jql, &at, size).await })
+        };
+        let mut pending = Some(fetch(PageRequest::First));
+        while let Some(task) = pending.take() {
+            let page = task.await.map_err(|e| {
+                crate::Error::Problem(
+                    portcullis_core::Problem::internal("the Jira search task failed").because(e),
+                )
+            })??;
+            pending = page.next.clone().map(&fetch);
+            let newest = page
+                .issues
+                .iter()
+                .filter_map(|i| i.fields.as_ref()?.updated.as_ref().and_then(time_value))
+                .max();
+            sink.page(
+                Page {
+                    listed: page.issues.len() as u64,
+                    tickets: page.issues,
+                    newest,
+                    requests: page.changelog_requests,
+                    total: page.total,
+                    warnings: page.warnings,
+                },
+                checkpoint,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Tickets a sync saw in GitHub (their `ticket.observed` came from there).
+    fn github_tickets(ledger: &Ledger) -> Result<BTreeSet<String>> {
+        Ok(ledger.tickets_with_event_from(kind::TICKET_OBSERVED, source::GITHUB)?)
+    }
+}
+
+/// The JQL list of labels: `"a", "b"`.
+fn jql_list<'a>(labels: impl IntoIterator<Item = &'a String>) -> String {
+    labels
+        .into_iter()
+        .map(|l| jql_string(l))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The JQL list of the policy's labels.
+fn label_list(policy: &LoadedPolicy) -> String {
+    jql_list(&policy.labels())
+}
+
+/// A JQL string literal.
+pub fn jql_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The name under which a site + query keeps its cursor.
+pub fn source_name(site: &str, policy: &LoadedPolicy, extra_jql: Option<&str>) -> String {
+    let q = format!("{}|{}", label_list(policy), extra_jql.unwrap_or(""));
+    let h = hex::encode(&Sha256::digest(q.as_bytes())[..4]);
+    format!("jira {site} #{h}")
+}
+
+fn with_extra(clause: String, extra: Option<&str>) -> String {
+    match extra.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) => format!("({e}) AND ({clause})"),
+        None => clause,
+    }
+}
+
+fn bounded(clause: &str, since: Option<DateTime<Utc>>) -> String {
+    match since.map(|t| t.timestamp_millis()) {
+        Some(ms) => format!("{clause} AND updated >= {ms} ORDER BY updated ASC, key ASC"),
+        None => format!("{clause} ORDER BY updated ASC, key ASC"),
+    }
+}
+
+/// The label changes of an issue's histories, as push's conflict check reads them; with the
+/// dedup keys [`plan::plan_issue`] gives their events.
+fn remote_changes(key: &str, histories: &[History]) -> Vec<RemoteChange> {
+    let mut out = Vec::new();
+    for h in histories {
+        let Some(at) = h.created.as_ref().and_then(time_value) else {
+            continue;
+        };
+        let hid = plan::history_id(h, at);
+        for (n, item) in h.items.iter().filter(|i| i.is_labels()).enumerate() {
+            let (added, removed) =
+                label_diff(item.from_string.as_deref(), item.to_string.as_deref());
+            let ledger_keys = added
+                .iter()
+                .map(|l| plan::label_key(key, &hid, n, '+', l))
+                .chain(
+                    removed
+                        .iter()
+                        .map(|l| plan::label_key(key, &hid, n, '-', l)),
+                )
+                .collect();
+            out.push(RemoteChange {
+                id: h.id.clone().unwrap_or_default(),
+                at,
+                actor: h.author.as_ref().and_then(|a| a.id()).unwrap_or_default(),
+                added,
+                removed,
+                ledger_keys,
+            });
+        }
+    }
+    out
+}
+
+impl Tracker for JiraTracker {
+    type Ticket = JiraIssue;
+
+    fn source(&self) -> &'static str {
+        source::JIRA
+    }
+
+    fn site(&self) -> &str {
+        self.client.site()
+    }
+
+    fn flavor(&self) -> String {
+        self.client.flavor().to_string()
+    }
+
+    fn scopes(&self, policy: &LoadedPolicy) -> Result<Vec<Scope>> {
+        let labels = label_list(policy);
+        Ok(vec![Scope {
+            name: source_name(self.site(), policy, self.extra_jql.as_deref()),
+            prefix: String::new(),
+            index: 0,
+            labels: policy.labels().into_iter().collect(),
+            label_queries: vec![Query {
+                what: "tickets with backport labels".into(),
+                ask: with_extra(format!("labels in ({labels})"), self.extra_jql.as_deref()),
+            }],
+            known_query: "known tickets without backport labels".into(),
+        }])
+    }
+
+    fn scope_keys(&self, _: &Scope, keys: Vec<String>, ledger: &Ledger) -> Result<Vec<String>> {
+        let owned = self.own_keys(keys.iter().cloned().collect(), ledger)?;
+        Ok(keys.into_iter().filter(|k| owned.contains(k)).collect())
+    }
+
+    async fn labelled(
+        &self,
+        scope: &Scope,
+        query: usize,
+        since: Option<DateTime<Utc>>,
+        sink: &mut dyn Sink<JiraIssue>,
+    ) -> Result<()> {
+        let clause = &scope.label_queries[query].ask;
+        self.pages(&bounded(clause, since), true, sink).await
+    }
+
+    async fn known(
+        &self,
+        scope: &Scope,
+        mut keys: Vec<String>,
+        named: Vec<String>,
+        since: Option<DateTime<Utc>>,
+        sink: &mut dyn Sink<JiraIssue>,
+    ) -> Result<()> {
+        keys.extend(named);
+        keys.sort_by(|a, b| portcullis_core::event::key_order(a, b));
+        keys.dedup();
+        let labels = jql_list(&scope.labels);
+        for chunk in keys.chunks(self.key_chunk.max(1)) {
+            let clause = with_extra(
+                format!(
+                    "key in ({}) AND (labels is EMPTY OR labels not in ({labels}))",
+                    chunk.join(", ")
+                ),
+                self.extra_jql.as_deref(),
+            );
+            self.pages(&bounded(&clause, since), false, sink).await?;
+        }
+        Ok(())
+    }
+
+    fn key(&self, ticket: &JiraIssue) -> String {
+        ticket.key.clone()
+    }
+
+    fn plan(
+        &self,
+        policy: &LoadedPolicy,
+        ticket: &JiraIssue,
+        known: &[LabelFact],
+        warnings: &mut Vec<String>,
+    ) -> Vec<NewEvent> {
+        plan::plan_issue(policy, ticket, known, warnings)
+    }
+
+    fn own_keys(&self, keys: BTreeSet<String>, ledger: &Ledger) -> Result<BTreeSet<String>> {
+        let github = Self::github_tickets(ledger)?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| split_key(k).is_none() && !github.contains(k))
+            .collect())
+    }
+
+    async fn remote(&self, key: &str) -> Result<Result<Remote, Missing>> {
+        let Some(issue) = self.client.issue_for_push(key).await? else {
+            return Ok(Err(Missing(
+                "not found in Jira (deleted, moved, or not visible to this account)".into(),
+            )));
+        };
+        let fields = issue.get("fields").cloned().unwrap_or(Value::Null);
+        let labels = fields
+            .get("labels")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str().map(str::to_string))
+            .collect();
+        let histories: Vec<History> = issue
+            .get("changelog")
+            .and_then(|c| c.get("histories"))
+            .and_then(|h| serde_json::from_value(h.clone()).ok())
+            .unwrap_or_default();
+        let embedded = fields.get("comment");
+        let embedded_total = embedded
+            .and_then(|c| c.get("total"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let mut comments: Vec<String> = embedded
+            .and_then(|c| c.get("comments"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(comment_text)
+            .collect();
+        if (comments.len() as u64) < embedded_total {
+            comments = self.client.comment_bodies(key).await?;
+        }
+        Ok(Ok(Remote {
+            labels,
+            changes: remote_changes(key, &histories),
+            comments,
+        }))
+    }
+
+    async fn set_labels(&self, key: &str, add: &[String], remove: &[String]) -> Result<()> {
+        let ops: Vec<LabelOp> = add
+            .iter()
+            .map(|l| LabelOp::Add(l.clone()))
+            .chain(remove.iter().map(|l| LabelOp::Remove(l.clone())))
+            .collect();
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.client.edit_labels(key, &ops).await
+    }
+
+    async fn comment(&self, key: &str, body: &str) -> Result<Option<String>> {
+        self.client.add_comment(key, body).await
+    }
+
+    fn conflict_key(&self, decision_hash: &str, change: &RemoteChange) -> String {
+        format!("push-conflict:{decision_hash}:{}", change.id)
+    }
+
+    fn push_details(&self, _key: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("site".into(), json!(self.site()));
+        m
+    }
+}

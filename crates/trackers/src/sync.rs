@@ -1,0 +1,379 @@
+//! The one sync loop, for every [`Tracker`]: read → plan (pure, [`Tracker::plan`]) → apply,
+//! one ledger transaction per page.
+//!
+//! - **What is read**, per scope: every ticket carrying one of the policy's labels (the label
+//!   queries), then every ticket the ledger already knows (or `--key` names) that the label
+//!   queries did not return, so that a removed request label is seen. A ticket whose labels were
+//!   all removed before portcullis first saw it is invisible to a label query: name it with
+//!   `--key`.
+//! - **Incremental**: after a complete run the scope's cursor is the newest update seen; the next
+//!   run asks for tickets updated at or after `cursor − overlap` (search is eventually
+//!   consistent). Events carry dedup keys, so the overlap and any re-read add nothing. `--full`
+//!   ignores the cursor.
+//! - **Interruption**: each page commits with a checkpoint of the run (the query in progress,
+//!   and the newest update applied); a run cut short (network, kill -9) is resumed by the next
+//!   one from its last committed page. The cursor only moves when a scope's run completes.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use portcullis_core::event::key_order;
+use portcullis_core::policy::LoadedPolicy;
+use portcullis_core::time::{fmt_utc, from_epoch_ms, now};
+use portcullis_ledger::{Ledger, SyncState};
+
+use crate::tracker::{Page, Scope, Sink, Tracker};
+use crate::Result;
+
+type Time = DateTime<Utc>;
+
+/// How a sync runs.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Ignore the cursors and read everything.
+    pub full: bool,
+    /// How far back an incremental run re-reads before its cursor.
+    pub overlap_minutes: u32,
+    /// Tickets to read whatever their labels, besides those the ledger knows (e.g. requests
+    /// rejected before portcullis was used, whose labels are gone).
+    pub extra_keys: Vec<String>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            full: false,
+            overlap_minutes: 5,
+            extra_keys: Vec::new(),
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub source: String,
+    pub flavor: String,
+    pub full: bool,
+    /// Resumed an interrupted run.
+    pub resumed: bool,
+    /// Asked for tickets updated at or after this (incremental runs; the earliest of the
+    /// scopes').
+    pub since: Option<DateTime<Utc>>,
+    pub queries: usize,
+    pub pages: u64,
+    /// Tickets fetched (a ticket in two queries counts twice).
+    pub fetched: u64,
+    pub tickets: usize,
+    /// Requests made besides the listings (complete changelogs, events, commits).
+    pub changelog_requests: u64,
+    pub new_events: u64,
+    pub new_violations: usize,
+    pub cursor: Option<DateTime<Utc>>,
+    pub elapsed_ms: u64,
+    pub warnings: Vec<String>,
+}
+
+/// Progress callbacks (the CLI draws a bar; the bot logs).
+pub trait Progress {
+    /// Tickets fetched so far, and the total when the tracker says (Jira Data Center).
+    fn fetched(&self, _fetched: u64, _total: Option<u64>) {}
+    /// A new phase of the run.
+    fn phase(&self, _what: &str) {}
+}
+
+/// No progress reporting.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// The checkpoint of a scope's run in progress, stored in `sync_state.run`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+struct Checkpoint {
+    full: bool,
+    since_ms: Option<i64>,
+    /// 0: the label queries; 1: the known tickets.
+    phase: u8,
+    /// The label query in progress.
+    #[serde(default)]
+    label: usize,
+    /// Within that query: the newest update of the last committed page.
+    after_ms: Option<i64>,
+    /// The newest update applied so far in this run.
+    max_seen_ms: Option<i64>,
+}
+
+/// Sync the ledger with a tracker.
+pub async fn sync<T: Tracker>(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    tracker: &T,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    tracker.check_keys(&opts.extra_keys)?;
+    let scopes = tracker.scopes(policy)?;
+    let mut report = SyncReport {
+        source: match scopes.as_slice() {
+            [one] if one.prefix.is_empty() => one.name.clone(),
+            _ => format!("{} {}", tracker.source(), tracker.site()),
+        },
+        flavor: tracker.flavor(),
+        full: opts.full,
+        warnings: tracker.warnings(),
+        ..Default::default()
+    };
+    let violations_before = ledger.open_violation_count()?;
+    let mut seen = BTreeSet::new();
+    let mut sinces = Vec::new();
+    let mut cursors = Vec::new();
+    for scope in &scopes {
+        let mut run = ScopeRun::start(ledger, policy, tracker, scope, opts, &mut report)?;
+        run.labelled(progress).await?;
+        run.known(progress).await?;
+        let (since, cursor) = run.finish()?;
+        seen.extend(run.seen);
+        sinces.push(since);
+        cursors.extend(cursor);
+    }
+    report.since = if sinces.iter().any(Option::is_none) {
+        None
+    } else {
+        sinces.into_iter().flatten().min()
+    };
+    report.full = report.full || report.since.is_none();
+    report.cursor = cursors.into_iter().max();
+    report.tickets = seen.len();
+    report.new_violations = ledger
+        .open_violation_count()?
+        .saturating_sub(violations_before);
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// One scope's run: what it works with and what it has done so far.
+struct ScopeRun<'a, T: Tracker> {
+    ledger: &'a mut Ledger,
+    policy: &'a LoadedPolicy,
+    tracker: &'a T,
+    scope: &'a Scope,
+    opts: &'a SyncOptions,
+    report: &'a mut SyncReport,
+    /// Tickets read in this run.
+    seen: BTreeSet<String>,
+    /// The sync state as it was when the run started (cursor, times).
+    prev: SyncState,
+    /// The sync state to keep while the run goes on.
+    base: SyncState,
+    cp: Checkpoint,
+}
+
+fn max_ms(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl<'a, T: Tracker> ScopeRun<'a, T> {
+    fn start(
+        ledger: &'a mut Ledger,
+        policy: &'a LoadedPolicy,
+        tracker: &'a T,
+        scope: &'a Scope,
+        opts: &'a SyncOptions,
+        report: &'a mut SyncReport,
+    ) -> Result<Self> {
+        let prev = ledger.sync_state(&scope.name)?.unwrap_or(SyncState {
+            source: scope.name.clone(),
+            ..Default::default()
+        });
+        let resumable = prev
+            .run
+            .as_ref()
+            .and_then(|r| serde_json::from_value::<Checkpoint>(r.clone()).ok())
+            .filter(|c| c.full || !opts.full);
+        let resumed = resumable.is_some();
+        let cp = match resumable {
+            Some(c) => {
+                report.resumed = true;
+                report.warnings.push(format!(
+                    "{}resumed an interrupted sync started {}",
+                    scope.prefix,
+                    prev.last_run_at
+                        .map(fmt_utc)
+                        .unwrap_or_else(|| "earlier".into())
+                ));
+                c
+            }
+            None => Checkpoint {
+                full: opts.full,
+                since_ms: if opts.full {
+                    None
+                } else {
+                    prev.cursor_ms
+                        .map(|c| c - i64::from(opts.overlap_minutes) * 60_000)
+                },
+                ..Default::default()
+            },
+        };
+        report.full = report.full || cp.full;
+        let base = SyncState {
+            run: None,
+            last_run_at: if resumed {
+                prev.last_run_at
+            } else {
+                Some(now())
+            },
+            ..prev.clone()
+        };
+        let run = ScopeRun {
+            ledger,
+            policy,
+            tracker,
+            scope,
+            opts,
+            report,
+            seen: BTreeSet::new(),
+            prev,
+            base,
+            cp,
+        };
+        run.ledger.set_sync_state(&run.checkpoint())?;
+        Ok(run)
+    }
+
+    /// The sync state to store while the run goes on: the base with the current checkpoint.
+    fn checkpoint(&self) -> SyncState {
+        SyncState {
+            run: Some(json!(self.cp)),
+            ..self.base.clone()
+        }
+    }
+
+    fn since(&self) -> Option<DateTime<Utc>> {
+        self.cp.since_ms.and_then(from_epoch_ms)
+    }
+
+    /// Phase 0: the label queries, each resumed from its last committed page.
+    async fn labelled(&mut self, progress: &dyn Progress) -> Result<()> {
+        if self.cp.phase != 0 {
+            return Ok(());
+        }
+        let (tracker, scope) = (self.tracker, self.scope);
+        for (i, query) in scope.label_queries.iter().enumerate().skip(self.cp.label) {
+            progress.phase(&query.what);
+            let from = max_ms(self.cp.after_ms, self.cp.since_ms).and_then(from_epoch_ms);
+            let mut sink = PageSink {
+                run: self,
+                progress,
+            };
+            tracker.labelled(scope, i, from, &mut sink).await?;
+            self.cp.label = i + 1;
+            self.cp.after_ms = None;
+            self.ledger.set_sync_state(&self.checkpoint())?;
+        }
+        self.cp.phase = 1;
+        self.ledger.set_sync_state(&self.checkpoint())?;
+        Ok(())
+    }
+
+    /// Phase 1: the tickets the ledger knows (or `--key` names) that the label queries did not
+    /// return.
+    async fn known(&mut self, progress: &dyn Progress) -> Result<()> {
+        progress.phase(&self.scope.known_query);
+        let known: Vec<String> = self
+            .ledger
+            .ticket_keys()?
+            .into_iter()
+            .filter(|k| self.policy.key_matches(k))
+            .collect();
+        let mut keys = self.tracker.scope_keys(self.scope, known, self.ledger)?;
+        keys.sort_by(|a, b| key_order(a, b));
+        let named =
+            self.tracker
+                .scope_keys(self.scope, self.opts.extra_keys.clone(), self.ledger)?;
+        let (tracker, scope, since) = (self.tracker, self.scope, self.since());
+        let mut sink = PageSink {
+            run: self,
+            progress,
+        };
+        tracker.known(scope, keys, named, since, &mut sink).await
+    }
+
+    /// Complete: move the cursor, clear the checkpoint. Returns (since, cursor).
+    fn finish(&mut self) -> Result<(Option<Time>, Option<Time>)> {
+        let cursor = max_ms(self.cp.max_seen_ms, self.prev.cursor_ms);
+        self.ledger.set_sync_state(&SyncState {
+            cursor_ms: cursor,
+            run: None,
+            last_ok_at: Some(now()),
+            ..self.base.clone()
+        })?;
+        Ok((self.since(), cursor.and_then(from_epoch_ms)))
+    }
+}
+
+/// The sync loop as the place a tracker hands its pages to.
+struct PageSink<'r, 'a, T: Tracker> {
+    run: &'r mut ScopeRun<'a, T>,
+    progress: &'r dyn Progress,
+}
+
+impl<T: Tracker> Sink<T::Ticket> for PageSink<'_, '_, T> {
+    fn page(&mut self, page: Page<T::Ticket>, checkpoint: bool) -> Result<()> {
+        let run = &mut *self.run;
+        run.report.pages += 1;
+        run.report.fetched += page.listed;
+        run.report.changelog_requests += page.requests;
+        run.report.warnings.extend(page.warnings);
+        if let Some(m) = page.newest.map(|t| t.timestamp_millis()) {
+            run.cp.max_seen_ms = max_ms(run.cp.max_seen_ms, Some(m));
+            if checkpoint {
+                run.cp.after_ms = Some(m);
+            }
+        }
+        // The checkpoint commits with the page's events: a resumed run starts after them.
+        let state = run.checkpoint();
+        let (policy, tracker) = (run.policy, run.tracker);
+        let report = &mut *run.report;
+        let mut tx = run.ledger.transaction()?;
+        for ticket in &page.tickets {
+            let key = tracker.key(ticket);
+            if !policy.key_matches(&key) {
+                report.warnings.push(format!(
+                    "{key}: does not match the policy's ticket key pattern `{}`; skipped",
+                    policy.policy.ticket_key
+                ));
+                continue;
+            }
+            let known = tx.label_facts(&key)?;
+            run.seen.insert(key);
+            for ev in tracker.plan(policy, ticket, &known, &mut report.warnings) {
+                if tx.append(ev)?.is_some() {
+                    report.new_events += 1;
+                }
+            }
+        }
+        tx.set_sync_state(&state)?;
+        tx.commit_with(policy)?;
+        self.progress.fetched(report.fetched, page.total);
+        Ok(())
+    }
+
+    fn query_started(&mut self, queries: usize) {
+        self.run.report.queries += queries;
+    }
+
+    fn seen(&self, key: &str) -> bool {
+        self.run.seen.contains(key)
+    }
+
+    fn ledger(&self) -> &Ledger {
+        self.run.ledger
+    }
+}
