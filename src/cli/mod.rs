@@ -27,13 +27,31 @@ Start with `portcullis demo`, or `portcullis init` in a new directory."
 )]
 pub struct Cli {
     /// The ledger file (overrides the workspace config).
-    #[arg(long, global = true, env = "PORTCULLIS_DB", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_DB",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub db: Option<PathBuf>,
     /// The workspace config (default: portcullis.toml here or in a parent directory).
-    #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_CONFIG",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// The policy file (overrides the workspace config).
-    #[arg(long, global = true, env = "PORTCULLIS_POLICY", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_POLICY",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub policy: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -79,12 +97,18 @@ pub enum Command {
         #[arg(long = "key", value_name = "KEY")]
         keys: Vec<String>,
         /// The Jira site (overrides jira.url).
-        #[arg(long, env = "PORTCULLIS_JIRA_URL", value_name = "URL")]
+        #[arg(
+            long,
+            env = "PORTCULLIS_JIRA_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
         url: Option<String>,
         /// `cloud` or `datacenter` (overrides jira.flavor; default: asked from the server).
-        #[arg(long, env = "PORTCULLIS_JIRA_FLAVOR")]
+        #[arg(long, env = "PORTCULLIS_JIRA_FLAVOR", hide_env_values = true)]
         flavor: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
     /// Send the decisions recorded here but not yet in the tracker: labels and a comment each.
@@ -101,24 +125,32 @@ pub enum Command {
         #[arg(long = "key", value_name = "KEY")]
         keys: Vec<String>,
         /// The Jira site (overrides jira.url).
-        #[arg(long, env = "PORTCULLIS_JIRA_URL", value_name = "URL")]
+        #[arg(
+            long,
+            env = "PORTCULLIS_JIRA_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
         url: Option<String>,
         /// `cloud` or `datacenter` (overrides jira.flavor).
-        #[arg(long, env = "PORTCULLIS_JIRA_FLAVOR")]
+        #[arg(long, env = "PORTCULLIS_JIRA_FLAVOR", hide_env_values = true)]
         flavor: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table, json, csv or md.
+        #[arg(long, value_parser = formats(ALL), default_value = "table")]
         format: Format,
     },
     /// Where every backport request of a release line stands.
     Status {
         /// The release line (default: the policy's only line).
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// Show only tickets in this state (requested, approved, done, rejected, deferred,
         /// needs-info, withdrawn).
         #[arg(long)]
         state: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table, json, csv or md.
+        #[arg(long, value_parser = formats(ALL), default_value = "table")]
         format: Format,
     },
     /// The full timeline of a ticket: every label change and decision, rejections included.
@@ -128,11 +160,13 @@ pub enum Command {
         /// Also show changes of labels the policy does not use (always in JSON).
         #[arg(long)]
         all: bool,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table, json, csv or md.
+        #[arg(long, value_parser = formats(ALL), default_value = "table")]
         format: Format,
     },
     /// Record a committee decision on a ticket.
     Decide {
+        /// What the committee decided.
         #[arg(value_parser = decision_parser())]
         decision: Decision,
         /// Ticket key, e.g. DM-33360.
@@ -144,6 +178,7 @@ pub enum Command {
         #[arg(long = "as", value_name = "ACTOR")]
         actor: Option<String>,
         /// The release line (default: the policy's only line).
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// Meeting date, YYYY-MM-DD (default: the last meeting day of the policy, on or before today).
@@ -161,7 +196,8 @@ pub enum Command {
         /// With `approve`: the patch release it is for (default: the next one).
         #[arg(long = "for-release", value_name = "VERSION")]
         for_release: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
     /// Check git against the ledger: is every approved fix on the release branch of every
@@ -173,6 +209,7 @@ pub enum Command {
     /// landings and drift as events, and exits 1 when drift the policy marks blocking is found.
     Verify {
         /// The release line (default: the policy's only line).
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// Only these repositories (repeatable).
@@ -187,7 +224,8 @@ pub enum Command {
         /// Scanning threads (default: one per core).
         #[arg(long, default_value_t = 0, hide_default_value = true)]
         jobs: usize,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table, json, csv or md.
+        #[arg(long, value_parser = formats(ALL), default_value = "table")]
         format: Format,
     },
     /// Check, and with --apply cut, a patch release: tags in every repository, a manifest in the
@@ -202,6 +240,7 @@ pub enum Command {
         /// The version, e.g. 23.0.2.
         #[arg(value_name = "VERSION")]
         to: String,
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// A release candidate: v23.0.2.rc1, rc2, …
@@ -210,6 +249,9 @@ pub enum Command {
         /// Make the tags, record the manifest and write the files.
         #[arg(long)]
         apply: bool,
+        /// Only check and show what would be done (the default without --apply).
+        #[arg(long, conflicts_with = "apply")]
+        dry_run: bool,
         /// The final release is the last release candidate of the version, commit for commit
         /// (instead of the branch tips).
         #[arg(long, conflicts_with = "rc")]
@@ -234,14 +276,17 @@ pub enum Command {
         /// step that already started cannot get a new release.
         #[arg(long)]
         step: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
     /// The campaign's steps: the release each runs with, and how many of its approvals landed.
     Steps {
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
     /// Start a step with a release (which is frozen from then on), or finish it.
@@ -251,9 +296,11 @@ pub enum Command {
     },
     /// The patch releases cut so far.
     Releases {
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
     /// One release: its manifest, tickets and notes.
@@ -274,7 +321,8 @@ pub enum Command {
     },
     /// Check the ledger: the hash chain of events and the derived state (exit 1 if either fails).
     Audit {
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
     /// Ledger maintenance.
@@ -282,11 +330,11 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
-    /// Build a demo workspace with the v23 policy and ~80 generated tickets, and show its status.
     /// The committee's meeting in a terminal screen: what is new since the last meeting, the
     /// queue of requests with their evidence, decisions in a keystroke with a recorded reason,
     /// and at the end the minutes and the push to Jira. Resumes today's meeting if it is open.
     Triage {
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// Who attends (committee names or aliases; repeat). Without it the first screen asks.
@@ -302,18 +350,21 @@ pub enum Command {
     /// The record of a meeting: attendees, each decision with its reason, what was deferred to
     /// when, notes, and the counts.
     Minutes {
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// The meeting's date (default: the latest meeting).
         #[arg(long, value_parser = parse_date)]
         meeting: Option<chrono::NaiveDate>,
-        #[arg(long, value_enum, default_value_t = Format::Md)]
+        /// Output format: md or json.
+        #[arg(long, value_parser = formats(MINUTES), default_value = "md")]
         format: Format,
     },
     /// Post the digest of a line (new requests, decisions with reasons, landings, reverts, drift,
     /// stale approvals with owners, readiness) and alerts for urgent events to the chat targets
     /// of portcullis.toml (`[[notify]]`), once each: what was posted is recorded in the ledger.
     Notify {
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// `last` (after the last posted digest; the default) or a date (YYYY-MM-DD).
@@ -328,7 +379,8 @@ pub enum Command {
         /// Post a digest even when nothing happened.
         #[arg(long)]
         force: bool,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
     /// A long-running service: sync, verify, alerts and the digest on the schedules of `[bot]`
@@ -339,6 +391,12 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Build a demo workspace (the v23 policy, 80 generated tickets, the committee's decisions,
+    /// six git repositories, patch release 23.0.1), print its status, verification and the
+    /// 23.0.2 gate, then open the triage screen in a terminal. Offline.
+    ///
+    /// `--jira` and `--notify` use the Jira-compatible and chat test servers, which only a build
+    /// with `--features test-servers` carries.
     Demo {
         /// Where to build it (default: ./portcullis-demo).
         #[arg(long, conflicts_with = "temp")]
@@ -360,6 +418,7 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
+        /// The shell to write the script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -369,8 +428,12 @@ pub enum Command {
 pub enum CredentialsCommand {
     /// Store one value read from standard input, e.g.
     /// `printf %s "$TOKEN" | portcullis credentials set jira token`.
-    /// Tables: `jira` (token, email), `github` (token), `notify.<name>` (url, token).
-    Set { table: String, key: String },
+    Set {
+        /// The table: `jira`, `github` or `notify.<name>`.
+        table: String,
+        /// The key: `token` or `email` (jira), `token` (github), `url` or `token` (notify.<name>).
+        key: String,
+    },
     /// Which credentials file is used, and the keys it holds (never their values).
     Show,
 }
@@ -378,7 +441,10 @@ pub enum CredentialsCommand {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Validate a policy file: every problem with file, line and key (exit 2 on error).
-    Check { file: PathBuf },
+    Check {
+        /// The policy file.
+        file: PathBuf,
+    },
     /// Print the JSON schema of policy files.
     Schema,
 }
@@ -387,15 +453,20 @@ pub enum PolicyCommand {
 pub enum StepCommand {
     /// Pin a step to a final release when it starts.
     Start {
+        /// The step's name in the policy (e.g. coadd).
         name: String,
+        /// The final release it runs with, e.g. 23.0.1.
         #[arg(long, value_name = "VERSION")]
         release: String,
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
     },
     /// Mark a running step finished.
     Finish {
+        /// The step's name in the policy.
         name: String,
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
     },
@@ -407,18 +478,24 @@ pub enum ReleaseCommand {
     Show {
         /// Tag or version, e.g. 23.0.1.
         release: String,
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
     /// Tickets and commits added between two releases, per repository.
     Diff {
+        /// The earlier release (tag or version).
         from: String,
+        /// The later release (tag or version).
         to: String,
+        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
     },
 }
@@ -512,6 +589,7 @@ pub fn main() -> ExitCode {
         matches!(cli.command, Command::Triage { .. } | Command::Demo { .. }),
         matches!(cli.command, Command::Bot { .. }),
     );
+    crate::render::set_width(output_width());
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -519,6 +597,19 @@ pub fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// How wide tables may be: the terminal's width, else `COLUMNS`, else as wide as they are.
+fn output_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdout()
+        .is_terminal()
+        .then(|| crossterm::terminal::size().ok())
+        .flatten()
+        .map(|(cols, _)| usize::from(cols));
+    terminal
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|w| *w >= 20)
 }
 
 /// An error as the user reads it: the message, each cause that adds something, and the hint.
@@ -541,6 +632,20 @@ pub fn report(e: &(dyn Diagnostic + 'static)) -> String {
     out
 }
 
+/// The formats of a command that prints a table, JSON, CSV and Markdown.
+const ALL: &[Format] = &[Format::Table, Format::Json, Format::Csv, Format::Md];
+/// The formats of a command that prints a report or JSON.
+const TABLE_JSON: &[Format] = &[Format::Table, Format::Json];
+/// The formats of the minutes.
+const MINUTES: &[Format] = &[Format::Md, Format::Json];
+
+/// `--format`, offering only what the command produces.
+fn formats(allowed: &'static [Format]) -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(allowed.iter().map(|f| f.name()))
+        .map(|s| Format::parse(&s).unwrap_or_default())
+}
+
 /// Decisions as `decide` takes them (the words of [`Decision::as_str`]).
 fn decision_parser() -> impl clap::builder::TypedValueParser<Value = Decision> {
     use clap::builder::TypedValueParser;
@@ -550,9 +655,92 @@ fn decision_parser() -> impl clap::builder::TypedValueParser<Value = Decision> {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     #[test]
     fn the_command_line_definition_is_consistent() {
-        use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command and argument says what it is for (a misplaced doc comment once gave
+    /// `triage` the demo's description and `demo` none).
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id != "help" && id != "version" && a.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sc in cmd.get_subcommands() {
+                let p = format!("{path} {}", sc.get_name());
+                if sc.get_name() != "help" && sc.get_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sc, &p, missing);
+            }
+        }
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "portcullis", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
+
+    /// The whole `--help` tree at 80 columns: a slip in any command's help shows in review.
+    #[test]
+    fn help_tree() {
+        fn walk(cmd: &mut clap::Command, path: &str, out: &mut String) {
+            out.push_str(&format!("==== {path} --help\n"));
+            out.push_str(&cmd.render_long_help().to_string());
+            out.push('\n');
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .map(|s| s.get_name().to_string())
+                .filter(|n| n != "help")
+                .collect();
+            for n in names {
+                if let Some(sc) = cmd.find_subcommand_mut(&n) {
+                    walk(sc, &format!("{path} {n}"), out);
+                }
+            }
+        }
+        let mut cmd = super::Cli::command().term_width(80);
+        cmd.build();
+        let mut out = String::new();
+        walk(&mut cmd, "portcullis", &mut out);
+        assert!(
+            out.lines().all(|l| l.chars().count() <= 80),
+            "help wider than 80 columns"
+        );
+        insta::assert_snapshot!(out);
+    }
+
+    /// `minutes --format csv` once printed Markdown; a format a command cannot produce is refused.
+    #[test]
+    fn minutes_format_csv_is_refused() {
+        use clap::Parser;
+        let err = super::Cli::try_parse_from(["portcullis", "minutes", "--format", "csv"])
+            .err()
+            .expect("csv refused for minutes");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(err.to_string().contains("md"), "{err}");
+        assert!(super::Cli::try_parse_from(["portcullis", "status", "--format", "csv"]).is_ok());
+    }
+
+    /// `cut V --dry-run` is what users type; it is the default and must be accepted.
+    #[test]
+    fn cut_dry_run_is_accepted() {
+        use clap::Parser;
+        assert!(super::Cli::try_parse_from(["portcullis", "cut", "23.0.3", "--dry-run"]).is_ok());
+        assert!(super::Cli::try_parse_from([
+            "portcullis",
+            "cut",
+            "23.0.3",
+            "--dry-run",
+            "--apply"
+        ])
+        .is_err());
     }
 }

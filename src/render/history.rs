@@ -1,24 +1,33 @@
 use crate::render::{clean, Table};
 use portcullis_ops::History;
 
+/// The timeline as a table: who, what it did to the ticket's state, and what happened with its
+/// note, the free text last. The source shows where there is no actor; the line's name is left
+/// out of the effects when the ticket is on one line only.
 pub fn timeline(h: &History) -> Table {
-    let mut t = Table::new(&["WHEN (UTC)", "SOURCE", "ACTOR", "WHAT", "EFFECT", "NOTE"]);
+    let mut t = Table::new(&["WHEN (UTC)", "ACTOR", "EFFECT", "WHAT"]);
+    let one_line = h.lines.len() <= 1;
     for e in &h.timeline {
-        let mut note = e.note.clone().unwrap_or_default();
-        if let Some(m) = e.meeting {
-            note = if note.is_empty() {
-                format!("meeting {m}")
-            } else {
-                format!("{note} (meeting {m})")
-            };
+        let mut what = e.what.clone();
+        if let Some(n) = e.note.as_deref().filter(|n| !n.is_empty()) {
+            what.push_str(&format!(": \"{n}\""));
         }
+        if let Some(m) = e.meeting {
+            what.push_str(&format!(" (meeting {m})"));
+        }
+        let effects: Vec<String> = e
+            .effects
+            .iter()
+            .map(|x| match x.split_once(": ") {
+                Some((_, rest)) if one_line => rest.to_string(),
+                _ => x.clone(),
+            })
+            .collect();
         t.row(vec![
             e.at.format("%Y-%m-%d %H:%M").to_string(),
-            e.source.clone(),
-            e.actor.clone().unwrap_or_else(|| "-".into()),
-            e.what.clone(),
-            e.effects.join("; "),
-            note,
+            e.actor.clone().unwrap_or_else(|| format!("({})", e.source)),
+            effects.join("; "),
+            what,
         ]);
     }
     t

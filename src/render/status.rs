@@ -1,6 +1,6 @@
 use chrono::Utc;
 
-use crate::render::{truncate, Table};
+use crate::render::Table;
 use portcullis_core::time::{age, now};
 use portcullis_core::workflow::State;
 use portcullis_ops::LineStatus;
@@ -18,10 +18,7 @@ pub fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
     for r in &st.tickets {
         t.row(vec![
             r.key.clone(),
-            match (r.state, r.deferred_until) {
-                (State::Deferred, Some(u)) => format!("deferred to {u}"),
-                (s, _) => s.describe().to_string(),
-            },
+            state_cell(r.state, r.deferred_until),
             r.since.map(|s| age(s, now)).unwrap_or_default(),
             r.requested_by.clone().unwrap_or_default(),
             r.approved_by.clone().unwrap_or_default(),
@@ -30,10 +27,19 @@ pub fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
             } else {
                 String::new()
             },
-            truncate(&r.summary, 60),
+            r.summary.clone(),
         ]);
     }
     t
+}
+
+/// A state as the table shows it: short, with the deferral's date (never cut).
+pub fn state_cell(state: State, until: Option<chrono::NaiveDate>) -> String {
+    match (state, until) {
+        (State::Deferred, Some(u)) => format!("deferred to {u}"),
+        (State::Withdrawn, _) => "withdrawn (unrecorded)".into(),
+        (s, _) => s.describe().to_string(),
+    }
 }
 
 /// Machine values for spreadsheets and scripts: state names, RFC 3339 times, whole summaries.
@@ -104,6 +110,9 @@ pub fn render_table(st: &LineStatus) -> String {
         out.push_str("No tickets on this line yet. Import some with `portcullis sync --from-file EXPORT.json`.\n");
     } else {
         out.push_str(&t.render());
+        if st.tickets.iter().any(|r| r.state == State::Withdrawn) {
+            out.push_str("withdrawn (unrecorded): the request label vanished and no decision says why;\n  `decide reject --note …` or `decide request` settles it.\n");
+        }
     }
     if !st.violations.is_empty() {
         out.push_str(&format!("\nOpen violations ({}):\n", st.violations.len()));

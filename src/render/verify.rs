@@ -100,7 +100,7 @@ pub fn landing_text(r: &RepoLanding) -> String {
 }
 
 pub fn ticket_table(v: &Verification) -> Table {
-    let mut t = Table::new(&["TICKET", "STATE", "LANDING", "REPOSITORIES", "SUMMARY"]);
+    let mut t = Table::new(&["TICKET", "STATE", "LANDING", "REPOSITORIES", "SUMMARY"]).flex(&[3]);
     for k in &v.tickets {
         t.row(vec![
             k.key.clone(),
@@ -111,7 +111,7 @@ pub fn ticket_table(v: &Verification) -> Table {
                 .map(landing_text)
                 .collect::<Vec<_>>()
                 .join("; "),
-            truncate(&clean(&k.summary), 40),
+            clean(&k.summary),
         ]);
     }
     t
@@ -144,7 +144,8 @@ pub fn commit_table(v: &Verification) -> Vec<(String, Table)> {
                 "DIRECTION",
                 "TAG",
                 "SUBJECT",
-            ]);
+            ])
+            .flex(&[2, 1]);
             for c in &r.release_commits {
                 let m = match (&c.matched, c.merge, &c.reverts) {
                     (_, true, _) => "merge".to_string(),

@@ -1,7 +1,7 @@
 //! Drawing the triage screen from [`App`]. Pure: the same state draws the same frame, so views
 //! are snapshot-tested on ratatui's `TestBackend`. Works at 80×24 and without colour.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
@@ -9,6 +9,7 @@ use ratatui::Frame;
 
 use crate::triage::app::{App, Ending, Mode, View};
 use crate::triage::data::Pick;
+use portcullis_core::text::truncate;
 use portcullis_core::time::age;
 use portcullis_core::workflow::State;
 
@@ -167,14 +168,52 @@ fn framed<'a>(title: String, th: &Theme) -> Block<'a> {
         .title(Span::styled(title, th.header()))
 }
 
+/// A cell's text and style, before it is cut to its column's width.
+struct Text(String, Style);
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(s, Style::default())
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(s.to_string(), Style::default())
+    }
+}
+
+fn styled(s: impl Into<String>, style: Style) -> Text {
+    Text(s.into(), style)
+}
+
+/// A table in `area` whose cells are cut to their columns with `…`: a cell never runs into the
+/// next column or off the screen without a sign. Dates and times have columns as wide as they
+/// are, so they are never cut.
 fn table<'a>(
-    rows: Vec<Row<'a>>,
+    rows: Vec<Vec<Text>>,
     header: &[&'a str],
     widths: Vec<Constraint>,
     title: String,
+    area: Rect,
     th: &Theme,
 ) -> Table<'a> {
+    let columns = Layout::horizontal(widths.clone())
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(Rect { height: 1, ..area });
+    let rows: Vec<Row> =
+        rows.into_iter()
+            .map(|cells| {
+                Row::new(
+                    cells.into_iter().zip(columns.iter()).map(|(t, c)| {
+                        Cell::from(Span::styled(truncate(&t.0, c.width as usize), t.1))
+                    }),
+                )
+            })
+            .collect();
     Table::new(rows, widths)
+        .flex(Flex::Start)
         .header(Row::new(header.iter().map(|h| Cell::from(*h))).style(th.header()))
         .block(framed(title, th))
         .row_highlight_style(th.selected())
@@ -219,7 +258,7 @@ fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     let all = app.queue();
     let total = all.len();
     let (start, end, cursor) = window(total, app.cursor(), area);
-    let rows: Vec<Row> = all[start..end]
+    let rows: Vec<Vec<Text>> = all[start..end]
         .iter()
         .map(|r| {
             let state = match r.state {
@@ -245,16 +284,16 @@ fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
             } else {
                 Style::default()
             };
-            Row::new(vec![
-                Cell::from(r.key.clone()),
-                Cell::from(Span::styled(state, state_style)),
-                Cell::from(r.summary.clone()),
-                Cell::from(r.requester.clone().unwrap_or_default()),
-                Cell::from(r.requested_at.map(|t| age(t, now)).unwrap_or_default()),
-                Cell::from(r.repos.join(" ")),
-                Cell::from(Span::styled(pick.short(), pick_style)),
-                Cell::from(r.previous.clone()),
-            ])
+            vec![
+                Text::from(r.key.clone()),
+                styled(state, state_style),
+                Text::from(r.summary.clone()),
+                Text::from(r.requester.clone().unwrap_or_default()),
+                Text::from(r.requested_at.map(|t| age(t, now)).unwrap_or_default()),
+                Text::from(r.repos.join(" ")),
+                styled(pick.short(), pick_style),
+                Text::from(r.previous.clone()),
+            ]
         })
         .collect();
     let wide = area.width >= 120;
@@ -291,6 +330,7 @@ fn queue(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         &["KEY", "", "SUMMARY", "BY", "AGE", "REPOS", "PICK", "BEFORE"],
         widths,
         title,
+        area,
         th,
     );
     render_table(
@@ -308,7 +348,7 @@ fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     let all = app.since();
     let total = all.len();
     let (start, end, cursor) = window(total, app.cursor(), area);
-    let rows: Vec<Row> = all[start..end]
+    let rows: Vec<Vec<Text>> = all[start..end]
         .iter()
         .map(|r| {
             let style = match r.what {
@@ -317,12 +357,12 @@ fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
                 "new request" => th.fg(Color::Yellow),
                 _ => Style::default(),
             };
-            Row::new(vec![
-                Cell::from(r.at.format("%m-%d %H:%M").to_string()),
-                Cell::from(r.key.clone().unwrap_or_default()),
-                Cell::from(Span::styled(r.what, style)),
-                Cell::from(r.detail.clone()),
-            ])
+            vec![
+                Text::from(r.at.format("%m-%d %H:%M").to_string()),
+                Text::from(r.key.clone().unwrap_or_default()),
+                styled(r.what, style),
+                Text::from(r.detail.clone()),
+            ]
         })
         .collect();
     let empty = rows.is_empty();
@@ -340,6 +380,7 @@ fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
             Constraint::Fill(1),
         ],
         title,
+        area,
         th,
     );
     render_table(
@@ -355,20 +396,20 @@ fn since(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
 
 fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     let now = app.snap.now;
-    let rows: Vec<Row> = app
+    let rows: Vec<Vec<Text>> = app
         .not_landed()
         .into_iter()
         .map(|r| {
-            Row::new(vec![
-                Cell::from(r.key.clone()),
-                Cell::from(r.repo.clone().unwrap_or_default()),
-                Cell::from(
+            vec![
+                Text::from(r.key.clone()),
+                Text::from(r.repo.clone().unwrap_or_default()),
+                Text::from(
                     r.approved_at
                         .map(|t| age(t, now))
                         .unwrap_or_else(|| "?".into()),
                 ),
-                Cell::from(r.summary.clone()),
-            ])
+                Text::from(r.summary.clone()),
+            ]
         })
         .collect();
     let empty = rows.is_empty();
@@ -386,6 +427,7 @@ fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
             Constraint::Fill(1),
         ],
         title,
+        area,
         th,
     );
     render_table(
@@ -400,25 +442,25 @@ fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
 }
 
 fn drift(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
-    let rows: Vec<Row> = app
+    let rows: Vec<Vec<Text>> = app
         .drift()
         .into_iter()
         .map(|r| {
             let b = if r.blocking { "yes" } else { "no" };
-            Row::new(vec![
-                Cell::from(Span::styled(
+            vec![
+                styled(
                     b,
                     if r.blocking {
                         th.fg(Color::Red)
                     } else {
                         Style::default()
                     },
-                )),
-                Cell::from(r.kind.replace('_', " ")),
-                Cell::from(r.ticket.clone().unwrap_or_default()),
-                Cell::from(r.repo.clone().unwrap_or_default()),
-                Cell::from(r.message.clone()),
-            ])
+                ),
+                Text::from(r.kind.replace('_', " ")),
+                Text::from(r.ticket.clone().unwrap_or_default()),
+                Text::from(r.repo.clone().unwrap_or_default()),
+                Text::from(r.message.clone()),
+            ]
         })
         .collect();
     let empty = rows.is_empty();
@@ -434,6 +476,7 @@ fn drift(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
             Constraint::Fill(1),
         ],
         title,
+        area,
         th,
     );
     render_table(
@@ -465,17 +508,17 @@ fn readiness(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         Constraint::Min(1),
     ])
     .areas(area);
-    let rows: Vec<Row> = app
+    let rows: Vec<Vec<Text>> = app
         .snap
         .readiness
         .iter()
         .map(|r| {
-            Row::new(vec![
-                Cell::from(r.name.clone()),
-                Cell::from(r.status.clone()),
-                Cell::from(r.release.clone().unwrap_or_default()),
-                Cell::from(bar(r.landed, r.approved, 16)),
-            ])
+            vec![
+                Text::from(r.name.clone()),
+                Text::from(r.status.clone()),
+                Text::from(r.release.clone().unwrap_or_default()),
+                Text::from(bar(r.landed, r.approved, 16)),
+            ]
         })
         .collect();
     let t = table(
@@ -488,6 +531,7 @@ fn readiness(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
             Constraint::Fill(1),
         ],
         "Readiness".into(),
+        table_area,
         th,
     );
     let mut state = TableState::default().with_selected(Some(app.cursor()));

@@ -97,6 +97,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             line,
             rc,
             apply,
+            dry_run: _,
             push,
             promote,
             allow_skip,
