@@ -722,8 +722,7 @@ mod tests {
     fn minutes_format_csv_is_refused() {
         use clap::Parser;
         let err = super::Cli::try_parse_from(["portcullis", "minutes", "--format", "csv"])
-            .err()
-            .expect("csv refused for minutes");
+            .expect_err("csv refused for minutes");
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
         assert!(err.to_string().contains("md"), "{err}");
         assert!(super::Cli::try_parse_from(["portcullis", "status", "--format", "csv"]).is_ok());
