@@ -241,7 +241,6 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: b
     })?;
     let ledger = ws.open_ledger()?;
     let st = portcullis_ops::status(&ledger, &ws.policy, Some("v23"), None)?;
-    let cfg = config.display();
     let how = match over_http {
         None => "imported from jira-export.json".to_string(),
         Some(j) => format!(
@@ -289,9 +288,33 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: b
         next.manifest.tickets.len(),
         crate::render::release::gate_text(&next)
     ))?;
-    crate::cli::output::print(&format!(
-        "\nTry:\n  portcullis --config {cfg} verify --commits       # every release-branch commit and its match\n  portcullis --config {cfg} cut {NEXT_PATCH}            # the gate, with every reason\n  portcullis --config {cfg} release show {FIRST_PATCH}  # the manifest and notes of the first patch release\n  portcullis --config {cfg} history {showcase}      # rejected, then requested again\n  portcullis --config {cfg} status --state withdrawn  # label removed, nothing recorded\n  portcullis --config {cfg} decide approve DM-… --note \"…\" --as \"Mara Lindqvist\"\n  portcullis --config {cfg} audit\n"
-    ))?;
+    let tries = [
+        (
+            "verify --commits".to_string(),
+            "every release-branch commit and its match",
+        ),
+        (format!("cut {NEXT_PATCH}"), "the gate, with every reason"),
+        (
+            format!("release show {FIRST_PATCH}"),
+            "the manifest and notes of 23.0.1",
+        ),
+        (
+            format!("history {showcase}"),
+            "rejected, then requested again",
+        ),
+        (
+            "status --state withdrawn".into(),
+            "label removed, nothing recorded",
+        ),
+        ("decide approve DM-32509".into(), "as the config's user"),
+        ("audit".into(), "the hash chain and derived state"),
+    ];
+    // From the demo directory the commands are short: portcullis.toml is found from there.
+    let mut text = format!("\nTry, in the demo directory:\n  cd {}\n", dir.display());
+    for (cmd, why) in tries {
+        text.push_str(&format!("  portcullis {cmd:<26}  # {why}\n"));
+    }
+    crate::cli::output::print(&text)?;
     if notify {
         #[cfg(feature = "test-servers")]
         crate::cli::output::print(&servers::post_digest(&ws)?)?;
@@ -299,7 +322,8 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: b
     use std::io::IsTerminal;
     if triage && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         crate::cli::output::print(&format!(
-            "  portcullis --config {cfg} triage                 # the committee's screen, opening now\n"
+            "  portcullis {:<26}  # the committee's screen, opening now\n",
+            "triage"
         ))?;
         let actor = ws.actor(None)?;
         return crate::triage::run(
@@ -312,7 +336,8 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: b
         );
     }
     crate::cli::output::print(&format!(
-        "  portcullis --config {cfg} triage                 # the committee's screen (in a terminal)\n"
+        "  portcullis {:<26}  # the committee's screen (in a terminal)\n",
+        "triage"
     ))?;
     Ok(0)
 }

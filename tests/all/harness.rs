@@ -87,11 +87,20 @@ impl TestEnv {
         self.run_stdin(args, env, None)
     }
 
+    /// [`TestEnv::run`] in the subdirectory `dir`, as a user who did `cd dir` would.
+    pub fn run_in(&self, dir: &str, args: &[&str]) -> Run {
+        self.run_full(dir, args, &[], None)
+    }
+
     /// [`TestEnv::run_env`] with `stdin` as standard input (none when `None`).
     pub fn run_stdin(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+        self.run_full(".", args, env, stdin)
+    }
+
+    fn run_full(&self, dir: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
         cmd.args(args)
-            .current_dir(self.path())
+            .current_dir(self.path().join(dir))
             .env_clear()
             .env("PORTCULLIS_NOW", NOW)
             .env("HOME", self.path())
