@@ -48,6 +48,8 @@
 //!   (`actor.login`, `created_at`, `label.name`, `label.color`), `commented` (`user` or `actor`,
 //!   `body`, `created_at`), `merged` (`commit_id`) and `closed` are understood; anything else is
 //!   served verbatim. Without `"labels"`, the labels are the replay of these events.
+//!   As on GitHub, a merged pull request's timeline has a `merged` event and a closed issue's a
+//!   `closed` one: the server adds them when the seed leaves them out.
 //! - `"pull"`: for a pull request, an object as the pulls API serves it (`head.ref`, `base.ref`,
 //!   `merge_commit_sha`, `merged_at` or `merged`, `merged_by`); a `pull_request` key alone also
 //!   makes a pull request.

@@ -627,6 +627,7 @@ impl Store {
         } else {
             None
         };
+        self.complete_timeline(&mut entries, &user, pull.as_ref(), closed_at);
         let id = match o.get("id").and_then(Value::as_u64) {
             Some(id) => id,
             None => self.next_id(),
@@ -655,6 +656,43 @@ impl Store {
             repo.issues.insert(number, issue);
         }
         Ok(())
+    }
+
+    /// What GitHub's timeline always has and a seed may leave out: a merged pull request's
+    /// `merged` event (at `merged_at`, by `merged_by`, with the merge commit) and a closed
+    /// issue's `closed` event (at `closed_at`).
+    fn complete_timeline(
+        &mut self,
+        entries: &mut Vec<Entry>,
+        author: &Arc<Person>,
+        pull: Option<&Pull>,
+        closed_at: Option<DateTime<Utc>>,
+    ) {
+        let has = |entries: &[Entry], name: &str| entries.iter().any(|e| e.event_name() == name);
+        if let Some(p) = pull {
+            if let (Some(at), false) = (p.merged_at, has(entries, "merged")) {
+                entries.push(Entry {
+                    id: self.next_id(),
+                    at,
+                    actor: p.merged_by.clone().unwrap_or_else(|| author.clone()),
+                    kind: Kind::Merged {
+                        sha: p.merge_commit_sha.clone(),
+                    },
+                });
+            }
+        }
+        if let (Some(at), false) = (closed_at, has(entries, "closed")) {
+            let actor = pull
+                .and_then(|p| p.merged_by.clone())
+                .unwrap_or_else(|| author.clone());
+            entries.push(Entry {
+                id: self.next_id(),
+                at,
+                actor,
+                kind: Kind::Closed,
+            });
+        }
+        entries.sort_by_key(|e| e.at);
     }
 
     fn seed_entry(&mut self, repo_key: &str, e: &Value) -> Result<Entry, String> {

@@ -1027,3 +1027,266 @@ async fn control_endpoints_drive_the_server() {
     assert_eq!(log.as_array().map(Vec::len), Some(1));
     assert_eq!(log[0]["status"], 503);
 }
+
+/// The typed client (octocrab's models) against this server, with `per_page` items a page.
+async fn typed_client(
+    server: &GithubServer,
+    repo: &str,
+    per_page: u32,
+) -> portcullis_trackers::github::client::GithubClient {
+    use portcullis_trackers::credentials::GithubCredentials;
+    use portcullis_trackers::github::client::{GithubClient, GithubClientOptions, RepoRef};
+    let creds = GithubCredentials {
+        token: portcullis_core::secret::Secret::new("test-token"),
+        origin: "the test".into(),
+    };
+    let opts = GithubClientOptions {
+        per_page,
+        max_retries: 0,
+        ..GithubClientOptions::default()
+    };
+    let repos = vec![RepoRef::parse(repo).expect("repo")];
+    let (client, account) = GithubClient::connect(&server.url(), repos, Some(creds), opts)
+        .await
+        .expect("connect");
+    assert_eq!(account.expect("an account").id, "portcullis-bot");
+    client
+}
+
+#[tokio::test]
+async fn the_timeline_is_paginated_and_parses_into_octocrab_models() {
+    let t = t0();
+    let seeds = vec![seed_issue(
+        REPO,
+        7,
+        "Crash on start",
+        &[
+            (t, "alice", "labeled", "backport-v23"),
+            (
+                t + Duration::hours(1),
+                "bob",
+                "labeled",
+                "backport-approved",
+            ),
+            (
+                t + Duration::hours(2),
+                "bob",
+                "unlabeled",
+                "backport-approved",
+            ),
+        ],
+        None,
+    )];
+    let server = GithubServer::start(Config::default(), seeds, 0).expect("start");
+    server.set_now(Some(t + Duration::days(1)));
+    server.edit_labels_as("carol", REPO, 7, &["backport-done"], &[]);
+    let client = typed_client(&server, REPO, 2).await;
+    let repo = &client.repos()[0];
+
+    let (events, requests) = client.timeline(repo, 7).await.expect("timeline");
+    assert_eq!(requests, 2, "4 events, 2 a page");
+    let changes: Vec<(bool, &str, Option<&str>)> = events
+        .iter()
+        .filter_map(|e| {
+            let (added, label) = e.label_change()?;
+            Some((added, label, e.actor_login()))
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (true, "backport-v23", Some("alice")),
+            (true, "backport-approved", Some("bob")),
+            (false, "backport-approved", Some("bob")),
+            (true, "backport-done", Some("carol")),
+        ]
+    );
+    assert_eq!(events[0].created_at, Some(t));
+    assert!(events.iter().all(|e| e.id.is_some()));
+    // Read through the timeline, never the issue-events API.
+    let paths: Vec<String> = server
+        .requests()
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .filter(|p| p.contains("/issues/7/"))
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths.iter().all(|p| p.contains("/issues/7/timeline")));
+    assert!(paths[1].contains("page=2"), "{paths:?}");
+
+    // The same ids as the issue-events API (the ledger's dedup keys are built from them).
+    let issue_events = json_of(
+        get(&server, &format!("/repos/{REPO}/issues/7/events"))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    let ids: Vec<u64> = issue_events
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|e| e["id"].as_u64())
+        .collect();
+    let timeline_ids: Vec<u64> = events.iter().filter_map(|e| e.id).collect();
+    assert_eq!(ids, timeline_ids);
+
+    // A missing issue is `None`; so is its timeline an error that names the issue.
+    assert_eq!(client.issue(repo, 999).await.expect("answer"), None);
+    let e = client.timeline(repo, 999).await.expect_err("no issue 999");
+    assert!(e.to_string().contains("widgets#999"), "{e}");
+}
+
+#[tokio::test]
+async fn a_merged_pull_request_seeded_without_its_events_gets_merged_and_closed() {
+    let seed = json!({
+        "repository": REPO,
+        "number": 9,
+        "title": "Fix",
+        "user": {"login": "dev1"},
+        "created_at": "2026-11-01T10:00:00Z",
+        "timeline": [{"event": "labeled", "actor": {"login": "dev1"},
+            "created_at": "2026-11-01T10:00:00Z", "label": {"name": "backport-v23"}}],
+        "pull": {"merged_at": "2026-11-03T10:00:00Z", "merge_commit_sha": "ab".repeat(20),
+            "merged_by": {"login": "mara"}},
+        "commits": [{"sha": "cd".repeat(20), "commit": {"message": "Fix it"}}],
+    });
+    let closed_issue = json!({
+        "repository": REPO, "number": 10, "title": "Done", "state": "closed",
+        "created_at": "2026-11-01T10:00:00Z", "closed_at": "2026-11-02T10:00:00Z",
+    });
+    let server =
+        GithubServer::start(Config::default(), vec![seed, closed_issue], 0).expect("start");
+    let client = typed_client(&server, REPO, 100).await;
+    let repo = &client.repos()[0];
+
+    let (events, _) = client.timeline(repo, 9).await.expect("timeline");
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names, ["labeled", "merged", "closed"]);
+    let merged = &events[1];
+    assert_eq!(merged.actor_login(), Some("mara"));
+    assert_eq!(merged.commit_id.as_deref(), Some("ab".repeat(20).as_str()));
+    assert_eq!(
+        portcullis_trackers::github::client::wire::merged_at(&events),
+        Some(Utc.with_ymd_and_hms(2026, 11, 3, 10, 0, 0).unwrap())
+    );
+    let issue = client.issue(repo, 9).await.expect("read").expect("found");
+    assert!(issue.is_closed_pull());
+    let pull = client.pull(repo, 9).await.expect("pull");
+    assert_eq!(pull.merged, Some(true));
+    assert_eq!(pull.merge_commit_sha, Some("ab".repeat(20)));
+    let (commits, _) = client.pull_commits(repo, 9).await.expect("commits");
+    assert_eq!(commits.len(), 1);
+
+    let (events, _) = client.timeline(repo, 10).await.expect("timeline");
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names, ["closed"]);
+    assert!(!client
+        .issue(repo, 10)
+        .await
+        .expect("read")
+        .expect("found")
+        .is_closed_pull());
+}
+
+#[tokio::test]
+async fn the_typed_client_writes_labels_and_comments() {
+    let server = GithubServer::start(Config::default(), many(3), 0).expect("start");
+    let client = typed_client(&server, REPO, 100).await;
+    let repo = &client.repos()[0];
+    client
+        .add_labels(repo, 2, &["needs info/α".to_string()])
+        .await
+        .expect("add");
+    client
+        .remove_label(repo, 2, "needs info/α")
+        .await
+        .expect("remove");
+    // Already gone: fine.
+    client
+        .remove_label(repo, 2, "needs info/α")
+        .await
+        .expect("remove again");
+    let deletes: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path_and_query)
+        .collect();
+    assert!(
+        deletes
+            .iter()
+            .all(|p| p.ends_with("/issues/2/labels/needs%20info%2F%CE%B1")),
+        "{deletes:?}"
+    );
+    let id = client.add_comment(repo, 2, "hello").await.expect("comment");
+    assert!(id > 0);
+    assert_eq!(
+        client.comment_bodies(repo, 2).await.expect("comments"),
+        ["hello"]
+    );
+    let page = client
+        .list_issues(repo, Some("backport-v23"), None)
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 3);
+}
+
+#[tokio::test]
+async fn a_captured_timeline_parses_into_octocrab_models() {
+    let timeline = fixture("octocrab_issues_list_timeline_events.json");
+    let captured = timeline.as_array().expect("a timeline page").len();
+    let seed = json!({
+        "repository_url": "https://api.github.com/repos/github/roadmap",
+        "number": 481,
+        "title": "Roadmap item",
+        "user": {"login": "github-product-roadmap"},
+        "created_at": "2022-04-13T20:49:00Z",
+        "timeline": timeline,
+    });
+    let server = GithubServer::start(Config::default(), vec![seed], 0).expect("start");
+    let client = typed_client(&server, "github/roadmap", 5).await;
+    let repo = &client.repos()[0];
+    let (events, requests) = client.timeline(repo, 481).await.expect("timeline");
+    assert_eq!(events.len(), captured);
+    assert_eq!(requests, captured.div_ceil(5) as u64);
+    let labeled: Vec<_> = events.iter().filter_map(|e| e.label_change()).collect();
+    assert_eq!(labeled, [(true, "beta")]);
+    for name in [
+        "committed",
+        "commented",
+        "merged",
+        "closed",
+        "referenced",
+        "renamed",
+    ] {
+        assert!(events.iter().any(|e| e.event == name), "no {name}");
+    }
+}
+
+#[tokio::test]
+async fn answers_of_an_unexpected_shape_keep_the_parse_error_as_the_cause() {
+    let server = GithubServer::start(Config::default(), many(2), 0).expect("start");
+    let client = typed_client(&server, REPO, 100).await;
+    let repo = &client.repos()[0];
+    server.add_fault(FaultRule {
+        path_prefix: format!("/repos/{REPO}/issues/1"),
+        method: None,
+        times: 1,
+        fault: Fault::Status {
+            status: 200,
+            body: FaultBody::GithubJson("not an issue".into()),
+        },
+    });
+    let e = client.issue(repo, 1).await.expect_err("not an issue");
+    let message = e.to_string();
+    assert!(
+        message.contains("reading acme/widgets#1") && message.contains("unexpected shape"),
+        "{message}"
+    );
+    let cause = std::error::Error::source(&e).expect("the parse error is kept as the cause");
+    assert!(cause.to_string().contains("missing field"), "{cause}");
+    assert!(!message.contains("missing field"), "{message}");
+    // Nothing was lost: the next read works.
+    assert!(client.issue(repo, 1).await.expect("read").is_some());
+}

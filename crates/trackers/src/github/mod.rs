@@ -6,9 +6,9 @@
 //! - **One scope per repository**, its cursor kept under
 //!   `github {site} {owner/name} #{hash of the labels}`.
 //! - **Label queries**: one listing per label (`labels=a,b` is an AND on GitHub), all states,
-//!   oldest update first, `since = cursor − overlap`. Each issue's events (and, for a merged
-//!   pull request not yet linked in the ledger, its merge commit and commits) are read before
-//!   its page is handed on.
+//!   oldest update first, `since = cursor − overlap`. Each issue's timeline (and, for a pull
+//!   request the timeline says was merged and not yet linked in the ledger, its merge commit
+//!   and commits) is read before its page is handed on.
 //! - **Known query**: with a cursor, one listing of the issues updated since, kept to the known
 //!   tickets; without one (a full run), and for the tickets named with `--key`, each ticket is
 //!   read on its own.
@@ -94,12 +94,9 @@ impl GithubTracker {
             if sink.seen(&key) || !fresh.insert(key.clone()) {
                 continue;
             }
-            let merged = issue
-                .pull_request
-                .as_ref()
-                .is_some_and(|p| p.merged_at.is_some());
-            let need_pull =
-                merged && !sink.ledger().has_event_of_kind(&key, kind::COMMIT_LINKED)?;
+            // Whether it was merged, the timeline says (octocrab's issue has no `merged_at`).
+            let need_pull = issue.is_closed_pull()
+                && !sink.ledger().has_event_of_kind(&key, kind::COMMIT_LINKED)?;
             todo.push((issue, need_pull));
         }
         let client = &self.client;
@@ -139,6 +136,7 @@ impl GithubTracker {
             let issues: Vec<GhIssue> = items
                 .into_iter()
                 .filter(|i| wanted.is_none_or(|w| w.contains(&repo.key(i.number))))
+                .map(GhIssue::from)
                 .collect();
             self.hand_on(repo, issues, listed, label.is_some(), Vec::new(), sink)
                 .await?;
@@ -321,7 +319,7 @@ impl Tracker for GithubTracker {
                 repo.full_name()
             ))));
         };
-        let (events, _) = self.client.issue_events(repo, number).await?;
+        let (events, _) = self.client.timeline(repo, number).await?;
         let changes = events
             .iter()
             .filter_map(|ev| {
@@ -392,17 +390,25 @@ impl Tracker for GithubTracker {
     }
 }
 
-/// An issue's events and, for a merged pull request, its merge commit and commits; with the
+/// An issue's timeline and, for a merged pull request (`need_pull`: a closed one not linked
+/// yet, merged if its timeline has a `merged` event), its merge commit and commits; with the
 /// number of requests made.
 async fn read_issue(
     client: &GithubClient,
     repo: &RepoRef,
-    issue: GhIssue,
+    mut issue: GhIssue,
     need_pull: bool,
 ) -> Result<(IssueData, u64)> {
-    let (events, mut requests) = client.issue_events(repo, issue.number).await?;
+    let (events, mut requests) = client.timeline(repo, issue.number).await?;
+    if let Some(p) = issue.pull_request.as_mut() {
+        p.merged_at = p.merged_at.or(client::wire::merged_at(&events));
+    }
+    let merged = issue
+        .pull_request
+        .as_ref()
+        .is_some_and(|p| p.merged_at.is_some());
     let mut pull = None;
-    if need_pull {
+    if need_pull && merged {
         let p = client.pull(repo, issue.number).await?;
         requests += 1;
         let merged = p.merged == Some(true) || p.merged_at.is_some();

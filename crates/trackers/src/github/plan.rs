@@ -20,7 +20,7 @@ use portcullis_core::time::{fmt_utc, now};
 pub struct IssueData {
     pub repo: RepoRef,
     pub issue: GhIssue,
-    /// Its events, as GitHub lists them.
+    /// Its timeline, as GitHub lists it (label changes, `merged`, `closed`, comments, …).
     pub events: Vec<GhEvent>,
     /// For a merged pull request (not yet linked in the ledger): the pull request and its
     /// commits.
