@@ -797,7 +797,8 @@ pub fn create_private_file(path: &Path) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path)
-        .map_err(|e| Error::input(format!("cannot create {}: {e}", path.display())))?;
+    opts.open(path).map_err(|e| {
+        portcullis_core::Problem::input(format!("cannot create {}", path.display())).because(e)
+    })?;
     Ok(())
 }
