@@ -516,106 +516,9 @@ impl Policy {
                 err(k.into(), format!("label `{label}` is used twice"));
             }
         }
-        let mut step_names = BTreeSet::new();
-        for (i, step) in policy.steps.iter().enumerate() {
-            if !valid_name(&step.name) {
-                err(
-                    format!("steps[{i}].name"),
-                    format!("`{}` is not a valid name", step.name),
-                );
-            }
-            if !step_names.insert(step.name.clone()) {
-                err(
-                    format!("steps[{i}].name"),
-                    format!("step `{}` is defined twice", step.name),
-                );
-            }
-            if !names.contains(&step.line) {
-                err(
-                    format!("steps[{i}].line"),
-                    format!("unknown release line `{}`", step.line),
-                );
-            }
-        }
-        if policy.committee.members.is_empty() {
-            err(
-                "committee.members".into(),
-                "the committee needs at least one member".into(),
-            );
-        }
-        let mut member_names = BTreeSet::new();
-        for (i, m) in policy.committee.members.iter().enumerate() {
-            if m.name.trim().is_empty() {
-                err(
-                    format!("committee.members[{i}].name"),
-                    "must not be empty".into(),
-                );
-            }
-            if !member_names.insert(m.name.to_lowercase()) {
-                err(
-                    format!("committee.members[{i}].name"),
-                    format!("member `{}` is listed twice", m.name),
-                );
-            }
-        }
-        if let Some(q) = policy.committee.quorum {
-            if q == 0 || q as usize > policy.committee.members.len() {
-                err(
-                    "committee.quorum".into(),
-                    format!(
-                        "quorum {q} must be between 1 and the number of members ({})",
-                        policy.committee.members.len()
-                    ),
-                );
-            }
-        }
-        if weekday(&policy.committee.meeting_day).is_none() {
-            err(
-                "committee.meeting_day".into(),
-                format!(
-                    "`{}` is not a weekday (monday … sunday)",
-                    policy.committee.meeting_day
-                ),
-            );
-        }
-        let mut repo_names = BTreeSet::new();
-        for (i, r) in policy.repositories.iter().enumerate() {
-            if !valid_name(&r.name) {
-                err(
-                    format!("repositories[{i}].name"),
-                    format!("`{}` is not a valid name", r.name),
-                );
-            }
-            if !repo_names.insert(r.name.clone()) {
-                err(
-                    format!("repositories[{i}].name"),
-                    format!("repository `{}` is listed twice", r.name),
-                );
-            }
-            if r.path.trim().is_empty() {
-                err(
-                    format!("repositories[{i}].path"),
-                    "must not be empty".into(),
-                );
-            }
-            if r.main_branch.starts_with('-')
-                || r.main_branch.trim().is_empty()
-                || r.main_branch.contains(char::is_whitespace)
-            {
-                err(
-                    format!("repositories[{i}].main_branch"),
-                    format!("`{}` is not a valid branch name", r.main_branch),
-                );
-            }
-            for l in r.lines.iter().flatten() {
-                if !names.contains(l) {
-                    err(
-                        format!("repositories[{i}].lines"),
-                        format!("unknown release line `{l}`"),
-                    );
-                }
-            }
-        }
+        check_steps(&policy, &names, &mut err);
+        check_committee(&policy, &mut err);
+        check_repositories(&policy, &names, &mut err);
         // Half word boundaries: a key may start or end with a non-word character
         // (`.github#12`), and is still not found inside a longer word.
         let key_search = Regex::new(&format!(
@@ -631,6 +534,124 @@ impl Policy {
                 source: file.to_string(),
             }),
             _ => Err(errors),
+        }
+    }
+}
+
+/// The validation of the steps: unique valid names, on release lines among `names`.
+fn check_steps(policy: &Policy, names: &BTreeSet<String>, err: &mut impl FnMut(String, String)) {
+    let mut step_names = BTreeSet::new();
+    for (i, step) in policy.steps.iter().enumerate() {
+        if !valid_name(&step.name) {
+            err(
+                format!("steps[{i}].name"),
+                format!("`{}` is not a valid name", step.name),
+            );
+        }
+        if !step_names.insert(step.name.clone()) {
+            err(
+                format!("steps[{i}].name"),
+                format!("step `{}` is defined twice", step.name),
+            );
+        }
+        if !names.contains(&step.line) {
+            err(
+                format!("steps[{i}].line"),
+                format!("unknown release line `{}`", step.line),
+            );
+        }
+    }
+}
+
+/// The validation of the committee: at least one member, named members, each once; a quorum they can reach; a
+/// meeting day that is a weekday. `err` takes the key and the message of each error.
+fn check_committee(policy: &Policy, err: &mut impl FnMut(String, String)) {
+    if policy.committee.members.is_empty() {
+        err(
+            "committee.members".into(),
+            "the committee needs at least one member".into(),
+        );
+    }
+    let mut member_names = BTreeSet::new();
+    for (i, m) in policy.committee.members.iter().enumerate() {
+        if m.name.trim().is_empty() {
+            err(
+                format!("committee.members[{i}].name"),
+                "must not be empty".into(),
+            );
+        }
+        if !member_names.insert(m.name.to_lowercase()) {
+            err(
+                format!("committee.members[{i}].name"),
+                format!("member `{}` is listed twice", m.name),
+            );
+        }
+    }
+    if let Some(q) = policy.committee.quorum {
+        if q == 0 || q as usize > policy.committee.members.len() {
+            err(
+                "committee.quorum".into(),
+                format!(
+                    "quorum {q} must be between 1 and the number of members ({})",
+                    policy.committee.members.len()
+                ),
+            );
+        }
+    }
+    if weekday(&policy.committee.meeting_day).is_none() {
+        err(
+            "committee.meeting_day".into(),
+            format!(
+                "`{}` is not a weekday (monday … sunday)",
+                policy.committee.meeting_day
+            ),
+        );
+    }
+}
+
+/// The validation of the repositories: unique valid names, valid branch names, and release
+/// lines among `names` (the policy's). `err` takes the key and the message of each error.
+fn check_repositories(
+    policy: &Policy,
+    names: &BTreeSet<String>,
+    err: &mut impl FnMut(String, String),
+) {
+    let mut repo_names = BTreeSet::new();
+    for (i, r) in policy.repositories.iter().enumerate() {
+        if !valid_name(&r.name) {
+            err(
+                format!("repositories[{i}].name"),
+                format!("`{}` is not a valid name", r.name),
+            );
+        }
+        if !repo_names.insert(r.name.clone()) {
+            err(
+                format!("repositories[{i}].name"),
+                format!("repository `{}` is listed twice", r.name),
+            );
+        }
+        if r.path.trim().is_empty() {
+            err(
+                format!("repositories[{i}].path"),
+                "must not be empty".into(),
+            );
+        }
+        if r.main_branch.starts_with('-')
+            || r.main_branch.trim().is_empty()
+            || r.main_branch.contains(char::is_whitespace)
+        {
+            err(
+                format!("repositories[{i}].main_branch"),
+                format!("`{}` is not a valid branch name", r.main_branch),
+            );
+        }
+        for l in r.lines.iter().flatten() {
+            if !names.contains(l) {
+                err(
+                    format!("repositories[{i}].lines"),
+                    format!("unknown release line `{l}`"),
+                );
+            }
         }
     }
 }
