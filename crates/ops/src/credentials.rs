@@ -20,6 +20,7 @@ pub use portcullis_core::secret::Secret;
 pub use portcullis_trackers::credentials::{GithubCredentials, JiraCredentials};
 
 use crate::{Error, Result};
+use portcullis_core::Problem;
 
 pub const ENV_TOKEN: &str = "PORTCULLIS_JIRA_TOKEN";
 pub const ENV_EMAIL: &str = "PORTCULLIS_JIRA_EMAIL";
@@ -129,7 +130,7 @@ pub fn github_credentials(configured_file: Option<&Path>) -> Result<Option<Githu
 pub fn read_credentials_file(path: &Path) -> Result<toml::Table> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| {
-        Error::input(format!("cannot read the credentials file {shown}: {e}"))
+        Error::from(Problem::input(format!("cannot read the credentials file {shown}")).because(e))
             .hint(format!("create it, or unset {ENV_FILE}"))
     })?;
     #[cfg(unix)]
@@ -145,8 +146,9 @@ pub fn read_credentials_file(path: &Path) -> Result<toml::Table> {
     }
     #[cfg(not(unix))]
     let _ = meta;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("cannot read the credentials file {shown}: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Problem::input(format!("cannot read the credentials file {shown}")).because(e)
+    })?;
     // toml's Display quotes the offending line, which may hold a token: use only its position.
     text.parse::<toml::Table>().map_err(|e| {
         let line = e
@@ -226,8 +228,9 @@ pub fn store_credential(path: &Path, table: &str, key: &str, value: &str) -> Res
     let mut doc = if path.exists() {
         // The same checks as reading: private, valid TOML (position only in errors).
         read_credentials_file(path)?;
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::input(format!("cannot read the credentials file {shown}: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problem::input(format!("cannot read the credentials file {shown}")).because(e)
+        })?;
         text.parse::<toml_edit::DocumentMut>()
             .map_err(|_| Error::input(format!("the credentials file {shown} is not valid TOML")))?
     } else {

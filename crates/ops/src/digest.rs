@@ -5,7 +5,7 @@
 //! of the line (a `digest.posted` event) to the newest event. The window makes its identity: the
 //! same window gives the same message id, which the transports use as an idempotency key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
@@ -268,22 +268,33 @@ fn build_from(
         });
     }
 
-    // Readiness: the next release and the steps, approved vs landed.
+    let approved: BTreeSet<String> = approved_at.keys().cloned().collect();
+    d.readiness = readiness_lines(ledger, policy, line, &approved, &missing)?;
+    Ok(d)
+}
+
+/// Readiness, for the digest: the next release and the steps, approved against landed.
+fn readiness_lines(
+    ledger: &Ledger,
+    policy: &LoadedPolicy,
+    line: &portcullis_core::policy::Line,
+    approved: &BTreeSet<String>,
+    missing: &BTreeMap<String, Vec<String>>,
+) -> Result<Vec<String>> {
     let targets = crate::release::targets(ledger, &line.name)?;
-    let approved: std::collections::BTreeSet<String> = approved_at.keys().cloned().collect();
-    let gone: std::collections::BTreeSet<String> = missing.keys().cloned().collect();
-    let r = crate::release::readiness(ledger, policy, &line.name, &targets, &approved, &gone)?;
-    d.readiness.push(format!(
+    let gone: BTreeSet<String> = missing.keys().cloned().collect();
+    let r = crate::release::readiness(ledger, policy, &line.name, &targets, approved, &gone)?;
+    let mut out = vec![format!(
         "Next patch release of {}: {} of {} approved backport(s) landed",
         line.name, r.landed, r.approved
-    ));
+    )];
     for s in r.steps.iter().filter(|s| s.approved > 0) {
-        d.readiness.push(format!(
+        out.push(format!(
             "Step {}: {} of {} approved backport(s) landed",
             s.name, s.landed, s.approved
         ));
     }
-    Ok(d)
+    Ok(out)
 }
 
 fn head_of(k: &str, briefs: &BTreeMap<String, TicketBrief>) -> String {

@@ -361,21 +361,7 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
     match e.kind.as_str() {
         kind::LABEL_ADDED => format!("label `{label}` added{}{snap}", role(label)),
         kind::LABEL_REMOVED => format!("label `{label}` removed{}{snap}", role(label)),
-        kind::DECISION => {
-            let d = e
-                .payload
-                .get("decision")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            let mut s = format!("decision: {d} for {}", e.line.as_deref().unwrap_or("?"));
-            if let Some(u) = e.payload.get("until").and_then(Value::as_str) {
-                s.push_str(&format!(" until {u}"));
-            }
-            if e.payload.get("forced").and_then(Value::as_bool) == Some(true) {
-                s.push_str(" (forced)");
-            }
-            s
-        }
+        kind::DECISION => describe_decision(e),
         kind::TICKET_OBSERVED => {
             let status = e
                 .payload
@@ -384,43 +370,7 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                 .unwrap_or("?");
             format!("fields seen: status {status}")
         }
-        kind::PUSHED => {
-            let list = |k: &str, sign: char| -> Vec<String> {
-                e.payload
-                    .get(k)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|l| l.as_str().map(|l| format!("{sign}{l}")))
-                    .collect()
-            };
-            let mut labels = list("added", '+');
-            labels.extend(list("removed", '-'));
-            format!(
-                "decision #{} written to {} ({}, {} comment(s){})",
-                e.payload
-                    .get("decision_seq")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0),
-                tracker_name(&e.source),
-                if labels.is_empty() {
-                    "no label change".to_string()
-                } else {
-                    labels.join(" ")
-                },
-                e.payload
-                    .get("comments_posted")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0),
-                if e.payload.get("already_in_jira").and_then(Value::as_bool) == Some(true)
-                    || e.payload.get("already_in_github").and_then(Value::as_bool) == Some(true)
-                {
-                    "; already there"
-                } else {
-                    ""
-                }
-            )
-        }
+        kind::PUSHED => describe_pushed(e),
         kind::PUSH_CONFLICT => format!(
             "push of decision #{} held back: labels changed in {} by {}",
             e.payload
@@ -445,37 +395,7 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                     .map_or(0, Vec::len)
             )
         }
-        kind::LANDING => {
-            let p = &e.payload;
-            let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
-            let n = |k: &str| p.get(k).and_then(Value::as_array).map_or(0, Vec::len);
-            let mut text = format!(
-                "{} in {} on {}",
-                s("status").replace('_', " "),
-                s("repo"),
-                p.get("branch")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the release branch")
-            );
-            if let Some(how) = p.get("how").and_then(Value::as_str) {
-                text.push_str(&format!(" ({how}"));
-                text.push_str(&format!(
-                    ", {} of {} main commits)",
-                    n("landed"),
-                    n("main_commits")
-                ));
-            }
-            let live = matches!(
-                p.get("status").and_then(Value::as_str),
-                Some("landed" | "release_only")
-            );
-            match p.get("first_tag").and_then(Value::as_str) {
-                Some(t) if live => text.push_str(&format!(", released in {t}")),
-                None if live => text.push_str(", not in a release tag yet"),
-                _ => {}
-            }
-            text
-        }
+        kind::LANDING => describe_landing(e),
         kind::DRIFT_FOUND => format!(
             "drift: {}",
             e.payload
@@ -499,6 +419,95 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
         ),
         other => other.to_string(),
     }
+}
+
+/// A decision, for [`describe_event`]: `decision: approve for 23.0 until … (forced)`.
+fn describe_decision(e: &Event) -> String {
+    let d = e
+        .payload
+        .get("decision")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let mut s = format!("decision: {d} for {}", e.line.as_deref().unwrap_or("?"));
+    if let Some(u) = e.payload.get("until").and_then(Value::as_str) {
+        s.push_str(&format!(" until {u}"));
+    }
+    if e.payload.get("forced").and_then(Value::as_bool) == Some(true) {
+        s.push_str(" (forced)");
+    }
+    s
+}
+
+/// A decision written to a tracker, for [`describe_event`]: its label changes and comments.
+fn describe_pushed(e: &Event) -> String {
+    let list = |k: &str, sign: char| -> Vec<String> {
+        e.payload
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str().map(|l| format!("{sign}{l}")))
+            .collect()
+    };
+    let mut labels = list("added", '+');
+    labels.extend(list("removed", '-'));
+    format!(
+        "decision #{} written to {} ({}, {} comment(s){})",
+        e.payload
+            .get("decision_seq")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        tracker_name(&e.source),
+        if labels.is_empty() {
+            "no label change".to_string()
+        } else {
+            labels.join(" ")
+        },
+        e.payload
+            .get("comments_posted")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        if e.payload.get("already_in_jira").and_then(Value::as_bool) == Some(true)
+            || e.payload.get("already_in_github").and_then(Value::as_bool) == Some(true)
+        {
+            "; already there"
+        } else {
+            ""
+        }
+    )
+}
+
+/// A landing, for [`describe_event`]: its status, repository, branch, how, and release tag.
+fn describe_landing(e: &Event) -> String {
+    let p = &e.payload;
+    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+    let n = |k: &str| p.get(k).and_then(Value::as_array).map_or(0, Vec::len);
+    let mut text = format!(
+        "{} in {} on {}",
+        s("status").replace('_', " "),
+        s("repo"),
+        p.get("branch")
+            .and_then(Value::as_str)
+            .unwrap_or("the release branch")
+    );
+    if let Some(how) = p.get("how").and_then(Value::as_str) {
+        text.push_str(&format!(" ({how}"));
+        text.push_str(&format!(
+            ", {} of {} main commits)",
+            n("landed"),
+            n("main_commits")
+        ));
+    }
+    let live = matches!(
+        p.get("status").and_then(Value::as_str),
+        Some("landed" | "release_only")
+    );
+    match p.get("first_tag").and_then(Value::as_str) {
+        Some(t) if live => text.push_str(&format!(", released in {t}")),
+        None if live => text.push_str(", not in a release tag yet"),
+        _ => {}
+    }
+    text
 }
 
 /// The result of `audit`.

@@ -128,7 +128,7 @@ fn find_config(start: &Path) -> Option<PathBuf> {
 
 fn load_config(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Problem::input(format!("cannot read {}", path.display())).because(e))?;
     toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
@@ -147,7 +147,7 @@ fn load_config(path: &Path) -> Result<Config> {
 pub fn load_policy(path: &Path) -> Result<LoadedPolicy> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::input(format!("cannot read the policy {shown}: {e}"))
+        Error::from(Problem::input(format!("cannot read the policy {shown}")).because(e))
             .hint("check the `policy` path in portcullis.toml or pass --policy")
     })?;
     Policy::from_toml(&shown, &text).map_err(|errs| {
@@ -171,7 +171,7 @@ pub fn builtin_policy(name: &str) -> Option<&'static str> {
 /// Create a workspace in `dir`: config, policy and an empty ledger. Refuses to overwrite.
 pub fn init(dir: &Path, policy_text: &str, user: Option<&str>) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| Error::input(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| Problem::input(format!("cannot create {}", dir.display())).because(e))?;
     let config_path = dir.join(CONFIG_FILE);
     if config_path.exists() {
         return Err(

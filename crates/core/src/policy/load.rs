@@ -1,0 +1,380 @@
+//! Loading a policy: parsing its TOML and validating it, each error located at its
+//! `file:line: key`.
+
+use std::collections::BTreeSet;
+
+use regex::Regex;
+
+use super::{weekday, LoadedPolicy, Policy, PolicyError};
+
+impl Policy {
+    /// Parse and validate a policy; `file` names it in messages.
+    pub fn from_toml(file: &str, text: &str) -> Result<LoadedPolicy, Vec<PolicyError>> {
+        let de = toml::Deserializer::new(text);
+        let policy: Policy = match serde_path_to_error::deserialize(de) {
+            Ok(p) => p,
+            Err(err) => {
+                let key = clean_path(&err.path().to_string());
+                let inner = err.inner();
+                let (line, column) = match inner.span() {
+                    Some(span) => {
+                        let (l, c) = line_col(text, span.start);
+                        (Some(l), Some(c))
+                    }
+                    None => (locate(text, &key), None),
+                };
+                return Err(vec![PolicyError {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    key,
+                    message: first_line(inner.message()),
+                }]);
+            }
+        };
+        let mut errors = Vec::new();
+        let mut err = |key: String, message: String| {
+            errors.push(PolicyError {
+                file: file.to_string(),
+                line: locate(text, &key),
+                column: None,
+                key,
+                message,
+            });
+        };
+
+        let key_re = match Regex::new(&format!("^(?:{})$", policy.ticket_key)) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                err(
+                    "ticket_key".into(),
+                    format!(
+                        "not a valid regular expression: {}",
+                        first_line(&e.to_string())
+                    ),
+                );
+                None
+            }
+        };
+        if policy.lines.is_empty() {
+            err(
+                "lines".into(),
+                "at least one release line is required".into(),
+            );
+        }
+        let mut names = BTreeSet::new();
+        let mut labels = BTreeSet::new();
+        for (i, line) in policy.lines.iter().enumerate() {
+            let at = |k: &str| format!("lines[{i}].{k}");
+            if !valid_name(&line.name) {
+                err(
+                    at("name"),
+                    format!(
+                        "`{}` is not a valid name (letters, digits, `.`, `_`, `-`)",
+                        line.name
+                    ),
+                );
+            }
+            if !names.insert(line.name.clone()) {
+                err(
+                    at("name"),
+                    format!("release line `{}` is defined twice", line.name),
+                );
+            }
+            if let Err(e) = semver::Version::parse(&line.base_version) {
+                err(
+                    at("base_version"),
+                    format!(
+                        "`{}` is not a semantic version like 23.0.0: {e}",
+                        line.base_version
+                    ),
+                );
+            }
+            if !valid_label(&line.request_label) {
+                err(
+                    at("request_label"),
+                    format!(
+                        "`{}` is not a valid Jira label (no spaces, not empty)",
+                        line.request_label
+                    ),
+                );
+            }
+            if !labels.insert(line.request_label.clone()) {
+                err(
+                    at("request_label"),
+                    format!("label `{}` is used twice", line.request_label),
+                );
+            }
+            if line.branch.trim().is_empty()
+                || line.branch.starts_with('-')
+                || line.branch.contains(char::is_whitespace)
+            {
+                err(
+                    at("branch"),
+                    format!("`{}` is not a valid branch name", line.branch),
+                );
+            }
+            if !line.tag_pattern.contains("{version}") {
+                err(at("tag_pattern"), "must contain `{version}`".into());
+            }
+            if !line.rc_tag_pattern.contains("{version}") || !line.rc_tag_pattern.contains("{n}") {
+                err(
+                    at("rc_tag_pattern"),
+                    "must contain `{version}` and `{n}`".into(),
+                );
+            }
+        }
+        for (k, label) in [
+            ("labels.approved", &policy.labels.approved),
+            ("labels.done", &policy.labels.done),
+        ] {
+            if !valid_label(label) {
+                err(
+                    k.into(),
+                    format!("`{label}` is not a valid Jira label (no spaces, not empty)"),
+                );
+            }
+            if !labels.insert(label.clone()) {
+                err(k.into(), format!("label `{label}` is used twice"));
+            }
+        }
+        check_steps(&policy, &names, &mut err);
+        check_committee(&policy, &mut err);
+        check_repositories(&policy, &names, &mut err);
+        // Half word boundaries: a key may start or end with a non-word character
+        // (`.github#12`), and is still not found inside a longer word.
+        let key_search = Regex::new(&format!(
+            r"\b{{start-half}}(?:{})\b{{end-half}}",
+            policy.ticket_key
+        ))
+        .ok();
+        match (key_re, key_search) {
+            (Some(key_re), Some(key_search)) if errors.is_empty() => Ok(LoadedPolicy {
+                policy,
+                key_re,
+                key_search,
+                source: file.to_string(),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The validation of the steps: unique valid names, on release lines among `names`.
+fn check_steps(policy: &Policy, names: &BTreeSet<String>, err: &mut impl FnMut(String, String)) {
+    let mut step_names = BTreeSet::new();
+    for (i, step) in policy.steps.iter().enumerate() {
+        if !valid_name(&step.name) {
+            err(
+                format!("steps[{i}].name"),
+                format!("`{}` is not a valid name", step.name),
+            );
+        }
+        if !step_names.insert(step.name.clone()) {
+            err(
+                format!("steps[{i}].name"),
+                format!("step `{}` is defined twice", step.name),
+            );
+        }
+        if !names.contains(&step.line) {
+            err(
+                format!("steps[{i}].line"),
+                format!("unknown release line `{}`", step.line),
+            );
+        }
+    }
+}
+
+/// The validation of the committee: at least one member, named members, each once; a quorum they can reach; a
+/// meeting day that is a weekday. `err` takes the key and the message of each error.
+fn check_committee(policy: &Policy, err: &mut impl FnMut(String, String)) {
+    if policy.committee.members.is_empty() {
+        err(
+            "committee.members".into(),
+            "the committee needs at least one member".into(),
+        );
+    }
+    let mut member_names = BTreeSet::new();
+    for (i, m) in policy.committee.members.iter().enumerate() {
+        if m.name.trim().is_empty() {
+            err(
+                format!("committee.members[{i}].name"),
+                "must not be empty".into(),
+            );
+        }
+        if !member_names.insert(m.name.to_lowercase()) {
+            err(
+                format!("committee.members[{i}].name"),
+                format!("member `{}` is listed twice", m.name),
+            );
+        }
+    }
+    if let Some(q) = policy.committee.quorum {
+        if q == 0 || q as usize > policy.committee.members.len() {
+            err(
+                "committee.quorum".into(),
+                format!(
+                    "quorum {q} must be between 1 and the number of members ({})",
+                    policy.committee.members.len()
+                ),
+            );
+        }
+    }
+    if weekday(&policy.committee.meeting_day).is_none() {
+        err(
+            "committee.meeting_day".into(),
+            format!(
+                "`{}` is not a weekday (monday … sunday)",
+                policy.committee.meeting_day
+            ),
+        );
+    }
+}
+
+/// The validation of the repositories: unique valid names, valid branch names, and release
+/// lines among `names` (the policy's). `err` takes the key and the message of each error.
+fn check_repositories(
+    policy: &Policy,
+    names: &BTreeSet<String>,
+    err: &mut impl FnMut(String, String),
+) {
+    let mut repo_names = BTreeSet::new();
+    for (i, r) in policy.repositories.iter().enumerate() {
+        if !valid_name(&r.name) {
+            err(
+                format!("repositories[{i}].name"),
+                format!("`{}` is not a valid name", r.name),
+            );
+        }
+        if !repo_names.insert(r.name.clone()) {
+            err(
+                format!("repositories[{i}].name"),
+                format!("repository `{}` is listed twice", r.name),
+            );
+        }
+        if r.path.trim().is_empty() {
+            err(
+                format!("repositories[{i}].path"),
+                "must not be empty".into(),
+            );
+        }
+        if r.main_branch.starts_with('-')
+            || r.main_branch.trim().is_empty()
+            || r.main_branch.contains(char::is_whitespace)
+        {
+            err(
+                format!("repositories[{i}].main_branch"),
+                format!("`{}` is not a valid branch name", r.main_branch),
+            );
+        }
+        for l in r.lines.iter().flatten() {
+            if !names.contains(l) {
+                err(
+                    format!("repositories[{i}].lines"),
+                    format!("unknown release line `{l}`"),
+                );
+            }
+        }
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn valid_label(s: &str) -> bool {
+    !s.is_empty() && !s.contains(char::is_whitespace)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// serde_path_to_error prints `lines[0].name`; `.` alone means the root.
+fn clean_path(p: &str) -> String {
+    if p == "." {
+        String::new()
+    } else {
+        p.to_string()
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// Find the line of a key path like `lines[1].base_version` in the TOML source.
+fn locate(text: &str, path: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut span = None;
+    let mut item: &toml_edit::Item = doc.as_item();
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (name, index) = match segment.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let table = item.as_table_like()?;
+        let (key, next) = table.get_key_value(name)?;
+        span = key.span().or(span);
+        item = next;
+        if let Some(i) = index {
+            if let Some(aot) = item.as_array_of_tables() {
+                let t = aot.get(i)?;
+                span = t.span().or(span);
+                // An array-of-tables element is itself a table item.
+                return locate_in_table(
+                    text,
+                    t,
+                    path.split_once(&format!("{segment}.")).map(|x| x.1),
+                    span,
+                );
+            } else if let Some(arr) = item.as_array() {
+                let v = arr.get(i)?;
+                span = v.span().or(span);
+                if let Some(t) = v.as_inline_table() {
+                    let rest = path.split_once(&format!("{segment}.")).map(|x| x.1);
+                    return match rest {
+                        Some(rest) => t
+                            .get_key_value(rest.split('.').next().unwrap_or(rest))
+                            .and_then(|(k, _)| k.span())
+                            .or(span)
+                            .map(|s| line_col(text, s.start).0),
+                        None => span.map(|s| line_col(text, s.start).0),
+                    };
+                }
+                return span.map(|s| line_col(text, s.start).0);
+            }
+        }
+    }
+    span.map(|s| line_col(text, s.start).0)
+}
+
+fn locate_in_table(
+    text: &str,
+    table: &toml_edit::Table,
+    rest: Option<&str>,
+    fallback: Option<std::ops::Range<usize>>,
+) -> Option<usize> {
+    let span = match rest {
+        Some(rest) => {
+            let first = rest.split(['.', '[']).next().unwrap_or(rest);
+            table
+                .get_key_value(first)
+                .and_then(|(k, _)| k.span())
+                .or(fallback)
+        }
+        None => fallback,
+    };
+    span.map(|s| line_col(text, s.start).0)
+}
