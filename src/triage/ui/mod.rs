@@ -2,7 +2,7 @@
 //! are snapshot-tested on ratatui's `TestBackend`. Works at 80×24 and without colour.
 //!
 //! This module lays out the screen (title, tabs, the bottom lines, the help and end pop-ups);
-//! [`lists`] draws the five views, [`detail`] one ticket, and [`widgets`] holds what they share
+//! `lists` draws the five views, `detail` one ticket, and `widgets` holds what they share
 //! (the theme, tables whose cells are cut to their columns).
 
 mod detail;
