@@ -1,16 +1,14 @@
-//! The triage screen's state and what each key does. No terminal here: keys come in as
-//! crossterm events, decisions go straight to the ledger (so a crash loses nothing), and the
-//! screen is drawn from this state by [`crate::triage::ui`].
+//! The triage screen's state: the views, the modes, the rows as filtered and sorted, the cursor.
+//! No terminal here: what each key does is in `triage::keys`, what a completed prompt
+//! does in `triage::submit` (decisions go straight to the ledger, so a crash loses
+//! nothing), and the screen is drawn from this state by [`crate::triage::ui`].
 
 use chrono::{Duration, NaiveDate};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
 use crate::triage::data::{self, GitFacts, Snapshot};
 use portcullis_core::policy::LoadedPolicy;
-use portcullis_core::workflow::{Decision, State};
+use portcullis_core::workflow::State;
 use portcullis_ledger::Ledger;
-use portcullis_ops::meeting;
-use portcullis_ops::DecideRequest;
 use portcullis_ops::Result;
 
 /// The views, in tab order.
@@ -40,7 +38,7 @@ impl View {
             View::Readiness => "Readiness",
         }
     }
-    fn index(self) -> usize {
+    pub(super) fn index(self) -> usize {
         View::ALL.iter().position(|v| *v == self).unwrap_or(0)
     }
 }
@@ -260,12 +258,12 @@ impl App {
         self.selected[self.view.index()]
     }
 
-    fn set_cursor(&mut self, i: usize) {
+    pub(super) fn set_cursor(&mut self, i: usize) {
         let n = self.rows();
         self.selected[self.view.index()] = if n == 0 { 0 } else { i.min(n - 1) };
     }
 
-    fn move_by(&mut self, delta: isize) {
+    pub(super) fn move_by(&mut self, delta: isize) {
         let i = self.cursor() as isize + delta;
         self.set_cursor(i.max(0) as usize);
     }
@@ -326,89 +324,6 @@ impl App {
         Ok(())
     }
 
-    /// Handle a key. Ledger writes happen here, one transaction each.
-    pub fn key(
-        &mut self,
-        k: KeyEvent,
-        ledger: &mut Ledger,
-        policy: &LoadedPolicy,
-    ) -> Result<Effect> {
-        let effect = self.key_inner(k, ledger, policy)?;
-        self.load_detail(ledger, policy)?;
-        Ok(effect)
-    }
-
-    fn key_inner(
-        &mut self,
-        k: KeyEvent,
-        ledger: &mut Ledger,
-        policy: &LoadedPolicy,
-    ) -> Result<Effect> {
-        if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
-            self.status = "Left without ending the meeting; `portcullis triage` resumes it".into();
-            return Ok(Effect::Quit);
-        }
-        match self.mode.clone() {
-            Mode::Prompt(p) => self.prompt_key(k, p, ledger, policy),
-            Mode::Help => {
-                self.mode = Mode::Normal;
-                Ok(Effect::None)
-            }
-            Mode::Detail(_) => {
-                match k.code {
-                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Backspace => {
-                        self.mode = Mode::Normal
-                    }
-                    KeyCode::Down | KeyCode::Char('j') => self.detail_scroll += 1,
-                    KeyCode::Up | KeyCode::Char('k') => {
-                        self.detail_scroll = self.detail_scroll.saturating_sub(1)
-                    }
-                    KeyCode::PageDown | KeyCode::Char(' ') => self.detail_scroll += self.page,
-                    KeyCode::PageUp => {
-                        self.detail_scroll = self.detail_scroll.saturating_sub(self.page)
-                    }
-                    KeyCode::Home | KeyCode::Char('g') => self.detail_scroll = 0,
-                    _ => return self.decision_key(k, ledger, policy),
-                }
-                Ok(Effect::None)
-            }
-            Mode::End(Ending::Confirm) => {
-                match k.code {
-                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
-                        meeting::close(ledger, policy, &self.snap.meeting, &self.actor)?;
-                        self.reload(ledger, policy)?;
-                        let mut messages = vec![format!(
-                            "Meeting of {} ended: {} decision(s).",
-                            self.snap.meeting.date, self.snap.decided_here
-                        )];
-                        messages.push(if self.tracker {
-                            format!(
-                                "{} decision(s) wait to be written to the tracker: p pushes them now.",
-                                self.snap.pending_push
-                            )
-                        } else {
-                            "No tracker is configured ([jira] in portcullis.toml): decisions stay in the ledger.".into()
-                        });
-                        messages.push("m writes the minutes; q leaves.".into());
-                        self.mode = Mode::End(Ending::Ended { messages });
-                    }
-                    _ => {
-                        self.mode = Mode::Normal;
-                        self.status = "The meeting goes on".into();
-                    }
-                }
-                Ok(Effect::None)
-            }
-            Mode::End(Ending::Ended { .. }) => Ok(match k.code {
-                KeyCode::Char('p') if self.tracker => Effect::Push,
-                KeyCode::Char('m') => Effect::Minutes,
-                KeyCode::Char('q') | KeyCode::Esc | KeyCode::Enter => Effect::Quit,
-                _ => Effect::None,
-            }),
-            Mode::Normal => self.normal_key(k, ledger, policy),
-        }
-    }
-
     /// Report the outcome of an effect on the end screen.
     pub fn report(&mut self, message: String) {
         if let Mode::End(Ending::Ended { messages }) = &mut self.mode {
@@ -417,293 +332,6 @@ impl App {
             self.status = message;
         }
     }
-
-    fn normal_key(
-        &mut self,
-        k: KeyEvent,
-        ledger: &mut Ledger,
-        policy: &LoadedPolicy,
-    ) -> Result<Effect> {
-        match k.code {
-            KeyCode::Tab | KeyCode::Right => {
-                self.view = View::ALL[(self.view.index() + 1) % View::ALL.len()]
-            }
-            KeyCode::BackTab | KeyCode::Left => {
-                self.view = View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()]
-            }
-            KeyCode::Char(c @ '1'..='5') => {
-                self.view = View::ALL[(c as u8 - b'1') as usize];
-            }
-            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
-            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
-            KeyCode::PageDown => self.move_by(self.page as isize),
-            KeyCode::PageUp => self.move_by(-(self.page as isize)),
-            KeyCode::Home | KeyCode::Char('g') => self.set_cursor(0),
-            KeyCode::End | KeyCode::Char('G') => self.set_cursor(usize::MAX),
-            KeyCode::Char('?') => self.mode = Mode::Help,
-            KeyCode::Char('/') => {
-                self.mode = Mode::Prompt(Prompt {
-                    ask: Ask::Search,
-                    key: String::new(),
-                    input: self.filter.clone(),
-                    error: None,
-                    from_detail: false,
-                })
-            }
-            KeyCode::Esc if !self.filter.is_empty() => {
-                self.filter.clear();
-                self.status = "Filter cleared".into();
-            }
-            KeyCode::Char('s') => {
-                self.sort = match self.sort {
-                    Sort::Triage => Sort::Age,
-                    Sort::Age => Sort::Key,
-                    Sort::Key => Sort::Triage,
-                };
-                self.status = format!("Sorted by {}", self.sort.name());
-            }
-            KeyCode::Enter => {
-                if let Some(key) = self.current_key() {
-                    self.detail_scroll = 0;
-                    self.mode = Mode::Detail(key);
-                }
-            }
-            KeyCode::Char('q') => self.mode = Mode::End(Ending::Confirm),
-            KeyCode::Char('r') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.reload(ledger, policy)?;
-                self.status = "Reloaded".into();
-            }
-            _ => return self.decision_key(k, ledger, policy),
-        }
-        Ok(Effect::None)
-    }
-
-    /// a / r / d / i / n / u, in a list or in the detail view.
-    fn decision_key(
-        &mut self,
-        k: KeyEvent,
-        ledger: &mut Ledger,
-        policy: &LoadedPolicy,
-    ) -> Result<Effect> {
-        if k.code == KeyCode::Char('u') {
-            match meeting::undo_last(ledger, policy, &self.snap.meeting, &self.actor) {
-                Ok(Some(e)) => {
-                    self.status = format!(
-                        "Took back: {} {}",
-                        e.payload["decision"].as_str().unwrap_or("?"),
-                        e.ticket.as_deref().unwrap_or("?")
-                    );
-                    self.reload(ledger, policy)?;
-                }
-                Ok(None) => self.status = "Nothing to take back in this meeting".into(),
-                Err(e) => self.status = e.to_string(),
-            }
-            return Ok(Effect::None);
-        }
-        let ask = match k.code {
-            KeyCode::Char('a') => Ask::Approve,
-            KeyCode::Char('r') => Ask::Reject,
-            KeyCode::Char('d') => Ask::DeferUntil,
-            KeyCode::Char('i') => Ask::NeedsInfo,
-            KeyCode::Char('n') => Ask::Note,
-            _ => return Ok(Effect::None),
-        };
-        let key = match &self.mode {
-            Mode::Detail(key) => Some(key.clone()),
-            _ => self.current_key(),
-        };
-        let Some(key) = key else {
-            self.status = "No ticket here".into();
-            return Ok(Effect::None);
-        };
-        self.mode = Mode::Prompt(Prompt {
-            ask,
-            key,
-            input: String::new(),
-            error: None,
-            from_detail: matches!(self.mode, Mode::Detail(_)),
-        });
-        Ok(Effect::None)
-    }
-
-    fn prompt_key(
-        &mut self,
-        k: KeyEvent,
-        mut p: Prompt,
-        ledger: &mut Ledger,
-        policy: &LoadedPolicy,
-    ) -> Result<Effect> {
-        match k.code {
-            KeyCode::Esc => {
-                self.mode = Self::after_decision(&p);
-                self.status = "Cancelled".into();
-                return Ok(Effect::None);
-            }
-            KeyCode::Backspace => {
-                p.input.pop();
-            }
-            KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => p.input.push(c),
-            KeyCode::Enter => return self.submit(p, ledger, policy),
-            _ => {}
-        }
-        if p.ask == Ask::Search {
-            self.filter = p.input.clone();
-            let c = self.cursor();
-            self.set_cursor(c);
-        }
-        self.mode = Mode::Prompt(p);
-        Ok(Effect::None)
-    }
-
-    fn submit(
-        &mut self,
-        mut p: Prompt,
-        ledger: &mut Ledger,
-        policy: &LoadedPolicy,
-    ) -> Result<Effect> {
-        let text = p.input.trim().to_string();
-        let decision = match &p.ask {
-            Ask::Search => {
-                self.filter = text;
-                self.mode = Mode::Normal;
-                self.set_cursor(0);
-                return Ok(Effect::None);
-            }
-            Ask::Note => {
-                match meeting::note(
-                    ledger,
-                    policy,
-                    &self.snap.line,
-                    Some(self.snap.meeting.date),
-                    &p.key,
-                    &text,
-                    &self.actor,
-                ) {
-                    Ok(()) => {
-                        self.status = format!("Note added to {}", p.key);
-                        self.mode = Self::after_decision(&p);
-                        if self.defer_reload {
-                            self.stale = true;
-                            self.detail = None;
-                        } else {
-                            self.reload(ledger, policy)?;
-                        }
-                    }
-                    Err(e) => {
-                        p.error = Some(e.to_string());
-                        self.mode = Mode::Prompt(p);
-                    }
-                }
-                return Ok(Effect::None);
-            }
-            Ask::DeferUntil => {
-                let until = if text.is_empty() {
-                    Some(self.next_meeting())
-                } else {
-                    NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()
-                };
-                match until {
-                    Some(d) if d > self.snap.meeting.date => {
-                        p.ask = Ask::DeferReason(d);
-                        p.input.clear();
-                        p.error = None;
-                    }
-                    Some(_) => p.error = Some("the date must be after this meeting".into()),
-                    None => p.error = Some(format!("`{text}` is not a date like 2026-12-01")),
-                }
-                self.mode = Mode::Prompt(p);
-                return Ok(Effect::None);
-            }
-            Ask::Approve => Decision::Approve,
-            Ask::Reject => Decision::Reject,
-            Ask::DeferReason(_) => Decision::Defer,
-            Ask::NeedsInfo => Decision::NeedsInfo,
-        };
-        let until = match p.ask {
-            Ask::DeferReason(d) => Some(d),
-            _ => None,
-        };
-        let req = DecideRequest {
-            key: p.key.clone(),
-            line: Some(self.snap.line.clone()),
-            decision,
-            note: (!text.is_empty()).then(|| text.clone()),
-            actor: self.actor.clone(),
-            meeting: Some(self.snap.meeting.date),
-            until,
-            force: false,
-            target: None,
-        };
-        match portcullis_ops::decide(ledger, policy, req) {
-            Ok(out) => {
-                self.status = format!(
-                    "{} {}: {} → {} (event {}; u takes it back)",
-                    out.decision,
-                    out.key,
-                    out.from.describe(),
-                    out.to.describe(),
-                    out.seq
-                );
-                self.mode = Self::after_decision(&p);
-                if self.defer_reload {
-                    self.apply_locally(&out.key, out.to);
-                } else {
-                    self.reload(ledger, policy)?;
-                }
-            }
-            Err(e) => {
-                p.error = Some(e.to_string().lines().next().unwrap_or("").to_string());
-                self.mode = Mode::Prompt(p);
-            }
-        }
-        Ok(Effect::None)
-    }
-
-    /// A decision's effect on the rows, before the full reload: the ticket leaves the queue
-    /// (or changes state there), and the counts move.
-    fn apply_locally(&mut self, key: &str, to: State) {
-        match to {
-            State::Requested | State::NeedsInfo => {
-                for r in self.snap.queue.iter_mut().filter(|r| r.key == key) {
-                    r.state = to;
-                    r.new = false;
-                }
-            }
-            _ => self.snap.queue.retain(|r| r.key != key),
-        }
-        self.snap.decided_here += 1;
-        self.snap.pending_push += 1;
-        self.detail = None;
-        self.stale = true;
-        let c = self.cursor();
-        self.set_cursor(c);
-    }
-
-    /// After a decision: back to the detail if it was open there, else the list.
-    fn after_decision(p: &Prompt) -> Mode {
-        if p.from_detail {
-            Mode::Detail(p.key.clone())
-        } else {
-            Mode::Normal
-        }
-    }
-
-    /// Mouse: the wheel scrolls the list or the detail.
-    pub fn mouse(&mut self, m: MouseEvent) {
-        let delta: isize = match m.kind {
-            MouseEventKind::ScrollDown => 3,
-            MouseEventKind::ScrollUp => -3,
-            _ => return,
-        };
-        match self.mode {
-            Mode::Detail(_) => {
-                self.detail_scroll = (self.detail_scroll as isize + delta).max(0) as usize
-            }
-            Mode::Normal => self.move_by(delta),
-            _ => {}
-        }
-    }
-
     /// Whether the state of a queued ticket allows a quick decision (for the help text).
     pub fn is_request(&self, key: &str) -> bool {
         self.snap

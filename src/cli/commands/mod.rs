@@ -1,4 +1,6 @@
-//! One module per command; each returns the exit code.
+//! One module per command; each returns the exit code. [`run`] routes a command line to them,
+//! by group: the commands that need no workspace, then those that do (tracker, releases,
+//! committee, checks and reports).
 
 mod audit;
 mod credentials;
@@ -7,6 +9,7 @@ mod demo;
 mod history;
 mod init;
 mod ledger;
+mod meeting;
 mod notify;
 mod policy;
 mod push;
@@ -23,12 +26,57 @@ use portcullis_ops::Result;
 /// Dispatch a parsed command line.
 pub fn run(cli: Cli) -> Result<u8> {
     let loc = cli.locations();
+    let ws = || Workspace::resolve(&loc);
     match cli.command {
+        // Without a workspace.
         Command::Init {
             dir,
             from_policy,
             user,
         } => init::run(&dir, &from_policy, user.as_deref()),
+        Command::Policy { command } => policy::run(command),
+        Command::Credentials { command } => credentials::run(&loc, command),
+        Command::Demo {
+            dir,
+            temp,
+            jira,
+            no_triage,
+            notify,
+        } => demo::run(dir, temp, jira, !no_triage, notify),
+        Command::Completions { shell } => completions(shell),
+        // In a workspace, by group.
+        command @ (Command::Sync { .. } | Command::Push { .. }) => tracker(&ws()?, command),
+        command @ (Command::Cut { .. }
+        | Command::Steps { .. }
+        | Command::Step { .. }
+        | Command::Releases { .. }
+        | Command::Release { .. }) => release::run(&ws()?, command),
+        command @ (Command::Decide { .. } | Command::Triage { .. } | Command::Minutes { .. }) => {
+            meeting::run(&ws()?, command)
+        }
+        command @ (Command::Status { .. }
+        | Command::History { .. }
+        | Command::Verify { .. }
+        | Command::Audit { .. }
+        | Command::Ledger { .. }
+        | Command::Notify { .. }) => report(&ws()?, command),
+        Command::Bot { once } => crate::bot::run(ws()?, crate::bot::BotOptions { once }),
+    }
+}
+
+/// `completions`: the shell completion script.
+fn completions(shell: clap_complete::Shell) -> Result<u8> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "portcullis", &mut buf);
+    crate::cli::output::print(&String::from_utf8_lossy(&buf))?;
+    Ok(0)
+}
+
+/// The commands that talk to the trackers: `sync` and `push`.
+fn tracker(ws: &Workspace, command: Command) -> Result<u8> {
+    match command {
         Command::Sync {
             from_file,
             full,
@@ -37,15 +85,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             flavor,
             format,
         } => {
-            let ws = Workspace::resolve(&loc)?;
             if from_file.is_empty() {
                 let choice = Choice {
                     jira_url: url,
                     jira_flavor: flavor,
                 };
-                sync::live(&ws, &choice, full, &keys, format)
+                sync::live(ws, &choice, full, &keys, format)
             } else {
-                sync::from_files(&ws, &from_file, format)
+                sync::from_files(ws, &from_file, format)
             }
         }
         Command::Push {
@@ -55,7 +102,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             flavor,
             format,
         } => push::run(
-            &Workspace::resolve(&loc)?,
+            ws,
             &Choice {
                 jira_url: url,
                 jira_flavor: flavor,
@@ -64,16 +111,20 @@ pub fn run(cli: Cli) -> Result<u8> {
             dry_run,
             format,
         ),
+        other => unreachable!("not a tracker command: {other:?}"),
+    }
+}
+
+/// The commands that check the workspace or report on it: `status`, `history`, `verify`,
+/// `audit`, `ledger` and `notify`.
+fn report(ws: &Workspace, command: Command) -> Result<u8> {
+    match command {
         Command::Status {
             line,
             state,
             format,
-        } => status::run(
-            &Workspace::resolve(&loc)?,
-            line.as_deref(),
-            state.as_deref(),
-            format,
-        ),
+        } => status::run(ws, line.as_deref(), state.as_deref(), format),
+        Command::History { key, all, format } => history::run(ws, &key, all, format),
         Command::Verify {
             line,
             repos,
@@ -82,7 +133,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             jobs,
             format,
         } => verify::run(
-            &Workspace::resolve(&loc)?,
+            ws,
             portcullis_ops::verify::VerifyOptions {
                 line,
                 repos,
@@ -92,142 +143,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             commits,
             format,
         ),
-        Command::Cut {
-            to: version,
-            line,
-            rc,
-            apply,
-            dry_run: _,
-            push,
-            promote,
-            allow_skip,
-            waive,
-            note,
-            out,
-            step,
-            format,
-        } => release::cut(
-            &Workspace::resolve(&loc)?,
-            portcullis_ops::release::CutOptions {
-                line,
-                version,
-                rc,
-                apply,
-                allow_skip,
-                waivers: waive
-                    .into_iter()
-                    .map(|key| portcullis_core::release::Waiver {
-                        key,
-                        note: note.clone().unwrap_or_default(),
-                    })
-                    .collect(),
-                out_dir: out,
-                step,
-                push,
-                promote,
-                at: None,
-            },
-            format,
-        ),
-        Command::Steps { line, format } => {
-            release::steps(&Workspace::resolve(&loc)?, line.as_deref(), format)
-        }
-        Command::Step { command } => release::step(&Workspace::resolve(&loc)?, command),
-        Command::Release {
-            command:
-                crate::cli::ReleaseCommand::Diff {
-                    from,
-                    to,
-                    line,
-                    format,
-                },
-        } => release::diff(
-            &Workspace::resolve(&loc)?,
-            &from,
-            &to,
-            line.as_deref(),
-            format,
-        ),
-        Command::Releases { line, format } => {
-            release::list(&Workspace::resolve(&loc)?, line.as_deref(), format)
-        }
-        Command::Release {
-            command:
-                crate::cli::ReleaseCommand::Show {
-                    release: which,
-                    line,
-                    format,
-                },
-        } => release::show(&Workspace::resolve(&loc)?, &which, line.as_deref(), format),
-        Command::History { key, all, format } => {
-            history::run(&Workspace::resolve(&loc)?, &key, all, format)
-        }
-        Command::Decide {
-            decision,
-            key,
-            note,
-            actor,
-            line,
-            meeting,
-            until,
-            force,
-            for_step,
-            for_release,
-            format,
-        } => {
-            let ws = Workspace::resolve(&loc)?;
-            let target = for_step
-                .map(portcullis_ops::Target::Step)
-                .or(for_release.map(portcullis_ops::Target::Release));
-            let actor = ws.actor(actor.as_deref())?;
-            decide::run(
-                &ws,
-                portcullis_ops::DecideRequest {
-                    key,
-                    line,
-                    decision,
-                    note,
-                    actor,
-                    meeting,
-                    until,
-                    force,
-                    target,
-                },
-                format,
-            )
-        }
-        Command::Policy { command } => policy::run(command),
-        Command::Credentials { command } => credentials::run(&loc, command),
-        Command::Audit { format } => audit::run(&Workspace::resolve(&loc)?, format),
-        Command::Ledger { command } => ledger::run(&Workspace::resolve(&loc)?, command),
-        Command::Demo {
-            dir,
-            temp,
-            jira,
-            no_triage,
-            notify,
-        } => demo::run(dir, temp, jira, !no_triage, notify),
-        Command::Triage {
-            line,
-            attendees,
-            date,
-            actor,
-        } => {
-            let ws = Workspace::resolve(&loc)?;
-            let actor = ws.actor(actor.as_deref())?;
-            crate::triage::run(
-                &ws,
-                crate::triage::TriageOptions {
-                    line,
-                    attendees,
-                    date,
-                    actor,
-                },
-            )
-        }
-        Command::Bot { once } => {
-            crate::bot::run(Workspace::resolve(&loc)?, crate::bot::BotOptions { once })
-        }
+        Command::Audit { format } => audit::run(ws, format),
+        Command::Ledger { command } => ledger::run(ws, command),
         Command::Notify {
             line,
             since,
@@ -235,37 +152,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             only,
             force,
             format,
-        } => notify::run(
-            &Workspace::resolve(&loc)?,
-            line,
-            since,
-            dry_run,
-            only,
-            force,
-            format,
-        ),
-        Command::Minutes {
-            line,
-            meeting,
-            format,
-        } => {
-            let ws = Workspace::resolve(&loc)?;
-            let line = ws.policy.resolve_line(line.as_deref())?.name.clone();
-            let ledger = ws.open_ledger()?;
-            let m = portcullis_ops::meeting::minutes(&ledger, &line, meeting)?;
-            match format {
-                crate::render::Format::Json => crate::cli::output::print(&crate::render::json(&m))?,
-                _ => crate::cli::output::print(&portcullis_ops::meeting::render_minutes_md(&m))?,
-            }
-            Ok(0)
-        }
-        Command::Completions { shell } => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
-            let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "portcullis", &mut buf);
-            crate::cli::output::print(&String::from_utf8_lossy(&buf))?;
-            Ok(0)
-        }
+        } => notify::run(ws, line, since, dry_run, only, force, format),
+        other => unreachable!("not a report command: {other:?}"),
     }
 }

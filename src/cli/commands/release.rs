@@ -1,10 +1,75 @@
 use crate::cli::output::print;
+use crate::cli::{Command, ReleaseCommand};
 use crate::render::release::{render, repo_table, short};
 use crate::render::{clean, json, Format, Table};
-use portcullis_core::release::render_notes;
+use portcullis_core::release::{render_notes, Waiver};
 use portcullis_ops::release::{self, CutOptions};
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::Result;
+
+/// The release commands: `cut`, `steps`, `step`, `releases` and `release show|diff`.
+pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
+    match command {
+        Command::Cut {
+            to: version,
+            line,
+            rc,
+            apply,
+            dry_run: _,
+            push,
+            promote,
+            allow_skip,
+            waive,
+            note,
+            out,
+            step,
+            format,
+        } => cut(
+            ws,
+            CutOptions {
+                line,
+                version,
+                rc,
+                apply,
+                allow_skip,
+                waivers: waive
+                    .into_iter()
+                    .map(|key| Waiver {
+                        key,
+                        note: note.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+                out_dir: out,
+                step,
+                push,
+                promote,
+                at: None,
+            },
+            format,
+        ),
+        Command::Steps { line, format } => steps(ws, line.as_deref(), format),
+        Command::Step { command } => step(ws, command),
+        Command::Releases { line, format } => list(ws, line.as_deref(), format),
+        Command::Release {
+            command:
+                ReleaseCommand::Diff {
+                    from,
+                    to,
+                    line,
+                    format,
+                },
+        } => diff(ws, &from, &to, line.as_deref(), format),
+        Command::Release {
+            command:
+                ReleaseCommand::Show {
+                    release: which,
+                    line,
+                    format,
+                },
+        } => show(ws, &which, line.as_deref(), format),
+        other => unreachable!("not a release command: {other:?}"),
+    }
+}
 
 pub fn cut(ws: &Workspace, opts: CutOptions, format: Format) -> Result<u8> {
     let apply = opts.apply;
