@@ -23,7 +23,7 @@ mod run;
 use portcullis_core::error::{Diagnostic, ErrorKind, Problem};
 
 pub use client::{client, ClientConfig};
-pub use retry_after::retry_after;
+pub use retry_after::{retry_after, retry_after_now};
 pub use retry_policy::{GiveUp, Next, Retry, RetryPolicy};
 pub use run::{run, Retrying, Step, Stopped};
 

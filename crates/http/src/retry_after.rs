@@ -39,6 +39,11 @@ pub fn retry_after(
     None
 }
 
+/// [`retry_after`] as of now.
+pub fn retry_after_now(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    retry_after(status, headers, Utc::now())
+}
+
 /// A `Retry-After` value: seconds or an HTTP date.
 fn parse_retry_after(v: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(secs) = v.parse::<f64>() {
