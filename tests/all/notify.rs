@@ -299,3 +299,53 @@ fn a_refused_cut_is_an_alert() {
         "{new:?}"
     );
 }
+
+/// Regression: the chat poster read `Retry-After` only as seconds; an HTTP date fell back to
+/// the short backoff and the retry came early.
+#[test]
+fn chat_honours_retry_after_as_an_http_date() {
+    use portcullis_chat::{Item, Kind, Message, Poster, PosterConfig, Secret, Section, Target};
+    use portcullis_testkit::chat_server::Fault;
+    use std::time::Duration;
+
+    let server = ChatServer::start();
+    server.add_fault(Fault::rate_limit_until(Duration::from_secs(1)), 1);
+    let poster = Poster::new(PosterConfig {
+        timeout: Duration::from_secs(5),
+        max_attempts: 3,
+        backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(50),
+        min_interval: Duration::ZERO,
+        max_retry_after: Duration::from_secs(10),
+    })
+    .unwrap();
+    let target = Target {
+        name: "team".into(),
+        kind: Kind::Slack,
+        url: Secret::new(format!("{}/services/T0/B0/http-date", server.url())),
+        room: None,
+        token: None,
+        min_interval: None,
+    };
+    let message = Message {
+        title: "HTTP dates".into(),
+        sections: vec![Section {
+            heading: "s".into(),
+            items: vec![Item::text("one")],
+        }],
+        id: "http-date".into(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let report = rt.block_on(poster.post(&target, &message)).unwrap();
+    assert_eq!(report.attempts, 2);
+    let got = server.received();
+    assert_eq!((got[0].status, got[1].status), (429, 200));
+    // The date is rounded up to the second: the wait asked is between 1 and 2 seconds.
+    let asked = report.retried_after[0];
+    assert!(
+        asked >= Duration::from_millis(900) && asked <= Duration::from_millis(2100),
+        "{asked:?}"
+    );
+    let gap = got[1].at.duration_since(got[0].at);
+    assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -31,6 +31,20 @@ pub struct PosterConfig {
     /// The longest `Retry-After` honoured (default 2 minutes); a service asking for more gets
     /// [`NotifyError::RateLimited`] instead of a blocked caller.
     pub max_retry_after: Duration,
+}
+
+impl PosterConfig {
+    /// The retry schedule: the backoff doubles without jitter (a chat post is one request, not
+    /// a crowd), and `max_retry_after` caps the waits a service may ask for.
+    pub fn retry_policy(&self) -> portcullis_http::RetryPolicy {
+        portcullis_http::RetryPolicy {
+            max_attempts: u32::try_from(self.max_attempts).unwrap_or(u32::MAX),
+            first_backoff: self.backoff,
+            max_backoff: self.max_backoff,
+            max_server_wait: self.max_retry_after,
+            jitter: 0.0,
+        }
+    }
 }
 
 impl Default for PosterConfig {
@@ -326,11 +340,7 @@ impl Poster {
             Err(e) => return Outcome::Transient(self.describe(e, target)),
         };
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = portcullis_http::retry_after_now(status, response.headers());
         let text = match response.text().await {
             Ok(t) => t,
             Err(e) => return Outcome::Transient(self.describe(e, target)),
@@ -357,11 +367,9 @@ impl Poster {
 
     /// The wait before retry number `attempt` (1-based): backoff × 2^(attempt−1), capped.
     fn backoff(&self, attempt: usize) -> Duration {
-        let factor = 1u32 << (attempt.saturating_sub(1)).min(16);
         self.config
-            .backoff
-            .saturating_mul(factor)
-            .min(self.config.max_backoff)
+            .retry_policy()
+            .backoff(u32::try_from(attempt).unwrap_or(u32::MAX))
     }
 
     /// A transport error without its URL, scrubbed of the target's secrets.
@@ -436,13 +444,6 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
-}
-
-/// `Retry-After` in seconds (integer or decimal). HTTP dates are not supported (the backoff
-/// is used instead).
-fn parse_retry_after(v: &str) -> Option<Duration> {
-    let secs: f64 = v.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
 }
 
 fn secs(d: Duration) -> String {
@@ -710,10 +711,16 @@ mod unit {
     }
 
     #[test]
-    fn retry_after_parses_seconds() {
-        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    fn retry_after_parses_seconds_and_http_dates() {
+        let wait = |v: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+            portcullis_http::retry_after_now(StatusCode::TOO_MANY_REQUESTS, &h)
+        };
+        assert_eq!(wait("2"), Some(Duration::from_secs(2)));
+        assert_eq!(wait(" 0.5 "), Some(Duration::from_millis(500)));
+        // A date in the past: retry now.
+        assert_eq!(wait("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
     }
 
     #[test]

@@ -93,6 +93,12 @@ pub enum Fault {
         /// How long to ask the client to wait.
         retry_after_ms: u64,
     },
+    /// 429 with `Retry-After` as an HTTP date (now plus the wait, rounded up to the second),
+    /// the same body as [`Fault::RateLimit`].
+    RateLimitUntil {
+        /// How long to ask the client to wait.
+        retry_after_ms: u64,
+    },
     /// This status and body (`text/plain`, or `application/json` when the body is JSON).
     Status {
         /// The HTTP status.
@@ -110,6 +116,13 @@ impl Fault {
     /// 429 asking to wait `wait`.
     pub fn rate_limit(wait: Duration) -> Fault {
         Fault::RateLimit {
+            retry_after_ms: wait.as_millis() as u64,
+        }
+    }
+
+    /// 429 asking to wait `wait` with an HTTP date in `Retry-After`.
+    pub fn rate_limit_until(wait: Duration) -> Fault {
+        Fault::RateLimitUntil {
             retry_after_ms: wait.as_millis() as u64,
         }
     }
@@ -370,6 +383,19 @@ fn rate_limited(style: Style, retry_after_ms: u64) -> Reply {
     reply.header("retry-after", secs)
 }
 
+/// [`rate_limited`], with `Retry-After` as an HTTP date: now plus the wait, rounded up to the
+/// next whole second (HTTP dates have no fractions).
+fn rate_limited_until(style: Style, retry_after_ms: u64) -> Reply {
+    let ms = i64::try_from(retry_after_ms).unwrap_or(i64::MAX / 2);
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(ms) + chrono::Duration::seconds(1);
+    let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let mut reply = rate_limited(style, retry_after_ms);
+    reply
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("retry-after"));
+    reply.header("retry-after", date)
+}
+
 /// Slack's checks: at most 50 blocks, section texts ≤ 3000, headers ≤ 150 characters.
 fn slack_problem(body: &Value) -> Option<&'static str> {
     let blocks = body["blocks"].as_array()?;
@@ -543,6 +569,9 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             unreachable!("a pending future never completes")
         }
         Some(Fault::RateLimit { retry_after_ms }) => (rate_limited(style, *retry_after_ms), false),
+        Some(Fault::RateLimitUntil { retry_after_ms }) => {
+            (rate_limited_until(style, *retry_after_ms), false)
+        }
         Some(Fault::Status { status, body }) => {
             let reply = match serde_json::from_str::<Value>(body) {
                 Ok(v) if v.is_object() => Reply::json(*status, &v),
