@@ -213,6 +213,26 @@ fn prepare_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A new directory `portcullis-demo-<pid>-<n>` under the system's temporary directory, kept
+/// after the run (the user `cd`s into it). `create_dir` fails if the name is taken, so two
+/// demos never share one.
+fn new_temp_dir() -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut n = stamp;
+    loop {
+        let dir = base.join(format!("portcullis-demo-{}-{n:x}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n = n.wrapping_add(1),
+            Err(e) => return Err(Error::io("create a temporary directory in", &base, e)),
+        }
+    }
+}
+
 /// `portcullis demo`: build, print the status, the verification and the releases; then, in a
 /// terminal (and with `triage`), open the triage screen on the demo ledger.
 pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: bool) -> Result<u8> {
@@ -224,11 +244,7 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: b
         }));
     }
     let dir = match (dir, temp) {
-        (_, true) => tempfile::Builder::new()
-            .prefix("portcullis-demo-")
-            .tempdir()
-            .map_err(|e| Error::io("create a temporary directory in", &std::env::temp_dir(), e))?
-            .keep(),
+        (_, true) => new_temp_dir()?,
         (Some(d), false) => d,
         (None, false) => PathBuf::from("portcullis-demo"),
     };

@@ -2,7 +2,6 @@
 //! counterpart, how a ticket landed in a repository, and the kinds of drift between the ledger
 //! and git. Pure data with a stable serialised form (`docs/verify-json.md`).
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The evidence that a release-branch commit corresponds to a main-side commit, strongest first.
@@ -149,9 +148,8 @@ impl TicketLandingStatus {
 }
 
 /// A disagreement between the ledger and git.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DriftKind {
     /// Approved, but not (completely) on the release branch of some repository it touched.

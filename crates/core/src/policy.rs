@@ -7,7 +7,6 @@
 use std::fmt;
 
 use regex::Regex;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::landing::DriftKind;
@@ -16,7 +15,8 @@ use crate::workflow::ViolationKind;
 mod load;
 
 /// The whole policy file.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Regular expression a ticket key must match, e.g. `DM-\d+` (anchored automatically).
@@ -40,7 +40,8 @@ pub struct Policy {
 }
 
 /// Labels that mean the same on every line.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SharedLabels {
     /// Added when the committee approves a request.
@@ -75,7 +76,8 @@ impl Default for SharedLabels {
 }
 
 /// A release line such as `v23`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Line {
     /// Short name, e.g. `v23`.
@@ -106,7 +108,8 @@ fn default_rc_tag() -> String {
 }
 
 /// A stage of the production campaign.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Identifier used on the command line, e.g. `sfp`.
@@ -118,7 +121,8 @@ pub struct Step {
 }
 
 /// The steering committee.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Committee {
     /// Who may approve or reject.
@@ -136,7 +140,8 @@ fn default_meeting_day() -> String {
 }
 
 /// One committee member and the names they appear under in trackers.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Member {
     /// Display name.
@@ -147,7 +152,8 @@ pub struct Member {
 }
 
 /// A git repository that carries the release branches.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Repository {
     /// Package name, e.g. `daf_butler`.
@@ -190,7 +196,8 @@ fn default_main() -> String {
 }
 
 /// Rules about violations.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Violation kinds that block a patch release until resolved.
@@ -391,7 +398,14 @@ pub fn weekday(name: &str) -> Option<chrono::Weekday> {
     name.parse::<chrono::Weekday>().ok()
 }
 
-/// The published JSON schema of policy files (docs/policy.schema.json).
+/// The published JSON schema of policy files (docs/policy.schema.json), as
+/// `portcullis policy schema` prints it. It is generated from the types below by
+/// [`schema_json`] (feature `schema`); the test `policy::schema_is_up_to_date` keeps the
+/// file and the types in step, so the shipped binary carries the text and not the generator.
+pub const SCHEMA_JSON: &str = include_str!("../../../docs/policy.schema.json");
+
+/// The JSON schema of policy files, generated from the types (feature `schema`).
+#[cfg(feature = "schema")]
 pub fn schema_json() -> String {
     let schema = schemars::schema_for!(Policy);
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();

@@ -7,7 +7,6 @@
 //! it is kept as a [`Violation`] with its evidence. Nothing is dropped.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -163,9 +162,8 @@ pub enum LabelRole {
 }
 
 /// A transition the policy forbids, or a tracker change nobody explained.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ViolationKind {
     /// Marked done (label or decision) while not approved.

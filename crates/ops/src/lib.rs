@@ -1,7 +1,23 @@
 //! # portcullis-ops
 //!
 //! The operations shared by every front end (the CLI, the triage screen, the bot, the demo).
-//! Each takes plain data, returns plain data (serialisable), and never prints.
+//! Each takes plain data, returns plain data (serialisable), and never prints: that is what
+//! keeps the front ends from disagreeing, and why no rule lives in the binary.
+//!
+//! - here: [`status`], [`decide`], [`history()`], [`audit`], [`rebuild`]: the reads and
+//!   writes of tickets and of the ledger as a whole;
+//! - [`workspace`], [`config`], [`credentials`]: where the policy, the ledger and the secrets
+//!   of a workspace are, from `portcullis.toml`, flags and the environment;
+//! - [`tracker`]: which trackers a workspace syncs with and pushes to, decided once, and the
+//!   one `sync` / `push` every front end calls;
+//! - [`verify`]: scanning and judging every repository, with the git facts kept in the ledger
+//!   (it implements `portcullis_git::cache::FactStore`, so the git crate never sees SQL);
+//! - [`release`]: the gate, the cut (manifest, tags, files, the `release.cut` event) and steps;
+//! - [`meeting`], [`digest`], [`notify`]: meetings and attendance, what changed since the last
+//!   digest, and posting it to chat exactly once.
+//!
+//! It sits above every other library crate and below only the binary; see
+//! `docs/EXTENDING.md` for the map.
 
 pub mod config;
 pub mod credentials;

@@ -34,7 +34,7 @@ pub fn run(cmd: PolicyCommand) -> Result<u8> {
             }
         }
         PolicyCommand::Schema => {
-            print(&portcullis_core::policy::schema_json())?;
+            print(portcullis_core::policy::SCHEMA_JSON)?;
             Ok(0)
         }
     }

@@ -31,7 +31,7 @@ use crate::{Error, Result};
 use portcullis_core::secret::Secret;
 
 /// Which Jira deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// Jira Cloud: `search/jql` with page tokens, Basic `email:token`, `accountId` users.
