@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::Value;
 
+use portcullis_core::error::chain;
 use portcullis_core::event::kind;
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::workflow::State;
@@ -455,7 +456,7 @@ pub fn git_facts(
     ) {
         Ok(v) => v,
         Err(e) => {
-            facts.error = Some(e.to_string());
+            facts.error = Some(chain(&e));
             return facts;
         }
     };
@@ -546,7 +547,7 @@ pub fn git_facts(
                 },
             ) {
                 Ok(r) => facts.next_cut = Some((v, r.blockers)),
-                Err(e) => facts.error = Some(e.to_string()),
+                Err(e) => facts.error = Some(chain(&e)),
             }
         }
     }
