@@ -26,6 +26,7 @@ use serde::Serialize;
 
 mod healthz;
 
+use portcullis_core::error::chain;
 use portcullis_core::Problem;
 use portcullis_ops::tracker::{Choice, Trackers};
 use portcullis_ops::workspace::Workspace;
@@ -141,9 +142,10 @@ fn note(health: &Health, job: &'static str, result: &Result<String>) {
         }
         Err(err) => {
             e.failures += 1;
-            e.last_error = Some(err.to_string());
+            let why = chain(err);
+            tracing::warn!(job, error = %why, "job failed; retrying with backoff");
+            e.last_error = Some(why);
             e.last_error_at = Some(Utc::now());
-            tracing::warn!(job, error = %err, "job failed; retrying with backoff");
         }
     }
 }
@@ -221,8 +223,7 @@ pub fn run_job(ws: &Workspace, job: Job) -> Result<String> {
             if targets.is_empty() {
                 return Ok("no [[notify]] target configured".into());
             }
-            let poster = portcullis_chat::Poster::new(portcullis_chat::PosterConfig::default())
-                .map_err(|e| Error::internal(e.to_string()))?;
+            let poster = portcullis_chat::Poster::new(portcullis_chat::PosterConfig::default())?;
             let rt = portcullis_ops::tracker::runtime()?;
             let mut posted = 0;
             let mut failed = Vec::new();
@@ -266,6 +267,11 @@ pub fn run_job(ws: &Workspace, job: Job) -> Result<String> {
     }
 }
 
+/// A job that panicked (or was cancelled), with the join error kept as the cause.
+fn panicked(e: tokio::task::JoinError) -> Error {
+    Error::Problem(Problem::internal("job panicked").because(e))
+}
+
 /// Options of `portcullis bot`.
 #[derive(Debug, Clone, Default)]
 pub struct BotOptions {
@@ -299,8 +305,9 @@ pub fn run(ws: Workspace, opts: BotOptions) -> Result<u8> {
                 Ok(what) => tracing::info!(job = job.name(), "{what}"),
                 Err(e) => {
                     failed += 1;
-                    tracing::error!(job = job.name(), error = %e, "job failed");
-                    crate::cli::output::print(&format!("{}: {e}\n", job.name()))?;
+                    let why = chain(e);
+                    tracing::error!(job = job.name(), error = %why, "job failed");
+                    crate::cli::output::print(&format!("{}: {why}\n", job.name()))?;
                 }
             }
             if let Ok(what) = r {
@@ -314,7 +321,9 @@ pub fn run(ws: Workspace, opts: BotOptions) -> Result<u8> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| {
+            Error::Problem(Problem::internal("cannot start the async runtime").because(e))
+        })?;
     rt.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         if let Some(addr) = &cfg.healthz {
@@ -343,7 +352,7 @@ pub fn run(ws: Workspace, opts: BotOptions) -> Result<u8> {
                     let w = ws.clone();
                     let r = tokio::task::spawn_blocking(move || run_job(&w, job))
                         .await
-                        .unwrap_or_else(|e| Err(Error::internal(format!("job panicked: {e}"))));
+                        .unwrap_or_else(|e| Err(panicked(e)));
                     // Failures back off: 5 s, doubling, up to the interval.
                     wait = match &r {
                         Ok(_) => interval,
@@ -377,7 +386,7 @@ pub fn run(ws: Workspace, opts: BotOptions) -> Result<u8> {
                     let w = ws.clone();
                     let r = tokio::task::spawn_blocking(move || run_job(&w, Job::Digest))
                         .await
-                        .unwrap_or_else(|e| Err(Error::internal(format!("job panicked: {e}"))));
+                        .unwrap_or_else(|e| Err(panicked(e)));
                     due = match &r {
                         Ok(_) => sched.next_after(portcullis_core::time::now()),
                         Err(_) => portcullis_core::time::now() + chrono::Duration::minutes(5),
@@ -442,5 +451,39 @@ mod tests {
         assert_eq!(d.next_after(now).to_rfc3339(), "2026-11-24T13:00:00+00:00");
         assert!(DigestSchedule::parse("someday", None).is_err());
         assert!(DigestSchedule::parse("mon 9am", None).is_err());
+    }
+
+    /// A panicking job's message was once flattened into "job panicked: …"; the join error is
+    /// now its cause.
+    #[test]
+    fn a_panicked_job_keeps_the_join_error_as_its_cause() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let join = rt
+            .block_on(async {
+                tokio::task::spawn_blocking(|| std::panic::resume_unwind(Box::new("boom"))).await
+            })
+            .unwrap_err();
+        let e = panicked(join);
+        assert_eq!(e.to_string(), "job panicked");
+        let cause = std::error::Error::source(&e).expect("the join error is kept");
+        assert!(cause.to_string().contains("panic"), "{cause}");
+    }
+
+    /// A failed job's log line and `/healthz` entry show the whole chain, not only the top
+    /// message.
+    #[test]
+    fn a_failed_job_records_its_whole_cause_chain() {
+        let health: Health = Arc::new(Mutex::new(BTreeMap::new()));
+        let io = std::io::Error::other("disk on fire");
+        let err = Error::Problem(Problem::internal("cannot write the ledger").because(io));
+        note(&health, "verify", &Err(err));
+        let h = health.lock().unwrap();
+        assert_eq!(h["verify"].failures, 1);
+        assert_eq!(
+            h["verify"].last_error.as_deref(),
+            Some("cannot write the ledger: disk on fire")
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! their label histories as Jira would export them, and the committee's decisions; generated from
 //! a fixed seed relative to the clock.
 
-use chrono::{DateTime, Duration, FixedOffset, Utc, Weekday};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc, Weekday};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -126,20 +126,79 @@ pub struct DemoData {
 }
 
 /// Build the demo data for a clock.
+///
+/// Every draw from the seeded generator happens in a fixed order (ticket numbers, fates, then
+/// ticket by ticket: its people and dates, its story, its history ids): the same clock gives
+/// the same demo, byte for byte.
 pub fn generate(now: DateTime<Utc>) -> DemoData {
     let mut rng = ChaCha8Rng::seed_from_u64(23);
-    let today = now.date_naive();
-    let last_meeting = last_weekday_on_or_before(today - Duration::days(1), Weekday::Tue);
-    let meetings: Vec<chrono::NaiveDate> = (0..10)
-        .rev()
-        .map(|w| last_meeting - Duration::weeks(w))
-        .collect();
+    let cal = Calendar::new(now);
     let tz = FixedOffset::west_opt(7 * 3600).expect("valid offset"); // Tucson: the project's Jira time zone
-    let at_meeting = |d: chrono::NaiveDate, minutes: i64| -> DateTime<Utc> {
+    let keys = draw_keys(&mut rng);
+    let fates = draw_fates(&mut rng);
+
+    let mut issues = Vec::new();
+    let mut decisions = Vec::new();
+    let mut showcase = String::new();
+    let mut history_id = 3_000_000u64;
+    for (i, (num, fate)) in keys.iter().zip(fates.iter()).enumerate() {
+        let key = format!("DM-{num}");
+        let d = Draws::new(&mut rng, &cal, *fate);
+        let mut story = Story::new(&key, &mut decisions);
+        if story.tell(*fate, i, &d, &cal, &mut rng) {
+            showcase = key.clone();
+        }
+        let hist = story.numbered(&mut rng, &mut history_id);
+        issues.push(GenIssue {
+            key,
+            id: 400_000 + num,
+            summary: SUMMARIES[i % SUMMARIES.len()],
+            status: final_status(*fate),
+            dev: d.dev,
+            repos: d.repos,
+            created: d.created,
+            hist,
+        });
+    }
+    DemoData {
+        issues,
+        decisions,
+        showcase,
+        first_cut: Calendar::at_meeting(cal.meetings[6] + Duration::days(3), 0),
+        tz,
+    }
+}
+
+/// The campaign's ten weekly Tuesday meetings, the last one before the clock's day.
+struct Calendar {
+    last_meeting: NaiveDate,
+    /// Oldest first; the last is `last_meeting`.
+    meetings: Vec<NaiveDate>,
+}
+
+impl Calendar {
+    fn new(now: DateTime<Utc>) -> Self {
+        let today = now.date_naive();
+        let last_meeting = last_weekday_on_or_before(today - Duration::days(1), Weekday::Tue);
+        let meetings = (0..10)
+            .rev()
+            .map(|w| last_meeting - Duration::weeks(w))
+            .collect();
+        Calendar {
+            last_meeting,
+            meetings,
+        }
+    }
+
+    /// `minutes` after the start of a meeting on day `d` (16:00 UTC).
+    fn at_meeting(d: NaiveDate, minutes: i64) -> DateTime<Utc> {
         let t = d.and_hms_opt(16, 0, 0).expect("valid time").and_utc();
         t + Duration::minutes(minutes)
-    };
+    }
+}
 
+/// 80 distinct ticket numbers, ascending.
+fn draw_keys(rng: &mut ChaCha8Rng) -> Vec<u32> {
     let mut keys: Vec<u32> = Vec::new();
     while keys.len() < 80 {
         let k = rng.gen_range(32000..34500);
@@ -148,28 +207,50 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
         }
     }
     keys.sort_unstable();
+    keys
+}
+
+/// The fates of [`PLAN`], shuffled.
+fn draw_fates(rng: &mut ChaCha8Rng) -> Vec<Fate> {
     let mut fates: Vec<Fate> = PLAN
         .iter()
         .flat_map(|(f, n)| std::iter::repeat_n(*f, *n))
         .collect();
-    fates.shuffle(&mut rng);
+    fates.shuffle(rng);
+    fates
+}
 
-    let mut issues = Vec::new();
-    let mut decisions = Vec::new();
-    let mut showcase = String::new();
-    let mut history_id = 3_000_000u64;
+/// The status a ticket of this fate ends in.
+fn final_status(fate: Fate) -> &'static str {
+    match fate {
+        Fate::Done | Fate::DoneWithoutApproval => "Done",
+        Fate::Rejected | Fate::Withdrawn => "Done",
+        _ => "Reviewed",
+    }
+}
 
-    for (i, (num, fate)) in keys.iter().zip(fates.iter()).enumerate() {
-        let key = format!("DM-{num}");
+/// What one ticket draws before its story: its people, repositories and dates.
+struct Draws {
+    dev: (&'static str, &'static str),
+    member: (&'static str, &'static str),
+    repos: Vec<&'static str>,
+    created: DateTime<Utc>,
+    requested: DateTime<Utc>,
+    /// The meeting (index into [`Calendar::meetings`]) that decides on it.
+    decide_week: usize,
+    decided: DateTime<Utc>,
+}
+
+impl Draws {
+    fn new(rng: &mut ChaCha8Rng, cal: &Calendar, fate: Fate) -> Self {
         let dev = DEVELOPERS[rng.gen_range(0..DEVELOPERS.len())];
         let member = COMMITTEE[rng.gen_range(0..COMMITTEE.len())];
-        let summary = SUMMARIES[i % SUMMARIES.len()];
         let n_repos = if rng.gen_bool(0.25) {
             rng.gen_range(2..=3)
         } else {
             1
         };
-        let mut repos: Vec<&str> = REPOS.choose_multiple(&mut rng, n_repos).copied().collect();
+        let mut repos: Vec<&str> = REPOS.choose_multiple(rng, n_repos).copied().collect();
         repos.sort_unstable();
 
         // When the request was made: new requests in the last week, others earlier.
@@ -184,35 +265,73 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
             _ => rng.gen_range(0..7),
         };
         let created = if req_week >= 10 {
-            at_meeting(last_meeting, rng.gen_range(24 * 60..5 * 24 * 60))
+            Calendar::at_meeting(cal.last_meeting, rng.gen_range(24 * 60..5 * 24 * 60))
         } else {
-            at_meeting(meetings[req_week], -rng.gen_range(24 * 60..5 * 24 * 60))
+            Calendar::at_meeting(cal.meetings[req_week], -rng.gen_range(24 * 60..5 * 24 * 60))
         };
         let requested = created + Duration::hours(rng.gen_range(1..48));
         let decide_week = (req_week + 1).min(9);
-        let decided = at_meeting(meetings[decide_week], rng.gen_range(0..90));
+        let decided = Calendar::at_meeting(cal.meetings[decide_week], rng.gen_range(0..90));
+        Draws {
+            dev,
+            member,
+            repos,
+            created,
+            requested,
+            decide_week,
+            decided,
+        }
+    }
+}
 
-        let mut labels: Vec<String> = vec!["pipelines".into()];
-        let mut hist: Vec<LabelChange> = Vec::new();
-        let set = |labels: &mut Vec<String>, add: &[&str], remove: &[&str]| {
-            labels.retain(|l| !remove.contains(&l.as_str()));
-            for a in add {
-                if !labels.iter().any(|l| l == a) {
-                    labels.push(a.to_string());
-                }
+/// One ticket's story as it is told: its label changes in Jira and the committee's decisions
+/// recorded in portcullis.
+struct Story<'a> {
+    key: &'a str,
+    labels: Vec<String>,
+    hist: Vec<LabelChange>,
+    decisions: &'a mut Vec<NewEvent>,
+}
+
+impl<'a> Story<'a> {
+    fn new(key: &'a str, decisions: &'a mut Vec<NewEvent>) -> Self {
+        Story {
+            key,
+            labels: vec!["pipelines".into()],
+            hist: Vec::new(),
+            decisions,
+        }
+    }
+
+    /// `who` adds and removes labels at `at`.
+    fn label(
+        &mut self,
+        at: DateTime<Utc>,
+        who: (&'static str, &'static str),
+        add: &[&str],
+        remove: &[&str],
+    ) {
+        self.labels.retain(|l| !remove.contains(&l.as_str()));
+        for a in add {
+            if !self.labels.iter().any(|l| l == a) {
+                self.labels.push(a.to_string());
             }
-            labels.clone()
-        };
-        let mut push = |at: DateTime<Utc>,
-                        who: (&'static str, &'static str),
-                        labels: Vec<String>| hist.push((at, who, labels));
+        }
+        self.hist.push((at, who, self.labels.clone()));
+    }
 
-        let local = |decision: &str,
-                     actor: &str,
-                     at: DateTime<Utc>,
-                     note: &str,
-                     until: Option<chrono::NaiveDate>| NewEvent {
-            ticket: Some(key.clone()),
+    /// A decision recorded in portcullis on the v23 line.
+    fn decide(
+        &mut self,
+        decision: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+        note: &str,
+        until: Option<NaiveDate>,
+    ) {
+        let key = self.key;
+        self.decisions.push(NewEvent {
+            ticket: Some(key.to_string()),
             line: Some("v23".into()),
             kind: kind::DECISION,
             source: source::LOCAL.into(),
@@ -222,175 +341,112 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
             note: Some(note.into()),
             payload: json!({ "decision": decision, "until": until.map(|u| u.to_string()), "forced": false }),
             dedup_key: Some(format!("demo:{key}:{decision}:{}", at.timestamp())),
-        };
+        });
+    }
 
+    /// Tell the story of ticket `i` of this fate; true for the showcase (the re-requested one).
+    fn tell(
+        &mut self,
+        fate: Fate,
+        i: usize,
+        d: &Draws,
+        cal: &Calendar,
+        rng: &mut ChaCha8Rng,
+    ) -> bool {
+        let (dev, member, requested, decided) = (d.dev, d.member, d.requested, d.decided);
+        const REQUEST: &[&str] = &["backport-v23"];
+        if fate != Fate::ApprovedWithoutRequest {
+            self.label(requested, dev, REQUEST, &[]);
+        }
         match fate {
             Fate::Done | Fate::Approved => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
                 if rng.gen_bool(0.5) {
-                    decisions.push(local(
+                    self.decide(
                         "approve",
                         member.0,
                         decided,
                         "Fixes a failure seen in the campaign; low risk.",
                         None,
-                    ));
-                    push(
-                        decided + Duration::minutes(5),
-                        BOT,
-                        set(&mut labels, &["backport-approved"], &[]),
                     );
+                    let at = decided + Duration::minutes(5);
+                    self.label(at, BOT, &["backport-approved"], &[]);
                 } else {
-                    push(
-                        decided,
-                        member,
-                        set(&mut labels, &["backport-approved"], &[]),
-                    );
+                    self.label(decided, member, &["backport-approved"], &[]);
                 }
-                if *fate == Fate::Done {
+                if fate == Fate::Done {
                     let landed = decided + Duration::days(rng.gen_range(1..6));
-                    push(landed, dev, set(&mut labels, &["backport-done"], &[]));
+                    self.label(landed, dev, &["backport-done"], &[]);
                 }
             }
-            Fate::Requested | Fate::NewRequest => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-            }
+            Fate::Requested | Fate::NewRequest => {}
             Fate::Rejected => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
                 let reasons = [
                     "Changes the output schema mid-campaign; wait for v24.",
                     "Only affects a camera not used in DP0.2.",
                     "Too large to backport safely; the workaround is documented.",
                     "Behaviour change would make step results inconsistent.",
                 ];
-                decisions.push(local(
+                self.decide(
                     "reject",
                     member.0,
                     decided,
                     reasons[i % reasons.len()],
                     None,
-                ));
-                push(
-                    decided + Duration::minutes(5),
-                    BOT,
-                    set(&mut labels, &[], &["backport-v23"]),
                 );
+                self.label(decided + Duration::minutes(5), BOT, &[], REQUEST);
             }
             Fate::Deferred => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                let until = meetings[decide_week] + Duration::weeks(rng.gen_range(2..5));
-                decisions.push(local(
-                    "defer",
-                    member.0,
-                    decided,
-                    "Only needed if the coadd step shows the problem.",
-                    Some(until),
-                ));
+                let until = cal.meetings[d.decide_week] + Duration::weeks(rng.gen_range(2..5));
+                let note = "Only needed if the coadd step shows the problem.";
+                self.decide("defer", member.0, decided, note, Some(until));
             }
             Fate::NeedsInfo => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                decisions.push(local(
-                    "needs-info",
-                    member.0,
-                    decided,
-                    "Which steps are affected, and is there a workaround?",
-                    None,
-                ));
+                let note = "Which steps are affected, and is there a workaround?";
+                self.decide("needs-info", member.0, decided, note, None);
             }
-            Fate::Withdrawn => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                push(decided, member, set(&mut labels, &[], &["backport-v23"]));
-            }
+            Fate::Withdrawn => self.label(decided, member, &[], REQUEST),
             Fate::DoneWithoutApproval => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                push(
-                    requested + Duration::days(2),
-                    dev,
-                    set(&mut labels, &["backport-done"], &[]),
-                );
+                let at = requested + Duration::days(2);
+                self.label(at, dev, &["backport-done"], &[]);
             }
             Fate::ApprovedByOutsider => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                push(
-                    requested + Duration::days(1),
-                    OUTSIDER,
-                    set(&mut labels, &["backport-approved"], &[]),
-                );
+                let at = requested + Duration::days(1);
+                self.label(at, OUTSIDER, &["backport-approved"], &[]);
             }
             Fate::ApprovedWithoutRequest => {
-                push(
-                    decided,
-                    member,
-                    set(&mut labels, &["backport-approved"], &[]),
-                );
+                self.label(decided, member, &["backport-approved"], &[]);
             }
             Fate::ReRequested => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                decisions.push(local(
-                    "reject",
-                    member.0,
-                    decided,
-                    "Not needed for the steps that remain.",
-                    None,
-                ));
-                push(
-                    decided + Duration::minutes(5),
-                    BOT,
-                    set(&mut labels, &[], &["backport-v23"]),
-                );
-                push(
-                    decided + Duration::days(9),
-                    dev,
-                    set(&mut labels, &["backport-v23"], &[]),
-                );
-                showcase = key.clone();
+                let note = "Not needed for the steps that remain.";
+                self.decide("reject", member.0, decided, note, None);
+                self.label(decided + Duration::minutes(5), BOT, &[], REQUEST);
+                self.label(decided + Duration::days(9), dev, REQUEST, &[]);
+                return true;
             }
             Fate::UnknownLabel => {
-                push(requested, dev, set(&mut labels, &["backport-v23"], &[]));
-                push(
-                    requested + Duration::hours(3),
-                    dev,
-                    set(&mut labels, &["backport-v24"], &[]),
-                );
+                let at = requested + Duration::hours(3);
+                self.label(at, dev, &["backport-v24"], &[]);
             }
         }
+        false
+    }
 
-        // History ids are drawn here, in ticket order, so that every view of the export
-        // (as of the first cut, and final) gives a history the same id.
-        let hist: Vec<GenHistory> = hist
+    /// The label changes with their Jira history ids. The ids are drawn here, in ticket order,
+    /// so that every view of the export (as of the first cut, and final) gives a history the
+    /// same id.
+    fn numbered(self, rng: &mut ChaCha8Rng, history_id: &mut u64) -> Vec<GenHistory> {
+        self.hist
             .into_iter()
             .map(|(at, who, after)| {
-                history_id += rng.gen_range(1..40);
+                *history_id += rng.gen_range(1..40);
                 GenHistory {
-                    id: history_id,
+                    id: *history_id,
                     at,
                     who,
                     after,
                 }
             })
-            .collect();
-        let status = match fate {
-            Fate::Done | Fate::DoneWithoutApproval => "Done",
-            Fate::Rejected | Fate::Withdrawn => "Done",
-            _ => "Reviewed",
-        };
-        issues.push(GenIssue {
-            key,
-            id: 400_000 + num,
-            summary,
-            status,
-            dev,
-            repos,
-            created,
-            hist,
-        });
-    }
-    DemoData {
-        issues,
-        decisions,
-        showcase,
-        first_cut: at_meeting(meetings[6] + Duration::days(3), 0),
-        tz,
+            .collect()
     }
 }
 

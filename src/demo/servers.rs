@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use portcullis_core::event::NewEvent;
 use portcullis_core::time::now;
+use portcullis_core::Problem;
 use portcullis_ledger::Ledger;
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::{Error, Result};
@@ -53,7 +54,9 @@ pub(super) fn over_http(
         issues_of(data.export(Some(data.first_cut))),
         0,
     )
-    .map_err(|e| Error::internal(format!("cannot start the demo Jira server: {e}")))?;
+    .map_err(|e| {
+        Error::Problem(Problem::internal("cannot start the demo Jira server").because(e))
+    })?;
     let url = server.url();
     let keys: Vec<String> = data.issues.iter().map(|i| i.key.clone()).collect();
     let rt = portcullis_ops::tracker::runtime()?;
@@ -129,8 +132,7 @@ pub(super) fn post_digest(ws: &Workspace) -> Result<String> {
         token: None,
         min_interval: None,
     };
-    let poster =
-        Poster::new(PosterConfig::default()).map_err(|e| Error::internal(e.to_string()))?;
+    let poster = Poster::new(PosterConfig::default())?;
     let rt = portcullis_ops::tracker::runtime()?;
     let report = rt.block_on(portcullis_ops::notify::notify(
         ws,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::Value;
 
+use portcullis_core::error::chain;
 use portcullis_core::event::kind;
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::workflow::State;
@@ -153,126 +154,9 @@ pub fn load_at(
     let last_meeting = recorded.max(from_decisions);
     let since = since_start(last_meeting, meeting.date);
 
-    // Decisions per ticket, for the "previous" column.
-    let mut previous: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (t, d, at) in ledger.decisions_on_line(&line.name)? {
-        {
-            let day = at.format("%m-%d").to_string();
-            let word = match d.as_str() {
-                "approve" => "approved",
-                "reject" => "rejected",
-                "defer" => "deferred",
-                "needs-info" => "needs-info",
-                "request" => "requested",
-                "done" => "done",
-                "revoke" => "revoked",
-                _ => continue,
-            };
-            previous.entry(t).or_default().push(format!("{word} {day}"));
-        }
-    }
-
-    // The queue: requests, and deferred / needs-info ones due again.
-    let mut queue = Vec::new();
-    {
-        let rows = ledger.line_tickets(
-            &line.name,
-            &[State::Requested, State::Deferred, State::NeedsInfo],
-        )?;
-        for t in rows {
-            let (key, summary, state, requester, requested_at, comps, deferred_until, count) = (
-                t.ticket,
-                t.summary,
-                t.state,
-                t.requested_by,
-                t.requested_at,
-                t.components,
-                t.deferred_until,
-                t.request_count,
-            );
-            if state == State::Deferred && deferred_until.is_some_and(|u| u > meeting.date) {
-                continue; // not due yet
-            }
-            let new = state == State::Requested && requested_at.is_some_and(|r| r >= since);
-            let mut prev = previous.remove(&key).unwrap_or_default();
-            if prev.len() > 3 {
-                prev.drain(..prev.len() - 3);
-            }
-            queue.push(QueueRow {
-                summary: clean(&summary),
-                state,
-                requester: requester.map(|r| clean(&r)),
-                requested_at,
-                repos: comps,
-                deferred_until,
-                new,
-                previous: prev.join(", "),
-                request_count: count,
-                key,
-            });
-        }
-    }
-    queue.sort_by(|a, b| {
-        queue_rank(a)
-            .cmp(&queue_rank(b))
-            .then(b.requested_at.cmp(&a.requested_at))
-    });
-
-    // Since the last meeting: new requests, decisions, landings, drift.
-    let mut since_rows = Vec::new();
-    let mut seen: std::collections::HashSet<(Option<String>, &str, String)> = Default::default();
-    {
-        let rows = ledger.recent_activity(
-            &line.name,
-            &line.request_label,
-            &portcullis_core::time::fmt_utc(since),
-            2000,
-        )?;
-        for row in rows {
-            let (at, key, k, actor, p, note) = (
-                row.at,
-                row.ticket,
-                row.kind,
-                row.actor,
-                row.payload,
-                row.note,
-            );
-            let s = |f: &str| p.get(f).and_then(Value::as_str).unwrap_or("").to_string();
-            let who = actor.unwrap_or_else(|| "?".into());
-            let (what, detail) = match k.as_str() {
-                kind::LABEL_ADDED if s("label") == line.request_label => {
-                    ("new request", format!("requested by {who}"))
-                }
-                kind::LABEL_ADDED => continue,
-                kind::DECISION => (
-                    "decision",
-                    format!(
-                        "{} by {who}{}",
-                        s("decision"),
-                        note.map(|n| format!(": {n}")).unwrap_or_default()
-                    ),
-                ),
-                kind::LANDING if matches!(s("status").as_str(), "landed" | "release_only") => {
-                    ("landed", format!("in {} ({})", s("repo"), s("how")))
-                }
-                kind::LANDING => continue,
-                kind::DRIFT_FOUND if s("kind") == "reverted" => ("reverted", s("message")),
-                kind::DRIFT_FOUND => ("drift", s("message")),
-                kind::DRIFT_CLEARED => ("drift resolved", s("message")),
-                _ => continue,
-            };
-            // A fact seen again (a landing recorded by two verify runs) shows once, newest.
-            if !seen.insert((key.clone(), what, detail.clone())) {
-                continue;
-            }
-            since_rows.push(SinceRow {
-                at,
-                key,
-                what,
-                detail: clean(&detail),
-            });
-        }
-    }
+    let previous = previous_decisions(ledger, &line.name)?;
+    let queue = load_queue(ledger, &line.name, meeting.date, since, previous)?;
+    let since_rows = load_since(ledger, &line, since)?;
 
     // Open drift, and approved tickets missing somewhere.
     let approved_at: BTreeMap<String, (String, Option<DateTime<Utc>>)> = ledger
@@ -280,9 +164,186 @@ pub fn load_at(
         .into_iter()
         .map(|t| (t.ticket, (t.summary, t.approved_at)))
         .collect();
+    let (drift, not_landed) = load_drift(ledger, &line.name, &approved_at)?;
+
+    // Decisions, undos and pushes, read once for the targets, this meeting and the pending pushes.
+    let decision_events =
+        ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE, kind::PUSHED])?;
+    let readiness = load_readiness(
+        ledger,
+        policy,
+        &line.name,
+        &decision_events,
+        &approved_at,
+        &not_landed,
+    )?;
+    let decided_here = meeting::decisions_in(&decision_events, &line.name, meeting.date)
+        .iter()
+        .filter(|(_, u)| !u)
+        .count();
+    let pending_push = portcullis_trackers::push::pending_from(&decision_events)
+        .iter()
+        .filter(|d| d.line == line.name)
+        .count();
+    Ok(Snapshot {
+        line: line.name.clone(),
+        branch: line.branch.clone(),
+        meeting: meeting.clone(),
+        last_meeting,
+        queue,
+        since: since_rows,
+        not_landed,
+        drift,
+        readiness,
+        decided_here,
+        pending_push,
+        events: ledger.event_count()?,
+        now,
+    })
+}
+
+/// Decisions per ticket, in words with their day ("rejected 09-12"), for the "previous" column.
+fn previous_decisions(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut previous: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, d, at) in ledger.decisions_on_line(line)? {
+        let day = at.format("%m-%d").to_string();
+        let word = match d.as_str() {
+            "approve" => "approved",
+            "reject" => "rejected",
+            "defer" => "deferred",
+            "needs-info" => "needs-info",
+            "request" => "requested",
+            "done" => "done",
+            "revoke" => "revoked",
+            _ => continue,
+        };
+        previous.entry(t).or_default().push(format!("{word} {day}"));
+    }
+    Ok(previous)
+}
+
+/// The queue: requests, and deferred / needs-info ones due again by `meeting`, in
+/// [`queue_rank`] order, newest first within a rank.
+fn load_queue(
+    ledger: &Ledger,
+    line: &str,
+    meeting: NaiveDate,
+    since: DateTime<Utc>,
+    mut previous: BTreeMap<String, Vec<String>>,
+) -> Result<Vec<QueueRow>> {
+    let mut queue = Vec::new();
+    let rows = ledger.line_tickets(line, &[State::Requested, State::Deferred, State::NeedsInfo])?;
+    for t in rows {
+        let (key, summary, state, requester, requested_at, comps, deferred_until, count) = (
+            t.ticket,
+            t.summary,
+            t.state,
+            t.requested_by,
+            t.requested_at,
+            t.components,
+            t.deferred_until,
+            t.request_count,
+        );
+        if state == State::Deferred && deferred_until.is_some_and(|u| u > meeting) {
+            continue; // not due yet
+        }
+        let new = state == State::Requested && requested_at.is_some_and(|r| r >= since);
+        let mut prev = previous.remove(&key).unwrap_or_default();
+        if prev.len() > 3 {
+            prev.drain(..prev.len() - 3);
+        }
+        queue.push(QueueRow {
+            summary: clean(&summary),
+            state,
+            requester: requester.map(|r| clean(&r)),
+            requested_at,
+            repos: comps,
+            deferred_until,
+            new,
+            previous: prev.join(", "),
+            request_count: count,
+            key,
+        });
+    }
+    queue.sort_by(|a, b| {
+        queue_rank(a)
+            .cmp(&queue_rank(b))
+            .then(b.requested_at.cmp(&a.requested_at))
+    });
+    Ok(queue)
+}
+
+/// Since the last meeting: new requests, decisions, landings, drift; a fact seen twice once.
+fn load_since(
+    ledger: &Ledger,
+    line: &portcullis_core::policy::Line,
+    since: DateTime<Utc>,
+) -> Result<Vec<SinceRow>> {
+    let mut since_rows = Vec::new();
+    let mut seen: std::collections::HashSet<(Option<String>, &str, String)> = Default::default();
+    let rows = ledger.recent_activity(
+        &line.name,
+        &line.request_label,
+        &portcullis_core::time::fmt_utc(since),
+        2000,
+    )?;
+    for row in rows {
+        let (at, key, k, actor, p, note) = (
+            row.at,
+            row.ticket,
+            row.kind,
+            row.actor,
+            row.payload,
+            row.note,
+        );
+        let s = |f: &str| p.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+        let who = actor.unwrap_or_else(|| "?".into());
+        let (what, detail) = match k.as_str() {
+            kind::LABEL_ADDED if s("label") == line.request_label => {
+                ("new request", format!("requested by {who}"))
+            }
+            kind::LABEL_ADDED => continue,
+            kind::DECISION => (
+                "decision",
+                format!(
+                    "{} by {who}{}",
+                    s("decision"),
+                    note.map(|n| format!(": {n}")).unwrap_or_default()
+                ),
+            ),
+            kind::LANDING if matches!(s("status").as_str(), "landed" | "release_only") => {
+                ("landed", format!("in {} ({})", s("repo"), s("how")))
+            }
+            kind::LANDING => continue,
+            kind::DRIFT_FOUND if s("kind") == "reverted" => ("reverted", s("message")),
+            kind::DRIFT_FOUND => ("drift", s("message")),
+            kind::DRIFT_CLEARED => ("drift resolved", s("message")),
+            _ => continue,
+        };
+        // A fact seen again (a landing recorded by two verify runs) shows once, newest.
+        if !seen.insert((key.clone(), what, detail.clone())) {
+            continue;
+        }
+        since_rows.push(SinceRow {
+            at,
+            key,
+            what,
+            detail: clean(&detail),
+        });
+    }
+    Ok(since_rows)
+}
+
+/// Open drift (blocking first), and the approved tickets it finds missing somewhere (oldest
+/// approval first); `approved_at` gives their summary and approval time.
+fn load_drift(
+    ledger: &Ledger,
+    line: &str,
+    approved_at: &BTreeMap<String, (String, Option<DateTime<Utc>>)>,
+) -> Result<(Vec<DriftRow>, Vec<NotLandedRow>)> {
     let mut drift = Vec::new();
     let mut not_landed = Vec::new();
-    for (_, p) in portcullis_ops::verify::open_drift(ledger, &line.name)? {
+    for (_, p) in portcullis_ops::verify::open_drift(ledger, line)? {
         let s = |f: &str| p.get(f).and_then(Value::as_str).map(str::to_string);
         let row = DriftRow {
             kind: s("kind").unwrap_or_default(),
@@ -321,17 +382,23 @@ pub fn load_at(
             .then(a.ticket.cmp(&b.ticket))
     });
     not_landed.sort_by(|a, b| a.approved_at.cmp(&b.approved_at).then(a.key.cmp(&b.key)));
+    Ok((drift, not_landed))
+}
 
-    // Readiness per step and for the next release (landed = approved and not missing anywhere).
+/// Readiness for the next release and per step (landed = approved and not missing anywhere).
+fn load_readiness(
+    ledger: &Ledger,
+    policy: &LoadedPolicy,
+    line: &str,
+    decision_events: &[portcullis_core::event::Event],
+    approved_at: &BTreeMap<String, (String, Option<DateTime<Utc>>)>,
+    not_landed: &[NotLandedRow],
+) -> Result<Vec<ReadinessRow>> {
     let missing: BTreeSet<String> = not_landed.iter().map(|r| r.key.clone()).collect();
-    // Decisions, undos and pushes, read once for the targets, this meeting and the pending pushes.
-    let decision_events =
-        ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE, kind::PUSHED])?;
-    let targets = portcullis_ops::release::targets_from(&decision_events, &line.name);
+    let targets = portcullis_ops::release::targets_from(decision_events, line);
     let approved: BTreeSet<String> = approved_at.keys().cloned().collect();
-    let r = portcullis_ops::release::readiness(
-        ledger, policy, &line.name, &targets, &approved, &missing,
-    )?;
+    let r =
+        portcullis_ops::release::readiness(ledger, policy, line, &targets, &approved, &missing)?;
     let mut readiness = vec![ReadinessRow {
         name: "next release".into(),
         status: String::new(),
@@ -346,30 +413,7 @@ pub fn load_at(
         approved: s.approved,
         landed: s.landed,
     }));
-
-    let decided_here = meeting::decisions_in(&decision_events, &line.name, meeting.date)
-        .iter()
-        .filter(|(_, u)| !u)
-        .count();
-    let pending_push = portcullis_trackers::push::pending_from(&decision_events)
-        .iter()
-        .filter(|d| d.line == line.name)
-        .count();
-    Ok(Snapshot {
-        line: line.name.clone(),
-        branch: line.branch.clone(),
-        meeting: meeting.clone(),
-        last_meeting,
-        queue,
-        since: since_rows,
-        not_landed,
-        drift,
-        readiness,
-        decided_here,
-        pending_push,
-        events: ledger.event_count()?,
-        now,
-    })
+    Ok(readiness)
 }
 
 /// Queue order: new requests, older requests, then deferred and needs-info ones due again.
@@ -412,7 +456,7 @@ pub fn git_facts(
     ) {
         Ok(v) => v,
         Err(e) => {
-            facts.error = Some(e.to_string());
+            facts.error = Some(chain(&e));
             return facts;
         }
     };
@@ -503,7 +547,7 @@ pub fn git_facts(
                 },
             ) {
                 Ok(r) => facts.next_cut = Some((v, r.blockers)),
-                Err(e) => facts.error = Some(e.to_string()),
+                Err(e) => facts.error = Some(chain(&e)),
             }
         }
     }

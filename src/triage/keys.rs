@@ -170,7 +170,7 @@ impl App {
                     self.reload(ledger, policy)?;
                 }
                 Ok(None) => self.status = "Nothing to take back in this meeting".into(),
-                Err(e) => self.status = e.to_string(),
+                Err(e) => self.status = portcullis_core::error::chain(&e),
             }
             return Ok(Effect::None);
         }

@@ -47,7 +47,7 @@ impl App {
                         }
                     }
                     Err(e) => {
-                        p.error = Some(e.to_string());
+                        p.error = Some(portcullis_core::error::chain(&e));
                         self.mode = Mode::Prompt(p);
                     }
                 }
@@ -109,7 +109,8 @@ impl App {
                 }
             }
             Err(e) => {
-                p.error = Some(e.to_string().lines().next().unwrap_or("").to_string());
+                let why = portcullis_core::error::chain(&e);
+                p.error = Some(why.lines().next().unwrap_or("").to_string());
                 self.mode = Mode::Prompt(p);
             }
         }

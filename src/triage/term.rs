@@ -20,6 +20,7 @@ use ratatui::Terminal;
 
 use crate::triage::app::{App, Effect};
 use crate::triage::data;
+use portcullis_core::Problem;
 use portcullis_ops::meeting;
 use portcullis_ops::tracker::{Choice, Trackers};
 use portcullis_ops::workspace::Workspace;
@@ -65,17 +66,21 @@ fn setup() -> Result<(Term, Guard)> {
         restore();
         previous(info);
     }));
-    enable_raw_mode().map_err(|e| Error::internal(format!("cannot use the terminal: {e}")))?;
+    enable_raw_mode().map_err(no_terminal)?;
     let guard = Guard;
-    execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)
-        .map_err(|e| Error::internal(format!("cannot use the terminal: {e}")))?;
-    let term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
-        .map_err(|e| Error::internal(format!("cannot use the terminal: {e}")))?;
+    execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture).map_err(no_terminal)?;
+    let term = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(no_terminal)?;
     Ok((term, guard))
 }
 
+/// The terminal cannot be set up, with the I/O error kept as the cause.
+fn no_terminal(e: std::io::Error) -> Error {
+    Error::Problem(Problem::internal("cannot use the terminal").because(e))
+}
+
+/// Terminal input or output failed, with the I/O error kept as the cause.
 fn io(e: std::io::Error) -> Error {
-    Error::internal(format!("terminal: {e}"))
+    Error::Problem(Problem::internal("terminal").because(e))
 }
 
 /// `portcullis triage`: open (or resume) the meeting and run the screen until it ends.
@@ -154,8 +159,9 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                             let effect = match app.key(k, &mut ledger, policy) {
                                 Ok(e) => e,
                                 Err(e) => {
-                                    tracing::warn!(error = %e, "key failed");
-                                    app.status = e.to_string();
+                                    let why = portcullis_core::error::chain(&e);
+                                    tracing::warn!(error = %why, "key failed");
+                                    app.status = why;
                                     Effect::None
                                 }
                             };
@@ -359,7 +365,8 @@ fn push(ws: &Workspace, ledger: &mut portcullis_ledger::Ledger) -> String {
     match run() {
         Ok(m) => m,
         Err(e) => {
-            format!("Push failed: {e} (the decisions stay pending; `portcullis push` retries)")
+            let why = portcullis_core::error::chain(&e);
+            format!("Push failed: {why} (the decisions stay pending; `portcullis push` retries)")
         }
     }
 }
@@ -394,4 +401,21 @@ fn write_minutes(
             portcullis_core::error::chain(&e)
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Terminal errors were once formatted into their message; the I/O error is now the cause.
+    #[test]
+    fn terminal_errors_keep_the_io_error_as_their_cause() {
+        let e = no_terminal(std::io::Error::other("not a tty"));
+        assert_eq!(e.to_string(), "cannot use the terminal");
+        let cause = std::error::Error::source(&e).expect("the I/O error is kept");
+        assert_eq!(cause.to_string(), "not a tty");
+        let e = io(std::io::Error::other("broken pipe"));
+        assert_eq!(e.to_string(), "terminal");
+        assert_eq!(portcullis_core::error::chain(&e), "terminal: broken pipe");
+    }
 }

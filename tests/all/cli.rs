@@ -61,6 +61,35 @@ fn init_creates_a_workspace_once() {
     assert!(!env.path().join("ws2/portcullis.toml").exists());
 }
 
+/// The read error was once formatted into the message; it is kept as the cause, and the hint
+/// still follows.
+#[test]
+fn init_from_an_unreadable_policy_keeps_the_read_error_as_its_cause() {
+    let env = TestEnv::new();
+    let bad = env.run(&["init", "ws2", "--from-policy", "v99"]);
+    assert_eq!(bad.code, 2);
+    let lines: Vec<&str> = bad.stderr.lines().collect();
+    assert!(
+        lines.contains(&"error: `v99` is neither a built-in policy nor a readable file"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("  caused by: ") && l.contains("os error")),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("hint: use --from-policy")),
+        "{}",
+        bad.stderr
+    );
+}
+
 #[test]
 fn sync_summary() {
     let env = TestEnv::with_workspace("v23");

@@ -78,6 +78,28 @@ fn missing_policy_file_is_a_clear_error() {
     );
 }
 
+/// The read error was once formatted into the message; it is kept as the cause, shown on a
+/// line of its own under the message.
+#[test]
+fn missing_policy_file_keeps_the_read_error_as_its_cause() {
+    let env = TestEnv::new();
+    let run = env.run(&["policy", "check", "nope.toml"]);
+    assert_eq!(run.code, 2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines.contains(&"error: cannot read nope.toml"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("  caused by: ") && l.contains("os error")),
+        "{}",
+        run.stderr
+    );
+}
+
 /// docs/policy.schema.json is generated from the policy types (feature `schema` of
 /// portcullis-core) and is what `portcullis policy schema` prints. Regenerate with
 /// `UPDATE_SCHEMA=1 cargo test schema_is_up_to_date`.

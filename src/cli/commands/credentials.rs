@@ -5,6 +5,7 @@ use std::io::Read;
 
 use crate::cli::output::print;
 use crate::cli::CredentialsCommand;
+use portcullis_core::Problem;
 use portcullis_ops::credentials::{credential_keys, credentials_target, store_credential};
 use portcullis_ops::workspace::{Locations, Workspace};
 use portcullis_ops::{Error, Result};
@@ -21,7 +22,9 @@ pub fn run(loc: &Locations, cmd: CredentialsCommand) -> Result<u8> {
             std::io::stdin()
                 .take(64 * 1024)
                 .read_to_string(&mut value)
-                .map_err(|e| Error::input(format!("cannot read standard input: {e}")))?;
+                .map_err(|e| {
+                    Error::Problem(Problem::input("cannot read standard input").because(e))
+                })?;
             store_credential(&path, &table, &key, &value)?;
             print(&format!(
                 "stored {table}.{key} in {} (readable by you only)\n",

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use crate::cli::output::print;
+use portcullis_core::Problem;
 use portcullis_ops::workspace::{builtin_policy, init};
 use portcullis_ops::{Error, Result};
 
@@ -8,10 +9,13 @@ pub fn run(dir: &Path, from_policy: &str, user: Option<&str>) -> Result<u8> {
     let text = match builtin_policy(from_policy) {
         Some(t) => t.to_string(),
         None => std::fs::read_to_string(from_policy).map_err(|e| {
-            Error::input(format!(
-                "`{from_policy}` is neither a built-in policy nor a readable file: {e}"
-            ))
-            .hint("use --from-policy default, v23 or github, or a path to a policy file")
+            Error::Problem(
+                Problem::input(format!(
+                    "`{from_policy}` is neither a built-in policy nor a readable file"
+                ))
+                .because(e)
+                .hint("use --from-policy default, v23 or github, or a path to a policy file"),
+            )
         })?,
     };
     let config = init(dir, &text, user)?;

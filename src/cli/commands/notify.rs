@@ -18,8 +18,7 @@ pub fn run(
 ) -> Result<u8> {
     let since = since.as_deref().map(parse_since).transpose()?;
     let targets = targets(ws)?;
-    let poster = portcullis_chat::Poster::new(portcullis_chat::PosterConfig::default())
-        .map_err(|e| portcullis_ops::Error::internal(e.to_string()))?;
+    let poster = portcullis_chat::Poster::new(portcullis_chat::PosterConfig::default())?;
     let opts = NotifyOptions {
         line,
         since,

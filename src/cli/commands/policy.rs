@@ -1,14 +1,16 @@
 use crate::cli::output::print;
 use crate::cli::PolicyCommand;
 use portcullis_core::policy::Policy;
+use portcullis_core::Problem;
 use portcullis_ops::{Error, Result};
 
 pub fn run(cmd: PolicyCommand) -> Result<u8> {
     match cmd {
         PolicyCommand::Check { file } => {
             let shown = file.display().to_string();
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| Error::input(format!("cannot read {shown}: {e}")))?;
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                Error::Problem(Problem::input(format!("cannot read {shown}")).because(e))
+            })?;
             match Policy::from_toml(&shown, &text) {
                 Ok(p) => {
                     let pol = &p.policy;
