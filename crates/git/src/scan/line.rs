@@ -1,0 +1,283 @@
+//! Scanning one repository's history for a release line, in phases: the branch point, the main
+//! side, the first release tag of each release commit, each release commit with its ticket and
+//! counterpart, and the reverts; or, while the release branch does not exist, the main side
+//! since the line's first tag.
+
+use std::collections::{HashMap, HashSet};
+
+use git2::Oid;
+
+use super::attribution::{mentions, Attribution};
+use super::counterpart::MainIndex;
+use super::reader::Scanner;
+use super::target::Res;
+use crate::cache::CommitFacts;
+use crate::model::{BranchPoint, Candidate, Match, ReleaseCommit, RepoScan};
+use crate::text;
+use portcullis_core::landing::{Direction, MatchKind};
+
+/// The release side of a scan: what each release commit is judged against.
+struct ReleaseSide {
+    /// Release commits since the branch point, oldest first.
+    order: Vec<Oid>,
+    /// Release commits not reachable from main.
+    not_on_main: HashSet<Oid>,
+    /// Who brought each release commit onto the release branch.
+    attr: HashMap<Oid, Attribution>,
+    /// The first release tag containing each release commit.
+    first_tag: HashMap<Oid, String>,
+}
+
+impl Scanner<'_, '_, '_> {
+    /// Scan the line whose release branch is at `release_tip` into `out`.
+    pub(super) fn scan_line(
+        &mut self,
+        out: &mut RepoScan,
+        main_tip: Oid,
+        release_tip: Oid,
+        tags: &[(text::ReleaseTag, Oid)],
+    ) -> Res<()> {
+        let t0 = std::time::Instant::now();
+        let not_on_main: HashSet<Oid> = self.walk_set(release_tip, &[main_tip])?;
+        let bp = self.branch_point(release_tip, &not_on_main)?;
+        let bp_subject = self.facts(bp)?.subject().to_string();
+        out.branch_point = Some(BranchPoint {
+            sha: bp.to_string(),
+            subject: bp_subject,
+            tags: tags
+                .iter()
+                .filter(|(_, o)| *o == bp)
+                .map(|(t, _)| t.name.clone())
+                .collect(),
+        });
+
+        let t_bp = t0.elapsed();
+        let (main_commits, main_attr) = self.main_side(main_tip, bp)?;
+        let t_main = t0.elapsed();
+        let order = self.walk(release_tip, &[bp])?;
+        let release_set: HashSet<Oid> = order.iter().copied().collect();
+        let attr = self.attribute(release_tip, &release_set)?;
+        let main = self.index_main_side(&main_commits, main_attr)?;
+        let t_paths = t0.elapsed();
+        let first_tag = self.first_tags(tags, bp, &release_set)?;
+        let release = ReleaseSide {
+            order,
+            not_on_main,
+            attr,
+            first_tag,
+        };
+
+        let mut commits = Vec::with_capacity(release.order.len());
+        for oid in &release.order {
+            commits.push(self.release_commit(*oid, &release, &main)?);
+        }
+        link_reverts(&mut commits);
+        tracing::debug!(
+            repo = %self.t.repo,
+            branch_point = ?t_bp,
+            main_side = ?t_main,
+            paths = ?t_paths,
+            total = ?t0.elapsed(),
+            main_commits = main_commits.len(),
+            "scanned"
+        );
+        out.main_commits = main_commits;
+        out.release_commits = commits;
+        Ok(())
+    }
+
+    /// The branch point: the first commit on the release branch's first-parent chain that is
+    /// reachable from main (not in `not_on_main`). The merge-base alone is wrong when a ticket
+    /// branch was merged into both.
+    fn branch_point(&mut self, release_tip: Oid, not_on_main: &HashSet<Oid>) -> Res<Oid> {
+        let mut bp = release_tip;
+        while not_on_main.contains(&bp) {
+            match self.facts(bp)?.parents.first() {
+                Some(p) => bp = *p,
+                None => {
+                    return Err(format!(
+                        "{}: `{}` and `{}` share no history; is `{}` the right main branch?",
+                        self.t.repo, self.t.line.branch, self.t.main_branch, self.t.main_branch
+                    ))
+                }
+            }
+        }
+        Ok(bp)
+    }
+
+    /// The first release tag containing each release commit (`release_set`), in release order.
+    fn first_tags(
+        &self,
+        tags: &[(text::ReleaseTag, Oid)],
+        bp: Oid,
+        release_set: &HashSet<Oid>,
+    ) -> Res<HashMap<Oid, String>> {
+        let mut first_tag: HashMap<Oid, String> = HashMap::new();
+        for (tag, oid) in tags {
+            if *oid == bp {
+                continue;
+            }
+            for c in self.walk_set(*oid, &[bp])? {
+                if release_set.contains(&c) {
+                    first_tag.entry(c).or_insert_with(|| tag.name.clone());
+                }
+            }
+        }
+        Ok(first_tag)
+    }
+
+    /// One release commit: its ticket, mentions and first tag and, unless it is a merge, its
+    /// main-side counterpart and the commit it reverts.
+    fn release_commit(
+        &mut self,
+        oid: Oid,
+        release: &ReleaseSide,
+        main: &MainIndex<'_>,
+    ) -> Res<ReleaseCommit> {
+        let f = self.facts(oid)?.clone();
+        let a = release.attr.get(&oid).cloned().unwrap_or(Attribution {
+            arrived: oid,
+            ..Attribution::default()
+        });
+        let merge = f.parents.len() > 1;
+        let mut rc = ReleaseCommit {
+            sha: oid.to_string(),
+            subject: f.subject().to_string(),
+            time: f.time,
+            merge,
+            mentions: mentions(self.t.policy, &f.message, a.ticket.as_deref()),
+            ticket: a.ticket.clone(),
+            via: a.via.map(|v| v.to_string()),
+            matched: None,
+            candidates: Vec::new(),
+            direction: None,
+            first_tag: release.first_tag.get(&oid).cloned(),
+            reverts: None,
+            reverted_by: None,
+        };
+        if !merge {
+            let related = main.related(rc.ticket.iter().chain(rc.mentions.iter()));
+            let found = self.counterpart(oid, &f, &release.not_on_main, main, &related)?;
+            if let Some((kind, cands)) = found {
+                self.record_match(&mut rc, &f, &a, kind, cands, main)?;
+            }
+            if let Some(target) = text::reverted_commit(&f.message) {
+                rc.reverts = release
+                    .order
+                    .iter()
+                    .find(|o| o.to_string().starts_with(&target))
+                    .map(|o| o.to_string());
+            }
+        }
+        Ok(rc)
+    }
+
+    /// Record in `rc` (facts `f`, brought in as `a`) its counterpart among the candidates `cands`
+    /// found by evidence `kind`: a candidate of the same ticket, then the latest; which side had
+    /// it first; and the other candidates.
+    fn record_match(
+        &mut self,
+        rc: &mut ReleaseCommit,
+        f: &CommitFacts,
+        a: &Attribution,
+        kind: MatchKind,
+        mut cands: Vec<Oid>,
+        main: &MainIndex<'_>,
+    ) -> Res<()> {
+        // Prefer a candidate of the same ticket, then the latest.
+        cands.sort_by_key(|c| {
+            let same_ticket = main
+                .attr
+                .get(c)
+                .and_then(|x| x.ticket.as_deref())
+                .is_some_and(|t| {
+                    Some(t) == a.ticket.as_deref() || rc.mentions.iter().any(|m| m == t)
+                });
+            (
+                std::cmp::Reverse(same_ticket),
+                std::cmp::Reverse(main.time.get(c).copied().unwrap_or(0)),
+            )
+        });
+        let chosen = cands[0];
+        // Direction: which side had it first.
+        let (release_at, main_at) = if kind == MatchKind::SameCommit {
+            let r = self.facts(a.arrived)?.time;
+            let m = main.attr.get(&chosen).map(|x| x.arrived).unwrap_or(chosen);
+            (r, self.facts(m)?.time)
+        } else {
+            (f.time, main.time.get(&chosen).copied().unwrap_or(f.time))
+        };
+        rc.direction = Some(if release_at < main_at {
+            Direction::ForwardPort
+        } else {
+            Direction::Backport
+        });
+        let confidence = if cands.len() > 1 && kind == MatchKind::Subject {
+            0.5
+        } else {
+            kind.confidence()
+        };
+        rc.matched = Some(Match {
+            kind,
+            main_commit: chosen.to_string(),
+            confidence,
+        });
+        rc.candidates = cands[1..]
+            .iter()
+            .map(|c| Candidate {
+                main_commit: c.to_string(),
+                kind,
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// The line whose release branch does not exist yet: the main-side commits since the line's
+    /// first tag on main (the release branch is made from it), so that requests touching this
+    /// repository are known to wait for it.
+    pub(super) fn scan_missing_branch(
+        &mut self,
+        out: &mut RepoScan,
+        main_tip: Oid,
+        tags: &[(text::ReleaseTag, Oid)],
+    ) -> Res<()> {
+        let t = self.t;
+        let base = tags
+            .iter()
+            .find(|(_, o)| {
+                *o == main_tip || self.repo.graph_descendant_of(main_tip, *o).unwrap_or(false)
+            })
+            .map(|(tag, _)| tag.name.clone());
+        match base {
+            Some(name) => {
+                let base_oid = tags.iter().find(|(t, _)| t.name == name).map(|(_, o)| *o);
+                if let Some(b) = base_oid {
+                    let (main_commits, _) = self.main_side(main_tip, b)?;
+                    out.main_commits = main_commits;
+                }
+                out.problems.push(format!(
+                    "{}: branch `{}` does not exist yet; create it from `{name}`",
+                    t.repo, t.line.branch
+                ));
+            }
+            None => out.problems.push(format!(
+                "{}: branch `{}` does not exist yet, and no tag of the line marks where to create it",
+                t.repo, t.line.branch
+            )),
+        }
+        Ok(())
+    }
+}
+
+/// Link reverts both ways: each reverted commit gets `reverted_by`.
+fn link_reverts(commits: &mut [ReleaseCommit]) {
+    let reverts: Vec<(String, String)> = commits
+        .iter()
+        .filter_map(|c| c.reverts.clone().map(|t| (t, c.sha.clone())))
+        .collect();
+    for (target, by) in reverts {
+        if let Some(c) = commits.iter_mut().find(|c| c.sha == target) {
+            c.reverted_by = Some(by);
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Scanning one repository for one release line: the branch point, every release-branch commit
+//! with its ticket, mentions, first release tag and main-side counterpart, and the main-side
+//! commits since the branch point with their tickets.
+//!
+//! How it works, and why (see `../shared/docs/real-world-backports.md`):
+//! - `release ^ main` (one revision walk) is the set of release commits not reachable from
+//!   `main`; the branch point is the first commit on the release branch's first-parent chain that
+//!   is not in it. The merge-base alone is wrong when a ticket branch was merged into both.
+//! - A commit's ticket comes from the first-parent merge that brought it onto its branch
+//!   (`Merge pull request #N from org/tickets/DM-X-v23`); keys in messages are mentions.
+//! - Counterparts are tried strongest first: the same commit, a cherry-pick trailer, equal
+//!   patch-id, a whole ticket merge's patch-id (squash), the same changed lines with other
+//!   context, the same subject. Patch-ids are computed only where the cheap changed-path sets
+//!   are equal, and every per-commit fact is cached by commit id ([`FactCache`]).
+//!
+//! The parts: what to scan and how its problems read (`target.rs`), the reads of the repository
+//! (`reader.rs`), tickets (`attribution.rs`), counterparts (`counterpart.rs`) and the phases of a
+//! line's scan (`line.rs`).
+
+use std::path::{Path, PathBuf};
+
+use git2::{Oid, Repository};
+
+use sha2::{Digest, Sha256};
+
+use crate::cache::FactCache;
+pub use crate::model::*;
+use crate::text::{self, TagMatcher};
+
+mod attribution;
+mod counterpart;
+mod line;
+mod reader;
+mod target;
+
+use reader::Scanner;
+pub use target::ScanTarget;
+use target::{git_problem, Res};
+
+/// Bump when the scan's logic changes, so that memoised scans are not reused.
+pub const SCANNER_VERSION: u32 = 2;
+
+impl RepoScan {
+    pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {
+        RepoScan {
+            repo: t.repo.clone(),
+            status,
+            problems,
+            main_branch: t.main_branch.clone(),
+            release_branch: t.line.branch.clone(),
+            main_tip: None,
+            release_tip: None,
+            branch_point: None,
+            release_commits: Vec::new(),
+            main_commits: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// Set libgit2 up for scanning the user's clones; call once, before the scans open any
+/// repository.
+///
+/// - Objects come from the user's own clones: skip libgit2's SHA-1 re-verification of every
+///   object read (git does not verify on read either); it is a tenth of a cold scan.
+/// - The scan keeps what it needs (commit facts, trees) itself; libgit2's own object cache would
+///   only grow the process by every commit and tree read.
+#[allow(unsafe_code)]
+pub fn tune_libgit2_for_scans() {
+    git2::opts::strict_hash_verification(false);
+    // SAFETY: libgit2's global settings; set before this process's scans open repositories,
+    // and the values set are valid for any repository.
+    unsafe {
+        let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0);
+        let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0);
+    }
+}
+
+/// Scan one repository. Never fails: what cannot be checked becomes an `unverifiable` scan that
+/// says why and what to do.
+pub fn scan(t: &ScanTarget<'_>, cache: &mut FactCache) -> RepoScan {
+    match scan_inner(t, cache) {
+        Ok(s) => s,
+        Err(e) => RepoScan::empty(t, ScanStatus::Unverifiable, vec![e]),
+    }
+}
+
+/// Find a branch as a local branch or as `origin`'s remote-tracking branch.
+fn resolve_branch(repo: &Repository, name: &str) -> Option<Oid> {
+    for r in [
+        format!("refs/heads/{name}"),
+        format!("refs/remotes/origin/{name}"),
+    ] {
+        if let Ok(reference) = repo.find_reference(&r) {
+            if let Ok(c) = reference.peel_to_commit() {
+                return Some(c.id());
+            }
+        }
+    }
+    None
+}
+
+fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
+    if !t.path.exists() {
+        return Err(format!(
+            "{}: no repository at {}; clone it there or fix `path` for `{}` in the policy",
+            t.repo, t.shown_path, t.repo
+        ));
+    }
+    let repo = Repository::open(&t.path).map_err(|e| {
+        format!(
+            "{}: {} is not a git repository ({}); clone it there or fix `path` in the policy",
+            t.repo,
+            t.shown_path,
+            e.message()
+        )
+    })?;
+    let Some(main_tip) = resolve_branch(&repo, &t.main_branch) else {
+        return Err(format!(
+            "{}: branch `{}` not found in {}; fetch it, or set `main_branch` for `{}` in the policy",
+            t.repo, t.main_branch, t.shown_path, t.repo
+        ));
+    };
+    let matcher = TagMatcher::new(t.line);
+    let tags = line_tags(&repo, &matcher).map_err(|e| git_problem(t, "reading tags", e))?;
+    let release_tip = resolve_branch(&repo, &t.line.branch);
+    let shallow = repo.is_shallow();
+
+    let key = memo_key(t, main_tip, release_tip, &tags, shallow);
+    if let Some(hit) = cache.memo(&t.repo, &t.line.name, &key) {
+        return Ok(hit);
+    }
+
+    let mut out = RepoScan::empty(t, ScanStatus::Ok, Vec::new());
+    out.main_tip = Some(main_tip.to_string());
+    out.release_tip = release_tip.map(|o| o.to_string());
+    out.tags = tags
+        .iter()
+        .map(|(t, o)| TagRef {
+            name: t.name.clone(),
+            commit: o.to_string(),
+        })
+        .collect();
+    if shallow {
+        out.status = ScanStatus::Unverifiable;
+        out.problems.push(format!(
+            "{}: {} is a shallow clone: the branch point and main-side counterparts cannot be proven; run `git fetch --unshallow` there",
+            t.repo, t.shown_path
+        ));
+        cache.put_memo(&t.repo, &t.line.name, &key, &out);
+        return Ok(out);
+    }
+
+    let mut s = Scanner::new(&repo, cache, t);
+    match release_tip {
+        Some(rtip) => s.scan_line(&mut out, main_tip, rtip, &tags)?,
+        None => {
+            out.status = ScanStatus::BranchMissing;
+            s.scan_missing_branch(&mut out, main_tip, &tags)?;
+        }
+    }
+    cache.put_memo(&t.repo, &t.line.name, &key, &out);
+    Ok(out)
+}
+
+fn memo_key(
+    t: &ScanTarget<'_>,
+    main: Oid,
+    release: Option<Oid>,
+    tags: &[(text::ReleaseTag, Oid)],
+    shallow: bool,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "v{SCANNER_VERSION}\0{}\0{}\0{}\0{}\0{}\0{}\0{main}\0{release:?}\0{shallow}\0",
+        t.policy.policy.ticket_key,
+        t.line.branch,
+        t.line.tag_pattern,
+        t.line.rc_tag_pattern,
+        t.line.base_version,
+        t.main_branch
+    ));
+    for (tag, oid) in tags {
+        h.update(format!("{}={oid}\0", tag.name));
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The line's release tags, peeled to commits, in release order.
+fn line_tags(
+    repo: &Repository,
+    matcher: &TagMatcher,
+) -> std::result::Result<Vec<(text::ReleaseTag, Oid)>, git2::Error> {
+    let mut out = Vec::new();
+    for name in repo.tag_names(None)?.iter().flatten() {
+        let Some(tag) = matcher.parse(name) else {
+            continue;
+        };
+        let Ok(reference) = repo.find_reference(&format!("refs/tags/{name}")) else {
+            continue;
+        };
+        if let Ok(c) = reference.peel_to_commit() {
+            out.push((tag, c.id()));
+        }
+    }
+    out.sort_by(|a, b| a.0.order(&b.0));
+    Ok(out)
+}
+
+/// Resolve a repository path from the policy: absolute, or relative to the policy's directory.
+pub fn resolve_repo_path(policy_dir: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        policy_dir.join(p)
+    }
+}

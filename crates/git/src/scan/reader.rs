@@ -1,0 +1,299 @@
+//! The scanner and its reads of one repository, each fact computed once: revision walks, commit
+//! facts (kept in the [`FactCache`]), changed-path hashes (a tree walk of its own) and patch-ids.
+
+use std::collections::{HashMap, HashSet};
+
+use git2::{Oid, Repository, Sort};
+use sha2::{Digest, Sha256};
+
+use super::target::{git_problem, walk_err, Res, ScanTarget};
+use crate::cache::{CommitFacts, FactCache};
+
+/// The scan of one repository for one line: the repository, what is known of its commits, and
+/// the trees and revision walker reused from one read to the next.
+pub(super) struct Scanner<'r, 'c, 't> {
+    pub(super) repo: &'r Repository,
+    cache: &'c mut FactCache,
+    pub(super) t: &'t ScanTarget<'t>,
+    /// Trees read so far, by id: consecutive commits share most of them.
+    trees: HashMap<Oid, std::rc::Rc<Vec<TreeItem>>>,
+    walker: std::cell::RefCell<Option<git2::Revwalk<'r>>>,
+}
+
+impl<'r, 'c, 't> Scanner<'r, 'c, 't> {
+    pub(super) fn new(
+        repo: &'r Repository,
+        cache: &'c mut FactCache,
+        t: &'t ScanTarget<'t>,
+    ) -> Scanner<'r, 'c, 't> {
+        Scanner {
+            repo,
+            cache,
+            t,
+            trees: HashMap::new(),
+            walker: std::cell::RefCell::new(None),
+        }
+    }
+}
+
+/// Git's order of tree entries: by name, a subtree's name compared as if it ended in `/`.
+fn git_order(a: &TreeItem, b: &TreeItem) -> std::cmp::Ordering {
+    let ka = a.name.iter().copied().chain(a.is_tree.then_some(b'/'));
+    let kb = b.name.iter().copied().chain(b.is_tree.then_some(b'/'));
+    ka.cmp(kb)
+}
+
+/// One entry of a tree, as the path-set comparison needs it.
+struct TreeItem {
+    name: Vec<u8>,
+    oid: Oid,
+    is_tree: bool,
+}
+
+/// The diff of a commit against its first parent, with three lines of context (as git's
+/// patch-id expects).
+fn diff_of<'r>(repo: &'r Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<git2::Diff<'r>> {
+    let what = format!("diffing commit {oid}");
+    let c = repo
+        .find_commit(oid)
+        .map_err(|e| git_problem(t, &what, e))?;
+    let tree = c.tree().map_err(|e| git_problem(t, &what, e))?;
+    let parent_tree = match c.parent(0) {
+        Ok(p) => Some(p.tree().map_err(|e| git_problem(t, &what, e))?),
+        Err(_) => None,
+    };
+    let mut opts = git2::DiffOptions::new();
+    opts.context_lines(3);
+    repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut opts))
+        .map_err(|e| git_problem(t, &what, e))
+}
+
+impl Scanner<'_, '_, '_> {
+    /// Commits reachable from `tip` and not from `hide`, oldest first.
+    pub(super) fn walk(&self, tip: Oid, hide: &[Oid]) -> Res<Vec<Oid>> {
+        self.walk_sorted(tip, hide, Sort::TOPOLOGICAL | Sort::REVERSE)
+    }
+
+    /// The same set in no particular order (cheaper: no topological sort).
+    pub(super) fn walk_set(&self, tip: Oid, hide: &[Oid]) -> Res<HashSet<Oid>> {
+        Ok(self
+            .walk_sorted(tip, hide, Sort::NONE)?
+            .into_iter()
+            .collect())
+    }
+
+    fn walk_sorted(&self, tip: Oid, hide: &[Oid], sort: Sort) -> Res<Vec<Oid>> {
+        // One walker for the whole scan: `reset` keeps its parsed commits, so the second and
+        // later walks over the same history do not parse it again.
+        let mut slot = self.walker.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(self.repo.revwalk().map_err(walk_err(self.t))?);
+        }
+        let w = slot.as_mut().expect("just set");
+        w.reset().map_err(walk_err(self.t))?;
+        w.set_sorting(sort).map_err(walk_err(self.t))?;
+        w.push(tip).map_err(walk_err(self.t))?;
+        for h in hide {
+            w.hide(*h).map_err(walk_err(self.t))?;
+        }
+        w.by_ref().map(|r| r.map_err(walk_err(self.t))).collect()
+    }
+
+    pub(super) fn facts(&mut self, oid: Oid) -> Res<&CommitFacts> {
+        if !self.cache.has(oid) {
+            let c = self
+                .repo
+                .find_commit(oid)
+                .map_err(|e| git_problem(self.t, &format!("reading commit {oid}"), e))?;
+            let facts = CommitFacts {
+                parents: c.parent_ids().collect(),
+                time: c.committer().when().seconds(),
+                message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
+                paths: None,
+                patch_id: None,
+                lines: None,
+                tree: Some(c.tree_id()),
+            };
+            self.cache.insert(oid, facts);
+        }
+        Ok(self.cache.get(oid).expect("just inserted"))
+    }
+
+    /// The hash of the set of paths a commit changes (against its first parent).
+    ///
+    /// A tree walk of our own rather than a libgit2 diff: equal subtrees are skipped by id, and
+    /// trees are read once per scan (a commit's tree is its child's parent tree), which halves
+    /// the object reads of a cold scan.
+    pub(super) fn paths(&mut self, oid: Oid) -> Res<String> {
+        if let Some(p) = self.facts(oid)?.paths.clone() {
+            return Ok(p);
+        }
+        let what = format!("reading the tree of {oid}");
+        let tree = self
+            .tree_of(oid)
+            .map_err(|e| git_problem(self.t, &what, e))?;
+        let parent = self.facts(oid)?.parents.first().copied();
+        let parent_tree = match parent {
+            Some(p) => Some(self.tree_of(p).map_err(|e| git_problem(self.t, &what, e))?),
+            None => None,
+        };
+        let mut paths: Vec<Vec<u8>> = Vec::new();
+        self.changed_paths(parent_tree, Some(tree), &mut Vec::new(), &mut paths)
+            .map_err(|e| git_problem(self.t, &what, e))?;
+        paths.sort();
+        paths.dedup();
+        let mut h = Sha256::new();
+        for p in &paths {
+            h.update(p);
+            h.update([0]);
+        }
+        let hash = hex::encode(&h.finalize()[..12]);
+        self.cache.update(oid, |f| f.paths = Some(hash.clone()));
+        Ok(hash)
+    }
+
+    fn tree(&mut self, oid: Oid) -> std::result::Result<std::rc::Rc<Vec<TreeItem>>, git2::Error> {
+        if let Some(t) = self.trees.get(&oid) {
+            return Ok(t.clone());
+        }
+        let tree = self.repo.find_tree(oid)?;
+        let items: Vec<TreeItem> = tree
+            .iter()
+            .map(|e| TreeItem {
+                name: e.name_bytes().to_vec(),
+                oid: e.id(),
+                is_tree: e.kind() == Some(git2::ObjectType::Tree),
+            })
+            .collect();
+        let items = std::rc::Rc::new(items);
+        if self.trees.len() > 200_000 {
+            self.trees.clear();
+        }
+        self.trees.insert(oid, items.clone());
+        Ok(items)
+    }
+
+    /// A commit's tree id, from the facts when they were read in this run.
+    fn tree_of(&mut self, commit: Oid) -> std::result::Result<Oid, git2::Error> {
+        if let Some(t) = self.cache.get(commit).and_then(|f| f.tree) {
+            return Ok(t);
+        }
+        let t = self.repo.find_commit(commit)?.tree_id();
+        self.cache.update_quiet(commit, |f| f.tree = Some(t));
+        Ok(t)
+    }
+
+    /// Every file path that differs between two trees (either may be absent): a merge of the
+    /// two sorted entry lists, descending only into subtrees whose ids differ.
+    fn changed_paths(
+        &mut self,
+        old: Option<Oid>,
+        new: Option<Oid>,
+        prefix: &mut Vec<u8>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> std::result::Result<(), git2::Error> {
+        if old == new {
+            return Ok(());
+        }
+        let a = match old {
+            Some(o) => Some(self.tree(o)?),
+            None => None,
+        };
+        let b = match new {
+            Some(o) => Some(self.tree(o)?),
+            None => None,
+        };
+        let a: &[TreeItem] = a.as_deref().map_or(&[], |v| v.as_slice());
+        let b: &[TreeItem] = b.as_deref().map_or(&[], |v| v.as_slice());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let ord = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => git_order(x, y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (before, after) = match ord {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    (Some(&a[i - 1]), None)
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    (None, Some(&b[j - 1]))
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    if a[i - 1].oid == b[j - 1].oid {
+                        continue;
+                    }
+                    (Some(&a[i - 1]), Some(&b[j - 1]))
+                }
+            };
+            let name = &after.or(before).expect("one side").name;
+            let len = prefix.len();
+            if !prefix.is_empty() {
+                prefix.push(b'/');
+            }
+            prefix.extend_from_slice(name);
+            let sub = |x: Option<&TreeItem>| x.filter(|e| e.is_tree).map(|e| e.oid);
+            let file = |x: Option<&TreeItem>| x.is_some_and(|e| !e.is_tree);
+            if file(before) || file(after) {
+                out.push(prefix.clone());
+            }
+            let (sa, sb) = (sub(before), sub(after));
+            if sa.is_some() || sb.is_some() {
+                self.changed_paths(sa, sb, prefix, out)?;
+            }
+            prefix.truncate(len);
+        }
+        Ok(())
+    }
+
+    /// The patch-id and the hash of the added and removed lines (without context).
+    pub(super) fn patch(&mut self, oid: Oid) -> Res<(String, String)> {
+        let f = self.facts(oid)?;
+        if let (Some(p), Some(l)) = (&f.patch_id, &f.lines) {
+            return Ok((p.clone(), l.clone()));
+        }
+        let diff = diff_of(self.repo, self.t, oid)?;
+        let pid = diff
+            .patchid(None)
+            .map_err(|e| git_problem(self.t, &format!("computing the patch-id of {oid}"), e))?
+            .to_string();
+        let mut h = Sha256::new();
+        diff.foreach(
+            &mut |_, _| true,
+            None,
+            None,
+            Some(&mut |delta, _hunk, line| {
+                let origin = line.origin();
+                if origin == '+' || origin == '-' {
+                    let path = delta
+                        .new_file()
+                        .path_bytes()
+                        .or(delta.old_file().path_bytes())
+                        .unwrap_or_default();
+                    h.update(path);
+                    h.update([0, origin as u8]);
+                    let content: Vec<u8> = line
+                        .content()
+                        .iter()
+                        .copied()
+                        .filter(|b| !b.is_ascii_whitespace())
+                        .collect();
+                    h.update(&content);
+                    h.update([0]);
+                }
+                true
+            }),
+        )
+        .map_err(|e| git_problem(self.t, &format!("reading the diff of {oid}"), e))?;
+        let lines = hex::encode(&h.finalize()[..12]);
+        self.cache.update(oid, |f| {
+            f.patch_id = Some(pid.clone());
+            f.lines = Some(lines.clone());
+        });
+        Ok((pid, lines))
+    }
+}

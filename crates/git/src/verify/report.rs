@@ -1,0 +1,104 @@
+//! What a verification reports: the stable JSON of `portcullis verify --format json` (per
+//! ticket and repository, the drift and a summary).
+
+use serde::Serialize;
+
+use crate::model::RepoScan;
+use portcullis_core::landing::{DriftKind, How, MatchKind, RepoLandingStatus, TicketLandingStatus};
+use portcullis_core::workflow::State;
+
+/// What the ledger says about a ticket on the line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerTicket {
+    pub state: State,
+    pub summary: String,
+}
+
+/// The whole verification of one line: the stable JSON of `portcullis verify --format json`
+/// (documented in `docs/verify-json.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub line: String,
+    pub branch: String,
+    /// The scans (their main-side commit lists are not serialised).
+    pub repositories: Vec<RepoScan>,
+    pub tickets: Vec<TicketReport>,
+    pub drift: Vec<Drift>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketReport {
+    pub key: String,
+    pub summary: String,
+    /// The ledger state on the line; `null` when the ticket is not in the ledger.
+    pub state: Option<String>,
+    pub status: TicketLandingStatus,
+    pub repos: Vec<RepoLanding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoLanding {
+    pub repo: String,
+    pub status: RepoLandingStatus,
+    pub how: Option<How>,
+    /// Whether the policy requires the ticket to land here.
+    pub required: bool,
+    /// The main-side commits that belong to the ticket here.
+    pub main_commits: Vec<String>,
+    pub landed: Vec<LandedCommit>,
+    /// Main-side commits with no counterpart on the release branch.
+    pub missing: Vec<String>,
+    /// Release-branch commits of the ticket (by merge branch or mention).
+    pub release_commits: Vec<String>,
+    /// The first release tag that contains the whole landing; `null` while unreleased.
+    pub first_tag: Option<String>,
+    /// Release-branch commits of the ticket that were reverted, with the revert.
+    pub reverted: Vec<Revert>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LandedCommit {
+    pub main_commit: String,
+    pub release_commit: String,
+    pub kind: MatchKind,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Revert {
+    pub release_commit: String,
+    pub reverted_by: String,
+}
+
+/// One disagreement between the ledger and git.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Drift {
+    /// Stable identity: the same problem has the same id from one run to the next.
+    pub id: String,
+    pub kind: DriftKind,
+    pub ticket: Option<String>,
+    pub repo: Option<String>,
+    pub commits: Vec<String>,
+    pub message: String,
+    pub blocking: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub repositories: usize,
+    pub unverifiable: usize,
+    pub release_commits: usize,
+    pub release_only: usize,
+    pub tickets: usize,
+    pub landed: usize,
+    pub not_landed: usize,
+    pub drift: usize,
+    pub blocking: usize,
+}
+
+impl Verification {
+    /// Whether any drift blocks (per policy).
+    pub fn blocks(&self) -> bool {
+        self.summary.blocking > 0
+    }
+}
