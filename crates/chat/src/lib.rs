@@ -12,7 +12,8 @@
 //!
 //! Webhook URLs and Matrix tokens are [`Secret`]s: the URL of a Slack or Teams webhook *is* the
 //! credential. No [`NotifyError`] message and no `tracing` event carries them; errors coming
-//! from the HTTP client are stripped of their URL and scrubbed.
+//! from the HTTP client are stripped of their URL and kept as causes, never formatted into a
+//! message.
 
 mod post;
 mod render;

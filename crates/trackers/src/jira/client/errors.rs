@@ -200,7 +200,7 @@ pub(super) fn error_summary(headers: &HeaderMap, body: &[u8]) -> String {
         return ", an HTML page".to_string();
     }
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        let parts = super::super::wire::error_messages(&v);
+        let parts = crate::jira::wire::error_messages(&v);
         if !parts.is_empty() {
             return format!(
                 ": {}",

@@ -4,8 +4,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::super::wire::{Changelog, History, JiraIssue, SearchPage};
 use super::{comment_text, Flavor, JiraClient, Page, PageRequest, FIELDS};
+use crate::jira::wire::{Changelog, History, JiraIssue, SearchPage};
 use crate::{Error, Result};
 
 impl JiraClient {
