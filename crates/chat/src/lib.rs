@@ -12,7 +12,8 @@
 //!
 //! Webhook URLs and Matrix tokens are [`Secret`]s: the URL of a Slack or Teams webhook *is* the
 //! credential. No [`NotifyError`] message and no `tracing` event carries them; errors coming
-//! from the HTTP client are stripped of their URL and scrubbed.
+//! from the HTTP client are stripped of their URL and kept as causes, never formatted into a
+//! message.
 
 mod post;
 mod render;
@@ -140,10 +141,14 @@ pub struct Target {
     pub min_interval: Option<std::time::Duration>,
 }
 
+/// An underlying error kept as a [`NotifyError`]'s cause.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a notification was not (entirely) delivered. Parts before `part` were delivered.
 ///
-/// The messages never contain the webhook URL or the token: they name the target instead.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The messages never contain the webhook URL or the token: they name the target instead; a
+/// cause kept from the HTTP client is stripped of its URL.
+#[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// The target cannot be used as configured.
     #[error("chat target `{target}`: {problem}")]
@@ -152,10 +157,13 @@ pub enum NotifyError {
         target: String,
         /// What is wrong and what to do.
         problem: String,
+        /// The underlying error (a URL that does not parse), which never quotes the secret.
+        #[source]
+        cause: Option<Cause>,
     },
     /// The HTTP client could not be built.
-    #[error("could not set up the HTTP client for chat notifications: {0}")]
-    Client(String),
+    #[error("could not set up the HTTP client for chat notifications")]
+    Client(#[source] portcullis_http::Error),
     /// The service refused a part; sending it again would not help.
     #[error(
         "chat target `{target}` ({kind}) refused part {part} of {parts}: {reason}. {hint}{}",
@@ -195,8 +203,11 @@ pub enum NotifyError {
         parts: usize,
         /// Attempts made for that part.
         attempts: usize,
-        /// The last failure (status or transport error, without the URL).
+        /// The last failure (the status, or what went wrong with the connection).
         last_error: String,
+        /// The transport error behind `last_error`, stripped of its URL.
+        #[source]
+        cause: Option<Cause>,
     },
     /// The service asked to wait longer than [`PosterConfig::max_retry_after`].
     #[error(

@@ -5,12 +5,19 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use portcullis_http::{GiveUp, Retry, Step};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 use serde_json::Value;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::{render, Kind, Message, NotifyError, Target};
+use answer::{classify, Outcome, Trouble};
+
+mod answer;
+#[cfg(test)]
+mod tests;
 
 /// How a [`Poster`] paces, waits and retries. Tests use small values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,24 +91,6 @@ pub struct Poster {
     next_slot: Mutex<HashMap<String, Instant>>,
 }
 
-/// What one request came to.
-#[derive(Debug)]
-enum Outcome {
-    /// Accepted; the Matrix event id.
-    Delivered(Option<String>),
-    /// 429 (or 503 with `Retry-After`): wait as asked (`None`: not said).
-    RateLimited { wait: Option<Duration>, why: String },
-    /// Worth retrying: 5xx, 408, connection failures, timeouts.
-    Transient(String),
-    /// Refused; retrying would not help.
-    Refused {
-        status: u16,
-        code: Option<String>,
-        reason: String,
-        hint: String,
-    },
-}
-
 /// Where and how to send, checked once per post.
 struct Endpoint {
     /// The webhook URL, or the Matrix homeserver base.
@@ -120,13 +109,12 @@ impl Poster {
     /// A poster with its own HTTP client (rustls; redirects are not followed, since a webhook
     /// that redirects is misconfigured and the body must not go elsewhere).
     pub fn new(config: PosterConfig) -> Result<Poster, NotifyError> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| NotifyError::Client(error_chain(&e.without_url())))?;
+        let client = portcullis_http::client(&portcullis_http::ClientConfig {
+            timeout: config.timeout,
+            connect_timeout: config.timeout,
+            follow_redirects: false,
+        })
+        .map_err(NotifyError::Client)?;
         Ok(Poster {
             client,
             config,
@@ -192,6 +180,8 @@ impl Poster {
         Ok(report)
     }
 
+    /// Send one part, retrying as [`PosterConfig::retry_policy`] says; count the attempts and
+    /// the waits asked for in `report`.
     async fn send_part(
         &self,
         target: &Target,
@@ -202,103 +192,112 @@ impl Poster {
         report: &mut PostReport,
     ) -> Result<(), NotifyError> {
         let bytes = body.to_string().into_bytes();
-        let max_attempts = self.config.max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            report.attempts += 1;
-            self.pace(target).await;
-            tracing::debug!(
-                chat = %target.name,
-                kind = %target.kind,
-                part,
-                parts,
-                attempt,
-                bytes = bytes.len(),
-                "sending chat notification"
-            );
-            let outcome = self.attempt(target, endpoint, key, &bytes).await;
-            let gave_up = |last_error: String| NotifyError::GaveUp {
+        let mut made: u32 = 0;
+        let retried_after = &mut report.retried_after;
+        // The retries are logged as warnings in this span, which names the target (never its URL).
+        let span = tracing::warn_span!("chat", chat = %target.name, part, parts);
+        let sent = portcullis_http::run(
+            &self.config.retry_policy(),
+            |attempt| {
+                made = attempt;
+                self.try_part(target, endpoint, (part, parts), key, &bytes, attempt)
+            },
+            |r| {
+                if let Retry::After(_) = r.retry {
+                    retried_after.push(r.wait);
+                }
+            },
+        )
+        .instrument(span)
+        .await;
+        report.attempts += made as usize;
+        let stopped = match sent {
+            Ok(event_id) => {
+                report.event_ids.extend(event_id?);
+                return Ok(());
+            }
+            Err(stopped) => stopped,
+        };
+        Err(match stopped.give_up {
+            GiveUp::WaitTooLong(wait) => NotifyError::RateLimited {
                 target: target.name.clone(),
                 kind: target.kind,
                 part,
                 parts,
-                attempts: attempt,
-                last_error,
-            };
-            let wait = match outcome {
-                Outcome::Delivered(event_id) => {
-                    tracing::debug!(chat = %target.name, part, parts, attempt, "part accepted");
-                    report.event_ids.extend(event_id);
-                    return Ok(());
-                }
-                Outcome::Refused {
+                wait,
+                max: self.config.max_retry_after,
+            },
+            GiveUp::Exhausted => NotifyError::GaveUp {
+                target: target.name.clone(),
+                kind: target.kind,
+                part,
+                parts,
+                attempts: stopped.attempts as usize,
+                last_error: stopped.why.text,
+                cause: stopped.why.cause.map(Into::into),
+            },
+        })
+    }
+
+    /// One attempt at a part, after its slot: delivered (the Matrix event id), refused, or
+    /// trouble worth another attempt.
+    async fn try_part(
+        &self,
+        target: &Target,
+        endpoint: &Endpoint,
+        (part, parts): (usize, usize),
+        key: &str,
+        bytes: &[u8],
+        attempt: u32,
+    ) -> Step<Result<Option<String>, NotifyError>, Trouble> {
+        self.pace(target).await;
+        tracing::debug!(
+            chat = %target.name,
+            kind = %target.kind,
+            part,
+            parts,
+            attempt,
+            bytes = bytes.len(),
+            "sending chat notification"
+        );
+        match self.attempt(target, endpoint, key, bytes).await {
+            Outcome::Delivered(event_id) => {
+                tracing::debug!(chat = %target.name, part, parts, attempt, "part accepted");
+                Step::Done(Ok(event_id))
+            }
+            Outcome::Refused {
+                status,
+                code,
+                reason,
+                hint,
+            } => {
+                tracing::warn!(
+                    chat = %target.name,
+                    kind = %target.kind,
+                    part,
+                    status,
+                    reason = %reason,
+                    "chat notification refused"
+                );
+                Step::Done(Err(NotifyError::Rejected {
+                    target: target.name.clone(),
+                    kind: target.kind,
+                    part,
+                    parts,
                     status,
                     code,
                     reason,
                     hint,
-                } => {
-                    tracing::warn!(
-                        chat = %target.name,
-                        kind = %target.kind,
-                        part,
-                        status,
-                        reason = %reason,
-                        "chat notification refused"
-                    );
-                    return Err(NotifyError::Rejected {
-                        target: target.name.clone(),
-                        kind: target.kind,
-                        part,
-                        parts,
-                        status,
-                        code,
-                        reason,
-                        hint,
-                    });
-                }
-                Outcome::RateLimited { wait, why } => {
-                    let wait = wait.unwrap_or_else(|| self.backoff(attempt));
-                    if wait > self.config.max_retry_after {
-                        return Err(NotifyError::RateLimited {
-                            target: target.name.clone(),
-                            kind: target.kind,
-                            part,
-                            parts,
-                            wait,
-                            max: self.config.max_retry_after,
-                        });
-                    }
-                    if attempt >= max_attempts {
-                        return Err(gave_up(why));
-                    }
-                    tracing::warn!(
-                        chat = %target.name,
-                        part,
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "rate limited; waiting as asked"
-                    );
-                    report.retried_after.push(wait);
-                    wait
-                }
-                Outcome::Transient(why) => {
-                    if attempt >= max_attempts {
-                        return Err(gave_up(why));
-                    }
-                    let wait = self.backoff(attempt);
-                    tracing::warn!(
-                        chat = %target.name,
-                        part,
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        error = %why,
-                        "chat notification failed; retrying"
-                    );
-                    wait
-                }
-            };
-            tokio::time::sleep(wait).await;
+                }))
+            }
+            Outcome::RateLimited { wait, why } => Step::Retry {
+                retry: Retry::After(wait),
+                why: Trouble::new(why),
+            },
+            Outcome::Transient(why) => Step::Retry {
+                retry: Retry::Backoff,
+                why,
+            },
         }
     }
 
@@ -337,13 +336,13 @@ impl Poster {
             .body(bytes.to_vec());
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Outcome::Transient(self.describe(e, target)),
+            Err(e) => return Outcome::Transient(self.describe(e)),
         };
         let status = response.status();
         let retry_after = portcullis_http::retry_after_now(status, response.headers());
         let text = match response.text().await {
             Ok(t) => t,
-            Err(e) => return Outcome::Transient(self.describe(e, target)),
+            Err(e) => return Outcome::Transient(self.describe(e)),
         };
         classify(target, status, retry_after, &text)
     }
@@ -365,24 +364,22 @@ impl Poster {
         tokio::time::sleep_until(slot).await;
     }
 
-    /// The wait before retry number `attempt` (1-based): backoff × 2^(attempt−1), capped.
-    fn backoff(&self, attempt: usize) -> Duration {
-        self.config
-            .retry_policy()
-            .backoff(u32::try_from(attempt).unwrap_or(u32::MAX))
-    }
-
-    /// A transport error without its URL, scrubbed of the target's secrets.
-    fn describe(&self, e: reqwest::Error, target: &Target) -> String {
+    /// What went wrong with the connection, the error kept as the cause without its URL.
+    fn describe(&self, e: reqwest::Error) -> Trouble {
         let e = e.without_url();
         let text = if e.is_timeout() {
             format!("no answer within {}", secs(self.config.timeout))
         } else if e.is_connect() {
-            format!("could not connect ({})", error_chain(&e))
+            "could not connect".to_string()
+        } else if e.is_body() || e.is_decode() {
+            "the connection closed in the middle of the answer".to_string()
         } else {
-            error_chain(&e)
+            "the request failed".to_string()
         };
-        scrub(&text, target)
+        Trouble {
+            text,
+            cause: Some(e),
+        }
     }
 }
 
@@ -391,14 +388,18 @@ fn endpoint(target: &Target) -> Result<Endpoint, NotifyError> {
     let problem = |p: &str| NotifyError::Config {
         target: target.name.clone(),
         problem: p.to_string(),
+        cause: None,
     };
     let what = match target.kind {
         Kind::Matrix => "homeserver URL",
         _ => "webhook URL",
     };
     // url's parse errors do not quote the input.
-    let url = Url::parse(target.url.expose().trim())
-        .map_err(|e| problem(&format!("the {what} is not a valid URL ({e}); check it")))?;
+    let url = Url::parse(target.url.expose().trim()).map_err(|e| NotifyError::Config {
+        target: target.name.clone(),
+        problem: format!("the {what} is not a valid URL; check it"),
+        cause: Some(e.into()),
+    })?;
     if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
         return Err(problem(&format!(
             "the {what} must start with https:// (or http://)"
@@ -450,21 +451,6 @@ fn secs(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 
-/// An error and its sources, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 /// Replace anything secret of the target (its URL, the URL's long path segments and query,
 /// the token) by `***`.
 pub(crate) fn scrub(text: &str, target: &Target) -> String {
@@ -496,274 +482,4 @@ pub(crate) fn scrub(text: &str, target: &Target) -> String {
         }
     }
     out
-}
-
-/// The first line of an answer, at most 200 characters, scrubbed.
-fn excerpt(body: &str, target: &Target) -> String {
-    let line = body.trim().lines().next().unwrap_or("").trim();
-    let mut short: String = line.chars().take(200).collect();
-    if short.len() < line.len() {
-        short.push('…');
-    }
-    scrub(&short, target)
-}
-
-/// Slack's plain-text error codes and what to do about them.
-fn slack_hint(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "invalid_payload" => {
-            "Slack could not read the message: this is a bug in portcullis's rendering, please \
-             report it (the message was not posted)"
-        }
-        "action_prohibited" => {
-            "an admin has restricted posting to this channel: ask a Slack admin to allow the \
-             app, or create a webhook for another channel and update the target's URL"
-        }
-        "channel_not_found" => {
-            "the webhook's channel no longer exists: create a new incoming webhook for an \
-             existing channel and update the target's URL"
-        }
-        "channel_is_archived" => {
-            "the webhook's channel is archived: unarchive it, or create a webhook for another \
-             channel and update the target's URL"
-        }
-        "no_service" | "no_service_id" | "no_team" | "team_disabled" | "invalid_token"
-        | "token_revoked" => {
-            "the webhook was revoked or its app removed: create a new incoming webhook and \
-             update the target's URL"
-        }
-        "posting_to_general_channel_denied" => {
-            "only admins may post to this channel: use a webhook for another channel"
-        }
-        _ => return None,
-    })
-}
-
-/// Matrix `errcode`s and what to do about them.
-fn matrix_hint(code: &str) -> &'static str {
-    match code {
-        "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN" => {
-            "the homeserver does not accept the access token: log the bot in again and update \
-             the target's token"
-        }
-        "M_FORBIDDEN" => {
-            "the bot may not post in this room: invite it and have it join, or give it the power \
-             level to send messages"
-        }
-        "M_NOT_FOUND" => "no such room: check the target's room id",
-        "M_TOO_LARGE" => "the message is too large: this is a bug in portcullis's rendering",
-        "M_BAD_JSON" | "M_NOT_JSON" => {
-            "the homeserver could not read the message: this is a bug in portcullis's rendering"
-        }
-        _ => "check the bot account, the room and the homeserver URL",
-    }
-}
-
-fn status_hint(kind: Kind, status: u16) -> String {
-    let what = match kind {
-        Kind::Matrix => "the homeserver URL",
-        _ => "the webhook URL",
-    };
-    match status {
-        300..=399 => format!("the service answered with a redirect: check {what}"),
-        401 | 403 => format!(
-            "the service refused the request: the {} may have been disabled or revoked; create \
-             a new one and update the target",
-            match kind {
-                Kind::Matrix => "access token",
-                _ => "webhook",
-            }
-        ),
-        404 | 410 => format!("nothing answers at {what}: it was deleted or mistyped"),
-        413 => "the message is too large: this is a bug in portcullis's rendering".to_string(),
-        _ => format!("check {what} and the service's status"),
-    }
-}
-
-/// Classify an answer (status, `Retry-After`, body) for the target's kind.
-fn classify(
-    target: &Target,
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &str,
-) -> Outcome {
-    let kind = target.kind;
-    let code = status.as_u16();
-    let json: Option<Value> = serde_json::from_str(body).ok();
-    let matrix_errcode = json
-        .as_ref()
-        .and_then(|j| j["errcode"].as_str())
-        .map(str::to_string);
-
-    if status.is_success() {
-        return match kind {
-            Kind::Slack | Kind::Mattermost if code == 200 && body.trim() == "ok" => {
-                Outcome::Delivered(None)
-            }
-            Kind::Teams | Kind::Webhook => Outcome::Delivered(None),
-            Kind::Matrix => match json.as_ref().and_then(|j| j["event_id"].as_str()) {
-                Some(id) if code == 200 => Outcome::Delivered(Some(id.to_string())),
-                _ => Outcome::Refused {
-                    status: code,
-                    code: None,
-                    reason: format!("HTTP {code} without an event_id"),
-                    hint: "check that the URL is the homeserver's (client API) base URL"
-                        .to_string(),
-                },
-            },
-            Kind::Slack | Kind::Mattermost => Outcome::Refused {
-                status: code,
-                code: None,
-                reason: format!(
-                    "HTTP {code} with `{}` instead of `ok`",
-                    excerpt(body, target)
-                ),
-                hint: format!("check that the URL is a {} incoming webhook", kind.name()),
-            },
-        };
-    }
-
-    if code == 429 || (code == 503 && retry_after.is_some()) {
-        let wait = match kind {
-            Kind::Matrix => json
-                .as_ref()
-                .and_then(|j| j["retry_after_ms"].as_u64())
-                .map(Duration::from_millis)
-                .or(retry_after),
-            _ => retry_after,
-        };
-        return Outcome::RateLimited {
-            wait,
-            why: format!("HTTP {code} (rate limited)"),
-        };
-    }
-    if status.is_server_error() || code == 408 {
-        let ex = excerpt(body, target);
-        return Outcome::Transient(if ex.is_empty() {
-            format!("HTTP {code}")
-        } else {
-            format!("HTTP {code}: {ex}")
-        });
-    }
-
-    // Refusals.
-    let text = body.trim();
-    if kind == Kind::Slack {
-        if let Some(hint) = slack_hint(text) {
-            return Outcome::Refused {
-                status: code,
-                code: Some(text.to_string()),
-                reason: format!("`{text}` (HTTP {code})"),
-                hint: hint.to_string(),
-            };
-        }
-    }
-    if kind == Kind::Matrix {
-        if let Some(errcode) = matrix_errcode {
-            let msg = json
-                .as_ref()
-                .and_then(|j| j["error"].as_str())
-                .map(|m| format!(" {}", excerpt(m, target)))
-                .unwrap_or_default();
-            return Outcome::Refused {
-                status: code,
-                reason: format!("`{errcode}`{msg} (HTTP {code})"),
-                hint: matrix_hint(&errcode).to_string(),
-                code: Some(errcode),
-            };
-        }
-    }
-    // Mattermost answers `{"id": "…", "message": "…"}`; Slack may answer an unknown code.
-    let detail = json
-        .as_ref()
-        .and_then(|j| j["message"].as_str().or(j["error"].as_str()))
-        .map(|m| excerpt(m, target))
-        .unwrap_or_else(|| excerpt(text, target));
-    let is_code = !text.is_empty()
-        && text.len() <= 64
-        && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-    Outcome::Refused {
-        status: code,
-        code: is_code.then(|| text.to_string()),
-        reason: if detail.is_empty() {
-            format!("HTTP {code}")
-        } else {
-            format!("HTTP {code}: {detail}")
-        },
-        hint: status_hint(kind, code),
-    }
-}
-
-#[cfg(test)]
-mod unit {
-    use super::*;
-    use crate::Secret;
-
-    fn target(kind: Kind) -> Target {
-        Target {
-            name: "t".into(),
-            kind,
-            url: Secret::new("https://hooks.example.org/services/T000/B000/SECRETSECRET"),
-            room: Some("!r:example.org".into()),
-            token: Some(Secret::new("tok-secret")),
-            min_interval: None,
-        }
-    }
-
-    #[test]
-    fn retry_after_parses_seconds_and_http_dates() {
-        let wait = |v: &str| {
-            let mut h = reqwest::header::HeaderMap::new();
-            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
-            portcullis_http::retry_after_now(StatusCode::TOO_MANY_REQUESTS, &h)
-        };
-        assert_eq!(wait("2"), Some(Duration::from_secs(2)));
-        assert_eq!(wait(" 0.5 "), Some(Duration::from_millis(500)));
-        // A date in the past: retry now.
-        assert_eq!(wait("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
-    }
-
-    #[test]
-    fn scrub_removes_url_path_and_token() {
-        let t = target(Kind::Slack);
-        let s = scrub(
-            "failed for https://hooks.example.org/services/T000/B000/SECRETSECRET and SECRETSECRET, tok-secret",
-            &t,
-        );
-        assert!(
-            !s.contains("SECRETSECRET") && !s.contains("tok-secret"),
-            "{s}"
-        );
-    }
-
-    #[test]
-    fn classify_matrix_rate_limit_uses_retry_after_ms() {
-        let t = target(Kind::Matrix);
-        let o = classify(
-            &t,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(Duration::from_secs(9)),
-            r#"{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":250}"#,
-        );
-        assert!(
-            matches!(o, Outcome::RateLimited { wait: Some(w), .. } if w == Duration::from_millis(250))
-        );
-    }
-
-    #[test]
-    fn classify_slack_200_without_ok_is_refused() {
-        let t = target(Kind::Slack);
-        let o = classify(&t, StatusCode::OK, None, "<html>");
-        assert!(matches!(o, Outcome::Refused { .. }));
-        assert!(matches!(
-            classify(&target(Kind::Teams), StatusCode::ACCEPTED, None, ""),
-            Outcome::Delivered(None)
-        ));
-    }
-
-    #[test]
-    fn percent_encoding_of_room_and_txn() {
-        assert_eq!(percent_encode("!abc:example.org"), "%21abc%3Aexample.org");
-        assert_eq!(percent_encode("digest-1"), "digest-1");
-    }
 }

@@ -682,3 +682,45 @@ fn mentions_and_control_characters_from_ticket_text_do_not_ping_or_escape() {
         }
     }
 }
+
+#[tokio::test]
+async fn transport_errors_and_bad_urls_are_kept_as_causes_without_the_url() {
+    let p = Poster::new(PosterConfig {
+        max_attempts: 2,
+        ..config()
+    })
+    .unwrap();
+    let server = ChatServer::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut refused = target(&server, Kind::Slack);
+    refused.url = Secret::new(format!("http://127.0.0.1:{port}/services/T/B/{URL_SECRET}"));
+    let err = p.post(&refused, &small("s")).await.unwrap_err();
+    assert!(
+        matches!(err, NotifyError::GaveUp { attempts: 2, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().ends_with("last error: could not connect"),
+        "{err}"
+    );
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    let chain = portcullis_core::error::chain(&err);
+    assert!(chain.len() > err.to_string().len(), "{chain}");
+    for text in [chain, format!("{err:?}")] {
+        assert!(!text.contains(URL_SECRET), "secret in error: {text}");
+        assert!(!text.contains("/services/"), "URL in error: {text}");
+    }
+
+    let mut bad_url = target(&server, Kind::Slack);
+    bad_url.url = Secret::new(format!("hooks.example.org/{URL_SECRET}"));
+    let err = p.post(&bad_url, &small("s")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "chat target `test-Slack`: the webhook URL is not a valid URL; check it"
+    );
+    let cause = std::error::Error::source(&err).expect("the URL parse error");
+    assert!(cause.to_string().contains("relative URL"), "{cause}");
+    assert!(!format!("{err:?}").contains(URL_SECRET));
+}

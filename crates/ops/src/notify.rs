@@ -264,7 +264,9 @@ async fn deliver(
         }
         Err(e) => {
             use portcullis_chat::NotifyError as N;
-            tracing::warn!(target = %target.name, error = %e, "post failed");
+            // The message with its causes (a transport error, stripped of its URL).
+            let shown = portcullis_core::error::chain(&e);
+            tracing::warn!(target = %target.name, error = %shown, "post failed");
             // Refused before anything was delivered: safe to send again next time. A timeout or
             // a failure after some parts went out stays "sending" (at most once).
             let nothing_delivered = match &e {
@@ -276,7 +278,7 @@ async fn deliver(
                 record(ledger, ws, DIGEST_FAILED, line, payload)?;
             }
             out.result = "failed".into();
-            out.error = Some(e.to_string());
+            out.error = Some(shown);
         }
     }
     Ok(out)

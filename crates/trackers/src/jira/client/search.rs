@@ -1,0 +1,233 @@
+//! Searching and paging: search pages (Cloud's page tokens, Data Center's `startAt`), the
+//! completion of truncated changelogs, and an issue's comments page by page.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::{comment_text, Flavor, JiraClient, Page, PageRequest, FIELDS};
+use crate::jira::wire::{Changelog, History, JiraIssue, SearchPage};
+use crate::{Error, Result};
+
+impl JiraClient {
+    /// One search page. Changelogs that the search cut short are completed.
+    pub async fn search(&self, jql: &str, at: &PageRequest, page_size: u32) -> Result<Page> {
+        let mut warnings = Vec::new();
+        let (page, next, total): (SearchPage, Option<PageRequest>, Option<u64>) = match self
+            .flavor()
+        {
+            Flavor::Cloud => {
+                let mut body = json!({
+                    "jql": jql,
+                    "maxResults": page_size,
+                    "fields": FIELDS,
+                    "expand": "changelog",
+                });
+                if let PageRequest::Token(t) = at {
+                    body["nextPageToken"] = json!(t);
+                }
+                let page: SearchPage = self
+                    .call(
+                        Method::POST,
+                        &["rest", "api", "3", "search", "jql"],
+                        &[],
+                        Some(body),
+                        "searching Jira",
+                    )
+                    .await?;
+                let token = page.next_page_token.clone().filter(|t| !t.is_empty());
+                let next = match (page.is_last, token) {
+                    (Some(true), _) => None,
+                    (_, Some(t)) => {
+                        if matches!(at, PageRequest::Token(prev) if *prev == t) {
+                            return Err(Error::internal(format!(
+                                "Jira at {} returned the same page token twice; stopping to avoid a loop",
+                                self.site()
+                            )));
+                        }
+                        Some(PageRequest::Token(t))
+                    }
+                    (Some(false), None) => {
+                        warnings.push(
+                            "Jira said more results follow (isLast: false) but sent no nextPageToken; treating this page as the last".to_string(),
+                        );
+                        None
+                    }
+                    (None, None) => None,
+                };
+                (page, next, None)
+            }
+            Flavor::DataCenter => {
+                let start = match at {
+                    PageRequest::StartAt(n) => *n,
+                    _ => 0,
+                };
+                let body = json!({
+                    "jql": jql,
+                    "startAt": start,
+                    "maxResults": page_size,
+                    "fields": FIELDS,
+                    "expand": ["changelog"],
+                });
+                let page: SearchPage = self
+                    .call(
+                        Method::POST,
+                        &["rest", "api", "2", "search"],
+                        &[],
+                        Some(body),
+                        "searching Jira",
+                    )
+                    .await?;
+                let got = page.issues.len() as u64;
+                let from = page.start_at.unwrap_or(start);
+                let next_start = from + got;
+                let next = match page.total {
+                    _ if got == 0 => None,
+                    Some(t) if next_start >= t => None,
+                    _ => Some(PageRequest::StartAt(next_start)),
+                };
+                let total = page.total;
+                (page, next, total)
+            }
+        };
+        let mut issues = page.issues;
+        let changelog_requests = self.complete_changelogs(&mut issues).await?;
+        Ok(Page {
+            issues,
+            next,
+            total,
+            changelog_requests,
+            warnings,
+        })
+    }
+
+    /// Replace every truncated embedded changelog by the complete one. Returns the requests made.
+    async fn complete_changelogs(&self, issues: &mut [JiraIssue]) -> Result<u64> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let truncated: Vec<usize> = issues
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.changelog.as_ref().is_some_and(Changelog::is_truncated))
+            .map(|(n, _)| n)
+            .collect();
+        if truncated.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<(usize, String)> = truncated
+            .into_iter()
+            .map(|n| (n, issues[n].key.clone()))
+            .collect();
+        let fetched: Vec<(usize, Vec<History>, u64)> = stream::iter(keys)
+            .map(|(n, key)| async move {
+                let (h, reqs) = self.full_changelog(&key).await?;
+                Ok::<_, Error>((n, h, reqs))
+            })
+            .buffer_unordered(8)
+            .try_collect()
+            .await?;
+        let mut requests = 0;
+        for (n, histories, reqs) in fetched {
+            requests += reqs;
+            let total = histories.len() as u64;
+            issues[n].changelog = Some(Changelog {
+                histories: Some(histories),
+                values: None,
+                total: Some(total),
+                start_at: Some(0),
+                max_results: Some(total),
+                is_last: Some(true),
+            });
+        }
+        Ok(requests)
+    }
+
+    /// An issue's whole changelog, oldest first, and the number of requests it took.
+    pub async fn full_changelog(&self, key: &str) -> Result<(Vec<History>, u64)> {
+        match self.flavor() {
+            Flavor::Cloud => {
+                let mut all: Vec<History> = Vec::new();
+                let mut requests = 0;
+                loop {
+                    let start = all.len().to_string();
+                    let page: Changelog = self
+                        .call(
+                            Method::GET,
+                            &["rest", "api", "3", "issue", key, "changelog"],
+                            &[("startAt", start), ("maxResults", "100".into())],
+                            None,
+                            "reading a changelog",
+                        )
+                        .await?;
+                    requests += 1;
+                    let got = page.entries().len();
+                    let total = page.total;
+                    let is_last = page.is_last;
+                    all.extend(page.values.unwrap_or_default());
+                    all.extend(page.histories.unwrap_or_default());
+                    let done = got == 0
+                        || is_last == Some(true)
+                        || total.is_some_and(|t| all.len() as u64 >= t);
+                    if done {
+                        break;
+                    }
+                    if requests > 10_000 {
+                        return Err(Error::internal(format!(
+                            "{key}: the changelog does not end after 10,000 pages"
+                        )));
+                    }
+                }
+                Ok((all, requests))
+            }
+            Flavor::DataCenter => {
+                let issue: JiraIssue = self
+                    .call(
+                        Method::GET,
+                        &["rest", "api", "2", "issue", key],
+                        &[("fields", "labels".into()), ("expand", "changelog".into())],
+                        None,
+                        "reading an issue's changelog",
+                    )
+                    .await?;
+                let mut h: Vec<History> = issue
+                    .changelog
+                    .map(|c| {
+                        let mut v = c.histories.unwrap_or_default();
+                        v.extend(c.values.unwrap_or_default());
+                        v
+                    })
+                    .unwrap_or_default();
+                h.reverse();
+                Ok((h, 1))
+            }
+        }
+    }
+
+    /// Every comment body of an issue (plain text), paging when there are many.
+    pub async fn comment_bodies(&self, key: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        loop {
+            let page: Value = self
+                .call(
+                    Method::GET,
+                    &["rest", "api", "2", "issue", key, "comment"],
+                    &[
+                        ("startAt", out.len().to_string()),
+                        ("maxResults", "100".into()),
+                    ],
+                    None,
+                    "reading comments",
+                )
+                .await?;
+            let comments = page
+                .get("comments")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let got = comments.len();
+            out.extend(comments.iter().map(comment_text));
+            let total = page.get("total").and_then(Value::as_u64).unwrap_or(0);
+            if got == 0 || out.len() as u64 >= total {
+                return Ok(out);
+            }
+        }
+    }
+}
