@@ -110,7 +110,10 @@ fn schema_is_up_to_date() {
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }
-    assert!(generated.contains("\"ticket_key\""), "schema lacks ticket_key");
+    assert!(
+        generated.contains("\"ticket_key\""),
+        "schema lacks ticket_key"
+    );
     let published = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(
         published, generated,
@@ -119,5 +122,8 @@ fn schema_is_up_to_date() {
     let env = TestEnv::new();
     let run = env.run(&["policy", "schema"]);
     run.ok();
-    assert_eq!(run.stdout, published, "`policy schema` prints the published file");
+    assert_eq!(
+        run.stdout, published,
+        "`policy schema` prints the published file"
+    );
 }
