@@ -1,3 +1,5 @@
+//! # portcullis-chat
+//!
 //! Chat notifications: a transport-neutral [`Message`] (a digest or an alert), rendered for
 //! Slack, Mattermost, Microsoft Teams, Matrix or a generic JSON webhook ([`render`]), and sent by
 //! a [`Poster`] that paces, retries and keeps secrets out of errors and logs.

@@ -400,7 +400,7 @@ pub fn weekday(name: &str) -> Option<chrono::Weekday> {
 
 /// The published JSON schema of policy files (docs/policy.schema.json), as
 /// `portcullis policy schema` prints it. It is generated from the types below by
-/// [`schema_json`] (feature `schema`); the test `policy::schema_is_up_to_date` keeps the
+/// `schema_json` (feature `schema`); the test `policy::schema_is_up_to_date` keeps the
 /// file and the types in step, so the shipped binary carries the text and not the generator.
 pub const SCHEMA_JSON: &str = include_str!("../../../docs/policy.schema.json");
 

@@ -1,3 +1,5 @@
+//! # portcullis-ledger
+//!
 //! The ledger: an SQLite file holding the append-only, hash-chained event log and the state
 //! derived from it (tickets, per-line states, violations).
 //!
@@ -7,6 +9,11 @@
 //!   tickets they touch is recomputed in the same transaction, so an interruption leaves the
 //!   ledger as it was before.
 //! - Triggers refuse `UPDATE` and `DELETE` on `events`.
+//!
+//! This is the only crate that writes SQL: every statement is a named query in [`queries`] (the
+//! name appears in errors, [`Named`]), schema changes are numbered files under
+//! `src/migrations/` listed in [`migrations`], and the verifier's caches are in [`git_cache`].
+//! Rules stay in `portcullis-core`; a query never decides what a state means.
 
 pub mod error;
 pub mod git_cache;

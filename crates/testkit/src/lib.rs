@@ -9,7 +9,7 @@
 //! - [`gitrepo`]: synthetic campaigns of large repositories for the benchmarks, packs, shallow
 //!   and damaged clones (building histories is the product's `portcullis_git::build`).
 //! - [`pty`]: a pseudo-terminal driver for the triage screen's end-to-end tests.
-//! - [`bench`]: what the benchmark examples share.
+//! - [`bench`](mod@bench): what the benchmark examples share.
 
 pub mod bench;
 pub mod chat_server;

@@ -8,7 +8,7 @@
 //!   (pure), checked against the ticket as it stands, written as labels and a comment each.
 //! - [`jira`], [`github`]: the adapters: a REST client, wire types, the pure plan of a ticket's
 //!   events, and the [`tracker::Tracker`] implementation.
-//! - [`file`]: saved Jira search responses, imported all or nothing with Jira's plan.
+//! - [`file`](mod@file): saved Jira search responses, imported all or nothing with Jira's plan.
 //! - [`plan`]: what every plan shares.
 //!
 //! Credentials are passed in ([`credentials`]); where they come from is the workspace's
