@@ -107,12 +107,7 @@ impl Scanner<'_, '_, '_> {
         }
         let trailers: Vec<Oid> = text::cherry_picked_from(&f.message)
             .iter()
-            .filter_map(|t| {
-                main.set
-                    .iter()
-                    .find(|m| m.to_string().starts_with(t.as_str()))
-                    .copied()
-            })
+            .filter_map(|t| unique_by_prefix(main.set.iter().copied(), t))
             .collect();
         if !trailers.is_empty() {
             return Ok(Some((MatchKind::Trailer, trailers)));
@@ -162,5 +157,49 @@ impl Scanner<'_, '_, '_> {
             return Ok(Some((MatchKind::Subject, cands.clone())));
         }
         Ok(None)
+    }
+}
+
+/// The one commit among `commits` whose id starts with `prefix` (an abbreviated id, as people
+/// type them into trailers and revert messages). `None` when no commit or more than one matches:
+/// an ambiguous abbreviation names no commit, rather than whichever a hash set yields first.
+pub(super) fn unique_by_prefix(
+    commits: impl IntoIterator<Item = Oid>,
+    prefix: &str,
+) -> Option<Oid> {
+    let prefix = prefix.to_ascii_lowercase();
+    let mut found = None;
+    for c in commits {
+        if c.to_string().starts_with(&prefix) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(c);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_by_prefix;
+    use git2::Oid;
+
+    fn oid(hex: &str) -> Oid {
+        Oid::from_str(hex).unwrap()
+    }
+
+    /// An abbreviated id shared by two commits used to link whichever the hash set yielded first:
+    /// a backport could be reported as a pick of the wrong fix.
+    #[test]
+    fn an_ambiguous_abbreviated_trailer_links_no_commit() {
+        let a = oid("abcdef1000000000000000000000000000000000");
+        let b = oid("abcdef1999999999999999999999999999999999");
+        let c = oid("1234567000000000000000000000000000000000");
+        assert_eq!(unique_by_prefix([a, b, c], "abcdef1"), None);
+        assert_eq!(unique_by_prefix([a, b, c], "abcdef19"), Some(b));
+        assert_eq!(unique_by_prefix([a, b, c], "ABCDEF10"), Some(a));
+        assert_eq!(unique_by_prefix([a, b, c], "1234567"), Some(c));
+        assert_eq!(unique_by_prefix([a, b, c], "7654321"), None);
     }
 }

@@ -37,8 +37,9 @@ use reader::Scanner;
 pub use target::ScanTarget;
 use target::{git_problem, Res};
 
-/// Bump when the scan's logic changes, so that memoised scans are not reused.
-pub const SCANNER_VERSION: u32 = 2;
+/// Bump when the scan's logic changes, so that memoised scans are not reused (3: an ambiguous
+/// abbreviated cherry-pick trailer links no commit).
+pub const SCANNER_VERSION: u32 = 3;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {
