@@ -284,6 +284,11 @@ pub struct LoadedPolicy {
 }
 
 impl LoadedPolicy {
+    /// The campaign steps of release line `line`, in policy order.
+    pub fn steps_of<'a>(&'a self, line: &'a str) -> impl Iterator<Item = &'a Step> + 'a {
+        self.policy.steps.iter().filter(move |s| s.line == line)
+    }
+
     /// The labels sync looks for: the lines' request labels, the approval and done labels.
     pub fn labels(&self) -> std::collections::BTreeSet<String> {
         let mut labels: std::collections::BTreeSet<String> = self

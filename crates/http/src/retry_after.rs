@@ -13,13 +13,14 @@ const LONGEST: Duration = Duration::from_secs(86_400);
 /// - `Retry-After` in seconds (integer or decimal, e.g. `2` or `0.5`) or as an HTTP date
 ///   (IMF-fixdate, e.g. `Wed, 21 Oct 2026 07:28:00 GMT`);
 /// - else `X-RateLimit-Reset` when the answer is a rate limit (`X-RateLimit-Remaining: 0`, or
-///   the status is 429): epoch seconds (GitHub) or an ISO-8601 time (Jira).
+///   `rate_limited`: the client says so, for a 429 or whatever its service answers when it
+///   limits, e.g. Jira's 503): epoch seconds (GitHub) or an ISO-8601 time (Jira).
 ///
 /// A time in the past means "now" (zero). Values that are none of these are ignored. Waits are
 /// read as at most a day; whether to honour one is the [`RetryPolicy`](crate::RetryPolicy)'s
 /// decision.
 pub fn retry_after(
-    status: StatusCode,
+    rate_limited: bool,
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> Option<Duration> {
@@ -33,15 +34,15 @@ pub fn retry_after(
         return Some(wait);
     }
     let spent = header("x-ratelimit-remaining") == Some("0");
-    if spent || status == StatusCode::TOO_MANY_REQUESTS {
+    if spent || rate_limited {
         return header("x-ratelimit-reset").and_then(|v| parse_reset(v, now));
     }
     None
 }
 
-/// [`retry_after`] as of now.
+/// [`retry_after`] as of now, where a 429 is the rate limit.
 pub fn retry_after_now(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
-    retry_after(status, headers, Utc::now())
+    retry_after(status == StatusCode::TOO_MANY_REQUESTS, headers, Utc::now())
 }
 
 /// A `Retry-After` value: seconds or an HTTP date.
@@ -94,11 +95,7 @@ mod tests {
     }
 
     fn wait(status: u16, pairs: &[(&'static str, &str)]) -> Option<Duration> {
-        retry_after(
-            StatusCode::from_u16(status).unwrap(),
-            &headers(pairs),
-            now(),
-        )
+        retry_after(status == 429, &headers(pairs), now())
     }
 
     #[test]

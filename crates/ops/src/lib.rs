@@ -159,10 +159,7 @@ pub fn decide(
         return Err(Error::input("--until only goes with `defer`"));
     }
     let line_steps: Vec<&str> = policy
-        .policy
-        .steps
-        .iter()
-        .filter(|s| s.line == line.name)
+        .steps_of(&line.name)
         .map(|s| s.name.as_str())
         .collect();
     match &req.target {

@@ -94,7 +94,7 @@ pub fn steps_in(
 ) -> Result<Vec<StepRow>> {
     let events = ledger.events_of_kinds(&[STEP_STARTED, STEP_FINISHED])?;
     let mut rows = Vec::new();
-    for s in policy.policy.steps.iter().filter(|s| s.line == line) {
+    for s in policy.steps_of(line) {
         let mut row = StepRow {
             name: s.name.clone(),
             title: s.title.clone(),
@@ -174,19 +174,10 @@ pub fn step_event(
     release: Option<&str>,
 ) -> Result<StepRow> {
     let line = ws.policy.resolve_line(line)?.clone();
-    if !ws
-        .policy
-        .policy
-        .steps
-        .iter()
-        .any(|s| s.name == name && s.line == line.name)
-    {
+    if !ws.policy.steps_of(&line.name).any(|s| s.name == name) {
         let names: Vec<&str> = ws
             .policy
-            .policy
-            .steps
-            .iter()
-            .filter(|s| s.line == line.name)
+            .steps_of(&line.name)
             .map(|s| s.name.as_str())
             .collect();
         return Err(

@@ -22,7 +22,7 @@ type Attempt<T> = Step<Result<T, Failure>, Trouble>;
 /// How long a 429 or 503 asks to wait, as of `now`: `Retry-After`, else `X-RateLimit-Reset`
 /// (ISO-8601). Both statuses are rate limits on Jira, so the reset counts on a 503 too.
 pub(super) fn rate_limit_wait(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    portcullis_http::retry_after(StatusCode::TOO_MANY_REQUESTS, headers, now)
+    portcullis_http::retry_after(true, headers, now)
 }
 
 impl JiraClient {
