@@ -167,10 +167,9 @@ pub(super) fn unique_by_prefix(
     commits: impl IntoIterator<Item = Oid>,
     prefix: &str,
 ) -> Option<Oid> {
-    let prefix = prefix.to_ascii_lowercase();
     let mut found = None;
     for c in commits {
-        if c.to_string().starts_with(&prefix) {
+        if has_prefix(c, prefix) {
             if found.is_some() {
                 return None;
             }
@@ -178,6 +177,18 @@ pub(super) fn unique_by_prefix(
         }
     }
     found
+}
+
+/// Whether `oid`'s hex spelling starts with `prefix` (either case), without spelling it out: this
+/// runs for every main commit per trailer.
+fn has_prefix(oid: Oid, prefix: &str) -> bool {
+    let bytes = oid.as_bytes();
+    prefix.len() <= 2 * bytes.len()
+        && prefix.bytes().enumerate().all(|(i, ch)| {
+            let b = bytes[i / 2];
+            let nibble = if i % 2 == 0 { b >> 4 } else { b & 0x0f };
+            (ch as char).to_digit(16) == Some(u32::from(nibble))
+        })
 }
 
 #[cfg(test)]
