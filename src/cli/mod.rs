@@ -114,9 +114,12 @@ pub enum Command {
     /// Send the decisions recorded here but not yet in the tracker: labels and a comment each.
     /// GitHub tickets (`repo#123`) go to GitHub when [github] is configured, the others to Jira.
     ///
-    /// Each ticket is re-read first; if its labels changed in the tracker after the decision,
-    /// that is a conflict: nothing is written for it and the command exits 1. Pushing twice
-    /// writes nothing the second time.
+    /// Each ticket is re-read first; if its labels changed in the tracker after the decision
+    /// (the request it assumed was withdrawn, a label it writes moved), that is a conflict:
+    /// nothing is written for it and the command exits 1. A later decision on a ticket and line
+    /// replaces its unpushed ones: one comment carries the final outcome. A ticket gone from
+    /// its tracker, or with no tracker configured, also exits 1. Pushing twice writes nothing
+    /// the second time.
     Push {
         /// Show what would be written, and write nothing.
         #[arg(long)]

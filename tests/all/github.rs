@@ -755,7 +755,8 @@ fn jira_and_github_together_each_ticket_goes_to_its_tracker() {
     )
     .unwrap();
     let p = run(&env, &["push"], &[]);
-    p.ok();
+    // A decision with nowhere to go fails the push (issue 16, observation 8).
+    assert_eq!(p.code, 1, "{}\n{}", p.stdout, p.stderr);
     assert!(
         p.stderr
             .contains("1 decision(s) on Jira tickets were not pushed"),

@@ -12,7 +12,7 @@ use crate::harness::{Run, TestEnv};
 const TOKEN: &str = "tok-S3CRET-5f1e2d";
 const EMAIL: &str = "bot@example.org";
 
-fn t(s: &str) -> DateTime<Utc> {
+pub(crate) fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
@@ -26,14 +26,14 @@ fn bot() -> portcullis_testkit::jira_server::User {
     }
 }
 
-fn config(flavor: Flavor) -> Config {
+pub(crate) fn config(flavor: Flavor) -> Config {
     let mut c = Config::of(flavor);
     c.users = vec![bot()];
     c
 }
 
 /// A small campaign: requested, approved, rejected (label removed), an unrelated ticket.
-fn campaign() -> Vec<serde_json::Value> {
+pub(crate) fn campaign() -> Vec<serde_json::Value> {
     vec![
         seed_issue(
             "DM-100",
@@ -98,14 +98,19 @@ fn env_for(server: &JiraServer) -> Vec<(String, String)> {
     ]
 }
 
-fn run_with(env: &TestEnv, server: &JiraServer, args: &[&str], extra: &[(&str, &str)]) -> Run {
+pub(crate) fn run_with(
+    env: &TestEnv,
+    server: &JiraServer,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> Run {
     let mut vars = env_for(server);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     env.run_env(args, &refs)
 }
 
-fn sync(env: &TestEnv, server: &JiraServer, extra: &[&str]) -> serde_json::Value {
+pub(crate) fn sync(env: &TestEnv, server: &JiraServer, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["sync", "--format", "json"];
     args.extend_from_slice(extra);
     let r = run_with(env, server, &args, &[]);
@@ -130,7 +135,7 @@ fn states(env: &TestEnv) -> Vec<(String, String)> {
         .collect()
 }
 
-fn searches(server: &JiraServer) -> Vec<portcullis_testkit::jira_server::RequestRecord> {
+pub(crate) fn searches(server: &JiraServer) -> Vec<portcullis_testkit::jira_server::RequestRecord> {
     server
         .requests()
         .into_iter()

@@ -13,6 +13,7 @@ mod ledger;
 mod notify;
 mod policy;
 mod props;
+mod push_record;
 mod readme;
 mod release;
 mod triage;

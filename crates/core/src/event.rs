@@ -46,6 +46,13 @@ pub mod kind {
     /// A ticket tied to commits by its tracker: a merged pull request (payload: `repo`,
     /// `sha` the merge commit, `commits` the pull request's own commits).
     pub const COMMIT_LINKED: &str = "commit.linked";
+    /// A ticket its tracker no longer has under this key: deleted, or moved to another project
+    /// (payload: `reason`, and `moved_to` the new key when moved). Recorded once.
+    pub const TICKET_GONE: &str = "ticket.gone";
+    /// An unpushed decision replaced by a later one on the same ticket and line before it
+    /// reached the tracker (payload: `decision_seq` the replaced one, `superseded_by`); it is
+    /// never pushed.
+    pub const DECISION_SUPERSEDED: &str = "decision.superseded";
 }
 
 /// The decisions taken back by `decision.undone` events, by sequence.

@@ -421,6 +421,28 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
             e.payload.get("undoes").and_then(Value::as_i64).unwrap_or(0)
         ),
         kind::NOTE => "note".to_string(),
+        kind::DECISION_SUPERSEDED => format!(
+            "decision #{} superseded by #{} before it was pushed (never pushed)",
+            e.payload
+                .get("decision_seq")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            e.payload
+                .get("superseded_by")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        ),
+        kind::TICKET_GONE => match e.payload.get("moved_to").and_then(Value::as_str) {
+            Some(to) => format!("gone from {}: moved to {to}", tracker_name(&e.source)),
+            None => format!(
+                "gone from {}: {}",
+                tracker_name(&e.source),
+                e.payload
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("deleted")
+            ),
+        },
         kind::MEETING_OPENED => "meeting opened".to_string(),
         kind::MEETING_CLOSED => "meeting closed".to_string(),
         kind::DRIFT_CLEARED => format!(

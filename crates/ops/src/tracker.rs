@@ -245,6 +245,17 @@ impl Pushed {
     pub fn conflicts(&self) -> usize {
         self.reports.iter().map(|(_, r)| r.conflicts).sum()
     }
+
+    /// Tickets whose decisions have nowhere to go: gone from their tracker, out of reach.
+    pub fn missing(&self) -> usize {
+        self.reports.iter().map(|(_, r)| r.missing).sum()
+    }
+
+    /// Whether some pending decision was not written: a conflict, a ticket with nowhere to go,
+    /// or a tracker that is not configured (`push` exits 1).
+    pub fn incomplete(&self) -> bool {
+        self.conflicts() > 0 || self.missing() > 0 || !self.notes.is_empty()
+    }
 }
 
 /// Push the pending decisions (only on `keys`, when given) to the tracker each ticket lives in.
@@ -319,7 +330,7 @@ fn note_unpushed(ledger: &Ledger, keys: &[String], github: bool, out: &mut Pushe
             ("Jira", "[jira]")
         };
         out.notes.push(format!(
-            "{n} decision(s) on {which} tickets were not pushed: no {table} is configured"
+            "{n} decision(s) on {which} tickets were not pushed: no {table} is configured; add a {table} table to portcullis.toml and push again"
         ));
     }
     Ok(())

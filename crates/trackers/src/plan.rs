@@ -98,3 +98,30 @@ pub fn observed(key: &str, source: &str, info: &TicketInfo) -> NewEvent {
         )),
     }
 }
+
+/// The `ticket.gone` event of a ticket its tracker no longer has under `key` (deleted, or
+/// moved to `moved_to`), recorded once per ticket.
+pub fn gone(
+    source: &str,
+    key: &str,
+    reason: &str,
+    moved_to: Option<&str>,
+    at: DateTime<Utc>,
+) -> NewEvent {
+    let mut payload = json!({ "reason": reason });
+    if let Some(to) = moved_to {
+        payload["moved_to"] = json!(to);
+    }
+    NewEvent {
+        ticket: Some(key.to_string()),
+        line: None,
+        kind: kind::TICKET_GONE,
+        source: source.into(),
+        actor: None,
+        at,
+        meeting: None,
+        note: None,
+        payload,
+        dedup_key: Some(format!("gone:{key}")),
+    }
+}

@@ -1,7 +1,11 @@
 //! Write-back: the committee's decisions recorded in portcullis, sent to the tracker each ticket
 //! lives in (Jira, GitHub) as label edits and a comment each; one loop for every [`Tracker`].
 //!
-//! - **What is pending**: every local `decision` event with no `push` event naming it.
+//! - **What is pending**: the latest local `decision` on each ticket and line (its verdict:
+//!   approve, reject, defer, needs-info, revoke; a request and a done are their own), with no
+//!   `push` event naming it. Earlier unpushed decisions it replaces (pending, or held back by a
+//!   conflict) are **superseded**: push writes one comment with the final outcome and records
+//!   each of them as `decision.superseded`, so that none is pushed later.
 //! - **Plan** (pure, [`plan_push`]): per ticket, the labels the decisions imply (approve adds the
 //!   approval label, reject removes the request label, revoke removes approval and done, done adds
 //!   the done label, request adds the request label; defer and needs-info change no label), the
@@ -9,11 +13,17 @@
 //!   meeting date and a marker `[portcullis:<event hash>]`.
 //! - **Safety**: before writing, the ticket is re-read. If a label the decisions write was
 //!   changed by someone other than the account pushing, after the latest pending decision or
-//!   without the ledger having seen it yet, that is a conflict: nothing is written for the ticket
+//!   without the ledger having seen it yet, that is a conflict. So is a ticket whose labels
+//!   moved since the decision: the request the decision assumed (its line's request label, in
+//!   the ledger when it was decided) is gone, or a label the decisions write differs from what
+//!   the ledger knew at the decision (and from what the decision wants), unless the account
+//!   pushing changed it. Then nothing is written for the ticket
 //!   and the conflict is reported (and kept as a `push.conflict` event). Labels are sent as add/remove operations, only those not already
 //!   true; a comment whose marker is already on the ticket is not posted again. So a push that
 //!   was interrupted after writing to Jira but before recording it completes without duplicates.
 //! - Each pushed decision becomes a `push` event (one transaction per ticket).
+//! - A ticket the tracker does not have (deleted, moved) is recorded as gone (`ticket.gone`,
+//!   once), and its decisions stay pending: push reports them and fails.
 //!
 //! The label edits are only those not already true; the conflict rule, the events and the
 //! markers are the same for every tracker. A ticket is GitHub's when its key is
@@ -25,9 +35,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::tracker::{Account, Missing, RemoteChange, Tracker};
+use crate::plan::gone;
+use crate::tracker::{Account, Missing, Remote, RemoteChange, Tracker};
 use crate::Result;
-use portcullis_core::event::{kind, source, Event, NewEvent};
+use portcullis_core::event::{kind, label_set_after, source, Event, LabelFact, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, now};
 use portcullis_core::workflow::Decision;
@@ -46,6 +57,9 @@ pub struct PendingDecision {
     pub until: Option<NaiveDate>,
     pub actor: Option<String>,
     pub at: DateTime<Utc>,
+    /// The earlier unpushed decisions on the same ticket and line that this one replaces
+    /// (their sequence numbers, oldest first).
+    pub supersedes: Vec<i64>,
 }
 
 impl PendingDecision {
@@ -66,32 +80,93 @@ pub struct TicketPlan {
     pub comments: Vec<(String, String)>,
 }
 
-/// Decisions with no `push` event yet, oldest first.
+/// The event kinds [`pending_from`] reads.
+pub const PENDING_KINDS: &[&str] = &[
+    kind::DECISION,
+    kind::PUSHED,
+    kind::DECISION_UNDONE,
+    kind::DECISION_SUPERSEDED,
+];
+
+/// The latest decision on each ticket and line with no `push` event yet, oldest first.
 pub fn pending_decisions(ledger: &Ledger) -> Result<Vec<PendingDecision>> {
-    let events = ledger.events_of_kinds(&[kind::DECISION, kind::PUSHED, kind::DECISION_UNDONE])?;
+    let events = ledger.events_of_kinds(PENDING_KINDS)?;
     Ok(pending_from(&events))
 }
 
-/// [`pending_decisions`] from events already read (decisions, pushes and undos, in order).
-pub fn pending_from(events: &[Event]) -> Vec<PendingDecision> {
-    // Pushed decisions, and decisions taken back before they were pushed: neither is pending.
-    let pushed: HashSet<i64> = events
-        .iter()
-        .filter(|e| e.kind == kind::PUSHED || e.kind == kind::DECISION_UNDONE)
-        .filter_map(|e| {
-            e.payload
-                .get("decision_seq")
-                .or_else(|| e.payload.get("undoes"))
-                .and_then(Value::as_i64)
-        })
-        .collect();
+/// The sequence numbers that events of `kind` name under `field`.
+fn named_by(events: &[Event], kind: &str, field: &str) -> HashSet<i64> {
     events
         .iter()
-        .filter(|e| e.kind == kind::DECISION && e.source == source::LOCAL)
-        .filter(|e| !pushed.contains(&e.seq))
+        .filter(|e| e.kind == kind)
+        .filter_map(|e| e.payload.get(field).and_then(Value::as_i64))
+        .collect()
+}
+
+/// Whether a decision takes part in push at all (a decision taken back does not). The one
+/// place to add a rule on which decisions reach the tracker.
+fn pushable(e: &Event, undone: &HashSet<i64>, superseded: &HashSet<i64>) -> bool {
+    e.kind == kind::DECISION
+        && e.source == source::LOCAL
+        && !undone.contains(&e.seq)
+        && !superseded.contains(&e.seq)
+}
+
+/// What a decision replaces: a verdict replaces the earlier verdict on its line; a request
+/// and a done replace only an earlier request or done.
+fn replaces(d: Decision) -> u8 {
+    match d {
+        Decision::Request => 1,
+        Decision::Done => 2,
+        Decision::Approve
+        | Decision::Reject
+        | Decision::Defer
+        | Decision::NeedsInfo
+        | Decision::Revoke => 0,
+    }
+}
+
+/// [`pending_decisions`] from events already read (of [`PENDING_KINDS`], in order).
+pub fn pending_from(events: &[Event]) -> Vec<PendingDecision> {
+    let pushed = named_by(events, kind::PUSHED, "decision_seq");
+    let undone = named_by(events, kind::DECISION_UNDONE, "undoes");
+    let superseded = named_by(events, kind::DECISION_SUPERSEDED, "decision_seq");
+    // The latest decision per ticket, line and verdict, and the unpushed ones before it.
+    type Slot = (String, String, u8);
+    let mut latest: BTreeMap<Slot, (PendingDecision, Vec<i64>)> = BTreeMap::new();
+    for d in events
+        .iter()
+        .filter(|e| pushable(e, &undone, &superseded))
         .cloned()
         .filter_map(to_pending)
-        .collect()
+    {
+        let slot = (d.key.clone(), d.line.clone(), replaces(d.decision));
+        match latest.remove(&slot) {
+            Some((before, mut unpushed)) if before.seq < d.seq => {
+                if !pushed.contains(&before.seq) {
+                    unpushed.push(before.seq);
+                }
+                latest.insert(slot, (d, unpushed));
+            }
+            Some((before, mut unpushed)) => {
+                if !pushed.contains(&d.seq) {
+                    unpushed.push(d.seq);
+                    unpushed.sort_unstable();
+                }
+                latest.insert(slot, (before, unpushed));
+            }
+            None => {
+                latest.insert(slot, (d, Vec::new()));
+            }
+        }
+    }
+    let mut out: Vec<PendingDecision> = latest
+        .into_values()
+        .filter(|(d, _)| !pushed.contains(&d.seq))
+        .map(|(d, supersedes)| PendingDecision { supersedes, ..d })
+        .collect();
+    out.sort_by_key(|d| d.seq);
+    out
 }
 
 fn to_pending(e: Event) -> Option<PendingDecision> {
@@ -111,6 +186,7 @@ fn to_pending(e: Event) -> Option<PendingDecision> {
             .and_then(|s| s.parse().ok()),
         actor: e.actor,
         at: e.at,
+        supersedes: Vec::new(),
     })
 }
 
@@ -341,15 +417,16 @@ impl<T: Tracker> TicketPush<'_, T> {
         };
         let remote = match self.tracker.remote(&plan.key).await? {
             Ok(r) => r,
-            Err(Missing(why)) => {
-                item.outcome = Outcome::Missing;
-                item.detail = Some(why);
-                return Ok((item, 0));
-            }
+            Err(missing) => return self.missing(item, missing),
         };
-        let foreign = self.foreign(&remote.changes)?;
-        if !foreign.is_empty() {
-            return self.conflict(item, &foreign);
+        let (mut foreign, why) = self.moved(&remote)?;
+        for f in self.foreign(&remote.changes)? {
+            if !foreign.iter().any(|g| g.id == f.id) {
+                foreign.push(f);
+            }
+        }
+        if !foreign.is_empty() || !why.is_empty() {
+            return self.conflict(item, &foreign, &why);
         }
         // Only what is not already true in the tracker.
         for (label, present) in &plan.labels {
@@ -399,9 +476,167 @@ impl<T: Tracker> TicketPush<'_, T> {
                 format!("push:{}", d.hash),
             )
         });
-        let events: Vec<NewEvent> = events.collect();
+        let mut events: Vec<NewEvent> = events.collect();
+        events.extend(self.superseded());
         let n = self.ledger.append_all(self.policy, events)?;
         Ok((item, n))
+    }
+
+    /// The `decision.superseded` events of the decisions the pushed ones replace.
+    fn superseded(&self) -> Vec<NewEvent> {
+        let mut out = Vec::new();
+        for d in &self.plan.decisions {
+            for old in &d.supersedes {
+                out.push(NewEvent {
+                    ticket: Some(self.plan.key.clone()),
+                    line: Some(d.line.clone()),
+                    kind: kind::DECISION_SUPERSEDED,
+                    source: source::LOCAL.into(),
+                    actor: d.actor.clone(),
+                    at: now(),
+                    meeting: d.meeting,
+                    note: None,
+                    payload: json!({ "decision_seq": old, "superseded_by": d.seq }),
+                    dedup_key: Some(format!("superseded:{old}")),
+                });
+            }
+        }
+        out
+    }
+
+    /// The tracker does not have the ticket: report it, and record it as gone (once) when the
+    /// tracker says it was deleted or moved.
+    fn missing(&mut self, mut item: PushItem, missing: Missing) -> Result<(PushItem, u64)> {
+        item.outcome = Outcome::Missing;
+        let todo = match (&missing.moved_to, missing.gone) {
+            (Some(to), _) => format!("decide again on {to}, its key now"),
+            (None, true) => "if it was moved, decide again on its new key; if it is gone for good, take the decisions back in their meeting".to_string(),
+            (None, false) => "make it reachable and push again".to_string(),
+        };
+        item.detail = Some(format!(
+            "{}; nothing was written and its decisions stay pending: {todo}",
+            missing.reason
+        ));
+        if self.dry_run || !missing.gone {
+            return Ok((item, 0));
+        }
+        let event = gone(
+            self.tracker.source(),
+            &self.plan.key,
+            &missing.reason,
+            missing.moved_to.as_deref(),
+            now(),
+        );
+        let n = self.ledger.append_all(self.policy, vec![event])?;
+        Ok((item, n))
+    }
+
+    /// The ticket's labels as the ledger knew them when decision `seq` was taken.
+    fn labels_known_at(&self, facts: &[LabelFact], seq: i64) -> BTreeSet<String> {
+        label_set_after(facts.iter().filter(|f| f.seq < seq))
+    }
+
+    /// Whether the latest change of `label` in the tracker was made by the account pushing (an
+    /// earlier push, perhaps interrupted before it was recorded).
+    fn changed_by_me(&self, remote: &Remote, label: &str) -> bool {
+        remote
+            .changes
+            .iter()
+            .filter(|c| c.added.iter().chain(&c.removed).any(|l| l == label))
+            .max_by_key(|c| c.at)
+            .is_some_and(|c| c.actor.eq_ignore_ascii_case(&self.me.id))
+    }
+
+    /// The change in the tracker that last touched `label` (made by someone else), or one that
+    /// stands for it when the tracker's history does not say.
+    fn change_of(&self, remote: &Remote, label: &str, added: bool) -> RemoteChange {
+        let touches = |c: &&RemoteChange| {
+            if added {
+                c.added.iter().any(|l| l == label)
+            } else {
+                c.removed.iter().any(|l| l == label)
+            }
+        };
+        let (added_l, removed_l) = if added {
+            (vec![label.to_string()], Vec::new())
+        } else {
+            (Vec::new(), vec![label.to_string()])
+        };
+        match remote.changes.iter().filter(touches).max_by_key(|c| c.at) {
+            Some(c) => RemoteChange {
+                added: added_l,
+                removed: removed_l,
+                ..c.clone()
+            },
+            None => RemoteChange {
+                id: format!("labels:{}{label}", if added { '+' } else { '-' }),
+                at: now(),
+                actor: String::new(),
+                added: added_l,
+                removed: removed_l,
+                ledger_keys: Vec::new(),
+            },
+        }
+    }
+
+    /// How the ticket moved since the decisions, compared with what the ledger knew when each
+    /// was taken: the request it assumed is gone, or a label it writes is not as it was (nor as
+    /// the decision wants it). Returns the changes and what they mean.
+    fn moved(&self, remote: &Remote) -> Result<(Vec<RemoteChange>, Vec<String>)> {
+        let facts: Vec<LabelFact> = self
+            .ledger
+            .events_for_ticket(&self.plan.key)?
+            .into_iter()
+            .filter(|e| e.kind == kind::LABEL_ADDED || e.kind == kind::LABEL_REMOVED)
+            .filter_map(|e| {
+                Some(LabelFact {
+                    at: e.at,
+                    seq: e.seq,
+                    added: e.kind == kind::LABEL_ADDED,
+                    label: e.payload.get("label")?.as_str()?.to_string(),
+                })
+            })
+            .collect();
+        let mut changes: Vec<RemoteChange> = Vec::new();
+        let mut why: Vec<String> = Vec::new();
+        let mut note = |c: RemoteChange, w: Option<String>| {
+            if let Some(w) = w {
+                if !why.contains(&w) {
+                    why.push(w);
+                }
+            }
+            if !changes
+                .iter()
+                .any(|x| x.id == c.id && x.added == c.added && x.removed == c.removed)
+            {
+                changes.push(c);
+            }
+        };
+        for d in &self.plan.decisions {
+            let known = self.labels_known_at(&facts, d.seq);
+            let request = self.policy.line(&d.line).map(|l| l.request_label.clone());
+            if let Some(r) = request.filter(|_| d.decision != Decision::Request) {
+                if known.contains(&r)
+                    && !remote.labels.contains(&r)
+                    && !self.changed_by_me(remote, &r)
+                {
+                    note(
+                        self.change_of(remote, &r, false),
+                        Some(format!(
+                            "the request (`{r}`) was withdrawn after the {} of #{}",
+                            d.decision, d.seq
+                        )),
+                    );
+                }
+            }
+            for (label, want) in &self.plan.labels {
+                let (was, is) = (known.contains(label), remote.labels.contains(label));
+                if was != is && is != *want && !self.changed_by_me(remote, label) {
+                    note(self.change_of(remote, label, is), None);
+                }
+            }
+        }
+        Ok((changes, why))
     }
 
     /// The changes to labels the plan writes, made by someone else after the latest pending
@@ -443,6 +678,7 @@ impl<T: Tracker> TicketPush<'_, T> {
         &mut self,
         mut item: PushItem,
         foreign: &[RemoteChange],
+        why: &[String],
     ) -> Result<(PushItem, u64)> {
         item.outcome = Outcome::Conflict;
         let what: Vec<String> = foreign
@@ -458,8 +694,12 @@ impl<T: Tracker> TicketPush<'_, T> {
                 format!("{} by {who} at {}", parts.join(" "), fmt_utc(f.at))
             })
             .collect();
+        let mut why = why.join("; ");
+        if !why.is_empty() {
+            why.push_str("; ");
+        }
         item.detail = Some(format!(
-            "labels changed in {} after the decision or since the last sync: {}; nothing was written. Sync, review, and decide again to push",
+            "{why}labels changed in {} after the decision or since the last sync: {}; nothing was written. Sync, review, and decide again to push",
             tracker_name(self.tracker.source()),
             what.join("; ")
         ));
@@ -539,6 +779,7 @@ mod tests {
             actor: Some("mlindqvist".into()),
             at: portcullis_core::time::parse_utc("2026-11-24T12:00:00Z").unwrap()
                 + chrono::Duration::seconds(seq),
+            supersedes: Vec::new(),
         }
     }
 

@@ -195,6 +195,42 @@ pub trait Tracker: Sync {
 }
 
 /// Why push cannot write a ticket: not in the tracker (deleted, moved, not visible), or not
-/// reachable from this workspace; the reason says what to do.
+/// reachable from this workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing(pub String);
+pub struct Missing {
+    /// What is wrong, for the report.
+    pub reason: String,
+    /// The tracker says it does not have the ticket (deleted or moved): it is gone.
+    pub gone: bool,
+    /// The key it has now, when the tracker says it moved.
+    pub moved_to: Option<String>,
+}
+
+impl Missing {
+    /// The tracker does not have the ticket (deleted, or not visible).
+    pub fn gone(reason: impl Into<String>) -> Missing {
+        Missing {
+            reason: reason.into(),
+            gone: true,
+            moved_to: None,
+        }
+    }
+
+    /// The tracker has the ticket under another key now.
+    pub fn moved(reason: impl Into<String>, to: impl Into<String>) -> Missing {
+        Missing {
+            reason: reason.into(),
+            gone: true,
+            moved_to: Some(to.into()),
+        }
+    }
+
+    /// The ticket is out of this workspace's reach (its tracker is not set up for it).
+    pub fn unreachable(reason: impl Into<String>) -> Missing {
+        Missing {
+            reason: reason.into(),
+            gone: false,
+            moved_to: None,
+        }
+    }
+}

@@ -8,7 +8,8 @@ use portcullis_trackers::push::{tracker_name, PushReport};
 
 /// `push`: send pending decisions to the tracker each ticket lives in: GitHub tickets
 /// (`name#N`) to GitHub when `[github]` is configured, the others to Jira when `[jira]` is (or
-/// `--url` / `--flavor` name one). Exit 1 when a ticket had a conflict.
+/// `--url` / `--flavor` name one). Exit 1 when a pending decision was not written: a conflict, a
+/// ticket gone from its tracker, or a tracker that is not configured.
 pub fn run(
     ws: &Workspace,
     choice: &Choice,
@@ -46,5 +47,5 @@ pub fn run(
             }
         }
     }
-    Ok(if pushed.conflicts() > 0 { 1 } else { 0 })
+    Ok(if pushed.incomplete() { 1 } else { 0 })
 }

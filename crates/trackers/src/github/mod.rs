@@ -309,12 +309,12 @@ impl Tracker for GithubTracker {
 
     async fn remote(&self, key: &str) -> Result<Result<Remote, Missing>> {
         let Some((repo, number)) = self.client.repo_for_key(key) else {
-            return Ok(Err(Missing(
-                "its repository is not in github.repos of portcullis.toml; add it to push".into(),
+            return Ok(Err(Missing::unreachable(
+                "its repository is not in github.repos of portcullis.toml; add it to push",
             )));
         };
         let Some(issue) = self.client.issue(repo, number).await? else {
-            return Ok(Err(Missing(format!(
+            return Ok(Err(Missing::gone(format!(
                 "not found in {} (deleted, transferred, or not visible to this token)",
                 repo.full_name()
             ))));

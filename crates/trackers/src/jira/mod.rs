@@ -271,10 +271,19 @@ impl Tracker for JiraTracker {
 
     async fn remote(&self, key: &str) -> Result<Result<Remote, Missing>> {
         let Some(issue) = self.client.issue_for_push(key).await? else {
-            return Ok(Err(Missing(
-                "not found in Jira (deleted, moved, or not visible to this account)".into(),
+            return Ok(Err(Missing::gone(
+                "not found in Jira (deleted, moved, or not visible to this account)",
             )));
         };
+        // A moved issue answers its old key with its new one.
+        if let Some(now) = issue.get("key").and_then(Value::as_str) {
+            if !now.eq_ignore_ascii_case(key) {
+                return Ok(Err(Missing::moved(
+                    format!("moved in Jira: it is {now} now"),
+                    now,
+                )));
+            }
+        }
         let fields = issue.get("fields").cloned().unwrap_or(Value::Null);
         let labels = fields
             .get("labels")
