@@ -456,6 +456,37 @@ struct SearchParams {
     fields: Option<FieldSel>,
     expand: Vec<String>,
     token: Option<String>,
+    /// `validateQuery`: Data Center's legacy search only (Cloud's `search/jql` has none).
+    validate: Validate,
+}
+
+/// How a search treats keys that do not exist (`validateQuery`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Validate {
+    /// `strict` (or `true`), the default: a 400 naming them.
+    #[default]
+    Strict,
+    /// `warn` (or `false`): run the query and list them in `warningMessages`.
+    Warn,
+    /// `none`: run the query.
+    None,
+}
+
+impl Validate {
+    fn parse(v: Option<&Value>) -> Result<Validate> {
+        match v {
+            None | Some(Value::Null) => Ok(Validate::Strict),
+            Some(Value::Bool(true)) => Ok(Validate::Strict),
+            Some(Value::Bool(false)) => Ok(Validate::Warn),
+            Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "strict" | "true" => Ok(Validate::Strict),
+                "warn" | "false" => Ok(Validate::Warn),
+                "none" => Ok(Validate::None),
+                _ => Err(Reply::error(400, &[INVALID_PAYLOAD], &[])),
+            },
+            Some(_) => Err(Reply::error(400, &[INVALID_PAYLOAD], &[])),
+        }
+    }
 }
 
 impl SearchParams {
@@ -473,6 +504,14 @@ impl SearchParams {
                 token: param(q, "nextPageToken")
                     .filter(|t| !t.is_empty())
                     .map(str::to_string),
+                validate: match shared.config.flavor {
+                    Flavor::Cloud => Validate::Strict,
+                    Flavor::DataCenter => Validate::parse(
+                        param(q, "validateQuery")
+                            .map(|v| Value::String(v.to_string()))
+                            .as_ref(),
+                    )?,
+                },
             });
         };
         let v = parse_json(body)?;
@@ -522,6 +561,10 @@ impl SearchParams {
                 .map(|e| e.trim().to_string())
                 .collect(),
             token: string("nextPageToken")?.filter(|t| !t.is_empty()),
+            validate: match shared.config.flavor {
+                Flavor::Cloud => Validate::Strict,
+                Flavor::DataCenter => Validate::parse(o.get("validateQuery"))?,
+            },
         })
     }
 
@@ -606,6 +649,37 @@ fn jql_error(e: jql::JqlError) -> Reply {
     Reply::error(400, &[&e.0], &[])
 }
 
+/// Jira's message for a key the query names that no issue has (deleted, never existed).
+pub(crate) fn no_such_key(key: &str) -> String {
+    format!("An issue with key '{key}' does not exist for field 'key'.")
+}
+
+/// Check the keys a query names, as Jira does: unknown keys (deleted issues; a moved issue's
+/// old key still counts) fail the whole search with a 400, unless `validateQuery` asks for
+/// warnings (returned) or nothing.
+fn check_keys(shared: &Shared, query: &Query, validate: Validate) -> Result<Vec<String>> {
+    let unknown: Vec<String> = {
+        let store = shared.store();
+        let mut seen = std::collections::BTreeSet::new();
+        query
+            .named_keys()
+            .into_iter()
+            .map(|(p, n)| format!("{p}-{n}"))
+            .filter(|k| store.get(k).is_none() && seen.insert(k.clone()))
+            .map(|k| no_such_key(&k))
+            .collect()
+    };
+    match validate {
+        _ if unknown.is_empty() => Ok(Vec::new()),
+        Validate::Strict => {
+            let msgs: Vec<&str> = unknown.iter().map(String::as_str).collect();
+            Err(Reply::error(400, &msgs, &[]))
+        }
+        Validate::Warn => Ok(unknown),
+        Validate::None => Ok(Vec::new()),
+    }
+}
+
 /// The issues matching a query, in its order (none for an anonymous request).
 fn matching(shared: &Shared, query: &Query, who: Option<usize>) -> Vec<Arc<Issue>> {
     if who.is_none() {
@@ -681,6 +755,7 @@ fn cloud_search(shared: &Shared, api: u8, who: Option<usize>, p: SearchParams) -
     if query.filter.is_none() {
         return Err(Reply::error(400, &[UNBOUNDED], &[]));
     }
+    check_keys(shared, &query, p.validate)?;
     let hash = fnv(&p.jql);
     let (offset, page) = match &p.token {
         None => (0, 0),
@@ -722,10 +797,13 @@ struct DcPage<'a> {
     max_results: usize,
     total: usize,
     issues: IssuesOut<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warning_messages: Vec<String>,
 }
 
 fn dc_search(shared: &Shared, api: u8, who: Option<usize>, p: SearchParams) -> Result<Reply> {
     let query = jql::parse(&p.jql, &shared.jql_context()).map_err(jql_error)?;
+    let warnings = check_keys(shared, &query, p.validate)?;
     let start_at = usize::try_from(p.start_at.unwrap_or(0).max(0)).unwrap_or(usize::MAX);
     let wanted = match p.max_results {
         Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
@@ -749,6 +827,7 @@ fn dc_search(shared: &Shared, api: u8, who: Option<usize>, p: SearchParams) -> R
                 .wants_changelog()
                 .then_some(shared.config.search_changelog_limit),
         },
+        warning_messages: warnings,
     };
     Ok(Reply::json(200, &page))
 }
@@ -1081,6 +1160,16 @@ struct EditBody {
     remove: Vec<String>,
 }
 
+#[derive(serde::Deserialize)]
+struct MoveBody {
+    key: String,
+    /// The project to move to; absent: delete the issue.
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
 fn control(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Reply {
     let bad = |e: &dyn std::fmt::Display| Reply::text(400, &format!("{e}\n"));
     match (method.as_str(), path.trim_end_matches('/')) {
@@ -1123,6 +1212,24 @@ fn control(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Reply {
             }
             Err(e) => bad(&e),
         },
+        ("POST", "/_test/delete") | ("POST", "/_test/move") => {
+            match serde_json::from_slice::<MoveBody>(body) {
+                Ok(m) => {
+                    let done = match (&m.project, path.ends_with("move")) {
+                        (Some(p), true) => shared
+                            .move_issue(&m.key, p, m.user.as_deref())
+                            .map(|k| json!({ "key": k })),
+                        (None, true) => return bad(&"`project` is needed to move an issue"),
+                        (_, false) => shared.delete_issue(&m.key).then(|| json!({})),
+                    };
+                    match done {
+                        Some(v) => Reply::json(200, &v),
+                        None => Reply::text(404, &format!("no issue {}\n", m.key)),
+                    }
+                }
+                Err(e) => bad(&e),
+            }
+        }
         ("POST", "/_test/issues") => {
             let seeds = serde_json::from_slice::<Value>(body)
                 .map_err(|e| e.to_string())

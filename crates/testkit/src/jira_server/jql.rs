@@ -39,6 +39,10 @@ pub trait Subject {
     fn summary(&self) -> &str;
     fn created(&self) -> DateTime<Utc>;
     fn updated(&self) -> DateTime<Utc>;
+    /// Keys the issue had before it was moved (project, number): `key` clauses still match them.
+    fn former_keys(&self) -> &[(String, u64)] {
+        &[]
+    }
 }
 
 /// A JQL error: the complete message Jira would put in `errorMessages`.
@@ -88,6 +92,26 @@ impl Query {
             Expr::And(list) => list.iter().find_map(key_in),
             e => key_in(e),
         }
+    }
+}
+
+impl Query {
+    /// Every issue key the query names (in `key` clauses, anywhere), as Jira validates them.
+    pub fn named_keys(&self) -> Vec<(String, u64)> {
+        fn walk(e: &Expr, out: &mut Vec<(String, u64)>) {
+            match e {
+                Expr::And(list) | Expr::Or(list) => list.iter().for_each(|x| walk(x, out)),
+                Expr::Not(x) => walk(x, out),
+                Expr::Clause(Clause::KeyIn { keys, .. }) => out.extend(keys.iter().cloned()),
+                Expr::Clause(Clause::KeyCmp { key, .. }) => out.push(key.clone()),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(f) = &self.filter {
+            walk(f, &mut out);
+        }
+        out
     }
 }
 
@@ -256,10 +280,12 @@ impl Clause {
             }
             Clause::LabelsEmpty { negate } => s.labels().is_empty() != *negate,
             Clause::KeyIn { keys, negate } => {
-                let (project, number) = (s.project(), s.number());
-                let hit = keys
-                    .binary_search_by(|(p, n)| (p.as_str(), *n).cmp(&(project, number)))
-                    .is_ok();
+                let has = |project: &str, number: u64| {
+                    keys.binary_search_by(|(p, n)| (p.as_str(), *n).cmp(&(project, number)))
+                        .is_ok()
+                };
+                let hit =
+                    has(s.project(), s.number()) || s.former_keys().iter().any(|(p, n)| has(p, *n));
                 hit != *negate
             }
             Clause::KeyCmp { op, key } => s.project() == key.0 && op.holds(s.number().cmp(&key.1)),

@@ -14,6 +14,10 @@
 //! - issue GET, label edits by PUT (recording changelog histories exactly as Jira writes them),
 //!   comments in v2 (plain text) and v3 (Atlassian Document Format);
 //! - auth per flavor, including sites that treat bad credentials as anonymous;
+//! - deleted and moved issues: a search naming a key no issue has (deleted) fails whole with
+//!   Jira's 400 (`An issue with key 'DM-1' does not exist for field 'key'.`), unless Data
+//!   Center's `validateQuery` is `warn`/`false` (then `warningMessages`) or `none`; a moved
+//!   issue answers its old key (issue GET, `key in (…)`) under its new one;
 //! - injected faults ([`Fault`]): rate limits, error statuses with JSON/HTML/text bodies, slow
 //!   answers, dropped connections, truncated JSON, HTML login pages.
 //!
@@ -28,6 +32,8 @@
 //! | `POST /_test/clock` `{"now": "RFC 3339" \| null}` | fix the clock / use real time |
 //! | `POST /_test/edit` `{"key", "user", "add": [], "remove": []}` | a human label edit |
 //! | `POST /_test/issues` with seed issues (array or `{"issues": [...]}`) | add or replace issues |
+//! | `POST /_test/delete` `{"key"}` | delete an issue |
+//! | `POST /_test/move` `{"key", "project", "user"}` | move an issue to another project (answers its new key) |
 //! | `GET /_test/requests` | the request log as JSON |
 //!
 //! Control requests are neither logged nor subject to faults.
@@ -360,6 +366,24 @@ impl Shared {
         store.edit_labels(key, &ops, Some(person), now).ok_or(None)
     }
 
+    /// Delete an issue; whether there was one.
+    pub fn delete_issue(&self, key: &str) -> bool {
+        self.store().delete(key)
+    }
+
+    /// Move an issue to `project` as the person called `user` (default: the first configured
+    /// user); its new key, `None` when there is no such issue.
+    pub fn move_issue(&self, key: &str, project: &str, user: Option<&str>) -> Option<String> {
+        let now = self.now();
+        let mut store = self.store();
+        let user = user
+            .map(str::to_string)
+            .or_else(|| self.config.users.first().map(|u| u.name.clone()))
+            .unwrap_or_else(|| "admin".into());
+        let person = store.person_named(&user);
+        store.move_to(key, project, Some(person), now)
+    }
+
     fn view(&self, key: &str) -> Option<IssueView> {
         let store = self.store();
         let i = store.get(key)?;
@@ -486,6 +510,29 @@ impl JiraServer {
             Err(None) => panic!("JiraServer::edit_labels: no issue {key}"),
             Err(Some(msg)) => panic!("JiraServer::edit_labels: {msg}"),
         }
+    }
+
+    /// Delete an issue, as a Jira administrator would: from then on its key is unknown (issue
+    /// GET answers 404, a search naming it 400).
+    ///
+    /// # Panics
+    /// If there is no such issue.
+    pub fn delete_issue(&self, key: &str) {
+        assert!(
+            self.shared.delete_issue(key),
+            "JiraServer::delete_issue: no issue {key}"
+        );
+    }
+
+    /// Move an issue to another project as `user`: it gets the project's next number (the new
+    /// key is returned), its changelog records the move, and its old key still finds it.
+    ///
+    /// # Panics
+    /// If there is no such issue.
+    pub fn move_issue(&self, key: &str, project: &str, user: &str) -> String {
+        self.shared
+            .move_issue(key, project, Some(user))
+            .unwrap_or_else(|| panic!("JiraServer::move_issue: no issue {key}"))
     }
 
     /// Add (or replace, by key) issues, in the seed format of [`JiraServer::start`].

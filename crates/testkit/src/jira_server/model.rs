@@ -69,6 +69,9 @@ pub(crate) struct Issue {
     pub histories: Vec<History>,
     /// Oldest first.
     pub comments: Vec<Comment>,
+    /// The keys it had before it was moved to another project (project, number), oldest
+    /// first: Jira still finds it by them.
+    pub former_keys: Vec<(String, u64)>,
 }
 
 impl Subject for Issue {
@@ -92,6 +95,9 @@ impl Subject for Issue {
     }
     fn updated(&self) -> DateTime<Utc> {
         self.updated
+    }
+    fn former_keys(&self) -> &[(String, u64)] {
+        &self.former_keys
     }
 }
 
@@ -460,7 +466,75 @@ impl Store {
             extra,
             histories,
             comments,
+            former_keys: Vec::new(),
         })
+    }
+
+    /// Delete an issue, as Jira does: its key (and any former key) is unknown from then on.
+    /// Returns whether there was one.
+    pub fn delete(&mut self, key: &str) -> bool {
+        let Some(i) = self.index_of(key) else {
+            return false;
+        };
+        self.issues.remove(i);
+        self.by_key.clear();
+        self.by_id.clear();
+        for (n, issue) in self.issues.iter().enumerate() {
+            self.by_key.insert(issue.key.to_ascii_uppercase(), n);
+            for (p, num) in &issue.former_keys {
+                self.by_key.insert(format!("{p}-{num}"), n);
+            }
+            self.by_id.insert(issue.id, n);
+        }
+        true
+    }
+
+    /// Move an issue to `project` as `author` at `now`: it takes the project's next number,
+    /// records the change of key and project in its changelog, and keeps answering its old key.
+    /// Returns the new key; `None` when there is no such issue.
+    pub fn move_to(
+        &mut self,
+        key: &str,
+        project: &str,
+        author: Option<Arc<Person>>,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let i = self.index_of(key)?;
+        let project = project.to_ascii_uppercase();
+        let number = self
+            .issues
+            .iter()
+            .filter(|x| x.project == project)
+            .map(|x| x.number)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let next_project = 10000 + self.projects.len() as u64;
+        let project_id = *self.projects.entry(project.clone()).or_insert(next_project);
+        let new_key = format!("{project}-{number}");
+        let old_key = self.issues[i].key.clone();
+        let old_project = self.issues[i].project.clone();
+        let id = self.next_history_id();
+        let issue = Arc::make_mut(&mut self.issues[i]);
+        issue.histories.push(History {
+            id,
+            author,
+            created: now,
+            items: vec![
+                change_item("Key", &old_key, &new_key),
+                change_item("project", &old_project, &project),
+            ],
+        });
+        issue.updated = now;
+        issue
+            .former_keys
+            .push((issue.project.clone(), issue.number));
+        issue.key = new_key.clone();
+        issue.project = project;
+        issue.number = number;
+        issue.project_id = project_id;
+        self.by_key.insert(new_key.clone(), i);
+        Some(new_key)
     }
 
     /// Apply label operations to an issue as `author` at `now`: records one history (the whole

@@ -892,3 +892,168 @@ async fn captured_bodies_seed_and_come_back_in_the_same_shape() {
     let page = json_of(resp).await;
     assert_eq!(page["total"], n - 1);
 }
+
+/// A deleted key fails a Data Center search whole with Jira's 400, unless `validateQuery` asks
+/// for warnings (GET `warn`, POST `false`) or nothing.
+#[tokio::test]
+async fn a_search_naming_a_deleted_key_is_a_400_or_warnings_with_validate_query() {
+    let server = JiraServer::start(Config::data_center(), issues(3, 1), 0).expect("start");
+    server.delete_issue("DM-2");
+    assert!(server.issue("DM-2").is_none());
+    let url = format!("{}/rest/api/2/search", server.url());
+    let jql = "key in (DM-1, DM-2, DM-3) ORDER BY key ASC";
+    let resp = dc_auth(client().get(&url).query(&[("jql", jql)]))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body = json_of(resp).await;
+    assert_eq!(
+        body,
+        json!({"errorMessages": ["An issue with key 'DM-2' does not exist for field 'key'."], "errors": {}})
+    );
+    // `key = X` and `key not in (…)` are checked too.
+    for jql in ["key = DM-2", "key not in (DM-2) AND project = DM"] {
+        let resp = dc_auth(client().get(&url).query(&[("jql", jql)]))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{jql}");
+    }
+    // validateQuery=warn: the query runs and the warning names the key.
+    let resp = dc_auth(
+        client()
+            .get(&url)
+            .query(&[("jql", jql), ("validateQuery", "warn")]),
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = json_of(resp).await;
+    assert_eq!(keys(&page), vec!["DM-1", "DM-3"]);
+    assert_eq!(
+        page["warningMessages"],
+        json!(["An issue with key 'DM-2' does not exist for field 'key'."])
+    );
+    // POST takes the legacy boolean: false is warn; none runs it silently.
+    let resp = dc_auth(
+        client()
+            .post(&url)
+            .json(&json!({"jql": jql, "validateQuery": false})),
+    )
+    .send()
+    .await
+    .expect("send");
+    let page = json_of(resp).await;
+    assert_eq!(keys(&page), vec!["DM-1", "DM-3"]);
+    assert_eq!(page["warningMessages"].as_array().map(Vec::len), Some(1));
+    let resp = dc_auth(
+        client()
+            .post(&url)
+            .json(&json!({"jql": jql, "validateQuery": "none"})),
+    )
+    .send()
+    .await
+    .expect("send");
+    let page = json_of(resp).await;
+    assert_eq!(keys(&page), vec!["DM-1", "DM-3"]);
+    assert!(page.get("warningMessages").is_none(), "{page}");
+    // Without a key clause nothing is checked; the issue GET is Jira's 404.
+    let resp = dc_auth(
+        client()
+            .get(&url)
+            .query(&[("jql", "project = DM ORDER BY key ASC")]),
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(keys(&json_of(resp).await), vec!["DM-1", "DM-3"]);
+    let resp = dc_auth(client().get(format!("{}/rest/api/2/issue/DM-2", server.url())))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// Cloud's `search/jql` has no `validateQuery`: a deleted key is always a 400.
+#[tokio::test]
+async fn cloud_search_naming_a_deleted_key_is_a_400() {
+    let server = JiraServer::start(Config::cloud(), issues(2, 1), 0).expect("start");
+    server.delete_issue("DM-1");
+    let url = format!("{}/rest/api/3/search/jql", server.url());
+    let resp = cloud_auth(client().post(&url).json(&json!({
+        "jql": "key in (DM-1, DM-2)", "validateQuery": "warn"
+    })))
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body = json_of(resp).await;
+    assert_eq!(
+        body["errorMessages"],
+        json!(["An issue with key 'DM-1' does not exist for field 'key'."])
+    );
+}
+
+/// A moved issue takes the new project's next number, records the move, and still answers its
+/// old key: on issue GET (with its new key in the body) and in `key in (…)`.
+#[tokio::test]
+async fn a_moved_issue_answers_its_old_key_under_its_new_one() {
+    let server = JiraServer::start(Config::data_center(), issues(2, 1), 0).expect("start");
+    server.set_now(Some(t0() + Duration::hours(3)));
+    let new_key = server.move_issue("DM-2", "OPS", "admin");
+    assert_eq!(new_key, "OPS-1");
+    assert_eq!(server.issue("OPS-1").expect("moved").key, "OPS-1");
+    let resp = dc_auth(
+        client()
+            .get(format!("{}/rest/api/2/issue/DM-2", server.url()))
+            .query(&[("expand", "changelog")]),
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let issue = json_of(resp).await;
+    assert_eq!(issue["key"], "OPS-1");
+    let items = &issue["changelog"]["histories"][0]["items"];
+    assert_eq!(items[0]["field"], "Key", "{issue}");
+    assert_eq!(items[0]["fromString"], "DM-2");
+    assert_eq!(items[0]["toString"], "OPS-1");
+    let url = format!("{}/rest/api/2/search", server.url());
+    let resp = dc_auth(
+        client()
+            .get(&url)
+            .query(&[("jql", "key in (DM-1, DM-2) ORDER BY key ASC")]),
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut found = keys(&json_of(resp).await);
+    found.sort();
+    assert_eq!(found, vec!["DM-1", "OPS-1"]);
+    // `project = DM` no longer finds it.
+    let resp = dc_auth(client().get(&url).query(&[("jql", "project = DM")]))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(keys(&json_of(resp).await), vec!["DM-1"]);
+    // Over the control endpoint, too.
+    let resp = client()
+        .post(format!("{}/_test/move", server.url()))
+        .json(&json!({"key": "DM-1", "project": "OPS"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(json_of(resp).await["key"], "OPS-2");
+    let resp = client()
+        .post(format!("{}/_test/delete", server.url()))
+        .json(&json!({"key": "OPS-2"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(server.issue("OPS-2").is_none());
+    assert!(server.issue("DM-1").is_none(), "the old key went with it");
+}
