@@ -18,7 +18,11 @@ pub fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
     for r in &st.tickets {
         t.row(vec![
             r.key.clone(),
-            state_cell(r.state, r.deferred_until),
+            if r.gone {
+                format!("{} (gone)", state_cell(r.state, r.deferred_until))
+            } else {
+                state_cell(r.state, r.deferred_until)
+            },
             r.since.map(|s| age(s, now)).unwrap_or_default(),
             r.requested_by.clone().unwrap_or_default(),
             r.approved_by.clone().unwrap_or_default(),

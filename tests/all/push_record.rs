@@ -5,7 +5,7 @@
 use portcullis_testkit::jira_server::{Flavor, JiraServer};
 
 use crate::harness::TestEnv;
-use crate::jira_live::{campaign, config, run_with, sync, t};
+use crate::jira_live::{campaign, config, run_with, searches, sync, t};
 
 /// The ledger's JSON history of a ticket.
 fn history(env: &TestEnv, key: &str) -> serde_json::Value {
@@ -249,4 +249,148 @@ fn observation_7_two_unpushed_decisions_on_a_line_push_as_one() {
     assert!(dm.comments[0].contains("REJECTED"));
     assert!(!dm.labels.contains(&"backport-approved".to_string()));
     assert!(kinds(&env, "DM-100").contains(&"decision.superseded".to_string()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observation 8: sync by key, and tickets that disappear.
+
+#[test]
+fn observation_8_sync_key_fetches_the_named_ticket_after_the_first_sync() {
+    let server = JiraServer::start(config(Flavor::Cloud), campaign(), 0).unwrap();
+    let env = TestEnv::with_workspace("v23");
+    sync(&env, &server, &[]);
+    // DM-102 lost its request label before portcullis saw it, long before the cursor.
+    let r = sync(&env, &server, &["--key", "DM-102"]);
+    assert!(r["since"].is_string(), "an incremental run: {r}");
+    assert_eq!(r["unknown_keys"], serde_json::json!([]), "{r}");
+    let k = kinds(&env, "DM-102");
+    assert!(
+        k.contains(&"label.added".to_string()) && k.contains(&"label.removed".to_string()),
+        "{k:?}"
+    );
+    // Named again, it is read again, whatever the cursor.
+    server.clear_requests();
+    sync(&env, &server, &["--key", "DM-102"]);
+    assert!(
+        searches(&server)
+            .iter()
+            .any(|s| s.body.contains("key in (DM-102)") && !s.body.contains("updated >=")),
+        "{:?}",
+        searches(&server)
+    );
+}
+
+#[test]
+fn observation_8_sync_key_reports_a_key_jira_does_not_have() {
+    for flavor in [Flavor::Cloud, Flavor::DataCenter] {
+        let server = JiraServer::start(config(flavor), campaign(), 0).unwrap();
+        let env = TestEnv::with_workspace("v23");
+        sync(&env, &server, &[]);
+        let r = run_with(
+            &env,
+            &server,
+            &[
+                "sync", "--key", "DM-999", "--key", "DM-103", "--format", "json",
+            ],
+            &[],
+        );
+        assert_eq!(r.code, 1, "{flavor:?}: {}\n{}", r.stdout, r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["unknown_keys"], serde_json::json!(["DM-999"]), "{v}");
+        assert!(
+            kinds(&env, "DM-103").contains(&"ticket.observed".to_string()),
+            "the other key is read all the same"
+        );
+        let t = run_with(&env, &server, &["sync", "--key", "DM-999"], &[]);
+        assert_eq!(t.code, 1);
+        assert!(
+            t.stdout.contains("DM-999: not in Jira"),
+            "{}\n{}",
+            t.stdout,
+            t.stderr
+        );
+    }
+}
+
+#[test]
+fn observation_8_a_deleted_ticket_is_recorded_gone_once_and_never_breaks_a_sync() {
+    for flavor in [Flavor::DataCenter, Flavor::Cloud] {
+        let server = JiraServer::start(config(flavor), campaign(), 0).unwrap();
+        let env = TestEnv::with_workspace("v23");
+        sync(&env, &server, &[]);
+        server.set_now(Some(t("2026-11-24T13:00:00Z")));
+        server.delete_issue("DM-100");
+        let r = sync(&env, &server, &[]);
+        assert_eq!(r["gone"][0]["key"], "DM-100", "{flavor:?}: {r}");
+        assert_eq!(r["gone"].as_array().unwrap().len(), 1, "{r}");
+        let k = kinds(&env, "DM-100");
+        assert_eq!(k.iter().filter(|k| *k == "ticket.gone").count(), 1, "{k:?}");
+        let row = status_row(&env, "DM-100").unwrap();
+        assert_eq!(row["gone"], true, "{row}");
+        let s = env.run(&["status"]);
+        assert!(s.stdout.contains("(gone)"), "{}", s.stdout);
+        let h = env.run(&["history", "DM-100"]);
+        assert!(h.stdout.contains("gone from Jira"), "{}", h.stdout);
+        if flavor == Flavor::DataCenter {
+            assert!(
+                searches(&server)
+                    .iter()
+                    .any(|s| s.body.contains("\"validateQuery\":false")),
+                "Data Center is asked to warn"
+            );
+        }
+        // Later syncs leave it out and record it no more.
+        server.clear_requests();
+        let again = sync(&env, &server, &[]);
+        assert_eq!(again["gone"], serde_json::json!([]), "{again}");
+        assert_eq!(again["new_events"], 0, "{again}");
+        assert!(
+            searches(&server).iter().all(|s| !s.body.contains("DM-100")),
+            "{:?}",
+            searches(&server)
+        );
+        assert!(searches(&server).iter().all(|s| s.status == 200));
+        env.run(&["audit"]).ok();
+    }
+}
+
+#[test]
+fn observation_8_a_ticket_moved_to_another_project_is_recorded_gone() {
+    let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let env = TestEnv::with_workspace("v23");
+    sync(&env, &server, &[]);
+    server.set_now(Some(t("2026-11-24T13:00:00Z")));
+    let new_key = server.move_issue("DM-101", "OPS", "admin");
+    let r = sync(&env, &server, &[]);
+    assert_eq!(r["gone"][0]["key"], "DM-101", "{r}");
+    assert_eq!(r["gone"][0]["moved_to"], new_key.as_str(), "{r}");
+    let h = env.run(&["history", "DM-101"]);
+    assert!(
+        h.stdout.contains(&format!("moved to {new_key}")),
+        "{}",
+        h.stdout
+    );
+    let again = sync(&env, &server, &[]);
+    assert_eq!(again["new_events"], 0, "{again}");
+}
+
+#[test]
+fn observation_8_push_to_a_deleted_ticket_exits_1_and_says_what_to_do() {
+    let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let env = TestEnv::with_workspace("v23");
+    sync(&env, &server, &[]);
+    env.run(&["decide", "approve", "DM-100", "--as", "mlindqvist"])
+        .ok();
+    server.delete_issue("DM-100");
+    let p = run_with(&env, &server, &["push"], &[]);
+    assert_eq!(p.code, 1, "{}\n{}", p.stdout, p.stderr);
+    assert!(
+        p.stdout.contains("not in Jira") && p.stdout.contains("decide again"),
+        "{}",
+        p.stdout
+    );
+    assert!(kinds(&env, "DM-100").contains(&"ticket.gone".to_string()));
+    // Still pending, still failing: nothing was lost.
+    let again = run_with(&env, &server, &["push"], &[]);
+    assert_eq!(again.code, 1);
 }

@@ -507,6 +507,9 @@ pub struct StatusRow {
     pub deferred_until: Option<chrono::NaiveDate>,
     pub last_note: Option<String>,
     pub open_violations: u32,
+    /// Its tracker no longer has it (a `ticket.gone` event): deleted, or moved.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
 }
 
 impl Ledger {
@@ -515,11 +518,12 @@ impl Ledger {
         let mut stmt = self.conn.prepare(
             "SELECT s.ticket, COALESCE(t.summary, ''), s.line, s.state, s.since, s.requested_by, s.approved_by,
                     s.request_count, s.deferred_until, s.last_note,
-                    (SELECT COUNT(*) FROM violations v WHERE v.ticket = s.ticket AND v.line = s.line AND v.resolved_by IS NULL)
+                    (SELECT COUNT(*) FROM violations v WHERE v.ticket = s.ticket AND v.line = s.line AND v.resolved_by IS NULL),
+                    EXISTS (SELECT 1 FROM events g WHERE g.ticket = s.ticket AND g.kind = ?2)
              FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
              WHERE s.line = ?1",
         )?;
-        let rows = stmt.query_map([line], |r| {
+        let rows = stmt.query_map(params![line, kind::TICKET_GONE], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -532,6 +536,7 @@ impl Ledger {
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, Option<String>>(9)?,
                 r.get::<_, u32>(10)?,
+                r.get::<_, bool>(11)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -548,6 +553,7 @@ impl Ledger {
                 until,
                 note,
                 nv,
+                gone,
             ) = row?;
             out.push(StatusRow {
                 key,
@@ -563,6 +569,7 @@ impl Ledger {
                 deferred_until: until.and_then(|u| u.parse().ok()),
                 last_note: note,
                 open_violations: nv,
+                gone,
             });
         }
         out.sort_by(|a, b| {

@@ -13,6 +13,11 @@
 //! - **Interruption**: each page commits with a checkpoint of the run (the query in progress,
 //!   and the newest update applied); a run cut short (network, kill -9) is resumed by the next
 //!   one from its last committed page. The cursor only moves when a scope's run completes.
+//! - **`--key`**: the named tickets are read whatever their labels and whenever they were
+//!   updated; those the tracker does not have are reported (`unknown_keys`).
+//! - **Tickets that disappear**: a ticket the ledger knows that the tracker no longer has
+//!   (deleted, moved to another project) is recorded as gone (`ticket.gone`, once) and left out
+//!   of later reads; it never stops a sync.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -21,7 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use portcullis_core::event::key_order;
+use portcullis_core::event::{key_order, kind};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, from_epoch_ms, now};
 use portcullis_ledger::{Ledger, SyncState};
@@ -76,6 +81,18 @@ pub struct SyncReport {
     pub cursor: Option<DateTime<Utc>>,
     pub elapsed_ms: u64,
     pub warnings: Vec<String>,
+    /// Keys named with `--key` that the tracker does not have.
+    pub unknown_keys: Vec<String>,
+    /// Tickets recorded as gone in this run (deleted, or moved: `moved_to`).
+    pub gone: Vec<GoneTicket>,
+}
+
+/// A ticket the tracker no longer has under its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoneTicket {
+    pub key: String,
+    pub reason: String,
+    pub moved_to: Option<String>,
 }
 
 /// Progress callbacks (the CLI draws a bar; the bot logs).
@@ -286,11 +303,14 @@ impl<'a, T: Tracker> ScopeRun<'a, T> {
     /// return.
     async fn known(&mut self, progress: &dyn Progress) -> Result<()> {
         progress.phase(&self.scope.known_query);
+        let gone = self
+            .ledger
+            .tickets_with_event_from(kind::TICKET_GONE, self.tracker.source())?;
         let known: Vec<String> = self
             .ledger
             .ticket_keys()?
             .into_iter()
-            .filter(|k| self.policy.key_matches(k))
+            .filter(|k| self.policy.key_matches(k) && !gone.contains(k))
             .collect();
         let mut keys = self.tracker.scope_keys(self.scope, known, self.ledger)?;
         keys.sort_by(|a, b| key_order(a, b));
@@ -375,5 +395,25 @@ impl<T: Tracker> Sink<T::Ticket> for PageSink<'_, '_, T> {
 
     fn ledger(&self) -> &Ledger {
         self.run.ledger
+    }
+
+    fn missing(&mut self, key: &str, reason: &str, moved_to: Option<&str>) -> Result<()> {
+        let run = &mut *self.run;
+        if run.ledger.events_for_ticket(key)?.is_empty() {
+            if !run.report.unknown_keys.iter().any(|k| k == key) {
+                run.report.unknown_keys.push(key.to_string());
+            }
+            return Ok(());
+        }
+        let event = crate::plan::gone(run.tracker.source(), key, reason, moved_to, now());
+        if run.ledger.append_all(run.policy, vec![event])? > 0 {
+            run.report.new_events += 1;
+            run.report.gone.push(GoneTicket {
+                key: key.to_string(),
+                reason: reason.to_string(),
+                moved_to: moved_to.map(str::to_string),
+            });
+        }
+        Ok(())
     }
 }

@@ -96,6 +96,9 @@ pub trait Sink<T> {
     fn seen(&self, key: &str) -> bool;
     /// The ledger as it stands, for what a tracker need not read again.
     fn ledger(&self) -> &Ledger;
+    /// The tracker does not have `key` (deleted, moved to `moved_to`, never existed): a ticket
+    /// the ledger knows is recorded as gone (once); one it does not is reported as unknown.
+    fn missing(&mut self, key: &str, reason: &str, moved_to: Option<&str>) -> Result<()>;
 }
 
 /// A label change on a ticket as the tracker tells it, for push's conflict check.
@@ -154,7 +157,8 @@ pub trait Tracker: Sync {
     ) -> impl Future<Output = Result<()>>;
     /// Read the tickets of `scope` that the label queries did not return: `keys`, those the
     /// ledger knows (updated at or after `since`, when given), and `named`, those the user named
-    /// (`--key`); page by page.
+    /// (`--key`, whenever updated); page by page. Keys the tracker does not have go to
+    /// [`Sink::missing`], and never fail the read.
     fn known(
         &self,
         scope: &Scope,

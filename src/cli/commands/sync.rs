@@ -81,7 +81,8 @@ impl Progress for Bar {
 
 /// `sync`: live from Jira (when `[jira]` is configured, or `--url` / `--flavor` name one) and
 /// from GitHub (when `[github]` is). `--key` goes to the tracker its form names (`name#N` is
-/// GitHub's).
+/// GitHub's). Exit 1 when a `--key` names a ticket the tracker does not have (the rest is
+/// synced all the same).
 pub fn live(
     ws: &Workspace,
     choice: &Choice,
@@ -116,5 +117,6 @@ pub fn live(
             }
         }
     }
-    Ok(0)
+    let unknown = reports.iter().any(|r| !r.unknown_keys.is_empty());
+    Ok(if unknown { 1 } else { 0 })
 }

@@ -268,14 +268,18 @@ impl Tracker for GithubTracker {
                 .await?;
             sink.query_started(found.len());
             let mut issues = Vec::new();
-            let mut warnings = Vec::new();
+            let warnings = Vec::new();
             for (k, issue) in found {
                 match issue {
                     Some(i) => issues.push(i),
-                    None => warnings.push(format!(
-                        "{k}: not found in {} (deleted, transferred, or not visible to this token)",
-                        repo.full_name()
-                    )),
+                    None => sink.missing(
+                        &k,
+                        &format!(
+                            "not found in {} (deleted, transferred, or not visible to this token)",
+                            repo.full_name()
+                        ),
+                        None,
+                    )?,
                 }
             }
             let listed = issues.len() as u64;

@@ -8,7 +8,14 @@
 //!   trouble), ordered by `updated ASC, key ASC`. The next page is fetched while this one is
 //!   applied.
 //! - **Known query**: the known keys in chunks, `key in (…) AND (labels is EMPTY OR labels not
-//!   in (…))`.
+//!   in (…) OR project not in (…their projects))` (the last to see moved tickets); the keys
+//!   named with `--key` in chunks too, `key in (…)`, with no time bound.
+//! - **Keys Jira does not have**: a `key in (…)` naming a deleted issue fails whole with a 400.
+//!   Data Center is asked to warn instead (`validateQuery`); on Cloud the 400's messages name
+//!   the keys (else each key is looked up). Those keys are left out and the query runs again;
+//!   each is looked up once: a 404 is a deleted ticket, an answer under another key a moved
+//!   one. A moved issue found by its old key (its changelog records the move) is left out too.
+//!   All of them go to [`Sink::missing`].
 //! - GitHub's tickets (`repo#N`, or seen by a GitHub sync) are not Jira's, even under a policy
 //!   that accepts both.
 
@@ -29,7 +36,7 @@ use portcullis_ledger::Ledger;
 use crate::github::client::split_key;
 use crate::tracker::{Missing, Page, Query, Remote, RemoteChange, Scope, Sink, Tracker};
 use crate::Result;
-use client::{comment_text, JiraClient, LabelOp, PageRequest};
+use client::{comment_text, JiraClient, KeySearch, LabelOp, PageRequest};
 use wire::{label_diff, time_value, History, JiraIssue};
 
 /// A Jira site with the workspace's query, as sync and push use it.
@@ -96,6 +103,118 @@ impl JiraTracker {
         Ok(())
     }
 
+    /// Read a query over `keys` (a `key in (…)` built by `clause`), leaving out the keys Jira
+    /// does not have and handing them to the sink. Returns the keys it read (or found moved).
+    async fn key_pages(
+        &self,
+        keys: &[String],
+        clause: impl Fn(&[String]) -> String,
+        sink: &mut dyn Sink<JiraIssue>,
+    ) -> Result<BTreeSet<String>> {
+        let mut keys: Vec<String> = keys.to_vec();
+        let mut read = BTreeSet::new();
+        // Each round leaves out at least one key, or stops.
+        while !keys.is_empty() {
+            sink.query_started(1);
+            let jql = clause(&keys);
+            let mut at = PageRequest::First;
+            let mut unknown: Vec<String> = Vec::new();
+            let refused = loop {
+                let page = match self.client.search_keys(&jql, &at, self.page_size).await? {
+                    KeySearch::Page(p) => p,
+                    KeySearch::Unknown(named) => break Some(named),
+                };
+                unknown.extend(page.unknown_keys.iter().cloned());
+                let next = page.next.clone();
+                let mut issues = Vec::new();
+                for issue in page.issues {
+                    match moved_from(&issue, &keys) {
+                        Some(old) => {
+                            sink.missing(
+                                &old,
+                                &format!("moved in Jira to {}", issue.key),
+                                Some(&issue.key),
+                            )?;
+                            read.insert(old);
+                        }
+                        None => {
+                            read.insert(issue.key.clone());
+                            issues.push(issue);
+                        }
+                    }
+                }
+                let newest = issues
+                    .iter()
+                    .filter_map(|i| i.fields.as_ref()?.updated.as_ref().and_then(time_value))
+                    .max();
+                sink.page(
+                    Page {
+                        listed: issues.len() as u64,
+                        tickets: issues,
+                        newest,
+                        requests: page.changelog_requests,
+                        total: page.total,
+                        warnings: page.warnings,
+                    },
+                    false,
+                )?;
+                match next {
+                    Some(n) => at = n,
+                    None => break None,
+                }
+            };
+            let suspects: Vec<String> = match refused {
+                None => {
+                    for k in unknown.iter().filter(|k| keys.contains(k)) {
+                        self.gone(k, sink).await?;
+                    }
+                    return Ok(read);
+                }
+                Some(named) => {
+                    let named: Vec<String> =
+                        named.into_iter().filter(|k| keys.contains(k)).collect();
+                    if named.is_empty() {
+                        keys.clone()
+                    } else {
+                        named
+                    }
+                }
+            };
+            let mut left_out = Vec::new();
+            for k in &suspects {
+                if self.gone(k, sink).await? {
+                    left_out.push(k.clone());
+                }
+            }
+            if left_out.is_empty() {
+                return Err(crate::Error::input(format!(
+                    "Jira at {} refused a search of known tickets (400), and every key in it exists",
+                    self.site()
+                ))
+                .hint("check jira.jql in portcullis.toml"));
+            }
+            keys.retain(|k| !left_out.contains(k));
+        }
+        Ok(read)
+    }
+
+    /// Look `key` up: when Jira does not have it (404) or has it under another key (moved), hand
+    /// it to the sink and return true.
+    async fn gone(&self, key: &str, sink: &mut dyn Sink<JiraIssue>) -> Result<bool> {
+        match self.client.current_key(key).await? {
+            None => sink.missing(
+                key,
+                "not found in Jira (deleted, or not visible to this account)",
+                None,
+            )?,
+            Some(now) if !now.eq_ignore_ascii_case(key) => {
+                sink.missing(key, &format!("moved in Jira to {now}"), Some(&now))?
+            }
+            Some(_) => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// Tickets a sync saw in GitHub (their `ticket.observed` came from there).
     fn github_tickets(ledger: &Ledger) -> Result<BTreeSet<String>> {
         Ok(ledger.tickets_with_event_from(kind::TICKET_OBSERVED, source::GITHUB)?)
@@ -140,6 +259,25 @@ fn bounded(clause: &str, since: Option<DateTime<Utc>>) -> String {
         Some(ms) => format!("{clause} AND updated >= {ms} ORDER BY updated ASC, key ASC"),
         None => format!("{clause} ORDER BY updated ASC, key ASC"),
     }
+}
+
+/// The key `issue` had before it was moved, when that is one of `asked` and not its key now:
+/// Jira finds a moved issue by its old key, and its changelog records the move.
+fn moved_from(issue: &JiraIssue, asked: &[String]) -> Option<String> {
+    if asked.iter().any(|k| k.eq_ignore_ascii_case(&issue.key)) {
+        return None;
+    }
+    let histories = issue.changelog.as_ref()?.entries();
+    histories
+        .iter()
+        .flat_map(|h| h.items.iter())
+        .filter(|i| {
+            i.field
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case("key"))
+        })
+        .filter_map(|i| i.from_string.clone())
+        .find(|old| asked.iter().any(|k| k.eq_ignore_ascii_case(old)))
 }
 
 /// The label changes of an issue's histories, as push's conflict check reads them; with the
@@ -226,23 +364,53 @@ impl Tracker for JiraTracker {
         &self,
         scope: &Scope,
         mut keys: Vec<String>,
-        named: Vec<String>,
+        mut named: Vec<String>,
         since: Option<DateTime<Utc>>,
         sink: &mut dyn Sink<JiraIssue>,
     ) -> Result<()> {
-        keys.extend(named);
+        named.sort_by(|a, b| portcullis_core::event::key_order(a, b));
+        named.dedup();
+        keys.retain(|k| !named.contains(k));
         keys.sort_by(|a, b| portcullis_core::event::key_order(a, b));
         keys.dedup();
         let labels = jql_list(&scope.labels);
+        let extra = self.extra_jql.as_deref();
         for chunk in keys.chunks(self.key_chunk.max(1)) {
-            let clause = with_extra(
-                format!(
-                    "key in ({}) AND (labels is EMPTY OR labels not in ({labels}))",
-                    chunk.join(", ")
-                ),
-                self.extra_jql.as_deref(),
-            );
-            self.pages(&bounded(&clause, since), false, sink).await?;
+            // A known ticket moved to another project is read too, to be seen gone.
+            let clause = |keys: &[String]| {
+                let mut projects: Vec<String> = keys
+                    .iter()
+                    .filter_map(|k| k.rsplit_once('-').map(|(p, _)| jql_string(p)))
+                    .collect();
+                projects.sort();
+                projects.dedup();
+                let unlabelled = with_extra(
+                    format!("labels is EMPTY OR labels not in ({labels})"),
+                    extra,
+                );
+                let c = format!(
+                    "key in ({}) AND (({unlabelled}) OR project not in ({}))",
+                    keys.join(", "),
+                    projects.join(", ")
+                );
+                bounded(&c, since)
+            };
+            self.key_pages(chunk, clause, sink).await?;
+        }
+        // The named tickets, whatever their labels and whenever they were updated.
+        for chunk in named.chunks(self.key_chunk.max(1)) {
+            let clause = |keys: &[String]| {
+                bounded(
+                    &with_extra(format!("key in ({})", keys.join(", ")), extra),
+                    None,
+                )
+            };
+            let read = self.key_pages(chunk, clause, sink).await?;
+            for k in chunk.iter().filter(|k| !read.contains(*k)) {
+                if !sink.seen(k) {
+                    sink.missing(k, "not in Jira (or outside jira.jql)", None)?;
+                }
+            }
         }
         Ok(())
     }

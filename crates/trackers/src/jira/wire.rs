@@ -26,6 +26,37 @@ pub struct SearchPage {
     pub is_last: Option<bool>,
     #[serde(default)]
     pub next_page_token: Option<String>,
+    /// Data Center with `validateQuery` warn: what the query named that does not exist.
+    #[serde(default)]
+    pub warning_messages: Option<Vec<String>>,
+}
+
+/// The issue keys a Jira message quotes (`An issue with key 'DM-35' does not exist for field
+/// 'key'.`), in order.
+pub fn quoted_keys(messages: &[String]) -> Vec<String> {
+    let looks_like_key = |s: &str| {
+        let Some((project, number)) = s.rsplit_once('-') else {
+            return false;
+        };
+        project
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && project
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !number.is_empty()
+            && number.chars().all(|c| c.is_ascii_digit())
+    };
+    let mut out: Vec<String> = Vec::new();
+    for m in messages {
+        for (i, part) in m.split('\'').enumerate() {
+            if i % 2 == 1 && looks_like_key(part) && !out.iter().any(|k| k == part) {
+                out.push(part.to_string());
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Deserialize)]

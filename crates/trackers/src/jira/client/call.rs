@@ -148,6 +148,7 @@ impl JiraClient {
                 .hint("check the token (and the email on Cloud); portcullis stops rather than sync an empty project"),
                 status: Some(status.as_u16()),
                 login_rejected: true,
+                messages: Vec::new(),
             }));
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
@@ -170,6 +171,9 @@ impl JiraClient {
                 error: self.client_error(status, headers, bytes, what),
                 status: Some(status.as_u16()),
                 login_rejected: false,
+                messages: serde_json::from_slice::<Value>(bytes)
+                    .map(|v| crate::jira::wire::error_messages(&v))
+                    .unwrap_or_default(),
             }));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -20,6 +20,8 @@ pub(super) struct Failure {
     pub(super) error: Error,
     pub(super) status: Option<u16>,
     pub(super) login_rejected: bool,
+    /// The `errorMessages` (and `errors`) of a refusal's JSON body.
+    pub(super) messages: Vec<String>,
 }
 
 impl From<Error> for Failure {
@@ -28,6 +30,7 @@ impl From<Error> for Failure {
             error,
             status: None,
             login_rejected: false,
+            messages: Vec::new(),
         }
     }
 }

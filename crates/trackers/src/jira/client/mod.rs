@@ -168,6 +168,17 @@ pub struct Page {
     /// Extra requests made to complete truncated changelogs.
     pub changelog_requests: u64,
     pub warnings: Vec<String>,
+    /// Keys the query named that Jira does not have (its `warningMessages`, Data Center with
+    /// `validateQuery` warn).
+    pub unknown_keys: Vec<String>,
+}
+
+/// A search over named keys: a page, or Jira's refusal of keys it does not have.
+#[derive(Debug)]
+pub enum KeySearch {
+    Page(Page),
+    /// A 400 for the whole query: the keys its messages quote (none when they quote none).
+    Unknown(Vec<String>),
 }
 
 /// One label operation of an edit.
@@ -363,6 +374,31 @@ impl JiraClient {
             id,
             display_name: user.display_name,
         })
+    }
+
+    /// The key an issue has now (a moved issue answers its old key with its new one), or
+    /// `None` if Jira does not have it.
+    pub async fn current_key(&self, key: &str) -> Result<Option<String>> {
+        match self
+            .call_as::<Value>(
+                true,
+                Method::GET,
+                &["rest", "api", "2", "issue", key],
+                &[("fields", "summary".into())],
+                None,
+                "looking an issue up",
+            )
+            .await
+        {
+            Ok(v) => Ok(Some(
+                v.get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or(key)
+                    .to_string(),
+            )),
+            Err(f) if f.status == Some(404) => Ok(None),
+            Err(f) => Err(f.error),
+        }
     }
 
     /// Read one issue with its labels, comments and (embedded) changelog. `None` if it is gone.

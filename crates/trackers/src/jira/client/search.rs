@@ -4,13 +4,43 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{comment_text, Flavor, JiraClient, Page, PageRequest, FIELDS};
-use crate::jira::wire::{Changelog, History, JiraIssue, SearchPage};
+use super::errors::Failure;
+use super::{comment_text, Flavor, JiraClient, KeySearch, Page, PageRequest, FIELDS};
+use crate::jira::wire::{quoted_keys, Changelog, History, JiraIssue, SearchPage};
 use crate::{Error, Result};
 
 impl JiraClient {
     /// One search page. Changelogs that the search cut short are completed.
     pub async fn search(&self, jql: &str, at: &PageRequest, page_size: u32) -> Result<Page> {
+        self.search_page(jql, at, page_size, false)
+            .await
+            .map_err(Error::from)
+    }
+
+    /// One page of a search that names issue keys, some of which Jira may not have (deleted,
+    /// moved): Data Center is asked to warn about them (`validateQuery`) and the page says
+    /// which; Cloud's `search/jql` has no such switch, and its 400 becomes
+    /// [`KeySearch::Unknown`] with the keys its messages quote.
+    pub async fn search_keys(
+        &self,
+        jql: &str,
+        at: &PageRequest,
+        page_size: u32,
+    ) -> Result<KeySearch> {
+        match self.search_page(jql, at, page_size, true).await {
+            Ok(page) => Ok(KeySearch::Page(page)),
+            Err(f) if f.status == Some(400) => Ok(KeySearch::Unknown(quoted_keys(&f.messages))),
+            Err(f) => Err(f.error),
+        }
+    }
+
+    async fn search_page(
+        &self,
+        jql: &str,
+        at: &PageRequest,
+        page_size: u32,
+        warn_keys: bool,
+    ) -> Result<Page, Failure> {
         let mut warnings = Vec::new();
         let (page, next, total): (SearchPage, Option<PageRequest>, Option<u64>) = match self
             .flavor()
@@ -26,7 +56,8 @@ impl JiraClient {
                     body["nextPageToken"] = json!(t);
                 }
                 let page: SearchPage = self
-                    .call(
+                    .call_as(
+                        true,
                         Method::POST,
                         &["rest", "api", "3", "search", "jql"],
                         &[],
@@ -42,7 +73,8 @@ impl JiraClient {
                             return Err(Error::internal(format!(
                                 "Jira at {} returned the same page token twice; stopping to avoid a loop",
                                 self.site()
-                            )));
+                            ))
+                            .into());
                         }
                         Some(PageRequest::Token(t))
                     }
@@ -61,15 +93,20 @@ impl JiraClient {
                     PageRequest::StartAt(n) => *n,
                     _ => 0,
                 };
-                let body = json!({
+                let mut body = json!({
                     "jql": jql,
                     "startAt": start,
                     "maxResults": page_size,
                     "fields": FIELDS,
                     "expand": ["changelog"],
                 });
+                if warn_keys {
+                    // The POST body's legacy boolean: false is `warn`.
+                    body["validateQuery"] = json!(false);
+                }
                 let page: SearchPage = self
-                    .call(
+                    .call_as(
+                        true,
                         Method::POST,
                         &["rest", "api", "2", "search"],
                         &[],
@@ -89,6 +126,7 @@ impl JiraClient {
                 (page, next, total)
             }
         };
+        let unknown_keys = quoted_keys(page.warning_messages.as_deref().unwrap_or_default());
         let mut issues = page.issues;
         let changelog_requests = self.complete_changelogs(&mut issues).await?;
         Ok(Page {
@@ -97,6 +135,7 @@ impl JiraClient {
             total,
             changelog_requests,
             warnings,
+            unknown_keys,
         })
     }
 
