@@ -582,6 +582,33 @@ fn push_reports_a_conflicting_label_edit_and_overwrites_nothing() {
     assert!(h.stdout.contains("in GitHub by hbrandt"), "{}", h.stdout);
 }
 
+/// Issue 16, observation 6, on GitHub (the same push loop): an approval is not written onto a
+/// request withdrawn after the decision.
+#[test]
+fn observation_6_on_github_an_approval_is_not_pushed_onto_a_withdrawn_request() {
+    let server = GithubServer::start(config(), campaign(), 0).unwrap();
+    let env = workspace(&server, "");
+    sync(&env, &[]);
+    env.run(&["decide", "approve", "daf_butler#1", "--as", "mlindqvist"])
+        .ok();
+    server.set_now(Some(t("2026-11-24T13:00:00Z")));
+    server.edit_labels_as("dev1", BUTLER, 1, &[], &["backport-v23"]);
+    let p = run(&env, &["push"], &[]);
+    assert_eq!(p.code, 1, "{}\n{}", p.stdout, p.stderr);
+    assert!(
+        p.stdout.contains("CONFLICT") && p.stdout.contains("withdrawn"),
+        "{}",
+        p.stdout
+    );
+    let after = server.issue(BUTLER, 1).unwrap();
+    assert!(
+        !after.labels.contains(&"backport-approved".to_string()),
+        "{:?}",
+        after.labels
+    );
+    assert!(after.comments.is_empty(), "no comment posted");
+}
+
 #[test]
 fn the_token_never_reaches_output_logs_or_the_ledger() {
     let server = GithubServer::start(config(), campaign(), 0).unwrap();

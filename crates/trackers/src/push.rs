@@ -804,6 +804,70 @@ mod tests {
         assert!(plan[0].labels.is_empty());
     }
 
+    fn ev(seq: i64, kind: &str, line: &str, payload: Value) -> Event {
+        let at = portcullis_core::time::parse_utc("2026-11-24T12:00:00Z").unwrap()
+            + chrono::Duration::seconds(seq);
+        Event {
+            seq,
+            ticket: Some("DM-1".into()),
+            line: Some(line.into()),
+            kind: kind.into(),
+            source: source::LOCAL.into(),
+            actor: Some("mlindqvist".into()),
+            at,
+            recorded_at: at,
+            meeting: None,
+            note: None,
+            payload,
+            dedup_key: None,
+            hash: format!("{seq:064x}"),
+        }
+    }
+
+    fn decided(seq: i64, line: &str, d: &str) -> Event {
+        ev(seq, kind::DECISION, line, json!({ "decision": d }))
+    }
+
+    #[test]
+    fn a_later_decision_on_a_line_supersedes_the_unpushed_ones() {
+        let events = vec![
+            decided(1, "v23", "reject"),
+            decided(2, "v23", "approve"),
+            decided(3, "v24", "defer"),
+            decided(4, "v23", "done"),
+        ];
+        let pending = pending_from(&events);
+        let got: Vec<(i64, Vec<i64>)> = pending
+            .iter()
+            .map(|d| (d.seq, d.supersedes.clone()))
+            .collect();
+        // The approve replaces the reject; the done and the other line's defer are their own.
+        assert_eq!(got, vec![(2, vec![1]), (3, vec![]), (4, vec![])]);
+
+        // Once the approve is pushed and the reject recorded superseded, neither is pending;
+        // a pushed decision is not listed as superseded by a later one.
+        let mut more = events.clone();
+        more.push(ev(5, kind::PUSHED, "v23", json!({ "decision_seq": 2 })));
+        more.push(ev(
+            6,
+            kind::DECISION_SUPERSEDED,
+            "v23",
+            json!({ "decision_seq": 1, "superseded_by": 2 }),
+        ));
+        more.push(decided(7, "v23", "revoke"));
+        let got: Vec<(i64, Vec<i64>)> = pending_from(&more)
+            .iter()
+            .map(|d| (d.seq, d.supersedes.clone()))
+            .collect();
+        assert_eq!(got, vec![(3, vec![]), (4, vec![]), (7, vec![])]);
+
+        // A decision taken back leaves the one before it pending.
+        let mut undone = events;
+        undone.push(ev(8, kind::DECISION_UNDONE, "v23", json!({ "undoes": 2 })));
+        let got: Vec<i64> = pending_from(&undone).iter().map(|d| d.seq).collect();
+        assert_eq!(got, vec![1, 3, 4]);
+    }
+
     #[test]
     fn comments_carry_reason_meeting_and_marker() {
         let p = policy();

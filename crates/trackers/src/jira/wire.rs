@@ -258,4 +258,16 @@ mod tests {
         assert_eq!(added, vec!["x", "y"]);
         assert!(removed.is_empty());
     }
+
+    #[test]
+    fn the_keys_jira_messages_quote() {
+        let msgs = vec![
+            "An issue with key 'DM-35' does not exist for field 'key'.".to_string(),
+            "The issue key 'ops_2-7' for field 'key' is invalid.".to_string(),
+            "An issue with key 'DM-35' does not exist for field 'key'.".to_string(),
+            "Field 'labels' does not exist or you do not have permission to view it.".to_string(),
+        ];
+        assert_eq!(quoted_keys(&msgs), vec!["DM-35", "ops_2-7"]);
+        assert!(quoted_keys(&["The value 'x-y' is bad".to_string()]).is_empty());
+    }
 }
