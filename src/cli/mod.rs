@@ -91,9 +91,10 @@ pub enum Command {
         /// Re-read every ticket instead of those updated since the last sync.
         #[arg(long)]
         full: bool,
-        /// Also read this ticket whatever its labels (repeatable): e.g. a request rejected
-        /// before portcullis was used, whose labels are gone. Once in the ledger it is kept in sync.
-        /// GitHub tickets are `repo#123`.
+        /// Also read this ticket whatever its labels and whenever it was updated (repeatable):
+        /// e.g. a request rejected before portcullis was used, whose labels are gone. Once in the
+        /// ledger it is kept in sync. A key the tracker does not have is reported, and the command
+        /// exits 1. GitHub tickets are `repo#123`.
         #[arg(long = "key", value_name = "KEY")]
         keys: Vec<String>,
         /// The Jira site (overrides jira.url).
