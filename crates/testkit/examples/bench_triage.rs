@@ -617,7 +617,8 @@ fn add_decisions(
                 decision: Decision::NeedsInfo,
                 note: Some("Which campaign step needs it?".into()),
                 actor: members[decided % members.len()].clone(),
-                meeting: Some(week),
+                // No sitting is open while the ledger is built: out-of-meeting decisions.
+                meeting: None,
                 until: None,
                 force: false,
                 target: None,
@@ -767,7 +768,7 @@ fn load_parts(
         ),
         (
             "meeting::decisions_of",
-            Box::new(|| Ok(meeting::decisions_of(ledger, line, m.date)?.len())),
+            Box::new(|| Ok(meeting::decisions_of(ledger, m)?.len())),
         ),
         (
             "sync::push::pending_decisions",

@@ -27,7 +27,9 @@ use serde_json::{json, Value};
 
 use crate::tracker::{Account, Missing, RemoteChange, Tracker};
 use crate::Result;
-use portcullis_core::event::{kind, source, Event, NewEvent};
+use portcullis_core::event::{
+    decision_counts, kind, ratified_decisions, sitting_of, source, Event, NewEvent,
+};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, now};
 use portcullis_core::workflow::Decision;
@@ -42,7 +44,11 @@ pub struct PendingDecision {
     pub line: String,
     pub decision: Decision,
     pub note: Option<String>,
+    /// The sitting's date (for a ratified decision, the ratifying sitting's); `None` for a
+    /// decision taken outside a meeting.
     pub meeting: Option<NaiveDate>,
+    /// The sitting of that date (1 for the day's first).
+    pub sitting: u32,
     pub until: Option<NaiveDate>,
     pub actor: Option<String>,
     pub at: DateTime<Utc>,
@@ -66,14 +72,22 @@ pub struct TicketPlan {
     pub comments: Vec<(String, String)>,
 }
 
-/// Decisions with no `push` event yet, oldest first.
+/// Decisions with no `push` event yet, oldest first. Provisional decisions wait until a quorate
+/// sitting ratifies them, and are then pushed as decisions of the ratifying sitting.
 pub fn pending_decisions(ledger: &Ledger) -> Result<Vec<PendingDecision>> {
-    let events = ledger.events_of_kinds(&[kind::DECISION, kind::PUSHED, kind::DECISION_UNDONE])?;
+    let events = ledger.events_of_kinds(&[
+        kind::DECISION,
+        kind::PUSHED,
+        kind::DECISION_UNDONE,
+        kind::DECISION_RATIFIED,
+    ])?;
     Ok(pending_from(&events))
 }
 
-/// [`pending_decisions`] from events already read (decisions, pushes and undos, in order).
+/// [`pending_decisions`] from events already read (decisions, pushes, undos and
+/// ratifications, in order).
 pub fn pending_from(events: &[Event]) -> Vec<PendingDecision> {
+    let ratified = ratified_decisions(events);
     // Pushed decisions, and decisions taken back before they were pushed: neither is pending.
     let pushed: HashSet<i64> = events
         .iter()
@@ -89,14 +103,25 @@ pub fn pending_from(events: &[Event]) -> Vec<PendingDecision> {
         .iter()
         .filter(|e| e.kind == kind::DECISION && e.source == source::LOCAL)
         .filter(|e| !pushed.contains(&e.seq))
+        .filter(|e| decision_counts(e, &ratified))
         .cloned()
-        .filter_map(to_pending)
+        .filter_map(|e| {
+            let r = ratified.get(&e.seq).copied();
+            let mut d = to_pending(e)?;
+            if let Some(r) = r {
+                d.meeting = r.date;
+                d.sitting = r.sitting;
+            }
+            Some(d)
+        })
         .collect()
 }
 
 fn to_pending(e: Event) -> Option<PendingDecision> {
     let decision = Decision::parse(e.payload.get("decision")?.as_str()?)?;
+    let sitting = sitting_of(&e);
     Some(PendingDecision {
+        sitting,
         seq: e.seq,
         hash: e.hash,
         key: e.ticket?,
@@ -132,10 +157,12 @@ pub fn comment_body(policy: &LoadedPolicy, d: &PendingDecision) -> String {
         Decision::Done => "recorded the backport as DONE".to_string(),
         Decision::Revoke => "REVOKED the approval of the backport".to_string(),
     };
-    let meeting = d
-        .meeting
-        .map(|m| format!(" at its meeting of {m}"))
-        .unwrap_or_default();
+    // Only a decision of a meeting names one: no date is ever invented.
+    let meeting = match d.meeting {
+        Some(m) if d.sitting > 1 => format!(" at its meeting of {m} (sitting {})", d.sitting),
+        Some(m) => format!(" at its meeting of {m}"),
+        None => " outside a meeting".to_string(),
+    };
     let mut s = format!(
         "Backport steering committee{meeting}: {what} of {} to {}{branch}.",
         d.key, d.line
@@ -535,6 +562,7 @@ mod tests {
             decision,
             note: note.map(str::to_string),
             meeting: "2026-11-24".parse().ok(),
+            sitting: 1,
             until: None,
             actor: Some("mlindqvist".into()),
             at: portcullis_core::time::parse_utc("2026-11-24T12:00:00Z").unwrap()
@@ -572,5 +600,21 @@ mod tests {
         assert!(body.contains("not needed for DP0.2"));
         assert!(body.contains("2026-11-24"));
         assert!(body.contains(&x.marker()));
+    }
+
+    #[test]
+    fn comments_name_the_sitting_after_the_first_and_never_invent_a_meeting() {
+        let p = policy();
+        let mut x = d(8, Decision::Approve, None);
+        x.sitting = 2;
+        let body = comment_body(&p, &x);
+        assert!(
+            body.contains("at its meeting of 2026-11-24 (sitting 2)"),
+            "{body}"
+        );
+        x.meeting = None;
+        let body = comment_body(&p, &x);
+        assert!(body.contains("outside a meeting"), "{body}");
+        assert!(!body.contains("at its meeting"), "{body}");
     }
 }

@@ -81,9 +81,14 @@ fn title_line(app: &App, th: &Theme, width: u16) -> Line<'static> {
     let m = &app.snap.meeting;
     let wide = width >= 100;
     let quorum = match (m.quorum, m.quorate()) {
-        (Some(q), Some(ok)) if wide => {
-            format!(", quorum {q} {}", if ok { "met" } else { "NOT met" })
-        }
+        (Some(q), Some(ok)) if wide => format!(
+            ", quorum {q} {}",
+            if ok {
+                "met"
+            } else {
+                "NOT met: decisions provisional"
+            }
+        ),
         (Some(q), Some(ok)) => format!(" (quorum {q}: {})", if ok { "yes" } else { "NO" }),
         _ => String::new(),
     };
@@ -94,9 +99,14 @@ fn title_line(app: &App, th: &Theme, width: u16) -> Line<'static> {
     Line::from(vec![
         Span::styled(format!("{} triage ", app.snap.line), th.header()),
         Span::raw(format!(
-            "{}{last} · {} present{quorum} · {} decided · {} unpushed",
+            "{}{}{last} · {} present{quorum} · {} decided · {} unpushed",
             m.date,
-            m.attendees.len(),
+            if m.sitting > 1 {
+                format!(" sitting {}", m.sitting)
+            } else {
+                String::new()
+            },
+            m.attending().len(),
             app.snap.decided_here,
             app.snap.pending_push
         )),
