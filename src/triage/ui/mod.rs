@@ -61,7 +61,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         _ => f.render_widget(Paragraph::new(app.status.clone()), status),
     }
     let hint = match &app.mode {
-        Mode::Prompt(_) => "Enter confirm · Esc cancel",
+        Mode::Prompt(_) => "Enter confirm · Ctrl-F policy exception · Esc cancel",
         Mode::Detail(_) => "a r d i n decide · u undo · ↑↓ scroll · Esc back",
         Mode::End(_) => "",
         _ if keys.width >= 100 => {
@@ -170,6 +170,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("i", "needs more information"),
     ("n", "add a note"),
     ("u", "undo this meeting's last decision"),
+    ("Ctrl-F", "after a refusal: a policy exception"),
+    ("R", "ratify provisional decisions"),
     ("/", "filter; Esc clears it"),
     ("s", "sort: triage order, oldest, key"),
     ("Enter", "ticket detail; Esc back"),
