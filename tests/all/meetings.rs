@@ -462,6 +462,8 @@ fn observation_3_below_quorum_decisions_are_provisional_not_counted_and_not_push
         r.stdout
     );
     assert_eq!(state(&env, "DM-100"), "approved");
+    // The derived state is still what a rebuild from the events gives.
+    env.run(&["audit"]).ok();
     let st = env.run(&["status"]);
     assert!(!st.ok().stdout.contains("Provisional"), "{}", st.stdout);
     run_jira(&env, &server, &["push"]).ok();
@@ -828,4 +830,53 @@ fn observation_10_triage_says_why_it_refuses_and_records_a_policy_exception_with
         Some("the requester must confirm the steps")
     );
     assert!(app.status.contains("policy exception"), "{}", app.status);
+}
+
+#[test]
+fn on_the_triage_screen_below_quorum_is_provisional_and_r_ratifies_once_someone_joins() {
+    let (env, ws) = demo();
+    let mut ledger = ws.open_ledger().unwrap();
+    let (m, _) = meeting::open(
+        &mut ledger,
+        &ws.policy,
+        "v23",
+        d("2026-11-24"),
+        &names(&["Mara Lindqvist", "tokafor"]),
+        "Mara Lindqvist",
+    )
+    .unwrap();
+    let snap = data::load_at(&ledger, &ws.policy, &m, t(NOW)).unwrap();
+    let mut app = App::new(snap, "Mara Lindqvist".into(), false, false);
+    app.clock = Some(t(NOW));
+    let first = app.queue()[0].key.clone();
+    let pending = app.snap.pending_push;
+    let mut keys = vec![k(KeyCode::Char('a'))];
+    keys.extend(text("ok"));
+    keys.push(k(KeyCode::Enter));
+    press(&mut app, &mut ledger, &ws, &keys);
+    assert!(
+        app.status
+            .contains("provisional in the meeting of 2026-11-24"),
+        "{}",
+        app.status
+    );
+    assert_eq!(state(&env, &first), "requested", "not counted");
+    assert!(app.snap.queue.iter().any(|r| r.key == first));
+    assert_eq!(app.snap.pending_push, pending, "not pushed");
+    // R refuses below quorum, and says why.
+    press(&mut app, &mut ledger, &ws, &[k(KeyCode::Char('R'))]);
+    assert!(app.status.contains("below quorum"), "{}", app.status);
+    // Someone arrives (from another terminal); the screen picks it up and R ratifies.
+    env.run(&["meeting", "join", "praman"]).ok();
+    app.reload(&ledger, &ws.policy).unwrap();
+    assert_eq!(app.snap.meeting.attending().len(), 3);
+    press(&mut app, &mut ledger, &ws, &[k(KeyCode::Char('R'))]);
+    assert!(
+        app.status.contains("Ratified 1 provisional decision(s)"),
+        "{}",
+        app.status
+    );
+    assert_eq!(state(&env, &first), "approved");
+    assert_eq!(app.snap.pending_push, pending + 1);
+    assert!(app.snap.queue.iter().all(|r| r.key != first));
 }
