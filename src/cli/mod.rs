@@ -185,7 +185,9 @@ pub enum Command {
         /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
-        /// Meeting date, YYYY-MM-DD (default: the last meeting day of the policy, on or before today).
+        /// The decision goes to the line's open meeting sitting (provisional while attendance
+        /// is below quorum, and only by an attending member); with no sitting open it is
+        /// recorded as out of meeting. --meeting DATE insists on the open sitting of that date.
         #[arg(long, value_parser = parse_date)]
         meeting: Option<chrono::NaiveDate>,
         /// With `defer`: when to look at it again, YYYY-MM-DD.
@@ -364,6 +366,17 @@ pub enum Command {
         #[arg(long, value_parser = formats(MINUTES), default_value = "md")]
         format: Format,
     },
+    /// A meeting without the screen: open or close a sitting, record who arrives and leaves,
+    /// ratify provisional decisions, list the queue.
+    ///
+    /// A meeting is a line's date and sitting: a closed sitting stays closed, and opening the
+    /// same day again starts sitting 2 with its own attendees. While a sitting is open, every
+    /// decision of the line belongs to it; attendance below the policy's quorum makes committee
+    /// decisions provisional (not counted, not pushed) until a quorate sitting ratifies them.
+    Meeting {
+        #[command(subcommand)]
+        command: MeetingCommand,
+    },
     /// Post the digest of a line (new requests, decisions with reasons, landings, reverts, drift,
     /// stale approvals with owners, readiness) and alerts for urgent events to the chat targets
     /// of portcullis.toml (`[[notify]]`), once each: what was posted is recorded in the ledger.
@@ -451,6 +464,79 @@ pub enum PolicyCommand {
     },
     /// Print the JSON schema of policy files.
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MeetingCommand {
+    /// Open a sitting (the chair, --as, must be one of the attendees). Resumes the open sitting
+    /// of that date; a closed sitting is never reopened: the same day again is a new sitting.
+    Open {
+        /// Who attends (committee names or aliases; repeat).
+        #[arg(long = "attendee", value_name = "NAME", required = true)]
+        attendees: Vec<String>,
+        /// The meeting's date (default: today).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<chrono::NaiveDate>,
+        /// The release line (default: the policy\'s only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// The chair (default: the workspace's user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Close the open sitting.
+    Close {
+        /// The release line (default: the policy\'s only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Who closes it (default: the workspace's user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Record that a member arrived at the open sitting (from now on they count).
+    Join {
+        /// Committee name or alias.
+        name: String,
+        /// The release line (default: the policy\'s only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Who records it (default: the workspace's user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Record that a member left the open sitting.
+    Leave {
+        /// Committee name or alias.
+        name: String,
+        /// The release line (default: the policy\'s only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Who records it (default: the workspace's user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Ratify, in the open sitting (which must be quorate), every provisional decision of the
+    /// line in one step; they then count and are pushed as decisions of this sitting.
+    Ratify {
+        /// The release line (default: the policy\'s only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Who ratifies (an attending member; default: the workspace's user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// The requests a meeting would take up: the triage screen's queue.
+    Queue {
+        /// The meeting's date (default: the open sitting's, else today).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<chrono::NaiveDate>,
+        /// The release line (default: the policy\'s only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -160,6 +160,7 @@ pub fn generate(now: DateTime<Utc>) -> DemoData {
             hist,
         });
     }
+    decisions.extend(meeting_events(&cal));
     DemoData {
         issues,
         decisions,
@@ -195,6 +196,45 @@ impl Calendar {
         let t = d.and_hms_opt(16, 0, 0).expect("valid time").and_utc();
         t + Duration::minutes(minutes)
     }
+}
+
+/// The campaign's meetings as the ledger records them: each a quorate sitting (the whole
+/// committee, chaired by Mara Lindqvist) opened just before its decisions and closed after, so
+/// that the minutes, the triage screen's "last meeting" and the decisions agree.
+fn meeting_events(cal: &Calendar) -> Vec<NewEvent> {
+    let attendees: Vec<&str> = COMMITTEE.iter().map(|(_, name)| *name).collect();
+    let event = |kind, d: NaiveDate, minutes, payload| NewEvent {
+        ticket: None,
+        line: Some("v23".into()),
+        kind,
+        source: source::LOCAL.into(),
+        actor: Some(COMMITTEE[0].1.into()),
+        at: Calendar::at_meeting(d, minutes),
+        meeting: Some(d),
+        note: None,
+        payload,
+        dedup_key: Some(format!("demo:meeting:{d}:{minutes}")),
+    };
+    cal.meetings
+        .iter()
+        .flat_map(|d| {
+            [
+                event(
+                    kind::MEETING_OPENED,
+                    *d,
+                    -1,
+                    json!({ "date": d.to_string(), "sitting": 1, "attendees": attendees,
+                            "quorum": 3, "chair": COMMITTEE[0].1 }),
+                ),
+                event(
+                    kind::MEETING_CLOSED,
+                    *d,
+                    120,
+                    json!({ "date": d.to_string(), "sitting": 1 }),
+                ),
+            ]
+        })
+        .collect()
 }
 
 /// 80 distinct ticket numbers, ascending.

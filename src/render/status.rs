@@ -122,6 +122,30 @@ pub fn render_table(st: &LineStatus) -> String {
         out.push_str(&format!("\nOpen violations ({}):\n", st.violations.len()));
         out.push_str(&violations_table(st).render());
     }
+    out.push_str(&provisional_lines(st));
+    out
+}
+
+/// The provisional decisions: recorded below quorum, not counted until a quorate meeting
+/// ratifies them (empty when there are none).
+pub fn provisional_lines(st: &LineStatus) -> String {
+    if st.provisional.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nProvisional ({}; below quorum, not counted nor pushed until a quorate meeting ratifies them):\n",
+        st.provisional.len()
+    );
+    for p in &st.provisional {
+        out.push_str(&format!(
+            "  {} {} by {} in {} (event {})\n",
+            p.decision,
+            p.key,
+            p.by.as_deref().unwrap_or("?"),
+            p.meeting,
+            p.seq
+        ));
+    }
     out
 }
 
@@ -137,5 +161,6 @@ pub fn render_md(st: &LineStatus) -> String {
         out.push_str("\n### Open violations\n\n");
         out.push_str(&violations_table(st).render_md());
     }
+    out.push_str(&provisional_lines(st));
     out
 }

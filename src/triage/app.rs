@@ -3,7 +3,7 @@
 //! does in `triage::submit` (decisions go straight to the ledger, so a crash loses
 //! nothing), and the screen is drawn from this state by [`crate::triage::ui`].
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 
 use crate::triage::data::{self, GitFacts, Snapshot};
 use portcullis_core::policy::LoadedPolicy;
@@ -90,10 +90,20 @@ pub struct Prompt {
     pub error: Option<String>,
     /// Opened from the ticket detail (and returns there).
     pub from_detail: bool,
+    /// A decision the policy refuses, to be recorded as a policy exception (like `--force`):
+    /// the violations it will carry. Set by Ctrl-F after a refusal; the reason is then required.
+    pub exception: Option<Vec<String>>,
 }
 
 impl Prompt {
     pub fn label(&self) -> String {
+        if let Some(v) = &self.exception {
+            return format!(
+                "Policy exception on {} ({}): reason (required)",
+                self.key,
+                v.join("; ")
+            );
+        }
         match &self.ask {
             Ask::Approve => format!("Approve {}: reason (optional)", self.key),
             Ask::Reject => format!("Reject {}: reason (required)", self.key),
@@ -280,9 +290,9 @@ impl App {
         }
     }
 
-    /// The next meeting after this one (a week later, on the policy's meeting day).
-    pub fn next_meeting(&self) -> NaiveDate {
-        self.snap.meeting.date + Duration::days(7)
+    /// The next meeting after this one: the policy's next meeting day (the same rule as the CLI).
+    pub fn next_meeting(&self, policy: &LoadedPolicy) -> NaiveDate {
+        portcullis_ops::meeting::next_meeting_date(policy, self.snap.meeting.date)
     }
 
     /// Take a new snapshot (after our own write, or another process's).

@@ -148,10 +148,14 @@ pub fn load_at(
     now: DateTime<Utc>,
 ) -> Result<Snapshot> {
     let line = policy.resolve_line(Some(&meeting.line))?.clone();
-    // The previous meeting: recorded, or the latest earlier meeting date of a local decision.
-    let recorded = meeting::previous_meeting(ledger, &line.name, meeting.date)?.map(|m| m.date);
-    let from_decisions = ledger.latest_decision_meeting_before(&line.name, meeting.date)?;
-    let last_meeting = recorded.max(from_decisions);
+    // The sitting as recorded now (someone may have joined or left from another terminal).
+    let meeting = &meeting::meetings(ledger, &line.name)?
+        .into_iter()
+        .find(|m| m.date == meeting.date && m.sitting == meeting.sitting)
+        .unwrap_or_else(|| meeting.clone());
+    // The previous meeting: recorded sittings only, so a decision recorded elsewhere (out of
+    // meeting) never moves it.
+    let last_meeting = meeting::previous_meeting(ledger, &line.name, meeting.date)?.map(|m| m.date);
     let since = since_start(last_meeting, meeting.date);
 
     let previous = previous_decisions(ledger, &line.name)?;
@@ -167,8 +171,12 @@ pub fn load_at(
     let (drift, not_landed) = load_drift(ledger, &line.name, &approved_at)?;
 
     // Decisions, undos and pushes, read once for the targets, this meeting and the pending pushes.
-    let decision_events =
-        ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE, kind::PUSHED])?;
+    let decision_events = ledger.events_of_kinds(&[
+        kind::DECISION,
+        kind::DECISION_UNDONE,
+        kind::PUSHED,
+        kind::DECISION_RATIFIED,
+    ])?;
     let readiness = load_readiness(
         ledger,
         policy,
@@ -177,7 +185,7 @@ pub fn load_at(
         &approved_at,
         &not_landed,
     )?;
-    let decided_here = meeting::decisions_in(&decision_events, &line.name, meeting.date)
+    let decided_here = meeting::decisions_in(&decision_events, meeting)
         .iter()
         .filter(|(_, u)| !u)
         .count();
@@ -232,8 +240,7 @@ fn load_queue(
     mut previous: BTreeMap<String, Vec<String>>,
 ) -> Result<Vec<QueueRow>> {
     let mut queue = Vec::new();
-    let rows = ledger.line_tickets(line, &[State::Requested, State::Deferred, State::NeedsInfo])?;
-    for t in rows {
+    for t in meeting::queue(ledger, line, meeting)? {
         let (key, summary, state, requester, requested_at, comps, deferred_until, count) = (
             t.ticket,
             t.summary,
@@ -244,9 +251,6 @@ fn load_queue(
             t.deferred_until,
             t.request_count,
         );
-        if state == State::Deferred && deferred_until.is_some_and(|u| u > meeting) {
-            continue; // not due yet
-        }
         let new = state == State::Requested && requested_at.is_some_and(|r| r >= since);
         let mut prev = previous.remove(&key).unwrap_or_default();
         if prev.len() > 3 {

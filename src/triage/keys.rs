@@ -122,6 +122,7 @@ impl App {
                     input: self.filter.clone(),
                     error: None,
                     from_detail: false,
+                    exception: None,
                 })
             }
             KeyCode::Esc if !self.filter.is_empty() => {
@@ -159,6 +160,23 @@ impl App {
         ledger: &mut Ledger,
         policy: &LoadedPolicy,
     ) -> Result<Effect> {
+        if k.code == KeyCode::Char('R') {
+            match meeting::ratify(ledger, policy, &self.snap.line, &self.actor) {
+                Ok(done) if done.is_empty() => {
+                    self.status = "Nothing to ratify: no provisional decision waits".into()
+                }
+                Ok(done) => {
+                    self.status = format!(
+                        "Ratified {} provisional decision(s) in {}",
+                        done.len(),
+                        self.snap.meeting.name()
+                    );
+                    self.reload(ledger, policy)?;
+                }
+                Err(e) => self.status = portcullis_core::error::chain(&e),
+            }
+            return Ok(Effect::None);
+        }
         if k.code == KeyCode::Char('u') {
             match meeting::undo_last(ledger, policy, &self.snap.meeting, &self.actor) {
                 Ok(Some(e)) => {
@@ -196,6 +214,7 @@ impl App {
             input: String::new(),
             error: None,
             from_detail: matches!(self.mode, Mode::Detail(_)),
+            exception: None,
         });
         Ok(Effect::None)
     }
@@ -215,6 +234,16 @@ impl App {
             }
             KeyCode::Backspace => {
                 p.input.pop();
+            }
+            // After a refusal, Ctrl-F turns the decision into a policy exception.
+            KeyCode::Char('f') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                match self.refusal(&p, ledger, policy) {
+                    Some(v) => {
+                        p.exception = Some(v);
+                        p.error = None;
+                    }
+                    None => p.error = Some("nothing to except: the policy allows it".into()),
+                }
             }
             KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => p.input.push(c),
             KeyCode::Enter => return self.submit(p, ledger, policy),

@@ -55,17 +55,17 @@ impl App {
             }
             Ask::DeferUntil => {
                 let until = if text.is_empty() {
-                    Some(self.next_meeting())
+                    Some(self.next_meeting(policy))
                 } else {
                     NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()
                 };
-                match until {
-                    Some(d) if d > self.snap.meeting.date => {
+                match until.map(|d| (d, meeting::check_defer_until(d, self.snap.meeting.date))) {
+                    Some((d, Ok(()))) => {
                         p.ask = Ask::DeferReason(d);
                         p.input.clear();
                         p.error = None;
                     }
-                    Some(_) => p.error = Some("the date must be after this meeting".into()),
+                    Some((_, Err(e))) => p.error = Some(portcullis_core::error::chain(&e)),
                     None => p.error = Some(format!("`{text}` is not a date like 2026-12-01")),
                 }
                 self.mode = Mode::Prompt(p);
@@ -76,29 +76,47 @@ impl App {
             Ask::DeferReason(_) => Decision::Defer,
             Ask::NeedsInfo => Decision::NeedsInfo,
         };
-        let until = match p.ask {
-            Ask::DeferReason(d) => Some(d),
-            _ => None,
-        };
-        let req = DecideRequest {
-            key: p.key.clone(),
-            line: Some(self.snap.line.clone()),
-            decision,
-            note: (!text.is_empty()).then(|| text.clone()),
-            actor: self.actor.clone(),
-            meeting: Some(self.snap.meeting.date),
-            until,
-            force: false,
-            target: None,
-        };
+        if p.exception.is_some() && text.is_empty() {
+            p.error = Some("a policy exception needs a reason".into());
+            self.mode = Mode::Prompt(p);
+            return Ok(Effect::None);
+        }
+        let mut req = self.request(&p, decision);
+        req.note = (!text.is_empty()).then(|| text.clone());
+        if p.exception.is_none() {
+            // Refused by the policy: say why, and how to record it as an exception.
+            match portcullis_ops::decision_violations(ledger, policy, &req) {
+                Ok(v) if !v.is_empty() => {
+                    p.error = Some(format!(
+                        "The policy does not allow it: {}. Ctrl-F records it as a policy exception",
+                        v.join("; ")
+                    ));
+                    self.mode = Mode::Prompt(p);
+                    return Ok(Effect::None);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let why = portcullis_core::error::chain(&e);
+                    p.error = Some(why.lines().next().unwrap_or("").to_string());
+                    self.mode = Mode::Prompt(p);
+                    return Ok(Effect::None);
+                }
+            }
+        }
         match portcullis_ops::decide(ledger, policy, req) {
             Ok(out) => {
                 self.status = format!(
-                    "{} {}: {} → {} (event {}; u takes it back)",
+                    "{} {}: {} → {} ({}{}; event {}; u takes it back)",
                     out.decision,
                     out.key,
                     out.from.describe(),
                     out.to.describe(),
+                    out.place(),
+                    if out.violations.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", policy exception: {}", out.violations.join("; "))
+                    },
                     out.seq
                 );
                 self.mode = Self::after_decision(&p);
@@ -117,11 +135,49 @@ impl App {
         Ok(Effect::None)
     }
 
+    /// The request a decision prompt makes (a policy exception is a forced decision).
+    fn request(&self, p: &Prompt, decision: Decision) -> DecideRequest {
+        DecideRequest {
+            key: p.key.clone(),
+            line: Some(self.snap.line.clone()),
+            decision,
+            note: (!p.input.trim().is_empty()).then(|| p.input.trim().to_string()),
+            actor: self.actor.clone(),
+            meeting: Some(self.snap.meeting.date),
+            until: match p.ask {
+                Ask::DeferReason(d) => Some(d),
+                _ => None,
+            },
+            force: p.exception.is_some(),
+            target: None,
+        }
+    }
+
+    /// The violations the policy would refuse a prompt's decision for (`None`: it allows it,
+    /// or the prompt is no decision).
+    pub(super) fn refusal(
+        &self,
+        p: &Prompt,
+        ledger: &Ledger,
+        policy: &LoadedPolicy,
+    ) -> Option<Vec<String>> {
+        let decision = match p.ask {
+            Ask::Approve => Decision::Approve,
+            Ask::Reject => Decision::Reject,
+            Ask::DeferReason(_) => Decision::Defer,
+            Ask::NeedsInfo => Decision::NeedsInfo,
+            _ => return None,
+        };
+        portcullis_ops::decision_violations(ledger, policy, &self.request(p, decision))
+            .ok()
+            .filter(|v| !v.is_empty())
+    }
+
     /// A decision's effect on the rows, before the full reload: the ticket leaves the queue
     /// (or changes state there), and the counts move.
     fn apply_locally(&mut self, key: &str, to: State) {
         match to {
-            State::Requested | State::NeedsInfo => {
+            State::Requested => {
                 for r in self.snap.queue.iter_mut().filter(|r| r.key == key) {
                     r.state = to;
                     r.new = false;

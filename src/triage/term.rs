@@ -112,9 +112,9 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
     crate::cli::log_to_file(Some(&log_path));
     let result = (|| -> Result<Option<String>> {
         // Attendees: given, resumed, or picked here.
-        let open_now = meeting::meetings(&ledger, &line.name)?
-            .into_iter()
-            .find(|m| m.date == date && m.closed_at.is_none());
+        // A closed sitting stays closed: the same day again is a new sitting, whose
+        // attendees are asked for.
+        let open_now = meeting::open_sitting(&ledger, &line.name)?.filter(|m| m.date == date);
         let attendees = if !opts.attendees.is_empty() || open_now.is_some() {
             opts.attendees.clone()
         } else {
@@ -201,7 +201,7 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
             }
             let closed = meeting::meetings(&ledger, &line.name)?
                 .into_iter()
-                .any(|x| x.date == m.date && x.closed_at.is_some());
+                .any(|x| x.date == m.date && x.sitting == m.sitting && x.closed_at.is_some());
             Ok(Some(if closed {
                 format!(
                     "Meeting of {} ended: {} decision(s). `portcullis minutes --meeting {}` prints its record.",

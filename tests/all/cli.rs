@@ -127,6 +127,22 @@ fn status_in_every_format() {
 #[test]
 fn history_timeline() {
     let env = small_ledger();
+    // --meeting names an open sitting: the meeting of 2022-01-11, held to record it.
+    env.run(&[
+        "meeting",
+        "open",
+        "--date",
+        "2022-01-11",
+        "--attendee",
+        "tokafor",
+        "--attendee",
+        "mlindqvist",
+        "--attendee",
+        "praman",
+        "--as",
+        "tokafor",
+    ])
+    .ok();
     env.run(&[
         "decide",
         "reject",
@@ -250,7 +266,20 @@ fn decisions_through_the_workflow() {
 #[test]
 fn decide_defaults_actor_and_meeting_from_config_and_clock() {
     let env = small_ledger();
-    // init --user "Mara Lindqvist"; the clock is Tuesday 2026-11-24 (a meeting day).
+    // init --user "Mara Lindqvist"; the clock is Tuesday 2026-11-24 (a meeting day). The
+    // meeting is the open sitting (a decision with none open is out of meeting: see
+    // `meetings::observation_1_…`).
+    env.run(&[
+        "meeting",
+        "open",
+        "--attendee",
+        "Mara Lindqvist",
+        "--attendee",
+        "tokafor",
+        "--attendee",
+        "praman",
+    ])
+    .ok();
     let run = env.run(&[
         "decide", "approve", "DM-33360", "--note", "ok", "--format", "json",
     ]);
@@ -263,7 +292,7 @@ fn decide_defaults_actor_and_meeting_from_config_and_clock() {
         "{}",
         h.stdout
     );
-    // On a Thursday the default meeting is the Tuesday before.
+    // On a Thursday, with the Tuesday's sitting still open, the decision is that sitting's.
     let run = env.run_env(
         &[
             "decide", "reject", "DM-33769", "--note", "x", "--format", "json", "--as", "praman",

@@ -87,7 +87,12 @@ fn bot_triage_and_cli_share_the_ledger_without_losing_or_duplicating() {
                 &ws.policy,
                 "v23",
                 date,
-                &["Mara Lindqvist".to_string()],
+                // Quorate, with the CLI workers' member attending.
+                &[
+                    "Mara Lindqvist".to_string(),
+                    "Priya Raman".to_string(),
+                    "tokafor".to_string(),
+                ],
                 "Mara Lindqvist",
             )
             .unwrap();

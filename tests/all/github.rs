@@ -447,6 +447,16 @@ fn push_writes_labels_and_a_comment_once() {
     let server = GithubServer::start(config(), campaign(), 0).unwrap();
     let env = workspace(&server, "");
     sync(&env, &[]);
+    // Decided in a meeting: the comment names it (out of meeting, it would say so instead).
+    env.run(&[
+        "meeting",
+        "open",
+        "--attendee",
+        "mlindqvist",
+        "--attendee",
+        "tokafor",
+    ])
+    .ok();
     env.run(&[
         "decide",
         "approve",

@@ -763,6 +763,18 @@ fn push_writes_labels_and_a_comment_once_and_dry_run_writes_nothing() {
     let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
     let env = TestEnv::with_workspace("v23");
     sync(&env, &server, &[]);
+    // Decided in a quorate meeting: final, and the comment names the meeting.
+    env.run(&[
+        "meeting",
+        "open",
+        "--attendee",
+        "mlindqvist",
+        "--attendee",
+        "tokafor",
+        "--attendee",
+        "praman",
+    ])
+    .ok();
     env.run(&[
         "decide",
         "approve",

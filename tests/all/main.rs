@@ -10,6 +10,7 @@ mod github;
 mod import;
 mod jira_live;
 mod ledger;
+mod meetings;
 mod notify;
 mod policy;
 mod props;

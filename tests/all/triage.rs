@@ -45,7 +45,12 @@ fn demo() -> (TestEnv, Workspace) {
 /// A meeting open on the demo, and the screen state on it.
 fn open(ws: &Workspace) -> (Ledger, App) {
     let mut ledger = ws.open_ledger().unwrap();
-    let attendees = vec!["Mara Lindqvist".to_string(), "tokafor".to_string()];
+    // Three attend: the v23 policy's quorum, so that the decisions are final.
+    let attendees = vec![
+        "Mara Lindqvist".to_string(),
+        "tokafor".to_string(),
+        "Priya Raman".to_string(),
+    ];
     let (m, resumed) = meeting::open(
         &mut ledger,
         &ws.policy,
@@ -557,7 +562,15 @@ fn triage_without_a_terminal_and_bad_attendees_say_what_to_do() {
     assert_eq!(code, 2);
     let raw = String::from_utf8_lossy(&s.raw_output()).to_string();
     assert!(raw.contains("is not on the committee"), "{raw}");
+    // The demo records its weekly meetings; a workspace without any says so.
     let run = env.run(&["minutes"]);
+    assert!(
+        run.ok().stdout.contains("(2026-11-17), closed"),
+        "{}",
+        run.stdout
+    );
+    let fresh = TestEnv::with_workspace("v23");
+    let run = fresh.run(&["minutes"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no meeting yet"), "{}", run.stderr);
 }
@@ -568,8 +581,10 @@ fn the_demo_in_a_terminal_opens_the_triage_screen() {
     let mut s = spawn(&env, &["demo", "--dir", "d"]);
     // First the attendees (all ticked), then the queue; Ctrl-C leaves with the meeting open.
     s.wait_for("who attends?", WAIT).unwrap();
-    s.send(b" ").unwrap(); // untick the first member
-    s.wait_for("[ ] Mara Lindqvist", WAIT).unwrap();
+    // Untick the second member (not the first: Mara Lindqvist, the workspace's user, chairs
+    // and must attend).
+    s.send(b"j ").unwrap();
+    s.wait_for("[ ] Tomas Okafor", WAIT).unwrap();
     s.send(b"\r").unwrap();
     s.wait_for("Requests awaiting a decision", WAIT).unwrap();
     assert!(s.screen().contains("4 present"), "{}", s.screen());
@@ -618,7 +633,16 @@ fn ending_the_meeting_pushes_its_decisions_to_jira_and_shows_the_result() {
     let home = env.path().display().to_string();
     let mut s = PtySession::spawn(
         &binary(),
-        &["triage", "--attendee", "Mara Lindqvist"],
+        // Three attend (the demo policy's quorum): the approval is final and is pushed.
+        &[
+            "triage",
+            "--attendee",
+            "Mara Lindqvist",
+            "--attendee",
+            "tokafor",
+            "--attendee",
+            "praman",
+        ],
         env.path(),
         &[
             ("PORTCULLIS_NOW", NOW),
@@ -686,7 +710,8 @@ fn in_the_terminal_a_decision_updates_the_rows_at_once_and_reloads_when_idle() {
     assert!(!app.stale);
     assert_eq!(app.snap.queue.len(), before - 1);
     assert_eq!(app.snap.decided_here, 1);
-    // needs-info keeps the ticket in the queue, in its new state.
+    // needs-info takes the ticket out of this meeting's queue (it waits for its answer, and is
+    // back at the next meeting: `portcullis_ops::meeting::in_queue`, as the CLI's queue).
     let second = app.queue()[0].key.clone();
     press(
         &mut app,
@@ -694,8 +719,9 @@ fn in_the_terminal_a_decision_updates_the_rows_at_once_and_reloads_when_idle() {
         &ws,
         &[KeyCode::Char('i'), KeyCode::Enter],
     );
-    let row = app.snap.queue.iter().find(|r| r.key == second).unwrap();
-    assert_eq!(row.state, portcullis_core::workflow::State::NeedsInfo);
+    assert_eq!(state(&ledger, &second), "needs-info");
+    assert!(app.snap.queue.iter().all(|r| r.key != second));
+    assert_eq!(app.snap.queue.len(), before - 2);
 }
 
 #[test]

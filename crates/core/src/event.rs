@@ -53,6 +53,65 @@ pub mod kind {
     /// reached the tracker (payload: `decision_seq` the replaced one, `superseded_by`); it is
     /// never pushed.
     pub const DECISION_SUPERSEDED: &str = "decision.superseded";
+    /// A member arrived during a sitting (payload: `date`, `sitting`, `who`; `at` is when).
+    pub const MEETING_JOINED: &str = "meeting.joined";
+    /// A member left during a sitting (payload: `date`, `sitting`, `who`; `at` is when).
+    pub const MEETING_LEFT: &str = "meeting.left";
+    /// A quorate sitting ratified provisional decisions of a ticket (payload: `ratifies`, their
+    /// sequences; `date` and `sitting` of the ratifying sitting). From then on they count.
+    pub const DECISION_RATIFIED: &str = "decision.ratified";
+}
+
+/// A decision recorded while its sitting was below quorum (payload `"provisional": true`).
+/// It is shown, but neither counted nor pushed until a quorate sitting ratifies it.
+pub fn is_provisional(e: &Event) -> bool {
+    e.kind == kind::DECISION && e.payload.get("provisional").and_then(Value::as_bool) == Some(true)
+}
+
+/// A decision recorded while no sitting of its line was open (payload `"out_of_meeting": true`).
+pub fn is_out_of_meeting(e: &Event) -> bool {
+    e.kind == kind::DECISION
+        && e.payload.get("out_of_meeting").and_then(Value::as_bool) == Some(true)
+}
+
+/// The sitting an event names (payload `sitting`); events from before sittings are sitting 1.
+pub fn sitting_of(e: &Event) -> u32 {
+    e.payload
+        .get("sitting")
+        .and_then(Value::as_u64)
+        .map_or(1, |n| n as u32)
+}
+
+/// Where a provisional decision was ratified: the ratifying sitting (date, sitting) and the
+/// `decision.ratified` event's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ratification {
+    pub date: Option<NaiveDate>,
+    pub sitting: u32,
+    pub seq: i64,
+}
+
+/// The decisions ratified by `decision.ratified` events, by sequence (the first ratification
+/// counts).
+pub fn ratified_decisions(events: &[Event]) -> BTreeMap<i64, Ratification> {
+    let mut out = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == kind::DECISION_RATIFIED) {
+        let seqs = e.payload.get("ratifies").and_then(Value::as_array);
+        for seq in seqs.into_iter().flatten().filter_map(Value::as_i64) {
+            out.entry(seq).or_insert(Ratification {
+                date: e.meeting,
+                sitting: sitting_of(e),
+                seq: e.seq,
+            });
+        }
+    }
+    out
+}
+
+/// Whether a decision counts (for the derivation, the gate and push): not provisional, or
+/// provisional and ratified since.
+pub fn decision_counts(e: &Event, ratified: &BTreeMap<i64, Ratification>) -> bool {
+    !is_provisional(e) || ratified.contains_key(&e.seq)
 }
 
 /// The decisions taken back by `decision.undone` events, by sequence.
@@ -184,6 +243,7 @@ pub fn derive_ticket(policy: &LoadedPolicy, key: &str, events: &[Event]) -> Tick
     }
     let lines = ticket_lines(policy, events);
     let undone = undone_decisions(events);
+    let ratified = ratified_decisions(events);
 
     let mut states = BTreeMap::new();
     for line_name in lines {
@@ -193,7 +253,7 @@ pub fn derive_ticket(policy: &LoadedPolicy, key: &str, events: &[Event]) -> Tick
         let mut actions: Vec<Action> = events
             .iter()
             .filter(|e| !undone.contains(&e.seq))
-            .filter_map(|e| to_action(policy, &line.request_label, &line_name, e))
+            .filter_map(|e| counted_action(policy, &line.request_label, &line_name, e, &ratified))
             .collect();
         if actions.is_empty() {
             continue;
@@ -246,6 +306,7 @@ pub fn trace_ticket(
 ) -> BTreeMap<String, Vec<workflow::TraceStep>> {
     let mut out = BTreeMap::new();
     let undone = undone_decisions(events);
+    let ratified = ratified_decisions(events);
     for name in ticket_lines(policy, events) {
         let Some(line) = policy.line(&name) else {
             continue;
@@ -253,7 +314,7 @@ pub fn trace_ticket(
         let mut actions: Vec<Action> = events
             .iter()
             .filter(|e| !undone.contains(&e.seq))
-            .filter_map(|e| to_action(policy, &line.request_label, &line.name, e))
+            .filter_map(|e| counted_action(policy, &line.request_label, &line.name, e, &ratified))
             .collect();
         if actions.is_empty() {
             continue;
@@ -264,6 +325,25 @@ pub fn trace_ticket(
         );
     }
     out
+}
+
+/// [`to_action`] for the decisions that count: a provisional decision is no action until it is
+/// ratified, and then it is one of the ratifying meeting.
+fn counted_action(
+    policy: &LoadedPolicy,
+    request_label: &str,
+    line: &str,
+    e: &Event,
+    ratified: &BTreeMap<i64, Ratification>,
+) -> Option<Action> {
+    if !decision_counts(e, ratified) {
+        return None;
+    }
+    let mut action = to_action(policy, request_label, line, e)?;
+    if let Some(r) = ratified.get(&e.seq) {
+        action.meeting = r.date;
+    }
+    Some(action)
 }
 
 /// The action an event means for one line, if any.

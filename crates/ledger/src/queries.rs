@@ -31,6 +31,8 @@ pub struct LineTicket {
     pub components: Vec<String>,
     pub deferred_until: Option<NaiveDate>,
     pub request_count: u32,
+    /// When the current state began.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// An event of the kinds a digest or the triage screen's "since" view lists: new requests,
@@ -132,7 +134,8 @@ impl Ledger {
         self.conn
             .prepare(
                 "SELECT s.ticket, COALESCE(t.summary, ''), s.state, s.requested_by, s.requested_at,
-                        s.approved_at, COALESCE(t.components, '[]'), s.deferred_until, s.request_count
+                        s.approved_at, COALESCE(t.components, '[]'), s.deferred_until, s.request_count,
+                        s.since
                  FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
                  WHERE s.line = ?1 ORDER BY s.ticket",
             )
@@ -151,6 +154,7 @@ impl Ledger {
                         components: serde_json::from_str(&comps).unwrap_or_default(),
                         deferred_until: until.and_then(|u| u.parse().ok()),
                         request_count: r.get::<_, Option<u32>>(8)?.unwrap_or(1),
+                        since: time(r.get(9)?),
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<LineTicket>>>()

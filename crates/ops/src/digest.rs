@@ -195,6 +195,11 @@ fn build_from(
                 if let Some(u) = p.get("until").and_then(Value::as_str) {
                     text.push_str(&format!(" until {u}"));
                 }
+                if p.get("provisional").and_then(Value::as_bool) == Some(true) {
+                    text.push_str(" (provisional: below quorum)");
+                } else if p.get("out_of_meeting").and_then(Value::as_bool) == Some(true) {
+                    text.push_str(" (out of meeting)");
+                }
                 if let Some(n) = note.filter(|n| !n.trim().is_empty()) {
                     text.push_str(&format!(": \"{n}\""));
                 }

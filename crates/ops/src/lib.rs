@@ -41,7 +41,7 @@ use portcullis_core::event::{
     derive_ticket, kind, source, trace_ticket, Event, NewEvent, TicketInfo,
 };
 use portcullis_core::policy::LoadedPolicy;
-use portcullis_core::time::{last_weekday_on_or_before, now};
+use portcullis_core::time::now;
 use portcullis_core::workflow::{check, Decision, LineState, State, Violation};
 use portcullis_ledger::{Ledger, StatusRow};
 
@@ -55,6 +55,20 @@ pub struct LineStatus {
     pub tickets: Vec<StatusRow>,
     /// Open violations: (ticket, violation).
     pub violations: Vec<(String, Violation)>,
+    /// Decisions recorded below quorum that wait for ratification (they do not count yet).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub provisional: Vec<ProvisionalDecision>,
+}
+
+/// A provisional decision, for `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvisionalDecision {
+    pub seq: i64,
+    pub key: String,
+    pub decision: String,
+    pub by: Option<String>,
+    /// "the meeting of D" or "the meeting of D (sitting n)".
+    pub meeting: String,
 }
 
 /// Where every request of a line stands.
@@ -84,12 +98,32 @@ pub fn status(
         .filter(|(_, _, v)| v.resolved_by.is_none())
         .map(|(t, _, v)| (t, v))
         .collect();
+    let events = ledger.events_of_kinds(&[
+        kind::DECISION,
+        kind::DECISION_UNDONE,
+        kind::DECISION_RATIFIED,
+    ])?;
+    let provisional = meeting::awaiting_ratification(&events, &line.name)
+        .into_iter()
+        .map(|e| ProvisionalDecision {
+            seq: e.seq,
+            key: e.ticket.clone().unwrap_or_default(),
+            decision: e.payload["decision"].as_str().unwrap_or("?").to_string(),
+            by: e.actor.clone(),
+            meeting: match (e.meeting, portcullis_core::event::sitting_of(&e)) {
+                (Some(d), n) if n > 1 => format!("the meeting of {d} (sitting {n})"),
+                (Some(d), _) => format!("the meeting of {d}"),
+                (None, _) => "no meeting".to_string(),
+            },
+        })
+        .collect();
     Ok(LineStatus {
         line: line.name.clone(),
         branch: line.branch.clone(),
         counts,
         tickets: rows,
         violations,
+        provisional,
     })
 }
 
@@ -127,16 +161,58 @@ pub struct DecideOutcome {
     pub seq: i64,
     pub from: State,
     pub to: State,
-    pub meeting: NaiveDate,
+    /// The sitting's date; `None` for an out-of-meeting decision.
+    pub meeting: Option<NaiveDate>,
+    /// The sitting it belongs to (with `meeting`).
+    pub sitting: Option<u32>,
+    /// Recorded while no sitting of the line was open (final, marked so everywhere).
+    pub out_of_meeting: bool,
+    /// Recorded below quorum: shown, not counted nor pushed until a quorate sitting ratifies it.
+    pub provisional: bool,
     pub violations: Vec<String>,
 }
 
-/// Record a committee decision. Refuses transitions the policy forbids unless `force`.
-pub fn decide(
-    ledger: &mut Ledger,
+impl DecideOutcome {
+    /// "in the meeting of D (sitting n)", "provisional in the meeting of D (sitting n)" or
+    /// "out of meeting".
+    pub fn place(&self) -> String {
+        match (self.meeting, self.sitting) {
+            (Some(d), n) => format!(
+                "{}in the meeting of {d} (sitting {})",
+                if self.provisional { "provisional " } else { "" },
+                n.unwrap_or(1)
+            ),
+            (None, _) => "out of meeting".to_string(),
+        }
+    }
+}
+
+/// What a decision would be, checked but not recorded (see [`decide`]).
+struct Prepared {
+    line: String,
+    note: Option<String>,
+    events_empty: bool,
+    from: State,
+    to: State,
+    violations: Vec<String>,
+    sitting: Option<meeting::Meeting>,
+    provisional: bool,
+}
+
+/// The policy violations a decision would carry (empty: the policy allows it). Refuses, as
+/// [`decide`] does, what no `--force` lets through (a bad key, a missing reason, a deferral
+/// date that is not after the meeting, a decision by a member who does not attend). The
+/// triage screen shows these before recording a policy exception.
+pub fn decision_violations(
+    ledger: &Ledger,
     policy: &LoadedPolicy,
-    req: DecideRequest,
-) -> Result<DecideOutcome> {
+    req: &DecideRequest,
+) -> Result<Vec<String>> {
+    Ok(prepare(ledger, policy, req)?.violations)
+}
+
+/// Every check of a decision; nothing written.
+fn prepare(ledger: &Ledger, policy: &LoadedPolicy, req: &DecideRequest) -> Result<Prepared> {
     let line = policy.resolve_line(req.line.as_deref())?.clone();
     if !policy.key_matches(&req.key) {
         return Err(Error::input(format!(
@@ -179,11 +255,31 @@ pub fn decide(
         }
         _ => {}
     }
-    let events = ledger.events_for_ticket(&req.key)?;
-    if events.is_empty() && !req.force {
-        return Err(Error::input(format!("{} is not in the ledger", req.key))
-            .hint("sync or import it first, or pass --force to record a decision on a ticket portcullis has not seen"));
+    let today = now().date_naive();
+    let sitting = meeting::open_sitting(ledger, &line.name)?;
+    if let Some(d) = req.meeting {
+        if sitting.as_ref().is_none_or(|m| m.date != d) {
+            let hint = match &sitting {
+                Some(m) => format!("{} is open: leave out --meeting", m.name()),
+                None => "no meeting is open: open one (`portcullis meeting open` or `portcullis triage`), or leave out --meeting to record the decision as out of meeting".to_string(),
+            };
+            return Err(
+                Error::input(format!("no meeting of {} on {d} is open", line.name)).hint(hint),
+            );
+        }
     }
+    if let Some(u) = req.until {
+        meeting::check_defer_until(u, sitting.as_ref().map_or(today, |m| m.date))?;
+    }
+    let committee = req.decision.needs_committee();
+    let provisional = match &sitting {
+        Some(m) if committee => {
+            meeting::check_attending(policy, m, &req.actor)?;
+            m.quorate() == Some(false)
+        }
+        _ => false,
+    };
+    let events = ledger.events_for_ticket(&req.key)?;
     let derived = derive_ticket(policy, &req.key, &events);
     let from = derived
         .lines
@@ -191,33 +287,62 @@ pub fn decide(
         .map(|s| s.state)
         .unwrap_or(State::None);
     let c = check(from, req.decision, Some(&req.actor), policy);
-    if !c.violations.is_empty() && !req.force {
-        let msgs: Vec<String> = c
+    Ok(Prepared {
+        line: line.name.clone(),
+        note,
+        events_empty: events.is_empty(),
+        from,
+        to: c.to,
+        violations: c
             .violations
-            .iter()
+            .into_iter()
             .map(|(k, m)| format!("{k}: {m}"))
-            .collect();
+            .collect(),
+        sitting,
+        provisional,
+    })
+}
+
+/// Record a committee decision under the meeting rule ([`meeting`]): in the line's open
+/// sitting (provisional below quorum, by an attending member only), or out of meeting. Refuses
+/// transitions the policy forbids unless `force`; a forced decision records `"forced": true`
+/// and carries its violations.
+pub fn decide(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    req: DecideRequest,
+) -> Result<DecideOutcome> {
+    let p = prepare(ledger, policy, &req)?;
+    if p.events_empty && !req.force {
+        return Err(Error::input(format!("{} is not in the ledger", req.key))
+            .hint("sync or import it first, or pass --force to record a decision on a ticket portcullis has not seen"));
+    }
+    if !p.violations.is_empty() && !req.force {
         return Err(Error::input(format!(
             "the policy does not allow `{}` on {} ({} is {}):\n  {}",
             req.decision,
             req.key,
-            line.name,
-            from.describe(),
-            msgs.join("\n  ")
+            p.line,
+            p.from.describe(),
+            p.violations.join("\n  ")
         ))
         .hint("pass --force to record it anyway; it will be kept as a violation"));
     }
     let at = now();
-    let day = portcullis_core::policy::weekday(&policy.policy.committee.meeting_day)
-        .unwrap_or(chrono::Weekday::Tue);
-    let meeting = req
-        .meeting
-        .unwrap_or_else(|| last_weekday_on_or_before(at.date_naive(), day));
     let mut payload = json!({
         "decision": req.decision.as_str(),
         "until": req.until.map(|d| d.to_string()),
-        "forced": req.force && !c.violations.is_empty(),
+        "forced": req.force && !p.violations.is_empty(),
     });
+    match &p.sitting {
+        Some(m) => {
+            payload["sitting"] = json!(m.sitting);
+            if p.provisional {
+                payload["provisional"] = json!(true);
+            }
+        }
+        None => payload["out_of_meeting"] = json!(true),
+    }
     if let Some(t) = &req.target {
         payload["target"] = json!(t);
     }
@@ -225,13 +350,13 @@ pub fn decide(
     let seq = tx
         .append(NewEvent {
             ticket: Some(req.key.clone()),
-            line: Some(line.name.clone()),
+            line: Some(p.line.clone()),
             kind: kind::DECISION,
             source: source::LOCAL.into(),
             actor: Some(req.actor.clone()),
             at,
-            meeting: Some(meeting),
-            note,
+            meeting: p.sitting.as_ref().map(|m| m.date),
+            note: p.note,
             payload,
             dedup_key: None,
         })?
@@ -239,17 +364,17 @@ pub fn decide(
     tx.commit_with(policy)?;
     Ok(DecideOutcome {
         key: req.key,
-        line: line.name,
+        line: p.line,
         decision: req.decision,
         seq,
-        from,
-        to: c.to,
-        meeting,
-        violations: c
-            .violations
-            .into_iter()
-            .map(|(k, m)| format!("{k}: {m}"))
-            .collect(),
+        from: p.from,
+        // A provisional decision changes nothing until it is ratified.
+        to: if p.provisional { p.from } else { p.to },
+        meeting: p.sitting.as_ref().map(|m| m.date),
+        sitting: p.sitting.as_ref().map(|m| m.sitting),
+        out_of_meeting: p.sitting.is_none(),
+        provisional: p.provisional,
+        violations: p.violations,
     })
 }
 
@@ -443,6 +568,23 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                     .unwrap_or("deleted")
             ),
         },
+        kind::DECISION_RATIFIED => format!(
+            "provisional decision(s) {} ratified in the meeting of {}{}",
+            e.payload
+                .get("ratifies")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_i64)
+                .map(|s| format!("#{s}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            e.meeting.map(|d| d.to_string()).unwrap_or_default(),
+            match portcullis_core::event::sitting_of(e) {
+                1 => String::new(),
+                n => format!(" (sitting {n})"),
+            }
+        ),
         kind::MEETING_OPENED => "meeting opened".to_string(),
         kind::MEETING_CLOSED => "meeting closed".to_string(),
         kind::DRIFT_CLEARED => format!(
@@ -469,6 +611,17 @@ fn describe_decision(e: &Event) -> String {
     }
     if e.payload.get("forced").and_then(Value::as_bool) == Some(true) {
         s.push_str(" (forced)");
+    }
+    if portcullis_core::event::is_out_of_meeting(e) {
+        s.push_str(" (out of meeting)");
+    } else if e.meeting.is_some() && portcullis_core::event::sitting_of(e) > 1 {
+        s.push_str(&format!(
+            " (sitting {})",
+            portcullis_core::event::sitting_of(e)
+        ));
+    }
+    if portcullis_core::event::is_provisional(e) {
+        s.push_str(" (provisional: below quorum)");
     }
     s
 }

@@ -1,31 +1,63 @@
-//! Committee meetings: opened with a date and attendees, the decisions tied to them, taking back
-//! the meeting's last decision, notes on tickets, and the minutes.
+//! Committee meetings: sittings opened with a date and attendees, who arrives and leaves, the
+//! decisions tied to them, quorum and ratification, taking back a sitting's last decision,
+//! notes on tickets, the queue, and the minutes. This is the one meeting rule of portcullis:
+//! the CLI, the triage screen, the bot and push all ask it.
 //!
-//! A meeting is a pair of events (`meeting.opened`, `meeting.closed`) keyed by line and date.
-//! Decisions carry the meeting's date (their `meeting` field). Taking a decision back appends a
-//! `decision.undone` event: the decision stays in the log, the derivation skips it.
+//! - A meeting is identified by line, date and **sitting** (1, 2, …): `meeting.opened` /
+//!   `meeting.closed` events with the date in their `meeting` column and `sitting` in the
+//!   payload (events from before sittings are sitting 1). A closed sitting stays closed: opening
+//!   the same day again is a new sitting with its own attendees. A line has at most one open
+//!   sitting.
+//! - Arrivals and departures during a sitting are `meeting.joined` / `meeting.left` events;
+//!   attendance at a decision's time is what counts.
+//! - A decision belongs to the open sitting of its line, whatever its date; without one it is
+//!   **out of meeting** (no meeting date, payload `out_of_meeting`), and final.
+//! - In a sitting, a committee decision is credited only to an attending member, and it is
+//!   **provisional** while attendance is below the policy's quorum: shown, but neither counted
+//!   nor pushed until a quorate sitting ratifies it ([`ratify`], `decision.ratified` events).
+//!   Taking a decision back appends a `decision.undone` event: the decision stays in the log,
+//!   the derivation skips it.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::{Error, Result};
-use portcullis_core::event::{kind, source, undone_decisions, Event, NewEvent};
+use portcullis_core::event::{
+    is_out_of_meeting, is_provisional, kind, ratified_decisions, sitting_of, source,
+    undone_decisions, Event, NewEvent,
+};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::now;
+use portcullis_core::workflow::State;
 use portcullis_ledger::Ledger;
 
-/// A committee meeting of one release line.
+/// A member arriving or leaving during a sitting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttendanceChange {
+    pub who: String,
+    /// True for an arrival, false for a departure.
+    pub joined: bool,
+    pub at: DateTime<Utc>,
+    pub seq: i64,
+}
+
+/// One sitting of a committee meeting of one release line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Meeting {
     pub line: String,
     pub date: NaiveDate,
+    /// 1 for the day's first sitting, 2 for one opened after it was closed, …
+    pub sitting: u32,
+    /// Who attended when it opened (see [`Meeting::attending`] for later changes).
     pub attendees: Vec<String>,
+    /// Arrivals and departures since, in order.
+    pub changes: Vec<AttendanceChange>,
     /// How many members must attend, if the policy says.
     pub quorum: Option<u32>,
-    /// Who opened it.
+    /// Who opened it (one of the attendees).
     pub chair: Option<String>,
     pub opened_seq: i64,
     pub opened_at: DateTime<Utc>,
@@ -33,54 +65,212 @@ pub struct Meeting {
 }
 
 impl Meeting {
-    /// Whether enough members attend (`None` when the policy sets no quorum).
+    /// Whether enough members attend now (`None` when the policy sets no quorum).
     pub fn quorate(&self) -> Option<bool> {
-        self.quorum.map(|q| self.attendees.len() as u32 >= q)
+        self.quorum.map(|q| self.attending().len() as u32 >= q)
+    }
+
+    /// Whether enough members attended just before event `seq`.
+    pub fn quorate_before(&self, seq: i64) -> Option<bool> {
+        self.quorum
+            .map(|q| self.attending_before(seq).len() as u32 >= q)
+    }
+
+    /// Who attends now.
+    pub fn attending(&self) -> Vec<String> {
+        self.attending_before(i64::MAX)
+    }
+
+    /// Who attended just before event `seq` (attendance at a decision's time).
+    pub fn attending_before(&self, seq: i64) -> Vec<String> {
+        let mut now = self.attendees.clone();
+        for c in self.changes.iter().filter(|c| c.seq < seq) {
+            if c.joined {
+                if !now.contains(&c.who) {
+                    now.push(c.who.clone());
+                }
+            } else {
+                now.retain(|w| w != &c.who);
+            }
+        }
+        now
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.closed_at.is_none()
+    }
+
+    /// "the meeting of 2026-11-24", with "(sitting 2)" after the first sitting.
+    pub fn name(&self) -> String {
+        if self.sitting > 1 {
+            format!("the meeting of {} (sitting {})", self.date, self.sitting)
+        } else {
+            format!("the meeting of {}", self.date)
+        }
     }
 }
 
-/// Every meeting of a line, oldest first.
+/// Every sitting of a line, by date then sitting.
 pub fn meetings(ledger: &Ledger, line: &str) -> Result<Vec<Meeting>> {
-    let events = ledger.events_of_kinds(&[kind::MEETING_OPENED, kind::MEETING_CLOSED])?;
-    let mut out: BTreeMap<NaiveDate, Meeting> = BTreeMap::new();
+    let events = ledger.events_of_kinds(&[
+        kind::MEETING_OPENED,
+        kind::MEETING_CLOSED,
+        kind::MEETING_JOINED,
+        kind::MEETING_LEFT,
+    ])?;
+    Ok(meetings_in(&events, line))
+}
+
+/// [`meetings`] from events already read (the four meeting kinds, in order).
+pub fn meetings_in(events: &[Event], line: &str) -> Vec<Meeting> {
+    let mut out: BTreeMap<(NaiveDate, u32), Meeting> = BTreeMap::new();
     for e in events {
         if e.line.as_deref() != Some(line) {
             continue;
         }
         let Some(date) = e.meeting else { continue };
-        if e.kind == kind::MEETING_OPENED {
-            let attendees = e.payload["attendees"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let m = out.entry(date).or_insert_with(|| Meeting {
-                line: line.to_string(),
-                date,
-                attendees: Vec::new(),
-                quorum: None,
-                chair: e.actor.clone(),
-                opened_seq: e.seq,
-                opened_at: e.at,
-                closed_at: None,
-            });
-            // Opened again (resumed with other attendees): the latest list counts.
-            m.attendees = attendees;
-            m.quorum = e.payload["quorum"].as_u64().map(|q| q as u32);
-            m.closed_at = None;
-        } else if let Some(m) = out.get_mut(&date) {
-            m.closed_at = Some(e.at);
+        let sitting = sitting_of(e);
+        match e.kind.as_str() {
+            kind::MEETING_OPENED => {
+                let attendees = names(&e.payload["attendees"]);
+                let m = out.entry((date, sitting)).or_insert_with(|| Meeting {
+                    line: line.to_string(),
+                    date,
+                    sitting,
+                    attendees: Vec::new(),
+                    changes: Vec::new(),
+                    quorum: None,
+                    chair: e
+                        .payload
+                        .get("chair")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .or_else(|| e.actor.clone()),
+                    opened_seq: e.seq,
+                    opened_at: e.at,
+                    closed_at: None,
+                });
+                // Ledgers from before sittings may open a sitting again (resumed with other
+                // attendees): the latest list counts.
+                m.attendees = attendees;
+                m.quorum = e.payload["quorum"].as_u64().map(|q| q as u32);
+                m.closed_at = None;
+            }
+            kind::MEETING_CLOSED => {
+                if let Some(m) = out.get_mut(&(date, sitting)) {
+                    m.closed_at = Some(e.at);
+                }
+            }
+            kind::MEETING_JOINED | kind::MEETING_LEFT => {
+                if let (Some(m), Some(who)) = (
+                    out.get_mut(&(date, sitting)),
+                    e.payload.get("who").and_then(Value::as_str),
+                ) {
+                    m.changes.push(AttendanceChange {
+                        who: who.to_string(),
+                        joined: e.kind == kind::MEETING_JOINED,
+                        at: e.at,
+                        seq: e.seq,
+                    });
+                }
+            }
+            _ => {}
         }
     }
-    Ok(out.into_values().collect())
+    out.into_values().collect()
 }
 
-/// The latest meeting of a line strictly before `date`.
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The open sitting of a line, if any (with ledgers from before sittings, where several could
+/// be left open, the one opened last).
+pub fn open_sitting(ledger: &Ledger, line: &str) -> Result<Option<Meeting>> {
+    Ok(meetings(ledger, line)?
+        .into_iter()
+        .filter(Meeting::is_open)
+        .max_by_key(|m| m.opened_seq))
+}
+
+/// The latest meeting of a line strictly before `date` (recorded sittings only: decisions
+/// recorded elsewhere never move it).
 pub fn previous_meeting(ledger: &Ledger, line: &str, date: NaiveDate) -> Result<Option<Meeting>> {
     Ok(meetings(ledger, line)?.into_iter().rfind(|m| m.date < date))
+}
+
+/// The policy's next meeting day strictly after `date` (the policy's `meeting_day`, Tuesday
+/// when it names none).
+pub fn next_meeting_date(policy: &LoadedPolicy, date: NaiveDate) -> NaiveDate {
+    let day = portcullis_core::policy::weekday(&policy.policy.committee.meeting_day)
+        .unwrap_or(chrono::Weekday::Tue);
+    let mut d = date + Duration::days(1);
+    while chrono::Datelike::weekday(&d) != day {
+        d += Duration::days(1);
+    }
+    d
+}
+
+/// Whether a deferral until `until` is valid: strictly after `after` (the sitting's date, or
+/// today for an out-of-meeting decision). The same rule for the CLI and the triage screen.
+pub fn check_defer_until(until: NaiveDate, after: NaiveDate) -> Result<()> {
+    if until <= after {
+        return Err(
+            Error::input(format!("a deferral must be until a date after {after}"))
+                .hint("give a later --until date, or none for the next meeting"),
+        );
+    }
+    Ok(())
+}
+
+/// Whether a ticket of a line is in the committee's queue at a meeting of `date`: requested;
+/// deferred and due by then; or asked for information before that day (a needs-info decided
+/// at this meeting waits for its answer, and is back at the next one). The CLI's
+/// `meeting queue` and the triage screen both use it.
+pub fn in_queue(
+    state: State,
+    since: Option<DateTime<Utc>>,
+    deferred_until: Option<NaiveDate>,
+    date: NaiveDate,
+) -> bool {
+    match state {
+        State::Requested => true,
+        State::Deferred => deferred_until.is_none_or(|u| u <= date),
+        State::NeedsInfo => since.is_none_or(|s| s.date_naive() < date),
+        _ => false,
+    }
+}
+
+/// The queue of a line at a meeting of `date`, by key (see [`in_queue`]).
+pub fn queue(
+    ledger: &Ledger,
+    line: &str,
+    date: NaiveDate,
+) -> Result<Vec<portcullis_ledger::queries::LineTicket>> {
+    let mut rows =
+        ledger.line_tickets(line, &[State::Requested, State::Deferred, State::NeedsInfo])?;
+    rows.retain(|t| in_queue(t.state, t.since, t.deferred_until, date));
+    Ok(rows)
+}
+
+/// The committee member a name or alias names, if any.
+pub fn member_name(policy: &LoadedPolicy, name: &str) -> Option<String> {
+    policy
+        .policy
+        .committee
+        .members
+        .iter()
+        .find(|m| {
+            m.name.eq_ignore_ascii_case(name)
+                || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+        .map(|m| m.name.clone())
 }
 
 /// Canonical committee names for the given names or aliases. Unknown names are an error that
@@ -105,9 +295,16 @@ pub fn committee_names(policy: &LoadedPolicy, names: &[String]) -> Result<Vec<St
     Ok(out)
 }
 
-/// Open the meeting of `date`, or resume it if it is open already (a crash or a second session
-/// loses nothing). Returns the meeting and whether it was resumed. With attendees that differ
-/// from a resumed meeting's, the new list is recorded.
+/// Open a sitting of `date`, or resume the line's open sitting of that date (a crash or a
+/// second session loses nothing). Returns the sitting and whether it was resumed.
+///
+/// - A closed sitting stays closed: the same day again is a new sitting (2, 3, …) with its own
+///   attendees.
+/// - Resuming with an attendee list that differs from who attends now records the arrivals and
+///   departures (`meeting.joined` / `meeting.left`).
+/// - The chair is `actor`, who must be one of the attendees (refused otherwise: portcullis
+///   does not record someone as present because they opened the screen).
+/// - A line has one open sitting at a time: opening another date while one is open is refused.
 pub fn open(
     ledger: &mut Ledger,
     policy: &LoadedPolicy,
@@ -117,12 +314,51 @@ pub fn open(
     actor: &str,
 ) -> Result<(Meeting, bool)> {
     let attendees = committee_names(policy, attendees)?;
-    let existing = meetings(ledger, line)?.into_iter().find(|m| m.date == date);
-    if let Some(m) = &existing {
-        if m.closed_at.is_none() && (attendees.is_empty() || attendees == m.attendees) {
-            return Ok((m.clone(), true));
+    let all = meetings(ledger, line)?;
+    if let Some(m) = all
+        .iter()
+        .filter(|m| m.is_open())
+        .max_by_key(|m| m.opened_seq)
+    {
+        if m.date != date {
+            return Err(Error::input(format!(
+                "{} of {line} is still open",
+                m.name()
+            ))
+            .hint(format!(
+                "close it first (`portcullis meeting close`), or resume it with `portcullis triage --date {}`",
+                m.date
+            )));
         }
+        let now_attending = m.attending();
+        if !attendees.is_empty() && sorted(&attendees) != sorted(&now_attending) {
+            let mut changes = Vec::new();
+            for who in attendees.iter().filter(|w| !now_attending.contains(w)) {
+                changes.push(attendance_event(m, who, true, actor));
+            }
+            for who in now_attending.iter().filter(|w| !attendees.contains(w)) {
+                changes.push(attendance_event(m, who, false, actor));
+            }
+            ledger.append_all(policy, changes)?;
+        }
+        let m = reread(ledger, line, m.date, m.sitting)?;
+        return Ok((m, true));
     }
+    let chair = member_name(policy, actor);
+    if !chair.as_ref().is_some_and(|c| attendees.contains(c)) {
+        return Err(Error::input(format!(
+            "the chair must attend: {actor} is not among the attendees"
+        ))
+        .hint(format!(
+            "add --attendee \"{actor}\" if they attend, or open the meeting as (--as) one of the attendees"
+        )));
+    }
+    let sitting = all
+        .iter()
+        .filter(|m| m.date == date)
+        .map(|m| m.sitting)
+        .max()
+        .map_or(1, |n| n + 1);
     let quorum = policy.policy.committee.quorum;
     ledger.append_all(
         policy,
@@ -135,20 +371,89 @@ pub fn open(
             at: now(),
             meeting: Some(date),
             note: None,
-            payload: json!({ "date": date.to_string(), "attendees": attendees, "quorum": quorum }),
+            payload: json!({
+                "date": date.to_string(),
+                "sitting": sitting,
+                "attendees": attendees,
+                "quorum": quorum,
+                "chair": chair,
+            }),
             dedup_key: None,
         }],
     )?;
-    let m = meetings(ledger, line)?
-        .into_iter()
-        .find(|m| m.date == date)
-        .ok_or_else(|| Error::internal("the meeting was not recorded"))?;
-    Ok((m, existing.is_some()))
+    Ok((reread(ledger, line, date, sitting)?, false))
 }
 
-/// Close a meeting (recording how many decisions it took).
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// A sitting as recorded now.
+fn reread(ledger: &Ledger, line: &str, date: NaiveDate, sitting: u32) -> Result<Meeting> {
+    meetings(ledger, line)?
+        .into_iter()
+        .find(|m| m.date == date && m.sitting == sitting)
+        .ok_or_else(|| Error::internal("the meeting was not recorded"))
+}
+
+fn attendance_event(m: &Meeting, who: &str, joined: bool, actor: &str) -> NewEvent {
+    NewEvent {
+        ticket: None,
+        line: Some(m.line.clone()),
+        kind: if joined {
+            kind::MEETING_JOINED
+        } else {
+            kind::MEETING_LEFT
+        },
+        source: source::LOCAL.into(),
+        actor: Some(actor.to_string()),
+        at: now(),
+        meeting: Some(m.date),
+        note: None,
+        payload: json!({ "date": m.date.to_string(), "sitting": m.sitting, "who": who }),
+        dedup_key: None,
+    }
+}
+
+/// Record that a member arrived (`joined`) or left the line's open sitting. Returns the
+/// sitting as it is now.
+pub fn attend(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    line: &str,
+    who: &str,
+    joined: bool,
+    actor: &str,
+) -> Result<Meeting> {
+    let who = committee_names(policy, &[who.to_string()])?
+        .pop()
+        .ok_or_else(|| Error::input("name a committee member"))?;
+    let m = open_sitting(ledger, line)?.ok_or_else(no_open_sitting(line))?;
+    let attending = m.attending();
+    if joined && attending.contains(&who) {
+        return Err(Error::input(format!("{who} already attends {}", m.name())));
+    }
+    if !joined && !attending.contains(&who) {
+        return Err(Error::input(format!("{who} does not attend {}", m.name()))
+            .hint(format!("attending: {}", attending.join(", "))));
+    }
+    ledger.append_all(policy, [attendance_event(&m, &who, joined, actor)])?;
+    reread(ledger, line, m.date, m.sitting)
+}
+
+fn no_open_sitting(line: &str) -> impl FnOnce() -> Error + '_ {
+    move || {
+        Error::input(format!("no meeting of {line} is open")).hint(
+            "open one with `portcullis meeting open --attendee NAME …` or `portcullis triage`",
+        )
+    }
+}
+
+/// Close a sitting (recording how many decisions it took).
 pub fn close(ledger: &mut Ledger, policy: &LoadedPolicy, m: &Meeting, actor: &str) -> Result<()> {
-    let decided = decisions_of(ledger, &m.line, m.date)?
+    let decided = decisions_of(ledger, m)?
         .iter()
         .filter(|(_, undone)| !undone)
         .count();
@@ -163,35 +468,41 @@ pub fn close(ledger: &mut Ledger, policy: &LoadedPolicy, m: &Meeting, actor: &st
             at: now(),
             meeting: Some(m.date),
             note: None,
-            payload: json!({ "date": m.date.to_string(), "decisions": decided }),
+            payload: json!({
+                "date": m.date.to_string(),
+                "sitting": m.sitting,
+                "decisions": decided,
+            }),
             dedup_key: None,
         }],
     )?;
     Ok(())
 }
 
-/// The local decisions of a meeting, in order, each with whether it was taken back.
-pub fn decisions_of(ledger: &Ledger, line: &str, date: NaiveDate) -> Result<Vec<(Event, bool)>> {
+/// The local decisions of a sitting, in order, each with whether it was taken back.
+pub fn decisions_of(ledger: &Ledger, m: &Meeting) -> Result<Vec<(Event, bool)>> {
     let events = ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE])?;
-    Ok(decisions_in(&events, line, date))
+    Ok(decisions_in(&events, m))
 }
 
 /// [`decisions_of`] from events already read (decisions and undos, in order).
-pub fn decisions_in(events: &[Event], line: &str, date: NaiveDate) -> Vec<(Event, bool)> {
+pub fn decisions_in(events: &[Event], m: &Meeting) -> Vec<(Event, bool)> {
     let undone = undone_decisions(events);
     events
         .iter()
         .filter(|e| {
             e.kind == kind::DECISION
                 && e.source == source::LOCAL
-                && e.line.as_deref() == Some(line)
-                && e.meeting == Some(date)
+                && e.line.as_deref() == Some(m.line.as_str())
+                && e.meeting == Some(m.date)
+                && !is_out_of_meeting(e)
+                && sitting_of(e) == m.sitting
         })
         .map(|e| (e.clone(), undone.contains(&e.seq)))
         .collect()
 }
 
-/// Take back the meeting's last decision that still stands. Refused once it was written to the
+/// Take back the sitting's last decision that still stands. Refused once it was written to the
 /// tracker (record a new decision instead). Returns the decision taken back, if any.
 pub fn undo_last(
     ledger: &mut Ledger,
@@ -199,7 +510,7 @@ pub fn undo_last(
     m: &Meeting,
     actor: &str,
 ) -> Result<Option<Event>> {
-    let Some((last, _)) = decisions_of(ledger, &m.line, m.date)?
+    let Some((last, _)) = decisions_of(ledger, m)?
         .into_iter()
         .rfind(|(e, undone)| !undone && e.actor.as_deref() != Some("portcullis"))
     else {
@@ -233,6 +544,114 @@ pub fn undo_last(
         }],
     )?;
     Ok(Some(last))
+}
+
+/// The provisional decisions of a line that wait for ratification, in order: recorded below
+/// quorum, not taken back, not ratified, and still the ticket's latest decision on the line (a
+/// later decision overtook the others; they stay provisional for good).
+pub fn awaiting_ratification(events: &[Event], line: &str) -> Vec<Event> {
+    let undone = undone_decisions(events);
+    let ratified = ratified_decisions(events);
+    let standing: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.kind == kind::DECISION
+                && e.source == source::LOCAL
+                && e.line.as_deref() == Some(line)
+                && !undone.contains(&e.seq)
+        })
+        .collect();
+    standing
+        .iter()
+        .filter(|e| is_provisional(e) && !ratified.contains_key(&e.seq))
+        .filter(|e| {
+            !standing
+                .iter()
+                .any(|later| later.ticket == e.ticket && later.seq > e.seq)
+        })
+        .map(|e| (*e).clone())
+        .collect()
+}
+
+/// Ratify, in the line's open sitting, every provisional decision waiting for it: one
+/// transaction, one `decision.ratified` event per ticket naming the decisions' sequences. The
+/// sitting must be quorate and `actor` must attend. Returns the decisions ratified.
+pub fn ratify(
+    ledger: &mut Ledger,
+    policy: &LoadedPolicy,
+    line: &str,
+    actor: &str,
+) -> Result<Vec<Event>> {
+    let m = open_sitting(ledger, line)?.ok_or_else(no_open_sitting(line))?;
+    if m.quorate() == Some(false) {
+        return Err(Error::input(format!(
+            "{} is below quorum ({} of {} attend): it cannot ratify",
+            m.name(),
+            m.attending().len(),
+            m.quorum.unwrap_or(0)
+        ))
+        .hint("`portcullis meeting join NAME` records a member's arrival"));
+    }
+    check_attending(policy, &m, actor)?;
+    let events = ledger.events_of_kinds(&[
+        kind::DECISION,
+        kind::DECISION_UNDONE,
+        kind::DECISION_RATIFIED,
+    ])?;
+    let waiting = awaiting_ratification(&events, line);
+    let mut by_ticket: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for e in &waiting {
+        by_ticket
+            .entry(e.ticket.clone().unwrap_or_default())
+            .or_default()
+            .push(e.seq);
+    }
+    let at = now();
+    let new: Vec<NewEvent> = by_ticket
+        .into_iter()
+        .map(|(ticket, seqs)| NewEvent {
+            ticket: Some(ticket),
+            line: Some(line.to_string()),
+            kind: kind::DECISION_RATIFIED,
+            source: source::LOCAL.into(),
+            actor: Some(actor.to_string()),
+            at,
+            meeting: Some(m.date),
+            note: None,
+            dedup_key: Some(format!(
+                "ratify:{}",
+                seqs.iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )),
+            payload: json!({ "ratifies": seqs, "date": m.date.to_string(), "sitting": m.sitting }),
+        })
+        .collect();
+    if !new.is_empty() {
+        ledger.append_all(policy, new)?;
+    }
+    Ok(waiting)
+}
+
+/// Refuse a committee act by someone who does not attend the sitting.
+pub fn check_attending(policy: &LoadedPolicy, m: &Meeting, actor: &str) -> Result<String> {
+    let attending = m.attending();
+    match member_name(policy, actor) {
+        Some(name) if attending.contains(&name) => Ok(name),
+        _ => Err(Error::input(format!(
+            "{actor} does not attend {}: a decision is credited only to an attending member",
+            m.name()
+        ))
+        .hint(format!(
+            "attending: {}; `portcullis meeting join NAME` records an arrival",
+            if attending.is_empty() {
+                "nobody".to_string()
+            } else {
+                attending.join(", ")
+            }
+        ))),
+    }
 }
 
 /// A note on a ticket, tied to the meeting if one is open.
@@ -282,12 +701,31 @@ pub struct MinutesDecision {
     pub target: Option<String>,
     /// Taken back during the meeting.
     pub undone: bool,
+    /// The sitting it was taken in.
+    pub sitting: u32,
+    /// Recorded below quorum.
+    pub provisional: bool,
+    /// For a provisional decision ratified since: the ratifying sitting ("the meeting of …").
+    pub ratified_in: Option<String>,
 }
 
-/// The record of a meeting.
+/// One sitting in the minutes.
+#[derive(Debug, Clone, Serialize)]
+pub struct SittingMinutes {
+    pub meeting: Meeting,
+    /// Who attended when it closed (or now).
+    pub attending: Vec<String>,
+    /// Provisional decisions of earlier sittings this one ratified: (seq, ticket, decision).
+    pub ratified: Vec<(i64, String, String)>,
+}
+
+/// The record of a meeting day: each sitting, and the decisions of all of them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Minutes {
+    /// The day's latest sitting.
     pub meeting: Meeting,
+    /// Every sitting of the day, in order.
+    pub sittings: Vec<SittingMinutes>,
     pub decisions: Vec<MinutesDecision>,
     /// (ticket, who, text)
     pub notes: Vec<(String, Option<String>, String)>,
@@ -295,61 +733,110 @@ pub struct Minutes {
     pub counts: BTreeMap<String, usize>,
 }
 
-/// The minutes of a line's meeting on `date` (default: the latest).
+/// The minutes of a line's meeting on `date` (default: the latest), all its sittings.
 pub fn minutes(ledger: &Ledger, line: &str, date: Option<NaiveDate>) -> Result<Minutes> {
     let all = meetings(ledger, line)?;
-    let meeting = match date {
-        Some(d) => all.into_iter().find(|m| m.date == d).ok_or_else(|| {
-            Error::input(format!("no meeting of {line} on {d}"))
-                .hint("`portcullis minutes` without --meeting shows the latest one")
-        })?,
-        None => all.into_iter().next_back().ok_or_else(|| {
+    let date = match date {
+        Some(d) if all.iter().any(|m| m.date == d) => d,
+        Some(d) => {
+            return Err(Error::input(format!("no meeting of {line} on {d}"))
+                .hint("`portcullis minutes` without --meeting shows the latest one"))
+        }
+        None => all.iter().map(|m| m.date).max().ok_or_else(|| {
             Error::input(format!("{line} has had no meeting yet"))
                 .hint("meetings are held with `portcullis triage`")
         })?,
     };
+    let day: Vec<Meeting> = all.into_iter().filter(|m| m.date == date).collect();
     let summaries: BTreeMap<String, String> = ledger
         .ticket_briefs()?
         .into_iter()
         .map(|(k, b)| (k, b.summary))
         .collect();
+    let events = ledger.events_of_kinds(&[
+        kind::DECISION,
+        kind::DECISION_UNDONE,
+        kind::DECISION_RATIFIED,
+    ])?;
+    let ratified = ratified_decisions(&events);
     let mut decisions = Vec::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for (e, undone) in decisions_of(ledger, line, meeting.date)? {
-        let key = e.ticket.clone().unwrap_or_default();
-        let decision = e.payload["decision"].as_str().unwrap_or("?").to_string();
-        if !undone {
-            *counts.entry(decision.clone()).or_default() += 1;
+    let mut sittings = Vec::new();
+    for m in &day {
+        for (e, undone) in decisions_in(&events, m) {
+            let key = e.ticket.clone().unwrap_or_default();
+            let decision = e.payload["decision"].as_str().unwrap_or("?").to_string();
+            if !undone {
+                *counts.entry(decision.clone()).or_default() += 1;
+            }
+            let target = match &e.payload["target"] {
+                Value::Object(t) => t
+                    .get("step")
+                    .and_then(Value::as_str)
+                    .map(|s| format!("step {s}"))
+                    .or_else(|| {
+                        t.get("release")
+                            .and_then(Value::as_str)
+                            .map(|r| format!("release {r}"))
+                    }),
+                _ => None,
+            };
+            let ratified_in = ratified.get(&e.seq).map(|r| match r.date {
+                Some(d) if r.sitting > 1 => format!("the meeting of {d} (sitting {})", r.sitting),
+                Some(d) => format!("the meeting of {d}"),
+                None => "a later meeting".to_string(),
+            });
+            decisions.push(MinutesDecision {
+                seq: e.seq,
+                summary: summaries.get(&key).cloned().unwrap_or_default(),
+                key,
+                decision,
+                by: e.actor.clone(),
+                at: e.at,
+                reason: e.note.clone(),
+                until: e.payload["until"].as_str().map(str::to_string),
+                target,
+                undone,
+                sitting: m.sitting,
+                provisional: is_provisional(&e),
+                ratified_in,
+            });
         }
-        let target = match &e.payload["target"] {
-            Value::Object(t) => t
-                .get("step")
-                .and_then(Value::as_str)
-                .map(|s| format!("step {s}"))
-                .or_else(|| {
-                    t.get("release")
-                        .and_then(Value::as_str)
-                        .map(|r| format!("release {r}"))
-                }),
-            _ => None,
-        };
-        decisions.push(MinutesDecision {
-            seq: e.seq,
-            summary: summaries.get(&key).cloned().unwrap_or_default(),
-            key,
-            decision,
-            by: e.actor.clone(),
-            at: e.at,
-            reason: e.note.clone(),
-            until: e.payload["until"].as_str().map(str::to_string),
-            target,
-            undone,
+        let mine: Vec<(i64, String, String)> = events
+            .iter()
+            .filter(|r| {
+                r.kind == kind::DECISION_RATIFIED
+                    && r.line.as_deref() == Some(line)
+                    && r.meeting == Some(m.date)
+                    && sitting_of(r) == m.sitting
+            })
+            .flat_map(|r| {
+                r.payload["ratifies"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|v| v.as_i64())
+            })
+            .filter_map(|seq| {
+                let d = events.iter().find(|e| e.seq == seq)?;
+                Some((
+                    seq,
+                    d.ticket.clone().unwrap_or_default(),
+                    d.payload["decision"].as_str().unwrap_or("?").to_string(),
+                ))
+            })
+            .collect();
+        sittings.push(SittingMinutes {
+            meeting: m.clone(),
+            attending: m.attending(),
+            ratified: mine,
         });
     }
     let notes = ledger
         .events_of_kinds(&[kind::NOTE])?
         .into_iter()
-        .filter(|e| e.line.as_deref() == Some(line) && e.meeting == Some(meeting.date))
+        .filter(|e| e.line.as_deref() == Some(line) && e.meeting == Some(date))
         .map(|e| {
             (
                 e.ticket.unwrap_or_default(),
@@ -358,27 +845,22 @@ pub fn minutes(ledger: &Ledger, line: &str, date: Option<NaiveDate>) -> Result<M
             )
         })
         .collect();
+    let meeting = day
+        .last()
+        .cloned()
+        .ok_or_else(|| Error::internal("a meeting day without sittings"))?;
     Ok(Minutes {
         meeting,
+        sittings,
         decisions,
         notes,
         counts,
     })
 }
 
-/// The minutes as Markdown.
-pub fn render_minutes_md(m: &Minutes) -> String {
-    let mt = &m.meeting;
-    let mut s = format!(
-        "# Backport committee, {} ({}), {}\n\n",
-        mt.line,
-        mt.date,
-        if mt.closed_at.is_some() {
-            "closed"
-        } else {
-            "still open"
-        }
-    );
+/// A sitting's attendance, quorum, chair, arrivals and departures, as Markdown lines.
+fn render_sitting(s: &mut String, sm: &SittingMinutes) {
+    let mt = &sm.meeting;
     s.push_str(&format!(
         "**Attendees:** {}\n",
         if mt.attendees.is_empty() {
@@ -387,14 +869,61 @@ pub fn render_minutes_md(m: &Minutes) -> String {
             mt.attendees.join(", ")
         }
     ));
+    for c in &mt.changes {
+        s.push_str(&format!(
+            "**{}:** {} at {}\n",
+            if c.joined { "Joined" } else { "Left" },
+            c.who,
+            c.at.format("%H:%M UTC")
+        ));
+    }
     if let (Some(q), Some(ok)) = (mt.quorum, mt.quorate()) {
         s.push_str(&format!(
             "**Quorum:** {q} ({})\n",
-            if ok { "met" } else { "NOT met" }
+            if ok {
+                "met"
+            } else {
+                "NOT met: its decisions are provisional"
+            }
         ));
     }
     if let Some(c) = &mt.chair {
         s.push_str(&format!("**Chair:** {c}\n"));
+    }
+    for (seq, key, decision) in &sm.ratified {
+        s.push_str(&format!(
+            "**Ratified:** {decision} {key} (event {seq}, provisional until now)\n"
+        ));
+    }
+}
+
+/// The minutes as Markdown.
+pub fn render_minutes_md(m: &Minutes) -> String {
+    let mt = &m.meeting;
+    let open = m.sittings.iter().any(|x| x.meeting.is_open());
+    let mut s = format!(
+        "# Backport committee, {} ({}), {}\n\n",
+        mt.line,
+        mt.date,
+        if open { "still open" } else { "closed" }
+    );
+    let several = m.sittings.len() > 1;
+    if several {
+        for sm in &m.sittings {
+            s.push_str(&format!(
+                "## Sitting {} ({})\n\n",
+                sm.meeting.sitting,
+                if sm.meeting.is_open() {
+                    "still open"
+                } else {
+                    "closed"
+                }
+            ));
+            render_sitting(&mut s, sm);
+            s.push('\n');
+        }
+    } else if let Some(sm) = m.sittings.first() {
+        render_sitting(&mut s, sm);
     }
     let standing: Vec<&MinutesDecision> = m.decisions.iter().filter(|d| !d.undone).collect();
     let total: usize = m.counts.values().sum();
@@ -417,6 +946,15 @@ pub fn render_minutes_md(m: &Minutes) -> String {
         }
         if let Some(u) = &d.until {
             line.push_str(&format!(" (until {u})"));
+        }
+        if d.provisional {
+            match &d.ratified_in {
+                Some(r) => line.push_str(&format!(" (provisional, ratified in {r})")),
+                None => line.push_str(" (provisional: below quorum, not ratified)"),
+            }
+        }
+        if several {
+            line.push_str(&format!(" (sitting {})", d.sitting));
         }
         if let Some(r) = &d.reason {
             line.push_str(&format!(". Reason: {r}"));

@@ -440,7 +440,7 @@ fn first_frame(dir: &Path) -> anyhow::Result<()> {
         .committee
         .members
         .iter()
-        .take(2)
+        .take(3)
         .map(|m| m.name.clone())
         .collect();
     let today = Utc::now().date_naive();

@@ -108,7 +108,7 @@ fn main() -> anyhow::Result<()> {
         .committee
         .members
         .iter()
-        .take(2)
+        .take(3)
         .map(|m| m.name.clone())
         .collect();
     println!(
@@ -603,7 +603,6 @@ fn add_decisions(
 
     // A few hundred decisions as the CLI and the screen record them.
     let mut decided = 0;
-    let mut week = last_tuesday;
     for i in (0..tickets * 7 / 10).filter(|i| i % 3 == 0 && i % 7 != 0 && i % 5 == 0) {
         if decided == 300 {
             break;
@@ -617,16 +616,14 @@ fn add_decisions(
                 decision: Decision::NeedsInfo,
                 note: Some("Which campaign step needs it?".into()),
                 actor: members[decided % members.len()].clone(),
-                meeting: Some(week),
+                // No sitting is open while the ledger is built: out-of-meeting decisions.
+                meeting: None,
                 until: None,
                 force: false,
                 target: None,
             },
         )?;
         decided += 1;
-        if decided % 10 == 0 && week - Days::new(7) > start {
-            week = week - Days::new(7);
-        }
     }
     Ok((appended, decided))
 }
@@ -767,7 +764,7 @@ fn load_parts(
         ),
         (
             "meeting::decisions_of",
-            Box::new(|| Ok(meeting::decisions_of(ledger, line, m.date)?.len())),
+            Box::new(|| Ok(meeting::decisions_of(ledger, m)?.len())),
         ),
         (
             "sync::push::pending_decisions",

@@ -38,7 +38,10 @@ use serde_json::{json, Value};
 use crate::plan::gone;
 use crate::tracker::{Account, Missing, Remote, RemoteChange, Tracker};
 use crate::Result;
-use portcullis_core::event::{kind, label_set_after, source, Event, LabelFact, NewEvent};
+use portcullis_core::event::{
+    decision_counts, kind, label_set_after, ratified_decisions, sitting_of, source, Event,
+    LabelFact, NewEvent, Ratification,
+};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, now};
 use portcullis_core::workflow::Decision;
@@ -53,7 +56,11 @@ pub struct PendingDecision {
     pub line: String,
     pub decision: Decision,
     pub note: Option<String>,
+    /// The sitting's date (for a ratified decision, the ratifying sitting's); `None` for a
+    /// decision taken outside a meeting.
     pub meeting: Option<NaiveDate>,
+    /// The sitting of that date (1 for the day's first).
+    pub sitting: u32,
     pub until: Option<NaiveDate>,
     pub actor: Option<String>,
     pub at: DateTime<Utc>,
@@ -86,9 +93,12 @@ pub const PENDING_KINDS: &[&str] = &[
     kind::PUSHED,
     kind::DECISION_UNDONE,
     kind::DECISION_SUPERSEDED,
+    kind::DECISION_RATIFIED,
 ];
 
 /// The latest decision on each ticket and line with no `push` event yet, oldest first.
+/// Provisional decisions wait until a quorate sitting ratifies them, and are then pushed as
+/// decisions of the ratifying sitting.
 pub fn pending_decisions(ledger: &Ledger) -> Result<Vec<PendingDecision>> {
     let events = ledger.events_of_kinds(PENDING_KINDS)?;
     Ok(pending_from(&events))
@@ -103,13 +113,19 @@ fn named_by(events: &[Event], kind: &str, field: &str) -> HashSet<i64> {
         .collect()
 }
 
-/// Whether a decision takes part in push at all (a decision taken back does not). The one
-/// place to add a rule on which decisions reach the tracker.
-fn pushable(e: &Event, undone: &HashSet<i64>, superseded: &HashSet<i64>) -> bool {
+/// Whether a decision takes part in push at all (a decision taken back, or provisional and
+/// not ratified, does not). The one place to add a rule on which decisions reach the tracker.
+fn pushable(
+    e: &Event,
+    undone: &HashSet<i64>,
+    superseded: &HashSet<i64>,
+    ratified: &BTreeMap<i64, Ratification>,
+) -> bool {
     e.kind == kind::DECISION
         && e.source == source::LOCAL
         && !undone.contains(&e.seq)
         && !superseded.contains(&e.seq)
+        && decision_counts(e, ratified)
 }
 
 /// What a decision replaces: a verdict replaces the earlier verdict on its line; a request
@@ -131,14 +147,24 @@ pub fn pending_from(events: &[Event]) -> Vec<PendingDecision> {
     let pushed = named_by(events, kind::PUSHED, "decision_seq");
     let undone = named_by(events, kind::DECISION_UNDONE, "undoes");
     let superseded = named_by(events, kind::DECISION_SUPERSEDED, "decision_seq");
+    let ratified = ratified_decisions(events);
     // The latest decision per ticket, line and verdict, and the unpushed ones before it.
     type Slot = (String, String, u8);
     let mut latest: BTreeMap<Slot, (PendingDecision, Vec<i64>)> = BTreeMap::new();
     for d in events
         .iter()
-        .filter(|e| pushable(e, &undone, &superseded))
+        .filter(|e| pushable(e, &undone, &superseded, &ratified))
         .cloned()
-        .filter_map(to_pending)
+        .filter_map(|e| {
+            // A ratified decision goes out as a decision of the sitting that ratified it.
+            let r = ratified.get(&e.seq).copied();
+            let mut d = to_pending(e)?;
+            if let Some(r) = r {
+                d.meeting = r.date;
+                d.sitting = r.sitting;
+            }
+            Some(d)
+        })
     {
         let slot = (d.key.clone(), d.line.clone(), replaces(d.decision));
         match latest.remove(&slot) {
@@ -171,7 +197,9 @@ pub fn pending_from(events: &[Event]) -> Vec<PendingDecision> {
 
 fn to_pending(e: Event) -> Option<PendingDecision> {
     let decision = Decision::parse(e.payload.get("decision")?.as_str()?)?;
+    let sitting = sitting_of(&e);
     Some(PendingDecision {
+        sitting,
         seq: e.seq,
         hash: e.hash,
         key: e.ticket?,
@@ -208,10 +236,12 @@ pub fn comment_body(policy: &LoadedPolicy, d: &PendingDecision) -> String {
         Decision::Done => "recorded the backport as DONE".to_string(),
         Decision::Revoke => "REVOKED the approval of the backport".to_string(),
     };
-    let meeting = d
-        .meeting
-        .map(|m| format!(" at its meeting of {m}"))
-        .unwrap_or_default();
+    // Only a decision of a meeting names one: no date is ever invented.
+    let meeting = match d.meeting {
+        Some(m) if d.sitting > 1 => format!(" at its meeting of {m} (sitting {})", d.sitting),
+        Some(m) => format!(" at its meeting of {m}"),
+        None => " outside a meeting".to_string(),
+    };
     let mut s = format!(
         "Backport steering committee{meeting}: {what} of {} to {}{branch}.",
         d.key, d.line
@@ -775,6 +805,7 @@ mod tests {
             decision,
             note: note.map(str::to_string),
             meeting: "2026-11-24".parse().ok(),
+            sitting: 1,
             until: None,
             actor: Some("mlindqvist".into()),
             at: portcullis_core::time::parse_utc("2026-11-24T12:00:00Z").unwrap()
@@ -877,5 +908,21 @@ mod tests {
         assert!(body.contains("not needed for DP0.2"));
         assert!(body.contains("2026-11-24"));
         assert!(body.contains(&x.marker()));
+    }
+
+    #[test]
+    fn comments_name_the_sitting_after_the_first_and_never_invent_a_meeting() {
+        let p = policy();
+        let mut x = d(8, Decision::Approve, None);
+        x.sitting = 2;
+        let body = comment_body(&p, &x);
+        assert!(
+            body.contains("at its meeting of 2026-11-24 (sitting 2)"),
+            "{body}"
+        );
+        x.meeting = None;
+        let body = comment_body(&p, &x);
+        assert!(body.contains("outside a meeting"), "{body}");
+        assert!(!body.contains("at its meeting"), "{body}");
     }
 }

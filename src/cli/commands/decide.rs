@@ -10,15 +10,18 @@ pub fn run(ws: &Workspace, req: DecideRequest, format: Format) -> Result<u8> {
         Format::Json => print(&json(&out))?,
         _ => {
             let mut s = format!(
-                "{} {}: {} → {} ({}, meeting {}, event {})\n",
+                "{} {}: {} → {} ({}, {}, event {})\n",
                 out.key,
                 out.line,
                 out.from.describe(),
                 out.to.describe(),
                 out.decision,
-                out.meeting,
+                out.place(),
                 out.seq
             );
+            if out.provisional {
+                s.push_str("provisional: the meeting is below quorum; it counts once a quorate meeting ratifies it (`portcullis meeting ratify`)\n");
+            }
             for v in &out.violations {
                 s.push_str(&format!("recorded as a violation: {v}\n"));
             }

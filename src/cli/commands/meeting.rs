@@ -1,8 +1,9 @@
-//! The committee's commands: `decide`, `triage` (the meeting's screen) and `minutes`.
+//! The committee's commands: `decide`, `triage` (the meeting's screen), `meeting` (sittings,
+//! attendance, ratification and the queue without the screen) and `minutes`.
 
 use super::decide;
 use crate::cli::output::print;
-use crate::cli::Command;
+use crate::cli::{Command, MeetingCommand};
 use crate::render::{json, Format};
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::{meeting, DecideRequest, Result, Target};
@@ -65,6 +66,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             meeting,
             format,
         } => minutes(ws, line.as_deref(), meeting, format),
+        Command::Meeting { command } => meeting_command(ws, command),
         other => unreachable!("not a committee command: {other:?}"),
     }
 }
@@ -84,4 +86,160 @@ fn minutes(
         _ => print(&meeting::render_minutes_md(&m))?,
     }
     Ok(0)
+}
+
+/// `meeting open|close|join|leave|ratify|queue`.
+fn meeting_command(ws: &Workspace, command: MeetingCommand) -> Result<u8> {
+    let policy = &ws.policy;
+    let line_of = |l: Option<&str>| -> Result<String> { Ok(policy.resolve_line(l)?.name.clone()) };
+    let mut ledger = ws.open_ledger()?;
+    let text = match command {
+        MeetingCommand::Open {
+            attendees,
+            date,
+            line,
+            actor,
+        } => {
+            let line = line_of(line.as_deref())?;
+            let actor = ws.actor(actor.as_deref())?;
+            let date = date.unwrap_or_else(|| portcullis_core::time::now().date_naive());
+            let (m, resumed) = meeting::open(&mut ledger, policy, &line, date, &attendees, &actor)?;
+            format!(
+                "{} {} of {line}, sitting {}: {} attend{}{}\n",
+                if resumed { "Resumed" } else { "Opened" },
+                m.name(),
+                m.sitting,
+                m.attending().join(", "),
+                m.chair
+                    .as_deref()
+                    .map(|c| format!(", {c} chairs"))
+                    .unwrap_or_default(),
+                quorum_note(&m),
+            )
+        }
+        MeetingCommand::Close { line, actor } => {
+            let line = line_of(line.as_deref())?;
+            let actor = ws.actor(actor.as_deref())?;
+            let m = meeting::open_sitting(&ledger, &line)?.ok_or_else(|| {
+                portcullis_ops::Error::input(format!("no meeting of {line} is open"))
+            })?;
+            meeting::close(&mut ledger, policy, &m, &actor)?;
+            format!(
+                "Closed {} (sitting {}). `portcullis minutes --meeting {}` prints its record.\n",
+                m.name(),
+                m.sitting,
+                m.date
+            )
+        }
+        MeetingCommand::Join { name, line, actor } => attend(
+            ws,
+            &mut ledger,
+            &name,
+            line.as_deref(),
+            actor.as_deref(),
+            true,
+        )?,
+        MeetingCommand::Leave { name, line, actor } => attend(
+            ws,
+            &mut ledger,
+            &name,
+            line.as_deref(),
+            actor.as_deref(),
+            false,
+        )?,
+        MeetingCommand::Ratify { line, actor } => {
+            let line = line_of(line.as_deref())?;
+            let actor = ws.actor(actor.as_deref())?;
+            let done = meeting::ratify(&mut ledger, policy, &line, &actor)?;
+            if done.is_empty() {
+                "Nothing to ratify: no provisional decision waits.\n".to_string()
+            } else {
+                let mut s = format!("Ratified {} provisional decision(s):\n", done.len());
+                for e in &done {
+                    s.push_str(&format!(
+                        "  {} {} (event {}, {})\n",
+                        e.payload["decision"].as_str().unwrap_or("?"),
+                        e.ticket.as_deref().unwrap_or("?"),
+                        e.seq,
+                        e.meeting
+                            .map(|d| format!("meeting of {d}"))
+                            .unwrap_or_default()
+                    ));
+                }
+                s
+            }
+        }
+        MeetingCommand::Queue { date, line, format } => {
+            let line = line_of(line.as_deref())?;
+            let date = match date {
+                Some(d) => d,
+                None => meeting::open_sitting(&ledger, &line)?
+                    .map(|m| m.date)
+                    .unwrap_or_else(|| portcullis_core::time::now().date_naive()),
+            };
+            let rows = meeting::queue(&ledger, &line, date)?;
+            if format == Format::Json {
+                let v: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "key": t.ticket,
+                            "state": t.state,
+                            "summary": t.summary,
+                            "deferred_until": t.deferred_until,
+                        })
+                    })
+                    .collect();
+                print(&json(
+                    &serde_json::json!({ "line": line, "date": date, "queue": v }),
+                ))?;
+                return Ok(0);
+            }
+            let mut s = format!("Queue of {line} for {date}: {} request(s)\n", rows.len());
+            for t in &rows {
+                s.push_str(&format!(
+                    "  {:<12} {:<10} {}\n",
+                    t.ticket,
+                    t.state.as_str(),
+                    crate::render::clean(&t.summary)
+                ));
+            }
+            s
+        }
+    };
+    print(&text)?;
+    Ok(0)
+}
+
+/// `meeting join` / `meeting leave`: the arrival or departure, and who attends now.
+fn attend(
+    ws: &Workspace,
+    ledger: &mut portcullis_ledger::Ledger,
+    name: &str,
+    line: Option<&str>,
+    actor: Option<&str>,
+    joined: bool,
+) -> Result<String> {
+    let line = ws.policy.resolve_line(line)?.name.clone();
+    let actor = ws.actor(actor)?;
+    let m = meeting::attend(ledger, &ws.policy, &line, name, joined, &actor)?;
+    let who = m.changes.last().map(|c| c.who.clone()).unwrap_or_default();
+    Ok(format!(
+        "{who} {} {}; attending: {}{}\n",
+        if joined { "joined" } else { "left" },
+        m.name(),
+        m.attending().join(", "),
+        quorum_note(&m)
+    ))
+}
+
+/// " (quorum 3: met)" or " (quorum 3: NOT met, decisions are provisional)"; empty without one.
+fn quorum_note(m: &meeting::Meeting) -> String {
+    match (m.quorum, m.quorate()) {
+        (Some(q), Some(true)) => format!(" (quorum {q}: met)"),
+        (Some(q), Some(false)) => {
+            format!(" (quorum {q}: NOT met, its decisions are provisional)")
+        }
+        _ => String::new(),
+    }
 }

@@ -51,9 +51,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         | Command::Step { .. }
         | Command::Releases { .. }
         | Command::Release { .. }) => release::run(&ws()?, command),
-        command @ (Command::Decide { .. } | Command::Triage { .. } | Command::Minutes { .. }) => {
-            meeting::run(&ws()?, command)
-        }
+        command @ (Command::Decide { .. }
+        | Command::Triage { .. }
+        | Command::Minutes { .. }
+        | Command::Meeting { .. }) => meeting::run(&ws()?, command),
         command @ (Command::Status { .. }
         | Command::History { .. }
         | Command::Verify { .. }

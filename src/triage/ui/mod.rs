@@ -61,7 +61,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         _ => f.render_widget(Paragraph::new(app.status.clone()), status),
     }
     let hint = match &app.mode {
-        Mode::Prompt(_) => "Enter confirm · Esc cancel",
+        Mode::Prompt(_) => "Enter confirm · Ctrl-F policy exception · Esc cancel",
         Mode::Detail(_) => "a r d i n decide · u undo · ↑↓ scroll · Esc back",
         Mode::End(_) => "",
         _ if keys.width >= 100 => {
@@ -81,9 +81,14 @@ fn title_line(app: &App, th: &Theme, width: u16) -> Line<'static> {
     let m = &app.snap.meeting;
     let wide = width >= 100;
     let quorum = match (m.quorum, m.quorate()) {
-        (Some(q), Some(ok)) if wide => {
-            format!(", quorum {q} {}", if ok { "met" } else { "NOT met" })
-        }
+        (Some(q), Some(ok)) if wide => format!(
+            ", quorum {q} {}",
+            if ok {
+                "met"
+            } else {
+                "NOT met: decisions provisional"
+            }
+        ),
         (Some(q), Some(ok)) => format!(" (quorum {q}: {})", if ok { "yes" } else { "NO" }),
         _ => String::new(),
     };
@@ -94,9 +99,14 @@ fn title_line(app: &App, th: &Theme, width: u16) -> Line<'static> {
     Line::from(vec![
         Span::styled(format!("{} triage ", app.snap.line), th.header()),
         Span::raw(format!(
-            "{}{last} · {} present{quorum} · {} decided · {} unpushed",
+            "{}{}{last} · {} present{quorum} · {} decided · {} unpushed",
             m.date,
-            m.attendees.len(),
+            if m.sitting > 1 {
+                format!(" sitting {}", m.sitting)
+            } else {
+                String::new()
+            },
+            m.attending().len(),
             app.snap.decided_here,
             app.snap.pending_push
         )),
@@ -160,6 +170,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("i", "needs more information"),
     ("n", "add a note"),
     ("u", "undo this meeting's last decision"),
+    ("Ctrl-F", "after a refusal: a policy exception"),
+    ("R", "ratify provisional decisions"),
     ("/", "filter; Esc clears it"),
     ("s", "sort: triage order, oldest, key"),
     ("Enter", "ticket detail; Esc back"),
