@@ -406,6 +406,13 @@ fn load_readiness(
         approved: r.approved,
         landed: r.landed,
     }];
+    readiness.extend(r.releases.into_iter().map(|x| ReadinessRow {
+        name: format!("release {}", x.version),
+        status: "targeted".into(),
+        release: Some(x.version),
+        approved: x.approved,
+        landed: x.landed,
+    }));
     readiness.extend(r.steps.into_iter().map(|s| ReadinessRow {
         name: format!("step {}", s.name),
         status: s.status.replace('_', " "),

@@ -15,5 +15,6 @@ mod policy;
 mod props;
 mod readme;
 mod release;
+mod release_truth;
 mod triage;
 mod verify;

@@ -55,6 +55,9 @@ pub struct LineStatus {
     pub tickets: Vec<StatusRow>,
     /// Open violations: (ticket, violation).
     pub violations: Vec<(String, Violation)>,
+    /// What each targeted approval is for (tickets approved with `--for-step`/`--for-release`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, Target>,
 }
 
 /// Where every request of a line stands.
@@ -84,12 +87,14 @@ pub fn status(
         .filter(|(_, _, v)| v.resolved_by.is_none())
         .map(|(t, _, v)| (t, v))
         .collect();
+    let targets = release::targets(ledger, &line.name)?;
     Ok(LineStatus {
         line: line.name.clone(),
         branch: line.branch.clone(),
         counts,
         tickets: rows,
         violations,
+        targets,
     })
 }
 
@@ -118,6 +123,16 @@ pub enum Target {
     Release(String),
 }
 
+impl std::fmt::Display for Target {
+    /// `step coadd`, `release 23.0.3`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Step(s) => write!(f, "step {s}"),
+            Target::Release(r) => write!(f, "release {r}"),
+        }
+    }
+}
+
 /// What recording a decision did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecideOutcome {
@@ -129,6 +144,9 @@ pub struct DecideOutcome {
     pub to: State,
     pub meeting: NaiveDate,
     pub violations: Vec<String>,
+    /// What an approval is for, as checked and recorded (a release as its plain version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
 }
 
 /// Record a committee decision. Refuses transitions the policy forbids unless `force`.
@@ -158,27 +176,16 @@ pub fn decide(
     if req.until.is_some() && req.decision != Decision::Defer {
         return Err(Error::input("--until only goes with `defer`"));
     }
-    let line_steps: Vec<&str> = policy
-        .steps_of(&line.name)
-        .map(|s| s.name.as_str())
-        .collect();
-    match &req.target {
-        Some(_) if req.decision != Decision::Approve => {
-            return Err(Error::input(
-                "--for-step and --for-release only go with `approve`",
-            ));
-        }
-        Some(Target::Step(step)) if !line_steps.contains(&step.as_str()) => {
-            return Err(
-                Error::input(format!("unknown step `{step}` for line {}", line.name))
-                    .hint(format!("the policy's steps: {}", line_steps.join(", "))),
-            );
-        }
-        Some(Target::Release(v)) if semver::Version::parse(v).is_err() => {
-            return Err(Error::input(format!("`{v}` is not a version like 23.0.2")));
-        }
-        _ => {}
+    if req.target.is_some() && req.decision != Decision::Approve {
+        return Err(Error::input(
+            "--for-step and --for-release only go with `approve`",
+        ));
     }
+    let target = req
+        .target
+        .as_ref()
+        .map(|t| release::check_target(ledger, policy, &line, t))
+        .transpose()?;
     let events = ledger.events_for_ticket(&req.key)?;
     if events.is_empty() && !req.force {
         return Err(Error::input(format!("{} is not in the ledger", req.key))
@@ -218,7 +225,7 @@ pub fn decide(
         "until": req.until.map(|d| d.to_string()),
         "forced": req.force && !c.violations.is_empty(),
     });
-    if let Some(t) = &req.target {
+    if let Some(t) = &target {
         payload["target"] = json!(t);
     }
     let mut tx = ledger.transaction()?;
@@ -250,6 +257,7 @@ pub fn decide(
             .into_iter()
             .map(|(k, m)| format!("{k}: {m}"))
             .collect(),
+        target,
     })
 }
 
@@ -442,6 +450,9 @@ fn describe_decision(e: &Event) -> String {
         .and_then(Value::as_str)
         .unwrap_or("?");
     let mut s = format!("decision: {d} for {}", e.line.as_deref().unwrap_or("?"));
+    if let Some(t) = release::target_of(e) {
+        s.push_str(&format!(" (for {t})"));
+    }
     if let Some(u) = e.payload.get("until").and_then(Value::as_str) {
         s.push_str(&format!(" until {u}"));
     }
