@@ -129,8 +129,9 @@ pub fn verify(
     if !opts.repos.is_empty() {
         // A subset cannot tell that a ticket has no commit anywhere.
         verification.drift.retain(|d| d.repo.is_some());
-        recount(&mut verification);
     }
+    settle(&ledger, &line.name, &mut verification)?;
+    recount(&mut verification);
     tracing::debug!(elapsed = ?started.elapsed(), "judged");
     let recorded = record(&mut ledger, ws, line, &verification, &writes, &opts.repos)?;
     tracing::debug!(elapsed = ?started.elapsed(), "recorded");
@@ -183,6 +184,88 @@ fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
                     c.via = Some("pull request".into());
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// A release that waived a key: (its `release.cut` seq, tag, the waiver's note, its commits).
+type Waived = (i64, String, String, BTreeSet<String>);
+
+/// Mark the drift the committee has settled; it stays listed, and no longer blocks:
+///
+/// - a landing waived into a release (`cut --waive KEY`): settled by that release's
+///   `release.cut` event, when the release holds every commit of the drift (a later commit of
+///   the same ticket is new drift, and blocks again);
+/// - a revert of a fix whose approval was then revoked (the standing decision on the ticket is
+///   `revoke`): the branch no longer carries what the committee withdrew, so the revert is what
+///   the committee asked for; settled by the revoking decision. A revoked fix that is still on
+///   the branch (`landed_not_approved`) is not settled: the release would ship a change the
+///   committee withdrew, so it blocks until it is reverted or waived into a release.
+fn settle(ledger: &Ledger, line: &str, v: &mut Verification) -> Result<()> {
+    use portcullis_core::landing::{DriftKind, Settlement};
+    // Waivers: key → the releases that waived it.
+    let mut waived: BTreeMap<String, Vec<Waived>> = BTreeMap::new();
+    for r in crate::release::releases(ledger, line)? {
+        let commits: BTreeSet<String> = r
+            .manifest
+            .repos
+            .iter()
+            .flat_map(|x| x.commits.iter().cloned())
+            .collect();
+        for w in &r.manifest.waivers {
+            waived.entry(w.key.clone()).or_default().push((
+                r.seq,
+                r.manifest.tag.clone(),
+                w.note.clone(),
+                commits.clone(),
+            ));
+        }
+    }
+    // The standing (not undone) latest decision of each ticket on the line, when it is a revoke.
+    let decisions = ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE])?;
+    let undone = portcullis_core::event::undone_decisions(&decisions);
+    let mut revoked: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
+    for e in decisions.iter().filter(|e| {
+        e.kind == kind::DECISION && e.line.as_deref() == Some(line) && !undone.contains(&e.seq)
+    }) {
+        let Some(key) = e.ticket.clone() else {
+            continue;
+        };
+        if e.payload["decision"] == "revoke" {
+            revoked.insert(key, (e.seq, e.note.clone()));
+        } else {
+            revoked.remove(&key);
+        }
+    }
+    for d in &mut v.drift {
+        let Some(key) = d.ticket.as_deref() else {
+            continue;
+        };
+        let by_waiver = waived.get(key).and_then(|ws| {
+            ws.iter()
+                .find(|(_, _, _, commits)| d.commits.iter().all(|c| commits.contains(c)))
+        });
+        d.settled = match (d.kind, by_waiver, revoked.get(key)) {
+            (DriftKind::LandedNotApproved, Some((seq, tag, note, _)), _) => Some(Settlement {
+                seq: *seq,
+                kind: crate::release::RELEASE_CUT.into(),
+                release: Some(tag.clone()),
+                why: format!("waived into {tag}: {note}"),
+            }),
+            (DriftKind::Reverted, _, Some((seq, note))) => Some(Settlement {
+                seq: *seq,
+                kind: kind::DECISION.into(),
+                release: None,
+                why: match note {
+                    Some(n) => format!("approval revoked ({n}); the revert took it out"),
+                    None => "approval revoked; the revert took it out".into(),
+                },
+            }),
+            _ => None,
+        };
+        if d.settled.is_some() {
+            d.blocking = false;
         }
     }
     Ok(())
