@@ -222,20 +222,11 @@ fn settle(ledger: &Ledger, line: &str, v: &mut Verification) -> Result<()> {
             ));
         }
     }
-    // The standing (not undone) latest decision of each ticket on the line, when it is a revoke.
-    let decisions = ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE])?;
-    let undone = portcullis_core::event::undone_decisions(&decisions);
-    let mut revoked: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
-    for e in decisions.iter().filter(|e| {
-        e.kind == kind::DECISION && e.line.as_deref() == Some(line) && !undone.contains(&e.seq)
-    }) {
-        let Some(key) = e.ticket.clone() else {
-            continue;
-        };
-        if e.payload["decision"] == "revoke" {
-            revoked.insert(key, (e.seq, e.note.clone()));
-        } else {
-            revoked.remove(&key);
+    // Revoked, and not approved again since (by a label in the tracker).
+    let mut revoked = revoked(ledger, line)?;
+    for t in &v.tickets {
+        if matches!(t.state.as_deref(), Some("approved" | "done")) {
+            revoked.remove(&t.key);
         }
     }
     for d in &mut v.drift {
@@ -269,6 +260,30 @@ fn settle(ledger: &Ledger, line: &str, v: &mut Verification) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tickets of a line whose standing (not undone) latest decision is a revoke: ticket → (the
+/// decision's seq, its reason).
+pub(crate) fn revoked(
+    ledger: &Ledger,
+    line: &str,
+) -> Result<BTreeMap<String, (i64, Option<String>)>> {
+    let decisions = ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE])?;
+    let undone = portcullis_core::event::undone_decisions(&decisions);
+    let mut revoked = BTreeMap::new();
+    for e in decisions.iter().filter(|e| {
+        e.kind == kind::DECISION && e.line.as_deref() == Some(line) && !undone.contains(&e.seq)
+    }) {
+        let Some(key) = e.ticket.clone() else {
+            continue;
+        };
+        if e.payload["decision"] == "revoke" {
+            revoked.insert(key, (e.seq, e.note.clone()));
+        } else {
+            revoked.remove(&key);
+        }
+    }
+    Ok(revoked)
 }
 
 fn recount(v: &mut Verification) {
