@@ -393,3 +393,112 @@ fn observation_9_verify_exits_0_for_a_revert_whose_approval_was_revoked() {
         text.stdout
     );
 }
+
+#[test]
+fn observation_4_the_triage_screen_counts_and_shows_targets() {
+    use portcullis_ops::workspace::{Locations, Workspace};
+    let (env, mut a, _b) = campaign();
+    a.fix_on_main("DM-212", &[(CORE, 30, "fixed", "Fix flux")])
+        .unwrap();
+    a.finish().unwrap();
+    tickets(&env, &[("DM-200", "approved"), ("DM-212", "requested")]);
+    approve(&env, "DM-212", &["--for-release", "23.0.2"]).ok();
+    env.run(&["verify"]);
+    let ws = Workspace::resolve(&Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut ledger = ws.open_ledger().unwrap();
+    let (m, _) = portcullis_ops::meeting::open(
+        &mut ledger,
+        &ws.policy,
+        "v23",
+        "2026-11-24".parse().unwrap(),
+        &["Mara Lindqvist".to_string(), "tokafor".to_string()],
+        "Mara Lindqvist",
+    )
+    .unwrap();
+    let snap = portcullis::triage::data::load(&ledger, &ws.policy, &m).unwrap();
+    let rows: Vec<(String, usize, usize)> = snap
+        .readiness
+        .iter()
+        .map(|r| (r.name.clone(), r.approved, r.landed))
+        .collect();
+    assert!(
+        rows.contains(&("release 23.0.2".to_string(), 1, 0)),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&("next release".to_string(), 1, 1)),
+        "{rows:?}"
+    );
+    // The detail view shows the ticket's history: the decision with its target.
+    let h = portcullis_ops::history(&ledger, &ws.policy, "DM-212").unwrap();
+    assert!(
+        h.timeline
+            .iter()
+            .any(|e| e.what.contains("for release 23.0.2")),
+        "{:?}",
+        h.timeline
+    );
+}
+
+#[test]
+fn observation_4_an_approval_recorded_for_another_series_is_not_taken_out_of_the_gate() {
+    use portcullis_core::event::{kind, source, NewEvent};
+    use portcullis_ops::workspace::{Locations, Workspace};
+    let (env, mut a, _b) = campaign();
+    a.fix_on_main("DM-212", &[(CORE, 30, "fixed", "Fix flux")])
+        .unwrap();
+    a.finish().unwrap();
+    tickets(&env, &[("DM-200", "approved"), ("DM-212", "requested")]);
+    // As an earlier portcullis recorded it, before targets were checked.
+    let ws = Workspace::resolve(&Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut ledger = ws.open_ledger().unwrap();
+    ledger
+        .append_all(
+            &ws.policy,
+            [NewEvent {
+                ticket: Some("DM-212".into()),
+                line: Some("v23".into()),
+                kind: kind::DECISION,
+                source: source::LOCAL.into(),
+                actor: Some("Mara Lindqvist".into()),
+                at: portcullis_core::time::now(),
+                meeting: None,
+                note: None,
+                payload: serde_json::json!({
+                    "decision": "approve", "until": null, "forced": false,
+                    "target": { "release": "99.0.0" },
+                }),
+                dedup_key: None,
+            }],
+        )
+        .unwrap();
+    drop(ledger);
+    env.run(&["verify"]);
+    let (code, v, err) = cut(&env, &["23.0.1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        v["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["kind"] == "not_landed" && b["ticket"] == "DM-212"),
+        "{}",
+        v["blockers"]
+    );
+    let digest = env.run(&["notify", "--dry-run", "--force", "--since", "2020-01-01"]);
+    digest.ok();
+    assert_eq!(
+        of_counts(&digest.stdout, "Next patch release"),
+        (1, 2),
+        "{}",
+        digest.stdout
+    );
+}

@@ -308,7 +308,9 @@ fn check_step(
 
 /// The approvals this release must include, each blocking the cut until it has landed: no
 /// target or a release up to this one, and the cut's own step. Approvals for other steps or
-/// later releases wait for their cut; those released before are not asked again.
+/// later releases wait for their cut; those released before are not asked again. A target the
+/// line can never cut (another series, recorded before targets were checked) is no target:
+/// the approval is never silently left out.
 fn approvals_to_include(
     cut: &Cut,
     v: &Verification,
@@ -317,7 +319,9 @@ fn approvals_to_include(
 ) -> BTreeSet<String> {
     let wanted = |key: &str| match tg.get(key) {
         None => true,
-        Some(Target::Release(r)) => semver::Version::parse(r).map_or(true, |r| &r <= cut.version),
+        Some(Target::Release(r)) => semver::Version::parse(r).map_or(true, |r| {
+            &r <= cut.version || (r.major, r.minor) != (cut.version.major, cut.version.minor)
+        }),
         Some(Target::Step(s)) => cut.opts.step.as_deref() == Some(s.as_str()),
     };
     let released_before: BTreeSet<&str> = cut

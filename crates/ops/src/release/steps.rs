@@ -298,8 +298,9 @@ pub fn readiness(
         .flat_map(|r| r.manifest.tickets.into_iter().map(|t| t.key))
         .collect();
     let landed: BTreeSet<String> = approved.difference(missing).cloned().collect();
-    // Each ticket counts once, under its target: the next release (no target, or a release up
-    // to it: what its cut waits for), a later release, or a step (counted by `steps_in`).
+    // Each ticket counts once, under its target: the next release (no target, a release up
+    // to it, or one the line can never cut: what its cut waits for, as the gate has it), a
+    // later release of the line, or a step (counted by `steps_in`).
     let mut next = (0, 0);
     let mut later: BTreeMap<semver::Version, (usize, usize)> = BTreeMap::new();
     for k in approved.iter().filter(|k| !released.contains(*k)) {
@@ -307,7 +308,12 @@ pub fn readiness(
             None => &mut next,
             Some(crate::Target::Step(_)) => continue,
             Some(crate::Target::Release(r)) => match semver::Version::parse(r) {
-                Ok(v) if v > next_version => later.entry(v).or_default(),
+                Ok(v)
+                    if v > next_version
+                        && (v.major, v.minor) == (next_version.major, next_version.minor) =>
+                {
+                    later.entry(v).or_default()
+                }
                 _ => &mut next,
             },
         };
