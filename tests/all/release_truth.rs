@@ -347,6 +347,30 @@ fn observation_9_verify_exits_0_for_drift_waived_into_a_release() {
         "{}",
         text.stdout
     );
+    // The triage screen's drift view agrees, though the drift was recorded before the waiver.
+    let ws = portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut ledger = ws.open_ledger().unwrap();
+    let (m, _) = portcullis_ops::meeting::open(
+        &mut ledger,
+        &ws.policy,
+        "v23",
+        "2026-11-24".parse().unwrap(),
+        &["Mara Lindqvist".to_string(), "tokafor".to_string()],
+        "Mara Lindqvist",
+    )
+    .unwrap();
+    let snap = portcullis::triage::data::load(&ledger, &ws.policy, &m).unwrap();
+    let row = snap
+        .drift
+        .iter()
+        .find(|d| d.ticket.as_deref() == Some("DM-500"))
+        .expect("the DM-500 drift row");
+    assert!(!row.blocking, "{row:?}");
+    assert!(row.message.contains("settled"), "{row:?}");
 }
 
 #[test]

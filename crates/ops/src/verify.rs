@@ -192,69 +192,106 @@ fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
 /// A release that waived a key: (its `release.cut` seq, tag, the waiver's note, its commits).
 type Waived = (i64, String, String, BTreeSet<String>);
 
-/// Mark the drift the committee has settled; it stays listed, and no longer blocks:
-///
-/// - a landing waived into a release (`cut --waive KEY`): settled by that release's
-///   `release.cut` event, when the release holds every commit of the drift (a later commit of
-///   the same ticket is new drift, and blocks again);
-/// - a revert of a fix whose approval was then revoked (the standing decision on the ticket is
-///   `revoke`): the branch no longer carries what the committee withdrew, so the revert is what
-///   the committee asked for; settled by the revoking decision. A revoked fix that is still on
-///   the branch (`landed_not_approved`) is not settled: the release would ship a change the
-///   committee withdrew, so it blocks until it is reverted or waived into a release.
-fn settle(ledger: &Ledger, line: &str, v: &mut Verification) -> Result<()> {
-    use portcullis_core::landing::{DriftKind, Settlement};
-    // Waivers: key → the releases that waived it.
-    let mut waived: BTreeMap<String, Vec<Waived>> = BTreeMap::new();
-    for r in crate::release::releases(ledger, line)? {
-        let commits: BTreeSet<String> = r
-            .manifest
-            .repos
-            .iter()
-            .flat_map(|x| x.commits.iter().cloned())
-            .collect();
-        for w in &r.manifest.waivers {
-            waived.entry(w.key.clone()).or_default().push((
-                r.seq,
-                r.manifest.tag.clone(),
-                w.note.clone(),
-                commits.clone(),
-            ));
+/// What settles drift on a line; see [`Settler::settle`].
+pub struct Settler {
+    /// Waivers: key → the releases that waived it.
+    waived: BTreeMap<String, Vec<Waived>>,
+    /// Revoked, and not approved again since: key → (the revoke's seq, its reason).
+    revoked: BTreeMap<String, (i64, Option<String>)>,
+}
+
+impl Settler {
+    /// Read the line's releases and decisions; `approved` are the tickets approved or done now
+    /// (a revoke followed by a new approval, e.g. a label in the tracker, settles nothing).
+    pub fn load<'a>(
+        ledger: &Ledger,
+        line: &str,
+        approved: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Settler> {
+        let mut waived: BTreeMap<String, Vec<Waived>> = BTreeMap::new();
+        for r in crate::release::releases(ledger, line)? {
+            let commits: BTreeSet<String> = r
+                .manifest
+                .repos
+                .iter()
+                .flat_map(|x| x.commits.iter().cloned())
+                .collect();
+            for w in &r.manifest.waivers {
+                waived.entry(w.key.clone()).or_default().push((
+                    r.seq,
+                    r.manifest.tag.clone(),
+                    w.note.clone(),
+                    commits.clone(),
+                ));
+            }
         }
-    }
-    // Revoked, and not approved again since (by a label in the tracker).
-    let mut revoked = revoked(ledger, line)?;
-    for t in &v.tickets {
-        if matches!(t.state.as_deref(), Some("approved" | "done")) {
-            revoked.remove(&t.key);
+        let mut revoked = revoked(ledger, line)?;
+        for k in approved {
+            revoked.remove(k);
         }
+        Ok(Settler { waived, revoked })
     }
-    for d in &mut v.drift {
-        let Some(key) = d.ticket.as_deref() else {
-            continue;
-        };
-        let by_waiver = waived.get(key).and_then(|ws| {
-            ws.iter()
-                .find(|(_, _, _, commits)| d.commits.iter().all(|c| commits.contains(c)))
-        });
-        d.settled = match (d.kind, by_waiver, revoked.get(key)) {
-            (DriftKind::LandedNotApproved, Some((seq, tag, note, _)), _) => Some(Settlement {
-                seq: *seq,
-                kind: crate::release::RELEASE_CUT.into(),
-                release: Some(tag.clone()),
-                why: format!("waived into {tag}: {note}"),
-            }),
-            (DriftKind::Reverted, _, Some((seq, note))) => Some(Settlement {
-                seq: *seq,
-                kind: kind::DECISION.into(),
-                release: None,
-                why: match note {
-                    Some(n) => format!("approval revoked ({n}); the revert took it out"),
-                    None => "approval revoked; the revert took it out".into(),
-                },
-            }),
+
+    /// The event that settles a drift item, if the committee has dealt with it:
+    ///
+    /// - a landing waived into a release (`cut --waive KEY`): settled by that release's
+    ///   `release.cut` event, when the release holds every commit of the drift (a later commit
+    ///   of the same ticket is new drift, and blocks again);
+    /// - a revert of a fix whose approval was then revoked (the standing decision on the ticket
+    ///   is `revoke`): the branch no longer carries what the committee withdrew, so the revert
+    ///   is what the committee asked for; settled by the revoking decision. A revoked fix that
+    ///   is still on the branch (`landed_not_approved`) is not settled: the release would ship
+    ///   a change the committee withdrew, so it blocks until it is reverted or waived.
+    pub fn settle(
+        &self,
+        kind: portcullis_core::landing::DriftKind,
+        ticket: Option<&str>,
+        commits: &[String],
+    ) -> Option<portcullis_core::landing::Settlement> {
+        use portcullis_core::landing::{DriftKind, Settlement};
+        let key = ticket?;
+        match kind {
+            DriftKind::LandedNotApproved => {
+                let (seq, tag, note, _) = self
+                    .waived
+                    .get(key)?
+                    .iter()
+                    .find(|(_, _, _, held)| commits.iter().all(|c| held.contains(c)))?;
+                Some(Settlement {
+                    seq: *seq,
+                    kind: crate::release::RELEASE_CUT.into(),
+                    release: Some(tag.clone()),
+                    why: format!("waived into {tag}: {note}"),
+                })
+            }
+            DriftKind::Reverted => {
+                let (seq, note) = self.revoked.get(key)?;
+                Some(Settlement {
+                    seq: *seq,
+                    kind: kind::DECISION.into(),
+                    release: None,
+                    why: match note {
+                        Some(n) => format!("approval revoked ({n}); the revert took it out"),
+                        None => "approval revoked; the revert took it out".into(),
+                    },
+                })
+            }
             _ => None,
-        };
+        }
+    }
+}
+
+/// Mark the drift the committee has settled ([`Settler::settle`]): it stays listed, and no
+/// longer blocks.
+fn settle(ledger: &Ledger, line: &str, v: &mut Verification) -> Result<()> {
+    let approved = v
+        .tickets
+        .iter()
+        .filter(|t| matches!(t.state.as_deref(), Some("approved" | "done")))
+        .map(|t| t.key.as_str());
+    let settler = Settler::load(ledger, line, approved)?;
+    for d in &mut v.drift {
+        d.settled = settler.settle(d.kind, d.ticket.as_deref(), &d.commits);
         if d.settled.is_some() {
             d.blocking = false;
         }
