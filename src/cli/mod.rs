@@ -269,6 +269,10 @@ pub enum Command {
         /// Allow skipping patch numbers (recorded in the manifest).
         #[arg(long)]
         allow_skip: bool,
+        /// Cut even when nothing is new since the previous release, or a candidate identical
+        /// to the previous candidate (recorded in the manifest).
+        #[arg(long)]
+        allow_empty: bool,
         /// Let a landed-but-unapproved ticket through (repeatable; needs --note).
         #[arg(long = "waive", value_name = "KEY", requires = "note")]
         waive: Vec<String>,

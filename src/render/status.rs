@@ -3,7 +3,7 @@ use chrono::Utc;
 use crate::render::Table;
 use portcullis_core::time::{age, now};
 use portcullis_core::workflow::State;
-use portcullis_ops::LineStatus;
+use portcullis_ops::{LineStatus, Target};
 
 pub fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
     let mut t = Table::new(&[
@@ -18,10 +18,17 @@ pub fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
     for r in &st.tickets {
         t.row(vec![
             r.key.clone(),
-            if r.gone {
-                format!("{} (gone)", state_cell(r.state, r.deferred_until))
-            } else {
-                state_cell(r.state, r.deferred_until)
+            {
+                let cell = with_target(
+                    state_cell(r.state, r.deferred_until),
+                    r.state,
+                    st.targets.get(&r.key),
+                );
+                if r.gone {
+                    format!("{cell} (gone)")
+                } else {
+                    cell
+                }
             },
             r.since.map(|s| age(s, now)).unwrap_or_default(),
             r.requested_by.clone().unwrap_or_default(),
@@ -43,6 +50,17 @@ pub fn state_cell(state: State, until: Option<chrono::NaiveDate>) -> String {
         (State::Deferred, Some(u)) => format!("deferred to {u}"),
         (State::Withdrawn, _) => "withdrawn (unrecorded)".into(),
         (s, _) => s.describe().to_string(),
+    }
+}
+
+/// An approval's target after its state: `approved for 23.0.3`, `approved for step coadd`.
+pub fn with_target(cell: String, state: State, target: Option<&Target>) -> String {
+    match target {
+        Some(t) if matches!(state, State::Approved | State::Done) => match t {
+            Target::Release(r) => format!("{cell} for {r}"),
+            Target::Step(s) => format!("{cell} for step {s}"),
+        },
+        _ => cell,
     }
 }
 

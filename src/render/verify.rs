@@ -1,5 +1,5 @@
 use crate::render::{clean, truncate, Table};
-use portcullis_core::landing::{RepoLandingStatus, TicketLandingStatus};
+use portcullis_core::landing::{RepoLandingStatus, Settlement, TicketLandingStatus};
 use portcullis_git::scan::ScanStatus;
 use portcullis_git::verify::{RepoLanding, Verification};
 use portcullis_ops::verify::VerifyOutcome;
@@ -120,15 +120,34 @@ pub fn ticket_table(v: &Verification) -> Table {
 pub fn drift_table(v: &Verification) -> Table {
     let mut t = Table::new(&["BLOCKING", "KIND", "REPOSITORY", "TICKET", "WHAT"]);
     for d in &v.drift {
+        let (blocking, what) = match &d.settled {
+            Some(s) => (
+                "settled".to_string(),
+                format!("{} (settled: {})", clean(&d.message), settled_text(s)),
+            ),
+            None => (
+                if d.blocking { "yes" } else { "no" }.to_string(),
+                clean(&d.message),
+            ),
+        };
         t.row(vec![
-            if d.blocking { "yes" } else { "no" }.into(),
+            blocking,
             d.kind.as_str().into(),
             d.repo.clone().unwrap_or_else(|| "-".into()),
             d.ticket.clone().unwrap_or_else(|| "-".into()),
-            clean(&d.message),
+            what,
         ]);
     }
     t
+}
+
+/// `event 12 (release.cut, 23.0.1): waived into 23.0.1: pin`.
+pub fn settled_text(s: &Settlement) -> String {
+    let mut head = format!("event {} ({}", s.seq, s.kind);
+    if let Some(r) = &s.release {
+        head.push_str(&format!(", {r}"));
+    }
+    format!("{head}): {}", clean(&s.why))
 }
 
 pub fn commit_table(v: &Verification) -> Vec<(String, Table)> {
@@ -199,7 +218,12 @@ pub fn footer(out: &VerifyOutcome) -> String {
     } else if v.drift.is_empty() {
         "clean: no drift".to_string()
     } else {
-        format!("ok: {} drift item(s), none blocking", v.drift.len())
+        let settled = v.drift.iter().filter(|d| d.settled.is_some()).count();
+        let mut s = format!("ok: {} drift item(s), none blocking", v.drift.len());
+        if settled > 0 {
+            s.push_str(&format!(" ({settled} settled)"));
+        }
+        s
     };
     format!(
         "{verdict}\nrecorded: {} landing(s), {} drift found, {} drift resolved\n",

@@ -347,9 +347,15 @@ fn load_drift(
 ) -> Result<(Vec<DriftRow>, Vec<NotLandedRow>)> {
     let mut drift = Vec::new();
     let mut not_landed = Vec::new();
+    // Drift recorded before it was settled (a waiver, a revoke) is shown settled, not blocking.
+    let settler = portcullis_ops::verify::Settler::load(
+        ledger,
+        line,
+        approved_at.keys().map(String::as_str),
+    )?;
     for (_, p) in portcullis_ops::verify::open_drift(ledger, line)? {
         let s = |f: &str| p.get(f).and_then(Value::as_str).map(str::to_string);
-        let row = DriftRow {
+        let mut row = DriftRow {
             kind: s("kind").unwrap_or_default(),
             ticket: s("ticket"),
             repo: s("repo"),
@@ -365,6 +371,18 @@ fn load_drift(
                 })
                 .unwrap_or_default(),
         };
+        let settled = p
+            .get("kind")
+            .and_then(|k| serde_json::from_value(k.clone()).ok())
+            .and_then(|k| settler.settle(k, row.ticket.as_deref(), &row.commits));
+        if let Some(st) = settled {
+            row.blocking = false;
+            row.message = clean(&format!(
+                "{} (settled: {})",
+                row.message,
+                crate::render::verify::settled_text(&st)
+            ));
+        }
         if matches!(row.kind.as_str(), "approved_not_landed" | "done_not_landed") {
             if let Some(key) = &row.ticket {
                 let (summary, at) = approved_at.get(key).cloned().unwrap_or_default();
@@ -410,6 +428,13 @@ fn load_readiness(
         approved: r.approved,
         landed: r.landed,
     }];
+    readiness.extend(r.releases.into_iter().map(|x| ReadinessRow {
+        name: format!("release {}", x.version),
+        status: "targeted".into(),
+        release: Some(x.version),
+        approved: x.approved,
+        landed: x.landed,
+    }));
     readiness.extend(r.steps.into_iter().map(|s| ReadinessRow {
         name: format!("step {}", s.name),
         status: s.status.replace('_', " "),

@@ -17,5 +17,6 @@ mod props;
 mod push_record;
 mod readme;
 mod release;
+mod release_truth;
 mod triage;
 mod verify;

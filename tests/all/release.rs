@@ -238,8 +238,11 @@ fn release_candidates_count_up_and_the_last_one_is_promoted() {
     let (code, v, err) = cut(&env, &["23.0.1", "--rc", "--apply"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["manifest"]["tag"], "v23.0.1.rc1");
-    let (_, v, _) = cut(&env, &["23.0.1", "--rc", "--apply"]);
+    // Nothing changed since rc1: a second candidate must be asked for with --allow-empty.
+    let (code, v, err) = cut(&env, &["23.0.1", "--rc", "--apply", "--allow-empty"]);
+    assert_eq!(code, 0, "{err}");
     assert_eq!(v["manifest"]["tag"], "v23.0.1.rc2");
+    assert_eq!(v["manifest"]["allowed_empty"], true);
     // The branch moves on after the candidate; promoting tags the candidate's commits.
     let rc2_pkg = v["manifest"]["repos"]
         .as_array()

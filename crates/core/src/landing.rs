@@ -147,6 +147,22 @@ impl TicketLandingStatus {
     }
 }
 
+/// The event that settled a drift item: the committee dealt with it, so it is shown and no
+/// longer blocks (`verify` exits 0 for it). A landing waived into a release is settled by the
+/// release's `release.cut` event; a revert of a fix whose approval was revoked by the revoking
+/// `decision`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// The event's sequence number in the ledger.
+    pub seq: i64,
+    /// Its kind: `release.cut` or `decision`.
+    pub kind: String,
+    /// The release that holds the drift's commits (a waiver), if any.
+    pub release: Option<String>,
+    /// Why it is settled, in words.
+    pub why: String,
+}
+
 /// A disagreement between the ledger and git.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -31,6 +31,17 @@ pub struct ManifestTicket {
     pub repos: Vec<String>,
 }
 
+/// A ticket with commits in a release that the release does not fix: its commits were reverted
+/// within the release, or its approval was revoked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WithdrawnTicket {
+    pub key: String,
+    pub summary: String,
+    pub repos: Vec<String>,
+    /// `reverted in pkg`, `approval revoked (reason)`.
+    pub why: String,
+}
+
 /// A landed-but-unapproved ticket let through with a reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Waiver {
@@ -55,6 +66,16 @@ pub struct Manifest {
     pub waivers: Vec<Waiver>,
     /// Whether the version was allowed to skip patch numbers.
     pub skipped_versions: bool,
+    /// Tickets with commits in the release that it does not fix (reverted within it, or whose
+    /// approval was revoked). Absent from manifests cut before it existed, which hash as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn: Vec<WithdrawnTicket>,
+    /// Keys only mentioned in the messages of the release's commits (none of them is its own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentioned: Vec<ManifestTicket>,
+    /// Cut with `--allow-empty`: nothing new since the previous release (or candidate).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allowed_empty: bool,
 }
 
 impl Manifest {
@@ -87,7 +108,8 @@ impl Manifest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 pub struct Blocker {
     /// `version`, `not_landed`, `unapproved`, `pending_push`, `violation`, `not_descendant`,
-    /// `repository`, `tag_exists`, `already_cut`.
+    /// `repository`, `tag_exists`, `already_cut`, `step_frozen`, `waiver` (a `--waive` key with
+    /// no commit since the previous release), `empty` (nothing new; `--allow-empty`).
     pub kind: String,
     pub ticket: Option<String>,
     pub repo: Option<String>,
@@ -168,18 +190,36 @@ pub fn render_notes(m: &Manifest) -> String {
         Some(p) => out.push_str(&format!("Changes since {p}, manifest {}.\n\n", m.build)),
         None => out.push_str(&format!("Manifest {}.\n\n", m.build)),
     }
-    if m.tickets.is_empty() {
+    let unchanged = m.repos.iter().all(|r| r.commits.is_empty());
+    if m.tickets.is_empty() && unchanged {
         out.push_str(
             "No ticket changes: every repository is tagged at its previous release commit.\n",
         );
+    } else if m.tickets.is_empty() {
+        out.push_str("No ticket is fixed by this release.\n");
     }
     for t in &m.tickets {
-        out.push_str(&format!(
-            "- {}: {} [{}]\n",
-            t.key,
-            one_line(&t.summary),
-            t.repos.join(", ")
+        out.push_str(&entry(
+            &t.key,
+            &t.summary,
+            &format!("[{}]", t.repos.join(", ")),
         ));
+    }
+    if !m.withdrawn.is_empty() {
+        out.push_str("\nReverted or withdrawn (commits in this release that it does not fix):\n\n");
+        for t in &m.withdrawn {
+            out.push_str(&withdrawn_entry(t, '[', ']'));
+        }
+    }
+    if !m.mentioned.is_empty() {
+        out.push_str("\nAlso mentioned in commit messages (not fixed by this release):\n\n");
+        for t in &m.mentioned {
+            out.push_str(&entry(
+                &t.key,
+                &t.summary,
+                &format!("[{}]", t.repos.join(", ")),
+            ));
+        }
     }
     if !m.waivers.is_empty() {
         out.push_str("\nLet through without approval:\n\n");
@@ -194,17 +234,56 @@ pub fn render_notes(m: &Manifest) -> String {
 pub fn render_changelog(m: &Manifest, date: &str) -> String {
     let mut out = format!("## [{}] - {date}\n\n### Fixed\n", m.tag);
     for t in &m.tickets {
-        out.push_str(&format!(
-            "- {}: {} ({})\n",
-            t.key,
-            one_line(&t.summary),
-            t.repos.join(", ")
+        out.push_str(&entry(
+            &t.key,
+            &t.summary,
+            &format!("({})", t.repos.join(", ")),
         ));
     }
     if m.tickets.is_empty() {
-        out.push_str("- No changes; tagged again at the previous release commits.\n");
+        if m.repos.iter().all(|r| r.commits.is_empty()) {
+            out.push_str("- No changes; tagged again at the previous release commits.\n");
+        } else {
+            out.push_str("- No ticket is fixed by this release.\n");
+        }
+    }
+    if !m.withdrawn.is_empty() {
+        out.push_str("\n### Reverted or withdrawn\n");
+        for t in &m.withdrawn {
+            out.push_str(&withdrawn_entry(t, '(', ')'));
+        }
+    }
+    if !m.mentioned.is_empty() {
+        out.push_str("\n### Also mentioned\n");
+        for t in &m.mentioned {
+            out.push_str(&entry(
+                &t.key,
+                &t.summary,
+                &format!("({})", t.repos.join(", ")),
+            ));
+        }
     }
     out
+}
+
+/// `- KEY: summary [repos]`, or `- KEY [repos]` when the summary is not known: never an entry
+/// with an empty summary.
+fn entry(key: &str, summary: &str, repos: &str) -> String {
+    let summary = one_line(summary);
+    if summary.is_empty() {
+        format!("- {key} {repos}\n")
+    } else {
+        format!("- {key}: {summary} {repos}\n")
+    }
+}
+
+fn withdrawn_entry(t: &WithdrawnTicket, open: char, close: char) -> String {
+    let line = entry(
+        &t.key,
+        &t.summary,
+        &format!("{open}{}{close}", t.repos.join(", ")),
+    );
+    format!("{}: {}\n", line.trim_end(), one_line(&t.why))
 }
 
 fn one_line(s: &str) -> String {
@@ -282,6 +361,9 @@ mod tests {
             repos,
             waivers: vec![],
             skipped_versions: false,
+            withdrawn: vec![],
+            mentioned: vec![],
+            allowed_empty: false,
         }
     }
 
@@ -303,6 +385,44 @@ mod tests {
             .starts_with("Version 23.0.1 release from manifest m"));
         assert_eq!(m.content_hash(), manifest().content_hash(), "deterministic");
         assert!(render_changelog(&m, "2026-11-24").starts_with("## [23.0.1] - 2026-11-24"));
+    }
+
+    #[test]
+    fn reverted_and_mentioned_keys_are_listed_apart_and_never_with_an_empty_summary() {
+        let mut m = manifest();
+        let hash = m.content_hash();
+        m.withdrawn = vec![WithdrawnTicket {
+            key: "DM-300".into(),
+            summary: "Fix the cache".into(),
+            repos: vec!["daf_butler".into()],
+            why: "reverted in daf_butler".into(),
+        }];
+        m.mentioned = vec![ManifestTicket {
+            key: "DM-28015".into(),
+            summary: String::new(),
+            repos: vec!["daf_butler".into(), "ctrl_bps".into()],
+        }];
+        assert_ne!(m.content_hash(), hash);
+        for text in [render_notes(&m), render_changelog(&m, "2026-11-24")] {
+            let (fixed, rest) = text.split_once("Reverted or withdrawn").unwrap();
+            assert!(
+                fixed.contains("DM-33769") && !fixed.contains("DM-300"),
+                "{text}"
+            );
+            assert!(
+                rest.contains("DM-300: Fix the cache") && rest.contains("reverted in daf_butler")
+            );
+            assert!(rest.contains("Also mentioned"), "{text}");
+            assert!(rest.contains("- DM-28015 "), "{text}");
+            assert!(!text.contains("DM-28015:"), "an empty summary: {text}");
+        }
+        // A manifest without them serialises (and hashes) as before they existed.
+        let json = serde_json::to_string(&manifest()).unwrap();
+        assert!(
+            !json.contains("withdrawn")
+                && !json.contains("mentioned")
+                && !json.contains("allowed_empty")
+        );
     }
 }
 

@@ -290,9 +290,15 @@ fn readiness_lines(
     let gone: BTreeSet<String> = missing.keys().cloned().collect();
     let r = crate::release::readiness(ledger, policy, &line.name, &targets, approved, &gone)?;
     let mut out = vec![format!(
-        "Next patch release of {}: {} of {} approved backport(s) landed",
-        line.name, r.landed, r.approved
+        "Next patch release of {} ({}): {} of {} approved backport(s) landed",
+        line.name, r.next, r.landed, r.approved
     )];
+    for rel in &r.releases {
+        out.push(format!(
+            "Release {} (approved for it): {} of {} approved backport(s) landed",
+            rel.version, rel.landed, rel.approved
+        ));
+    }
     for s in r.steps.iter().filter(|s| s.approved > 0) {
         out.push(format!(
             "Step {}: {} of {} approved backport(s) landed",

@@ -58,6 +58,9 @@ pub struct LineStatus {
     /// Decisions recorded below quorum that wait for ratification (they do not count yet).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub provisional: Vec<ProvisionalDecision>,
+    /// What each targeted approval is for (tickets approved with `--for-step`/`--for-release`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, Target>,
 }
 
 /// A provisional decision, for `status`.
@@ -117,6 +120,7 @@ pub fn status(
             },
         })
         .collect();
+    let targets = release::targets(ledger, &line.name)?;
     Ok(LineStatus {
         line: line.name.clone(),
         branch: line.branch.clone(),
@@ -124,6 +128,7 @@ pub fn status(
         tickets: rows,
         violations,
         provisional,
+        targets,
     })
 }
 
@@ -152,6 +157,16 @@ pub enum Target {
     Release(String),
 }
 
+impl std::fmt::Display for Target {
+    /// `step coadd`, `release 23.0.3`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Step(s) => write!(f, "step {s}"),
+            Target::Release(r) => write!(f, "release {r}"),
+        }
+    }
+}
+
 /// What recording a decision did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecideOutcome {
@@ -170,6 +185,9 @@ pub struct DecideOutcome {
     /// Recorded below quorum: shown, not counted nor pushed until a quorate sitting ratifies it.
     pub provisional: bool,
     pub violations: Vec<String>,
+    /// What an approval is for, as checked and recorded (a release as its plain version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
 }
 
 impl DecideOutcome {
@@ -197,6 +215,8 @@ struct Prepared {
     violations: Vec<String>,
     sitting: Option<meeting::Meeting>,
     provisional: bool,
+    /// What an approval is for, as checked (a release as its plain version).
+    target: Option<Target>,
 }
 
 /// The policy violations a decision would carry (empty: the policy allows it). Refuses, as
@@ -234,27 +254,16 @@ fn prepare(ledger: &Ledger, policy: &LoadedPolicy, req: &DecideRequest) -> Resul
     if req.until.is_some() && req.decision != Decision::Defer {
         return Err(Error::input("--until only goes with `defer`"));
     }
-    let line_steps: Vec<&str> = policy
-        .steps_of(&line.name)
-        .map(|s| s.name.as_str())
-        .collect();
-    match &req.target {
-        Some(_) if req.decision != Decision::Approve => {
-            return Err(Error::input(
-                "--for-step and --for-release only go with `approve`",
-            ));
-        }
-        Some(Target::Step(step)) if !line_steps.contains(&step.as_str()) => {
-            return Err(
-                Error::input(format!("unknown step `{step}` for line {}", line.name))
-                    .hint(format!("the policy's steps: {}", line_steps.join(", "))),
-            );
-        }
-        Some(Target::Release(v)) if semver::Version::parse(v).is_err() => {
-            return Err(Error::input(format!("`{v}` is not a version like 23.0.2")));
-        }
-        _ => {}
+    if req.target.is_some() && req.decision != Decision::Approve {
+        return Err(Error::input(
+            "--for-step and --for-release only go with `approve`",
+        ));
     }
+    let target = req
+        .target
+        .as_ref()
+        .map(|t| release::check_target(ledger, policy, &line, t))
+        .transpose()?;
     let today = now().date_naive();
     let sitting = meeting::open_sitting(ledger, &line.name)?;
     if let Some(d) = req.meeting {
@@ -300,6 +309,7 @@ fn prepare(ledger: &Ledger, policy: &LoadedPolicy, req: &DecideRequest) -> Resul
             .collect(),
         sitting,
         provisional,
+        target,
     })
 }
 
@@ -343,7 +353,7 @@ pub fn decide(
         }
         None => payload["out_of_meeting"] = json!(true),
     }
-    if let Some(t) = &req.target {
+    if let Some(t) = &p.target {
         payload["target"] = json!(t);
     }
     let mut tx = ledger.transaction()?;
@@ -375,6 +385,7 @@ pub fn decide(
         out_of_meeting: p.sitting.is_none(),
         provisional: p.provisional,
         violations: p.violations,
+        target: p.target,
     })
 }
 
@@ -606,6 +617,9 @@ fn describe_decision(e: &Event) -> String {
         .and_then(Value::as_str)
         .unwrap_or("?");
     let mut s = format!("decision: {d} for {}", e.line.as_deref().unwrap_or("?"));
+    if let Some(t) = release::target_of(e) {
+        s.push_str(&format!(" (for {t})"));
+    }
     if let Some(u) = e.payload.get("until").and_then(Value::as_str) {
         s.push_str(&format!(" until {u}"));
     }

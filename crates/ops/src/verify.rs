@@ -129,8 +129,9 @@ pub fn verify(
     if !opts.repos.is_empty() {
         // A subset cannot tell that a ticket has no commit anywhere.
         verification.drift.retain(|d| d.repo.is_some());
-        recount(&mut verification);
     }
+    settle(&ledger, &line.name, &mut verification)?;
+    recount(&mut verification);
     tracing::debug!(elapsed = ?started.elapsed(), "judged");
     let recorded = record(&mut ledger, ws, line, &verification, &writes, &opts.repos)?;
     tracing::debug!(elapsed = ?started.elapsed(), "recorded");
@@ -186,6 +187,140 @@ fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A release that waived a key: (its `release.cut` seq, tag, the waiver's note, its commits).
+type Waived = (i64, String, String, BTreeSet<String>);
+
+/// What settles drift on a line; see [`Settler::settle`].
+pub struct Settler {
+    /// Waivers: key → the releases that waived it.
+    waived: BTreeMap<String, Vec<Waived>>,
+    /// Revoked, and not approved again since: key → (the revoke's seq, its reason).
+    revoked: BTreeMap<String, (i64, Option<String>)>,
+}
+
+impl Settler {
+    /// Read the line's releases and decisions; `approved` are the tickets approved or done now
+    /// (a revoke followed by a new approval, e.g. a label in the tracker, settles nothing).
+    pub fn load<'a>(
+        ledger: &Ledger,
+        line: &str,
+        approved: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Settler> {
+        let mut waived: BTreeMap<String, Vec<Waived>> = BTreeMap::new();
+        for r in crate::release::releases(ledger, line)? {
+            let commits: BTreeSet<String> = r
+                .manifest
+                .repos
+                .iter()
+                .flat_map(|x| x.commits.iter().cloned())
+                .collect();
+            for w in &r.manifest.waivers {
+                waived.entry(w.key.clone()).or_default().push((
+                    r.seq,
+                    r.manifest.tag.clone(),
+                    w.note.clone(),
+                    commits.clone(),
+                ));
+            }
+        }
+        let mut revoked = revoked(ledger, line)?;
+        for k in approved {
+            revoked.remove(k);
+        }
+        Ok(Settler { waived, revoked })
+    }
+
+    /// The event that settles a drift item, if the committee has dealt with it:
+    ///
+    /// - a landing waived into a release (`cut --waive KEY`): settled by that release's
+    ///   `release.cut` event, when the release holds every commit of the drift (a later commit
+    ///   of the same ticket is new drift, and blocks again);
+    /// - a revert of a fix whose approval was then revoked (the standing decision on the ticket
+    ///   is `revoke`): the branch no longer carries what the committee withdrew, so the revert
+    ///   is what the committee asked for; settled by the revoking decision. A revoked fix that
+    ///   is still on the branch (`landed_not_approved`) is not settled: the release would ship
+    ///   a change the committee withdrew, so it blocks until it is reverted or waived.
+    pub fn settle(
+        &self,
+        kind: portcullis_core::landing::DriftKind,
+        ticket: Option<&str>,
+        commits: &[String],
+    ) -> Option<portcullis_core::landing::Settlement> {
+        use portcullis_core::landing::{DriftKind, Settlement};
+        let key = ticket?;
+        match kind {
+            DriftKind::LandedNotApproved => {
+                let (seq, tag, note, _) = self
+                    .waived
+                    .get(key)?
+                    .iter()
+                    .find(|(_, _, _, held)| commits.iter().all(|c| held.contains(c)))?;
+                Some(Settlement {
+                    seq: *seq,
+                    kind: crate::release::RELEASE_CUT.into(),
+                    release: Some(tag.clone()),
+                    why: format!("waived into {tag}: {note}"),
+                })
+            }
+            DriftKind::Reverted => {
+                let (seq, note) = self.revoked.get(key)?;
+                Some(Settlement {
+                    seq: *seq,
+                    kind: kind::DECISION.into(),
+                    release: None,
+                    why: match note {
+                        Some(n) => format!("approval revoked ({n}); the revert took it out"),
+                        None => "approval revoked; the revert took it out".into(),
+                    },
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Mark the drift the committee has settled ([`Settler::settle`]): it stays listed, and no
+/// longer blocks.
+fn settle(ledger: &Ledger, line: &str, v: &mut Verification) -> Result<()> {
+    let approved = v
+        .tickets
+        .iter()
+        .filter(|t| matches!(t.state.as_deref(), Some("approved" | "done")))
+        .map(|t| t.key.as_str());
+    let settler = Settler::load(ledger, line, approved)?;
+    for d in &mut v.drift {
+        d.settled = settler.settle(d.kind, d.ticket.as_deref(), &d.commits);
+        if d.settled.is_some() {
+            d.blocking = false;
+        }
+    }
+    Ok(())
+}
+
+/// Tickets of a line whose standing (not undone) latest decision is a revoke: ticket → (the
+/// decision's seq, its reason).
+pub(crate) fn revoked(
+    ledger: &Ledger,
+    line: &str,
+) -> Result<BTreeMap<String, (i64, Option<String>)>> {
+    let decisions = ledger.events_of_kinds(&[kind::DECISION, kind::DECISION_UNDONE])?;
+    let undone = portcullis_core::event::undone_decisions(&decisions);
+    let mut revoked = BTreeMap::new();
+    for e in decisions.iter().filter(|e| {
+        e.kind == kind::DECISION && e.line.as_deref() == Some(line) && !undone.contains(&e.seq)
+    }) {
+        let Some(key) = e.ticket.clone() else {
+            continue;
+        };
+        if e.payload["decision"] == "revoke" {
+            revoked.insert(key, (e.seq, e.note.clone()));
+        } else {
+            revoked.remove(&key);
+        }
+    }
+    Ok(revoked)
 }
 
 fn recount(v: &mut Verification) {

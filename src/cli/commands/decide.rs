@@ -9,8 +9,13 @@ pub fn run(ws: &Workspace, req: DecideRequest, format: Format) -> Result<u8> {
     match format {
         Format::Json => print(&json(&out))?,
         _ => {
+            let target = out
+                .target
+                .as_ref()
+                .map(|t| format!(" for {t}"))
+                .unwrap_or_default();
             let mut s = format!(
-                "{} {}: {} → {} ({}, {}, event {})\n",
+                "{} {}: {} → {} ({}{target}, {}, event {})\n",
                 out.key,
                 out.line,
                 out.from.describe(),

@@ -19,6 +19,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             push,
             promote,
             allow_skip,
+            allow_empty,
             waive,
             note,
             out,
@@ -32,6 +33,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
                 rc,
                 apply,
                 allow_skip,
+                allow_empty,
                 waivers: waive
                     .into_iter()
                     .map(|key| Waiver {

@@ -62,6 +62,7 @@ impl<'a> DriftLog<'a> {
             commits,
             message,
             blocking: self.policy.is_drift_blocking(kind),
+            settled: None,
         });
     }
 

@@ -81,6 +81,10 @@ pub struct Drift {
     pub commits: Vec<String>,
     pub message: String,
     pub blocking: bool,
+    /// Settled by the committee (waived into a release, or a revoked fix reverted): shown,
+    /// and never blocking. Set by the caller that knows the ledger's releases and decisions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled: Option<portcullis_core::landing::Settlement>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

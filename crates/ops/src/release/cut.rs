@@ -56,6 +56,9 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         repos,
         tags,
         tickets,
+        withdrawn,
+        mentioned,
+        empty,
     } = gate::check(
         ws,
         &ledger,
@@ -86,6 +89,9 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         waivers: opts.waivers.clone(),
         skipped_versions: opts.allow_skip
             && check_version(&version, &previous_final, false).is_some(),
+        withdrawn,
+        mentioned,
+        allowed_empty: empty && opts.allow_empty,
     };
     let hash = manifest.content_hash();
     let mut report = CutReport {

@@ -18,7 +18,7 @@ use crate::{Error, Result, Target};
 use portcullis_core::landing::{DriftKind, TicketLandingStatus};
 use portcullis_core::policy::{Line, Repository as PolicyRepository};
 use portcullis_core::release::{
-    check_version, tickets_of, Blocker, Manifest, ManifestRepo, ManifestTicket,
+    check_version, Blocker, Manifest, ManifestRepo, ManifestTicket, WithdrawnTicket,
 };
 use portcullis_core::Problem;
 use portcullis_git::scan::{resolve_repo_path, ReleaseCommit, RepoScan, ScanStatus};
@@ -54,6 +54,12 @@ pub(super) struct Gated {
     /// (repository, tag, commit, already there)
     pub tags: Vec<(String, String, String, bool)>,
     pub tickets: Vec<ManifestTicket>,
+    /// Tickets with commits in the release that it does not fix (reverted, approval revoked).
+    pub withdrawn: Vec<WithdrawnTicket>,
+    /// Keys only mentioned in its commits' messages.
+    pub mentioned: Vec<ManifestTicket>,
+    /// Nothing new since the previous release (or the previous candidate of the version).
+    pub empty: bool,
 }
 
 /// Run every check of the gate. An error is returned only where the gate cannot run at all
@@ -78,14 +84,12 @@ pub(super) fn check(ws: &Workspace, ledger: &Ledger, cut: &Cut) -> Result<Gated>
     let must_include = approvals_to_include(cut, v, &tg, &mut blockers);
     let released = released_repositories(ws, cut, v, &mut blockers)?;
     unapproved_landings(cut, v, &released.since_all, &mut blockers);
+    check_waivers(cut, v, &released, &mut blockers);
+    let empty = is_empty(cut, &released.repos, &mut blockers);
     // Pending tracker writes and blocking violations: of the tickets this release contains
     // (what it tags, and what it must include). Elsewhere on the line they are notes.
-    let summaries: BTreeMap<String, String> = v
-        .tickets
-        .iter()
-        .map(|t| (t.key.clone(), t.summary.clone()))
-        .collect();
-    let tickets = tickets_of(&released.repos, &summaries);
+    let contents = contents(ledger, cut, v, &released)?;
+    let tickets = contents.fixed;
     let mut in_release: BTreeSet<String> = tickets.iter().map(|t| t.key.clone()).collect();
     in_release.extend(must_include);
     let mut notes: Vec<Blocker> = Vec::new();
@@ -101,7 +105,172 @@ pub(super) fn check(ws: &Workspace, ledger: &Ledger, cut: &Cut) -> Result<Gated>
         repos: released.repos,
         tags: released.tags,
         tickets,
+        withdrawn: contents.withdrawn,
+        mentioned: contents.mentioned,
+        empty,
     })
+}
+
+/// What a release really contains, per key of its commits.
+struct Contents {
+    /// Keys with a live commit of their own: fixed by the release.
+    fixed: Vec<ManifestTicket>,
+    /// Keys whose commits were all reverted, or whose approval was revoked (and not waived).
+    withdrawn: Vec<WithdrawnTicket>,
+    /// Keys only mentioned in messages of live commits.
+    mentioned: Vec<ManifestTicket>,
+}
+
+/// Sort the release's keys into fixed, reverted or withdrawn, and only mentioned; summaries
+/// come from the ledger (else from the verifier), so that no entry is left without one that
+/// is known.
+fn contents(ledger: &Ledger, cut: &Cut, v: &Verification, released: &Released) -> Result<Contents> {
+    let briefs = ledger.ticket_briefs()?;
+    let verified: BTreeMap<&str, &str> = v
+        .tickets
+        .iter()
+        .map(|t| (t.key.as_str(), t.summary.as_str()))
+        .collect();
+    let summary = |k: &str| {
+        briefs
+            .get(k)
+            .map(|b| b.summary.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .or_else(|| verified.get(k).map(|s| s.trim().to_string()))
+            .unwrap_or_default()
+    };
+    // Revoked, and not approved again since (by a label in the tracker).
+    let mut revoked = crate::verify::revoked(ledger, &cut.line.name)?;
+    for t in &v.tickets {
+        if matches!(t.state.as_deref(), Some("approved" | "done")) {
+            revoked.remove(&t.key);
+        }
+    }
+    let waived: BTreeSet<&str> = cut.opts.waivers.iter().map(|w| w.key.as_str()).collect();
+    let mut out = Contents {
+        fixed: Vec::new(),
+        withdrawn: Vec::new(),
+        mentioned: Vec::new(),
+    };
+    let list = |repos: &Repos| repos.0.clone();
+    for (key, u) in &released.keys {
+        let revoke = revoked
+            .get(key)
+            .filter(|_| !waived.contains(key.as_str()))
+            .map(|(_, note)| match note {
+                Some(n) => format!("approval revoked ({})", n.trim()),
+                None => "approval revoked".to_string(),
+            });
+        if !u.own.is_empty() {
+            match revoke {
+                Some(why) => out.withdrawn.push(WithdrawnTicket {
+                    key: key.clone(),
+                    summary: summary(key),
+                    repos: list(&u.own),
+                    why,
+                }),
+                None => out.fixed.push(ManifestTicket {
+                    key: key.clone(),
+                    summary: summary(key),
+                    repos: list(&u.own),
+                }),
+            }
+        } else if !u.reverted.is_empty() {
+            let mut why = format!("reverted in {}", list(&u.reverted).join(", "));
+            if let Some(r) = revoke {
+                why.push_str(&format!("; {r}"));
+            }
+            out.withdrawn.push(WithdrawnTicket {
+                key: key.clone(),
+                summary: summary(key),
+                repos: list(&u.reverted),
+                why,
+            });
+        } else if !u.mentioned.is_empty() {
+            out.mentioned.push(ManifestTicket {
+                key: key.clone(),
+                summary: summary(key),
+                repos: list(&u.mentioned),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `--waive KEY` needs KEY on a release branch since the previous release: a waiver of
+/// anything else (a typo) would only put a wrong key into the manifest.
+fn check_waivers(cut: &Cut, v: &Verification, released: &Released, blockers: &mut Vec<Blocker>) {
+    let unapproved: BTreeSet<&str> = v
+        .drift
+        .iter()
+        .filter(|d| {
+            d.kind == DriftKind::LandedNotApproved
+                && d.commits.iter().any(|c| released.since_all.contains(c))
+        })
+        .filter_map(|d| d.ticket.as_deref())
+        .collect();
+    for w in &cut.opts.waivers {
+        if released.keys.contains_key(&w.key) {
+            continue;
+        }
+        let valid = if unapproved.is_empty() {
+            "no ticket landed without approval since then".to_string()
+        } else {
+            format!(
+                "landed without approval since then: {}",
+                unapproved.iter().copied().collect::<Vec<_>>().join(", ")
+            )
+        };
+        blockers.push(Blocker::new(
+            "waiver",
+            Some(&w.key),
+            None,
+            format!(
+                "--waive {}: {} has no commit on {} since {} in any repository, so there is nothing to waive ({valid})",
+                w.key, w.key, cut.line.branch, cut.previous_tag
+            ),
+        ));
+    }
+}
+
+/// A cut with nothing new is refused unless `--allow-empty`: no repository has a commit since
+/// the previous release, or (a release candidate) every repository is at the commit of the
+/// previous candidate of the version. Promoting a candidate is never empty: it is that
+/// candidate. Returns whether the cut is empty.
+fn is_empty(cut: &Cut, repos: &[ManifestRepo], blockers: &mut Vec<Blocker>) -> bool {
+    if cut.candidate.is_some() || repos.is_empty() {
+        return false;
+    }
+    let version = cut.version.to_string();
+    let last_rc = cut
+        .done
+        .iter()
+        .filter(|r| r.manifest.version == version && r.manifest.rc.is_some())
+        .max_by_key(|r| r.manifest.rc)
+        .map(|r| &r.manifest);
+    let same_as = |m: &Manifest| {
+        m.repos.len() == repos.len()
+            && repos.iter().all(|r| {
+                m.repos
+                    .iter()
+                    .any(|x| x.repo == r.repo && x.commit == r.commit)
+            })
+    };
+    let message = match last_rc {
+        Some(m) if cut.opts.rc && same_as(m) => format!(
+            "{} would be identical to {}: no repository has a commit since it (pass --allow-empty to cut it anyway)",
+            cut.tag, m.tag
+        ),
+        _ if repos.iter().all(|r| r.commits.is_empty()) => format!(
+            "nothing new since {}: no repository has a commit since it (pass --allow-empty to cut it anyway)",
+            cut.previous_tag
+        ),
+        _ => return false,
+    };
+    if !cut.opts.allow_empty {
+        blockers.push(Blocker::new("empty", None, None, message));
+    }
+    true
 }
 
 /// `--step`: the step must exist, and not have started (what a running step uses is frozen).
@@ -139,7 +308,9 @@ fn check_step(
 
 /// The approvals this release must include, each blocking the cut until it has landed: no
 /// target or a release up to this one, and the cut's own step. Approvals for other steps or
-/// later releases wait for their cut; those released before are not asked again.
+/// later releases wait for their cut; those released before are not asked again. A target the
+/// line can never cut (another series, recorded before targets were checked) is no target:
+/// the approval is never silently left out.
 fn approvals_to_include(
     cut: &Cut,
     v: &Verification,
@@ -148,7 +319,9 @@ fn approvals_to_include(
 ) -> BTreeSet<String> {
     let wanted = |key: &str| match tg.get(key) {
         None => true,
-        Some(Target::Release(r)) => semver::Version::parse(r).map_or(true, |r| &r <= cut.version),
+        Some(Target::Release(r)) => semver::Version::parse(r).map_or(true, |r| {
+            &r <= cut.version || (r.major, r.minor) != (cut.version.major, cut.version.minor)
+        }),
         Some(Target::Step(s)) => cut.opts.step.as_deref() == Some(s.as_str()),
     };
     let released_before: BTreeSet<&str> = cut
@@ -197,6 +370,34 @@ struct Released {
     tags: Vec<(String, String, String, bool)>,
     /// Every commit since the previous release, in any repository.
     since_all: BTreeSet<String>,
+    /// Every key of those commits, and how each repository carries it.
+    keys: BTreeMap<String, KeyUse>,
+}
+
+/// How the commits since the previous release carry a key: the repositories where a live
+/// commit is its own (its ticket branch, else the first key of its message), where its own
+/// commits were reverted (within the release, or a revert of an earlier release's commit), and
+/// where live commits only mention it.
+#[derive(Default)]
+struct KeyUse {
+    own: Repos,
+    reverted: Repos,
+    mentioned: Repos,
+}
+
+/// Repository names in the policy's order, each once.
+#[derive(Default)]
+struct Repos(Vec<String>);
+
+impl Repos {
+    fn insert(&mut self, name: &str) {
+        if !self.0.iter().any(|n| n == name) {
+            self.0.push(name.to_string());
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Per repository of the line: what is released, and whether it can be.
@@ -215,6 +416,7 @@ fn released_repositories(
         repos: Vec::new(),
         tags: Vec::new(),
         since_all: BTreeSet::new(),
+        keys: BTreeMap::new(),
     };
     for r in ws.policy.repositories_for(&cut.line.name) {
         let Some(scan) = scans.get(r.name.as_str()) else {
@@ -321,7 +523,7 @@ fn released_repository(
         }
         Err(_) => false,
     };
-    let (commits, tickets) = since_previous(&repo, tip, prev_commit, scan, &mut out.since_all)?;
+    let (commits, tickets) = since_previous(&repo, tip, prev_commit, scan, out)?;
     out.tags
         .push((r.name.clone(), tag.to_string(), tip.to_string(), exists));
     out.repos.push(ManifestRepo {
@@ -344,13 +546,14 @@ fn has_uncommitted_changes(repo: &Repository) -> bool {
 }
 
 /// The commits from the previous release (excluded) to the tip, oldest first, and the tickets
-/// their non-merge commits name or mention. Every commit is also added to `since_all`.
+/// their non-merge commits name or mention. Every commit is also added to `since_all`, and
+/// every key to `keys` (how this repository carries it).
 fn since_previous(
     repo: &Repository,
     tip: Oid,
     prev_commit: Option<Oid>,
     scan: &RepoScan,
-    since_all: &mut BTreeSet<String>,
+    out: &mut Released,
 ) -> Result<(Vec<String>, Vec<String>)> {
     let walking = || format!("cannot walk the history of {} from {tip}", scan.repo);
     let mut walk = repo.revwalk().ctx(walking)?;
@@ -367,17 +570,66 @@ fn since_previous(
         .collect();
     let mut commits = Vec::new();
     let mut tickets: BTreeSet<String> = BTreeSet::new();
+    let mut in_range: Vec<&ReleaseCommit> = Vec::new();
     for oid in walk.flatten() {
         let sha = oid.to_string();
-        since_all.insert(sha.clone());
+        out.since_all.insert(sha.clone());
         if let Some(c) = by_sha.get(sha.as_str()) {
             if c.merge {
                 continue;
             }
             tickets.extend(c.ticket.iter().cloned());
             tickets.extend(c.mentions.iter().cloned());
+            in_range.push(c);
         }
         commits.push(sha);
+    }
+    // Reverted: by a revert in the range (the reverted commit in it, or in an earlier release).
+    let range: BTreeSet<&str> = commits.iter().map(String::as_str).collect();
+    let mut reverted: BTreeSet<&str> = BTreeSet::new();
+    for c in &in_range {
+        if let Some(orig) = c.reverts.as_deref() {
+            reverted.insert(orig);
+        }
+        if c.reverted_by.as_deref().is_some_and(|r| range.contains(r)) {
+            reverted.insert(c.sha.as_str());
+        }
+    }
+    let own = |c: &ReleaseCommit| c.ticket.clone().or_else(|| c.mentions.first().cloned());
+    let name = &scan.repo;
+    for c in &in_range {
+        if c.reverts.is_some() {
+            // A revert fixes nothing; what it reverts, when released earlier, is withdrawn.
+            let earlier = c
+                .reverts
+                .as_deref()
+                .filter(|o| !range.contains(o))
+                .and_then(|o| by_sha.get(o))
+                .and_then(|o| own(o));
+            if let Some(k) = earlier {
+                out.keys.entry(k).or_default().reverted.insert(name);
+            }
+            continue;
+        }
+        let key = own(c);
+        if let Some(k) = &key {
+            let u = out.keys.entry(k.clone()).or_default();
+            if reverted.contains(c.sha.as_str()) {
+                u.reverted.insert(name);
+            } else {
+                u.own.insert(name);
+            }
+        }
+        if reverted.contains(c.sha.as_str()) {
+            continue;
+        }
+        for m in c.mentions.iter().filter(|m| Some(*m) != key.as_ref()) {
+            out.keys
+                .entry(m.clone())
+                .or_default()
+                .mentioned
+                .insert(name);
+        }
     }
     Ok((commits, tickets.into_iter().collect()))
 }

@@ -27,6 +27,6 @@ pub use cut::cut;
 pub use options::{CutOptions, CutReport};
 pub use record::{releases, show, Recorded, CUT_FAILED, RELEASE_CUT};
 pub use steps::{
-    readiness, step_event, steps, steps_in, targets, targets_from, Readiness, StepRow,
-    STEP_FINISHED, STEP_STARTED,
+    check_target, readiness, step_event, steps, steps_in, target_of, targets, targets_from,
+    Readiness, ReleaseReadiness, StepRow, STEP_FINISHED, STEP_STARTED,
 };

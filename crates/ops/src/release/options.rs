@@ -13,6 +13,9 @@ pub struct CutOptions {
     pub rc: bool,
     pub apply: bool,
     pub allow_skip: bool,
+    /// Cut even when nothing is new since the previous release, or a release candidate
+    /// identical to the previous candidate of the version.
+    pub allow_empty: bool,
     pub waivers: Vec<Waiver>,
     /// Where to write the manifest files (default: `releases/` next to the ledger).
     pub out_dir: Option<PathBuf>,
