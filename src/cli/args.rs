@@ -140,7 +140,6 @@ pub enum Command {
     /// Where every backport request of a release line stands.
     Status {
         /// The release line (default: the policy's only line).
-        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// Show only tickets in this state (requested, approved, done, rejected, deferred,
@@ -176,7 +175,6 @@ pub enum Command {
         #[arg(long = "as", value_name = "ACTOR")]
         actor: Option<String>,
         /// The release line (default: the policy's only line).
-        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// The decision goes to the line's open meeting sitting (provisional while attendance
@@ -209,7 +207,6 @@ pub enum Command {
     /// landings and drift as events, and exits 1 when drift the policy marks blocking is found.
     Verify {
         /// The release line (default: the policy's only line).
-        /// The release line (default: the policy\'s only line).
         #[arg(long)]
         line: Option<String>,
         /// Only these repositories (repeatable).
@@ -240,7 +237,7 @@ pub enum Command {
         /// The version, e.g. 23.0.2.
         #[arg(value_name = "VERSION")]
         to: String,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// A release candidate: v23.0.2.rc1, rc2, …
@@ -286,7 +283,7 @@ pub enum Command {
     },
     /// The campaign's steps: the release each runs with, and how many of its approvals landed.
     Steps {
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Output format: table or json.
@@ -300,7 +297,7 @@ pub enum Command {
     },
     /// The patch releases cut so far.
     Releases {
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Output format: table or json.
@@ -338,7 +335,7 @@ pub enum Command {
     /// queue of requests with their evidence, decisions in a keystroke with a recorded reason,
     /// and at the end the minutes and the push to Jira. Resumes today's meeting if it is open.
     Triage {
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Who attends (committee names or aliases; repeat). Without it the first screen asks.
@@ -354,7 +351,7 @@ pub enum Command {
     /// The record of a meeting: attendees, each decision with its reason, what was deferred to
     /// when, notes, and the counts.
     Minutes {
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// The meeting's date (default: the latest meeting).
@@ -379,7 +376,7 @@ pub enum Command {
     /// stale approvals with owners, readiness) and alerts for urgent events to the chat targets
     /// of portcullis.toml (`[[notify]]`), once each: what was posted is recorded in the ledger.
     Notify {
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// `last` (after the last posted digest; the default) or a date (YYYY-MM-DD).
@@ -475,7 +472,7 @@ pub enum MeetingCommand {
         /// The meeting's date (default: today).
         #[arg(long, value_parser = parse_date)]
         date: Option<chrono::NaiveDate>,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// The chair (default: the workspace's user).
@@ -484,7 +481,7 @@ pub enum MeetingCommand {
     },
     /// Close the open sitting.
     Close {
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Who closes it (default: the workspace's user).
@@ -495,7 +492,7 @@ pub enum MeetingCommand {
     Join {
         /// Committee name or alias.
         name: String,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Who records it (default: the workspace's user).
@@ -506,7 +503,7 @@ pub enum MeetingCommand {
     Leave {
         /// Committee name or alias.
         name: String,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Who records it (default: the workspace's user).
@@ -516,7 +513,7 @@ pub enum MeetingCommand {
     /// Ratify, in the open sitting (which must be quorate), every provisional decision of the
     /// line in one step; they then count and are pushed as decisions of this sitting.
     Ratify {
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Who ratifies (an attending member; default: the workspace's user).
@@ -528,7 +525,7 @@ pub enum MeetingCommand {
         /// The meeting's date (default: the open sitting's, else today).
         #[arg(long, value_parser = parse_date)]
         date: Option<chrono::NaiveDate>,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Output format: table or json.
@@ -546,7 +543,7 @@ pub enum StepCommand {
         /// The final release it runs with, e.g. 23.0.1.
         #[arg(long, value_name = "VERSION")]
         release: String,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
     },
@@ -554,7 +551,7 @@ pub enum StepCommand {
     Finish {
         /// The step's name in the policy.
         name: String,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
     },
@@ -566,7 +563,7 @@ pub enum ReleaseCommand {
     Show {
         /// Tag or version, e.g. 23.0.1.
         release: String,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Output format: table or json.
@@ -579,7 +576,7 @@ pub enum ReleaseCommand {
         from: String,
         /// The later release (tag or version).
         to: String,
-        /// The release line (default: the policy\'s only line).
+        /// The release line (default: the policy's only line).
         #[arg(long)]
         line: Option<String>,
         /// Output format: table or json.

@@ -59,7 +59,20 @@ fn help_tree() {
         out.lines().all(|l| l.chars().count() <= 80),
         "help wider than 80 columns"
     );
+    help_shows_no_escaped_quote_and_no_repeated_sentence(&out);
     insta::assert_snapshot!(out);
+}
+
+/// `--line`'s help read "the policy\'s only line", and three commands said it twice: a doc
+/// comment written with an escaped quote, and one doubled while moving it.
+fn help_shows_no_escaped_quote_and_no_repeated_sentence(help: &str) {
+    assert!(!help.contains("\\'"), "an escaped quote in --help");
+    let joined = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = "The release line (default: the policy's only line).";
+    assert!(
+        !joined.contains(&format!("{line} The release line")),
+        "a sentence repeated in --help"
+    );
 }
 
 /// `minutes --format csv` once printed Markdown; a format a command cannot produce is refused.

@@ -880,3 +880,40 @@ fn on_the_triage_screen_below_quorum_is_provisional_and_r_ratifies_once_someone_
     assert_eq!(app.snap.pending_push, pending + 1);
     assert!(app.snap.queue.iter().all(|r| r.key != first));
 }
+
+/// Found trying the meeting commands as a new user: `decide … --as praman` in a sitting was
+/// recorded, and listed in the minutes, as "praman" instead of the member Priya Raman.
+#[test]
+fn a_decision_by_an_alias_is_credited_to_the_members_name() {
+    let env = workspace();
+    open(
+        &env,
+        "2026-11-24",
+        &["mlindqvist", "praman", "tokafor"],
+        "mlindqvist",
+    );
+    let v = json(
+        env.run(&[
+            "decide",
+            "reject",
+            "DM-33360",
+            "--as",
+            "praman",
+            "--note",
+            "too risky",
+            "--format",
+            "json",
+        ])
+        .ok(),
+    );
+    assert_eq!(v["provisional"], false, "{v}");
+    let minutes = env.run(&["minutes"]).ok().stdout.clone();
+    assert!(minutes.contains("[Priya Raman]"), "{minutes}");
+    assert!(!minutes.contains("[praman]"), "{minutes}");
+    // Out of meeting too: the record names the member, whatever alias was typed.
+    env.run(&["meeting", "close", "--as", "mlindqvist"]).ok();
+    env.run(&["decide", "defer", "DM-33361", "--as", "tokafor"])
+        .ok();
+    let h = env.run(&["history", "DM-33361", "--format", "json"]);
+    assert!(h.ok().stdout.contains("Tomas Okafor"), "{}", h.stdout);
+}

@@ -88,6 +88,8 @@ impl DecideOutcome {
 /// What a decision would be, checked but not recorded (see [`decide`]).
 struct Prepared {
     line: String,
+    /// Who decides: a committee member's canonical name, else the name given.
+    actor: String,
     note: Option<String>,
     events_empty: bool,
     from: State,
@@ -160,6 +162,8 @@ fn prepare(ledger: &Ledger, policy: &LoadedPolicy, req: &DecideRequest) -> Resul
     if let Some(u) = req.until {
         meeting::check_defer_until(u, sitting.as_ref().map_or(today, |m| m.date))?;
     }
+    // A committee member is recorded by their canonical name, whichever alias they gave.
+    let actor = meeting::member_name(policy, &req.actor).unwrap_or_else(|| req.actor.clone());
     let committee = req.decision.needs_committee();
     let provisional = match &sitting {
         Some(m) if committee => {
@@ -175,9 +179,10 @@ fn prepare(ledger: &Ledger, policy: &LoadedPolicy, req: &DecideRequest) -> Resul
         .get(&line.name)
         .map(|s| s.state)
         .unwrap_or(State::None);
-    let c = check(from, req.decision, Some(&req.actor), policy);
+    let c = check(from, req.decision, Some(&actor), policy);
     Ok(Prepared {
         line: line.name.clone(),
+        actor,
         note,
         events_empty: events.is_empty(),
         from,
@@ -243,7 +248,7 @@ pub fn decide(
             line: Some(p.line.clone()),
             kind: kind::DECISION,
             source: source::LOCAL.into(),
-            actor: Some(req.actor.clone()),
+            actor: Some(p.actor.clone()),
             at,
             meeting: p.sitting.as_ref().map(|m| m.date),
             note: p.note,
