@@ -794,6 +794,8 @@ fn push_writes_labels_and_a_comment_once_and_dry_run_writes_nothing() {
         "--force",
         "--until",
         "2026-12-01",
+        "--note",
+        "after the coadd step",
     ]);
 
     server.clear_requests();

@@ -917,3 +917,34 @@ fn a_decision_by_an_alias_is_credited_to_the_members_name() {
     let h = env.run(&["history", "DM-33361", "--format", "json"]);
     assert!(h.ok().stdout.contains("Tomas Okafor"), "{}", h.stdout);
 }
+
+/// Found checking observation 10's "what a forced decision records": the triage screen's policy
+/// exception needed a reason while `decide --force` recorded one without any.
+#[test]
+fn a_forced_decision_needs_a_reason_in_the_cli_as_on_the_triage_screen() {
+    let env = workspace();
+    // rgarcia is not on the committee: an approval by him is a policy exception.
+    let run = env.run(&[
+        "decide", "approve", "DM-33360", "--as", "rgarcia", "--force",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("a policy exception needs a reason")
+            && run.stderr.contains("approved_by_non_member"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(state(&env, "DM-33360"), "requested");
+    env.run(&[
+        "decide",
+        "approve",
+        "DM-33360",
+        "--as",
+        "rgarcia",
+        "--force",
+        "--note",
+        "chair away",
+    ])
+    .ok();
+    assert_eq!(state(&env, "DM-33360"), "approved");
+}

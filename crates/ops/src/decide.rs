@@ -200,8 +200,8 @@ fn prepare(ledger: &Ledger, policy: &LoadedPolicy, req: &DecideRequest) -> Resul
 
 /// Record a committee decision under the meeting rule ([`meeting`]): in the line's open
 /// sitting (provisional below quorum, by an attending member only), or out of meeting. Refuses
-/// transitions the policy forbids unless `force`; a forced decision records `"forced": true`
-/// and carries its violations.
+/// transitions the policy forbids unless `force`; a forced decision needs a reason (`note`),
+/// records `"forced": true` and carries its violations.
 pub fn decide(
     ledger: &mut Ledger,
     policy: &LoadedPolicy,
@@ -222,6 +222,17 @@ pub fn decide(
             p.violations.join("\n  ")
         ))
         .hint("pass --force to record it anyway; it will be kept as a violation"));
+    }
+    if !p.violations.is_empty() && p.note.is_none() {
+        // A policy exception is only as good as its reason: the CLI's --force and the triage
+        // screen's Ctrl-F record one the same way.
+        return Err(Error::input(format!(
+            "a policy exception needs a reason: `{}` on {} will carry {}",
+            req.decision,
+            req.key,
+            p.violations.join("; ")
+        ))
+        .hint("pass --note \"why\" with --force"));
     }
     let at = now();
     let mut payload = json!({
