@@ -9,6 +9,7 @@
 //! - [`workflow`]: the state machine of a request on a line, and its transition table.
 //! - [`event`]: events, their hash chain, and the derivation of a ticket's state from them.
 //! - [`landing`]: the vocabulary of landings and drift.
+//! - [`record`]: the decision records pushed into a tracker's comments, and how they are read back.
 //! - [`release`]: manifests, the version rule and the release texts.
 //! - [`time`], [`text`], [`secret`]: the clock, text that reaches a person, values that never do.
 //! - [`error`]: the shape every crate's errors take ([`Problem`], [`Diagnostic`]).
@@ -19,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod landing;
 pub mod policy;
+pub mod record;
 pub mod release;
 pub mod secret;
 pub mod text;
