@@ -1,8 +1,8 @@
 use crate::render::clean;
 use portcullis_trackers::sync::SyncReport;
 
-/// The account of a sync: one line, then a line per ticket gone and per `--key` the tracker
-/// does not have.
+/// The account of a sync: one line, then a line per ticket gone, the decision records applied,
+/// a line per foreign or forged record, and one per `--key` the tracker does not have.
 pub fn summary(report: &SyncReport, github_repos: usize) -> String {
     let mut out = one_line(report, github_repos);
     let tracker = if tracker_of(report) == "github" {
@@ -19,6 +19,21 @@ pub fn summary(report: &SyncReport, github_repos: usize) -> String {
             "{}: gone from {tracker} ({}); recorded as gone, no longer synced\n",
             g.key,
             clean(&why)
+        ));
+    }
+    if report.records_applied > 0 {
+        out.push_str(&format!(
+            "{} decision record(s) from {tracker} comments recorded (decided on another workspace)\n",
+            report.records_applied
+        ));
+    }
+    for r in &report.records_rejected {
+        out.push_str(&format!(
+            "{}: foreign or forged decision record in comment {} by {}: {}; not applied\n",
+            r.key,
+            clean(&r.comment),
+            clean(&r.author),
+            clean(&r.message)
         ));
     }
     for k in &report.unknown_keys {

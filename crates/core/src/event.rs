@@ -60,6 +60,10 @@ pub mod kind {
     /// A quorate sitting ratified provisional decisions of a ticket (payload: `ratifies`, their
     /// sequences; `date` and `sitting` of the ratifying sitting). From then on they count.
     pub const DECISION_RATIFIED: &str = "decision.ratified";
+    /// Something in a tracker's comment that looks like a decision record and is not applied:
+    /// edited, truncated, an unknown version, not signed as the team's, or not written by a
+    /// listed writer (payload: `why`, `message`, `author`, `comment`). Recorded once per block.
+    pub const RECORD_REJECTED: &str = "record.rejected";
 }
 
 /// A decision recorded while its sitting was below quorum (payload `"provisional": true`).
@@ -351,6 +355,9 @@ fn to_action(policy: &LoadedPolicy, request_label: &str, line: &str, e: &Event) 
     let labels = &policy.policy.labels;
     let origin = match e.source.as_str() {
         source::LOCAL => Origin::Local,
+        // A decision read from a tracker's decision record was recorded in portcullis too,
+        // on the workspace that pushed it.
+        _ if e.kind == kind::DECISION => Origin::Local,
         source::SNAPSHOT => Origin::Snapshot,
         _ => Origin::Tracker,
     };

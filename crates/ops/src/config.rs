@@ -62,6 +62,11 @@ pub struct JiraConfig {
     /// The first backoff before a retry, in milliseconds; it doubles (with jitter) on each retry.
     #[serde(default = "default_backoff")]
     pub backoff_ms: u64,
+    /// The Jira accounts (Data Center user names, Cloud account ids) whose decision records in
+    /// comments sync applies: the accounts the team pushes with. Blocks by anyone else are
+    /// reported as foreign and never applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writers: Vec<String>,
 }
 
 fn default_page_size() -> u32 {
@@ -91,6 +96,7 @@ impl JiraConfig {
             timeout_seconds: default_timeout(),
             max_retries: default_retries(),
             backoff_ms: default_backoff(),
+            writers: Vec::new(),
         }
     }
 }
@@ -117,6 +123,10 @@ pub struct GithubConfig {
     /// connections.
     #[serde(default = "default_retries")]
     pub max_retries: u32,
+    /// The GitHub logins whose decision records in comments sync applies: the accounts the
+    /// team pushes with. Blocks by anyone else are reported as foreign and never applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writers: Vec<String>,
 }
 
 fn default_github_url() -> String {
@@ -132,6 +142,7 @@ impl GithubConfig {
             page_size: default_page_size(),
             timeout_seconds: default_timeout(),
             max_retries: default_retries(),
+            writers: Vec::new(),
         }
     }
 }

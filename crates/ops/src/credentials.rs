@@ -11,6 +11,8 @@
 //! [github]
 //! token = "…"                 # a personal access token (fine-grained: Issues read and write)
 //! ```
+//! A `team_key = "…"` line before the tables (or `PORTCULLIS_TEAM_KEY`) is the team's key for
+//! signing the decision records pushed into the trackers ([`team_key`]).
 //! It is found from `PORTCULLIS_CREDENTIALS`, else the config's `credentials`, else
 //! `$XDG_CONFIG_HOME/portcullis/credentials.toml` (`~/.config/…`) when that exists.
 
@@ -123,6 +125,32 @@ pub fn github_credentials(configured_file: Option<&Path>) -> Result<Option<Githu
         Some(_) => Err(Error::input(format!(
             "{shown}: `github.token` must be a string"
         ))),
+    }
+}
+
+pub const ENV_TEAM_KEY: &str = "PORTCULLIS_TEAM_KEY";
+
+/// The team key that signs decision records in the trackers (issue 17): `PORTCULLIS_TEAM_KEY`,
+/// else the credentials file's top-level `team_key`. `None` when neither has one: records are
+/// then written unsigned and read without checking a signature.
+pub fn team_key(configured_file: Option<&Path>) -> Result<Option<Secret>> {
+    if let Some(k) = std::env::var(ENV_TEAM_KEY)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
+        return Ok(Some(Secret::new(k.trim())));
+    }
+    let Some(path) = credentials_path(configured_file) else {
+        return Ok(None);
+    };
+    match read_credentials_file(&path)?.get("team_key") {
+        None => Ok(None),
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(Secret::new(s.trim()))),
+        Some(_) => Err(Error::input(format!(
+            "{}: `team_key` must be a non-empty string",
+            path.display()
+        ))
+        .hint("set `team_key = \"…\"` at the top of the file, before any table")),
     }
 }
 

@@ -220,6 +220,16 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                 n => format!(" (sitting {n})"),
             }
         ),
+        kind::RECORD_REJECTED => {
+            let p = |k: &str| e.payload.get(k).and_then(Value::as_str).unwrap_or("?");
+            format!(
+                "decision record in {} comment {} by {} not applied: {}",
+                tracker_name(&e.source),
+                p("comment"),
+                p("author"),
+                p("message")
+            )
+        }
         kind::MEETING_OPENED => "meeting opened".to_string(),
         kind::MEETING_CLOSED => "meeting closed".to_string(),
         kind::DRIFT_CLEARED => format!(
@@ -260,6 +270,15 @@ fn describe_decision(e: &Event) -> String {
     }
     if portcullis_core::event::is_provisional(e) {
         s.push_str(" (provisional: below quorum)");
+    }
+    if e.payload.get("ratified").and_then(Value::as_bool) == Some(true) {
+        s.push_str(" (ratified)");
+    }
+    if let Some(author) = e.payload.pointer("/record/author").and_then(Value::as_str) {
+        s.push_str(&format!(
+            " [from its record in {}, pushed by {author}]",
+            tracker_name(&e.source)
+        ));
     }
     s
 }

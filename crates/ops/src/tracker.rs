@@ -6,7 +6,7 @@
 //! [`sync`] reads both, and [`push`] sends each ticket's decisions to the tracker it lives in.
 //! `--key` goes to the tracker whose tickets it names (`name#N` is GitHub's).
 
-use crate::credentials::{github_credentials, jira_credentials, JiraCredentials};
+use crate::credentials::{github_credentials, jira_credentials, team_key, JiraCredentials};
 use crate::workspace::{GithubConfig, JiraConfig, Workspace};
 use crate::{Error, Result};
 use portcullis_ledger::Ledger;
@@ -15,6 +15,7 @@ use portcullis_trackers::github::{check_repos, GithubTracker};
 use portcullis_trackers::jira::client::{ClientOptions, Flavor, JiraClient};
 use portcullis_trackers::jira::JiraTracker;
 use portcullis_trackers::push::PushReport;
+use portcullis_trackers::records::RecordTrust;
 use portcullis_trackers::sync::{Progress, SyncOptions, SyncReport};
 use portcullis_trackers::{Account, Tracker};
 
@@ -117,6 +118,10 @@ pub async fn connect_jira(
     let tracker = JiraTracker {
         page_size: cfg.page_size,
         extra_jql: cfg.jql.clone(),
+        records: RecordTrust {
+            writers: cfg.writers.clone(),
+            key: team_key(ws.credentials_file().as_deref())?,
+        },
         ..JiraTracker::new(client)
     };
     Ok((tracker, me))
@@ -162,7 +167,16 @@ pub async fn connect_github(
         ..GithubClientOptions::default()
     };
     let (client, me) = GithubClient::connect(&cfg.url, repos, creds, opts).await?;
-    Ok((GithubTracker { client }, me))
+    Ok((
+        GithubTracker {
+            client,
+            records: RecordTrust {
+                writers: cfg.writers.clone(),
+                key: team_key(ws.credentials_file().as_deref())?,
+            },
+        },
+        me,
+    ))
 }
 
 /// Sync the workspace's trackers. `keys` are read whatever their labels, by the tracker whose

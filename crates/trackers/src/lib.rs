@@ -10,6 +10,7 @@
 //!   events, and the [`tracker::Tracker`] implementation.
 //! - [`file`](mod@file): saved Jira search responses, imported all or nothing with Jira's plan.
 //! - [`plan`]: what every plan shares.
+//! - [`records`]: decision records read back from comments (trust, applied and rejected blocks).
 //!
 //! Credentials are passed in ([`credentials`]); where they come from is the workspace's
 //! business (`portcullis_ops::credentials`).
@@ -21,6 +22,7 @@ pub mod github;
 pub mod jira;
 pub mod plan;
 pub mod push;
+pub mod records;
 pub mod sync;
 pub mod tracker;
 

@@ -15,6 +15,9 @@
 //!   one from its last committed page. The cursor only moves when a scope's run completes.
 //! - **`--key`**: the named tickets are read whatever their labels and whenever they were
 //!   updated; those the tracker does not have are reported (`unknown_keys`).
+//! - **Decision records**: the blocks in a ticket's comments ([`crate::records`]) become the
+//!   decisions they record, or `record.rejected` events for those not applied; a record of an
+//!   event this ledger holds is its own, read back, and adds nothing.
 //! - **Tickets that disappear**: a ticket the ledger knows that the tracker no longer has
 //!   (deleted, moved to another project) is recorded as gone (`ticket.gone`, once) and left out
 //!   of later reads; it never stops a sync.
@@ -24,13 +27,14 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use portcullis_core::event::{key_order, kind};
+use portcullis_core::event::{key_order, kind, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, from_epoch_ms, now};
-use portcullis_ledger::{Ledger, SyncState};
+use portcullis_ledger::{Ledger, LedgerTx, SyncState};
 
+use crate::records::{record_key, recorded_hash, RejectedRecord};
 use crate::tracker::{Page, Scope, Sink, Tracker};
 use crate::Result;
 
@@ -85,6 +89,12 @@ pub struct SyncReport {
     pub unknown_keys: Vec<String>,
     /// Tickets recorded as gone in this run (deleted, or moved: `moved_to`).
     pub gone: Vec<GoneTicket>,
+    /// Decision records from the tracker's comments recorded in this run (decisions, notes,
+    /// undos made on another workspace).
+    pub records_applied: u64,
+    /// Blocks that look like decision records and were not applied (foreign or forged),
+    /// recorded in this run; each is recorded once.
+    pub records_rejected: Vec<RejectedRecord>,
 }
 
 /// A ticket the tracker no longer has under its key.
@@ -338,6 +348,41 @@ impl<'a, T: Tracker> ScopeRun<'a, T> {
     }
 }
 
+/// The planned events of a ticket, without the decision records of events this ledger holds
+/// (the workspace that made them reads its own records back), and with each undo record tied to
+/// the decision it takes back. An undo whose decision is not in the ledger yet waits for a later
+/// sync.
+fn own_records(tx: &LedgerTx<'_>, key: &str, planned: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
+    if !planned.iter().any(|e| recorded_hash(e).is_some()) {
+        return Ok(planned);
+    }
+    let events = tx.events_for_ticket(key)?;
+    let seq_of = |hash: &str| {
+        let by_record = record_key(hash);
+        events
+            .iter()
+            .find(|e| e.hash == hash || e.dedup_key.as_deref() == Some(by_record.as_str()))
+            .map(|e| e.seq)
+    };
+    let mut out = Vec::with_capacity(planned.len());
+    for mut e in planned {
+        if let Some(h) = recorded_hash(&e) {
+            if events.iter().any(|x| x.hash == h) {
+                continue;
+            }
+        }
+        if e.kind == kind::DECISION_UNDONE && recorded_hash(&e).is_some() {
+            let undoes = e.payload.get("undoes_event").and_then(Value::as_str);
+            match undoes.and_then(seq_of) {
+                Some(seq) => e.payload["undoes"] = json!(seq),
+                None => continue,
+            }
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
 /// The sync loop as the place a tracker hands its pages to.
 struct PageSink<'r, 'a, T: Tracker> {
     run: &'r mut ScopeRun<'a, T>,
@@ -372,10 +417,19 @@ impl<T: Tracker> Sink<T::Ticket> for PageSink<'_, '_, T> {
                 continue;
             }
             let known = tx.label_facts(&key)?;
+            let planned = tracker.plan(policy, ticket, &known, &mut report.warnings);
+            let planned = own_records(&tx, &key, planned)?;
             run.seen.insert(key);
-            for ev in tracker.plan(policy, ticket, &known, &mut report.warnings) {
+            for ev in planned {
+                let rejected = (ev.kind == kind::RECORD_REJECTED).then(|| RejectedRecord::of(&ev));
+                let applied = recorded_hash(&ev).is_some();
                 if tx.append(ev)?.is_some() {
                     report.new_events += 1;
+                    match rejected {
+                        Some(r) => report.records_rejected.push(r),
+                        None if applied => report.records_applied += 1,
+                        None => {}
+                    }
                 }
             }
         }

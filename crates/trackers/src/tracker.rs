@@ -19,8 +19,10 @@ use serde::Serialize;
 
 use portcullis_core::event::{LabelFact, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
+use portcullis_core::record::Form;
 use portcullis_ledger::Ledger;
 
+use crate::records::RecordTrust;
 use crate::Result;
 
 /// The account a tracker client is logged in as.
@@ -196,6 +198,12 @@ pub trait Tracker: Sync {
     fn conflict_key(&self, decision_hash: &str, change: &RemoteChange) -> String;
     /// What a `push` or `push.conflict` event records about where it was written.
     fn push_details(&self, key: &str) -> serde_json::Map<String, serde_json::Value>;
+    /// Whose decision records sync applies, and the team key push signs them with.
+    fn records(&self) -> &RecordTrust {
+        &crate::records::NO_TRUST
+    }
+    /// The form decision records take in this tracker's comments.
+    fn record_form(&self) -> Form;
 }
 
 /// Why push cannot write a ticket: not in the tracker (deleted, moved, not visible), or not

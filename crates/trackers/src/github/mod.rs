@@ -28,15 +28,19 @@ use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::fmt_utc;
 use portcullis_ledger::Ledger;
 
+use crate::records::{plan_records, RecordTrust};
 use crate::tracker::{Missing, Page, Query, Remote, RemoteChange, Scope, Sink, Tracker};
 use crate::{Error, Result};
 use client::{split_key, GhIssue, GithubClient, RepoRef};
 use plan::{label_event_key, plan_github_issue, IssueData, PullData};
+use portcullis_core::record::Form;
 
 /// The configured GitHub repositories, as sync and push use them.
 #[derive(Debug, Clone)]
 pub struct GithubTracker {
     pub client: GithubClient,
+    /// Whose decision records to apply, and the team key (`[github] writers`, `team_key`).
+    pub records: RecordTrust,
 }
 
 /// The name under which a repository's sync keeps its cursor.
@@ -300,7 +304,19 @@ impl Tracker for GithubTracker {
         known: &[LabelFact],
         warnings: &mut Vec<String>,
     ) -> Vec<NewEvent> {
-        plan_github_issue(policy, ticket, known, warnings)
+        let mut events = plan_github_issue(policy, ticket, known, warnings);
+        let key = ticket.repo.key(ticket.issue.number);
+        let comments = plan::comments(ticket);
+        events.extend(plan_records(source::GITHUB, &key, &comments, &self.records));
+        events
+    }
+
+    fn records(&self) -> &RecordTrust {
+        &self.records
+    }
+
+    fn record_form(&self) -> Form {
+        Form::Github
     }
 
     fn own_keys(&self, keys: BTreeSet<String>, ledger: &Ledger) -> Result<BTreeSet<String>> {

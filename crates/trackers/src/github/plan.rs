@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::client::{GhEvent, GhIssue, GhPull, GhUser, RepoRef};
 use crate::plan::{observed, reconcile_labels};
+use crate::records::TrackerComment;
 use portcullis_core::event::{kind, source, LabelFact, NewEvent, TicketInfo};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, now};
@@ -45,6 +46,27 @@ pub fn label_event_key(key: &str, ev: &GhEvent, added: bool, label: &str) -> Str
             ev.actor_login().unwrap_or("")
         ),
     }
+}
+
+/// The comments in an issue's timeline, with their authors, for the decision records in them.
+pub fn comments(data: &IssueData) -> Vec<TrackerComment> {
+    data.events
+        .iter()
+        .filter(|e| e.event == "commented")
+        .map(|e| TrackerComment {
+            id: e.id.map(|id| id.to_string()).unwrap_or_default(),
+            author: e
+                .user
+                .as_ref()
+                .map(|u| u.login.as_str())
+                .filter(|l| !l.is_empty())
+                .or(e.actor_login())
+                .unwrap_or_default()
+                .to_string(),
+            body: e.body.clone().unwrap_or_default(),
+            created: e.created_at,
+        })
+        .collect()
 }
 
 /// Plan the events of one issue or pull request, given the label changes the ledger already
@@ -184,6 +206,8 @@ mod tests {
             created_at: Some(t(at)),
             label: Some(GhEventLabel { name: label.into() }),
             commit_id: None,
+            body: None,
+            user: None,
         }
     }
 

@@ -34,9 +34,11 @@ use portcullis_core::policy::LoadedPolicy;
 use portcullis_ledger::Ledger;
 
 use crate::github::client::split_key;
+use crate::records::{plan_records, RecordTrust};
 use crate::tracker::{Missing, Page, Query, Remote, RemoteChange, Scope, Sink, Tracker};
 use crate::Result;
 use client::{comment_text, JiraClient, KeySearch, LabelOp, PageRequest};
+use portcullis_core::record::Form;
 use wire::{label_diff, time_value, History, JiraIssue};
 
 /// A Jira site with the workspace's query, as sync and push use it.
@@ -49,6 +51,8 @@ pub struct JiraTracker {
     pub extra_jql: Option<String>,
     /// Known keys per `key in (…)` query.
     pub key_chunk: usize,
+    /// Whose decision records to apply, and the team key (`[jira] writers`, `team_key`).
+    pub records: RecordTrust,
 }
 
 impl JiraTracker {
@@ -58,6 +62,7 @@ impl JiraTracker {
             page_size: 100,
             extra_jql: None,
             key_chunk: 500,
+            records: RecordTrust::default(),
         }
     }
 
@@ -426,7 +431,23 @@ impl Tracker for JiraTracker {
         known: &[LabelFact],
         warnings: &mut Vec<String>,
     ) -> Vec<NewEvent> {
-        plan::plan_issue(policy, ticket, known, warnings)
+        let mut events = plan::plan_issue(policy, ticket, known, warnings);
+        let comments = plan::comments(ticket);
+        events.extend(plan_records(
+            source::JIRA,
+            &ticket.key,
+            &comments,
+            &self.records,
+        ));
+        events
+    }
+
+    fn records(&self) -> &RecordTrust {
+        &self.records
+    }
+
+    fn record_form(&self) -> Form {
+        Form::Jira
     }
 
     fn own_keys(&self, keys: BTreeSet<String>, ledger: &Ledger) -> Result<BTreeSet<String>> {

@@ -15,8 +15,10 @@ use portcullis_core::event::{kind, label_set_after, source, LabelFact, NewEvent,
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::fmt_utc;
 
+use super::client::comment_text;
 use super::wire::{label_diff, label_set, time_value, Changelog, Fields, History, JiraIssue};
 use crate::plan::{observed, reconcile_labels};
+use crate::records::TrackerComment;
 
 /// A history's id in dedup keys: `h{id}`, or `t{time}` when Jira gave none.
 pub fn history_id(h: &History, at: DateTime<Utc>) -> String {
@@ -60,6 +62,23 @@ pub fn plan_issue(
     // 3. The ticket's fields.
     events.push(observed(key, source::JIRA, &info(issue, &fields, updated)));
     events
+}
+
+/// An issue's comments (those the search returned, completed when Jira cut them short), with
+/// their authors, for the decision records in them.
+pub fn comments(issue: &JiraIssue) -> Vec<TrackerComment> {
+    let Some(c) = issue.fields.as_ref().and_then(|f| f.comment.as_ref()) else {
+        return Vec::new();
+    };
+    c.comments
+        .iter()
+        .map(|c| TrackerComment {
+            id: c.id.clone().unwrap_or_default(),
+            author: c.author.as_ref().and_then(|a| a.id()).unwrap_or_default(),
+            body: comment_text(&serde_json::json!({ "body": c.body })),
+            created: c.created.as_ref().and_then(time_value),
+        })
+        .collect()
 }
 
 /// The fields of an issue as the ledger records them.

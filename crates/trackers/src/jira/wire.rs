@@ -91,6 +91,40 @@ pub struct Fields {
     pub created: Option<Value>,
     #[serde(default)]
     pub updated: Option<Value>,
+    /// The issue's comments (the `comment` field: a page of them, completed when cut short).
+    #[serde(default)]
+    pub comment: Option<Comments>,
+}
+
+/// The `comment` field of an issue: its comments, and how many there are in all.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comments {
+    #[serde(default)]
+    pub comments: Vec<Comment>,
+    #[serde(default)]
+    pub total: Option<u64>,
+}
+
+impl Comments {
+    /// Whether Jira embedded only some of them.
+    pub fn is_truncated(&self) -> bool {
+        self.total.is_some_and(|t| t > self.comments.len() as u64)
+    }
+}
+
+/// One comment: a v2 string body or a v3 ADF document.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comment {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub author: Option<User>,
+    #[serde(default)]
+    pub body: Value,
+    #[serde(default)]
+    pub created: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -101,6 +101,12 @@ pub struct GhEvent {
     pub label: Option<GhEventLabel>,
     #[serde(default)]
     pub commit_id: Option<String>,
+    /// A `commented` entry's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// A `commented` entry's author (GitHub names it `user`, and sometimes `actor` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<GhUser>,
 }
 
 impl GhEvent {
@@ -224,6 +230,8 @@ impl From<models::timelines::TimelineEvent> for GhEvent {
             created_at: e.created_at,
             label: e.label.map(|l| GhEventLabel { name: l.name }),
             commit_id: e.commit_id,
+            body: e.body,
+            user: e.user.map(GhUser::from),
         }
     }
 }

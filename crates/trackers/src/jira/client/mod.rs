@@ -90,6 +90,8 @@ pub const FIELDS: &[&str] = &[
     "reporter",
     "components",
     "issuelinks",
+    // Decision records are read from the comments (issue 17).
+    "comment",
 ];
 
 /// How the client retries and waits.

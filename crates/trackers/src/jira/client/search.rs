@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::errors::Failure;
 use super::{comment_text, Flavor, JiraClient, KeySearch, Page, PageRequest, FIELDS};
-use crate::jira::wire::{quoted_keys, Changelog, History, JiraIssue, SearchPage};
+use crate::jira::wire::{
+    quoted_keys, Changelog, Comment, Comments, History, JiraIssue, SearchPage,
+};
 use crate::{Error, Result};
 
 impl JiraClient {
@@ -128,7 +130,8 @@ impl JiraClient {
         };
         let unknown_keys = quoted_keys(page.warning_messages.as_deref().unwrap_or_default());
         let mut issues = page.issues;
-        let changelog_requests = self.complete_changelogs(&mut issues).await?;
+        let changelog_requests = self.complete_changelogs(&mut issues).await?
+            + self.complete_comments(&mut issues).await?;
         Ok(Page {
             issues,
             next,
@@ -175,6 +178,46 @@ impl JiraClient {
                 max_results: Some(total),
                 is_last: Some(true),
             });
+        }
+        Ok(requests)
+    }
+
+    /// Replace every truncated embedded comment list by the complete one. Returns the requests
+    /// made.
+    async fn complete_comments(&self, issues: &mut [JiraIssue]) -> Result<u64> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let truncated: Vec<(usize, String)> = issues
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| {
+                i.fields
+                    .as_ref()
+                    .and_then(|f| f.comment.as_ref())
+                    .is_some_and(Comments::is_truncated)
+            })
+            .map(|(n, i)| (n, i.key.clone()))
+            .collect();
+        let fetched: Vec<(usize, Vec<Value>, u64)> = stream::iter(truncated)
+            .map(|(n, key)| async move {
+                let (c, reqs) = self.comments(&key).await?;
+                Ok::<_, Error>((n, c, reqs))
+            })
+            .buffer_unordered(8)
+            .try_collect()
+            .await?;
+        let mut requests = 0;
+        for (n, comments, reqs) in fetched {
+            requests += reqs;
+            let comments: Vec<Comment> = comments
+                .into_iter()
+                .filter_map(|c| serde_json::from_value(c).ok())
+                .collect();
+            if let Some(f) = issues[n].fields.as_mut() {
+                f.comment = Some(Comments {
+                    total: Some(comments.len() as u64),
+                    comments,
+                });
+            }
         }
         Ok(requests)
     }
@@ -242,7 +285,19 @@ impl JiraClient {
 
     /// Every comment body of an issue (plain text), paging when there are many.
     pub async fn comment_bodies(&self, key: &str) -> Result<Vec<String>> {
+        Ok(self
+            .comments(key)
+            .await?
+            .0
+            .iter()
+            .map(comment_text)
+            .collect())
+    }
+
+    /// Every comment of an issue as Jira sends it, and the number of requests it took.
+    pub async fn comments(&self, key: &str) -> Result<(Vec<Value>, u64)> {
         let mut out = Vec::new();
+        let mut requests = 0;
         loop {
             let page: Value = self
                 .call(
@@ -256,16 +311,17 @@ impl JiraClient {
                     "reading comments",
                 )
                 .await?;
+            requests += 1;
             let comments = page
                 .get("comments")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
             let got = comments.len();
-            out.extend(comments.iter().map(comment_text));
+            out.extend(comments);
             let total = page.get("total").and_then(Value::as_u64).unwrap_or(0);
             if got == 0 || out.len() as u64 >= total {
-                return Ok(out);
+                return Ok((out, requests));
             }
         }
     }
