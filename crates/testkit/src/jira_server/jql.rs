@@ -15,7 +15,8 @@
 //! sort    := field [ASC | DESC]
 //! ```
 //!
-//! Fields: `labels`, `key`/`issuekey`, `project`, `status`, `summary` (`~` only), `updated`/
+//! Fields: `labels`, `key`/`issuekey`, `project`, `status`, `summary` and `comment` (`~` only;
+//! `comment ~ word` matches a whole word of a comment), `updated`/
 //! `updatedDate` and `created`/`createdDate`. Date operands are epoch milliseconds (unquoted
 //! number), a period relative to now (`-5d`, `"-4w 2d"`, units `w d h m`) or a date literal
 //! `yyyy-MM-dd HH:mm`, `yyyy/MM/dd HH:mm`, `yyyy-MM-dd`, `yyyy/MM/dd`, read in the searching
@@ -42,6 +43,11 @@ pub trait Subject {
     /// Keys the issue had before it was moved (project, number): `key` clauses still match them.
     fn former_keys(&self) -> &[(String, u64)] {
         &[]
+    }
+    /// Whether one of its comments has `word` (lower case) among its words: Jira's text search
+    /// splits text at punctuation and whitespace.
+    fn comment_has_word(&self, _word: &str) -> bool {
+        false
     }
 }
 
@@ -150,6 +156,8 @@ pub enum Clause {
     Status { values: Vec<String>, negate: bool },
     /// `summary ~ text`: case-insensitive substring.
     Summary { needle: String, negate: bool },
+    /// `comment ~ word`: a comment has the word (case-insensitive).
+    Comment { word: String, negate: bool },
     /// `updated >= …`, `created < …`.
     Time {
         field: TimeField,
@@ -299,6 +307,7 @@ impl Clause {
             Clause::Summary { needle, negate } => {
                 s.summary().to_lowercase().contains(needle.as_str()) != *negate
             }
+            Clause::Comment { word, negate } => s.comment_has_word(word) != *negate,
             Clause::Time { field, op, at } => {
                 let t = match field {
                     TimeField::Created => s.created(),
@@ -1001,6 +1010,13 @@ impl Parser {
             "summary" | "text" => match (op, operand) {
                 (ClauseOp::Like | ClauseOp::NotLike, Operand::Value(v)) => Clause::Summary {
                     needle: v.text().to_lowercase(),
+                    negate: op == ClauseOp::NotLike,
+                },
+                _ => return unsupported(),
+            },
+            "comment" => match (op, operand) {
+                (ClauseOp::Like | ClauseOp::NotLike, Operand::Value(v)) => Clause::Comment {
+                    word: v.text().to_lowercase(),
                     negate: op == ClauseOp::NotLike,
                 },
                 _ => return unsupported(),

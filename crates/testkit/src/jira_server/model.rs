@@ -75,6 +75,13 @@ pub(crate) struct Issue {
 }
 
 impl Subject for Issue {
+    fn comment_has_word(&self, word: &str) -> bool {
+        self.comments.iter().any(|c| {
+            c.body
+                .split(|ch: char| !ch.is_alphanumeric())
+                .any(|w| w.eq_ignore_ascii_case(word))
+        })
+    }
     fn project(&self) -> &str {
         &self.project
     }

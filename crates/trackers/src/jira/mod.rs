@@ -7,6 +7,8 @@
 //!   `updated >= cursor − overlap` in epoch milliseconds (no time-zone or minute-precision
 //!   trouble), ordered by `updated ASC, key ASC`. The next page is fetched while this one is
 //!   applied.
+//! - **Decision records**: with `[jira] writers`, a second query reads the tickets whose comments
+//!   carry the records' marker word (`comment ~ "portcullisrecord"`), whatever their labels.
 //! - **Known query**: the known keys in chunks, `key in (…) AND (labels is EMPTY OR labels not
 //!   in (…) OR project not in (…their projects))` (the last to see moved tickets); the keys
 //!   named with `--key` in chunks too, `key in (…)`, with no time bound.
@@ -38,7 +40,7 @@ use crate::records::{plan_records, RecordTrust};
 use crate::tracker::{Missing, Page, Query, Remote, RemoteChange, Scope, Sink, Tracker};
 use crate::Result;
 use client::{comment_text, JiraClient, KeySearch, LabelOp, PageRequest};
-use portcullis_core::record::Form;
+use portcullis_core::record::{self, Form};
 use wire::{label_diff, time_value, History, JiraIssue};
 
 /// A Jira site with the workspace's query, as sync and push use it.
@@ -336,15 +338,27 @@ impl Tracker for JiraTracker {
 
     fn scopes(&self, policy: &LoadedPolicy) -> Result<Vec<Scope>> {
         let labels = label_list(policy);
+        let mut label_queries = vec![Query {
+            what: "tickets with backport labels".into(),
+            ask: with_extra(format!("labels in ({labels})"), self.extra_jql.as_deref()),
+        }];
+        // A workspace that trusts writers also reads the tickets whose comments carry decision
+        // records, labels or not: a rejected ticket has lost its request label.
+        if !self.records.writers.is_empty() {
+            label_queries.push(Query {
+                what: "tickets with decision records".into(),
+                ask: with_extra(
+                    format!("comment ~ \"{}\"", record::JIRA_MARKER),
+                    self.extra_jql.as_deref(),
+                ),
+            });
+        }
         Ok(vec![Scope {
             name: source_name(self.site(), policy, self.extra_jql.as_deref()),
             prefix: String::new(),
             index: 0,
             labels: policy.labels().into_iter().collect(),
-            label_queries: vec![Query {
-                what: "tickets with backport labels".into(),
-                ask: with_extra(format!("labels in ({labels})"), self.extra_jql.as_deref()),
-            }],
+            label_queries,
             known_query: "known tickets without backport labels".into(),
         }])
     }

@@ -92,8 +92,35 @@ pub struct Fields {
     #[serde(default)]
     pub updated: Option<Value>,
     /// The issue's comments (the `comment` field: a page of them, completed when cut short).
-    #[serde(default)]
+    /// Read leniently: a shape it does not know is no comments, never a failed import.
+    #[serde(default, deserialize_with = "lenient_comments")]
     pub comment: Option<Comments>,
+}
+
+/// The `comment` field as Jira pages it (`{comments, total}`), or as a bare list of comments;
+/// anything else is `None`.
+fn lenient_comments<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Comments>, D::Error> {
+    let v = Value::deserialize(d)?;
+    let each = |list: &Vec<Value>| -> Vec<Comment> {
+        list.iter()
+            .filter_map(|c| serde_json::from_value(c.clone()).ok())
+            .collect()
+    };
+    Ok(match &v {
+        Value::Object(m) => Some(Comments {
+            comments: m
+                .get("comments")
+                .and_then(Value::as_array)
+                .map(each)
+                .unwrap_or_default(),
+            total: m.get("total").and_then(Value::as_u64),
+        }),
+        Value::Array(list) => Some(Comments {
+            comments: each(list),
+            total: None,
+        }),
+        _ => None,
+    })
 }
 
 /// The `comment` field of an issue: its comments, and how many there are in all.
