@@ -16,6 +16,7 @@ mod policy;
 mod props;
 mod push_record;
 mod readme;
+mod records;
 mod release;
 mod release_truth;
 mod triage;

@@ -403,8 +403,8 @@ fn decode_after(rest: &str) -> Block {
 }
 
 /// Whether a block on `ticket`, in a comment by `author`, is to be applied: the author is one
-/// of `writers` (compared without case), the block names this ticket, and, with a team `key`,
-/// its HMAC is valid. The content's own failures come first.
+/// of `writers` (compared without case), with a team `key` its HMAC is valid, and the block
+/// names this ticket. The content's own failures come first, then these, in this order.
 pub fn check(
     block: &Block,
     ticket: &str,
@@ -413,6 +413,9 @@ pub fn check(
     key: Option<&Secret>,
 ) -> Result<Record, Rejection> {
     let record = block.decoded.clone()?;
+    if !writers.iter().any(|w| w.eq_ignore_ascii_case(author)) {
+        return Err(Rejection::UnlistedWriter);
+    }
     if let Some(k) = key {
         let Some(m) = &block.mac else {
             return Err(Rejection::Unsigned);
@@ -424,9 +427,6 @@ pub fn check(
     }
     if record.ticket != ticket {
         return Err(Rejection::OtherTicket(record.ticket));
-    }
-    if !writers.iter().any(|w| w.eq_ignore_ascii_case(author)) {
-        return Err(Rejection::UnlistedWriter);
     }
     Ok(record)
 }

@@ -61,6 +61,14 @@ pub fn recorded_hash(e: &NewEvent) -> Option<&str> {
     e.dedup_key.as_deref()?.strip_prefix("record:")
 }
 
+/// The origin event hash a rejected block names, when it decoded.
+pub fn rejected_hash(e: &NewEvent) -> Option<&str> {
+    if e.kind != kind::RECORD_REJECTED {
+        return None;
+    }
+    e.payload.get("event")?.as_str()
+}
+
 /// The block a decision record takes in `form`, signed with the trust's key.
 pub fn block(r: &Record, form: Form, trust: &RecordTrust) -> String {
     record::encode(r, form, trust.key.as_ref())
@@ -78,7 +86,10 @@ pub fn plan_records(
         for b in record::find_blocks(&c.body) {
             match record::check(&b, key, &c.author, &trust.writers, trust.key.as_ref()) {
                 Ok(r) => out.push(applied(source, key, c, &r)),
-                Err(why) => out.push(rejected(source, key, c, &b.token, &why)),
+                Err(why) => {
+                    let event = b.decoded.as_ref().ok().map(|r| r.event.as_str());
+                    out.push(rejected(source, key, c, &b.token, event, &why));
+                }
             }
         }
     }
@@ -136,9 +147,22 @@ fn rejected(
     key: &str,
     c: &TrackerComment,
     token: &str,
+    event: Option<&str>,
     why: &record::Rejection,
 ) -> NewEvent {
     let block = hex::encode(&Sha256::digest(token.as_bytes())[..8]);
+    let mut payload = json!({
+        "why": why.code(),
+        "message": why.to_string(),
+        "author": c.author,
+        "comment": c.id,
+        "block": block,
+    });
+    // A block that decodes names the event it records: a workspace that holds that event
+    // wrote it (unsigned, before the team had a key, say) and need not hear of it.
+    if let Some(h) = event {
+        payload["event"] = json!(h);
+    }
     NewEvent {
         ticket: Some(key.to_string()),
         line: None,
@@ -148,13 +172,7 @@ fn rejected(
         at: c.created.unwrap_or_else(portcullis_core::time::now),
         meeting: None,
         note: None,
-        payload: json!({
-            "why": why.code(),
-            "message": why.to_string(),
-            "author": c.author,
-            "comment": c.id,
-            "block": block,
-        }),
+        payload,
         dedup_key: Some(format!("record.rejected:{source}:{key}:{}:{block}", c.id)),
     }
 }

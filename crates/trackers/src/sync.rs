@@ -34,7 +34,7 @@ use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, from_epoch_ms, now};
 use portcullis_ledger::{Ledger, LedgerTx, SyncState};
 
-use crate::records::{record_key, recorded_hash, RejectedRecord};
+use crate::records::{record_key, recorded_hash, rejected_hash, RejectedRecord};
 use crate::tracker::{Page, Scope, Sink, Tracker};
 use crate::Result;
 
@@ -349,11 +349,16 @@ impl<'a, T: Tracker> ScopeRun<'a, T> {
 }
 
 /// The planned events of a ticket, without the decision records of events this ledger holds
-/// (the workspace that made them reads its own records back), and with each undo record tied to
+/// (the workspace that made them reads its own records back, applied or not), and with each undo record tied to
 /// the decision it takes back. An undo whose decision is not in the ledger yet waits for a later
 /// sync.
 fn own_records(tx: &LedgerTx<'_>, key: &str, planned: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
-    if !planned.iter().any(|e| recorded_hash(e).is_some()) {
+    let names = |e: &NewEvent| {
+        recorded_hash(e)
+            .or_else(|| rejected_hash(e))
+            .map(str::to_string)
+    };
+    if !planned.iter().any(|e| names(e).is_some()) {
         return Ok(planned);
     }
     let events = tx.events_for_ticket(key)?;
@@ -366,7 +371,7 @@ fn own_records(tx: &LedgerTx<'_>, key: &str, planned: Vec<NewEvent>) -> Result<V
     };
     let mut out = Vec::with_capacity(planned.len());
     for mut e in planned {
-        if let Some(h) = recorded_hash(&e) {
+        if let Some(h) = names(&e) {
             if events.iter().any(|x| x.hash == h) {
                 continue;
             }

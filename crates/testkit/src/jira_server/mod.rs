@@ -366,6 +366,16 @@ impl Shared {
         store.edit_labels(key, &ops, Some(person), now).ok_or(None)
     }
 
+    /// A comment by the person called `user`; whether there is such an issue.
+    pub fn comment_as(&self, key: &str, user: &str, body: &str) -> bool {
+        let now = self.now();
+        let mut store = self.store();
+        let person = store.person_named(user);
+        store
+            .add_comment(key, body.to_string(), Some(person), now)
+            .is_some()
+    }
+
     /// Delete an issue; whether there was one.
     pub fn delete_issue(&self, key: &str) -> bool {
         self.store().delete(key)
@@ -510,6 +520,17 @@ impl JiraServer {
             Err(None) => panic!("JiraServer::edit_labels: no issue {key}"),
             Err(Some(msg)) => panic!("JiraServer::edit_labels: {msg}"),
         }
+    }
+
+    /// A comment by anyone (as [`JiraServer::edit_labels`] names people), posted now.
+    ///
+    /// # Panics
+    /// If there is no such issue.
+    pub fn comment_as(&self, key: &str, user: &str, body: &str) {
+        assert!(
+            self.shared.comment_as(key, user, body),
+            "JiraServer::comment_as: no issue {key}"
+        );
     }
 
     /// Delete an issue, as a Jira administrator would: from then on its key is unknown (issue

@@ -1,8 +1,10 @@
 //! The comment that carries a decision to the tracker: what was decided, where, why and by
-//! whom, and the marker that makes posting it idempotent.
+//! whom, the marker that makes posting it idempotent, and the decision record
+//! ([`portcullis_core::record`]) that lets another workspace record the same decision.
 
 use super::pending::PendingDecision;
 use portcullis_core::policy::LoadedPolicy;
+use portcullis_core::record::{Record, Sitting, Standing};
 use portcullis_core::workflow::Decision;
 
 /// The comment that carries a decision to Jira.
@@ -41,4 +43,38 @@ pub fn comment_body(policy: &LoadedPolicy, d: &PendingDecision) -> String {
     }
     s.push_str(&format!("\n{}", d.marker()));
     s
+}
+
+/// The decision record of a pending decision: the deciding member by the committee's canonical
+/// name (the actor as recorded when not a member: a request or a done), the sitting (for a
+/// ratified decision, the ratifying one, and the one that took it), the reason, the target, the
+/// ledger event's hash and the original time.
+pub fn record_of(policy: &LoadedPolicy, d: &PendingDecision) -> Record {
+    let member = d.actor.as_deref().map(|a| {
+        policy
+            .committee_member(a)
+            .map_or_else(|| a.to_string(), |m| m.name.clone())
+    });
+    Record {
+        ticket: d.key.clone(),
+        kind: d.decision.into(),
+        standing: if d.ratified_from.is_some() {
+            Standing::Ratified
+        } else {
+            Standing::Final
+        },
+        line: Some(d.line.clone()),
+        target: d.target.clone(),
+        until: d.until,
+        member,
+        meeting: d.meeting.map(|date| Sitting {
+            date,
+            sitting: d.sitting,
+        }),
+        provisional_in: d.ratified_from,
+        reason: d.note.clone(),
+        event: d.hash.clone(),
+        undoes: None,
+        at: d.at,
+    }
 }

@@ -10,7 +10,10 @@
 //!   approval label, reject removes the request label, revoke removes approval and done, done adds
 //!   the done label, request adds the request label; defer and needs-info change no label), the
 //!   last decision on a label winning, and one comment per decision carrying the note, the
-//!   meeting date and a marker `[portcullis:<event hash>]`.
+//!   meeting date and a marker `[portcullis:<event hash>]`, and as its last line the decision's
+//!   record ([`with_records`], [`portcullis_core::record`]: Jira `{noformat}portcullisrecord v1
+//!   …{noformat}`, GitHub `<!-- portcullis-record v1 … -->`), signed with the team key when
+//!   there is one, from which another workspace's sync records the same decision.
 //! - **Safety**: before writing, the ticket is re-read. If a label the decisions write was
 //!   changed by someone other than the account pushing, after the latest pending decision or
 //!   without the ledger having seen it yet, that is a conflict. So is a ticket whose labels
@@ -35,7 +38,7 @@
 mod comment;
 mod pending;
 
-pub use comment::comment_body;
+pub use comment::{comment_body, record_of};
 pub use pending::{pending_decisions, pending_from, PendingDecision, PENDING_KINDS};
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -44,10 +47,12 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::plan::gone;
+use crate::records::{self, RecordTrust};
 use crate::tracker::{Account, Missing, Remote, RemoteChange, Tracker};
 use crate::Result;
 use portcullis_core::event::{kind, label_set_after, source, LabelFact, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
+use portcullis_core::record::Form;
 use portcullis_core::time::{fmt_utc, now};
 use portcullis_core::workflow::Decision;
 use portcullis_ledger::Ledger;
@@ -113,6 +118,23 @@ pub fn plan_push(policy: &LoadedPolicy, pending: &[PendingDecision]) -> Vec<Tick
             }
         })
         .collect()
+}
+
+/// Each plan's comments with the decision record of their decision as their last line, in the
+/// tracker's form and signed with the team key when there is one. Pure.
+pub fn with_records(
+    policy: &LoadedPolicy,
+    mut plans: Vec<TicketPlan>,
+    form: Form,
+    trust: &RecordTrust,
+) -> Vec<TicketPlan> {
+    for plan in &mut plans {
+        for (d, (_, body)) in plan.decisions.iter().zip(plan.comments.iter_mut()) {
+            body.push('\n');
+            body.push_str(&records::block(&record_of(policy, d), form, trust));
+        }
+    }
+    plans
 }
 
 /// What happened to one ticket.
@@ -195,7 +217,12 @@ pub async fn push<T: Tracker>(
     dry_run: bool,
 ) -> Result<PushReport> {
     let pending = pending_for(ledger, tracker, keys)?;
-    let plans = plan_push(policy, &pending);
+    let plans = with_records(
+        policy,
+        plan_push(policy, &pending),
+        tracker.record_form(),
+        tracker.records(),
+    );
     let mut report = PushReport {
         dry_run,
         pending: pending.len(),
@@ -619,6 +646,8 @@ mod tests {
             at: portcullis_core::time::parse_utc("2026-11-24T12:00:00Z").unwrap()
                 + chrono::Duration::seconds(seq),
             supersedes: Vec::new(),
+            target: None,
+            ratified_from: None,
         }
     }
 

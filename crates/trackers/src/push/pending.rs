@@ -11,6 +11,7 @@ use crate::Result;
 use portcullis_core::event::{
     decision_counts, kind, ratified_decisions, sitting_of, source, Event, Ratification,
 };
+use portcullis_core::record::{Sitting, Target};
 use portcullis_core::workflow::Decision;
 use portcullis_ledger::Ledger;
 
@@ -34,6 +35,11 @@ pub struct PendingDecision {
     /// The earlier unpushed decisions on the same ticket and line that this one replaces
     /// (their sequence numbers, oldest first).
     pub supersedes: Vec<i64>,
+    /// What an approval is for (`--for-step`, `--for-release`).
+    pub target: Option<Target>,
+    /// For a provisional decision ratified since: the sitting that took it (`meeting` and
+    /// `sitting` are then the ratifying one's).
+    pub ratified_from: Option<Sitting>,
 }
 
 impl PendingDecision {
@@ -116,6 +122,10 @@ pub fn pending_from(events: &[Event]) -> Vec<PendingDecision> {
             let r = ratified.get(&e.seq).copied();
             let mut d = to_pending(e)?;
             if let Some(r) = r {
+                d.ratified_from = d.meeting.map(|date| Sitting {
+                    date,
+                    sitting: d.sitting,
+                });
                 d.meeting = r.date;
                 d.sitting = r.sitting;
             }
@@ -168,6 +178,11 @@ fn to_pending(e: Event) -> Option<PendingDecision> {
             .get("until")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok()),
+        target: e
+            .payload
+            .get("target")
+            .and_then(|t| serde_json::from_value(t.clone()).ok()),
+        ratified_from: None,
         actor: e.actor,
         at: e.at,
         supersedes: Vec::new(),
