@@ -873,3 +873,51 @@ fn a_merged_pull_request_flows_through_sync_and_verify_like_a_jira_ticket() {
     assert_eq!(ticket["status"], "landed", "{ticket}");
     assert_eq!(ticket["state"], "approved", "{ticket}");
 }
+
+/// Issue 17 on GitHub: a pushed decision carries its record in an HTML comment, and another
+/// workspace that trusts the pushing login records the same decision from it, credited to the
+/// member, with its reason, and without a violation for the pushing account's label.
+#[test]
+fn issue_17_a_decision_reaches_another_workspace_through_its_record() {
+    let server = GithubServer::start(config(), campaign(), 0).unwrap();
+    let writers = "writers = [\"portcullis-bot\"]\n";
+    let (a, b) = (workspace(&server, writers), workspace(&server, writers));
+    sync(&a, &[]);
+    sync(&b, &[]);
+    a.run(&[
+        "decide",
+        "approve",
+        "daf_butler#1",
+        "--as",
+        "mlindqvist",
+        "--note",
+        "needed for coadds",
+    ])
+    .ok();
+    let p = run(&a, &["push"], &[]);
+    assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
+    let r = sync(&b, &[]);
+    assert_eq!(r["records_applied"], 1, "{r}");
+    assert_eq!(r["new_violations"], 0, "{r}");
+    let h = b.run(&["history", "daf_butler#1", "--format", "json"]);
+    h.ok();
+    let v: serde_json::Value = serde_json::from_str(&h.stdout).unwrap();
+    let decisions: Vec<&serde_json::Value> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "decision")
+        .collect();
+    assert_eq!(decisions.len(), 1, "{v}");
+    assert_eq!(decisions[0]["note"], "needed for coadds");
+    assert_eq!(decisions[0]["actor"], "Mara Lindqvist");
+    let text = b.run(&["history", "daf_butler#1"]);
+    assert!(
+        !text.stdout.contains("approved_by_non_member"),
+        "{}",
+        text.stdout
+    );
+    // The origin reads its own record back and adds nothing.
+    let again = sync(&a, &[]);
+    assert_eq!(again["records_applied"], 0, "{again}");
+}

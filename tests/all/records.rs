@@ -373,3 +373,45 @@ fn with_a_team_key_records_are_signed_and_the_key_never_shows() {
     }
     assert!(!r.stdout.contains(KEY) && !r.stderr.contains(KEY));
 }
+
+#[test]
+fn the_team_key_is_read_from_the_credentials_file() {
+    use std::os::unix::fs::PermissionsExt;
+    const KEY: &str = "file-team-key-77d1";
+    let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let (a, b) = (workspace(), workspace());
+    let mut paths = Vec::new();
+    for env in [&a, &b] {
+        let creds = env.write("creds.toml", &format!("team_key = \"{KEY}\"\n"));
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+        paths.push(creds.display().to_string());
+    }
+    sync(&a, &server, &[]);
+    a.run(&["decide", "approve", "DM-100", "--as", "mlindqvist"])
+        .ok();
+    let p = run_with(
+        &a,
+        &server,
+        &["push"],
+        &[("PORTCULLIS_CREDENTIALS", &paths[0])],
+    );
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    let line = record_line(&server, "DM-100");
+    // payload.signature.digest
+    let token = line
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches("{noformat}");
+    assert_eq!(token.split('.').count(), 3, "signed: {line}");
+    let r = run_with(
+        &b,
+        &server,
+        &["sync", "--format", "json"],
+        &[("PORTCULLIS_CREDENTIALS", &paths[1])],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["records_applied"], 1, "{v}");
+    assert!(!r.stdout.contains(KEY) && !p.stdout.contains(KEY) && !line.contains(KEY));
+}

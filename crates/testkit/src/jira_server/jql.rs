@@ -1259,6 +1259,9 @@ mod tests {
             ("status = open", [true, true, true]),
             ("status in (Done)", [false, false, false]),
             ("summary ~ \"dm-1\"", [true, true, false]),
+            // The subjects here have no comments.
+            ("comment ~ portcullisrecord", [false, false, false]),
+            ("comment !~ \"portcullisrecord\"", [true, true, true]),
         ];
         for (jql, want) in cases {
             let query = q(jql);

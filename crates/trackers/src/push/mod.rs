@@ -762,4 +762,76 @@ mod tests {
         assert!(body.contains("outside a meeting"), "{body}");
         assert!(!body.contains("at its meeting"), "{body}");
     }
+
+    #[test]
+    fn every_comment_ends_with_the_decisions_record_in_the_trackers_form() {
+        let p = policy();
+        let trust = RecordTrust {
+            writers: vec!["bot".into()],
+            key: None,
+        };
+        let mut x = d(9, Decision::Defer, Some("after the release"));
+        x.until = "2026-12-08".parse().ok();
+        for (form, starts) in [
+            (Form::Jira, "{noformat}portcullisrecord v1 "),
+            (Form::Github, "<!-- portcullis-record v1 "),
+        ] {
+            let plans = with_records(&p, plan_push(&p, std::slice::from_ref(&x)), form, &trust);
+            let body = &plans[0].comments[0].1;
+            let last = body.lines().last().unwrap();
+            assert!(last.starts_with(starts), "{body}");
+            assert!(body.contains(&x.marker()), "the marker stays: {body}");
+            let blocks = portcullis_core::record::find_blocks(body);
+            assert_eq!(blocks.len(), 1);
+            let r = portcullis_core::record::check(&blocks[0], "DM-1", "bot", &trust.writers, None)
+                .unwrap();
+            assert_eq!(r.event, x.hash);
+            assert_eq!(r.until, x.until);
+            assert_eq!(r.reason.as_deref(), Some("after the release"));
+            assert_eq!(
+                r.member.as_deref(),
+                Some("Mara Lindqvist"),
+                "canonical name"
+            );
+            assert_eq!(
+                r.meeting.map(|m| (m.date, m.sitting)),
+                Some((x.meeting.unwrap(), 1))
+            );
+        }
+    }
+
+    #[test]
+    fn a_ratified_decision_goes_out_as_ratified_with_the_sitting_that_took_it() {
+        let mut provisional = decided(1, "v23", "approve");
+        provisional.meeting = "2026-11-24".parse().ok();
+        provisional.payload = json!({ "decision": "approve", "provisional": true, "sitting": 1,
+            "target": { "release": "23.0.3" } });
+        let mut ratify = ev(
+            2,
+            kind::DECISION_RATIFIED,
+            "v23",
+            json!({ "ratifies": [1], "sitting": 2 }),
+        );
+        ratify.meeting = "2026-11-24".parse().ok();
+        let pending = pending_from(&[provisional.clone(), ratify]);
+        assert_eq!(pending.len(), 1);
+        let r = record_of(&policy(), &pending[0]);
+        assert_eq!(r.standing, portcullis_core::record::Standing::Ratified);
+        assert_eq!(
+            r.meeting.map(|m| m.sitting),
+            Some(2),
+            "the ratifying sitting"
+        );
+        assert_eq!(
+            r.provisional_in.map(|m| m.sitting),
+            Some(1),
+            "the sitting that took it"
+        );
+        assert_eq!(r.at, provisional.at, "the original time");
+        assert_eq!(r.event, provisional.hash);
+        assert_eq!(
+            r.target,
+            Some(portcullis_core::record::Target::Release("23.0.3".into()))
+        );
+    }
 }
