@@ -92,6 +92,11 @@ fn observation_1_a_rejection_with_its_reason_reaches_a_fresh_workspace() {
     assert_eq!(r["records_applied"], 1, "{r}");
     let row = status_row(&b, "DM-100").expect("B has DM-100");
     assert_eq!(row["state"], "rejected", "{row}");
+    assert_eq!(row["last_note"], "too risky for a patch release", "{row}");
+    let origin = status_row(&a, "DM-100").unwrap();
+    for field in ["state", "since", "last_note"] {
+        assert_eq!(origin[field], row[field], "{field}: {origin} / {row}");
+    }
     let d = decisions(&b, "DM-100");
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0]["note"], "too risky for a patch release");
@@ -171,6 +176,17 @@ fn observation_3_an_approval_is_credited_to_the_member_and_its_label_is_no_viola
     let row = status_row(&b, "DM-100").unwrap();
     assert_eq!(row["state"], "approved", "{row}");
     assert_eq!(row["approved_by"], "Mara Lindqvist", "{row}");
+    let origin = status_row(&a, "DM-100").unwrap();
+    assert_eq!(row["last_note"], "fixes wrong fluxes in coadds", "{row}");
+    for field in [
+        "state",
+        "since",
+        "approved_by",
+        "last_note",
+        "open_violations",
+    ] {
+        assert_eq!(origin[field], row[field], "{field}: {origin} / {row}");
+    }
     let d = decisions(&b, "DM-100");
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0]["note"], "fixes wrong fluxes in coadds");
