@@ -336,6 +336,8 @@ fn with_a_team_key_records_are_signed_and_the_key_never_shows() {
         "--as",
         "mlindqvist",
         "--force",
+        "--note",
+        "confirmed",
     ])
     .ok();
     let p = run_with(&b, &server, &["push"], &[]);
