@@ -4,7 +4,7 @@
 //! benchmarks share. A dev-dependency only (`publish = false`): nothing here reaches the shipped
 //! binary unless it is built with the `test-servers` feature for `demo --jira` / `demo --notify`.
 //!
-//! - [`jira_server`], [`github_server`], [`chat_server`]: stateful, paginated, rate-limited
+//! - [`jira_server`], [`github_server`], [`chat_server`], [`confluence_server`]: stateful, paginated, rate-limited
 //!   servers shaped like the captures in `tests/fixtures/`, runnable on their own as examples.
 //! - [`gitrepo`]: synthetic campaigns of large repositories for the benchmarks, packs, shallow
 //!   and damaged clones (building histories is the product's `portcullis_git::build`).
@@ -13,6 +13,7 @@
 
 pub mod bench;
 pub mod chat_server;
+pub mod confluence_server;
 pub mod github_server;
 pub mod gitrepo;
 pub mod jira_server;
