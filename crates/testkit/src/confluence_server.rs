@@ -31,7 +31,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+/// The methods of [`FaultRule`].
+pub use axum::http::Method;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
