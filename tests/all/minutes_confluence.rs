@@ -26,12 +26,18 @@ fn confluence() -> ConfluenceServer {
 
 /// A v23 workspace trusting the Jira bot's records, publishing to the `DM` space.
 fn workspace(pages: &ConfluenceServer) -> TestEnv {
+    workspace_under(pages, None)
+}
+
+/// [`workspace`], publishing under the page titled `parent`.
+fn workspace_under(pages: &ConfluenceServer, parent: Option<&str>) -> TestEnv {
     let env = TestEnv::with_workspace("v23");
     let path = env.path().join("portcullis.toml");
     let mut toml = std::fs::read_to_string(&path).unwrap();
     toml.push_str(&format!(
-        "\n[jira]\nurl = \"http://jira.invalid\"\nwriters = [\"portcullis-bot\", \"557058:bot\"]\n\n[confluence]\nurl = \"{}\"\nspace = \"DM\"\nmax_retries = 1\nbackoff_ms = 10\n",
-        pages.url()
+        "\n[jira]\nurl = \"http://jira.invalid\"\nwriters = [\"portcullis-bot\", \"557058:bot\"]\n\n[confluence]\nurl = \"{}\"\nspace = \"DM\"\nmax_retries = 1\nbackoff_ms = 10\n{}",
+        pages.url(),
+        parent.map(|p| format!("parent = \"{p}\"\n")).unwrap_or_default()
     ));
     std::fs::write(&path, toml).unwrap();
     env
@@ -315,4 +321,119 @@ fn the_page_escapes_markup_in_a_ticket_summary() {
     sync(&b, &jira, &[]);
     run(&b, &jira, &["minutes", "--import"], PAGE_TOKEN).ok();
     assert_eq!(comparable(&minutes_json(&a)), comparable(&minutes_json(&b)));
+}
+
+/// The minutes listed only the decisions taken in the workspace itself: on a workspace that
+/// read the meeting's decisions back from decision records, the imported sitting showed "None".
+#[test]
+fn minutes_list_the_decisions_another_workspace_took_in_the_sitting() {
+    let jira = JiraServer::start(config(Flavor::Cloud), campaign(), 0).unwrap();
+    let pages = confluence();
+    let parent = pages.create_page("DM", "Committee minutes", None, "<p>Minutes</p>");
+    // Enough other pages that the meeting's page is on a later page of the listing.
+    for n in 0..30 {
+        pages.create_page("DM", &format!("Other team page {n}"), None, "<p>x</p>");
+    }
+    let a = workspace_under(&pages, Some("Committee minutes"));
+    let b = workspace_under(&pages, Some("Committee minutes"));
+    sync(&a, &jira, &[]);
+    hold_meeting(&a, &jira, "DM-100");
+    run(&a, &jira, &["minutes", "--publish"], PAGE_TOKEN).ok();
+    let page = pages
+        .page("DM", "Backport committee v23: meeting of 2026-11-24")
+        .unwrap();
+    assert_eq!(page.parent, Some(parent), "published under the parent");
+
+    sync(&b, &jira, &[]);
+    let i = run(
+        &b,
+        &jira,
+        &["minutes", "--import", "--format", "json"],
+        PAGE_TOKEN,
+    );
+    let r: serde_json::Value = serde_json::from_str(&i.ok().stdout).unwrap();
+    assert_eq!(
+        r["pages"], 32,
+        "every page of the space, over two listing pages: {r}"
+    );
+    assert_eq!(r["records"], 1, "{r}");
+    let m = minutes_json(&b);
+    let d = &m["decisions"][0];
+    assert_eq!(d["key"], "DM-100", "{m}");
+    assert_eq!(d["decision"], "reject");
+    assert_eq!(d["by"], "Mara Lindqvist");
+    assert_eq!(d["reason"], "too risky for a patch release");
+    assert_eq!(d["sitting"], 1);
+    let md = b.run(&["minutes"]);
+    assert!(
+        md.ok().stdout.contains("## Decisions (1: 1 reject)")
+            && md.stdout.contains("- **reject** DM-100: Fix the flux calibration. Reason: too risky for a patch release [Mara Lindqvist]"),
+        "{}",
+        md.stdout
+    );
+    let listings = pages
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET"
+                && r.path_and_query.starts_with("/rest/api/content?")
+                && !r.path_and_query.contains("title=")
+        })
+        .count();
+    assert_eq!(listings, 2, "followed _links.next");
+}
+
+/// The token from the credentials file's `[confluence]` table; a record edited by hand on the
+/// page is refused and records nothing.
+#[test]
+fn the_token_comes_from_the_credentials_file_and_an_edited_record_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let jira = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let pages = confluence();
+    let (a, b) = (workspace(&pages), workspace(&pages));
+    let creds = a.write(
+        "creds.toml",
+        &format!("[confluence]\ntoken = \"{PAGE_TOKEN}\"\n"),
+    );
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let creds = creds.to_string_lossy().into_owned();
+    sync(&a, &jira, &[]);
+    hold_meeting(&a, &jira, "DM-100");
+    let p = run_with(
+        &a,
+        &jira,
+        &["minutes", "--publish"],
+        &[("PORTCULLIS_CREDENTIALS", &creds)],
+    );
+    assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
+    assert_eq!(
+        pages.requests().last().unwrap().user.as_deref(),
+        Some("portcullis-bot")
+    );
+
+    // Someone changes an attendee inside the record by hand.
+    let page = pages
+        .page("DM", "Backport committee v23: meeting of 2026-11-24")
+        .unwrap();
+    let body = page.current().body.clone();
+    let at = body.find("portcullismeeting v1 ").unwrap() + "portcullismeeting v1 ".len() + 40;
+    let mut edited = body.clone();
+    let c = if &body[at..at + 1] == "A" { "B" } else { "A" };
+    edited.replace_range(at..at + 1, c);
+    pages.edit_page(page.id, &edited, "someone");
+    sync(&b, &jira, &[]);
+    let i = run_with(
+        &b,
+        &jira,
+        &["minutes", "--import"],
+        &[("PORTCULLIS_CREDENTIALS", &creds)],
+    );
+    assert!(
+        i.ok().stdout.contains(
+            "refused a record on \"Backport committee v23: meeting of 2026-11-24\": the block's digest does not match its content (edited by hand)"
+        ) && i.stdout.contains("0 sitting(s) imported"),
+        "{}",
+        i.stdout
+    );
+    assert_eq!(b.run(&["minutes"]).code, 2, "no meeting recorded");
 }
