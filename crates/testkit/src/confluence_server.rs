@@ -21,7 +21,11 @@
 //!   and a **concurrent edit**: the next update of a page is preceded by someone else's edit,
 //!   so that the client's version is stale and it gets the real 409.
 //!
-//! Cloud's REST v2 (`/wiki/api/v2`) is not served: requests there answer 404.
+//! It also plays **Cloud's REST v2** under `/wiki/api/v2`: `GET /spaces?keys=` (the numeric
+//! space id), `POST /pages` (`spaceId`, `title`, optional `parentId`, `body: {representation,
+//! value}`), `GET /pages/{id}?body-format=storage`, `PUT /pages/{id}` (the same 409 on a stale
+//! version), `GET /pages?space-id=&title=` and `GET /spaces/{id}/pages`, with **cursor** paging
+//! (an opaque `cursor` in a relative `_links.next`).
 //!
 //! Tests drive it in process ([`ConfluenceServer::add_fault`], [`ConfluenceServer::page`],
 //! [`ConfluenceServer::edit_page`], [`ConfluenceServer::requests`]).
@@ -454,7 +458,189 @@ fn route(
             Ok(id) => list_content(sh, &q, Some(id)),
             Err(_) => Reply::error(404, format!("No content found with id: {id}")),
         },
+        ("GET", ["wiki", "api", "v2", "spaces"]) => {
+            let keys: Vec<&str> = q
+                .get("keys")
+                .map(|k| k.split(',').collect())
+                .unwrap_or_default();
+            let items: Vec<Value> = sh
+                .config
+                .spaces
+                .iter()
+                .filter(|(k, _)| keys.is_empty() || keys.contains(&k.as_str()))
+                .filter_map(|(k, _)| space_json(sh, k))
+                .map(|mut s| {
+                    s["id"] = json!(s["id"].to_string());
+                    s
+                })
+                .collect();
+            cursor_paged(sh, &q, "/wiki/api/v2/spaces", items)
+        }
+        ("GET", ["wiki", "api", "v2", "pages"]) => v2_list(sh, &q, q.get("space-id").cloned()),
+        ("GET", ["wiki", "api", "v2", "spaces", id, "pages"]) => {
+            v2_list(sh, &q, Some(id.to_string()))
+        }
+        ("POST", ["wiki", "api", "v2", "pages"]) => v2_create(sh, raw, user),
+        ("GET", ["wiki", "api", "v2", "pages", id]) => {
+            let store = lock(&sh.store);
+            match id.parse().ok().and_then(|id: u64| store.pages.get(&id)) {
+                Some(p) => Reply(200, v2_page(sh, p, q.contains_key("body-format"))),
+                None => Reply::error(404, format!("No content found with id: {id}")),
+            }
+        }
+        ("PUT", ["wiki", "api", "v2", "pages", id]) => match id.parse() {
+            Ok(id) => {
+                let Ok(mut doc) = serde_json::from_slice::<Value>(raw) else {
+                    return Reply::error(400, "Unexpected token: the body is not JSON");
+                };
+                // v2's body is `{representation, value}`: checked as v1's storage body.
+                doc["body"] = json!({"storage": doc["body"].clone()});
+                match update(sh, id, doc.to_string().as_bytes(), user, concurrent) {
+                    Reply(200, _) => {
+                        let store = lock(&sh.store);
+                        Reply(200, v2_page(sh, &store.pages[&id], true))
+                    }
+                    other => other,
+                }
+            }
+            Err(_) => Reply::error(404, format!("No content found with id: {id}")),
+        },
         _ => Reply::error(404, format!("null for uri: {}", uri.path())),
+    }
+}
+
+/// The space key of a v2 numeric space id.
+fn space_key_of(sh: &Shared, id: &str) -> Option<String> {
+    let n: usize = id.parse::<usize>().ok()?.checked_sub(1000)?;
+    sh.config.spaces.get(n).map(|(k, _)| k.clone())
+}
+
+fn space_id_of(sh: &Shared, key: &str) -> Option<usize> {
+    sh.config
+        .spaces
+        .iter()
+        .position(|(k, _)| k == key)
+        .map(|i| 1000 + i)
+}
+
+fn v2_page(sh: &Shared, p: &Page, body: bool) -> Value {
+    let cur = p.current();
+    let mut v = json!({
+        "id": p.id.to_string(),
+        "status": "current",
+        "title": p.title,
+        "spaceId": space_id_of(sh, &p.space).map(|i| i.to_string()),
+        "parentId": p.parent.map(|i| i.to_string()),
+        "version": {
+            "number": cur.number,
+            "message": cur.message.clone().unwrap_or_default(),
+            "createdAt": cur.when.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "authorId": cur.by,
+        },
+        "_links": {"webui": format!("/spaces/{}/pages/{}", p.space, p.id)},
+    });
+    if body {
+        v["body"] = json!({"storage": {"representation": "storage", "value": cur.body}});
+    }
+    v
+}
+
+fn v2_list(sh: &Shared, q: &HashMap<String, String>, space_id: Option<String>) -> Reply {
+    let space = match space_id.as_deref().map(|id| space_key_of(sh, id)) {
+        Some(None) => return Reply::error(404, "No space with that id"),
+        Some(Some(k)) => Some(k),
+        None => None,
+    };
+    let store = lock(&sh.store);
+    let body = q.contains_key("body-format");
+    let items: Vec<Value> = store
+        .pages
+        .values()
+        .filter(|p| space.as_ref().is_none_or(|k| &p.space == k))
+        .filter(|p| q.get("title").is_none_or(|t| &p.title == t))
+        .map(|p| v2_page(sh, p, body))
+        .collect();
+    let path = match &space_id {
+        Some(id) if !q.contains_key("space-id") => format!("/wiki/api/v2/spaces/{id}/pages"),
+        _ => "/wiki/api/v2/pages".to_string(),
+    };
+    cursor_paged(sh, q, &path, items)
+}
+
+/// v2's paging: `limit` (capped) and an opaque `cursor`, with a relative `_links.next`.
+fn cursor_paged(sh: &Shared, q: &HashMap<String, String>, path: &str, items: Vec<Value>) -> Reply {
+    let start: usize = match q.get("cursor") {
+        None => 0,
+        Some(c) => match base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+        {
+            Some(n) => n,
+            None => return Reply::error(400, "Invalid cursor"),
+        },
+    };
+    let limit: usize = q
+        .get("limit")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(sh.config.max_limit)
+        .clamp(1, sh.config.max_limit);
+    let total = items.len();
+    let results: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let mut links = json!({"base": format!("{}/wiki", sh.base)});
+    if start + results.len() < total {
+        let mut keep: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| k.as_str() != "cursor")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        keep.sort();
+        let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("offset:{}", start + limit));
+        keep.push(("cursor".into(), cursor));
+        let query: Vec<String> = keep
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        links["next"] = json!(format!("{path}?{}", query.join("&")));
+    }
+    Reply(200, json!({"results": results, "_links": links}))
+}
+
+fn v2_create(sh: &Shared, raw: &[u8], user: &str) -> Reply {
+    let Ok(doc) = serde_json::from_slice::<Value>(raw) else {
+        return Reply::error(400, "Unexpected token: the body is not JSON");
+    };
+    let space_id = match &doc["spaceId"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Reply::error(400, "spaceId is required"),
+    };
+    let Some(space) = space_key_of(sh, &space_id) else {
+        return Reply::error(404, "No space with that id");
+    };
+    let mut v1 = json!({
+        "type": "page",
+        "title": doc["title"],
+        "space": {"key": space},
+        "body": {"storage": doc["body"].clone()},
+    });
+    match &doc["parentId"] {
+        Value::String(p) => v1["ancestors"] = json!([{"id": p}]),
+        Value::Number(p) => v1["ancestors"] = json!([{"id": p.to_string()}]),
+        _ => {}
+    }
+    match create(sh, v1.to_string().as_bytes(), user) {
+        Reply(200, v) => {
+            let store = lock(&sh.store);
+            let id: u64 = v["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            match store.pages.get(&id) {
+                Some(p) => Reply(200, v2_page(sh, p, true)),
+                None => Reply::error(500, "the page vanished"),
+            }
+        }
+        other => other,
     }
 }
 

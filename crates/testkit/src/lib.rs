@@ -4,8 +4,10 @@
 //! benchmarks share. A dev-dependency only (`publish = false`): nothing here reaches the shipped
 //! binary unless it is built with the `test-servers` feature for `demo --jira` / `demo --notify`.
 //!
-//! - [`jira_server`], [`github_server`], [`chat_server`], [`confluence_server`]: stateful, paginated, rate-limited
+//! - [`jira_server`], [`github_server`], [`chat_server`]: stateful, paginated, rate-limited
 //!   servers shaped like the captures in `tests/fixtures/`, runnable on their own as examples.
+//! - [`confluence_server`]: spaces and versioned pages in storage format, where `minutes
+//!   --publish` writes and `minutes --import` reads.
 //! - [`gitrepo`]: synthetic campaigns of large repositories for the benchmarks, packs, shallow
 //!   and damaged clones (building histories is the product's `portcullis_git::build`).
 //! - [`pty`]: a pseudo-terminal driver for the triage screen's end-to-end tests.

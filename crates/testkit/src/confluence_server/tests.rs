@@ -266,3 +266,65 @@ async fn status_faults_answer_as_told() {
     assert_eq!(st, 200);
     assert_eq!(v["results"][0]["key"], "DM");
 }
+
+#[tokio::test]
+async fn cloud_v2_creates_reads_updates_and_pages_by_cursor() {
+    let s = server();
+    let (st, spaces) = call(&s, "GET", "/wiki/api/v2/spaces?keys=DM", None).await;
+    assert_eq!(st, 200);
+    let space_id = spaces["results"][0]["id"].as_str().unwrap().to_string();
+    let parent = s.create_page("DM", "Minutes", None, "<p/>");
+    let (st, p) = call(
+        &s,
+        "POST",
+        "/wiki/api/v2/pages",
+        Some(json!({"spaceId": space_id, "status": "current", "title": "M 1", "parentId": parent.to_string(),
+                    "body": {"representation": "storage", "value": "<p>one</p>"}})),
+    )
+    .await;
+    assert_eq!(st, 200, "{p}");
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["parentId"], parent.to_string());
+    let put = |n: u64| {
+        json!({"id": id, "status": "current", "title": "M 1", "version": {"number": n},
+                               "body": {"representation": "storage", "value": "<p>two</p>"}})
+    };
+    let (st, _) = call(&s, "PUT", &format!("/wiki/api/v2/pages/{id}"), Some(put(1))).await;
+    assert_eq!(st, 409);
+    let (st, v) = call(&s, "PUT", &format!("/wiki/api/v2/pages/{id}"), Some(put(2))).await;
+    assert_eq!(st, 200, "{v}");
+    let (_, got) = call(
+        &s,
+        "GET",
+        &format!("/wiki/api/v2/pages/{id}?body-format=storage"),
+        None,
+    )
+    .await;
+    assert_eq!(got["body"]["storage"]["value"], "<p>two</p>");
+    assert_eq!(got["version"]["number"], 2);
+    for i in 0..4 {
+        s.create_page("DM", &format!("other {i}"), None, "<p/>");
+    }
+    let mut path = format!("/wiki/api/v2/spaces/{space_id}/pages?limit=2&body-format=storage");
+    let mut seen = 0;
+    let mut requests = 0;
+    loop {
+        let (st, v) = call(&s, "GET", &path, None).await;
+        assert_eq!(st, 200, "{v}");
+        requests += 1;
+        seen += v["results"].as_array().unwrap().len();
+        match v["_links"]["next"].as_str() {
+            Some(n) => path = n.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!((seen, requests), (6, 3));
+    let (_, found) = call(
+        &s,
+        "GET",
+        &format!("/wiki/api/v2/pages?space-id={space_id}&title=M%201"),
+        None,
+    )
+    .await;
+    assert_eq!(found["results"][0]["id"], id.as_str());
+}
