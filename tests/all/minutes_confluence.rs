@@ -437,3 +437,66 @@ fn the_token_comes_from_the_credentials_file_and_an_edited_record_is_refused() {
     );
     assert_eq!(b.run(&["minutes"]).code, 2, "no meeting recorded");
 }
+
+/// Cloud's REST v2 with Basic `email:token`: A publishes there (twice, the second an update),
+/// B imports through the Data Center API of the same server, and the minutes agree.
+#[test]
+fn minutes_published_through_cloud_v2_are_imported_through_data_center() {
+    let jira = JiraServer::start(config(Flavor::Cloud), campaign(), 0).unwrap();
+    let pages = confluence();
+    let (a, b) = (workspace(&pages), workspace(&pages));
+    let path = a.path().join("portcullis.toml");
+    let toml = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("space = \"DM\"\n", "space = \"DM\"\nflavor = \"cloud\"\n");
+    std::fs::write(&path, toml).unwrap();
+    let cloud = [
+        ("PORTCULLIS_CONFLUENCE_TOKEN", PAGE_TOKEN),
+        ("PORTCULLIS_CONFLUENCE_USER", "bot@example.org"),
+    ];
+    sync(&a, &jira, &[]);
+    hold_meeting(&a, &jira, "DM-100");
+    let p = run_with(&a, &jira, &["minutes", "--publish"], &cloud);
+    assert!(p.ok().stdout.contains("Created"), "{}", p.stdout);
+    // A second sitting the same day: the page is updated as version 2.
+    a.run(&[
+        "meeting",
+        "open",
+        "--attendee",
+        "mlindqvist",
+        "--attendee",
+        "hbrandt",
+        "--as",
+        "mlindqvist",
+    ])
+    .ok();
+    a.run(&["meeting", "close", "--as", "mlindqvist"]).ok();
+    let p = run_with(&a, &jira, &["minutes", "--publish"], &cloud);
+    assert!(p.ok().stdout.contains("Updated"), "{}", p.stdout);
+    let paths: Vec<String> = pages
+        .requests()
+        .iter()
+        .map(|r| format!("{} {} {}", r.method, r.path_and_query, r.status))
+        .collect();
+    assert!(
+        paths.iter().all(|p| p.contains(" /wiki/api/v2/")),
+        "{paths:#?}"
+    );
+    let page = pages
+        .page("DM", "Backport committee v23: meeting of 2026-11-24")
+        .unwrap();
+    assert_eq!(page.current().number, 2);
+
+    sync(&b, &jira, &[]);
+    let i = run(&b, &jira, &["minutes", "--import"], PAGE_TOKEN);
+    assert!(
+        i.ok().stdout.contains("2 sitting(s) imported"),
+        "{}",
+        i.stdout
+    );
+    assert_eq!(comparable(&minutes_json(&a)), comparable(&minutes_json(&b)));
+    assert_eq!(
+        a.run(&["minutes"]).ok().stdout,
+        b.run(&["minutes"]).ok().stdout
+    );
+}

@@ -111,8 +111,13 @@ impl JiraConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConfluenceConfig {
-    /// The site: `https://wiki.example.org` (Data Center), with its context path if any.
+    /// The site: `https://wiki.example.org` (Data Center, with its context path if any), or
+    /// `https://example.atlassian.net` (Cloud).
     pub url: String,
+    /// `datacenter` (the REST API under `/rest/api`, the default) or `cloud` (REST v2 under
+    /// `/wiki/api/v2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<portcullis_trackers::confluence::Flavor>,
     /// The space key, e.g. `DM`.
     pub space: String,
     /// The title of the page the meeting pages go under (default: the space's top level).
@@ -135,6 +140,7 @@ impl ConfluenceConfig {
         ConfluenceConfig {
             url: url.into(),
             space: space.into(),
+            flavor: None,
             parent: None,
             timeout_seconds: default_timeout(),
             max_retries: default_retries(),

@@ -1,12 +1,18 @@
-//! A Confluence client (Data Center / Server REST API, `/rest/api/content`) for the meeting
-//! minutes portcullis publishes (issue 17): find a page by title in a space, create it under a
-//! parent, update it as a new version (re-reading and retrying on a stale version's 409), and
-//! list a space's pages with their storage-format bodies, following `_links.next`.
+//! A Confluence client for the meeting minutes portcullis publishes (issue 17): find a page by
+//! title in a space, create it under a parent, update it as a new version (re-reading and
+//! retrying on a stale version's 409), and list a space's pages with their storage-format
+//! bodies, following `_links.next`.
+//!
+//! - **Data Center / Server** ([`Flavor::DataCenter`], the default): `/rest/api/content`, found
+//!   by `spaceKey` and `title`, paged by `start`/`limit`.
+//! - **Cloud** ([`Flavor::Cloud`]): REST v2 under `/wiki/api/v2` (the site root as the URL):
+//!   the numeric space id looked up once from its key, pages by `space-id`, cursor paging.
 //!
 //! Every request goes through the one HTTP client and retry policy (`portcullis_http`): 429
 //! waits as asked, 5xx and transport failures back off. The token is sent in a header only and
 //! never reaches a message or a log line.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use portcullis_http::{Retry, RetryPolicy, Step};
@@ -21,6 +27,18 @@ use portcullis_core::Problem;
 /// How many times a stale version (409) is re-read and retried before giving up.
 pub const STALE_RETRIES: u32 = 5;
 
+/// Which Confluence API to speak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// Data Center / Server: `/rest/api/content`.
+    #[default]
+    #[serde(alias = "server")]
+    DataCenter,
+    /// Cloud: REST v2 under `/wiki/api/v2`.
+    Cloud,
+}
+
 /// Where and how to reach Confluence.
 #[derive(Debug, Clone)]
 pub struct ConfluenceOptions {
@@ -29,6 +47,7 @@ pub struct ConfluenceOptions {
     pub url: String,
     /// The space key, e.g. `DM`.
     pub space: String,
+    pub flavor: Flavor,
     pub timeout: Duration,
     /// Retries of one request on rate limits, 5xx and transport failures.
     pub max_retries: u32,
@@ -83,6 +102,8 @@ pub struct Confluence {
     opts: ConfluenceOptions,
     auth: Auth,
     origin: String,
+    /// Cloud: the space's numeric id, once looked up.
+    space_id: Mutex<Option<String>>,
 }
 
 /// Why an attempt is retried.
@@ -129,6 +150,7 @@ impl Confluence {
             },
             auth,
             origin,
+            space_id: Mutex::new(None),
         })
     }
 
@@ -237,13 +259,51 @@ impl Confluence {
         ))
     }
 
+    /// Cloud: the space's numeric id (`GET /wiki/api/v2/spaces?keys=`), looked up once.
+    async fn space_id(&self) -> Result<String> {
+        if let Some(id) = self
+            .space_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Ok(id);
+        }
+        let path = format!("/wiki/api/v2/spaces?keys={}", encode(&self.opts.space));
+        let (status, v) = self.call(Method::GET, &path, None).await?;
+        if !status.is_success() {
+            return Err(self.failed(&format!("find the space {}", self.opts.space), status, &v));
+        }
+        let id = match &v["results"][0]["id"] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(Error::input(format!(
+                    "Confluence at {} has no space with the key {}",
+                    self.site(),
+                    self.opts.space
+                ))
+                .hint("check `space` in [confluence] (the space key, e.g. DM)"))
+            }
+        };
+        *self.space_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
+        Ok(id)
+    }
+
     /// The page titled `title` in the space, with its body and version.
     pub async fn find(&self, title: &str) -> Result<Option<PageInfo>> {
-        let path = format!(
-            "/rest/api/content?type=page&spaceKey={}&title={}&expand=body.storage,version",
-            encode(&self.opts.space),
-            encode(title)
-        );
+        let path = match self.opts.flavor {
+            Flavor::DataCenter => format!(
+                "/rest/api/content?type=page&spaceKey={}&title={}&expand=body.storage,version",
+                encode(&self.opts.space),
+                encode(title)
+            ),
+            Flavor::Cloud => format!(
+                "/wiki/api/v2/pages?space-id={}&title={}&body-format=storage",
+                encode(&self.space_id().await?),
+                encode(title)
+            ),
+        };
         let (status, v) = self.call(Method::GET, &path, None).await?;
         if !status.is_success() {
             return Err(self.failed(&format!("find the page {title:?}"), status, &v));
@@ -256,10 +316,15 @@ impl Confluence {
 
     /// A page by id, with its body and version.
     pub async fn get(&self, id: &str) -> Result<PageInfo> {
-        let path = format!(
-            "/rest/api/content/{}?expand=body.storage,version",
-            encode(id)
-        );
+        let path = match self.opts.flavor {
+            Flavor::DataCenter => {
+                format!(
+                    "/rest/api/content/{}?expand=body.storage,version",
+                    encode(id)
+                )
+            }
+            Flavor::Cloud => format!("/wiki/api/v2/pages/{}?body-format=storage", encode(id)),
+        };
         let (status, v) = self.call(Method::GET, &path, None).await?;
         if !status.is_success() {
             return Err(self.failed(&format!("read page {id}"), status, &v));
@@ -269,10 +334,16 @@ impl Confluence {
 
     /// Every page of the space, with bodies, following `_links.next`.
     pub async fn pages(&self) -> Result<Vec<PageInfo>> {
-        let mut path = format!(
-            "/rest/api/content?type=page&spaceKey={}&expand=body.storage,version&limit=50",
-            encode(&self.opts.space)
-        );
+        let mut path = match self.opts.flavor {
+            Flavor::DataCenter => format!(
+                "/rest/api/content?type=page&spaceKey={}&expand=body.storage,version&limit=50",
+                encode(&self.opts.space)
+            ),
+            Flavor::Cloud => format!(
+                "/wiki/api/v2/spaces/{}/pages?body-format=storage&limit=50",
+                encode(&self.space_id().await?)
+            ),
+        };
         let mut out = Vec::new();
         loop {
             let (status, v) = self.call(Method::GET, &path, None).await?;
@@ -309,18 +380,33 @@ impl Confluence {
             let page = match self.find(title).await? {
                 Some(p) => p,
                 None => {
-                    let mut doc = json!({
-                        "type": "page",
-                        "title": title,
-                        "space": {"key": self.opts.space},
-                        "body": {"storage": {"value": body, "representation": "storage"}},
-                    });
-                    if let Some(p) = parent {
-                        doc["ancestors"] = json!([{"id": p}]);
-                    }
-                    let (status, v) = self
-                        .call(Method::POST, "/rest/api/content", Some(&doc))
-                        .await?;
+                    let (path, doc) = match self.opts.flavor {
+                        Flavor::DataCenter => {
+                            let mut doc = json!({
+                                "type": "page",
+                                "title": title,
+                                "space": {"key": self.opts.space},
+                                "body": {"storage": {"value": body, "representation": "storage"}},
+                            });
+                            if let Some(p) = parent {
+                                doc["ancestors"] = json!([{ "id": p }]);
+                            }
+                            ("/rest/api/content", doc)
+                        }
+                        Flavor::Cloud => {
+                            let mut doc = json!({
+                                "spaceId": self.space_id().await?,
+                                "status": "current",
+                                "title": title,
+                                "body": {"representation": "storage", "value": body},
+                            });
+                            if let Some(p) = parent {
+                                doc["parentId"] = json!(p);
+                            }
+                            ("/wiki/api/v2/pages", doc)
+                        }
+                    };
+                    let (status, v) = self.call(Method::POST, path, Some(&doc)).await?;
                     if status.is_success() {
                         let p = page_info(&v);
                         return Ok(Published {
@@ -353,20 +439,31 @@ impl Confluence {
                     stale_retries,
                 });
             }
-            let doc = json!({
-                "id": page.id,
-                "type": "page",
-                "title": title,
-                "version": {"number": page.version + 1, "message": "portcullis minutes --publish"},
-                "body": {"storage": {"value": body, "representation": "storage"}},
-            });
-            let (status, v) = self
-                .call(
-                    Method::PUT,
-                    &format!("/rest/api/content/{}", encode(&page.id)),
-                    Some(&doc),
-                )
-                .await?;
+            let version =
+                json!({"number": page.version + 1, "message": "portcullis minutes --publish"});
+            let (path, doc) = match self.opts.flavor {
+                Flavor::DataCenter => (
+                    format!("/rest/api/content/{}", encode(&page.id)),
+                    json!({
+                        "id": page.id,
+                        "type": "page",
+                        "title": title,
+                        "version": version,
+                        "body": {"storage": {"value": body, "representation": "storage"}},
+                    }),
+                ),
+                Flavor::Cloud => (
+                    format!("/wiki/api/v2/pages/{}", encode(&page.id)),
+                    json!({
+                        "id": page.id,
+                        "status": "current",
+                        "title": title,
+                        "version": version,
+                        "body": {"representation": "storage", "value": body},
+                    }),
+                ),
+            };
+            let (status, v) = self.call(Method::PUT, &path, Some(&doc)).await?;
             if status.is_success() {
                 return Ok(Published {
                     id: page.id,

@@ -283,6 +283,7 @@ fn client(ws: &Workspace, c: &ConfluenceConfig) -> Result<Confluence> {
         ConfluenceOptions {
             url: c.url.clone(),
             space: c.space.clone(),
+            flavor: c.flavor.unwrap_or_default(),
             timeout: Duration::from_secs(c.timeout_seconds),
             max_retries: c.max_retries,
             backoff: Duration::from_millis(c.backoff_ms),
