@@ -360,6 +360,16 @@ pub enum Command {
         /// Output format: md or json.
         #[arg(long, value_parser = formats(MINUTES), default_value = "md")]
         format: Format,
+        /// Write the minutes to the Confluence space of `[confluence]` in portcullis.toml: one
+        /// page per line and meeting day, created or updated as a new version, with a
+        /// machine-readable copy of the sittings for `--import`.
+        #[arg(long, conflicts_with = "import")]
+        publish: bool,
+        /// Record the sittings published in the `[confluence]` space that this workspace does
+        /// not hold (closed ones; importing twice adds nothing). The decisions come with the
+        /// tickets' decision records (`sync`).
+        #[arg(long, conflicts_with_all = ["line", "meeting"])]
+        import: bool,
     },
     /// A meeting without the screen: open or close a sitting, record who arrives and leaves,
     /// ratify provisional decisions, list the queue.
@@ -441,9 +451,10 @@ pub enum CredentialsCommand {
     /// Store one value read from standard input, e.g.
     /// `printf %s "$TOKEN" | portcullis credentials set jira token`.
     Set {
-        /// The table: `jira`, `github` or `notify.<name>`.
+        /// The table: `jira`, `github`, `confluence` or `notify.<name>`.
         table: String,
-        /// The key: `token` or `email` (jira), `token` (github), `url` or `token` (notify.<name>).
+        /// The key: `token` or `email` (jira), `token` (github), `token` or `user` (confluence),
+        /// `url` or `token` (notify.<name>).
         key: String,
     },
     /// Which credentials file is used, and the keys it holds (never their values).

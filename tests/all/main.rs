@@ -11,6 +11,7 @@ mod import;
 mod jira_live;
 mod ledger;
 mod meetings;
+mod minutes_confluence;
 mod notify;
 mod policy;
 mod props;

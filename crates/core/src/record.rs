@@ -53,6 +53,8 @@ use sha2::{Digest, Sha256};
 use crate::secret::Secret;
 use crate::workflow::Decision;
 
+pub mod meeting;
+
 /// The version this code writes and reads.
 pub const VERSION: u32 = 1;
 /// The marker word of a block in Jira (one word: Jira's text search ignores punctuation).

@@ -26,6 +26,9 @@ pub struct Config {
     /// The GitHub repositories to sync with and push to.
     #[serde(default)]
     pub github: Option<GithubConfig>,
+    /// Where `minutes --publish` writes the meeting pages and `minutes --import` reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confluence: Option<ConfluenceConfig>,
     /// Chat targets for digests and alerts (`[[notify]]`).
     #[serde(default)]
     pub notify: Vec<TargetConfig>,
@@ -97,6 +100,51 @@ impl JiraConfig {
             max_retries: default_retries(),
             backoff_ms: default_backoff(),
             writers: Vec::new(),
+        }
+    }
+}
+
+/// `[confluence]` in `portcullis.toml`: the Confluence space where the committee keeps its
+/// minutes, one page per meeting day. The token never goes here: it comes from
+/// `PORTCULLIS_CONFLUENCE_TOKEN` (with `PORTCULLIS_CONFLUENCE_USER` for Basic auth) or the
+/// credentials file's `[confluence]` table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfluenceConfig {
+    /// The site: `https://wiki.example.org` (Data Center, with its context path if any), or
+    /// `https://example.atlassian.net` (Cloud).
+    pub url: String,
+    /// `datacenter` (the REST API under `/rest/api`, the default) or `cloud` (REST v2 under
+    /// `/wiki/api/v2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<portcullis_trackers::confluence::Flavor>,
+    /// The space key, e.g. `DM`.
+    pub space: String,
+    /// The title of the page the meeting pages go under (default: the space's top level).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Retries of one request on rate limits, 5xx and dropped connections.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// The first backoff before a retry, in milliseconds; it doubles (with jitter) on each retry.
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+}
+
+impl ConfluenceConfig {
+    /// A space on a site, with the default settings.
+    pub fn new(url: impl Into<String>, space: impl Into<String>) -> ConfluenceConfig {
+        ConfluenceConfig {
+            url: url.into(),
+            space: space.into(),
+            flavor: None,
+            parent: None,
+            timeout_seconds: default_timeout(),
+            max_retries: default_retries(),
+            backoff_ms: default_backoff(),
         }
     }
 }

@@ -19,7 +19,9 @@
 use std::path::{Path, PathBuf};
 
 pub use portcullis_core::secret::Secret;
-pub use portcullis_trackers::credentials::{GithubCredentials, JiraCredentials};
+pub use portcullis_trackers::credentials::{
+    ConfluenceCredentials, GithubCredentials, JiraCredentials,
+};
 
 use crate::{Error, Result};
 use portcullis_core::Problem;
@@ -128,6 +130,60 @@ pub fn github_credentials(configured_file: Option<&Path>) -> Result<Option<Githu
     }
 }
 
+pub const ENV_CONFLUENCE_TOKEN: &str = "PORTCULLIS_CONFLUENCE_TOKEN";
+pub const ENV_CONFLUENCE_USER: &str = "PORTCULLIS_CONFLUENCE_USER";
+
+/// The Confluence token from `PORTCULLIS_CONFLUENCE_TOKEN` (and user from
+/// `PORTCULLIS_CONFLUENCE_USER`), else the credentials file's `[confluence]` table (`token`,
+/// optional `user`). With a user, Basic `user:token`; without, the token is a Bearer personal
+/// access token. `None` when neither has one.
+pub fn confluence_credentials(
+    configured_file: Option<&Path>,
+) -> Result<Option<ConfluenceCredentials>> {
+    let env_user = std::env::var(ENV_CONFLUENCE_USER)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().to_string());
+    if let Some(token) = std::env::var(ENV_CONFLUENCE_TOKEN)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
+        return Ok(Some(ConfluenceCredentials {
+            user: env_user,
+            token: Secret::new(token.trim()),
+            origin: format!("the environment ({ENV_CONFLUENCE_TOKEN})"),
+        }));
+    }
+    let Some(path) = credentials_path(configured_file) else {
+        return Ok(None);
+    };
+    let table = read_credentials_file(&path)?;
+    let Some(c) = table.get("confluence") else {
+        return Ok(None);
+    };
+    let shown = path.display();
+    let get = |k: &str| -> Result<Option<String>> {
+        match c.get(k) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+            Some(_) => Err(Error::input(format!(
+                "{shown}: `confluence.{k}` must be a non-empty string"
+            ))),
+        }
+    };
+    let Some(token) = get("token")? else {
+        return Err(
+            Error::input(format!("{shown} has a [confluence] table without `token`"))
+                .hint("add `token = \"…\"` (a personal access token, or an API token with `user`)"),
+        );
+    };
+    Ok(Some(ConfluenceCredentials {
+        user: env_user.or(get("user")?),
+        token: Secret::new(token),
+        origin: format!("the credentials file {shown}"),
+    }))
+}
+
 pub const ENV_TEAM_KEY: &str = "PORTCULLIS_TEAM_KEY";
 
 /// The team key that signs decision records in the trackers (issue 17): `PORTCULLIS_TEAM_KEY`,
@@ -213,6 +269,7 @@ fn check_credential_key(table: &str, key: &str) -> Result<Vec<String>> {
     let allowed: &[&str] = match parts.as_slice() {
         [t] if t == "jira" => &["token", "email"],
         [t] if t == "github" => &["token"],
+        [t] if t == "confluence" => &["token", "user"],
         [t, name]
             if t == "notify"
                 && !name.is_empty()
@@ -224,7 +281,7 @@ fn check_credential_key(table: &str, key: &str) -> Result<Vec<String>> {
         }
         _ => {
             return Err(Error::input(format!("no credentials table `{table}`"))
-                .hint("use `jira`, `github` or `notify.<name>` (the name of a [[notify]] target)"))
+                .hint("use `jira`, `github`, `confluence` or `notify.<name>` (the name of a [[notify]] target)"))
         }
     };
     if !allowed.contains(&key) {

@@ -6,6 +6,8 @@
 //!
 //! - [`jira_server`], [`github_server`], [`chat_server`]: stateful, paginated, rate-limited
 //!   servers shaped like the captures in `tests/fixtures/`, runnable on their own as examples.
+//! - [`confluence_server`]: spaces and versioned pages in storage format, where `minutes
+//!   --publish` writes and `minutes --import` reads.
 //! - [`gitrepo`]: synthetic campaigns of large repositories for the benchmarks, packs, shallow
 //!   and damaged clones (building histories is the product's `portcullis_git::build`).
 //! - [`pty`]: a pseudo-terminal driver for the triage screen's end-to-end tests.
@@ -13,6 +15,7 @@
 
 pub mod bench;
 pub mod chat_server;
+pub mod confluence_server;
 pub mod github_server;
 pub mod gitrepo;
 pub mod jira_server;

@@ -20,3 +20,13 @@ pub struct GithubCredentials {
     /// Where it came from, for messages (never the value).
     pub origin: String,
 }
+
+/// Credentials for Confluence: a personal access token (Bearer) on Data Center, or with a
+/// `user` (Cloud's account email, or a Data Center user name) Basic `user:token`.
+#[derive(Debug, Clone)]
+pub struct ConfluenceCredentials {
+    pub user: Option<String>,
+    pub token: Secret,
+    /// Where they came from, for messages (never the value).
+    pub origin: String,
+}

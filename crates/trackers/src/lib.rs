@@ -15,6 +15,7 @@
 //! Credentials are passed in ([`credentials`]); where they come from is the workspace's
 //! business (`portcullis_ops::credentials`).
 
+pub mod confluence;
 pub mod credentials;
 pub mod error;
 pub mod file;

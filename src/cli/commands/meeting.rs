@@ -65,7 +65,17 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             line,
             meeting,
             format,
-        } => minutes(ws, line.as_deref(), meeting, format),
+            publish,
+            import,
+        } => {
+            if publish {
+                publish_minutes(ws, line.as_deref(), meeting, format)
+            } else if import {
+                import_minutes(ws, format)
+            } else {
+                minutes(ws, line.as_deref(), meeting, format)
+            }
+        }
         Command::Meeting { command } => meeting_command(ws, command),
         other => unreachable!("not a committee command: {other:?}"),
     }
@@ -85,6 +95,80 @@ fn minutes(
         Format::Json => print(&json(&m))?,
         _ => print(&meeting::render_minutes_md(&m))?,
     }
+    Ok(0)
+}
+
+/// `minutes --publish`: the minutes to Confluence.
+fn publish_minutes(
+    ws: &Workspace,
+    line: Option<&str>,
+    date: Option<chrono::NaiveDate>,
+    format: Format,
+) -> Result<u8> {
+    let line = ws.policy.resolve_line(line)?.name.clone();
+    let r = meeting::publish::publish(ws, &line, date)?;
+    match format {
+        Format::Json => print(&json(&r))?,
+        _ => print(&format!(
+            "{} the minutes of {} ({}) in Confluence: \"{}\" (page {}, version {}){}\n",
+            if r.created {
+                "Created"
+            } else if r.unchanged {
+                "Already up to date:"
+            } else {
+                "Updated"
+            },
+            r.line,
+            r.date,
+            r.title,
+            r.page,
+            r.version,
+            if r.stale_retries > 0 {
+                format!(
+                    "; the page was edited meanwhile, re-read and written again ({} time(s))",
+                    r.stale_retries
+                )
+            } else {
+                String::new()
+            }
+        ))?,
+    }
+    Ok(0)
+}
+
+/// `minutes --import`: the sittings published in Confluence.
+fn import_minutes(ws: &Workspace, format: Format) -> Result<u8> {
+    let r = meeting::publish::import(ws)?;
+    if format == Format::Json {
+        print(&json(&r))?;
+        return Ok(0);
+    }
+    let mut s = format!(
+        "Read {} page(s), {} meeting record(s): {} sitting(s) imported ({} event(s)), {} already here.\n",
+        r.pages,
+        r.records,
+        r.added.len(),
+        r.events,
+        r.known
+    );
+    for (line, date, sitting) in &r.added {
+        s.push_str(&format!("  imported: {line} {date} sitting {sitting}\n"));
+    }
+    for (line, date, sitting) in &r.still_open {
+        s.push_str(&format!(
+            "  not imported: {line} {date} sitting {sitting} is still open where it was published\n"
+        ));
+    }
+    if r.other_lines > 0 {
+        s.push_str(&format!(
+            "  {} record(s) of lines this policy does not have were left alone\n",
+            r.other_lines
+        ));
+    }
+    for (page, why) in &r.rejected {
+        s.push_str(&format!("  refused a record on \"{page}\": {why}\n"));
+    }
+    print(&s)?;
     Ok(0)
 }
 

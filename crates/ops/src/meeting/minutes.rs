@@ -7,9 +7,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{decisions_in, meetings, Meeting};
+use super::{meetings, Meeting};
 use crate::{Error, Result};
-use portcullis_core::event::{is_provisional, kind, ratified_decisions, sitting_of};
+use portcullis_core::event::{
+    is_out_of_meeting, is_provisional, kind, ratified_decisions, sitting_of, source,
+    undone_decisions, Event,
+};
 use portcullis_ledger::Ledger;
 
 /// One decision in the minutes.
@@ -89,7 +92,7 @@ pub fn minutes(ledger: &Ledger, line: &str, date: Option<NaiveDate>) -> Result<M
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut sittings = Vec::new();
     for m in &day {
-        for (e, undone) in decisions_in(&events, m) {
+        for (e, undone) in minutes_decisions(&events, m) {
             let key = e.ticket.clone().unwrap_or_default();
             let decision = e.payload["decision"].as_str().unwrap_or("?").to_string();
             if !undone {
@@ -182,6 +185,38 @@ pub fn minutes(ledger: &Ledger, line: &str, date: Option<NaiveDate>) -> Result<M
         notes,
         counts,
     })
+}
+
+/// The decisions the minutes list for a sitting, in order, each with whether it was taken back:
+/// those taken in this workspace, and those of the same sitting that another workspace took
+/// and this one read back from the trackers' decision records (they were taken in that
+/// meeting too). Decisions derived from label changes alone, and out-of-meeting decisions, are
+/// not minutes.
+fn minutes_decisions(events: &[Event], m: &Meeting) -> Vec<(Event, bool)> {
+    let undone = undone_decisions(events);
+    // Undo records name the origin's event hash of the decision they take back.
+    let undone_hashes: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == kind::DECISION_UNDONE)
+        .filter_map(|e| e.payload.get("undoes_event").and_then(Value::as_str))
+        .collect();
+    events
+        .iter()
+        .filter(|e| {
+            e.kind == kind::DECISION
+                && (e.source == source::LOCAL || e.payload.get("record").is_some())
+                && e.line.as_deref() == Some(m.line.as_str())
+                && e.meeting == Some(m.date)
+                && !is_out_of_meeting(e)
+                && sitting_of(e) == m.sitting
+        })
+        .map(|e| {
+            let origin = e.payload["record"]["event"].as_str();
+            let taken_back =
+                undone.contains(&e.seq) || origin.is_some_and(|h| undone_hashes.contains(&h));
+            (e.clone(), taken_back)
+        })
+        .collect()
 }
 
 /// A sitting's attendance, quorum, chair, arrivals and departures, as Markdown lines.

@@ -22,6 +22,7 @@
 //! `rules`, the minutes in `minutes`.
 
 mod minutes;
+pub mod publish;
 mod rules;
 
 pub use minutes::{minutes, render_minutes_md, Minutes, MinutesDecision, SittingMinutes};
