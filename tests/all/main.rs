@@ -19,5 +19,6 @@ mod readme;
 mod records;
 mod release;
 mod release_truth;
+mod travel;
 mod triage;
 mod verify;
