@@ -660,6 +660,15 @@ fn repo_route(call: &Call, who: usize, full: &str, rest: &[&str]) -> Result<Repl
             Ok(page_reply(call, items))
         }
         ["issues", n, "comments"] if post => add_comment(call, who, full, number(n)?),
+        ["issues", "comments", id] if m == Method::DELETE => {
+            let id = number(id)?;
+            let now = call.shared.now();
+            if call.shared.store().remove_comment(full, id, now) {
+                Ok(Reply::empty(204))
+            } else {
+                Err(Reply::not_found(COMMENTS_DOCS))
+            }
+        }
         ["pulls", n] if get => {
             let n = number(n)?;
             with_issue(call, full, n, PULLS_DOCS, |ctx, repo, issue| {

@@ -570,6 +570,18 @@ impl GithubClient {
         }
     }
 
+    /// Delete a comment (`DELETE /repos/{o}/{r}/issues/comments/{id}`); one already gone is
+    /// deleted.
+    pub async fn delete_comment(&self, repo: &RepoRef, id: u64) -> Result<()> {
+        let what = format!("deleting comment {id} of {}", repo.full_name());
+        let issues = self.inner.crab.issues(&repo.owner, &repo.name);
+        match self.call(issues.delete_comment(id.into())).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e.into_error(self, &what)),
+        }
+    }
+
     /// Post a comment; returns its id.
     pub async fn add_comment(&self, repo: &RepoRef, number: u64, body: &str) -> Result<u64> {
         let what = format!("commenting on {}#{number}", repo.full_name());

@@ -457,6 +457,20 @@ impl Tracker for GithubTracker {
         ))
     }
 
+    async fn delete_comment(&self, key: &str, id: &str) -> Result<()> {
+        let Some((repo, _)) = self.client.repo_for_key(key) else {
+            return Err(Error::input(format!(
+                "{key}: its repository is not in github.repos"
+            )));
+        };
+        let Ok(id) = id.parse::<u64>() else {
+            return Err(Error::internal(format!(
+                "`{id}` is not a GitHub comment id"
+            )));
+        };
+        self.client.delete_comment(repo, id).await
+    }
+
     fn conflict_key(&self, decision_hash: &str, change: &RemoteChange) -> String {
         format!(
             "push-conflict:{decision_hash}:gh{}:{}",
