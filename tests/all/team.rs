@@ -391,3 +391,82 @@ fn issue_17_two_workspaces_pushing_different_decisions_at_once_end_in_one_confli
         assert!(!approved && !requested, "{:?}", dm.labels);
     }
 }
+
+/// Regression: every workspace pushes with the same account, so another workspace's pushed
+/// decision looked like this workspace's own label change and was never a conflict. A push over
+/// a decision record this workspace has not synced is refused; after a sync, deciding again
+/// pushes.
+#[test]
+fn push_refuses_to_write_over_a_decision_record_it_has_not_synced() {
+    let server = JiraServer::start(config(Flavor::DataCenter), tickets(), 0).unwrap();
+    let env = team();
+    for dir in [CHAIR, RM] {
+        sync_and_verify(&env, dir, &server);
+    }
+    ok(run(
+        &env,
+        CHAIR,
+        &server,
+        &[
+            "decide",
+            "approve",
+            "DM-103",
+            "--note",
+            "the chair says yes",
+        ],
+    ));
+    ok(run(&env, CHAIR, &server, &["push"]));
+    ok(run(
+        &env,
+        RM,
+        &server,
+        &[
+            "decide",
+            "reject",
+            "DM-103",
+            "--note",
+            "the release manager says no",
+        ],
+    ));
+    let p = run(&env, RM, &server, &["push"]);
+    assert_eq!(p.code, 1, "{}\n{}", p.stdout, p.stderr);
+    assert!(
+        p.stdout
+            .contains("another workspace pushed a decision on it (approve by Mara Lindqvist"),
+        "{}",
+        p.stdout
+    );
+    let dm = server.issue("DM-103").unwrap();
+    assert!(
+        dm.labels.iter().any(|l| l == "backport-v23"),
+        "{:?}",
+        dm.labels
+    );
+    assert!(
+        dm.labels.iter().any(|l| l == "backport-approved"),
+        "{:?}",
+        dm.labels
+    );
+    assert_eq!(dm.comments.len(), 1, "{:?}", dm.comments);
+    // Synced, the release manager sees the approval; a decision taken now pushes.
+    ok(run(&env, RM, &server, &["sync"]));
+    ok(run(
+        &env,
+        RM,
+        &server,
+        &[
+            "decide",
+            "revoke",
+            "DM-103",
+            "--note",
+            "not in this release after all",
+        ],
+    ));
+    ok(run(&env, RM, &server, &["push"]));
+    let dm = server.issue("DM-103").unwrap();
+    assert!(
+        !dm.labels.iter().any(|l| l == "backport-approved"),
+        "{:?}",
+        dm.labels
+    );
+}
