@@ -24,6 +24,12 @@
 //!   and the conflict is reported (and kept as a `push.conflict` event). Labels are sent as add/remove operations, only those not already
 //!   true; a comment whose marker is already on the ticket is not posted again. So a push that
 //!   was interrupted after writing to Jira but before recording it completes without duplicates.
+//! - **Another workspace's decision**: the workspaces of a team push with one account, so its
+//!   label changes cannot tell them apart. A decision record on the ticket, on a line the plan
+//!   writes, that this ledger does not know (neither its own event nor one read back) is a
+//!   conflict: sync first. Two pushes at once post their comments first (each record is a claim)
+//!   and read the ticket again; the one whose claim came second deletes its comments and writes
+//!   no label, so the tracker holds one outcome.
 //! - Each pushed decision becomes a `push` event (one transaction per ticket).
 //! - A ticket the tracker does not have (deleted, moved) is recorded as gone (`ticket.gone`,
 //!   once), and its decisions stay pending: push reports them and fails.
