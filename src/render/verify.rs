@@ -225,10 +225,21 @@ pub fn footer(out: &VerifyOutcome) -> String {
         }
         s
     };
-    format!(
+    let mut s = format!(
         "{verdict}\nrecorded: {} landing(s), {} drift found, {} drift resolved\n",
         r.landings, r.drift_found, r.drift_cleared
-    )
+    );
+    if !r.releases_learned.is_empty() {
+        s.push_str(&format!(
+            "learned {} release(s) cut elsewhere: {}\n",
+            r.releases_learned.len(),
+            r.releases_learned.join(", ")
+        ));
+    }
+    for p in &r.release_problems {
+        s.push_str(&format!("release not learned: {p}\n"));
+    }
+    s
 }
 
 /// Repositories, the tickets that have not landed everywhere, and the drift.

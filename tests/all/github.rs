@@ -19,7 +19,7 @@ fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config {
         users: vec![User::new("portcullis-bot", TOKEN)],
         ..Config::default()
@@ -28,7 +28,7 @@ fn config() -> Config {
 
 /// Two repositories: requested, approved, done and soon-withdrawn issues; a merged pull request;
 /// an issue whose request was removed before portcullis saw it; an unrelated issue.
-fn campaign() -> Vec<serde_json::Value> {
+pub(crate) fn campaign() -> Vec<serde_json::Value> {
     let req = |at: &str, who: &'static str| (t(at), who, "labeled", "backport-v23");
     let approve = |at: &str| (t(at), "mlindqvist", "labeled", "backport-approved");
     vec![
@@ -125,7 +125,7 @@ fn campaign() -> Vec<serde_json::Value> {
 
 /// A workspace made by `init --from-policy github`, with a committee and `[github]` pointing
 /// at the server (2 issues per page).
-fn workspace(server: &GithubServer, extra: &str) -> TestEnv {
+pub(crate) fn workspace(server: &GithubServer, extra: &str) -> TestEnv {
     let env = TestEnv::with_workspace("github");
     let policy = std::fs::read_to_string(env.path().join("policy.toml")).unwrap();
     let policy = policy.replace(
@@ -146,13 +146,13 @@ fn workspace(server: &GithubServer, extra: &str) -> TestEnv {
     env
 }
 
-fn run(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Run {
+pub(crate) fn run(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Run {
     let mut vars = vec![("PORTCULLIS_GITHUB_TOKEN", TOKEN)];
     vars.extend_from_slice(extra);
     env.run_env(args, &vars)
 }
 
-fn sync(env: &TestEnv, extra: &[&str]) -> serde_json::Value {
+pub(crate) fn sync(env: &TestEnv, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["sync", "--format", "json"];
     args.extend_from_slice(extra);
     let r = run(env, &args, &[]);

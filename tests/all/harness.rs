@@ -92,6 +92,11 @@ impl TestEnv {
         self.run_full(dir, args, &[], None)
     }
 
+    /// [`TestEnv::run_env`] in the subdirectory `dir`.
+    pub fn run_env_in(&self, dir: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_full(dir, args, env, None)
+    }
+
     /// [`TestEnv::run_env`] with `stdin` as standard input (none when `None`).
     pub fn run_stdin(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         self.run_full(".", args, env, stdin)

@@ -20,5 +20,7 @@ mod readme;
 mod records;
 mod release;
 mod release_truth;
+mod team;
+mod travel;
 mod triage;
 mod verify;

@@ -35,6 +35,33 @@ pub struct Config {
     /// The schedules of `portcullis bot`.
     #[serde(default)]
     pub bot: Option<BotConfig>,
+    /// Where the team publishes its release manifests (`[releases]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases: Option<ReleasesConfig>,
+}
+
+/// `[releases]` in `portcullis.toml`: the git repository where the release manager commits
+/// the manifests of the releases cut (`<dir>/<tag>/manifest.json`). `verify` learns the
+/// releases cut on other machines from them, checked against the annotated tags; without this
+/// table it learns them from the tags alone. `cut --apply` writes its files there by default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasesConfig {
+    /// The repository (a clone), relative to the config file.
+    pub repo: String,
+    /// The revision whose tree is read (`HEAD`; `origin/main` to read what was fetched).
+    #[serde(default = "default_releases_rev", rename = "ref")]
+    pub rev: String,
+    /// The directory of the manifests in that repository.
+    #[serde(default = "default_releases_dir")]
+    pub dir: String,
+}
+
+fn default_releases_rev() -> String {
+    "HEAD".into()
+}
+fn default_releases_dir() -> String {
+    "releases".into()
 }
 
 /// `[jira]` in `portcullis.toml`. Credentials never go here: they come from the environment or

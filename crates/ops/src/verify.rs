@@ -1,6 +1,9 @@
 //! `verify`: scan every repository of a line (in parallel, through the caches), judge each ticket
 //! against the ledger, and record what changed as events: landings, and drift found or cleared.
 //!
+//! First it learns the releases cut on other machines (`release::learn`: published manifests
+//! or annotated tags), which settle drift and are the previous release.
+//!
 //! One transaction writes the cache rows and the events, so an interrupted run leaves the ledger
 //! as it was; the next run redoes only what the cache did not keep.
 
@@ -52,6 +55,13 @@ pub struct Recorded {
     pub landings: usize,
     pub drift_found: usize,
     pub drift_cleared: usize,
+    /// Releases cut on another machine, learned from the published manifests or the tags
+    /// (see `release::learn`), by tag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub releases_learned: Vec<String>,
+    /// Why a release seen in the tags or the manifests was not learned.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub release_problems: Vec<String>,
 }
 
 /// Where the time went.
@@ -103,6 +113,8 @@ pub fn verify(
         .filter(|r| opts.repos.is_empty() || opts.repos.contains(&r.name))
         .collect();
     let mut ledger = ws.open_ledger()?;
+    // Releases cut elsewhere first: they settle drift and are the previous release.
+    let learned = crate::release::learn(ws, line, &mut ledger)?;
     let policy_dir = ws
         .policy_path
         .parent()
@@ -133,7 +145,9 @@ pub fn verify(
     settle(&ledger, &line.name, &mut verification)?;
     recount(&mut verification);
     tracing::debug!(elapsed = ?started.elapsed(), "judged");
-    let recorded = record(&mut ledger, ws, line, &verification, &writes, &opts.repos)?;
+    let mut recorded = record(&mut ledger, ws, line, &verification, &writes, &opts.repos)?;
+    recorded.releases_learned = learned.releases;
+    recorded.release_problems = learned.problems;
     tracing::debug!(elapsed = ?started.elapsed(), "recorded");
     Ok(VerifyOutcome {
         verification,

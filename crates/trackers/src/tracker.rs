@@ -193,6 +193,9 @@ pub trait Tracker: Sync {
     ) -> impl Future<Output = Result<()>>;
     /// Post a comment; its id when the tracker gives one.
     fn comment(&self, key: &str, body: &str) -> impl Future<Output = Result<Option<String>>>;
+    /// Delete a comment push posted (by the id [`Tracker::comment`] gave): the decision of a
+    /// push that lost the race for a ticket is taken back.
+    fn delete_comment(&self, key: &str, id: &str) -> impl Future<Output = Result<()>>;
     /// The dedup key of the conflict between a pending decision (by its event hash) and a
     /// change made by someone else.
     fn conflict_key(&self, decision_hash: &str, change: &RemoteChange) -> String;

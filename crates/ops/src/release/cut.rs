@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use chrono::SubsecRound;
+
 use super::files::write_files;
 use super::gate::{self, Cut, Gated};
 use super::options::{CutOptions, CutReport};
@@ -115,7 +117,9 @@ pub fn cut(ws: &Workspace, opts: &CutOptions) -> Result<CutReport> {
         return Ok(report);
     }
     // Tags first, then the ledger, then the files: a rerun completes an interrupted cut.
-    let cut_at = opts.at.unwrap_or_else(now);
+    // In whole seconds, as the tags record it: a workspace that learns the release from its
+    // tags records the same time.
+    let cut_at = opts.at.unwrap_or_else(now).trunc_subsecs(0);
     create_tags(ws, &policy_dir, &report, cut_at)?;
     record_cut(ws, ledger, &mut report, cut_at)?;
     report.files = write_files(ws, opts, &report.manifest, &report.hash, cut_at)?;

@@ -11,6 +11,14 @@ use crate::{Error, Result};
 use portcullis_core::release::{render_changelog, render_notes, render_versiondb, Manifest};
 use portcullis_core::Problem;
 
+/// With `[releases]` in portcullis.toml, the manifests' directory in the releases repository:
+/// the release manager commits what the cut writes there, and other workspaces learn it.
+fn published_dir(ws: &Workspace) -> Option<std::path::PathBuf> {
+    let cfg = ws.config.as_ref()?.releases.as_ref()?;
+    let base = ws.config_path.as_ref()?.parent()?;
+    Some(portcullis_git::scan::resolve_repo_path(base, &cfg.repo).join(&cfg.dir))
+}
+
 /// The release's files, derived from its manifest (so a rerun of the cut writes them again):
 /// TOML and JSON manifests, the versiondb text, notes and a changelog section. Each is written
 /// to a temporary file and renamed, so a crash never leaves half a file.
@@ -24,6 +32,7 @@ pub(super) fn write_files(
     let dir = opts
         .out_dir
         .clone()
+        .or_else(|| published_dir(ws))
         .unwrap_or_else(|| {
             ws.ledger_path
                 .parent()

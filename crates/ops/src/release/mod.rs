@@ -13,17 +13,20 @@
 //! - `tagging`: creating the tags and pushing them.
 //! - `record`: the releases in the ledger: reading them, recording a cut or a refused one.
 //! - `files`: the manifest files written after a cut.
+//! - `learn`: the releases cut on other machines, learned from published manifests or tags.
 //! - `steps`: the campaign's steps, approval targets and the readiness of a line.
 
 mod cut;
 mod files;
 mod gate;
+mod learn;
 mod options;
 mod record;
 mod steps;
 mod tagging;
 
 pub use cut::cut;
+pub use learn::{learn, Learned};
 pub use options::{CutOptions, CutReport};
 pub use record::{releases, show, Recorded, CUT_FAILED, RELEASE_CUT};
 pub use steps::{

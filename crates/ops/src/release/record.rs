@@ -110,7 +110,9 @@ pub(super) fn record_cut(
             at,
             meeting: None,
             note: Some(format!("released in {}", m.tag)),
-            payload: json!({ "decision": "done", "until": null, "forced": false, "release": m.tag }),
+            // Taken by the cut, in no sitting: out of meeting, as its record in the tracker
+            // says, so every workspace shows it alike.
+            payload: json!({ "decision": "done", "until": null, "forced": false, "release": m.tag, "out_of_meeting": true }),
             dedup_key: Some(format!("release-done:{}:{}:{key}", m.line, m.tag)),
         })?;
     }

@@ -552,6 +552,7 @@ fn route(call: &Call, who: usize) -> Result<Reply> {
         ["repos", owner, name, rest @ ..] => {
             repo_route(call, who, &format!("{owner}/{name}"), rest)
         }
+        ["search", "issues"] if get => search_issues(call),
         ["repositories", id, rest @ ..] => {
             let full = id
                 .parse::<u64>()
@@ -659,6 +660,15 @@ fn repo_route(call: &Call, who: usize, full: &str, rest: &[&str]) -> Result<Repl
             Ok(page_reply(call, items))
         }
         ["issues", n, "comments"] if post => add_comment(call, who, full, number(n)?),
+        ["issues", "comments", id] if m == Method::DELETE => {
+            let id = number(id)?;
+            let now = call.shared.now();
+            if call.shared.store().remove_comment(full, id, now) {
+                Ok(Reply::empty(204))
+            } else {
+                Err(Reply::not_found(COMMENTS_DOCS))
+            }
+        }
         ["pulls", n] if get => {
             let n = number(n)?;
             with_issue(call, full, n, PULLS_DOCS, |ctx, repo, issue| {
@@ -787,6 +797,80 @@ fn list_issues(call: &Call, full: &str) -> Result<Reply> {
             .collect::<Vec<_>>())
     })?;
     Ok(page_reply(call, items))
+}
+
+/// `GET /search/issues`: see [`super::search`].
+fn search_issues(call: &Call) -> Result<Reply> {
+    let docs = "https://docs.github.com/rest/search/search#search-issues-and-pull-requests";
+    let q = call.param("q").unwrap_or_default();
+    let query = super::search::parse(&q).map_err(|why| {
+        Reply::json(
+            422,
+            &json!({
+                "message": "Validation Failed",
+                "errors": [{"resource": "Search", "field": "q", "code": "invalid", "message": why}],
+                "documentation_url": docs,
+            }),
+        )
+    })?;
+    let sort = call.param("sort");
+    if !matches!(
+        sort.as_deref(),
+        None | Some("updated" | "created" | "comments")
+    ) {
+        return Err(Reply::invalid("Search", "sort", docs));
+    }
+    let asc = match call.param("order").as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(_) => return Err(Reply::invalid("Search", "order", docs)),
+    };
+    let store = call.shared.store();
+    let mut found: Vec<(&Repo, &Issue)> = query
+        .repos
+        .iter()
+        .filter_map(|r| store.repo(r))
+        .flat_map(|repo| repo.issues.values().map(move |i| (repo, i)))
+        .filter(|(_, i)| query.matches(i))
+        .collect();
+    found.sort_by(|(ra, a), (rb, b)| {
+        let key = |i: &Issue| match sort.as_deref() {
+            Some("created") => (i.created_at.timestamp(), i.id),
+            Some("comments") => (
+                i64::try_from(i.comments().count()).unwrap_or(i64::MAX),
+                i.id,
+            ),
+            _ => (i.updated_at.timestamp(), i.id),
+        };
+        let o = key(a).cmp(&key(b)).then(ra.id.cmp(&rb.id));
+        if asc {
+            o
+        } else {
+            o.reverse()
+        }
+    });
+    let total = found.len();
+    let items: Vec<Value> = found
+        .into_iter()
+        .take(super::search::RESULT_CAP)
+        .map(|(repo, i)| {
+            let mut v = render::issue(call.ctx, repo, i);
+            if let Some(m) = v.as_object_mut() {
+                m.insert("score".into(), json!(1.0));
+            }
+            v
+        })
+        .collect();
+    drop(store);
+    let (page, link) = Paging::read(call).apply(call, items);
+    let r = Reply::json(
+        200,
+        &json!({"total_count": total, "incomplete_results": false, "items": page}),
+    );
+    Ok(match link {
+        Some(l) => r.header("link", l),
+        None => r,
+    })
 }
 
 /// Label names from `{"labels": [...]}` or `[...]`, items names or `{"name": …}`.

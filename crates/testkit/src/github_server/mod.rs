@@ -16,7 +16,9 @@
 //! - label writes (`POST`/`PUT`/`DELETE …/labels`, `DELETE …/labels/{name}` with a
 //!   percent-encoded name, 404 `Label does not exist`), recorded as timeline events by the
 //!   authenticated user at the server clock, bumping `updated_at`;
-//! - comments (list, create); pull requests (`merged`, `merge_commit_sha`, `head.ref`,
+//! - `GET /search/issues` with `q` (terms, `"phrases"`, `repo:`, `in:comments`, `updated:>=`,
+//!   …; see `search`), `sort`, `order` and paging, at most 1,000 results, as GitHub serves them;
+//! - comments (list, create, `DELETE …/issues/comments/{id}`); pull requests (`merged`, `merge_commit_sha`, `head.ref`,
 //!   `base.ref`, …) and their commits; `GET /repos/{o}/{r}`; `GET /rate_limit`;
 //! - the same routes under `/api/v3` (GitHub Enterprise style) and `/repositories/{id}/…`;
 //! - rate limits: every API response carries `x-ratelimit-limit`, `-remaining`, `-reset` (epoch
@@ -61,6 +63,7 @@
 mod handlers;
 mod model;
 mod render;
+mod search;
 
 #[cfg(test)]
 mod tests;

@@ -886,6 +886,24 @@ impl Store {
         issue.updated_at = issue.updated_at.max(now);
         Some(entry)
     }
+
+    /// Delete the comment `id` of a repository's issues; whether it was there.
+    pub fn remove_comment(&mut self, repo: &str, id: u64, now: DateTime<Utc>) -> bool {
+        let Some(repo) = self.repo_mut(repo) else {
+            return false;
+        };
+        for issue in repo.issues.values_mut() {
+            let before = issue.entries.len();
+            issue
+                .entries
+                .retain(|e| !(e.id == id && matches!(e.kind, Kind::Comment { .. })));
+            if issue.entries.len() != before {
+                issue.updated_at = issue.updated_at.max(now);
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// Read seed issues from a JSON document: an array of issues, `{"issues": [...]}`, or one

@@ -396,6 +396,9 @@ fn route(shared: &Shared, auth: Auth, method: &Method, uri: &Uri, body: &[u8]) -
         ["issue", key, "changelog"] if cloud && get => changelog(shared, api, who, key, &query),
         ["issue", key, "comment"] if get => comments(shared, api, who, key, &query),
         ["issue", key, "comment"] if post => add_comment(shared, api, who, key, body),
+        ["issue", key, "comment", id] if method == Method::DELETE => {
+            delete_comment(shared, who, key, id)
+        }
         ["myself"] | ["search"] | ["issue", _] | ["issue", _, "comment"] => {
             Ok(method_not_allowed())
         }
@@ -1092,6 +1095,22 @@ fn comments(
             with_self: false,
         },
     ))
+}
+
+/// `DELETE /rest/api/{2,3}/issue/{key}/comment/{id}`: 204, or 404 when the issue or the
+/// comment is not there.
+fn delete_comment(shared: &Shared, who: Option<usize>, key: &str, id: &str) -> Result<Reply> {
+    let issue = find(shared, who, key)?;
+    let now = shared.now();
+    match shared.store().remove_comment(&issue.key, id, now) {
+        Some(true) => Ok(Reply::empty(204)),
+        Some(false) => Err(Reply::error(
+            404,
+            &[&format!("Can not find a comment for the id: {id}.")],
+            &[],
+        )),
+        None => Err(Reply::error(404, &[NOT_FOUND_ISSUE], &[])),
+    }
 }
 
 fn add_comment(

@@ -647,6 +647,20 @@ impl Store {
         Some(comment)
     }
 
+    /// Delete a comment: `None` when the issue is not there, `Some(false)` when the comment
+    /// is not.
+    pub fn remove_comment(&mut self, key: &str, id: &str, now: DateTime<Utc>) -> Option<bool> {
+        let i = self.index_of(key)?;
+        let issue = Arc::make_mut(&mut self.issues[i]);
+        let before = issue.comments.len();
+        issue.comments.retain(|c| c.id != id);
+        let removed = issue.comments.len() != before;
+        if removed {
+            issue.updated = now;
+        }
+        Some(removed)
+    }
+
     fn next_history_id(&mut self) -> String {
         self.next_history_id += 1;
         (self.next_history_id - 1).to_string()

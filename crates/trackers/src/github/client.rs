@@ -407,6 +407,38 @@ impl GithubClient {
         self.guard(&what, list.send()).await
     }
 
+    /// The first page of a search for `phrase` in the comments of a repository's issues and
+    /// pull requests updated at or after `since`, oldest update first (`GET /search/issues`,
+    /// `q=repo:o/r "phrase" in:comments updated:>=…`). GitHub serves at most 1,000 results
+    /// of one search: follow with [`next_page`](Self::next_page), and search again from the
+    /// last update seen when `total_count` says there are more.
+    pub async fn search_comments(
+        &self,
+        repo: &RepoRef,
+        phrase: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Page<models::issues::Issue>> {
+        let mut q = format!("repo:{} \"{phrase}\" in:comments", repo.full_name());
+        if let Some(since) = since {
+            q.push_str(&format!(
+                " updated:>={}",
+                since
+                    .trunc_subsecs(0)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+        let what = format!("searching the comments of {}", repo.full_name());
+        let search = self
+            .inner
+            .crab
+            .search()
+            .issues_and_pull_requests(&q)
+            .sort("updated")
+            .order("asc")
+            .per_page(self.per_page());
+        self.guard(&what, search.send()).await
+    }
+
     /// The page a `Link: rel="next"` named, if any.
     pub async fn next_page<T: DeserializeOwned>(
         &self,
@@ -533,6 +565,18 @@ impl GithubClient {
             .delete::<Vec<models::Label>, _, ()>(route, None);
         match self.call(call).await {
             Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e.into_error(self, &what)),
+        }
+    }
+
+    /// Delete a comment (`DELETE /repos/{o}/{r}/issues/comments/{id}`); one already gone is
+    /// deleted.
+    pub async fn delete_comment(&self, repo: &RepoRef, id: u64) -> Result<()> {
+        let what = format!("deleting comment {id} of {}", repo.full_name());
+        let issues = self.inner.crab.issues(&repo.owner, &repo.name);
+        match self.call(issues.delete_comment(id.into())).await {
+            Ok(()) => Ok(()),
             Err(e) if e.status() == Some(404) => Ok(()),
             Err(e) => Err(e.into_error(self, &what)),
         }

@@ -9,6 +9,10 @@
 //!   oldest update first, `since = cursor − overlap`. Each issue's timeline (and, for a pull
 //!   request the timeline says was merged and not yet linked in the ledger, its merge commit
 //!   and commits) is read before its page is handed on.
+//! - **Decision records**: with `[github] writers`, one more query per repository searches for
+//!   the issues whose comments carry a record (`"portcullis-record" in:comments`, GitHub's
+//!   issue search, oldest update first, searched again from the last update when more than the
+//!   1,000 results one search serves match), so a fresh workspace finds rejected tickets too.
 //! - **Known query**: with a cursor, one listing of the issues updated since, kept to the known
 //!   tickets; without one (a full run), and for the tickets named with `--key`, each ticket is
 //!   read on its own.
@@ -33,7 +37,7 @@ use crate::tracker::{Missing, Page, Query, Remote, RemoteChange, Scope, Sink, Tr
 use crate::{Error, Result};
 use client::{split_key, GhIssue, GithubClient, RepoRef};
 use plan::{label_event_key, plan_github_issue, IssueData, PullData};
-use portcullis_core::record::Form;
+use portcullis_core::record::{self, Form};
 
 /// The configured GitHub repositories, as sync and push use them.
 #[derive(Debug, Clone)]
@@ -152,6 +156,55 @@ impl GithubTracker {
     }
 }
 
+impl GithubTracker {
+    /// Search for the issues of `repo` whose comments carry decision records, updated since
+    /// `since`, and hand them on page by page. One search serves at most 1,000 results, so
+    /// when GitHub says there are more, search again from the last update seen (the overlap is
+    /// read once: the sink skips what this run has seen).
+    async fn record_search(
+        &self,
+        repo: &RepoRef,
+        since: Option<DateTime<Utc>>,
+        sink: &mut dyn Sink<IssueData>,
+    ) -> Result<()> {
+        let what = format!("searching the comments of {}", repo.full_name());
+        let mut from = since;
+        loop {
+            sink.query_started(1);
+            let mut page = self
+                .client
+                .search_comments(repo, record::GITHUB_MARKER, from)
+                .await?;
+            let total = page.total_count.unwrap_or(0);
+            let mut served = 0u64;
+            let mut newest = from;
+            loop {
+                let items = page.take_items();
+                served += items.len() as u64;
+                let issues: Vec<GhIssue> = items.into_iter().map(GhIssue::from).collect();
+                newest = issues
+                    .iter()
+                    .filter_map(|i| i.updated_at)
+                    .chain(newest)
+                    .max();
+                let listed = issues.len() as u64;
+                self.hand_on(repo, issues, listed, true, Vec::new(), sink)
+                    .await?;
+                match self.client.next_page(&page, &what).await? {
+                    Some(next) => page = next,
+                    None => break,
+                }
+            }
+            // More than one search serves, and the window moved: search on from there.
+            if served < total && served > 0 && newest > from {
+                from = newest;
+                continue;
+            }
+            return Ok(());
+        }
+    }
+}
+
 impl Tracker for GithubTracker {
     type Ticket = IssueData;
 
@@ -196,18 +249,27 @@ impl Tracker for GithubTracker {
             .enumerate()
             .map(|(index, repo)| {
                 let full = repo.full_name();
+                let mut label_queries: Vec<Query> = labels
+                    .iter()
+                    .map(|l| Query {
+                        what: format!("{full} issues labelled {l}"),
+                        ask: l.clone(),
+                    })
+                    .collect();
+                // A workspace that trusts writers also searches for the issues whose comments
+                // carry decision records, labels or not: a rejected one has lost its label.
+                if !self.records.writers.is_empty() {
+                    label_queries.push(Query {
+                        what: format!("{full} issues with decision records"),
+                        ask: format!("\"{}\" in:comments", record::GITHUB_MARKER),
+                    });
+                }
                 Scope {
                     name: source_name(self.site(), repo, policy),
                     prefix: format!("{full}: "),
                     index,
                     labels: labels.clone(),
-                    label_queries: labels
-                        .iter()
-                        .map(|l| Query {
-                            what: format!("{full} issues labelled {l}"),
-                            ask: l.clone(),
-                        })
-                        .collect(),
+                    label_queries,
                     known_query: format!("{full} known tickets without backport labels"),
                 }
             })
@@ -231,6 +293,9 @@ impl Tracker for GithubTracker {
         since: Option<DateTime<Utc>>,
         sink: &mut dyn Sink<IssueData>,
     ) -> Result<()> {
+        if query >= scope.labels.len() {
+            return self.record_search(self.repo(scope), since, sink).await;
+        }
         let label = scope.label_queries[query].ask.as_str();
         self.listing(self.repo(scope), Some(label), since, None, sink)
             .await
@@ -390,6 +455,20 @@ impl Tracker for GithubTracker {
                 .await?
                 .to_string(),
         ))
+    }
+
+    async fn delete_comment(&self, key: &str, id: &str) -> Result<()> {
+        let Some((repo, _)) = self.client.repo_for_key(key) else {
+            return Err(Error::input(format!(
+                "{key}: its repository is not in github.repos"
+            )));
+        };
+        let Ok(id) = id.parse::<u64>() else {
+            return Err(Error::internal(format!(
+                "`{id}` is not a GitHub comment id"
+            )));
+        };
+        self.client.delete_comment(repo, id).await
     }
 
     fn conflict_key(&self, decision_hash: &str, change: &RemoteChange) -> String {

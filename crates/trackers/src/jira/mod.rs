@@ -538,6 +538,10 @@ impl Tracker for JiraTracker {
         self.client.add_comment(key, body).await
     }
 
+    async fn delete_comment(&self, key: &str, id: &str) -> Result<()> {
+        self.client.delete_comment(key, id).await
+    }
+
     fn conflict_key(&self, decision_hash: &str, change: &RemoteChange) -> String {
         format!("push-conflict:{decision_hash}:{}", change.id)
     }

@@ -24,6 +24,12 @@
 //!   and the conflict is reported (and kept as a `push.conflict` event). Labels are sent as add/remove operations, only those not already
 //!   true; a comment whose marker is already on the ticket is not posted again. So a push that
 //!   was interrupted after writing to Jira but before recording it completes without duplicates.
+//! - **Another workspace's decision**: the workspaces of a team push with one account, so its
+//!   label changes cannot tell them apart. A decision record on the ticket, on a line the plan
+//!   writes, that this ledger does not know (neither its own event nor one read back) is a
+//!   conflict: sync first. Two pushes at once post their comments first (each record is a claim)
+//!   and read the ticket again; the one whose claim came second deletes its comments and writes
+//!   no label, so the tracker holds one outcome.
 //! - Each pushed decision becomes a `push` event (one transaction per ticket).
 //! - A ticket the tracker does not have (deleted, moved) is recorded as gone (`ticket.gone`,
 //!   once), and its decisions stay pending: push reports them and fails.
@@ -289,6 +295,16 @@ impl<T: Tracker> TicketPush<'_, T> {
                 foreign.push(f);
             }
         }
+        // Another workspace pushed a decision here that this one has not synced: deciding
+        // over it would leave two outcomes in the tracker.
+        let unknown = self.unknown_records(&remote.comments, None)?;
+        let mut why = why;
+        for (change, w) in unknown {
+            if !why.contains(&w) {
+                why.push(w);
+            }
+            foreign.push(change);
+        }
         if !foreign.is_empty() || !why.is_empty() {
             return self.conflict(item, &foreign, &why);
         }
@@ -309,14 +325,36 @@ impl<T: Tracker> TicketPush<'_, T> {
         if self.dry_run {
             return Ok((item, 0));
         }
+        // The comments first: each carries its decision's record, a claim on the ticket. Then
+        // the ticket is read again: when another workspace's record came first (a push at the
+        // same time, after this one's first read), this one takes its comments back and
+        // writes nothing; the first claim is the outcome.
+        let mut posted = 0;
+        let mut ids = Vec::new();
+        for (_, body) in &to_post {
+            ids.push(self.tracker.comment(&plan.key, body).await?);
+            posted += 1;
+        }
+        if let Some((marker, _)) = to_post.first() {
+            if let Ok(now_there) = self.tracker.remote(&plan.key).await? {
+                let mine = now_there
+                    .comments
+                    .iter()
+                    .position(|c| c.contains(marker.as_str()));
+                let earlier = self.unknown_records(&now_there.comments, mine)?;
+                if !earlier.is_empty() {
+                    for id in ids.iter().flatten() {
+                        self.tracker.delete_comment(&plan.key, id).await?;
+                    }
+                    let (changes, why): (Vec<RemoteChange>, Vec<String>) =
+                        earlier.into_iter().unzip();
+                    return self.conflict(item, &changes, &why);
+                }
+            }
+        }
         self.tracker
             .set_labels(&plan.key, &item.add, &item.remove)
             .await?;
-        let mut posted = 0;
-        for (_, body) in &to_post {
-            self.tracker.comment(&plan.key, body).await?;
-            posted += 1;
-        }
         item.outcome = if item.add.is_empty() && item.remove.is_empty() && to_post.is_empty() {
             Outcome::AlreadyInTracker
         } else {
@@ -393,6 +431,70 @@ impl<T: Tracker> TicketPush<'_, T> {
         );
         let n = self.ledger.append_all(self.policy, vec![event])?;
         Ok((item, n))
+    }
+
+    /// The decision records in the ticket's comments (before comment `before`, when given)
+    /// that this ledger does not know, on a line the plan writes: decisions another workspace
+    /// pushed that this one has not synced. Each as a change standing for it, and why.
+    fn unknown_records(
+        &self,
+        comments: &[String],
+        before: Option<usize>,
+    ) -> Result<Vec<(RemoteChange, String)>> {
+        let mut known: HashSet<String> = HashSet::new();
+        for e in self.ledger.events_for_ticket(&self.plan.key)? {
+            if let Some(h) = e
+                .dedup_key
+                .as_deref()
+                .and_then(|k| k.strip_prefix("record:"))
+            {
+                known.insert(h.to_string());
+            }
+            known.insert(e.hash);
+        }
+        known.extend(self.plan.decisions.iter().map(|d| d.hash.clone()));
+        let lines: BTreeSet<&str> = self
+            .plan
+            .decisions
+            .iter()
+            .map(|d| d.line.as_str())
+            .collect();
+        let mut out: Vec<(RemoteChange, String)> = Vec::new();
+        let upto = before.unwrap_or(comments.len()).min(comments.len());
+        for body in &comments[..upto] {
+            for block in portcullis_core::record::find_blocks(body) {
+                let Ok(r) = block.decoded else { continue };
+                let same_ticket = r.ticket.eq_ignore_ascii_case(&self.plan.key);
+                let same_line = r.line.as_deref().is_none_or(|l| lines.contains(l));
+                if !same_ticket || !same_line || known.contains(&r.event) {
+                    continue;
+                }
+                if out.iter().any(|(c, _)| c.id.ends_with(&r.event)) {
+                    continue;
+                }
+                let kind = serde_json::to_value(r.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let who = r.member.clone().unwrap_or_default();
+                out.push((
+                    RemoteChange {
+                        id: format!("record:{}", r.event),
+                        at: r.at,
+                        actor: who.clone(),
+                        added: Vec::new(),
+                        removed: Vec::new(),
+                        ledger_keys: Vec::new(),
+                    },
+                    format!(
+                        "another workspace pushed a decision on it ({kind}{}, {}) that this                          workspace has not synced",
+                        if who.is_empty() { String::new() } else { format!(" by {who}") },
+                        fmt_utc(r.at)
+                    ),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// The ticket's labels as the ledger knew them when decision `seq` was taken.
@@ -555,7 +657,12 @@ impl<T: Tracker> TicketPush<'_, T> {
                 } else {
                     &f.actor
                 };
-                format!("{} by {who} at {}", parts.join(" "), fmt_utc(f.at))
+                let what = if parts.is_empty() {
+                    "a decision record".to_string()
+                } else {
+                    parts.join(" ")
+                };
+                format!("{what} by {who} at {}", fmt_utc(f.at))
             })
             .collect();
         let mut why = why.join("; ");

@@ -444,6 +444,19 @@ impl JiraClient {
         Ok(())
     }
 
+    /// Delete a comment (`DELETE /rest/api/2/issue/{key}/comment/{id}`).
+    pub async fn delete_comment(&self, key: &str, id: &str) -> Result<()> {
+        self.call::<Value>(
+            Method::DELETE,
+            &["rest", "api", "2", "issue", key, "comment", id],
+            &[],
+            None,
+            "deleting a comment",
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Add a plain-text comment (`POST /rest/api/2/issue/{key}/comment`). Returns its id.
     pub async fn add_comment(&self, key: &str, body: &str) -> Result<Option<String>> {
         let v: Value = self

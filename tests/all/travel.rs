@@ -1,0 +1,245 @@
+//! Issue 17, stage 2: what a fresh workspace learns from elsewhere. On GitHub, the issues whose
+//! comments carry decision records (found by the issue search, labels or not); from git, the
+//! releases cut on another machine.
+
+use portcullis_testkit::github_server::GithubServer;
+use serde_json::Value;
+
+use crate::github::{campaign, config, run, sync, workspace};
+use crate::harness::TestEnv;
+
+/// A rejection removes the request label, so only the search for records can find the issue:
+/// a workspace that has never synced sees it rejected, with its reason, after its first sync.
+#[test]
+fn issue_17_a_fresh_workspace_finds_a_rejected_github_issue_by_its_record() {
+    let server = GithubServer::start(config(), campaign(), 0).unwrap();
+    let writers = "writers = [\"portcullis-bot\"]\n";
+    let a = workspace(&server, writers);
+    sync(&a, &[]);
+    a.run(&[
+        "decide",
+        "reject",
+        "daf_butler#1",
+        "--as",
+        "mlindqvist",
+        "--note",
+        "too risky for a patch release",
+    ])
+    .ok();
+    let p = run(&a, &["push"], &[]);
+    assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
+
+    // Without trusted writers there is no search: the label is gone, so is the issue.
+    let blind = workspace(&server, "");
+    sync(&blind, &[]);
+    let st = blind.run(&["status", "--format", "json"]);
+    st.ok();
+    assert!(!st.stdout.contains("daf_butler#1\""), "{}", st.stdout);
+    assert!(st.stdout.contains("daf_butler#2\""), "{}", st.stdout);
+
+    let fresh = workspace(&server, writers);
+    let r = sync(&fresh, &[]);
+    assert_eq!(r["records_applied"], 1, "{r}");
+    let h = fresh.run(&["history", "daf_butler#1", "--format", "json"]);
+    h.ok();
+    let v: serde_json::Value = serde_json::from_str(&h.stdout).unwrap();
+    let last = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["kind"] == "decision")
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    assert_eq!(last["effects"][0], "v23: requested → rejected", "{last}");
+    assert_eq!(last["note"], "too risky for a patch release", "{last}");
+    // The search went over TCP, as GitHub's API serves it.
+    let searched = server
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/search/issues"))
+        .count();
+    assert!(searched >= 2, "{searched}");
+}
+
+/// A second workspace in `env/b` over the same policy and repositories (a machine whose clones
+/// have fetched the tags), with its own ledger and the same tickets.
+fn second_workspace(env: &TestEnv, extra: &str) -> &'static str {
+    env.run(&[
+        "init",
+        "b",
+        "--from-policy",
+        "v23",
+        "--user",
+        "portcullis bot",
+    ])
+    .ok();
+    env.write(
+        "b/portcullis.toml",
+        &format!(
+            "policy = \"../policy.toml\"\nledger = \"ledger.db\"\nuser = \"portcullis bot\"\n{extra}"
+        ),
+    );
+    env.run_in("b", &["sync", "--from-file", "../tickets.json"])
+        .ok();
+    "b"
+}
+
+fn releases_json(env: &TestEnv, dir: &str) -> Vec<Value> {
+    let r = env.run_in(dir, &["releases", "--format", "json"]);
+    r.ok();
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+    let mut list = v
+        .as_array()
+        .or_else(|| v["releases"].as_array())
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    for r in &mut list {
+        r.as_object_mut().unwrap().remove("seq");
+    }
+    list
+}
+
+fn verify_in(env: &TestEnv, dir: &str) -> Value {
+    let r = env.run_in(dir, &["verify", "--format", "json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=Release Manager",
+            "-c",
+            "user.email=rm@example.org",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Without `[releases]`, a release cut on another machine is learned from its annotated tags:
+/// once, with the cut's time, and the gate of the learning workspace counts from it.
+#[test]
+fn issue_17_a_release_cut_elsewhere_is_learned_from_its_tags() {
+    let (env, _a, _b) = crate::release::campaign();
+    let b = second_workspace(&env, "");
+    let cut = env.run(&["cut", "23.0.1", "--apply", "--format", "json"]);
+    assert_eq!(cut.code, 0, "{}", cut.stderr);
+    let v = verify_in(&env, b);
+    assert_eq!(
+        v["recorded"]["releases_learned"][0], "23.0.1",
+        "{}",
+        v["recorded"]
+    );
+    // The origin already has it: its verify learns nothing.
+    let o = verify_in(&env, ".");
+    assert!(
+        o["recorded"].get("releases_learned").is_none(),
+        "{}",
+        o["recorded"]
+    );
+    assert_eq!(releases_json(&env, ".").len(), 1);
+    // Recorded once, at the cut's time, with the tags' repositories and commits.
+    let again = verify_in(&env, b);
+    assert!(
+        again["recorded"].get("releases_learned").is_none(),
+        "{}",
+        again["recorded"]
+    );
+    let (mine, theirs) = (releases_json(&env, "."), releases_json(&env, b));
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert_eq!(theirs[0]["at"], mine[0]["at"]);
+    let pick = |v: &Value| {
+        let m = &v["manifest"];
+        let repos: Vec<(Value, Value)> = m["repos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["repo"].clone(), r["commit"].clone()))
+            .collect();
+        (
+            m["tag"].clone(),
+            m["build"].clone(),
+            m["previous"].clone(),
+            repos,
+        )
+    };
+    assert_eq!(pick(&theirs[0]), pick(&mine[0]));
+    // The learning workspace's gate counts from 23.0.1.
+    let next = env.run_in(b, &["cut", "23.0.2", "--format", "json"]);
+    let n: Value =
+        serde_json::from_str(&next.stdout).unwrap_or_else(|e| panic!("{e}: {}", next.stdout));
+    assert_eq!(n["manifest"]["previous"], "23.0.1", "{n}");
+    let again = env.run_in(b, &["cut", "23.0.1", "--format", "json"]);
+    assert_ne!(again.code, 0, "{}", again.stdout);
+}
+
+/// With `[releases] repo`, the cut writes its files into that repository; once the release
+/// manager commits them, another workspace learns the whole manifest, and `releases` is the
+/// same on both. An uncommitted or hand-edited manifest is not learned.
+#[test]
+fn issue_17_a_published_manifest_makes_releases_identical_across_workspaces() {
+    let (env, _a, _b) = crate::release::campaign();
+    let published = env.path().join("published");
+    std::fs::create_dir_all(&published).unwrap();
+    git(&published, &["init", "-q", "-b", "main"]);
+    let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
+    env.write(
+        "portcullis.toml",
+        &format!("{config}\n[releases]\nrepo = \"published\"\n"),
+    );
+    let b = second_workspace(&env, "[releases]\nrepo = \"../published\"\n");
+    let cut = env.run(&["cut", "23.0.1", "--apply", "--format", "json"]);
+    assert_eq!(cut.code, 0, "{}", cut.stderr);
+    assert!(published.join("releases/23.0.1/manifest.json").exists());
+    // Written, not yet committed: not published.
+    let v = verify_in(&env, b);
+    assert!(
+        v["recorded"].get("releases_learned").is_none(),
+        "{}",
+        v["recorded"]
+    );
+    let problems = v["recorded"]["release_problems"].to_string();
+    assert!(
+        problems.contains("23.0.1 has no published manifest"),
+        "{problems}"
+    );
+    // A hand-edited manifest is refused.
+    let file = published.join("releases/23.0.1/manifest.json");
+    let good = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, good.replace("Fix for DM-200", "Fix for DM-201")).unwrap();
+    git(&published, &["add", "-A"]);
+    git(&published, &["commit", "-q", "-m", "23.0.1 (edited)"]);
+    let v = verify_in(&env, b);
+    assert!(
+        v["recorded"].get("releases_learned").is_none(),
+        "{}",
+        v["recorded"]
+    );
+    let problems = v["recorded"]["release_problems"].to_string();
+    assert!(problems.contains("does not match its hash"), "{problems}");
+    std::fs::write(&file, &good).unwrap();
+    git(&published, &["commit", "-q", "-am", "Release 23.0.1"]);
+    let v = verify_in(&env, b);
+    assert_eq!(
+        v["recorded"]["releases_learned"][0], "23.0.1",
+        "{}",
+        v["recorded"]
+    );
+    assert_eq!(releases_json(&env, b), releases_json(&env, "."));
+    let o = verify_in(&env, ".");
+    assert!(
+        o["recorded"].get("releases_learned").is_none(),
+        "{}",
+        o["recorded"]
+    );
+    assert_eq!(releases_json(&env, ".").len(), 1);
+}
