@@ -260,7 +260,9 @@ impl Poster {
             bytes = bytes.len(),
             "sending chat notification"
         );
-        match self.attempt(target, endpoint, key, bytes).await {
+        let outcome = self.attempt(target, endpoint, key, bytes).await;
+        self.answered(target);
+        match outcome {
             Outcome::Delivered(event_id) => {
                 tracing::debug!(chat = %target.name, part, parts, attempt, "part accepted");
                 Step::Done(Ok(event_id))
@@ -362,6 +364,21 @@ impl Poster {
             slot
         };
         tokio::time::sleep_until(slot).await;
+    }
+
+    /// A post to this target was answered: the next one waits a whole interval from now. The
+    /// service counts messages as they arrive, and a request can take longer on the wire than
+    /// the one after it (the first opens the connection), so spacing only the starts of the
+    /// requests let two arrive closer together than the interval.
+    fn answered(&self, target: &Target) {
+        let interval = target.min_interval.unwrap_or(self.config.min_interval);
+        if interval.is_zero() {
+            return;
+        }
+        let mut slots = lock(&self.next_slot);
+        let after = Instant::now() + interval;
+        let slot = slots.entry(target.name.to_string()).or_insert(after);
+        *slot = (*slot).max(after);
     }
 
     /// What went wrong with the connection, the error kept as the cause without its URL.

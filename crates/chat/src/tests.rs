@@ -507,6 +507,29 @@ async fn a_target_can_set_its_own_pause_between_messages() {
     }
 }
 
+/// The pause was counted between the starts of two requests; the first one also opened the
+/// connection, so it arrived later after its start than the second did, and the service saw
+/// two messages 189 ms apart under a 200 ms pause (a failure seen in CI on a busy machine). The
+/// pause now counts from the previous answer, so no two messages ever arrive closer.
+#[tokio::test]
+async fn messages_never_arrive_closer_than_the_pause_even_when_the_first_opens_the_connection() {
+    let server = ChatServer::start();
+    let p = Poster::new(config()).unwrap();
+    let t = Target {
+        min_interval: Some(Duration::from_millis(150)),
+        ..target(&server, Kind::Slack)
+    };
+    for text in ["one", "two", "three", "four"] {
+        p.post(&t, &small(text)).await.unwrap();
+    }
+    let got = server.received();
+    assert_eq!(got.len(), 4);
+    for w in got.windows(2) {
+        let gap = w[1].at.duration_since(w[0].at);
+        assert!(gap >= Duration::from_millis(150), "{gap:?}");
+    }
+}
+
 /// A `tracing` writer into a shared buffer.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
