@@ -113,11 +113,10 @@ pub fn status(
             key: e.ticket.clone().unwrap_or_default(),
             decision: e.payload["decision"].as_str().unwrap_or("?").to_string(),
             by: e.actor.clone(),
-            meeting: match (e.meeting, portcullis_core::event::sitting_of(&e)) {
-                (Some(d), n) if n > 1 => format!("the meeting of {d} (sitting {n})"),
-                (Some(d), _) => format!("the meeting of {d}"),
-                (None, _) => "no meeting".to_string(),
-            },
+            meeting: e.meeting.map_or_else(
+                || "no meeting".to_string(),
+                |d| meeting::sitting_name(d, portcullis_core::event::sitting_of(&e)),
+            ),
         })
         .collect();
     let targets = release::targets(ledger, &line.name)?;

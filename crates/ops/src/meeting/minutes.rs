@@ -111,8 +111,7 @@ pub fn minutes(ledger: &Ledger, line: &str, date: Option<NaiveDate>) -> Result<M
                 _ => None,
             };
             let ratified_in = ratified.get(&e.seq).map(|r| match r.date {
-                Some(d) if r.sitting > 1 => format!("the meeting of {d} (sitting {})", r.sitting),
-                Some(d) => format!("the meeting of {d}"),
+                Some(d) => super::sitting_name(d, r.sitting),
                 None => "a later meeting".to_string(),
             });
             decisions.push(MinutesDecision {

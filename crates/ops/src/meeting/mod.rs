@@ -112,11 +112,17 @@ impl Meeting {
 
     /// "the meeting of 2026-11-24", with "(sitting 2)" after the first sitting.
     pub fn name(&self) -> String {
-        if self.sitting > 1 {
-            format!("the meeting of {} (sitting {})", self.date, self.sitting)
-        } else {
-            format!("the meeting of {}", self.date)
-        }
+        sitting_name(self.date, self.sitting)
+    }
+}
+
+/// "the meeting of 2026-11-24", with "(sitting 2)" after the first sitting: how every view
+/// names a sitting.
+pub fn sitting_name(date: NaiveDate, sitting: u32) -> String {
+    if sitting > 1 {
+        format!("the meeting of {date} (sitting {sitting})")
+    } else {
+        format!("the meeting of {date}")
     }
 }
 
