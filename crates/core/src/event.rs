@@ -64,6 +64,10 @@ pub mod kind {
     /// edited, truncated, an unknown version, not signed as the team's, or not written by a
     /// listed writer (payload: `why`, `message`, `author`, `comment`). Recorded once per block.
     pub const RECORD_REJECTED: &str = "record.rejected";
+    /// A tracker comment that held a decision record (one this ledger applied, or pushed) is
+    /// no longer in the tracker (payload: `comment`, and `event` the recorded event's hash, or
+    /// `decision_seq` for one pushed from here). The decision stays; recorded once.
+    pub const RECORD_GONE: &str = "record.gone";
 }
 
 /// A decision recorded while its sitting was below quorum (payload `"provisional": true`).
@@ -99,6 +103,26 @@ pub struct Ratification {
 /// counts).
 pub fn ratified_decisions(events: &[Event]) -> BTreeMap<i64, Ratification> {
     let mut out = BTreeMap::new();
+    // A decision read back from its record in the tracker carries its ratification itself
+    // (`ratified_in`): the ratifying sitting's event is the origin's, not this ledger's.
+    for e in events.iter().filter(|e| e.kind == kind::DECISION) {
+        if let Some(r) = e.payload.get("ratified_in") {
+            out.insert(
+                e.seq,
+                Ratification {
+                    date: r
+                        .get("date")
+                        .and_then(Value::as_str)
+                        .and_then(|d| d.parse().ok()),
+                    sitting: r
+                        .get("sitting")
+                        .and_then(Value::as_u64)
+                        .map_or(1, |n| n as u32),
+                    seq: e.seq,
+                },
+            );
+        }
+    }
     for e in events.iter().filter(|e| e.kind == kind::DECISION_RATIFIED) {
         let seqs = e.payload.get("ratifies").and_then(Value::as_array);
         for seq in seqs.into_iter().flatten().filter_map(Value::as_i64) {
@@ -464,4 +488,51 @@ pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
         }
     }
     split(a).cmp(&split(b)).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decision(seq: i64, payload: Value) -> Event {
+        let at = chrono::DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        Event {
+            seq,
+            ticket: Some("DM-1".into()),
+            line: Some("v23".into()),
+            kind: kind::DECISION.into(),
+            source: "jira".into(),
+            actor: Some("alice".into()),
+            at,
+            recorded_at: at,
+            meeting: NaiveDate::from_ymd_opt(2026, 12, 1),
+            note: None,
+            payload,
+            dedup_key: None,
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_decision_read_from_its_record_carries_its_ratification() {
+        let read = decision(
+            7,
+            json!({"decision": "approve", "provisional": true,
+                   "ratified_in": {"date": "2026-12-08", "sitting": 2}}),
+        );
+        let waiting = decision(8, json!({"decision": "reject", "provisional": true}));
+        let events = [read.clone(), waiting.clone()];
+        let r = ratified_decisions(&events);
+        assert_eq!(
+            r.get(&7),
+            Some(&Ratification {
+                date: NaiveDate::from_ymd_opt(2026, 12, 8),
+                sitting: 2,
+                seq: 7
+            })
+        );
+        assert!(decision_counts(&read, &r));
+        assert!(!decision_counts(&waiting, &r), "still waiting");
+    }
 }

@@ -230,6 +230,22 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
                 p("message")
             )
         }
+        kind::RECORD_GONE => {
+            let comment = e
+                .payload
+                .get("comment")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            let of = match e.payload.get("decision").and_then(Value::as_str) {
+                Some(d) => format!("the record of a {d}"),
+                None => "a decision record".to_string(),
+            };
+            format!(
+                "{} comment {comment}, which held {of}, is gone (deleted in the tracker); \
+                 the ledger keeps the decision",
+                tracker_name(&e.source)
+            )
+        }
         kind::MEETING_OPENED => "meeting opened".to_string(),
         kind::MEETING_CLOSED => "meeting closed".to_string(),
         kind::DRIFT_CLEARED => format!(
@@ -273,6 +289,19 @@ fn describe_decision(e: &Event) -> String {
     }
     if e.payload.get("ratified").and_then(Value::as_bool) == Some(true) {
         s.push_str(" (ratified)");
+    }
+    if let Some(r) = e.payload.get("ratified_in") {
+        let date = r
+            .get("date")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse().ok());
+        let sitting = r.get("sitting").and_then(Value::as_u64).unwrap_or(1) as u32;
+        if let Some(d) = date {
+            s.push_str(&format!(
+                " (ratified in {})",
+                crate::meeting::sitting_name(d, sitting)
+            ));
+        }
     }
     if let Some(author) = e.payload.pointer("/record/author").and_then(Value::as_str) {
         s.push_str(&format!(

@@ -99,23 +99,32 @@ pub fn plan_records(
 fn applied(source: &str, key: &str, c: &TrackerComment, r: &Record) -> NewEvent {
     let origin = json!({ "event": r.event, "comment": c.id, "author": c.author });
     let mut payload = json!({ "record": origin });
+    // The sitting that took the decision: for a ratified one, where it was provisional.
+    let taken_in = match r.standing {
+        Standing::Ratified => r.provisional_in.or(r.meeting),
+        _ => r.meeting,
+    };
     let kind = match r.kind.decision() {
         Some(d) => {
             payload["decision"] = json!(d.as_str());
             payload["until"] = json!(r.until.map(|u| u.to_string()));
-            match r.meeting {
+            match taken_in {
                 Some(m) => payload["sitting"] = json!(m.sitting),
                 None => payload["out_of_meeting"] = json!(true),
             }
             match r.standing {
                 Standing::Final => {}
                 Standing::Provisional => payload["provisional"] = json!(true),
-                Standing::Ratified => {
-                    payload["ratified"] = json!(true);
-                    if let Some(p) = r.provisional_in {
-                        payload["provisional_in"] = json!(p);
+                // Taken below quorum in one sitting, ratified in a later one: the decision
+                // belongs to the sitting that took it, as on the workspace that made it.
+                Standing::Ratified => match (r.provisional_in, r.meeting) {
+                    (Some(_), Some(m)) => {
+                        payload["provisional"] = json!(true);
+                        payload["ratified_in"] =
+                            json!({ "date": m.date.to_string(), "sitting": m.sitting });
                     }
-                }
+                    _ => payload["ratified"] = json!(true),
+                },
             }
             if let Some(t) = &r.target {
                 payload["target"] = json!(t);
@@ -135,7 +144,7 @@ fn applied(source: &str, key: &str, c: &TrackerComment, r: &Record) -> NewEvent 
         source: source.to_string(),
         actor: r.member.clone(),
         at: r.at,
-        meeting: r.meeting.map(|m| m.date),
+        meeting: taken_in.map(|m| m.date),
         note: r.reason.clone(),
         payload,
         dedup_key: Some(record_key(&r.event)),
@@ -263,12 +272,16 @@ mod tests {
         assert_eq!(e.kind, kind::DECISION);
         assert_eq!(e.actor.as_deref(), Some("alice"));
         assert_eq!(e.at, rec().at);
-        assert_eq!(e.meeting, NaiveDate::from_ymd_opt(2026, 12, 3));
+        // Taken (provisionally) in the sitting of 1 December, ratified in that of 3 December.
+        assert_eq!(e.meeting, NaiveDate::from_ymd_opt(2026, 12, 1));
         assert_eq!(e.note.as_deref(), Some("fixes data loss"));
         assert_eq!(e.payload["decision"], "approve");
-        assert_eq!(e.payload["sitting"], 2);
-        assert_eq!(e.payload["ratified"], true);
-        assert!(e.payload.get("provisional").is_none());
+        assert_eq!(e.payload["sitting"], 1);
+        assert_eq!(e.payload["provisional"], true);
+        assert_eq!(
+            e.payload["ratified_in"],
+            json!({ "date": "2026-12-03", "sitting": 2 })
+        );
         assert_eq!(e.payload["target"], json!({"release": "29.0.1"}));
         assert_eq!(e.payload["record"]["author"], "chair");
         assert_eq!(recorded_hash(e), Some(rec().event.as_str()));

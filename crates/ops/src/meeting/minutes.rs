@@ -146,6 +146,20 @@ pub fn minutes(ledger: &Ledger, line: &str, date: Option<NaiveDate>) -> Result<M
                     .into_iter()
                     .filter_map(|v| v.as_i64())
             })
+            // Decisions read back from their records carry the sitting that ratified them.
+            .chain(
+                ratified
+                    .iter()
+                    .filter(|(seq, r)| {
+                        r.seq == **seq
+                            && r.date == Some(m.date)
+                            && r.sitting == m.sitting
+                            && events
+                                .iter()
+                                .any(|e| e.seq == **seq && e.line.as_deref() == Some(line))
+                    })
+                    .map(|(seq, _)| *seq),
+            )
             .filter_map(|seq| {
                 let d = events.iter().find(|e| e.seq == seq)?;
                 Some((
