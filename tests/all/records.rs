@@ -433,3 +433,49 @@ fn the_team_key_is_read_from_the_credentials_file() {
     assert_eq!(v["records_applied"], 1, "{v}");
     assert!(!r.stdout.contains(KEY) && !p.stdout.contains(KEY) && !line.contains(KEY));
 }
+
+/// A record comment deleted in the tracker deletes no ledger event: both the workspace that
+/// pushed it and the one that read it keep the decision, and `history` says the comment is gone.
+#[test]
+fn a_deleted_record_comment_keeps_the_decision_and_history_says_it_is_gone() {
+    let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let (a, b) = (workspace(), workspace());
+    sync(&a, &server, &[]);
+    a.run(&[
+        "decide",
+        "reject",
+        "DM-100",
+        "--as",
+        "mlindqvist",
+        "--note",
+        "too risky for a patch release",
+    ])
+    .ok();
+    push(&a, &server);
+    sync(&b, &server, &[]);
+    assert_eq!(status_row(&b, "DM-100").unwrap()["state"], "rejected");
+
+    assert_eq!(server.delete_comments_with("DM-100", "portcullisrecord"), 1);
+    for env in [&a, &b] {
+        sync(env, &server, &[]);
+        let row = status_row(env, "DM-100").expect("the ticket stays");
+        assert_eq!(row["state"], "rejected", "{row}");
+        assert_eq!(row["last_note"], "too risky for a patch release", "{row}");
+        assert_eq!(decisions(env, "DM-100").len(), 1);
+        let text = history_text(env, "DM-100");
+        assert!(
+            text.contains("which held the record of a reject, is gone"),
+            "{text}"
+        );
+        // Said once, however often it syncs.
+        sync(env, &server, &[]);
+        let h = history(env, "DM-100");
+        let gone = h["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "record.gone")
+            .count();
+        assert_eq!(gone, 1, "{h}");
+    }
+}

@@ -197,6 +197,9 @@ struct ScopeRun<'a, T: Tracker> {
     /// The sync state to keep while the run goes on.
     base: SyncState,
     cp: Checkpoint,
+    /// The tickets with a record comment in this tracker (pushed from here or read from it),
+    /// read once per run: only their comments are checked for deletions.
+    recorded: BTreeSet<String>,
 }
 
 fn max_ms(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -258,7 +261,9 @@ impl<'a, T: Tracker> ScopeRun<'a, T> {
             },
             ..prev.clone()
         };
+        let recorded = record_tickets(ledger, tracker.source())?;
         let run = ScopeRun {
+            recorded,
             ledger,
             policy,
             tracker,
@@ -388,6 +393,77 @@ fn own_records(tx: &LedgerTx<'_>, key: &str, planned: Vec<NewEvent>) -> Result<V
     Ok(out)
 }
 
+/// The tickets of `source` with a comment holding a decision record: pushed from this ledger,
+/// or read back from the tracker.
+fn record_tickets(ledger: &Ledger, source: &str) -> Result<BTreeSet<String>> {
+    Ok(ledger
+        .events_of_kinds(&[kind::PUSHED, kind::DECISION, kind::NOTE])?
+        .into_iter()
+        .filter(|e| e.source == source)
+        .filter(|e| e.kind == kind::PUSHED || e.payload.get("record").is_some())
+        .filter_map(|e| e.ticket)
+        .collect())
+}
+
+/// The record comments of a ticket that its tracker no longer has: one `record.gone` event
+/// each (once). The ledger keeps the decisions; only where they were written is gone.
+fn gone_records(
+    tx: &LedgerTx<'_>,
+    source: &str,
+    key: &str,
+    ids: &BTreeSet<String>,
+) -> Result<Vec<NewEvent>> {
+    let events = tx.events_for_ticket(key)?;
+    let mut out = Vec::new();
+    for e in events.iter().filter(|e| e.source == source) {
+        let (comments, what) = match e.kind.as_str() {
+            kind::PUSHED => (
+                e.payload
+                    .get("comment_ids")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>(),
+                json!({
+                    "decision_seq": e.payload.get("decision_seq"),
+                    "decision": e.payload.get("decision"),
+                }),
+            ),
+            kind::DECISION | kind::NOTE | kind::DECISION_UNDONE => (
+                e.payload
+                    .pointer("/record/comment")
+                    .and_then(Value::as_str)
+                    .into_iter()
+                    .collect(),
+                json!({
+                    "event": e.payload.pointer("/record/event"),
+                    "decision_seq": e.seq,
+                    "decision": e.payload.get("decision").or(Some(&json!(e.kind))),
+                }),
+            ),
+            _ => continue,
+        };
+        for c in comments.into_iter().filter(|c| !ids.contains(*c)) {
+            let mut payload = what.clone();
+            payload["comment"] = json!(c);
+            out.push(NewEvent {
+                ticket: Some(key.to_string()),
+                line: e.line.clone(),
+                kind: kind::RECORD_GONE,
+                source: source.to_string(),
+                actor: None,
+                at: now(),
+                meeting: None,
+                note: None,
+                payload,
+                dedup_key: Some(format!("record.gone:{source}:{key}:{c}")),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The sync loop as the place a tracker hands its pages to.
 struct PageSink<'r, 'a, T: Tracker> {
     run: &'r mut ScopeRun<'a, T>,
@@ -423,7 +499,14 @@ impl<T: Tracker> Sink<T::Ticket> for PageSink<'_, '_, T> {
             }
             let known = tx.label_facts(&key)?;
             let planned = tracker.plan(policy, ticket, &known, &mut report.warnings);
-            let planned = own_records(&tx, &key, planned)?;
+            let mut planned = own_records(&tx, &key, planned)?;
+            let ids = match run.recorded.contains(&key) {
+                true => tracker.comment_ids(ticket),
+                false => None,
+            };
+            if let Some(ids) = ids {
+                planned.extend(gone_records(&tx, tracker.source(), &key, &ids)?);
+            }
             run.seen.insert(key);
             for ev in planned {
                 let rejected = (ev.kind == kind::RECORD_REJECTED).then(|| RejectedRecord::of(&ev));

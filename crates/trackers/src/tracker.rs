@@ -202,6 +202,12 @@ pub trait Tracker: Sync {
     /// What a `push` or `push.conflict` event records about where it was written.
     fn push_details(&self, key: &str) -> serde_json::Map<String, serde_json::Value>;
     /// Whose decision records sync applies, and the team key push signs them with.
+    /// The ids of every comment the ticket has now, when the tracker returned all of them
+    /// (`None` when it cannot say): a record comment missing from them was deleted.
+    fn comment_ids(&self, _ticket: &Self::Ticket) -> Option<BTreeSet<String>> {
+        None
+    }
+
     fn records(&self) -> &RecordTrust {
         &crate::records::NO_TRUST
     }

@@ -376,6 +376,25 @@ impl Shared {
             .is_some()
     }
 
+    /// Delete the comments of an issue whose text contains `text`; how many.
+    pub fn delete_comments_with(&self, key: &str, text: &str) -> usize {
+        let now = self.now();
+        let mut store = self.store();
+        let ids: Vec<String> = store
+            .get(key)
+            .map(|i| {
+                i.comments
+                    .iter()
+                    .filter(|c| c.body.contains(text))
+                    .map(|c| c.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.iter()
+            .filter(|id| store.remove_comment(key, id, now) == Some(true))
+            .count()
+    }
+
     /// Delete an issue; whether there was one.
     pub fn delete_issue(&self, key: &str) -> bool {
         self.store().delete(key)
@@ -531,6 +550,12 @@ impl JiraServer {
             self.shared.comment_as(key, user, body),
             "JiraServer::comment_as: no issue {key}"
         );
+    }
+
+    /// Delete the comments of an issue whose text contains `text`, as a person with the right
+    /// to would (the issue's `updated` moves); how many were deleted.
+    pub fn delete_comments_with(&self, key: &str, text: &str) -> usize {
+        self.shared.delete_comments_with(key, text)
     }
 
     /// Delete an issue, as a Jira administrator would: from then on its key is unknown (issue

@@ -376,6 +376,15 @@ impl Tracker for GithubTracker {
         events
     }
 
+    fn comment_ids(&self, ticket: &IssueData) -> Option<BTreeSet<String>> {
+        ticket
+            .events
+            .iter()
+            .filter(|e| e.event == "commented")
+            .map(|e| e.id.map(|id| id.to_string()))
+            .collect()
+    }
+
     fn records(&self) -> &RecordTrust {
         &self.records
     }

@@ -456,6 +456,14 @@ impl Tracker for JiraTracker {
         events
     }
 
+    fn comment_ids(&self, ticket: &JiraIssue) -> Option<BTreeSet<String>> {
+        let c = ticket.fields.as_ref()?.comment.as_ref()?;
+        if c.is_truncated() {
+            return None;
+        }
+        c.comments.iter().map(|c| c.id.clone()).collect()
+    }
+
     fn records(&self) -> &RecordTrust {
         &self.records
     }

@@ -123,6 +123,15 @@ impl<T: Tracker> TicketPush<'_, T> {
         };
         let already = item.outcome == Outcome::AlreadyInTracker;
         let events = plan.decisions.iter().map(|d| {
+            // The comment that holds this decision's record, so a later sync can tell when it
+            // is deleted.
+            let marker = d.marker();
+            let comment_ids: Vec<&String> = to_post
+                .iter()
+                .zip(&ids)
+                .filter(|(c, _)| c.0 == marker)
+                .filter_map(|(_, id)| id.as_ref())
+                .collect();
             let mut payload = self.tracker.push_details(&plan.key);
             payload.extend([
                 ("decision_seq".into(), json!(d.seq)),
@@ -130,6 +139,7 @@ impl<T: Tracker> TicketPush<'_, T> {
                 ("added".into(), json!(item.add)),
                 ("removed".into(), json!(item.remove)),
                 ("comments_posted".into(), json!(posted)),
+                ("comment_ids".into(), json!(comment_ids)),
                 ("already_in_tracker".into(), json!(already)),
             ]);
             self.event(
