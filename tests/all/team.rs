@@ -470,3 +470,79 @@ fn push_refuses_to_write_over_a_decision_record_it_has_not_synced() {
         dm.labels
     );
 }
+
+/// Regression: a block that looks like a decision record, written by an account that is not a
+/// writer, held up every push on its ticket ("another workspace pushed a decision"), so anyone
+/// able to comment could stop the committee's decisions from reaching the tracker. Sync
+/// reports it as forged; push goes ahead.
+#[test]
+fn a_forged_record_by_an_unlisted_account_never_holds_up_a_push() {
+    use portcullis_core::record::{encode, Form, Record, RecordKind, Standing};
+    let server = JiraServer::start(config(Flavor::DataCenter), tickets(), 0).unwrap();
+    let env = team();
+    sync_and_verify(&env, CHAIR, &server);
+    let forged = Record {
+        ticket: "DM-103".into(),
+        kind: RecordKind::Reject,
+        standing: Standing::Final,
+        line: Some("v23".into()),
+        target: None,
+        until: None,
+        member: Some("Mara Lindqvist".into()),
+        meeting: None,
+        provisional_in: None,
+        reason: Some("forged".into()),
+        event: "ab".repeat(32),
+        undoes: None,
+        at: t("2026-11-20T10:00:00Z"),
+    };
+    server.comment_as("DM-103", "mallory", &encode(&forged, Form::Jira, None));
+    ok(run(
+        &env,
+        CHAIR,
+        &server,
+        &[
+            "decide",
+            "approve",
+            "DM-103",
+            "--note",
+            "the chair says yes",
+        ],
+    ));
+    let p = ok(run(&env, CHAIR, &server, &["push"]));
+    assert!(
+        p.stdout
+            .contains("pushed 1 decision(s) to Jira; 0 conflict(s)"),
+        "{}",
+        p.stdout
+    );
+    let dm = server.issue("DM-103").unwrap();
+    assert!(
+        dm.labels.iter().any(|l| l == "backport-approved"),
+        "{:?}",
+        dm.labels
+    );
+    // Sync names the forged block with its author, and applies nothing from it.
+    let s = json(&ok(run(
+        &env,
+        CHAIR,
+        &server,
+        &["sync", "--format", "json"],
+    )));
+    let rejected = s["records_rejected"].to_string();
+    assert!(rejected.contains("mallory"), "{s}");
+    let status = json(&ok(run(
+        &env,
+        CHAIR,
+        &server,
+        &["status", "--format", "json"],
+    )));
+    let row = status["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "DM-103")
+        .unwrap()
+        .clone();
+    assert_eq!(row["state"], "approved", "{row}");
+}

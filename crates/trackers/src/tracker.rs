@@ -122,8 +122,16 @@ pub struct RemoteChange {
 pub struct Remote {
     pub labels: BTreeSet<String>,
     pub changes: Vec<RemoteChange>,
-    /// The bodies of its comments.
-    pub comments: Vec<String>,
+    /// Its comments, oldest first.
+    pub comments: Vec<RemoteComment>,
+}
+
+/// A comment as push re-reads it: who wrote it (the tracker's identity, as `writers` names
+/// accounts; empty when it does not say) and its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteComment {
+    pub author: String,
+    pub body: String,
 }
 
 /// A tracker portcullis syncs from and pushes to.

@@ -517,7 +517,11 @@ impl GithubClient {
     }
 
     /// The bodies of an issue's comments.
-    pub async fn comment_bodies(&self, repo: &RepoRef, number: u64) -> Result<Vec<String>> {
+    pub async fn comment_bodies(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<Vec<crate::tracker::RemoteComment>> {
         let what = format!("reading the comments of {}#{number}", repo.full_name());
         let issues = self.inner.crab.issues(&repo.owner, &repo.name);
         let first = self
@@ -532,7 +536,13 @@ impl GithubClient {
         let (comments, _) = self.rest(first, &what).await?;
         Ok(comments
             .into_iter()
-            .filter_map(|c| GhComment::from(c).body)
+            .map(GhComment::from)
+            .filter_map(|c| {
+                Some(crate::tracker::RemoteComment {
+                    body: c.body?,
+                    author: c.author,
+                })
+            })
             .collect())
     }
 

@@ -37,7 +37,9 @@ use portcullis_ledger::Ledger;
 
 use crate::github::client::split_key;
 use crate::records::{plan_records, RecordTrust};
-use crate::tracker::{Missing, Page, Query, Remote, RemoteChange, Scope, Sink, Tracker};
+use crate::tracker::{
+    Missing, Page, Query, Remote, RemoteChange, RemoteComment, Scope, Sink, Tracker,
+};
 use crate::Result;
 use client::{comment_text, JiraClient, KeySearch, LabelOp, PageRequest};
 use portcullis_core::record::{self, Form};
@@ -513,15 +515,22 @@ impl Tracker for JiraTracker {
             .and_then(|c| c.get("total"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let mut comments: Vec<String> = embedded
+        let mut comments: Vec<RemoteComment> = embedded
             .and_then(|c| c.get("comments"))
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(comment_text)
+            .map(remote_comment)
             .collect();
         if (comments.len() as u64) < embedded_total {
-            comments = self.client.comment_bodies(key).await?;
+            comments = self
+                .client
+                .comments(key)
+                .await?
+                .0
+                .iter()
+                .map(remote_comment)
+                .collect();
         }
         Ok(Ok(Remote {
             labels,
@@ -558,5 +567,18 @@ impl Tracker for JiraTracker {
         let mut m = Map::new();
         m.insert("site".into(), json!(self.site()));
         m
+    }
+}
+
+/// A comment as push re-reads it: its author's identity (as `writers` names accounts) and text.
+fn remote_comment(c: &Value) -> RemoteComment {
+    let author = c
+        .get("author")
+        .and_then(|a| serde_json::from_value::<wire::User>(a.clone()).ok())
+        .and_then(|u| u.id())
+        .unwrap_or_default();
+    RemoteComment {
+        author,
+        body: comment_text(c),
     }
 }

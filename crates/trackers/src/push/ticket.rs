@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use serde_json::{json, Value};
 
 use crate::plan::gone;
-use crate::tracker::{Account, Missing, Remote, RemoteChange, Tracker};
+use crate::tracker::{Account, Missing, Remote, RemoteChange, RemoteComment, Tracker};
 use crate::Result;
 use portcullis_core::event::{kind, label_set_after, source, LabelFact, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
@@ -80,7 +80,12 @@ impl<T: Tracker> TicketPush<'_, T> {
         let to_post: Vec<&(String, String)> = plan
             .comments
             .iter()
-            .filter(|(marker, _)| !remote.comments.iter().any(|c| c.contains(marker.as_str())))
+            .filter(|(marker, _)| {
+                !remote
+                    .comments
+                    .iter()
+                    .any(|c| c.body.contains(marker.as_str()))
+            })
             .collect();
         item.comments = to_post.len();
         if self.dry_run {
@@ -101,7 +106,7 @@ impl<T: Tracker> TicketPush<'_, T> {
                 let mine = now_there
                     .comments
                     .iter()
-                    .position(|c| c.contains(marker.as_str()));
+                    .position(|c| c.body.contains(marker.as_str()));
                 let earlier = self.unknown_records(&now_there.comments, mine)?;
                 if !earlier.is_empty() {
                     for id in ids.iter().flatten() {
@@ -207,11 +212,19 @@ impl<T: Tracker> TicketPush<'_, T> {
     /// The decision records in the ticket's comments (before comment `before`, when given)
     /// that this ledger does not know, on a line the plan writes: decisions another workspace
     /// pushed that this one has not synced. Each as a change standing for it, and why.
+    ///
+    /// Only records sync would apply count: written by a listed writer or by the account
+    /// pushing now (a team's workspaces push as one account), signed when the team has a key,
+    /// and decisions (a note claims nothing). Anything else that looks like a record is sync's
+    /// to report as forged; it never holds up a push.
     fn unknown_records(
         &self,
-        comments: &[String],
+        comments: &[RemoteComment],
         before: Option<usize>,
     ) -> Result<Vec<(RemoteChange, String)>> {
+        let trust = self.tracker.records();
+        let mut writers = trust.writers.clone();
+        writers.push(self.me.id.clone());
         let mut known: HashSet<String> = HashSet::new();
         for e in self.ledger.events_for_ticket(&self.plan.key)? {
             if let Some(h) = e
@@ -232,9 +245,20 @@ impl<T: Tracker> TicketPush<'_, T> {
             .collect();
         let mut out: Vec<(RemoteChange, String)> = Vec::new();
         let upto = before.unwrap_or(comments.len()).min(comments.len());
-        for body in &comments[..upto] {
-            for block in portcullis_core::record::find_blocks(body) {
-                let Ok(r) = block.decoded else { continue };
+        for c in &comments[..upto] {
+            for block in portcullis_core::record::find_blocks(&c.body) {
+                let Ok(r) = portcullis_core::record::check(
+                    &block,
+                    &self.plan.key,
+                    &c.author,
+                    &writers,
+                    trust.key.as_ref(),
+                ) else {
+                    continue;
+                };
+                if r.kind.decision().is_none() {
+                    continue;
+                }
                 let same_ticket = r.ticket.eq_ignore_ascii_case(&self.plan.key);
                 let same_line = r.line.as_deref().is_none_or(|l| lines.contains(l));
                 if !same_ticket || !same_line || known.contains(&r.event) {

@@ -175,6 +175,9 @@ pub struct GhComment {
     pub id: u64,
     #[serde(default)]
     pub body: Option<String>,
+    /// The author's login.
+    #[serde(default)]
+    pub author: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,6 +267,7 @@ impl From<models::issues::Comment> for GhComment {
         GhComment {
             id: c.id.into_inner(),
             body: c.body,
+            author: c.user.login,
         }
     }
 }
