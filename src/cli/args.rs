@@ -531,6 +531,20 @@ pub enum MeetingCommand {
         #[arg(long = "as", value_name = "NAME")]
         actor: Option<String>,
     },
+    /// Record a note on a ticket, in the open sitting if there is one (as the triage screen's
+    /// `n`). `push` writes it to the ticket with its record, so other workspaces have it too.
+    Note {
+        /// The ticket.
+        key: String,
+        /// The note's text.
+        text: String,
+        /// The release line (default: the policy's only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Who notes it (default: the workspace's user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
     /// The requests a meeting would take up: the triage screen's queue.
     Queue {
         /// The meeting's date (default: the open sitting's, else today).

@@ -40,16 +40,24 @@ pub fn render(r: &PushReport, format: Format, tracker: &str) -> String {
             clean(i.detail.as_deref().unwrap_or(""))
         ));
     }
+    let notes = |n: usize| match n {
+        0 => String::new(),
+        n => format!(" and {n} note(s)"),
+    };
     out.push_str(&if r.dry_run {
         format!(
-            "dry run: {} pending decision(s) on {} ticket(s) in {tracker}; nothing was written\n",
+            "dry run: {} pending decision(s){} on {} ticket(s) in {tracker}; nothing was written\n",
             r.pending,
+            notes(r.notes_pending),
             r.items.len()
         )
     } else {
         format!(
-            "pushed {} decision(s) to {tracker}; {} conflict(s), {} ticket(s) not in {tracker}\n",
-            r.pushed, r.conflicts, r.missing
+            "pushed {} decision(s){} to {tracker}; {} conflict(s), {} ticket(s) not in {tracker}\n",
+            r.pushed,
+            notes(r.notes),
+            r.conflicts,
+            r.missing
         )
     });
     out

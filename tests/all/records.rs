@@ -479,3 +479,51 @@ fn a_deleted_record_comment_keeps_the_decision_and_history_says_it_is_gone() {
         assert_eq!(gone, 1, "{h}");
     }
 }
+
+/// Notes travel with the ticket: `push` writes each note as a comment with its record, once,
+/// and another workspace's sync records the same note, by the same member.
+#[test]
+fn a_note_reaches_the_other_workspace_once() {
+    let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let (a, b) = (workspace(), workspace());
+    sync(&a, &server, &[]);
+    a.run(&[
+        "meeting",
+        "note",
+        "DM-100",
+        "the reporter will attach the logs",
+        "--as",
+        "mlindqvist",
+    ])
+    .ok();
+    let p = run_with(&a, &server, &["push"], &[]);
+    assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
+    assert!(p.stdout.contains("and 1 note(s)"), "{}", p.stdout);
+    let dm = server.issue("DM-100").unwrap();
+    assert_eq!(dm.comments.len(), 1, "{:?}", dm.comments);
+    assert!(dm.comments[0].contains("the reporter will attach the logs"));
+    // Pushed once: a second push writes nothing.
+    let again = run_with(&a, &server, &["push"], &[]);
+    assert!(again.stdout.contains("nothing to push"), "{}", again.stdout);
+    assert_eq!(server.issue("DM-100").unwrap().comments.len(), 1);
+
+    let r = sync(&b, &server, &[]);
+    assert_eq!(r["records_applied"], 1, "{r}");
+    let notes = |env: &TestEnv| -> Vec<serde_json::Value> {
+        history(env, "DM-100")["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "note")
+            .cloned()
+            .collect()
+    };
+    let nb = notes(&b);
+    assert_eq!(nb.len(), 1, "{nb:?}");
+    assert_eq!(nb[0]["note"], "the reporter will attach the logs");
+    assert_eq!(nb[0]["actor"], "Mara Lindqvist");
+    assert_eq!(sync(&a, &server, &[])["records_applied"], 0);
+    let na = notes(&a);
+    assert_eq!(na.len(), 1);
+    assert_eq!(na[0]["actor"], nb[0]["actor"], "the same member on both");
+}

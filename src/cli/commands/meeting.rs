@@ -253,6 +253,36 @@ fn meeting_command(ws: &Workspace, command: MeetingCommand) -> Result<u8> {
                 s
             }
         }
+        MeetingCommand::Note {
+            key,
+            text,
+            line,
+            actor,
+        } => {
+            let line = line_of(line.as_deref())?;
+            let actor = ws.actor(actor.as_deref())?;
+            if !ledger.ticket_keys()?.contains(&key) {
+                return Err(
+                    portcullis_ops::Error::input(format!("{key} is not in the ledger"))
+                        .hint("`portcullis sync --key KEY` brings it from the tracker")
+                        .into(),
+                );
+            }
+            let open = meeting::open_sitting(&ledger, &line)?;
+            meeting::note(
+                &mut ledger,
+                policy,
+                &line,
+                open.as_ref().map(|m| m.date),
+                &key,
+                &text,
+                &actor,
+            )?;
+            match open {
+                Some(m) => format!("Noted on {key}, in {}.\n", m.name()),
+                None => format!("Noted on {key}, outside a meeting.\n"),
+            }
+        }
         MeetingCommand::Queue { date, line, format } => {
             let line = line_of(line.as_deref())?;
             let date = match date {

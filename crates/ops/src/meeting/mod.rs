@@ -542,6 +542,8 @@ pub fn note(
     if text.is_empty() {
         return Err(Error::input("a note needs some text"));
     }
+    // A member is recorded under their committee name, whichever alias was typed.
+    let actor = member_name(policy, actor).unwrap_or_else(|| actor.to_string());
     ledger.append_all(
         policy,
         [NewEvent {
@@ -549,7 +551,7 @@ pub fn note(
             line: Some(line.to_string()),
             kind: kind::NOTE,
             source: source::LOCAL.into(),
-            actor: Some(actor.to_string()),
+            actor: Some(actor),
             at: now(),
             meeting,
             note: Some(text.to_string()),

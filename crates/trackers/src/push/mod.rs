@@ -31,6 +31,7 @@
 //!   and read the ticket again; the one whose claim came second deletes its comments and writes
 //!   no label, so the tracker holds one outcome.
 //! - Each pushed decision becomes a `push` event (one transaction per ticket).
+//! - Notes go too, each as a comment with its note record (`notes`), after the decisions.
 //! - A ticket the tracker does not have (deleted, moved) is recorded as gone (`ticket.gone`,
 //!   once), and its decisions stay pending: push reports them and fails.
 //!
@@ -42,8 +43,11 @@
 //! ticket in `ticket`; the plan and the loop over tickets are here.
 
 mod comment;
+mod notes;
 mod pending;
 mod ticket;
+
+pub use notes::{pending_notes_from, PendingNote};
 
 pub use comment::{comment_body, record_of};
 pub use pending::{pending_decisions, pending_from, PendingDecision, PENDING_KINDS};
@@ -178,6 +182,9 @@ pub struct PushReport {
     pub pushed: usize,
     pub conflicts: usize,
     pub missing: usize,
+    /// Notes not yet in the tracker, and those written (or found already there) now.
+    pub notes_pending: usize,
+    pub notes: usize,
     pub new_events: u64,
     pub items: Vec<PushItem>,
 }
@@ -189,6 +196,8 @@ impl PushReport {
         self.pushed += other.pushed;
         self.conflicts += other.conflicts;
         self.missing += other.missing;
+        self.notes_pending += other.notes_pending;
+        self.notes += other.notes;
         self.new_events += other.new_events;
         self.items.extend(other.items);
     }
@@ -251,6 +260,7 @@ pub async fn push<T: Tracker>(
         }
         report.items.push(item);
     }
+    notes::push_notes(ledger, policy, tracker, me, keys, &mut report).await?;
     Ok(report)
 }
 
