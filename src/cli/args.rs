@@ -449,13 +449,14 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum CredentialsCommand {
     /// Store one value read from standard input, e.g.
-    /// `printf %s "$TOKEN" | portcullis credentials set jira token`.
+    /// `printf %s "$TOKEN" | portcullis credentials set jira token`, or the team's key for
+    /// signing decision records: `portcullis credentials set team_key < key-file`.
     Set {
-        /// The table: `jira`, `github`, `confluence` or `notify.<name>`.
+        /// The table: `jira`, `github`, `confluence` or `notify.<name>`; or `team_key` alone.
         table: String,
         /// The key: `token` or `email` (jira), `token` (github), `token` or `user` (confluence),
         /// `url` or `token` (notify.<name>).
-        key: String,
+        key: Option<String>,
     },
     /// Which credentials file is used, and the keys it holds (never their values).
     Show,

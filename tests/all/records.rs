@@ -527,3 +527,42 @@ fn a_note_reaches_the_other_workspace_once() {
     assert_eq!(na.len(), 1);
     assert_eq!(na[0]["actor"], nb[0]["actor"], "the same member on both");
 }
+
+/// `credentials set team_key` stores the team's key at the top of the credentials file (where
+/// sync and push read it), next to the tables already there; `show` names it, never its value.
+#[test]
+fn credentials_set_stores_the_team_key_that_push_then_signs_with() {
+    const KEY: &str = "stdin-team-key-4c2b";
+    let server = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let a = workspace();
+    a.run_stdin(&["credentials", "set", "jira", "token"], &[], Some("tok"))
+        .ok();
+    let r = a.run_stdin(&["credentials", "set", "team_key"], &[], Some(KEY));
+    r.ok();
+    assert!(r.stdout.contains("stored team_key"), "{}", r.stdout);
+    let file = a.path().join(".config/portcullis/credentials.toml");
+    let t: toml::Table = std::fs::read_to_string(&file).unwrap().parse().unwrap();
+    assert_eq!(t["team_key"].as_str(), Some(KEY));
+    assert_eq!(t["jira"]["token"].as_str(), Some("tok"));
+    let show = a.run(&["credentials", "show"]);
+    show.ok();
+    assert!(show.stdout.contains("team_key = (set)"), "{}", show.stdout);
+    assert!(!show.stdout.contains(KEY));
+    // Any other table still needs its key.
+    let r = a.run_stdin(&["credentials", "set", "jira"], &[], Some("x"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("needs a key"), "{}", r.stderr);
+
+    sync(&a, &server, &[]);
+    a.run(&["decide", "approve", "DM-100", "--as", "mlindqvist"])
+        .ok();
+    let p = run_with(&a, &server, &["push"], &[]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    let line = record_line(&server, "DM-100");
+    let token = line
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches("{noformat}");
+    assert_eq!(token.split('.').count(), 3, "signed: {line}");
+}

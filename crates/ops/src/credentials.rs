@@ -297,7 +297,12 @@ fn check_credential_key(table: &str, key: &str) -> Result<Vec<String>> {
 /// atomically (a private temporary file renamed over it), so an interrupted write leaves the old
 /// file whole. Errors never quote a value.
 pub fn store_credential(path: &Path, table: &str, key: &str, value: &str) -> Result<()> {
-    let parts = check_credential_key(table, key)?;
+    // The team key is the one value outside a table.
+    let parts = if table.is_empty() && key == "team_key" {
+        Vec::new()
+    } else {
+        check_credential_key(table, key)?
+    };
     let value = value.trim();
     if value.is_empty() {
         return Err(Error::input("the value read from standard input is empty")

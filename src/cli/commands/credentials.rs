@@ -25,9 +25,20 @@ pub fn run(loc: &Locations, cmd: CredentialsCommand) -> Result<u8> {
                 .map_err(|e| {
                     Error::Problem(Problem::input("cannot read standard input").because(e))
                 })?;
+            let (table, key, name) = match key {
+                Some(k) => (table.clone(), k.clone(), format!("{table}.{k}")),
+                None if table == "team_key" => (String::new(), table.clone(), table.clone()),
+                None => {
+                    return Err(Error::Problem(
+                        Problem::input(format!("`credentials set {table}` needs a key")).hint(
+                            "e.g. `credentials set jira token`; only `team_key` stands alone",
+                        ),
+                    ))
+                }
+            };
             store_credential(&path, &table, &key, &value)?;
             print(&format!(
-                "stored {table}.{key} in {} (readable by you only)\n",
+                "stored {name} in {} (readable by you only)\n",
                 path.display()
             ))?;
             Ok(0)
