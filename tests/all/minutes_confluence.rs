@@ -35,7 +35,7 @@ fn workspace_under(pages: &ConfluenceServer, parent: Option<&str>) -> TestEnv {
     let path = env.path().join("portcullis.toml");
     let mut toml = std::fs::read_to_string(&path).unwrap();
     toml.push_str(&format!(
-        "\n[jira]\nurl = \"http://jira.invalid\"\nwriters = [\"portcullis-bot\", \"557058:bot\"]\n\n[confluence]\nurl = \"{}\"\nspace = \"DM\"\nmax_retries = 1\nbackoff_ms = 10\n{}",
+        "\n[jira]\nurl = \"http://jira.invalid\"\nwriters = [\"portcullis-bot\", \"557058:bot\"]\n\n[confluence]\nurl = \"{}\"\nspace = \"DM\"\nwriters = [\"portcullis-bot\"]\nmax_retries = 1\nbackoff_ms = 10\n{}",
         pages.url(),
         parent.map(|p| format!("parent = \"{p}\"\n")).unwrap_or_default()
     ));
@@ -499,4 +499,57 @@ fn minutes_published_through_cloud_v2_are_imported_through_data_center() {
         a.run(&["minutes"]).ok().stdout,
         b.run(&["minutes"]).ok().stdout
     );
+}
+
+/// Whose meeting records are applied: without a team key, only a page whose latest version is
+/// by one of `[confluence] writers` (a page anyone edited last is refused, naming them); with
+/// a team key, a record signed with it, even after a person annotated the page.
+#[test]
+fn a_meeting_record_is_applied_from_a_listed_writer_or_signed_with_the_team_key() {
+    let jira = JiraServer::start(config(Flavor::DataCenter), campaign(), 0).unwrap();
+    let pages = confluence();
+    let (a, b) = (workspace(&pages), workspace(&pages));
+    sync(&a, &jira, &[]);
+    hold_meeting(&a, &jira, "DM-100");
+    let title = "Backport committee v23: meeting of 2026-11-24";
+    let annotate = || {
+        let page = pages.page("DM", title).unwrap();
+        let body = format!("<p>Action items below.</p>{}", page.current().body);
+        pages.edit_page(page.id, &body, "someone");
+    };
+
+    // No key: A publishes, someone annotates the page, B refuses the record and says by whom.
+    run(&a, &jira, &["minutes", "--publish"], PAGE_TOKEN).ok();
+    annotate();
+    sync(&b, &jira, &[]);
+    let i = run(&b, &jira, &["minutes", "--import"], PAGE_TOKEN);
+    assert!(
+        i.ok()
+            .stdout
+            .contains("latest version is by someone, who is not one of [confluence] writers")
+            && i.stdout.contains("0 sitting(s) imported"),
+        "{}",
+        i.stdout
+    );
+
+    // With the team key, A's record is signed: the annotation no longer matters, and a record
+    // without the signature would be refused.
+    let key = [
+        ("PORTCULLIS_TEAM_KEY", "minutes-team-key-9e1"),
+        ("PORTCULLIS_CONFLUENCE_TOKEN", PAGE_TOKEN),
+    ];
+    let p = run_with(&a, &jira, &["minutes", "--publish"], &key);
+    p.ok();
+    annotate();
+    let i = run_with(&b, &jira, &["minutes", "--import"], &key);
+    assert!(
+        i.ok().stdout.contains("1 sitting(s) imported"),
+        "{}",
+        i.stdout
+    );
+    assert!(
+        !i.stdout.contains("minutes-team-key-9e1") && !p.stdout.contains("minutes-team-key-9e1")
+    );
+    let page = pages.page("DM", title).unwrap();
+    assert!(!page.current().body.contains("minutes-team-key-9e1"));
 }

@@ -150,6 +150,11 @@ pub struct ConfluenceConfig {
     /// The title of the page the meeting pages go under (default: the space's top level).
     #[serde(default)]
     pub parent: Option<String>,
+    /// The accounts whose pages' meeting records `minutes --import` applies when the team has
+    /// no key (Data Center user names, Cloud account ids). With a team key, a record signed
+    /// with it is applied whoever edited the page last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writers: Vec<String>,
     /// Per-request timeout.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
@@ -169,6 +174,7 @@ impl ConfluenceConfig {
             space: space.into(),
             flavor: None,
             parent: None,
+            writers: Vec::new(),
             timeout_seconds: default_timeout(),
             max_retries: default_retries(),
             backoff_ms: default_backoff(),

@@ -72,6 +72,9 @@ pub struct PageInfo {
     pub id: String,
     pub title: String,
     pub version: u64,
+    /// Who wrote its latest version (Data Center user name, Cloud account id; empty when the
+    /// server does not say).
+    pub author: String,
     /// The storage-format body (empty when not asked for).
     pub body: String,
 }
@@ -503,6 +506,15 @@ fn page_info(v: &Value) -> PageInfo {
         },
         title: v["title"].as_str().unwrap_or("").to_string(),
         version: v["version"]["number"].as_u64().unwrap_or(0),
+        author: [
+            "/version/by/username",
+            "/version/by/accountId",
+            "/version/authorId",
+        ]
+        .iter()
+        .find_map(|p| v.pointer(p).and_then(Value::as_str))
+        .unwrap_or("")
+        .to_string(),
         body: v["body"]["storage"]["value"]
             .as_str()
             .unwrap_or("")

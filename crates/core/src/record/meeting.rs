@@ -7,16 +7,21 @@
 //! a digest of that text (the first 16 bytes of its SHA-256, in hex):
 //!
 //! ```text
-//! portcullismeeting v1 <base64url JSON>.<digest>
+//! portcullismeeting v1 <base64url JSON>[.<hmac>].<digest>
 //! ```
 //!
-//! A record edited by hand, cut short, of an unknown version or not made by portcullis is a
-//! [`Rejection`] when read, never applied.
+//! With a team key the payload is signed (HMAC-SHA256, as decision records are). A record
+//! edited by hand, cut short, of an unknown version or not made by portcullis is a
+//! [`Rejection`] when read, never applied; so is, under a team key, one unsigned or signed
+//! without it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{b64, digest_of, Rejection, DIGEST_HEX};
+use hmac::Mac;
+
+use super::{b64, digest_of, mac_of, Rejection, DIGEST_HEX};
+use crate::secret::Secret;
 
 /// The marker of a meeting record (one word, like the decision records' Jira marker).
 pub const MEETING_MARKER: &str = "portcullismeeting";
@@ -61,28 +66,34 @@ fn canonical(r: &MeetingRecord) -> String {
     serde_json::to_string(r).unwrap_or_default()
 }
 
-/// The record's text: `portcullismeeting v1 <payload>.<digest>`, on one line.
-pub fn encode_meeting(r: &MeetingRecord) -> String {
-    let payload = b64::encode(canonical(r).as_bytes());
-    let digest = digest_of(&payload);
-    format!("{MEETING_MARKER} v{} {payload}.{digest}", super::VERSION)
+/// The record's text: `portcullismeeting v1 <payload>[.<hmac>].<digest>`, on one line, signed
+/// when a team key is given.
+pub fn encode_meeting(r: &MeetingRecord, key: Option<&Secret>) -> String {
+    let mut signed = b64::encode(canonical(r).as_bytes());
+    if let Some(k) = key {
+        let mac = hex::encode(mac_of(k, &signed).finalize().into_bytes());
+        signed.push('.');
+        signed.push_str(&mac);
+    }
+    let digest = digest_of(&signed);
+    format!("{MEETING_MARKER} v{} {signed}.{digest}", super::VERSION)
 }
 
 /// Every meeting record in a text (a page body), in order, each decoded or the reason it is
-/// not applied.
-pub fn find_meetings(text: &str) -> Vec<Result<MeetingRecord, Rejection>> {
+/// not applied; under a team key, only those it signed are applied.
+pub fn find_meetings(text: &str, key: Option<&Secret>) -> Vec<Result<MeetingRecord, Rejection>> {
     let lower = text.to_ascii_lowercase();
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(i) = lower[from..].find(MEETING_MARKER) {
         let end = from + i + MEETING_MARKER.len();
-        out.push(decode_after(&text[end..]));
+        out.push(decode_after(&text[end..], key));
         from = end;
     }
     out
 }
 
-fn decode_after(rest: &str) -> Result<MeetingRecord, Rejection> {
+fn decode_after(rest: &str, key: Option<&Secret>) -> Result<MeetingRecord, Rejection> {
     let rest = rest.trim_start_matches([' ', '\t']);
     let version: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
     let after = rest[version.len()..].trim_start_matches([' ', '\t']);
@@ -97,14 +108,26 @@ fn decode_after(rest: &str) -> Result<MeetingRecord, Rejection> {
         }
         _ => return Err(Rejection::Truncated),
     }
-    let Some((payload, digest)) = body.rsplit_once('.') else {
+    let Some((signed, digest)) = body.rsplit_once('.') else {
         return Err(Rejection::Truncated);
     };
     if digest.len() < DIGEST_HEX {
         return Err(Rejection::Truncated);
     }
-    if digest.len() != DIGEST_HEX || digest_of(payload) != digest {
+    if digest.len() != DIGEST_HEX || digest_of(signed) != digest {
         return Err(Rejection::Edited);
+    }
+    let (payload, mac) = match signed.split_once('.') {
+        Some((p, m)) => (p, Some(m)),
+        None => (signed, None),
+    };
+    if let Some(k) = key {
+        let bytes = mac
+            .ok_or(Rejection::Unsigned)
+            .and_then(|m| hex::decode(m).map_err(|_| Rejection::BadSignature))?;
+        mac_of(k, payload)
+            .verify_slice(&bytes)
+            .map_err(|_| Rejection::BadSignature)?;
     }
     b64::decode(payload)
         .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -143,28 +166,46 @@ mod tests {
 
     #[test]
     fn a_meeting_record_reads_back_from_a_page() {
-        let text = format!("<p>x</p><![CDATA[{}]]>", encode_meeting(&sample()));
-        assert_eq!(find_meetings(&text), vec![Ok(sample())]);
+        let text = format!("<p>x</p><![CDATA[{}]]>", encode_meeting(&sample(), None));
+        assert_eq!(find_meetings(&text, None), vec![Ok(sample())]);
     }
 
     #[test]
     fn an_edited_truncated_or_unknown_record_is_rejected() {
-        let good = encode_meeting(&sample());
+        let good = encode_meeting(&sample(), None);
         let (head, digest) = good.rsplit_once('.').unwrap();
         let mut edited = head.to_string();
         edited.insert(head.len() - 3, 'A');
         edited.push('.');
         edited.push_str(digest);
-        assert_eq!(find_meetings(&edited), vec![Err(Rejection::Edited)]);
+        assert_eq!(find_meetings(&edited, None), vec![Err(Rejection::Edited)]);
         assert_eq!(
-            find_meetings(&good[..good.len() - 5]),
+            find_meetings(&good[..good.len() - 5], None),
             vec![Err(Rejection::Truncated)]
         );
         let v2 = good.replace(" v1 ", " v2 ");
         assert_eq!(
-            find_meetings(&v2),
+            find_meetings(&v2, None),
             vec![Err(Rejection::UnknownVersion("v2".into()))]
         );
-        assert!(find_meetings("no record here").is_empty());
+        assert!(find_meetings("no record here", None).is_empty());
+    }
+
+    #[test]
+    fn under_a_team_key_only_a_record_it_signed_is_applied() {
+        let key = Secret::new("team-key-1".to_string());
+        let other = Secret::new("another-key".to_string());
+        let signed = encode_meeting(&sample(), Some(&key));
+        assert_eq!(find_meetings(&signed, Some(&key)), vec![Ok(sample())]);
+        // A signed record still reads without a key (the key only adds a check).
+        assert_eq!(find_meetings(&signed, None), vec![Ok(sample())]);
+        assert_eq!(
+            find_meetings(&signed, Some(&other)),
+            vec![Err(Rejection::BadSignature)]
+        );
+        assert_eq!(
+            find_meetings(&encode_meeting(&sample(), None), Some(&key)),
+            vec![Err(Rejection::Unsigned)]
+        );
     }
 }

@@ -33,13 +33,15 @@ use serde_json::json;
 
 use super::{meetings, minutes, Minutes, SittingMinutes};
 use crate::config::ConfluenceConfig;
-use crate::credentials::confluence_credentials;
+use crate::credentials::{confluence_credentials, team_key};
 use crate::workspace::Workspace;
 use crate::{Error, Result};
 use portcullis_core::event::{kind, Event, NewEvent};
 use portcullis_core::record::meeting::{
     encode_meeting, find_meetings, AttendanceRecord, MeetingRecord, SittingRecord,
 };
+use portcullis_core::record::Rejection;
+use portcullis_core::secret::Secret;
 use portcullis_ledger::Ledger;
 use portcullis_trackers::confluence::{escape, Confluence, ConfluenceOptions};
 
@@ -178,7 +180,7 @@ fn render_sitting(s: &mut String, sm: &SittingMinutes) {
 
 /// The minutes as a Confluence storage-format page, with the machine-readable record at the
 /// end. Every text from the ledger (ticket summaries, reasons, names) is escaped.
-pub fn render_minutes_storage(m: &Minutes) -> String {
+pub fn render_minutes_storage(m: &Minutes, key: Option<&Secret>) -> String {
     let mt = &m.meeting;
     let open = m.sittings.iter().any(|x| x.meeting.is_open());
     let mut s = format!(
@@ -261,7 +263,7 @@ pub fn render_minutes_storage(m: &Minutes) -> String {
     // base64url and hex never contain `]]>`.
     s.push_str(&format!(
         "<ac:structured-macro ac:name=\"expand\"><ac:parameter ac:name=\"title\">Machine-readable record (portcullis)</ac:parameter><ac:rich-text-body><ac:structured-macro ac:name=\"code\"><ac:plain-text-body><![CDATA[{}]]></ac:plain-text-body></ac:structured-macro></ac:rich-text-body></ac:structured-macro>",
-        encode_meeting(&meeting_record(m))
+        encode_meeting(&meeting_record(m), key)
     ));
     s
 }
@@ -300,7 +302,8 @@ pub fn publish(ws: &Workspace, line: &str, date: Option<NaiveDate>) -> Result<Pu
         minutes(&ledger, line, date)?
     };
     let title = page_title(line, m.meeting.date);
-    let body = render_minutes_storage(&m);
+    let key = team_key(ws.credentials_file().as_deref())?;
+    let body = render_minutes_storage(&m, key.as_ref());
     let client = client(ws, &c)?;
     let rt = crate::tracker::runtime()?;
     let published = rt.block_on(async {
@@ -344,11 +347,24 @@ pub fn import(ws: &Workspace) -> Result<ImportReport> {
         pages: pages.len(),
         ..ImportReport::default()
     };
+    let key = team_key(ws.credentials_file().as_deref())?;
     let mut records = Vec::new();
     for p in &pages {
-        for r in find_meetings(&p.body) {
-            match r {
+        for r in find_meetings(&p.body, key.as_ref()) {
+            match r.and_then(|r| trusted(&c, key.is_some(), &p.author).map(|()| r)) {
                 Ok(r) => records.push((p.id.clone(), r)),
+                Err(Rejection::UnlistedWriter) => report.rejected.push((
+                    p.title.clone(),
+                    format!(
+                        "the page's latest version is by {}, who is not one of [confluence] \
+                         writers (and the team has no key to sign records with)",
+                        if p.author.is_empty() {
+                            "someone unnamed"
+                        } else {
+                            &p.author
+                        }
+                    ),
+                )),
                 Err(why) => report.rejected.push((p.title.clone(), why.to_string())),
             }
         }
@@ -372,6 +388,18 @@ pub fn import(ws: &Workspace) -> Result<ImportReport> {
     }
     report.events = ledger.append_all(&ws.policy, events)?;
     Ok(report)
+}
+
+/// Whether a meeting record on a page by `author` (its latest version's) is to be applied:
+/// signed with the team key (checked when read), or, without a key, on a page last written by
+/// one of `[confluence] writers`. Under a key a person may annotate the page; without one the
+/// account that published it is all that vouches for the record.
+fn trusted(c: &ConfluenceConfig, signed: bool, author: &str) -> std::result::Result<(), Rejection> {
+    if signed || c.writers.iter().any(|w| w.eq_ignore_ascii_case(author)) {
+        Ok(())
+    } else {
+        Err(Rejection::UnlistedWriter)
+    }
 }
 
 /// The dedup key of an imported meeting event.
