@@ -11,9 +11,9 @@ use portcullis_testkit::jira_server::{seed_issue, Flavor, JiraServer};
 use crate::harness::{Run, TestEnv};
 use crate::jira_live::{campaign, config, run_with, sync, t};
 
-const PAGE_TOKEN: &str = "conf-S3CRET-77a1";
+pub(crate) const PAGE_TOKEN: &str = "conf-S3CRET-77a1";
 
-fn confluence() -> ConfluenceServer {
+pub(crate) fn confluence() -> ConfluenceServer {
     ConfluenceServer::start(confluence_server::Config {
         users: vec![confluence_server::User {
             token: PAGE_TOKEN.into(),

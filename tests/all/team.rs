@@ -49,6 +49,10 @@ fn run(env: &TestEnv, dir: &str, server: &JiraServer, args: &[&str]) -> Run {
         ("PORTCULLIS_JIRA_URL", server.url()),
         ("PORTCULLIS_JIRA_TOKEN", TOKEN.to_string()),
         ("PORTCULLIS_JIRA_EMAIL", EMAIL.to_string()),
+        (
+            "PORTCULLIS_CONFLUENCE_TOKEN",
+            crate::minutes_confluence::PAGE_TOKEN.to_string(),
+        ),
     ];
     let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     env.run_env_in(dir, args, &refs)
@@ -87,6 +91,11 @@ fn git(dir: &std::path::Path, args: &[&str]) {
 /// manager's and the bot's in subdirectories over the same policy; all trust the pushing
 /// account and read the published manifests.
 fn team() -> TestEnv {
+    team_with("")
+}
+
+/// [`team`], with more configuration shared by the three (e.g. a `[confluence]` table).
+fn team_with(more: &str) -> TestEnv {
     let env = crate::verify::workspace(&["pkg", "other"], "");
     let mut a = crate::verify::repo(&env, "pkg");
     let mut b = crate::verify::repo(&env, "other");
@@ -107,7 +116,8 @@ fn team() -> TestEnv {
     let published = env.path().join("published");
     std::fs::create_dir_all(&published).unwrap();
     git(&published, &["init", "-q", "-b", "main"]);
-    let shared = "[jira]\nurl = \"http://jira.invalid\"\nwriters = [\"portcullis-bot\"]\n";
+    let shared =
+        format!("[jira]\nurl = \"http://jira.invalid\"\nwriters = [\"portcullis-bot\"]\n{more}");
     let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
     env.write(
         "portcullis.toml",
@@ -131,7 +141,12 @@ fn team() -> TestEnv {
 /// --format json` (event sequence numbers and when each entered the ledger left out: they are
 /// local) and `releases --format json` (without sequence numbers).
 fn picture(env: &TestEnv, dir: &str, server: &JiraServer) -> Value {
-    let status = json(&ok(run(env, dir, server, &["status", "--format", "json"])));
+    picture_by(&|args| run(env, dir, server, args))
+}
+
+/// [`picture`], running the commands with `run` (and the minutes of the latest meeting).
+fn picture_by(run: &dyn Fn(&[&str]) -> Run) -> Value {
+    let status = json(&ok(run(&["status", "--format", "json"])));
     let mut keys: Vec<String> = status["tickets"]
         .as_array()
         .unwrap()
@@ -141,26 +156,28 @@ fn picture(env: &TestEnv, dir: &str, server: &JiraServer) -> Value {
     keys.sort();
     let mut history = serde_json::Map::new();
     for k in &keys {
-        let mut h = json(&ok(run(
-            env,
-            dir,
-            server,
-            &["history", k, "--format", "json"],
-        )));
+        let mut h = json(&ok(run(&["history", k, "--format", "json"])));
         provenance(&mut h);
         strip(&mut h);
         history.insert(k.clone(), h);
     }
-    let mut releases = json(&ok(run(
-        env,
-        dir,
-        server,
-        &["releases", "--format", "json"],
-    )));
+    let mut releases = json(&ok(run(&["releases", "--format", "json"])));
     strip(&mut releases);
     let mut status = status;
     strip(&mut status);
-    serde_json::json!({ "status": status, "history": history, "releases": releases })
+    // The minutes of the latest meeting, where one was held or imported.
+    let m = run(&["minutes", "--format", "json"]);
+    let mut minutes = match m.code {
+        0 => json(&m),
+        _ => Value::Null,
+    };
+    strip(&mut minutes);
+    serde_json::json!({
+        "status": status,
+        "history": history,
+        "releases": releases,
+        "minutes": minutes,
+    })
 }
 
 /// Leave out where this ledger learned each event, which differs by nature between the
@@ -174,7 +191,7 @@ fn provenance(history: &mut Value) {
     timeline.retain(|e| e["kind"] != "push");
     for e in timeline {
         let m = e.as_object_mut().unwrap();
-        if m["kind"] == "decision" {
+        if m["kind"] == "decision" || m["kind"] == "note" {
             m.remove("source");
             if let Some(Value::String(w)) = m.get_mut("what") {
                 if let Some(i) = w.find(" [from its record in ") {
@@ -231,7 +248,11 @@ fn sync_and_verify(env: &TestEnv, dir: &str, server: &JiraServer) {
 #[test]
 fn issue_17_the_chair_the_release_manager_and_the_bot_hold_the_same_record() {
     let server = JiraServer::start(config(Flavor::DataCenter), tickets(), 0).unwrap();
-    let env = team();
+    let pages = crate::minutes_confluence::confluence();
+    let env = team_with(&format!(
+        "[confluence]\nurl = \"{}\"\nspace = \"DM\"\nwriters = [\"portcullis-bot\"]\n",
+        pages.url()
+    ));
     for dir in TEAM {
         sync_and_verify(&env, dir, &server);
     }
@@ -283,6 +304,7 @@ fn issue_17_the_chair_the_release_manager_and_the_bot_hold_the_same_record() {
     }
     ok(run(&env, CHAIR, &server, &["meeting", "close"]));
     ok(run(&env, CHAIR, &server, &["push"]));
+    ok(run(&env, CHAIR, &server, &["minutes", "--publish"]));
 
     // The release manager learns the decisions, cuts, publishes the manifest and pushes what
     // the cut marked done.
@@ -304,6 +326,7 @@ fn issue_17_the_chair_the_release_manager_and_the_bot_hold_the_same_record() {
     for _ in 0..2 {
         for dir in [BOT, CHAIR, RM] {
             sync_and_verify(&env, dir, &server);
+            ok(run(&env, dir, &server, &["minutes", "--import"]));
         }
     }
     let origin = picture(&env, CHAIR, &server);
@@ -314,6 +337,12 @@ fn issue_17_the_chair_the_release_manager_and_the_bot_hold_the_same_record() {
         assert!(d.is_empty(), "{}", d.join("\n"));
     }
     // The facts the comparison stands on.
+    let minutes = &origin["minutes"];
+    assert_eq!(
+        minutes["decisions"].as_array().map(Vec::len),
+        Some(3),
+        "{minutes}"
+    );
     let releases = &origin["releases"];
     assert_eq!(releases.as_array().map(Vec::len), Some(1), "{releases}");
     let rows = origin["status"]["tickets"].as_array().unwrap();
@@ -545,4 +574,102 @@ fn a_forged_record_by_an_unlisted_account_never_holds_up_a_push() {
         .unwrap()
         .clone();
     assert_eq!(row["state"], "approved", "{row}");
+}
+
+/// Issue 17 on GitHub: the chair, the release manager and the bot each sync the same two
+/// repositories of the GitHub test server into their own ledgers. The chair's meeting decides
+/// (an approval with its target, a rejection, a deferral, a note) and pushes; after the others
+/// sync, `status`, `history` (reasons and notes included) and `releases` are the same on the
+/// three, and none has a violation the chair does not have.
+#[test]
+fn issue_17_on_github_three_workspaces_hold_the_same_record() {
+    use crate::github;
+    use portcullis_testkit::github_server::GithubServer;
+    let server = GithubServer::start(github::config(), github::campaign(), 0).unwrap();
+    let writers = "writers = [\"portcullis-bot\"]\n";
+    let team: Vec<TestEnv> = (0..3)
+        .map(|_| github::workspace(&server, writers))
+        .collect();
+    let gh = |env: &TestEnv, args: &[&str]| ok(github::run(env, args, &[]));
+    for w in &team {
+        github::sync(w, &[]);
+    }
+    let chair = &team[0];
+    gh(
+        chair,
+        &[
+            "meeting",
+            "open",
+            "--attendee",
+            "mlindqvist",
+            "--attendee",
+            "tokafor",
+        ],
+    );
+    for args in [
+        &[
+            "decide",
+            "approve",
+            "daf_butler#1",
+            "--note",
+            "needed for the coadds",
+        ][..],
+        &[
+            "decide",
+            "reject",
+            "pipe_tasks#11",
+            "--note",
+            "too risky for a patch release",
+        ],
+        &[
+            "decide",
+            "defer",
+            "daf_butler#4",
+            "--until",
+            "2026-12-15",
+            "--note",
+            "after the schema review",
+        ],
+        &[
+            "meeting",
+            "note",
+            "daf_butler#1",
+            "the reporter will verify",
+        ],
+    ] {
+        gh(chair, args);
+    }
+    gh(chair, &["meeting", "close"]);
+    gh(chair, &["push"]);
+    for _ in 0..2 {
+        for w in &team {
+            github::sync(w, &[]);
+        }
+    }
+    let origin = picture_by(&|args| github::run(chair, args, &[]));
+    for (i, w) in team.iter().enumerate().skip(1) {
+        let mut other = picture_by(&|args| github::run(w, args, &[]));
+        // Meetings travel through Confluence (the Jira team test): here only the chair held one.
+        other["minutes"] = origin["minutes"].clone();
+        let mut d = Vec::new();
+        diff(&origin, &other, &format!("workspace {i}"), &mut d);
+        assert!(d.is_empty(), "{}", d.join("\n"));
+    }
+    let rows = origin["status"]["tickets"].as_array().unwrap();
+    let state = |k: &str| {
+        rows.iter()
+            .find(|r| r["key"] == k)
+            .unwrap_or_else(|| panic!("{k}: {rows:?}"))["state"]
+            .clone()
+    };
+    assert_eq!(state("daf_butler#1"), "approved");
+    assert_eq!(state("pipe_tasks#11"), "rejected");
+    assert_eq!(state("daf_butler#4"), "deferred");
+    let notes = origin["history"]["daf_butler#1"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "note")
+        .count();
+    assert_eq!(notes, 1, "the note travels too");
 }

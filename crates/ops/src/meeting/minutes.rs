@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{meetings, Meeting};
 use crate::{Error, Result};
 use portcullis_core::event::{
-    is_out_of_meeting, is_provisional, kind, ratified_decisions, sitting_of, source,
+    is_out_of_meeting, is_provisional, key_order, kind, ratified_decisions, sitting_of, source,
     undone_decisions, Event,
 };
 use portcullis_ledger::Ledger;
@@ -213,7 +213,7 @@ fn minutes_decisions(events: &[Event], m: &Meeting) -> Vec<(Event, bool)> {
         .filter(|e| e.kind == kind::DECISION_UNDONE)
         .filter_map(|e| e.payload.get("undoes_event").and_then(Value::as_str))
         .collect();
-    events
+    let mut out = events
         .iter()
         .filter(|e| {
             e.kind == kind::DECISION
@@ -229,7 +229,21 @@ fn minutes_decisions(events: &[Event], m: &Meeting) -> Vec<(Event, bool)> {
                 undone.contains(&e.seq) || origin.is_some_and(|h| undone_hashes.contains(&h));
             (e.clone(), taken_back)
         })
-        .collect()
+        .collect::<Vec<_>>();
+    // In the order they were taken, the same on every workspace: decisions read back from the
+    // tracker enter a ledger in the order sync meets them, and carry their original time;
+    // decisions of the same millisecond go by ticket.
+    out.sort_by(|(a, _), (b, _)| {
+        a.at.cmp(&b.at)
+            .then_with(|| {
+                key_order(
+                    a.ticket.as_deref().unwrap_or(""),
+                    b.ticket.as_deref().unwrap_or(""),
+                )
+            })
+            .then(a.seq.cmp(&b.seq))
+    });
+    out
 }
 
 /// A sitting's attendance, quorum, chair, arrivals and departures, as Markdown lines.
