@@ -264,8 +264,7 @@ fn meeting_command(ws: &Workspace, command: MeetingCommand) -> Result<u8> {
             if !ledger.ticket_keys()?.contains(&key) {
                 return Err(
                     portcullis_ops::Error::input(format!("{key} is not in the ledger"))
-                        .hint("`portcullis sync --key KEY` brings it from the tracker")
-                        .into(),
+                        .hint("`portcullis sync --key KEY` brings it from the tracker"),
                 );
             }
             let open = meeting::open_sitting(&ledger, &line)?;

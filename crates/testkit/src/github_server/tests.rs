@@ -1221,10 +1221,12 @@ async fn the_typed_client_writes_labels_and_comments() {
     );
     let id = client.add_comment(repo, 2, "hello").await.expect("comment");
     assert!(id > 0);
-    assert_eq!(
-        client.comment_bodies(repo, 2).await.expect("comments"),
-        ["hello"]
-    );
+    let comments = client.comment_bodies(repo, 2).await.expect("comments");
+    let got: Vec<(&str, &str)> = comments
+        .iter()
+        .map(|c| (c.author.as_str(), c.body.as_str()))
+        .collect();
+    assert_eq!(got, [("portcullis-bot", "hello")], "with its author");
     let page = client
         .list_issues(repo, Some("backport-v23"), None)
         .await
