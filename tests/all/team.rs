@@ -673,3 +673,72 @@ fn issue_17_on_github_three_workspaces_hold_the_same_record() {
         .count();
     assert_eq!(notes, 1, "the note travels too");
 }
+
+/// The claim path of two pushes at once, made certain: another workspace's record lands on the
+/// ticket after this push's first read and just before its comment. The push reads the ticket
+/// again, finds the earlier claim, takes its own comment back and writes no label: the tracker
+/// holds one outcome, and this workspace reports a conflict.
+#[test]
+fn a_push_whose_claim_comes_second_takes_its_comment_back_and_writes_nothing() {
+    use portcullis_core::record::{encode, Form, Record, RecordKind, Standing};
+    let server = JiraServer::start(config(Flavor::DataCenter), tickets(), 0).unwrap();
+    let env = team();
+    sync_and_verify(&env, RM, &server);
+    ok(run(
+        &env,
+        RM,
+        &server,
+        &[
+            "decide",
+            "reject",
+            "DM-103",
+            "--note",
+            "the release manager says no",
+        ],
+    ));
+    let first = Record {
+        ticket: "DM-103".into(),
+        kind: RecordKind::Approve,
+        standing: Standing::Final,
+        line: Some("v23".into()),
+        target: None,
+        until: None,
+        member: Some("Mara Lindqvist".into()),
+        meeting: None,
+        provisional_in: None,
+        reason: Some("the chair says yes".into()),
+        event: "cd".repeat(32),
+        undoes: None,
+        at: t("2026-11-20T10:00:00Z"),
+    };
+    server.comment_first(
+        "DM-103",
+        "portcullis-bot",
+        &format!(
+            "Backport steering committee outside a meeting: APPROVED …\n{}",
+            encode(&first, Form::Jira, None)
+        ),
+    );
+    let p = run(&env, RM, &server, &["push"]);
+    assert_eq!(p.code, 1, "{}\n{}", p.stdout, p.stderr);
+    assert!(p.stdout.contains("CONFLICT"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("another workspace pushed a decision on it (approve by Mara Lindqvist"),
+        "{}",
+        p.stdout
+    );
+    let dm = server.issue("DM-103").unwrap();
+    assert_eq!(
+        dm.comments.len(),
+        1,
+        "only the first claim: {:?}",
+        dm.comments
+    );
+    assert!(dm.comments[0].contains("APPROVED"), "{:?}", dm.comments);
+    assert!(
+        dm.labels.iter().any(|l| l == "backport-v23"),
+        "the rejection removed no label: {:?}",
+        dm.labels
+    );
+}

@@ -1143,6 +1143,9 @@ fn add_comment(
             &[("comment", "Comment body can not be empty!")],
         ));
     }
+    if let Some((user, body)) = shared.take_before_comment(&issue.key) {
+        shared.comment_as(&issue.key, &user, &body);
+    }
     let now = shared.now();
     let comment = {
         let mut store = shared.store();

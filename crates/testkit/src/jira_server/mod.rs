@@ -251,6 +251,9 @@ pub(crate) struct Shared {
     faults: Mutex<Vec<FaultRule>>,
     requests: Mutex<Requests>,
     clock: Mutex<Option<DateTime<Utc>>>,
+    /// A comment (key, author, body) someone else posts just before the next comment on that
+    /// issue: a race between two writers, made certain.
+    before_comment: Mutex<Option<(String, String, String)>>,
 }
 
 #[derive(Default)]
@@ -376,6 +379,15 @@ impl Shared {
             .is_some()
     }
 
+    /// The comment to post first when the next comment on `key` arrives (once), if it is that.
+    pub fn take_before_comment(&self, key: &str) -> Option<(String, String)> {
+        let mut slot = lock(&self.before_comment);
+        match slot.as_ref() {
+            Some((k, _, _)) if k == key => slot.take().map(|(_, who, body)| (who, body)),
+            _ => None,
+        }
+    }
+
     /// Delete the comments of an issue whose text contains `text`; how many.
     pub fn delete_comments_with(&self, key: &str, text: &str) -> usize {
         let now = self.now();
@@ -465,6 +477,7 @@ impl JiraServer {
             faults: Mutex::default(),
             requests: Mutex::default(),
             clock: Mutex::default(),
+            before_comment: Mutex::default(),
         });
         shared
             .add_seeds(issues)
@@ -550,6 +563,12 @@ impl JiraServer {
             self.shared.comment_as(key, user, body),
             "JiraServer::comment_as: no issue {key}"
         );
+    }
+
+    /// Make a race certain: when the next comment on `key` arrives, the person called `user`
+    /// posts `body` on it first (once), after the writer's last read and before its comment.
+    pub fn comment_first(&self, key: &str, user: &str, body: &str) {
+        *lock(&self.shared.before_comment) = Some((key.into(), user.into(), body.into()));
     }
 
     /// Delete the comments of an issue whose text contains `text`, as a person with the right
