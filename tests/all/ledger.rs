@@ -107,12 +107,7 @@ fn tampering_is_detected() {
     let env = demo_env();
     let l = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
     let mut e = l.events_for_ticket("DM-32144").unwrap().remove(0);
-    let prev: String = l
-        .conn()
-        .query_row("SELECT hash FROM events WHERE seq = ?1", [e.seq - 1], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let prev: String = l.event_hash_of(e.seq - 1).unwrap().unwrap();
     drop(l);
     e.actor = Some("someone-else".into());
     let h = portcullis_ledger::event_hash(&prev, &e);
