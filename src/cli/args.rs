@@ -20,13 +20,13 @@ use portcullis_ops::workspace::Locations;
 Start with `portcullis demo`, or `portcullis init` in a new directory."
 )]
 pub struct Cli {
-    /// The ledger file (overrides the workspace config).
+    /// The ledger file, or a postgresql:// URL (overrides the workspace config).
     #[arg(
         long,
         global = true,
         env = "PORTCULLIS_DB",
         hide_env_values = true,
-        value_name = "FILE"
+        value_name = "FILE|URL"
     )]
     pub db: Option<PathBuf>,
     /// The workspace config (default: portcullis.toml here or in a parent directory).

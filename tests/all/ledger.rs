@@ -1,4 +1,6 @@
-//! The ledger: append-only, rebuild equality, tamper detection, and files it must refuse.
+//! The ledger: append-only, rebuild equality, tamper detection, and files it must refuse. The
+//! tests of what both backends do run on SQLite and again on PostgreSQL (`…_on_postgres`: the
+//! demo's ledger moved to a database of the test server, see `TestEnv::use_postgres`).
 
 use crate::harness::TestEnv;
 
@@ -8,9 +10,50 @@ fn demo_env() -> TestEnv {
     env
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn demo_env_on(b: Backend) -> TestEnv {
+    let env = demo_env();
+    if b == Backend::Postgres {
+        env.use_postgres();
+    }
+    env
+}
+
+/// `sql` with the append-only trigger `trigger` out of the way (as someone tampering would).
+fn unguarded(env: &TestEnv, trigger: &str, sql: &str) -> String {
+    match env.postgres_url() {
+        Some(_) => format!("ALTER TABLE events DISABLE TRIGGER {trigger}; {sql}"),
+        None => format!("DROP TRIGGER {trigger}; {sql}"),
+    }
+}
+
+fn open_ledger(env: &TestEnv) -> portcullis_ledger::Ledger {
+    match env.postgres_url() {
+        Some(url) => {
+            portcullis_ledger::Ledger::open_postgres(url, None, &env.path().join("cache.db"))
+                .unwrap()
+        }
+        None => portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap(),
+    }
+}
+
 #[test]
 fn rebuild_equals_what_was_there() {
-    let env = demo_env();
+    rebuild_equals_what_was_there_on(Backend::Sqlite);
+}
+
+#[test]
+fn rebuild_equals_what_was_there_on_postgres() {
+    rebuild_equals_what_was_there_on(Backend::Postgres);
+}
+
+fn rebuild_equals_what_was_there_on(b: Backend) {
+    let env = demo_env_on(b);
     env.run(&[
         "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
     ])
@@ -29,7 +72,16 @@ fn rebuild_equals_what_was_there() {
 
 #[test]
 fn rebuild_repairs_damaged_derived_state() {
-    let env = demo_env();
+    rebuild_repairs_damaged_derived_state_on(Backend::Sqlite);
+}
+
+#[test]
+fn rebuild_repairs_damaged_derived_state_on_postgres() {
+    rebuild_repairs_damaged_derived_state_on(Backend::Postgres);
+}
+
+fn rebuild_repairs_damaged_derived_state_on(b: Backend) {
+    let env = demo_env_on(b);
     let before = env.ledger_fingerprint();
     env.sql("UPDATE line_states SET state = 'approved' WHERE state = 'rejected'; DELETE FROM violations;");
     let audit = env.run(&["audit"]);
@@ -67,9 +119,18 @@ fn events_are_append_only() {
 
 #[test]
 fn tampering_is_detected() {
+    tampering_is_detected_on(Backend::Sqlite);
+}
+
+#[test]
+fn tampering_is_detected_on_postgres() {
+    tampering_is_detected_on(Backend::Postgres);
+}
+
+fn tampering_is_detected_on(b: Backend) {
     // A changed note.
-    let env = demo_env();
-    env.sql("DROP TRIGGER events_no_update; UPDATE events SET note = 'approved, honest' WHERE kind = 'decision' AND seq = (SELECT MIN(seq) FROM events WHERE kind = 'decision');");
+    let env = demo_env_on(b);
+    env.sql(&unguarded(&env, "events_no_update", "UPDATE events SET note = 'approved, honest' WHERE kind = 'decision' AND seq = (SELECT MIN(seq) FROM events WHERE kind = 'decision');"));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("hash chain: BROKEN"), "{}", run.stdout);
@@ -81,8 +142,12 @@ fn tampering_is_detected() {
     );
 
     // A removed event in the middle.
-    let env = demo_env();
-    env.sql("DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = 10;");
+    let env = demo_env_on(b);
+    env.sql(&unguarded(
+        &env,
+        "events_no_delete",
+        "DELETE FROM events WHERE seq = 10;",
+    ));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("event 10 is missing"), "{}", run.stdout);
@@ -93,8 +158,12 @@ fn tampering_is_detected() {
     );
 
     // A removed tail: the chain is intact but the head knows better.
-    let env = demo_env();
-    env.sql("DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events);");
+    let env = demo_env_on(b);
+    env.sql(&unguarded(
+        &env,
+        "events_no_delete",
+        "DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events);",
+    ));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(
@@ -104,14 +173,21 @@ fn tampering_is_detected() {
     );
 
     // A rewritten event with a recomputed own hash still breaks the next link.
-    let env = demo_env();
-    let l = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let env = demo_env_on(b);
+    let l = open_ledger(&env);
     let mut e = l.events_for_ticket("DM-32144").unwrap().remove(0);
     let prev: String = l.event_hash_of(e.seq - 1).unwrap().unwrap();
     drop(l);
     e.actor = Some("someone-else".into());
     let h = portcullis_ledger::event_hash(&prev, &e);
-    env.sql(&format!("DROP TRIGGER events_no_update; UPDATE events SET actor = 'someone-else', hash = '{h}' WHERE seq = {};", e.seq));
+    env.sql(&unguarded(
+        &env,
+        "events_no_update",
+        &format!(
+            "UPDATE events SET actor = 'someone-else', hash = '{h}' WHERE seq = {};",
+            e.seq
+        ),
+    ));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(
@@ -277,4 +353,103 @@ fn opening_the_ledger_again_keeps_this_process_s_locks() {
         wal.exists(),
         "another process deleted the WAL while this one had the ledger open"
     );
+}
+
+#[test]
+fn the_cli_on_postgres_answers_as_on_sqlite() {
+    // The same workspace twice: its own SQLite ledger, and the same ledger moved to PostgreSQL.
+    let lite = demo_env();
+    let pg = demo_env();
+    let url = pg.use_postgres();
+    for env in [&lite, &pg] {
+        env.run(&[
+            "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
+        ])
+        .ok();
+    }
+    // `--db URL` on the command line, as a user would (the harness also sets PORTCULLIS_DB).
+    let on_pg = pg.run(&["--db", &url, "status"]);
+    on_pg.ok();
+    let on_lite = lite.run(&["status"]);
+    assert_eq!(on_pg.stdout, on_lite.stdout);
+    assert!(on_pg.stdout.contains("DM-33938"), "{}", on_pg.stdout);
+    let audit = pg.run(&["audit"]);
+    audit.ok();
+    assert!(audit.stdout.contains("hash chain: ok"), "{}", audit.stdout);
+    assert_eq!(pg.ledger_fingerprint(), lite.ledger_fingerprint());
+}
+
+#[test]
+fn the_cli_takes_the_postgres_password_from_the_credentials_file_pgpassword_or_pgpass() {
+    let server = portcullis_testkit::postgres::server();
+    server.create_role("pc_cli", "cli-pw-9");
+    let env = demo_env();
+    let admin_url = env.use_postgres();
+    let db = admin_url.rsplit('/').next().unwrap().to_string();
+    server.sql(
+        &db,
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO pc_cli; GRANT USAGE ON SCHEMA public TO pc_cli",
+    );
+    let url = server.url_as(&db, "pc_cli", None);
+    let status = |extra: &[(&str, &str)]| {
+        let mut vars = vec![("PORTCULLIS_DB", url.as_str())];
+        vars.extend_from_slice(extra);
+        env.run_env(&["status"], &vars)
+    };
+
+    // No password anywhere: the server asks for one, and the message says where to put it.
+    let run = status(&[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("password"), "{}", run.stderr);
+
+    // A wrong one: exit 2, the role named, the password never shown.
+    let run = status(&[("PGPASSWORD", "wrong-pw-7")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("pc_cli"), "{}", run.stderr);
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains("wrong-pw-7"));
+
+    // PGPASSWORD.
+    status(&[("PGPASSWORD", "cli-pw-9")]).ok();
+
+    // ~/.pgpass (HOME is the workspace), private to its owner.
+    let pgpass = env.write(".pgpass", "localhost:5432:*:pc_cli:cli-pw-9\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    status(&[]).ok();
+    std::fs::remove_file(&pgpass).unwrap();
+
+    // The credentials file's [postgres] table wins over PGPASSWORD.
+    let creds = env.write("creds.toml", "[postgres]\npassword = \"cli-pw-9\"\n");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let creds = creds.display().to_string();
+    status(&[
+        ("PORTCULLIS_CREDENTIALS", creds.as_str()),
+        ("PGPASSWORD", "wrong-pw-7"),
+    ])
+    .ok();
+
+    // A password in the URL is shown as *** in a refusal.
+    let with_pw = server.url_as(&db, "pc_cli", Some("wrong-pw-7"));
+    let run = env.run_env(&["status"], &[("PORTCULLIS_DB", with_pw.as_str())]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("pc_cli:***@"), "{}", run.stderr);
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains("wrong-pw-7"));
+}
+
+#[test]
+fn the_cli_says_when_the_postgres_server_is_down() {
+    let env = demo_env();
+    let run = env.run(&[
+        "--db",
+        "postgresql://bot:pw-not-shown@127.0.0.1:1/ledger?sslmode=disable",
+        "status",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is the server running?"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pw-not-shown"), "{}", run.stderr);
 }
