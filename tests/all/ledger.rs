@@ -453,3 +453,66 @@ fn the_cli_says_when_the_postgres_server_is_down() {
     );
     assert!(!run.stderr.contains("pw-not-shown"), "{}", run.stderr);
 }
+
+#[test]
+fn sync_and_push_over_http_work_on_postgres() {
+    // Both read and write the ledger from async code: the synchronous PostgreSQL client must
+    // not block the threads that drive it.
+    use portcullis_testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
+    let env = demo_env();
+    let export: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env.path().join("jira-export.json")).unwrap(),
+    )
+    .unwrap();
+    let server = JiraServer::start(
+        Config {
+            users: vec![User {
+                name: "portcullis-bot".into(),
+                account_id: "557058:portcullis-bot".into(),
+                display_name: "portcullis bot".into(),
+                email: "bot@example.org".into(),
+                token: "pg-token".into(),
+            }],
+            ..Config::data_center()
+        },
+        seed_issues_from_json(export).unwrap(),
+        0,
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
+    env.write(
+        "portcullis.toml",
+        &format!(
+            "{config}\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\n",
+            server.url()
+        ),
+    );
+    env.use_postgres();
+    let before = env.ledger_fingerprint().0;
+    let vars = [("PORTCULLIS_JIRA_TOKEN", "pg-token")];
+    let run = env.run_env(&["sync"], &vars);
+    run.ok();
+    env.run(&[
+        "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
+    ])
+    .ok();
+    // The demo holds a few decisions Jira contradicts (CONFLICT, exit 1); the rest is pushed.
+    let run = env.run_env(&["push"], &vars);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("DM-33938") && l.ends_with("pushed")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method != "GET" && r.path_and_query.contains("DM-33938")),
+        "the decision reached Jira"
+    );
+    assert!(env.ledger_fingerprint().0 > before);
+    env.run(&["audit"]).ok();
+}

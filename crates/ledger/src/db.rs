@@ -82,8 +82,10 @@ impl Db<'_> {
             Db::Postgres(cell) => {
                 let rows = {
                     let mut pg = cell.borrow_mut();
-                    let stmt = pg.statement(q.postgres).map_err(|e| pg.error(q.name, e))?;
-                    let rows = pg.client.query(&stmt, &pg_args(args));
+                    let rows = pg.call(|pg| {
+                        let stmt = pg.statement(q.postgres)?;
+                        pg.client.query(&stmt, &pg_args(args))
+                    });
                     rows.map_err(|e| pg.error(q.name, e))?
                 };
                 for row in &rows {
@@ -142,8 +144,10 @@ impl Db<'_> {
             }
             Db::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
-                let stmt = pg.statement(q.postgres).map_err(|e| pg.error(q.name, e))?;
-                let n = pg.client.execute(&stmt, &pg_args(args));
+                let n = pg.call(|pg| {
+                    let stmt = pg.statement(q.postgres)?;
+                    pg.client.execute(&stmt, &pg_args(args))
+                });
                 n.map_err(|e| pg.error(q.name, e))
             }
         }
@@ -155,7 +159,7 @@ impl Db<'_> {
             Db::Sqlite(c) => c.execute_batch(q.sqlite).named(q.name),
             Db::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
-                let r = pg.client.batch_execute(q.postgres);
+                let r = pg.call(|pg| pg.client.batch_execute(q.postgres));
                 r.map_err(|e| pg.error(q.name, e))
             }
         }

@@ -432,14 +432,16 @@ impl Ledger {
             }
             Conn::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
-                let rows = pg.client.query(
-                    concat!(
-                        "SELECT ",
-                        event_columns!(),
-                        " FROM events WHERE kind = ANY($1) ORDER BY seq"
-                    ),
-                    &[&kinds],
-                );
+                let rows = pg.call(|pg| {
+                    pg.client.query(
+                        concat!(
+                            "SELECT ",
+                            event_columns!(),
+                            " FROM events WHERE kind = ANY($1) ORDER BY seq"
+                        ),
+                        &[&kinds],
+                    )
+                });
                 let rows = rows.map_err(|e| pg.error(NAME, e))?;
                 drop(pg);
                 for row in &rows {
@@ -578,7 +580,7 @@ impl Drop for PgTx<'_> {
     fn drop(&mut self) {
         if self.open {
             if let Ok(mut pg) = self.cell.try_borrow_mut() {
-                let _ = pg.client.batch_execute("ROLLBACK");
+                let _ = pg.call(|pg| pg.client.batch_execute("ROLLBACK"));
             }
         }
     }

@@ -54,8 +54,7 @@ const PG_TABLES: &[&str] = &[
 
 /// The schema version of a PostgreSQL ledger (0 for an empty database), after checking that
 /// the database holds nothing but the ledger. Reads only.
-pub(crate) fn pg_check(cell: &RefCell<PgConn>) -> Result<i64> {
-    let mut pg = cell.borrow_mut();
+fn pg_check(pg: &mut PgConn) -> Result<i64> {
     let tables: Vec<String> = pg
         .client
         .query(
@@ -104,12 +103,14 @@ pub(crate) fn pg_check(cell: &RefCell<PgConn>) -> Result<i64> {
 
 /// Bring a PostgreSQL ledger's schema up to date.
 pub(crate) fn pg_migrate(cell: &RefCell<PgConn>) -> Result<()> {
-    let from = pg_check(cell)?;
+    cell.borrow_mut().call(pg_migrate_on)
+}
+
+fn pg_migrate_on(pg: &mut PgConn) -> Result<()> {
+    let from = pg_check(pg)?;
     if from >= pg_latest() {
         return Ok(());
     }
-    let mut guard = cell.borrow_mut();
-    let pg = &mut *guard;
     let who = pg.who.clone();
     for (i, (name, sql)) in PG_MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
         let version = (i + 1) as i64;

@@ -167,6 +167,22 @@ fn rustls_config() -> Result<rustls::ClientConfig> {
     Ok(config)
 }
 
+/// Run a blocking call of the synchronous client. The client drives its connection with a
+/// runtime of its own, which may not block a thread that drives async tasks: inside an async
+/// runtime (a sync or a push reads and writes the ledger from async code), the call runs on a
+/// scoped thread of its own; elsewhere, here.
+pub(crate) fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| {
+            s.spawn(f)
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    } else {
+        f()
+    }
+}
+
 /// Connect, with the password given (the URL's own wins, as with libpq).
 pub(crate) fn connect(target: &mut Target, password: Option<&Secret>) -> Result<postgres::Client> {
     if target.config.get_password().is_none() {
@@ -179,11 +195,12 @@ pub(crate) fn connect(target: &mut Target, password: Option<&Secret>) -> Result<
         .get_hosts()
         .iter()
         .all(|h| matches!(h, Host::Unix(_)));
+    let config = &target.config;
     let connected = if target.tls == Tls::Disable || only_sockets {
-        target.config.connect(postgres::NoTls)
+        blocking(|| config.connect(postgres::NoTls))
     } else {
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(rustls_config()?);
-        target.config.connect(tls)
+        blocking(|| config.connect(tls))
     };
     connected.map_err(|e| connect_error(target, e))
 }
@@ -267,6 +284,11 @@ impl PgConn {
             stmts: HashMap::new(),
             who,
         }
+    }
+
+    /// Run `f` on this connection through [`blocking`].
+    pub(crate) fn call<T: Send>(&mut self, f: impl FnOnce(&mut PgConn) -> T + Send) -> T {
+        blocking(|| f(self))
     }
 
     /// The prepared statement of `sql` (prepared once per connection).
