@@ -600,6 +600,13 @@ pub enum ReleaseCommand {
 pub enum LedgerCommand {
     /// Recompute all derived state from the events and report whether it equals what was there.
     Rebuild,
+    /// Copy the ledger, chain and all, to a new SQLite file or an empty PostgreSQL database,
+    /// and audit the copy.
+    Copy {
+        /// Where to: a file that does not exist yet, or a postgresql:// URL of an empty database.
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
+    },
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {

@@ -516,3 +516,64 @@ fn sync_and_push_over_http_work_on_postgres() {
     assert!(env.ledger_fingerprint().0 > before);
     env.run(&["audit"]).ok();
 }
+
+/// Every event's hash, in order: the chain.
+fn chain(l: &portcullis_ledger::Ledger) -> Vec<String> {
+    let mut v = Vec::new();
+    l.for_each_event(|e| {
+        v.push(format!("{} {}", e.seq, e.hash));
+        Ok(())
+    })
+    .unwrap();
+    v
+}
+
+#[test]
+fn ledger_copy_moves_a_ledger_to_postgres_and_back_with_its_chain() {
+    let env = demo_env();
+    let server = portcullis_testkit::postgres::server();
+    let db = server.fresh_database();
+    let url = server.url(&db);
+    let run = env.run(&["ledger", "copy", "--to", &url]);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains("audit of the copy: hash chain ok, derived state ok"),
+        "{}",
+        run.stdout
+    );
+    let lite = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let pg =
+        portcullis_ledger::Ledger::open_postgres(&url, None, &env.path().join("c.db")).unwrap();
+    assert_eq!(chain(&pg), chain(&lite));
+    assert_eq!(pg.derived_dump().unwrap(), lite.derived_dump().unwrap());
+    drop(pg);
+    assert_eq!(
+        env.run(&["--db", &url, "status"]).stdout,
+        env.run(&["status"]).stdout
+    );
+
+    // And back to a new file, from the PostgreSQL ledger.
+    env.run(&["--db", &url, "ledger", "copy", "--to", "back.db"])
+        .ok();
+    let back = portcullis_ledger::Ledger::open(&env.path().join("back.db")).unwrap();
+    assert_eq!(chain(&back), chain(&lite));
+    drop(back);
+
+    // A target that holds events is refused, and left as it was.
+    let before = env.run(&["--db", &url, "audit"]);
+    before.ok();
+    for to in [url.as_str(), "back.db"] {
+        let run = env.run(&["ledger", "copy", "--to", to]);
+        assert_eq!(run.code, 2, "{to}: {}", run.stderr);
+        assert!(run.stderr.contains("not empty"), "{}", run.stderr);
+    }
+    assert_eq!(env.run(&["--db", &url, "audit"]).stdout, before.stdout);
+    let back = portcullis_ledger::Ledger::open(&env.path().join("back.db")).unwrap();
+    assert_eq!(chain(&back), chain(&lite));
+
+    // So is the ledger itself.
+    let run = env.run(&["ledger", "copy", "--to", "ledger.db"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("own ledger"), "{}", run.stderr);
+}
