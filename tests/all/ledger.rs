@@ -577,3 +577,27 @@ fn ledger_copy_moves_a_ledger_to_postgres_and_back_with_its_chain() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("own ledger"), "{}", run.stderr);
 }
+
+#[test]
+fn verify_on_postgres_keeps_its_git_caches_in_a_local_file() {
+    let lite = demo_env();
+    let pg = demo_env();
+    pg.use_postgres();
+    let cache = pg.path().join(".portcullis-cache.db");
+    assert!(!cache.exists());
+    let on_lite = lite.run(&["verify", "--format", "json"]);
+    let on_pg = pg.run(&["verify", "--format", "json"]);
+    assert_eq!(on_lite.code, 1, "{}", on_lite.stderr);
+    assert_eq!(on_pg.code, 1, "{}", on_pg.stderr);
+    assert_eq!(on_pg.stdout, on_lite.stdout);
+    // The caches of the local clones are in the local file, not in the team's database.
+    let c = rusqlite::Connection::open(&cache).unwrap();
+    let commits: i64 = c
+        .query_row("SELECT COUNT(*) FROM git_commits", [], |r| r.get(0))
+        .unwrap();
+    assert!(commits > 0);
+    let again = pg.run(&["verify", "--format", "json"]);
+    assert_eq!(again.stdout, on_pg.stdout);
+    pg.run(&["audit"]).ok();
+    assert_eq!(pg.ledger_fingerprint(), lite.ledger_fingerprint());
+}

@@ -398,6 +398,13 @@ mod tests {
     }
 
     #[test]
+    fn tls_uses_the_ring_provider_and_builds_without_a_process_default() {
+        // No process-wide provider is installed: the config names ring itself.
+        let config = rustls_config().unwrap();
+        assert!(config.crypto_provider().cipher_suites.len() > 1);
+    }
+
+    #[test]
     fn pgpass_matches_fields_wildcards_and_escapes() {
         let text = "# comment\n\
                     other:5432:*:*:nope\n\

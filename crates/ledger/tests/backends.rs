@@ -189,6 +189,17 @@ fn a_ledger_copied_between_backends_keeps_its_chain() {
 }
 
 #[test]
+fn another_connection_s_writes_change_the_data_version_on_postgres() {
+    // The triage screen reloads when it changes.
+    let dir = tempfile::tempdir().unwrap();
+    let (db, screen) = pg_ledger(dir.path());
+    let v0 = screen.data_version();
+    let mut bot = Ledger::open_postgres(&server().url(&db), None, &dir.path().join("c")).unwrap();
+    fill(&mut bot);
+    assert_ne!(screen.data_version(), v0);
+}
+
+#[test]
 fn postgres_refuses_to_change_or_remove_events() {
     let dir = tempfile::tempdir().unwrap();
     let (db, mut l) = pg_ledger(dir.path());
