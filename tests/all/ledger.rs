@@ -400,7 +400,12 @@ fn the_cli_takes_the_postgres_password_from_the_credentials_file_pgpassword_or_p
     // No password anywhere: the server asks for one, and the message says where to put it.
     let run = status(&[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("password"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("asks a password for role `pc_cli`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("PGPASSWORD"), "{}", run.stderr);
 
     // A wrong one: exit 2, the role named, the password never shown.
     let run = status(&[("PGPASSWORD", "wrong-pw-7")]);

@@ -223,7 +223,9 @@ fn connect_error(target: &Target, e: postgres::Error) -> Error {
             _ => Problem::input(format!("cannot open the ledger {shown}"))
                 .hint("check the URL and the server's log (nothing was written)"),
         }
-    } else if e.to_string().contains("password missing") {
+    } else if portcullis_core::error::chain(&e).contains("password missing") {
+        // The client's own check (its error kinds are private): the server asked for a password
+        // and none was given.
         Problem::input(format!(
             "the PostgreSQL server asks a password for role `{user}` (ledger {shown})"
         ))
