@@ -250,6 +250,28 @@ fn concurrent_writers_on_postgres_never_fork_the_chain() {
     assert_eq!(l.duplicate_dedup_keys().unwrap(), 0);
 }
 
+#[test]
+fn processes_opening_a_new_postgres_database_at_once_create_its_schema_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = server().fresh_database();
+    let url = server().url(&db);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let (url, cache) = (&url, dir.path().join("c.db"));
+            s.spawn(move || {
+                let l = Ledger::open_postgres(url, None, &cache).unwrap();
+                assert_eq!(l.event_count().unwrap(), 0);
+            });
+        }
+    });
+    let v: i64 = server()
+        .connect(&db)
+        .query_one("SELECT version FROM portcullis_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, portcullis_ledger::migrations::pg_latest());
+}
+
 /// Whether a database holds any table.
 fn tables(db: &str) -> i64 {
     server()
