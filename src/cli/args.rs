@@ -20,13 +20,13 @@ use portcullis_ops::workspace::Locations;
 Start with `portcullis demo`, or `portcullis init` in a new directory."
 )]
 pub struct Cli {
-    /// The ledger file (overrides the workspace config).
+    /// The ledger file, or a postgresql:// URL (overrides the workspace config).
     #[arg(
         long,
         global = true,
         env = "PORTCULLIS_DB",
         hide_env_values = true,
-        value_name = "FILE"
+        value_name = "FILE|URL"
     )]
     pub db: Option<PathBuf>,
     /// The workspace config (default: portcullis.toml here or in a parent directory).
@@ -615,6 +615,13 @@ pub enum ReleaseCommand {
 pub enum LedgerCommand {
     /// Recompute all derived state from the events and report whether it equals what was there.
     Rebuild,
+    /// Copy the ledger, chain and all, to a new SQLite file or an empty PostgreSQL database,
+    /// and audit the copy.
+    Copy {
+        /// Where to: a file that does not exist yet, or a postgresql:// URL of an empty database.
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
+    },
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
