@@ -225,6 +225,58 @@ pub enum Command {
         #[arg(long, value_parser = formats(ALL), default_value = "table")]
         format: Format,
     },
+    /// Cherry-pick an approved ticket's main-side commits onto the release branch in every
+    /// repository it touched, on a ticket branch (policy `[backport] branch_pattern`).
+    ///
+    /// Commits already on the release branch are left out. Picks are made in memory; the
+    /// branch is written only when every pick in that repository is clean. A conflict leaves
+    /// the repository's branches as they were, reports the files, hunks and the main-side
+    /// commits the pick needs first, and leaves the pick in a worktree beside the ledger:
+    /// resolve it there and run --continue, or --abort. Exit 1 on a conflict or refusal.
+    Backport {
+        /// Ticket key, e.g. DM-33891.
+        key: String,
+        /// The release line (default: the policy's only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Only these repositories (repeatable).
+        #[arg(long = "repo", value_name = "NAME", num_args = 1..)]
+        repos: Vec<String>,
+        /// Try the picks in memory and show them; write and record nothing.
+        #[arg(long, conflicts_with_all = ["resume", "abort"])]
+        dry_run: bool,
+        /// Backport a ticket that is not approved; kept as a violation (needs --note).
+        #[arg(long)]
+        force: bool,
+        /// Why (required with --force).
+        #[arg(long)]
+        note: Option<String>,
+        /// Who runs it (default: PORTCULLIS_ACTOR, the config's `user`, then $USER).
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: Option<String>,
+        /// Finish after resolving a conflict in the worktree portcullis prepared.
+        #[arg(long = "continue", id = "resume", conflicts_with = "abort")]
+        resume: bool,
+        /// Drop the conflict worktree.
+        #[arg(long)]
+        abort: bool,
+        /// Output format: table or json.
+        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
+        format: Format,
+    },
+    /// The approved tickets not landed everywhere, and where each backport stands per
+    /// repository: not started, branch, conflict, blocked.
+    Backports {
+        /// The release line (default: the policy's only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Only these repositories (repeatable).
+        #[arg(long = "repo", value_name = "NAME", num_args = 1..)]
+        repos: Vec<String>,
+        /// Output format: table, json, csv or md.
+        #[arg(long, value_parser = formats(ALL), default_value = "table")]
+        format: Format,
+    },
     /// Check, and with --apply cut, a patch release: tags in every repository, a manifest in the
     /// ledger (and as TOML, JSON and versiondb text), release notes and a changelog section.
     ///
