@@ -254,6 +254,9 @@ pub enum Command {
         /// Who runs it (default: PORTCULLIS_ACTOR, the config's `user`, then $USER).
         #[arg(long = "as", value_name = "ACTOR")]
         actor: Option<String>,
+        /// Push each ticket branch to the policy's `[backport] push_remote` (git push).
+        #[arg(long, conflicts_with_all = ["dry_run", "abort"])]
+        push: bool,
         /// Finish after resolving a conflict in the worktree portcullis prepared.
         #[arg(long = "continue", id = "resume", conflicts_with = "abort")]
         resume: bool,

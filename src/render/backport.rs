@@ -42,6 +42,24 @@ pub fn outcome(o: &BackportOutcome) -> String {
         s.push('\n');
         repo_outcome(&mut s, r, o.dry_run);
     }
+    if !o.pushes.is_empty() {
+        s.push('\n');
+    }
+    for p in &o.pushes {
+        match &p.error {
+            None => s.push_str(&format!(
+                "{}: pushed {} to {}\n",
+                p.repo, p.branch, p.remote
+            )),
+            Some(e) => s.push_str(&format!(
+                "{}: push of {} to {} REJECTED: {}\n",
+                p.repo,
+                p.branch,
+                p.remote,
+                clean(e)
+            )),
+        }
+    }
     s
 }
 
@@ -71,17 +89,19 @@ fn repo_outcome(s: &mut String, r: &RepoOutcome, dry_run: bool) {
                 ));
             }
             for p in picks {
-                let new = if dry_run { "" } else { short(&p.commit) };
-                s.push_str(&format!(
-                    "  {} {} {}\n",
-                    short(&p.main_commit),
-                    if dry_run { "" } else { "->" },
-                    clean(&p.subject)
-                ));
-                if !new.is_empty() {
-                    let last = s.len() - 1;
-                    s.truncate(last);
-                    s.push_str(&format!(" ({new})\n"));
+                if dry_run {
+                    s.push_str(&format!(
+                        "  {} {}\n",
+                        short(&p.main_commit),
+                        clean(&p.subject)
+                    ));
+                } else {
+                    s.push_str(&format!(
+                        "  {} -> {} {}\n",
+                        short(&p.main_commit),
+                        short(&p.commit),
+                        clean(&p.subject)
+                    ));
                 }
             }
         }

@@ -435,3 +435,76 @@ fn unapproved_ticket_is_refused_and_forced_as_a_violation() {
     assert_eq!(env.ledger_fingerprint().1, before.1);
     let _ = MAIN;
 }
+
+/// A bare repository as `origin` of the clone `name`.
+fn bare_origin(env: &TestEnv, name: &str) -> PathBuf {
+    let bare = env.path().join("remotes").join(format!("{name}.git"));
+    Repository::init_bare(&bare).unwrap();
+    Repository::open(repo_path(env, name))
+        .unwrap()
+        .remote("origin", bare.to_str().unwrap())
+        .unwrap();
+    bare
+}
+
+#[test]
+fn push_sends_each_branch_once_and_reports_a_rejected_push() {
+    let (env, _, _, _repos) = two_repos();
+    let pkg_remote = bare_origin(&env, "pkg");
+    let io_remote = bare_origin(&env, "io");
+    // The io remote already has the ticket branch, elsewhere: that push is rejected.
+    git(
+        &repo_path(&env, "io"),
+        &[
+            "push",
+            "--quiet",
+            "origin",
+            &format!("{MAIN}:refs/heads/{BRANCH}"),
+        ],
+    );
+    let (run, v) = backport(&env, &["DM-100", "--push"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let pushes = v["pushes"].as_array().unwrap();
+    let pkg = pushes.iter().find(|p| p["repo"] == "pkg").unwrap();
+    assert_eq!(pkg["pushed"], true, "{pkg}");
+    let io = pushes.iter().find(|p| p["repo"] == "io").unwrap();
+    assert_eq!(io["pushed"], false, "{io}");
+    assert!(io["error"].as_str().unwrap().contains("rejected"), "{io}");
+    assert_eq!(
+        branch_tip(&pkg_remote, BRANCH),
+        branch_tip(&repo_path(&env, "pkg"), BRANCH)
+    );
+    assert_ne!(
+        branch_tip(&io_remote, BRANCH),
+        branch_tip(&repo_path(&env, "io"), BRANCH)
+    );
+    assert_eq!(events(&env, "backport.pushed").len(), 1);
+    // Again: the branches are up to date, pkg's push changes nothing and is not recorded twice.
+    let (_, v) = backport(&env, &["DM-100", "--push", "--repo", "pkg"]);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "up_to_date");
+    assert_eq!(v["pushes"][0]["pushed"], true);
+    assert_eq!(events(&env, "backport.pushed").len(), 1);
+    let text = env.run(&["backport", "DM-100", "--push"]);
+    assert!(text.stdout.contains("REJECTED"), "{}", text.stdout);
+}
+
+#[test]
+fn continue_without_trailers_still_names_the_main_commits() {
+    let (env, _, fix) = conflicting();
+    let policy = env.path().join("policy.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        format!("{text}\n[backport]\ncherry_pick_trailer = false\n"),
+    )
+    .unwrap();
+    let (_, v) = backport(&env, &["DM-300"]);
+    let wt = PathBuf::from(outcome(&v, "pkg")["worktree"].as_str().unwrap());
+    std::fs::write(wt.join(CORE), "resolved\n").unwrap();
+    git(&wt, &["add", CORE]);
+    let (run, v) = backport(&env, &["DM-300", "--continue"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(v["repos"][0]["picks"][0]["main_commit"], fix.to_string());
+    let commits = branch_commits(&repo_path(&env, "pkg"), "tickets/DM-300-v23");
+    assert!(!commits[0].1.contains("cherry picked"), "{}", commits[0].1);
+}

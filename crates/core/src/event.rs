@@ -81,12 +81,17 @@ pub mod kind {
     /// `worktree`). No effect on the ticket's state.
     pub const BACKPORT_ABORTED: &str = "backport.aborted";
 
+    /// A ticket branch pushed with `backport --push` (payload: `repo`, `branch`, `remote`,
+    /// `tip`). No effect on the ticket's state.
+    pub const BACKPORT_PUSHED: &str = "backport.pushed";
+
     /// The kinds of `portcullis backport`'s events.
-    pub const BACKPORT: [&str; 4] = [
+    pub const BACKPORT: [&str; 5] = [
         BACKPORT_STARTED,
         BACKPORT_PICKED,
         BACKPORT_CONFLICT,
         BACKPORT_ABORTED,
+        BACKPORT_PUSHED,
     ];
 }
 

@@ -55,10 +55,17 @@ pub struct Backport {
     /// `git cherry-pick -x` writes it. Default true.
     #[serde(default = "default_true")]
     pub cherry_pick_trailer: bool,
+    /// The remote `backport --push` pushes ticket branches to. Default `origin`.
+    #[serde(default = "default_push_remote")]
+    pub push_remote: String,
 }
 
 fn default_backport_branch() -> String {
     "tickets/{key}-{line}".into()
+}
+
+fn default_push_remote() -> String {
+    "origin".into()
 }
 
 impl Default for Backport {
@@ -66,6 +73,7 @@ impl Default for Backport {
         Backport {
             branch_pattern: default_backport_branch(),
             cherry_pick_trailer: true,
+            push_remote: default_push_remote(),
         }
     }
 }
@@ -523,6 +531,10 @@ mod tests {
         let p = Policy::from_toml("p.toml", &text).unwrap();
         assert_eq!(p.policy.backport.branch("DM-1", "v23"), "bp/v23/DM-1");
         assert!(!p.policy.backport.cherry_pick_trailer);
+        assert_eq!(p.policy.backport.push_remote, "origin");
+        let text = format!("{BUILTIN_V23}\n[backport]\npush_remote = \"--upload-pack=x\"\n");
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "backport.push_remote");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             force,
             note,
             actor,
+            push,
             resume: resume_,
             abort,
             format,
@@ -30,6 +31,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
                 force,
                 note,
                 actor: ws.actor(actor.as_deref())?,
+                push,
             };
             if resume_ || abort {
                 let out = resume(ws, &req, abort)?;

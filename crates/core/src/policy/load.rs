@@ -304,6 +304,13 @@ fn check_backport(policy: &Policy, err: &mut impl FnMut(String, String)) {
             format!("`{p}` does not make a valid branch name"),
         );
     }
+    let r = &policy.backport.push_remote;
+    if r.trim().is_empty() || r.starts_with('-') || r.contains(char::is_whitespace) {
+        err(
+            "backport.push_remote".into(),
+            format!("`{r}` is not a valid remote name"),
+        );
+    }
 }
 
 fn valid_name(s: &str) -> bool {

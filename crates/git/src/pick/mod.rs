@@ -22,9 +22,11 @@ use serde::Serialize;
 use crate::error::{Error, GitContext, Result};
 
 mod conflict;
+mod push;
 pub mod worktree;
 
 pub use conflict::{dependencies, describe_conflict, ConflictFile, ConflictHunk};
+pub use push::{mask_credentials, push};
 
 /// How picks are written.
 #[derive(Debug, Clone)]

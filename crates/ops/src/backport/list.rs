@@ -67,6 +67,7 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
     let line = ws.policy.resolve_line(line)?;
     let ledger = ws.open_ledger()?;
     let v = scan(ws, &ledger, line, repos)?;
+    let last = last_events(&ledger, &line.name)?;
     let mut tickets = Vec::new();
     for t in &v.tickets {
         if t.state.as_deref() != Some(State::Approved.as_str())
@@ -75,7 +76,7 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
             continue;
         }
         let plan = plan_from(ws, &v, line, &t.key, State::Approved, t.summary.clone());
-        let last = last_events(&ledger, &t.key, &line.name)?;
+        let last = last.get(&t.key).cloned().unwrap_or_default();
         let mut out = Vec::new();
         for r in &plan.repos {
             let state = match r.status {

@@ -31,25 +31,32 @@ pub struct Waiting {
     pub main_commit: String,
     /// The picks after the conflicting one.
     pub remaining: Vec<String>,
+    /// Every pick the worktree makes, in order (the main-side commits).
+    pub series: Vec<String>,
 }
 
-/// The last `backport.*` event per repository of `key` on `line`.
-pub(crate) fn last_events(
-    ledger: &Ledger,
-    key: &str,
-    line: &str,
-) -> Result<BTreeMap<String, (String, Value)>> {
-    let mut last = BTreeMap::new();
+/// The last `backport.*` event (kind, payload) per ticket and repository on `line`.
+pub(crate) fn last_events(ledger: &Ledger, line: &str) -> Result<LastEvents> {
+    let mut last: LastEvents = BTreeMap::new();
     for e in ledger.events_of_kinds(&kind::BACKPORT)? {
-        if e.ticket.as_deref() != Some(key) || e.line.as_deref() != Some(line) {
+        let (Some(key), Some(repo)) = (
+            e.ticket.as_deref(),
+            e.payload.get("repo").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        if e.line.as_deref() != Some(line) {
             continue;
         }
-        if let Some(repo) = e.payload.get("repo").and_then(Value::as_str) {
-            last.insert(repo.to_string(), (e.kind.clone(), e.payload.clone()));
-        }
+        last.entry(key.to_string())
+            .or_default()
+            .insert(repo.to_string(), (e.kind.clone(), e.payload.clone()));
     }
     Ok(last)
 }
+
+/// Ticket → repository → the kind and payload of its last `backport.*` event.
+pub(crate) type LastEvents = BTreeMap<String, BTreeMap<String, (String, Value)>>;
 
 /// The worktrees of `key` on `line` that wait for a resolution, by repository.
 pub fn open_worktrees(ledger: &Ledger, key: &str, line: &str) -> Result<BTreeMap<String, Waiting>> {
@@ -62,7 +69,9 @@ pub fn open_worktrees(ledger: &Ledger, key: &str, line: &str) -> Result<BTreeMap
             .collect()
     };
     let s = |p: &Value, k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
-    Ok(last_events(ledger, key, line)?
+    Ok(last_events(ledger, line)?
+        .remove(key)
+        .unwrap_or_default()
         .into_iter()
         .filter(|(_, (k, p))| {
             k == kind::BACKPORT_CONFLICT && p.get("worktree").is_some_and(|w| !w.is_null())
@@ -76,6 +85,7 @@ pub fn open_worktrees(ledger: &Ledger, key: &str, line: &str) -> Result<BTreeMap
                 base: s(&p, "base"),
                 main_commit: s(&p, "main_commit").unwrap_or_default(),
                 remaining: strs(&p["remaining"]),
+                series: strs(&p["series"]),
             };
             (repo, w)
         })
@@ -270,7 +280,15 @@ fn continue_one(
         }
     }
     let base = Oid::from_str(w.base.as_deref().or(w.release_tip.as_deref()).unwrap_or(""))?;
-    let picks = picks_between(&repo, head, base)?;
+    let mut picks = picks_between(&repo, head, base)?;
+    if picks.len() == w.series.len() {
+        // Without trailers, the worktree's commits are the series in order.
+        for (p, main) in picks.iter_mut().zip(&w.series) {
+            if p.main_commit.is_empty() {
+                p.main_commit = main.clone();
+            }
+        }
+    }
     worktree::remove(path, dir)?;
     Ok(ResumeOutcome::Picked {
         repo: w.repo.clone(),
@@ -352,6 +370,7 @@ fn resume_event(
                     "dependencies": [],
                     "worktree": worktree,
                     "remaining": w.remaining[at + 1..],
+                    "series": w.series,
                 }),
             ))
         }

@@ -30,6 +30,8 @@ pub struct BackportRequest {
     pub force: bool,
     pub note: Option<String>,
     pub actor: String,
+    /// Push each ticket branch written (or already there) to the policy's `push_remote`.
+    pub push: bool,
 }
 
 /// A main-side commit a conflicting pick needs first.
@@ -101,12 +103,26 @@ pub struct BackportOutcome {
     pub forced: bool,
     pub violations: Vec<String>,
     pub repos: Vec<RepoOutcome>,
+    /// With `push`: what each push of a ticket branch did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pushes: Vec<PushOutcome>,
+}
+
+/// One `git push` of a ticket branch.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushOutcome {
+    pub repo: String,
+    pub branch: String,
+    pub remote: String,
+    pub pushed: bool,
+    /// What git said when it refused (credentials in URLs masked).
+    pub error: Option<String>,
 }
 
 impl BackportOutcome {
-    /// Exit 1: a conflict or a refusal somewhere.
+    /// Exit 1: a conflict, a refusal or a rejected push somewhere.
     pub fn failed(&self) -> bool {
-        self.repos.iter().any(RepoOutcome::needs_attention)
+        self.repos.iter().any(RepoOutcome::needs_attention) || self.pushes.iter().any(|p| !p.pushed)
     }
 }
 
@@ -140,6 +156,7 @@ pub fn execute(
     };
     let mut outcomes = Vec::new();
     let mut events = Vec::new();
+    let mut pushes = Vec::new();
     for r in &plan.repos {
         if r.status != PlanStatus::ToPick {
             outcomes.push(RepoOutcome::Skipped {
@@ -163,6 +180,12 @@ pub fn execute(
         if !req.dry_run {
             events.extend(outcome_event(&plan, r, &out, req));
         }
+        if req.push && !req.dry_run {
+            if let Some((p, e)) = push_branch(ws, &plan, r, &out, req)? {
+                events.extend(e);
+                pushes.push(p);
+            }
+        }
         outcomes.push(out);
     }
     if !events.is_empty() {
@@ -181,7 +204,54 @@ pub fn execute(
         dry_run: req.dry_run,
         plan,
         repos: outcomes,
+        pushes,
     })
+}
+
+/// Push the ticket branch of a repository whose picks are on it (written now or before), and
+/// the `backport.pushed` event of a push that went through (one per branch tip).
+fn push_branch(
+    ws: &Workspace,
+    plan: &Plan,
+    r: &RepoPlan,
+    out: &RepoOutcome,
+    req: &BackportRequest,
+) -> Result<Option<(PushOutcome, Option<NewEvent>)>> {
+    if !matches!(
+        out,
+        RepoOutcome::Picked { .. } | RepoOutcome::UpToDate { .. }
+    ) {
+        return Ok(None);
+    }
+    let remote = ws.policy.policy.backport.push_remote.clone();
+    let result = pick::push(&r.path, &remote, &plan.branch)?;
+    let tip = git2::Repository::open(&r.path)?
+        .refname_to_id(&format!("refs/heads/{}", plan.branch))
+        .map(|o| o.to_string())
+        .unwrap_or_default();
+    let event = result.is_ok().then(|| {
+        let mut e = event(
+            plan,
+            req,
+            kind::BACKPORT_PUSHED,
+            json!({ "repo": r.repo, "branch": plan.branch, "remote": remote, "tip": tip }),
+        );
+        e.dedup_key = Some(format!(
+            "backport.pushed:{}:{}:{}:{remote}:{tip}",
+            plan.key, plan.line, r.repo
+        ));
+        e
+    });
+    Ok(Some((
+        PushOutcome {
+            repo: r.repo.clone(),
+            branch: plan.branch.clone(),
+            remote,
+            pushed: result.is_ok(),
+            error: result.err(),
+        },
+        event,
+    )))
 }
 
 /// The violations a backport carries: none for an approved ticket; without `force` an
@@ -386,11 +456,7 @@ fn pick_once(
     match pick::prepare(&r.path, onto, &commits, opts)? {
         Prepare::Clean(prepared) => {
             if !req.dry_run {
-                let mut prepared = prepared;
-                if continued.is_none() {
-                    // The release tip the plan saw: publishing checks it has not moved.
-                    prepared.base = release_tip.to_string();
-                }
+                // The release tip the plan saw; publishing checks again that it has not moved.
                 let release_now = current_release(&r.path, &plan.release_branch);
                 if release_now != Some(release_tip) {
                     return Ok(Attempt::ReleaseMoved);
@@ -645,6 +711,7 @@ fn outcome_event(
                     "dependencies": dependencies,
                     "worktree": worktree,
                     "remaining": r.picks[(at + 1).min(r.picks.len())..].iter().map(|p| &p.sha).collect::<Vec<_>>(),
+                    "series": conflict.picked_before.iter().chain([&conflict.main_commit]).chain(r.picks[(at + 1).min(r.picks.len())..].iter().map(|p| &p.sha)).collect::<Vec<_>>(),
                 }),
             ))
         }
