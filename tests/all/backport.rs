@@ -508,3 +508,43 @@ fn continue_without_trailers_still_names_the_main_commits() {
     let commits = branch_commits(&repo_path(&env, "pkg"), "tickets/DM-300-v23");
     assert!(!commits[0].1.contains("cherry picked"), "{}", commits[0].1);
 }
+
+#[test]
+fn approval_revoked_after_the_plan_stops_the_run() {
+    use portcullis_ops::backport::{execute, plan, BackportRequest};
+    use portcullis_ops::verify::{scan_line, Quiet, VerifyOptions};
+    use portcullis_ops::workspace::{Locations, Workspace};
+
+    let (env, _, _, _repos) = two_repos();
+    let ws = Workspace::resolve(&Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let p = plan(&ws, "DM-100", None, &[]).unwrap();
+    assert!(p.approved());
+    let v = {
+        let ledger = ws.open_ledger().unwrap();
+        let line = ws.policy.resolve_line(None).unwrap();
+        scan_line(&ws, &ledger, line, &VerifyOptions::default(), &Quiet)
+            .unwrap()
+            .0
+    };
+    let run = env.run(&["decide", "revoke", "DM-100", "--note", "Breaks the coadd"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let req = BackportRequest {
+        key: "DM-100".into(),
+        actor: "dev".into(),
+        ..Default::default()
+    };
+    let out = execute(&ws, p, &v, &req).unwrap();
+    assert!(out.failed());
+    let json = serde_json::to_value(&out).unwrap();
+    for name in ["pkg", "io"] {
+        let o = outcome(&json, name);
+        assert_eq!(o["outcome"], "refused", "{o}");
+        assert!(o["reason"].as_str().unwrap().contains("withdrawn"), "{o}");
+        assert!(branch_tip(&repo_path(&env, name), BRANCH).is_none());
+    }
+    assert!(events(&env, "backport.started").is_empty());
+}

@@ -14,6 +14,7 @@ use crate::workspace::Workspace;
 use crate::{Error, Result};
 use portcullis_core::event::{kind, source, NewEvent};
 use portcullis_core::time::now;
+use portcullis_core::workflow::State;
 use portcullis_git::pick::{self, worktree, Conflict, PickOptions, Picked, Prepare, Refused};
 use portcullis_git::verify::Verification;
 
@@ -155,8 +156,9 @@ pub fn execute(
         trailer: ws.policy.policy.backport.cherry_pick_trailer,
     };
     let mut outcomes = Vec::new();
-    let mut events = Vec::new();
     let mut pushes = Vec::new();
+    let mut started = false;
+    let mut revoked: Option<State> = None;
     for r in &plan.repos {
         if r.status != PlanStatus::ToPick {
             outcomes.push(RepoOutcome::Skipped {
@@ -176,9 +178,36 @@ pub fn execute(
             });
             continue;
         }
+        // An approval revoked while the run goes on stops it before the next repository.
+        if plan.approved() && !req.dry_run && revoked.is_none() {
+            let (now, _) = ticket_state(&ledger, ws, &plan.key, &plan.line)?;
+            if !matches!(now, State::Approved | State::Done) {
+                revoked = Some(now);
+            }
+        }
+        if let Some(now) = revoked {
+            outcomes.push(RepoOutcome::Refused {
+                repo: r.repo.clone(),
+                reason: format!(
+                    "the approval of {} was withdrawn during the run (it is now {}); nothing picked here",
+                    plan.key,
+                    now.describe()
+                ),
+            });
+            continue;
+        }
         let out = pick_repo(ws, &plan, r, verification, req, &opts)?;
+        let mut events = Vec::new();
         if !req.dry_run {
-            events.extend(outcome_event(&plan, r, &out, req));
+            if let Some(e) = outcome_event(&plan, r, &out, req) {
+                // Only a run that picked or conflicted somewhere started a backport: a rerun
+                // that finds every branch up to date records nothing.
+                if !started {
+                    events.push(started_event(&plan, req, &violations));
+                    started = true;
+                }
+                events.push(e);
+            }
         }
         if req.push && !req.dry_run {
             if let Some((p, e)) = push_branch(ws, &plan, r, &out, req)? {
@@ -186,17 +215,16 @@ pub fn execute(
                 pushes.push(p);
             }
         }
-        outcomes.push(out);
-    }
-    if !events.is_empty() {
-        // Only a run that picked or conflicted somewhere started a backport: a rerun that
-        // finds every branch up to date records nothing.
-        events.insert(0, started_event(&plan, req, &violations));
-        let mut tx = ledger.transaction()?;
-        for e in events {
-            tx.append(e)?;
+        // Each repository's events as soon as its branch is written: an interrupted run
+        // leaves no written branch unrecorded.
+        if !events.is_empty() {
+            let mut tx = ledger.transaction()?;
+            for e in events {
+                tx.append(e)?;
+            }
+            tx.commit_with(&ws.policy)?;
         }
-        tx.commit_with(&ws.policy)?;
+        outcomes.push(out);
     }
     Ok(BackportOutcome {
         forced: !violations.is_empty(),
