@@ -257,6 +257,10 @@ pub enum Command {
         /// Push each ticket branch to the policy's `[backport] push_remote` (git push).
         #[arg(long, conflicts_with_all = ["dry_run", "abort"])]
         push: bool,
+        /// Push, then open a pull request into the release branch (GitHub, `[github]`),
+        /// titled by the policy's `[backport] pr_title` and `pr_body`.
+        #[arg(long, conflicts_with_all = ["dry_run", "abort", "resume"])]
+        pr: bool,
         /// Finish after resolving a conflict in the worktree portcullis prepared.
         #[arg(long = "continue", id = "resume", conflicts_with = "abort")]
         resume: bool,

@@ -60,6 +60,27 @@ pub fn outcome(o: &BackportOutcome) -> String {
             )),
         }
     }
+    for p in &o.pull_requests {
+        match (&p.error, p.number) {
+            (Some(e), _) => s.push_str(&format!(
+                "{}: pull request not opened in {}: {}\n",
+                p.repo,
+                p.github_repo,
+                clean(e)
+            )),
+            (None, Some(n)) => s.push_str(&format!(
+                "{}: pull request {}#{n} {}{}\n",
+                p.repo,
+                p.github_repo,
+                if p.existed { "already open" } else { "opened" },
+                p.url
+                    .as_deref()
+                    .map(|u| format!(" ({u})"))
+                    .unwrap_or_default()
+            )),
+            (None, None) => {}
+        }
+    }
     s
 }
 

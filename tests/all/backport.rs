@@ -548,3 +548,66 @@ fn approval_revoked_after_the_plan_stops_the_run() {
     }
     assert!(events(&env, "backport.started").is_empty());
 }
+
+#[test]
+fn pr_opens_one_pull_request_per_branch_on_the_github_test_server() {
+    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
+
+    let (env, pkg_fix, _, _repos) = two_repos();
+    bare_origin(&env, "pkg");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let server = GithubServer::start(
+        Config::default(),
+        vec![seed_issue(
+            "lsst/pkg",
+            1,
+            "An issue",
+            &[(at, "alice", "labeled", "bug")],
+            None,
+        )],
+        0,
+    )
+    .unwrap();
+    let config = env.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let token = [("PORTCULLIS_GITHUB_TOKEN", "test-token")];
+    // No token: refused before anything is picked.
+    let run = env.run(&["backport", "DM-100", "--pr", "--repo", "pkg"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("token"), "{}", run.stderr);
+    assert!(branch_tip(&repo_path(&env, "pkg"), BRANCH).is_none());
+
+    let args = [
+        "backport", "DM-100", "--pr", "--repo", "pkg", "--format", "json",
+    ];
+    let run = env.run_env(&args, &token);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let pr = &v["pull_requests"][0];
+    assert_eq!(pr["number"], 2, "{v}");
+    assert_eq!(pr["existed"], false);
+    let view = server.issue("lsst/pkg", 2).unwrap();
+    assert!(view.is_pr);
+    assert_eq!(view.title, "[v23.0.x] DM-100: Fix for DM-100");
+    assert_eq!(events(&env, "backport.pr_opened").len(), 1);
+    let body = events(&env, "backport.pr_opened")[0].payload.clone();
+    assert_eq!(body["github_repo"], "lsst/pkg");
+
+    // Again: the pull request is open already; none is added, nothing recorded twice.
+    let run = env.run_env(&args, &token);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["pull_requests"][0]["number"], 2);
+    assert_eq!(v["pull_requests"][0]["existed"], true);
+    assert!(server.issue("lsst/pkg", 3).is_none());
+    assert_eq!(events(&env, "backport.pr_opened").len(), 1);
+    let _ = pkg_fix;
+}

@@ -85,13 +85,18 @@ pub mod kind {
     /// `tip`). No effect on the ticket's state.
     pub const BACKPORT_PUSHED: &str = "backport.pushed";
 
+    /// A backport pull request opened with `backport --pr` (payload: `repo`, `github_repo`,
+    /// `number`, `url`, `branch`, `base`). No effect on the ticket's state.
+    pub const BACKPORT_PR_OPENED: &str = "backport.pr_opened";
+
     /// The kinds of `portcullis backport`'s events.
-    pub const BACKPORT: [&str; 5] = [
+    pub const BACKPORT: [&str; 6] = [
         BACKPORT_STARTED,
         BACKPORT_PICKED,
         BACKPORT_CONFLICT,
         BACKPORT_ABORTED,
         BACKPORT_PUSHED,
+        BACKPORT_PR_OPENED,
     ];
 }
 

@@ -58,6 +58,23 @@ pub struct Backport {
     /// The remote `backport --push` pushes ticket branches to. Default `origin`.
     #[serde(default = "default_push_remote")]
     pub push_remote: String,
+    /// The title of a backport pull request (`backport --pr`). Placeholders: `{key}`,
+    /// `{summary}`, `{line}`, `{branch}`, `{release_branch}`, `{repo}`.
+    #[serde(default = "default_pr_title")]
+    pub pr_title: String,
+    /// Its body; also `{commits}` (the main-side commits picked, one per line) and
+    /// `{approval}` (who approved it, when, in which meeting, and why).
+    #[serde(default = "default_pr_body")]
+    pub pr_body: String,
+}
+
+fn default_pr_title() -> String {
+    "[{release_branch}] {key}: {summary}".into()
+}
+
+fn default_pr_body() -> String {
+    "Backport of {key} ({summary}) to {release_branch}.\n\nMain-side commits:\n{commits}\n\n{approval}\n"
+        .into()
 }
 
 fn default_backport_branch() -> String {
@@ -74,11 +91,22 @@ impl Default for Backport {
             branch_pattern: default_backport_branch(),
             cherry_pick_trailer: true,
             push_remote: default_push_remote(),
+            pr_title: default_pr_title(),
+            pr_body: default_pr_body(),
         }
     }
 }
 
 impl Backport {
+    /// `template` with each `{name}` of `values` replaced.
+    pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+        let mut out = template.to_string();
+        for (k, v) in values {
+            out = out.replace(&format!("{{{k}}}"), v);
+        }
+        out
+    }
+
     /// The branch of ticket `key` on line `line`.
     pub fn branch(&self, key: &str, line: &str) -> String {
         self.branch_pattern
@@ -532,6 +560,17 @@ mod tests {
         assert_eq!(p.policy.backport.branch("DM-1", "v23"), "bp/v23/DM-1");
         assert!(!p.policy.backport.cherry_pick_trailer);
         assert_eq!(p.policy.backport.push_remote, "origin");
+        assert_eq!(
+            Backport::fill(
+                &p.policy.backport.pr_title,
+                &[
+                    ("key", "DM-1"),
+                    ("summary", "Fix"),
+                    ("release_branch", "v23.0.x")
+                ]
+            ),
+            "[v23.0.x] DM-1: Fix"
+        );
         let text = format!("{BUILTIN_V23}\n[backport]\npush_remote = \"--upload-pack=x\"\n");
         let errs = Policy::from_toml("p.toml", &text).unwrap_err();
         assert_eq!(errs[0].key, "backport.push_remote");

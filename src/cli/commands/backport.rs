@@ -19,6 +19,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             note,
             actor,
             push,
+            pr,
             resume: resume_,
             abort,
             format,
@@ -32,6 +33,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
                 note,
                 actor: ws.actor(actor.as_deref())?,
                 push,
+                pr,
             };
             if resume_ || abort {
                 let out = resume(ws, &req, abort)?;

@@ -35,10 +35,14 @@ use portcullis_git::verify::{ticket_landings, Verification};
 use portcullis_ledger::Ledger;
 
 pub mod list;
+mod pr;
 pub mod resume;
 mod run;
 
-pub use run::{backport, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome};
+pub use pr::PrOutcome;
+pub use run::{
+    backport, execute, BackportOutcome, BackportRequest, Dependency, PushOutcome, RepoOutcome,
+};
 
 /// What a backport of one ticket on one line would pick, per repository.
 #[derive(Debug, Clone, Serialize)]

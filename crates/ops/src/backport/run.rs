@@ -33,6 +33,8 @@ pub struct BackportRequest {
     pub actor: String,
     /// Push each ticket branch written (or already there) to the policy's `push_remote`.
     pub push: bool,
+    /// Push, then open a pull request from each ticket branch into the release branch.
+    pub pr: bool,
 }
 
 /// A main-side commit a conflicting pick needs first.
@@ -107,6 +109,9 @@ pub struct BackportOutcome {
     /// With `push`: what each push of a ticket branch did.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pushes: Vec<PushOutcome>,
+    /// With `pr`: the pull request of each pushed branch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pull_requests: Vec<super::PrOutcome>,
 }
 
 /// One `git push` of a ticket branch.
@@ -123,7 +128,9 @@ pub struct PushOutcome {
 impl BackportOutcome {
     /// Exit 1: a conflict, a refusal or a rejected push somewhere.
     pub fn failed(&self) -> bool {
-        self.repos.iter().any(RepoOutcome::needs_attention) || self.pushes.iter().any(|p| !p.pushed)
+        self.repos.iter().any(RepoOutcome::needs_attention)
+            || self.pushes.iter().any(|p| !p.pushed)
+            || self.pull_requests.iter().any(|p| p.error.is_some())
     }
 }
 
@@ -147,6 +154,12 @@ pub fn execute(
     req: &BackportRequest,
 ) -> Result<BackportOutcome> {
     let violations = approval(&plan, req)?;
+    // GitHub is set up, and its token checked, before anything is picked.
+    let github = if req.pr && !req.dry_run {
+        Some(super::pr::PullRequests::connect(ws, &plan)?)
+    } else {
+        None
+    };
     let mut ledger = ws.open_ledger()?;
     let waiting = super::resume::open_worktrees(&ledger, &plan.key, &plan.line)?;
     if !req.dry_run {
@@ -157,6 +170,7 @@ pub fn execute(
     };
     let mut outcomes = Vec::new();
     let mut pushes = Vec::new();
+    let mut pull_requests = Vec::new();
     let mut started = false;
     let mut revoked: Option<State> = None;
     for r in &plan.repos {
@@ -209,9 +223,14 @@ pub fn execute(
                 events.push(e);
             }
         }
-        if req.push && !req.dry_run {
+        if (req.push || req.pr) && !req.dry_run {
             if let Some((p, e)) = push_branch(ws, &plan, r, &out, req)? {
                 events.extend(e);
+                if let (Some(gh), true) = (&github, p.pushed) {
+                    let (pr, e) = gh.open(&ledger, ws, &plan, r, req)?;
+                    events.extend(e);
+                    pull_requests.push(pr);
+                }
                 pushes.push(p);
             }
         }
@@ -233,6 +252,7 @@ pub fn execute(
         plan,
         repos: outcomes,
         pushes,
+        pull_requests,
     })
 }
 
