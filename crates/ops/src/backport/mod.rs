@@ -34,15 +34,16 @@ use portcullis_git::scan::{resolve_repo_path, RepoScan, ScanStatus};
 use portcullis_git::verify::{ticket_landings, Verification};
 use portcullis_ledger::Ledger;
 
+mod conflict;
 pub mod list;
 mod pr;
+mod push;
 pub mod resume;
 mod run;
 
 pub use pr::PrOutcome;
-pub use run::{
-    backport, execute, BackportOutcome, BackportRequest, Dependency, PushOutcome, RepoOutcome,
-};
+pub use push::PushOutcome;
+pub use run::{backport, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome};
 
 /// What a backport of one ticket on one line would pick, per repository.
 #[derive(Debug, Clone, Serialize)]

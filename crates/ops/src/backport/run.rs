@@ -2,20 +2,21 @@
 //! memory, the branch written only when every pick in the repository is clean, the conflict
 //! worktree, and the `backport.*` events.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use git2::Oid;
 use serde::Serialize;
 use serde_json::json;
 
+use super::conflict::{dependencies_of, prepare_worktree};
+use super::push::{push_branch, PushOutcome};
 use super::{plan_from, scan, ticket_state, Plan, PlanStatus, RepoPlan};
 use crate::workspace::Workspace;
 use crate::{Error, Result};
 use portcullis_core::event::{kind, source, NewEvent};
 use portcullis_core::time::now;
 use portcullis_core::workflow::State;
-use portcullis_git::pick::{self, worktree, Conflict, PickOptions, Picked, Prepare, Refused};
+use portcullis_git::pick::{self, Conflict, PickOptions, Picked, Prepare, Refused};
 use portcullis_git::verify::Verification;
 
 /// A backport to carry out.
@@ -112,17 +113,6 @@ pub struct BackportOutcome {
     /// With `pr`: the pull request of each pushed branch.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pull_requests: Vec<super::PrOutcome>,
-}
-
-/// One `git push` of a ticket branch.
-#[derive(Debug, Clone, Serialize)]
-pub struct PushOutcome {
-    pub repo: String,
-    pub branch: String,
-    pub remote: String,
-    pub pushed: bool,
-    /// What git said when it refused (credentials in URLs masked).
-    pub error: Option<String>,
 }
 
 impl BackportOutcome {
@@ -254,52 +244,6 @@ pub fn execute(
         pushes,
         pull_requests,
     })
-}
-
-/// Push the ticket branch of a repository whose picks are on it (written now or before), and
-/// the `backport.pushed` event of a push that went through (one per branch tip).
-fn push_branch(
-    ws: &Workspace,
-    plan: &Plan,
-    r: &RepoPlan,
-    out: &RepoOutcome,
-    req: &BackportRequest,
-) -> Result<Option<(PushOutcome, Option<NewEvent>)>> {
-    if !matches!(
-        out,
-        RepoOutcome::Picked { .. } | RepoOutcome::UpToDate { .. }
-    ) {
-        return Ok(None);
-    }
-    let remote = ws.policy.policy.backport.push_remote.clone();
-    let result = pick::push(&r.path, &remote, &plan.branch)?;
-    let tip = git2::Repository::open(&r.path)?
-        .refname_to_id(&format!("refs/heads/{}", plan.branch))
-        .map(|o| o.to_string())
-        .unwrap_or_default();
-    let event = result.is_ok().then(|| {
-        let mut e = event(
-            plan,
-            req,
-            kind::BACKPORT_PUSHED,
-            json!({ "repo": r.repo, "branch": plan.branch, "remote": remote, "tip": tip }),
-        );
-        e.dedup_key = Some(format!(
-            "backport.pushed:{}:{}:{}:{remote}:{tip}",
-            plan.key, plan.line, r.repo
-        ));
-        e
-    });
-    Ok(Some((
-        PushOutcome {
-            repo: r.repo.clone(),
-            branch: plan.branch.clone(),
-            remote,
-            pushed: result.is_ok(),
-            error: result.err(),
-        },
-        event,
-    )))
 }
 
 /// The violations a backport carries: none for an approved ticket; without `force` an
@@ -569,94 +513,6 @@ fn pick_once(
 fn current_release(path: &Path, branch: &str) -> Option<Oid> {
     let repo = git2::Repository::open(path).ok()?;
     pick::resolve_branch(&repo, branch)
-}
-
-/// The dependency hint of a conflict: main-side commits since the branch point that changed
-/// the lines the conflicting pick needs and are not on the release branch.
-pub(super) fn dependencies_of(
-    r: &RepoPlan,
-    v: &Verification,
-    conflict: &Conflict,
-) -> Result<Vec<Dependency>> {
-    let Some(bp) = r.branch_point.as_deref() else {
-        return Ok(Vec::new());
-    };
-    let scan = v.repositories.iter().find(|s| s.repo == r.repo);
-    // On the release branch already: every main commit with a counterpart there.
-    let mut exclude: BTreeSet<String> = scan
-        .into_iter()
-        .flat_map(|s| s.release_commits.iter())
-        .flat_map(|c| {
-            c.matched
-                .iter()
-                .map(|m| m.main_commit.clone())
-                .chain(c.candidates.iter().map(|m| m.main_commit.clone()))
-        })
-        .collect();
-    exclude.extend(r.picks.iter().map(|p| p.sha.clone()));
-    let repo = git2::Repository::open(&r.path)?;
-    let paths: Vec<String> = conflict.files.iter().map(|f| f.path.clone()).collect();
-    let shas = pick::dependencies(
-        &repo,
-        oid(&conflict.main_commit)?,
-        oid(bp)?,
-        &paths,
-        &exclude,
-    )?;
-    Ok(shas
-        .into_iter()
-        .map(|sha| {
-            let known = scan.and_then(|s| s.main_commits.iter().find(|c| c.sha == sha));
-            let subject = known.map(|c| c.subject.clone()).unwrap_or_else(|| {
-                repo.find_commit(Oid::from_str(&sha).unwrap_or(Oid::zero()))
-                    .ok()
-                    .and_then(|c| c.summary().map(str::to_string))
-                    .unwrap_or_default()
-            });
-            Dependency {
-                ticket: known.and_then(|c| c.ticket.clone()),
-                sha,
-                subject,
-            }
-        })
-        .collect())
-}
-
-/// Where the conflict worktree of a ticket's backport in a repository lives: beside the ledger.
-pub(super) fn worktree_dir(ws: &Workspace, key: &str, line: &str, repo: &str) -> PathBuf {
-    ws.ledger_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-        .join("backports")
-        .join(format!("{key}-{line}"))
-        .join(repo)
-}
-
-/// A worktree (detached, no branch) at `onto` with the picks up to the conflicting one made by
-/// git, the conflicting one stopped for the user to resolve.
-fn prepare_worktree(
-    ws: &Workspace,
-    plan: &Plan,
-    r: &RepoPlan,
-    onto: Oid,
-    commits: &[Oid],
-    conflict: &Conflict,
-    opts: &PickOptions,
-) -> Result<PathBuf> {
-    let dir = worktree_dir(ws, &plan.key, &plan.line, &r.repo);
-    if dir.exists() {
-        worktree::remove(&r.path, &dir)?;
-    }
-    worktree::add(&r.path, &dir, &onto.to_string())?;
-    for c in commits {
-        let sha = c.to_string();
-        let applied = worktree::cherry_pick(&r.path, &dir, &sha, opts.trailer)?;
-        if sha == conflict.main_commit || !applied {
-            break;
-        }
-    }
-    Ok(dir)
 }
 
 fn started_event(plan: &Plan, req: &BackportRequest, violations: &[String]) -> NewEvent {
