@@ -272,7 +272,7 @@ pub enum Command {
         format: Format,
     },
     /// The approved tickets not landed everywhere, and where each backport stands per
-    /// repository: not started, branch, conflict, blocked.
+    /// repository: not started, branch, pull request, conflict, blocked.
     Backports {
         /// The release line (default: the policy's only line).
         #[arg(long)]

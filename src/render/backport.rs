@@ -244,12 +244,16 @@ pub fn resumed(r: &Resumed) -> String {
 /// The table of `backports`.
 pub fn list(b: &Backports) -> Table {
     let mut t = Table::new(&["TICKET", "REPOSITORY", "STATE", "TO PICK", "SUMMARY"]).flex(&[4]);
+    // The state names the pull request when there is one.
     for tk in &b.tickets {
         for r in &tk.repos {
             t.row(vec![
                 tk.key.clone(),
                 r.repo.clone(),
-                r.state.as_str().to_string(),
+                match &r.pull_request {
+                    Some(p) => format!("{} {p}", r.state.as_str()),
+                    None => r.state.as_str().to_string(),
+                },
                 r.missing.to_string(),
                 clean(&tk.summary),
             ]);

@@ -609,5 +609,11 @@ fn pr_opens_one_pull_request_per_branch_on_the_github_test_server() {
     assert_eq!(v["pull_requests"][0]["existed"], true);
     assert!(server.issue("lsst/pkg", 3).is_none());
     assert_eq!(events(&env, "backport.pr_opened").len(), 1);
+    let list = env.run(&["backports", "--repo", "pkg"]);
+    assert!(
+        list.stdout.contains("pull request lsst/pkg#2"),
+        "{}",
+        list.stdout
+    );
     let _ = pkg_fix;
 }

@@ -1,6 +1,8 @@
 //! `backports`: the approved tickets of a line that have not landed everywhere, and where
 //! their backport stands in each repository that still misses commits.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::resume::last_events;
@@ -20,6 +22,8 @@ pub enum RepoState {
     NotStarted,
     /// The ticket branch exists (picked by portcullis or by hand).
     Branch,
+    /// The ticket branch exists and `backport --pr` opened its pull request.
+    PullRequest,
     /// The last attempt conflicted.
     Conflict,
     /// The release branch is missing, or the clone could not be read.
@@ -31,6 +35,7 @@ impl RepoState {
         match self {
             RepoState::NotStarted => "not started",
             RepoState::Branch => "branch",
+            RepoState::PullRequest => "pull request",
             RepoState::Conflict => "conflict",
             RepoState::Blocked => "blocked",
         }
@@ -46,6 +51,8 @@ pub struct RepoBackport {
     pub branch: String,
     /// The conflict's worktree, when one waits.
     pub worktree: Option<String>,
+    /// The pull request `backport --pr` opened (`owner/name#n`).
+    pub pull_request: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +75,21 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
     let ledger = ws.open_ledger()?;
     let v = scan(ws, &ledger, line, repos)?;
     let last = last_events(&ledger, &line.name)?;
+    let mut prs: BTreeMap<(String, String), String> = BTreeMap::new();
+    for e in ledger.events_of_kinds(&[kind::BACKPORT_PR_OPENED])? {
+        if e.line.as_deref() != Some(line.name.as_str()) {
+            continue;
+        }
+        let p = &e.payload;
+        if let (Some(key), Some(repo), Some(gh), Some(n)) = (
+            e.ticket.clone(),
+            p["repo"].as_str(),
+            p["github_repo"].as_str(),
+            p["number"].as_u64(),
+        ) {
+            prs.insert((key, repo.to_string()), format!("{gh}#{n}"));
+        }
+    }
     let mut tickets = Vec::new();
     for t in &v.tickets {
         if t.state.as_deref() != Some(State::Approved.as_str())
@@ -90,7 +112,9 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
                             .flatten()
                             .is_some()
                     });
+                    let pr = prs.contains_key(&(t.key.clone(), r.repo.clone()));
                     match last.get(&r.repo) {
+                        _ if exists && pr => RepoState::PullRequest,
                         _ if exists => RepoState::Branch,
                         Some((k, _)) if k == kind::BACKPORT_CONFLICT => RepoState::Conflict,
                         _ => RepoState::NotStarted,
@@ -110,6 +134,7 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
                 missing: r.picks.len(),
                 branch: plan.branch.clone(),
                 worktree,
+                pull_request: prs.get(&(t.key.clone(), r.repo.clone())).cloned(),
             });
         }
         tickets.push(TicketBackports {
