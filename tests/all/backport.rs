@@ -617,3 +617,25 @@ fn pr_opens_one_pull_request_per_branch_on_the_github_test_server() {
     );
     let _ = pkg_fix;
 }
+
+#[test]
+fn a_branch_holding_the_first_picks_gets_the_rest() {
+    let (env, pkg_fix, _, mut repos) = two_repos();
+    let path = repo_path(&env, "pkg");
+    // Picked by hand (no trailer): the first of the two commits.
+    repos[0].b.branch(BRANCH, RELEASE).unwrap();
+    let mine = repos[0].b.cherry_pick(BRANCH, pkg_fix[0], None).unwrap();
+    let (run, v) = backport(&env, &["DM-100", "--repo", "pkg"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let o = outcome(&v, "pkg");
+    assert_eq!(o["outcome"], "picked", "{o}");
+    assert_eq!(o["continued"], mine.to_string());
+    assert_eq!(o["picks"].as_array().unwrap().len(), 1);
+    assert_eq!(o["picks"][0]["main_commit"], pkg_fix[1].to_string());
+    let commits = branch_commits(&path, BRANCH);
+    assert_eq!(commits.len(), 2);
+    assert_eq!(
+        commits[1].0, mine,
+        "the new pick goes on top of the hand-made one"
+    );
+}
