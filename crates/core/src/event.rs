@@ -34,6 +34,38 @@ pub mod kind {
     pub const DRIFT_FOUND: &str = "drift.found";
     /// A disagreement seen earlier is gone.
     pub const DRIFT_CLEARED: &str = "drift.cleared";
+    /// `portcullis backport` began on a ticket and line (payload: `repos`, the repositories it
+    /// picks in with their release tips; `forced` and `violations` when the ticket was not
+    /// approved and `--force` let it through, with the reason in `note`). No effect on the
+    /// ticket's state.
+    pub const BACKPORT_STARTED: &str = "backport.started";
+    /// A ticket's commits picked cleanly onto a branch from the release branch in one
+    /// repository (payload: `repo`, `branch`, `release_tip`, `tip`, `picks`). No effect on the
+    /// ticket's state.
+    pub const BACKPORT_PICKED: &str = "backport.picked";
+    /// A pick that conflicted in one repository, which was left untouched (payload: `repo`,
+    /// `main_commit`, `files`, `dependencies`, `worktree` when one was prepared). No effect on
+    /// the ticket's state.
+    pub const BACKPORT_CONFLICT: &str = "backport.conflict";
+    /// A prepared conflict worktree dropped with `backport --abort` (payload: `repo`,
+    /// `worktree`). No effect on the ticket's state.
+    pub const BACKPORT_ABORTED: &str = "backport.aborted";
+    /// A ticket branch pushed with `backport --push` (payload: `repo`, `branch`, `remote`,
+    /// `tip`). No effect on the ticket's state.
+    pub const BACKPORT_PUSHED: &str = "backport.pushed";
+    /// A backport pull request opened with `backport --pr` (payload: `repo`, `github_repo`,
+    /// `number`, `url`, `branch`, `base`). No effect on the ticket's state.
+    pub const BACKPORT_PR_OPENED: &str = "backport.pr_opened";
+    /// The kinds of `portcullis backport`'s events.
+    pub const BACKPORT: [&str; 6] = [
+        BACKPORT_STARTED,
+        BACKPORT_PICKED,
+        BACKPORT_CONFLICT,
+        BACKPORT_ABORTED,
+        BACKPORT_PUSHED,
+        BACKPORT_PR_OPENED,
+    ];
+
     /// A committee meeting began (payload: date, attendees, quorum).
     pub const MEETING_OPENED: &str = "meeting.opened";
     /// A committee meeting ended (payload: date, counts).
@@ -64,40 +96,6 @@ pub mod kind {
     /// edited, truncated, an unknown version, not signed as the team's, or not written by a
     /// listed writer (payload: `why`, `message`, `author`, `comment`). Recorded once per block.
     pub const RECORD_REJECTED: &str = "record.rejected";
-    /// `portcullis backport` began on a ticket and line (payload: `repos`, the repositories it
-    /// picks in with their release tips; `forced` and `violations` when the ticket was not
-    /// approved and `--force` let it through, with the reason in `note`). No effect on the
-    /// ticket's state.
-    pub const BACKPORT_STARTED: &str = "backport.started";
-    /// A ticket's commits picked cleanly onto a branch from the release branch in one
-    /// repository (payload: `repo`, `branch`, `release_tip`, `tip`, `picks`). No effect on the
-    /// ticket's state.
-    pub const BACKPORT_PICKED: &str = "backport.picked";
-    /// A pick that conflicted in one repository, which was left untouched (payload: `repo`,
-    /// `main_commit`, `files`, `dependencies`, `worktree` when one was prepared). No effect on
-    /// the ticket's state.
-    pub const BACKPORT_CONFLICT: &str = "backport.conflict";
-    /// A prepared conflict worktree dropped with `backport --abort` (payload: `repo`,
-    /// `worktree`). No effect on the ticket's state.
-    pub const BACKPORT_ABORTED: &str = "backport.aborted";
-
-    /// A ticket branch pushed with `backport --push` (payload: `repo`, `branch`, `remote`,
-    /// `tip`). No effect on the ticket's state.
-    pub const BACKPORT_PUSHED: &str = "backport.pushed";
-
-    /// A backport pull request opened with `backport --pr` (payload: `repo`, `github_repo`,
-    /// `number`, `url`, `branch`, `base`). No effect on the ticket's state.
-    pub const BACKPORT_PR_OPENED: &str = "backport.pr_opened";
-
-    /// The kinds of `portcullis backport`'s events.
-    pub const BACKPORT: [&str; 6] = [
-        BACKPORT_STARTED,
-        BACKPORT_PICKED,
-        BACKPORT_CONFLICT,
-        BACKPORT_ABORTED,
-        BACKPORT_PUSHED,
-        BACKPORT_PR_OPENED,
-    ];
 }
 
 /// A decision recorded while its sitting was below quorum (payload `"provisional": true`).
@@ -498,64 +496,4 @@ pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
         }
     }
     split(a).cmp(&split(b)).then_with(|| a.cmp(b))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::{Policy, BUILTIN_V23};
-
-    fn ev(seq: i64, kind: &str, actor: &str, payload: Value) -> Event {
-        let at = DateTime::from_timestamp(1_640_000_000 + seq * 60, 0).unwrap();
-        Event {
-            seq,
-            ticket: Some("DM-1".into()),
-            line: Some("v23".into()),
-            kind: kind.into(),
-            source: if kind.starts_with("label") {
-                source::JIRA.into()
-            } else {
-                source::LOCAL.into()
-            },
-            actor: Some(actor.into()),
-            at,
-            recorded_at: at,
-            meeting: None,
-            note: Some("why".into()),
-            payload,
-            dedup_key: None,
-            hash: String::new(),
-        }
-    }
-
-    #[test]
-    fn backport_events_do_not_change_a_tickets_derived_state() {
-        let policy = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
-        let mut events = vec![
-            ev(
-                1,
-                kind::LABEL_ADDED,
-                "dev",
-                serde_json::json!({"label": "backport-v23"}),
-            ),
-            ev(
-                2,
-                kind::LABEL_ADDED,
-                "dev",
-                serde_json::json!({"label": "backport-approved"}),
-            ),
-        ];
-        let before = derive_ticket(&policy, "DM-1", &events);
-        for (i, k) in kind::BACKPORT.iter().enumerate() {
-            events.push(ev(
-                3 + i as i64,
-                k,
-                "dev",
-                serde_json::json!({"repo": "pkg", "forced": true, "decision": "approve"}),
-            ));
-        }
-        let after = derive_ticket(&policy, "DM-1", &events);
-        assert_eq!(before, after);
-        assert_eq!(after.lines["v23"].state, crate::workflow::State::Approved);
-    }
 }
