@@ -9,6 +9,9 @@ use crate::render::Format;
 use portcullis_core::workflow::Decision;
 use portcullis_ops::workspace::Locations;
 
+mod backport;
+pub use backport::BackportArgs;
+
 /// Release change control and backport tracking.
 ///
 /// portcullis keeps a ledger of backport requests, committee decisions and label changes per
@@ -233,44 +236,7 @@ pub enum Command {
     /// the repository's branches as they were, reports the files, hunks and the main-side
     /// commits the pick needs first, and leaves the pick in a worktree beside the ledger:
     /// resolve it there and run --continue, or --abort. Exit 1 on a conflict or refusal.
-    Backport {
-        /// Ticket key, e.g. DM-33891.
-        key: String,
-        /// The release line (default: the policy's only line).
-        #[arg(long)]
-        line: Option<String>,
-        /// Only these repositories (repeatable).
-        #[arg(long = "repo", value_name = "NAME", num_args = 1..)]
-        repos: Vec<String>,
-        /// Try the picks in memory and show them; write and record nothing.
-        #[arg(long, conflicts_with_all = ["resume", "abort"])]
-        dry_run: bool,
-        /// Backport a ticket that is not approved; kept as a violation (needs --note).
-        #[arg(long)]
-        force: bool,
-        /// Why (required with --force).
-        #[arg(long)]
-        note: Option<String>,
-        /// Who runs it (default: PORTCULLIS_ACTOR, the config's `user`, then $USER).
-        #[arg(long = "as", value_name = "ACTOR")]
-        actor: Option<String>,
-        /// Push each ticket branch to the policy's `[backport] push_remote` (git push).
-        #[arg(long, conflicts_with_all = ["dry_run", "abort"])]
-        push: bool,
-        /// Push, then open a pull request into the release branch (GitHub, `[github]`),
-        /// titled by the policy's `[backport] pr_title` and `pr_body`.
-        #[arg(long, conflicts_with_all = ["dry_run", "abort", "resume"])]
-        pr: bool,
-        /// Finish after resolving a conflict in the worktree portcullis prepared.
-        #[arg(long = "continue", id = "resume", conflicts_with = "abort")]
-        resume: bool,
-        /// Drop the conflict worktree.
-        #[arg(long)]
-        abort: bool,
-        /// Output format: table or json.
-        #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
-        format: Format,
-    },
+    Backport(backport::BackportArgs),
     /// The approved tickets not landed everywhere, and where each backport stands per
     /// repository: not started, branch, pull request, conflict, blocked.
     Backports {

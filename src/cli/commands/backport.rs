@@ -1,7 +1,7 @@
 //! `backport` and `backports`.
 
 use crate::cli::output::print;
-use crate::cli::Command;
+use crate::cli::{BackportArgs, Command};
 use crate::render::backport::{list, outcome, resumed};
 use crate::render::{json, Format};
 use portcullis_ops::backport::{backport, list::backports, resume::resume, BackportRequest};
@@ -10,7 +10,7 @@ use portcullis_ops::Result;
 
 pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
     match command {
-        Command::Backport {
+        Command::Backport(BackportArgs {
             key,
             line,
             repos,
@@ -23,7 +23,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             resume: resume_,
             abort,
             format,
-        } => {
+        }) => {
             let req = BackportRequest {
                 key,
                 line,

@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         | Command::Audit { .. }
         | Command::Ledger { .. }
         | Command::Notify { .. }) => report(&ws()?, command),
-        command @ (Command::Backport { .. } | Command::Backports { .. }) => {
+        command @ (Command::Backport(_) | Command::Backports { .. }) => {
             backport::run(&ws()?, command)
         }
         Command::Bot { once } => crate::bot::run(ws()?, crate::bot::BotOptions { once }),
