@@ -19,6 +19,7 @@
 //! It sits above every other library crate and below only the binary; see
 //! `docs/EXTENDING.md` for the map.
 
+pub mod backport;
 pub mod config;
 pub mod credentials;
 pub mod digest;
