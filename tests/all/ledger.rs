@@ -606,3 +606,40 @@ fn verify_on_postgres_keeps_its_git_caches_in_a_local_file() {
     pg.run(&["audit"]).ok();
     assert_eq!(pg.ledger_fingerprint(), lite.ledger_fingerprint());
 }
+
+#[test]
+fn a_lost_connection_mid_command_is_exit_2_and_status_and_history_retry_once() {
+    let env = demo_env();
+    env.use_postgres();
+    let lose = [("PORTCULLIS_FAILPOINT", "ledger.lose_connection")];
+    // The server ends the connection right after the ledger is opened: status and history read
+    // nothing yet, so they open it again and answer as a clean run does.
+    for args in [&["status"][..], &["history", "DM-33938"][..]] {
+        let clean = env.run(args);
+        clean.ok();
+        let lost = env.run_env(args, &lose);
+        lost.ok();
+        assert_eq!(lost.stdout, clean.stdout, "{args:?}");
+    }
+    // A command that writes is not retried: a clear message, exit 2, nothing written.
+    let before = env.ledger_fingerprint();
+    let run = env.run_env(
+        &[
+            "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
+        ],
+        &lose,
+    );
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("connection to the ledger") && run.stderr.contains("was lost"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("run the command again"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.ledger_fingerprint(), before);
+    env.run(&["audit"]).ok();
+}

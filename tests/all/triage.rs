@@ -355,6 +355,8 @@ fn another_process_writing_is_picked_up_on_reload() {
     let (mut ledger, mut app) = open(&ws);
     let key = app.queue()[0].key.clone();
     let before = data_version(&ledger);
+    // On PostgreSQL the screen listens for commits instead (None on SQLite).
+    let changes = ledger.listen().unwrap();
     // Another process records a decision while the meeting is open.
     env.run(&[
         "decide",
@@ -367,6 +369,9 @@ fn another_process_writing_is_picked_up_on_reload() {
     ])
     .ok();
     assert_ne!(data_version(&ledger), before, "the screen's poll notices");
+    if let Some(c) = changes {
+        assert!(c.wait(Duration::from_secs(1)), "announced within a second");
+    }
     app.reload(&ledger, &ws.policy).unwrap();
     assert!(!app.queue().iter().any(|r| r.key == key));
     let _ = &mut ledger;

@@ -533,3 +533,41 @@ fn the_documented_roles_read_only_and_writer_hold_what_the_doc_says() {
     // The reader sees the writer's events.
     assert_eq!(r.event_count().unwrap(), count + 3);
 }
+
+#[test]
+fn a_decision_by_one_ledger_reaches_another_s_listener_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, screen) = pg_ledger(dir.path());
+    let changes = screen.listen().unwrap().expect("PostgreSQL listens");
+    assert!(!changes.take(), "nothing announced yet");
+    let mut other = Ledger::open_postgres(&server().url(&db), None, &dir.path().join("o")).unwrap();
+    let p = policy();
+
+    let started = std::time::Instant::now();
+    other
+        .append_all(&p, [label("DM-1", "backport-v1", 1, true)])
+        .unwrap();
+    assert!(
+        changes.wait(std::time::Duration::from_secs(1)),
+        "not announced within a second"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(!changes.lost());
+
+    // A transaction that appends nothing (a duplicate), or that is rolled back, announces
+    // nothing.
+    other
+        .append_all(&p, [label("DM-1", "backport-v1", 1, true)])
+        .unwrap();
+    {
+        let mut tx = other.transaction().unwrap();
+        tx.append(label("DM-2", "backport-v1", 2, true)).unwrap();
+        drop(tx);
+    }
+    assert!(!changes.wait(std::time::Duration::from_millis(500)));
+    assert_eq!(screen.event_count().unwrap(), 1);
+
+    // SQLite has no listener: its data version is polled.
+    let lite = Ledger::create(&dir.path().join("l.db")).unwrap();
+    assert!(lite.listen().unwrap().is_none());
+}
