@@ -18,8 +18,13 @@ enum Backend {
 
 fn demo_env_on(b: Backend) -> TestEnv {
     let env = demo_env();
-    if b == Backend::Postgres {
-        env.use_postgres();
+    match b {
+        Backend::Postgres => {
+            env.use_postgres();
+        }
+        Backend::Sqlite => {
+            env.keep_sqlite();
+        }
     }
     env
 }
@@ -206,6 +211,7 @@ fn tampering_is_detected_on(b: Backend) {
 #[test]
 fn not_a_ledger_is_refused_and_left_alone() {
     let env = TestEnv::with_workspace("v23");
+    env.keep_sqlite(); // It damages the file.
     let garbage = b"this is a text file, not a database\n".repeat(20);
     std::fs::write(env.ledger_path(), &garbage).unwrap();
     for args in [
@@ -228,6 +234,7 @@ fn not_a_ledger_is_refused_and_left_alone() {
 #[test]
 fn ledger_from_a_newer_version_is_refused_and_left_alone() {
     let env = TestEnv::with_workspace("v23");
+    env.keep_sqlite(); // It changes the file (its PostgreSQL twin is in crates/ledger/tests).
     env.sql("PRAGMA user_version = 99;");
     // Make sure every byte is on disk before we fingerprint the file.
     env.sql("PRAGMA wal_checkpoint(TRUNCATE);");
@@ -536,6 +543,7 @@ fn chain(l: &portcullis_ledger::Ledger) -> Vec<String> {
 #[test]
 fn ledger_copy_moves_a_ledger_to_postgres_and_back_with_its_chain() {
     let env = demo_env();
+    env.keep_sqlite(); // It moves the file's ledger itself.
     let server = portcullis_testkit::postgres::server();
     let db = server.fresh_database();
     let url = server.url(&db);

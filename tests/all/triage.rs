@@ -34,8 +34,11 @@ fn date() -> NaiveDate {
 fn demo() -> (TestEnv, Workspace) {
     let env = TestEnv::new();
     env.run(&["demo", "--dir", "."]).ok();
+    // With the harness's PostgreSQL switch, the screen opens the ledger the runs use.
+    env.follow_switch();
     let ws = Workspace::resolve(&Locations {
         config: Some(env.path().join("portcullis.toml")),
+        db: env.postgres_url().map(Into::into),
         ..Default::default()
     })
     .unwrap();
@@ -132,7 +135,7 @@ fn keys_record_decisions_tied_to_the_meeting_and_undo_takes_the_last_back() {
     );
     assert_eq!(state(&ledger, &first), "approved");
     // A second connection (another process) sees it: nothing waits in memory.
-    let other = Ledger::open(&ws.ledger_path).unwrap();
+    let other = ws.open_ledger().unwrap();
     assert_eq!(state(&other, &first), "approved");
     assert!(app.status.contains("approve"), "{}", app.status);
     assert!(
@@ -459,15 +462,17 @@ fn binary() -> std::path::PathBuf {
 
 fn spawn(env: &TestEnv, args: &[&str]) -> PtySession {
     let home = env.path().display().to_string();
-    PtySession::spawn(
-        &binary(),
-        args,
-        env.path(),
-        &[("PORTCULLIS_NOW", NOW), ("HOME", &home), ("NO_COLOR", "1")],
-        100,
-        30,
-    )
-    .unwrap()
+    // With the harness's PostgreSQL switch, on the ledger the other runs use.
+    env.follow_switch();
+    let mut vars = vec![
+        ("PORTCULLIS_NOW", NOW),
+        ("HOME", home.as_str()),
+        ("NO_COLOR", "1"),
+    ];
+    if let Some(url) = env.postgres_url() {
+        vars.push(("PORTCULLIS_DB", url));
+    }
+    PtySession::spawn(&binary(), args, env.path(), &vars, 100, 30).unwrap()
 }
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -731,6 +736,7 @@ fn escape_sequences_in_ticket_text_never_reach_the_terminal() {
     env.run(&["sync", "--from-file", f.to_str().unwrap()]).ok();
     let ws = Workspace::resolve(&Locations {
         config: Some(env.path().join("portcullis.toml")),
+        db: env.postgres_url().map(Into::into),
         ..Default::default()
     })
     .unwrap();
