@@ -150,6 +150,14 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                 let _ = tx.send(facts);
             });
             let mut version = ledger.data_version();
+            // On PostgreSQL, other members' commits are announced (LISTEN/NOTIFY); without a
+            // listener (SQLite, or it could not start or was lost), the cheap data version is
+            // polled.
+            let changes = ledger.listen().unwrap_or_else(|e| {
+                let why = portcullis_core::error::chain(&e);
+                tracing::warn!(error = %why, "cannot listen for the ledger's changes; polling");
+                None
+            });
             loop {
                 term.draw(|f| crate::triage::ui::draw(f, &mut app))
                     .map_err(io)?;
@@ -193,9 +201,14 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                     app.reload(&ledger, policy)?;
                 }
                 // Writes by another process (a sync, the bot) show without a restart.
-                let v = ledger.data_version();
-                if v != version {
-                    version = v;
+                let changed = match &changes {
+                    Some(c) if !c.lost() => c.take(),
+                    _ => {
+                        let v = ledger.data_version();
+                        std::mem::replace(&mut version, v) != v
+                    }
+                };
+                if changed {
                     app.reload(&ledger, policy)?;
                 }
             }

@@ -237,3 +237,165 @@ fn audit_reads_one_snapshot_while_another_process_writes() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
 }
+
+/// A big export: `tickets` tickets whose labels change `changes` times each (keys from `first`).
+fn big_export(first: usize, tickets: usize, changes: usize) -> String {
+    let mut b = crate::harness::ExportBuilder::starting_at((first * 100) as u64);
+    for t in 0..tickets {
+        let key = format!("DM-{}", first + t);
+        let steps: Vec<(String, &str, &str)> = (0..changes)
+            .map(|c| {
+                (
+                    format!("2022-01-{:02}T09:{:02}:00.000-0700", 3 + c % 20, c % 60),
+                    "dev",
+                    if c % 2 == 0 {
+                        "backport-v23"
+                    } else {
+                        "backport-v23 backport-approved"
+                    },
+                )
+            })
+            .collect();
+        let steps: Vec<(&str, &str, &str)> =
+            steps.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+        b = b.ticket(&key, "Soak", &steps);
+    }
+    b.build()
+}
+
+/// Every event's note (for notes that identify a run).
+fn notes(l: &Ledger) -> BTreeMap<String, usize> {
+    let mut n = BTreeMap::new();
+    l.for_each_event(|e| {
+        if let Some(note) = e.note {
+            *n.entry(note).or_insert(0) += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    n
+}
+
+/// One PostgreSQL ledger shared by several processes for `PORTCULLIS_SOAK_SECS` (10 s by
+/// default; 60 s is the documented long run): two CLI deciders, `sync --from-file` imports of
+/// new tickets, and `status` and `audit` readers. Every decision that succeeded is in the ledger
+/// exactly once, every import's events are there, none that failed are, and the chain is whole.
+#[test]
+fn soak_processes_share_one_postgres_ledger_without_losing_duplicating_or_forking() {
+    let secs: u64 = std::env::var("PORTCULLIS_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let env = TestEnv::new();
+    env.run(&["demo", "--dir", "."]).ok();
+    env.use_postgres();
+    let keys: Vec<String> = env
+        .ledger()
+        .status_rows("v23")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert!(keys.len() >= 6, "{keys:?}");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let (decided, imported, reads) = std::thread::scope(|s| {
+        let deciders: Vec<_> = (0..2)
+            .map(|w| {
+                let (env, keys) = (&env, &keys);
+                s.spawn(move || {
+                    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+                    let mut i = 0usize;
+                    while Instant::now() < deadline {
+                        let key = &keys[(w + 2 * i) % keys.len()];
+                        let verb = if i.is_multiple_of(2) {
+                            "approve"
+                        } else {
+                            "reject"
+                        };
+                        let note = format!("soak w{w} #{i}");
+                        let run = env.run(&[
+                            "decide", verb, key, "--note", &note, "--as", "praman", "--force",
+                        ]);
+                        check(&run, "decide");
+                        if run.code == 0 {
+                            ok.push(note);
+                        } else {
+                            assert_eq!(run.code, 2, "{}", run.stderr);
+                            failed.push(note);
+                        }
+                        i += 1;
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        let importer = s.spawn(|| {
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                let file = format!("soak-{n}.json");
+                env.write(&file, &big_export(90_000 + n * 10, 10, 4));
+                let run = env.run(&["sync", "--from-file", &file]);
+                check(&run, "sync");
+                run.ok();
+                n += 1;
+            }
+            n
+        });
+        let reader = s.spawn(|| {
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                for args in [&["status"][..], &["audit"][..]] {
+                    let run = env.run(args);
+                    check(&run, "read");
+                    run.ok();
+                    n += 1;
+                }
+            }
+            n
+        });
+        let decided: Vec<_> = deciders.into_iter().map(|d| d.join().unwrap()).collect();
+        (decided, importer.join().unwrap(), reader.join().unwrap())
+    });
+    let elapsed = started.elapsed();
+
+    let l = env.ledger();
+    let report = l.verify_chain().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.events as i64, l.event_count().unwrap());
+    assert_eq!(
+        report.last_seq,
+        l.event_count().unwrap(),
+        "no gap in the chain"
+    );
+    assert_eq!(l.duplicate_dedup_keys().unwrap(), 0);
+    let notes = notes(&l);
+    let mut ok_count = 0;
+    for (ok, failed) in &decided {
+        for n in ok {
+            assert_eq!(notes.get(n), Some(&1), "decision `{n}` lost or duplicated");
+        }
+        for n in failed {
+            assert_eq!(notes.get(n), None, "failed decision `{n}` recorded");
+        }
+        ok_count += ok.len();
+    }
+    assert!(ok_count > 0 && imported > 0 && reads > 0);
+    // Every import's tickets are there, with all their label events (and their fields).
+    for n in 0..imported {
+        for t in 0..10 {
+            let key = format!("DM-{}", 90_000 + n * 10 + t);
+            let events = l.events_for_ticket(&key).unwrap();
+            let labels = events
+                .iter()
+                .filter(|e| e.kind.starts_with("label."))
+                .count();
+            assert_eq!((labels, events.len()), (4, 5), "{key}");
+        }
+    }
+    env.run(&["audit"]).ok();
+    eprintln!(
+        "soak: {secs} s ({elapsed:?}): {ok_count} decisions, {imported} imports, {reads} reads; {} events",
+        report.events
+    );
+}

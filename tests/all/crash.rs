@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::harness::{TestEnv, NOW};
+use crate::harness::{ExportBuilder, TestEnv, NOW};
 
 fn rng(salt: u64) -> ChaCha8Rng {
     let seed = std::env::var("PORTCULLIS_CRASH_SEED")
@@ -621,4 +621,133 @@ fn notify_killed_anywhere_never_posts_a_message_twice() {
             *server.borrow_mut() = ChatServer::start();
         },
     );
+}
+
+/// The chain's hashes, in order.
+fn chain(l: &portcullis_ledger::Ledger) -> Vec<String> {
+    let mut v = Vec::new();
+    l.for_each_event(|e| {
+        v.push(e.hash);
+        Ok(())
+    })
+    .unwrap();
+    v
+}
+
+/// A large import into a PostgreSQL ledger, SIGKILLed while it holds the chain's lock in the
+/// middle of its transaction, while other processes commit decisions: everything committed is
+/// there (before the import and after it), nothing of the killed transaction is, the chain is
+/// whole, and the import run again completes.
+#[test]
+fn a_writer_killed_mid_transaction_on_postgres_loses_nothing_committed() {
+    let env = demo();
+    let url = env.use_postgres();
+    let (server, db) = {
+        let s = portcullis_testkit::postgres::server();
+        (s, url.rsplit('/').next().unwrap().to_string())
+    };
+    let keys: Vec<String> = env
+        .ledger()
+        .status_rows("v23")
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state == portcullis_core::workflow::State::Requested)
+        .map(|r| r.key)
+        .collect();
+    // A decision committed before the import.
+    env.run(&[
+        "decide", "approve", &keys[0], "--note", "before", "--as", "praman",
+    ])
+    .ok();
+    let before = chain(&env.ledger());
+
+    let mut export = ExportBuilder::starting_at(500_000);
+    for t in 0..1000 {
+        export = export.ticket(
+            &format!("DM-{}", 70_000 + t),
+            "Big import",
+            &[
+                ("2022-01-04T09:00:00.000-0700", "dev", "backport-v23"),
+                (
+                    "2022-01-05T09:00:00.000-0700",
+                    "dev",
+                    "backport-v23 backport-approved",
+                ),
+                ("2022-01-06T09:00:00.000-0700", "dev", "backport-v23"),
+            ],
+        );
+    }
+    env.write("big.json", &export.build());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.args(["sync", "--from-file", "big.json"])
+        .current_dir(env.path())
+        .env_clear()
+        .env("PORTCULLIS_NOW", NOW)
+        .env("HOME", env.path())
+        .env("PORTCULLIS_DB", &url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut import = cmd.spawn().unwrap();
+    // Wait until it holds the chain's advisory lock with rows written: mid-transaction.
+    let mut admin = server.connect(&db);
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let held: i64 = admin
+            .query_one(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if held > 0 {
+            break;
+        }
+        assert!(
+            import.try_wait().unwrap().is_none(),
+            "the import ended before it was caught mid-transaction"
+        );
+        assert!(Instant::now() < until, "the import never took the lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A decision queues behind the import's lock, and commits once the import is gone.
+    let after = std::thread::scope(|s| {
+        let decide = s.spawn(|| {
+            env.run(&[
+                "decide", "approve", &keys[1], "--note", "during", "--as", "praman",
+            ])
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            import.try_wait().unwrap().is_none(),
+            "the import finished too soon"
+        );
+        import.kill().unwrap(); // SIGKILL
+        import.wait().unwrap();
+        decide.join().unwrap()
+    });
+    after.ok();
+
+    let l = env.ledger();
+    let now = chain(&l);
+    assert_eq!(
+        &now[..before.len()],
+        &before[..],
+        "what was committed is there"
+    );
+    assert_eq!(
+        now.len(),
+        before.len() + 1,
+        "only the decision made meanwhile was added"
+    );
+    assert!(l.events_for_ticket("DM-70000").unwrap().is_empty());
+    assert!(l.verify_chain().unwrap().problems.is_empty());
+    assert_eq!(l.duplicate_dedup_keys().unwrap(), 0);
+    env.run(&["audit"]).ok();
+    // Run again, the import completes.
+    env.run(&["sync", "--from-file", "big.json"]).ok();
+    let l = env.ledger();
+    // Its three label changes, and the ticket's fields.
+    assert_eq!(l.events_for_ticket("DM-70999").unwrap().len(), 4);
+    assert_eq!(&chain(&l)[..now.len()], &now[..]);
+    env.run(&["audit"]).ok();
 }

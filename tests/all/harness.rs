@@ -44,11 +44,28 @@ impl Run {
     }
 }
 
+/// The switch that runs the integration tests on PostgreSQL: `PORTCULLIS_TEST_LEDGER=postgres`
+/// moves each test workspace's ledger into a fresh database of the test server as soon as it
+/// exists (see [`TestEnv::follow_switch`]).
+pub const LEDGER_SWITCH: &str = "PORTCULLIS_TEST_LEDGER";
+
+/// Whether this run's workspaces keep their ledgers on PostgreSQL ([`LEDGER_SWITCH`]).
+pub fn on_postgres() -> bool {
+    match std::env::var(LEDGER_SWITCH) {
+        Ok(v) if v == "postgres" => true,
+        Ok(v) if v.is_empty() || v == "sqlite" => false,
+        Ok(v) => panic!("{LEDGER_SWITCH}={v}: use `postgres` or `sqlite`"),
+        Err(_) => false,
+    }
+}
+
 /// A temporary directory to run portcullis in.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
     /// The PostgreSQL database (name, URL) its ledger moved to ([`TestEnv::use_postgres`]).
     pg: std::sync::OnceLock<(String, String)>,
+    /// This test reads or copies the SQLite file itself: the switch leaves it there.
+    sqlite_only: std::sync::atomic::AtomicBool,
 }
 
 impl TestEnv {
@@ -59,6 +76,39 @@ impl TestEnv {
                 .tempdir()
                 .unwrap(),
             pg: std::sync::OnceLock::new(),
+            sqlite_only: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Keep this workspace's ledger in its SQLite file whatever [`LEDGER_SWITCH`] says (for
+    /// tests that read, copy or damage the file itself).
+    pub fn keep_sqlite(&self) -> &Self {
+        self.sqlite_only
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self
+    }
+
+    /// With [`LEDGER_SWITCH`] set to `postgres`: once the workspace has a config and a ledger
+    /// file (after `init` or `demo`), move the ledger to PostgreSQL, for this run and every later
+    /// one.
+    pub fn follow_switch(&self) {
+        if self.pg.get().is_some()
+            || self.sqlite_only.load(std::sync::atomic::Ordering::SeqCst)
+            || !on_postgres()
+        {
+            return;
+        }
+        let config = self.path().join("portcullis.toml");
+        if !config.is_file() {
+            return;
+        }
+        let ws =
+            portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+                config: Some(config),
+                ..Default::default()
+            });
+        if ws.is_ok_and(|ws| ws.ledger_path.is_file()) {
+            self.use_postgres();
         }
     }
 
@@ -66,6 +116,9 @@ impl TestEnv {
     /// PostgreSQL server; every later run uses it (`PORTCULLIS_DB`), as do
     /// [`TestEnv::ledger_fingerprint`] and [`TestEnv::sql`]. Returns its URL.
     pub fn use_postgres(&self) -> String {
+        if let Some(url) = self.postgres_url() {
+            return url.to_string();
+        }
         let server = portcullis_testkit::postgres::server();
         let db = server.fresh_database();
         let url = server.url(&db);
@@ -133,6 +186,7 @@ impl TestEnv {
     }
 
     fn run_full(&self, dir: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+        self.follow_switch();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
         cmd.args(args)
             .current_dir(self.path().join(dir))
@@ -181,21 +235,28 @@ impl TestEnv {
         self.path().join("ledger.db")
     }
 
-    /// The rows of the derived tables and the event count: what "unchanged" means.
-    pub fn ledger_fingerprint(&self) -> (i64, Vec<String>) {
-        let l = match self.postgres_url() {
+    /// The workspace's ledger, on whichever backend it is.
+    pub fn ledger(&self) -> portcullis_ledger::Ledger {
+        self.follow_switch();
+        match self.postgres_url() {
             Some(url) => {
                 portcullis_ledger::Ledger::open_postgres(url, None, &self.path().join("cache.db"))
                     .unwrap()
             }
             None => portcullis_ledger::Ledger::open(&self.ledger_path()).unwrap(),
-        };
+        }
+    }
+
+    /// The rows of the derived tables and the event count: what "unchanged" means.
+    pub fn ledger_fingerprint(&self) -> (i64, Vec<String>) {
+        let l = self.ledger();
         (l.event_count().unwrap(), l.derived_dump().unwrap())
     }
 
     /// Raw SQL on the ledger, bypassing portcullis (for tamper tests): on the SQLite file, or as
     /// the superuser on the PostgreSQL ledger it moved to.
     pub fn sql(&self, sql: &str) {
+        self.follow_switch();
         match self.pg.get() {
             Some((db, _)) => portcullis_testkit::postgres::server().sql(db, sql),
             None => {

@@ -18,8 +18,13 @@ enum Backend {
 
 fn demo_env_on(b: Backend) -> TestEnv {
     let env = demo_env();
-    if b == Backend::Postgres {
-        env.use_postgres();
+    match b {
+        Backend::Postgres => {
+            env.use_postgres();
+        }
+        Backend::Sqlite => {
+            env.keep_sqlite();
+        }
     }
     env
 }
@@ -206,6 +211,7 @@ fn tampering_is_detected_on(b: Backend) {
 #[test]
 fn not_a_ledger_is_refused_and_left_alone() {
     let env = TestEnv::with_workspace("v23");
+    env.keep_sqlite(); // It damages the file.
     let garbage = b"this is a text file, not a database\n".repeat(20);
     std::fs::write(env.ledger_path(), &garbage).unwrap();
     for args in [
@@ -228,6 +234,7 @@ fn not_a_ledger_is_refused_and_left_alone() {
 #[test]
 fn ledger_from_a_newer_version_is_refused_and_left_alone() {
     let env = TestEnv::with_workspace("v23");
+    env.keep_sqlite(); // It changes the file (its PostgreSQL twin is in crates/ledger/tests).
     env.sql("PRAGMA user_version = 99;");
     // Make sure every byte is on disk before we fingerprint the file.
     env.sql("PRAGMA wal_checkpoint(TRUNCATE);");
@@ -536,6 +543,7 @@ fn chain(l: &portcullis_ledger::Ledger) -> Vec<String> {
 #[test]
 fn ledger_copy_moves_a_ledger_to_postgres_and_back_with_its_chain() {
     let env = demo_env();
+    env.keep_sqlite(); // It moves the file's ledger itself.
     let server = portcullis_testkit::postgres::server();
     let db = server.fresh_database();
     let url = server.url(&db);
@@ -605,4 +613,41 @@ fn verify_on_postgres_keeps_its_git_caches_in_a_local_file() {
     assert_eq!(again.stdout, on_pg.stdout);
     pg.run(&["audit"]).ok();
     assert_eq!(pg.ledger_fingerprint(), lite.ledger_fingerprint());
+}
+
+#[test]
+fn a_lost_connection_mid_command_is_exit_2_and_status_and_history_retry_once() {
+    let env = demo_env();
+    env.use_postgres();
+    let lose = [("PORTCULLIS_FAILPOINT", "ledger.lose_connection")];
+    // The server ends the connection right after the ledger is opened: status and history read
+    // nothing yet, so they open it again and answer as a clean run does.
+    for args in [&["status"][..], &["history", "DM-33938"][..]] {
+        let clean = env.run(args);
+        clean.ok();
+        let lost = env.run_env(args, &lose);
+        lost.ok();
+        assert_eq!(lost.stdout, clean.stdout, "{args:?}");
+    }
+    // A command that writes is not retried: a clear message, exit 2, nothing written.
+    let before = env.ledger_fingerprint();
+    let run = env.run_env(
+        &[
+            "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
+        ],
+        &lose,
+    );
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("connection to the ledger") && run.stderr.contains("was lost"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("run the command again"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.ledger_fingerprint(), before);
+    env.run(&["audit"]).ok();
 }

@@ -34,8 +34,11 @@ fn date() -> NaiveDate {
 fn demo() -> (TestEnv, Workspace) {
     let env = TestEnv::new();
     env.run(&["demo", "--dir", "."]).ok();
+    // With the harness's PostgreSQL switch, the screen opens the ledger the runs use.
+    env.follow_switch();
     let ws = Workspace::resolve(&Locations {
         config: Some(env.path().join("portcullis.toml")),
+        db: env.postgres_url().map(Into::into),
         ..Default::default()
     })
     .unwrap();
@@ -132,7 +135,7 @@ fn keys_record_decisions_tied_to_the_meeting_and_undo_takes_the_last_back() {
     );
     assert_eq!(state(&ledger, &first), "approved");
     // A second connection (another process) sees it: nothing waits in memory.
-    let other = Ledger::open(&ws.ledger_path).unwrap();
+    let other = ws.open_ledger().unwrap();
     assert_eq!(state(&other, &first), "approved");
     assert!(app.status.contains("approve"), "{}", app.status);
     assert!(
@@ -355,6 +358,8 @@ fn another_process_writing_is_picked_up_on_reload() {
     let (mut ledger, mut app) = open(&ws);
     let key = app.queue()[0].key.clone();
     let before = data_version(&ledger);
+    // On PostgreSQL the screen listens for commits instead (None on SQLite).
+    let changes = ledger.listen().unwrap();
     // Another process records a decision while the meeting is open.
     env.run(&[
         "decide",
@@ -367,6 +372,9 @@ fn another_process_writing_is_picked_up_on_reload() {
     ])
     .ok();
     assert_ne!(data_version(&ledger), before, "the screen's poll notices");
+    if let Some(c) = changes {
+        assert!(c.wait(Duration::from_secs(1)), "announced within a second");
+    }
     app.reload(&ledger, &ws.policy).unwrap();
     assert!(!app.queue().iter().any(|r| r.key == key));
     let _ = &mut ledger;
@@ -454,15 +462,17 @@ fn binary() -> std::path::PathBuf {
 
 fn spawn(env: &TestEnv, args: &[&str]) -> PtySession {
     let home = env.path().display().to_string();
-    PtySession::spawn(
-        &binary(),
-        args,
-        env.path(),
-        &[("PORTCULLIS_NOW", NOW), ("HOME", &home), ("NO_COLOR", "1")],
-        100,
-        30,
-    )
-    .unwrap()
+    // With the harness's PostgreSQL switch, on the ledger the other runs use.
+    env.follow_switch();
+    let mut vars = vec![
+        ("PORTCULLIS_NOW", NOW),
+        ("HOME", home.as_str()),
+        ("NO_COLOR", "1"),
+    ];
+    if let Some(url) = env.postgres_url() {
+        vars.push(("PORTCULLIS_DB", url));
+    }
+    PtySession::spawn(&binary(), args, env.path(), &vars, 100, 30).unwrap()
 }
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -726,6 +736,7 @@ fn escape_sequences_in_ticket_text_never_reach_the_terminal() {
     env.run(&["sync", "--from-file", f.to_str().unwrap()]).ok();
     let ws = Workspace::resolve(&Locations {
         config: Some(env.path().join("portcullis.toml")),
+        db: env.postgres_url().map(Into::into),
         ..Default::default()
     })
     .unwrap();

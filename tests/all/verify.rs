@@ -685,6 +685,7 @@ fn verdict(v: &Value) -> Value {
 #[test]
 fn incremental_runs_equal_a_cold_run() {
     let env = workspace(&["pkg", "other"], "");
+    env.keep_sqlite(); // It empties the git caches, which live in the ledger's file.
     let mut r = repo(&env, "pkg");
     let mut o = repo(&env, "other");
     let a = r
@@ -850,7 +851,7 @@ fn merged_pull_requests_link_commits_without_ticket_names_to_their_ticket() {
 
     // The tracker records which commits the pull requests merged.
     let policy = portcullis_ops::workspace::load_policy(&env.path().join("policy.toml")).unwrap();
-    let mut ledger = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let mut ledger = env.ledger();
     let link = |sha: String, commits: Vec<String>| portcullis_core::event::NewEvent {
         ticket: Some("DM-300".into()),
         line: None,

@@ -15,6 +15,11 @@
 //! - One writer at a time appends to the chain: SQLite's `BEGIN IMMEDIATE`; on PostgreSQL every
 //!   write transaction takes the advisory lock [`pg::CHAIN_LOCK`] before it reads the chain's
 //!   head, so concurrent writers queue and never fork the chain.
+//! - PostgreSQL: a transaction that appends events sends `NOTIFY portcullis_events` (with the
+//!   new head's sequence number) before it commits, so it is delivered if and only if the
+//!   transaction commits; [`Ledger::listen`] waits for them on a connection of its own (the
+//!   triage screen's live updates). A lost connection is an input error saying so (exit 2);
+//!   [`pg::connection_lost`] tells a read-only caller it may open the ledger again and retry.
 //!
 //! This is the only crate that writes SQL: every statement is a named query, with its SQLite and
 //! PostgreSQL forms side by side (the name appears in errors, [`Named`]); schema changes are
@@ -152,6 +157,9 @@ const LOCK_CHAIN: Sql =
     sql!("lock_chain", sqlite: "", postgres: "SELECT pg_advisory_xact_lock($1)");
 const BEGIN: Sql = sql!("begin", both: "BEGIN");
 const COMMIT: Sql = sql!("commit", both: "COMMIT");
+/// Delivered to the listeners when the transaction commits (and never if it does not).
+const NOTIFY: Sql = sql!("notify", sqlite: "",
+    postgres: "SELECT pg_notify('portcullis_events', $1::bigint::text)");
 const EVENT_COUNT: Sql = sql!("event_count", both: "SELECT COUNT(*) FROM events");
 const ALL_EVENTS: Sql = sql!("for_each_event",
     sqlite: concat!("SELECT ", event_columns!(), " FROM events ORDER BY seq"),
@@ -259,9 +267,10 @@ impl Ledger {
             user: pg::user_of(&target.config),
             shown: target.shown.clone(),
         };
-        let cell = Box::new(RefCell::new(PgConn::new(client, who)));
+        let cell = Box::new(RefCell::new(PgConn::new(client, who, target)));
         // Read-only checks, then the migrations: nothing is written to a database we cannot use.
         migrations::pg_migrate(&cell)?;
+        pg::failpoint_lose_connection(&mut cell.borrow_mut());
         Ok(Ledger {
             conn: Conn::Postgres(cell),
             path: cache.to_path_buf(),
@@ -305,6 +314,18 @@ impl Ledger {
     /// The SQLite file; for a PostgreSQL ledger, the local file of the verifier's caches.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Other connections' commits as they happen, on PostgreSQL (`LISTEN`, on a connection of
+    /// its own; see [`pg::Changes`]); `None` on SQLite, whose `data_version` is cheap to poll.
+    pub fn listen(&self) -> Result<Option<pg::Changes>> {
+        match &self.conn {
+            Conn::Sqlite(_) => Ok(None),
+            Conn::Postgres(c) => {
+                let c = c.borrow();
+                pg::listen(&c).map(Some)
+            }
+        }
     }
 
     /// Whether this ledger is on PostgreSQL.
@@ -800,6 +821,9 @@ impl LedgerTx<'_> {
         match self.tx {
             TxConn::Sqlite(tx) => tx.commit().named("commit")?,
             TxConn::Postgres(mut tx) => {
+                if n > 0 {
+                    Db::Postgres(tx.cell).execute(&NOTIFY, &[&self.last_seq])?;
+                }
                 Db::Postgres(tx.cell).batch(&COMMIT)?;
                 tx.open = false;
             }

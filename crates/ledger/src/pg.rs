@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,7 @@ pub fn shown_url(url: &str) -> String {
 
 /// How to reach the server, parsed from a URL; `sslmode` is taken out and handled here, since
 /// the client itself knows only `disable`, `prefer` and `require`.
+#[derive(Clone)]
 pub(crate) struct Target {
     pub(crate) config: postgres::Config,
     pub(crate) shown: String,
@@ -240,6 +242,53 @@ fn connect_error(target: &Target, e: postgres::Error) -> Error {
     Error::Problem(problem.because(e))
 }
 
+/// Whether a PostgreSQL error says the connection is gone: closed under the client, or ended by
+/// the server (an administrator's `pg_terminate_backend`, a shutdown, a crash).
+fn is_lost(e: &postgres::Error) -> bool {
+    use std::error::Error as _;
+    e.is_closed()
+        // Reset, broken pipe, end of stream: the client's I/O errors are the connection's.
+        || e.source().is_some_and(|s| s.is::<std::io::Error>())
+        || matches!(
+            e.code(),
+            Some(
+                &SqlState::ADMIN_SHUTDOWN
+                    | &SqlState::CRASH_SHUTDOWN
+                    | &SqlState::CANNOT_CONNECT_NOW
+                    | &SqlState::CONNECTION_FAILURE
+                    | &SqlState::CONNECTION_EXCEPTION
+            )
+        )
+}
+
+/// Whether `e`, or one of its causes, is a lost connection to a PostgreSQL ledger: a read-only
+/// command may open the ledger again and retry.
+pub fn connection_lost(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<postgres::Error>().is_some_and(is_lost) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// The failpoint `PORTCULLIS_FAILPOINT=ledger.lose_connection` (for tests): the first ledger this
+/// process opens on PostgreSQL has its connection ended by the server right after opening, as an
+/// administrator's `pg_terminate_backend` would.
+pub(crate) fn failpoint_lose_connection(conn: &mut PgConn) {
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    if std::env::var("PORTCULLIS_FAILPOINT").is_ok_and(|f| f == "ledger.lose_connection")
+        && !FIRED.swap(true, Ordering::SeqCst)
+    {
+        let _ = conn.call(|c| {
+            c.client
+                .batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        });
+    }
+}
+
 /// Who a connection is, for messages: its role and its URL as shown.
 #[derive(Debug, Clone)]
 pub(crate) struct Who {
@@ -259,7 +308,7 @@ impl Who {
                 .because(e)
                 .hint("connect as the ledger's writer role for commands that record; a read-only role serves status, digests and dashboards (nothing was written)"),
             ),
-            _ if e.is_closed() => Error::Problem(
+            _ if is_lost(&e) => Error::Problem(
                 Problem::input(format!(
                     "the connection to the ledger {} was lost (in `{query}`)",
                     self.shown
@@ -277,14 +326,17 @@ pub(crate) struct PgConn {
     pub(crate) client: postgres::Client,
     stmts: HashMap<&'static str, postgres::Statement>,
     pub(crate) who: Who,
+    /// How it was reached (password included), to open another connection (see [`listen`]).
+    target: Target,
 }
 
 impl PgConn {
-    pub(crate) fn new(client: postgres::Client, who: Who) -> PgConn {
+    pub(crate) fn new(client: postgres::Client, who: Who, target: Target) -> PgConn {
         PgConn {
             client,
             stmts: HashMap::new(),
             who,
+            target,
         }
     }
 
@@ -309,6 +361,95 @@ impl PgConn {
     pub(crate) fn error(&self, query: &'static str, e: postgres::Error) -> Error {
         self.who.error(query, e)
     }
+}
+
+/// The channel a transaction that appended events notifies as it commits.
+pub const CHANNEL: &str = "portcullis_events";
+
+/// Another connection's commits to the ledger, as PostgreSQL announces them (`LISTEN`): a
+/// thread of its own waits on a second connection and raises a flag that a screen checks in its
+/// loop ([`Changes::take`]). Dropping it stops the thread (within a fifth of a second).
+pub struct Changes {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    changed: AtomicBool,
+    lost: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Changes {
+    /// Whether a commit was announced since the last call (and forget it). Also true once when
+    /// the listening connection is lost, so that the caller looks for itself.
+    pub fn take(&self) -> bool {
+        self.shared.changed.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether the listening connection was lost: the caller must look for changes itself.
+    pub fn lost(&self) -> bool {
+        self.shared.lost.load(Ordering::SeqCst)
+    }
+
+    /// Wait up to `timeout` for a commit to be announced; whether one was (and forget it).
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            if self.take() {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Listen for the ledger's commits on a new connection to the server `conn` is on.
+pub(crate) fn listen(conn: &PgConn) -> Result<Changes> {
+    let mut target = conn.target.clone();
+    let who = conn.who.clone();
+    let mut client = connect(&mut target, None)?;
+    blocking(|| client.batch_execute(&format!("LISTEN {CHANNEL}")))
+        .map_err(|e| who.error("listen", e))?;
+    let shared = Arc::new(Shared::default());
+    let flags = Arc::clone(&shared);
+    let spawned = std::thread::Builder::new()
+        .name("ledger-listen".into())
+        .spawn(move || {
+            use postgres::fallible_iterator::FallibleIterator;
+            while !flags.stop.load(Ordering::SeqCst) {
+                let next = client
+                    .notifications()
+                    .timeout_iter(Duration::from_millis(200))
+                    .next();
+                match next {
+                    Ok(Some(_)) => flags.changed.store(true, Ordering::SeqCst),
+                    Ok(None) if !client.is_closed() => {}
+                    Ok(None) | Err(_) => {
+                        tracing::warn!(ledger = %who.shown, "lost the connection that listens for the ledger's changes");
+                        flags.lost.store(true, Ordering::SeqCst);
+                        flags.changed.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+            }
+        });
+    spawned.map_err(|e| {
+        Error::Problem(
+            Problem::internal("cannot start the thread that listens for the ledger's changes")
+                .because(e),
+        )
+    })?;
+    Ok(Changes { shared })
 }
 
 /// The password `.pgpass` (the text of the file) gives for this connection, as libpq reads it:

@@ -423,3 +423,151 @@ fn the_password_is_never_shown() {
     assert_eq!(e.exit_code(), 2, "{t}");
     assert!(!t.contains("s3cr3t-pw"), "{t}");
 }
+
+/// The SQL block of `docs/POSTGRES.md` marked `<!-- roles: NAME … -->`, for the database `db`,
+/// with its roles named `ROLE_<pid>` (roles are the server's, not the database's).
+fn doc_roles_sql(name: &str, db: &str) -> String {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/POSTGRES.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap();
+    let marker = format!("<!-- roles: {name} ");
+    let at = doc
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{marker} not in the doc"));
+    let block = &doc[at..];
+    let start = block.find("```sql\n").unwrap() + "```sql\n".len();
+    let len = block[start..].find("```").unwrap();
+    let pid = std::process::id();
+    block[start..start + len]
+        .replace("DATABASE ledger ", &format!("DATABASE {db} "))
+        .replace("portcullis_reader", &format!("portcullis_reader_{pid}"))
+        .replace("portcullis_writer", &format!("portcullis_writer_{pid}"))
+}
+
+#[test]
+fn the_documented_roles_read_only_and_writer_hold_what_the_doc_says() {
+    let s = server();
+    let dir = tempfile::tempdir().unwrap();
+    let (db, mut l) = pg_ledger(dir.path());
+    fill(&mut l);
+    let count = l.event_count().unwrap();
+    drop(l);
+    let reader_sql = doc_roles_sql("reader", &db);
+    let writer_sql = doc_roles_sql("writer", &db);
+    assert!(reader_sql.contains(&format!("CONNECT ON DATABASE {db} ")));
+    s.sql(&db, &reader_sql);
+    s.sql(&db, &writer_sql);
+    let pid = std::process::id();
+    let (reader, writer) = (
+        format!("portcullis_reader_{pid}"),
+        format!("portcullis_writer_{pid}"),
+    );
+
+    // The read-only role reads everything a dashboard or a digest reads, and may not write.
+    let pw = Secret::new("reader-password");
+    let mut r = Ledger::open_postgres(
+        &s.url_as(&db, &reader, None),
+        Some(&pw),
+        &dir.path().join("r"),
+    )
+    .unwrap();
+    assert_eq!(r.event_count().unwrap(), count);
+    assert!(r.verify_chain().unwrap().problems.is_empty());
+    assert!(!r.status_rows("v1").unwrap().is_empty());
+    r.violations(None, None).unwrap();
+    r.ticket_briefs().unwrap();
+    let e = r
+        .append_all(&policy(), [label("DM-100", "backport-v1", 900, true)])
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{}", told(&e));
+    assert!(told(&e).contains(&reader) && told(&e).contains("permission denied"));
+    let state = portcullis_ledger::SyncState {
+        source: "jira".into(),
+        cursor_ms: Some(1),
+        run: None,
+        last_run_at: None,
+        last_ok_at: None,
+    };
+    assert_eq!(r.set_sync_state(&state).unwrap_err().exit_code(), 2);
+    assert_eq!(r.event_count().unwrap(), count, "nothing was written");
+
+    // The writer appends (recomputing the derived rows of tickets that already had some),
+    // keeps the sync state, rebuilds the derived tables...
+    let pw = Secret::new("writer-password");
+    let url = s.url_as(&db, &writer, None);
+    let mut w = Ledger::open_postgres(&url, Some(&pw), &dir.path().join("w")).unwrap();
+    let n = w
+        .append_all(
+            &policy(),
+            [
+                label("DM-100", "backport-approved", 901, false),
+                label("DM-103", "backport-done", 902, true),
+                label("DM-777", "backport-v1", 903, true),
+            ],
+        )
+        .unwrap();
+    assert_eq!(n, 3);
+    w.set_sync_state(&state).unwrap();
+    let (before, after) = w.rebuild(&policy()).unwrap();
+    assert_eq!(before, after);
+    assert!(w.verify_chain().unwrap().problems.is_empty());
+    drop(w);
+    // ... and may not change, remove or truncate an event, even bypassing portcullis.
+    let mut raw = postgres::Client::connect(
+        &s.url_as(&db, &writer, Some("writer-password")),
+        postgres::NoTls,
+    )
+    .unwrap();
+    for sql in [
+        "UPDATE events SET note = 'x' WHERE seq = 1",
+        "DELETE FROM events WHERE seq = 1",
+        "TRUNCATE events",
+        "DROP TABLE events",
+    ] {
+        let err = raw.batch_execute(sql).unwrap_err();
+        assert!(
+            err.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+                || format!("{err:?}").contains("must be owner"),
+            "{sql}: {err:?}"
+        );
+    }
+    // The reader sees the writer's events.
+    assert_eq!(r.event_count().unwrap(), count + 3);
+}
+
+#[test]
+fn a_decision_by_one_ledger_reaches_another_s_listener_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, screen) = pg_ledger(dir.path());
+    let changes = screen.listen().unwrap().expect("PostgreSQL listens");
+    assert!(!changes.take(), "nothing announced yet");
+    let mut other = Ledger::open_postgres(&server().url(&db), None, &dir.path().join("o")).unwrap();
+    let p = policy();
+
+    let started = std::time::Instant::now();
+    other
+        .append_all(&p, [label("DM-1", "backport-v1", 1, true)])
+        .unwrap();
+    assert!(
+        changes.wait(std::time::Duration::from_secs(1)),
+        "not announced within a second"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(!changes.lost());
+
+    // A transaction that appends nothing (a duplicate), or that is rolled back, announces
+    // nothing.
+    other
+        .append_all(&p, [label("DM-1", "backport-v1", 1, true)])
+        .unwrap();
+    {
+        let mut tx = other.transaction().unwrap();
+        tx.append(label("DM-2", "backport-v1", 2, true)).unwrap();
+        drop(tx);
+    }
+    assert!(!changes.wait(std::time::Duration::from_millis(500)));
+    assert_eq!(screen.event_count().unwrap(), 1);
+
+    // SQLite has no listener: its data version is polled.
+    let lite = Ledger::create(&dir.path().join("l.db")).unwrap();
+    assert!(lite.listen().unwrap().is_none());
+}

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use portcullis_chat::Kind;
 
-/// The workspace configuration file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The workspace configuration file. Its `Debug` shows `ledger` with any password of a
+/// PostgreSQL URL replaced by `***`.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The policy file, relative to the config file.
@@ -38,6 +39,36 @@ pub struct Config {
     /// Where the team publishes its release manifests (`[releases]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub releases: Option<ReleasesConfig>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so that a new field cannot be left out unnoticed.
+        let Config {
+            policy,
+            ledger,
+            user,
+            credentials,
+            jira,
+            github,
+            confluence,
+            notify,
+            bot,
+            releases,
+        } = self;
+        f.debug_struct("Config")
+            .field("policy", policy)
+            .field("ledger", &portcullis_ledger::pg::shown_url(ledger))
+            .field("user", user)
+            .field("credentials", credentials)
+            .field("jira", jira)
+            .field("github", github)
+            .field("confluence", confluence)
+            .field("notify", notify)
+            .field("bot", bot)
+            .field("releases", releases)
+            .finish()
+    }
 }
 
 /// `[releases]` in `portcullis.toml`: the git repository where the release manager commits
@@ -289,5 +320,28 @@ impl Default for BotConfig {
             utc_offset: None,
             healthz: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_debug_hides_a_password_in_a_postgres_ledger_url() {
+        let cfg: Config = toml::from_str(
+            "policy = \"policy.toml\"\nledger = \"postgresql://bot:hunter2-pw@db.example.org/ledger?sslmode=require\"\n",
+        )
+        .unwrap();
+        let shown = format!("{cfg:?} {cfg:#?}");
+        assert!(!shown.contains("hunter2-pw"), "{shown}");
+        assert!(
+            shown.contains("postgresql://bot:***@db.example.org/ledger?sslmode=require"),
+            "{shown}"
+        );
+        assert!(shown.contains("policy.toml"), "{shown}");
+        // A file path is shown as it is.
+        let cfg: Config = toml::from_str("policy = \"p.toml\"\nledger = \"ledger.db\"\n").unwrap();
+        assert!(format!("{cfg:?}").contains("ledger: \"ledger.db\""));
     }
 }

@@ -136,6 +136,21 @@ impl Workspace {
         }
     }
 
+    /// Run the read-only `f` on the ledger. A connection to a PostgreSQL ledger lost on the way
+    /// (a restarted server, a cut network) is opened again and `f` retried, once: reading twice
+    /// changes nothing. A second loss is the error (exit 2, with its cause).
+    pub fn read_ledger<T>(&self, f: impl Fn(&Ledger) -> Result<T>) -> Result<T> {
+        let first = self.open_ledger().and_then(|l| f(&l));
+        match first {
+            Err(e) if portcullis_ledger::pg::connection_lost(&e) => {
+                tracing::warn!(ledger = %self.ledger.shown(), "lost the connection to the ledger; trying once more");
+                let ledger = self.open_ledger()?;
+                f(&ledger)
+            }
+            other => other,
+        }
+    }
+
     /// Who is acting: `--as`, else `PORTCULLIS_ACTOR`, else the config's `user`, else `$USER`.
     pub fn actor(&self, explicit: Option<&str>) -> Result<String> {
         explicit

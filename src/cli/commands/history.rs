@@ -5,8 +5,7 @@ use portcullis_ops::Result;
 use portcullis_ops::{self as ops, workspace::Workspace};
 
 pub fn run(ws: &Workspace, key: &str, all: bool, format: Format) -> Result<u8> {
-    let ledger = ws.open_ledger()?;
-    let mut h = ops::history(&ledger, &ws.policy, key)?;
+    let mut h = ws.read_ledger(|ledger| ops::history(ledger, &ws.policy, key))?;
     if !all && format != Format::Json {
         h.timeline.retain(|e| e.relevant);
     }

@@ -14,8 +14,7 @@ pub fn run(ws: &Workspace, line: Option<&str>, state: Option<&str>, format: Form
         })?),
         None => None,
     };
-    let ledger = ws.open_ledger()?;
-    let st = ops::status(&ledger, &ws.policy, line, filter)?;
+    let st = ws.read_ledger(|ledger| ops::status(ledger, &ws.policy, line, filter))?;
     let text = match format {
         Format::Json => json(&st),
         Format::Csv => csv_table(&st).render_csv(),
