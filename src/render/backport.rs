@@ -40,7 +40,7 @@ pub fn outcome(o: &BackportOutcome) -> String {
     }
     for r in &o.repos {
         s.push('\n');
-        repo_outcome(&mut s, r, o.dry_run);
+        repo_outcome(&mut s, r, &p.key, o.dry_run);
     }
     if !o.pushes.is_empty() {
         s.push('\n');
@@ -84,7 +84,7 @@ pub fn outcome(o: &BackportOutcome) -> String {
     s
 }
 
-fn repo_outcome(s: &mut String, r: &RepoOutcome, dry_run: bool) {
+fn repo_outcome(s: &mut String, r: &RepoOutcome, key: &str, dry_run: bool) {
     match r {
         RepoOutcome::Picked {
             repo,
@@ -173,7 +173,7 @@ fn repo_outcome(s: &mut String, r: &RepoOutcome, dry_run: bool) {
             }
             if let Some(w) = worktree {
                 s.push_str(&format!(
-                    "  the pick waits in {w}: resolve it there, `git add` the files, then\n  `portcullis backport KEY --continue` (or `--abort` to drop it)\n"
+                    "  the pick waits in {w}: resolve it there, `git add` the files, then\n  `portcullis backport {key} --continue` (or `--abort` to drop it)\n"
                 ));
             }
         }
