@@ -250,9 +250,10 @@ pub fn list(b: &Backports) -> Table {
             t.row(vec![
                 tk.key.clone(),
                 r.repo.clone(),
-                match &r.pull_request {
-                    Some(p) => format!("{} {p}", r.state.as_str()),
-                    None => r.state.as_str().to_string(),
+                match (&r.pull_request, &r.checks) {
+                    (Some(p), Some(c)) => format!("{} {p} (checks: {c})", r.state.as_str()),
+                    (Some(p), None) => format!("{} {p}", r.state.as_str()),
+                    _ => r.state.as_str().to_string(),
                 },
                 r.missing.to_string(),
                 clean(&tk.summary),

@@ -29,6 +29,16 @@ pub struct PrOutcome {
     pub error: Option<String>,
 }
 
+/// Where a pull request stands on GitHub.
+#[derive(Debug, Clone)]
+pub(super) struct PullState {
+    pub merged: bool,
+    pub merged_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub merge_commit: Option<String>,
+    /// The combined check state of its head commit.
+    pub checks: Option<String>,
+}
+
 /// The GitHub side of `--pr`, set up (and the token checked) before anything is picked.
 pub(super) struct PullRequests {
     rt: tokio::runtime::Runtime,
@@ -68,6 +78,31 @@ impl PullRequests {
                 "set PORTCULLIS_GITHUB_TOKEN, or `token` in the [github] table of the credentials file",
             ));
         }
+        Self::with(&cfg, repos, creds)
+    }
+
+    /// `[github]` with its token, when both are there (for `backports`); `None` otherwise.
+    pub(super) fn configured(ws: &Workspace) -> Result<Option<PullRequests>> {
+        let Some(cfg) = ws.config.as_ref().and_then(|c| c.github.clone()) else {
+            return Ok(None);
+        };
+        let repos = cfg
+            .repos
+            .iter()
+            .map(|r| RepoRef::parse(r))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let creds = github_credentials(ws.credentials_file().as_deref())?;
+        if creds.is_none() {
+            return Ok(None);
+        }
+        Self::with(&cfg, repos, creds).map(Some)
+    }
+
+    fn with(
+        cfg: &crate::config::GithubConfig,
+        repos: Vec<RepoRef>,
+        creds: Option<crate::credentials::GithubCredentials>,
+    ) -> Result<PullRequests> {
         let opts = GithubClientOptions {
             timeout: std::time::Duration::from_secs(cfg.timeout_seconds),
             max_retries: cfg.max_retries,
@@ -77,6 +112,26 @@ impl PullRequests {
         let (client, _) =
             rt.block_on(GithubClient::connect(&cfg.url, repos.clone(), creds, opts))?;
         Ok(PullRequests { rt, client, repos })
+    }
+
+    /// Where pull request `number` of `github_repo` (`owner/name`) stands.
+    pub(super) fn state(&self, github_repo: &str, number: u64) -> Result<PullState> {
+        let repo = RepoRef::parse(github_repo)?;
+        self.rt.block_on(async {
+            let p = self.client.pull(&repo, number).await?;
+            let sha = p.head.as_ref().map(|h| h.sha.clone()).unwrap_or_default();
+            let checks = if sha.is_empty() {
+                None
+            } else {
+                Some(self.client.check_state(&repo, &sha).await?)
+            };
+            Ok(PullState {
+                merged: p.merged.unwrap_or(false) || p.merged_at.is_some(),
+                merged_at: p.merged_at,
+                merge_commit: p.merge_commit_sha,
+                checks,
+            })
+        })
     }
 
     /// Open (or find) the pull request of one repository's ticket branch, with the event of
