@@ -69,14 +69,19 @@ pub fn outcome(o: &BackportOutcome) -> String {
                 clean(e)
             )),
             (None, Some(n)) => s.push_str(&format!(
-                "{}: pull request {}#{n} {}{}\n",
+                "{}: pull request {}#{n} {}{}{}\n",
                 p.repo,
                 p.github_repo,
                 if p.existed { "already open" } else { "opened" },
                 p.url
                     .as_deref()
                     .map(|u| format!(" ({u})"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if p.linked {
+                    format!(", linked to {} in Jira", o.plan.key)
+                } else {
+                    String::new()
+                }
             )),
             (None, None) => {}
         }

@@ -27,6 +27,8 @@ pub struct PrOutcome {
     pub existed: bool,
     /// Why it could not be opened.
     pub error: Option<String>,
+    /// Linked to the ticket in Jira (a remote link), when `[jira]` is configured.
+    pub linked: bool,
 }
 
 /// Where a pull request stands on GitHub.
@@ -44,6 +46,8 @@ pub(super) struct PullRequests {
     rt: tokio::runtime::Runtime,
     client: GithubClient,
     repos: Vec<RepoRef>,
+    /// `[jira]`, when configured: each pull request is linked to its ticket there.
+    jira: Option<portcullis_trackers::jira::JiraTracker>,
 }
 
 impl PullRequests {
@@ -78,7 +82,14 @@ impl PullRequests {
                 "set PORTCULLIS_GITHUB_TOKEN, or `token` in the [github] table of the credentials file",
             ));
         }
-        Self::with(&cfg, repos, creds)
+        let mut prs = Self::with(&cfg, repos, creds)?;
+        if let Some(jira) = ws.config.as_ref().and_then(|c| c.jira.clone()) {
+            let (tracker, _) = prs
+                .rt
+                .block_on(crate::tracker::connect_jira(ws, &jira, None))?;
+            prs.jira = Some(tracker);
+        }
+        Ok(prs)
     }
 
     /// `[github]` with its token, when both are there (for `backports`); `None` otherwise.
@@ -111,7 +122,12 @@ impl PullRequests {
         let rt = crate::tracker::runtime()?;
         let (client, _) =
             rt.block_on(GithubClient::connect(&cfg.url, repos.clone(), creds, opts))?;
-        Ok(PullRequests { rt, client, repos })
+        Ok(PullRequests {
+            rt,
+            client,
+            repos,
+            jira: None,
+        })
     }
 
     /// Where pull request `number` of `github_repo` (`owner/name`) stands.
@@ -169,6 +185,7 @@ impl PullRequests {
             url: None,
             existed: false,
             error: None,
+            linked: false,
         };
         let p = match opened {
             Ok(p) => p,
@@ -182,6 +199,20 @@ impl PullRequests {
         out.number = Some(p.number);
         out.url = p.url.clone();
         out.existed = p.existed;
+        if let (Some(jira), Some(url)) = (&self.jira, &p.url) {
+            let title = format!("{} pull request {}#{}", plan.line, gh.full_name(), p.number);
+            let global = format!("portcullis-backport:{}#{}", gh.full_name(), p.number);
+            match self
+                .rt
+                .block_on(jira.client.add_remote_link(&plan.key, &global, url, &title))
+            {
+                Ok(()) => out.linked = true,
+                // The pull request stands; the log keeps why the link did not.
+                Err(e) => {
+                    tracing::warn!(ticket = %plan.key, error = ?e, "linking the pull request to the ticket failed")
+                }
+            }
+        }
         let ev = (!p.existed).then(|| {
             let mut e = event(
                 plan,
