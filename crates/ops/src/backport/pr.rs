@@ -84,10 +84,16 @@ impl PullRequests {
         }
         let mut prs = Self::with(&cfg, repos, creds)?;
         if let Some(jira) = ws.config.as_ref().and_then(|c| c.jira.clone()) {
-            let (tracker, _) = prs
+            // A Jira that cannot be reached costs the links, not the pull requests.
+            match prs
                 .rt
-                .block_on(crate::tracker::connect_jira(ws, &jira, None))?;
-            prs.jira = Some(tracker);
+                .block_on(crate::tracker::connect_jira(ws, &jira, None))
+            {
+                Ok((tracker, _)) => prs.jira = Some(tracker),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "Jira unreachable: pull requests will not be linked to their tickets")
+                }
+            }
         }
         Ok(prs)
     }
