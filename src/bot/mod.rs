@@ -6,6 +6,7 @@
 //! sync_every = "10m"        # Jira sync (when [jira] is configured)
 //! verify_every = "30m"      # git verification
 //! alerts_every = "1m"       # urgent events, posted at once
+//! backport_every = "10m"    # backports of new approvals, with `[backport] bot = true` in the policy
 //! digest = "mon 09:00"      # or "daily 09:00"
 //! utc_offset = "-07:00"     # the digest's clock (default UTC)
 //! healthz = "127.0.0.1:9187"
@@ -157,6 +158,8 @@ pub enum Job {
     Verify,
     Alerts,
     Digest,
+    /// Backports of newly approved tickets (policy `[backport] bot = true`).
+    Backport,
 }
 
 impl Job {
@@ -166,6 +169,7 @@ impl Job {
             Job::Verify => "verify",
             Job::Alerts => "alerts",
             Job::Digest => "digest",
+            Job::Backport => "backport",
         }
     }
 }
@@ -217,6 +221,12 @@ pub fn run_job(ws: &Workspace, job: Job) -> Result<String> {
                 "verified {} repositories: {} tickets, {} landed, {} drift",
                 s.repositories, s.tickets, s.landed, s.drift
             ))
+        }
+        Job::Backport => {
+            let targets = portcullis_ops::notify::targets(ws)?;
+            let poster = portcullis_chat::Poster::new(portcullis_chat::PosterConfig::default())?;
+            let round = portcullis_ops::backport::bot::round(ws, &poster, &targets)?;
+            Ok(round.summary())
         }
         Job::Alerts | Job::Digest => {
             let targets = portcullis_ops::notify::targets(ws)?;
@@ -286,11 +296,15 @@ pub fn run(ws: Workspace, opts: BotOptions) -> Result<u8> {
         .as_ref()
         .and_then(|c| c.bot.clone())
         .unwrap_or_default();
-    let every = [
+    let mut every = vec![
         (Job::Sync, parse_every(&cfg.sync_every)?),
         (Job::Verify, parse_every(&cfg.verify_every)?),
         (Job::Alerts, parse_every(&cfg.alerts_every)?),
     ];
+    let backport_every = parse_every(&cfg.backport_every)?;
+    if ws.policy.policy.backport.bot {
+        every.push((Job::Backport, backport_every));
+    }
     let digest = cfg
         .digest
         .as_deref()
@@ -299,7 +313,13 @@ pub fn run(ws: Workspace, opts: BotOptions) -> Result<u8> {
     let ws = Arc::new(ws);
     if opts.once {
         let mut failed = 0;
-        for job in [Job::Sync, Job::Verify, Job::Alerts, Job::Digest] {
+        for job in [
+            Job::Sync,
+            Job::Verify,
+            Job::Backport,
+            Job::Alerts,
+            Job::Digest,
+        ] {
             let r = run_job(&ws, job);
             match &r {
                 Ok(what) => tracing::info!(job = job.name(), "{what}"),

@@ -60,6 +60,8 @@ pub struct Built {
     /// The first patch release, cut in the middle of the campaign.
     pub first_cut: portcullis_ops::release::CutReport,
     pub first_cut_at: DateTime<Utc>,
+    /// The approvals not backported yet that the demo backports (one clean, one conflicting).
+    pub backports: Option<repos::Showcase>,
 }
 
 /// The version the demo cuts mid-campaign.
@@ -159,6 +161,7 @@ pub fn build_with(dir: &Path, feed: Feed) -> Result<Built> {
         jira,
         first_cut,
         first_cut_at: cut_at,
+        backports: plan.showcase().cloned(),
     })
 }
 
@@ -304,7 +307,14 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: b
         next.manifest.tickets.len(),
         crate::render::release::gate_text(&next)
     ))?;
+    if let Some(sc) = &built.backports {
+        show_backports(&ws, sc)?;
+    }
     let tries = [
+        (
+            "backports".to_string(),
+            "where each approved backport stands",
+        ),
         (
             "verify --commits".to_string(),
             "every release-branch commit and its match",
@@ -356,6 +366,37 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: b
         "triage"
     ))?;
     Ok(0)
+}
+
+/// `backport`: a dry run and a clean backport of one approval not landed yet, then the other's
+/// conflict with the fix it needs first.
+fn show_backports(ws: &Workspace, sc: &repos::Showcase) -> Result<()> {
+    crate::cli::output::print(&format!(
+        "\nBackports: {} and {} are approved but not on v23.0.x yet; `portcullis backport` cherry-picks them onto ticket branches:\n",
+        sc.clean, sc.conflict
+    ))?;
+    let actor = ws.actor(None)?;
+    let runs = [
+        (&sc.clean, true, "--dry-run"),
+        (&sc.clean, false, ""),
+        (&sc.conflict, false, ""),
+    ];
+    for (key, dry_run, flag) in runs {
+        let req = portcullis_ops::backport::BackportRequest {
+            key: key.clone(),
+            dry_run,
+            actor: actor.clone(),
+            ..Default::default()
+        };
+        let out = portcullis_ops::backport::backport(ws, &req)?;
+        let cmd = format!("backport {key} {flag}");
+        crate::cli::output::print(&format!(
+            "\n$ portcullis {}\n{}",
+            cmd.trim_end(),
+            crate::render::backport::outcome(&out)
+        ))?;
+    }
+    Ok(())
 }
 
 /// Write a file of the demo, naming it if that fails.

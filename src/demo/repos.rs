@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use git2::Oid;
 
 use portcullis_core::workflow::State;
-use portcullis_git::campaign::{CampaignRepo, MAIN, RELEASE};
+use portcullis_git::campaign::{CampaignRepo, FILES, MAIN, RELEASE};
 use portcullis_ledger::Ledger;
 use portcullis_ops::{Error, Result};
 
@@ -162,6 +162,54 @@ pub struct Plan {
     by_landing: Vec<usize>,
     /// 23.0.0 is tagged before this many backports.
     base_release_after: usize,
+    /// What the demo shows `portcullis backport` doing (see [`Showcase`]).
+    showcase: Option<Showcase>,
+}
+
+/// The two approvals not backported yet, for `portcullis backport`: the earlier one picks
+/// cleanly; the later one's fix in its first repository also changes a line of
+/// `python/pkg/core.py` that a fix of an unapproved ticket (`dependency`) changed just before on
+/// main, so its pick conflicts there and names that fix as the one it needs first.
+#[derive(Debug, Clone)]
+pub struct Showcase {
+    pub clean: String,
+    pub conflict: String,
+    pub conflict_repo: String,
+    pub dependency: String,
+}
+
+/// The line of `python/pkg/core.py` the showcase's conflict is about.
+const CONFLICT_LINE: usize = 10;
+
+fn showcase(
+    tickets: &[Ticket],
+    stories: &BTreeMap<String, (Story, DateTime<Utc>)>,
+) -> Option<Showcase> {
+    let mut waiting: Vec<&Ticket> = tickets
+        .iter()
+        .filter(|t| {
+            stories
+                .get(&t.key)
+                .is_some_and(|s| s.0 == Story::NotBackported)
+        })
+        .collect();
+    waiting.sort_by_key(|t| (t.approved, t.num));
+    let [clean, conflict] = waiting.as_slice() else {
+        return None;
+    };
+    let repo = conflict.repos.first()?.clone();
+    // A ticket never backported, requested before the conflicting one; one of the same
+    // repository first, then the most recent request.
+    let dependency = tickets
+        .iter()
+        .filter(|t| !stories.contains_key(&t.key) && t.requested < conflict.requested)
+        .max_by_key(|t| (t.repos.contains(&repo), t.requested, t.num))?;
+    Some(Showcase {
+        clean: clean.key.clone(),
+        conflict: conflict.key.clone(),
+        conflict_repo: repo,
+        dependency: dependency.key.clone(),
+    })
 }
 
 impl Plan {
@@ -180,13 +228,20 @@ impl Plan {
             .iter()
             .filter(|&&i| stories[&tickets[i].key].1 <= first_cut)
             .count();
+        let showcase = showcase(&tickets, &stories);
         Ok(Plan {
+            showcase,
             tickets,
             stories,
             by_request,
             by_landing,
             base_release_after: before_cut / 2,
         })
+    }
+
+    /// The tickets the demo backports, when the campaign has them.
+    pub fn showcase(&self) -> Option<&Showcase> {
+        self.showcase.as_ref()
     }
 
     fn story(&self, t: &Ticket) -> Option<Story> {
@@ -281,6 +336,7 @@ impl Builder {
             let file = file_of(t.num);
             let subject = format!("Fix the dm{} computation", t.num);
             let check = format!("Check the dm{} result", t.num);
+            let core = format!("Use the fixed dm{} value in the core scale", t.num);
             let mut edits = vec![(
                 file.as_str(),
                 2usize,
@@ -289,6 +345,28 @@ impl Builder {
             )];
             if story == Some(Story::Squash) {
                 edits.push((file.as_str(), 5, "    check(fixed_value())", check.as_str()));
+            }
+            if let Some(sc) = plan
+                .showcase()
+                .filter(|sc| sc.conflict == t.key && &sc.conflict_repo == repo)
+            {
+                // The fix this one builds on, merged on main just before it (never backported).
+                r.fix_on_main(
+                    &sc.dependency,
+                    &[(
+                        FILES[0],
+                        CONFLICT_LINE,
+                        "    scale = calibrated_scale()",
+                        "Compute the core scale from the calibration",
+                    )],
+                )
+                .map_err(err)?;
+                edits.push((
+                    FILES[0],
+                    CONFLICT_LINE,
+                    "    scale = calibrated_scale(fixed_value())",
+                    core.as_str(),
+                ));
             }
             let f = r.fix_on_main(&key, &edits).map_err(err)?;
             self.fixes.insert((t.key.clone(), repo.clone()), f);

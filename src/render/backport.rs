@@ -40,7 +40,7 @@ pub fn outcome(o: &BackportOutcome) -> String {
     }
     for r in &o.repos {
         s.push('\n');
-        repo_outcome(&mut s, r, o.dry_run);
+        repo_outcome(&mut s, r, &p.key, o.dry_run);
     }
     if !o.pushes.is_empty() {
         s.push('\n');
@@ -69,14 +69,19 @@ pub fn outcome(o: &BackportOutcome) -> String {
                 clean(e)
             )),
             (None, Some(n)) => s.push_str(&format!(
-                "{}: pull request {}#{n} {}{}\n",
+                "{}: pull request {}#{n} {}{}{}\n",
                 p.repo,
                 p.github_repo,
                 if p.existed { "already open" } else { "opened" },
                 p.url
                     .as_deref()
                     .map(|u| format!(" ({u})"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if p.linked {
+                    format!(", linked to {} in Jira", o.plan.key)
+                } else {
+                    String::new()
+                }
             )),
             (None, None) => {}
         }
@@ -84,7 +89,7 @@ pub fn outcome(o: &BackportOutcome) -> String {
     s
 }
 
-fn repo_outcome(s: &mut String, r: &RepoOutcome, dry_run: bool) {
+fn repo_outcome(s: &mut String, r: &RepoOutcome, key: &str, dry_run: bool) {
     match r {
         RepoOutcome::Picked {
             repo,
@@ -173,7 +178,7 @@ fn repo_outcome(s: &mut String, r: &RepoOutcome, dry_run: bool) {
             }
             if let Some(w) = worktree {
                 s.push_str(&format!(
-                    "  the pick waits in {w}: resolve it there, `git add` the files, then\n  `portcullis backport KEY --continue` (or `--abort` to drop it)\n"
+                    "  the pick waits in {w}: resolve it there, `git add` the files, then\n  `portcullis backport {key} --continue` (or `--abort` to drop it)\n"
                 ));
             }
         }
@@ -250,9 +255,10 @@ pub fn list(b: &Backports) -> Table {
             t.row(vec![
                 tk.key.clone(),
                 r.repo.clone(),
-                match &r.pull_request {
-                    Some(p) => format!("{} {p}", r.state.as_str()),
-                    None => r.state.as_str().to_string(),
+                match (&r.pull_request, &r.checks) {
+                    (Some(p), Some(c)) => format!("{} {p} (checks: {c})", r.state.as_str()),
+                    (Some(p), None) => format!("{} {p}", r.state.as_str()),
+                    _ => r.state.as_str().to_string(),
                 },
                 r.missing.to_string(),
                 clean(&tk.summary),

@@ -639,3 +639,145 @@ fn a_branch_holding_the_first_picks_gets_the_rest() {
         "the new pick goes on top of the hand-made one"
     );
 }
+
+/// `backports` asks GitHub about each pull request `--pr` opened: its check state while it is
+/// open, then `merged` once it is, recording `backport.pr_merged` once (a rerun adds nothing).
+#[test]
+fn backports_shows_a_pull_requests_checks_and_records_its_merge_once() {
+    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
+
+    let (env, _, _, _repos) = two_repos();
+    bare_origin(&env, "pkg");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let server = GithubServer::start(
+        Config::default(),
+        vec![seed_issue(
+            "lsst/pkg",
+            1,
+            "An issue",
+            &[(at, "alice", "labeled", "bug")],
+            None,
+        )],
+        0,
+    )
+    .unwrap();
+    let config = env.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let token = [("PORTCULLIS_GITHUB_TOKEN", "test-token")];
+    let run = env.run_env(&["backport", "DM-100", "--pr", "--repo", "pkg"], &token);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    server.set_check("lsst/pkg", BRANCH, "success");
+    let list = env.run_env(&["backports", "--repo", "pkg"], &token);
+    list.ok();
+    assert!(
+        list.stdout
+            .contains("pull request lsst/pkg#2 (checks: success)"),
+        "{}",
+        list.stdout
+    );
+    assert!(events(&env, "backport.pr_merged").is_empty());
+    // Merged on GitHub.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .put(format!("{}/repos/lsst/pkg/pulls/2/merge", server.url()))
+            .header("Authorization", "token test-token")
+            .header("User-Agent", "portcullis-tests")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+    for _ in 0..2 {
+        let list = env.run_env(&["backports", "--repo", "pkg", "--format", "json"], &token);
+        list.ok();
+        let v: Value = serde_json::from_str(&list.stdout).unwrap();
+        let r = &v["tickets"][0]["repos"][0];
+        assert_eq!(r["state"], "merged", "{v}");
+        assert_eq!(r["pull_request"], "lsst/pkg#2", "{v}");
+    }
+    let merged = events(&env, "backport.pr_merged");
+    assert_eq!(merged.len(), 1, "recorded once");
+    assert_eq!(merged[0].payload["number"], 2);
+    assert_eq!(merged[0].payload["github_repo"], "lsst/pkg");
+}
+
+/// `--pr` with `[jira]` configured links each pull request to its ticket there (a remote
+/// link, replaced rather than added again on a rerun).
+#[test]
+fn pr_is_linked_to_its_ticket_in_jira() {
+    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
+    use portcullis_testkit::jira_server::{self as jira, JiraServer};
+
+    let (env, _, _, _repos) = two_repos();
+    bare_origin(&env, "pkg");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let server = GithubServer::start(
+        Config::default(),
+        vec![seed_issue(
+            "lsst/pkg",
+            1,
+            "An issue",
+            &[(at, "alice", "labeled", "bug")],
+            None,
+        )],
+        0,
+    )
+    .unwrap();
+    let jira_server = JiraServer::start(
+        jira::Config::data_center(),
+        vec![jira::seed_issue(
+            "DM-100",
+            "Fix for DM-100",
+            &[(at, "alice", &["backport-v23"])],
+        )],
+        0,
+    )
+    .unwrap();
+    let config = env.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\nmax_retries = 1\n",
+            server.url(),
+            jira_server.url()
+        ),
+    )
+    .unwrap();
+    let vars = [
+        ("PORTCULLIS_GITHUB_TOKEN", "test-token"),
+        ("PORTCULLIS_JIRA_TOKEN", "test-token"),
+    ];
+    let args = [
+        "backport", "DM-100", "--pr", "--repo", "pkg", "--format", "json",
+    ];
+    for _ in 0..2 {
+        let run = env.run_env(&args, &vars);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["pull_requests"][0]["linked"], true, "{v}");
+    }
+    let links = jira_server.remote_links("DM-100");
+    assert_eq!(links.len(), 1, "one link, however many runs: {links:?}");
+    assert_eq!(links[0]["object"]["title"], "v23 pull request lsst/pkg#2");
+    assert!(
+        links[0]["object"]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("pull/2") || u.contains("pulls/2")),
+        "{links:?}"
+    );
+}

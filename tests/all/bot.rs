@@ -166,3 +166,168 @@ fn the_service_rides_out_a_chat_outage_reports_health_and_stops_on_sigterm() {
     unique.dedup();
     assert_eq!(unique.len(), bodies.len());
 }
+
+/// Change line `line` of `file` on `branch` of the clone at `repo` (which stays on `main`).
+fn commit_on_branch(repo: &std::path::Path, branch: &str, file: &str, line: usize, text: &str) {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=Rel Manager",
+                "-c",
+                "user.email=rm@example.org",
+            ])
+            .args(args)
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["checkout", "-q", branch]);
+    let path = repo.join(file);
+    let old = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = old.lines().collect();
+    lines[line - 1] = text;
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    git(&[
+        "commit",
+        "-q",
+        "-am",
+        "Edit the core scale on the release branch",
+    ]);
+    git(&["checkout", "-q", "main"]);
+}
+
+/// `[backport] bot = true`: a round backports a newly approved ticket whose picks are clean
+/// (a branch only: no `[github]`), posts a conflicting one to chat naming the author of the
+/// main-side commit to ask, and records both; the next round does nothing again. With the
+/// policy's default (`bot = false`) the job does nothing.
+#[test]
+fn the_bot_backports_clean_approvals_and_posts_each_conflict_once() {
+    let env = demo_with_bot("");
+    let server = ChatServer::start();
+    let url = format!("{}/hooks/secret-part", server.url());
+    let vars = [("PORTCULLIS_NOTIFY_TEAM_URL", url.as_str())];
+    for (key, why) in [
+        ("DM-32509", "Needed for the corner rafts"),
+        ("DM-32526", "Guards makeWarp"),
+    ] {
+        env.run(&["decide", "approve", key, "--note", why]).ok();
+    }
+    // Off by default: the job says so and writes nothing.
+    let run = env.run_env(&["bot", "--once"], &vars);
+    assert!(
+        run.stdout
+            .contains("backport: not enabled ([backport] bot = false in the policy)"),
+        "{}",
+        run.stdout
+    );
+    let obs = env.path().join("repos/obs_lsst");
+    let branches = |repo: &std::path::Path| -> Vec<String> {
+        let r = git2::Repository::open(repo).unwrap();
+        r.branches(Some(git2::BranchType::Local))
+            .unwrap()
+            .map(|b| b.unwrap().0.name().unwrap().unwrap().to_string())
+            .collect()
+    };
+    assert!(!branches(&obs).contains(&"tickets/DM-32526-v23".to_string()));
+    // DM-32526's main-side commit in obs_lsst changed line 10 of core.py; the release branch
+    // changes it too meanwhile, so its pick conflicts there.
+    commit_on_branch(&obs, "v23.0.x", "python/pkg/core.py", 10, "    scale = 1.0");
+    let policy = std::fs::read_to_string(env.path().join("policy.toml")).unwrap();
+    std::fs::write(
+        env.path().join("policy.toml"),
+        format!("{policy}\n[backport]\nbot = true\n"),
+    )
+    .unwrap();
+    let before = server.messages().len();
+    let run = env.run_env(&["bot", "--once"], &vars);
+    run.ok();
+    assert!(
+        run.stdout.contains(
+            "backport: 1 backported (DM-32509 on v23), 1 conflict(s) posted (DM-32526 on v23), 0 left for a person"
+        ),
+        "{}",
+        run.stdout
+    );
+    // DM-32509's branch is written where its fix is; nothing of DM-32526 is.
+    let all: Vec<String> = [
+        "daf_butler",
+        "pipe_tasks",
+        "meas_algorithms",
+        "ip_diffim",
+        "obs_lsst",
+        "ctrl_bps",
+    ]
+    .iter()
+    .flat_map(|r| branches(&env.path().join("repos").join(r)))
+    .collect();
+    assert!(all.contains(&"tickets/DM-32509-v23".to_string()), "{all:?}");
+    assert!(
+        !all.contains(&"tickets/DM-32526-v23".to_string()),
+        "{all:?}"
+    );
+    let posted: Vec<String> = server.messages()[before..]
+        .iter()
+        .map(|m| m.body.to_string())
+        .filter(|b| b.contains("does not backport cleanly"))
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let text = &posted[0];
+    for want in [
+        "DM-32526",
+        "obs_lsst",
+        "python/pkg/core.py",
+        "ask Test Dev (dev@example.org), who wrote it on main",
+        "portcullis backport DM-32526 --line v23",
+    ] {
+        assert!(text.contains(want), "{want} missing from {text}");
+    }
+    // Recorded: the clean backport's events and the bot's conflict (no worktree).
+    let history = env.run(&["history", "DM-32526", "--format", "json"]);
+    assert!(
+        history.stdout.contains("backport.conflict"),
+        "{}",
+        history.stdout
+    );
+    let history = env.run(&["history", "DM-32509", "--format", "json"]);
+    assert!(
+        history.stdout.contains("backport.picked"),
+        "{}",
+        history.stdout
+    );
+    let list = env.run(&["backports", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let state = |key: &str, repo: &str| {
+        list["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .and_then(|t| {
+                t["repos"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["repo"] == repo)
+            })
+            .map(|r| r["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state("DM-32526", "obs_lsst").as_deref(), Some("conflict"));
+    // A second round: nothing picked, nothing posted again.
+    let messages = server.messages().len();
+    let run = env.run_env(&["bot", "--once"], &vars);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains("backport: 0 backported, 0 conflict(s) posted, 0 left for a person"),
+        "{}",
+        run.stdout
+    );
+    let again = server.messages()[messages..]
+        .iter()
+        .filter(|m| m.body.to_string().contains("does not backport cleanly"))
+        .count();
+    assert_eq!(again, 0);
+    assert!(!run.stdout.contains("secret-part") && !run.stderr.contains("secret-part"));
+}

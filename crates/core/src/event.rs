@@ -56,14 +56,19 @@ pub mod kind {
     /// A backport pull request opened with `backport --pr` (payload: `repo`, `github_repo`,
     /// `number`, `url`, `branch`, `base`). No effect on the ticket's state.
     pub const BACKPORT_PR_OPENED: &str = "backport.pr_opened";
+    /// A backport pull request seen merged by `portcullis backports`, recorded once (payload:
+    /// `repo`, `github_repo`, `number`, `merged_at`, `merge_commit`). No effect on the ticket's
+    /// state: `verify` sees the landing.
+    pub const BACKPORT_PR_MERGED: &str = "backport.pr_merged";
     /// The kinds of `portcullis backport`'s events.
-    pub const BACKPORT: [&str; 6] = [
+    pub const BACKPORT: [&str; 7] = [
         BACKPORT_STARTED,
         BACKPORT_PICKED,
         BACKPORT_CONFLICT,
         BACKPORT_ABORTED,
         BACKPORT_PUSHED,
         BACKPORT_PR_OPENED,
+        BACKPORT_PR_MERGED,
     ];
 
     /// A committee meeting began (payload: date, attendees, quorum).

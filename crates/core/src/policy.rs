@@ -66,6 +66,11 @@ pub struct Backport {
     /// `{approval}` (who approved it, when, in which meeting, and why).
     #[serde(default = "default_pr_body")]
     pub pr_body: String,
+    /// Whether `portcullis bot` backports newly approved tickets whose picks are all clean
+    /// (with `--push --pr` when `[github]` is configured) and posts their conflicts to chat.
+    /// Default false.
+    #[serde(default)]
+    pub bot: bool,
 }
 
 fn default_pr_title() -> String {
@@ -93,6 +98,7 @@ impl Default for Backport {
             push_remote: default_push_remote(),
             pr_title: default_pr_title(),
             pr_body: default_pr_body(),
+            bot: false,
         }
     }
 }

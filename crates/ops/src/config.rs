@@ -289,6 +289,9 @@ pub struct BotConfig {
     pub verify_every: String,
     #[serde(default = "default_alerts")]
     pub alerts_every: String,
+    /// Backports of newly approved tickets, when the policy has `[backport] bot = true`.
+    #[serde(default = "default_backport")]
+    pub backport_every: String,
     /// `mon 09:00` (weekly) or `daily 09:00`; none: no digest.
     #[serde(default)]
     pub digest: Option<String>,
@@ -309,6 +312,9 @@ fn default_verify() -> String {
 fn default_alerts() -> String {
     "1m".into()
 }
+fn default_backport() -> String {
+    "10m".into()
+}
 
 impl Default for BotConfig {
     fn default() -> Self {
@@ -316,6 +322,7 @@ impl Default for BotConfig {
             sync_every: default_sync(),
             verify_every: default_verify(),
             alerts_every: default_alerts(),
+            backport_every: default_backport(),
             digest: None,
             utc_offset: None,
             healthz: None,

@@ -85,13 +85,20 @@ pub fn pick_message(original: &str, sha: &str, trailer: bool) -> String {
     }
 }
 
-/// The committer of picks: the clone's configured identity, else portcullis's own.
+/// The committer of picks: the clone's configured identity, else portcullis's own, at
+/// portcullis's clock ([`portcullis_core::time::now`], fixed by `PORTCULLIS_NOW`), so that a
+/// fixed clock gives the same picks.
 fn committer(repo: &Repository) -> Result<Signature<'static>> {
-    match repo.signature() {
-        Ok(s) => Ok(s.to_owned()),
-        Err(_) => Signature::now("portcullis", "portcullis@localhost")
-            .ctx(|| "cannot make a committer signature".to_string()),
-    }
+    let at = portcullis_core::time::now();
+    let time = git2::Time::new(at.timestamp(), 0);
+    let (name, email) = match repo.signature() {
+        Ok(s) => (
+            s.name().unwrap_or("portcullis").to_string(),
+            s.email().unwrap_or("portcullis@localhost").to_string(),
+        ),
+        Err(_) => ("portcullis".to_string(), "portcullis@localhost".to_string()),
+    };
+    Signature::new(&name, &email, &time).ctx(|| "cannot make a committer signature".to_string())
 }
 
 /// Cherry-pick `commits` (main-side, in order) onto `onto` in memory. Nothing is written to the

@@ -5,14 +5,17 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::pr::{PullRequests, PullState};
 use super::resume::last_events;
 use super::{plan_from, scan, PlanStatus};
 use crate::workspace::Workspace;
 use crate::Result;
-use portcullis_core::event::kind;
+use portcullis_core::event::{kind, source, NewEvent};
 use portcullis_core::landing::TicketLandingStatus;
+use portcullis_core::time::now;
 use portcullis_core::workflow::State;
 use portcullis_git::pick;
+use serde_json::json;
 
 /// Where a ticket's backport stands in one repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,6 +27,8 @@ pub enum RepoState {
     Branch,
     /// The ticket branch exists and `backport --pr` opened its pull request.
     PullRequest,
+    /// Its pull request was merged (`verify` sees the landing once the clone has it).
+    Merged,
     /// The last attempt conflicted.
     Conflict,
     /// The release branch is missing, or the clone could not be read.
@@ -36,6 +41,7 @@ impl RepoState {
             RepoState::NotStarted => "not started",
             RepoState::Branch => "branch",
             RepoState::PullRequest => "pull request",
+            RepoState::Merged => "merged",
             RepoState::Conflict => "conflict",
             RepoState::Blocked => "blocked",
         }
@@ -53,6 +59,9 @@ pub struct RepoBackport {
     pub worktree: Option<String>,
     /// The pull request `backport --pr` opened (`owner/name#n`).
     pub pull_request: Option<String>,
+    /// Its combined check state on GitHub (`pending`, `success`, `failure`, `error`), when
+    /// `[github]` is configured and answered.
+    pub checks: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,8 +84,9 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
     let ledger = ws.open_ledger()?;
     let v = scan(ws, &ledger, line, repos)?;
     let last = last_events(&ledger, &line.name)?;
-    let mut prs: BTreeMap<(String, String), String> = BTreeMap::new();
-    for e in ledger.events_of_kinds(&[kind::BACKPORT_PR_OPENED])? {
+    let mut prs: BTreeMap<(String, String), (String, u64)> = BTreeMap::new();
+    let mut merged: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for e in ledger.events_of_kinds(&[kind::BACKPORT_PR_OPENED, kind::BACKPORT_PR_MERGED])? {
         if e.line.as_deref() != Some(line.name.as_str()) {
             continue;
         }
@@ -87,9 +97,20 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
             p["github_repo"].as_str(),
             p["number"].as_u64(),
         ) {
-            prs.insert((key, repo.to_string()), format!("{gh}#{n}"));
+            if e.kind == kind::BACKPORT_PR_MERGED {
+                merged.insert((key, repo.to_string()), n);
+            } else {
+                prs.insert((key, repo.to_string()), (gh.to_string(), n));
+            }
         }
     }
+    drop(ledger);
+    let github = if prs.is_empty() {
+        None
+    } else {
+        PullRequests::configured(ws)?
+    };
+    let mut seen_merged = Vec::new();
     let mut tickets = Vec::new();
     for t in &v.tickets {
         if t.state.as_deref() != Some(State::Approved.as_str())
@@ -114,6 +135,9 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
                     });
                     let pr = prs.contains_key(&(t.key.clone(), r.repo.clone()));
                     match last.get(&r.repo) {
+                        _ if pr && merged.contains_key(&(t.key.clone(), r.repo.clone())) => {
+                            RepoState::Merged
+                        }
                         _ if exists && pr => RepoState::PullRequest,
                         _ if exists => RepoState::Branch,
                         Some((k, _)) if k == kind::BACKPORT_CONFLICT => RepoState::Conflict,
@@ -128,13 +152,35 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
                     .map(str::to_string),
                 _ => None,
             };
+            let pr = prs.get(&(t.key.clone(), r.repo.clone()));
+            let mut state = state;
+            let mut checks = None;
+            if let (Some((gh, n)), Some(client)) = (pr, &github) {
+                {
+                    match client.state(gh, *n) {
+                        Ok(st) => {
+                            checks = st.checks.clone();
+                            if st.merged && state != RepoState::Merged {
+                                state = RepoState::Merged;
+                                seen_merged
+                                    .push(merged_event(&line.name, &t.key, &r.repo, gh, *n, &st));
+                            }
+                        }
+                        // The list still shows what the ledger knows; the log says why not more.
+                        Err(e) => {
+                            tracing::warn!(repo = %r.repo, error = ?e, "reading the pull request failed")
+                        }
+                    }
+                }
+            }
             out.push(RepoBackport {
                 repo: r.repo.clone(),
                 state,
                 missing: r.picks.len(),
                 branch: plan.branch.clone(),
                 worktree,
-                pull_request: prs.get(&(t.key.clone(), r.repo.clone())).cloned(),
+                pull_request: pr.map(|(gh, n)| format!("{gh}#{n}")),
+                checks,
             });
         }
         tickets.push(TicketBackports {
@@ -143,10 +189,47 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
             repos: out,
         });
     }
+    if !seen_merged.is_empty() {
+        let mut ledger = ws.open_ledger()?;
+        let mut tx = ledger.transaction()?;
+        for e in seen_merged {
+            tx.append(e)?;
+        }
+        tx.commit_with(&ws.policy)?;
+    }
     tickets.sort_by(|a, b| portcullis_core::event::key_order(&a.key, &b.key));
     Ok(Backports {
         line: line.name.clone(),
         release_branch: line.branch.clone(),
         tickets,
     })
+}
+
+/// The `backport.pr_merged` event of a pull request seen merged (once: its dedup key).
+fn merged_event(
+    line: &str,
+    key: &str,
+    repo: &str,
+    github_repo: &str,
+    number: u64,
+    st: &PullState,
+) -> NewEvent {
+    NewEvent {
+        ticket: Some(key.to_string()),
+        line: Some(line.to_string()),
+        kind: kind::BACKPORT_PR_MERGED,
+        source: source::LOCAL.into(),
+        actor: None,
+        at: st.merged_at.unwrap_or_else(now),
+        meeting: None,
+        note: None,
+        payload: json!({
+            "repo": repo,
+            "github_repo": github_repo,
+            "number": number,
+            "merged_at": st.merged_at,
+            "merge_commit": st.merge_commit,
+        }),
+        dedup_key: Some(format!("backport.pr_merged:{key}:{line}:{repo}:{number}")),
+    }
 }

@@ -34,6 +34,7 @@ use portcullis_git::scan::{resolve_repo_path, RepoScan, ScanStatus};
 use portcullis_git::verify::{ticket_landings, Verification};
 use portcullis_ledger::Ledger;
 
+pub mod bot;
 mod conflict;
 pub mod list;
 mod pr;

@@ -27,6 +27,18 @@ pub struct PrOutcome {
     pub existed: bool,
     /// Why it could not be opened.
     pub error: Option<String>,
+    /// Linked to the ticket in Jira (a remote link), when `[jira]` is configured.
+    pub linked: bool,
+}
+
+/// Where a pull request stands on GitHub.
+#[derive(Debug, Clone)]
+pub(super) struct PullState {
+    pub merged: bool,
+    pub merged_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub merge_commit: Option<String>,
+    /// The combined check state of its head commit.
+    pub checks: Option<String>,
 }
 
 /// The GitHub side of `--pr`, set up (and the token checked) before anything is picked.
@@ -34,6 +46,8 @@ pub(super) struct PullRequests {
     rt: tokio::runtime::Runtime,
     client: GithubClient,
     repos: Vec<RepoRef>,
+    /// `[jira]`, when configured: each pull request is linked to its ticket there.
+    jira: Option<portcullis_trackers::jira::JiraTracker>,
 }
 
 impl PullRequests {
@@ -68,6 +82,44 @@ impl PullRequests {
                 "set PORTCULLIS_GITHUB_TOKEN, or `token` in the [github] table of the credentials file",
             ));
         }
+        let mut prs = Self::with(&cfg, repos, creds)?;
+        if let Some(jira) = ws.config.as_ref().and_then(|c| c.jira.clone()) {
+            // A Jira that cannot be reached costs the links, not the pull requests.
+            match prs
+                .rt
+                .block_on(crate::tracker::connect_jira(ws, &jira, None))
+            {
+                Ok((tracker, _)) => prs.jira = Some(tracker),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "Jira unreachable: pull requests will not be linked to their tickets")
+                }
+            }
+        }
+        Ok(prs)
+    }
+
+    /// `[github]` with its token, when both are there (for `backports`); `None` otherwise.
+    pub(super) fn configured(ws: &Workspace) -> Result<Option<PullRequests>> {
+        let Some(cfg) = ws.config.as_ref().and_then(|c| c.github.clone()) else {
+            return Ok(None);
+        };
+        let repos = cfg
+            .repos
+            .iter()
+            .map(|r| RepoRef::parse(r))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let creds = github_credentials(ws.credentials_file().as_deref())?;
+        if creds.is_none() {
+            return Ok(None);
+        }
+        Self::with(&cfg, repos, creds).map(Some)
+    }
+
+    fn with(
+        cfg: &crate::config::GithubConfig,
+        repos: Vec<RepoRef>,
+        creds: Option<crate::credentials::GithubCredentials>,
+    ) -> Result<PullRequests> {
         let opts = GithubClientOptions {
             timeout: std::time::Duration::from_secs(cfg.timeout_seconds),
             max_retries: cfg.max_retries,
@@ -76,7 +128,32 @@ impl PullRequests {
         let rt = crate::tracker::runtime()?;
         let (client, _) =
             rt.block_on(GithubClient::connect(&cfg.url, repos.clone(), creds, opts))?;
-        Ok(PullRequests { rt, client, repos })
+        Ok(PullRequests {
+            rt,
+            client,
+            repos,
+            jira: None,
+        })
+    }
+
+    /// Where pull request `number` of `github_repo` (`owner/name`) stands.
+    pub(super) fn state(&self, github_repo: &str, number: u64) -> Result<PullState> {
+        let repo = RepoRef::parse(github_repo)?;
+        self.rt.block_on(async {
+            let p = self.client.pull(&repo, number).await?;
+            let sha = p.head.as_ref().map(|h| h.sha.clone()).unwrap_or_default();
+            let checks = if sha.is_empty() {
+                None
+            } else {
+                Some(self.client.check_state(&repo, &sha).await?)
+            };
+            Ok(PullState {
+                merged: p.merged.unwrap_or(false) || p.merged_at.is_some(),
+                merged_at: p.merged_at,
+                merge_commit: p.merge_commit_sha,
+                checks,
+            })
+        })
     }
 
     /// Open (or find) the pull request of one repository's ticket branch, with the event of
@@ -114,6 +191,7 @@ impl PullRequests {
             url: None,
             existed: false,
             error: None,
+            linked: false,
         };
         let p = match opened {
             Ok(p) => p,
@@ -127,6 +205,20 @@ impl PullRequests {
         out.number = Some(p.number);
         out.url = p.url.clone();
         out.existed = p.existed;
+        if let (Some(jira), Some(url)) = (&self.jira, &p.url) {
+            let title = format!("{} pull request {}#{}", plan.line, gh.full_name(), p.number);
+            let global = format!("portcullis-backport:{}#{}", gh.full_name(), p.number);
+            match self
+                .rt
+                .block_on(jira.client.add_remote_link(&plan.key, &global, url, &title))
+            {
+                Ok(()) => out.linked = true,
+                // The pull request stands; the log keeps why the link did not.
+                Err(e) => {
+                    tracing::warn!(ticket = %plan.key, error = ?e, "linking the pull request to the ticket failed")
+                }
+            }
+        }
         let ev = (!p.existed).then(|| {
             let mut e = event(
                 plan,

@@ -396,6 +396,8 @@ fn route(shared: &Shared, auth: Auth, method: &Method, uri: &Uri, body: &[u8]) -
         ["issue", key, "changelog"] if cloud && get => changelog(shared, api, who, key, &query),
         ["issue", key, "comment"] if get => comments(shared, api, who, key, &query),
         ["issue", key, "comment"] if post => add_comment(shared, api, who, key, body),
+        ["issue", key, "remotelink"] if get => remote_links(shared, who, key),
+        ["issue", key, "remotelink"] if post => add_remote_link(shared, who, key, body),
         ["issue", key, "comment", id] if method == Method::DELETE => {
             delete_comment(shared, who, key, id)
         }
@@ -1111,6 +1113,75 @@ fn delete_comment(shared: &Shared, who: Option<usize>, key: &str, id: &str) -> R
         )),
         None => Err(Reply::error(404, &[NOT_FOUND_ISSUE], &[])),
     }
+}
+
+/// `GET /rest/api/{2,3}/issue/{key}/remotelink`: the issue's remote links.
+fn remote_links(shared: &Shared, who: Option<usize>, key: &str) -> Result<Reply> {
+    let issue = find(shared, who, key)?;
+    let links = shared
+        .store()
+        .remote_links
+        .get(&issue.key.to_uppercase())
+        .cloned()
+        .unwrap_or_default();
+    Ok(Reply::json(200, &Value::Array(links)))
+}
+
+/// `POST /rest/api/{2,3}/issue/{key}/remotelink` (`{"globalId", "object": {"url", "title"}}`):
+/// 201 with the new link's id, or 200 when a link with that `globalId` was there (replaced, as
+/// Jira does); 400 without `object.url` or `object.title`.
+fn add_remote_link(shared: &Shared, who: Option<usize>, key: &str, body: &[u8]) -> Result<Reply> {
+    let issue = find(shared, who, key)?;
+    let v = parse_json(body)?;
+    let has = |f: &str| {
+        v["object"][f]
+            .as_str()
+            .is_some_and(|s| !s.trim().is_empty())
+    };
+    if !has("url") || !has("title") {
+        return Err(Reply::error(
+            400,
+            &[],
+            &[(
+                "object",
+                "The remote link needs object.url and object.title.",
+            )],
+        ));
+    }
+    let mut store = shared.store();
+    let links = store
+        .remote_links
+        .entry(issue.key.to_uppercase())
+        .or_default();
+    let global = v
+        .get("globalId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let existing = global.as_ref().and_then(|g| {
+        links
+            .iter()
+            .position(|l| l.get("globalId").and_then(Value::as_str) == Some(g.as_str()))
+    });
+    let (status, id) = match existing {
+        Some(i) => {
+            let id = links[i]["id"].clone();
+            let mut l = v.clone();
+            l["id"] = id.clone();
+            links[i] = l;
+            (200, id)
+        }
+        None => {
+            let id = json!(10000 + links.len() as u64);
+            let mut l = v.clone();
+            l["id"] = id.clone();
+            links.push(l);
+            (201, id)
+        }
+    };
+    Ok(Reply::json(
+        status,
+        &json!({ "id": id, "self": format!("/rest/api/2/issue/{}/remotelink/{id}", issue.key) }),
+    ))
 }
 
 fn add_comment(

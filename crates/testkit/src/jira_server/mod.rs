@@ -610,6 +610,16 @@ impl JiraServer {
         }
     }
 
+    /// The remote links of an issue (by key, any case), as posted with their ids.
+    pub fn remote_links(&self, key: &str) -> Vec<serde_json::Value> {
+        self.shared
+            .store()
+            .remote_links
+            .get(&key.to_uppercase())
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The current state of an issue (by key, any case).
     pub fn issue(&self, key: &str) -> Option<IssueView> {
         self.shared.view(key)

@@ -122,6 +122,8 @@ pub(crate) struct Store {
     /// The configured users, first; then people met in seeds and edits, by name.
     users: Vec<Arc<Person>>,
     people: HashMap<String, Arc<Person>>,
+    /// Remote links (`POST …/issue/{key}/remotelink`) by issue key (upper case), in order.
+    pub remote_links: BTreeMap<String, Vec<Value>>,
 }
 
 /// The outcome of applying label operations.

@@ -499,6 +499,22 @@ impl GithubClient {
         Ok(GhPull::from(self.guard(&what, pulls.get(number)).await?))
     }
 
+    /// The combined check state (`pending`, `success`, `failure`, `error`) of a commit
+    /// (`GET …/commits/{sha}/status`).
+    pub async fn check_state(&self, repo: &RepoRef, sha: &str) -> Result<String> {
+        let what = format!("reading the checks of {sha} in {}", repo.full_name());
+        let route = format!(
+            "/repos/{}/{}/commits/{}/status",
+            pct_segment(&repo.owner),
+            pct_segment(&repo.name),
+            pct_segment(sha)
+        );
+        let v: serde_json::Value = self
+            .guard(&what, self.inner.crab.get(route, None::<&()>))
+            .await?;
+        Ok(v["state"].as_str().unwrap_or("pending").to_string())
+    }
+
     /// A pull request's commits (GitHub lists at most 250).
     pub async fn pull_commits(&self, repo: &RepoRef, number: u64) -> Result<(Vec<GhCommit>, u64)> {
         let what = format!(

@@ -143,6 +143,9 @@ pub fn merged_at(events: &[GhEvent]) -> Option<DateTime<Utc>> {
 pub struct GhBranch {
     #[serde(default, rename = "ref")]
     pub reference: String,
+    /// The commit the branch pointed at.
+    #[serde(default)]
+    pub sha: String,
 }
 
 /// A pull request (`GET …/pulls/{n}`).
@@ -248,9 +251,11 @@ impl From<models::pulls::PullRequest> for GhPull {
             merged_by: p.merged_by.map(|a| GhUser::from(*a)),
             base: Some(GhBranch {
                 reference: p.base.ref_field,
+                sha: p.base.sha,
             }),
             head: Some(GhBranch {
                 reference: p.head.ref_field,
+                sha: p.head.sha,
             }),
         }
     }

@@ -457,6 +457,26 @@ impl JiraClient {
         Ok(())
     }
 
+    /// Link a web page to an issue (`POST /rest/api/2/issue/{key}/remotelink`). A link with
+    /// the same `global_id` is replaced, not added again.
+    pub async fn add_remote_link(
+        &self,
+        key: &str,
+        global_id: &str,
+        url: &str,
+        title: &str,
+    ) -> Result<()> {
+        self.call::<Value>(
+            Method::POST,
+            &["rest", "api", "2", "issue", key, "remotelink"],
+            &[],
+            Some(json!({ "globalId": global_id, "object": { "url": url, "title": title } })),
+            "linking a pull request",
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Add a plain-text comment (`POST /rest/api/2/issue/{key}/comment`). Returns its id.
     pub async fn add_comment(&self, key: &str, body: &str) -> Result<Option<String>> {
         let v: Value = self
