@@ -24,3 +24,4 @@ mod team;
 mod travel;
 mod triage;
 mod verify;
+mod verify_conventions;

@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{RepoScan, ScanStatus};
-use portcullis_core::landing::TicketLandingStatus;
 use portcullis_core::policy::{Line, LoadedPolicy};
 use portcullis_core::workflow::State;
 
@@ -179,14 +178,9 @@ fn summarize(scans: &[RepoScan], tickets: &[TicketReport], drift: &[Drift]) -> S
             })
             .sum(),
         tickets: tickets.len(),
-        landed: tickets
-            .iter()
-            .filter(|t| t.status == TicketLandingStatus::Landed)
-            .count(),
-        not_landed: tickets
-            .iter()
-            .filter(|t| t.status != TicketLandingStatus::Landed)
-            .count(),
+        // On the release branch: landed, or release-only commits of it.
+        landed: tickets.iter().filter(|t| t.status.has_landed()).count(),
+        not_landed: tickets.iter().filter(|t| !t.status.has_landed()).count(),
         drift: drift.len(),
         blocking: drift.iter().filter(|d| d.blocking).count(),
     }
