@@ -155,3 +155,73 @@ fn landed_needs_the_tickets_own_main_side_change() {
     assert_eq!(ticket(&v, "DM-204")["status"], "landed");
     assert_eq!(run.code, 0, "release-only is not drift: {}", v["drift"]);
 }
+
+/// Issue 20: one missing blob made the whole repository unverifiable. The repository is now
+/// verified where it can be, and the commits that could not be checked are named.
+#[test]
+fn missing_blob_leaves_the_rest_of_the_repository_verified() {
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    let good = r
+        .fix_on_main("DM-210", &[(IO, 6, "fixed", "Fix the reader")])
+        .unwrap();
+    r.fix_on_main(
+        "DM-211",
+        &[(CORE, 10, "fixed for main", "Improve timeout handling")],
+    )
+    .unwrap();
+    r.backport("DM-210-v23", &good).unwrap();
+    let mut edited = None;
+    r.on_release_branch("DM-211-v23", |r, br| {
+        edited = Some(r.edit(br, "Improve timeout handling", CORE, 11, "fixed for v23")?);
+        Ok(())
+    })
+    .unwrap();
+    r.finish().unwrap();
+    let edited = edited.unwrap();
+    let blob = {
+        let repo = r.b.repo();
+        let tree = repo.find_commit(edited).unwrap().tree().unwrap();
+        tree.get_path(std::path::Path::new(CORE)).unwrap().id()
+    };
+    portcullis_testkit::gitrepo::remove_loose_object(r.b.path(), blob).unwrap();
+    tickets(&env, &[("DM-210", "approved"), ("DM-211", "approved")]);
+    let (run, v) = verify(&env, &[]);
+    let scan = &v["repositories"][0];
+    assert_eq!(scan["status"], "ok", "{}", scan["problems"]);
+    assert_eq!(scan["unchecked"][0]["sha"], edited.to_string(), "{scan}");
+    assert!(
+        scan["unchecked"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("missing objects"),
+        "{scan}"
+    );
+    // The rest was verified.
+    assert_eq!(landing(&v, "DM-210", "pkg")["status"], "landed");
+    assert_eq!(ticket(&v, "DM-210")["status"], "landed");
+    // The ticket that depends on the unreadable commit is not called missing.
+    let l = landing(&v, "DM-211", "pkg");
+    assert_eq!(l["status"], "unverifiable", "{l}");
+    assert_eq!(l["unchecked"][0], edited.to_string());
+    assert_eq!(ticket(&v, "DM-211")["status"], "pending");
+    assert!(!has_drift(&v, "approved_not_landed", "pkg", "DM-211"));
+    let d = v["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "unverifiable")
+        .unwrap_or_else(|| panic!("no unverifiable drift: {}", v["drift"]));
+    assert_eq!(d["repo"], "pkg");
+    assert_eq!(d["commits"][0], edited.to_string());
+    let msg = d["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&edited.to_string()[..10]) && msg.contains("DM-211"),
+        "{msg}"
+    );
+    assert_eq!(run.code, 1, "unverifiable blocks by default");
+    assert_eq!(
+        v["summary"]["unverifiable"], 0,
+        "the repository itself was read"
+    );
+}

@@ -38,6 +38,17 @@ pub struct RepoScan {
     /// Main-side commits after the branch point (or the base tag when the branch is missing).
     #[serde(skip)]
     pub main_commits: Vec<MainCommit>,
+    /// Commits whose changes could not be read (missing trees or blobs): the rest of the
+    /// repository is verified, these are named and compared by what could be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<UncheckedCommit>,
+}
+
+/// A commit whose change could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UncheckedCommit {
+    pub sha: String,
+    pub problem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,8 +38,9 @@ pub use target::ScanTarget;
 use target::{git_problem, Res};
 
 /// Bump when the scan's logic changes, so that memoised scans are not reused (3: an ambiguous
-/// abbreviated cherry-pick trailer links no commit).
-pub const SCANNER_VERSION: u32 = 3;
+/// abbreviated cherry-pick trailer links no commit; 4: commits with missing objects are named,
+/// the rest is scanned).
+pub const SCANNER_VERSION: u32 = 4;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {
@@ -55,6 +56,7 @@ impl RepoScan {
             release_commits: Vec::new(),
             main_commits: Vec::new(),
             tags: Vec::new(),
+            unchecked: Vec::new(),
         }
     }
 }
@@ -159,6 +161,23 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
             out.status = ScanStatus::BranchMissing;
             s.scan_missing_branch(&mut out, main_tip, &tags)?;
         }
+    }
+    out.unchecked = s
+        .unchecked
+        .into_iter()
+        .map(|(oid, problem)| UncheckedCommit {
+            sha: oid.to_string(),
+            problem,
+        })
+        .collect();
+    if let Some(first) = out.unchecked.first() {
+        out.problems.push(format!(
+            "{} commit(s) could not be checked, the rest was: {}",
+            out.unchecked.len(),
+            first.problem
+        ));
+        // Not remembered: fetching the missing objects does not move any tip.
+        return Ok(out);
     }
     cache.put_memo(&t.repo, &t.line.name, &key, &out);
     Ok(out)

@@ -18,6 +18,8 @@ pub(super) struct Scanner<'r, 'c, 't> {
     /// Trees read so far, by id: consecutive commits share most of them.
     trees: HashMap<Oid, std::rc::Rc<Vec<TreeItem>>>,
     walker: std::cell::RefCell<Option<git2::Revwalk<'r>>>,
+    /// Commits whose changes could not be read, with the problem (first one each).
+    pub(super) unchecked: Vec<(Oid, String)>,
 }
 
 impl<'r, 'c, 't> Scanner<'r, 'c, 't> {
@@ -32,6 +34,7 @@ impl<'r, 'c, 't> Scanner<'r, 'c, 't> {
             t,
             trees: HashMap::new(),
             walker: std::cell::RefCell::new(None),
+            unchecked: Vec::new(),
         }
     }
 }
@@ -69,6 +72,20 @@ fn diff_of<'r>(repo: &'r Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<git2::
 }
 
 impl Scanner<'_, '_, '_> {
+    /// `r`, a read of `oid`'s change; on failure (a missing tree or blob) `oid` is named as
+    /// unchecked and the scan goes on without it.
+    pub(super) fn checked<T>(&mut self, oid: Oid, r: Res<T>) -> Option<T> {
+        match r {
+            Ok(x) => Some(x),
+            Err(problem) => {
+                if !self.unchecked.iter().any(|(o, _)| *o == oid) {
+                    self.unchecked.push((oid, problem));
+                }
+                None
+            }
+        }
+    }
+
     /// Commits reachable from `tip` and not from `hide`, oldest first.
     pub(super) fn walk(&self, tip: Oid, hide: &[Oid]) -> Res<Vec<Oid>> {
         self.walk_sorted(tip, hide, Sort::TOPOLOGICAL | Sort::REVERSE)

@@ -26,6 +26,7 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
         release_commits: release_commits.clone(),
         first_tag: None,
         reverted: Vec::new(),
+        unchecked: Vec::new(),
     };
     if ix.scan.status == ScanStatus::BranchMissing {
         out.status = RepoLandingStatus::BranchMissing;
@@ -66,6 +67,11 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
     } else {
         RepoLandingStatus::Partial
     };
+    out.unchecked = unchecked_for(ix, out.status, &expected, &release_commits);
+    if !out.unchecked.is_empty() {
+        // What could not be read may hold the missing landing (or the counterpart).
+        out.status = RepoLandingStatus::Unverifiable;
+    }
     out.landed = matched.landed;
     out.missing = matched.missing;
     out.how = how_it_landed(out.status, &out.landed);
@@ -116,6 +122,41 @@ fn expected_main_commits(ix: &RepoIndex<'_>, key: &str, release_commits: &[Strin
         counterparts(false, &mut expected);
     }
     expected
+}
+
+/// The unreadable commits (missing objects) a verdict of `status` depends on: the ticket's own,
+/// and, for a missing landing, every unreadable release commit (it may be the landing) or, for
+/// release-only commits, every unreadable main-side commit (it may be their counterpart). A
+/// landed or reverted verdict stands on what was read.
+fn unchecked_for(
+    ix: &RepoIndex<'_>,
+    status: RepoLandingStatus,
+    expected: &[String],
+    release_commits: &[String],
+) -> Vec<String> {
+    if ix.scan.unchecked.is_empty()
+        || matches!(
+            status,
+            RepoLandingStatus::Landed | RepoLandingStatus::Reverted
+        )
+    {
+        return Vec::new();
+    }
+    ix.scan
+        .unchecked
+        .iter()
+        .map(|u| &u.sha)
+        .filter(|sha| {
+            let release = ix.release.contains_key(*sha);
+            expected.contains(sha)
+                || release_commits.contains(sha)
+                || match status {
+                    RepoLandingStatus::ReleaseOnly => !release,
+                    _ => release,
+                }
+        })
+        .cloned()
+        .collect()
 }
 
 /// The ticket's release commits that are reverted, each with its revert.
@@ -280,18 +321,23 @@ pub(super) fn ticket_status(repos: &[RepoLanding], some_unchecked: bool) -> Tick
         .iter()
         .any(|r| r.status.has_landed() || r.status == RepoLandingStatus::Partial)
     {
-        if counted
-            .iter()
-            .all(|r| r.status == RepoLandingStatus::BranchMissing)
-        {
+        if counted.iter().all(|r| {
+            matches!(
+                r.status,
+                RepoLandingStatus::BranchMissing | RepoLandingStatus::Unverifiable
+            )
+        }) {
             TicketLandingStatus::Pending
         } else {
             TicketLandingStatus::Missing
         }
-    } else if counted
-        .iter()
-        .all(|r| r.status.has_landed() || r.status == RepoLandingStatus::BranchMissing)
-    {
+    } else if counted.iter().all(|r| {
+        r.status.has_landed()
+            || matches!(
+                r.status,
+                RepoLandingStatus::BranchMissing | RepoLandingStatus::Unverifiable
+            )
+    }) {
         TicketLandingStatus::Pending
     } else {
         TicketLandingStatus::Partial
@@ -316,6 +362,7 @@ mod tests {
             tags: Vec::new(),
             release_commits: release,
             main_commits: main,
+            unchecked: Vec::new(),
         }
     }
 
@@ -408,6 +455,7 @@ mod tests {
             release_commits: Vec::new(),
             first_tag: None,
             reverted: Vec::new(),
+            unchecked: Vec::new(),
         };
         let only = [landing(RepoLandingStatus::ReleaseOnly, Vec::new())];
         assert_eq!(

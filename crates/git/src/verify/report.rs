@@ -55,6 +55,10 @@ pub struct RepoLanding {
     pub first_tag: Option<String>,
     /// Release-branch commits of the ticket that were reverted, with the revert.
     pub reverted: Vec<Revert>,
+    /// Commits whose change could not be read (missing objects) and that the verdict depends
+    /// on: with them the status is `unverifiable` unless the ticket landed anyway.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
