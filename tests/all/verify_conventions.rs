@@ -225,3 +225,116 @@ fn missing_blob_leaves_the_rest_of_the_repository_verified() {
         "the repository itself was read"
     );
 }
+
+/// A fix on main in two commits, the code and `extra` (a file written), through `tickets/KEY`;
+/// the code alone is backported. Returns (code, extra).
+fn fix_with_extra_commit(
+    r: &mut portcullis_git::campaign::CampaignRepo,
+    key: &str,
+    extra: (&str, &str),
+) -> (git2::Oid, git2::Oid) {
+    let branch = format!("tickets/{key}");
+    r.b.branch(&branch, MAIN).unwrap();
+    let code = r.edit(&branch, "Fix the reader", IO, 17, "fixed").unwrap();
+    let other =
+        r.b.write(&branch, extra.1, &[(extra.0, "something\n")])
+            .unwrap();
+    r.merge_pr(MAIN, &branch).unwrap();
+    r.backport(&format!("{key}-v23"), &[code]).unwrap();
+    (code, other)
+}
+
+fn add_to_policy(env: &crate::harness::TestEnv, toml: &str) {
+    let path = env.path().join("policy.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push('\n');
+    text.push_str(toml);
+    std::fs::write(&path, text).unwrap();
+}
+
+/// Issue 20: a news fragment on main never needs a backport (`[verify] ignore_paths`): the
+/// ticket is landed, the fragment shown as `not_needed` with its rule.
+#[test]
+fn news_fragment_only_commit_is_not_needed() {
+    let run_with = |ignore: bool| {
+        let env = workspace(&["pkg"], "");
+        if ignore {
+            add_to_policy(&env, "[verify]\nignore_paths = [\"doc/changes/**\"]\n");
+        }
+        let mut r = repo(&env, "pkg");
+        let (code, fragment) = fix_with_extra_commit(
+            &mut r,
+            "DM-220",
+            ("doc/changes/DM-220.bugfix.md", "Add news fragment"),
+        );
+        r.finish().unwrap();
+        tickets(&env, &[("DM-220", "done")]);
+        let (run, v) = verify(&env, &[]);
+        (run, v, code, fragment)
+    };
+    // Without the rule the fragment holds the ticket up.
+    let (_, v, _, fragment) = run_with(false);
+    let l = landing(&v, "DM-220", "pkg");
+    assert_eq!(l["status"], "partial", "{l}");
+    assert_eq!(l["missing"][0], fragment.to_string());
+    assert!(has_drift(&v, "done_not_landed", "pkg", "DM-220"));
+
+    let (run, v, code, fragment) = run_with(true);
+    let l = landing(&v, "DM-220", "pkg");
+    assert_eq!(l["status"], "landed", "{l}");
+    assert_eq!(l["landed"][0]["main_commit"], code.to_string());
+    assert!(l["missing"].as_array().unwrap().is_empty(), "{l}");
+    assert_eq!(l["not_needed"][0]["main_commit"], fragment.to_string());
+    assert_eq!(l["not_needed"][0]["rule"], "doc/changes/**");
+    assert_eq!(ticket(&v, "DM-220")["status"], "landed");
+    assert!(!has_drift(&v, "done_not_landed", "pkg", "DM-220"));
+    assert_eq!(run.code, 0, "{}", v["drift"]);
+}
+
+/// Issue 20: a CI-only commit (`.github/**`, a rule of the repository) never needs a backport;
+/// a commit that touches CI and code still does.
+#[test]
+fn ci_only_commit_is_not_needed_by_a_repository_rule() {
+    let env = workspace(&["pkg", "other"], "pkg:ignore_paths = [\".github/**\"]");
+    let mut r = repo(&env, "pkg");
+    let (_, ci) = fix_with_extra_commit(
+        &mut r,
+        "DM-221",
+        (".github/workflows/ci.yaml", "Run CI on Python 3.12"),
+    );
+    // The same in a repository without the rule: still needed there.
+    let mut o = repo(&env, "other");
+    let (_, other_ci) = fix_with_extra_commit(
+        &mut o,
+        "DM-221",
+        (".github/workflows/ci.yaml", "Run CI on Python 3.12"),
+    );
+    // CI and code in one commit is needed.
+    r.b.branch("tickets/DM-222", MAIN).unwrap();
+    let mixed =
+        r.b.write(
+            "tickets/DM-222",
+            "Fix and test on CI",
+            &[
+                (".github/workflows/ci.yaml", "more\n"),
+                ("python/pkg/new.py", "x\n"),
+            ],
+        )
+        .unwrap();
+    r.merge_pr(MAIN, "tickets/DM-222").unwrap();
+    r.finish().unwrap();
+    o.finish().unwrap();
+    tickets(&env, &[("DM-221", "approved"), ("DM-222", "approved")]);
+    let (_, v) = verify(&env, &[]);
+    let l = landing(&v, "DM-221", "pkg");
+    assert_eq!(l["status"], "landed", "{l}");
+    assert_eq!(l["not_needed"][0]["main_commit"], ci.to_string());
+    assert_eq!(l["not_needed"][0]["rule"], ".github/**");
+    let l = landing(&v, "DM-221", "other");
+    assert_eq!(l["status"], "partial", "{l}");
+    assert_eq!(l["missing"][0], other_ci.to_string());
+    assert!(l.get("not_needed").is_none(), "{l}");
+    let l = landing(&v, "DM-222", "pkg");
+    assert_eq!(l["status"], "missing", "{l}");
+    assert_eq!(l["missing"][0], mixed.to_string());
+}

@@ -37,6 +37,28 @@ pub struct Policy {
     /// What counts as blocking.
     #[serde(default)]
     pub rules: Rules,
+    /// How `portcullis verify` reads the history.
+    #[serde(default, skip_serializing_if = "VerifySettings::is_default")]
+    pub verify: VerifySettings,
+}
+
+/// How `portcullis verify` reads the history (`[verify]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VerifySettings {
+    /// Paths whose main-side changes never need a backport, as globs over the whole path (`**`
+    /// any directories, `*` and `?` within one name), e.g. `["doc/changes/**", ".github/**"]`.
+    /// A main-side commit that touches only such paths never makes a ticket partial; it is
+    /// reported as `not_needed`, naming the rule. Lines and repositories add their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_paths: Vec<String>,
+}
+
+impl VerifySettings {
+    fn is_default(&self) -> bool {
+        *self == VerifySettings::default()
+    }
 }
 
 /// Labels that mean the same on every line.
@@ -98,6 +120,10 @@ pub struct Line {
     /// to the tracker by `push`).
     #[serde(default)]
     pub mark_done_on_release: bool,
+    /// Paths whose main-side changes never need a backport to this line (globs, added to
+    /// `[verify] ignore_paths`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_paths: Vec<String>,
 }
 
 fn default_tag() -> String {
@@ -176,6 +202,10 @@ pub struct Repository {
     /// that moved here on `main` and was backported by hand in its old repository.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_tickets: Vec<String>,
+    /// Paths of this repository whose main-side changes never need a backport (globs, added to
+    /// `[verify] ignore_paths`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_paths: Vec<String>,
 }
 
 fn default_true() -> bool {
@@ -323,6 +353,18 @@ impl LoadedPolicy {
         self.policy.rules.drift_blocking.contains(&kind)
     }
 
+    /// The globs of paths that never need a backport in repository `repo` on line `line`: the
+    /// policy's, the line's and the repository's.
+    pub fn ignore_paths(&self, line: &Line, repo: &str) -> Vec<String> {
+        let mut out = self.policy.verify.ignore_paths.clone();
+        out.extend(line.ignore_paths.iter().cloned());
+        for r in self.policy.repositories.iter().filter(|r| r.name == repo) {
+            out.extend(r.ignore_paths.iter().cloned());
+        }
+        out.dedup();
+        out
+    }
+
     /// The repositories that carry release line `line`.
     pub fn repositories_for(&self, line: &str) -> Vec<&Repository> {
         self.policy
@@ -442,6 +484,38 @@ mod tests {
         assert!(!g.key_matches("daf_butler#"));
         assert!(!g.key_matches("DM-33360"));
         assert_eq!(g.line("v23").unwrap().request_label, "backport-v23");
+    }
+
+    #[test]
+    fn ignore_paths_add_up_from_policy_line_and_repository() {
+        let text = format!(
+            "{}\n[verify]\nignore_paths = [\"doc/changes/**\"]\n",
+            BUILTIN_V23.replacen(
+                "request_label = \"backport-v23\"",
+                "request_label = \"backport-v23\"\nignore_paths = [\"ups/**\"]",
+                1,
+            )
+        );
+        let mut p = Policy::from_toml("p.toml", &text).unwrap();
+        p.policy.repositories.push(Repository {
+            name: "pkg".into(),
+            path: "pkg".into(),
+            main_branch: "main".into(),
+            lines: None,
+            require_landing: true,
+            skip_tickets: Vec::new(),
+            ignore_paths: vec![".github/**".into()],
+        });
+        let line = p.line("v23").unwrap().clone();
+        assert_eq!(
+            p.ignore_paths(&line, "pkg"),
+            ["doc/changes/**", "ups/**", ".github/**"]
+        );
+        assert_eq!(p.ignore_paths(&line, "other"), ["doc/changes/**", "ups/**"]);
+        let plain = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+        assert!(plain
+            .ignore_paths(plain.line("v23").unwrap(), "pkg")
+            .is_empty());
     }
 
     #[test]

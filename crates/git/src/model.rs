@@ -126,4 +126,7 @@ pub struct MainCommit {
     /// For a first-parent merge: the commits it brought in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub introduces: Vec<String>,
+    /// It touches only paths that never need a backport: the `ignore_paths` globs that say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_needed: Option<String>,
 }

@@ -77,6 +77,75 @@ pub fn normalized_subject(subject: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Path globs (`[verify] ignore_paths`) over a whole path: `**` any run of directories (`**/`
+/// also none), `*` and `?` within one name; everything else literal.
+#[derive(Debug, Clone)]
+pub struct PathGlobs {
+    globs: Vec<(String, Regex)>,
+}
+
+impl PathGlobs {
+    pub fn new(patterns: &[String]) -> PathGlobs {
+        PathGlobs {
+            globs: patterns
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| (p.clone(), glob_regex(p)))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.globs.is_empty()
+    }
+
+    /// The first glob that matches `path`.
+    pub fn matching(&self, path: &str) -> Option<&str> {
+        self.globs
+            .iter()
+            .find(|(_, re)| re.is_match(path))
+            .map(|(p, _)| p.as_str())
+    }
+
+    /// When every one of `paths` (at least one) matches a glob: the globs that do, joined with
+    /// `, ` (the rule to name).
+    pub fn covering<'p>(&self, paths: impl IntoIterator<Item = &'p str>) -> Option<String> {
+        let mut rules: Vec<&str> = Vec::new();
+        for p in paths {
+            let g = self.matching(p)?;
+            if !rules.contains(&g) {
+                rules.push(g);
+            }
+        }
+        (!rules.is_empty()).then(|| rules.join(", "))
+    }
+}
+
+fn glob_regex(glob: &str) -> Regex {
+    let mut out = String::from("^");
+    let mut rest = glob;
+    while let Some(c) = rest.chars().next() {
+        if let Some(r) = rest.strip_prefix("**/") {
+            out.push_str("(?:[^/]*/)*");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("**") {
+            out.push_str(".*");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('*') {
+            out.push_str("[^/]*");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('?') {
+            out.push_str("[^/]");
+            rest = r;
+        } else {
+            out.push_str(&regex::escape(&c.to_string()));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.push('$');
+    Regex::new(&out).expect("escaped glob")
+}
+
 /// A release tag of a line: a final release (`23.0.1`) or a candidate (`v23.0.1.rc2`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseTag {
@@ -187,7 +256,47 @@ mod tests {
             tag_pattern: "{version}".into(),
             rc_tag_pattern: "v{version}.rc{n}".into(),
             mark_done_on_release: false,
+            ignore_paths: Vec::new(),
         }
+    }
+
+    #[test]
+    fn path_globs_match_whole_paths() {
+        let g = PathGlobs::new(&[
+            "doc/changes/**".to_string(),
+            ".github/**".to_string(),
+            "**/towncrier.toml".to_string(),
+            "*.cfg".to_string(),
+            "v?.txt".to_string(),
+        ]);
+        assert_eq!(
+            g.matching("doc/changes/DM-1.bugfix.md"),
+            Some("doc/changes/**")
+        );
+        assert_eq!(g.matching(".github/workflows/ci.yaml"), Some(".github/**"));
+        assert_eq!(g.matching("towncrier.toml"), Some("**/towncrier.toml"));
+        assert_eq!(
+            g.matching("python/towncrier.toml"),
+            Some("**/towncrier.toml")
+        );
+        assert_eq!(g.matching("setup.cfg"), Some("*.cfg"));
+        assert_eq!(
+            g.matching("python/setup.cfg"),
+            None,
+            "`*` stays within one name"
+        );
+        assert_eq!(g.matching("v1.txt"), Some("v?.txt"));
+        assert_eq!(g.matching("v10.txt"), None);
+        assert_eq!(g.matching("doc/changesets/x"), None);
+        assert_eq!(g.matching("python/pkg/core.py"), None);
+        assert_eq!(
+            g.covering(["doc/changes/a.md", ".github/ci.yaml"])
+                .as_deref(),
+            Some("doc/changes/**, .github/**")
+        );
+        assert_eq!(g.covering(["doc/changes/a.md", "python/x.py"]), None);
+        assert_eq!(g.covering(std::iter::empty::<&str>()), None);
+        assert!(PathGlobs::new(&[]).is_empty());
     }
 
     #[test]

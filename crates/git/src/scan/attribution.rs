@@ -122,6 +122,7 @@ impl Scanner<'_, '_, '_> {
                 ticket: a.ticket,
                 via: a.via.map(|v| v.to_string()),
                 introduces: intro,
+                not_needed: None,
             });
         }
         Ok((out, attr))

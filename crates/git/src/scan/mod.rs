@@ -203,6 +203,9 @@ fn memo_key(
     for (tag, oid) in tags {
         h.update(format!("{}={oid}\0", tag.name));
     }
+    for glob in t.policy.ignore_paths(t.line, &t.repo) {
+        h.update(format!("ignore={glob}\0"));
+    }
     hex::encode(&h.finalize()[..16])
 }
 

@@ -145,6 +145,19 @@ impl Scanner<'_, '_, '_> {
         if let Some(p) = self.facts(oid)?.paths.clone() {
             return Ok(p);
         }
+        let paths = self.path_list(oid)?;
+        let mut h = Sha256::new();
+        for p in &paths {
+            h.update(p);
+            h.update([0]);
+        }
+        let hash = hex::encode(&h.finalize()[..12]);
+        self.cache.update(oid, |f| f.paths = Some(hash.clone()));
+        Ok(hash)
+    }
+
+    /// The paths a commit changes against its first parent, sorted.
+    pub(super) fn path_list(&mut self, oid: Oid) -> Res<Vec<Vec<u8>>> {
         let what = format!("reading the tree of {oid}");
         let tree = self
             .tree_of(oid)
@@ -159,14 +172,7 @@ impl Scanner<'_, '_, '_> {
             .map_err(|e| git_problem(self.t, &what, e))?;
         paths.sort();
         paths.dedup();
-        let mut h = Sha256::new();
-        for p in &paths {
-            h.update(p);
-            h.update([0]);
-        }
-        let hash = hex::encode(&h.finalize()[..12]);
-        self.cache.update(oid, |f| f.paths = Some(hash.clone()));
-        Ok(hash)
+        Ok(paths)
     }
 
     fn tree(&mut self, oid: Oid) -> std::result::Result<std::rc::Rc<Vec<TreeItem>>, git2::Error> {

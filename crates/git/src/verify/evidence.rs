@@ -49,6 +49,8 @@ pub(super) struct RepoIndex<'a> {
     pub(super) main_non_merge: BTreeSet<&'a str>,
     /// Main-side first-parent merges → the commits they brought in.
     pub(super) introduces: HashMap<&'a str, &'a Vec<String>>,
+    /// Main-side commits that never need a backport → the rule that says so.
+    pub(super) not_needed: HashMap<&'a str, &'a str>,
 }
 
 /// The non-merge commits `merge` brought onto main (none if it is not a merge there).
@@ -145,10 +147,16 @@ impl<'a> RepoIndex<'a> {
             .iter()
             .map(|c| (c.sha.clone(), c))
             .collect();
+        let not_needed = scan
+            .main_commits
+            .iter()
+            .filter_map(|m| m.not_needed.as_deref().map(|r| (m.sha.as_str(), r)))
+            .collect();
         RepoIndex {
             scan,
             required,
             introduces,
+            not_needed,
             main_by_key,
             landed,
             release_by_key,

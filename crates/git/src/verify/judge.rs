@@ -6,7 +6,7 @@ use crate::model::ScanStatus;
 use portcullis_core::landing::{How, MatchKind, RepoLandingStatus, TicketLandingStatus};
 
 use super::evidence::RepoIndex;
-use super::report::{LandedCommit, RepoLanding, Revert};
+use super::report::{LandedCommit, NotNeeded, RepoLanding, Revert};
 
 /// Where `key` stands in `ix`'s repository, or `None` if it never touched it.
 pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
@@ -27,6 +27,7 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
         first_tag: None,
         reverted: Vec::new(),
         unchecked: Vec::new(),
+        not_needed: Vec::new(),
     };
     if ix.scan.status == ScanStatus::BranchMissing {
         out.status = RepoLandingStatus::BranchMissing;
@@ -74,6 +75,7 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
     }
     out.landed = matched.landed;
     out.missing = matched.missing;
+    out.not_needed = matched.not_needed;
     out.how = how_it_landed(out.status, &out.landed);
     if out.status.has_landed() {
         out.first_tag = first_tag(ix, &used_release);
@@ -186,6 +188,8 @@ struct Matched {
     used_release: Vec<String>,
     /// The reverted release commits that had landed the missing commits.
     reverted_landings: Vec<String>,
+    /// Commits with no live counterpart that need none (paths that never need a backport).
+    not_needed: Vec<NotNeeded>,
 }
 
 fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
@@ -195,6 +199,7 @@ fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
         any_reverted: false,
         used_release: Vec::new(),
         reverted_landings: Vec::new(),
+        not_needed: Vec::new(),
     };
     for m in expected {
         let live: Vec<&(String, MatchKind)> = ix
@@ -213,6 +218,10 @@ fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
                 });
                 out.used_release.push(r.clone());
             }
+            None if ix.not_needed.contains_key(m.as_str()) => out.not_needed.push(NotNeeded {
+                main_commit: m.clone(),
+                rule: ix.not_needed[m.as_str()].to_string(),
+            }),
             None => {
                 if let Some(all) = ix.landed.get(m) {
                     out.any_reverted = true;
@@ -376,6 +385,7 @@ mod tests {
             via: None,
             mentions: Vec::new(),
             introduces: introduces.iter().map(|s| s.to_string()).collect(),
+            not_needed: None,
         }
     }
 
@@ -456,6 +466,7 @@ mod tests {
             first_tag: None,
             reverted: Vec::new(),
             unchecked: Vec::new(),
+            not_needed: Vec::new(),
         };
         let only = [landing(RepoLandingStatus::ReleaseOnly, Vec::new())];
         assert_eq!(

@@ -17,7 +17,8 @@ mod judge;
 mod report;
 
 pub use report::{
-    Drift, LandedCommit, LedgerTicket, RepoLanding, Revert, Summary, TicketReport, Verification,
+    Drift, LandedCommit, LedgerTicket, NotNeeded, RepoLanding, Revert, Summary, TicketReport,
+    Verification,
 };
 
 use drift::DriftLog;
