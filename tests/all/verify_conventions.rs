@@ -338,3 +338,120 @@ fn ci_only_commit_is_not_needed_by_a_repository_rule() {
     assert_eq!(l["status"], "missing", "{l}");
     assert_eq!(l["missing"][0], mixed.to_string());
 }
+
+/// Issue 20: a bot's subject prefix (`Backport PR #N: `) was not stripped before subjects were
+/// compared, so an edited bot backport found no counterpart.
+#[test]
+fn bot_subject_prefix_is_stripped_before_comparing() {
+    let run_with = |prefixes: Option<&str>| {
+        let env = workspace(&["pkg"], "");
+        if let Some(p) = prefixes {
+            add_to_policy(&env, &format!("[verify]\nsubject_prefixes = {p}\n"));
+        }
+        let mut r = repo(&env, "pkg");
+        let fix = r
+            .fix_on_main(
+                "DM-230",
+                &[(CORE, 10, "fixed for main", "Fix the colorbar tick labels")],
+            )
+            .unwrap();
+        let mut picks = Vec::new();
+        r.on_release_branch("DM-230-v23", |r, br| {
+            // Edited while resolving conflicts: only the subject links them.
+            picks.push(r.edit(
+                br,
+                "Backport PR #15551: Fix the colorbar tick labels",
+                CORE,
+                11,
+                "fixed for v23",
+            )?);
+            picks.push(r.edit(
+                br,
+                "v23 hotfix - Fix the colorbar tick labels",
+                CORE,
+                12,
+                "fixed again for v23",
+            )?);
+            Ok(())
+        })
+        .unwrap();
+        r.finish().unwrap();
+        tickets(&env, &[("DM-230", "approved")]);
+        let (_, v) = verify(&env, &[]);
+        (v, fix, picks)
+    };
+    let (v, fix, picks) = run_with(None);
+    let c = release_commit(&v, "pkg", picks[0]);
+    assert_eq!(c["match"]["kind"], "subject", "{c}");
+    assert_eq!(c["match"]["main_commit"], fix[0].to_string());
+    assert!(
+        release_commit(&v, "pkg", picks[1])["match"].is_null(),
+        "not a default prefix"
+    );
+    assert_eq!(landing(&v, "DM-230", "pkg")["status"], "landed");
+    assert_eq!(landing(&v, "DM-230", "pkg")["how"], "modified");
+    // A prefix of the project's own, configured.
+    let (v, fix, picks) = run_with(Some(r#"["v23 hotfix - "]"#));
+    let c = release_commit(&v, "pkg", picks[1]);
+    assert_eq!(c["match"]["kind"], "subject", "{c}");
+    assert_eq!(c["match"]["main_commit"], fix[0].to_string());
+    assert!(
+        release_commit(&v, "pkg", picks[0])["match"].is_null(),
+        "the configured list replaces the default"
+    );
+}
+
+/// Issue 20: the one false "landed": a changelog commit "Address review comments" was matched
+/// by subject alone to an unrelated main commit that touches other files. A subject match now
+/// needs a changed path in common, and generic subjects never match alone.
+#[test]
+fn generic_subject_with_disjoint_paths_is_no_match() {
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    let unrelated = r
+        .fix_on_main(
+            "DM-240",
+            &[
+                (CORE, 10, "fixed", "Address review comments"),
+                (IO, 10, "fixed", "Tune the retry policy of reads"),
+            ],
+        )
+        .unwrap();
+    let mut changelog = None;
+    let mut disjoint = None;
+    let mut generic_shared = None;
+    r.on_release_branch("DM-241-v23", |r, br| {
+        changelog = Some(r.b.write(
+            br,
+            "Address review comments",
+            &[("doc/changes/DM-241.misc.md", "Changelog\n")],
+        )?);
+        // A specific subject, but other files: not the same change.
+        disjoint = Some(r.edit(br, "Tune the retry policy of reads", CORE, 20, "tuned")?);
+        // A generic subject on the same file: still no evidence.
+        generic_shared = Some(r.edit(br, "Address review comments", CORE, 21, "tuned")?);
+        Ok(())
+    })
+    .unwrap();
+    r.finish().unwrap();
+    tickets(&env, &[("DM-240", "approved"), ("DM-241", "approved")]);
+    let (_, v) = verify(&env, &[]);
+    for c in [changelog, disjoint, generic_shared] {
+        let c = release_commit(&v, "pkg", c.unwrap());
+        assert!(c["match"].is_null(), "{c}");
+        assert!(c["candidates"].as_array().unwrap().is_empty(), "{c}");
+    }
+    let l = landing(&v, "DM-241", "pkg");
+    assert_eq!(l["status"], "release_only", "{l}");
+    assert!(l["landed"].as_array().unwrap().is_empty());
+    assert_eq!(ticket(&v, "DM-241")["status"], "release_only");
+    // The unrelated ticket did not land through them.
+    assert_eq!(landing(&v, "DM-240", "pkg")["status"], "missing");
+    assert_eq!(
+        landing(&v, "DM-240", "pkg")["missing"]
+            .as_array()
+            .unwrap()
+            .len(),
+        unrelated.len()
+    );
+}

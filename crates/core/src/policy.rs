@@ -43,7 +43,7 @@ pub struct Policy {
 }
 
 /// How `portcullis verify` reads the history (`[verify]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifySettings {
@@ -53,6 +53,27 @@ pub struct VerifySettings {
     /// reported as `not_needed`, naming the rule. Lines and repositories add their own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_paths: Vec<String>,
+    /// Subject prefixes stripped before subjects are compared, as regular expressions matched
+    /// at the start (case-insensitive, repeatedly). Default: bot prefixes such as
+    /// `Backport PR #123: ` and `[3.12] `.
+    #[serde(default = "default_subject_prefixes")]
+    pub subject_prefixes: Vec<String>,
+}
+
+fn default_subject_prefixes() -> Vec<String> {
+    vec![
+        r"backport(?:ed)? (?:of )?(?:pr|pull request) #\d+\s*[:\-]?\s*".into(),
+        r"\[[^\]]*\]\s*".into(),
+    ]
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            ignore_paths: Vec::new(),
+            subject_prefixes: default_subject_prefixes(),
+        }
+    }
 }
 
 impl VerifySettings {
@@ -309,6 +330,8 @@ pub struct LoadedPolicy {
     key_re: Regex,
     /// The ticket key pattern unanchored, between word boundaries: finds keys inside text.
     key_search: Regex,
+    /// `[verify] subject_prefixes` as one regex anchored at the start; `None` when empty.
+    subject_prefix: Option<Regex>,
     /// Where it came from (file name), for messages.
     pub source: String,
 }
@@ -351,6 +374,12 @@ impl LoadedPolicy {
     /// Whether drift of this kind fails a verification.
     pub fn is_drift_blocking(&self, kind: DriftKind) -> bool {
         self.policy.rules.drift_blocking.contains(&kind)
+    }
+
+    /// The subject prefixes stripped before subjects are compared (`[verify] subject_prefixes`),
+    /// as one case-insensitive regex anchored at the start.
+    pub fn subject_prefix(&self) -> Option<&Regex> {
+        self.subject_prefix.as_ref()
     }
 
     /// The globs of paths that never need a backport in repository `repo` on line `line`: the
@@ -516,6 +545,26 @@ mod tests {
         assert!(plain
             .ignore_paths(plain.line("v23").unwrap(), "pkg")
             .is_empty());
+    }
+
+    #[test]
+    fn subject_prefixes_default_and_bad_ones_are_located() {
+        let plain = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+        let re = plain.subject_prefix().unwrap();
+        assert_eq!(
+            re.find("Backport PR #15551: Fix x").unwrap().as_str(),
+            "Backport PR #15551: "
+        );
+        assert_eq!(re.find("[3.12] Fix x").unwrap().as_str(), "[3.12] ");
+        assert!(re.find("Fix x [3.12]").is_none());
+        let text = format!("{BUILTIN_V23}\n[verify]\nsubject_prefixes = [\"(unclosed\"]\n");
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "verify.subject_prefixes[0]", "{}", errs[0]);
+        let text = format!("{BUILTIN_V23}\n[verify]\nsubject_prefixes = []\n");
+        assert!(Policy::from_toml("p.toml", &text)
+            .unwrap()
+            .subject_prefix()
+            .is_none());
     }
 
     #[test]

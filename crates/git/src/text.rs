@@ -59,9 +59,24 @@ pub fn reverted_commit(message: &str) -> Option<String> {
 /// A subject reduced to what survives a backport: case, spacing, a `(#123)` pull-request suffix,
 /// and `Backport:` / `[v23]` / `Cherry-pick` prefixes do not count.
 pub fn normalized_subject(subject: &str) -> String {
+    normalized_subject_with(subject, None)
+}
+
+/// [`normalized_subject`], after stripping the configured prefixes `strip` (the policy's
+/// `[verify] subject_prefixes`, e.g. `Backport PR #123: `) from the start, repeatedly.
+pub fn normalized_subject_with(subject: &str, strip: Option<&Regex>) -> String {
     static PREFIX: OnceLock<Regex> = OnceLock::new();
     static SUFFIX: OnceLock<Regex> = OnceLock::new();
-    let mut s = subject.trim().to_lowercase();
+    let mut subject = subject.trim();
+    if let Some(strip) = strip {
+        while let Some(m) = strip
+            .find(subject)
+            .filter(|m| m.start() == 0 && !m.is_empty())
+        {
+            subject = subject[m.end()..].trim_start();
+        }
+    }
+    let mut s = subject.to_lowercase();
     let prefix = re(
         &PREFIX,
         r"^(?:\[[^\]]*\]\s*|backport(?:ed)?(?: of)?\s*[:\-]?\s*|cherry[- ]pick(?:ed)?\s*[:\-]?\s*)",
@@ -144,6 +159,56 @@ fn glob_regex(glob: &str) -> Regex {
     }
     out.push('$');
     Regex::new(&out).expect("escaped glob")
+}
+
+/// Whether a normalised subject ([`normalized_subject`]) says too little to link two commits
+/// by itself: a built-in list of generic subjects ("address review comments", "fix typo", …),
+/// and any subject of fewer than three words or twelve characters.
+pub fn is_generic_subject(normalized: &str) -> bool {
+    const GENERIC: &[&str] = &[
+        "address review comments",
+        "address review",
+        "address comments",
+        "address feedback",
+        "respond to review comments",
+        "review comments",
+        "apply suggestions from code review",
+        "apply suggestion from code review",
+        "fix typo",
+        "fix typos",
+        "fix tests",
+        "fix test",
+        "fix the tests",
+        "fix lint",
+        "fix linting",
+        "fix flake8",
+        "fix mypy",
+        "fix build",
+        "fix ci",
+        "fix docs",
+        "fix documentation",
+        "update docs",
+        "update documentation",
+        "update changelog",
+        "add changelog",
+        "add changelog entry",
+        "add news fragment",
+        "add release notes",
+        "update release notes",
+        "minor fixes",
+        "small fixes",
+        "clean up",
+        "cleanup",
+        "fix formatting",
+        "fix merge conflicts",
+        "resolve merge conflicts",
+        "run black",
+        "run pre-commit",
+        "bump version",
+        "update version",
+    ];
+    let n = normalized.trim_end_matches(['.', '!']).trim();
+    n.len() < 12 || n.split_whitespace().count() < 3 || GENERIC.contains(&n)
 }
 
 /// A release tag of a line: a final release (`23.0.1`) or a candidate (`v23.0.1.rc2`).
@@ -258,6 +323,35 @@ mod tests {
             mark_done_on_release: false,
             ignore_paths: Vec::new(),
         }
+    }
+
+    #[test]
+    fn configured_prefixes_are_stripped_and_generic_subjects_known() {
+        let strip = Regex::new(r"(?i)^(?:(?:backport pr #\d+:\s*)|(?:\[[^\]]*\]\s*))").unwrap();
+        let n = |s: &str| normalized_subject_with(s, Some(&strip));
+        assert_eq!(
+            n("Backport PR #15551: Fix the colorbar ticks"),
+            "fix the colorbar ticks"
+        );
+        assert_eq!(
+            n("[3.12] Backport PR #1: Fix the colorbar ticks"),
+            "fix the colorbar ticks"
+        );
+        assert_eq!(
+            n("Fix the colorbar ticks (#15551)"),
+            "fix the colorbar ticks"
+        );
+        assert_eq!(
+            normalized_subject("Backport PR #15551: Fix the colorbar ticks"),
+            "pr #15551: fix the colorbar ticks",
+            "without the configured prefix"
+        );
+        assert!(is_generic_subject("address review comments"));
+        assert!(is_generic_subject("fix typo."));
+        assert!(is_generic_subject("fix flux"), "short");
+        assert!(is_generic_subject("refactor"), "short");
+        assert!(!is_generic_subject("fix the colorbar ticks"));
+        assert!(!is_generic_subject("improve timeout handling"));
     }
 
     #[test]

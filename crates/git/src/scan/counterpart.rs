@@ -67,7 +67,10 @@ impl Scanner<'_, '_, '_> {
             } else {
                 by_paths.entry(paths).or_default().push(oid);
                 by_subject
-                    .entry(text::normalized_subject(&m.subject))
+                    .entry(text::normalized_subject_with(
+                        &m.subject,
+                        self.t.policy.subject_prefix(),
+                    ))
                     .or_default()
                     .push(oid);
             }
@@ -169,8 +172,30 @@ impl Scanner<'_, '_, '_> {
                 return Ok(Some((MatchKind::Squash, same)));
             }
         }
-        if let Some(cands) = main.by_subject.get(&text::normalized_subject(f.subject())) {
-            return Ok(Some((MatchKind::Subject, cands.clone())));
+        // The same subject alone: only a specific one, and only with a changed path in common
+        // (an edited backport still touches the files of its fix).
+        let subject = text::normalized_subject_with(f.subject(), self.t.policy.subject_prefix());
+        if text::is_generic_subject(&subject) {
+            return Ok(None);
+        }
+        if let Some(cands) = main.by_subject.get(&subject) {
+            let mine = self.path_list(oid);
+            let Some(mine) = self.checked(oid, mine) else {
+                return Ok(None);
+            };
+            let mut sharing = Vec::new();
+            for c in cands {
+                let theirs = self.path_list(*c);
+                if self
+                    .checked(*c, theirs)
+                    .is_some_and(|p| p.iter().any(|x| mine.binary_search(x).is_ok()))
+                {
+                    sharing.push(*c);
+                }
+            }
+            if !sharing.is_empty() {
+                return Ok(Some((MatchKind::Subject, sharing)));
+            }
         }
         Ok(None)
     }

@@ -39,8 +39,9 @@ use target::{git_problem, Res};
 
 /// Bump when the scan's logic changes, so that memoised scans are not reused (3: an ambiguous
 /// abbreviated cherry-pick trailer links no commit; 4: commits with missing objects are named,
-/// the rest is scanned).
-pub const SCANNER_VERSION: u32 = 4;
+/// the rest is scanned; 5: configured subject prefixes, subject matches need a shared path and a
+/// specific subject).
+pub const SCANNER_VERSION: u32 = 5;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {
@@ -202,6 +203,9 @@ fn memo_key(
     ));
     for (tag, oid) in tags {
         h.update(format!("{}={oid}\0", tag.name));
+    }
+    for p in &t.policy.policy.verify.subject_prefixes {
+        h.update(format!("prefix={p}\0"));
     }
     for glob in t.policy.ignore_paths(t.line, &t.repo) {
         h.update(format!("ignore={glob}\0"));
