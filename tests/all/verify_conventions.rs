@@ -455,3 +455,41 @@ fn generic_subject_with_disjoint_paths_is_no_match() {
         unrelated.len()
     );
 }
+
+/// Issue 20: release tags without a patch number (`23.0`, `v23.0rc2`) and rc tags without a
+/// dot (`v23.0.1rc1`) were ignored, so landings had no first tag.
+#[test]
+fn tags_without_a_patch_number_or_a_dot_before_rc_are_release_tags() {
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    let a = r
+        .fix_on_main("DM-250", &[(CORE, 10, "fixed", "Fix the flux scale")])
+        .unwrap();
+    let b = r
+        .fix_on_main("DM-251", &[(IO, 10, "fixed", "Retry the reads")])
+        .unwrap();
+    let pa = r.backport("DM-250-v23", &a).unwrap();
+    r.b.tag("v23.0rc2", RELEASE, "Version 23.0.0.rc2").unwrap();
+    r.b.tag("23.0", RELEASE, "Version 23.0.0").unwrap();
+    let pb = r.backport("DM-251-v23", &b).unwrap();
+    r.b.tag("v23.0.1rc1", RELEASE, "Version 23.0.1.rc1")
+        .unwrap();
+    r.b.tag("23.0.1", RELEASE, "Version 23.0.1").unwrap();
+    r.finish().unwrap();
+    tickets(&env, &[("DM-250", "approved"), ("DM-251", "approved")]);
+    let (_, v) = verify(&env, &[]);
+    let names: Vec<&str> = v["repositories"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["v23.0.0.rc1", "v23.0rc2", "23.0", "v23.0.1rc1", "23.0.1"]
+    );
+    assert_eq!(release_commit(&v, "pkg", pa[0])["first_tag"], "v23.0rc2");
+    assert_eq!(release_commit(&v, "pkg", pb[0])["first_tag"], "v23.0.1rc1");
+    assert_eq!(landing(&v, "DM-250", "pkg")["first_tag"], "v23.0rc2");
+    assert_eq!(landing(&v, "DM-251", "pkg")["first_tag"], "v23.0.1rc1");
+}

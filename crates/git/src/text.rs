@@ -234,11 +234,17 @@ impl ReleaseTag {
     }
 }
 
-/// Recognises a line's release tags from its `tag_pattern` and `rc_tag_pattern`.
+/// Recognises a line's release tags from its `tag_pattern` and `rc_tag_pattern`: versions with
+/// or without a patch number (`v5.3` is 5.3.0), and the separator before `rc` optional
+/// (`v6.0.0rc1` under `v{version}.rc{n}`). Full versions are tried first, so that a final
+/// `23.0.5` is never read as candidate 5 of 23.0.
 #[derive(Debug, Clone)]
 pub struct TagMatcher {
     final_re: Regex,
     rc_re: Regex,
+    /// The same with a version of two numbers.
+    final_short: Regex,
+    rc_short: Regex,
     major: u64,
     minor: u64,
 }
@@ -248,8 +254,10 @@ impl TagMatcher {
         let base =
             semver::Version::parse(&line.base_version).unwrap_or(semver::Version::new(0, 0, 0));
         TagMatcher {
-            final_re: pattern_regex(&line.tag_pattern),
-            rc_re: pattern_regex(&line.rc_tag_pattern),
+            final_re: pattern_regex(&line.tag_pattern, VERSION),
+            rc_re: pattern_regex(&line.rc_tag_pattern, VERSION),
+            final_short: pattern_regex(&line.tag_pattern, SHORT_VERSION),
+            rc_short: pattern_regex(&line.rc_tag_pattern, SHORT_VERSION),
             major: base.major,
             minor: base.minor,
         }
@@ -257,17 +265,28 @@ impl TagMatcher {
 
     /// The release tag `name` stands for, if it is one of this line's.
     pub fn parse(&self, name: &str) -> Option<ReleaseTag> {
-        let (version, rc) = if let Some(c) = self.rc_re.captures(name) {
-            (
-                c.name("version")?.as_str(),
-                Some(c.name("n")?.as_str().parse().ok()?),
-            )
-        } else if let Some(c) = self.final_re.captures(name) {
-            (c.name("version")?.as_str(), None)
-        } else {
-            return None;
+        let rc = |re: &Regex| {
+            re.captures(name).map(|c| {
+                Some((
+                    c.name("version")?.as_str().to_string(),
+                    Some(c.name("n")?.as_str().parse::<u64>().ok()?),
+                ))
+            })
         };
-        let version = semver::Version::parse(version).ok()?;
+        let fin = |re: &Regex| {
+            re.captures(name)
+                .map(|c| Some((c.name("version")?.as_str().to_string(), None)))
+        };
+        let (version, rc) = rc(&self.rc_re)
+            .or_else(|| fin(&self.final_re))
+            .or_else(|| rc(&self.rc_short))
+            .or_else(|| fin(&self.final_short))??;
+        let version = if version.matches('.').count() == 1 {
+            format!("{version}.0")
+        } else {
+            version
+        };
+        let version = semver::Version::parse(&version).ok()?;
         (version.major == self.major && version.minor == self.minor).then(|| ReleaseTag {
             name: name.to_string(),
             version,
@@ -276,13 +295,23 @@ impl TagMatcher {
     }
 }
 
-/// `v{version}.rc{n}` → `^v(?P<version>\d+\.\d+\.\d+)\.rc(?P<n>\d+)$`.
-fn pattern_regex(pattern: &str) -> Regex {
+const VERSION: &str = r"\d+\.\d+\.\d+";
+const SHORT_VERSION: &str = r"\d+\.\d+";
+
+/// `v{version}.rc{n}` → `^v(?P<version>\d+\.\d+\.\d+)[._-]?rc(?P<n>\d+)$` (`version`: the
+/// regex of the version): the separator before `rc` is optional.
+fn pattern_regex(pattern: &str, version: &str) -> Regex {
     let mut out = String::from("^");
     let mut rest = pattern;
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix("{version}") {
-            out.push_str(r"(?P<version>\d+\.\d+\.\d+)");
+            out.push_str(&format!("(?P<version>{version})"));
+            rest = r;
+        } else if let Some(r) = [".rc", "-rc", "_rc"]
+            .iter()
+            .find_map(|sep| rest.strip_prefix(sep))
+        {
+            out.push_str("[._-]?rc");
             rest = r;
         } else if let Some(r) = rest.strip_prefix("{n}") {
             out.push_str(r"(?P<n>\d+)");
@@ -448,6 +477,53 @@ mod tests {
         );
     }
 
+    /// Issue 20: tags without a patch number (`v5.3`, `v5.3rc1`) and rc tags without a dot
+    /// (`v6.0.0rc1`) were ignored.
+    #[test]
+    fn tags_without_a_patch_number_or_a_dot_before_rc() {
+        let five = Line {
+            base_version: "5.3.0".into(),
+            tag_pattern: "v{version}".into(),
+            rc_tag_pattern: "v{version}.rc{n}".into(),
+            ..line()
+        };
+        let m = TagMatcher::new(&five);
+        let t = m.parse("v5.3").unwrap();
+        assert_eq!((t.version, t.rc), (semver::Version::new(5, 3, 0), None));
+        let t = m.parse("v5.3rc1").unwrap();
+        assert_eq!((t.version, t.rc), (semver::Version::new(5, 3, 0), Some(1)));
+        let t = m.parse("v5.3.1rc2").unwrap();
+        assert_eq!((t.version, t.rc), (semver::Version::new(5, 3, 1), Some(2)));
+        assert_eq!(m.parse("v5.3.1").unwrap().rc, None);
+        assert!(m.parse("v5.4").is_none(), "another line");
+        assert!(m.parse("v5").is_none());
+        let mut tags: Vec<ReleaseTag> = ["v5.3.1", "v5.3", "v5.3rc1", "v5.3.1rc1"]
+            .iter()
+            .map(|n| m.parse(n).unwrap())
+            .collect();
+        tags.sort_by(|a, b| a.order(b));
+        let names: Vec<&str> = tags.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["v5.3rc1", "v5.3", "v5.3.1rc1", "v5.3.1"]);
+
+        let six = Line {
+            base_version: "6.0.0".into(),
+            tag_pattern: "v{version}".into(),
+            rc_tag_pattern: "v{version}.rc{n}".into(),
+            ..line()
+        };
+        let t = TagMatcher::new(&six).parse("v6.0.0rc1").unwrap();
+        assert_eq!((t.version, t.rc), (semver::Version::new(6, 0, 0), Some(1)));
+        // The default spelling still parses, and so does a dash.
+        assert_eq!(
+            TagMatcher::new(&six).parse("v6.0.0.rc2").unwrap().rc,
+            Some(2)
+        );
+        assert_eq!(
+            TagMatcher::new(&six).parse("v6.0.0-rc3").unwrap().rc,
+            Some(3)
+        );
+    }
+
     #[test]
     fn tags_of_the_line_parse_and_order() {
         let m = TagMatcher::new(&line());
@@ -481,6 +557,16 @@ mod tests {
         );
         let v = semver::Version::new(23, 0, 2);
         assert_eq!(tag_name(&line(), &v, Some(1)), "v23.0.2.rc1");
+        // A final release is never read as a candidate of a shorter version.
+        let dotted = Line {
+            rc_tag_pattern: "{version}.{n}".into(),
+            ..line()
+        };
+        assert_eq!(TagMatcher::new(&dotted).parse("23.0.5").unwrap().rc, None);
+        assert_eq!(
+            TagMatcher::new(&dotted).parse("23.0.5.2").unwrap().rc,
+            Some(2)
+        );
         assert_eq!(tag_name(&line(), &v, None), "23.0.2");
     }
 }
