@@ -58,6 +58,13 @@ pub struct VerifySettings {
     /// `Backport PR #123: ` and `[3.12] `.
     #[serde(default = "default_subject_prefixes")]
     pub subject_prefixes: Vec<String>,
+    /// The ticket of a pull request merged on main, `{repo}` (the repository's name) and `{n}`
+    /// (its number) replaced, e.g. `{repo}#{n}` when the ticket is the pull request: the
+    /// commits a `Merge pull request #N` merge brings onto main (when its branch names no
+    /// ticket), and a squash-merged commit whose subject ends `(#N)`, belong to it. Unset: no
+    /// ticket from pull request numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request_key: Option<String>,
 }
 
 fn default_subject_prefixes() -> Vec<String> {
@@ -72,6 +79,7 @@ impl Default for VerifySettings {
         VerifySettings {
             ignore_paths: Vec::new(),
             subject_prefixes: default_subject_prefixes(),
+            pull_request_key: None,
         }
     }
 }
@@ -560,6 +568,9 @@ mod tests {
         let text = format!("{BUILTIN_V23}\n[verify]\nsubject_prefixes = [\"(unclosed\"]\n");
         let errs = Policy::from_toml("p.toml", &text).unwrap_err();
         assert_eq!(errs[0].key, "verify.subject_prefixes[0]", "{}", errs[0]);
+        let text = format!("{BUILTIN_V23}\n[verify]\npull_request_key = \"{{repo}}#\"\n");
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "verify.pull_request_key", "{}", errs[0]);
         let text = format!("{BUILTIN_V23}\n[verify]\nsubject_prefixes = []\n");
         assert!(Policy::from_toml("p.toml", &text)
             .unwrap()

@@ -39,6 +39,20 @@ pub fn merged_branch(subject: &str) -> Option<&str> {
         .map(|m| m.as_str())
 }
 
+/// The number of the pull request a main-side commit stands for, from its subject: a merge
+/// `Merge pull request #N from …`, or a squash-merged commit `Fix the thing (#N)`.
+pub fn pull_request_number(subject: &str, merge: bool) -> Option<u64> {
+    static MERGE: OnceLock<Regex> = OnceLock::new();
+    static SQUASH: OnceLock<Regex> = OnceLock::new();
+    let subject = subject.trim();
+    let re = if merge {
+        re(&MERGE, r"^Merge pull request #(\d+)\b")
+    } else {
+        re(&SQUASH, r"\(#(\d+)\)$")
+    };
+    re.captures(subject).and_then(|c| c[1].parse().ok())
+}
+
 /// Commits named by `(cherry picked from commit X)` trailers.
 pub fn cherry_picked_from(message: &str) -> Vec<String> {
     static CP: OnceLock<Regex> = OnceLock::new();
@@ -448,6 +462,23 @@ mod tests {
         for (subject, want) in cases {
             assert_eq!(merged_branch(subject), want, "{subject}");
         }
+    }
+
+    #[test]
+    fn pull_request_numbers_of_merges_and_squashes() {
+        let pr = pull_request_number;
+        assert_eq!(
+            pr("Merge pull request #15551 from someone/fix", true),
+            Some(15551)
+        );
+        assert_eq!(pr("Fix the colorbar ticks (#15551)", false), Some(15551));
+        assert_eq!(pr("Fix the colorbar ticks (#15551)", true), None);
+        assert_eq!(
+            pr("Merge pull request #15551 from someone/fix", false),
+            None
+        );
+        assert_eq!(pr("Fix WinError 1455 on import", false), None);
+        assert_eq!(pr("Merge branch 'main' into fix", true), None);
     }
 
     #[test]

@@ -141,6 +141,14 @@ impl Policy {
         check_steps(&policy, &names, &mut err);
         check_committee(&policy, &mut err);
         check_repositories(&policy, &names, &mut err);
+        if let Some(k) = &policy.verify.pull_request_key {
+            if !k.contains("{n}") {
+                err(
+                    "verify.pull_request_key".into(),
+                    format!("`{k}` does not name the pull request number: use `{{n}}`, e.g. `{{repo}}#{{n}}`"),
+                );
+            }
+        }
         let mut subject_prefix = None;
         for (i, p) in policy.verify.subject_prefixes.iter().enumerate() {
             if let Err(e) = Regex::new(p) {

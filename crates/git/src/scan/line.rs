@@ -57,7 +57,7 @@ impl Scanner<'_, '_, '_> {
         let t_main = t0.elapsed();
         let order = self.walk(release_tip, &[bp])?;
         let release_set: HashSet<Oid> = order.iter().copied().collect();
-        let attr = self.attribute(release_tip, &release_set)?;
+        let attr = self.attribute(release_tip, &release_set, false)?;
         let main = self.index_main_side(&main_commits, main_attr)?;
         let t_paths = t0.elapsed();
         let first_tag = self.first_tags(tags, bp, &release_set)?;

@@ -204,6 +204,9 @@ fn memo_key(
     for (tag, oid) in tags {
         h.update(format!("{}={oid}\0", tag.name));
     }
+    if let Some(k) = &t.policy.policy.verify.pull_request_key {
+        h.update(format!("pr={k}\0"));
+    }
     for p in &t.policy.policy.verify.subject_prefixes {
         h.update(format!("prefix={p}\0"));
     }
