@@ -9,6 +9,9 @@ use crate::render::Format;
 use portcullis_core::workflow::Decision;
 use portcullis_ops::workspace::Locations;
 
+mod backport;
+pub use backport::BackportArgs;
+
 /// Release change control and backport tracking.
 ///
 /// portcullis keeps a ledger of backport requests, committee decisions and label changes per
@@ -20,13 +23,13 @@ use portcullis_ops::workspace::Locations;
 Start with `portcullis demo`, or `portcullis init` in a new directory."
 )]
 pub struct Cli {
-    /// The ledger file (overrides the workspace config).
+    /// The ledger file, or a postgresql:// URL (overrides the workspace config).
     #[arg(
         long,
         global = true,
         env = "PORTCULLIS_DB",
         hide_env_values = true,
-        value_name = "FILE"
+        value_name = "FILE|URL"
     )]
     pub db: Option<PathBuf>,
     /// The workspace config (default: portcullis.toml here or in a parent directory).
@@ -221,6 +224,28 @@ pub enum Command {
         /// Scanning threads (default: one per core).
         #[arg(long, default_value_t = 0, hide_default_value = true)]
         jobs: usize,
+        /// Output format: table, json, csv or md.
+        #[arg(long, value_parser = formats(ALL), default_value = "table")]
+        format: Format,
+    },
+    /// Cherry-pick an approved ticket's main-side commits onto the release branch in every
+    /// repository it touched, on a ticket branch (policy `[backport] branch_pattern`).
+    ///
+    /// Commits already on the release branch are left out. Picks are made in memory; the
+    /// branch is written only when every pick in that repository is clean. A conflict leaves
+    /// the repository's branches as they were, reports the files, hunks and the main-side
+    /// commits the pick needs first, and leaves the pick in a worktree beside the ledger:
+    /// resolve it there and run --continue, or --abort. Exit 1 on a conflict or refusal.
+    Backport(backport::BackportArgs),
+    /// The approved tickets not landed everywhere, and where each backport stands per
+    /// repository: not started, branch, pull request, conflict, blocked.
+    Backports {
+        /// The release line (default: the policy's only line).
+        #[arg(long)]
+        line: Option<String>,
+        /// Only these repositories (repeatable).
+        #[arg(long = "repo", value_name = "NAME", num_args = 1..)]
+        repos: Vec<String>,
         /// Output format: table, json, csv or md.
         #[arg(long, value_parser = formats(ALL), default_value = "table")]
         format: Format,
@@ -615,6 +640,13 @@ pub enum ReleaseCommand {
 pub enum LedgerCommand {
     /// Recompute all derived state from the events and report whether it equals what was there.
     Rebuild,
+    /// Copy the ledger, chain and all, to a new SQLite file or an empty PostgreSQL database,
+    /// and audit the copy.
+    Copy {
+        /// Where to: a file that does not exist yet, or a postgresql:// URL of an empty database.
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
+    },
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {

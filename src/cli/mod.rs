@@ -7,8 +7,8 @@ pub mod commands;
 pub mod output;
 
 pub use args::{
-    Cli, Command, CredentialsCommand, LedgerCommand, MeetingCommand, PolicyCommand, ReleaseCommand,
-    StepCommand,
+    BackportArgs, Cli, Command, CredentialsCommand, LedgerCommand, MeetingCommand, PolicyCommand,
+    ReleaseCommand, StepCommand,
 };
 
 use std::process::ExitCode;

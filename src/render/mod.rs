@@ -5,6 +5,7 @@
 //! Text that comes from trackers (summaries, notes, names) is passed through [`clean`] before it
 //! reaches a terminal, so control characters and escape sequences cannot act on it.
 
+pub mod backport;
 pub mod history;
 pub mod push;
 pub mod release;

@@ -149,7 +149,7 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                 let facts = data::git_facts(ws, &line_name, &keys);
                 let _ = tx.send(facts);
             });
-            let mut version = data_version(&ledger);
+            let mut version = ledger.data_version();
             loop {
                 term.draw(|f| crate::triage::ui::draw(f, &mut app))
                     .map_err(io)?;
@@ -193,7 +193,7 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                     app.reload(&ledger, policy)?;
                 }
                 // Writes by another process (a sync, the bot) show without a restart.
-                let v = data_version(&ledger);
+                let v = ledger.data_version();
                 if v != version {
                     version = v;
                     app.reload(&ledger, policy)?;
@@ -225,13 +225,6 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
         }
         None => Ok(0),
     }
-}
-
-fn data_version(ledger: &portcullis_ledger::Ledger) -> i64 {
-    ledger
-        .conn()
-        .query_row("PRAGMA data_version", [], |r| r.get(0))
-        .unwrap_or(0)
 }
 
 /// The first screen: who attends (all members ticked; space toggles, Enter starts, Esc leaves).

@@ -185,14 +185,7 @@ fn bot_triage_and_cli_share_the_ledger_without_losing_or_duplicating() {
             assert_eq!(notes.get(&format!("cli{w} {key}")), Some(&1), "{key}");
         }
     }
-    let dups: i64 = ledger
-        .conn()
-        .query_row(
-            "SELECT COUNT(*) FROM (SELECT dedup_key FROM events WHERE dedup_key IS NOT NULL GROUP BY dedup_key HAVING COUNT(*) > 1)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let dups: i64 = ledger.duplicate_dedup_keys().unwrap();
     assert_eq!(dups, 0);
     let run = env.run(&["audit"]);
     run.ok();

@@ -47,6 +47,8 @@ impl Run {
 /// A temporary directory to run portcullis in.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database (name, URL) its ledger moved to ([`TestEnv::use_postgres`]).
+    pg: std::sync::OnceLock<(String, String)>,
 }
 
 impl TestEnv {
@@ -56,7 +58,35 @@ impl TestEnv {
                 .prefix("portcullis-test-")
                 .tempdir()
                 .unwrap(),
+            pg: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Move this workspace's ledger, chain and all, into a fresh database of the test
+    /// PostgreSQL server; every later run uses it (`PORTCULLIS_DB`), as do
+    /// [`TestEnv::ledger_fingerprint`] and [`TestEnv::sql`]. Returns its URL.
+    pub fn use_postgres(&self) -> String {
+        let server = portcullis_testkit::postgres::server();
+        let db = server.fresh_database();
+        let url = server.url(&db);
+        let ws =
+            portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+                config: Some(self.path().join("portcullis.toml")),
+                ..Default::default()
+            })
+            .unwrap();
+        let src = portcullis_ledger::Ledger::open(&ws.ledger_path).unwrap();
+        let mut to =
+            portcullis_ledger::Ledger::open_postgres(&url, None, &self.path().join("cache.db"))
+                .unwrap();
+        to.copy_from(&src, &ws.policy).unwrap();
+        self.pg.set((db, url.clone())).unwrap();
+        url
+    }
+
+    /// The URL of the PostgreSQL ledger this workspace moved to, if it did.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.pg.get().map(|(_, url)| url.as_str())
     }
 
     pub fn path(&self) -> &Path {
@@ -111,6 +141,9 @@ impl TestEnv {
             .env("HOME", self.path())
             .env("NO_COLOR", "1")
             .env("PATH", std::env::var("PATH").unwrap_or_default());
+        if let Some(url) = self.postgres_url() {
+            cmd.env("PORTCULLIS_DB", url);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -150,14 +183,26 @@ impl TestEnv {
 
     /// The rows of the derived tables and the event count: what "unchanged" means.
     pub fn ledger_fingerprint(&self) -> (i64, Vec<String>) {
-        let l = portcullis_ledger::Ledger::open(&self.ledger_path()).unwrap();
+        let l = match self.postgres_url() {
+            Some(url) => {
+                portcullis_ledger::Ledger::open_postgres(url, None, &self.path().join("cache.db"))
+                    .unwrap()
+            }
+            None => portcullis_ledger::Ledger::open(&self.ledger_path()).unwrap(),
+        };
         (l.event_count().unwrap(), l.derived_dump().unwrap())
     }
 
-    /// Raw SQL on the ledger, bypassing portcullis (for tamper tests).
+    /// Raw SQL on the ledger, bypassing portcullis (for tamper tests): on the SQLite file, or as
+    /// the superuser on the PostgreSQL ledger it moved to.
     pub fn sql(&self, sql: &str) {
-        let c = rusqlite::Connection::open(self.ledger_path()).unwrap();
-        c.execute_batch(sql).unwrap();
+        match self.pg.get() {
+            Some((db, _)) => portcullis_testkit::postgres::server().sql(db, sql),
+            None => {
+                let c = rusqlite::Connection::open(self.ledger_path()).unwrap();
+                c.execute_batch(sql).unwrap();
+            }
+        }
     }
 }
 

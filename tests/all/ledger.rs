@@ -1,4 +1,6 @@
-//! The ledger: append-only, rebuild equality, tamper detection, and files it must refuse.
+//! The ledger: append-only, rebuild equality, tamper detection, and files it must refuse. The
+//! tests of what both backends do run on SQLite and again on PostgreSQL (`…_on_postgres`: the
+//! demo's ledger moved to a database of the test server, see `TestEnv::use_postgres`).
 
 use crate::harness::TestEnv;
 
@@ -8,9 +10,50 @@ fn demo_env() -> TestEnv {
     env
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn demo_env_on(b: Backend) -> TestEnv {
+    let env = demo_env();
+    if b == Backend::Postgres {
+        env.use_postgres();
+    }
+    env
+}
+
+/// `sql` with the append-only trigger `trigger` out of the way (as someone tampering would).
+fn unguarded(env: &TestEnv, trigger: &str, sql: &str) -> String {
+    match env.postgres_url() {
+        Some(_) => format!("ALTER TABLE events DISABLE TRIGGER {trigger}; {sql}"),
+        None => format!("DROP TRIGGER {trigger}; {sql}"),
+    }
+}
+
+fn open_ledger(env: &TestEnv) -> portcullis_ledger::Ledger {
+    match env.postgres_url() {
+        Some(url) => {
+            portcullis_ledger::Ledger::open_postgres(url, None, &env.path().join("cache.db"))
+                .unwrap()
+        }
+        None => portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap(),
+    }
+}
+
 #[test]
 fn rebuild_equals_what_was_there() {
-    let env = demo_env();
+    rebuild_equals_what_was_there_on(Backend::Sqlite);
+}
+
+#[test]
+fn rebuild_equals_what_was_there_on_postgres() {
+    rebuild_equals_what_was_there_on(Backend::Postgres);
+}
+
+fn rebuild_equals_what_was_there_on(b: Backend) {
+    let env = demo_env_on(b);
     env.run(&[
         "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
     ])
@@ -29,7 +72,16 @@ fn rebuild_equals_what_was_there() {
 
 #[test]
 fn rebuild_repairs_damaged_derived_state() {
-    let env = demo_env();
+    rebuild_repairs_damaged_derived_state_on(Backend::Sqlite);
+}
+
+#[test]
+fn rebuild_repairs_damaged_derived_state_on_postgres() {
+    rebuild_repairs_damaged_derived_state_on(Backend::Postgres);
+}
+
+fn rebuild_repairs_damaged_derived_state_on(b: Backend) {
+    let env = demo_env_on(b);
     let before = env.ledger_fingerprint();
     env.sql("UPDATE line_states SET state = 'approved' WHERE state = 'rejected'; DELETE FROM violations;");
     let audit = env.run(&["audit"]);
@@ -67,9 +119,18 @@ fn events_are_append_only() {
 
 #[test]
 fn tampering_is_detected() {
+    tampering_is_detected_on(Backend::Sqlite);
+}
+
+#[test]
+fn tampering_is_detected_on_postgres() {
+    tampering_is_detected_on(Backend::Postgres);
+}
+
+fn tampering_is_detected_on(b: Backend) {
     // A changed note.
-    let env = demo_env();
-    env.sql("DROP TRIGGER events_no_update; UPDATE events SET note = 'approved, honest' WHERE kind = 'decision' AND seq = (SELECT MIN(seq) FROM events WHERE kind = 'decision');");
+    let env = demo_env_on(b);
+    env.sql(&unguarded(&env, "events_no_update", "UPDATE events SET note = 'approved, honest' WHERE kind = 'decision' AND seq = (SELECT MIN(seq) FROM events WHERE kind = 'decision');"));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("hash chain: BROKEN"), "{}", run.stdout);
@@ -81,8 +142,12 @@ fn tampering_is_detected() {
     );
 
     // A removed event in the middle.
-    let env = demo_env();
-    env.sql("DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = 10;");
+    let env = demo_env_on(b);
+    env.sql(&unguarded(
+        &env,
+        "events_no_delete",
+        "DELETE FROM events WHERE seq = 10;",
+    ));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("event 10 is missing"), "{}", run.stdout);
@@ -93,8 +158,12 @@ fn tampering_is_detected() {
     );
 
     // A removed tail: the chain is intact but the head knows better.
-    let env = demo_env();
-    env.sql("DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events);");
+    let env = demo_env_on(b);
+    env.sql(&unguarded(
+        &env,
+        "events_no_delete",
+        "DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events);",
+    ));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(
@@ -104,19 +173,21 @@ fn tampering_is_detected() {
     );
 
     // A rewritten event with a recomputed own hash still breaks the next link.
-    let env = demo_env();
-    let l = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let env = demo_env_on(b);
+    let l = open_ledger(&env);
     let mut e = l.events_for_ticket("DM-32144").unwrap().remove(0);
-    let prev: String = l
-        .conn()
-        .query_row("SELECT hash FROM events WHERE seq = ?1", [e.seq - 1], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let prev: String = l.event_hash_of(e.seq - 1).unwrap().unwrap();
     drop(l);
     e.actor = Some("someone-else".into());
     let h = portcullis_ledger::event_hash(&prev, &e);
-    env.sql(&format!("DROP TRIGGER events_no_update; UPDATE events SET actor = 'someone-else', hash = '{h}' WHERE seq = {};", e.seq));
+    env.sql(&unguarded(
+        &env,
+        "events_no_update",
+        &format!(
+            "UPDATE events SET actor = 'someone-else', hash = '{h}' WHERE seq = {};",
+            e.seq
+        ),
+    ));
     let run = env.run(&["audit"]);
     assert_eq!(run.code, 1);
     assert!(
@@ -282,4 +353,256 @@ fn opening_the_ledger_again_keeps_this_process_s_locks() {
         wal.exists(),
         "another process deleted the WAL while this one had the ledger open"
     );
+}
+
+#[test]
+fn the_cli_on_postgres_answers_as_on_sqlite() {
+    // The same workspace twice: its own SQLite ledger, and the same ledger moved to PostgreSQL.
+    let lite = demo_env();
+    let pg = demo_env();
+    let url = pg.use_postgres();
+    for env in [&lite, &pg] {
+        env.run(&[
+            "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
+        ])
+        .ok();
+    }
+    // `--db URL` on the command line, as a user would (the harness also sets PORTCULLIS_DB).
+    let on_pg = pg.run(&["--db", &url, "status"]);
+    on_pg.ok();
+    let on_lite = lite.run(&["status"]);
+    assert_eq!(on_pg.stdout, on_lite.stdout);
+    assert!(on_pg.stdout.contains("DM-33938"), "{}", on_pg.stdout);
+    let audit = pg.run(&["audit"]);
+    audit.ok();
+    assert!(audit.stdout.contains("hash chain: ok"), "{}", audit.stdout);
+    assert_eq!(pg.ledger_fingerprint(), lite.ledger_fingerprint());
+}
+
+#[test]
+fn the_cli_takes_the_postgres_password_from_the_credentials_file_pgpassword_or_pgpass() {
+    let server = portcullis_testkit::postgres::server();
+    server.create_role("pc_cli", "cli-pw-9");
+    let env = demo_env();
+    let admin_url = env.use_postgres();
+    let db = admin_url.rsplit('/').next().unwrap().to_string();
+    server.sql(
+        &db,
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO pc_cli; GRANT USAGE ON SCHEMA public TO pc_cli",
+    );
+    let url = server.url_as(&db, "pc_cli", None);
+    let status = |extra: &[(&str, &str)]| {
+        let mut vars = vec![("PORTCULLIS_DB", url.as_str())];
+        vars.extend_from_slice(extra);
+        env.run_env(&["status"], &vars)
+    };
+
+    // No password anywhere: the server asks for one, and the message says where to put it.
+    let run = status(&[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("asks a password for role `pc_cli`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("PGPASSWORD"), "{}", run.stderr);
+
+    // A wrong one: exit 2, the role named, the password never shown.
+    let run = status(&[("PGPASSWORD", "wrong-pw-7")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("pc_cli"), "{}", run.stderr);
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains("wrong-pw-7"));
+
+    // PGPASSWORD.
+    status(&[("PGPASSWORD", "cli-pw-9")]).ok();
+
+    // ~/.pgpass (HOME is the workspace), private to its owner.
+    let pgpass = env.write(".pgpass", "localhost:5432:*:pc_cli:cli-pw-9\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    status(&[]).ok();
+    std::fs::remove_file(&pgpass).unwrap();
+
+    // The credentials file's [postgres] table wins over PGPASSWORD.
+    let creds = env.write("creds.toml", "[postgres]\npassword = \"cli-pw-9\"\n");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let creds = creds.display().to_string();
+    status(&[
+        ("PORTCULLIS_CREDENTIALS", creds.as_str()),
+        ("PGPASSWORD", "wrong-pw-7"),
+    ])
+    .ok();
+
+    // A password in the URL is shown as *** in a refusal.
+    let with_pw = server.url_as(&db, "pc_cli", Some("wrong-pw-7"));
+    let run = env.run_env(&["status"], &[("PORTCULLIS_DB", with_pw.as_str())]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("pc_cli:***@"), "{}", run.stderr);
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains("wrong-pw-7"));
+}
+
+#[test]
+fn the_cli_says_when_the_postgres_server_is_down() {
+    let env = demo_env();
+    let run = env.run(&[
+        "--db",
+        "postgresql://bot:pw-not-shown@127.0.0.1:1/ledger?sslmode=disable",
+        "status",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is the server running?"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pw-not-shown"), "{}", run.stderr);
+}
+
+#[test]
+fn sync_and_push_over_http_work_on_postgres() {
+    // Both read and write the ledger from async code: the synchronous PostgreSQL client must
+    // not block the threads that drive it.
+    use portcullis_testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
+    let env = demo_env();
+    let export: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env.path().join("jira-export.json")).unwrap(),
+    )
+    .unwrap();
+    let server = JiraServer::start(
+        Config {
+            users: vec![User {
+                name: "portcullis-bot".into(),
+                account_id: "557058:portcullis-bot".into(),
+                display_name: "portcullis bot".into(),
+                email: "bot@example.org".into(),
+                token: "pg-token".into(),
+            }],
+            ..Config::data_center()
+        },
+        seed_issues_from_json(export).unwrap(),
+        0,
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
+    env.write(
+        "portcullis.toml",
+        &format!(
+            "{config}\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\n",
+            server.url()
+        ),
+    );
+    env.use_postgres();
+    let before = env.ledger_fingerprint().0;
+    let vars = [("PORTCULLIS_JIRA_TOKEN", "pg-token")];
+    let run = env.run_env(&["sync"], &vars);
+    run.ok();
+    env.run(&[
+        "decide", "approve", "DM-33938", "--note", "needed", "--as", "praman",
+    ])
+    .ok();
+    // The demo holds a few decisions Jira contradicts (CONFLICT, exit 1); the rest is pushed.
+    let run = env.run_env(&["push"], &vars);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("DM-33938") && l.ends_with("pushed")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method != "GET" && r.path_and_query.contains("DM-33938")),
+        "the decision reached Jira"
+    );
+    assert!(env.ledger_fingerprint().0 > before);
+    env.run(&["audit"]).ok();
+}
+
+/// Every event's hash, in order: the chain.
+fn chain(l: &portcullis_ledger::Ledger) -> Vec<String> {
+    let mut v = Vec::new();
+    l.for_each_event(|e| {
+        v.push(format!("{} {}", e.seq, e.hash));
+        Ok(())
+    })
+    .unwrap();
+    v
+}
+
+#[test]
+fn ledger_copy_moves_a_ledger_to_postgres_and_back_with_its_chain() {
+    let env = demo_env();
+    let server = portcullis_testkit::postgres::server();
+    let db = server.fresh_database();
+    let url = server.url(&db);
+    let run = env.run(&["ledger", "copy", "--to", &url]);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains("audit of the copy: hash chain ok, derived state ok"),
+        "{}",
+        run.stdout
+    );
+    let lite = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let pg =
+        portcullis_ledger::Ledger::open_postgres(&url, None, &env.path().join("c.db")).unwrap();
+    assert_eq!(chain(&pg), chain(&lite));
+    assert_eq!(pg.derived_dump().unwrap(), lite.derived_dump().unwrap());
+    drop(pg);
+    assert_eq!(
+        env.run(&["--db", &url, "status"]).stdout,
+        env.run(&["status"]).stdout
+    );
+
+    // And back to a new file, from the PostgreSQL ledger.
+    env.run(&["--db", &url, "ledger", "copy", "--to", "back.db"])
+        .ok();
+    let back = portcullis_ledger::Ledger::open(&env.path().join("back.db")).unwrap();
+    assert_eq!(chain(&back), chain(&lite));
+    drop(back);
+
+    // A target that holds events is refused, and left as it was.
+    let before = env.run(&["--db", &url, "audit"]);
+    before.ok();
+    for to in [url.as_str(), "back.db"] {
+        let run = env.run(&["ledger", "copy", "--to", to]);
+        assert_eq!(run.code, 2, "{to}: {}", run.stderr);
+        assert!(run.stderr.contains("not empty"), "{}", run.stderr);
+    }
+    assert_eq!(env.run(&["--db", &url, "audit"]).stdout, before.stdout);
+    let back = portcullis_ledger::Ledger::open(&env.path().join("back.db")).unwrap();
+    assert_eq!(chain(&back), chain(&lite));
+
+    // So is the ledger itself.
+    let run = env.run(&["ledger", "copy", "--to", "ledger.db"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("own ledger"), "{}", run.stderr);
+}
+
+#[test]
+fn verify_on_postgres_keeps_its_git_caches_in_a_local_file() {
+    let lite = demo_env();
+    let pg = demo_env();
+    pg.use_postgres();
+    let cache = pg.path().join(".portcullis-cache.db");
+    assert!(!cache.exists());
+    let on_lite = lite.run(&["verify", "--format", "json"]);
+    let on_pg = pg.run(&["verify", "--format", "json"]);
+    assert_eq!(on_lite.code, 1, "{}", on_lite.stderr);
+    assert_eq!(on_pg.code, 1, "{}", on_pg.stderr);
+    assert_eq!(on_pg.stdout, on_lite.stdout);
+    // The caches of the local clones are in the local file, not in the team's database.
+    let c = rusqlite::Connection::open(&cache).unwrap();
+    let commits: i64 = c
+        .query_row("SELECT COUNT(*) FROM git_commits", [], |r| r.get(0))
+        .unwrap();
+    assert!(commits > 0);
+    let again = pg.run(&["verify", "--format", "json"]);
+    assert_eq!(again.stdout, on_pg.stdout);
+    pg.run(&["audit"]).ok();
+    assert_eq!(pg.ledger_fingerprint(), lite.ledger_fingerprint());
 }

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod backport;
 mod bot;
 mod cli;
 mod concurrency;

@@ -105,14 +105,7 @@ fn decisions(ledger: &Ledger, key: &str) -> Vec<Recorded> {
 }
 
 fn state(ledger: &Ledger, key: &str) -> String {
-    ledger
-        .conn()
-        .query_row(
-            "SELECT state FROM line_states WHERE ticket = ?1 AND line = 'v23'",
-            [key],
-            |r| r.get(0),
-        )
-        .unwrap()
+    ledger.line_state(key, "v23").unwrap().unwrap()
 }
 
 #[test]
@@ -380,10 +373,7 @@ fn another_process_writing_is_picked_up_on_reload() {
 }
 
 fn data_version(ledger: &Ledger) -> i64 {
-    ledger
-        .conn()
-        .query_row("PRAGMA data_version", [], |r| r.get(0))
-        .unwrap()
+    ledger.data_version()
 }
 
 /// The screen as text.

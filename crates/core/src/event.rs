@@ -34,6 +34,38 @@ pub mod kind {
     pub const DRIFT_FOUND: &str = "drift.found";
     /// A disagreement seen earlier is gone.
     pub const DRIFT_CLEARED: &str = "drift.cleared";
+    /// `portcullis backport` began on a ticket and line (payload: `repos`, the repositories it
+    /// picks in with their release tips; `forced` and `violations` when the ticket was not
+    /// approved and `--force` let it through, with the reason in `note`). No effect on the
+    /// ticket's state.
+    pub const BACKPORT_STARTED: &str = "backport.started";
+    /// A ticket's commits picked cleanly onto a branch from the release branch in one
+    /// repository (payload: `repo`, `branch`, `release_tip`, `tip`, `picks`). No effect on the
+    /// ticket's state.
+    pub const BACKPORT_PICKED: &str = "backport.picked";
+    /// A pick that conflicted in one repository, which was left untouched (payload: `repo`,
+    /// `main_commit`, `files`, `dependencies`, `worktree` when one was prepared). No effect on
+    /// the ticket's state.
+    pub const BACKPORT_CONFLICT: &str = "backport.conflict";
+    /// A prepared conflict worktree dropped with `backport --abort` (payload: `repo`,
+    /// `worktree`). No effect on the ticket's state.
+    pub const BACKPORT_ABORTED: &str = "backport.aborted";
+    /// A ticket branch pushed with `backport --push` (payload: `repo`, `branch`, `remote`,
+    /// `tip`). No effect on the ticket's state.
+    pub const BACKPORT_PUSHED: &str = "backport.pushed";
+    /// A backport pull request opened with `backport --pr` (payload: `repo`, `github_repo`,
+    /// `number`, `url`, `branch`, `base`). No effect on the ticket's state.
+    pub const BACKPORT_PR_OPENED: &str = "backport.pr_opened";
+    /// The kinds of `portcullis backport`'s events.
+    pub const BACKPORT: [&str; 6] = [
+        BACKPORT_STARTED,
+        BACKPORT_PICKED,
+        BACKPORT_CONFLICT,
+        BACKPORT_ABORTED,
+        BACKPORT_PUSHED,
+        BACKPORT_PR_OPENED,
+    ];
+
     /// A committee meeting began (payload: date, attendees, quorum).
     pub const MEETING_OPENED: &str = "meeting.opened";
     /// A committee meeting ended (payload: date, counts).

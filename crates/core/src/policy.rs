@@ -40,6 +40,9 @@ pub struct Policy {
     /// How `portcullis verify` reads the history.
     #[serde(default, skip_serializing_if = "VerifySettings::is_default")]
     pub verify: VerifySettings,
+    /// How `portcullis backport` writes its branches.
+    #[serde(default)]
+    pub backport: Backport,
 }
 
 /// How `portcullis verify` reads the history (`[verify]`).
@@ -84,9 +87,82 @@ impl Default for VerifySettings {
     }
 }
 
+/// How `portcullis backport` writes the branches it picks a ticket onto.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Backport {
+    /// The branch made from the release branch for a ticket; `{key}` (required) and `{line}`
+    /// are replaced. Default `tickets/{key}-{line}` (e.g. `tickets/DM-33891-v23`).
+    #[serde(default = "default_backport_branch")]
+    pub branch_pattern: String,
+    /// Whether each pick's message ends with `(cherry picked from commit …)`, as
+    /// `git cherry-pick -x` writes it. Default true.
+    #[serde(default = "default_true")]
+    pub cherry_pick_trailer: bool,
+    /// The remote `backport --push` pushes ticket branches to. Default `origin`.
+    #[serde(default = "default_push_remote")]
+    pub push_remote: String,
+    /// The title of a backport pull request (`backport --pr`). Placeholders: `{key}`,
+    /// `{summary}`, `{line}`, `{branch}`, `{release_branch}`, `{repo}`.
+    #[serde(default = "default_pr_title")]
+    pub pr_title: String,
+    /// Its body; also `{commits}` (the main-side commits picked, one per line) and
+    /// `{approval}` (who approved it, when, in which meeting, and why).
+    #[serde(default = "default_pr_body")]
+    pub pr_body: String,
+}
+
+fn default_pr_title() -> String {
+    "[{release_branch}] {key}: {summary}".into()
+}
+
+fn default_pr_body() -> String {
+    "Backport of {key} ({summary}) to {release_branch}.\n\nMain-side commits:\n{commits}\n\n{approval}\n"
+        .into()
+}
+
+fn default_backport_branch() -> String {
+    "tickets/{key}-{line}".into()
+}
+
+fn default_push_remote() -> String {
+    "origin".into()
+}
+
+impl Default for Backport {
+    fn default() -> Self {
+        Backport {
+            branch_pattern: default_backport_branch(),
+            cherry_pick_trailer: true,
+            push_remote: default_push_remote(),
+            pr_title: default_pr_title(),
+            pr_body: default_pr_body(),
+        }
+    }
+}
+
 impl VerifySettings {
     fn is_default(&self) -> bool {
         *self == VerifySettings::default()
+    }
+}
+
+impl Backport {
+    /// `template` with each `{name}` of `values` replaced.
+    pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+        let mut out = template.to_string();
+        for (k, v) in values {
+            out = out.replace(&format!("{{{k}}}"), v);
+        }
+        out
+    }
+
+    /// The branch of ticket `key` on line `line`.
+    pub fn branch(&self, key: &str, line: &str) -> String {
+        self.branch_pattern
+            .replace("{key}", key)
+            .replace("{line}", line)
     }
 }
 
@@ -592,6 +668,46 @@ mod tests {
         assert_eq!(e.key, "lines[0].colour", "{e}");
         let expected = text.lines().position(|l| l.starts_with("colour")).unwrap() + 1;
         assert_eq!(e.line, Some(expected), "{e}");
+    }
+
+    #[test]
+    fn backport_branch_pattern_defaults_and_is_checked() {
+        let p = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+        assert_eq!(
+            p.policy.backport.branch("DM-33891", "v23"),
+            "tickets/DM-33891-v23"
+        );
+        assert!(p.policy.backport.cherry_pick_trailer);
+        let text = format!(
+            "{BUILTIN_V23}\n[backport]\nbranch_pattern = \"backport/{{line}}\"\ncherry_pick_trailer = false\n"
+        );
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "backport.branch_pattern");
+        assert!(errs[0].message.contains("{key}"), "{}", errs[0]);
+        let text = format!("{BUILTIN_V23}\n[backport]\nbranch_pattern = \"t/{{key}} x\"\n");
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert!(errs[0].message.contains("valid branch name"), "{}", errs[0]);
+        let text = format!(
+            "{BUILTIN_V23}\n[backport]\nbranch_pattern = \"bp/{{line}}/{{key}}\"\ncherry_pick_trailer = false\n"
+        );
+        let p = Policy::from_toml("p.toml", &text).unwrap();
+        assert_eq!(p.policy.backport.branch("DM-1", "v23"), "bp/v23/DM-1");
+        assert!(!p.policy.backport.cherry_pick_trailer);
+        assert_eq!(p.policy.backport.push_remote, "origin");
+        assert_eq!(
+            Backport::fill(
+                &p.policy.backport.pr_title,
+                &[
+                    ("key", "DM-1"),
+                    ("summary", "Fix"),
+                    ("release_branch", "v23.0.x")
+                ]
+            ),
+            "[v23.0.x] DM-1: Fix"
+        );
+        let text = format!("{BUILTIN_V23}\n[backport]\npush_remote = \"--upload-pack=x\"\n");
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "backport.push_remote");
     }
 
     #[test]

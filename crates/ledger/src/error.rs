@@ -1,5 +1,6 @@
-//! The ledger's errors: a message of its own ([`Problem`]), or an SQLite error with the name of
-//! the query that met it.
+//! The ledger's errors: a message of its own ([`Problem`]), or an SQLite or PostgreSQL error with
+//! the name of the query that met it. What a PostgreSQL error means to the user (permission
+//! denied, a lost connection, a refused login) is decided where it happens ([`crate::pg`]).
 
 use portcullis_core::error::{Diagnostic, ErrorKind, Problem};
 
@@ -13,6 +14,13 @@ pub enum Error {
         query: &'static str,
         #[source]
         source: rusqlite::Error,
+    },
+    /// PostgreSQL refused a query; `query` names it.
+    #[error("ledger query `{query}` failed")]
+    Postgres {
+        query: &'static str,
+        #[source]
+        source: postgres::Error,
     },
 }
 
@@ -55,6 +63,7 @@ impl Diagnostic for Error {
                 ) => ErrorKind::Input,
                 _ => ErrorKind::Internal,
             },
+            Error::Postgres { .. } => ErrorKind::Internal,
         }
     }
     fn hint(&self) -> Option<&str> {
@@ -72,6 +81,7 @@ impl Diagnostic for Error {
                 }
                 _ => None,
             },
+            Error::Postgres { .. } => None,
         }
     }
 }

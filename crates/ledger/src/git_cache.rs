@@ -1,6 +1,10 @@
 //! The verifier's caches in the ledger file: per-commit facts keyed by commit id
 //! (`git_commits`) and whole scans keyed by branch tips and tags (`git_scans`), migration 0003.
 //!
+//! They describe local clones, not the team's record: with a PostgreSQL ledger they are not
+//! ported but kept in a local SQLite file of the same tables (the workspace's
+//! `.portcullis-cache.db`, beside its config), which [`crate::Ledger::path`] names.
+//!
 //! Nothing here is an event: losing the cache costs time, never facts. Scanning threads read
 //! through a [`CacheReader`] each (a read-only connection of their own); what they computed is
 //! written back in the caller's transaction ([`crate::LedgerTx::store_git_cache`]).
@@ -9,7 +13,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::{Named, Result};
+use crate::{Error, Named, Result};
 
 /// The costly facts kept about one commit, as stored: hashes of its changed paths and lines,
 /// and its patch-id.
@@ -130,4 +134,37 @@ pub(crate) fn store(
             .named("store_scan_memo")?;
     }
     Ok(())
+}
+
+/// Write computed facts and scans to the local cache file of a PostgreSQL ledger (created, with
+/// the cache tables, when missing), in a transaction of its own.
+pub(crate) fn store_in_file(
+    path: &Path,
+    commits: &[CommitRow],
+    scans: &[ScanRow],
+    now: &str,
+) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, e))?;
+    }
+    let mut conn = Connection::open(path).named("open_git_cache")?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .named("open_git_cache")?;
+    let tx = conn.transaction().named("begin_git_cache")?;
+    let have: bool = tx
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'git_commits')",
+            [],
+            |r| r.get(0),
+        )
+        .named("git_cache_tables")?;
+    if !have {
+        let (_, sql) = crate::migrations::MIGRATIONS
+            .iter()
+            .find(|(name, _)| *name == "0003_git_cache")
+            .ok_or_else(|| Error::internal("the git cache migration is missing"))?;
+        tx.execute_batch(sql).named("create_git_cache")?;
+    }
+    store(&tx, commits, scans, now)?;
+    tx.commit().named("commit_git_cache")
 }

@@ -1,42 +1,69 @@
 //! # portcullis-ledger
 //!
-//! The ledger: an SQLite file holding the append-only, hash-chained event log and the state
-//! derived from it (tickets, per-line states, violations).
+//! The ledger: the append-only, hash-chained event log and the state derived from it (tickets,
+//! per-line states, violations), in an SQLite file (the embedded default) or in a PostgreSQL
+//! database (a team's shared ledger). One [`Ledger`] and one [`LedgerTx`] serve both: nothing
+//! above this crate knows which backend it has, except how it is opened ([`LedgerTarget`]).
 //!
-//! - Opening checks the file is SQLite and not from a newer portcullis *before* writing anything.
-//! - WAL, a busy timeout and foreign keys are set on every connection (outside migrations).
+//! - Opening checks the database is a ledger and not from a newer portcullis *before* writing
+//!   anything (PostgreSQL: and that it holds no tables of its own).
+//! - SQLite: WAL, a busy timeout and foreign keys are set on every connection (outside migrations).
 //! - Every change happens in a [`LedgerTx`]: events are appended and the derived state of the
 //!   tickets they touch is recomputed in the same transaction, so an interruption leaves the
 //!   ledger as it was before.
-//! - Triggers refuse `UPDATE` and `DELETE` on `events`.
+//! - The database refuses `UPDATE` and `DELETE` on `events` (triggers, on both backends).
+//! - One writer at a time appends to the chain: SQLite's `BEGIN IMMEDIATE`; on PostgreSQL every
+//!   write transaction takes the advisory lock [`pg::CHAIN_LOCK`] before it reads the chain's
+//!   head, so concurrent writers queue and never fork the chain.
 //!
-//! This is the only crate that writes SQL: every statement is a named query in [`queries`] (the
-//! name appears in errors, [`Named`]), schema changes are numbered files under
-//! `src/migrations/` listed in [`migrations`], and the verifier's caches are in [`git_cache`].
-//! Rules stay in `portcullis-core`; a query never decides what a state means.
+//! This is the only crate that writes SQL: every statement is a named query, with its SQLite and
+//! PostgreSQL forms side by side (the name appears in errors, [`Named`]); schema changes are
+//! numbered files per backend under `src/migrations/sqlite/` and `src/migrations/postgres/`,
+//! listed in [`migrations`]. Rules stay in `portcullis-core`; a query never decides what a state
+//! means.
+//!
+//! ## PostgreSQL
+//! The client is the `postgres` crate, the synchronous client over `tokio-postgres`, rather than
+//! sqlx: its API has rusqlite's shape (a connection, prepared statements, rows read by index), so
+//! both backends sit behind the same few helpers ([`db`]); queries are plain SQL, and nothing
+//! needs a database at compile time. TLS is rustls with the ring provider (the HTTP clients'),
+//! with the platform's root certificates; `sslmode=disable|prefer|require|verify-full` (with
+//! `require` the certificate is verified too). The password never appears in messages or logs:
+//! URLs are shown through [`pg::shown_url`].
+//!
+//! The verifier's caches ([`git_cache`]) describe local clones, not the team's record: with a
+//! PostgreSQL ledger they stay in a local SQLite file (the workspace keeps it beside its config,
+//! `.portcullis-cache.db`), which is what [`Ledger::path`] names.
 
+pub(crate) mod db;
 pub mod error;
 pub mod git_cache;
 pub mod migrations;
+pub mod pg;
 pub mod queries;
 mod rows;
 
 pub use error::{Error, Named, Result};
+pub use portcullis_core::secret::Secret;
 pub use rows::SyncState;
 use rows::{
-    clear_derived, derived_dump, events_for_ticket, row_to_event, set_sync_state, sync_state,
-    write_derived, EVENT_COLUMNS,
+    clear_derived, derived_dump, event_columns, events_for_ticket, row_to_event, set_sync_state,
+    sync_state, write_derived,
 };
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use db::{sql, Db, Sql};
+use pg::PgConn;
 
 pub use portcullis_core::event::{event_hash, key_order};
 use portcullis_core::event::{hash_parts, payload_text};
 pub use portcullis_core::workflow::state_rank;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use portcullis_core::event::{derive_ticket, kind, Event, LabelFact, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
@@ -46,17 +73,129 @@ use portcullis_core::workflow::{State, Violation, ViolationKind};
 /// The hash that precedes the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Where a ledger is: an SQLite file, or a PostgreSQL database (`postgresql://…` or
+/// `postgres://…`). Its `Debug` and [`LedgerTarget::shown`] hide any password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum LedgerTarget {
+    File(PathBuf),
+    Postgres(String),
+}
+
+impl LedgerTarget {
+    /// A URL of PostgreSQL's is a database; anything else is an SQLite file's path.
+    pub fn parse(s: &str) -> LedgerTarget {
+        if pg::is_postgres_url(s) {
+            LedgerTarget::Postgres(s.trim().to_string())
+        } else {
+            LedgerTarget::File(PathBuf::from(s))
+        }
+    }
+
+    /// As [`LedgerTarget::parse`], from a path given on the command line or in the config.
+    pub fn from_path(p: &Path) -> LedgerTarget {
+        match p.to_str() {
+            Some(s) if pg::is_postgres_url(s) => LedgerTarget::Postgres(s.trim().to_string()),
+            _ => LedgerTarget::File(p.to_path_buf()),
+        }
+    }
+
+    /// The location for messages, with any password replaced by `***`.
+    pub fn shown(&self) -> String {
+        match self {
+            LedgerTarget::File(p) => p.display().to_string(),
+            LedgerTarget::Postgres(url) => pg::shown_url(url),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, LedgerTarget::Postgres(_))
+    }
+}
+
+impl std::fmt::Debug for LedgerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LedgerTarget::File(p) => f.debug_tuple("File").field(p).finish(),
+            LedgerTarget::Postgres(_) => f.debug_tuple("Postgres").field(&self.shown()).finish(),
+        }
+    }
+}
+
+/// The connection of an open ledger.
+enum Conn {
+    Sqlite(Connection),
+    Postgres(Box<RefCell<PgConn>>),
+}
+
 /// An open ledger.
 pub struct Ledger {
-    conn: Connection,
+    conn: Conn,
+    /// The SQLite file; with PostgreSQL, the local file of the verifier's caches.
     path: PathBuf,
 }
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("path", &self.path).finish()
+        let mut d = f.debug_struct("Ledger");
+        d.field("path", &self.path);
+        if let Conn::Postgres(c) = &self.conn {
+            if let Ok(c) = c.try_borrow() {
+                d.field("postgres", &c.who.shown);
+            }
+        }
+        d.finish()
     }
 }
+
+const HEAD: Sql = sql!("head", both: "SELECT seq, hash FROM head WHERE id = 1");
+const LOCK_CHAIN: Sql =
+    sql!("lock_chain", sqlite: "", postgres: "SELECT pg_advisory_xact_lock($1)");
+const BEGIN: Sql = sql!("begin", both: "BEGIN");
+const COMMIT: Sql = sql!("commit", both: "COMMIT");
+const EVENT_COUNT: Sql = sql!("event_count", both: "SELECT COUNT(*) FROM events");
+const ALL_EVENTS: Sql = sql!("for_each_event",
+    sqlite: concat!("SELECT ", event_columns!(), " FROM events ORDER BY seq"),
+    postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE seq > $1 ORDER BY seq LIMIT 5000"));
+const TICKET_KEYS: Sql = sql!("ticket_keys",
+    both: "SELECT DISTINCT ticket FROM events WHERE ticket IS NOT NULL ORDER BY ticket");
+const CLEAR_ALL_DERIVED: Sql = sql!("rebuild",
+    both: "DELETE FROM tickets; DELETE FROM line_states; DELETE FROM violations;");
+const APPEND: Sql = sql!("append_event",
+    sqlite: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(dedup_key) DO NOTHING",
+    postgres: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT(dedup_key) DO NOTHING");
+const LABEL_FACTS: Sql = sql!("label_facts",
+    sqlite: "SELECT at, seq, kind, json_extract(payload, '$.label') FROM events
+             WHERE ticket = ?1 AND kind IN (?2, ?3) ORDER BY seq",
+    postgres: "SELECT at, seq, kind, payload::jsonb ->> 'label' FROM events
+             WHERE ticket = $1 AND kind IN ($2, $3) ORDER BY seq");
+const HAS_EVENTS_BEFORE: Sql = sql!("has_events_before",
+    sqlite: "SELECT EXISTS(SELECT 1 FROM events WHERE ticket = ?1 AND seq < ?2)",
+    postgres: "SELECT EXISTS(SELECT 1 FROM events WHERE ticket = $1 AND seq < $2)");
+const SET_HEAD: Sql = sql!("set_head",
+    sqlite: "INSERT INTO head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2",
+    postgres: "INSERT INTO head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT(id) DO UPDATE SET seq = $1, hash = $2");
+const STATUS_ROWS: Sql = sql!("status_rows",
+    sqlite: "SELECT s.ticket, COALESCE(t.summary, ''), s.line, s.state, s.since, s.requested_by, s.approved_by,
+                    s.request_count, s.deferred_until, s.last_note,
+                    (SELECT COUNT(*) FROM violations v WHERE v.ticket = s.ticket AND v.line = s.line AND v.resolved_by IS NULL),
+                    EXISTS (SELECT 1 FROM events g WHERE g.ticket = s.ticket AND g.kind = ?2)
+             FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
+             WHERE s.line = ?1",
+    postgres: "SELECT s.ticket, COALESCE(t.summary, ''), s.line, s.state, s.since, s.requested_by, s.approved_by,
+                    s.request_count, s.deferred_until, s.last_note,
+                    (SELECT COUNT(*) FROM violations v WHERE v.ticket = s.ticket AND v.line = s.line AND v.resolved_by IS NULL),
+                    EXISTS (SELECT 1 FROM events g WHERE g.ticket = s.ticket AND g.kind = $2)
+             FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
+             WHERE s.line = $1");
+const VIOLATIONS: Sql = sql!("violations",
+    sqlite: "SELECT ticket, line, seq, kind, at, actor, message, resolved_by FROM violations
+             WHERE (?1 IS NULL OR line = ?1) AND (?2 IS NULL OR ticket = ?2) ORDER BY at DESC, seq DESC",
+    postgres: "SELECT ticket, line, seq, kind, at, actor, message, resolved_by FROM violations
+             WHERE ($1::text IS NULL OR line = $1) AND ($2::text IS NULL OR ticket = $2) ORDER BY at DESC, seq DESC");
 
 fn set_pragmas(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(30))?;
@@ -97,6 +236,38 @@ impl Ledger {
         Self::open_existing(path)
     }
 
+    /// Open the ledger at `target`: an existing SQLite file, or a PostgreSQL database (whose
+    /// schema is created or brought up to date; an empty database becomes a ledger). `password`
+    /// is used when the URL has none; `cache` is the local file of the verifier's caches for a
+    /// PostgreSQL ledger.
+    pub fn open_target(
+        target: &LedgerTarget,
+        password: Option<&Secret>,
+        cache: &Path,
+    ) -> Result<Ledger> {
+        match target {
+            LedgerTarget::File(p) => Self::open(p),
+            LedgerTarget::Postgres(url) => Self::open_postgres(url, password, cache),
+        }
+    }
+
+    /// Open (and create the schema of) the PostgreSQL ledger at `url`.
+    pub fn open_postgres(url: &str, password: Option<&Secret>, cache: &Path) -> Result<Ledger> {
+        let mut target = pg::parse_url(url)?;
+        let client = pg::connect(&mut target, password)?;
+        let who = pg::Who {
+            user: pg::user_of(&target.config),
+            shown: target.shown.clone(),
+        };
+        let cell = Box::new(RefCell::new(PgConn::new(client, who)));
+        // Read-only checks, then the migrations: nothing is written to a database we cannot use.
+        migrations::pg_migrate(&cell)?;
+        Ok(Ledger {
+            conn: Conn::Postgres(cell),
+            path: cache.to_path_buf(),
+        })
+    }
+
     fn open_existing(path: &Path) -> Result<Ledger> {
         let shown = path.display().to_string();
         // The file is only ever read through SQLite: closing a descriptor of our own on it would
@@ -116,7 +287,7 @@ impl Ledger {
         set_pragmas(&conn)?;
         migrations::migrate(&mut conn)?;
         Ok(Ledger {
-            conn,
+            conn: Conn::Sqlite(conn),
             path: path.to_path_buf(),
         })
     }
@@ -126,29 +297,58 @@ impl Ledger {
         let mut conn = Connection::open_in_memory()?;
         migrations::migrate(&mut conn)?;
         Ok(Ledger {
-            conn,
+            conn: Conn::Sqlite(conn),
             path: PathBuf::from(":memory:"),
         })
     }
 
+    /// The SQLite file; for a PostgreSQL ledger, the local file of the verifier's caches.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// Whether this ledger is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.conn, Conn::Postgres(_))
     }
 
-    /// Start a write transaction (`BEGIN IMMEDIATE`, so concurrent writers queue on the busy timeout).
+    /// The SQLite connection, for benchmarks that time raw SQL (`None` on PostgreSQL).
+    pub fn sqlite_conn(&self) -> Option<&Connection> {
+        match &self.conn {
+            Conn::Sqlite(c) => Some(c),
+            Conn::Postgres(_) => None,
+        }
+    }
+
+    pub(crate) fn db(&self) -> Db<'_> {
+        match &self.conn {
+            Conn::Sqlite(c) => Db::Sqlite(c),
+            Conn::Postgres(c) => Db::Postgres(c),
+        }
+    }
+
+    /// Start a write transaction. SQLite: `BEGIN IMMEDIATE`, so concurrent writers queue on the
+    /// busy timeout. PostgreSQL: `BEGIN` and the chain's advisory lock, taken before the head is
+    /// read, so concurrent writers queue on the lock.
     pub fn transaction(&mut self) -> Result<LedgerTx<'_>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let head: Option<(i64, String)> = tx
-            .query_row("SELECT seq, hash FROM head WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
+        let tx = match &mut self.conn {
+            Conn::Sqlite(c) => TxConn::Sqlite(
+                c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
+            ),
+            Conn::Postgres(cell) => {
+                let cell: &RefCell<PgConn> = cell;
+                Db::Postgres(cell).batch(&BEGIN)?;
+                let tx = PgTx {
+                    cell,
+                    open: true,
+                    cache_file: self.path.clone(),
+                };
+                Db::Postgres(cell).execute(&LOCK_CHAIN, &[&pg::CHAIN_LOCK])?;
+                TxConn::Postgres(tx)
+            }
+        };
+        let head: Option<(i64, String)> =
+            tx.db().row(&HEAD, &[], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let (last_seq, last_hash) = head.unwrap_or((0, GENESIS.to_string()));
         Ok(LedgerTx {
             tx,
@@ -163,37 +363,37 @@ impl Ledger {
 
     /// Number of events.
     pub fn event_count(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+        self.db().value(&EVENT_COUNT, &[])
     }
 
     /// All events of a ticket, in ledger order.
     pub fn events_for_ticket(&self, key: &str) -> Result<Vec<Event>> {
-        events_for_ticket(&self.conn, key)
+        events_for_ticket(self.db(), key)
     }
 
-    /// Every event, in ledger order, streamed to `f`.
+    /// Every event, in ledger order, streamed to `f` (from PostgreSQL, a page at a time).
     pub fn for_each_event(&self, mut f: impl FnMut(Event) -> Result<()>) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            f(row_to_event(row)?)?;
+        match self.db() {
+            db @ Db::Sqlite(_) => db.each(&ALL_EVENTS, &[], |row| f(row_to_event(row)?)),
+            db @ Db::Postgres(_) => {
+                let mut after = 0i64;
+                loop {
+                    let page = db.rows(&ALL_EVENTS, &[&after], row_to_event)?;
+                    let Some(last) = page.last() else {
+                        return Ok(());
+                    };
+                    after = last.seq;
+                    for e in page {
+                        f(e)?;
+                    }
+                }
+            }
         }
-        Ok(())
     }
 
     /// Every ticket key that has events.
     pub fn ticket_keys(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT ticket FROM events WHERE ticket IS NOT NULL ORDER BY ticket",
-        )?;
-        let keys = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(keys)
+        self.db().rows(&TICKET_KEYS, &[], |r| r.get(0))
     }
 
     /// Append events in one transaction and derive what they touch; returns how many were new
@@ -212,31 +412,59 @@ impl Ledger {
 
     /// Every event of the given kinds, in sequence order.
     pub fn events_of_kinds(&self, kinds: &[&str]) -> Result<Vec<Event>> {
-        let marks = vec!["?"; kinds.len()].join(", ");
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE kind IN ({marks}) ORDER BY seq"
-        ))?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(kinds.iter()))?;
+        const NAME: &str = "events_of_kinds";
         let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(row_to_event(row)?);
+        match &self.conn {
+            Conn::Sqlite(conn) => {
+                let marks = vec!["?"; kinds.len()].join(", ");
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT {} FROM events WHERE kind IN ({marks}) ORDER BY seq",
+                        event_columns!()
+                    ))
+                    .named(NAME)?;
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(kinds.iter()))
+                    .named(NAME)?;
+                while let Some(row) = rows.next().named(NAME)? {
+                    out.push(row_to_event(&db::DbRow::Sqlite(row, NAME))?);
+                }
+            }
+            Conn::Postgres(cell) => {
+                let mut pg = cell.borrow_mut();
+                let rows = pg.call(|pg| {
+                    pg.client.query(
+                        concat!(
+                            "SELECT ",
+                            event_columns!(),
+                            " FROM events WHERE kind = ANY($1) ORDER BY seq"
+                        ),
+                        &[&kinds],
+                    )
+                });
+                let rows = rows.map_err(|e| pg.error(NAME, e))?;
+                drop(pg);
+                for row in &rows {
+                    out.push(row_to_event(&db::DbRow::Postgres(row, NAME))?);
+                }
+            }
         }
         Ok(out)
     }
 
     /// Where a tracker sync stands (`None` before its first run).
     pub fn sync_state(&self, source: &str) -> Result<Option<SyncState>> {
-        sync_state(&self.conn, source)
+        sync_state(self.db(), source)
     }
 
     /// Record where a sync stands, outside an event transaction (e.g. a run that starts).
     pub fn set_sync_state(&mut self, state: &SyncState) -> Result<()> {
-        set_sync_state(&self.conn, state)
+        set_sync_state(self.db(), state)
     }
 
     /// A canonical dump of the derived tables, to compare a rebuild with what was there.
     pub fn derived_dump(&self) -> Result<Vec<String>> {
-        derived_dump(&self.conn)
+        derived_dump(self.db())
     }
 
     /// Check the hash chain: every event's hash, the links between them, and the head.
@@ -264,12 +492,8 @@ impl Ledger {
             report.last_seq = e.seq;
             Ok(())
         })?;
-        let head: Option<(i64, String)> = self
-            .conn
-            .query_row("SELECT seq, hash FROM head WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
+        let head: Option<(i64, String)> =
+            self.db().row(&HEAD, &[], |r| Ok((r.get(0)?, r.get(1)?)))?;
         match head {
             Some((seq, hash)) if seq != report.last_seq || hash != prev => report.problems.push(format!(
                 "the chain ends at event {} but the ledger head records event {seq}: events were removed or the head was changed",
@@ -286,9 +510,7 @@ impl Ledger {
         let before = self.derived_dump()?;
         let keys = self.ticket_keys()?;
         let mut tx = self.transaction()?;
-        tx.tx.execute_batch(
-            "DELETE FROM tickets; DELETE FROM line_states; DELETE FROM violations;",
-        )?;
+        tx.db().batch(&CLEAR_ALL_DERIVED)?;
         for key in &keys {
             tx.touched.insert(key.clone());
         }
@@ -298,15 +520,28 @@ impl Ledger {
         Ok((before, after))
     }
 
+    /// Copy every event of `src` into this ledger, which must be empty: sequence numbers, times
+    /// and hashes are kept, each link is checked on the way, the derived state is computed and
+    /// the head set, all in one transaction. Returns how many events were copied.
+    pub fn copy_from(&mut self, src: &Ledger, policy: &LoadedPolicy) -> Result<u64> {
+        if self.event_count()? > 0 {
+            return Err(Error::input("the target ledger is not empty")
+                .hint("copy into a new database or file; nothing was written"));
+        }
+        let mut tx = self.transaction()?;
+        src.for_each_event(|e| tx.append_copy(&e))?;
+        tx.commit_with(policy)
+    }
+
     /// What the derived state would be if rebuilt now, without writing: for `audit`.
     pub fn recompute_dump(&self, policy: &LoadedPolicy) -> Result<Vec<String>> {
         // A scratch ledger with the full schema (every migration), holding only derived state.
         let mem = Ledger::in_memory()?;
         for key in self.ticket_keys()? {
             let events = self.events_for_ticket(&key)?;
-            write_derived(&mem.conn, &derive_ticket(policy, &key, &events))?;
+            write_derived(mem.db(), &derive_ticket(policy, &key, &events))?;
         }
-        derived_dump(&mem.conn)
+        derived_dump(mem.db())
     }
 }
 
@@ -318,9 +553,42 @@ pub struct ChainReport {
     pub problems: Vec<String>,
 }
 
+/// The transaction under a [`LedgerTx`].
+enum TxConn<'a> {
+    Sqlite(rusqlite::Transaction<'a>),
+    Postgres(PgTx<'a>),
+}
+
+impl TxConn<'_> {
+    fn db(&self) -> Db<'_> {
+        match self {
+            TxConn::Sqlite(t) => Db::Sqlite(t),
+            TxConn::Postgres(t) => Db::Postgres(t.cell),
+        }
+    }
+}
+
+/// A PostgreSQL transaction opened with `BEGIN`: rolled back when dropped before its commit.
+struct PgTx<'a> {
+    cell: &'a RefCell<PgConn>,
+    open: bool,
+    /// The local file of the verifier's caches.
+    cache_file: PathBuf,
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            if let Ok(mut pg) = self.cell.try_borrow_mut() {
+                let _ = pg.call(|pg| pg.client.batch_execute("ROLLBACK"));
+            }
+        }
+    }
+}
+
 /// A write transaction on the ledger.
 pub struct LedgerTx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    tx: TxConn<'a>,
     last_seq: i64,
     last_hash: String,
     appended: u64,
@@ -333,6 +601,10 @@ pub struct LedgerTx<'a> {
 }
 
 impl LedgerTx<'_> {
+    fn db(&self) -> Db<'_> {
+        self.tx.db()
+    }
+
     /// Append an event, unless one with the same dedup key is already there. Returns its sequence
     /// number, or `None` when it was a duplicate.
     pub fn append(&mut self, ev: NewEvent) -> Result<Option<i64>> {
@@ -357,28 +629,24 @@ impl LedgerTx<'_> {
         let recorded = fmt_utc(event.recorded_at);
         event.hash = hash_parts(&self.last_hash, &event, &at, &recorded, &payload);
         // A duplicate (same dedup key) inserts nothing, and the chain does not advance.
-        let inserted = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT(dedup_key) DO NOTHING",
-            )?
-            .execute(params![
-                event.seq,
-                event.ticket,
-                event.line,
-                event.kind,
-                event.source,
-                event.actor,
-                at,
-                recorded,
-                event.meeting.map(|d| d.to_string()),
-                event.note,
-                payload,
-                event.dedup_key,
-                event.hash,
-            ])?;
+        let inserted = self.db().execute(
+            &APPEND,
+            &[
+                &event.seq,
+                &event.ticket,
+                &event.line,
+                &event.kind,
+                &event.source,
+                &event.actor,
+                &at,
+                &recorded,
+                &event.meeting.map(|d| d.to_string()),
+                &event.note,
+                &payload,
+                &event.dedup_key,
+                &event.hash,
+            ],
+        )?;
         if inserted == 0 {
             return Ok(None);
         }
@@ -394,23 +662,70 @@ impl LedgerTx<'_> {
         Ok(Some(seq))
     }
 
+    /// Append an event of another ledger as it is (its sequence number, times and hash), after
+    /// checking that it is the next link of this transaction's chain.
+    fn append_copy(&mut self, e: &Event) -> Result<()> {
+        if e.seq <= self.last_seq || event_hash(&self.last_hash, e) != e.hash {
+            return Err(Error::input(format!(
+                "event {} of the source ledger does not follow the event before it",
+                e.seq
+            ))
+            .hint("run `portcullis audit` on the source ledger; nothing was written"));
+        }
+        let inserted = self.db().execute(
+            &APPEND,
+            &[
+                &e.seq,
+                &e.ticket,
+                &e.line,
+                &e.kind,
+                &e.source,
+                &e.actor,
+                &fmt_utc(e.at),
+                &fmt_utc(e.recorded_at),
+                &e.meeting.map(|d| d.to_string()),
+                &e.note,
+                &payload_text(&e.payload),
+                &e.dedup_key,
+                &e.hash,
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(Error::input(format!(
+                "event {} of the source ledger repeats the dedup key of an earlier one",
+                e.seq
+            ))
+            .hint("run `portcullis audit` on the source ledger; nothing was written"));
+        }
+        self.last_seq = e.seq;
+        self.last_hash = e.hash.clone();
+        self.appended += 1;
+        if let Some(t) = &e.ticket {
+            self.touched.insert(t.clone());
+        }
+        Ok(())
+    }
+
     pub fn events_for_ticket(&self, key: &str) -> Result<Vec<Event>> {
-        events_for_ticket(&self.tx, key)
+        events_for_ticket(self.db(), key)
     }
 
     /// A ticket's label changes, without reading whole events.
     pub fn label_facts(&self, key: &str) -> Result<Vec<LabelFact>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT at, seq, kind, json_extract(payload, '$.label') FROM events
-             WHERE ticket = ?1 AND kind IN (?2, ?3) ORDER BY seq",
+        let rows = self.db().rows(
+            &LABEL_FACTS,
+            &[&key, &kind::LABEL_ADDED, &kind::LABEL_REMOVED],
+            |row| {
+                Ok((
+                    row.get::<String>(0)?,
+                    row.get::<i64>(1)?,
+                    row.get::<String>(2)?,
+                    row.get::<Option<String>>(3)?,
+                ))
+            },
         )?;
-        let mut rows = stmt.query(params![key, kind::LABEL_ADDED, kind::LABEL_REMOVED])?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let at: String = row.get(0)?;
-            let seq: i64 = row.get(1)?;
-            let k: String = row.get(2)?;
-            let label: Option<String> = row.get(3)?;
+        for (at, seq, k, label) in rows {
             let (Some(at), Some(label)) = (parse_utc(&at), label) else {
                 return Err(Error::internal(format!(
                     "event {seq} is malformed; run `portcullis audit`"
@@ -428,25 +743,24 @@ impl LedgerTx<'_> {
 
     /// Record where a sync stands, in the same transaction as the events of the page it applied.
     pub fn set_sync_state(&mut self, state: &SyncState) -> Result<()> {
-        set_sync_state(&self.tx, state)
+        set_sync_state(self.db(), state)
     }
 
-    /// The transaction's connection, for the operational tables (caches) outside the event log.
-    pub fn conn(&self) -> &Connection {
-        &self.tx
-    }
-
-    /// How many events this transaction appended.
-    /// Write what a verify run computed to the git caches (not events; see [`git_cache`]).
+    /// Write what a verify run computed to the git caches (not events; see [`git_cache`]): in
+    /// this transaction on SQLite; in the local cache file beside a PostgreSQL ledger.
     pub fn store_git_cache(
         &mut self,
         commits: &[git_cache::CommitRow],
         scans: &[git_cache::ScanRow],
         now: &str,
     ) -> Result<()> {
-        git_cache::store(&self.tx, commits, scans, now)
+        match &self.tx {
+            TxConn::Sqlite(tx) => git_cache::store(tx, commits, scans, now),
+            TxConn::Postgres(tx) => git_cache::store_in_file(&tx.cache_file, commits, scans, now),
+        }
     }
 
+    /// How many events this transaction appended.
     pub fn appended(&self) -> u64 {
         self.appended
     }
@@ -458,20 +772,17 @@ impl LedgerTx<'_> {
         for key in &touched {
             let events = match fresh.remove(key) {
                 Some(new) if !self.has_events_before(key, new[0].seq)? => new,
-                _ => events_for_ticket(&self.tx, key)?,
+                _ => events_for_ticket(self.db(), key)?,
             };
             let derived = derive_ticket(policy, key, &events);
-            clear_derived(&self.tx, key)?;
-            write_derived(&self.tx, &derived)?;
+            clear_derived(self.db(), key)?;
+            write_derived(self.db(), &derived)?;
         }
         Ok(())
     }
 
     fn has_events_before(&self, key: &str, seq: i64) -> Result<bool> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT EXISTS(SELECT 1 FROM events WHERE ticket = ?1 AND seq < ?2)")?
-            .query_row(params![key, seq], |r| r.get(0))?)
+        self.db().value(&HAS_EVENTS_BEFORE, &[&key, &seq])
     }
 
     /// Derive the touched tickets, move the head and commit.
@@ -482,13 +793,17 @@ impl LedgerTx<'_> {
 
     fn commit(self) -> Result<u64> {
         if self.appended > 0 {
-            self.tx.execute(
-                "INSERT INTO head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2",
-                params![self.last_seq, self.last_hash],
-            )?;
+            self.db()
+                .execute(&SET_HEAD, &[&self.last_seq, &self.last_hash])?;
         }
         let n = self.appended;
-        self.tx.commit()?;
+        match self.tx {
+            TxConn::Sqlite(tx) => tx.commit().named("commit")?,
+            TxConn::Postgres(mut tx) => {
+                Db::Postgres(tx.cell).batch(&COMMIT)?;
+                tx.open = false;
+            }
+        }
         Ok(n)
     }
 }
@@ -515,30 +830,24 @@ pub struct StatusRow {
 impl Ledger {
     /// The status rows of a line, ordered by state then key.
     pub fn status_rows(&self, line: &str) -> Result<Vec<StatusRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT s.ticket, COALESCE(t.summary, ''), s.line, s.state, s.since, s.requested_by, s.approved_by,
-                    s.request_count, s.deferred_until, s.last_note,
-                    (SELECT COUNT(*) FROM violations v WHERE v.ticket = s.ticket AND v.line = s.line AND v.resolved_by IS NULL),
-                    EXISTS (SELECT 1 FROM events g WHERE g.ticket = s.ticket AND g.kind = ?2)
-             FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
-             WHERE s.line = ?1",
-        )?;
-        let rows = stmt.query_map(params![line, kind::TICKET_GONE], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, u32>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, Option<String>>(9)?,
-                r.get::<_, u32>(10)?,
-                r.get::<_, bool>(11)?,
-            ))
-        })?;
+        let rows = self
+            .db()
+            .rows(&STATUS_ROWS, &[&line, &kind::TICKET_GONE], |r| {
+                Ok((
+                    r.get::<String>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
+                    r.get::<String>(3)?,
+                    r.get::<Option<String>>(4)?,
+                    r.get::<Option<String>>(5)?,
+                    r.get::<Option<String>>(6)?,
+                    r.get::<i64>(7)? as u32,
+                    r.get::<Option<String>>(8)?,
+                    r.get::<Option<String>>(9)?,
+                    r.get::<i64>(10)? as u32,
+                    r.get::<bool>(11)?,
+                ))
+            })?;
         let mut out = Vec::new();
         for row in rows {
             let (
@@ -554,7 +863,7 @@ impl Ledger {
                 note,
                 nv,
                 gone,
-            ) = row?;
+            ) = row;
             out.push(StatusRow {
                 key,
                 summary,
@@ -586,25 +895,21 @@ impl Ledger {
         line: Option<&str>,
         ticket: Option<&str>,
     ) -> Result<Vec<(String, String, Violation)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT ticket, line, seq, kind, at, actor, message, resolved_by FROM violations
-             WHERE (?1 IS NULL OR line = ?1) AND (?2 IS NULL OR ticket = ?2) ORDER BY at DESC, seq DESC",
-        )?;
-        let rows = stmt.query_map(params![line, ticket], |r| {
+        let rows = self.db().rows(&VIOLATIONS, &[&line, &ticket], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, Option<i64>>(7)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<i64>(2)?,
+                r.get::<String>(3)?,
+                r.get::<String>(4)?,
+                r.get::<Option<String>>(5)?,
+                r.get::<String>(6)?,
+                r.get::<Option<i64>>(7)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (t, l, seq, kind, at, actor, message, resolved_by) = row?;
+            let (t, l, seq, kind, at, actor, message, resolved_by) = row;
             out.push((
                 t,
                 l,

@@ -1,10 +1,11 @@
-//! The rows behind the ledger's reads and writes: events read back from SQLite, the derived
-//! tables of a ticket (cleared, written, dumped) and the trackers' sync state.
+//! The rows behind the ledger's reads and writes: events read back from the database, the
+//! derived tables of a ticket (cleared, written, dumped) and the trackers' sync state. Each query
+//! is written for SQLite and for PostgreSQL side by side ([`sql!`]).
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::db::{sql, Db, DbRow, Sql};
+use crate::error::{Error, Named, Result};
 use portcullis_core::event::{Event, TicketDerived};
 use portcullis_core::time::{fmt_utc, parse_utc};
 
@@ -20,15 +21,15 @@ pub struct SyncState {
     pub last_ok_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-pub(crate) fn sync_state(conn: &Connection, source: &str) -> Result<Option<SyncState>> {
+const SYNC_STATE: Sql = sql!("sync_state",
+    sqlite: "SELECT cursor_ms, run, last_run_at, last_ok_at FROM sync_state WHERE source = ?1",
+    postgres: "SELECT cursor_ms, run, last_run_at, last_ok_at FROM sync_state WHERE source = $1");
+
+pub(crate) fn sync_state(db: Db<'_>, source: &str) -> Result<Option<SyncState>> {
     type Row = (Option<i64>, Option<String>, Option<String>, Option<String>);
-    let row: Option<Row> = conn
-        .query_row(
-            "SELECT cursor_ms, run, last_run_at, last_ok_at FROM sync_state WHERE source = ?1",
-            [source],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
+    let row: Option<Row> = db.row(&SYNC_STATE, &[&source], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
     Ok(
         row.map(|(cursor_ms, run, last_run_at, last_ok_at)| SyncState {
             source: source.to_string(),
@@ -40,37 +41,43 @@ pub(crate) fn sync_state(conn: &Connection, source: &str) -> Result<Option<SyncS
     )
 }
 
-pub(crate) fn set_sync_state(conn: &Connection, s: &SyncState) -> Result<()> {
-    conn.execute(
-        "INSERT INTO sync_state (source, cursor_ms, run, last_run_at, last_ok_at) VALUES (?1, ?2, ?3, ?4, ?5)
+const SET_SYNC_STATE: Sql = sql!("set_sync_state",
+    sqlite: "INSERT INTO sync_state (source, cursor_ms, run, last_run_at, last_ok_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(source) DO UPDATE SET cursor_ms = ?2, run = ?3, last_run_at = ?4, last_ok_at = ?5",
-        params![
-            s.source,
-            s.cursor_ms,
-            s.run.as_ref().map(Value::to_string),
-            s.last_run_at.map(fmt_utc),
-            s.last_ok_at.map(fmt_utc),
+    postgres: "INSERT INTO sync_state (source, cursor_ms, run, last_run_at, last_ok_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT(source) DO UPDATE SET cursor_ms = $2, run = $3, last_run_at = $4, last_ok_at = $5");
+
+pub(crate) fn set_sync_state(db: Db<'_>, s: &SyncState) -> Result<()> {
+    db.execute(
+        &SET_SYNC_STATE,
+        &[
+            &s.source,
+            &s.cursor_ms,
+            &s.run.as_ref().map(Value::to_string),
+            &s.last_run_at.map(fmt_utc),
+            &s.last_ok_at.map(fmt_utc),
         ],
     )?;
     Ok(())
 }
 
 /// The columns of `events`, in [`row_to_event`]'s order.
-pub(crate) const EVENT_COLUMNS: &str = "seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash";
+macro_rules! event_columns {
+    () => {
+        "seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash"
+    };
+}
+pub(crate) use event_columns;
 
-pub(crate) fn events_for_ticket(conn: &Connection, key: &str) -> Result<Vec<Event>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE ticket = ?1 ORDER BY seq"
-    ))?;
-    let mut rows = stmt.query([key])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(row_to_event(row)?);
-    }
-    Ok(out)
+const EVENTS_FOR_TICKET: Sql = sql!("events_for_ticket",
+    sqlite: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = ?1 ORDER BY seq"),
+    postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = $1 ORDER BY seq"));
+
+pub(crate) fn events_for_ticket(db: Db<'_>, key: &str) -> Result<Vec<Event>> {
+    db.rows(&EVENTS_FOR_TICKET, &[&key], row_to_event)
 }
 
-pub(crate) fn row_to_event(row: &Row<'_>) -> Result<Event> {
+pub(crate) fn row_to_event(row: &DbRow<'_, '_>) -> Result<Event> {
     let bad = |what: &str, seq: i64| {
         Error::internal(format!(
             "event {seq} has a malformed {what}; run `portcullis audit`"
@@ -101,84 +108,141 @@ pub(crate) fn row_to_event(row: &Row<'_>) -> Result<Event> {
     })
 }
 
-pub(crate) fn clear_derived(conn: &Connection, key: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM tickets WHERE key = ?1")?
-        .execute([key])?;
-    conn.prepare_cached("DELETE FROM line_states WHERE ticket = ?1")?
-        .execute([key])?;
-    conn.prepare_cached("DELETE FROM violations WHERE ticket = ?1")?
-        .execute([key])?;
+const CLEAR_TICKET: Sql = sql!("clear_derived",
+    sqlite: "DELETE FROM tickets WHERE key = ?1",
+    postgres: "DELETE FROM tickets WHERE key = $1");
+const CLEAR_LINE_STATES: Sql = sql!("clear_derived",
+    sqlite: "DELETE FROM line_states WHERE ticket = ?1",
+    postgres: "DELETE FROM line_states WHERE ticket = $1");
+const CLEAR_VIOLATIONS: Sql = sql!("clear_derived",
+    sqlite: "DELETE FROM violations WHERE ticket = ?1",
+    postgres: "DELETE FROM violations WHERE ticket = $1");
+
+pub(crate) fn clear_derived(db: Db<'_>, key: &str) -> Result<()> {
+    db.execute(&CLEAR_TICKET, &[&key])?;
+    db.execute(&CLEAR_LINE_STATES, &[&key])?;
+    db.execute(&CLEAR_VIOLATIONS, &[&key])?;
     Ok(())
 }
 
-pub(crate) fn write_derived(conn: &Connection, d: &TicketDerived) -> Result<()> {
-    let i = &d.info;
-    conn.prepare_cached(
-        "INSERT INTO tickets (key, summary, status, assignee, reporter, components, labels, url, created, updated)
+const WRITE_TICKET: Sql = sql!("write_derived",
+    sqlite: "INSERT INTO tickets (key, summary, status, assignee, reporter, components, labels, url, created, updated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        d.key,
-        i.summary,
-        i.status,
-        i.assignee,
-        i.reporter,
-        serde_json::to_string(&i.components).unwrap_or_default(),
-        serde_json::to_string(&i.labels).unwrap_or_default(),
-        i.url,
-        i.created.map(fmt_utc),
-        i.updated.map(fmt_utc),
-    ])?;
-    for (line, st) in &d.lines {
-        conn.prepare_cached(
-            "INSERT INTO line_states (ticket, line, state, since, requested_by, requested_at, approved_by, approved_at,
+    postgres: "INSERT INTO tickets (key, summary, status, assignee, reporter, components, labels, url, created, updated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+const WRITE_LINE_STATE: Sql = sql!("write_derived",
+    sqlite: "INSERT INTO line_states (ticket, line, state, since, requested_by, requested_at, approved_by, approved_at,
                                       request_count, deferred_until, last_note, last_meeting, last_seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            d.key,
-            line,
-            st.state.as_str(),
-            st.since.map(fmt_utc),
-            st.requested_by,
-            st.requested_at.map(fmt_utc),
-            st.approved_by,
-            st.approved_at.map(fmt_utc),
-            st.request_count,
-            st.deferred_until.map(|x| x.to_string()),
-            st.last_note,
-            st.last_meeting.map(|x| x.to_string()),
-            st.last_seq,
-        ])?;
-        for v in &st.violations {
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO violations (ticket, line, seq, kind, at, actor, message, resolved_by)
+    postgres: "INSERT INTO line_states (ticket, line, state, since, requested_by, requested_at, approved_by, approved_at,
+                                      request_count, deferred_until, last_note, last_meeting, last_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+const WRITE_VIOLATION: Sql = sql!("write_derived",
+    sqlite: "INSERT OR REPLACE INTO violations (ticket, line, seq, kind, at, actor, message, resolved_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![d.key, line, v.seq, v.kind.as_str(), fmt_utc(v.at), v.actor, v.message, v.resolved_by])?;
+    postgres: "INSERT INTO violations (ticket, line, seq, kind, at, actor, message, resolved_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (ticket, line, seq, kind) DO UPDATE SET at = excluded.at, actor = excluded.actor,
+                   message = excluded.message, resolved_by = excluded.resolved_by");
+
+pub(crate) fn write_derived(db: Db<'_>, d: &TicketDerived) -> Result<()> {
+    let i = &d.info;
+    db.execute(
+        &WRITE_TICKET,
+        &[
+            &d.key,
+            &i.summary,
+            &i.status,
+            &i.assignee,
+            &i.reporter,
+            &serde_json::to_string(&i.components).unwrap_or_default(),
+            &serde_json::to_string(&i.labels).unwrap_or_default(),
+            &i.url,
+            &i.created.map(fmt_utc),
+            &i.updated.map(fmt_utc),
+        ],
+    )?;
+    for (line, st) in &d.lines {
+        db.execute(
+            &WRITE_LINE_STATE,
+            &[
+                &d.key,
+                line,
+                &st.state.as_str(),
+                &st.since.map(fmt_utc),
+                &st.requested_by,
+                &st.requested_at.map(fmt_utc),
+                &st.approved_by,
+                &st.approved_at.map(fmt_utc),
+                &i64::from(st.request_count),
+                &st.deferred_until.map(|x| x.to_string()),
+                &st.last_note,
+                &st.last_meeting.map(|x| x.to_string()),
+                &st.last_seq,
+            ],
+        )?;
+        for v in &st.violations {
+            db.execute(
+                &WRITE_VIOLATION,
+                &[
+                    &d.key,
+                    line,
+                    &v.seq,
+                    &v.kind.as_str(),
+                    &fmt_utc(v.at),
+                    &v.actor,
+                    &v.message,
+                    &v.resolved_by,
+                ],
+            )?;
         }
     }
     Ok(())
 }
 
-pub(crate) fn derived_dump(conn: &Connection) -> Result<Vec<String>> {
+const DUMP: [Sql; 3] = [
+    sql!("derived_dump", both: "SELECT * FROM tickets ORDER BY key"),
+    sql!("derived_dump", both: "SELECT * FROM line_states ORDER BY ticket, line"),
+    sql!("derived_dump", both: "SELECT * FROM violations ORDER BY ticket, line, seq, kind"),
+];
+
+/// A canonical dump of the derived tables: the same text from either backend (PostgreSQL's
+/// columns are read as SQLite's values would be), so a PostgreSQL ledger's dump compares with
+/// one recomputed in memory.
+pub(crate) fn derived_dump(db: Db<'_>) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for (table, order) in [
-        ("tickets", "key"),
-        ("line_states", "ticket, line"),
-        ("violations", "ticket, line, seq, kind"),
-    ] {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
-        let n = stmt.column_count();
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let mut cells = Vec::with_capacity(n);
-            for c in 0..n {
-                let v: rusqlite::types::Value = row.get(c)?;
-                cells.push(format!("{v:?}"));
-            }
+    for (table, q) in ["tickets", "line_states", "violations"].iter().zip(&DUMP) {
+        db.each(q, &[], |row| {
+            let cells: Vec<String> = match row {
+                DbRow::Sqlite(r, name) => {
+                    let n = r.as_ref().column_count();
+                    let mut cells = Vec::with_capacity(n);
+                    for c in 0..n {
+                        let v: rusqlite::types::Value = r.get(c).named(name)?;
+                        cells.push(format!("{v:?}"));
+                    }
+                    cells
+                }
+                DbRow::Postgres(r, _) => {
+                    let mut cells = Vec::with_capacity(r.len());
+                    for (c, col) in r.columns().iter().enumerate() {
+                        let v = if *col.type_() == postgres::types::Type::INT8 {
+                            row.get::<Option<i64>>(c)?.map_or(
+                                rusqlite::types::Value::Null,
+                                rusqlite::types::Value::Integer,
+                            )
+                        } else {
+                            row.get::<Option<String>>(c)?
+                                .map_or(rusqlite::types::Value::Null, rusqlite::types::Value::Text)
+                        };
+                        cells.push(format!("{v:?}"));
+                    }
+                    cells
+                }
+            };
             out.push(format!("{table}: {}", cells.join(" | ")));
-        }
+            Ok(())
+        })?;
     }
     Ok(out)
 }

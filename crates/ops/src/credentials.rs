@@ -11,6 +11,9 @@
 //! [github]
 //! token = "…"                 # a personal access token (fine-grained: Issues read and write)
 //! ```
+//! The password of a PostgreSQL ledger is the `[postgres]` table's `password`, else
+//! `PGPASSWORD`, else `~/.pgpass` ([`postgres_password`]).
+//!
 //! A `team_key = "…"` line before the tables (or `PORTCULLIS_TEAM_KEY`) is the team's key for
 //! signing the decision records pushed into the trackers ([`team_key`]).
 //! It is found from `PORTCULLIS_CREDENTIALS`, else the config's `credentials`, else
@@ -182,6 +185,36 @@ pub fn confluence_credentials(
         token: Secret::new(token),
         origin: format!("the credentials file {shown}"),
     }))
+}
+
+pub const ENV_PGPASSWORD: &str = "PGPASSWORD";
+
+/// The password for the PostgreSQL ledger at `url` (used when the URL has none): the credentials
+/// file's `[postgres]` table (`password = "…"`), else `PGPASSWORD`, else `~/.pgpass` (or
+/// `PGPASSFILE`). `None` when none has one (a server that trusts the login, or a URL that
+/// carries its password).
+pub fn postgres_password(configured_file: Option<&Path>, url: &str) -> Result<Option<Secret>> {
+    if let Some(path) = credentials_path(configured_file) {
+        let table = read_credentials_file(&path)?;
+        if let Some(pg) = table.get("postgres") {
+            let shown = path.display();
+            match pg.get("password") {
+                Some(toml::Value::String(s)) if !s.is_empty() => {
+                    return Ok(Some(Secret::new(s.as_str())))
+                }
+                None => {}
+                Some(_) => {
+                    return Err(Error::input(format!(
+                        "{shown}: `postgres.password` must be a non-empty string"
+                    )))
+                }
+            }
+        }
+    }
+    if let Some(p) = std::env::var(ENV_PGPASSWORD).ok().filter(|s| !s.is_empty()) {
+        return Ok(Some(Secret::new(p)));
+    }
+    Ok(portcullis_ledger::pg::pgpass_password(url))
 }
 
 pub const ENV_TEAM_KEY: &str = "PORTCULLIS_TEAM_KEY";

@@ -19,6 +19,7 @@
 //! It sits above every other library crate and below only the binary; see
 //! `docs/EXTENDING.md` for the map.
 
+pub mod backport;
 pub mod config;
 pub mod credentials;
 pub mod digest;
@@ -179,6 +180,86 @@ pub fn dump_diff(before: &[String], after: &[String]) -> Vec<String> {
         .map(|r| format!("-{r}"))
         .chain(a.difference(&b).map(|r| format!("+{r}")))
         .collect()
+}
+
+/// The result of `ledger copy`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    /// Events copied.
+    pub events: u64,
+    /// Where to, as shown (a password as `***`).
+    pub to: String,
+    /// The copy's audit, on arrival.
+    pub audit: AuditReport,
+}
+
+/// Copy the workspace's ledger, chain and all (sequence numbers, times and hashes), into an
+/// empty ledger at `to`: a new SQLite file, or a PostgreSQL database (`postgresql://…`, an empty
+/// database or an empty ledger). A target that holds events is refused and left alone; a file
+/// this created is removed again when the copy fails. The copy is audited on arrival.
+pub fn copy_ledger(ws: &workspace::Workspace, to: &str) -> Result<CopyReport> {
+    use portcullis_ledger::LedgerTarget;
+    let target = LedgerTarget::parse(to);
+    let shown = target.shown();
+    let same = match (&target, &ws.ledger) {
+        (LedgerTarget::File(a), LedgerTarget::File(b)) => {
+            a == b
+                || std::fs::canonicalize(a)
+                    .is_ok_and(|a| std::fs::canonicalize(b).is_ok_and(|b| a == b))
+        }
+        (a, b) => a == b,
+    };
+    if same {
+        return Err(
+            Error::input(format!("{shown} is the workspace's own ledger"))
+                .hint("name another file or database to copy it to"),
+        );
+    }
+    let src = ws.open_ledger()?;
+    let mut created = None;
+    let mut dst = match &target {
+        LedgerTarget::File(p) if !p.exists() => {
+            let l = Ledger::create(p)?;
+            created = Some(p.clone());
+            l
+        }
+        LedgerTarget::File(p) => Ledger::open(p)?,
+        LedgerTarget::Postgres(url) => {
+            let password = credentials::postgres_password(ws.credentials_file().as_deref(), url)?;
+            let cache = ws
+                .config_path
+                .as_deref()
+                .and_then(std::path::Path::parent)
+                .unwrap_or_else(|| std::path::Path::new(""))
+                .join(workspace::CACHE_FILE);
+            Ledger::open_postgres(url, password.as_ref(), &cache)?
+        }
+    };
+    if dst.event_count()? > 0 {
+        return Err(
+            Error::input(format!("{shown} is not empty: it already holds events"))
+                .hint("copy into a new file or an empty database; the target was not changed"),
+        );
+    }
+    let copied = dst.copy_from(&src, &ws.policy).map_err(Error::from);
+    let events = match copied {
+        Ok(n) => n,
+        Err(e) => {
+            if let Some(p) = created {
+                drop(dst);
+                for ext in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
+                }
+            }
+            return Err(e);
+        }
+    };
+    let audit = audit(&dst, &ws.policy)?;
+    Ok(CopyReport {
+        events,
+        to: shown,
+        audit,
+    })
 }
 
 /// The result of `ledger rebuild`.

@@ -3,17 +3,26 @@
 //! Found from `--config` / `PORTCULLIS_CONFIG`, else by looking for `portcullis.toml` in the
 //! current directory and its parents. `--db` / `PORTCULLIS_DB` and `--policy` /
 //! `PORTCULLIS_POLICY` override what the config names.
+//!
+//! The ledger is an SQLite file, or a PostgreSQL database named by a URL
+//! (`ledger = "postgresql://user@host/db?sslmode=require"` in the config, or the URL in `--db` /
+//! `PORTCULLIS_DB`); its password comes from the credentials file, `PGPASSWORD` or `~/.pgpass`
+//! ([`crate::credentials::postgres_password`]). With PostgreSQL, the verifier's caches of local
+//! clones stay in a local file beside the config, [`CACHE_FILE`].
 
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 use portcullis_core::policy::{LoadedPolicy, Policy};
 use portcullis_core::Problem;
-use portcullis_ledger::Ledger;
+use portcullis_ledger::{Ledger, LedgerTarget};
 
 pub use crate::config::{Config, GithubConfig, JiraConfig};
 
 pub const CONFIG_FILE: &str = "portcullis.toml";
+
+/// The local file of the verifier's caches beside the config, for a PostgreSQL ledger.
+pub const CACHE_FILE: &str = ".portcullis-cache.db";
 
 /// Where to find things; what the CLI's global options say.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +40,10 @@ pub struct Workspace {
     pub policy: LoadedPolicy,
     /// The policy file; repository paths in it are relative to its directory.
     pub policy_path: PathBuf,
+    /// The ledger: an SQLite file or a PostgreSQL database.
+    pub ledger: LedgerTarget,
+    /// The ledger file; for a PostgreSQL ledger, the local cache file beside the config
+    /// ([`CACHE_FILE`]). Files the workspace writes (minutes, releases, logs) go in its directory.
     pub ledger_path: PathBuf,
 }
 
@@ -72,12 +85,19 @@ impl Workspace {
                     .hint("run `portcullis init` here, `cd` into a workspace, or pass --config (or --db with --policy)"))
             }
         };
-        let ledger_path = match (&loc.db, &config) {
-            (Some(p), _) => p.clone(),
-            (None, Some(c)) => base.join(&c.ledger),
+        let ledger = match (&loc.db, &config) {
+            (Some(p), _) => LedgerTarget::from_path(p),
+            (None, Some(c)) => match LedgerTarget::parse(&c.ledger) {
+                LedgerTarget::File(p) => LedgerTarget::File(base.join(p)),
+                pg => pg,
+            },
             (None, None) => return Err(Error::input("no ledger given").hint(
-                "pass --db FILE or set PORTCULLIS_DB, or use a workspace made by `portcullis init`",
+                "pass --db FILE (or a postgresql:// URL) or set PORTCULLIS_DB, or use a workspace made by `portcullis init`",
             )),
+        };
+        let ledger_path = match &ledger {
+            LedgerTarget::File(p) => p.clone(),
+            LedgerTarget::Postgres(_) => base.join(CACHE_FILE),
         };
         let policy = load_policy(&policy_path)?;
         Ok(Workspace {
@@ -85,6 +105,7 @@ impl Workspace {
             config,
             policy,
             policy_path,
+            ledger,
             ledger_path,
         })
     }
@@ -101,7 +122,18 @@ impl Workspace {
     }
 
     pub fn open_ledger(&self) -> Result<Ledger> {
-        Ok(Ledger::open(&self.ledger_path)?)
+        match &self.ledger {
+            LedgerTarget::File(p) => Ok(Ledger::open(p)?),
+            LedgerTarget::Postgres(url) => {
+                let password =
+                    crate::credentials::postgres_password(self.credentials_file().as_deref(), url)?;
+                Ok(Ledger::open_postgres(
+                    url,
+                    password.as_ref(),
+                    &self.ledger_path,
+                )?)
+            }
+        }
     }
 
     /// Who is acting: `--as`, else `PORTCULLIS_ACTOR`, else the config's `user`, else `$USER`.

@@ -74,7 +74,7 @@ fn main() -> anyhow::Result<()> {
     let decisions_took = t.elapsed();
     let events = ledger.event_count()?;
     let states: Vec<(String, i64)> = {
-        let mut stmt = ledger.conn().prepare(
+        let mut stmt = ledger.sqlite_conn().expect("an SQLite ledger").prepare(
             "SELECT state, COUNT(*) FROM line_states WHERE line = 'v23' GROUP BY state ORDER BY 1",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -634,7 +634,7 @@ fn load_parts(
     policy: &LoadedPolicy,
     m: &meeting::Meeting,
 ) -> anyhow::Result<Vec<(&'static str, f64, usize)>> {
-    let conn = ledger.conn();
+    let conn = ledger.sqlite_conn().expect("an SQLite ledger");
     let line = "v23";
     let since = data::since_start(
         meeting::previous_meeting(ledger, line, m.date)?.map(|x| x.date),

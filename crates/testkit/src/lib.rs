@@ -10,6 +10,8 @@
 //!   --publish` writes and `minutes --import` reads.
 //! - [`gitrepo`]: synthetic campaigns of large repositories for the benchmarks, packs, shallow
 //!   and damaged clones (building histories is the product's `portcullis_git::build`).
+//! - [`postgres`](mod@postgres): a throwaway PostgreSQL cluster (or the server
+//!   `PORTCULLIS_TEST_POSTGRES_URL` names), a fresh database per test.
 //! - [`pty`]: a pseudo-terminal driver for the triage screen's end-to-end tests.
 //! - [`bench`](mod@bench): what the benchmark examples share.
 
@@ -19,6 +21,7 @@ pub mod confluence_server;
 pub mod github_server;
 pub mod gitrepo;
 pub mod jira_server;
+pub mod postgres;
 pub mod pty;
 pub mod serve;
 

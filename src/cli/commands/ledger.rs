@@ -26,5 +26,21 @@ pub fn run(ws: &Workspace, cmd: LedgerCommand) -> Result<u8> {
             print(&s)?;
             Ok(0)
         }
+        LedgerCommand::Copy { to } => {
+            let r = ops::copy_ledger(ws, &to)?;
+            let mut s = format!("copied {} event(s) to {}\n", r.events, r.to);
+            if r.audit.problems.is_empty() {
+                s.push_str("audit of the copy: hash chain ok, derived state ok\n");
+                print(&s)?;
+                Ok(0)
+            } else {
+                s.push_str("audit of the copy: PROBLEMS\n");
+                for p in &r.audit.problems {
+                    s.push_str(&format!("  {p}\n"));
+                }
+                print(&s)?;
+                Ok(1)
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! committee, checks and reports).
 
 mod audit;
+mod backport;
 mod credentials;
 mod decide;
 mod demo;
@@ -61,6 +62,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         | Command::Audit { .. }
         | Command::Ledger { .. }
         | Command::Notify { .. }) => report(&ws()?, command),
+        command @ (Command::Backport(_) | Command::Backports { .. }) => {
+            backport::run(&ws()?, command)
+        }
         Command::Bot { once } => crate::bot::run(ws()?, crate::bot::BotOptions { once }),
     }
 }

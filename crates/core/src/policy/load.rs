@@ -141,6 +141,7 @@ impl Policy {
         check_steps(&policy, &names, &mut err);
         check_committee(&policy, &mut err);
         check_repositories(&policy, &names, &mut err);
+        check_backport(&policy, &mut err);
         if let Some(k) = &policy.verify.pull_request_key {
             if !k.contains("{n}") {
                 err(
@@ -306,6 +307,40 @@ fn check_repositories(
                 );
             }
         }
+    }
+}
+
+/// The validation of `[backport]`: a branch pattern that names the ticket and makes a branch
+/// name git accepts.
+fn check_backport(policy: &Policy, err: &mut impl FnMut(String, String)) {
+    let p = &policy.backport.branch_pattern;
+    if !p.contains("{key}") {
+        err(
+            "backport.branch_pattern".into(),
+            "must contain `{key}`".into(),
+        );
+    }
+    let bad = p.is_empty()
+        || p.starts_with(['-', '/'])
+        || p.ends_with(['/', '.'])
+        || p.ends_with(".lock")
+        || p.contains("..")
+        || p.contains("//")
+        || p.contains("@{")
+        || p.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c));
+    if bad {
+        err(
+            "backport.branch_pattern".into(),
+            format!("`{p}` does not make a valid branch name"),
+        );
+    }
+    let r = &policy.backport.push_remote;
+    if r.trim().is_empty() || r.starts_with('-') || r.contains(char::is_whitespace) {
+        err(
+            "backport.push_remote".into(),
+            format!("`{r}` is not a valid remote name"),
+        );
     }
 }
 

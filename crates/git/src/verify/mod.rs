@@ -43,6 +43,21 @@ pub fn verify(
     }
 }
 
+/// Where one ticket stands in each repository it touched, whatever the ledger says of it: the
+/// verification reports only the tickets approved, done or found on a release branch, and
+/// `backport` may be forced for another.
+pub fn ticket_landings(
+    policy: &LoadedPolicy,
+    line: &Line,
+    scans: &[RepoScan],
+    key: &str,
+) -> Vec<RepoLanding> {
+    let ledger = BTreeMap::new();
+    let v = Verifier::new(policy, line, scans, &ledger);
+    let mut drift = DriftLog::new(policy, line);
+    v.ticket(key, &mut drift).repos
+}
+
 /// What the verification of one line works from.
 struct Verifier<'a> {
     policy: &'a LoadedPolicy,

@@ -12,7 +12,9 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::model::{parse_time, seed_list, EditError, Entry, Issue, LabelEdit, Repo};
+use super::model::{
+    parse_time, seed_list, EditError, Entry, Issue, LabelEdit, NewPull, PullError, Repo,
+};
 use super::render::{self, Ctx};
 use super::{Fault, FaultBody, FaultRule, RateState, RequestRecord, Shared};
 
@@ -669,6 +671,10 @@ fn repo_route(call: &Call, who: usize, full: &str, rest: &[&str]) -> Result<Repl
                 Err(Reply::not_found(COMMENTS_DOCS))
             }
         }
+        ["pulls"] if get => list_pulls(call, full),
+        ["pulls"] if post => create_pull(call, who, full),
+        ["pulls", n, "merge"] if m == Method::PUT => merge_pull(call, who, full, number(n)?),
+        ["commits", r, "status"] if get => combined_status(call, full, r),
         ["pulls", n] if get => {
             let n = number(n)?;
             with_issue(call, full, n, PULLS_DOCS, |ctx, repo, issue| {
@@ -982,6 +988,140 @@ fn add_comment(call: &Call, who: usize, full: &str, n: u64) -> Result<Reply> {
             .unwrap_or_default()
             .to_string();
         Ok(Reply::json(201, &v).header("location", location))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pull requests: list, open, merge, and the combined check state of a ref
+
+/// A branch as `head` may name it: `branch` or `owner:branch`.
+fn branch_of(head: &str) -> &str {
+    head.split_once(':').map_or(head, |(_, b)| b)
+}
+
+fn list_pulls(call: &Call, full: &str) -> Result<Reply> {
+    let state = call.param("state").unwrap_or_else(|| "open".into());
+    let head = call.param("head");
+    let base = call.param("base");
+    let items = with_repo(call, full, |ctx, repo| {
+        Ok(repo
+            .issues
+            .values()
+            .filter(|i| state == "all" || i.state == state)
+            .filter(|i| {
+                i.pull.as_ref().is_some_and(|p| {
+                    head.as_deref().is_none_or(|h| branch_of(h) == p.head_ref)
+                        && base.as_deref().is_none_or(|b| b == p.base_ref)
+                })
+            })
+            .filter_map(|i| render::pull(ctx, repo, i))
+            .collect::<Vec<_>>())
+    })?;
+    Ok(page_reply(call, items))
+}
+
+fn validation(errors: Value) -> Reply {
+    Reply::json(
+        422,
+        &json!({"message": "Validation Failed", "errors": errors, "documentation_url": PULLS_DOCS, "status": "422"}),
+    )
+}
+
+fn create_pull(call: &Call, who: usize, full: &str) -> Result<Reply> {
+    let v = parse_json(call.body)?;
+    let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    for k in ["title", "head", "base"] {
+        if field(k).is_none_or(|x| x.trim().is_empty()) {
+            return Err(validation(
+                json!([{"resource": "PullRequest", "code": "missing_field", "field": k}]),
+            ));
+        }
+    }
+    let head = field("head").unwrap_or_default();
+    let now = call.shared.now();
+    let created = {
+        let mut store = call.shared.store();
+        let actor = store
+            .user(who)
+            .ok_or_else(|| Reply::error(401, "Bad credentials", DOCS))?;
+        store.create_pull(
+            full,
+            NewPull {
+                title: field("title").unwrap_or_default(),
+                body: field("body"),
+                head: branch_of(&head).to_string(),
+                base: field("base").unwrap_or_default(),
+                head_sha: None,
+                draft: v.get("draft").and_then(Value::as_bool).unwrap_or(false),
+                actor,
+            },
+            now,
+        )
+    };
+    let n = match created {
+        Ok(n) => n,
+        Err(PullError::Exists(_)) => {
+            return Err(validation(
+                json!([{"resource": "PullRequest", "code": "custom",
+                "message": format!("A pull request already exists for {head}.")}]),
+            ))
+        }
+        Err(_) => return Err(Reply::not_found(PULLS_DOCS)),
+    };
+    with_issue(call, full, n, PULLS_DOCS, |ctx, repo, issue| {
+        let v = render::pull(ctx, repo, issue).ok_or_else(|| Reply::not_found(PULLS_DOCS))?;
+        let location = v["url"].as_str().unwrap_or_default().to_string();
+        Ok(Reply::json(201, &v).header("location", location))
+    })
+}
+
+fn merge_pull(call: &Call, who: usize, full: &str, n: u64) -> Result<Reply> {
+    let now = call.shared.now();
+    let mut store = call.shared.store();
+    let actor = store
+        .user(who)
+        .ok_or_else(|| Reply::error(401, "Bad credentials", DOCS))?;
+    match store.merge_pull(full, n, actor, now) {
+        Ok(sha) => Ok(Reply::json(
+            200,
+            &json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
+        )),
+        Err(PullError::NotMergeable) => Err(Reply::error(
+            405,
+            "Pull Request is not mergeable",
+            "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request",
+        )),
+        Err(_) => Err(Reply::not_found(PULLS_DOCS)),
+    }
+}
+
+/// `GET …/commits/{ref}/status`: the check state set for the ref (a branch, or a pull
+/// request's head commit), `pending` when none was set.
+fn combined_status(call: &Call, full: &str, reference: &str) -> Result<Reply> {
+    with_repo(call, full, |_, repo| {
+        let by_head = repo
+            .issues
+            .values()
+            .filter_map(|i| i.pull.as_ref())
+            .find(|p| p.head_sha == reference)
+            .map(|p| p.head_ref.clone());
+        let state = repo
+            .checks
+            .get(reference)
+            .or_else(|| by_head.as_ref().and_then(|h| repo.checks.get(h)));
+        let statuses: Vec<Value> = state
+            .iter()
+            .map(|s| json!({"state": s, "context": "ci", "description": format!("CI: {s}")}))
+            .collect();
+        Ok(Reply::json(
+            200,
+            &json!({
+                "state": state.cloned().unwrap_or_else(|| "pending".into()),
+                "sha": reference,
+                "total_count": statuses.len(),
+                "statuses": statuses,
+            }),
+        ))
     })
 }
 

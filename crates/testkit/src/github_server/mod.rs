@@ -672,6 +672,19 @@ impl GithubServer {
         }
     }
 
+    /// Set the check state (`pending`, `success`, `failure`, `error`) that
+    /// `GET /repos/{repo}/commits/{reference}/status` reports for a branch or commit.
+    ///
+    /// # Panics
+    /// If there is no such repository.
+    pub fn set_check(&self, repo: &str, reference: &str, state: &str) {
+        let mut store = self.shared.store();
+        let r = store
+            .repo_mut(repo)
+            .unwrap_or_else(|| panic!("GithubServer::set_check: no repository {repo}"));
+        r.checks.insert(reference.to_string(), state.to_string());
+    }
+
     /// The current state of `repo`#`number` (repository name in any case).
     pub fn issue(&self, repo: &str, number: u64) -> Option<IssueView> {
         self.shared.view(repo, number)

@@ -149,6 +149,8 @@ pub(crate) struct Repo {
     pub created_at: DateTime<Utc>,
     pub labels: Vec<LabelDef>,
     pub issues: BTreeMap<u64, Issue>,
+    /// Check states (`pending`, `success`, `failure`, `error`) by branch name or commit.
+    pub checks: BTreeMap<String, String>,
 }
 
 impl Repo {
@@ -179,6 +181,30 @@ pub(crate) struct LabelEdit<'a> {
 pub(crate) enum EditError {
     NoIssue,
     NoLabel,
+}
+
+/// A pull request to open.
+#[derive(Debug, Clone)]
+pub(crate) struct NewPull {
+    pub title: String,
+    pub body: Option<String>,
+    pub head: String,
+    pub base: String,
+    /// The head commit, when the caller knows it (else derived from the branch name).
+    pub head_sha: Option<String>,
+    pub draft: bool,
+    pub actor: Arc<Person>,
+}
+
+/// Why a pull request could not be opened or merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PullError {
+    NoRepo,
+    NoPull,
+    /// An open pull request from the same head into the same base: its number.
+    Exists(u64),
+    /// Merged or closed already.
+    NotMergeable,
 }
 
 /// Everything the server knows.
@@ -357,6 +383,7 @@ impl Store {
                 created_at: now.min(fallback_time()),
                 labels: Vec::new(),
                 issues: BTreeMap::new(),
+                checks: BTreeMap::new(),
             },
         );
         Ok(key)
@@ -885,6 +912,96 @@ impl Store {
         issue.entries.push(entry.clone());
         issue.updated_at = issue.updated_at.max(now);
         Some(entry)
+    }
+
+    /// Open a pull request from branch `head` into `base` as `actor`; its number, or why not
+    /// (`Exists` with the open one's number when one from `head` into `base` is open).
+    pub fn create_pull(
+        &mut self,
+        repo: &str,
+        new: NewPull,
+        now: DateTime<Utc>,
+    ) -> Result<u64, PullError> {
+        let (issue_id, pull_id) = (self.next_id(), self.next_id());
+        let r = self.repo_mut(repo).ok_or(PullError::NoRepo)?;
+        if let Some(open) = r.issues.values().find(|i| {
+            i.state == "open"
+                && i.pull
+                    .as_ref()
+                    .is_some_and(|p| p.head_ref == new.head && p.base_ref == new.base)
+        }) {
+            return Err(PullError::Exists(open.number));
+        }
+        let number = r.issues.keys().max().copied().unwrap_or(0) + 1;
+        let full = r.full_name();
+        r.issues.insert(
+            number,
+            Issue {
+                id: issue_id,
+                number,
+                title: new.title,
+                body: new.body,
+                user: new.actor,
+                state: "open".into(),
+                state_reason: None,
+                locked: false,
+                labels: Vec::new(),
+                created_at: now,
+                updated_at: now,
+                closed_at: None,
+                entries: Vec::new(),
+                pull: Some(Pull {
+                    id: pull_id,
+                    head_sha: new
+                        .head_sha
+                        .unwrap_or_else(|| fake_sha(&format!("head:{full}:{}", new.head))),
+                    head_ref: new.head,
+                    base_sha: fake_sha(&format!("base:{full}:{}", new.base)),
+                    base_ref: new.base,
+                    merge_commit_sha: None,
+                    merged_at: None,
+                    merged_by: None,
+                    draft: new.draft,
+                    commits: Vec::new(),
+                }),
+            },
+        );
+        Ok(number)
+    }
+
+    /// Merge an open pull request as `actor`; the merge commit's sha.
+    pub fn merge_pull(
+        &mut self,
+        repo: &str,
+        number: u64,
+        actor: Arc<Person>,
+        now: DateTime<Utc>,
+    ) -> Result<String, PullError> {
+        let id = self.next_id();
+        let r = self.repo_mut(repo).ok_or(PullError::NoRepo)?;
+        let full = r.full_name();
+        let issue = r.issues.get_mut(&number).ok_or(PullError::NoPull)?;
+        let state = issue.state.clone();
+        let pull = issue.pull.as_mut().ok_or(PullError::NoPull)?;
+        if pull.merged_at.is_some() || state != "open" {
+            return Err(PullError::NotMergeable);
+        }
+        let sha = fake_sha(&format!("merge:{full}:{number}"));
+        pull.merged_at = Some(now);
+        pull.merged_by = Some(actor.clone());
+        pull.merge_commit_sha = Some(sha.clone());
+        issue.state = "closed".into();
+        issue.closed_at = Some(now);
+        issue.updated_at = now;
+        issue.entries.push(Entry {
+            id,
+            at: now,
+            actor,
+            kind: Kind::Merged {
+                sha: Some(sha.clone()),
+            },
+        });
+        Ok(sha)
     }
 
     /// Delete the comment `id` of a repository's issues; whether it was there.

@@ -1292,3 +1292,119 @@ async fn answers_of_an_unexpected_shape_keep_the_parse_error_as_the_cause() {
     // Nothing was lost: the next read works.
     assert!(client.issue(repo, 1).await.expect("read").is_some());
 }
+
+#[tokio::test]
+async fn pull_requests_are_opened_listed_checked_and_merged() {
+    let seeds = vec![seed_issue(
+        REPO,
+        1,
+        "A bug",
+        &[(t0(), "alice", "labeled", "bug")],
+        None,
+    )];
+    let server = GithubServer::start(
+        Config {
+            rate_limit: 10,
+            ..Config::default()
+        },
+        seeds,
+        0,
+    )
+    .expect("start");
+    let pulls = format!("{}/repos/{REPO}/pulls", server.url());
+    let open = |head: &str| {
+        client()
+            .post(&pulls)
+            .bearer_auth("test-token")
+            .json(&json!({"title": "DM-1: backport", "head": head, "base": "v23.0.x", "body": "Picks"}))
+            .send()
+    };
+    let resp = open("acme:tickets/DM-1-v23").await.expect("send");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let pr = json_of(resp).await;
+    assert_eq!(pr["number"], 2, "numbers continue after the issues");
+    assert_eq!(pr["head"]["ref"], "tickets/DM-1-v23");
+    assert_eq!(pr["base"]["ref"], "v23.0.x");
+    assert_eq!(pr["state"], "open");
+    assert_eq!(pr["merged"], false);
+    // The same head into the same base again: GitHub's 422.
+    let resp = open("tickets/DM-1-v23").await.expect("send");
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err = json_of(resp).await;
+    assert!(err["errors"][0]["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("A pull request already exists"));
+    let resp = client()
+        .post(&pulls)
+        .bearer_auth("test-token")
+        .json(&json!({"title": "no head", "base": "v23.0.x"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(resp).await["errors"][0]["field"], "head");
+
+    let listed = json_of(
+        get(
+            &server,
+            &format!("/repos/{REPO}/pulls?head=acme:tickets/DM-1-v23&base=v23.0.x"),
+        )
+        .send()
+        .await
+        .expect("send"),
+    )
+    .await;
+    assert!(listed.is_array(), "{listed}");
+    assert_eq!(numbers(&listed), vec![2]);
+
+    let status = |r: String| get(&server, &format!("/repos/{REPO}/commits/{r}/status")).send();
+    let head_sha = pr["head"]["sha"].as_str().expect("sha").to_string();
+    assert_eq!(
+        json_of(status(head_sha.clone()).await.expect("send")).await["state"],
+        "pending"
+    );
+    server.set_check(REPO, "tickets/DM-1-v23", "success");
+    assert_eq!(
+        json_of(status(head_sha).await.expect("send")).await["state"],
+        "success"
+    );
+
+    let merge = || {
+        client()
+            .put(format!("{pulls}/2/merge"))
+            .bearer_auth("test-token")
+            .send()
+    };
+    let resp = merge().await.expect("send");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(json_of(resp).await["merged"], true);
+    assert_eq!(
+        merge().await.expect("send").status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let pr = json_of(
+        get(&server, &format!("/repos/{REPO}/pulls/2"))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(pr["merged"], true);
+    assert_eq!(pr["state"], "closed");
+    assert!(pr["merge_commit_sha"].is_string());
+    let open_now = json_of(
+        get(&server, &format!("/repos/{REPO}/pulls"))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert!(numbers(&open_now).is_empty());
+    // These endpoints count against the rate limit like the others (10 calls so far).
+    let resp = get(&server, &format!("/repos/{REPO}/pulls"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}

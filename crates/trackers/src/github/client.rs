@@ -603,6 +603,60 @@ impl GithubClient {
     }
 }
 
+/// A pull request `open_pull` opened or found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedPull {
+    pub number: u64,
+    pub url: Option<String>,
+    /// It was open already (from the same head into the same base): nothing was created.
+    pub existed: bool,
+}
+
+impl GithubClient {
+    /// Open a pull request from branch `head` of `repo` into `base`, unless one is open
+    /// already from that head into that base (then that one, `existed`).
+    pub async fn open_pull(
+        &self,
+        repo: &RepoRef,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<OpenedPull> {
+        let what = format!(
+            "opening a pull request from {head} into {base} in {}",
+            repo.full_name()
+        );
+        let pulls = self.inner.crab.pulls(&repo.owner, &repo.name);
+        let open = self
+            .guard(
+                &what,
+                pulls
+                    .list()
+                    .state(octocrab::params::State::Open)
+                    .head(format!("{}:{head}", repo.owner))
+                    .base(base)
+                    .send(),
+            )
+            .await?;
+        if let Some(p) = open.items.into_iter().next() {
+            return Ok(OpenedPull {
+                number: p.number,
+                url: p.html_url.map(|u| u.to_string()),
+                existed: true,
+            });
+        }
+        let p = self
+            .guard(&what, pulls.create(title, head, base).body(body).send())
+            .await?;
+        Ok(OpenedPull {
+            number: p.number,
+            url: p.html_url.map(|u| u.to_string()),
+            existed: false,
+        })
+    }
+}
+
 /// Why an octocrab call failed: octocrab's error, or a rate limit asking to wait this many
 /// seconds, longer than [`GithubClientOptions::max_wait`].
 enum Failed {

@@ -1,0 +1,450 @@
+//! The PostgreSQL side of the ledger: the URL (and how it is shown without its password), the
+//! connection (rustls with the ring provider and the platform's roots), `.pgpass`, and what a
+//! PostgreSQL error means to the user.
+//!
+//! The password never appears in an error, a log line or the output: URLs are shown through
+//! [`shown_url`], which replaces any password with `***`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_core::secret::Secret;
+use portcullis_core::Problem;
+use postgres::config::{Host, SslMode};
+use postgres::error::SqlState;
+
+use crate::error::{Error, Result};
+
+/// The key of the advisory lock that makes the chain's writers take turns (any constant that
+/// no other application on the same database uses: "portcull" in ASCII).
+pub const CHAIN_LOCK: i64 = 0x706f_7274_6375_6c6c;
+
+/// Whether a ledger location names a PostgreSQL database rather than an SQLite file.
+pub fn is_postgres_url(s: &str) -> bool {
+    let lower = s.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgresql://") || lower.starts_with("postgres://")
+}
+
+/// The URL with any password (in its user part, or a `password=` parameter) replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, hosts) = authority.split_at(at);
+            match userinfo.find(':') {
+                Some(c) => format!("{}:***{hosts}", &userinfo[..c]),
+                None => authority.to_string(),
+            }
+        }
+        None => authority.to_string(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => {
+            let params: Vec<String> = tail[q + 1..]
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{}?{}", &tail[..q], params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+/// How to reach the server, parsed from a URL; `sslmode` is taken out and handled here, since
+/// the client itself knows only `disable`, `prefer` and `require`.
+pub(crate) struct Target {
+    pub(crate) config: postgres::Config,
+    pub(crate) shown: String,
+    pub(crate) tls: Tls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tls {
+    Disable,
+    Prefer,
+    Require,
+}
+
+fn bad_url(shown: &str) -> Error {
+    Error::input(format!("`{shown}` is not a PostgreSQL URL portcullis can use")).hint(
+        "write it as postgresql://USER@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require|verify-full] \
+         (a Unix socket directory as the host: %2Fpath%2Fto%2Fdir, or ?host=/path/to/dir)",
+    )
+}
+
+/// Parse a PostgreSQL URL. Errors show it with its password hidden.
+pub(crate) fn parse_url(url: &str) -> Result<Target> {
+    let shown = shown_url(url);
+    let mut tls = Tls::Prefer;
+    let kept = match url.find('?') {
+        Some(q) => {
+            let mut params = Vec::new();
+            for p in url[q + 1..].split('&').filter(|p| !p.is_empty()) {
+                match p.split_once('=') {
+                    Some(("sslmode", v)) => {
+                        tls = match v {
+                            "disable" => Tls::Disable,
+                            "allow" | "prefer" => Tls::Prefer,
+                            "require" | "verify-ca" | "verify-full" => Tls::Require,
+                            _ => {
+                                return Err(Error::input(format!(
+                                    "`{shown}`: unknown sslmode `{v}`"
+                                ))
+                                .hint("use sslmode=disable, prefer, require or verify-full"))
+                            }
+                        }
+                    }
+                    _ => params.push(p),
+                }
+            }
+            if params.is_empty() {
+                url[..q].to_string()
+            } else {
+                format!("{}?{}", &url[..q], params.join("&"))
+            }
+        }
+        None => url.to_string(),
+    };
+    let mut config: postgres::Config = kept.parse().map_err(|e: postgres::Error| {
+        Error::Problem(match bad_url(&shown) {
+            Error::Problem(p) => p.because(e),
+            _ => unreachable!("bad_url is a problem"),
+        })
+    })?;
+    if config.get_hosts().is_empty() {
+        return Err(bad_url(&shown));
+    }
+    config.ssl_mode(match tls {
+        Tls::Disable => SslMode::Disable,
+        Tls::Prefer => SslMode::Prefer,
+        Tls::Require => SslMode::Require,
+    });
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    config.application_name("portcullis");
+    Ok(Target { config, shown, tls })
+}
+
+/// Where the server is, for messages: `host:port` or the socket directory.
+fn server(config: &postgres::Config) -> String {
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => format!("{h}:{port}"),
+        Some(Host::Unix(p)) => format!("the socket {}/.s.PGSQL.{port}", p.display()),
+        None => "localhost".into(),
+    }
+}
+
+/// The user a connection logs in as (the URL's, else the login name the client sends).
+pub(crate) fn user_of(config: &postgres::Config) -> String {
+    config
+        .get_user()
+        .map(str::to_string)
+        .unwrap_or_else(|| std::env::var("USER").unwrap_or_default())
+}
+
+fn rustls_config() -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Problem(Problem::internal("cannot set up TLS").because(e)))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Run a blocking call of the synchronous client. The client drives its connection with a
+/// runtime of its own, which may not block a thread that drives async tasks: inside an async
+/// runtime (a sync or a push reads and writes the ledger from async code), the call runs on a
+/// scoped thread of its own; elsewhere, here.
+pub(crate) fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| {
+            s.spawn(f)
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    } else {
+        f()
+    }
+}
+
+/// Connect, with the password given (the URL's own wins, as with libpq).
+pub(crate) fn connect(target: &mut Target, password: Option<&Secret>) -> Result<postgres::Client> {
+    if target.config.get_password().is_none() {
+        if let Some(p) = password {
+            target.config.password(p.expose());
+        }
+    }
+    let only_sockets = target
+        .config
+        .get_hosts()
+        .iter()
+        .all(|h| matches!(h, Host::Unix(_)));
+    let config = &target.config;
+    let connected = if target.tls == Tls::Disable || only_sockets {
+        blocking(|| config.connect(postgres::NoTls))
+    } else {
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(rustls_config()?);
+        blocking(|| config.connect(tls))
+    };
+    connected.map_err(|e| connect_error(target, e))
+}
+
+fn connect_error(target: &Target, e: postgres::Error) -> Error {
+    let shown = &target.shown;
+    let user = user_of(&target.config);
+    let problem = if let Some(db) = e.as_db_error() {
+        match *db.code() {
+            SqlState::INVALID_PASSWORD | SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+                Problem::input(format!(
+                    "the PostgreSQL server refused the login of role `{user}` for the ledger {shown}"
+                ))
+                .hint("check the password: the credentials file's [postgres] password, PGPASSWORD or ~/.pgpass (nothing was written)")
+            }
+            SqlState::INVALID_CATALOG_NAME => Problem::input(format!(
+                "the database of the ledger {shown} does not exist"
+            ))
+            .hint("create it (createdb), or fix the database name in the URL (nothing was written)"),
+            _ => Problem::input(format!("cannot open the ledger {shown}"))
+                .hint("check the URL and the server's log (nothing was written)"),
+        }
+    } else if portcullis_core::error::chain(&e).contains("password missing") {
+        // The client's own check (its error kinds are private): the server asked for a password
+        // and none was given.
+        Problem::input(format!(
+            "the PostgreSQL server asks a password for role `{user}` (ledger {shown})"
+        ))
+        .hint("put it in the credentials file's [postgres] table (`password = \"…\"`), PGPASSWORD or ~/.pgpass")
+    } else {
+        Problem::input(format!(
+            "cannot connect to the ledger's PostgreSQL server at {} ({shown})",
+            server(&target.config)
+        ))
+        .hint("is the server running? check the host and port in the URL (nothing was written)")
+    };
+    Error::Problem(problem.because(e))
+}
+
+/// Who a connection is, for messages: its role and its URL as shown.
+#[derive(Debug, Clone)]
+pub(crate) struct Who {
+    pub(crate) user: String,
+    pub(crate) shown: String,
+}
+
+impl Who {
+    /// What a PostgreSQL error met by query `query` means.
+    pub(crate) fn error(&self, query: &'static str, e: postgres::Error) -> Error {
+        match e.code() {
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE) => Error::Problem(
+                Problem::input(format!(
+                    "the database role `{}` may not do this on the ledger {} (permission denied in `{query}`)",
+                    self.user, self.shown
+                ))
+                .because(e)
+                .hint("connect as the ledger's writer role for commands that record; a read-only role serves status, digests and dashboards (nothing was written)"),
+            ),
+            _ if e.is_closed() => Error::Problem(
+                Problem::input(format!(
+                    "the connection to the ledger {} was lost (in `{query}`)",
+                    self.shown
+                ))
+                .because(e)
+                .hint("check the server and the network, then run the command again (an unfinished transaction is not recorded)"),
+            ),
+            _ => Error::Postgres { query, source: e },
+        }
+    }
+}
+
+/// The open connection, with its prepared statements (by their SQL) and who it is.
+pub(crate) struct PgConn {
+    pub(crate) client: postgres::Client,
+    stmts: HashMap<&'static str, postgres::Statement>,
+    pub(crate) who: Who,
+}
+
+impl PgConn {
+    pub(crate) fn new(client: postgres::Client, who: Who) -> PgConn {
+        PgConn {
+            client,
+            stmts: HashMap::new(),
+            who,
+        }
+    }
+
+    /// Run `f` on this connection through [`blocking`].
+    pub(crate) fn call<T: Send>(&mut self, f: impl FnOnce(&mut PgConn) -> T + Send) -> T {
+        blocking(|| f(self))
+    }
+
+    /// The prepared statement of `sql` (prepared once per connection).
+    pub(crate) fn statement(
+        &mut self,
+        sql: &'static str,
+    ) -> std::result::Result<postgres::Statement, postgres::Error> {
+        if let Some(s) = self.stmts.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.stmts.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    pub(crate) fn error(&self, query: &'static str, e: postgres::Error) -> Error {
+        self.who.error(query, e)
+    }
+}
+
+/// The password `.pgpass` (the text of the file) gives for this connection, as libpq reads it:
+/// `host:port:database:user:password` lines, `*` matches anything, `\:` and `\\` escape.
+pub fn pgpass_lookup(text: &str, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    let port = port.to_string();
+    let wanted = [host, port.as_str(), db, user];
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::with_capacity(5);
+        let mut cur = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        cur.push(n);
+                    }
+                }
+                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut cur)),
+                _ => cur.push(c),
+            }
+        }
+        fields.push(cur);
+        if fields.len() != 5 {
+            continue;
+        }
+        if fields[..4]
+            .iter()
+            .zip(wanted)
+            .all(|(f, w)| f == "*" || f == w)
+        {
+            return Some(fields[4].clone());
+        }
+    }
+    None
+}
+
+/// The password `~/.pgpass` (or `PGPASSFILE`) holds for the ledger at `url`. A file readable by
+/// others than its owner is ignored, as libpq does.
+pub fn pgpass_password(url: &str) -> Option<Secret> {
+    let target = parse_url(url).ok()?;
+    let file = std::env::var_os("PGPASSFILE")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(file = %file.display(), "ignoring a password file readable by others (chmod 0600 it)");
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(&file).ok()?;
+    let c = &target.config;
+    let host = match c.get_hosts().first()? {
+        Host::Tcp(h) => h.clone(),
+        Host::Unix(_) => "localhost".to_string(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let user = user_of(c);
+    let db = c
+        .get_dbname()
+        .map(str::to_string)
+        .unwrap_or_else(|| user.clone());
+    pgpass_lookup(&text, &host, port, &db, &user).map(Secret::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            shown_url("postgresql://bot:s3cret@db.example.org:5433/ledger?sslmode=require"),
+            "postgresql://bot:***@db.example.org:5433/ledger?sslmode=require"
+        );
+        assert_eq!(
+            shown_url("postgres://bot@h/db?password=s3cret&sslmode=disable"),
+            "postgres://bot@h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(shown_url("postgresql://h/db"), "postgresql://h/db");
+        assert_eq!(shown_url("postgresql://u:p%40ss@h"), "postgresql://u:***@h");
+    }
+
+    #[test]
+    fn tls_uses_the_ring_provider_and_builds_without_a_process_default() {
+        // No process-wide provider is installed: the config names ring itself.
+        let config = rustls_config().unwrap();
+        assert!(config.crypto_provider().cipher_suites.len() > 1);
+    }
+
+    #[test]
+    fn pgpass_matches_fields_wildcards_and_escapes() {
+        let text = "# comment\n\
+                    other:5432:*:*:nope\n\
+                    db.example.org:5432:ledger:bot:pa\\:ss\\\\word\n\
+                    *:*:*:reader:readpw\n";
+        assert_eq!(
+            pgpass_lookup(text, "db.example.org", 5432, "ledger", "bot").as_deref(),
+            Some("pa:ss\\word")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "x", 1, "y", "reader").as_deref(),
+            Some("readpw")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "db.example.org", 5433, "ledger", "bot"),
+            None
+        );
+    }
+
+    #[test]
+    fn sslmode_is_read_here_and_bad_urls_are_input_errors() {
+        let t = parse_url("postgresql://u:pw@h/db?sslmode=verify-full&connect_timeout=3").unwrap();
+        assert_eq!(t.tls, Tls::Require);
+        assert_eq!(t.config.get_dbname(), Some("db"));
+        let t = parse_url("postgresql://u@%2Ftmp%2Fdir/db").unwrap();
+        assert!(matches!(&t.config.get_hosts()[0], Host::Unix(p) if p == Path::new("/tmp/dir")));
+        for bad in [
+            "postgresql://u:hunter2@h/db?sslmode=maybe",
+            "postgresql://u:hunter2@h:port/db",
+            "postgresql://u:hunter2@h/db?nosuchoption=1",
+        ] {
+            let e = match parse_url(bad) {
+                Err(e) => e,
+                Ok(_) => panic!("{bad} parsed"),
+            };
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            let all = portcullis_core::error::chain(&e);
+            assert!(!all.contains("hunter2"), "{all}");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `backports`: the approved tickets of a line that have not landed everywhere, and where
+//! their backport stands in each repository that still misses commits.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::resume::last_events;
+use super::{plan_from, scan, PlanStatus};
+use crate::workspace::Workspace;
+use crate::Result;
+use portcullis_core::event::kind;
+use portcullis_core::landing::TicketLandingStatus;
+use portcullis_core::workflow::State;
+use portcullis_git::pick;
+
+/// Where a ticket's backport stands in one repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepoState {
+    /// Nothing picked yet.
+    NotStarted,
+    /// The ticket branch exists (picked by portcullis or by hand).
+    Branch,
+    /// The ticket branch exists and `backport --pr` opened its pull request.
+    PullRequest,
+    /// The last attempt conflicted.
+    Conflict,
+    /// The release branch is missing, or the clone could not be read.
+    Blocked,
+}
+
+impl RepoState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepoState::NotStarted => "not started",
+            RepoState::Branch => "branch",
+            RepoState::PullRequest => "pull request",
+            RepoState::Conflict => "conflict",
+            RepoState::Blocked => "blocked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoBackport {
+    pub repo: String,
+    pub state: RepoState,
+    /// Main-side commits still to pick.
+    pub missing: usize,
+    pub branch: String,
+    /// The conflict's worktree, when one waits.
+    pub worktree: Option<String>,
+    /// The pull request `backport --pr` opened (`owner/name#n`).
+    pub pull_request: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketBackports {
+    pub key: String,
+    pub summary: String,
+    pub repos: Vec<RepoBackport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Backports {
+    pub line: String,
+    pub release_branch: String,
+    pub tickets: Vec<TicketBackports>,
+}
+
+/// The approved tickets of `line` not landed everywhere, with their state per repository.
+pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result<Backports> {
+    let line = ws.policy.resolve_line(line)?;
+    let ledger = ws.open_ledger()?;
+    let v = scan(ws, &ledger, line, repos)?;
+    let last = last_events(&ledger, &line.name)?;
+    let mut prs: BTreeMap<(String, String), String> = BTreeMap::new();
+    for e in ledger.events_of_kinds(&[kind::BACKPORT_PR_OPENED])? {
+        if e.line.as_deref() != Some(line.name.as_str()) {
+            continue;
+        }
+        let p = &e.payload;
+        if let (Some(key), Some(repo), Some(gh), Some(n)) = (
+            e.ticket.clone(),
+            p["repo"].as_str(),
+            p["github_repo"].as_str(),
+            p["number"].as_u64(),
+        ) {
+            prs.insert((key, repo.to_string()), format!("{gh}#{n}"));
+        }
+    }
+    let mut tickets = Vec::new();
+    for t in &v.tickets {
+        if t.state.as_deref() != Some(State::Approved.as_str())
+            || t.status == TicketLandingStatus::Landed
+        {
+            continue;
+        }
+        let plan = plan_from(ws, &v, line, &t.key, State::Approved, t.summary.clone());
+        let last = last.get(&t.key).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for r in &plan.repos {
+            let state = match r.status {
+                PlanStatus::Landed | PlanStatus::NotRequired => continue,
+                PlanStatus::BranchMissing | PlanStatus::Unverifiable => RepoState::Blocked,
+                PlanStatus::ToPick => {
+                    let exists = r.release_tip.as_deref().is_some_and(|tip| {
+                        git2::Oid::from_str(tip)
+                            .ok()
+                            .and_then(|tip| pick::branch_commits(&r.path, &plan.branch, tip).ok())
+                            .flatten()
+                            .is_some()
+                    });
+                    let pr = prs.contains_key(&(t.key.clone(), r.repo.clone()));
+                    match last.get(&r.repo) {
+                        _ if exists && pr => RepoState::PullRequest,
+                        _ if exists => RepoState::Branch,
+                        Some((k, _)) if k == kind::BACKPORT_CONFLICT => RepoState::Conflict,
+                        _ => RepoState::NotStarted,
+                    }
+                }
+            };
+            let worktree = match last.get(&r.repo) {
+                Some((k, p)) if k == kind::BACKPORT_CONFLICT => p
+                    .get("worktree")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string),
+                _ => None,
+            };
+            out.push(RepoBackport {
+                repo: r.repo.clone(),
+                state,
+                missing: r.picks.len(),
+                branch: plan.branch.clone(),
+                worktree,
+                pull_request: prs.get(&(t.key.clone(), r.repo.clone())).cloned(),
+            });
+        }
+        tickets.push(TicketBackports {
+            key: t.key.clone(),
+            summary: t.summary.clone(),
+            repos: out,
+        });
+    }
+    tickets.sort_by(|a, b| portcullis_core::event::key_order(&a.key, &b.key));
+    Ok(Backports {
+        line: line.name.clone(),
+        release_branch: line.branch.clone(),
+        tickets,
+    })
+}

@@ -1,0 +1,201 @@
+//! `backport --pr`: a pull request from each pushed ticket branch into the release branch,
+//! through the GitHub API (octocrab, `[github]` in portcullis.toml and its token), titled and
+//! described by the policy's templates. One that is open already from the same branch is
+//! reported, never duplicated.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::run::{event, BackportRequest};
+use super::{Plan, RepoPlan};
+use crate::credentials::github_credentials;
+use crate::workspace::Workspace;
+use crate::{Error, Result};
+use portcullis_core::event::{derive_ticket, kind, NewEvent};
+use portcullis_core::policy::Backport;
+use portcullis_ledger::Ledger;
+use portcullis_trackers::github::client::{GithubClient, GithubClientOptions, RepoRef};
+
+/// What `--pr` did in one repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrOutcome {
+    pub repo: String,
+    pub github_repo: String,
+    pub number: Option<u64>,
+    pub url: Option<String>,
+    /// It was open already: nothing created.
+    pub existed: bool,
+    /// Why it could not be opened.
+    pub error: Option<String>,
+}
+
+/// The GitHub side of `--pr`, set up (and the token checked) before anything is picked.
+pub(super) struct PullRequests {
+    rt: tokio::runtime::Runtime,
+    client: GithubClient,
+    repos: Vec<RepoRef>,
+}
+
+impl PullRequests {
+    /// `[github]` and its token, checked; every repository the plan picks in must be listed.
+    pub(super) fn connect(ws: &Workspace, plan: &Plan) -> Result<PullRequests> {
+        let cfg = ws
+            .config
+            .as_ref()
+            .and_then(|c| c.github.clone())
+            .ok_or_else(|| {
+                Error::input("--pr needs GitHub: no [github] table in portcullis.toml").hint(
+                    "add [github] with `url` and `repos = [\"owner/name\", …]` naming the repositories",
+                )
+            })?;
+        let repos = cfg
+            .repos
+            .iter()
+            .map(|r| RepoRef::parse(r))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for r in plan.repos.iter().filter(|r| !r.picks.is_empty()) {
+            if !repos.iter().any(|g| g.name.eq_ignore_ascii_case(&r.repo)) {
+                return Err(Error::input(format!(
+                    "--pr: repository `{}` is not in github.repos",
+                    r.repo
+                ))
+                .hint("list it as \"owner/name\" in the [github] table of portcullis.toml"));
+            }
+        }
+        let creds = github_credentials(ws.credentials_file().as_deref())?;
+        if creds.is_none() {
+            return Err(Error::input("--pr needs a GitHub token").hint(
+                "set PORTCULLIS_GITHUB_TOKEN, or `token` in the [github] table of the credentials file",
+            ));
+        }
+        let opts = GithubClientOptions {
+            timeout: std::time::Duration::from_secs(cfg.timeout_seconds),
+            max_retries: cfg.max_retries,
+            ..GithubClientOptions::default()
+        };
+        let rt = crate::tracker::runtime()?;
+        let (client, _) =
+            rt.block_on(GithubClient::connect(&cfg.url, repos.clone(), creds, opts))?;
+        Ok(PullRequests { rt, client, repos })
+    }
+
+    /// Open (or find) the pull request of one repository's ticket branch, with the event of
+    /// one that was opened.
+    pub(super) fn open(
+        &self,
+        ledger: &Ledger,
+        ws: &Workspace,
+        plan: &Plan,
+        r: &RepoPlan,
+        req: &BackportRequest,
+    ) -> Result<(PrOutcome, Option<NewEvent>)> {
+        let Some(gh) = self
+            .repos
+            .iter()
+            .find(|g| g.name.eq_ignore_ascii_case(&r.repo))
+        else {
+            return Err(Error::internal(format!(
+                "{} is not in github.repos",
+                r.repo
+            )));
+        };
+        let (title, body) = texts(ledger, ws, plan, r)?;
+        let opened = self.rt.block_on(self.client.open_pull(
+            gh,
+            &plan.branch,
+            &plan.release_branch,
+            &title,
+            &body,
+        ));
+        let mut out = PrOutcome {
+            repo: r.repo.clone(),
+            github_repo: gh.full_name(),
+            number: None,
+            url: None,
+            existed: false,
+            error: None,
+        };
+        let p = match opened {
+            Ok(p) => p,
+            Err(e) => {
+                // Reported per repository; the chain of causes is kept in the log.
+                tracing::warn!(repo = %r.repo, error = ?e, "opening the pull request failed");
+                out.error = Some(portcullis_core::error::chain(&e));
+                return Ok((out, None));
+            }
+        };
+        out.number = Some(p.number);
+        out.url = p.url.clone();
+        out.existed = p.existed;
+        let ev = (!p.existed).then(|| {
+            let mut e = event(
+                plan,
+                req,
+                kind::BACKPORT_PR_OPENED,
+                json!({
+                    "repo": r.repo,
+                    "github_repo": gh.full_name(),
+                    "number": p.number,
+                    "url": p.url,
+                    "branch": plan.branch,
+                    "base": plan.release_branch,
+                }),
+            );
+            e.dedup_key = Some(format!(
+                "backport.pr:{}:{}:{}:{}",
+                plan.key, plan.line, r.repo, p.number
+            ));
+            e
+        });
+        Ok((out, ev))
+    }
+}
+
+/// The pull request's title and body from the policy's templates.
+fn texts(ledger: &Ledger, ws: &Workspace, plan: &Plan, r: &RepoPlan) -> Result<(String, String)> {
+    let events = ledger.events_for_ticket(&plan.key)?;
+    let derived = derive_ticket(&ws.policy, &plan.key, &events);
+    let approval = match derived.lines.get(&plan.line) {
+        Some(st) if plan.approved() => {
+            let mut a = format!(
+                "Approved by {}",
+                st.approved_by.as_deref().unwrap_or("the committee")
+            );
+            if let Some(at) = st.approved_at {
+                a.push_str(&format!(" on {}", at.date_naive()));
+            }
+            if let Some(d) = st.last_meeting {
+                a.push_str(&format!(" in the meeting of {d}"));
+            }
+            if let Some(n) = &st.last_note {
+                a.push_str(&format!(": {n}"));
+            }
+            a
+        }
+        _ => format!(
+            "Not approved ({}): backported as a policy exception",
+            plan.state.describe()
+        ),
+    };
+    let commits: Vec<String> = r
+        .picks
+        .iter()
+        .map(|p| format!("- {} {}", &p.sha[..10.min(p.sha.len())], p.subject))
+        .collect();
+    let commits = commits.join("\n");
+    let b = &ws.policy.policy.backport;
+    let values = [
+        ("key", plan.key.as_str()),
+        ("summary", plan.summary.as_str()),
+        ("line", plan.line.as_str()),
+        ("branch", plan.branch.as_str()),
+        ("release_branch", plan.release_branch.as_str()),
+        ("repo", r.repo.as_str()),
+        ("commits", commits.as_str()),
+        ("approval", approval.as_str()),
+    ];
+    Ok((
+        Backport::fill(&b.pr_title, &values),
+        Backport::fill(&b.pr_body, &values),
+    ))
+}

@@ -1,0 +1,266 @@
+//! Reading a line's repositories for `verify` (and `backport`'s plan): the scans on worker
+//! threads through the fact cache kept in the ledger, tickets linked by merged pull requests,
+//! and the verdict before anything is settled or recorded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::{ScanProgress, ScanStats, VerifyOptions};
+use crate::workspace::Workspace;
+use crate::{Error, Result};
+use portcullis_core::event::kind;
+use portcullis_core::policy::Line;
+use portcullis_git::cache::{CacheWrites, FactCache, FactStore, StoredFacts};
+use portcullis_git::scan::{self, resolve_repo_path, RepoScan, ScanTarget};
+use portcullis_git::verify::{self, LedgerTicket, Verification};
+use portcullis_ledger::git_cache::{CacheReader, CommitRow, ScanRow};
+use portcullis_ledger::Ledger;
+
+/// The repositories of `line` to read: all, or `opts.repos` (each must be one of them).
+pub(super) fn chosen_repos<'p>(
+    ws: &'p Workspace,
+    line: &Line,
+    opts: &VerifyOptions,
+) -> Result<Vec<&'p portcullis_core::policy::Repository>> {
+    let all = ws.policy.repositories_for(&line.name);
+    if all.is_empty() {
+        return Err(Error::input(format!(
+            "the policy lists no repositories for line {}",
+            line.name
+        ))
+        .hint("add [[repositories]] tables (name, path, main_branch) to the policy"));
+    }
+    for r in &opts.repos {
+        if !all.iter().any(|x| &x.name == r) {
+            let names: Vec<&str> = all.iter().map(|x| x.name.as_str()).collect();
+            return Err(
+                Error::input(format!("unknown repository `{r}` for line {}", line.name))
+                    .hint(format!("the policy lists: {}", names.join(", "))),
+            );
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|r| opts.repos.is_empty() || opts.repos.contains(&r.name))
+        .collect())
+}
+
+/// Scan the repositories of `line` (all, or `opts.repos`) through the caches and judge every
+/// ticket against the ledger: the verification as `verify` reports it before it settles drift
+/// and records anything, with the cache rows the scans computed. `backport` plans from it.
+pub fn scan_line(
+    ws: &Workspace,
+    ledger: &Ledger,
+    line: &Line,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> Result<(Verification, Vec<CacheWrites>, ScanStats)> {
+    let started = Instant::now();
+    let policy = &ws.policy;
+    let chosen = chosen_repos(ws, line, opts)?;
+    let policy_dir = ws
+        .policy_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let targets: Vec<ScanTarget<'_>> = chosen
+        .iter()
+        .map(|r| ScanTarget {
+            repo: r.name.clone(),
+            path: resolve_repo_path(&policy_dir, &r.path),
+            shown_path: r.path.clone(),
+            main_branch: r.main_branch.clone(),
+            line,
+            policy,
+        })
+        .collect();
+
+    portcullis_git::scan::tune_libgit2_for_scans();
+    let (mut scans, writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
+    link_commits(ledger, &mut scans)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "scanned");
+    let tickets = ledger_tickets(ledger, &line.name)?;
+    let mut verification = verify::verify(policy, line, scans, &tickets);
+    if !opts.repos.is_empty() {
+        // A subset cannot tell that a ticket has no commit anywhere.
+        verification.drift.retain(|d| d.repo.is_some());
+    }
+    Ok((verification, writes, stats))
+}
+
+/// Tickets from merged pull requests (GitHub): a commit the scan could not tie to a ticket by
+/// its branch name or message gets the ticket of the pull request that merged it.
+fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
+    let mut links: HashMap<(String, String), String> = HashMap::new();
+    for e in ledger.events_of_kinds(&[kind::COMMIT_LINKED])? {
+        let (Some(ticket), Some(repo)) = (e.ticket.clone(), e.payload["repo"].as_str()) else {
+            continue;
+        };
+        let repo = repo.rsplit('/').next().unwrap_or(repo).to_string();
+        let shas = e.payload["sha"].as_str().into_iter().chain(
+            e.payload["commits"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+        for sha in shas {
+            links.insert((repo.clone(), sha.to_string()), ticket.clone());
+        }
+    }
+    if links.is_empty() {
+        return Ok(());
+    }
+    for scan in scans {
+        for c in &mut scan.main_commits {
+            if c.ticket.is_none() {
+                if let Some(t) = links.get(&(scan.repo.clone(), c.sha.clone())) {
+                    c.ticket = Some(t.clone());
+                    c.via = Some("pull request".into());
+                }
+            }
+        }
+        for c in &mut scan.release_commits {
+            if c.ticket.is_none() {
+                if let Some(t) = links.get(&(scan.repo.clone(), c.sha.clone())) {
+                    c.ticket = Some(t.clone());
+                    c.via = Some("pull request".into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One repository's scan with what it computed: (index, scan, cache writes, facts read, facts computed).
+type Scanned = (usize, RepoScan, CacheWrites, u64, u64);
+
+/// Scan the targets on worker threads, each with its own read-only view of the cache.
+fn scan_all(
+    targets: &[ScanTarget<'_>],
+    ledger_path: &Path,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> (Vec<RepoScan>, Vec<CacheWrites>, ScanStats) {
+    let jobs = if opts.jobs > 0 {
+        opts.jobs
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+    .clamp(1, targets.len().max(1));
+    progress.start(targets.len());
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Scanned>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                let mut cache =
+                    FactCache::new(Box::new(LedgerFacts(CacheReader::open(ledger_path))));
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(t) = targets.get(i) else { break };
+                    let fetch_problem = if opts.fetch && t.path.exists() {
+                        portcullis_git::fetch::fetch(&t.path).err()
+                    } else {
+                        None
+                    };
+                    let (hits, computed) = (cache.hits, cache.computed);
+                    let mut result = scan::scan(t, &mut cache);
+                    if let Some(p) = fetch_problem {
+                        result
+                            .problems
+                            .push(format!("{}: {p}; verified what the clone has", t.repo));
+                    }
+                    let writes = cache.take_writes();
+                    progress.scanned(&t.repo);
+                    results.lock().expect("scan results").push((
+                        i,
+                        result,
+                        writes,
+                        cache.hits - hits,
+                        cache.computed - computed,
+                    ));
+                }
+            });
+        }
+    });
+    progress.finish();
+    let mut results = results.into_inner().expect("scan results");
+    results.sort_by_key(|r| r.0);
+    let mut stats = ScanStats::default();
+    let mut scans = Vec::new();
+    let mut writes = Vec::new();
+    for (_, scan, w, hits, computed) in results {
+        stats.facts_cached += hits;
+        stats.facts_computed += computed;
+        scans.push(scan);
+        writes.push(w);
+    }
+    (scans, writes, stats)
+}
+
+/// The ledger's tickets on a line, with their summaries.
+fn ledger_tickets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, LedgerTicket>> {
+    Ok(ledger
+        .line_tickets(line, &[])?
+        .into_iter()
+        .map(|t| {
+            (
+                t.ticket,
+                LedgerTicket {
+                    state: t.state,
+                    summary: t.summary,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The ledger file as the scanners' fact store.
+pub struct LedgerFacts(pub CacheReader);
+
+impl FactStore for LedgerFacts {
+    fn is_cold(&self) -> bool {
+        self.0.is_cold()
+    }
+    fn commit(&self, sha: &str) -> Option<StoredFacts> {
+        self.0.commit(sha).map(|r| StoredFacts {
+            paths: r.paths,
+            patch_id: r.patch_id,
+            lines: r.lines,
+        })
+    }
+    fn scan(&self, repo: &str, line: &str, key: &str) -> Option<String> {
+        self.0.scan(repo, line, key)
+    }
+}
+
+/// What a scanner computed, as the ledger's cache rows.
+pub(super) fn cache_rows(w: &CacheWrites) -> (Vec<CommitRow>, Vec<ScanRow>) {
+    let commits = w
+        .facts
+        .iter()
+        .map(|(oid, f)| CommitRow {
+            sha: oid.to_string(),
+            paths: f.paths.clone(),
+            patch_id: f.patch_id.clone(),
+            lines: f.lines.clone(),
+        })
+        .collect();
+    let scans = w
+        .memos
+        .iter()
+        .map(|m| ScanRow {
+            repo: m.repo.clone(),
+            line: m.line.clone(),
+            key: m.key.clone(),
+            scan: m.scan.clone(),
+        })
+        .collect();
+    (commits, scans)
+}
