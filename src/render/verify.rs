@@ -1,5 +1,5 @@
 use crate::render::{clean, truncate, Table};
-use portcullis_core::landing::{RepoLandingStatus, Settlement, TicketLandingStatus};
+use portcullis_core::landing::{RepoLandingStatus, Settlement};
 use portcullis_git::scan::ScanStatus;
 use portcullis_git::verify::{RepoLanding, Verification};
 use portcullis_ops::verify::VerifyOutcome;
@@ -247,9 +247,7 @@ pub fn summary(out: &VerifyOutcome) -> String {
     let v = &out.verification;
     let mut s = format!("{}\n\n{}", headline(v), repo_table(v).render());
     let mut pending = v.clone();
-    pending
-        .tickets
-        .retain(|t| t.status != TicketLandingStatus::Landed);
+    pending.tickets.retain(|t| !t.status.has_landed());
     if !pending.tickets.is_empty() {
         s.push_str(&format!(
             "\nNOT LANDED EVERYWHERE ({})\n",
@@ -308,11 +306,7 @@ pub fn markdown(out: &VerifyOutcome, commits: bool) -> String {
         }
     }
     s.push_str(&format!("\n### Tickets\n\n{}", ticket_table(v).render_md()));
-    let pending = v
-        .tickets
-        .iter()
-        .filter(|t| t.status != TicketLandingStatus::Landed)
-        .count();
+    let pending = v.tickets.iter().filter(|t| !t.status.has_landed()).count();
     s.push_str(&format!("\n{pending} ticket(s) not landed everywhere.\n"));
     s.push_str(&format!(
         "\n### Drift\n\n{}",

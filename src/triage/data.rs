@@ -497,9 +497,7 @@ pub fn git_facts(
     let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
     let mut picks: BTreeMap<String, Pick> = BTreeMap::new();
     for t in &verified.verification.tickets {
-        if wanted.contains(t.key.as_str())
-            && t.status == portcullis_core::landing::TicketLandingStatus::Landed
-        {
+        if wanted.contains(t.key.as_str()) && t.status.has_landed() {
             picks.insert(t.key.clone(), Pick::Landed);
         }
     }

@@ -25,3 +25,4 @@ mod team;
 mod travel;
 mod triage;
 mod verify;
+mod verify_conventions;

@@ -1097,6 +1097,7 @@ fn line() -> impl Strategy<Value = Line> {
         tag_pattern,
         rc_tag_pattern,
         mark_done_on_release: false,
+        ignore_paths: Vec::new(),
     })
 }
 

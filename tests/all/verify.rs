@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::harness::{ExportBuilder, Run, TestEnv};
 
-const CORE: &str = FILES[0];
-const IO: &str = FILES[1];
+pub(crate) const CORE: &str = FILES[0];
+pub(crate) const IO: &str = FILES[1];
 
 /// A workspace with the v23 policy whose repositories are `repos` under `repos/`.
 pub fn workspace(repos: &[&str], extra_repo_toml: &str) -> TestEnv {
@@ -60,7 +60,7 @@ pub fn tickets(env: &TestEnv, list: &[(&str, &str)]) {
     env.run(&["sync", "--from-file", f.to_str().unwrap()]).ok();
 }
 
-fn verify(env: &TestEnv, extra: &[&str]) -> (Run, Value) {
+pub(crate) fn verify(env: &TestEnv, extra: &[&str]) -> (Run, Value) {
     let mut args = vec!["verify", "--format", "json"];
     args.extend_from_slice(extra);
     let run = env.run(&args);
@@ -75,7 +75,7 @@ fn verify(env: &TestEnv, extra: &[&str]) -> (Run, Value) {
     (run, v)
 }
 
-fn ticket<'a>(v: &'a Value, key: &str) -> &'a Value {
+pub(crate) fn ticket<'a>(v: &'a Value, key: &str) -> &'a Value {
     v["tickets"]
         .as_array()
         .unwrap()
@@ -84,7 +84,7 @@ fn ticket<'a>(v: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{key} not in {}", v["tickets"]))
 }
 
-fn landing<'a>(v: &'a Value, key: &str, repo: &str) -> &'a Value {
+pub(crate) fn landing<'a>(v: &'a Value, key: &str, repo: &str) -> &'a Value {
     ticket(v, key)["repos"]
         .as_array()
         .unwrap()
@@ -93,7 +93,7 @@ fn landing<'a>(v: &'a Value, key: &str, repo: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{key} has no landing in {repo}: {}", ticket(v, key)))
 }
 
-fn release_commit<'a>(v: &'a Value, repo: &str, sha: git2::Oid) -> &'a Value {
+pub(crate) fn release_commit<'a>(v: &'a Value, repo: &str, sha: git2::Oid) -> &'a Value {
     let r = v["repositories"]
         .as_array()
         .unwrap()
@@ -108,7 +108,7 @@ fn release_commit<'a>(v: &'a Value, repo: &str, sha: git2::Oid) -> &'a Value {
         .unwrap_or_else(|| panic!("{sha} not among the release commits of {repo}"))
 }
 
-fn drift_kinds(v: &Value) -> Vec<(String, String, String)> {
+pub(crate) fn drift_kinds(v: &Value) -> Vec<(String, String, String)> {
     v["drift"]
         .as_array()
         .unwrap()
@@ -123,7 +123,7 @@ fn drift_kinds(v: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn has_drift(v: &Value, kind: &str, repo: &str, ticket: &str) -> bool {
+pub(crate) fn has_drift(v: &Value, kind: &str, repo: &str, ticket: &str) -> bool {
     drift_kinds(v)
         .iter()
         .any(|(k, r, t)| k == kind && r == repo && t == ticket)
@@ -314,7 +314,13 @@ fn release_only_pin_is_reported_and_needs_approval() {
     let c = release_commit(&v, "pkg", pin.unwrap());
     assert!(c["match"].is_null());
     assert_eq!(landing(&v, "DM-105", "pkg")["status"], "release_only");
-    assert_eq!(ticket(&v, "DM-105")["status"], "landed");
+    // Issue 20: a ticket with no main-side change is on the branch, but only as release-only
+    // commits (it used to read `landed`).
+    assert_eq!(ticket(&v, "DM-105")["status"], "release_only");
+    assert_eq!(
+        v["summary"]["landed"], 2,
+        "release-only counts as on the branch"
+    );
     // DM-106 is on the branch but not in the ledger: blocking drift.
     assert!(
         has_drift(&v, "landed_not_approved", "pkg", "DM-106"),

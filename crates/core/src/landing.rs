@@ -132,6 +132,9 @@ pub enum TicketLandingStatus {
     Pending,
     /// No commit of the ticket was found on `main` or the release branch of any repository.
     NotFound,
+    /// On the release branch only through release-only commits (pins, notes, backports whose
+    /// main-side change was not found): no main-side change of it landed, or none exists.
+    ReleaseOnly,
 }
 
 impl TicketLandingStatus {
@@ -143,7 +146,16 @@ impl TicketLandingStatus {
             TicketLandingStatus::Reverted => "reverted",
             TicketLandingStatus::Pending => "pending",
             TicketLandingStatus::NotFound => "not_found",
+            TicketLandingStatus::ReleaseOnly => "release_only",
         }
+    }
+
+    /// Whether the release branch has the ticket: landed, or release-only commits of it.
+    pub fn has_landed(self) -> bool {
+        matches!(
+            self,
+            TicketLandingStatus::Landed | TicketLandingStatus::ReleaseOnly
+        )
     }
 }
 

@@ -37,9 +37,54 @@ pub struct Policy {
     /// What counts as blocking.
     #[serde(default)]
     pub rules: Rules,
+    /// How `portcullis verify` reads the history.
+    #[serde(default, skip_serializing_if = "VerifySettings::is_default")]
+    pub verify: VerifySettings,
     /// How `portcullis backport` writes its branches.
     #[serde(default)]
     pub backport: Backport,
+}
+
+/// How `portcullis verify` reads the history (`[verify]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VerifySettings {
+    /// Paths whose main-side changes never need a backport, as globs over the whole path (`**`
+    /// any directories, `*` and `?` within one name), e.g. `["doc/changes/**", ".github/**"]`.
+    /// A main-side commit that touches only such paths never makes a ticket partial; it is
+    /// reported as `not_needed`, naming the rule. Lines and repositories add their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_paths: Vec<String>,
+    /// Subject prefixes stripped before subjects are compared, as regular expressions matched
+    /// at the start (case-insensitive, repeatedly). Default: bot prefixes such as
+    /// `Backport PR #123: ` and `[3.12] `.
+    #[serde(default = "default_subject_prefixes")]
+    pub subject_prefixes: Vec<String>,
+    /// The ticket of a pull request merged on main, `{repo}` (the repository's name) and `{n}`
+    /// (its number) replaced, e.g. `{repo}#{n}` when the ticket is the pull request: the
+    /// commits a `Merge pull request #N` merge brings onto main (when its branch names no
+    /// ticket), and a squash-merged commit whose subject ends `(#N)`, belong to it. Unset: no
+    /// ticket from pull request numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request_key: Option<String>,
+}
+
+fn default_subject_prefixes() -> Vec<String> {
+    vec![
+        r"backport(?:ed)? (?:of )?(?:pr|pull request) #\d+\s*[:\-]?\s*".into(),
+        r"\[[^\]]*\]\s*".into(),
+    ]
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            ignore_paths: Vec::new(),
+            subject_prefixes: default_subject_prefixes(),
+            pull_request_key: None,
+        }
+    }
 }
 
 /// How `portcullis backport` writes the branches it picks a ticket onto.
@@ -100,6 +145,12 @@ impl Default for Backport {
             pr_body: default_pr_body(),
             bot: false,
         }
+    }
+}
+
+impl VerifySettings {
+    fn is_default(&self) -> bool {
+        *self == VerifySettings::default()
     }
 }
 
@@ -180,6 +231,10 @@ pub struct Line {
     /// to the tracker by `push`).
     #[serde(default)]
     pub mark_done_on_release: bool,
+    /// Paths whose main-side changes never need a backport to this line (globs, added to
+    /// `[verify] ignore_paths`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_paths: Vec<String>,
 }
 
 fn default_tag() -> String {
@@ -258,6 +313,10 @@ pub struct Repository {
     /// that moved here on `main` and was backported by hand in its old repository.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_tickets: Vec<String>,
+    /// Paths of this repository whose main-side changes never need a backport (globs, added to
+    /// `[verify] ignore_paths`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_paths: Vec<String>,
 }
 
 fn default_true() -> bool {
@@ -361,6 +420,8 @@ pub struct LoadedPolicy {
     key_re: Regex,
     /// The ticket key pattern unanchored, between word boundaries: finds keys inside text.
     key_search: Regex,
+    /// `[verify] subject_prefixes` as one regex anchored at the start; `None` when empty.
+    subject_prefix: Option<Regex>,
     /// Where it came from (file name), for messages.
     pub source: String,
 }
@@ -403,6 +464,24 @@ impl LoadedPolicy {
     /// Whether drift of this kind fails a verification.
     pub fn is_drift_blocking(&self, kind: DriftKind) -> bool {
         self.policy.rules.drift_blocking.contains(&kind)
+    }
+
+    /// The subject prefixes stripped before subjects are compared (`[verify] subject_prefixes`),
+    /// as one case-insensitive regex anchored at the start.
+    pub fn subject_prefix(&self) -> Option<&Regex> {
+        self.subject_prefix.as_ref()
+    }
+
+    /// The globs of paths that never need a backport in repository `repo` on line `line`: the
+    /// policy's, the line's and the repository's.
+    pub fn ignore_paths(&self, line: &Line, repo: &str) -> Vec<String> {
+        let mut out = self.policy.verify.ignore_paths.clone();
+        out.extend(line.ignore_paths.iter().cloned());
+        for r in self.policy.repositories.iter().filter(|r| r.name == repo) {
+            out.extend(r.ignore_paths.iter().cloned());
+        }
+        out.dedup();
+        out
     }
 
     /// The repositories that carry release line `line`.
@@ -524,6 +603,61 @@ mod tests {
         assert!(!g.key_matches("daf_butler#"));
         assert!(!g.key_matches("DM-33360"));
         assert_eq!(g.line("v23").unwrap().request_label, "backport-v23");
+    }
+
+    #[test]
+    fn ignore_paths_add_up_from_policy_line_and_repository() {
+        let text = format!(
+            "{}\n[verify]\nignore_paths = [\"doc/changes/**\"]\n",
+            BUILTIN_V23.replacen(
+                "request_label = \"backport-v23\"",
+                "request_label = \"backport-v23\"\nignore_paths = [\"ups/**\"]",
+                1,
+            )
+        );
+        let mut p = Policy::from_toml("p.toml", &text).unwrap();
+        p.policy.repositories.push(Repository {
+            name: "pkg".into(),
+            path: "pkg".into(),
+            main_branch: "main".into(),
+            lines: None,
+            require_landing: true,
+            skip_tickets: Vec::new(),
+            ignore_paths: vec![".github/**".into()],
+        });
+        let line = p.line("v23").unwrap().clone();
+        assert_eq!(
+            p.ignore_paths(&line, "pkg"),
+            ["doc/changes/**", "ups/**", ".github/**"]
+        );
+        assert_eq!(p.ignore_paths(&line, "other"), ["doc/changes/**", "ups/**"]);
+        let plain = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+        assert!(plain
+            .ignore_paths(plain.line("v23").unwrap(), "pkg")
+            .is_empty());
+    }
+
+    #[test]
+    fn subject_prefixes_default_and_bad_ones_are_located() {
+        let plain = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+        let re = plain.subject_prefix().unwrap();
+        assert_eq!(
+            re.find("Backport PR #15551: Fix x").unwrap().as_str(),
+            "Backport PR #15551: "
+        );
+        assert_eq!(re.find("[3.12] Fix x").unwrap().as_str(), "[3.12] ");
+        assert!(re.find("Fix x [3.12]").is_none());
+        let text = format!("{BUILTIN_V23}\n[verify]\nsubject_prefixes = [\"(unclosed\"]\n");
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "verify.subject_prefixes[0]", "{}", errs[0]);
+        let text = format!("{BUILTIN_V23}\n[verify]\npull_request_key = \"{{repo}}#\"\n");
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "verify.pull_request_key", "{}", errs[0]);
+        let text = format!("{BUILTIN_V23}\n[verify]\nsubject_prefixes = []\n");
+        assert!(Policy::from_toml("p.toml", &text)
+            .unwrap()
+            .subject_prefix()
+            .is_none());
     }
 
     #[test]

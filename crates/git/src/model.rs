@@ -38,6 +38,17 @@ pub struct RepoScan {
     /// Main-side commits after the branch point (or the base tag when the branch is missing).
     #[serde(skip)]
     pub main_commits: Vec<MainCommit>,
+    /// Commits whose changes could not be read (missing trees or blobs): the rest of the
+    /// repository is verified, these are named and compared by what could be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<UncheckedCommit>,
+}
+
+/// A commit whose change could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UncheckedCommit {
+    pub sha: String,
+    pub problem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,4 +126,7 @@ pub struct MainCommit {
     /// For a first-parent merge: the commits it brought in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub introduces: Vec<String>,
+    /// It touches only paths that never need a backport: the `ignore_paths` globs that say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_needed: Option<String>,
 }

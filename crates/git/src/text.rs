@@ -39,6 +39,20 @@ pub fn merged_branch(subject: &str) -> Option<&str> {
         .map(|m| m.as_str())
 }
 
+/// The number of the pull request a main-side commit stands for, from its subject: a merge
+/// `Merge pull request #N from …`, or a squash-merged commit `Fix the thing (#N)`.
+pub fn pull_request_number(subject: &str, merge: bool) -> Option<u64> {
+    static MERGE: OnceLock<Regex> = OnceLock::new();
+    static SQUASH: OnceLock<Regex> = OnceLock::new();
+    let subject = subject.trim();
+    let re = if merge {
+        re(&MERGE, r"^Merge pull request #(\d+)\b")
+    } else {
+        re(&SQUASH, r"\(#(\d+)\)$")
+    };
+    re.captures(subject).and_then(|c| c[1].parse().ok())
+}
+
 /// Commits named by `(cherry picked from commit X)` trailers.
 pub fn cherry_picked_from(message: &str) -> Vec<String> {
     static CP: OnceLock<Regex> = OnceLock::new();
@@ -59,9 +73,24 @@ pub fn reverted_commit(message: &str) -> Option<String> {
 /// A subject reduced to what survives a backport: case, spacing, a `(#123)` pull-request suffix,
 /// and `Backport:` / `[v23]` / `Cherry-pick` prefixes do not count.
 pub fn normalized_subject(subject: &str) -> String {
+    normalized_subject_with(subject, None)
+}
+
+/// [`normalized_subject`], after stripping the configured prefixes `strip` (the policy's
+/// `[verify] subject_prefixes`, e.g. `Backport PR #123: `) from the start, repeatedly.
+pub fn normalized_subject_with(subject: &str, strip: Option<&Regex>) -> String {
     static PREFIX: OnceLock<Regex> = OnceLock::new();
     static SUFFIX: OnceLock<Regex> = OnceLock::new();
-    let mut s = subject.trim().to_lowercase();
+    let mut subject = subject.trim();
+    if let Some(strip) = strip {
+        while let Some(m) = strip
+            .find(subject)
+            .filter(|m| m.start() == 0 && !m.is_empty())
+        {
+            subject = subject[m.end()..].trim_start();
+        }
+    }
+    let mut s = subject.to_lowercase();
     let prefix = re(
         &PREFIX,
         r"^(?:\[[^\]]*\]\s*|backport(?:ed)?(?: of)?\s*[:\-]?\s*|cherry[- ]pick(?:ed)?\s*[:\-]?\s*)",
@@ -75,6 +104,125 @@ pub fn normalized_subject(subject: &str) -> String {
     }
     let s = re(&SUFFIX, r"(?:\s*\(#\d+\))+$").replace(&s, "");
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Path globs (`[verify] ignore_paths`) over a whole path: `**` any run of directories (`**/`
+/// also none), `*` and `?` within one name; everything else literal.
+#[derive(Debug, Clone)]
+pub struct PathGlobs {
+    globs: Vec<(String, Regex)>,
+}
+
+impl PathGlobs {
+    pub fn new(patterns: &[String]) -> PathGlobs {
+        PathGlobs {
+            globs: patterns
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| (p.clone(), glob_regex(p)))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.globs.is_empty()
+    }
+
+    /// The first glob that matches `path`.
+    pub fn matching(&self, path: &str) -> Option<&str> {
+        self.globs
+            .iter()
+            .find(|(_, re)| re.is_match(path))
+            .map(|(p, _)| p.as_str())
+    }
+
+    /// When every one of `paths` (at least one) matches a glob: the globs that do, joined with
+    /// `, ` (the rule to name).
+    pub fn covering<'p>(&self, paths: impl IntoIterator<Item = &'p str>) -> Option<String> {
+        let mut rules: Vec<&str> = Vec::new();
+        for p in paths {
+            let g = self.matching(p)?;
+            if !rules.contains(&g) {
+                rules.push(g);
+            }
+        }
+        (!rules.is_empty()).then(|| rules.join(", "))
+    }
+}
+
+fn glob_regex(glob: &str) -> Regex {
+    let mut out = String::from("^");
+    let mut rest = glob;
+    while let Some(c) = rest.chars().next() {
+        if let Some(r) = rest.strip_prefix("**/") {
+            out.push_str("(?:[^/]*/)*");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("**") {
+            out.push_str(".*");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('*') {
+            out.push_str("[^/]*");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('?') {
+            out.push_str("[^/]");
+            rest = r;
+        } else {
+            out.push_str(&regex::escape(&c.to_string()));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.push('$');
+    Regex::new(&out).expect("escaped glob")
+}
+
+/// Whether a normalised subject ([`normalized_subject`]) says too little to link two commits
+/// by itself: a built-in list of generic subjects ("address review comments", "fix typo", …),
+/// and any subject of fewer than three words or twelve characters.
+pub fn is_generic_subject(normalized: &str) -> bool {
+    const GENERIC: &[&str] = &[
+        "address review comments",
+        "address review",
+        "address comments",
+        "address feedback",
+        "respond to review comments",
+        "review comments",
+        "apply suggestions from code review",
+        "apply suggestion from code review",
+        "fix typo",
+        "fix typos",
+        "fix tests",
+        "fix test",
+        "fix the tests",
+        "fix lint",
+        "fix linting",
+        "fix flake8",
+        "fix mypy",
+        "fix build",
+        "fix ci",
+        "fix docs",
+        "fix documentation",
+        "update docs",
+        "update documentation",
+        "update changelog",
+        "add changelog",
+        "add changelog entry",
+        "add news fragment",
+        "add release notes",
+        "update release notes",
+        "minor fixes",
+        "small fixes",
+        "clean up",
+        "cleanup",
+        "fix formatting",
+        "fix merge conflicts",
+        "resolve merge conflicts",
+        "run black",
+        "run pre-commit",
+        "bump version",
+        "update version",
+    ];
+    let n = normalized.trim_end_matches(['.', '!']).trim();
+    n.len() < 12 || n.split_whitespace().count() < 3 || GENERIC.contains(&n)
 }
 
 /// A release tag of a line: a final release (`23.0.1`) or a candidate (`v23.0.1.rc2`).
@@ -100,11 +248,17 @@ impl ReleaseTag {
     }
 }
 
-/// Recognises a line's release tags from its `tag_pattern` and `rc_tag_pattern`.
+/// Recognises a line's release tags from its `tag_pattern` and `rc_tag_pattern`: versions with
+/// or without a patch number (`v5.3` is 5.3.0), and the separator before `rc` optional
+/// (`v6.0.0rc1` under `v{version}.rc{n}`). Full versions are tried first, so that a final
+/// `23.0.5` is never read as candidate 5 of 23.0.
 #[derive(Debug, Clone)]
 pub struct TagMatcher {
     final_re: Regex,
     rc_re: Regex,
+    /// The same with a version of two numbers.
+    final_short: Regex,
+    rc_short: Regex,
     major: u64,
     minor: u64,
 }
@@ -114,8 +268,10 @@ impl TagMatcher {
         let base =
             semver::Version::parse(&line.base_version).unwrap_or(semver::Version::new(0, 0, 0));
         TagMatcher {
-            final_re: pattern_regex(&line.tag_pattern),
-            rc_re: pattern_regex(&line.rc_tag_pattern),
+            final_re: pattern_regex(&line.tag_pattern, VERSION),
+            rc_re: pattern_regex(&line.rc_tag_pattern, VERSION),
+            final_short: pattern_regex(&line.tag_pattern, SHORT_VERSION),
+            rc_short: pattern_regex(&line.rc_tag_pattern, SHORT_VERSION),
             major: base.major,
             minor: base.minor,
         }
@@ -123,17 +279,28 @@ impl TagMatcher {
 
     /// The release tag `name` stands for, if it is one of this line's.
     pub fn parse(&self, name: &str) -> Option<ReleaseTag> {
-        let (version, rc) = if let Some(c) = self.rc_re.captures(name) {
-            (
-                c.name("version")?.as_str(),
-                Some(c.name("n")?.as_str().parse().ok()?),
-            )
-        } else if let Some(c) = self.final_re.captures(name) {
-            (c.name("version")?.as_str(), None)
-        } else {
-            return None;
+        let rc = |re: &Regex| {
+            re.captures(name).map(|c| {
+                Some((
+                    c.name("version")?.as_str().to_string(),
+                    Some(c.name("n")?.as_str().parse::<u64>().ok()?),
+                ))
+            })
         };
-        let version = semver::Version::parse(version).ok()?;
+        let fin = |re: &Regex| {
+            re.captures(name)
+                .map(|c| Some((c.name("version")?.as_str().to_string(), None)))
+        };
+        let (version, rc) = rc(&self.rc_re)
+            .or_else(|| fin(&self.final_re))
+            .or_else(|| rc(&self.rc_short))
+            .or_else(|| fin(&self.final_short))??;
+        let version = if version.matches('.').count() == 1 {
+            format!("{version}.0")
+        } else {
+            version
+        };
+        let version = semver::Version::parse(&version).ok()?;
         (version.major == self.major && version.minor == self.minor).then(|| ReleaseTag {
             name: name.to_string(),
             version,
@@ -142,13 +309,23 @@ impl TagMatcher {
     }
 }
 
-/// `v{version}.rc{n}` → `^v(?P<version>\d+\.\d+\.\d+)\.rc(?P<n>\d+)$`.
-fn pattern_regex(pattern: &str) -> Regex {
+const VERSION: &str = r"\d+\.\d+\.\d+";
+const SHORT_VERSION: &str = r"\d+\.\d+";
+
+/// `v{version}.rc{n}` → `^v(?P<version>\d+\.\d+\.\d+)[._-]?rc(?P<n>\d+)$` (`version`: the
+/// regex of the version): the separator before `rc` is optional.
+fn pattern_regex(pattern: &str, version: &str) -> Regex {
     let mut out = String::from("^");
     let mut rest = pattern;
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix("{version}") {
-            out.push_str(r"(?P<version>\d+\.\d+\.\d+)");
+            out.push_str(&format!("(?P<version>{version})"));
+            rest = r;
+        } else if let Some(r) = [".rc", "-rc", "_rc"]
+            .iter()
+            .find_map(|sep| rest.strip_prefix(sep))
+        {
+            out.push_str("[._-]?rc");
             rest = r;
         } else if let Some(r) = rest.strip_prefix("{n}") {
             out.push_str(r"(?P<n>\d+)");
@@ -187,7 +364,76 @@ mod tests {
             tag_pattern: "{version}".into(),
             rc_tag_pattern: "v{version}.rc{n}".into(),
             mark_done_on_release: false,
+            ignore_paths: Vec::new(),
         }
+    }
+
+    #[test]
+    fn configured_prefixes_are_stripped_and_generic_subjects_known() {
+        let strip = Regex::new(r"(?i)^(?:(?:backport pr #\d+:\s*)|(?:\[[^\]]*\]\s*))").unwrap();
+        let n = |s: &str| normalized_subject_with(s, Some(&strip));
+        assert_eq!(
+            n("Backport PR #15551: Fix the colorbar ticks"),
+            "fix the colorbar ticks"
+        );
+        assert_eq!(
+            n("[3.12] Backport PR #1: Fix the colorbar ticks"),
+            "fix the colorbar ticks"
+        );
+        assert_eq!(
+            n("Fix the colorbar ticks (#15551)"),
+            "fix the colorbar ticks"
+        );
+        assert_eq!(
+            normalized_subject("Backport PR #15551: Fix the colorbar ticks"),
+            "pr #15551: fix the colorbar ticks",
+            "without the configured prefix"
+        );
+        assert!(is_generic_subject("address review comments"));
+        assert!(is_generic_subject("fix typo."));
+        assert!(is_generic_subject("fix flux"), "short");
+        assert!(is_generic_subject("refactor"), "short");
+        assert!(!is_generic_subject("fix the colorbar ticks"));
+        assert!(!is_generic_subject("improve timeout handling"));
+    }
+
+    #[test]
+    fn path_globs_match_whole_paths() {
+        let g = PathGlobs::new(&[
+            "doc/changes/**".to_string(),
+            ".github/**".to_string(),
+            "**/towncrier.toml".to_string(),
+            "*.cfg".to_string(),
+            "v?.txt".to_string(),
+        ]);
+        assert_eq!(
+            g.matching("doc/changes/DM-1.bugfix.md"),
+            Some("doc/changes/**")
+        );
+        assert_eq!(g.matching(".github/workflows/ci.yaml"), Some(".github/**"));
+        assert_eq!(g.matching("towncrier.toml"), Some("**/towncrier.toml"));
+        assert_eq!(
+            g.matching("python/towncrier.toml"),
+            Some("**/towncrier.toml")
+        );
+        assert_eq!(g.matching("setup.cfg"), Some("*.cfg"));
+        assert_eq!(
+            g.matching("python/setup.cfg"),
+            None,
+            "`*` stays within one name"
+        );
+        assert_eq!(g.matching("v1.txt"), Some("v?.txt"));
+        assert_eq!(g.matching("v10.txt"), None);
+        assert_eq!(g.matching("doc/changesets/x"), None);
+        assert_eq!(g.matching("python/pkg/core.py"), None);
+        assert_eq!(
+            g.covering(["doc/changes/a.md", ".github/ci.yaml"])
+                .as_deref(),
+            Some("doc/changes/**, .github/**")
+        );
+        assert_eq!(g.covering(["doc/changes/a.md", "python/x.py"]), None);
+        assert_eq!(g.covering(std::iter::empty::<&str>()), None);
+        assert!(PathGlobs::new(&[]).is_empty());
     }
 
     #[test]
@@ -219,6 +465,23 @@ mod tests {
     }
 
     #[test]
+    fn pull_request_numbers_of_merges_and_squashes() {
+        let pr = pull_request_number;
+        assert_eq!(
+            pr("Merge pull request #15551 from someone/fix", true),
+            Some(15551)
+        );
+        assert_eq!(pr("Fix the colorbar ticks (#15551)", false), Some(15551));
+        assert_eq!(pr("Fix the colorbar ticks (#15551)", true), None);
+        assert_eq!(
+            pr("Merge pull request #15551 from someone/fix", false),
+            None
+        );
+        assert_eq!(pr("Fix WinError 1455 on import", false), None);
+        assert_eq!(pr("Merge branch 'main' into fix", true), None);
+    }
+
+    #[test]
     fn trailers_and_reverts() {
         let m = "Fix\n\n(cherry picked from commit 0123456789abcdef0123456789abcdef01234567)\n";
         assert_eq!(
@@ -242,6 +505,53 @@ mod tests {
         assert_ne!(
             normalized_subject("Fix the thing"),
             normalized_subject("Fix another thing")
+        );
+    }
+
+    /// Issue 20: tags without a patch number (`v5.3`, `v5.3rc1`) and rc tags without a dot
+    /// (`v6.0.0rc1`) were ignored.
+    #[test]
+    fn tags_without_a_patch_number_or_a_dot_before_rc() {
+        let five = Line {
+            base_version: "5.3.0".into(),
+            tag_pattern: "v{version}".into(),
+            rc_tag_pattern: "v{version}.rc{n}".into(),
+            ..line()
+        };
+        let m = TagMatcher::new(&five);
+        let t = m.parse("v5.3").unwrap();
+        assert_eq!((t.version, t.rc), (semver::Version::new(5, 3, 0), None));
+        let t = m.parse("v5.3rc1").unwrap();
+        assert_eq!((t.version, t.rc), (semver::Version::new(5, 3, 0), Some(1)));
+        let t = m.parse("v5.3.1rc2").unwrap();
+        assert_eq!((t.version, t.rc), (semver::Version::new(5, 3, 1), Some(2)));
+        assert_eq!(m.parse("v5.3.1").unwrap().rc, None);
+        assert!(m.parse("v5.4").is_none(), "another line");
+        assert!(m.parse("v5").is_none());
+        let mut tags: Vec<ReleaseTag> = ["v5.3.1", "v5.3", "v5.3rc1", "v5.3.1rc1"]
+            .iter()
+            .map(|n| m.parse(n).unwrap())
+            .collect();
+        tags.sort_by(|a, b| a.order(b));
+        let names: Vec<&str> = tags.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["v5.3rc1", "v5.3", "v5.3.1rc1", "v5.3.1"]);
+
+        let six = Line {
+            base_version: "6.0.0".into(),
+            tag_pattern: "v{version}".into(),
+            rc_tag_pattern: "v{version}.rc{n}".into(),
+            ..line()
+        };
+        let t = TagMatcher::new(&six).parse("v6.0.0rc1").unwrap();
+        assert_eq!((t.version, t.rc), (semver::Version::new(6, 0, 0), Some(1)));
+        // The default spelling still parses, and so does a dash.
+        assert_eq!(
+            TagMatcher::new(&six).parse("v6.0.0.rc2").unwrap().rc,
+            Some(2)
+        );
+        assert_eq!(
+            TagMatcher::new(&six).parse("v6.0.0-rc3").unwrap().rc,
+            Some(3)
         );
     }
 
@@ -278,6 +588,16 @@ mod tests {
         );
         let v = semver::Version::new(23, 0, 2);
         assert_eq!(tag_name(&line(), &v, Some(1)), "v23.0.2.rc1");
+        // A final release is never read as a candidate of a shorter version.
+        let dotted = Line {
+            rc_tag_pattern: "{version}.{n}".into(),
+            ..line()
+        };
+        assert_eq!(TagMatcher::new(&dotted).parse("23.0.5").unwrap().rc, None);
+        assert_eq!(
+            TagMatcher::new(&dotted).parse("23.0.5.2").unwrap().rc,
+            Some(2)
+        );
         assert_eq!(tag_name(&line(), &v, None), "23.0.2");
     }
 }

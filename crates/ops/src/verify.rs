@@ -362,6 +362,17 @@ fn record(
         .filter(|s| s.status == portcullis_git::scan::ScanStatus::Unverifiable)
         .map(|s| s.repo.as_str())
         .collect();
+    // Tickets whose landing depends on commits that could not be read (missing objects).
+    let unchecked: BTreeSet<(&str, &str)> = v
+        .tickets
+        .iter()
+        .flat_map(|t| {
+            t.repos
+                .iter()
+                .filter(|r| r.status == portcullis_core::landing::RepoLandingStatus::Unverifiable)
+                .map(move |r| (r.repo.as_str(), t.key.as_str()))
+        })
+        .collect();
     for d in &v.drift {
         if !open.contains_key(&d.id) {
             events.push(drift_event(line, d, at, kind::DRIFT_FOUND));
@@ -372,10 +383,15 @@ fn record(
             continue;
         }
         let repo = payload.get("repo").and_then(Value::as_str);
-        // Drift of a repository that could not be read this time is neither confirmed nor
-        // resolved: it stays open.
+        let ticket = payload.get("ticket").and_then(Value::as_str);
+        // Drift of a repository (or of a ticket whose commits) that could not be read this time
+        // is neither confirmed nor resolved: it stays open.
         let in_scope = match repo {
-            Some(r) => (only.is_empty() || only.iter().any(|o| o == r)) && !unreadable.contains(r),
+            Some(r) => {
+                (only.is_empty() || only.iter().any(|o| o == r))
+                    && !unreadable.contains(r)
+                    && !ticket.is_some_and(|t| unchecked.contains(&(r, t)))
+            }
             None => only.is_empty() && unreadable.is_empty(),
         };
         if !in_scope {

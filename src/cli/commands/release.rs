@@ -162,7 +162,7 @@ pub fn steps(ws: &Workspace, line: Option<&str>, format: Format) -> Result<u8> {
         .verification
         .tickets
         .iter()
-        .filter(|t| t.status == portcullis_core::landing::TicketLandingStatus::Landed)
+        .filter(|t| t.status.has_landed())
         .map(|t| t.key.clone())
         .collect();
     let rows = release::steps(ws, line, &landed)?;

@@ -142,6 +142,36 @@ impl Policy {
         check_committee(&policy, &mut err);
         check_repositories(&policy, &names, &mut err);
         check_backport(&policy, &mut err);
+        if let Some(k) = &policy.verify.pull_request_key {
+            if !k.contains("{n}") {
+                err(
+                    "verify.pull_request_key".into(),
+                    format!("`{k}` does not name the pull request number: use `{{n}}`, e.g. `{{repo}}#{{n}}`"),
+                );
+            }
+        }
+        let mut subject_prefix = None;
+        for (i, p) in policy.verify.subject_prefixes.iter().enumerate() {
+            if let Err(e) = Regex::new(p) {
+                err(
+                    format!("verify.subject_prefixes[{i}]"),
+                    format!(
+                        "not a valid regular expression: {}",
+                        first_line(&e.to_string())
+                    ),
+                );
+            }
+        }
+        if !policy.verify.subject_prefixes.is_empty() {
+            let any = policy
+                .verify
+                .subject_prefixes
+                .iter()
+                .map(|p| format!("(?:{p})"))
+                .collect::<Vec<_>>()
+                .join("|");
+            subject_prefix = Regex::new(&format!("(?i)^(?:{any})")).ok();
+        }
         // Half word boundaries: a key may start or end with a non-word character
         // (`.github#12`), and is still not found inside a longer word.
         let key_search = Regex::new(&format!(
@@ -154,6 +184,7 @@ impl Policy {
                 policy,
                 key_re,
                 key_search,
+                subject_prefix,
                 source: file.to_string(),
             }),
             _ => Err(errors),

@@ -34,11 +34,29 @@ impl Default for Attribution {
 
 impl Scanner<'_, '_, '_> {
     /// Tickets of the commits in `set` as brought in along `tip`'s first-parent chain.
+    /// `main`: whether this is main, where a pull request's number names its ticket under the
+    /// policy's `[verify] pull_request_key` (on a release branch the number is the backport's).
     pub(super) fn attribute(
         &mut self,
         tip: Oid,
         set: &HashSet<Oid>,
+        main: bool,
     ) -> Res<HashMap<Oid, Attribution>> {
+        let pr_key = |subject: &str, merge: bool| -> Option<String> {
+            let form = self
+                .t
+                .policy
+                .policy
+                .verify
+                .pull_request_key
+                .as_ref()
+                .filter(|_| main)?;
+            let n = text::pull_request_number(subject, merge)?;
+            Some(
+                form.replace("{repo}", &self.t.repo)
+                    .replace("{n}", &n.to_string()),
+            )
+        };
         let mut chain = Vec::new();
         let mut c = tip;
         while set.contains(&c) {
@@ -56,7 +74,7 @@ impl Scanner<'_, '_, '_> {
                 out.insert(
                     c,
                     Attribution {
-                        ticket: None,
+                        ticket: pr_key(f.subject(), false),
                         via: None,
                         arrived: c,
                     },
@@ -64,7 +82,8 @@ impl Scanner<'_, '_, '_> {
                 continue;
             }
             let ticket = text::merged_branch(f.subject())
-                .and_then(|b| self.t.policy.keys_in(b).into_iter().next());
+                .and_then(|b| self.t.policy.keys_in(b).into_iter().next())
+                .or_else(|| pr_key(f.subject(), true));
             out.insert(
                 c,
                 Attribution {
@@ -100,7 +119,7 @@ impl Scanner<'_, '_, '_> {
     ) -> Res<(Vec<MainCommit>, HashMap<Oid, Attribution>)> {
         let order = self.walk(main_tip, &[base])?;
         let set: HashSet<Oid> = order.iter().copied().collect();
-        let attr = self.attribute(main_tip, &set)?;
+        let attr = self.attribute(main_tip, &set, true)?;
         let mut introduces: HashMap<Oid, Vec<String>> = HashMap::new();
         for (oid, a) in &attr {
             if let Some(v) = a.via {
@@ -122,6 +141,7 @@ impl Scanner<'_, '_, '_> {
                 ticket: a.ticket,
                 via: a.via.map(|v| v.to_string()),
                 introduces: intro,
+                not_needed: None,
             });
         }
         Ok((out, attr))
@@ -135,4 +155,95 @@ pub(super) fn mentions(policy: &LoadedPolicy, message: &str, ticket: Option<&str
         .into_iter()
         .filter(|k| Some(k.as_str()) != ticket)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cache::{FactCache, NoStore};
+    use crate::campaign::{CampaignRepo, FILES, MAIN, RELEASE};
+    use crate::scan::{scan, ScanTarget};
+    use portcullis_core::policy::{Policy, BUILTIN_GITHUB};
+
+    /// Issue 20: "ticket = pull request number" could not be expressed; the `#N` of
+    /// `Merge pull request #N from user/branch` and of a `(#N)` squash subject on main was
+    /// dropped. Under `[verify] pull_request_key` they name the ticket of the main-side
+    /// commits; release-side pull request numbers (the backport's own) do not.
+    #[test]
+    fn pull_request_numbers_on_main_name_tickets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = CampaignRepo::new(&dir.path().join("pkg")).unwrap();
+        r.b.branch("someone/fix", MAIN).unwrap();
+        let merged = r
+            .edit("someone/fix", "Fix the reader", FILES[1], 5, "fixed")
+            .unwrap();
+        r.b.merge(
+            MAIN,
+            "someone/fix",
+            "Merge pull request #15551 from someone/fix",
+        )
+        .unwrap();
+        let squashed = r
+            .edit(MAIN, "Fix the writer (#15560)", FILES[0], 5, "fixed")
+            .unwrap();
+        let stray = r
+            .edit(MAIN, "Work around WinError 1455", FILES[0], 6, "x")
+            .unwrap();
+        let picked = r.backport("DM-1-v23", &[merged]).unwrap();
+        r.b.branch("other", RELEASE).unwrap();
+        r.edit("other", "Pin numpy", FILES[2], 3, "pinned").unwrap();
+        r.b.merge(
+            RELEASE,
+            "other",
+            "Merge pull request #15600 from someone/other",
+        )
+        .unwrap();
+        r.finish().unwrap();
+
+        let text = format!("{BUILTIN_GITHUB}\n[verify]\npull_request_key = \"{{repo}}#{{n}}\"\n");
+        let policy = Policy::from_toml("github.toml", &text).unwrap();
+        let line = policy.line("v23").unwrap();
+        let t = ScanTarget {
+            repo: "pkg".into(),
+            path: dir.path().join("pkg"),
+            shown_path: "pkg".into(),
+            main_branch: MAIN.into(),
+            line,
+            policy: &policy,
+        };
+        let s = scan(&t, &mut FactCache::new(Box::new(NoStore)));
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let ticket_of = |sha: git2::Oid| {
+            s.main_commits
+                .iter()
+                .find(|m| m.sha == sha.to_string())
+                .unwrap()
+                .ticket
+                .clone()
+        };
+        assert_eq!(ticket_of(merged).as_deref(), Some("pkg#15551"));
+        assert_eq!(ticket_of(squashed).as_deref(), Some("pkg#15560"));
+        assert_eq!(ticket_of(stray), None);
+        // The release side keeps its own attribution: no key from the backport's number.
+        let released = |sha: git2::Oid| {
+            s.release_commits
+                .iter()
+                .find(|c| c.sha == sha.to_string())
+                .unwrap()
+        };
+        assert_eq!(released(picked[0]).ticket, None);
+        assert!(s
+            .release_commits
+            .iter()
+            .all(|c| c.ticket.as_deref() != Some("pkg#15600")));
+
+        // Without the key nothing changes.
+        let plain = Policy::from_toml("github.toml", BUILTIN_GITHUB).unwrap();
+        let t = ScanTarget {
+            policy: &plain,
+            line: plain.line("v23").unwrap(),
+            ..t
+        };
+        let s = scan(&t, &mut FactCache::new(Box::new(NoStore)));
+        assert!(s.main_commits.iter().all(|m| m.ticket.is_none()));
+    }
 }

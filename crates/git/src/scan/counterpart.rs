@@ -56,7 +56,10 @@ impl Scanner<'_, '_, '_> {
         for m in commits {
             let oid = Oid::from_str(&m.sha).map_err(|e| e.message().to_string())?;
             main_time.insert(oid, m.time);
-            let paths = self.paths(oid)?;
+            let paths = self.paths(oid);
+            let Some(paths) = self.checked(oid, paths) else {
+                continue;
+            };
             if m.merge {
                 if m.via.is_none() && !m.introduces.is_empty() {
                     merges_by_paths.entry(paths).or_default().push(oid);
@@ -64,7 +67,10 @@ impl Scanner<'_, '_, '_> {
             } else {
                 by_paths.entry(paths).or_default().push(oid);
                 by_subject
-                    .entry(text::normalized_subject(&m.subject))
+                    .entry(text::normalized_subject_with(
+                        &m.subject,
+                        self.t.policy.subject_prefix(),
+                    ))
                     .or_default()
                     .push(oid);
             }
@@ -112,9 +118,15 @@ impl Scanner<'_, '_, '_> {
         if !trailers.is_empty() {
             return Ok(Some((MatchKind::Trailer, trailers)));
         }
-        let paths = self.paths(oid)?;
+        let paths = self.paths(oid);
+        let Some(paths) = self.checked(oid, paths) else {
+            return Ok(None);
+        };
         if let Some(cands) = main.by_paths.get(&paths) {
-            let (pid, lines) = self.patch(oid)?;
+            let patch = self.patch(oid);
+            let Some((pid, lines)) = self.checked(oid, patch) else {
+                return Ok(None);
+            };
             let mut same_patch = Vec::new();
             let mut same_lines = Vec::new();
             // The commit's own ticket first; an equal patch there settles it without computing
@@ -126,7 +138,10 @@ impl Scanner<'_, '_, '_> {
                     break;
                 }
                 for c in group {
-                    let (p, l) = self.patch(c)?;
+                    let patch = self.patch(c);
+                    let Some((p, l)) = self.checked(c, patch) else {
+                        continue;
+                    };
                     if p == pid {
                         same_patch.push(c);
                     } else if l == lines {
@@ -142,10 +157,14 @@ impl Scanner<'_, '_, '_> {
             }
         }
         if let Some(cands) = main.merges_by_paths.get(&paths) {
-            let (pid, _) = self.patch(oid)?;
+            let patch = self.patch(oid);
+            let Some((pid, _)) = self.checked(oid, patch) else {
+                return Ok(None);
+            };
             let mut same = Vec::new();
             for c in cands {
-                if self.patch(*c)?.0 == pid {
+                let patch = self.patch(*c);
+                if self.checked(*c, patch).is_some_and(|(p, _)| p == pid) {
                     same.push(*c);
                 }
             }
@@ -153,8 +172,30 @@ impl Scanner<'_, '_, '_> {
                 return Ok(Some((MatchKind::Squash, same)));
             }
         }
-        if let Some(cands) = main.by_subject.get(&text::normalized_subject(f.subject())) {
-            return Ok(Some((MatchKind::Subject, cands.clone())));
+        // The same subject alone: only a specific one, and only with a changed path in common
+        // (an edited backport still touches the files of its fix).
+        let subject = text::normalized_subject_with(f.subject(), self.t.policy.subject_prefix());
+        if text::is_generic_subject(&subject) {
+            return Ok(None);
+        }
+        if let Some(cands) = main.by_subject.get(&subject) {
+            let mine = self.path_list(oid);
+            let Some(mine) = self.checked(oid, mine) else {
+                return Ok(None);
+            };
+            let mut sharing = Vec::new();
+            for c in cands {
+                let theirs = self.path_list(*c);
+                if self
+                    .checked(*c, theirs)
+                    .is_some_and(|p| p.iter().any(|x| mine.binary_search(x).is_ok()))
+                {
+                    sharing.push(*c);
+                }
+            }
+            if !sharing.is_empty() {
+                return Ok(Some((MatchKind::Subject, sharing)));
+            }
         }
         Ok(None)
     }

@@ -12,7 +12,7 @@ use super::counterpart::MainIndex;
 use super::reader::Scanner;
 use super::target::Res;
 use crate::cache::CommitFacts;
-use crate::model::{BranchPoint, Candidate, Match, ReleaseCommit, RepoScan};
+use crate::model::{BranchPoint, Candidate, MainCommit, Match, ReleaseCommit, RepoScan};
 use crate::text;
 use portcullis_core::landing::{Direction, MatchKind};
 
@@ -52,11 +52,12 @@ impl Scanner<'_, '_, '_> {
         });
 
         let t_bp = t0.elapsed();
-        let (main_commits, main_attr) = self.main_side(main_tip, bp)?;
+        let (mut main_commits, main_attr) = self.main_side(main_tip, bp)?;
+        self.mark_not_needed(&mut main_commits)?;
         let t_main = t0.elapsed();
         let order = self.walk(release_tip, &[bp])?;
         let release_set: HashSet<Oid> = order.iter().copied().collect();
-        let attr = self.attribute(release_tip, &release_set)?;
+        let attr = self.attribute(release_tip, &release_set, false)?;
         let main = self.index_main_side(&main_commits, main_attr)?;
         let t_paths = t0.elapsed();
         let first_tag = self.first_tags(tags, bp, &release_set)?;
@@ -83,6 +84,28 @@ impl Scanner<'_, '_, '_> {
         );
         out.main_commits = main_commits;
         out.release_commits = commits;
+        Ok(())
+    }
+
+    /// Mark the non-merge main-side commits that touch only paths that never need a backport
+    /// (the policy's `ignore_paths` for this line and repository).
+    fn mark_not_needed(&mut self, commits: &mut [MainCommit]) -> Res<()> {
+        let globs = text::PathGlobs::new(&self.t.policy.ignore_paths(self.t.line, &self.t.repo));
+        if globs.is_empty() {
+            return Ok(());
+        }
+        for m in commits.iter_mut().filter(|m| !m.merge) {
+            let oid = Oid::from_str(&m.sha).map_err(|e| e.message().to_string())?;
+            let paths = self.path_list(oid);
+            let Some(paths) = self.checked(oid, paths) else {
+                continue;
+            };
+            let paths: Vec<String> = paths
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            m.not_needed = globs.covering(paths.iter().map(String::as_str));
+        }
         Ok(())
     }
 

@@ -38,8 +38,10 @@ pub use target::ScanTarget;
 use target::{git_problem, Res};
 
 /// Bump when the scan's logic changes, so that memoised scans are not reused (3: an ambiguous
-/// abbreviated cherry-pick trailer links no commit).
-pub const SCANNER_VERSION: u32 = 3;
+/// abbreviated cherry-pick trailer links no commit; 4: commits with missing objects are named,
+/// the rest is scanned; 5: configured subject prefixes, subject matches need a shared path and a
+/// specific subject).
+pub const SCANNER_VERSION: u32 = 5;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {
@@ -55,6 +57,7 @@ impl RepoScan {
             release_commits: Vec::new(),
             main_commits: Vec::new(),
             tags: Vec::new(),
+            unchecked: Vec::new(),
         }
     }
 }
@@ -160,6 +163,23 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
             s.scan_missing_branch(&mut out, main_tip, &tags)?;
         }
     }
+    out.unchecked = s
+        .unchecked
+        .into_iter()
+        .map(|(oid, problem)| UncheckedCommit {
+            sha: oid.to_string(),
+            problem,
+        })
+        .collect();
+    if let Some(first) = out.unchecked.first() {
+        out.problems.push(format!(
+            "{} commit(s) could not be checked, the rest was: {}",
+            out.unchecked.len(),
+            first.problem
+        ));
+        // Not remembered: fetching the missing objects does not move any tip.
+        return Ok(out);
+    }
     cache.put_memo(&t.repo, &t.line.name, &key, &out);
     Ok(out)
 }
@@ -183,6 +203,15 @@ fn memo_key(
     ));
     for (tag, oid) in tags {
         h.update(format!("{}={oid}\0", tag.name));
+    }
+    if let Some(k) = &t.policy.policy.verify.pull_request_key {
+        h.update(format!("pr={k}\0"));
+    }
+    for p in &t.policy.policy.verify.subject_prefixes {
+        h.update(format!("prefix={p}\0"));
+    }
+    for glob in t.policy.ignore_paths(t.line, &t.repo) {
+        h.update(format!("ignore={glob}\0"));
     }
     hex::encode(&h.finalize()[..16])
 }

@@ -18,6 +18,8 @@ pub(super) struct Scanner<'r, 'c, 't> {
     /// Trees read so far, by id: consecutive commits share most of them.
     trees: HashMap<Oid, std::rc::Rc<Vec<TreeItem>>>,
     walker: std::cell::RefCell<Option<git2::Revwalk<'r>>>,
+    /// Commits whose changes could not be read, with the problem (first one each).
+    pub(super) unchecked: Vec<(Oid, String)>,
 }
 
 impl<'r, 'c, 't> Scanner<'r, 'c, 't> {
@@ -32,6 +34,7 @@ impl<'r, 'c, 't> Scanner<'r, 'c, 't> {
             t,
             trees: HashMap::new(),
             walker: std::cell::RefCell::new(None),
+            unchecked: Vec::new(),
         }
     }
 }
@@ -69,6 +72,20 @@ fn diff_of<'r>(repo: &'r Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<git2::
 }
 
 impl Scanner<'_, '_, '_> {
+    /// `r`, a read of `oid`'s change; on failure (a missing tree or blob) `oid` is named as
+    /// unchecked and the scan goes on without it.
+    pub(super) fn checked<T>(&mut self, oid: Oid, r: Res<T>) -> Option<T> {
+        match r {
+            Ok(x) => Some(x),
+            Err(problem) => {
+                if !self.unchecked.iter().any(|(o, _)| *o == oid) {
+                    self.unchecked.push((oid, problem));
+                }
+                None
+            }
+        }
+    }
+
     /// Commits reachable from `tip` and not from `hide`, oldest first.
     pub(super) fn walk(&self, tip: Oid, hide: &[Oid]) -> Res<Vec<Oid>> {
         self.walk_sorted(tip, hide, Sort::TOPOLOGICAL | Sort::REVERSE)
@@ -128,6 +145,19 @@ impl Scanner<'_, '_, '_> {
         if let Some(p) = self.facts(oid)?.paths.clone() {
             return Ok(p);
         }
+        let paths = self.path_list(oid)?;
+        let mut h = Sha256::new();
+        for p in &paths {
+            h.update(p);
+            h.update([0]);
+        }
+        let hash = hex::encode(&h.finalize()[..12]);
+        self.cache.update(oid, |f| f.paths = Some(hash.clone()));
+        Ok(hash)
+    }
+
+    /// The paths a commit changes against its first parent, sorted.
+    pub(super) fn path_list(&mut self, oid: Oid) -> Res<Vec<Vec<u8>>> {
         let what = format!("reading the tree of {oid}");
         let tree = self
             .tree_of(oid)
@@ -142,14 +172,7 @@ impl Scanner<'_, '_, '_> {
             .map_err(|e| git_problem(self.t, &what, e))?;
         paths.sort();
         paths.dedup();
-        let mut h = Sha256::new();
-        for p in &paths {
-            h.update(p);
-            h.update([0]);
-        }
-        let hash = hex::encode(&h.finalize()[..12]);
-        self.cache.update(oid, |f| f.paths = Some(hash.clone()));
-        Ok(hash)
+        Ok(paths)
     }
 
     fn tree(&mut self, oid: Oid) -> std::result::Result<std::rc::Rc<Vec<TreeItem>>, git2::Error> {

@@ -212,7 +212,38 @@ impl<'a> DriftLog<'a> {
     pub(super) fn unchecked_repos(&mut self, scans: &[RepoScan], tickets: &[TicketReport]) {
         for s in scans {
             match s.status {
-                ScanStatus::Ok => {}
+                ScanStatus::Ok if s.unchecked.is_empty() => {}
+                ScanStatus::Ok => {
+                    let shas: Vec<&str> = s.unchecked.iter().map(|u| short(&u.sha)).collect();
+                    let waiting: Vec<&str> = tickets
+                        .iter()
+                        .filter(|t| {
+                            t.repos.iter().any(|r| {
+                                r.repo == s.repo && r.status == RepoLandingStatus::Unverifiable
+                            })
+                        })
+                        .map(|t| t.key.as_str())
+                        .collect();
+                    let mut message = format!(
+                        "{}; not checked in {}: {}",
+                        s.problems.join("; "),
+                        s.repo,
+                        shas.join(", ")
+                    );
+                    if !waiting.is_empty() {
+                        message.push_str(&format!(
+                            "; tickets that depend on them: {}",
+                            waiting.join(", ")
+                        ));
+                    }
+                    self.push(
+                        DriftKind::Unverifiable,
+                        None,
+                        Some(&s.repo),
+                        s.unchecked.iter().map(|u| u.sha.clone()).collect(),
+                        message,
+                    );
+                }
                 ScanStatus::BranchMissing => {
                     let waiting: Vec<&str> = tickets
                         .iter()

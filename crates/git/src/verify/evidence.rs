@@ -47,6 +47,27 @@ pub(super) struct RepoIndex<'a> {
     pub(super) release: HashMap<String, &'a ReleaseCommit>,
     /// Main-side commits that are not merges.
     pub(super) main_non_merge: BTreeSet<&'a str>,
+    /// Main-side first-parent merges → the commits they brought in.
+    pub(super) introduces: HashMap<&'a str, &'a Vec<String>>,
+    /// Main-side commits that never need a backport → the rule that says so.
+    pub(super) not_needed: HashMap<&'a str, &'a str>,
+}
+
+/// The non-merge commits `merge` brought onto main (none if it is not a merge there).
+fn introduced(
+    introduces: &HashMap<&str, &Vec<String>>,
+    non_merge: &BTreeSet<&str>,
+    merge: &str,
+) -> Vec<String> {
+    introduces
+        .get(merge)
+        .map(|v| {
+            v.iter()
+                .filter(|s| non_merge.contains(s.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl<'a> RepoIndex<'a> {
@@ -102,19 +123,14 @@ impl<'a> RepoIndex<'a> {
                 )
                 .collect();
             for main in mains {
-                let targets: Vec<String> = if m.kind == MatchKind::Squash {
-                    introduces
-                        .get(main.as_str())
-                        .map(|v| {
-                            v.iter()
-                                .filter(|s| non_merge.contains(s.as_str()))
-                                .cloned()
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                } else {
-                    vec![main.clone()]
-                };
+                // A squash, or a trailer naming a merge (`cherry-pick -m 1`), lands the commits
+                // the merge brought onto main.
+                let targets: Vec<String> =
+                    if m.kind == MatchKind::Squash || introduces.contains_key(main.as_str()) {
+                        introduced(&introduces, &non_merge, main)
+                    } else {
+                        vec![main.clone()]
+                    };
                 for t in targets {
                     landed.entry(t).or_default().push((c.sha.clone(), m.kind));
                 }
@@ -131,9 +147,16 @@ impl<'a> RepoIndex<'a> {
             .iter()
             .map(|c| (c.sha.clone(), c))
             .collect();
+        let not_needed = scan
+            .main_commits
+            .iter()
+            .filter_map(|m| m.not_needed.as_deref().map(|r| (m.sha.as_str(), r)))
+            .collect();
         RepoIndex {
             scan,
             required,
+            introduces,
+            not_needed,
             main_by_key,
             landed,
             release_by_key,
@@ -142,6 +165,16 @@ impl<'a> RepoIndex<'a> {
             tag_rank,
             release,
             main_non_merge: non_merge,
+        }
+    }
+
+    /// The non-merge main-side commits a match on `main_commit` stands for: itself, or the
+    /// commits a merge brought in (a squash, a trailer naming a merge).
+    pub(super) fn main_side_of(&self, main_commit: &str) -> Vec<String> {
+        if self.main_non_merge.contains(main_commit) {
+            vec![main_commit.to_string()]
+        } else {
+            introduced(&self.introduces, &self.main_non_merge, main_commit)
         }
     }
 

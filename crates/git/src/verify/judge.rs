@@ -6,7 +6,7 @@ use crate::model::ScanStatus;
 use portcullis_core::landing::{How, MatchKind, RepoLandingStatus, TicketLandingStatus};
 
 use super::evidence::RepoIndex;
-use super::report::{LandedCommit, RepoLanding, Revert};
+use super::report::{LandedCommit, NotNeeded, RepoLanding, Revert};
 
 /// Where `key` stands in `ix`'s repository, or `None` if it never touched it.
 pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
@@ -26,34 +26,56 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
         release_commits: release_commits.clone(),
         first_tag: None,
         reverted: Vec::new(),
+        unchecked: Vec::new(),
+        not_needed: Vec::new(),
     };
     if ix.scan.status == ScanStatus::BranchMissing {
         out.status = RepoLandingStatus::BranchMissing;
         out.missing = expected;
         return Some(out);
     }
-    out.reverted = reverted_pairs(ix, &release_commits);
     let matched = match_landings(ix, &expected);
+    // The reverts: of the ticket's own release commits, and of the landings of its main-side
+    // commits (a direct push of its fix, reverted).
+    let mut reverted_commits = release_commits.clone();
+    for r in &matched.reverted_landings {
+        if !reverted_commits.contains(r) {
+            reverted_commits.push(r.clone());
+        }
+    }
+    out.reverted = reverted_pairs(ix, &reverted_commits);
     let mut used_release = matched.used_release;
     out.status = if expected.is_empty() {
+        // No main-side change of the ticket here: what it has are release-only commits (a pin,
+        // notes, a manual backport) or reverts. Reverted only when a revert of it exists.
         let live_release_only = live_release_only(ix, &release_commits);
-        if live_release_only.is_empty() {
+        if !live_release_only.is_empty() {
+            used_release.extend(live_release_only);
+            RepoLandingStatus::ReleaseOnly
+        } else if !out.reverted.is_empty() {
             RepoLandingStatus::Reverted
         } else {
-            used_release.extend(live_release_only);
+            // Only reverts of other changes: they are on the release branch alone.
+            used_release.extend(live_non_merge(ix, &release_commits));
             RepoLandingStatus::ReleaseOnly
         }
     } else if matched.missing.is_empty() {
         RepoLandingStatus::Landed
-    } else if matched.any_reverted && matched.landed.is_empty() {
+    } else if matched.any_reverted && matched.landed.is_empty() && !out.reverted.is_empty() {
         RepoLandingStatus::Reverted
     } else if matched.landed.is_empty() {
         RepoLandingStatus::Missing
     } else {
         RepoLandingStatus::Partial
     };
+    out.unchecked = unchecked_for(ix, out.status, &expected, &release_commits);
+    if !out.unchecked.is_empty() {
+        // What could not be read may hold the missing landing (or the counterpart).
+        out.status = RepoLandingStatus::Unverifiable;
+    }
     out.landed = matched.landed;
     out.missing = matched.missing;
+    out.not_needed = matched.not_needed;
     out.how = how_it_landed(out.status, &out.landed);
     if out.status.has_landed() {
         out.first_tag = first_tag(ix, &used_release);
@@ -72,22 +94,71 @@ fn expected_main_commits(ix: &RepoIndex<'_>, key: &str, release_commits: &[Strin
             }
         }
     }
-    // Counterparts of the ticket's own release commits belong to it too (a carrier ticket).
-    for r in release_commits {
-        if let Some(c) = ix.release.get(r) {
-            if c.ticket.as_deref() == Some(key) {
-                if let Some(m) = &c.matched {
-                    if m.kind != MatchKind::Squash
-                        && ix.main_non_merge.contains(m.main_commit.as_str())
-                        && !expected.contains(&m.main_commit)
-                    {
-                        expected.push(m.main_commit.clone());
-                    }
+    // Counterparts of the ticket's own release commits belong to it too (a carrier ticket):
+    // a commit, or the commits of a main-side merge it matched (a squash, a trailer naming a
+    // merge).
+    let counterparts = |own_only: bool, expected: &mut Vec<String>| {
+        for r in release_commits {
+            let Some(c) = ix.release.get(r) else { continue };
+            if own_only && c.ticket.as_deref() != Some(key) {
+                continue;
+            }
+            if c.reverts.is_some() {
+                continue;
+            }
+            for m in c
+                .matched
+                .iter()
+                .flat_map(|m| ix.main_side_of(&m.main_commit))
+            {
+                if !expected.contains(&m) {
+                    expected.push(m);
                 }
             }
         }
+    };
+    counterparts(true, &mut expected);
+    // A ticket only mentioned by release commits, with no main-side commit of its own: the
+    // counterparts of the commits that mention it are its change.
+    if expected.is_empty() {
+        counterparts(false, &mut expected);
     }
     expected
+}
+
+/// The unreadable commits (missing objects) a verdict of `status` depends on: the ticket's own,
+/// and, for a missing landing, every unreadable release commit (it may be the landing) or, for
+/// release-only commits, every unreadable main-side commit (it may be their counterpart). A
+/// landed or reverted verdict stands on what was read.
+fn unchecked_for(
+    ix: &RepoIndex<'_>,
+    status: RepoLandingStatus,
+    expected: &[String],
+    release_commits: &[String],
+) -> Vec<String> {
+    if ix.scan.unchecked.is_empty()
+        || matches!(
+            status,
+            RepoLandingStatus::Landed | RepoLandingStatus::Reverted
+        )
+    {
+        return Vec::new();
+    }
+    ix.scan
+        .unchecked
+        .iter()
+        .map(|u| &u.sha)
+        .filter(|sha| {
+            let release = ix.release.contains_key(*sha);
+            expected.contains(sha)
+                || release_commits.contains(sha)
+                || match status {
+                    RepoLandingStatus::ReleaseOnly => !release,
+                    _ => release,
+                }
+        })
+        .cloned()
+        .collect()
 }
 
 /// The ticket's release commits that are reverted, each with its revert.
@@ -115,6 +186,10 @@ struct Matched {
     any_reverted: bool,
     /// The release commits the landings use.
     used_release: Vec<String>,
+    /// The reverted release commits that had landed the missing commits.
+    reverted_landings: Vec<String>,
+    /// Commits with no live counterpart that need none (paths that never need a backport).
+    not_needed: Vec<NotNeeded>,
 }
 
 fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
@@ -123,6 +198,8 @@ fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
         missing: Vec::new(),
         any_reverted: false,
         used_release: Vec::new(),
+        reverted_landings: Vec::new(),
+        not_needed: Vec::new(),
     };
     for m in expected {
         let live: Vec<&(String, MatchKind)> = ix
@@ -141,9 +218,18 @@ fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
                 });
                 out.used_release.push(r.clone());
             }
+            None if ix.not_needed.contains_key(m.as_str()) => out.not_needed.push(NotNeeded {
+                main_commit: m.clone(),
+                rule: ix.not_needed[m.as_str()].to_string(),
+            }),
             None => {
-                if ix.landed.contains_key(m) {
+                if let Some(all) = ix.landed.get(m) {
                     out.any_reverted = true;
+                    for (r, _) in all {
+                        if !out.reverted_landings.contains(r) {
+                            out.reverted_landings.push(r.clone());
+                        }
+                    }
                 }
                 out.missing.push(m.clone());
             }
@@ -164,6 +250,15 @@ fn live_release_only(ix: &RepoIndex<'_>, release_commits: &[String]) -> Vec<Stri
                     .get(*r)
                     .is_some_and(|c| c.is_release_only() && c.reverts.is_none())
         })
+        .cloned()
+        .collect()
+}
+
+/// The ticket's live non-merge release commits.
+fn live_non_merge(ix: &RepoIndex<'_>, release_commits: &[String]) -> Vec<String> {
+    release_commits
+        .iter()
+        .filter(|r| !ix.reverted.contains(*r) && ix.release.get(*r).is_some_and(|c| !c.merge))
         .cloned()
         .collect()
 }
@@ -219,25 +314,169 @@ pub(super) fn ticket_status(repos: &[RepoLanding], some_unchecked: bool) -> Tick
     {
         TicketLandingStatus::Reverted
     } else if counted.iter().all(|r| r.status.has_landed()) {
-        TicketLandingStatus::Landed
+        // Landed needs a landing of the ticket's own main-side change somewhere (or main-side
+        // commits the policy does not require here, e.g. code that moved and was backported by
+        // hand); release-only commits alone are only that.
+        if counted
+            .iter()
+            .any(|r| r.status == RepoLandingStatus::Landed)
+            || repos.iter().any(|r| !r.main_commits.is_empty())
+        {
+            TicketLandingStatus::Landed
+        } else {
+            TicketLandingStatus::ReleaseOnly
+        }
     } else if !counted
         .iter()
         .any(|r| r.status.has_landed() || r.status == RepoLandingStatus::Partial)
     {
-        if counted
-            .iter()
-            .all(|r| r.status == RepoLandingStatus::BranchMissing)
-        {
+        if counted.iter().all(|r| {
+            matches!(
+                r.status,
+                RepoLandingStatus::BranchMissing | RepoLandingStatus::Unverifiable
+            )
+        }) {
             TicketLandingStatus::Pending
         } else {
             TicketLandingStatus::Missing
         }
-    } else if counted
-        .iter()
-        .all(|r| r.status.has_landed() || r.status == RepoLandingStatus::BranchMissing)
-    {
+    } else if counted.iter().all(|r| {
+        r.status.has_landed()
+            || matches!(
+                r.status,
+                RepoLandingStatus::BranchMissing | RepoLandingStatus::Unverifiable
+            )
+    }) {
         TicketLandingStatus::Pending
     } else {
         TicketLandingStatus::Partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MainCommit, Match, ReleaseCommit, RepoScan, ScanStatus};
+
+    fn scan(main: Vec<MainCommit>, release: Vec<ReleaseCommit>) -> RepoScan {
+        RepoScan {
+            repo: "pkg".into(),
+            status: ScanStatus::Ok,
+            problems: Vec::new(),
+            main_branch: "main".into(),
+            release_branch: "v23.0.x".into(),
+            main_tip: None,
+            release_tip: None,
+            branch_point: None,
+            tags: Vec::new(),
+            release_commits: release,
+            main_commits: main,
+            unchecked: Vec::new(),
+        }
+    }
+
+    fn main_commit(sha: &str, merge: bool, introduces: &[&str]) -> MainCommit {
+        MainCommit {
+            sha: sha.into(),
+            subject: sha.into(),
+            time: 0,
+            merge,
+            ticket: None,
+            via: None,
+            mentions: Vec::new(),
+            introduces: introduces.iter().map(|s| s.to_string()).collect(),
+            not_needed: None,
+        }
+    }
+
+    fn release_commit(
+        sha: &str,
+        ticket: &str,
+        matched: Option<(&str, MatchKind)>,
+    ) -> ReleaseCommit {
+        ReleaseCommit {
+            sha: sha.into(),
+            subject: sha.into(),
+            time: 0,
+            merge: false,
+            ticket: Some(ticket.into()),
+            via: None,
+            mentions: Vec::new(),
+            matched: matched.map(|(m, kind)| Match {
+                kind,
+                main_commit: m.into(),
+                confidence: kind.confidence(),
+            }),
+            candidates: Vec::new(),
+            direction: None,
+            first_tag: None,
+            reverts: None,
+            reverted_by: None,
+        }
+    }
+
+    /// Issue 20: a key with no main-side commits of its own and no live release-only commit was
+    /// classed `reverted` with an empty revert list.
+    #[test]
+    fn a_key_without_main_side_commits_is_not_reverted_without_a_revert() {
+        // A squash of an unticketed main-side merge, and a revert of another ticket's commit.
+        let mut other = release_commit("r0", "DM-2", None);
+        other.reverted_by = Some("r2".into());
+        let mut revert = release_commit("r2", "DM-3", None);
+        revert.reverts = Some("r0".into());
+        let s = scan(
+            vec![
+                main_commit("a", false, &[]),
+                main_commit("b", false, &[]),
+                main_commit("m", true, &["a", "b"]),
+            ],
+            vec![
+                other,
+                release_commit("r1", "DM-1", Some(("m", MatchKind::Squash))),
+                revert,
+            ],
+        );
+        let ix = RepoIndex::new(&s, true);
+        let l = landing(&ix, "DM-1").unwrap();
+        assert_eq!(l.status, RepoLandingStatus::Landed);
+        assert_eq!(l.main_commits, ["a", "b"]);
+        assert!(l.reverted.is_empty());
+        // Only a revert of someone else's change: on the release branch alone, not reverted.
+        let l = landing(&ix, "DM-3").unwrap();
+        assert_eq!(l.status, RepoLandingStatus::ReleaseOnly);
+        assert!(l.reverted.is_empty());
+        // The reverted one is reverted, and says by what.
+        let l = landing(&ix, "DM-2").unwrap();
+        assert_eq!(l.status, RepoLandingStatus::Reverted);
+        assert_eq!(l.reverted[0].reverted_by, "r2");
+    }
+
+    /// Issue 20: release-only repositories alone make a ticket `release_only`, not `landed`.
+    #[test]
+    fn release_only_alone_is_not_landed() {
+        let landing = |status, main_commits: Vec<String>| RepoLanding {
+            repo: "pkg".into(),
+            status,
+            how: None,
+            required: true,
+            main_commits,
+            landed: Vec::new(),
+            missing: Vec::new(),
+            release_commits: Vec::new(),
+            first_tag: None,
+            reverted: Vec::new(),
+            unchecked: Vec::new(),
+            not_needed: Vec::new(),
+        };
+        let only = [landing(RepoLandingStatus::ReleaseOnly, Vec::new())];
+        assert_eq!(
+            ticket_status(&only, false),
+            TicketLandingStatus::ReleaseOnly
+        );
+        let with_own = [
+            landing(RepoLandingStatus::ReleaseOnly, Vec::new()),
+            landing(RepoLandingStatus::Landed, vec!["a".into()]),
+        ];
+        assert_eq!(ticket_status(&with_own, false), TicketLandingStatus::Landed);
     }
 }

@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{RepoScan, ScanStatus};
-use portcullis_core::landing::TicketLandingStatus;
 use portcullis_core::policy::{Line, LoadedPolicy};
 use portcullis_core::workflow::State;
 
@@ -18,7 +17,8 @@ mod judge;
 mod report;
 
 pub use report::{
-    Drift, LandedCommit, LedgerTicket, RepoLanding, Revert, Summary, TicketReport, Verification,
+    Drift, LandedCommit, LedgerTicket, NotNeeded, RepoLanding, Revert, Summary, TicketReport,
+    Verification,
 };
 
 use drift::DriftLog;
@@ -194,14 +194,9 @@ fn summarize(scans: &[RepoScan], tickets: &[TicketReport], drift: &[Drift]) -> S
             })
             .sum(),
         tickets: tickets.len(),
-        landed: tickets
-            .iter()
-            .filter(|t| t.status == TicketLandingStatus::Landed)
-            .count(),
-        not_landed: tickets
-            .iter()
-            .filter(|t| t.status != TicketLandingStatus::Landed)
-            .count(),
+        // On the release branch: landed, or release-only commits of it.
+        landed: tickets.iter().filter(|t| t.status.has_landed()).count(),
+        not_landed: tickets.iter().filter(|t| !t.status.has_landed()).count(),
         drift: drift.len(),
         blocking: drift.iter().filter(|d| d.blocking).count(),
     }

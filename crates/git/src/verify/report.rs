@@ -55,6 +55,22 @@ pub struct RepoLanding {
     pub first_tag: Option<String>,
     /// Release-branch commits of the ticket that were reverted, with the revert.
     pub reverted: Vec<Revert>,
+    /// Commits whose change could not be read (missing objects) and that the verdict depends
+    /// on: with them the status is `unverifiable` unless the ticket landed anyway.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
+    /// Main-side commits with no counterpart that need none: they touch only paths the
+    /// policy's `ignore_paths` say never need a backport (neither `landed` nor `missing`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_needed: Vec<NotNeeded>,
+}
+
+/// A main-side commit that needs no backport, and the rule that says so.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NotNeeded {
+    pub main_commit: String,
+    /// The `ignore_paths` globs that cover every path it touches.
+    pub rule: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

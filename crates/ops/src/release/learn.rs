@@ -473,6 +473,7 @@ mod tests {
             tag_pattern: "{version}".into(),
             rc_tag_pattern: "v{version}.rc{n}".into(),
             mark_done_on_release: false,
+            ignore_paths: Vec::new(),
         }
     }
 

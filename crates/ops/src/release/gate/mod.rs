@@ -21,7 +21,7 @@ use super::steps::{steps_in, targets};
 use crate::verify::{verify, Quiet, VerifyOptions};
 use crate::workspace::Workspace;
 use crate::{Error, Result, Target};
-use portcullis_core::landing::{DriftKind, TicketLandingStatus};
+use portcullis_core::landing::DriftKind;
 use portcullis_core::policy::{Line, Repository as PolicyRepository};
 use portcullis_core::release::{
     check_version, Blocker, Manifest, ManifestRepo, ManifestTicket, WithdrawnTicket,
@@ -255,7 +255,7 @@ fn approvals_to_include(
             continue;
         }
         must_include.insert(t.key.clone());
-        if t.status == TicketLandingStatus::Landed {
+        if t.status.has_landed() {
             continue;
         }
         let missing: Vec<String> = t
