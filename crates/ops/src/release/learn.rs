@@ -37,7 +37,7 @@ use portcullis_core::event::{source, NewEvent};
 use portcullis_core::policy::Line;
 use portcullis_core::release::{Manifest, ManifestRepo};
 use portcullis_git::scan::resolve_repo_path;
-use portcullis_git::text::tag_name;
+use portcullis_git::text::{tag_name, TagMatcher};
 use portcullis_ledger::Ledger;
 
 /// What a run learned, and what it could not.
@@ -144,43 +144,10 @@ fn version_key(m: &Manifest) -> (Option<semver::Version>, u64) {
     )
 }
 
-/// `(version, rc)` when `tag` is a tag of the line's patterns.
-fn parse_tag(line: &Line, tag: &str) -> Option<(semver::Version, Option<u64>)> {
-    let mut found = None;
-    for (pattern, rc) in [(&line.tag_pattern, false), (&line.rc_tag_pattern, true)] {
-        let prefix = pattern.split("{version}").next().unwrap_or_default();
-        let Some(rest) = tag.strip_prefix(prefix) else {
-            continue;
-        };
-        let digits: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let Ok(v) = semver::Version::parse(digits.trim_end_matches('.')) else {
-            continue;
-        };
-        let n = if rc {
-            let tail: String = tag
-                .chars()
-                .rev()
-                .take_while(char::is_ascii_digit)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            match tail.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => continue,
-            }
-        } else {
-            None
-        };
-        if tag_name(line, &v, n) == tag {
-            found = Some((v, n));
-            break;
-        }
-    }
-    found
+/// `(version, rc)` when `tag` is a release tag of the line: the same rule as `verify`'s
+/// ([`TagMatcher`]), so both read the same tags as releases.
+fn parse_tag(m: &TagMatcher, tag: &str) -> Option<(semver::Version, Option<u64>)> {
+    m.parse(tag).map(|t| (t.version, t.rc))
 }
 
 /// The build a portcullis tag message names (`Version 23.0.3 release from manifest m1a2b3c4d`).
@@ -204,6 +171,7 @@ fn line_tags(
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let mut out: BTreeMap<String, Vec<SeenTag>> = BTreeMap::new();
+    let matcher = TagMatcher::new(line);
     for r in ws.policy.repositories_for(&line.name) {
         let Ok(repo) = Repository::open(resolve_repo_path(&policy_dir, &r.path)) else {
             // verify reports a repository it cannot open; nothing to learn from it here.
@@ -214,7 +182,7 @@ fn line_tags(
             continue;
         };
         for name in names.iter().flatten() {
-            if parse_tag(line, name).is_none() {
+            if parse_tag(&matcher, name).is_none() {
                 continue;
             }
             let Ok(reference) = repo.find_reference(&format!("refs/tags/{name}")) else {
@@ -262,10 +230,11 @@ fn from_tags(
         .map(|r| r.manifest)
         .filter(|m| m.rc.is_none())
         .collect();
+    let matcher = TagMatcher::new(line);
     let mut parsed: Vec<(semver::Version, Option<u64>, &String, &Vec<SeenTag>)> = tags
         .iter()
         .filter(|(t, _)| !recorded.contains(*t))
-        .filter_map(|(t, seen)| parse_tag(line, t).map(|(v, n)| (v, n, t, seen)))
+        .filter_map(|(t, seen)| parse_tag(&matcher, t).map(|(v, n)| (v, n, t, seen)))
         .collect();
     parsed.sort_by(|a, b| (&a.0, a.1.unwrap_or(u64::MAX)).cmp(&(&b.0, b.1.unwrap_or(u64::MAX))));
     let base = semver::Version::parse(&line.base_version).ok();
@@ -479,7 +448,7 @@ mod tests {
 
     #[test]
     fn tags_of_the_line_patterns_are_parsed_and_others_are_not() {
-        let l = line();
+        let l = TagMatcher::new(&line());
         assert_eq!(
             parse_tag(&l, "23.0.3"),
             Some((semver::Version::new(23, 0, 3), None))
