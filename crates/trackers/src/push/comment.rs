@@ -27,8 +27,7 @@ pub fn comment_body(policy: &LoadedPolicy, d: &PendingDecision) -> String {
     };
     // Only a decision of a meeting names one: no date is ever invented.
     let meeting = match d.meeting {
-        Some(m) if d.sitting > 1 => format!(" at its meeting of {m} (sitting {})", d.sitting),
-        Some(m) => format!(" at its meeting of {m}"),
+        Some(m) => at_meeting(m, d.sitting),
         None => " outside a meeting".to_string(),
     };
     let mut s = format!(
@@ -50,11 +49,7 @@ pub fn comment_body(policy: &LoadedPolicy, d: &PendingDecision) -> String {
 /// ratified decision, the ratifying one, and the one that took it), the reason, the target, the
 /// ledger event's hash and the original time.
 pub fn record_of(policy: &LoadedPolicy, d: &PendingDecision) -> Record {
-    let member = d.actor.as_deref().map(|a| {
-        policy
-            .committee_member(a)
-            .map_or_else(|| a.to_string(), |m| m.name.clone())
-    });
+    let member = d.actor.as_deref().map(|a| member_name(policy, a));
     Record {
         ticket: d.key.clone(),
         kind: d.decision.into(),
@@ -77,4 +72,20 @@ pub fn record_of(policy: &LoadedPolicy, d: &PendingDecision) -> Record {
         undoes: None,
         at: d.at,
     }
+}
+
+/// ` at its meeting of D` (with the sitting after the first), as comments name a meeting.
+pub(super) fn at_meeting(date: chrono::NaiveDate, sitting: u32) -> String {
+    if sitting > 1 {
+        format!(" at its meeting of {date} (sitting {sitting})")
+    } else {
+        format!(" at its meeting of {date}")
+    }
+}
+
+/// A committee member's canonical name for whichever alias was recorded; anyone else as is.
+pub(super) fn member_name(policy: &LoadedPolicy, actor: &str) -> String {
+    policy
+        .committee_member(actor)
+        .map_or_else(|| actor.to_string(), |m| m.name.clone())
 }

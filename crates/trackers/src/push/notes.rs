@@ -14,6 +14,7 @@ use portcullis_core::record::{Record, RecordKind, Sitting, Standing};
 use portcullis_core::time::now;
 use portcullis_ledger::Ledger;
 
+use super::comment::{at_meeting, member_name};
 use super::{Outcome, PushItem, PushReport};
 use crate::records;
 use crate::tracker::{Account, Tracker};
@@ -41,13 +42,10 @@ impl PendingNote {
 
     /// The comment: who noted what, where, then the marker and the record.
     pub fn body(&self, policy: &LoadedPolicy, record: &str) -> String {
-        let meeting = match self.meeting {
-            Some(m) if self.sitting > 1 => {
-                format!(" at its meeting of {m} (sitting {})", self.sitting)
-            }
-            Some(m) => format!(" at its meeting of {m}"),
-            None => String::new(),
-        };
+        let meeting = self
+            .meeting
+            .map(|m| at_meeting(m, self.sitting))
+            .unwrap_or_default();
         let by = self
             .member(policy)
             .map(|a| format!(" by {a}"))
@@ -61,11 +59,7 @@ impl PendingNote {
     }
 
     fn member(&self, policy: &LoadedPolicy) -> Option<String> {
-        self.actor.as_deref().map(|a| {
-            policy
-                .committee_member(a)
-                .map_or_else(|| a.to_string(), |m| m.name.clone())
-        })
+        self.actor.as_deref().map(|a| member_name(policy, a))
     }
 
     /// The note's record.
