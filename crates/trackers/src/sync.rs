@@ -29,10 +29,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use portcullis_core::event::{key_order, kind, NewEvent};
+use portcullis_core::event::{key_order, kind, Event, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, from_epoch_ms, now};
-use portcullis_ledger::{Ledger, LedgerTx, SyncState};
+use portcullis_ledger::{Ledger, SyncState};
 
 use crate::records::{record_key, recorded_hash, rejected_hash, RejectedRecord};
 use crate::tracker::{Page, Scope, Sink, Tracker};
@@ -356,17 +356,17 @@ impl<'a, T: Tracker> ScopeRun<'a, T> {
 /// The planned events of a ticket, without the decision records of events this ledger holds
 /// (the workspace that made them reads its own records back, applied or not), and with each undo record tied to
 /// the decision it takes back. An undo whose decision is not in the ledger yet waits for a later
-/// sync.
-fn own_records(tx: &LedgerTx<'_>, key: &str, planned: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
+/// sync. `events` are the ticket's events in the ledger (read when a planned event names a
+/// record: [`names_a_record`]).
+fn own_records(events: &[Event], planned: Vec<NewEvent>) -> Vec<NewEvent> {
     let names = |e: &NewEvent| {
         recorded_hash(e)
             .or_else(|| rejected_hash(e))
             .map(str::to_string)
     };
-    if !planned.iter().any(|e| names(e).is_some()) {
-        return Ok(planned);
+    if !planned.iter().any(names_a_record) {
+        return planned;
     }
-    let events = tx.events_for_ticket(key)?;
     let seq_of = |hash: &str| {
         let by_record = record_key(hash);
         events
@@ -390,7 +390,7 @@ fn own_records(tx: &LedgerTx<'_>, key: &str, planned: Vec<NewEvent>) -> Result<V
         }
         out.push(e);
     }
-    Ok(out)
+    out
 }
 
 /// The tickets of `source` with a comment holding a decision record: pushed from this ledger,
@@ -405,15 +405,19 @@ fn record_tickets(ledger: &Ledger, source: &str) -> Result<BTreeSet<String>> {
         .collect())
 }
 
+/// Whether a planned event stands for a decision record (applied or rejected).
+fn names_a_record(e: &NewEvent) -> bool {
+    recorded_hash(e).or_else(|| rejected_hash(e)).is_some()
+}
+
 /// The record comments of a ticket that its tracker no longer has: one `record.gone` event
 /// each (once). The ledger keeps the decisions; only where they were written is gone.
 fn gone_records(
-    tx: &LedgerTx<'_>,
+    events: &[Event],
     source: &str,
     key: &str,
     ids: &BTreeSet<String>,
-) -> Result<Vec<NewEvent>> {
-    let events = tx.events_for_ticket(key)?;
+) -> Vec<NewEvent> {
     let mut out = Vec::new();
     for e in events.iter().filter(|e| e.source == source) {
         let (comments, what) = match e.kind.as_str() {
@@ -461,7 +465,7 @@ fn gone_records(
             });
         }
     }
-    Ok(out)
+    out
 }
 
 /// The sync loop as the place a tracker hands its pages to.
@@ -499,13 +503,19 @@ impl<T: Tracker> Sink<T::Ticket> for PageSink<'_, '_, T> {
             }
             let known = tx.label_facts(&key)?;
             let planned = tracker.plan(policy, ticket, &known, &mut report.warnings);
-            let mut planned = own_records(&tx, &key, planned)?;
             let ids = match run.recorded.contains(&key) {
                 true => tracker.comment_ids(ticket),
                 false => None,
             };
+            // The ticket's ledger events, read once, when records are planned or may be gone.
+            let events = if ids.is_some() || planned.iter().any(names_a_record) {
+                tx.events_for_ticket(&key)?
+            } else {
+                Vec::new()
+            };
+            let mut planned = own_records(&events, planned);
             if let Some(ids) = ids {
-                planned.extend(gone_records(&tx, tracker.source(), &key, &ids)?);
+                planned.extend(gone_records(&events, tracker.source(), &key, &ids));
             }
             run.seen.insert(key);
             for ev in planned {
