@@ -26,3 +26,4 @@ mod travel;
 mod triage;
 mod verify;
 mod verify_conventions;
+mod verify_identity;

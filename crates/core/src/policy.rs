@@ -12,15 +12,21 @@ use serde::{Deserialize, Serialize};
 use crate::landing::DriftKind;
 use crate::workflow::ViolationKind;
 
+mod keys;
 mod load;
+
+pub use keys::{KeyFinder, KeyRule, KeySide, KeySource, TicketKey};
 
 /// The whole policy file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
-    /// Regular expression a ticket key must match, e.g. `DM-\d+` (anchored automatically).
-    pub ticket_key: String,
+    /// What a ticket key looks like and where git history names one: a regular expression a
+    /// key matches as a whole, e.g. `DM-\d+` (anchored automatically; found in merge branch
+    /// names and message mentions), or rules with capture groups and a normal form, e.g.
+    /// `{ pattern = '#(\d+)', key = '{repo}#{1}', in = ["merge_subject"], side = "main" }`.
+    pub ticket_key: TicketKey,
     /// Labels shared by every release line.
     #[serde(default)]
     pub labels: SharedLabels,
@@ -422,6 +428,8 @@ pub struct LoadedPolicy {
     key_search: Regex,
     /// `[verify] subject_prefixes` as one regex anchored at the start; `None` when empty.
     subject_prefix: Option<Regex>,
+    /// Where git text names tickets: `ticket_key`'s rules, then `[verify] pull_request_key`'s.
+    finders: Vec<KeyFinder>,
     /// Where it came from (file name), for messages.
     pub source: String,
 }
@@ -456,6 +464,27 @@ impl LoadedPolicy {
         for m in self.key_search.find_iter(text) {
             if !out.iter().any(|k| k == m.as_str()) {
                 out.push(m.as_str().to_string());
+            }
+        }
+        out
+    }
+
+    /// The ticket keys that `text`, read as `source` on main (`main`) or the release branch of
+    /// repository `repo`, names under `ticket_key` and `[verify] pull_request_key`: in rule
+    /// order, then in order of appearance, without repeats.
+    pub fn ticket_keys(
+        &self,
+        source: KeySource,
+        main: bool,
+        repo: &str,
+        text: &str,
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for f in self.finders.iter().filter(|f| f.reads(source, main)) {
+            for k in f.keys(repo, text) {
+                if !out.contains(&k) {
+                    out.push(k);
+                }
             }
         }
         out
@@ -658,6 +687,102 @@ mod tests {
             .unwrap()
             .subject_prefix()
             .is_none());
+    }
+
+    /// Issue 20: `ticket_key`'s whole match was the key, so `pr-15551`, `#15551` and
+    /// `auto-backport-of-pr-15551-on-v6.0.x` were different tickets. Rules with a capture group
+    /// and a normal form name one ticket; the plain form works as before.
+    #[test]
+    fn ticket_key_rules_name_one_ticket_in_its_normal_form() {
+        let with = |key: &str| BUILTIN_V23.replacen("ticket_key = 'DM-\\d+'", key, 1);
+        let text = with(
+            r#"ticket_key = [
+  { pattern = 'DM-\d+' },
+  { pattern = '(?:pr-|#)(\d+)', key = '{repo}#{1}', in = ["merge_branch", "message"] },
+  { pattern = '^Merge pull request #(\d+)', key = '{repo}#{1}', in = ["merge_subject"], side = "main" },
+]"#,
+        );
+        assert_ne!(text, BUILTIN_V23, "the plain form was replaced");
+        let p = Policy::from_toml("p.toml", &text).unwrap();
+        let keys = |source, main, text: &str| p.ticket_keys(source, main, "pkg", text);
+        assert_eq!(
+            keys(
+                KeySource::MergeBranch,
+                false,
+                "auto-backport-of-pr-15551-on-v6.0.x"
+            ),
+            ["pkg#15551"]
+        );
+        assert_eq!(
+            keys(KeySource::MergeBranch, true, "someone/pr-15551"),
+            ["pkg#15551"]
+        );
+        assert_eq!(
+            keys(KeySource::Message, true, "See #15551, not WinError 1455"),
+            ["pkg#15551"]
+        );
+        assert_eq!(
+            keys(
+                KeySource::MergeSubject,
+                true,
+                "Merge pull request #15551 from x/y"
+            ),
+            ["pkg#15551"]
+        );
+        assert!(
+            keys(
+                KeySource::MergeSubject,
+                false,
+                "Merge pull request #15600 from x/y"
+            )
+            .is_empty(),
+            "a release-side pull request is the backport's"
+        );
+        assert_eq!(
+            keys(KeySource::MergeBranch, true, "tickets/DM-7-v23"),
+            ["DM-7"],
+            "the first rule first"
+        );
+        assert!(p.key_matches("DM-7"));
+        assert!(p.key_matches("daf_butler#15551"));
+        assert!(!p.key_matches("#15551"));
+        assert!(!p.key_matches("pkg#x"));
+        assert_eq!(
+            p.keys_in("see daf_butler#12 and DM-3"),
+            ["daf_butler#12", "DM-3"]
+        );
+
+        // One rule as an inline table.
+        let one = with(r#"ticket_key = { pattern = '#(\d+)', key = '{repo}#{1}' }"#);
+        let p = Policy::from_toml("p.toml", &one).unwrap();
+        assert_eq!(
+            p.ticket_keys(KeySource::Subject, false, "pkg", "Fix it (#12)"),
+            ["pkg#12"]
+        );
+        assert!(p.key_matches("pkg#12"));
+        assert!(!p.key_matches("DM-1"));
+
+        // The plain form: found whole, in merge branch names and messages only.
+        let p = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+        assert_eq!(
+            p.ticket_keys(KeySource::MergeBranch, false, "pkg", "tickets/DM-1-v23"),
+            ["DM-1"]
+        );
+        assert!(p
+            .ticket_keys(KeySource::Subject, true, "pkg", "DM-1: fix")
+            .is_empty());
+        assert_eq!(p.policy.ticket_key.to_string(), "DM-\\d+");
+
+        // Errors name the rule.
+        let bad = with(
+            r#"ticket_key = [{ pattern = 'DM-\d+' }, { pattern = '#(\d+)', key = '{repo}#{2}' }]"#,
+        );
+        let errs = Policy::from_toml("p.toml", &bad).unwrap_err();
+        assert_eq!(errs[0].key, "ticket_key[1]", "{}", errs[0]);
+        assert!(errs[0].message.contains("capture group"), "{}", errs[0]);
+        let bad = with(r#"ticket_key = { pattern = '#(\d+)', in = [] }"#);
+        let errs = Policy::from_toml("p.toml", &bad).unwrap_err();
+        assert_eq!(errs[0].key, "ticket_key", "{}", errs[0]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use regex::Regex;
 
-use super::{weekday, LoadedPolicy, Policy, PolicyError};
+use super::{keys, weekday, KeyFinder, LoadedPolicy, Policy, PolicyError, TicketKey};
 
 impl Policy {
     /// Parse and validate a policy; `file` names it in messages.
@@ -43,19 +43,10 @@ impl Policy {
             });
         };
 
-        let key_re = match Regex::new(&format!("^(?:{})$", policy.ticket_key)) {
-            Ok(re) => Some(re),
-            Err(e) => {
-                err(
-                    "ticket_key".into(),
-                    format!(
-                        "not a valid regular expression: {}",
-                        first_line(&e.to_string())
-                    ),
-                );
-                None
-            }
-        };
+        let (finders, key_alternatives) = compile_ticket_key(&policy, &mut err);
+        let key_re = key_alternatives
+            .as_ref()
+            .and_then(|alts| Regex::new(&format!("^(?:{alts})$")).ok());
         if policy.lines.is_empty() {
             err(
                 "lines".into(),
@@ -174,22 +165,66 @@ impl Policy {
         }
         // Half word boundaries: a key may start or end with a non-word character
         // (`.github#12`), and is still not found inside a longer word.
-        let key_search = Regex::new(&format!(
-            r"\b{{start-half}}(?:{})\b{{end-half}}",
-            policy.ticket_key
-        ))
-        .ok();
+        let key_search = key_alternatives.as_ref().and_then(|alts| {
+            Regex::new(&format!(r"\b{{start-half}}(?:{alts})\b{{end-half}}")).ok()
+        });
         match (key_re, key_search) {
             (Some(key_re), Some(key_search)) if errors.is_empty() => Ok(LoadedPolicy {
                 policy,
                 key_re,
                 key_search,
                 subject_prefix,
+                finders,
                 source: file.to_string(),
             }),
             _ => Err(errors),
         }
     }
+}
+
+/// `ticket_key`'s rules compiled, then those of `[verify] pull_request_key`; and the keys
+/// `ticket_key` names as alternatives of one regular expression (`None` after an error).
+fn compile_ticket_key(
+    policy: &Policy,
+    err: &mut impl FnMut(String, String),
+) -> (Vec<KeyFinder>, Option<String>) {
+    let mut finders = Vec::new();
+    let mut alternatives = Vec::new();
+    let mut ok = true;
+    let rules = policy.ticket_key.rules();
+    for (i, rule) in rules.iter().enumerate() {
+        let at = match &policy.ticket_key {
+            TicketKey::Rules(_) => format!("ticket_key[{i}]"),
+            _ => "ticket_key".to_string(),
+        };
+        match KeyFinder::new(rule) {
+            Ok(f) => {
+                alternatives.push(f.key_pattern.clone());
+                finders.push(f);
+            }
+            Err(e) => {
+                ok = false;
+                err(at, e);
+            }
+        }
+    }
+    if rules.is_empty() {
+        ok = false;
+        err("ticket_key".into(), "at least one rule is required".into());
+    }
+    if let Some(form) = &policy.verify.pull_request_key {
+        finders.extend(
+            keys::pull_request_rules(form)
+                .iter()
+                .filter_map(|r| KeyFinder::new(r).ok()),
+        );
+    }
+    let alternatives = alternatives
+        .iter()
+        .map(|a| format!("(?:{a})"))
+        .collect::<Vec<_>>()
+        .join("|");
+    (finders, ok.then_some(alternatives))
 }
 
 /// The validation of the steps: unique valid names, on release lines among `names`.

@@ -10,7 +10,7 @@ use super::reader::Scanner;
 use super::target::Res;
 use crate::model::MainCommit;
 use crate::text;
-use portcullis_core::policy::LoadedPolicy;
+use portcullis_core::policy::{KeySource, LoadedPolicy};
 
 /// Who brought a commit onto a branch.
 #[derive(Debug, Clone)]
@@ -33,29 +33,24 @@ impl Default for Attribution {
 }
 
 impl Scanner<'_, '_, '_> {
-    /// Tickets of the commits in `set` as brought in along `tip`'s first-parent chain.
-    /// `main`: whether this is main, where a pull request's number names its ticket under the
-    /// policy's `[verify] pull_request_key` (on a release branch the number is the backport's).
+    /// Tickets of the commits in `set` as brought in along `tip`'s first-parent chain, under
+    /// the policy's ticket rules: a merge's ticket from its branch name, else its subject; a
+    /// commit's from the merge that brought it in, else its own subject. `main`: whether this
+    /// is main (rules may read one side only: a pull request's number in a release-branch merge
+    /// is the backport's, not the ticket's).
     pub(super) fn attribute(
         &mut self,
         tip: Oid,
         set: &HashSet<Oid>,
         main: bool,
     ) -> Res<HashMap<Oid, Attribution>> {
-        let pr_key = |subject: &str, merge: bool| -> Option<String> {
-            let form = self
-                .t
-                .policy
-                .policy
-                .verify
-                .pull_request_key
-                .as_ref()
-                .filter(|_| main)?;
-            let n = text::pull_request_number(subject, merge)?;
-            Some(
-                form.replace("{repo}", &self.t.repo)
-                    .replace("{n}", &n.to_string()),
-            )
+        let policy = self.t.policy;
+        let repo = self.t.repo.as_str();
+        let first = |source: KeySource, text: &str| -> Option<String> {
+            policy
+                .ticket_keys(source, main, repo, text)
+                .into_iter()
+                .next()
         };
         let mut chain = Vec::new();
         let mut c = tip;
@@ -74,7 +69,7 @@ impl Scanner<'_, '_, '_> {
                 out.insert(
                     c,
                     Attribution {
-                        ticket: pr_key(f.subject(), false),
+                        ticket: first(KeySource::Subject, f.subject()),
                         via: None,
                         arrived: c,
                     },
@@ -82,8 +77,8 @@ impl Scanner<'_, '_, '_> {
                 continue;
             }
             let ticket = text::merged_branch(f.subject())
-                .and_then(|b| self.t.policy.keys_in(b).into_iter().next())
-                .or_else(|| pr_key(f.subject(), true));
+                .and_then(|b| first(KeySource::MergeBranch, b))
+                .or_else(|| first(KeySource::MergeSubject, f.subject()));
             out.insert(
                 c,
                 Attribution {
@@ -97,15 +92,23 @@ impl Scanner<'_, '_, '_> {
                 if !set.contains(&x) || chain_set.contains(&x) || out.contains_key(&x) {
                     continue;
                 }
+                let fx = self.facts(x)?;
+                let parents = fx.parents.clone();
+                // A merge that names no ticket leaves its commits their own subject's.
+                let own = match &ticket {
+                    Some(_) => None,
+                    None if parents.len() < 2 => first(KeySource::Subject, fx.subject()),
+                    None => None,
+                };
                 out.insert(
                     x,
                     Attribution {
-                        ticket: ticket.clone(),
+                        ticket: ticket.clone().or(own),
                         via: Some(c),
                         arrived: c,
                     },
                 );
-                stack.extend(self.facts(x)?.parents.iter().copied());
+                stack.extend(parents);
             }
         }
         Ok(out)
@@ -137,7 +140,13 @@ impl Scanner<'_, '_, '_> {
                 subject: f.subject().to_string(),
                 time: f.time,
                 merge: f.parents.len() > 1,
-                mentions: mentions(self.t.policy, &f.message, a.ticket.as_deref()),
+                mentions: mentions(
+                    self.t.policy,
+                    &self.t.repo,
+                    true,
+                    &f.message,
+                    a.ticket.as_deref(),
+                ),
                 ticket: a.ticket,
                 via: a.via.map(|v| v.to_string()),
                 introduces: intro,
@@ -148,10 +157,17 @@ impl Scanner<'_, '_, '_> {
     }
 }
 
-/// Keys mentioned in a message, other than the commit's own ticket.
-pub(super) fn mentions(policy: &LoadedPolicy, message: &str, ticket: Option<&str>) -> Vec<String> {
+/// Keys mentioned in a message of repository `repo` on main (`main`) or the release branch,
+/// other than the commit's own ticket.
+pub(super) fn mentions(
+    policy: &LoadedPolicy,
+    repo: &str,
+    main: bool,
+    message: &str,
+    ticket: Option<&str>,
+) -> Vec<String> {
     policy
-        .keys_in(message)
+        .ticket_keys(KeySource::Message, main, repo, message)
         .into_iter()
         .filter(|k| Some(k.as_str()) != ticket)
         .collect()

@@ -40,8 +40,8 @@ use target::{git_problem, Res};
 /// Bump when the scan's logic changes, so that memoised scans are not reused (3: an ambiguous
 /// abbreviated cherry-pick trailer links no commit; 4: commits with missing objects are named,
 /// the rest is scanned; 5: configured subject prefixes, subject matches need a shared path and a
-/// specific subject).
-pub const SCANNER_VERSION: u32 = 5;
+/// specific subject; 6: ticket rules with capture groups, sources and sides).
+pub const SCANNER_VERSION: u32 = 6;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {
@@ -193,7 +193,7 @@ fn memo_key(
 ) -> String {
     let mut h = Sha256::new();
     h.update(format!(
-        "v{SCANNER_VERSION}\0{}\0{}\0{}\0{}\0{}\0{}\0{main}\0{release:?}\0{shallow}\0",
+        "v{SCANNER_VERSION}\0{:?}\0{}\0{}\0{}\0{}\0{}\0{main}\0{release:?}\0{shallow}\0",
         t.policy.policy.ticket_key,
         t.line.branch,
         t.line.tag_pattern,
