@@ -19,6 +19,15 @@ fn set_ticket_key(env: &TestEnv, toml: &str) {
     std::fs::write(&path, text.replacen(&line, toml, 1)).unwrap();
 }
 
+/// Append `toml` to the policy.
+fn add_to_policy(env: &TestEnv, toml: &str) {
+    let path = env.path().join("policy.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push('\n');
+    text.push_str(toml);
+    std::fs::write(&path, text).unwrap();
+}
+
 /// A pull request merged on main from `branch` (no ticket in its name): one commit per edit.
 /// Returns the commits (not the merge).
 fn pull_request(
@@ -145,4 +154,120 @@ fn pull_request_numbers_in_any_convention_name_one_ticket() {
         ["pkg#15551", "pkg#15560"],
         "no pkg#15600, no pkg#1455"
     );
+}
+
+/// The policy of a project whose tickets are pull requests: keys `{repo}#N` (and Jira keys).
+fn pull_requests_are_tickets(env: &TestEnv) {
+    set_ticket_key(env, r#"ticket_key = '[A-Za-z0-9_.-]+#[0-9]+|DM-\d+'"#);
+    add_to_policy(env, "[verify]\npull_request_key = \"{repo}#{n}\"\n");
+}
+
+/// Issue 20: backports made by bots were missed. Out of the box, meeseeksdev's branch
+/// (`auto-backport-of-pr-N-on-B`) and subject (`Backport PR #N: …`), and miss-islington's
+/// subject (`[3.12] … (GH-N) (#M)`, `#M` being the backport's own) and branch
+/// (`backport-HASH-3.12`, naming the main-side commit) give the ticket and the evidence, with
+/// `(cherry picked from commit …)` trailers.
+#[test]
+fn bot_branches_and_subjects_name_the_original_pull_request() {
+    let env = workspace(&["pkg"], "");
+    pull_requests_are_tickets(&env);
+    let mut r = repo(&env, "pkg");
+    let reader = pull_request(
+        &mut r,
+        15551,
+        "reader-fix",
+        &[(IO, 5, "fixed", "Fix the reader's buffering")],
+    );
+    let writer = r
+        .edit(
+            MAIN,
+            "gh-100: Fix the writer's flush (#15560)",
+            CORE,
+            5,
+            "fixed",
+        )
+        .unwrap();
+    let retry = r
+        .edit(MAIN, "Retry the io reads (#15570)", IO, 25, "retried")
+        .unwrap();
+
+    // meeseeksdev, edited while resolving a conflict: only the stripped subject links it.
+    let branch = "auto-backport-of-pr-15551-on-v23.0.x";
+    r.b.branch(branch, RELEASE).unwrap();
+    let meeseeks = r
+        .edit(
+            branch,
+            "Backport PR #15551: Fix the reader's buffering",
+            IO,
+            6,
+            "fixed for v23",
+        )
+        .unwrap();
+    r.b.merge(
+        RELEASE,
+        branch,
+        &format!("Merge pull request #15600 from meeseeksmachine/{branch}"),
+    )
+    .unwrap();
+    // miss-islington, merged, edited: its branch names the main-side commit.
+    let branch = format!("backport-{}-23.0", &writer.to_string()[..7]);
+    r.b.branch(&branch, RELEASE).unwrap();
+    let miss = r
+        .edits(
+            &branch,
+            "[23.0] gh-100: Fix the writer's flush (GH-15560) (#15601)",
+            &[(CORE, 5, "fixed"), (CORE, 26, "v23 only")],
+        )
+        .unwrap();
+    r.b.merge(
+        RELEASE,
+        &branch,
+        &format!("Merge pull request #15601 from miss-islington/{branch}"),
+    )
+    .unwrap();
+    // miss-islington, squash-merged onto the release branch, with its trailer.
+    let squashed =
+        r.b.cherry_pick(
+            RELEASE,
+            retry,
+            Some(&format!(
+                "[23.0] Retry the io reads (GH-15570) (#15602)\n\n(cherry picked from commit {retry})"
+            )),
+        )
+        .unwrap();
+    r.finish().unwrap();
+    tickets(
+        &env,
+        &[
+            ("pkg#15551", "approved"),
+            ("pkg#15560", "approved"),
+            ("pkg#15570", "approved"),
+        ],
+    );
+    let (run, v) = verify(&env, &[]);
+
+    let c = release_commit(&v, "pkg", meeseeks);
+    assert_eq!(c["ticket"], "pkg#15551", "{c}");
+    assert_eq!(c["match"]["kind"], "subject", "{c}");
+    assert_eq!(c["match"]["main_commit"], reader[0].to_string());
+    assert_eq!(landing(&v, "pkg#15551", "pkg")["status"], "landed");
+    assert_eq!(landing(&v, "pkg#15551", "pkg")["how"], "modified");
+
+    let c = release_commit(&v, "pkg", miss);
+    assert_eq!(c["ticket"], "pkg#15560", "{c}");
+    assert_eq!(c["match"]["kind"], "trailer", "{c}");
+    assert_eq!(c["match"]["main_commit"], writer.to_string());
+    assert_eq!(landing(&v, "pkg#15560", "pkg")["status"], "landed");
+
+    let c = release_commit(&v, "pkg", squashed);
+    assert_eq!(c["ticket"], "pkg#15570", "{c}");
+    assert_eq!(c["match"]["kind"], "trailer", "{c}");
+    assert_eq!(landing(&v, "pkg#15570", "pkg")["status"], "landed");
+
+    assert_eq!(
+        ticket_keys(&v),
+        ["pkg#15551", "pkg#15560", "pkg#15570"],
+        "the backports' own pull requests are not tickets"
+    );
+    assert_eq!(run.code, 0, "{}", v["drift"]);
 }

@@ -53,6 +53,44 @@ pub fn pull_request_number(subject: &str, merge: bool) -> Option<u64> {
     re.captures(subject).and_then(|c| c[1].parse().ok())
 }
 
+/// What a backport bot's branch name says (`merged_branch` of a release-side merge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BotBranch {
+    /// meeseeksdev: `auto-backport-of-pr-15551-on-v6.0.x` backports pull request 15551.
+    PullRequest(u64),
+    /// miss-islington: `backport-0123abc-3.12` backports main-side commit `0123abc…`.
+    Commit(String),
+}
+
+/// The backport a bot's branch name stands for, if it is one (an `owner/` prefix is allowed).
+pub fn bot_branch(branch: &str) -> Option<BotBranch> {
+    static MEESEEKS: OnceLock<Regex> = OnceLock::new();
+    static MISS: OnceLock<Regex> = OnceLock::new();
+    let name = branch.rsplit('/').next().unwrap_or(branch);
+    if let Some(c) = re(&MEESEEKS, r"^auto-backport-of-pr-(\d+)-on-\S+$").captures(name) {
+        return c[1].parse().ok().map(BotBranch::PullRequest);
+    }
+    re(&MISS, r"^backport-([0-9a-f]{7,40})-\d+(?:\.\d+)+$")
+        .captures(name)
+        .map(|c| BotBranch::Commit(c[1].to_string()))
+}
+
+/// The original pull request a backport bot's subject names: meeseeksdev's
+/// `Backport PR #15551: …`, miss-islington's `[3.12] gh-1234: Fix … (GH-15551) (#15600)` (the
+/// last `(#N)` is the backport's own pull request).
+pub fn original_pull_request(subject: &str) -> Option<u64> {
+    static MEESEEKS: OnceLock<Regex> = OnceLock::new();
+    static MISS: OnceLock<Regex> = OnceLock::new();
+    let subject = subject.trim();
+    re(
+        &MEESEEKS,
+        r"(?i)^backport(?:ed)? (?:of )?(?:pr|pull request) #(\d+)",
+    )
+    .captures(subject)
+    .or_else(|| re(&MISS, r"\(GH-(\d+)\)").captures(subject))
+    .and_then(|c| c[1].parse().ok())
+}
+
 /// Commits named by `(cherry picked from commit X)` trailers.
 pub fn cherry_picked_from(message: &str) -> Vec<String> {
     static CP: OnceLock<Regex> = OnceLock::new();
@@ -70,7 +108,8 @@ pub fn reverted_commit(message: &str) -> Option<String> {
         .map(|c| c[1].to_ascii_lowercase())
 }
 
-/// A subject reduced to what survives a backport: case, spacing, a `(#123)` pull-request suffix,
+/// A subject reduced to what survives a backport: case, spacing, `(#123)` and `(GH-123)`
+/// pull-request suffixes,
 /// and `Backport:` / `[v23]` / `Cherry-pick` prefixes do not count.
 pub fn normalized_subject(subject: &str) -> String {
     normalized_subject_with(subject, None)
@@ -102,7 +141,7 @@ pub fn normalized_subject_with(subject: &str, strip: Option<&Regex>) -> String {
         }
         s = next;
     }
-    let s = re(&SUFFIX, r"(?:\s*\(#\d+\))+$").replace(&s, "");
+    let s = re(&SUFFIX, r"(?:\s*\((?:#|gh-)\d+\))+$").replace(&s, "");
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -479,6 +518,35 @@ mod tests {
         );
         assert_eq!(pr("Fix WinError 1455 on import", false), None);
         assert_eq!(pr("Merge branch 'main' into fix", true), None);
+    }
+
+    /// Issue 20: the conventions of backport bots, understood out of the box.
+    #[test]
+    fn bot_branches_and_subjects() {
+        assert_eq!(
+            bot_branch("meeseeksmachine/auto-backport-of-pr-15551-on-v6.0.x"),
+            Some(BotBranch::PullRequest(15551))
+        );
+        assert_eq!(
+            bot_branch("backport-0123abc-3.12"),
+            Some(BotBranch::Commit("0123abc".into()))
+        );
+        assert_eq!(bot_branch("tickets/DM-1-v23"), None);
+        assert_eq!(bot_branch("backport-fix-3.12"), None);
+        assert_eq!(
+            original_pull_request("Backport PR #15551: Fix the ticks"),
+            Some(15551)
+        );
+        assert_eq!(
+            original_pull_request("[3.12] gh-1234: Fix the ticks (GH-15551) (#15600)"),
+            Some(15551)
+        );
+        assert_eq!(original_pull_request("Fix the ticks (#15600)"), None);
+        assert_eq!(original_pull_request("Work around WinError 1455"), None);
+        assert_eq!(
+            normalized_subject("[3.12] gh-1234: Fix the ticks (GH-15551) (#15600)"),
+            normalized_subject("gh-1234: Fix the ticks (#15551)")
+        );
     }
 
     #[test]

@@ -310,7 +310,12 @@ fn capture_groups(pattern: &str) -> Vec<String> {
 
 /// The rules of `[verify] pull_request_key` (`form`, with `{n}` the number): on main, a pull
 /// request's own merge `Merge pull request #N from …` (when its branch names no ticket) and a
-/// squash subject `… (#N)`.
+/// squash subject `… (#N)`; and the conventions of backport bots, whose numbers are the
+/// original pull request's:
+/// - meeseeksdev: branch `auto-backport-of-pr-15551-on-v6.0.x`, subject `Backport PR #15551: …`
+///   (also a mention);
+/// - miss-islington: subject `[3.12] gh-1234: Fix … (GH-15551) (#15600)` on the release branch
+///   (the last `(#N)` is the backport's own pull request).
 pub(super) fn pull_request_rules(form: &str) -> Vec<KeyRule> {
     let key = form.replace("{n}", "{1}");
     let rule = |pattern: &str, sources: &[KeySource], side: KeySide| KeyRule {
@@ -326,6 +331,17 @@ pub(super) fn pull_request_rules(form: &str) -> Vec<KeyRule> {
             KeySide::Main,
         ),
         rule(r"\(#(\d+)\)$", &[KeySource::Subject], KeySide::Main),
+        rule(
+            r"auto-backport-of-pr-(\d+)-on-\S+",
+            &[KeySource::MergeBranch],
+            KeySide::Both,
+        ),
+        rule(
+            r"(?i:^backport(?:ed)? (?:of )?(?:pr|pull request) #(\d+))",
+            &[KeySource::Subject, KeySource::Message],
+            KeySide::Both,
+        ),
+        rule(r"\(GH-(\d+)\)", &[KeySource::Subject], KeySide::Release),
     ]
 }
 

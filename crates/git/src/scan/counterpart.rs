@@ -99,7 +99,9 @@ impl Scanner<'_, '_, '_> {
 
     /// The strongest evidence for `oid`'s main-side counterpart, and every candidate with it.
     /// `f`: its facts; `not_on_main`: the release commits not reachable from main; `related`:
-    /// the main-side commits of its tickets, compared first.
+    /// the main-side commits of its tickets, compared first; `named`: main-side commits its
+    /// merge's bot branch names (`backport-0123abc-3.12`), which count as trailers when it has
+    /// none.
     pub(super) fn counterpart(
         &mut self,
         oid: Oid,
@@ -107,11 +109,16 @@ impl Scanner<'_, '_, '_> {
         not_on_main: &HashSet<Oid>,
         main: &MainIndex<'_>,
         related: &HashSet<Oid>,
+        named: &[String],
     ) -> Res<Option<(MatchKind, Vec<Oid>)>> {
         if !not_on_main.contains(&oid) {
             return Ok(Some((MatchKind::SameCommit, vec![oid])));
         }
-        let trailers: Vec<Oid> = text::cherry_picked_from(&f.message)
+        let mut named_here = text::cherry_picked_from(&f.message);
+        if named_here.is_empty() {
+            named_here = named.to_vec();
+        }
+        let trailers: Vec<Oid> = named_here
             .iter()
             .filter_map(|t| unique_by_prefix(main.set.iter().copied(), t))
             .collect();

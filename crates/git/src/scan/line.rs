@@ -186,7 +186,17 @@ impl Scanner<'_, '_, '_> {
         };
         if !merge {
             let related = main.related(rc.ticket.iter().chain(rc.mentions.iter()));
-            let found = self.counterpart(oid, &f, &release.not_on_main, main, &related)?;
+            let named = match a.via {
+                Some(via) => {
+                    let subject = self.facts(via)?.subject().to_string();
+                    match text::merged_branch(&subject).and_then(text::bot_branch) {
+                        Some(text::BotBranch::Commit(hash)) => vec![hash],
+                        _ => Vec::new(),
+                    }
+                }
+                None => Vec::new(),
+            };
+            let found = self.counterpart(oid, &f, &release.not_on_main, main, &related, &named)?;
             if let Some((kind, cands)) = found {
                 self.record_match(&mut rc, &f, &a, kind, cands, main)?;
             }
