@@ -171,7 +171,48 @@ fn pull_requests_are_tickets(env: &TestEnv) {
 fn bot_branches_and_subjects_name_the_original_pull_request() {
     let env = workspace(&["pkg"], "");
     pull_requests_are_tickets(&env);
-    let mut r = repo(&env, "pkg");
+    let (v, code, notes) = bot_history(&env);
+    // The one drift: the release notes, pushed with no ticket and mentioning none.
+    let drift = v["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 1, "{}", v["drift"]);
+    assert_eq!(drift[0]["kind"], "landed_not_approved");
+    assert_eq!(drift[0]["commits"][0], notes.to_string());
+    assert_eq!(code, 1);
+}
+
+/// Issue 20: a built-in preset for GitHub-centric projects. `[verify] preset = "github-pr"`
+/// alone verifies the bot-style history, and reads `PR #N` mentions; a `ticket_key` that does
+/// not accept its keys is refused.
+#[test]
+fn github_pr_preset_verifies_bot_style_history() {
+    let env = workspace(&["pkg"], "");
+    set_ticket_key(&env, r#"ticket_key = '[A-Za-z0-9_.-]+#[0-9]+'"#);
+    add_to_policy(&env, "[verify]\npreset = \"github-pr\"\n");
+    assert_eq!(env.run(&["policy", "check", "policy.toml"]).code, 0);
+    let (v, code, notes) = bot_history(&env);
+    // The release notes mention `PR #15570`: they are that ticket's, and nothing drifts.
+    let c = release_commit(&v, "pkg", notes);
+    assert_eq!(c["mentions"], serde_json::json!(["pkg#15570"]), "{c}");
+    assert!(c["ticket"].is_null(), "{c}");
+    assert_eq!(landing(&v, "pkg#15570", "pkg")["status"], "landed");
+    assert_eq!(code, 0, "{}", v["drift"]);
+
+    let env = workspace(&["pkg"], "");
+    add_to_policy(&env, "[verify]\npreset = \"github-pr\"\n");
+    let run = env.run(&["policy", "check", "policy.toml"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("verify.preset") && run.stderr.contains("daf_butler#123"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The bot-style history of [`bot_branches_and_subjects_name_the_original_pull_request`],
+/// verified and checked under `env`'s policy; returns the verification and a release-notes
+/// commit pushed with no ticket that mentions `PR #15570` and `WinError 1455`.
+fn bot_history(env: &TestEnv) -> (serde_json::Value, i32, git2::Oid) {
+    let mut r = repo(env, "pkg");
     let reader = pull_request(
         &mut r,
         15551,
@@ -235,16 +276,23 @@ fn bot_branches_and_subjects_name_the_original_pull_request() {
             )),
         )
         .unwrap();
+    let notes =
+        r.b.write(
+            RELEASE,
+            "Release notes: the io retry of PR #15570, WinError 1455",
+            &[("doc/notes.md", "notes\n")],
+        )
+        .unwrap();
     r.finish().unwrap();
     tickets(
-        &env,
+        env,
         &[
             ("pkg#15551", "approved"),
             ("pkg#15560", "approved"),
             ("pkg#15570", "approved"),
         ],
     );
-    let (run, v) = verify(&env, &[]);
+    let (run, v) = verify(env, &[]);
 
     let c = release_commit(&v, "pkg", meeseeks);
     assert_eq!(c["ticket"], "pkg#15551", "{c}");
@@ -269,5 +317,5 @@ fn bot_branches_and_subjects_name_the_original_pull_request() {
         ["pkg#15551", "pkg#15560", "pkg#15570"],
         "the backports' own pull requests are not tickets"
     );
-    assert_eq!(run.code, 0, "{}", v["drift"]);
+    (v, run.code, notes)
 }

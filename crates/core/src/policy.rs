@@ -74,6 +74,24 @@ pub struct VerifySettings {
     /// ticket from pull request numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request_key: Option<String>,
+    /// Built-in conventions to read the history with. `github-pr`: tickets are pull requests,
+    /// keyed `{repo}#N` (`ticket_key` must accept such keys), as in GitHub-centric projects
+    /// with backport bots. It stands for `pull_request_key = "{repo}#{n}"` (main-side `Merge
+    /// pull request #N` and `(#N)` squashes; meeseeksdev and miss-islington branches and
+    /// subjects) and adds mentions `PR #N`, `backport of #N`, `pull request #N` in messages.
+    /// Explicit keys win: a `pull_request_key` set here is used instead, and the `ticket_key`
+    /// rules are tried before the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
+}
+
+/// A built-in set of conventions (`[verify] preset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum Preset {
+    /// Tickets are pull requests (`{repo}#N`), backports made by bots or by hand.
+    #[serde(rename = "github-pr")]
+    GithubPr,
 }
 
 fn default_subject_prefixes() -> Vec<String> {
@@ -89,6 +107,15 @@ impl Default for VerifySettings {
             ignore_paths: Vec::new(),
             subject_prefixes: default_subject_prefixes(),
             pull_request_key: None,
+            preset: None,
+        }
+    }
+}
+
+impl Preset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::GithubPr => "github-pr",
         }
     }
 }
@@ -470,8 +497,8 @@ impl LoadedPolicy {
     }
 
     /// The ticket keys that `text`, read as `source` on main (`main`) or the release branch of
-    /// repository `repo`, names under `ticket_key` and `[verify] pull_request_key`: in rule
-    /// order, then in order of appearance, without repeats.
+    /// repository `repo`, names under `ticket_key`, `[verify] pull_request_key` and the
+    /// preset: in rule order, then in order of appearance, without repeats.
     pub fn ticket_keys(
         &self,
         source: KeySource,
@@ -783,6 +810,61 @@ mod tests {
         let bad = with(r#"ticket_key = { pattern = '#(\d+)', in = [] }"#);
         let errs = Policy::from_toml("p.toml", &bad).unwrap_err();
         assert_eq!(errs[0].key, "ticket_key", "{}", errs[0]);
+    }
+
+    /// Issue 20: the `github-pr` preset; explicit keys win over it.
+    #[test]
+    fn github_pr_preset_composes_with_explicit_keys() {
+        let text = format!("{BUILTIN_GITHUB}\n[verify]\npreset = \"github-pr\"\n");
+        let p = Policy::from_toml("p.toml", &text).unwrap();
+        let keys =
+            |p: &LoadedPolicy, source, main, text: &str| p.ticket_keys(source, main, "pkg", text);
+        assert_eq!(
+            keys(
+                &p,
+                KeySource::MergeSubject,
+                true,
+                "Merge pull request #12 from a/b"
+            ),
+            ["pkg#12"]
+        );
+        assert_eq!(
+            keys(
+                &p,
+                KeySource::MergeBranch,
+                false,
+                "auto-backport-of-pr-12-on-v6.0.x"
+            ),
+            ["pkg#12"]
+        );
+        assert_eq!(
+            keys(&p, KeySource::Message, false, "Notes for PR #12"),
+            ["pkg#12"]
+        );
+        // An explicit pull_request_key is used instead of the preset's.
+        let text = format!(
+            "{BUILTIN_GITHUB}\n[verify]\npreset = \"github-pr\"\npull_request_key = \"gh-{{n}}\"\n"
+        )
+        .replace(
+            "ticket_key = \"[A-Za-z0-9_.-]+#[0-9]+\"",
+            "ticket_key = \"[A-Za-z0-9_.-]+#[0-9]+|gh-[0-9]+\"",
+        );
+        let p = Policy::from_toml("p.toml", &text).unwrap();
+        assert_eq!(
+            keys(
+                &p,
+                KeySource::MergeSubject,
+                true,
+                "Merge pull request #12 from a/b"
+            ),
+            ["gh-12"]
+        );
+        // A ticket_key that refuses the preset's keys is an error.
+        let text = format!("{BUILTIN_V23}\n[verify]\npreset = \"github-pr\"\n");
+        let errs = Policy::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(errs[0].key, "verify.preset", "{}", errs[0]);
+        let text = format!("{BUILTIN_V23}\n[verify]\npreset = \"gitlab\"\n");
+        assert!(Policy::from_toml("p.toml", &text).is_err());
     }
 
     #[test]

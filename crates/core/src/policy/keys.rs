@@ -308,6 +308,27 @@ fn capture_groups(pattern: &str) -> Vec<String> {
         .collect()
 }
 
+/// The ticket rules of a preset (`[verify] preset`).
+pub(super) fn preset_rules(preset: super::Preset) -> Vec<KeyRule> {
+    let rule = |pattern: &str, sources: &[KeySource], side: KeySide| KeyRule {
+        pattern: pattern.into(),
+        key: "{repo}#{1}".into(),
+        sources: sources.to_vec(),
+        side,
+    };
+    match preset {
+        super::Preset::GithubPr => vec![
+            // A mention of a pull request in a message: `PR #N`, `backport of #N`,
+            // `pull request #N`. A bare `#N` is an issue as often as a pull request.
+            rule(
+                r"(?i:(?:pr|pull request|backport(?:ed)?(?: of)?(?: pr)?|forward[- ]port(?: of)?) ?#(\d+))",
+                &[KeySource::Message],
+                KeySide::Both,
+            ),
+        ],
+    }
+}
+
 /// The rules of `[verify] pull_request_key` (`form`, with `{n}` the number): on main, a pull
 /// request's own merge `Merge pull request #N from …` (when its branch names no ticket) and a
 /// squash subject `… (#N)`; and the conventions of backport bots, whose numbers are the

@@ -47,6 +47,19 @@ impl Policy {
         let key_re = key_alternatives
             .as_ref()
             .and_then(|alts| Regex::new(&format!("^(?:{alts})$")).ok());
+        if let (Some(re), Some(preset)) = (&key_re, policy.verify.preset) {
+            let sample = "daf_butler#123";
+            if !re.is_match(sample) {
+                err(
+                    "verify.preset".into(),
+                    format!(
+                        "preset `{}` keys tickets like `{sample}`, which ticket_key `{}` does not accept: add `[A-Za-z0-9_.-]+#[0-9]+` to it (joined with `|`)",
+                        preset.as_str(),
+                        policy.ticket_key
+                    ),
+                );
+            }
+        }
         if policy.lines.is_empty() {
             err(
                 "lines".into(),
@@ -212,9 +225,17 @@ fn compile_ticket_key(
         ok = false;
         err("ticket_key".into(), "at least one rule is required".into());
     }
-    if let Some(form) = &policy.verify.pull_request_key {
+    let preset_form = policy.verify.preset.map(|_| "{repo}#{n}");
+    if let Some(form) = policy.verify.pull_request_key.as_deref().or(preset_form) {
         finders.extend(
             keys::pull_request_rules(form)
+                .iter()
+                .filter_map(|r| KeyFinder::new(r).ok()),
+        );
+    }
+    if let Some(preset) = policy.verify.preset {
+        finders.extend(
+            keys::preset_rules(preset)
                 .iter()
                 .filter_map(|r| KeyFinder::new(r).ok()),
         );

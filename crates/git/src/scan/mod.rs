@@ -207,6 +207,9 @@ fn memo_key(
     if let Some(k) = &t.policy.policy.verify.pull_request_key {
         h.update(format!("pr={k}\0"));
     }
+    if let Some(p) = t.policy.policy.verify.preset {
+        h.update(format!("preset={}\0", p.as_str()));
+    }
     for p in &t.policy.policy.verify.subject_prefixes {
         h.update(format!("prefix={p}\0"));
     }
