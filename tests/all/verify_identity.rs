@@ -319,3 +319,100 @@ fn bot_history(env: &TestEnv) -> (serde_json::Value, i32, git2::Oid) {
     );
     (v, run.code, notes)
 }
+
+/// Issue 20: a single release commit whose changed lines equal a whole multi-commit pull
+/// request (a squash made by hand, with other context than on main) was missed: only the
+/// pull request's patch-id was compared. Its changed lines are compared too.
+#[test]
+fn whole_pull_request_squashed_by_changed_lines() {
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    let fix = r
+        .fix_on_main(
+            "DM-300",
+            &[
+                (CORE, 10, "scaled flux", "Scale the flux"),
+                (IO, 10, "read the flux", "Read the scaled flux"),
+            ],
+        )
+        .unwrap();
+    let main_merge = r.b.tip(MAIN).unwrap();
+    // The release branch differs near the fix: the context of its lines is not main's.
+    r.on_release_branch("DM-301-v23", |r, br| {
+        r.edit(br, "Pin the flux model for v23", CORE, 12, "pinned model")?;
+        Ok(())
+    })
+    .unwrap();
+    let mut squash = None;
+    r.on_release_branch("DM-300-v23", |r, br| {
+        squash = Some(r.edits(
+            br,
+            "Backport the flux scaling",
+            &[(CORE, 10, "scaled flux"), (IO, 10, "read the flux")],
+        )?);
+        Ok(())
+    })
+    .unwrap();
+    r.finish().unwrap();
+    tickets(&env, &[("DM-300", "approved"), ("DM-301", "approved")]);
+    let (run, v) = verify(&env, &[]);
+    let c = release_commit(&v, "pkg", squash.unwrap());
+    assert_eq!(c["match"]["kind"], "changed_lines", "{c}");
+    assert_eq!(c["match"]["main_commit"], main_merge.to_string(), "{c}");
+    let l = landing(&v, "DM-300", "pkg");
+    assert_eq!(l["status"], "landed", "{l}");
+    assert_eq!(l["how"], "modified", "{l}");
+    let landed: Vec<&str> = l["landed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["main_commit"].as_str().unwrap())
+        .collect();
+    assert_eq!(landed, [fix[0].to_string(), fix[1].to_string()], "{l}");
+    assert_eq!(ticket(&v, "DM-300")["status"], "landed");
+    assert_eq!(run.code, 0, "{}", v["drift"]);
+}
+
+/// Issue 20: a backport rewritten while resolving conflicts, whose only link is the original
+/// pull request named in its subject (`Backport PR #N: …`), was missed. It lands as `pr_ref`,
+/// with a low confidence and the share of the pull request's changed lines it carries.
+#[test]
+fn backport_naming_its_pull_request_lands_as_pr_ref() {
+    let env = workspace(&["pkg"], "");
+    pull_requests_are_tickets(&env);
+    let mut r = repo(&env, "pkg");
+    let fix = pull_request(
+        &mut r,
+        15551,
+        "reader-fix",
+        &[(IO, 5, "buffered read", "Buffer the reader")],
+    );
+    let main_merge = r.b.tip(MAIN).unwrap();
+    let rewritten = r
+        .edits(
+            RELEASE,
+            "Backport PR #15551: Rework the v23 reader around its old buffer",
+            &[
+                (IO, 5, "buffered read, the v23 way"),
+                (CORE, 3, "old buffer kept"),
+            ],
+        )
+        .unwrap();
+    r.finish().unwrap();
+    tickets(&env, &[("pkg#15551", "approved")]);
+    let (run, v) = verify(&env, &[]);
+    let c = release_commit(&v, "pkg", rewritten);
+    assert_eq!(c["ticket"], "pkg#15551", "{c}");
+    let m = &c["match"];
+    assert_eq!(m["kind"], "pr_ref", "{c}");
+    assert_eq!(m["main_commit"], main_merge.to_string(), "{c}");
+    // Of the pull request's two changed lines (- the old line 5, + its fix), one is here.
+    assert_eq!(m["overlap"], 0.5, "{c}");
+    assert_eq!(m["confidence"], 0.4, "{c}");
+    let l = landing(&v, "pkg#15551", "pkg");
+    assert_eq!(l["status"], "landed", "{l}");
+    assert_eq!(l["how"], "modified", "{l}");
+    assert_eq!(l["landed"][0]["main_commit"], fix[0].to_string(), "{l}");
+    assert_eq!(l["landed"][0]["kind"], "pr_ref", "{l}");
+    assert_eq!(run.code, 0, "{}", v["drift"]);
+}

@@ -20,6 +20,10 @@ pub enum MatchKind {
     ChangedLines,
     /// Only the subject is the same: the change was edited during the backport.
     Subject,
+    /// The release commit names the original pull request (`Backport PR #N: …`, `(GH-N)`, a
+    /// bot's branch) and nothing in its diff proves it: a low confidence, with the overlap of
+    /// changed lines.
+    PrRef,
 }
 
 impl MatchKind {
@@ -31,6 +35,7 @@ impl MatchKind {
             MatchKind::Squash => "squash",
             MatchKind::ChangedLines => "changed_lines",
             MatchKind::Subject => "subject",
+            MatchKind::PrRef => "pr_ref",
         }
     }
 
@@ -51,6 +56,7 @@ impl MatchKind {
             MatchKind::Squash => 0.9,
             MatchKind::ChangedLines => 0.8,
             MatchKind::Subject => 0.6,
+            MatchKind::PrRef => 0.3,
         }
     }
 }

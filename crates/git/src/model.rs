@@ -105,6 +105,10 @@ pub struct Match {
     pub kind: MatchKind,
     pub main_commit: String,
     pub confidence: f64,
+    /// For a `pr_ref` match: the share (0–1) of the main-side change's changed lines (added and
+    /// removed, whitespace ignored) that the release commit changes too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,17 @@ use crate::model::MainCommit;
 use crate::text;
 use portcullis_core::landing::MatchKind;
 
+/// What a release commit's subject and its merge's branch name, beside its diff.
+#[derive(Debug, Default)]
+pub(super) struct Named {
+    /// Main-side commits a bot's branch names (`backport-0123abc-3.12`): trailers, when the
+    /// commit carries none of its own.
+    pub(super) commits: Vec<String>,
+    /// The original pull requests (`Backport PR #N: …`, `(GH-N)`, a meeseeksdev branch): the
+    /// evidence of last resort (`pr_ref`).
+    pub(super) prs: Vec<u64>,
+}
+
 /// The main-side commits since the branch point, indexed for finding counterparts.
 pub(super) struct MainIndex<'m> {
     /// Non-merge commits by the hash of their changed paths.
@@ -23,6 +34,9 @@ pub(super) struct MainIndex<'m> {
     merges_by_paths: HashMap<String, Vec<Oid>>,
     /// Non-merge commits by normalised subject.
     by_subject: HashMap<String, Vec<Oid>>,
+    /// Pull requests on main by number: their merges (`Merge pull request #N`) and squashed
+    /// commits (`… (#N)`).
+    by_pr: HashMap<u64, Vec<Oid>>,
     /// Every commit's time.
     pub(super) time: HashMap<Oid, i64>,
     /// Every commit.
@@ -52,10 +66,17 @@ impl Scanner<'_, '_, '_> {
         let mut by_paths: HashMap<String, Vec<Oid>> = HashMap::new();
         let mut merges_by_paths: HashMap<String, Vec<Oid>> = HashMap::new();
         let mut by_subject: HashMap<String, Vec<Oid>> = HashMap::new();
+        let mut by_pr: HashMap<u64, Vec<Oid>> = HashMap::new();
         let mut main_time: HashMap<Oid, i64> = HashMap::new();
         for m in commits {
             let oid = Oid::from_str(&m.sha).map_err(|e| e.message().to_string())?;
             main_time.insert(oid, m.time);
+            let pr_merge = m.merge && m.via.is_none() && !m.introduces.is_empty();
+            if pr_merge || !m.merge {
+                if let Some(n) = text::pull_request_number(&m.subject, m.merge) {
+                    by_pr.entry(n).or_default().push(oid);
+                }
+            }
             let paths = self.paths(oid);
             let Some(paths) = self.checked(oid, paths) else {
                 continue;
@@ -90,6 +111,7 @@ impl Scanner<'_, '_, '_> {
             by_paths,
             merges_by_paths,
             by_subject,
+            by_pr,
             time: main_time,
             set: main_set,
             by_key,
@@ -99,9 +121,8 @@ impl Scanner<'_, '_, '_> {
 
     /// The strongest evidence for `oid`'s main-side counterpart, and every candidate with it.
     /// `f`: its facts; `not_on_main`: the release commits not reachable from main; `related`:
-    /// the main-side commits of its tickets, compared first; `named`: main-side commits its
-    /// merge's bot branch names (`backport-0123abc-3.12`), which count as trailers when it has
-    /// none.
+    /// the main-side commits of its tickets, compared first; `named`: what its subject and its
+    /// merge's branch name.
     pub(super) fn counterpart(
         &mut self,
         oid: Oid,
@@ -109,14 +130,14 @@ impl Scanner<'_, '_, '_> {
         not_on_main: &HashSet<Oid>,
         main: &MainIndex<'_>,
         related: &HashSet<Oid>,
-        named: &[String],
+        named: &Named,
     ) -> Res<Option<(MatchKind, Vec<Oid>)>> {
         if !not_on_main.contains(&oid) {
             return Ok(Some((MatchKind::SameCommit, vec![oid])));
         }
         let mut named_here = text::cherry_picked_from(&f.message);
         if named_here.is_empty() {
-            named_here = named.to_vec();
+            named_here = named.commits.clone();
         }
         let trailers: Vec<Oid> = named_here
             .iter()
@@ -164,19 +185,27 @@ impl Scanner<'_, '_, '_> {
             }
         }
         if let Some(cands) = main.merges_by_paths.get(&paths) {
+            // A whole pull request in one release commit: its merge's patch-id, or its changed
+            // lines (the union of its commits' changes, with other context).
             let patch = self.patch(oid);
-            let Some((pid, _)) = self.checked(oid, patch) else {
+            let Some((pid, lines)) = self.checked(oid, patch) else {
                 return Ok(None);
             };
             let mut same = Vec::new();
+            let mut same_lines = Vec::new();
             for c in cands {
                 let patch = self.patch(*c);
-                if self.checked(*c, patch).is_some_and(|(p, _)| p == pid) {
-                    same.push(*c);
+                match self.checked(*c, patch) {
+                    Some((p, _)) if p == pid => same.push(*c),
+                    Some((_, l)) if l == lines => same_lines.push(*c),
+                    _ => {}
                 }
             }
             if !same.is_empty() {
                 return Ok(Some((MatchKind::Squash, same)));
+            }
+            if !same_lines.is_empty() {
+                return Ok(Some((MatchKind::ChangedLines, same_lines)));
             }
         }
         // The same subject alone: only a specific one, and only with a changed path in common
@@ -203,6 +232,15 @@ impl Scanner<'_, '_, '_> {
             if !sharing.is_empty() {
                 return Ok(Some((MatchKind::Subject, sharing)));
             }
+        }
+        // It names the original pull request, and nothing else links it.
+        let referenced: Vec<Oid> = named
+            .prs
+            .iter()
+            .flat_map(|n| main.by_pr.get(n).into_iter().flatten().copied())
+            .collect();
+        if !referenced.is_empty() {
+            return Ok(Some((MatchKind::PrRef, referenced)));
         }
         Ok(None)
     }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use git2::Oid;
 
 use super::attribution::{mentions, Attribution};
-use super::counterpart::MainIndex;
+use super::counterpart::{MainIndex, Named};
 use super::reader::Scanner;
 use super::target::Res;
 use crate::cache::CommitFacts;
@@ -186,16 +186,23 @@ impl Scanner<'_, '_, '_> {
         };
         if !merge {
             let related = main.related(rc.ticket.iter().chain(rc.mentions.iter()));
-            let named = match a.via {
-                Some(via) => {
-                    let subject = self.facts(via)?.subject().to_string();
-                    match text::merged_branch(&subject).and_then(text::bot_branch) {
-                        Some(text::BotBranch::Commit(hash)) => vec![hash],
-                        _ => Vec::new(),
-                    }
-                }
-                None => Vec::new(),
+            // What a bot's branch (of the merge that brought it) and subject name.
+            let mut named = Named {
+                commits: Vec::new(),
+                prs: text::original_pull_request(f.subject())
+                    .into_iter()
+                    .collect(),
             };
+            if let Some(via) = a.via {
+                let subject = self.facts(via)?.subject().to_string();
+                match text::merged_branch(&subject).and_then(text::bot_branch) {
+                    Some(text::BotBranch::Commit(hash)) => named.commits.push(hash),
+                    Some(text::BotBranch::PullRequest(n)) if !named.prs.contains(&n) => {
+                        named.prs.push(n)
+                    }
+                    _ => {}
+                }
+            }
             let found = self.counterpart(oid, &f, &release.not_on_main, main, &related, &named)?;
             if let Some((kind, cands)) = found {
                 self.record_match(&mut rc, &f, &a, kind, cands, main)?;
@@ -251,8 +258,25 @@ impl Scanner<'_, '_, '_> {
         } else {
             Direction::Backport
         });
+        let mut overlap = None;
         let confidence = if cands.len() > 1 && kind == MatchKind::Subject {
             0.5
+        } else if kind == MatchKind::PrRef {
+            // Low, and higher the more of the pull request's changed lines it carries.
+            let ours = self.line_set(rc_oid(rc)?);
+            let theirs = self.line_set(chosen);
+            let share = match (
+                self.checked(rc_oid(rc)?, ours),
+                self.checked(chosen, theirs),
+            ) {
+                (Some(a), Some(b)) if !b.is_empty() => {
+                    b.iter().filter(|l| a.contains(*l)).count() as f64 / b.len() as f64
+                }
+                _ => 0.0,
+            };
+            let share = (share * 100.0).round() / 100.0;
+            overlap = Some(share);
+            ((kind.confidence() + 0.2 * share) * 100.0).round() / 100.0
         } else {
             kind.confidence()
         };
@@ -260,6 +284,7 @@ impl Scanner<'_, '_, '_> {
             kind,
             main_commit: chosen.to_string(),
             confidence,
+            overlap,
         });
         rc.candidates = cands[1..]
             .iter()
@@ -306,6 +331,11 @@ impl Scanner<'_, '_, '_> {
         }
         Ok(())
     }
+}
+
+/// The id of a release commit being recorded.
+fn rc_oid(rc: &ReleaseCommit) -> Res<Oid> {
+    Oid::from_str(&rc.sha).map_err(|e| e.message().to_string())
 }
 
 /// Link reverts both ways: each reverted commit gets `reverted_by`.

@@ -40,8 +40,9 @@ use target::{git_problem, Res};
 /// Bump when the scan's logic changes, so that memoised scans are not reused (3: an ambiguous
 /// abbreviated cherry-pick trailer links no commit; 4: commits with missing objects are named,
 /// the rest is scanned; 5: configured subject prefixes, subject matches need a shared path and a
-/// specific subject; 6: ticket rules with capture groups, sources and sides).
-pub const SCANNER_VERSION: u32 = 6;
+/// specific subject; 6: ticket rules with capture groups, sources and sides; 7: whole pull
+/// requests by changed lines, `pr_ref`, bot branches).
+pub const SCANNER_VERSION: u32 = 7;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {

@@ -273,6 +273,35 @@ impl Scanner<'_, '_, '_> {
         Ok(())
     }
 
+    /// The added and removed lines of a commit's change (against its first parent), each as
+    /// its path, `+` or `-`, and its content without whitespace.
+    pub(super) fn line_set(&mut self, oid: Oid) -> Res<HashSet<Vec<u8>>> {
+        let diff = diff_of(self.repo, self.t, oid)?;
+        let mut out = HashSet::new();
+        diff.foreach(
+            &mut |_, _| true,
+            None,
+            None,
+            Some(&mut |delta, _hunk, line| {
+                let origin = line.origin();
+                if origin == '+' || origin == '-' {
+                    let mut key: Vec<u8> = delta
+                        .new_file()
+                        .path_bytes()
+                        .or(delta.old_file().path_bytes())
+                        .unwrap_or_default()
+                        .to_vec();
+                    key.extend([0, origin as u8]);
+                    key.extend(line.content().iter().filter(|b| !b.is_ascii_whitespace()));
+                    out.insert(key);
+                }
+                true
+            }),
+        )
+        .map_err(|e| git_problem(self.t, &format!("reading the diff of {oid}"), e))?;
+        Ok(out)
+    }
+
     /// The patch-id and the hash of the added and removed lines (without context).
     pub(super) fn patch(&mut self, oid: Oid) -> Res<(String, String)> {
         let f = self.facts(oid)?;

@@ -406,6 +406,7 @@ mod tests {
                 kind,
                 main_commit: m.into(),
                 confidence: kind.confidence(),
+                overlap: None,
             }),
             candidates: Vec::new(),
             direction: None,
