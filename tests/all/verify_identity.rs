@@ -416,3 +416,94 @@ fn backport_naming_its_pull_request_lands_as_pr_ref() {
     assert_eq!(l["landed"][0]["kind"], "pr_ref", "{l}");
     assert_eq!(run.code, 0, "{}", v["drift"]);
 }
+
+/// Issue 20: a carrier ticket that squashed several main-side tickets into one release-only
+/// commit made the carried tickets look missing. Their changes are found on the release
+/// branch by content (added lines present, removed lines absent in the release tip's files,
+/// following a file renamed on main), and land as `content` through the carrier's commit.
+#[test]
+fn carrier_squash_lands_the_carried_tickets_by_content() {
+    use portcullis_git::build::Change;
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    let a = r
+        .fix_on_main(
+            "DM-401",
+            &[(CORE, 8, "clip the flux at zero", "Clip the flux")],
+        )
+        .unwrap();
+    // On main the reader moves to another file; the release branch keeps the old one.
+    let io = r.b.read(MAIN, IO).unwrap();
+    r.b.branch("tickets/DM-400", MAIN).unwrap();
+    r.b.commit(
+        "tickets/DM-400",
+        "Move the reader",
+        &[
+            Change::Write("python/pkg/reader.py", &io),
+            Change::Delete(IO),
+        ],
+    )
+    .unwrap();
+    r.merge_pr(MAIN, "tickets/DM-400").unwrap();
+    let b = r
+        .fix_on_main(
+            "DM-402",
+            &[(
+                "python/pkg/reader.py",
+                9,
+                "retry the header read",
+                "Retry the header",
+            )],
+        )
+        .unwrap();
+    let not_carried = r
+        .fix_on_main("DM-404", &[(CORE, 25, "round the flux", "Round the flux")])
+        .unwrap();
+    let mut carrier = None;
+    r.on_release_branch("DM-403-v23", |r, br| {
+        carrier = Some(r.edits(
+            br,
+            "Backport DM-401 and DM-402 to v23",
+            &[
+                (CORE, 8, "clip the flux at zero"),
+                (IO, 9, "retry the header read"),
+                (CORE, 20, "v23 adaptation of both"),
+            ],
+        )?);
+        Ok(())
+    })
+    .unwrap();
+    r.finish().unwrap();
+    let carrier = carrier.unwrap().to_string();
+    tickets(
+        &env,
+        &[
+            ("DM-401", "approved"),
+            ("DM-402", "approved"),
+            ("DM-403", "approved"),
+            ("DM-404", "approved"),
+        ],
+    );
+    let (_, v) = verify(&env, &[]);
+    for (key, fix) in [("DM-401", a[0]), ("DM-402", b[0])] {
+        let l = landing(&v, key, "pkg");
+        assert_eq!(l["status"], "landed", "{key}: {l}");
+        assert_eq!(l["how"], "modified", "{l}");
+        let landed = &l["landed"][0];
+        assert_eq!(landed["main_commit"], fix.to_string(), "{l}");
+        assert_eq!(landed["kind"], "content", "{l}");
+        assert_eq!(landed["release_commit"], carrier, "{l}");
+        assert_eq!(landed["confidence"], 0.7, "{l}");
+        assert_eq!(ticket(&v, key)["status"], "landed");
+    }
+    let l = landing(&v, "DM-403", "pkg");
+    assert_eq!(
+        l["status"], "landed",
+        "the carrier lands what it carries: {l}"
+    );
+    // A ticket whose change is not on the release branch stays missing, though the carrier
+    // touched its file.
+    let l = landing(&v, "DM-404", "pkg");
+    assert_eq!(l["status"], "missing", "{l}");
+    assert_eq!(l["missing"][0], not_carried[0].to_string());
+}

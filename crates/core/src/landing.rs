@@ -24,6 +24,11 @@ pub enum MatchKind {
     /// bot's branch) and nothing in its diff proves it: a low confidence, with the overlap of
     /// changed lines.
     PrRef,
+    /// No release commit matched the main-side commit, but its effect is on the release
+    /// branch: its added lines present and its removed lines absent in the release tip's files
+    /// (a manual backport, a carrier ticket's bundle). The release commit is the latest
+    /// release-only commit that touched its files.
+    Content,
 }
 
 impl MatchKind {
@@ -36,6 +41,7 @@ impl MatchKind {
             MatchKind::ChangedLines => "changed_lines",
             MatchKind::Subject => "subject",
             MatchKind::PrRef => "pr_ref",
+            MatchKind::Content => "content",
         }
     }
 
@@ -57,6 +63,7 @@ impl MatchKind {
             MatchKind::ChangedLines => 0.8,
             MatchKind::Subject => 0.6,
             MatchKind::PrRef => 0.3,
+            MatchKind::Content => 0.7,
         }
     }
 }

@@ -133,4 +133,18 @@ pub struct MainCommit {
     /// It touches only paths that never need a backport: the `ignore_paths` globs that say so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_needed: Option<String>,
+    /// No release commit matched it, but its change is on the release branch by content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentLanding>,
+}
+
+/// A main-side change found on the release branch by content: its added lines present and its
+/// removed lines absent in the release tip's files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentLanding {
+    /// The latest release-only commit that touched its files (a manual backport, a carrier's
+    /// bundle).
+    pub release_commit: String,
+    /// 0–0.7: the share of its lines found as it left them, times 0.7.
+    pub confidence: f64,
 }

@@ -151,6 +151,7 @@ impl Scanner<'_, '_, '_> {
                 via: a.via.map(|v| v.to_string()),
                 introduces: intro,
                 not_needed: None,
+                content: None,
             });
         }
         Ok((out, attr))

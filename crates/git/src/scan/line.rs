@@ -73,6 +73,7 @@ impl Scanner<'_, '_, '_> {
             commits.push(self.release_commit(*oid, &release, &main)?);
         }
         link_reverts(&mut commits);
+        self.content_landings(&mut main_commits, &commits, release_tip, bp, main_tip)?;
         tracing::debug!(
             repo = %self.t.repo,
             branch_point = ?t_bp,

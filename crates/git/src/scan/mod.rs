@@ -28,6 +28,7 @@ pub use crate::model::*;
 use crate::text::{self, TagMatcher};
 
 mod attribution;
+mod content;
 mod counterpart;
 mod line;
 mod reader;
@@ -41,8 +42,8 @@ use target::{git_problem, Res};
 /// abbreviated cherry-pick trailer links no commit; 4: commits with missing objects are named,
 /// the rest is scanned; 5: configured subject prefixes, subject matches need a shared path and a
 /// specific subject; 6: ticket rules with capture groups, sources and sides; 7: whole pull
-/// requests by changed lines, `pr_ref`, bot branches).
-pub const SCANNER_VERSION: u32 = 7;
+/// requests by changed lines, `pr_ref`, bot branches; 8: landings by content).
+pub const SCANNER_VERSION: u32 = 8;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {

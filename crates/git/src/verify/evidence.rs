@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::model::{ReleaseCommit, RepoScan};
+use crate::model::{ContentLanding, ReleaseCommit, RepoScan};
 use portcullis_core::landing::MatchKind;
 
 /// Release commits that are reverted, and not restored by a revert of the revert.
@@ -51,6 +51,8 @@ pub(super) struct RepoIndex<'a> {
     pub(super) introduces: HashMap<&'a str, &'a Vec<String>>,
     /// Main-side commits that never need a backport → the rule that says so.
     pub(super) not_needed: HashMap<&'a str, &'a str>,
+    /// Main-side commits with no counterpart whose change is on the release branch by content.
+    pub(super) content: HashMap<&'a str, &'a ContentLanding>,
 }
 
 /// The non-merge commits `merge` brought onto main (none if it is not a merge there).
@@ -152,9 +154,15 @@ impl<'a> RepoIndex<'a> {
             .iter()
             .filter_map(|m| m.not_needed.as_deref().map(|r| (m.sha.as_str(), r)))
             .collect();
+        let content = scan
+            .main_commits
+            .iter()
+            .filter_map(|m| m.content.as_ref().map(|c| (m.sha.as_str(), c)))
+            .collect();
         RepoIndex {
             scan,
             required,
+            content,
             introduces,
             not_needed,
             main_by_key,

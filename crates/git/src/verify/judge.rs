@@ -215,8 +215,19 @@ fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
                     main_commit: m.clone(),
                     release_commit: r.clone(),
                     kind: *kind,
+                    confidence: None,
                 });
                 out.used_release.push(r.clone());
+            }
+            None if ix.content.contains_key(m.as_str()) && !ix.landed.contains_key(m) => {
+                let c = ix.content[m.as_str()];
+                out.landed.push(LandedCommit {
+                    main_commit: m.clone(),
+                    release_commit: c.release_commit.clone(),
+                    kind: MatchKind::Content,
+                    confidence: Some(c.confidence),
+                });
+                out.used_release.push(c.release_commit.clone());
             }
             None if ix.not_needed.contains_key(m.as_str()) => out.not_needed.push(NotNeeded {
                 main_commit: m.clone(),
@@ -386,6 +397,7 @@ mod tests {
             mentions: Vec::new(),
             introduces: introduces.iter().map(|s| s.to_string()).collect(),
             not_needed: None,
+            content: None,
         }
     }
 

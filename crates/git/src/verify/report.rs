@@ -78,6 +78,9 @@ pub struct LandedCommit {
     pub main_commit: String,
     pub release_commit: String,
     pub kind: MatchKind,
+    /// For a `content` landing: how sure (0–0.7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

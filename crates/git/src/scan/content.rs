@@ -1,0 +1,256 @@
+//! Landing by content: a main-side commit that no release commit matched may still be on the
+//! release branch, inside a manual backport or a carrier ticket's bundle. Its effect is there
+//! when its added lines are present, and its removed lines absent, in the release tip's files
+//! (following files renamed between the branches), where the branch point differed.
+//!
+//! Only commits of a ticket, that touch a file some release-only commit touched, are tested:
+//! their lines had to arrive by such a commit, which is named as the landing.
+
+use std::collections::{HashMap, HashSet};
+
+use git2::{Oid, Repository};
+
+use super::reader::Scanner;
+use super::target::{git_problem, Res};
+use crate::model::{ContentLanding, MainCommit, ReleaseCommit};
+
+/// The share of a commit's lines that must be as it left them for a content landing.
+const THRESHOLD: f64 = 0.8;
+/// The confidence of a content landing whose every line is as the commit left it.
+const BASE_CONFIDENCE: f64 = 0.7;
+
+/// A line worth checking: not blank and not mere punctuation (`}`, `)`, `else:`…).
+fn significant(line: &str) -> Option<String> {
+    let t: String = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    (t.chars().filter(|c| c.is_alphanumeric()).count() >= 3).then_some(t)
+}
+
+/// The significant lines of the file at `path` in `tree`, or `None` when there is none.
+fn lines_at(repo: &Repository, tree: &git2::Tree<'_>, path: &str) -> Option<HashSet<String>> {
+    let entry = tree.get_path(std::path::Path::new(path)).ok()?;
+    let blob = repo.find_blob(entry.id()).ok()?;
+    Some(
+        String::from_utf8_lossy(blob.content())
+            .lines()
+            .filter_map(significant)
+            .collect(),
+    )
+}
+
+/// A commit's added and removed significant lines per path (against its first parent).
+type Change = HashMap<String, (Vec<String>, Vec<String>)>;
+
+impl Scanner<'_, '_, '_> {
+    /// Mark in `main_commits` the ones without a counterpart among `release_commits` whose
+    /// change is on the release branch at `release_tip` by content (see the module).
+    pub(super) fn content_landings(
+        &mut self,
+        main_commits: &mut [MainCommit],
+        release_commits: &[ReleaseCommit],
+        release_tip: Oid,
+        branch_point: Oid,
+        main_tip: Oid,
+    ) -> Res<()> {
+        // The main-side commits some release commit stands for.
+        let introduces: HashMap<&str, &Vec<String>> = main_commits
+            .iter()
+            .filter(|m| m.merge)
+            .map(|m| (m.sha.as_str(), &m.introduces))
+            .collect();
+        let mut matched: HashSet<String> = HashSet::new();
+        for c in release_commits {
+            for m in c.matched.iter().map(|m| &m.main_commit).chain(
+                c.candidates
+                    .iter()
+                    .filter(|x| x.kind.is_exact())
+                    .map(|x| &x.main_commit),
+            ) {
+                matched.insert(m.clone());
+                matched.extend(
+                    introduces
+                        .get(m.as_str())
+                        .into_iter()
+                        .copied()
+                        .flatten()
+                        .cloned(),
+                );
+            }
+        }
+        // The files release-only commits touched, and the latest such commit of each.
+        let mut touched: HashMap<String, String> = HashMap::new();
+        for c in release_commits.iter().filter(|c| c.is_release_only()) {
+            let oid = Oid::from_str(&c.sha).map_err(|e| e.message().to_string())?;
+            let paths = self.path_list(oid);
+            for p in self.checked(oid, paths).unwrap_or_default() {
+                touched.insert(String::from_utf8_lossy(&p).into_owned(), c.sha.clone());
+            }
+        }
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let candidates: Vec<usize> = main_commits
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                !m.merge
+                    && m.not_needed.is_none()
+                    && (m.ticket.is_some() || !m.mentions.is_empty())
+                    && !matched.contains(&m.sha)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let what = "reading the release branch's files";
+        let repo = self.repo;
+        let tip_tree = repo
+            .find_commit(release_tip)
+            .and_then(|c| c.tree())
+            .map_err(|e| git_problem(self.t, what, e))?;
+        let bp_tree = repo
+            .find_commit(branch_point)
+            .and_then(|c| c.tree())
+            .map_err(|e| git_problem(self.t, what, e))?;
+        // Read only when a file is not on the release branch under its main-side name.
+        let mut renames: Option<HashMap<String, String>> = None;
+        let mut files: HashMap<(bool, String), Option<HashSet<String>>> = HashMap::new();
+        for i in candidates {
+            let oid = Oid::from_str(&main_commits[i].sha).map_err(|e| e.message().to_string())?;
+            let change = self.change(oid);
+            let Some(change) = self.checked(oid, change) else {
+                continue;
+            };
+            let (mut checked, mut kept, mut differs) = (0usize, 0usize, false);
+            let mut carrier: Option<&String> = None;
+            for (path, (added, removed)) in &change {
+                let on_release = if tip_tree.get_path(std::path::Path::new(path)).is_ok() {
+                    path.clone()
+                } else {
+                    if renames.is_none() {
+                        renames = Some(self.renamed(&tip_tree, main_tip)?);
+                    }
+                    match renames.as_ref().and_then(|r| r.get(path)) {
+                        Some(p) => p.clone(),
+                        None => continue,
+                    }
+                };
+                let Some(by) = touched.get(&on_release) else {
+                    continue;
+                };
+                carrier = carrier.or(Some(by));
+                let mut read = |at_tip: bool| -> Option<HashSet<String>> {
+                    files
+                        .entry((at_tip, on_release.clone()))
+                        .or_insert_with(|| {
+                            let tree = if at_tip { &tip_tree } else { &bp_tree };
+                            lines_at(repo, tree, &on_release)
+                        })
+                        .clone()
+                };
+                let tip = read(true).unwrap_or_default();
+                let bp = read(false).unwrap_or_default();
+                for l in added {
+                    checked += 1;
+                    if tip.contains(l) {
+                        kept += 1;
+                        differs |= !bp.contains(l);
+                    }
+                }
+                for l in removed.iter().filter(|l| !added.contains(l)) {
+                    checked += 1;
+                    if !tip.contains(l) {
+                        kept += 1;
+                        differs |= bp.contains(l);
+                    }
+                }
+            }
+            let Some(carrier) = carrier else { continue };
+            if checked == 0 || !differs {
+                continue;
+            }
+            let share = kept as f64 / checked as f64;
+            if share >= THRESHOLD {
+                main_commits[i].content = Some(ContentLanding {
+                    release_commit: carrier.clone(),
+                    confidence: (BASE_CONFIDENCE * share * 100.0).round() / 100.0,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Files renamed between the release tip (`tip_tree`) and main's tip: main's path → the
+    /// release branch's.
+    fn renamed(&self, tip_tree: &git2::Tree<'_>, main_tip: Oid) -> Res<HashMap<String, String>> {
+        let what = "finding files renamed between the branches";
+        let main_tree = self
+            .repo
+            .find_commit(main_tip)
+            .and_then(|c| c.tree())
+            .map_err(|e| git_problem(self.t, what, e))?;
+        let mut diff = self
+            .repo
+            .diff_tree_to_tree(Some(tip_tree), Some(&main_tree), None)
+            .map_err(|e| git_problem(self.t, what, e))?;
+        diff.find_similar(Some(git2::DiffFindOptions::new().renames(true)))
+            .map_err(|e| git_problem(self.t, what, e))?;
+        let mut out = HashMap::new();
+        for d in diff.deltas() {
+            if d.status() == git2::Delta::Renamed {
+                if let (Some(new), Some(old)) = (d.new_file().path(), d.old_file().path()) {
+                    out.insert(
+                        new.to_string_lossy().into_owned(),
+                        old.to_string_lossy().into_owned(),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A commit's significant added and removed lines per path.
+    fn change(&mut self, oid: Oid) -> Res<Change> {
+        let what = format!("reading the diff of {oid}");
+        let c = self
+            .repo
+            .find_commit(oid)
+            .map_err(|e| git_problem(self.t, &what, e))?;
+        let tree = c.tree().map_err(|e| git_problem(self.t, &what, e))?;
+        let parent = match c.parent(0) {
+            Ok(p) => Some(p.tree().map_err(|e| git_problem(self.t, &what, e))?),
+            Err(_) => None,
+        };
+        let diff = self
+            .repo
+            .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
+            .map_err(|e| git_problem(self.t, &what, e))?;
+        let mut out: Change = HashMap::new();
+        diff.foreach(
+            &mut |_, _| true,
+            None,
+            None,
+            Some(&mut |delta, _hunk, line| {
+                let origin = line.origin();
+                if origin != '+' && origin != '-' {
+                    return true;
+                }
+                let Some(path) = delta.new_file().path().or(delta.old_file().path()) else {
+                    return true;
+                };
+                let Some(text) = significant(&String::from_utf8_lossy(line.content())) else {
+                    return true;
+                };
+                let e = out.entry(path.to_string_lossy().into_owned()).or_default();
+                if origin == '+' {
+                    e.0.push(text);
+                } else {
+                    e.1.push(text);
+                }
+                true
+            }),
+        )
+        .map_err(|e| git_problem(self.t, &what, e))?;
+        Ok(out)
+    }
+}
