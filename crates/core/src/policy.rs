@@ -807,6 +807,12 @@ mod tests {
         let errs = Policy::from_toml("p.toml", &bad).unwrap_err();
         assert_eq!(errs[0].key, "ticket_key[1]", "{}", errs[0]);
         assert!(errs[0].message.contains("capture group"), "{}", errs[0]);
+        // Each rule is valid, but their keys clash as one expression.
+        let bad = with(
+            r#"ticket_key = [{ pattern = '#(?P<n>\d+)', key = '{0}' }, { pattern = 'x(?P<n>\d+)' }]"#,
+        );
+        let errs = Policy::from_toml("p.toml", &bad).unwrap_err();
+        assert_eq!(errs[0].key, "ticket_key", "{}", errs[0]);
         let bad = with(r#"ticket_key = { pattern = '#(\d+)', in = [] }"#);
         let errs = Policy::from_toml("p.toml", &bad).unwrap_err();
         assert_eq!(errs[0].key, "ticket_key", "{}", errs[0]);

@@ -44,9 +44,24 @@ impl Policy {
         };
 
         let (finders, key_alternatives) = compile_ticket_key(&policy, &mut err);
-        let key_re = key_alternatives
+        let key_re = match key_alternatives
             .as_ref()
-            .and_then(|alts| Regex::new(&format!("^(?:{alts})$")).ok());
+            .map(|alts| Regex::new(&format!("^(?:{alts})$")))
+        {
+            Some(Ok(re)) => Some(re),
+            Some(Err(e)) => {
+                // Each rule compiled: together they clash (a group name used twice).
+                err(
+                    "ticket_key".into(),
+                    format!(
+                        "the keys of the rules together are not a valid regular expression: {}",
+                        first_line(&e.to_string())
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
         if let (Some(re), Some(preset)) = (&key_re, policy.verify.preset) {
             let sample = "daf_butler#123";
             if !re.is_match(sample) {
