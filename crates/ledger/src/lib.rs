@@ -377,7 +377,7 @@ impl Ledger {
             Conn::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
                 let rows = pg.call(|pg| {
-                    pg.client.query(
+                    pg.client().query(
                         concat!(
                             "SELECT ",
                             event_columns!(),

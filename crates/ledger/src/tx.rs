@@ -2,7 +2,7 @@
 //! chain and recomputes the derived state of the tickets they touch before it commits.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
 use portcullis_core::event::{derive_ticket, event_hash, hash_parts, kind, payload_text};
@@ -11,17 +11,31 @@ use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, now, parse_utc};
 
 use crate::db::{sql, Db, Sql};
-use crate::pg::{self, PgConn};
-use crate::rows::{clear_derived, events_for_ticket, set_sync_state, write_derived};
+use crate::pg::PgConn;
+use crate::rows::{
+    clear_derived, event_columns, events_for_ticket, row_to_event, set_sync_state, write_derived,
+};
 use crate::{git_cache, Conn, Error, Ledger, Named, Result, SyncState, GENESIS, HEAD};
 
-const LOCK_CHAIN: Sql =
-    sql!("lock_chain", sqlite: "", postgres: "SELECT pg_advisory_xact_lock($1)");
-const BEGIN: Sql = sql!("begin", both: "BEGIN");
+/// PostgreSQL: one round trip opens the transaction, takes the chain's lock ([`pg::CHAIN_LOCK`],
+/// written out: a test checks they agree) and reads the head (as text: the simple protocol).
+const BEGIN_LOCKED: Sql = sql!("begin", sqlite: "",
+    postgres: "BEGIN; SELECT pg_advisory_xact_lock(8101820098873224300); SELECT seq, hash FROM head WHERE id = 1");
 const COMMIT: Sql = sql!("commit", both: "COMMIT");
-/// Delivered to the listeners when the transaction commits (and never if it does not).
-const NOTIFY: Sql = sql!("notify", sqlite: "",
-    postgres: "SELECT pg_notify('portcullis_events', $1::bigint::text)");
+/// PostgreSQL: the head moved, and the listeners told (delivered when the transaction commits,
+/// and never if it does not), in one statement.
+const SET_HEAD_NOTIFY: Sql = sql!("set_head", sqlite: "",
+    postgres: "WITH h AS (INSERT INTO head (id, seq, hash) VALUES (1, $1, $2)
+                          ON CONFLICT(id) DO UPDATE SET seq = $1, hash = $2 RETURNING seq)
+               SELECT seq, pg_notify('portcullis_events', seq::text) FROM h");
+/// PostgreSQL: which of a batch's dedup keys are already taken.
+const TAKEN_KEYS: Sql = sql!("append_events", sqlite: "",
+    postgres: "SELECT dedup_key FROM events WHERE dedup_key = ANY($1)");
+/// PostgreSQL: a batch of events in one statement, a column per array.
+const APPEND_MANY: Sql = sql!("append_events", sqlite: "",
+    postgres: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
+               SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                    $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])");
 const APPEND: Sql = sql!("append_event",
     sqlite: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
@@ -34,9 +48,9 @@ const LABEL_FACTS: Sql = sql!("label_facts",
              WHERE ticket = ?1 AND kind IN (?2, ?3) ORDER BY seq",
     postgres: "SELECT at, seq, kind, payload::jsonb ->> 'label' FROM events
              WHERE ticket = $1 AND kind IN ($2, $3) ORDER BY seq");
-const HAS_EVENTS_BEFORE: Sql = sql!("has_events_before",
-    sqlite: "SELECT EXISTS(SELECT 1 FROM events WHERE ticket = ?1 AND seq < ?2)",
-    postgres: "SELECT EXISTS(SELECT 1 FROM events WHERE ticket = $1 AND seq < $2)");
+const EVENTS_BEFORE: Sql = sql!("events_before",
+    sqlite: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = ?1 AND seq < ?2 ORDER BY seq"),
+    postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = $1 AND seq < $2 ORDER BY seq"));
 const SET_HEAD: Sql = sql!("set_head",
     sqlite: "INSERT INTO head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2",
     postgres: "INSERT INTO head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT(id) DO UPDATE SET seq = $1, hash = $2");
@@ -52,20 +66,49 @@ impl Ledger {
             ),
             Conn::Postgres(cell) => {
                 let cell: &RefCell<PgConn> = cell;
-                Db::Postgres(cell).batch(&BEGIN)?;
-                let tx = PgTx {
+                let mut tx = PgTx {
                     cell,
-                    open: true,
+                    open: false,
                     cache_file: self.path.clone(),
                 };
-                Db::Postgres(cell).execute(&LOCK_CHAIN, &[&pg::CHAIN_LOCK])?;
-                TxConn::Postgres(tx)
+                let head = pg_begin(cell, &mut tx.open)?;
+                return Ok(LedgerTx::new(TxConn::Postgres(tx), head));
             }
         };
         let head: Option<(i64, String)> =
             tx.db().row(&HEAD, &[], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(LedgerTx::new(tx, head))
+    }
+}
+
+/// `BEGIN`, the chain's lock and the head, in one round trip; `open` is set as soon as the
+/// transaction may be open (so that it is rolled back if anything after fails).
+fn pg_begin(cell: &RefCell<PgConn>, open: &mut bool) -> Result<Option<(i64, String)>> {
+    use postgres::SimpleQueryMessage;
+    let q = &BEGIN_LOCKED;
+    let mut pg = cell.borrow_mut();
+    *open = true;
+    let msgs = pg.call(|pg| pg.client().simple_query(q.postgres));
+    let msgs = msgs.map_err(|e| pg.error(q.name, e))?;
+    for m in &msgs {
+        if let SimpleQueryMessage::Row(r) = m {
+            if r.columns().first().map(|c| c.name()) == Some("seq") {
+                let bad = || {
+                    Error::internal("the ledger's head row is malformed; run `portcullis audit`")
+                };
+                let seq = r.get(0).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+                let hash = r.get(1).ok_or_else(bad)?.to_string();
+                return Ok(Some((seq, hash)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+impl<'a> LedgerTx<'a> {
+    fn new(tx: TxConn<'a>, head: Option<(i64, String)>) -> LedgerTx<'a> {
         let (last_seq, last_hash) = head.unwrap_or((0, GENESIS.to_string()));
-        Ok(LedgerTx {
+        LedgerTx {
             tx,
             last_seq,
             last_hash,
@@ -73,7 +116,7 @@ impl Ledger {
             touched: BTreeSet::new(),
             recorded_at: now(),
             fresh: Default::default(),
-        })
+        }
     }
 }
 
@@ -104,7 +147,7 @@ impl Drop for PgTx<'_> {
     fn drop(&mut self) {
         if self.open {
             if let Ok(mut pg) = self.cell.try_borrow_mut() {
-                let _ = pg.call(|pg| pg.client.batch_execute("ROLLBACK"));
+                let _ = pg.call(|pg| pg.client().batch_execute("ROLLBACK"));
             }
         }
     }
@@ -132,26 +175,12 @@ impl LedgerTx<'_> {
     /// Append an event, unless one with the same dedup key is already there. Returns its sequence
     /// number, or `None` when it was a duplicate.
     pub fn append(&mut self, ev: NewEvent) -> Result<Option<i64>> {
-        let seq = self.last_seq + 1;
-        let mut event = Event {
-            seq,
-            ticket: ev.ticket,
-            line: ev.line,
-            kind: ev.kind.to_string(),
-            source: ev.source,
-            actor: ev.actor,
-            at: ev.at,
-            recorded_at: self.recorded_at,
-            meeting: ev.meeting,
-            note: ev.note,
-            payload: ev.payload,
-            dedup_key: ev.dedup_key,
-            hash: String::new(),
-        };
-        let payload = payload_text(&event.payload);
-        let at = fmt_utc(event.at);
-        let recorded = fmt_utc(event.recorded_at);
-        event.hash = hash_parts(&self.last_hash, &event, &at, &recorded, &payload);
+        let Linked {
+            event,
+            at,
+            recorded,
+            payload,
+        } = self.link(ev);
         // A duplicate (same dedup key) inserts nothing, and the chain does not advance.
         let inserted = self.db().execute(
             &APPEND,
@@ -174,6 +203,120 @@ impl LedgerTx<'_> {
         if inserted == 0 {
             return Ok(None);
         }
+        Ok(Some(self.advance(event)))
+    }
+
+    /// Append events in order, each unless its dedup key is already taken (by the ledger or an
+    /// earlier one of them): what [`LedgerTx::append`] returns for each, in order. On
+    /// PostgreSQL in two round trips (the taken keys, then one `INSERT` of the new events)
+    /// instead of one per event; the chain's lock keeps the keys from being taken in between.
+    pub fn append_many(&mut self, evs: Vec<NewEvent>) -> Result<Vec<Option<i64>>> {
+        let cell = match &self.tx {
+            TxConn::Postgres(tx) if evs.len() > 1 => tx.cell,
+            _ => return evs.into_iter().map(|e| self.append(e)).collect(),
+        };
+        let keys: Vec<&str> = evs.iter().filter_map(|e| e.dedup_key.as_deref()).collect();
+        let mut taken: HashSet<String> = if keys.is_empty() {
+            HashSet::new()
+        } else {
+            let q = &TAKEN_KEYS;
+            let mut pg = cell.borrow_mut();
+            let rows = pg.call(|pg| {
+                let stmt = pg.statement(q.postgres)?;
+                pg.client().query(&stmt, &[&keys])
+            });
+            let rows = rows.map_err(|e| pg.error(q.name, e))?;
+            let keys: std::result::Result<HashSet<String>, _> =
+                rows.iter().map(|r| r.try_get::<_, String>(0)).collect();
+            keys.map_err(|source| Error::Postgres {
+                query: q.name,
+                source,
+            })?
+        };
+        let mut out = Vec::with_capacity(evs.len());
+        let mut cols = Columns::default();
+        for ev in evs {
+            if let Some(k) = &ev.dedup_key {
+                if !taken.insert(k.clone()) {
+                    out.push(None);
+                    continue;
+                }
+            }
+            let linked = self.link(ev);
+            cols.push(&linked);
+            out.push(Some(self.advance(linked.event)));
+        }
+        if cols.seq.is_empty() {
+            return Ok(out);
+        }
+        let q = &APPEND_MANY;
+        let mut pg = cell.borrow_mut();
+        let n = pg.call(|pg| {
+            let stmt = pg.statement(q.postgres)?;
+            let c = &cols;
+            pg.client().execute(
+                &stmt,
+                &[
+                    &c.seq,
+                    &c.ticket,
+                    &c.line,
+                    &c.kind,
+                    &c.source,
+                    &c.actor,
+                    &c.at,
+                    &c.recorded,
+                    &c.meeting,
+                    &c.note,
+                    &c.payload,
+                    &c.dedup_key,
+                    &c.hash,
+                ],
+            )
+        });
+        let n = n.map_err(|e| pg.error(q.name, e))?;
+        if n != cols.seq.len() as u64 {
+            return Err(Error::internal(format!(
+                "appending {} events inserted {n}",
+                cols.seq.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The event `ev` becomes as the chain's next link: its sequence number, record time and
+    /// hash, with the texts stored for them.
+    fn link(&self, ev: NewEvent) -> Linked {
+        let seq = self.last_seq + 1;
+        let mut event = Event {
+            seq,
+            ticket: ev.ticket,
+            line: ev.line,
+            kind: ev.kind.to_string(),
+            source: ev.source,
+            actor: ev.actor,
+            at: ev.at,
+            recorded_at: self.recorded_at,
+            meeting: ev.meeting,
+            note: ev.note,
+            payload: ev.payload,
+            dedup_key: ev.dedup_key,
+            hash: String::new(),
+        };
+        let payload = payload_text(&event.payload);
+        let at = fmt_utc(event.at);
+        let recorded = fmt_utc(event.recorded_at);
+        event.hash = hash_parts(&self.last_hash, &event, &at, &recorded, &payload);
+        Linked {
+            event,
+            at,
+            recorded,
+            payload,
+        }
+    }
+
+    /// Move the chain on past `event`, just inserted; its sequence number.
+    fn advance(&mut self, event: Event) -> i64 {
+        let seq = event.seq;
         self.last_seq = seq;
         self.last_hash = event.hash.clone();
         self.appended += 1;
@@ -183,7 +326,7 @@ impl LedgerTx<'_> {
             }
             self.fresh.entry(t.clone()).or_default().push(event);
         }
-        Ok(Some(seq))
+        seq
     }
 
     /// Append an event of another ledger as it is (its sequence number, times and hash), after
@@ -294,9 +437,14 @@ impl LedgerTx<'_> {
         let touched = std::mem::take(&mut self.touched);
         let mut fresh = std::mem::take(&mut self.fresh);
         for key in &touched {
+            // The events appended here are in memory: only those before them are read.
             let events = match fresh.remove(key) {
-                Some(new) if !self.has_events_before(key, new[0].seq)? => new,
-                _ => events_for_ticket(self.db(), key)?,
+                Some(new) => {
+                    let mut events = self.events_before(key, new[0].seq)?;
+                    events.extend(new);
+                    events
+                }
+                None => events_for_ticket(self.db(), key)?,
             };
             let derived = derive_ticket(policy, key, &events);
             clear_derived(self.db(), key)?;
@@ -305,8 +453,8 @@ impl LedgerTx<'_> {
         Ok(())
     }
 
-    fn has_events_before(&self, key: &str, seq: i64) -> Result<bool> {
-        self.db().value(&HAS_EVENTS_BEFORE, &[&key, &seq])
+    fn events_before(&self, key: &str, seq: i64) -> Result<Vec<Event>> {
+        self.db().rows(&EVENTS_BEFORE, &[&key, &seq], row_to_event)
     }
 
     /// Derive the touched tickets, move the head and commit.
@@ -316,21 +464,85 @@ impl LedgerTx<'_> {
     }
 
     pub(crate) fn commit(self) -> Result<u64> {
-        if self.appended > 0 {
-            self.db()
-                .execute(&SET_HEAD, &[&self.last_seq, &self.last_hash])?;
-        }
         let n = self.appended;
         match self.tx {
-            TxConn::Sqlite(tx) => tx.commit().named("commit")?,
+            TxConn::Sqlite(tx) => {
+                if n > 0 {
+                    Db::Sqlite(&tx).execute(&SET_HEAD, &[&self.last_seq, &self.last_hash])?;
+                }
+                tx.commit().named("commit")?
+            }
             TxConn::Postgres(mut tx) => {
                 if n > 0 {
-                    Db::Postgres(tx.cell).execute(&NOTIFY, &[&self.last_seq])?;
+                    let head: Option<i64> = Db::Postgres(tx.cell).row(
+                        &SET_HEAD_NOTIFY,
+                        &[&self.last_seq, &self.last_hash],
+                        |r| r.get(0),
+                    )?;
+                    if head.is_none() {
+                        return Err(Error::internal("the ledger's head was not moved"));
+                    }
                 }
                 Db::Postgres(tx.cell).batch(&COMMIT)?;
                 tx.open = false;
             }
         }
         Ok(n)
+    }
+}
+
+/// An event as stored: the texts of its times and payload beside it.
+struct Linked {
+    event: Event,
+    at: String,
+    recorded: String,
+    payload: String,
+}
+
+/// A batch of events for [`APPEND_MANY`], column by column.
+#[derive(Default)]
+struct Columns {
+    seq: Vec<i64>,
+    ticket: Vec<Option<String>>,
+    line: Vec<Option<String>>,
+    kind: Vec<String>,
+    source: Vec<String>,
+    actor: Vec<Option<String>>,
+    at: Vec<String>,
+    recorded: Vec<String>,
+    meeting: Vec<Option<String>>,
+    note: Vec<Option<String>>,
+    payload: Vec<String>,
+    dedup_key: Vec<Option<String>>,
+    hash: Vec<String>,
+}
+
+impl Columns {
+    fn push(&mut self, l: &Linked) {
+        let e = &l.event;
+        self.seq.push(e.seq);
+        self.ticket.push(e.ticket.clone());
+        self.line.push(e.line.clone());
+        self.kind.push(e.kind.clone());
+        self.source.push(e.source.clone());
+        self.actor.push(e.actor.clone());
+        self.at.push(l.at.clone());
+        self.recorded.push(l.recorded.clone());
+        self.meeting.push(e.meeting.map(|d| d.to_string()));
+        self.note.push(e.note.clone());
+        self.payload.push(l.payload.clone());
+        self.dedup_key.push(e.dedup_key.clone());
+        self.hash.push(e.hash.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn begin_takes_the_chain_lock() {
+        let lock = crate::pg::CHAIN_LOCK.to_string();
+        assert!(super::BEGIN_LOCKED
+            .postgres
+            .contains(&format!("pg_advisory_xact_lock({lock})")));
     }
 }
