@@ -19,8 +19,12 @@ use crate::{git_cache, Conn, Error, Ledger, Named, Result, SyncState, GENESIS, H
 
 /// PostgreSQL: one round trip opens the transaction, takes the chain's lock ([`pg::CHAIN_LOCK`],
 /// written out: a test checks they agree) and reads the head (as text: the simple protocol).
+/// Its statements are planned for their arguments each time (`force_custom_plan`): a generic
+/// plan cached while an import's events table was still small (a sequential scan) stayed in
+/// use as the transaction grew it to 200,000 rows, and every lookup scanned them all.
 const BEGIN_LOCKED: Sql = sql!("begin", sqlite: "",
-    postgres: "BEGIN; SELECT pg_advisory_xact_lock(8101820098873224300); SELECT seq, hash FROM head WHERE id = 1");
+    postgres: "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan;
+               SELECT pg_advisory_xact_lock(8101820098873224300); SELECT seq, hash FROM head WHERE id = 1");
 const COMMIT: Sql = sql!("commit", both: "COMMIT");
 /// PostgreSQL: the head moved, and the listeners told (delivered when the transaction commits,
 /// and never if it does not), in one statement.
