@@ -72,6 +72,11 @@ pub enum Command {
         /// Your name, recorded with your decisions.
         #[arg(long)]
         user: Option<String>,
+        /// Where the ledger goes: an SQLite file (default: ledger.db) or a PostgreSQL database,
+        /// postgresql://USER@HOST/DATABASE (made a ledger now; its password comes from
+        /// PGPASSWORD, ~/.pgpass or the credentials file, never from the URL).
+        #[arg(long, value_name = "FILE|URL")]
+        ledger: Option<String>,
     },
     /// Bring tickets into the ledger: live from Jira (the [jira] table of portcullis.toml) and
     /// GitHub issues and pull requests (the [github] table), or from saved Jira search responses.

@@ -276,27 +276,167 @@ fn notes(l: &Ledger) -> BTreeMap<String, usize> {
     n
 }
 
+/// The soak's triage session: the triage screen's own action path ([`App::key`], the keys a
+/// member types, with the screen's `LISTEN` reloads) in a process of its own, run by
+/// re-executing this test binary (`PORTCULLIS_SOAK_TRIAGE=N|SECS|CONFIG|URL`). It adds a note
+/// to a ticket of the queue, again and again, until SECS are up; prints each note it recorded.
+/// (In-process keys rather than the pty driver: the same code records the decision, and the
+/// check needs to know exactly which notes were recorded, not to read them off a screen.)
+#[test]
+fn soak_triage_session_child() {
+    let Ok(spec) = std::env::var("PORTCULLIS_SOAK_TRIAGE") else {
+        return;
+    };
+    let parts: Vec<&str> = spec.splitn(4, '|').collect();
+    let (who, secs) = (parts[0], parts[1].parse::<u64>().unwrap());
+    let ws = Workspace::resolve(&Locations {
+        config: Some(parts[2].into()),
+        db: Some(parts[3].into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut ledger = ws.open_ledger().unwrap();
+    let m = meeting::open_sitting(&ledger, "v23").unwrap().unwrap();
+    let changes = ledger
+        .listen()
+        .unwrap()
+        .expect("PostgreSQL announces commits");
+    let snap = data::load(&ledger, &ws.policy, &m).unwrap();
+    let mut app = App::new(snap, "Mara Lindqvist".into(), false, false);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let (mut i, mut reloads) = (0usize, 0usize);
+    while Instant::now() < deadline {
+        if changes.take() {
+            app.reload(&ledger, &ws.policy).unwrap();
+            reloads += 1;
+        }
+        let queue = app.queue().len();
+        assert!(queue > 0, "the queue emptied");
+        app.selected[0] = i % queue;
+        let note = format!("triage s{who} #{i}");
+        let mut keys = vec![KeyCode::Char('n')];
+        keys.extend(note.chars().map(KeyCode::Char));
+        keys.push(KeyCode::Enter);
+        for k in keys {
+            let key = KeyEvent::new(k, KeyModifiers::NONE);
+            app.key(key, &mut ledger, &ws.policy).unwrap();
+        }
+        println!("SOAK-NOTED:{note}");
+        i += 1;
+    }
+    println!("SOAK-RELOADS:{reloads}");
+}
+
 /// One PostgreSQL ledger shared by several processes for `PORTCULLIS_SOAK_SECS` (10 s by
-/// default; 60 s is the documented long run): two CLI deciders, `sync --from-file` imports of
-/// new tickets, and `status` and `audit` readers. Every decision that succeeded is in the ledger
-/// exactly once, every import's events are there, none that failed are, and the chain is whole.
+/// default; 60 s is the documented long run): the bot (sync from the Jira test server, verify
+/// and alerts, every second), two triage sessions in processes of their own
+/// ([`soak_triage_session_child`]) adding notes to the requests, two CLI deciders on the other
+/// tickets, `sync --from-file` imports of new tickets, and `status` and `audit` readers. Every
+/// decision and note that succeeded is in the ledger exactly once, every import's events are
+/// there, none that failed are, and the chain is whole.
 #[test]
 fn soak_processes_share_one_postgres_ledger_without_losing_duplicating_or_forking() {
+    use portcullis_testkit::jira_server::{seed_issues_from_json, Config, JiraServer, User};
     let secs: u64 = std::env::var("PORTCULLIS_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let env = TestEnv::new();
     env.run(&["demo", "--dir", "."]).ok();
-    env.use_postgres();
-    let keys: Vec<String> = env
-        .ledger()
-        .status_rows("v23")
-        .unwrap()
+    let url = env.use_postgres();
+    let rows = env.ledger().status_rows("v23").unwrap();
+    let (queue, keys): (Vec<_>, Vec<_>) = rows
         .into_iter()
-        .map(|r| r.key)
+        .partition(|r| r.state == portcullis_core::workflow::State::Requested);
+    // The CLI deciders decide the tickets that are not requests; the triage sessions note the
+    // requests (a note keeps a request in the queue).
+    let keys: Vec<String> = keys.into_iter().map(|r| r.key).collect();
+    assert!(keys.len() >= 6 && queue.len() >= 2, "{keys:?} {queue:?}");
+
+    // The bot: the Jira test server holds the demo's tickets; sync, verify and alerts each second.
+    let export = std::fs::read_to_string(env.path().join("jira-export.json")).unwrap();
+    let jira = JiraServer::start(
+        Config {
+            users: vec![User {
+                name: "portcullis-bot".into(),
+                account_id: "557058:portcullis-bot".into(),
+                display_name: "portcullis bot".into(),
+                email: "bot@example.org".into(),
+                token: "soak-token".into(),
+            }],
+            ..Config::data_center()
+        },
+        seed_issues_from_json(serde_json::from_str(&export).unwrap()).unwrap(),
+        0,
+    )
+    .unwrap();
+    let chat = ChatServer::start();
+    let config = std::fs::read_to_string(env.path().join("portcullis.toml")).unwrap();
+    std::fs::write(
+        env.path().join("portcullis.toml"),
+        format!(
+            "{config}\n[jira]\nurl = \"{}\"\nflavor = \"datacenter\"\n\n[[notify]]\nname = \"team\"\nkind = \"webhook\"\n\n[bot]\nsync_every = \"1s\"\nverify_every = \"1s\"\nalerts_every = \"1s\"\n",
+            jira.url()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(env.path().join("bot.log")).unwrap();
+    let mut bot = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("bot")
+        .current_dir(env.path())
+        .env_clear()
+        .env("PORTCULLIS_NOW", NOW)
+        .env("HOME", env.path())
+        .env("PORTCULLIS_DB", &url)
+        .env("PORTCULLIS_JIRA_TOKEN", "soak-token")
+        .env("PORTCULLIS_NOTIFY_TEAM_URL", format!("{}/hook", chat.url()))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+
+    // The triage sessions resume the sitting opened here.
+    {
+        let ws = Workspace::resolve(&Locations {
+            config: Some(env.path().join("portcullis.toml")),
+            db: Some(url.clone().into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut ledger = ws.open_ledger().unwrap();
+        let attendees = ["Mara Lindqvist", "Priya Raman", "tokafor"].map(String::from);
+        let date: chrono::NaiveDate = "2026-11-24".parse().unwrap();
+        meeting::open(
+            &mut ledger,
+            &ws.policy,
+            "v23",
+            date,
+            &attendees,
+            "Mara Lindqvist",
+        )
+        .unwrap();
+    }
+    let sessions: Vec<_> = (0..2)
+        .map(|n| {
+            let config = env.path().join("portcullis.toml");
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "concurrency::soak_triage_session_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(
+                    "PORTCULLIS_SOAK_TRIAGE",
+                    format!("{n}|{secs}|{}|{url}", config.display()),
+                )
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
-    assert!(keys.len() >= 6, "{keys:?}");
+
     let deadline = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
     let (decided, imported, reads) = std::thread::scope(|s| {
@@ -357,6 +497,29 @@ fn soak_processes_share_one_postgres_ledger_without_losing_duplicating_or_forkin
         let decided: Vec<_> = deciders.into_iter().map(|d| d.join().unwrap()).collect();
         (decided, importer.join().unwrap(), reader.join().unwrap())
     });
+    let mut noted = Vec::new();
+    for session in sessions {
+        let out = session.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("SOAK-RELOADS:"),
+            "triage session: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        noted.extend(
+            stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix("SOAK-NOTED:"))
+                .map(str::to_string),
+        );
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &bot.id().to_string()])
+        .status()
+        .unwrap();
+    let status = bot.wait().unwrap();
+    let log = std::fs::read_to_string(env.path().join("bot.log")).unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
     let elapsed = started.elapsed();
 
     let l = env.ledger();
@@ -380,7 +543,19 @@ fn soak_processes_share_one_postgres_ledger_without_losing_duplicating_or_forkin
         }
         ok_count += ok.len();
     }
-    assert!(ok_count > 0 && imported > 0 && reads > 0);
+    for n in &noted {
+        assert_eq!(
+            notes.get(n),
+            Some(&1),
+            "triage note `{n}` lost or duplicated"
+        );
+    }
+    assert!(ok_count > 0 && imported > 0 && reads > 0 && !noted.is_empty());
+    // The bot ran its jobs against the shared ledger, and none failed.
+    for job in ["sync", "verify", "alerts"] {
+        assert!(log.contains(&format!("job=\"{job}\"")), "{job}: {log}");
+    }
+    assert!(!log.contains("job failed"), "{log}");
     // Every import's tickets are there, with all their label events (and their fields).
     for n in 0..imported {
         for t in 0..10 {
@@ -390,12 +565,18 @@ fn soak_processes_share_one_postgres_ledger_without_losing_duplicating_or_forkin
                 .iter()
                 .filter(|e| e.kind.starts_with("label."))
                 .count();
-            assert_eq!((labels, events.len()), (4, 5), "{key}");
+            // The bot's verify may add its own (drift found on an approval that never landed).
+            let imported = events
+                .iter()
+                .filter(|e| e.kind.starts_with("label.") || e.kind == kind::TICKET_OBSERVED)
+                .count();
+            assert_eq!((labels, imported), (4, 5), "{key}");
         }
     }
     env.run(&["audit"]).ok();
     eprintln!(
-        "soak: {secs} s ({elapsed:?}): {ok_count} decisions, {imported} imports, {reads} reads; {} events",
+        "soak: {secs} s ({elapsed:?}): {ok_count} decisions, {} triage notes, {imported} imports, {reads} reads, the bot; {} events",
+        noted.len(),
         report.events
     );
 }

@@ -137,6 +137,11 @@ impl TestEnv {
         url
     }
 
+    /// The test server's database this workspace's ledger moved to, if it did.
+    pub fn postgres_database(&self) -> Option<&str> {
+        self.pg.get().map(|(db, _)| db.as_str())
+    }
+
     /// The URL of the PostgreSQL ledger this workspace moved to, if it did.
     pub fn postgres_url(&self) -> Option<&str> {
         self.pg.get().map(|(_, url)| url.as_str())

@@ -2,7 +2,7 @@
 //! tests of what both backends do run on SQLite and again on PostgreSQL (`…_on_postgres`: the
 //! demo's ledger moved to a database of the test server, see `TestEnv::use_postgres`).
 
-use crate::harness::TestEnv;
+use crate::harness::{ExportBuilder, TestEnv};
 
 fn demo_env() -> TestEnv {
     let env = TestEnv::new();
@@ -615,6 +615,45 @@ fn verify_on_postgres_keeps_its_git_caches_in_a_local_file() {
     assert_eq!(pg.ledger_fingerprint(), lite.ledger_fingerprint());
 }
 
+/// Regression: a PostgreSQL ledger dropped in async code (`notify` opens it in the runtime)
+/// closed its client by blocking on the client's own runtime inside that one, and panicked.
+#[test]
+fn notify_on_postgres_closes_its_connection_without_panicking() {
+    let env = demo_env();
+    env.use_postgres();
+    let run = env.run(&["notify", "--dry-run"]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run.ok();
+}
+
+#[test]
+fn read_only_commands_retry_a_lost_connection_once() {
+    // Issue 18, stage 3: every read-only command retries as status and history do.
+    let env = demo_env();
+    env.use_postgres();
+    let lose = [("PORTCULLIS_FAILPOINT", "ledger.lose_connection")];
+    let before = env.ledger_fingerprint();
+    for args in [
+        &["audit"][..],
+        &["minutes"][..],
+        &["releases"][..],
+        &["release", "show", "23.0.1"][..],
+        &["notify", "--dry-run"][..],
+    ] {
+        let clean = env.run(args);
+        clean.ok();
+        let lost = env.run_env(args, &lose);
+        lost.ok();
+        assert_eq!(lost.stdout, clean.stdout, "{args:?}");
+        assert!(
+            lost.stderr.contains("trying once more"),
+            "{args:?}: {}",
+            lost.stderr
+        );
+    }
+    assert_eq!(env.ledger_fingerprint(), before);
+}
+
 #[test]
 fn a_lost_connection_mid_command_is_exit_2_and_status_and_history_retry_once() {
     let env = demo_env();
@@ -650,4 +689,78 @@ fn a_lost_connection_mid_command_is_exit_2_and_status_and_history_retry_once() {
     );
     assert_eq!(env.ledger_fingerprint(), before);
     env.run(&["audit"]).ok();
+}
+
+#[test]
+fn init_with_a_postgres_ledger_makes_the_database_a_ledger_and_refuses_other_tables() {
+    let env = TestEnv::new();
+    env.keep_sqlite(); // The workspaces below name their own ledgers.
+    let server = portcullis_testkit::postgres::server();
+    let db = server.fresh_database();
+    let url = server.url(&db);
+    let run = env.run(&["init", "team", "--from-policy", "v23", "--ledger", &url]);
+    run.ok();
+    assert!(
+        run.stdout.contains(&format!("the ledger {url}")),
+        "{}",
+        run.stdout
+    );
+    assert!(!env.path().join("team/ledger.db").exists());
+    let config = std::fs::read_to_string(env.path().join("team/portcullis.toml")).unwrap();
+    assert!(config.contains(&format!("ledger = \"{url}\"")), "{config}");
+    // The database is a ledger already (migrated), and the workspace's commands use it.
+    let mut c = server.connect(&db);
+    let events: i64 = c
+        .query_one("SELECT COUNT(*) FROM events", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 0);
+    let export = ExportBuilder::new()
+        .ticket(
+            "DM-33769",
+            "A fix",
+            &[("2022-01-04T09:00:00.000-0700", "kfarrow", "backport-v23")],
+        )
+        .build();
+    env.write("team/export.json", &export);
+    env.run_in("team", &["sync", "--from-file", "export.json"])
+        .ok();
+    let events: i64 = c
+        .query_one("SELECT COUNT(*) FROM events", &[])
+        .unwrap()
+        .get(0);
+    assert!(events > 0);
+    // A second member's workspace shares the team's ledger as it is.
+    env.run(&["init", "second", "--from-policy", "v23", "--ledger", &url])
+        .ok();
+    assert_eq!(
+        env.run_in("second", &["status"]).stdout,
+        env.run_in("team", &["status"]).stdout
+    );
+
+    // A database holding other tables is refused: exit 2, nothing written, here or there.
+    let other = server.fresh_database();
+    server.sql(&other, "CREATE TABLE customers (id integer)");
+    let run = env.run(&["init", "other", "--ledger", &server.url(&other)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("holds other tables"), "{}", run.stderr);
+    assert!(!env.path().join("other").join("portcullis.toml").exists());
+    assert!(!env.path().join("other").join("policy.toml").exists());
+    let mut o = server.connect(&other);
+    let tables: i64 = o
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1);
+
+    // A URL with a password would put it in the config: refused, and never shown.
+    let with_password = server.url_as(&db, "portcullis", Some("s3cret-pw"));
+    let run = env.run(&["init", "pw", "--ledger", &with_password]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("holds a password"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret-pw") && !run.stdout.contains("s3cret-pw"));
+    assert!(!env.path().join("pw").join("portcullis.toml").exists());
 }

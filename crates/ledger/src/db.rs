@@ -84,7 +84,7 @@ impl Db<'_> {
                     let mut pg = cell.borrow_mut();
                     let rows = pg.call(|pg| {
                         let stmt = pg.statement(q.postgres)?;
-                        pg.client.query(&stmt, &pg_args(args))
+                        pg.client().query(&stmt, &pg_args(args))
                     });
                     rows.map_err(|e| pg.error(q.name, e))?
                 };
@@ -146,7 +146,7 @@ impl Db<'_> {
                 let mut pg = cell.borrow_mut();
                 let n = pg.call(|pg| {
                     let stmt = pg.statement(q.postgres)?;
-                    pg.client.execute(&stmt, &pg_args(args))
+                    pg.client().execute(&stmt, &pg_args(args))
                 });
                 n.map_err(|e| pg.error(q.name, e))
             }
@@ -159,7 +159,7 @@ impl Db<'_> {
             Db::Sqlite(c) => c.execute_batch(q.sqlite).named(q.name),
             Db::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
-                let r = pg.call(|pg| pg.client.batch_execute(q.postgres));
+                let r = pg.call(|pg| pg.client().batch_execute(q.postgres));
                 r.map_err(|e| pg.error(q.name, e))
             }
         }

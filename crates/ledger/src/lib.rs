@@ -47,33 +47,33 @@ pub mod migrations;
 pub mod pg;
 pub mod queries;
 mod rows;
+mod status;
+mod tx;
 
 pub use error::{Error, Named, Result};
 pub use portcullis_core::secret::Secret;
 pub use rows::SyncState;
 use rows::{
-    clear_derived, derived_dump, event_columns, events_for_ticket, row_to_event, set_sync_state,
-    sync_state, write_derived,
+    derived_dump, event_columns, events_for_ticket, row_to_event, set_sync_state, sync_state,
+    write_derived,
 };
+pub use status::StatusRow;
+pub use tx::LedgerTx;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use db::{sql, Db, Sql};
 use pg::PgConn;
 
 pub use portcullis_core::event::{event_hash, key_order};
-use portcullis_core::event::{hash_parts, payload_text};
 pub use portcullis_core::workflow::state_rank;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
-use portcullis_core::event::{derive_ticket, kind, Event, LabelFact, NewEvent};
+use portcullis_core::event::{derive_ticket, Event, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
-use portcullis_core::time::{fmt_utc, now, parse_utc};
-use portcullis_core::workflow::{State, Violation, ViolationKind};
 
 /// The hash that precedes the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -127,7 +127,7 @@ impl std::fmt::Debug for LedgerTarget {
 }
 
 /// The connection of an open ledger.
-enum Conn {
+pub(crate) enum Conn {
     Sqlite(Connection),
     Postgres(Box<RefCell<PgConn>>),
 }
@@ -152,14 +152,7 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-const HEAD: Sql = sql!("head", both: "SELECT seq, hash FROM head WHERE id = 1");
-const LOCK_CHAIN: Sql =
-    sql!("lock_chain", sqlite: "", postgres: "SELECT pg_advisory_xact_lock($1)");
-const BEGIN: Sql = sql!("begin", both: "BEGIN");
-const COMMIT: Sql = sql!("commit", both: "COMMIT");
-/// Delivered to the listeners when the transaction commits (and never if it does not).
-const NOTIFY: Sql = sql!("notify", sqlite: "",
-    postgres: "SELECT pg_notify('portcullis_events', $1::bigint::text)");
+pub(crate) const HEAD: Sql = sql!("head", both: "SELECT seq, hash FROM head WHERE id = 1");
 const EVENT_COUNT: Sql = sql!("event_count", both: "SELECT COUNT(*) FROM events");
 const ALL_EVENTS: Sql = sql!("for_each_event",
     sqlite: concat!("SELECT ", event_columns!(), " FROM events ORDER BY seq"),
@@ -168,42 +161,6 @@ const TICKET_KEYS: Sql = sql!("ticket_keys",
     both: "SELECT DISTINCT ticket FROM events WHERE ticket IS NOT NULL ORDER BY ticket");
 const CLEAR_ALL_DERIVED: Sql = sql!("rebuild",
     both: "DELETE FROM tickets; DELETE FROM line_states; DELETE FROM violations;");
-const APPEND: Sql = sql!("append_event",
-    sqlite: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT(dedup_key) DO NOTHING",
-    postgres: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                 ON CONFLICT(dedup_key) DO NOTHING");
-const LABEL_FACTS: Sql = sql!("label_facts",
-    sqlite: "SELECT at, seq, kind, json_extract(payload, '$.label') FROM events
-             WHERE ticket = ?1 AND kind IN (?2, ?3) ORDER BY seq",
-    postgres: "SELECT at, seq, kind, payload::jsonb ->> 'label' FROM events
-             WHERE ticket = $1 AND kind IN ($2, $3) ORDER BY seq");
-const HAS_EVENTS_BEFORE: Sql = sql!("has_events_before",
-    sqlite: "SELECT EXISTS(SELECT 1 FROM events WHERE ticket = ?1 AND seq < ?2)",
-    postgres: "SELECT EXISTS(SELECT 1 FROM events WHERE ticket = $1 AND seq < $2)");
-const SET_HEAD: Sql = sql!("set_head",
-    sqlite: "INSERT INTO head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2",
-    postgres: "INSERT INTO head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT(id) DO UPDATE SET seq = $1, hash = $2");
-const STATUS_ROWS: Sql = sql!("status_rows",
-    sqlite: "SELECT s.ticket, COALESCE(t.summary, ''), s.line, s.state, s.since, s.requested_by, s.approved_by,
-                    s.request_count, s.deferred_until, s.last_note,
-                    (SELECT COUNT(*) FROM violations v WHERE v.ticket = s.ticket AND v.line = s.line AND v.resolved_by IS NULL),
-                    EXISTS (SELECT 1 FROM events g WHERE g.ticket = s.ticket AND g.kind = ?2)
-             FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
-             WHERE s.line = ?1",
-    postgres: "SELECT s.ticket, COALESCE(t.summary, ''), s.line, s.state, s.since, s.requested_by, s.approved_by,
-                    s.request_count, s.deferred_until, s.last_note,
-                    (SELECT COUNT(*) FROM violations v WHERE v.ticket = s.ticket AND v.line = s.line AND v.resolved_by IS NULL),
-                    EXISTS (SELECT 1 FROM events g WHERE g.ticket = s.ticket AND g.kind = $2)
-             FROM line_states s LEFT JOIN tickets t ON t.key = s.ticket
-             WHERE s.line = $1");
-const VIOLATIONS: Sql = sql!("violations",
-    sqlite: "SELECT ticket, line, seq, kind, at, actor, message, resolved_by FROM violations
-             WHERE (?1 IS NULL OR line = ?1) AND (?2 IS NULL OR ticket = ?2) ORDER BY at DESC, seq DESC",
-    postgres: "SELECT ticket, line, seq, kind, at, actor, message, resolved_by FROM violations
-             WHERE ($1::text IS NULL OR line = $1) AND ($2::text IS NULL OR ticket = $2) ORDER BY at DESC, seq DESC");
 
 fn set_pragmas(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(30))?;
@@ -348,40 +305,6 @@ impl Ledger {
         }
     }
 
-    /// Start a write transaction. SQLite: `BEGIN IMMEDIATE`, so concurrent writers queue on the
-    /// busy timeout. PostgreSQL: `BEGIN` and the chain's advisory lock, taken before the head is
-    /// read, so concurrent writers queue on the lock.
-    pub fn transaction(&mut self) -> Result<LedgerTx<'_>> {
-        let tx = match &mut self.conn {
-            Conn::Sqlite(c) => TxConn::Sqlite(
-                c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
-            ),
-            Conn::Postgres(cell) => {
-                let cell: &RefCell<PgConn> = cell;
-                Db::Postgres(cell).batch(&BEGIN)?;
-                let tx = PgTx {
-                    cell,
-                    open: true,
-                    cache_file: self.path.clone(),
-                };
-                Db::Postgres(cell).execute(&LOCK_CHAIN, &[&pg::CHAIN_LOCK])?;
-                TxConn::Postgres(tx)
-            }
-        };
-        let head: Option<(i64, String)> =
-            tx.db().row(&HEAD, &[], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let (last_seq, last_hash) = head.unwrap_or((0, GENESIS.to_string()));
-        Ok(LedgerTx {
-            tx,
-            last_seq,
-            last_hash,
-            appended: 0,
-            touched: BTreeSet::new(),
-            recorded_at: now(),
-            fresh: Default::default(),
-        })
-    }
-
     /// Number of events.
     pub fn event_count(&self) -> Result<i64> {
         self.db().value(&EVENT_COUNT, &[])
@@ -454,7 +377,7 @@ impl Ledger {
             Conn::Postgres(cell) => {
                 let mut pg = cell.borrow_mut();
                 let rows = pg.call(|pg| {
-                    pg.client.query(
+                    pg.client().query(
                         concat!(
                             "SELECT ",
                             event_columns!(),
@@ -572,385 +495,6 @@ pub struct ChainReport {
     pub events: u64,
     pub last_seq: i64,
     pub problems: Vec<String>,
-}
-
-/// The transaction under a [`LedgerTx`].
-enum TxConn<'a> {
-    Sqlite(rusqlite::Transaction<'a>),
-    Postgres(PgTx<'a>),
-}
-
-impl TxConn<'_> {
-    fn db(&self) -> Db<'_> {
-        match self {
-            TxConn::Sqlite(t) => Db::Sqlite(t),
-            TxConn::Postgres(t) => Db::Postgres(t.cell),
-        }
-    }
-}
-
-/// A PostgreSQL transaction opened with `BEGIN`: rolled back when dropped before its commit.
-struct PgTx<'a> {
-    cell: &'a RefCell<PgConn>,
-    open: bool,
-    /// The local file of the verifier's caches.
-    cache_file: PathBuf,
-}
-
-impl Drop for PgTx<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            if let Ok(mut pg) = self.cell.try_borrow_mut() {
-                let _ = pg.call(|pg| pg.client.batch_execute("ROLLBACK"));
-            }
-        }
-    }
-}
-
-/// A write transaction on the ledger.
-pub struct LedgerTx<'a> {
-    tx: TxConn<'a>,
-    last_seq: i64,
-    last_hash: String,
-    appended: u64,
-    touched: BTreeSet<String>,
-    /// One record time for the whole transaction.
-    recorded_at: chrono::DateTime<chrono::Utc>,
-    /// Events appended in this transaction, per ticket, with the first sequence number: a ticket
-    /// with nothing before that is derived from memory, without reading its events back.
-    fresh: std::collections::HashMap<String, Vec<Event>>,
-}
-
-impl LedgerTx<'_> {
-    fn db(&self) -> Db<'_> {
-        self.tx.db()
-    }
-
-    /// Append an event, unless one with the same dedup key is already there. Returns its sequence
-    /// number, or `None` when it was a duplicate.
-    pub fn append(&mut self, ev: NewEvent) -> Result<Option<i64>> {
-        let seq = self.last_seq + 1;
-        let mut event = Event {
-            seq,
-            ticket: ev.ticket,
-            line: ev.line,
-            kind: ev.kind.to_string(),
-            source: ev.source,
-            actor: ev.actor,
-            at: ev.at,
-            recorded_at: self.recorded_at,
-            meeting: ev.meeting,
-            note: ev.note,
-            payload: ev.payload,
-            dedup_key: ev.dedup_key,
-            hash: String::new(),
-        };
-        let payload = payload_text(&event.payload);
-        let at = fmt_utc(event.at);
-        let recorded = fmt_utc(event.recorded_at);
-        event.hash = hash_parts(&self.last_hash, &event, &at, &recorded, &payload);
-        // A duplicate (same dedup key) inserts nothing, and the chain does not advance.
-        let inserted = self.db().execute(
-            &APPEND,
-            &[
-                &event.seq,
-                &event.ticket,
-                &event.line,
-                &event.kind,
-                &event.source,
-                &event.actor,
-                &at,
-                &recorded,
-                &event.meeting.map(|d| d.to_string()),
-                &event.note,
-                &payload,
-                &event.dedup_key,
-                &event.hash,
-            ],
-        )?;
-        if inserted == 0 {
-            return Ok(None);
-        }
-        self.last_seq = seq;
-        self.last_hash = event.hash.clone();
-        self.appended += 1;
-        if let Some(t) = &event.ticket {
-            if !self.touched.contains(t) {
-                self.touched.insert(t.clone());
-            }
-            self.fresh.entry(t.clone()).or_default().push(event);
-        }
-        Ok(Some(seq))
-    }
-
-    /// Append an event of another ledger as it is (its sequence number, times and hash), after
-    /// checking that it is the next link of this transaction's chain.
-    fn append_copy(&mut self, e: &Event) -> Result<()> {
-        if e.seq <= self.last_seq || event_hash(&self.last_hash, e) != e.hash {
-            return Err(Error::input(format!(
-                "event {} of the source ledger does not follow the event before it",
-                e.seq
-            ))
-            .hint("run `portcullis audit` on the source ledger; nothing was written"));
-        }
-        let inserted = self.db().execute(
-            &APPEND,
-            &[
-                &e.seq,
-                &e.ticket,
-                &e.line,
-                &e.kind,
-                &e.source,
-                &e.actor,
-                &fmt_utc(e.at),
-                &fmt_utc(e.recorded_at),
-                &e.meeting.map(|d| d.to_string()),
-                &e.note,
-                &payload_text(&e.payload),
-                &e.dedup_key,
-                &e.hash,
-            ],
-        )?;
-        if inserted == 0 {
-            return Err(Error::input(format!(
-                "event {} of the source ledger repeats the dedup key of an earlier one",
-                e.seq
-            ))
-            .hint("run `portcullis audit` on the source ledger; nothing was written"));
-        }
-        self.last_seq = e.seq;
-        self.last_hash = e.hash.clone();
-        self.appended += 1;
-        if let Some(t) = &e.ticket {
-            self.touched.insert(t.clone());
-        }
-        Ok(())
-    }
-
-    pub fn events_for_ticket(&self, key: &str) -> Result<Vec<Event>> {
-        events_for_ticket(self.db(), key)
-    }
-
-    /// A ticket's label changes, without reading whole events.
-    pub fn label_facts(&self, key: &str) -> Result<Vec<LabelFact>> {
-        let rows = self.db().rows(
-            &LABEL_FACTS,
-            &[&key, &kind::LABEL_ADDED, &kind::LABEL_REMOVED],
-            |row| {
-                Ok((
-                    row.get::<String>(0)?,
-                    row.get::<i64>(1)?,
-                    row.get::<String>(2)?,
-                    row.get::<Option<String>>(3)?,
-                ))
-            },
-        )?;
-        let mut out = Vec::new();
-        for (at, seq, k, label) in rows {
-            let (Some(at), Some(label)) = (parse_utc(&at), label) else {
-                return Err(Error::internal(format!(
-                    "event {seq} is malformed; run `portcullis audit`"
-                )));
-            };
-            out.push(LabelFact {
-                at,
-                seq,
-                added: k == kind::LABEL_ADDED,
-                label,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Record where a sync stands, in the same transaction as the events of the page it applied.
-    pub fn set_sync_state(&mut self, state: &SyncState) -> Result<()> {
-        set_sync_state(self.db(), state)
-    }
-
-    /// Write what a verify run computed to the git caches (not events; see [`git_cache`]): in
-    /// this transaction on SQLite; in the local cache file beside a PostgreSQL ledger.
-    pub fn store_git_cache(
-        &mut self,
-        commits: &[git_cache::CommitRow],
-        scans: &[git_cache::ScanRow],
-        now: &str,
-    ) -> Result<()> {
-        match &self.tx {
-            TxConn::Sqlite(tx) => git_cache::store(tx, commits, scans, now),
-            TxConn::Postgres(tx) => git_cache::store_in_file(&tx.cache_file, commits, scans, now),
-        }
-    }
-
-    /// How many events this transaction appended.
-    pub fn appended(&self) -> u64 {
-        self.appended
-    }
-
-    /// Recompute the derived state of every ticket touched so far.
-    pub fn rederive(&mut self, policy: &LoadedPolicy) -> Result<()> {
-        let touched = std::mem::take(&mut self.touched);
-        let mut fresh = std::mem::take(&mut self.fresh);
-        for key in &touched {
-            let events = match fresh.remove(key) {
-                Some(new) if !self.has_events_before(key, new[0].seq)? => new,
-                _ => events_for_ticket(self.db(), key)?,
-            };
-            let derived = derive_ticket(policy, key, &events);
-            clear_derived(self.db(), key)?;
-            write_derived(self.db(), &derived)?;
-        }
-        Ok(())
-    }
-
-    fn has_events_before(&self, key: &str, seq: i64) -> Result<bool> {
-        self.db().value(&HAS_EVENTS_BEFORE, &[&key, &seq])
-    }
-
-    /// Derive the touched tickets, move the head and commit.
-    pub fn commit_with(mut self, policy: &LoadedPolicy) -> Result<u64> {
-        self.rederive(policy)?;
-        self.commit()
-    }
-
-    fn commit(self) -> Result<u64> {
-        if self.appended > 0 {
-            self.db()
-                .execute(&SET_HEAD, &[&self.last_seq, &self.last_hash])?;
-        }
-        let n = self.appended;
-        match self.tx {
-            TxConn::Sqlite(tx) => tx.commit().named("commit")?,
-            TxConn::Postgres(mut tx) => {
-                if n > 0 {
-                    Db::Postgres(tx.cell).execute(&NOTIFY, &[&self.last_seq])?;
-                }
-                Db::Postgres(tx.cell).batch(&COMMIT)?;
-                tx.open = false;
-            }
-        }
-        Ok(n)
-    }
-}
-
-/// A row of `line_states` joined with its ticket, for status views.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StatusRow {
-    pub key: String,
-    pub summary: String,
-    pub line: String,
-    pub state: State,
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    pub requested_by: Option<String>,
-    pub approved_by: Option<String>,
-    pub request_count: u32,
-    pub deferred_until: Option<chrono::NaiveDate>,
-    pub last_note: Option<String>,
-    pub open_violations: u32,
-    /// Its tracker no longer has it (a `ticket.gone` event): deleted, or moved.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub gone: bool,
-}
-
-impl Ledger {
-    /// The status rows of a line, ordered by state then key.
-    pub fn status_rows(&self, line: &str) -> Result<Vec<StatusRow>> {
-        let rows = self
-            .db()
-            .rows(&STATUS_ROWS, &[&line, &kind::TICKET_GONE], |r| {
-                Ok((
-                    r.get::<String>(0)?,
-                    r.get::<String>(1)?,
-                    r.get::<String>(2)?,
-                    r.get::<String>(3)?,
-                    r.get::<Option<String>>(4)?,
-                    r.get::<Option<String>>(5)?,
-                    r.get::<Option<String>>(6)?,
-                    r.get::<i64>(7)? as u32,
-                    r.get::<Option<String>>(8)?,
-                    r.get::<Option<String>>(9)?,
-                    r.get::<i64>(10)? as u32,
-                    r.get::<bool>(11)?,
-                ))
-            })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (
-                key,
-                summary,
-                line,
-                state,
-                since,
-                requested_by,
-                approved_by,
-                request_count,
-                until,
-                note,
-                nv,
-                gone,
-            ) = row;
-            out.push(StatusRow {
-                key,
-                summary,
-                line,
-                state: State::parse(&state).ok_or_else(|| {
-                    Error::internal(format!("unknown state `{state}` in the ledger"))
-                })?,
-                since: since.as_deref().and_then(parse_utc),
-                requested_by,
-                approved_by,
-                request_count,
-                deferred_until: until.and_then(|u| u.parse().ok()),
-                last_note: note,
-                open_violations: nv,
-                gone,
-            });
-        }
-        out.sort_by(|a, b| {
-            state_rank(a.state)
-                .cmp(&state_rank(b.state))
-                .then_with(|| key_order(&a.key, &b.key))
-        });
-        Ok(out)
-    }
-
-    /// The violations of a line (open and settled), newest first.
-    pub fn violations(
-        &self,
-        line: Option<&str>,
-        ticket: Option<&str>,
-    ) -> Result<Vec<(String, String, Violation)>> {
-        let rows = self.db().rows(&VIOLATIONS, &[&line, &ticket], |r| {
-            Ok((
-                r.get::<String>(0)?,
-                r.get::<String>(1)?,
-                r.get::<i64>(2)?,
-                r.get::<String>(3)?,
-                r.get::<String>(4)?,
-                r.get::<Option<String>>(5)?,
-                r.get::<String>(6)?,
-                r.get::<Option<i64>>(7)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (t, l, seq, kind, at, actor, message, resolved_by) = row;
-            out.push((
-                t,
-                l,
-                Violation {
-                    kind: ViolationKind::parse(&kind)
-                        .ok_or_else(|| Error::internal(format!("unknown violation `{kind}`")))?,
-                    seq,
-                    at: parse_utc(&at)
-                        .ok_or_else(|| Error::internal("malformed violation time"))?,
-                    actor,
-                    message,
-                    resolved_by,
-                },
-            ));
-        }
-        Ok(out)
-    }
 }
 
 fn not_a_ledger(path: &Path) -> Error {

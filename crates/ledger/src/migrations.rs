@@ -56,7 +56,7 @@ const PG_TABLES: &[&str] = &[
 /// the database holds nothing but the ledger. Reads only.
 fn pg_check(pg: &mut PgConn) -> Result<i64> {
     let tables: Vec<String> = pg
-        .client
+        .client()
         .query(
             "SELECT table_name::text FROM information_schema.tables
              WHERE table_schema = current_schema() ORDER BY 1",
@@ -84,7 +84,7 @@ fn pg_check(pg: &mut PgConn) -> Result<i64> {
         return Ok(0);
     }
     let v: i64 = pg
-        .client
+        .client()
         .query_one("SELECT version FROM portcullis_schema WHERE id = 1", &[])
         .map_err(|e| pg.error("schema_version", e))?
         .get(0);
@@ -115,7 +115,7 @@ fn pg_migrate_on(pg: &mut PgConn) -> Result<()> {
     for (i, (name, sql)) in PG_MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
         let version = (i + 1) as i64;
         let mut tx = pg
-            .client
+            .client()
             .transaction()
             .map_err(|e| who.error("begin_migration", e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])

@@ -283,7 +283,7 @@ pub(crate) fn failpoint_lose_connection(conn: &mut PgConn) {
         && !FIRED.swap(true, Ordering::SeqCst)
     {
         let _ = conn.call(|c| {
-            c.client
+            c.client()
                 .batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")
         });
     }
@@ -323,7 +323,8 @@ impl Who {
 
 /// The open connection, with its prepared statements (by their SQL) and who it is.
 pub(crate) struct PgConn {
-    pub(crate) client: postgres::Client,
+    /// Always there but in [`PgConn`]'s `drop`, which takes it.
+    client: Option<postgres::Client>,
     stmts: HashMap<&'static str, postgres::Statement>,
     pub(crate) who: Who,
     /// How it was reached (password included), to open another connection (see [`listen`]).
@@ -333,11 +334,18 @@ pub(crate) struct PgConn {
 impl PgConn {
     pub(crate) fn new(client: postgres::Client, who: Who, target: Target) -> PgConn {
         PgConn {
-            client,
+            client: Some(client),
             stmts: HashMap::new(),
             who,
             target,
         }
+    }
+
+    /// The client.
+    pub(crate) fn client(&mut self) -> &mut postgres::Client {
+        self.client
+            .as_mut()
+            .expect("a PgConn has its client until it is dropped")
     }
 
     /// Run `f` on this connection through [`blocking`].
@@ -353,13 +361,24 @@ impl PgConn {
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql)?;
+        let s = self.client().prepare(sql)?;
         self.stmts.insert(sql, s.clone());
         Ok(s)
     }
 
     pub(crate) fn error(&self, query: &'static str, e: postgres::Error) -> Error {
         self.who.error(query, e)
+    }
+}
+
+/// Closing the client blocks on its runtime, which may not happen on a thread that drives async
+/// tasks: a ledger dropped in async code (`notify`, the bot's jobs) closes it through
+/// [`blocking`].
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            blocking(move || drop(client));
+        }
     }
 }
 

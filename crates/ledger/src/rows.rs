@@ -118,7 +118,17 @@ const CLEAR_VIOLATIONS: Sql = sql!("clear_derived",
     sqlite: "DELETE FROM violations WHERE ticket = ?1",
     postgres: "DELETE FROM violations WHERE ticket = $1");
 
+/// PostgreSQL: the three in one statement (one round trip).
+const CLEAR_ALL_PG: Sql = sql!("clear_derived", sqlite: "",
+    postgres: "WITH t AS (DELETE FROM tickets WHERE key = $1),
+                    s AS (DELETE FROM line_states WHERE ticket = $1)
+               DELETE FROM violations WHERE ticket = $1");
+
 pub(crate) fn clear_derived(db: Db<'_>, key: &str) -> Result<()> {
+    if let Db::Postgres(_) = db {
+        db.execute(&CLEAR_ALL_PG, &[&key])?;
+        return Ok(());
+    }
     db.execute(&CLEAR_TICKET, &[&key])?;
     db.execute(&CLEAR_LINE_STATES, &[&key])?;
     db.execute(&CLEAR_VIOLATIONS, &[&key])?;

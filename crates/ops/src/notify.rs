@@ -293,7 +293,6 @@ pub async fn notify(
     now: DateTime<Utc>,
 ) -> Result<NotifyReport> {
     let line = ws.policy.resolve_line(opts.line.as_deref())?.name.clone();
-    let mut ledger = ws.open_ledger()?;
     let cfgs: Vec<TargetConfig> = ws
         .config
         .as_ref()
@@ -316,8 +315,9 @@ pub async fn notify(
     };
     // Without targets (or in a dry run), show the digest since the last one posted anywhere.
     if chosen.is_empty() || opts.dry_run {
+        // Read-only: a lost connection is retried once.
         let since = opts.since.unwrap_or(Since::Last);
-        let d = digest::build(&ledger, &ws.policy, Some(&line), since, now)?;
+        let d = ws.read_ledger(|l| digest::build(l, &ws.policy, Some(&line), since, now))?;
         report.digest = Some(digest::to_message(&d));
         for t in &chosen {
             report.outcomes.push(Outcome {
@@ -330,6 +330,7 @@ pub async fn notify(
         }
         return Ok(report);
     }
+    let mut ledger = ws.open_ledger()?;
     for t in chosen {
         // Alerts first: they are urgent.
         // Alerts for urgent events after the last alert or digest this target got.

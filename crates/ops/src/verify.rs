@@ -94,9 +94,13 @@ pub fn verify(
     let mut ledger = ws.open_ledger()?;
     // Releases cut elsewhere first: they settle drift and are the previous release.
     let learned = crate::release::learn(ws, line, &mut ledger)?;
-    let (mut verification, writes, stats) = scan_line(ws, &ledger, line, opts, progress)?;
-    settle(&ledger, &line.name, &mut verification)?;
-    recount(&mut verification);
+    // The scan only reads the ledger: a lost connection is opened again and the scan retried once.
+    let (verification, writes, stats) = ws.reread(&mut ledger, |ledger| {
+        let (mut verification, writes, stats) = scan_line(ws, ledger, line, opts, progress)?;
+        settle(ledger, &line.name, &mut verification)?;
+        recount(&mut verification);
+        Ok((verification, writes, stats))
+    })?;
     tracing::debug!(elapsed = ?started.elapsed(), "judged");
     let mut recorded = record(&mut ledger, ws, line, &verification, &writes, &opts.repos)?;
     recorded.releases_learned = learned.releases;

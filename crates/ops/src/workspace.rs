@@ -151,6 +151,19 @@ impl Workspace {
         }
     }
 
+    /// Run the read-only `f` on `ledger`, already open (a command that also writes); a lost
+    /// connection is opened again, in place, and `f` retried once, as [`Workspace::read_ledger`].
+    pub fn reread<T>(&self, ledger: &mut Ledger, f: impl Fn(&Ledger) -> Result<T>) -> Result<T> {
+        match f(ledger) {
+            Err(e) if portcullis_ledger::pg::connection_lost(&e) => {
+                tracing::warn!(ledger = %self.ledger.shown(), "lost the connection to the ledger; trying once more");
+                *ledger = self.open_ledger()?;
+                f(ledger)
+            }
+            other => other,
+        }
+    }
+
     /// Who is acting: `--as`, else `PORTCULLIS_ACTOR`, else the config's `user`, else `$USER`.
     pub fn actor(&self, explicit: Option<&str>) -> Result<String> {
         explicit
@@ -217,6 +230,32 @@ pub fn builtin_policy(name: &str) -> Option<&'static str> {
 
 /// Create a workspace in `dir`: config, policy and an empty ledger. Refuses to overwrite.
 pub fn init(dir: &Path, policy_text: &str, user: Option<&str>) -> Result<PathBuf> {
+    init_with(dir, policy_text, user, None)
+}
+
+/// As [`init`], with the ledger at `ledger` (default `ledger.db`): an SQLite file (relative to
+/// `dir`), created; or a PostgreSQL URL, whose database is made a ledger (migrated) before any
+/// file is written, so that a database portcullis cannot use (one holding other tables, a
+/// newer ledger, a server that cannot be reached) leaves nothing behind. An existing ledger in
+/// that database is used as it is: a team's members share one. A URL holding a password is
+/// refused (the config is a file one shares): give it through the credentials file,
+/// `PGPASSWORD` or `~/.pgpass`.
+pub fn init_with(
+    dir: &Path,
+    policy_text: &str,
+    user: Option<&str>,
+    ledger: Option<&str>,
+) -> Result<PathBuf> {
+    let target = LedgerTarget::parse(ledger.unwrap_or("ledger.db"));
+    if let LedgerTarget::Postgres(url) = &target {
+        if portcullis_ledger::pg::shown_url(url) != *url {
+            return Err(Error::input(format!(
+                "`{}` holds a password: it would be written into {CONFIG_FILE}",
+                target.shown()
+            ))
+            .hint("leave the password out of the URL and give it in the credentials file's [postgres] table, PGPASSWORD or ~/.pgpass; nothing was written"));
+        }
+    }
     std::fs::create_dir_all(dir)
         .map_err(|e| Problem::input(format!("cannot create {}", dir.display())).because(e))?;
     let config_path = dir.join(CONFIG_FILE);
@@ -227,12 +266,13 @@ pub fn init(dir: &Path, policy_text: &str, user: Option<&str>) -> Result<PathBuf
         );
     }
     let policy_path = dir.join("policy.toml");
-    let ledger_path = dir.join("ledger.db");
-    if ledger_path.exists() {
-        return Err(
-            Error::input(format!("{} already exists", ledger_path.display()))
-                .hint("move it away or pass --db to use it"),
-        );
+    let ledger_path = match &target {
+        LedgerTarget::File(p) => Some(dir.join(p)),
+        LedgerTarget::Postgres(_) => None,
+    };
+    if let Some(p) = ledger_path.as_ref().filter(|p| p.exists()) {
+        return Err(Error::input(format!("{} already exists", p.display()))
+            .hint("move it away or pass --db to use it"));
     }
     // Validate before writing anything.
     Policy::from_toml("policy.toml", policy_text).map_err(|errs| {
@@ -244,16 +284,25 @@ pub fn init(dir: &Path, policy_text: &str, user: Option<&str>) -> Result<PathBuf
                 .join("\n")
         ))
     })?;
+    if let LedgerTarget::Postgres(url) = &target {
+        // Checked and migrated before anything is written here.
+        let password = crate::credentials::postgres_password(None, url)?;
+        Ledger::open_postgres(url, password.as_ref(), &dir.join(CACHE_FILE))?;
+    }
     if !policy_path.exists() {
         std::fs::write(&policy_path, policy_text)
             .map_err(|e| Error::io("write", &policy_path, e))?;
     }
-    let mut config =
-        String::from("# portcullis workspace. Paths are relative to this file.\npolicy = \"policy.toml\"\nledger = \"ledger.db\"\n");
+    let mut config = format!(
+        "# portcullis workspace. Paths are relative to this file.\npolicy = \"policy.toml\"\nledger = {}\n",
+        toml::Value::String(ledger.unwrap_or("ledger.db").to_string())
+    );
     if let Some(u) = user {
         config.push_str(&format!("user = {}\n", toml::Value::String(u.to_string())));
     }
     std::fs::write(&config_path, config).map_err(|e| Error::io("write", &config_path, e))?;
-    Ledger::create(&ledger_path)?;
+    if let Some(p) = &ledger_path {
+        Ledger::create(p)?;
+    }
     Ok(config_path)
 }

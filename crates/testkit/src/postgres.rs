@@ -97,6 +97,31 @@ impl PgServer {
             .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
     }
 
+    /// A copy of database `from` named `to` (`CREATE DATABASE … TEMPLATE`), after ending every
+    /// connection to `from` (a template may have none; PostgreSQL waits for them to go).
+    pub fn copy_database(&self, from: &str, to: &str) {
+        self.sql(
+            &self.admin_db,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = '{from}' AND pid <> pg_backend_pid()"
+            ),
+        );
+        self.sql(
+            &self.admin_db,
+            &format!("CREATE DATABASE {to} TEMPLATE {from}"),
+        );
+    }
+
+    /// Database `db` dropped (its connections ended) and made again as a copy of `from`.
+    pub fn restore_database(&self, db: &str, from: &str) {
+        self.sql(
+            &self.admin_db,
+            &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        );
+        self.copy_database(from, db);
+    }
+
     /// A new empty database; returns its name (see [`PgServer::url`]).
     pub fn fresh_database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);

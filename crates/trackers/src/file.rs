@@ -287,11 +287,9 @@ impl FileImport {
             ));
         }
         let known = tx.label_facts(&issue.key)?;
-        for ev in plan_issue(policy, &issue, &known, &mut summary.warnings) {
-            if tx.append(ev)?.is_some() {
-                self.appended += 1;
-            }
-        }
+        let planned = plan_issue(policy, &issue, &known, &mut summary.warnings);
+        let appended = tx.append_many(planned)?;
+        self.appended += appended.iter().flatten().count() as u64;
         // Derive as we go: memory stays bounded by one ticket, not the whole export.
         Ok(tx.rederive(policy)?)
     }

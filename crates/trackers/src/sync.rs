@@ -518,10 +518,17 @@ impl<T: Tracker> Sink<T::Ticket> for PageSink<'_, '_, T> {
                 planned.extend(gone_records(&events, tracker.source(), &key, &ids));
             }
             run.seen.insert(key);
-            for ev in planned {
-                let rejected = (ev.kind == kind::RECORD_REJECTED).then(|| RejectedRecord::of(&ev));
-                let applied = recorded_hash(&ev).is_some();
-                if tx.append(ev)?.is_some() {
+            let what: Vec<_> = planned
+                .iter()
+                .map(|ev| {
+                    let rejected =
+                        (ev.kind == kind::RECORD_REJECTED).then(|| RejectedRecord::of(ev));
+                    (rejected, recorded_hash(ev).is_some())
+                })
+                .collect();
+            let appended = tx.append_many(planned)?;
+            for ((rejected, applied), seq) in what.into_iter().zip(appended) {
+                if seq.is_some() {
                     report.new_events += 1;
                     match rejected {
                         Some(r) => report.records_rejected.push(r),

@@ -4,8 +4,7 @@ use portcullis_ops::Result;
 use portcullis_ops::{self as ops, workspace::Workspace};
 
 pub fn run(ws: &Workspace, format: Format) -> Result<u8> {
-    let ledger = ws.open_ledger()?;
-    let report = ops::audit(&ledger, &ws.policy)?;
+    let report = ws.read_ledger(|ledger| ops::audit(ledger, &ws.policy))?;
     match format {
         Format::Json => print(&json(&report))?,
         _ => {

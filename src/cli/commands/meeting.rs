@@ -89,8 +89,7 @@ fn minutes(
     format: Format,
 ) -> Result<u8> {
     let line = ws.policy.resolve_line(line)?.name.clone();
-    let ledger = ws.open_ledger()?;
-    let m = meeting::minutes(&ledger, &line, date)?;
+    let m = ws.read_ledger(|ledger| meeting::minutes(ledger, &line, date))?;
     match format {
         Format::Json => print(&json(&m))?,
         _ => print(&meeting::render_minutes_md(&m))?,

@@ -34,7 +34,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             dir,
             from_policy,
             user,
-        } => init::run(&dir, &from_policy, user.as_deref()),
+            ledger,
+        } => init::run(&dir, &from_policy, user.as_deref(), ledger.as_deref()),
         Command::Policy { command } => policy::run(command),
         Command::Credentials { command } => credentials::run(&loc, command),
         Command::Demo {

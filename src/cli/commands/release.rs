@@ -91,8 +91,7 @@ pub fn cut(ws: &Workspace, opts: CutOptions, format: Format) -> Result<u8> {
 
 pub fn list(ws: &Workspace, line: Option<&str>, format: Format) -> Result<u8> {
     let line = ws.policy.resolve_line(line)?;
-    let ledger = ws.open_ledger()?;
-    let all = release::releases(&ledger, &line.name)?;
+    let all = ws.read_ledger(|ledger| release::releases(ledger, &line.name))?;
     if format == Format::Json {
         print(&json(&all))?;
         return Ok(0);
@@ -130,8 +129,7 @@ pub fn list(ws: &Workspace, line: Option<&str>, format: Format) -> Result<u8> {
 
 pub fn show(ws: &Workspace, which: &str, line: Option<&str>, format: Format) -> Result<u8> {
     let line = ws.policy.resolve_line(line)?;
-    let ledger = ws.open_ledger()?;
-    let r = release::show(&ledger, &line.name, which)?;
+    let r = ws.read_ledger(|ledger| release::show(ledger, &line.name, which))?;
     if format == Format::Json {
         print(&json(&r))?;
         return Ok(0);
@@ -223,9 +221,12 @@ pub fn diff(
     format: Format,
 ) -> Result<u8> {
     let line = ws.policy.resolve_line(line)?;
-    let ledger = ws.open_ledger()?;
-    let a = release::show(&ledger, &line.name, from)?;
-    let b = release::show(&ledger, &line.name, to)?;
+    let (a, b) = ws.read_ledger(|ledger| {
+        Ok((
+            release::show(ledger, &line.name, from)?,
+            release::show(ledger, &line.name, to)?,
+        ))
+    })?;
     let before: std::collections::BTreeSet<&str> =
         a.manifest.tickets.iter().map(|t| t.key.as_str()).collect();
     let mut rows = Vec::new();

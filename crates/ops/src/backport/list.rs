@@ -81,12 +81,16 @@ pub struct Backports {
 /// The approved tickets of `line` not landed everywhere, with their state per repository.
 pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result<Backports> {
     let line = ws.policy.resolve_line(line)?;
-    let ledger = ws.open_ledger()?;
-    let v = scan(ws, &ledger, line, repos)?;
-    let last = last_events(&ledger, &line.name)?;
+    // Read-only: a lost connection is retried once.
+    let (v, last, pr_events) = ws.read_ledger(|ledger| {
+        let v = scan(ws, ledger, line, repos)?;
+        let last = last_events(ledger, &line.name)?;
+        let prs = ledger.events_of_kinds(&[kind::BACKPORT_PR_OPENED, kind::BACKPORT_PR_MERGED])?;
+        Ok((v, last, prs))
+    })?;
     let mut prs: BTreeMap<(String, String), (String, u64)> = BTreeMap::new();
     let mut merged: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for e in ledger.events_of_kinds(&[kind::BACKPORT_PR_OPENED, kind::BACKPORT_PR_MERGED])? {
+    for e in pr_events {
         if e.line.as_deref() != Some(line.name.as_str()) {
             continue;
         }
@@ -104,7 +108,6 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
             }
         }
     }
-    drop(ledger);
     let github = if prs.is_empty() {
         None
     } else {
