@@ -641,12 +641,13 @@ fn a_branch_holding_the_first_picks_gets_the_rest() {
 }
 
 /// `backports` asks GitHub about each pull request `--pr` opened: its check state while it is
-/// open, then `merged` once it is, recording `backport.pr_merged` once (a rerun adds nothing).
+/// open, then `merged` once it is, recording `backport.pr_merged` once (a rerun adds nothing);
+/// once the clone has the merge, `verify` names the pull request the landing came through.
 #[test]
 fn backports_shows_a_pull_requests_checks_and_records_its_merge_once() {
     use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
 
-    let (env, _, _, _repos) = two_repos();
+    let (env, _, _, mut repos) = two_repos();
     bare_origin(&env, "pkg");
     let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
     let server = GithubServer::start(
@@ -713,6 +714,42 @@ fn backports_shows_a_pull_requests_checks_and_records_its_merge_once() {
     assert_eq!(merged.len(), 1, "recorded once");
     assert_eq!(merged[0].payload["number"], 2);
     assert_eq!(merged[0].payload["github_repo"], "lsst/pkg");
+
+    // Until the clone has the merge, verify sees no landing and names no pull request.
+    let (_, v) = crate::verify::verify(&env, &["--repo", "pkg"]);
+    assert!(v.get("pull_requests").is_none(), "{}", v["pull_requests"]);
+    // The merge fetched into the clone, as GitHub made it.
+    repos[0]
+        .b
+        .merge(
+            RELEASE,
+            BRANCH,
+            &format!("Merge pull request #2 from lsst/{BRANCH}\n\nFix for DM-100"),
+        )
+        .unwrap();
+    let (_, v) = crate::verify::verify(&env, &["--repo", "pkg"]);
+    let t = v["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "DM-100")
+        .unwrap();
+    assert_eq!(t["repos"][0]["status"], "landed", "{t}");
+    let prs = v["pull_requests"].as_array().unwrap();
+    assert_eq!(prs.len(), 1, "{prs:?}");
+    assert_eq!(prs[0]["ticket"], "DM-100");
+    assert_eq!(prs[0]["repo"], "pkg");
+    assert_eq!(prs[0]["pull_request"], "lsst/pkg#2");
+    assert_eq!(prs[0]["branch"], BRANCH);
+    assert_eq!(prs[0]["merged"], true);
+    assert_eq!(prs[0]["release_commits"].as_array().unwrap().len(), 2);
+    let text = env.run(&["verify", "--repo", "pkg"]);
+    assert!(
+        text.stdout
+            .contains("pkg landed (exact) through lsst/pkg#2"),
+        "{}",
+        text.stdout
+    );
 }
 
 /// `--pr` with `[jira]` configured links each pull request to its ticket there (a remote

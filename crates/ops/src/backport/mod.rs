@@ -13,6 +13,8 @@
 //!   stale. A conflict leaves the repository's branches as they were; it prepares a worktree
 //!   (beside the ledger) with the conflicting pick in progress, to resolve by hand and finish
 //!   with [`resume::resume`] (`--continue`), or drop (`--abort`).
+//! - [`links::landing_pull_requests`] names, for `verify`, the pull request a landing came
+//!   through.
 //! - [`list::backports`] lists the approved tickets that have not landed, with where their
 //!   backport stands in each repository.
 //!
@@ -36,6 +38,7 @@ use portcullis_ledger::Ledger;
 
 pub mod bot;
 mod conflict;
+pub mod links;
 pub mod list;
 mod pr;
 mod push;
