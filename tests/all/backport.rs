@@ -818,3 +818,124 @@ fn pr_is_linked_to_its_ticket_in_jira() {
         "{links:?}"
     );
 }
+
+/// The triage screen's "Approved, not landed" view shows where each approved ticket's backport
+/// stands per repository, read by the function `portcullis backports` uses: a pull request with
+/// its checks in one repository, not started in the other.
+#[test]
+fn triage_shows_where_each_backport_stands() {
+    use portcullis::triage::app::{App, View};
+    use portcullis::triage::data;
+    use portcullis_ops::workspace::{Locations, Workspace};
+    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    let (env, _, _, _repos) = two_repos();
+    bare_origin(&env, "pkg");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let server = GithubServer::start(
+        Config::default(),
+        vec![seed_issue(
+            "lsst/pkg",
+            1,
+            "An issue",
+            &[(at, "alice", "labeled", "bug")],
+            None,
+        )],
+        0,
+    )
+    .unwrap();
+    // The token in a credentials file, which the screen (in this process) reads too.
+    let creds = env.write("credentials.toml", "[github]\ntoken = \"test-token\"\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = env.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "credentials = \"credentials.toml\"\n{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let run = env.run(&["backport", "DM-100", "--pr", "--repo", "pkg"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    server.set_check("lsst/pkg", BRANCH, "success");
+
+    let ws = Workspace::resolve(&Locations {
+        config: Some(config),
+        ..Default::default()
+    })
+    .unwrap();
+    let facts = data::git_facts(&ws, "v23", &[]);
+    assert_eq!(facts.error, None);
+    let state = |repo: &str| {
+        facts
+            .backports
+            .get(&("DM-100".to_string(), repo.to_string()))
+            .cloned()
+    };
+    assert_eq!(
+        state("pkg").as_deref(),
+        Some("pull request lsst/pkg#2 (checks: success)")
+    );
+    assert_eq!(state("io").as_deref(), Some("not started"));
+    // DM-101 is approved and not landed too, and not started anywhere.
+    assert_eq!(
+        facts
+            .backports
+            .get(&("DM-101".to_string(), "pkg".to_string()))
+            .map(String::as_str),
+        Some("not started")
+    );
+    // The same words as `portcullis backports`.
+    let list = env.run(&["backports"]);
+    list.ok();
+    assert!(
+        list.stdout
+            .contains("pull request lsst/pkg#2 (checks: success)"),
+        "{}",
+        list.stdout
+    );
+
+    // On the screen.
+    let mut ledger = ws.open_ledger().unwrap();
+    let attendees = ["Mara Lindqvist", "tokafor", "Priya Raman"].map(String::from);
+    let (m, _) = portcullis_ops::meeting::open(
+        &mut ledger,
+        &ws.policy,
+        "v23",
+        chrono::Utc::now().date_naive(),
+        &attendees,
+        "Mara Lindqvist",
+    )
+    .unwrap();
+    let snap = data::load(&ledger, &ws.policy, &m).unwrap();
+    let mut app = App::new(snap, "Mara Lindqvist".into(), false, false);
+    app.git = facts;
+    app.git_ready = true;
+    app.view = View::NotLanded;
+    let mut t = Terminal::new(TestBackend::new(160, 24)).unwrap();
+    t.draw(|f| portcullis::triage::ui::draw(f, &mut app))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    let rows: Vec<String> = (0..24)
+        .map(|y| (0..160).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect();
+    let row = |repo: &str| {
+        rows.iter()
+            .find(|r| r.starts_with("DM-100") && r.contains(&format!(" {repo} ")))
+            .unwrap_or_else(|| panic!("no DM-100 {repo} row in\n{}", rows.join("\n")))
+            .clone()
+    };
+    assert!(
+        row("pkg").contains("pull request lsst/pkg#2 (checks: success)"),
+        "{}",
+        row("pkg")
+    );
+    assert!(row("io").contains("not started"), "{}", row("io"));
+}
