@@ -431,9 +431,82 @@ fn unapproved_ticket_is_refused_and_forced_as_a_violation() {
         .unwrap()
         .starts_with("backport_unapproved"));
     assert_eq!(started[0].note.as_deref(), Some("Needed for the coadd run"));
-    // Still requested: the backport is recorded, not an approval.
-    assert_eq!(env.ledger_fingerprint().1, before.1);
+    // Still requested: the backport is recorded, not an approval. What is derived changes
+    // only by the violation it is.
+    let after = env.ledger_fingerprint().1;
+    let not_violations = |d: &[String]| -> Vec<String> {
+        d.iter()
+            .filter(|r| !r.starts_with("violations:"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(not_violations(&after), not_violations(&before.1));
+    let added: Vec<&String> = after.iter().filter(|r| !before.1.contains(r)).collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert!(added[0].contains("backport_unapproved"), "{added:?}");
     let _ = MAIN;
+}
+
+/// A forced backport is visible where violations are: `status` (table and JSON) and the
+/// ticket's `history`; once the branch lands, `verify` flags it as landed without approval.
+#[test]
+fn a_forced_backport_shows_in_status_history_and_verify() {
+    let env = workspace(&["pkg"], "");
+    let mut pkg = repo(&env, "pkg");
+    pkg.fix_on_main("DM-400", &[(CORE, 10, "fixed", "Fix it")])
+        .unwrap();
+    pkg.finish().unwrap();
+    tickets(&env, &[("DM-400", "requested")]);
+    let status = env.run(&["status"]);
+    assert!(
+        !status.stdout.contains("backport_unapproved"),
+        "{}",
+        status.stdout
+    );
+    let run = env.run(&[
+        "backport",
+        "DM-400",
+        "--force",
+        "--note",
+        "Needed now",
+        "--as",
+        "dev",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    let status = env.run(&["status"]);
+    assert!(
+        status.stdout.contains("Open violations (1)"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("backport_unapproved"),
+        "{}",
+        status.stdout
+    );
+    let json = env.run(&["status", "--format", "json"]);
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("backport_unapproved"), "{text}");
+    assert!(text.contains("backported by dev while requested"), "{text}");
+    let history = env.run(&["history", "DM-400"]);
+    assert!(
+        history.stdout.contains("backport_unapproved"),
+        "{}",
+        history.stdout
+    );
+
+    // The branch merged into the release branch: verify sees a landing without approval.
+    pkg.merge_pr(RELEASE, "tickets/DM-400-v23").unwrap();
+    let (_, v) = crate::verify::verify(&env, &[]);
+    let drift = v["drift"].as_array().unwrap();
+    assert!(
+        drift
+            .iter()
+            .any(|d| d["kind"] == "landed_not_approved" && d["ticket"] == "DM-400"),
+        "{drift:?}"
+    );
 }
 
 /// A bare repository as `origin` of the clone `name`.

@@ -18,7 +18,8 @@
 //! - [`list::backports`] lists the approved tickets that have not landed, with where their
 //!   backport stands in each repository.
 //!
-//! None of the `backport.*` events changes a ticket's derived state.
+//! None of the `backport.*` events changes a ticket's derived state; a forced
+//! `backport.started` is a `backport_unapproved` violation on the line (`status`, `history`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
