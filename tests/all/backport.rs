@@ -337,6 +337,17 @@ fn existing_branch_with_other_commits_is_refused() {
     assert_eq!(branch_tip(&path, BRANCH), tip);
     // The other repository is done all the same.
     assert_eq!(outcome(&v, "io")["outcome"], "picked");
+    // The stray branch deleted, a rerun picks the rest and leaves io as it is.
+    repos[0].b.delete_branch(BRANCH).unwrap();
+    let io_tip = branch_tip(&repo_path(&env, "io"), BRANCH);
+    let (run, v) = backport(&env, &["DM-100"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "picked");
+    assert_eq!(outcome(&v, "io")["outcome"], "up_to_date");
+    assert_eq!(branch_tip(&repo_path(&env, "io"), BRANCH), io_tip);
+    let picked = events(&env, "backport.picked");
+    assert_eq!(picked.len(), 2, "one per repository");
+    assert_eq!(branch_commits(&path, BRANCH).len(), 2);
 }
 
 #[test]
@@ -383,6 +394,11 @@ fn moved_release_branch_is_planned_again() {
         commits[0].0, moved,
         "the picks sit on the release tip as it is now"
     );
+    // A rerun finds the branch complete: nothing picked or recorded again.
+    let (run, v) = backport(&env, &["DM-100", "--repo", "pkg"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "up_to_date");
+    assert_eq!(events(&env, "backport.picked").len(), 1);
 }
 
 #[test]
@@ -395,6 +411,14 @@ fn dirty_clone_is_refused() {
     assert!(run.stderr.contains("uncommitted changes"), "{}", run.stderr);
     assert!(branch_tip(&repo_path(&env, "pkg"), BRANCH).is_none());
     assert!(branch_tip(&path, BRANCH).is_none());
+    assert!(events(&env, "backport.started").is_empty());
+    // Cleaned up, a rerun does it all, once.
+    git(&path, &["checkout", "--", IO]);
+    let (run, v) = backport(&env, &["DM-100"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "picked");
+    assert_eq!(outcome(&v, "io")["outcome"], "picked");
+    assert_eq!(events(&env, "backport.picked").len(), 2);
 }
 
 #[test]
@@ -1011,4 +1035,140 @@ fn triage_shows_where_each_backport_stands() {
         row("pkg")
     );
     assert!(row("io").contains("not started"), "{}", row("io"));
+}
+
+/// The approval revoked while a run is between repositories (the failpoint pauses it after the
+/// first one is recorded): the first repository keeps its branch, the next is not picked, and
+/// once approved again a rerun picks only what is missing.
+#[test]
+fn approval_revoked_mid_run_stops_before_the_next_repository() {
+    let (env, _, _, _repos) = two_repos();
+    let marker = env.path().join("backport-paused");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.args(["backport", "DM-100", "--format", "json"])
+        .current_dir(env.path())
+        .env_clear()
+        .env("PORTCULLIS_NOW", crate::harness::NOW)
+        .env("HOME", env.path())
+        .env("NO_COLOR", "1")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORTCULLIS_FAILPOINT", "backport.pause_after_repo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(url) = env.postgres_url() {
+        cmd.env("PORTCULLIS_DB", url);
+    }
+    let child = cmd.spawn().unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(std::time::Instant::now() < until, "the run never paused");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Mid-run: pkg is picked and recorded, io not yet.
+    assert!(branch_tip(&repo_path(&env, "pkg"), BRANCH).is_some());
+    assert!(branch_tip(&repo_path(&env, "io"), BRANCH).is_none());
+    let run = env.run(&["decide", "revoke", "DM-100", "--note", "Breaks the coadd"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    std::fs::remove_file(&marker).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome(&v, "pkg")["outcome"], "picked");
+    let io = outcome(&v, "io");
+    assert_eq!(io["outcome"], "refused", "{io}");
+    assert!(io["reason"].as_str().unwrap().contains("withdrawn"), "{io}");
+    assert!(branch_tip(&repo_path(&env, "io"), BRANCH).is_none());
+    assert_eq!(events(&env, "backport.picked").len(), 1);
+
+    // Approved again: a rerun picks io only; pkg's branch and record stay as they were.
+    let pkg_tip = branch_tip(&repo_path(&env, "pkg"), BRANCH);
+    let run = env.run(&["decide", "approve", "DM-100", "--note", "Fixed the coadd"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let (run, v) = backport(&env, &["DM-100"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "up_to_date");
+    assert_eq!(outcome(&v, "io")["outcome"], "picked");
+    assert_eq!(branch_tip(&repo_path(&env, "pkg"), BRANCH), pkg_tip);
+    let picked = events(&env, "backport.picked");
+    assert_eq!(picked.len(), 2, "one per repository");
+    assert!(!marker.exists());
+}
+
+/// A pull request for the ticket branch that is already open (opened by hand, or by a run
+/// stopped before it recorded it): `--pr` opens none, records the one it found once, and
+/// `backports` shows it.
+#[test]
+fn pr_already_open_is_recorded_once_and_not_opened_again() {
+    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
+
+    let (env, _, _, _repos) = two_repos();
+    bare_origin(&env, "pkg");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let server = GithubServer::start(
+        Config::default(),
+        vec![seed_issue(
+            "lsst/pkg",
+            1,
+            "An issue",
+            &[(at, "alice", "labeled", "bug")],
+            None,
+        )],
+        0,
+    )
+    .unwrap();
+    let config = env.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let token = [("PORTCULLIS_GITHUB_TOKEN", "test-token")];
+    let run = env.run(&["backport", "DM-100", "--push", "--repo", "pkg"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Opened by hand on GitHub.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/repos/lsst/pkg/pulls", server.url()))
+            .header("Authorization", "token test-token")
+            .header("User-Agent", "portcullis-tests")
+            .json(&serde_json::json!({"title": "By hand", "head": BRANCH, "base": RELEASE}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+    assert!(events(&env, "backport.pr_opened").is_empty());
+
+    let args = [
+        "backport", "DM-100", "--pr", "--repo", "pkg", "--format", "json",
+    ];
+    for _ in 0..2 {
+        let run = env.run_env(&args, &token);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["pull_requests"][0]["number"], 2, "{v}");
+        assert_eq!(v["pull_requests"][0]["existed"], true, "{v}");
+    }
+    assert!(server.issue("lsst/pkg", 3).is_none(), "none opened");
+    assert_eq!(server.issue("lsst/pkg", 2).unwrap().title, "By hand");
+    let opened = events(&env, "backport.pr_opened");
+    assert_eq!(opened.len(), 1, "recorded once");
+    assert_eq!(opened[0].payload["number"], 2);
+    assert_eq!(opened[0].payload["existed"], true);
+    let list = env.run(&["backports", "--repo", "pkg"]);
+    assert!(
+        list.stdout.contains("pull request lsst/pkg#2"),
+        "{}",
+        list.stdout
+    );
 }

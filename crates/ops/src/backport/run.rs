@@ -163,6 +163,7 @@ pub fn execute(
     let mut pull_requests = Vec::new();
     let mut started = false;
     let mut revoked: Option<State> = None;
+    let mut paused = false;
     for r in &plan.repos {
         if r.status != PlanStatus::ToPick {
             outcomes.push(RepoOutcome::Skipped {
@@ -232,6 +233,10 @@ pub fn execute(
                 tx.append(e)?;
             }
             tx.commit_with(&ws.policy)?;
+            if !paused {
+                paused = true;
+                pause_point(ws);
+            }
         }
         outcomes.push(out);
     }
@@ -244,6 +249,27 @@ pub fn execute(
         pushes,
         pull_requests,
     })
+}
+
+/// The failpoint `PORTCULLIS_FAILPOINT=backport.pause_after_repo` (for tests): once the first
+/// repository's events are recorded, write `backport-paused` beside the ledger and wait (at most
+/// a minute) until it is removed: the moment another process may change the ledger mid-run.
+fn pause_point(ws: &Workspace) {
+    if std::env::var("PORTCULLIS_FAILPOINT").as_deref() != Ok("backport.pause_after_repo") {
+        return;
+    }
+    let marker = ws
+        .ledger_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("backport-paused");
+    if std::fs::write(&marker, b"").is_err() {
+        return;
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while marker.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// The violations a backport carries: none for an approved ticket; without `force` an
