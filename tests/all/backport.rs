@@ -1172,3 +1172,33 @@ fn pr_already_open_is_recorded_once_and_not_opened_again() {
         list.stdout
     );
 }
+
+/// `dry_runs`: several tickets tried from one scan of the line, each with its picks in memory;
+/// nothing is written or recorded.
+#[test]
+fn dry_runs_of_several_tickets_write_nothing() {
+    use portcullis_ops::backport::dry_runs;
+    use portcullis_ops::workspace::{Locations, Workspace};
+
+    let (env, _, _, _repos) = two_repos();
+    let ws = Workspace::resolve(&Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let before = env.ledger_fingerprint();
+    let refs_before = refs(&repo_path(&env, "pkg"));
+    let outs = dry_runs(&ws, None, &["DM-100".into(), "DM-101".into()], "dev").unwrap();
+    assert_eq!(outs.len(), 2);
+    let v = serde_json::to_value(&outs).unwrap();
+    assert_eq!(v[0]["plan"]["key"], "DM-100");
+    assert_eq!(v[0]["dry_run"], true);
+    assert_eq!(outcome(&v[0], "pkg")["picks"].as_array().unwrap().len(), 2);
+    assert_eq!(outcome(&v[0], "io")["outcome"], "picked");
+    assert_eq!(v[1]["plan"]["key"], "DM-101");
+    assert_eq!(outcome(&v[1], "pkg")["picks"].as_array().unwrap().len(), 1);
+    assert_eq!(env.ledger_fingerprint(), before);
+    assert_eq!(refs(&repo_path(&env, "pkg")), refs_before);
+    // A key that is not a ticket key is refused before anything is scanned.
+    assert!(dry_runs(&ws, None, &["nonsense".into()], "dev").is_err());
+}

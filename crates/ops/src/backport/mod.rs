@@ -48,7 +48,9 @@ mod run;
 
 pub use pr::PrOutcome;
 pub use push::PushOutcome;
-pub use run::{backport, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome};
+pub use run::{
+    backport, dry_runs, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome,
+};
 
 /// What a backport of one ticket on one line would pick, per repository.
 #[derive(Debug, Clone, Serialize)]
