@@ -255,11 +255,7 @@ pub fn list(b: &Backports) -> Table {
             t.row(vec![
                 tk.key.clone(),
                 r.repo.clone(),
-                match (&r.pull_request, &r.checks) {
-                    (Some(p), Some(c)) => format!("{} {p} (checks: {c})", r.state.as_str()),
-                    (Some(p), None) => format!("{} {p}", r.state.as_str()),
-                    _ => r.state.as_str().to_string(),
-                },
+                r.describe(),
                 r.missing.to_string(),
                 clean(&tk.summary),
             ]);

@@ -2,6 +2,7 @@ use crate::render::{clean, truncate, Table};
 use portcullis_core::landing::{RepoLandingStatus, Settlement};
 use portcullis_git::scan::ScanStatus;
 use portcullis_git::verify::{RepoLanding, Verification};
+use portcullis_ops::backport::links::LandingPullRequest;
 use portcullis_ops::verify::VerifyOutcome;
 
 pub fn short(sha: &str) -> String {
@@ -99,7 +100,9 @@ pub fn landing_text(r: &RepoLanding) -> String {
     s
 }
 
-pub fn ticket_table(v: &Verification) -> Table {
+/// The tickets, each landing followed by the backport pull request it came through, if any
+/// (`pkg landed (exact) through lsst/pkg#2`).
+pub fn ticket_table(v: &Verification, prs: &[LandingPullRequest]) -> Table {
     let mut t = Table::new(&["TICKET", "STATE", "LANDING", "REPOSITORIES", "SUMMARY"]).flex(&[3]);
     for k in &v.tickets {
         t.row(vec![
@@ -108,7 +111,13 @@ pub fn ticket_table(v: &Verification) -> Table {
             k.status.as_str().replace('_', " "),
             k.repos
                 .iter()
-                .map(landing_text)
+                .map(|r| {
+                    let mut s = landing_text(r);
+                    if let Some(p) = prs.iter().find(|p| p.ticket == k.key && p.repo == r.repo) {
+                        s.push_str(&format!(" through {}", p.pull_request));
+                    }
+                    s
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             clean(&k.summary),
@@ -253,7 +262,7 @@ pub fn summary(out: &VerifyOutcome) -> String {
             "\nNOT LANDED EVERYWHERE ({})\n",
             pending.tickets.len()
         ));
-        s.push_str(&ticket_table(&pending).render());
+        s.push_str(&ticket_table(&pending, &out.pull_requests).render());
     }
     s.push_str(&drift_and_footer(out));
     s
@@ -286,7 +295,7 @@ pub fn table(out: &VerifyOutcome, commits: bool) -> String {
     }
     if !v.tickets.is_empty() {
         s.push('\n');
-        s.push_str(&ticket_table(v).render());
+        s.push_str(&ticket_table(v, &out.pull_requests).render());
     }
     s.push_str(&drift_and_footer(out));
     s
@@ -305,7 +314,10 @@ pub fn markdown(out: &VerifyOutcome, commits: bool) -> String {
             s.push_str(&format!("\n### {repo}: {}\n\n{}", v.branch, t.render_md()));
         }
     }
-    s.push_str(&format!("\n### Tickets\n\n{}", ticket_table(v).render_md()));
+    s.push_str(&format!(
+        "\n### Tickets\n\n{}",
+        ticket_table(v, &out.pull_requests).render_md()
+    ));
     let pending = v.tickets.iter().filter(|t| !t.status.has_landed()).count();
     s.push_str(&format!("\n{pending} ticket(s) not landed everywhere.\n"));
     s.push_str(&format!(

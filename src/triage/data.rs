@@ -464,6 +464,9 @@ pub struct GitFacts {
     pub commits: BTreeMap<String, Vec<String>>,
     /// The next patch release and what blocks it (`None`: could not be checked).
     pub next_cut: Option<(String, Vec<portcullis_core::release::Blocker>)>,
+    /// Per approved ticket and repository, where its backport stands (as `portcullis
+    /// backports` says it).
+    pub backports: BTreeMap<(String, String), String>,
     pub error: Option<String>,
 }
 
@@ -561,6 +564,7 @@ pub fn git_facts(
         picks.entry(k.clone()).or_insert(Pick::NoCommits);
     }
     facts.picks = picks;
+    facts.backports = backports(ws, line, &verified.verification);
     // The next patch release's gate (dry run).
     if let Ok(l) = ws.policy.resolve_line(Some(line)) {
         let next = next_patch(ws, l);
@@ -579,6 +583,34 @@ pub fn git_facts(
         }
     }
     facts
+}
+
+/// Where each approved ticket's backport stands per repository, from the verification just
+/// made; empty (and logged) when it cannot be read.
+fn backports(
+    ws: &portcullis_ops::workspace::Workspace,
+    line: &str,
+    v: &portcullis_git::verify::Verification,
+) -> BTreeMap<(String, String), String> {
+    let read = || -> portcullis_ops::Result<_> {
+        let l = ws.policy.resolve_line(Some(line))?;
+        portcullis_ops::backport::list::backports_in(ws, l, v)
+    };
+    match read() {
+        Ok(b) => b
+            .tickets
+            .into_iter()
+            .flat_map(|t| {
+                t.repos
+                    .into_iter()
+                    .map(move |r| ((t.key.clone(), r.repo.clone()), r.describe()))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %chain(&e), "cannot read where the backports stand");
+            BTreeMap::new()
+        }
+    }
 }
 
 /// The next patch version of a line: one above its latest final release (or its base).

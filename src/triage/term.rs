@@ -164,27 +164,9 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                 if event::poll(Duration::from_millis(200)).map_err(io)? {
                     match event::read().map_err(io)? {
                         Event::Key(k) if k.kind != KeyEventKind::Release => {
-                            let effect = match app.key(k, &mut ledger, policy) {
-                                Ok(e) => e,
-                                Err(e) => {
-                                    let why = portcullis_core::error::chain(&e);
-                                    tracing::warn!(error = %why, "key failed");
-                                    app.status = why;
-                                    Effect::None
-                                }
-                            };
-                            match effect {
-                                Effect::None => {}
-                                Effect::Quit => break,
-                                Effect::Push => {
-                                    let msg = push(ws, &mut ledger);
-                                    app.reload(&ledger, policy)?;
-                                    app.report(msg);
-                                }
-                                Effect::Minutes => {
-                                    let msg = write_minutes(ws, &ledger, &line.name, m.date);
-                                    app.report(msg);
-                                }
+                            let go_on = on_key(ws, &mut app, &mut ledger, k, &line.name, m.date)?;
+                            if !go_on {
+                                break;
                             }
                         }
                         Event::Mouse(me) => app.mouse(me),
@@ -212,20 +194,7 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
                     app.reload(&ledger, policy)?;
                 }
             }
-            let closed = meeting::meetings(&ledger, &line.name)?
-                .into_iter()
-                .any(|x| x.date == m.date && x.sitting == m.sitting && x.closed_at.is_some());
-            Ok(Some(if closed {
-                format!(
-                    "Meeting of {} ended: {} decision(s). `portcullis minutes --meeting {}` prints its record.",
-                    m.date, app.snap.decided_here, m.date
-                )
-            } else {
-                format!(
-                    "Left the meeting of {} open ({} decision(s), all in the ledger); `portcullis triage` resumes it.",
-                    m.date, app.snap.decided_here
-                )
-            }))
+            leaving(&ledger, &m, app.snap.decided_here).map(Some)
         })
     })();
     drop(term);
@@ -238,6 +207,64 @@ pub fn run(ws: &Workspace, opts: TriageOptions) -> Result<u8> {
         }
         None => Ok(0),
     }
+}
+
+/// One key press: apply it, then carry out what it asks for (push, minutes). `false` to quit.
+/// A key that fails shows its reason in the status line; the meeting goes on.
+fn on_key(
+    ws: &Workspace,
+    app: &mut App,
+    ledger: &mut portcullis_ledger::Ledger,
+    k: event::KeyEvent,
+    line: &str,
+    date: NaiveDate,
+) -> Result<bool> {
+    let policy = &ws.policy;
+    let effect = match app.key(k, ledger, policy) {
+        Ok(e) => e,
+        Err(e) => {
+            let why = portcullis_core::error::chain(&e);
+            tracing::warn!(error = %why, "key failed");
+            app.status = why;
+            Effect::None
+        }
+    };
+    match effect {
+        Effect::None => {}
+        Effect::Quit => return Ok(false),
+        Effect::Push => {
+            let msg = push(ws, ledger);
+            app.reload(ledger, policy)?;
+            app.report(msg);
+        }
+        Effect::Minutes => {
+            let msg = write_minutes(ws, ledger, line, date);
+            app.report(msg);
+        }
+    }
+    Ok(true)
+}
+
+/// The line printed on leaving the screen: the meeting ended, or left open to resume.
+fn leaving(
+    ledger: &portcullis_ledger::Ledger,
+    m: &meeting::Meeting,
+    decided_here: usize,
+) -> Result<String> {
+    let closed = meeting::meetings(ledger, &m.line)?
+        .into_iter()
+        .any(|x| x.date == m.date && x.sitting == m.sitting && x.closed_at.is_some());
+    Ok(if closed {
+        format!(
+            "Meeting of {} ended: {} decision(s). `portcullis minutes --meeting {}` prints its record.",
+            m.date, decided_here, m.date
+        )
+    } else {
+        format!(
+            "Left the meeting of {} open ({} decision(s), all in the ledger); `portcullis triage` resumes it.",
+            m.date, decided_here
+        )
+    })
 }
 
 /// The first screen: who attends (all members ticked; space toggles, Enter starts, Esc leaves).

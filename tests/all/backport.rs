@@ -337,6 +337,17 @@ fn existing_branch_with_other_commits_is_refused() {
     assert_eq!(branch_tip(&path, BRANCH), tip);
     // The other repository is done all the same.
     assert_eq!(outcome(&v, "io")["outcome"], "picked");
+    // The stray branch deleted, a rerun picks the rest and leaves io as it is.
+    repos[0].b.delete_branch(BRANCH).unwrap();
+    let io_tip = branch_tip(&repo_path(&env, "io"), BRANCH);
+    let (run, v) = backport(&env, &["DM-100"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "picked");
+    assert_eq!(outcome(&v, "io")["outcome"], "up_to_date");
+    assert_eq!(branch_tip(&repo_path(&env, "io"), BRANCH), io_tip);
+    let picked = events(&env, "backport.picked");
+    assert_eq!(picked.len(), 2, "one per repository");
+    assert_eq!(branch_commits(&path, BRANCH).len(), 2);
 }
 
 #[test]
@@ -383,6 +394,11 @@ fn moved_release_branch_is_planned_again() {
         commits[0].0, moved,
         "the picks sit on the release tip as it is now"
     );
+    // A rerun finds the branch complete: nothing picked or recorded again.
+    let (run, v) = backport(&env, &["DM-100", "--repo", "pkg"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "up_to_date");
+    assert_eq!(events(&env, "backport.picked").len(), 1);
 }
 
 #[test]
@@ -395,6 +411,14 @@ fn dirty_clone_is_refused() {
     assert!(run.stderr.contains("uncommitted changes"), "{}", run.stderr);
     assert!(branch_tip(&repo_path(&env, "pkg"), BRANCH).is_none());
     assert!(branch_tip(&path, BRANCH).is_none());
+    assert!(events(&env, "backport.started").is_empty());
+    // Cleaned up, a rerun does it all, once.
+    git(&path, &["checkout", "--", IO]);
+    let (run, v) = backport(&env, &["DM-100"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "picked");
+    assert_eq!(outcome(&v, "io")["outcome"], "picked");
+    assert_eq!(events(&env, "backport.picked").len(), 2);
 }
 
 #[test]
@@ -431,9 +455,82 @@ fn unapproved_ticket_is_refused_and_forced_as_a_violation() {
         .unwrap()
         .starts_with("backport_unapproved"));
     assert_eq!(started[0].note.as_deref(), Some("Needed for the coadd run"));
-    // Still requested: the backport is recorded, not an approval.
-    assert_eq!(env.ledger_fingerprint().1, before.1);
+    // Still requested: the backport is recorded, not an approval. What is derived changes
+    // only by the violation it is.
+    let after = env.ledger_fingerprint().1;
+    let not_violations = |d: &[String]| -> Vec<String> {
+        d.iter()
+            .filter(|r| !r.starts_with("violations:"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(not_violations(&after), not_violations(&before.1));
+    let added: Vec<&String> = after.iter().filter(|r| !before.1.contains(r)).collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert!(added[0].contains("backport_unapproved"), "{added:?}");
     let _ = MAIN;
+}
+
+/// A forced backport is visible where violations are: `status` (table and JSON) and the
+/// ticket's `history`; once the branch lands, `verify` flags it as landed without approval.
+#[test]
+fn a_forced_backport_shows_in_status_history_and_verify() {
+    let env = workspace(&["pkg"], "");
+    let mut pkg = repo(&env, "pkg");
+    pkg.fix_on_main("DM-400", &[(CORE, 10, "fixed", "Fix it")])
+        .unwrap();
+    pkg.finish().unwrap();
+    tickets(&env, &[("DM-400", "requested")]);
+    let status = env.run(&["status"]);
+    assert!(
+        !status.stdout.contains("backport_unapproved"),
+        "{}",
+        status.stdout
+    );
+    let run = env.run(&[
+        "backport",
+        "DM-400",
+        "--force",
+        "--note",
+        "Needed now",
+        "--as",
+        "dev",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    let status = env.run(&["status"]);
+    assert!(
+        status.stdout.contains("Open violations (1)"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("backport_unapproved"),
+        "{}",
+        status.stdout
+    );
+    let json = env.run(&["status", "--format", "json"]);
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("backport_unapproved"), "{text}");
+    assert!(text.contains("backported by dev while requested"), "{text}");
+    let history = env.run(&["history", "DM-400"]);
+    assert!(
+        history.stdout.contains("backport_unapproved"),
+        "{}",
+        history.stdout
+    );
+
+    // The branch merged into the release branch: verify sees a landing without approval.
+    pkg.merge_pr(RELEASE, "tickets/DM-400-v23").unwrap();
+    let (_, v) = crate::verify::verify(&env, &[]);
+    let drift = v["drift"].as_array().unwrap();
+    assert!(
+        drift
+            .iter()
+            .any(|d| d["kind"] == "landed_not_approved" && d["ticket"] == "DM-400"),
+        "{drift:?}"
+    );
 }
 
 /// A bare repository as `origin` of the clone `name`.
@@ -641,12 +738,13 @@ fn a_branch_holding_the_first_picks_gets_the_rest() {
 }
 
 /// `backports` asks GitHub about each pull request `--pr` opened: its check state while it is
-/// open, then `merged` once it is, recording `backport.pr_merged` once (a rerun adds nothing).
+/// open, then `merged` once it is, recording `backport.pr_merged` once (a rerun adds nothing);
+/// once the clone has the merge, `verify` names the pull request the landing came through.
 #[test]
 fn backports_shows_a_pull_requests_checks_and_records_its_merge_once() {
     use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
 
-    let (env, _, _, _repos) = two_repos();
+    let (env, _, _, mut repos) = two_repos();
     bare_origin(&env, "pkg");
     let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
     let server = GithubServer::start(
@@ -713,6 +811,42 @@ fn backports_shows_a_pull_requests_checks_and_records_its_merge_once() {
     assert_eq!(merged.len(), 1, "recorded once");
     assert_eq!(merged[0].payload["number"], 2);
     assert_eq!(merged[0].payload["github_repo"], "lsst/pkg");
+
+    // Until the clone has the merge, verify sees no landing and names no pull request.
+    let (_, v) = crate::verify::verify(&env, &["--repo", "pkg"]);
+    assert!(v.get("pull_requests").is_none(), "{}", v["pull_requests"]);
+    // The merge fetched into the clone, as GitHub made it.
+    repos[0]
+        .b
+        .merge(
+            RELEASE,
+            BRANCH,
+            &format!("Merge pull request #2 from lsst/{BRANCH}\n\nFix for DM-100"),
+        )
+        .unwrap();
+    let (_, v) = crate::verify::verify(&env, &["--repo", "pkg"]);
+    let t = v["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "DM-100")
+        .unwrap();
+    assert_eq!(t["repos"][0]["status"], "landed", "{t}");
+    let prs = v["pull_requests"].as_array().unwrap();
+    assert_eq!(prs.len(), 1, "{prs:?}");
+    assert_eq!(prs[0]["ticket"], "DM-100");
+    assert_eq!(prs[0]["repo"], "pkg");
+    assert_eq!(prs[0]["pull_request"], "lsst/pkg#2");
+    assert_eq!(prs[0]["branch"], BRANCH);
+    assert_eq!(prs[0]["merged"], true);
+    assert_eq!(prs[0]["release_commits"].as_array().unwrap().len(), 2);
+    let text = env.run(&["verify", "--repo", "pkg"]);
+    assert!(
+        text.stdout
+            .contains("pkg landed (exact) through lsst/pkg#2"),
+        "{}",
+        text.stdout
+    );
 }
 
 /// `--pr` with `[jira]` configured links each pull request to its ticket there (a remote
@@ -780,4 +914,291 @@ fn pr_is_linked_to_its_ticket_in_jira() {
             .is_some_and(|u| u.contains("pull/2") || u.contains("pulls/2")),
         "{links:?}"
     );
+}
+
+/// The triage screen's "Approved, not landed" view shows where each approved ticket's backport
+/// stands per repository, read by the function `portcullis backports` uses: a pull request with
+/// its checks in one repository, not started in the other.
+#[test]
+fn triage_shows_where_each_backport_stands() {
+    use portcullis::triage::app::{App, View};
+    use portcullis::triage::data;
+    use portcullis_ops::workspace::{Locations, Workspace};
+    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    let (env, _, _, _repos) = two_repos();
+    bare_origin(&env, "pkg");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let server = GithubServer::start(
+        Config::default(),
+        vec![seed_issue(
+            "lsst/pkg",
+            1,
+            "An issue",
+            &[(at, "alice", "labeled", "bug")],
+            None,
+        )],
+        0,
+    )
+    .unwrap();
+    // The token in a credentials file, which the screen (in this process) reads too.
+    let creds = env.write("credentials.toml", "[github]\ntoken = \"test-token\"\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = env.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "credentials = \"credentials.toml\"\n{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let run = env.run(&["backport", "DM-100", "--pr", "--repo", "pkg"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    server.set_check("lsst/pkg", BRANCH, "success");
+
+    let ws = Workspace::resolve(&Locations {
+        config: Some(config),
+        ..Default::default()
+    })
+    .unwrap();
+    let facts = data::git_facts(&ws, "v23", &[]);
+    assert_eq!(facts.error, None);
+    let state = |repo: &str| {
+        facts
+            .backports
+            .get(&("DM-100".to_string(), repo.to_string()))
+            .cloned()
+    };
+    assert_eq!(
+        state("pkg").as_deref(),
+        Some("pull request lsst/pkg#2 (checks: success)")
+    );
+    assert_eq!(state("io").as_deref(), Some("not started"));
+    // DM-101 is approved and not landed too, and not started anywhere.
+    assert_eq!(
+        facts
+            .backports
+            .get(&("DM-101".to_string(), "pkg".to_string()))
+            .map(String::as_str),
+        Some("not started")
+    );
+    // The same words as `portcullis backports`.
+    let list = env.run(&["backports"]);
+    list.ok();
+    assert!(
+        list.stdout
+            .contains("pull request lsst/pkg#2 (checks: success)"),
+        "{}",
+        list.stdout
+    );
+
+    // On the screen.
+    let mut ledger = ws.open_ledger().unwrap();
+    let attendees = ["Mara Lindqvist", "tokafor", "Priya Raman"].map(String::from);
+    let (m, _) = portcullis_ops::meeting::open(
+        &mut ledger,
+        &ws.policy,
+        "v23",
+        chrono::Utc::now().date_naive(),
+        &attendees,
+        "Mara Lindqvist",
+    )
+    .unwrap();
+    let snap = data::load(&ledger, &ws.policy, &m).unwrap();
+    let mut app = App::new(snap, "Mara Lindqvist".into(), false, false);
+    app.git = facts;
+    app.git_ready = true;
+    app.view = View::NotLanded;
+    let mut t = Terminal::new(TestBackend::new(160, 24)).unwrap();
+    t.draw(|f| portcullis::triage::ui::draw(f, &mut app))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    let rows: Vec<String> = (0..24)
+        .map(|y| (0..160).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect();
+    let row = |repo: &str| {
+        rows.iter()
+            .find(|r| r.starts_with("DM-100") && r.contains(&format!(" {repo} ")))
+            .unwrap_or_else(|| panic!("no DM-100 {repo} row in\n{}", rows.join("\n")))
+            .clone()
+    };
+    assert!(
+        row("pkg").contains("pull request lsst/pkg#2 (checks: success)"),
+        "{}",
+        row("pkg")
+    );
+    assert!(row("io").contains("not started"), "{}", row("io"));
+}
+
+/// The approval revoked while a run is between repositories (the failpoint pauses it after the
+/// first one is recorded): the first repository keeps its branch, the next is not picked, and
+/// once approved again a rerun picks only what is missing.
+#[test]
+fn approval_revoked_mid_run_stops_before_the_next_repository() {
+    let (env, _, _, _repos) = two_repos();
+    let marker = env.path().join("backport-paused");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.args(["backport", "DM-100", "--format", "json"])
+        .current_dir(env.path())
+        .env_clear()
+        .env("PORTCULLIS_NOW", crate::harness::NOW)
+        .env("HOME", env.path())
+        .env("NO_COLOR", "1")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORTCULLIS_FAILPOINT", "backport.pause_after_repo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(url) = env.postgres_url() {
+        cmd.env("PORTCULLIS_DB", url);
+    }
+    let child = cmd.spawn().unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(std::time::Instant::now() < until, "the run never paused");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Mid-run: pkg is picked and recorded, io not yet.
+    assert!(branch_tip(&repo_path(&env, "pkg"), BRANCH).is_some());
+    assert!(branch_tip(&repo_path(&env, "io"), BRANCH).is_none());
+    let run = env.run(&["decide", "revoke", "DM-100", "--note", "Breaks the coadd"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    std::fs::remove_file(&marker).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome(&v, "pkg")["outcome"], "picked");
+    let io = outcome(&v, "io");
+    assert_eq!(io["outcome"], "refused", "{io}");
+    assert!(io["reason"].as_str().unwrap().contains("withdrawn"), "{io}");
+    assert!(branch_tip(&repo_path(&env, "io"), BRANCH).is_none());
+    assert_eq!(events(&env, "backport.picked").len(), 1);
+
+    // Approved again: a rerun picks io only; pkg's branch and record stay as they were.
+    let pkg_tip = branch_tip(&repo_path(&env, "pkg"), BRANCH);
+    let run = env.run(&["decide", "approve", "DM-100", "--note", "Fixed the coadd"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let (run, v) = backport(&env, &["DM-100"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(outcome(&v, "pkg")["outcome"], "up_to_date");
+    assert_eq!(outcome(&v, "io")["outcome"], "picked");
+    assert_eq!(branch_tip(&repo_path(&env, "pkg"), BRANCH), pkg_tip);
+    let picked = events(&env, "backport.picked");
+    assert_eq!(picked.len(), 2, "one per repository");
+    assert!(!marker.exists());
+}
+
+/// A pull request for the ticket branch that is already open (opened by hand, or by a run
+/// stopped before it recorded it): `--pr` opens none, records the one it found once, and
+/// `backports` shows it.
+#[test]
+fn pr_already_open_is_recorded_once_and_not_opened_again() {
+    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
+
+    let (env, _, _, _repos) = two_repos();
+    bare_origin(&env, "pkg");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let server = GithubServer::start(
+        Config::default(),
+        vec![seed_issue(
+            "lsst/pkg",
+            1,
+            "An issue",
+            &[(at, "alice", "labeled", "bug")],
+            None,
+        )],
+        0,
+    )
+    .unwrap();
+    let config = env.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let token = [("PORTCULLIS_GITHUB_TOKEN", "test-token")];
+    let run = env.run(&["backport", "DM-100", "--push", "--repo", "pkg"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Opened by hand on GitHub.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/repos/lsst/pkg/pulls", server.url()))
+            .header("Authorization", "token test-token")
+            .header("User-Agent", "portcullis-tests")
+            .json(&serde_json::json!({"title": "By hand", "head": BRANCH, "base": RELEASE}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+    assert!(events(&env, "backport.pr_opened").is_empty());
+
+    let args = [
+        "backport", "DM-100", "--pr", "--repo", "pkg", "--format", "json",
+    ];
+    for _ in 0..2 {
+        let run = env.run_env(&args, &token);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["pull_requests"][0]["number"], 2, "{v}");
+        assert_eq!(v["pull_requests"][0]["existed"], true, "{v}");
+    }
+    assert!(server.issue("lsst/pkg", 3).is_none(), "none opened");
+    assert_eq!(server.issue("lsst/pkg", 2).unwrap().title, "By hand");
+    let opened = events(&env, "backport.pr_opened");
+    assert_eq!(opened.len(), 1, "recorded once");
+    assert_eq!(opened[0].payload["number"], 2);
+    assert_eq!(opened[0].payload["existed"], true);
+    let list = env.run(&["backports", "--repo", "pkg"]);
+    assert!(
+        list.stdout.contains("pull request lsst/pkg#2"),
+        "{}",
+        list.stdout
+    );
+}
+
+/// `dry_runs`: several tickets tried from one scan of the line, each with its picks in memory;
+/// nothing is written or recorded.
+#[test]
+fn dry_runs_of_several_tickets_write_nothing() {
+    use portcullis_ops::backport::dry_runs;
+    use portcullis_ops::workspace::{Locations, Workspace};
+
+    let (env, _, _, _repos) = two_repos();
+    let ws = Workspace::resolve(&Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let before = env.ledger_fingerprint();
+    let refs_before = refs(&repo_path(&env, "pkg"));
+    let outs = dry_runs(&ws, None, &["DM-100".into(), "DM-101".into()], "dev").unwrap();
+    assert_eq!(outs.len(), 2);
+    let v = serde_json::to_value(&outs).unwrap();
+    assert_eq!(v[0]["plan"]["key"], "DM-100");
+    assert_eq!(v[0]["dry_run"], true);
+    assert_eq!(outcome(&v[0], "pkg")["picks"].as_array().unwrap().len(), 2);
+    assert_eq!(outcome(&v[0], "io")["outcome"], "picked");
+    assert_eq!(v[1]["plan"]["key"], "DM-101");
+    assert_eq!(outcome(&v[1], "pkg")["picks"].as_array().unwrap().len(), 1);
+    assert_eq!(env.ledger_fingerprint(), before);
+    assert_eq!(refs(&repo_path(&env, "pkg")), refs_before);
+    // A key that is not a ticket key is refused before anything is scanned.
+    assert!(dry_runs(&ws, None, &["nonsense".into()], "dev").is_err());
 }

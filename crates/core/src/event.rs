@@ -37,7 +37,7 @@ pub mod kind {
     /// `portcullis backport` began on a ticket and line (payload: `repos`, the repositories it
     /// picks in with their release tips; `forced` and `violations` when the ticket was not
     /// approved and `--force` let it through, with the reason in `note`). No effect on the
-    /// ticket's state.
+    /// ticket's state; a forced one is a `backport_unapproved` violation on its line.
     pub const BACKPORT_STARTED: &str = "backport.started";
     /// A ticket's commits picked cleanly onto a branch from the release branch in one
     /// repository (payload: `repo`, `branch`, `release_tip`, `tip`, `picks`). No effect on the
@@ -355,6 +355,11 @@ pub fn ticket_lines(policy: &LoadedPolicy, events: &[Event]) -> BTreeSet<String>
                     lines.insert(line.clone());
                 }
             }
+            kind::BACKPORT_STARTED => {
+                if let Some(line) = e.line.as_deref().filter(|l| forced_backport(e, l)) {
+                    lines.insert(line.to_string());
+                }
+            }
             _ => {}
         }
     }
@@ -362,6 +367,13 @@ pub fn ticket_lines(policy: &LoadedPolicy, events: &[Event]) -> BTreeSet<String>
         lines.extend(policy.line_names());
     }
     lines
+}
+
+/// A `backport.started` on `line` that `--force` carried out while the ticket was not approved
+/// (its payload says `"forced": true`).
+fn forced_backport(e: &Event, line: &str) -> bool {
+    e.line.as_deref() == Some(line)
+        && e.payload.get("forced").and_then(Value::as_bool) == Some(true)
 }
 
 /// The trace of every line of a ticket: for each event, what it did on each line.
@@ -447,6 +459,7 @@ fn to_action(policy: &LoadedPolicy, request_label: &str, line: &str, e: &Event) 
                 ActionKind::LabelRemoved { role, label }
             }
         }
+        kind::BACKPORT_STARTED if forced_backport(e, line) => ActionKind::ForcedBackport,
         _ => return None,
     };
     let until = e

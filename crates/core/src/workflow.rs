@@ -180,10 +180,12 @@ pub enum ViolationKind {
     DecisionWithoutRequest,
     /// Any other transition that is not allowed from the current state.
     InvalidTransition,
+    /// Backported (`portcullis backport --force`) while not approved.
+    BackportUnapproved,
 }
 
 impl ViolationKind {
-    pub const ALL: [ViolationKind; 7] = [
+    pub const ALL: [ViolationKind; 8] = [
         ViolationKind::DoneWithoutApproval,
         ViolationKind::ApproveWithoutRequest,
         ViolationKind::ApprovedByNonMember,
@@ -191,6 +193,7 @@ impl ViolationKind {
         ViolationKind::UnrecordedRemoval,
         ViolationKind::DecisionWithoutRequest,
         ViolationKind::InvalidTransition,
+        ViolationKind::BackportUnapproved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -202,6 +205,7 @@ impl ViolationKind {
             ViolationKind::UnrecordedRemoval => "unrecorded_removal",
             ViolationKind::DecisionWithoutRequest => "decision_without_request",
             ViolationKind::InvalidTransition => "invalid_transition",
+            ViolationKind::BackportUnapproved => "backport_unapproved",
         }
     }
 
@@ -232,9 +236,20 @@ pub enum Origin {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ActionKind {
-    Decision { decision: Decision },
-    LabelAdded { role: LabelRole, label: String },
-    LabelRemoved { role: LabelRole, label: String },
+    Decision {
+        decision: Decision,
+    },
+    LabelAdded {
+        role: LabelRole,
+        label: String,
+    },
+    LabelRemoved {
+        role: LabelRole,
+        label: String,
+    },
+    /// A backport carried out while not approved (`backport --force`): a violation, and no
+    /// change of state.
+    ForcedBackport,
 }
 
 /// One input to the engine: an event of the ledger, seen from one release line.
@@ -501,6 +516,7 @@ pub fn step(mut st: LineState, action: &Action, committee: &dyn Committee) -> Li
                 _ => from,
             }
         }
+        ActionKind::ForcedBackport => return forced_backport(st, action),
     };
 
     // A committee decision recorded locally settles the open violations before it.
@@ -570,6 +586,23 @@ pub fn step(mut st: LineState, action: &Action, committee: &dyn Committee) -> Li
         }
     }
     st.last_seq = st.last_seq.max(action.seq);
+    st
+}
+
+/// A backport `--force` carried out: a violation when the ticket is not approved (the
+/// derivation, not the event, says so), and nothing else (state, note, last event unchanged).
+fn forced_backport(mut st: LineState, action: &Action) -> LineState {
+    if !matches!(st.state, State::Approved | State::Done) {
+        let who = action.actor.as_deref().unwrap_or("unknown");
+        st.violations.push(Violation {
+            kind: ViolationKind::BackportUnapproved,
+            seq: action.seq,
+            at: action.at,
+            actor: action.actor.clone(),
+            message: format!("backported by {who} while {}, with --force", st.state),
+            resolved_by: None,
+        });
+    }
     st
 }
 

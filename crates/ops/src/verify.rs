@@ -78,6 +78,9 @@ pub struct VerifyOutcome {
     #[serde(flatten)]
     pub verification: Verification,
     pub recorded: Recorded,
+    /// The landings that came through a backport pull request `backport --pr` opened.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pull_requests: Vec<crate::backport::links::LandingPullRequest>,
     #[serde(skip)]
     pub stats: ScanStats,
 }
@@ -106,9 +109,11 @@ pub fn verify(
     recorded.releases_learned = learned.releases;
     recorded.release_problems = learned.problems;
     tracing::debug!(elapsed = ?started.elapsed(), "recorded");
+    let pull_requests = crate::backport::links::landing_pull_requests(&ledger, &verification)?;
     Ok(VerifyOutcome {
         verification,
         recorded,
+        pull_requests,
         stats: ScanStats {
             elapsed_ms: started.elapsed().as_millis(),
             ..stats

@@ -160,9 +160,21 @@ pub(super) fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
         .not_landed()
         .into_iter()
         .map(|r| {
+            // Where its backport stands (`portcullis backports`), once git has been read.
+            let backport = match &r.repo {
+                _ if !app.git_ready => "…".to_string(),
+                Some(repo) => app
+                    .git
+                    .backports
+                    .get(&(r.key.clone(), repo.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| "-".into()),
+                None => "-".into(),
+            };
             vec![
                 Text::from(r.key.clone()),
                 Text::from(r.repo.clone().unwrap_or_default()),
+                Text::from(backport),
                 Text::from(
                     r.approved_at
                         .map(|t| age(t, now))
@@ -172,6 +184,16 @@ pub(super) fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
             ]
         })
         .collect();
+    // The backport column as wide as its longest state (a pull request with its checks), up
+    // to 48 columns.
+    let wide = app
+        .not_landed()
+        .into_iter()
+        .filter_map(|r| app.git.backports.get(&(r.key.clone(), r.repo.clone()?)))
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(11, 48) as u16;
     let empty = rows.is_empty();
     let title = format!(
         "Approved, not landed ({}; as of the last verify)",
@@ -179,10 +201,11 @@ pub(super) fn not_landed(f: &mut Frame, app: &App, th: &Theme, area: Rect) {
     );
     let t = table(
         rows,
-        &["KEY", "REPOSITORY", "WAITING", "SUMMARY"],
+        &["KEY", "REPOSITORY", "BACKPORT", "WAITING", "SUMMARY"],
         vec![
             Constraint::Length(9),
             Constraint::Length(16),
+            Constraint::Length(wide),
             Constraint::Length(8),
             Constraint::Fill(1),
         ],

@@ -327,3 +327,42 @@ fn snapshot_actions_skip_the_committee_check() {
     assert_eq!(st.state, State::Approved);
     assert!(st.violations.is_empty());
 }
+
+/// `backport --force` on a requested ticket: a violation with its evidence, the state and its
+/// last event untouched; the committee's later approval settles it.
+#[test]
+fn forced_backport_is_a_violation_and_changes_no_state() {
+    let forced = Action {
+        seq: 2,
+        at: at(2),
+        actor: Some("dev".into()),
+        origin: Origin::Local,
+        kind: ActionKind::ForcedBackport,
+        note: Some("needed for the coadd run".into()),
+        meeting: None,
+        until: None,
+    };
+    let before = run(vec![label(1, true, LabelRole::Request, "dev")]);
+    let st = run(vec![
+        label(1, true, LabelRole::Request, "dev"),
+        forced.clone(),
+    ]);
+    assert_eq!(st.state, State::Requested);
+    assert_eq!(st.since, before.since);
+    assert_eq!(st.last_seq, before.last_seq);
+    assert_eq!(kinds(&st), vec![ViolationKind::BackportUnapproved]);
+    assert_eq!(st.violations[0].seq, 2);
+    assert!(
+        st.violations[0].message.contains("dev while requested"),
+        "{}",
+        st.violations[0].message
+    );
+    assert_eq!(st.violations[0].resolved_by, None);
+    let st = run(vec![
+        label(1, true, LabelRole::Request, "dev"),
+        forced,
+        decide(3, Decision::Approve, "alice"),
+    ]);
+    assert_eq!(st.state, State::Approved);
+    assert_eq!(st.violations[0].resolved_by, Some(3));
+}

@@ -12,9 +12,11 @@ use crate::workspace::Workspace;
 use crate::Result;
 use portcullis_core::event::{kind, source, NewEvent};
 use portcullis_core::landing::TicketLandingStatus;
+use portcullis_core::policy::Line;
 use portcullis_core::time::now;
 use portcullis_core::workflow::State;
 use portcullis_git::pick;
+use portcullis_git::verify::Verification;
 use serde_json::json;
 
 /// Where a ticket's backport stands in one repository.
@@ -64,6 +66,18 @@ pub struct RepoBackport {
     pub checks: Option<String>,
 }
 
+impl RepoBackport {
+    /// The state as one phrase, naming the pull request and its checks when there are
+    /// (`pull request lsst/pkg#2 (checks: success)`).
+    pub fn describe(&self) -> String {
+        match (&self.pull_request, &self.checks) {
+            (Some(p), Some(c)) => format!("{} {p} (checks: {c})", self.state.as_str()),
+            (Some(p), None) => format!("{} {p}", self.state.as_str()),
+            _ => self.state.as_str().to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketBackports {
     pub key: String,
@@ -82,11 +96,18 @@ pub struct Backports {
 pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result<Backports> {
     let line = ws.policy.resolve_line(line)?;
     // Read-only: a lost connection is retried once.
-    let (v, last, pr_events) = ws.read_ledger(|ledger| {
-        let v = scan(ws, ledger, line, repos)?;
+    let v = ws.read_ledger(|ledger| scan(ws, ledger, line, repos))?;
+    backports_in(ws, line, &v)
+}
+
+/// [`backports`] from a verification of `line` already made (the triage screen's, after its
+/// `verify`): the one way both read where each backport stands.
+pub fn backports_in(ws: &Workspace, line: &Line, v: &Verification) -> Result<Backports> {
+    // Read-only: a lost connection is retried once.
+    let (last, pr_events) = ws.read_ledger(|ledger| {
         let last = last_events(ledger, &line.name)?;
         let prs = ledger.events_of_kinds(&[kind::BACKPORT_PR_OPENED, kind::BACKPORT_PR_MERGED])?;
-        Ok((v, last, prs))
+        Ok((last, prs))
     })?;
     let mut prs: BTreeMap<(String, String), (String, u64)> = BTreeMap::new();
     let mut merged: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -121,7 +142,7 @@ pub fn backports(ws: &Workspace, line: Option<&str>, repos: &[String]) -> Result
         {
             continue;
         }
-        let plan = plan_from(ws, &v, line, &t.key, State::Approved, t.summary.clone());
+        let plan = plan_from(ws, v, line, &t.key, State::Approved, t.summary.clone());
         let last = last.get(&t.key).cloned().unwrap_or_default();
         let mut out = Vec::new();
         for r in &plan.repos {

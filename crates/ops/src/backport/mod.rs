@@ -13,10 +13,13 @@
 //!   stale. A conflict leaves the repository's branches as they were; it prepares a worktree
 //!   (beside the ledger) with the conflicting pick in progress, to resolve by hand and finish
 //!   with [`resume::resume`] (`--continue`), or drop (`--abort`).
+//! - [`links::landing_pull_requests`] names, for `verify`, the pull request a landing came
+//!   through.
 //! - [`list::backports`] lists the approved tickets that have not landed, with where their
 //!   backport stands in each repository.
 //!
-//! None of the `backport.*` events changes a ticket's derived state.
+//! None of the `backport.*` events changes a ticket's derived state; a forced
+//! `backport.started` is a `backport_unapproved` violation on the line (`status`, `history`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,7 @@ use portcullis_ledger::Ledger;
 
 pub mod bot;
 mod conflict;
+pub mod links;
 pub mod list;
 mod pr;
 mod push;
@@ -44,7 +48,9 @@ mod run;
 
 pub use pr::PrOutcome;
 pub use push::PushOutcome;
-pub use run::{backport, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome};
+pub use run::{
+    backport, dry_runs, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome,
+};
 
 /// What a backport of one ticket on one line would pick, per repository.
 #[derive(Debug, Clone, Serialize)]

@@ -219,7 +219,9 @@ impl PullRequests {
                 }
             }
         }
-        let ev = (!p.existed).then(|| {
+        // Recorded for one found open too (opened by hand, or by a run stopped before it
+        // recorded it): once, by its dedup key.
+        let ev = Some({
             let mut e = event(
                 plan,
                 req,
@@ -231,6 +233,7 @@ impl PullRequests {
                     "url": p.url,
                     "branch": plan.branch,
                     "base": plan.release_branch,
+                    "existed": p.existed,
                 }),
             );
             e.dedup_key = Some(format!(

@@ -136,6 +136,44 @@ pub fn backport(ws: &Workspace, req: &BackportRequest) -> Result<BackportOutcome
     execute(ws, plan, &verification, req)
 }
 
+/// Dry runs of several tickets on one line from one scan of it (as the bot plans its round):
+/// each ticket's plan and picks in memory, nothing written or recorded. A dry run per ticket
+/// through [`backport`] would scan every repository again for each.
+pub fn dry_runs(
+    ws: &Workspace,
+    line: Option<&str>,
+    keys: &[String],
+    actor: &str,
+) -> Result<Vec<BackportOutcome>> {
+    let line = ws.policy.resolve_line(line)?;
+    for key in keys {
+        super::check_key(ws, key)?;
+    }
+    let ledger = ws.open_ledger()?;
+    let verification = scan(ws, &ledger, line, &[])?;
+    let plans = keys
+        .iter()
+        .map(|key| {
+            let (state, summary) = ticket_state(&ledger, ws, key, &line.name)?;
+            Ok(plan_from(ws, &verification, line, key, state, summary))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    drop(ledger);
+    plans
+        .into_iter()
+        .map(|plan| {
+            let req = BackportRequest {
+                key: plan.key.clone(),
+                line: Some(line.name.clone()),
+                dry_run: true,
+                actor: actor.to_string(),
+                ..Default::default()
+            };
+            execute(ws, plan, &verification, &req)
+        })
+        .collect()
+}
+
 /// Carry out `plan` (made from `verification`): see the module's documentation.
 pub fn execute(
     ws: &Workspace,
@@ -163,6 +201,7 @@ pub fn execute(
     let mut pull_requests = Vec::new();
     let mut started = false;
     let mut revoked: Option<State> = None;
+    let mut paused = false;
     for r in &plan.repos {
         if r.status != PlanStatus::ToPick {
             outcomes.push(RepoOutcome::Skipped {
@@ -232,6 +271,10 @@ pub fn execute(
                 tx.append(e)?;
             }
             tx.commit_with(&ws.policy)?;
+            if !paused {
+                paused = true;
+                pause_point(ws);
+            }
         }
         outcomes.push(out);
     }
@@ -244,6 +287,27 @@ pub fn execute(
         pushes,
         pull_requests,
     })
+}
+
+/// The failpoint `PORTCULLIS_FAILPOINT=backport.pause_after_repo` (for tests): once the first
+/// repository's events are recorded, write `backport-paused` beside the ledger and wait (at most
+/// a minute) until it is removed: the moment another process may change the ledger mid-run.
+fn pause_point(ws: &Workspace) {
+    if std::env::var("PORTCULLIS_FAILPOINT").as_deref() != Ok("backport.pause_after_repo") {
+        return;
+    }
+    let marker = ws
+        .ledger_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("backport-paused");
+    if std::fs::write(&marker, b"").is_err() {
+        return;
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while marker.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// The violations a backport carries: none for an approved ticket; without `force` an
