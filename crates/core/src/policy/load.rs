@@ -10,28 +10,7 @@ use super::{keys, weekday, KeyFinder, LoadedPolicy, Policy, PolicyError, TicketK
 impl Policy {
     /// Parse and validate a policy; `file` names it in messages.
     pub fn from_toml(file: &str, text: &str) -> Result<LoadedPolicy, Vec<PolicyError>> {
-        let de = toml::Deserializer::new(text);
-        let policy: Policy = match serde_path_to_error::deserialize(de) {
-            Ok(p) => p,
-            Err(err) => {
-                let key = clean_path(&err.path().to_string());
-                let inner = err.inner();
-                let (line, column) = match inner.span() {
-                    Some(span) => {
-                        let (l, c) = line_col(text, span.start);
-                        (Some(l), Some(c))
-                    }
-                    None => (locate(text, &key), None),
-                };
-                return Err(vec![PolicyError {
-                    file: file.to_string(),
-                    line,
-                    column,
-                    key,
-                    message: first_line(inner.message()),
-                }]);
-            }
-        };
+        let policy = parse(file, text)?;
         let mut errors = Vec::new();
         let mut err = |key: String, message: String| {
             errors.push(PolicyError {
@@ -75,74 +54,7 @@ impl Policy {
                 );
             }
         }
-        if policy.lines.is_empty() {
-            err(
-                "lines".into(),
-                "at least one release line is required".into(),
-            );
-        }
-        let mut names = BTreeSet::new();
-        let mut labels = BTreeSet::new();
-        for (i, line) in policy.lines.iter().enumerate() {
-            let at = |k: &str| format!("lines[{i}].{k}");
-            if !valid_name(&line.name) {
-                err(
-                    at("name"),
-                    format!(
-                        "`{}` is not a valid name (letters, digits, `.`, `_`, `-`)",
-                        line.name
-                    ),
-                );
-            }
-            if !names.insert(line.name.clone()) {
-                err(
-                    at("name"),
-                    format!("release line `{}` is defined twice", line.name),
-                );
-            }
-            if let Err(e) = semver::Version::parse(&line.base_version) {
-                err(
-                    at("base_version"),
-                    format!(
-                        "`{}` is not a semantic version like 23.0.0: {e}",
-                        line.base_version
-                    ),
-                );
-            }
-            if !valid_label(&line.request_label) {
-                err(
-                    at("request_label"),
-                    format!(
-                        "`{}` is not a valid Jira label (no spaces, not empty)",
-                        line.request_label
-                    ),
-                );
-            }
-            if !labels.insert(line.request_label.clone()) {
-                err(
-                    at("request_label"),
-                    format!("label `{}` is used twice", line.request_label),
-                );
-            }
-            if line.branch.trim().is_empty()
-                || line.branch.starts_with('-')
-                || line.branch.contains(char::is_whitespace)
-            {
-                err(
-                    at("branch"),
-                    format!("`{}` is not a valid branch name", line.branch),
-                );
-            }
-            if !line.tag_pattern.contains("{version}") {
-                err(at("tag_pattern"), "must contain `{version}`".into());
-            }
-            if !line.rc_tag_pattern.contains("{version}") || !line.rc_tag_pattern.contains("{n}") {
-                err(
-                    at("rc_tag_pattern"),
-                    "must contain `{version}` and `{n}`".into(),
-                );
-            }
-        }
+        let (names, mut labels) = check_lines(&policy, &mut err);
         for (k, label) in [
             ("labels.approved", &policy.labels.approved),
             ("labels.done", &policy.labels.done),
@@ -161,36 +73,7 @@ impl Policy {
         check_committee(&policy, &mut err);
         check_repositories(&policy, &names, &mut err);
         check_backport(&policy, &mut err);
-        if let Some(k) = &policy.verify.pull_request_key {
-            if !k.contains("{n}") {
-                err(
-                    "verify.pull_request_key".into(),
-                    format!("`{k}` does not name the pull request number: use `{{n}}`, e.g. `{{repo}}#{{n}}`"),
-                );
-            }
-        }
-        let mut subject_prefix = None;
-        for (i, p) in policy.verify.subject_prefixes.iter().enumerate() {
-            if let Err(e) = Regex::new(p) {
-                err(
-                    format!("verify.subject_prefixes[{i}]"),
-                    format!(
-                        "not a valid regular expression: {}",
-                        first_line(&e.to_string())
-                    ),
-                );
-            }
-        }
-        if !policy.verify.subject_prefixes.is_empty() {
-            let any = policy
-                .verify
-                .subject_prefixes
-                .iter()
-                .map(|p| format!("(?:{p})"))
-                .collect::<Vec<_>>()
-                .join("|");
-            subject_prefix = Regex::new(&format!("(?i)^(?:{any})")).ok();
-        }
+        let subject_prefix = check_verify(&policy, &mut err);
         // Half word boundaries: a key may start or end with a non-word character
         // (`.github#12`), and is still not found inside a longer word.
         let key_search = key_alternatives.as_ref().and_then(|alts| {
@@ -208,6 +91,145 @@ impl Policy {
             _ => Err(errors),
         }
     }
+}
+
+/// The policy's TOML deserialised, an error located at its `file:line: key`.
+fn parse(file: &str, text: &str) -> Result<Policy, Vec<PolicyError>> {
+    let de = toml::Deserializer::new(text);
+    match serde_path_to_error::deserialize(de) {
+        Ok(p) => Ok(p),
+        Err(err) => {
+            let key = clean_path(&err.path().to_string());
+            let inner = err.inner();
+            let (line, column) = match inner.span() {
+                Some(span) => {
+                    let (l, c) = line_col(text, span.start);
+                    (Some(l), Some(c))
+                }
+                None => (locate(text, &key), None),
+            };
+            Err(vec![PolicyError {
+                file: file.to_string(),
+                line,
+                column,
+                key,
+                message: first_line(inner.message()),
+            }])
+        }
+    }
+}
+
+/// The release lines: names, versions, labels, branches and tag patterns. Returns the lines'
+/// names and the request labels seen (labels must be unique across the policy).
+fn check_lines(
+    policy: &Policy,
+    err: &mut impl FnMut(String, String),
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    if policy.lines.is_empty() {
+        err(
+            "lines".into(),
+            "at least one release line is required".into(),
+        );
+    }
+    let mut names = BTreeSet::new();
+    let mut labels = BTreeSet::new();
+    for (i, line) in policy.lines.iter().enumerate() {
+        let at = |k: &str| format!("lines[{i}].{k}");
+        if !valid_name(&line.name) {
+            err(
+                at("name"),
+                format!(
+                    "`{}` is not a valid name (letters, digits, `.`, `_`, `-`)",
+                    line.name
+                ),
+            );
+        }
+        if !names.insert(line.name.clone()) {
+            err(
+                at("name"),
+                format!("release line `{}` is defined twice", line.name),
+            );
+        }
+        if let Err(e) = semver::Version::parse(&line.base_version) {
+            err(
+                at("base_version"),
+                format!(
+                    "`{}` is not a semantic version like 23.0.0: {e}",
+                    line.base_version
+                ),
+            );
+        }
+        if !valid_label(&line.request_label) {
+            err(
+                at("request_label"),
+                format!(
+                    "`{}` is not a valid Jira label (no spaces, not empty)",
+                    line.request_label
+                ),
+            );
+        }
+        if !labels.insert(line.request_label.clone()) {
+            err(
+                at("request_label"),
+                format!("label `{}` is used twice", line.request_label),
+            );
+        }
+        if line.branch.trim().is_empty()
+            || line.branch.starts_with('-')
+            || line.branch.contains(char::is_whitespace)
+        {
+            err(
+                at("branch"),
+                format!("`{}` is not a valid branch name", line.branch),
+            );
+        }
+        if !line.tag_pattern.contains("{version}") {
+            err(at("tag_pattern"), "must contain `{version}`".into());
+        }
+        if !line.rc_tag_pattern.contains("{version}") || !line.rc_tag_pattern.contains("{n}") {
+            err(
+                at("rc_tag_pattern"),
+                "must contain `{version}` and `{n}`".into(),
+            );
+        }
+    }
+    (names, labels)
+}
+
+/// `[verify]`: the pull request key's form and the subject prefixes, compiled into one
+/// expression (`None` when there are none or one is invalid).
+fn check_verify(policy: &Policy, err: &mut impl FnMut(String, String)) -> Option<Regex> {
+    if let Some(k) = &policy.verify.pull_request_key {
+        if !k.contains("{n}") {
+            err(
+                "verify.pull_request_key".into(),
+                format!("`{k}` does not name the pull request number: use `{{n}}`, e.g. `{{repo}}#{{n}}`"),
+            );
+        }
+    }
+    let mut subject_prefix = None;
+    for (i, p) in policy.verify.subject_prefixes.iter().enumerate() {
+        if let Err(e) = Regex::new(p) {
+            err(
+                format!("verify.subject_prefixes[{i}]"),
+                format!(
+                    "not a valid regular expression: {}",
+                    first_line(&e.to_string())
+                ),
+            );
+        }
+    }
+    if !policy.verify.subject_prefixes.is_empty() {
+        let any = policy
+            .verify
+            .subject_prefixes
+            .iter()
+            .map(|p| format!("(?:{p})"))
+            .collect::<Vec<_>>()
+            .join("|");
+        subject_prefix = Regex::new(&format!("(?i)^(?:{any})")).ok();
+    }
+    subject_prefix
 }
 
 /// `ticket_key`'s rules compiled, then those of `[verify] pull_request_key`; and the keys
