@@ -86,6 +86,14 @@ pub fn landing_text(r: &RepoLanding) -> String {
             if let Some(t) = &r.first_tag {
                 s.push_str(&format!(", {t}"));
             }
+            if let Some(a) = &r.accepted_partial {
+                s.push_str(&format!(
+                    ", {}/{}, accepted by {}",
+                    r.landed.len(),
+                    r.main_commits.len(),
+                    clean(&a.by)
+                ));
+            }
             s.push(')');
         }
         RepoLandingStatus::Partial | RepoLandingStatus::Missing => {

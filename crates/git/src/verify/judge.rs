@@ -6,10 +6,15 @@ use crate::model::ScanStatus;
 use portcullis_core::landing::{How, MatchKind, RepoLandingStatus, TicketLandingStatus};
 
 use super::evidence::RepoIndex;
-use super::report::{LandedCommit, NotNeeded, RepoLanding, Revert};
+use super::report::{AcceptedPartial, LandedCommit, NotNeeded, RepoLanding, Revert};
 
-/// Where `key` stands in `ix`'s repository, or `None` if it never touched it.
-pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
+/// Where `key` stands in `ix`'s repository, or `None` if it never touched it; `accepted`: a
+/// person's verdict that a partial landing here is what was wanted.
+pub(super) fn landing(
+    ix: &RepoIndex<'_>,
+    key: &str,
+    accepted: Option<&AcceptedPartial>,
+) -> Option<RepoLanding> {
     let release_commits = ix.release_by_key.get(key).cloned().unwrap_or_default();
     let expected = expected_main_commits(ix, key, &release_commits);
     if expected.is_empty() && release_commits.is_empty() {
@@ -28,6 +33,7 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
         reverted: Vec::new(),
         unchecked: Vec::new(),
         not_needed: Vec::new(),
+        accepted_partial: None,
     };
     if ix.scan.status == ScanStatus::BranchMissing {
         out.status = RepoLandingStatus::BranchMissing;
@@ -77,6 +83,16 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
     out.missing = matched.missing;
     out.not_needed = matched.not_needed;
     out.how = how_it_landed(out.status, &out.landed);
+    // A person said the landed part is what was wanted: landed, as long as nothing beyond
+    // what they saw left out is missing.
+    if let Some(a) = accepted.filter(|a| {
+        out.status == RepoLandingStatus::Partial
+            && out.missing.iter().all(|m| a.left_out.contains(m))
+    }) {
+        out.status = RepoLandingStatus::Landed;
+        out.how = Some(How::Partial);
+        out.accepted_partial = Some(a.clone());
+    }
     if out.status.has_landed() {
         out.first_tag = first_tag(ix, &used_release);
     }
@@ -450,16 +466,16 @@ mod tests {
             ],
         );
         let ix = RepoIndex::new(&s, true);
-        let l = landing(&ix, "DM-1").unwrap();
+        let l = landing(&ix, "DM-1", None).unwrap();
         assert_eq!(l.status, RepoLandingStatus::Landed);
         assert_eq!(l.main_commits, ["a", "b"]);
         assert!(l.reverted.is_empty());
         // Only a revert of someone else's change: on the release branch alone, not reverted.
-        let l = landing(&ix, "DM-3").unwrap();
+        let l = landing(&ix, "DM-3", None).unwrap();
         assert_eq!(l.status, RepoLandingStatus::ReleaseOnly);
         assert!(l.reverted.is_empty());
         // The reverted one is reverted, and says by what.
-        let l = landing(&ix, "DM-2").unwrap();
+        let l = landing(&ix, "DM-2", None).unwrap();
         assert_eq!(l.status, RepoLandingStatus::Reverted);
         assert_eq!(l.reverted[0].reverted_by, "r2");
     }
@@ -480,6 +496,7 @@ mod tests {
             reverted: Vec::new(),
             unchecked: Vec::new(),
             not_needed: Vec::new(),
+            accepted_partial: None,
         };
         let only = [landing(RepoLandingStatus::ReleaseOnly, Vec::new())];
         assert_eq!(

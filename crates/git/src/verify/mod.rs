@@ -17,8 +17,8 @@ mod judge;
 mod report;
 
 pub use report::{
-    Drift, LandedCommit, LedgerTicket, NotNeeded, RepoLanding, Revert, Summary, TicketReport,
-    Verification,
+    AcceptedPartial, Drift, LandedCommit, LedgerTicket, NotNeeded, RepoLanding, Revert, Summary,
+    TicketReport, Verification,
 };
 
 use drift::DriftLog;
@@ -144,7 +144,13 @@ impl<'a> Verifier<'a> {
         let repos: Vec<RepoLanding> = self
             .indexes
             .iter()
-            .filter_map(|ix| judge::landing(ix, key))
+            .filter_map(|ix| {
+                let accepted = self
+                    .ledger
+                    .get(key)
+                    .and_then(|t| t.accepted_partial.get(&ix.scan.repo));
+                judge::landing(ix, key, accepted)
+            })
             .map(|mut r| {
                 if self
                     .skipped

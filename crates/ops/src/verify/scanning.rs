@@ -206,15 +206,18 @@ fn scan_all(
 
 /// The ledger's tickets on a line, with their summaries.
 fn ledger_tickets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, LedgerTicket>> {
+    let mut accepted = crate::accepted_partials(ledger, line)?;
     Ok(ledger
         .line_tickets(line, &[])?
         .into_iter()
         .map(|t| {
+            let accepted_partial = accepted.remove(&t.ticket).unwrap_or_default();
             (
                 t.ticket,
                 LedgerTicket {
                     state: t.state,
                     summary: t.summary,
+                    accepted_partial,
                 },
             )
         })

@@ -1,0 +1,162 @@
+//! `portcullis verify` and the verdicts of issue 20, stage 3: a person's verdict on a partial
+//! landing (`decide accept-partial`), code that moved between repositories, and a carrier squash.
+
+use portcullis_git::campaign::CampaignRepo;
+
+use crate::verify::{has_drift, landing, repo, ticket, tickets, verify, workspace, CORE, IO};
+
+/// `key` fixed on main in two commits, of which only the first is backported to v23.
+/// Returns (the backported commit, the one left out).
+pub(crate) fn deliberate_partial(r: &mut CampaignRepo, key: &str) -> (git2::Oid, git2::Oid) {
+    let fix = r
+        .fix_on_main(
+            key,
+            &[
+                (CORE, 10, "clip the flux at zero", "Clip the flux"),
+                (IO, 12, "new reader API", "Move to the new reader API"),
+            ],
+        )
+        .unwrap();
+    r.backport(&format!("{key}-v23"), &fix[..1]).unwrap();
+    r.finish().unwrap();
+    (fix[0], fix[1])
+}
+
+/// Issue 20: a backport that deliberately took only part of a ticket was `partial` for ever.
+/// `decide accept-partial` records a person's verdict that the part that landed is what was
+/// wanted: from then on the ticket counts as landed there, with that note.
+#[test]
+fn an_accepted_deliberate_partial_counts_as_landed() {
+    let env = workspace(&["pkg", "other"], "");
+    let (landed, left_out) = deliberate_partial(&mut repo(&env, "pkg"), "DM-500");
+    repo(&env, "other").finish().unwrap();
+    tickets(&env, &[("DM-500", "approved"), ("DM-501", "approved")]);
+
+    // Before any verify, nothing is known to be partial.
+    let run = env.run(&["decide", "accept-partial", "DM-500", "--note", "enough"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("DM-500 is not partial in any repository on v23"),
+        "{}",
+        run.stderr
+    );
+
+    let (run, v) = verify(&env, &[]);
+    assert_eq!(run.code, 0, "{}", v["drift"]);
+    assert_eq!(landing(&v, "DM-500", "pkg")["status"], "partial");
+    assert!(has_drift(&v, "approved_not_landed", "pkg", "DM-500"));
+    let run = env.run(&["cut", "23.0.1"]);
+    assert_eq!(run.code, 1, "the gate waits for the rest: {}", run.stdout);
+    assert!(run.stdout.contains("DM-500"), "{}", run.stdout);
+
+    // Refused: a reason is needed, a repository where it is not partial, a ticket not partial.
+    let run = env.run(&["decide", "accept-partial", "DM-500", "--repo", "pkg"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("needs a reason"), "{}", run.stderr);
+    let run = env.run(&[
+        "decide",
+        "accept-partial",
+        "DM-500",
+        "--repo",
+        "other",
+        "--note",
+        "x",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("DM-500 is not partial in other on v23"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["decide", "accept-partial", "DM-501", "--note", "x"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let run = env.run(&["decide", "approve", "DM-500", "--repo", "pkg"]);
+    assert_eq!(
+        run.code, 2,
+        "--repo is for accept-partial only: {}",
+        run.stdout
+    );
+
+    let note = "Only the flux clipping was wanted on v23; the reader API stays on main";
+    let run = env.run(&[
+        "decide",
+        "accept-partial",
+        "DM-500",
+        "--repo",
+        "pkg",
+        "--note",
+        note,
+        "--as",
+        "Ada Kern",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("partial landing in pkg accepted by Ada Kern"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&left_out.to_string()[..10]),
+        "{}",
+        run.stdout
+    );
+
+    let (run, v) = verify(&env, &[]);
+    assert_eq!(run.code, 0, "{}", v["drift"]);
+    let l = landing(&v, "DM-500", "pkg");
+    assert_eq!(l["status"], "landed", "{l}");
+    assert_eq!(l["how"], "partial", "{l}");
+    assert_eq!(l["accepted_partial"]["by"], "Ada Kern", "{l}");
+    assert_eq!(l["accepted_partial"]["note"], note, "{l}");
+    assert!(l["accepted_partial"]["at"].is_string(), "{l}");
+    assert_eq!(l["landed"][0]["main_commit"], landed.to_string(), "{l}");
+    // What was left out is still named.
+    assert_eq!(l["missing"][0], left_out.to_string(), "{l}");
+    assert_eq!(ticket(&v, "DM-500")["status"], "landed");
+    assert!(!has_drift(&v, "approved_not_landed", "pkg", "DM-500"));
+    // The text names the verdict too.
+    let run = env.run(&["verify"]);
+    assert!(
+        run.stdout.contains("accepted by Ada Kern"),
+        "{}",
+        run.stdout
+    );
+    // And the gate agrees.
+    let run = env.run(&["cut", "23.0.1"]);
+    assert!(
+        !run.stdout.contains("DM-500 is approved but has not landed"),
+        "{}",
+        run.stdout
+    );
+    // Accepting it again is refused: it is landed now.
+    let run = env.run(&["decide", "accept-partial", "DM-500", "--note", "again"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("pkg landed"), "{}", run.stderr);
+}
+
+/// The verdict covers what was left out when it was given: a later main-side commit of the
+/// ticket that is not on the release branch makes it partial again.
+#[test]
+fn an_accepted_partial_does_not_cover_later_commits() {
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    deliberate_partial(&mut r, "DM-510");
+    tickets(&env, &[("DM-510", "approved")]);
+    verify(&env, &[]);
+    let run = env.run(&["decide", "accept-partial", "DM-510", "--note", "enough"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let later = r
+        .fix_on_main("DM-510", &[(CORE, 30, "a follow-up", "Follow up")])
+        .unwrap();
+    r.finish().unwrap();
+    let (_, v) = verify(&env, &[]);
+    let l = landing(&v, "DM-510", "pkg");
+    assert_eq!(l["status"], "partial", "{l}");
+    assert!(l.get("accepted_partial").is_none(), "{l}");
+    assert!(l["missing"]
+        .as_array()
+        .unwrap()
+        .contains(&later[0].to_string().into()));
+}
