@@ -160,3 +160,102 @@ fn an_accepted_partial_does_not_cover_later_commits() {
         .unwrap()
         .contains(&later[0].to_string().into()));
 }
+
+/// Issue 20: code that moved to another repository on main was backported by hand where it
+/// still lives on the release line. The main-side commit (in `newpkg`, after the file moved
+/// there) is matched by its changed lines to the release-only commit of the same ticket in
+/// `pkg`: a landing in `pkg` for `newpkg`'s commit.
+#[test]
+fn moved_code_lands_in_the_repository_it_came_from() {
+    use portcullis_git::build::Change;
+    let env = workspace(&["pkg", "newpkg"], "");
+    let mut new = repo(&env, "newpkg");
+    // On main, the photometry code moved from pkg into newpkg.
+    let core = new.b.read(portcullis_git::campaign::MAIN, CORE).unwrap();
+    let moved_path = "python/newpkg/photometry.py";
+    new.b
+        .branch("tickets/DM-599", portcullis_git::campaign::MAIN)
+        .unwrap();
+    new.b
+        .commit(
+            "tickets/DM-599",
+            "Move the photometry code here",
+            &[Change::Write(moved_path, &core)],
+        )
+        .unwrap();
+    new.merge_pr(portcullis_git::campaign::MAIN, "tickets/DM-599")
+        .unwrap();
+    let fix = new
+        .fix_on_main(
+            "DM-600",
+            &[(moved_path, 10, "clip the flux at zero", "Clip the flux")],
+        )
+        .unwrap();
+    let other = new
+        .fix_on_main(
+            "DM-601",
+            &[(moved_path, 20, "a different fix", "Round the flux")],
+        )
+        .unwrap();
+    new.finish().unwrap();
+    let mut old = repo(&env, "pkg");
+    let mut manual = None;
+    let mut unrelated = None;
+    old.on_release_branch("DM-600-v23", |r, br| {
+        manual = Some(r.edits(
+            br,
+            "Clip the flux (backport by hand: the code lives here on v23)",
+            &[(CORE, 10, "clip the flux at zero")],
+        )?);
+        Ok(())
+    })
+    .unwrap();
+    old.on_release_branch("DM-601-v23", |r, br| {
+        unrelated = Some(r.edits(br, "Pin numpy for v23", &[(IO, 3, "numpy<2")])?);
+        Ok(())
+    })
+    .unwrap();
+    old.b
+        .tag(
+            "23.0.1",
+            portcullis_git::campaign::RELEASE,
+            "Version 23.0.1 release from manifest b6065",
+        )
+        .unwrap();
+    old.finish().unwrap();
+    let manual = manual.unwrap().to_string();
+    tickets(&env, &[("DM-600", "approved"), ("DM-601", "approved")]);
+
+    let (_, v) = verify(&env, &[]);
+    // In newpkg, its main-side commit landed in pkg.
+    let l = landing(&v, "DM-600", "newpkg");
+    assert_eq!(l["status"], "landed", "{l}");
+    assert_eq!(l["how"], "modified", "{l}");
+    assert_eq!(l["landed"][0]["main_commit"], fix[0].to_string(), "{l}");
+    assert_eq!(l["landed"][0]["release_commit"], manual, "{l}");
+    assert_eq!(l["landed"][0]["kind"], "changed_lines", "{l}");
+    assert_eq!(l["landed"][0]["moved_to"], "pkg", "{l}");
+    assert_eq!(l["first_tag"], "23.0.1", "{l}");
+    assert!(l["missing"].as_array().unwrap().is_empty(), "{l}");
+    // In pkg, a landing for newpkg's commit.
+    let l = landing(&v, "DM-600", "pkg");
+    assert_eq!(l["status"], "landed", "{l}");
+    assert_eq!(l["landed"][0]["main_commit"], fix[0].to_string(), "{l}");
+    assert_eq!(l["landed"][0]["release_commit"], manual, "{l}");
+    assert_eq!(l["landed"][0]["moved_from"], "newpkg", "{l}");
+    assert_eq!(l["first_tag"], "23.0.1", "{l}");
+    assert_eq!(ticket(&v, "DM-600")["status"], "landed");
+    assert!(!has_drift(&v, "approved_not_landed", "newpkg", "DM-600"));
+    // A release-only commit of the same ticket that changes something else lands nothing.
+    let l = landing(&v, "DM-601", "newpkg");
+    assert_eq!(l["status"], "missing", "{l}");
+    assert_eq!(l["missing"][0], other[0].to_string(), "{l}");
+    let l = landing(&v, "DM-601", "pkg");
+    assert_eq!(l["status"], "release_only", "{l}");
+    assert_eq!(
+        l["release_commits"][0],
+        unrelated.unwrap().to_string(),
+        "{l}"
+    );
+    assert!(has_drift(&v, "approved_not_landed", "newpkg", "DM-601"));
+}

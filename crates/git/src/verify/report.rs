@@ -103,9 +103,17 @@ pub struct LandedCommit {
     pub main_commit: String,
     pub release_commit: String,
     pub kind: MatchKind,
-    /// For a `content` landing: how sure (0–0.7).
+    /// For a `content` landing, or one in another repository: how sure (0–1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// Code that moved between repositories, on the main-side commit's repository: the
+    /// repository on whose release branch `release_commit` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<String>,
+    /// Code that moved between repositories, on the release commit's repository: the
+    /// repository whose main side holds `main_commit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
