@@ -259,3 +259,62 @@ fn moved_code_lands_in_the_repository_it_came_from() {
     );
     assert!(has_drift(&v, "approved_not_landed", "newpkg", "DM-601"));
 }
+
+/// Issue 20: a carrier squash. A release-only commit of ticket C carries tickets X and Y, their
+/// changes squashed into one commit whose message names neither: X and Y land through C's
+/// commit by content, and C's own commit is release-only (it has no main-side change).
+#[test]
+fn a_carrier_squash_without_mentions_lands_what_it_carries() {
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    let x = r
+        .fix_on_main(
+            "DM-801",
+            &[(CORE, 8, "clip the flux at zero", "Clip the flux")],
+        )
+        .unwrap();
+    let y = r
+        .fix_on_main(
+            "DM-802",
+            &[(IO, 9, "retry the header read", "Retry the header")],
+        )
+        .unwrap();
+    let mut carrier = None;
+    r.on_release_branch("DM-803-v23", |r, br| {
+        carrier = Some(r.edits(
+            br,
+            "Bring the photometry fixes to v23",
+            &[
+                (CORE, 8, "clip the flux at zero"),
+                (IO, 9, "retry the header read"),
+            ],
+        )?);
+        Ok(())
+    })
+    .unwrap();
+    r.finish().unwrap();
+    let carrier = carrier.unwrap().to_string();
+    tickets(
+        &env,
+        &[
+            ("DM-801", "approved"),
+            ("DM-802", "approved"),
+            ("DM-803", "approved"),
+        ],
+    );
+    let (run, v) = verify(&env, &[]);
+    for (key, fix) in [("DM-801", x[0]), ("DM-802", y[0])] {
+        let l = landing(&v, key, "pkg");
+        assert_eq!(l["status"], "landed", "{key}: {l}");
+        assert_eq!(l["landed"][0]["main_commit"], fix.to_string(), "{l}");
+        assert_eq!(l["landed"][0]["kind"], "content", "{l}");
+        assert_eq!(l["landed"][0]["release_commit"], carrier, "{l}");
+        assert_eq!(ticket(&v, key)["status"], "landed");
+    }
+    let l = landing(&v, "DM-803", "pkg");
+    assert_eq!(l["status"], "release_only", "{l}");
+    assert_eq!(l["release_commits"][0], carrier, "{l}");
+    assert!(!has_drift(&v, "approved_not_landed", "pkg", "DM-801"));
+    assert!(!has_drift(&v, "approved_not_landed", "pkg", "DM-802"));
+    assert_eq!(run.code, 0, "{}", v["drift"]);
+}
