@@ -3,6 +3,8 @@
 
 use portcullis_git::campaign::CampaignRepo;
 
+use crate::harness::TestEnv;
+
 use crate::verify::{has_drift, landing, repo, ticket, tickets, verify, workspace, CORE, IO};
 
 /// `key` fixed on main in two commits, of which only the first is backported to v23.
@@ -258,6 +260,161 @@ fn moved_code_lands_in_the_repository_it_came_from() {
         "{l}"
     );
     assert!(has_drift(&v, "approved_not_landed", "newpkg", "DM-601"));
+}
+
+/// Issue 20: `verify`'s text names the landings that are not a plain match (by content, not
+/// needed, unchecked) in a table of their own that reads at 80 columns.
+#[test]
+fn not_needed_content_and_unchecked_rows_read_at_80_columns() {
+    let env = workspace(&["pkg"], "");
+    let path = env.path().join("policy.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n[verify]\nignore_paths = [\"doc/changes/**\"]\n");
+    std::fs::write(&path, text).unwrap();
+    let mut r = repo(&env, "pkg");
+    let main = portcullis_git::campaign::MAIN;
+    // A fix and its news fragment; the fix alone is backported.
+    r.b.branch("tickets/DM-700", main).unwrap();
+    let code = r
+        .edit("tickets/DM-700", "Fix the reader", IO, 17, "fixed")
+        .unwrap();
+    let news =
+        r.b.write(
+            "tickets/DM-700",
+            "Add a news fragment",
+            &[("doc/changes/DM-700.bugfix.md", "Fixed the reader.\n")],
+        )
+        .unwrap();
+    r.merge_pr(main, "tickets/DM-700").unwrap();
+    r.backport("DM-700-v23", &[code]).unwrap();
+    // A fix backported by hand with an adaptation: found by content.
+    let by_hand = r
+        .fix_on_main(
+            "DM-701",
+            &[(CORE, 8, "clip the flux at zero", "Clip the flux")],
+        )
+        .unwrap();
+    r.on_release_branch("DM-701-v23", |r, br| {
+        r.edits(
+            br,
+            "Backport the clipping by hand",
+            &[
+                (CORE, 8, "clip the flux at zero"),
+                (CORE, 20, "v23 keeps the legacy default"),
+            ],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    // An edited backport whose blob is gone: unchecked.
+    r.fix_on_main("DM-702", &[(IO, 6, "fixed for main", "Improve timeouts")])
+        .unwrap();
+    let mut edited = None;
+    r.on_release_branch("DM-702-v23", |r, br| {
+        edited = Some(r.edit(br, "Improve timeouts", IO, 7, "fixed for v23")?);
+        Ok(())
+    })
+    .unwrap();
+    r.finish().unwrap();
+    let edited = edited.unwrap();
+    let blob = {
+        let repo = r.b.repo();
+        let tree = repo.find_commit(edited).unwrap().tree().unwrap();
+        tree.get_path(std::path::Path::new(IO)).unwrap().id()
+    };
+    portcullis_testkit::gitrepo::remove_loose_object(r.b.path(), blob).unwrap();
+    tickets(
+        &env,
+        &[
+            ("DM-700", "approved"),
+            ("DM-701", "approved"),
+            ("DM-702", "approved"),
+        ],
+    );
+    let (_, v) = verify(&env, &[]);
+    assert_eq!(landing(&v, "DM-700", "pkg")["status"], "landed");
+    assert_eq!(landing(&v, "DM-701", "pkg")["landed"][0]["kind"], "content");
+    assert_eq!(landing(&v, "DM-702", "pkg")["status"], "unverifiable");
+
+    let run = env.run_env(&["verify"], &[("COLUMNS", "80")]);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("EVIDENCE TO READ (3)"))
+        .unwrap_or_else(|| panic!("no evidence table:\n{}", run.stdout));
+    let table = &lines[start..start + 5];
+    for l in table {
+        assert!(l.chars().count() <= 80, "wider than 80 columns: {l:?}");
+    }
+    let row = |key: &str| {
+        *table
+            .iter()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} row:\n{}", table.join("\n")))
+    };
+    let short = |c: git2::Oid| c.to_string()[..10].to_string();
+    let r = row("DM-700");
+    assert!(
+        r.contains(&short(news)) && r.contains("not needed") && r.contains("only doc/changes/**"),
+        "{r}"
+    );
+    let r = row("DM-701");
+    assert!(
+        r.contains(&short(by_hand[0])) && r.contains("content 0.7"),
+        "{r}"
+    );
+    let r = row("DM-702");
+    assert!(
+        r.contains(&short(edited)) && r.contains("unchecked") && r.contains("missing"),
+        "{r}"
+    );
+}
+
+/// Issue 20 ("Done when"): the demo shows one landing whose news fragment needs no backport
+/// and one backport made by hand, found by content.
+#[test]
+fn the_demo_shows_a_not_needed_and_a_content_landing() {
+    let env = TestEnv::new();
+    let run = env.run(&["demo", "--dir", "demo", "--no-triage"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("EVIDENCE TO READ (2)"),
+        "{}",
+        run.stdout
+    );
+    let run = env.run(&[
+        "--config",
+        "demo/portcullis.toml",
+        "verify",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let repos: Vec<&serde_json::Value> = v["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["repos"].as_array().unwrap())
+        .collect();
+    let not_needed: Vec<_> = repos
+        .iter()
+        .filter(|r| r.get("not_needed").is_some())
+        .collect();
+    assert_eq!(not_needed.len(), 1, "{not_needed:?}");
+    assert_eq!(not_needed[0]["status"], "landed");
+    assert_eq!(not_needed[0]["not_needed"][0]["rule"], "doc/changes/**");
+    let content: Vec<_> = repos
+        .iter()
+        .filter(|r| {
+            r["landed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["kind"] == "content")
+        })
+        .collect();
+    assert_eq!(content.len(), 1, "{content:?}");
+    assert_eq!(content[0]["status"], "landed");
 }
 
 /// Issue 20: a carrier squash. A release-only commit of ticket C carries tickets X and Y, their
