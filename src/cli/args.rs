@@ -169,11 +169,16 @@ pub enum Command {
         #[arg(long, value_parser = formats(ALL), default_value = "table")]
         format: Format,
     },
-    /// Record a committee decision on a ticket.
+    /// Record a committee decision on a ticket, or accept a partial landing.
+    ///
+    /// `accept-partial` records a person's verdict that the part of the ticket that landed is
+    /// what was wanted (a backport that deliberately took only part of it): from then on
+    /// `verify`, readiness and the gate count it as landed there, with the note. It needs a
+    /// note, and the ticket partial in each repository as the last `verify` recorded it.
     Decide {
-        /// What the committee decided.
+        /// What the committee decided, or `accept-partial`.
         #[arg(value_parser = decision_parser())]
-        decision: Decision,
+        decision: Verdict,
         /// Ticket key, e.g. DM-33360.
         key: String,
         /// Why (required for reject and revoke).
@@ -202,6 +207,10 @@ pub enum Command {
         /// With `approve`: the patch release it is for (default: the next one).
         #[arg(long = "for-release", value_name = "VERSION")]
         for_release: Option<String>,
+        /// With `accept-partial`: the repository (repeatable; default: every repository where
+        /// the ticket is partial).
+        #[arg(long = "repo", value_name = "REPO")]
+        repos: Vec<String>,
         /// Output format: table or json.
         #[arg(long, value_parser = formats(TABLE_JSON), default_value = "table")]
         format: Format,
@@ -684,8 +693,23 @@ fn formats(allowed: &'static [Format]) -> impl clap::builder::TypedValueParser<V
 }
 
 /// Decisions as `decide` takes them (the words of [`Decision::as_str`]).
-fn decision_parser() -> impl clap::builder::TypedValueParser<Value = Decision> {
+/// What `decide` records: a committee decision, or a person's acceptance of a partial landing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Decision(Decision),
+    AcceptPartial,
+}
+
+fn decision_parser() -> impl clap::builder::TypedValueParser<Value = Verdict> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Decision::ALL.map(Decision::as_str))
-        .map(|s| Decision::parse(&s).unwrap_or(Decision::Request))
+    clap::builder::PossibleValuesParser::new(
+        Decision::ALL
+            .map(Decision::as_str)
+            .into_iter()
+            .chain(["accept-partial"]),
+    )
+    .map(|s| match Decision::parse(&s) {
+        Some(d) => Verdict::Decision(d),
+        None => Verdict::AcceptPartial,
+    })
 }

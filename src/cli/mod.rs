@@ -8,7 +8,7 @@ pub mod output;
 
 pub use args::{
     BackportArgs, Cli, Command, CredentialsCommand, LedgerCommand, MeetingCommand, PolicyCommand,
-    ReleaseCommand, StepCommand,
+    ReleaseCommand, StepCommand, Verdict,
 };
 
 use std::process::ExitCode;

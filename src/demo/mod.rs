@@ -69,6 +69,14 @@ pub const FIRST_PATCH: &str = "23.0.1";
 /// The version the demo shows blocked.
 pub const NEXT_PATCH: &str = "23.0.2";
 
+/// The v23 policy, with the news fragments of its repositories (`doc/changes/`, towncrier's)
+/// as paths that never need a backport: `verify` shows them as not needed.
+fn demo_policy() -> String {
+    format!(
+        "{BUILTIN_V23}\n# News fragments on main never need a backport: `verify` shows them as not needed.\n[verify]\nignore_paths = [\"doc/changes/**\"]\n"
+    )
+}
+
 /// Create the demo workspace and return its config path and the showcase ticket.
 pub fn build(dir: &Path) -> Result<(PathBuf, String)> {
     build_with(dir, Feed::File).map(|b| (b.config, b.showcase))
@@ -81,7 +89,7 @@ pub fn build(dir: &Path) -> Result<(PathBuf, String)> {
 /// Round two: everything after, up to now.
 pub fn build_with(dir: &Path, feed: Feed) -> Result<Built> {
     prepare_dir(dir)?;
-    let config = init(dir, BUILTIN_V23, Some("Mara Lindqvist"))?;
+    let config = init(dir, &demo_policy(), Some("Mara Lindqvist"))?;
     write_file(
         dir.join(MARKER),
         "This directory was made by `portcullis demo` and is rebuilt by it.\n",

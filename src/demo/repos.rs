@@ -1,7 +1,8 @@
 //! The demo's git repositories: `main` and `v23.0.x` in each repository of the v23 policy, with
 //! the committee's decisions played out in git: backports of every kind seen in the real
 //! campaign (clean picks, squashes, edited picks, trailers, carrier tickets, a branch merged into
-//! both, a direct push, a release-only pin, a forward port), and the drift a verifier must find
+//! both, a direct push, a release-only pin, a forward port, a news fragment on main that needs no
+//! backport, a backport made by hand that only its content shows), and the drift a verifier must find
 //! (approved but not landed, done but missing somewhere, a revert, a rejected fix backported
 //! anyway).
 //!
@@ -164,6 +165,12 @@ pub struct Plan {
     base_release_after: usize,
     /// What the demo shows `portcullis backport` doing (see [`Showcase`]).
     showcase: Option<Showcase>,
+    /// A clean backport whose fix on main also added a news fragment (`doc/changes/`), which
+    /// needs no backport: `verify` shows it as not needed.
+    news: Option<String>,
+    /// A clean story backported instead by hand, in one release-only commit with a v23
+    /// adaptation: `verify` finds it by content.
+    by_hand: Option<String>,
 }
 
 /// The two approvals not backported yet, for `portcullis backport`: the earlier one picks
@@ -229,7 +236,18 @@ impl Plan {
             .filter(|&&i| stories[&tickets[i].key].1 <= first_cut)
             .count();
         let showcase = showcase(&tickets, &stories);
+        // The first two clean backports, in landing order: one with a news fragment on main,
+        // one made by hand.
+        let mut clean = by_landing
+            .iter()
+            .map(|&i| &tickets[i])
+            .filter(|t| stories[&t.key].0 == Story::Clean)
+            .map(|t| t.key.clone());
+        let news = clean.next();
+        let by_hand = clean.next();
         Ok(Plan {
+            news,
+            by_hand,
             showcase,
             tickets,
             stories,
@@ -307,7 +325,7 @@ impl Builder {
                     .map_err(err)?;
                 }
             }
-            self.backport(t, story, when)?;
+            self.backport(plan, t, story, when)?;
             self.next_backport += 1;
         }
         for r in self.built.values_mut() {
@@ -368,14 +386,42 @@ impl Builder {
                     core.as_str(),
                 ));
             }
-            let f = r.fix_on_main(&key, &edits).map_err(err)?;
+            let f = if plan.news.as_deref() == Some(t.key.as_str()) {
+                // The fix, then its news fragment, on one ticket branch.
+                let branch = format!("tickets/{key}");
+                r.b.branch(&branch, MAIN).map_err(err)?;
+                let mut f = Vec::new();
+                for (file, line, text, subject) in &edits {
+                    f.push(r.edit(&branch, subject, file, *line, text).map_err(err)?);
+                }
+                r.b.write(
+                    &branch,
+                    &format!("Add a news fragment for {key}"),
+                    &[(
+                        &format!("doc/changes/{key}.bugfix.md"),
+                        &format!("Fixed the dm{} computation.\n", t.num),
+                    )],
+                )
+                .map_err(err)?;
+                r.merge_pr(MAIN, &branch).map_err(err)?;
+                f
+            } else {
+                r.fix_on_main(&key, &edits).map_err(err)?
+            };
             self.fixes.insert((t.key.clone(), repo.clone()), f);
         }
         Ok(())
     }
 
     /// A ticket's backport (or what happens instead), in every repository it touches.
-    fn backport(&mut self, t: &Ticket, story: Story, when: DateTime<Utc>) -> Result<()> {
+    fn backport(
+        &mut self,
+        plan: &Plan,
+        t: &Ticket,
+        story: Story,
+        when: DateTime<Utc>,
+    ) -> Result<()> {
+        let by_hand = plan.by_hand.as_deref() == Some(t.key.as_str());
         let now = portcullis_core::time::now();
         let branch = format!("{}-v23", t.key);
         for (j, repo) in t.repos.iter().enumerate() {
@@ -392,6 +438,22 @@ impl Builder {
             match story {
                 Story::NotBackported => {}
                 Story::MissingInOneRepo if j > 0 => {}
+                Story::Clean if by_hand => {
+                    // By hand, with a v23 adaptation, in one commit: no pick to match.
+                    let f = file.clone();
+                    r.on_release_branch(&branch, |r, br| {
+                        r.edits(
+                            br,
+                            &format!("Backport the dm{} fix by hand, with the v23 default", t.num),
+                            &[
+                                (f.as_str(), 2, "    return fixed_value()"),
+                                (f.as_str(), 8, "    # v23 keeps the legacy default"),
+                            ],
+                        )?;
+                        Ok(())
+                    })
+                    .map_err(err)?;
+                }
                 Story::Clean | Story::MissingInOneRepo | Story::BackportedAnyway => {
                     r.backport(&branch, &fix).map_err(err)?;
                 }

@@ -54,6 +54,10 @@ impl Table {
             .push(cells.into_iter().map(|c| clean(&c)).collect());
     }
 
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }

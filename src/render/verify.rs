@@ -1,5 +1,5 @@
 use crate::render::{clean, truncate, Table};
-use portcullis_core::landing::{RepoLandingStatus, Settlement};
+use portcullis_core::landing::{MatchKind, RepoLandingStatus, Settlement};
 use portcullis_git::scan::ScanStatus;
 use portcullis_git::verify::{RepoLanding, Verification};
 use portcullis_ops::backport::links::LandingPullRequest;
@@ -87,6 +87,14 @@ pub fn landing_text(r: &RepoLanding) -> String {
             if let Some(t) = &r.first_tag {
                 s.push_str(&format!(", {t}"));
             }
+            if let Some(a) = &r.accepted_partial {
+                s.push_str(&format!(
+                    ", {}/{}, accepted by {}",
+                    r.landed.len(),
+                    r.main_commits.len(),
+                    clean(&a.by)
+                ));
+            }
             s.push(')');
         }
         RepoLandingStatus::Partial | RepoLandingStatus::Missing => {
@@ -124,6 +132,89 @@ pub fn ticket_table(v: &Verification, prs: &[LandingPullRequest]) -> Table {
         ]);
     }
     t
+}
+
+/// The landings that are not a plain match, one row per commit: by content, in another
+/// repository (moved code), not needed (paths that never need a backport), unchecked (missing
+/// objects), and partial landings a person accepted. Narrow columns, the reason last, so that
+/// it reads at 80 columns.
+pub fn evidence_table(v: &Verification) -> Table {
+    let mut t = Table::new(&["TICKET", "REPOSITORY", "COMMIT", "EVIDENCE", "WHY"]);
+    let problem = |repo: &str, sha: &str| -> String {
+        v.repositories
+            .iter()
+            .filter(|s| s.repo == repo)
+            .flat_map(|s| s.unchecked.iter())
+            .find(|u| u.sha == sha)
+            .map(|u| clean(&u.problem))
+            .unwrap_or_else(|| "could not be read".into())
+    };
+    for k in &v.tickets {
+        for r in &k.repos {
+            for l in &r.landed {
+                let kind = match l.confidence {
+                    Some(c) => format!("{} {c:.2}", l.kind.as_str()),
+                    None => l.kind.as_str().to_string(),
+                };
+                let why = match (&l.moved_to, &l.moved_from) {
+                    (Some(to), _) => format!("moved: {to} has {}", short(&l.release_commit)),
+                    (_, Some(from)) => format!("moved: from {from}"),
+                    _ if l.kind == MatchKind::Content => {
+                        format!("in {}", short(&l.release_commit))
+                    }
+                    _ => continue,
+                };
+                t.row(vec![
+                    k.key.clone(),
+                    r.repo.clone(),
+                    short(&l.main_commit),
+                    kind,
+                    why,
+                ]);
+            }
+            for n in &r.not_needed {
+                t.row(vec![
+                    k.key.clone(),
+                    r.repo.clone(),
+                    short(&n.main_commit),
+                    "not needed".into(),
+                    format!("only {}", n.rule),
+                ]);
+            }
+            for u in &r.unchecked {
+                t.row(vec![
+                    k.key.clone(),
+                    r.repo.clone(),
+                    short(u),
+                    "unchecked".into(),
+                    problem(&r.repo, u),
+                ]);
+            }
+            if let Some(a) = &r.accepted_partial {
+                t.row(vec![
+                    k.key.clone(),
+                    r.repo.clone(),
+                    "-".into(),
+                    "accepted".into(),
+                    format!("partial, by {}: {}", a.by, a.note),
+                ]);
+            }
+        }
+    }
+    t
+}
+
+/// The evidence table with its heading, or nothing.
+fn evidence_section(v: &Verification) -> String {
+    let t = evidence_table(v);
+    if t.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nEVIDENCE TO READ ({}): by content, moved, not needed, unchecked, accepted\n{}",
+        t.len(),
+        t.render()
+    )
 }
 
 pub fn drift_table(v: &Verification) -> Table {
@@ -264,6 +355,7 @@ pub fn summary(out: &VerifyOutcome) -> String {
         ));
         s.push_str(&ticket_table(&pending, &out.pull_requests).render());
     }
+    s.push_str(&evidence_section(v));
     s.push_str(&drift_and_footer(out));
     s
 }
@@ -297,6 +389,7 @@ pub fn table(out: &VerifyOutcome, commits: bool) -> String {
         s.push('\n');
         s.push_str(&ticket_table(v, &out.pull_requests).render());
     }
+    s.push_str(&evidence_section(v));
     s.push_str(&drift_and_footer(out));
     s
 }

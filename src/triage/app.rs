@@ -77,6 +77,8 @@ pub enum Ask {
     NeedsInfo,
     /// A note (required).
     Note,
+    /// Why the partial landing is what was wanted (required): `decide accept-partial`.
+    AcceptPartial,
     /// The search filter.
     Search,
 }
@@ -114,6 +116,10 @@ impl Prompt {
             Ask::DeferReason(d) => format!("Defer {} until {d}: reason (optional)", self.key),
             Ask::NeedsInfo => format!("{} needs information: what? (optional)", self.key),
             Ask::Note => format!("Note on {}", self.key),
+            Ask::AcceptPartial => format!(
+                "Accept the partial landing of {} as what was wanted: reason (required)",
+                self.key
+            ),
             Ask::Search => "Filter (key, summary, person, repository)".to_string(),
         }
     }

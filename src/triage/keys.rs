@@ -153,7 +153,7 @@ impl App {
         Ok(Effect::None)
     }
 
-    /// a / r / d / i / n / u, in a list or in the detail view.
+    /// a / r / d / i / n / p / u, in a list or in the detail view.
     fn decision_key(
         &mut self,
         k: KeyEvent,
@@ -198,6 +198,7 @@ impl App {
             KeyCode::Char('d') => Ask::DeferUntil,
             KeyCode::Char('i') => Ask::NeedsInfo,
             KeyCode::Char('n') => Ask::Note,
+            KeyCode::Char('p') => Ask::AcceptPartial,
             _ => return Ok(Effect::None),
         };
         let key = match &self.mode {

@@ -8,8 +8,8 @@ use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::workflow::{Decision, State};
 use portcullis_ledger::Ledger;
 use portcullis_ops::meeting;
-use portcullis_ops::DecideRequest;
 use portcullis_ops::Result;
+use portcullis_ops::{AcceptPartialRequest, DecideRequest};
 
 impl App {
     pub(super) fn submit(
@@ -48,6 +48,39 @@ impl App {
                     }
                     Err(e) => {
                         p.error = Some(portcullis_core::error::chain(&e));
+                        self.mode = Mode::Prompt(p);
+                    }
+                }
+                return Ok(Effect::None);
+            }
+            Ask::AcceptPartial => {
+                let req = AcceptPartialRequest {
+                    key: p.key.clone(),
+                    line: Some(self.snap.line.clone()),
+                    repos: Vec::new(),
+                    note: Some(text),
+                    actor: self.actor.clone(),
+                };
+                match portcullis_ops::accept_partial(ledger, policy, req) {
+                    Ok(out) => {
+                        let repos: Vec<&str> =
+                            out.accepted.iter().map(|a| a.repo.as_str()).collect();
+                        self.status = format!(
+                            "Partial landing of {} accepted in {}: it counts as landed there",
+                            out.key,
+                            repos.join(", ")
+                        );
+                        self.mode = Self::after_decision(&p);
+                        if self.defer_reload {
+                            self.stale = true;
+                            self.detail = None;
+                        } else {
+                            self.reload(ledger, policy)?;
+                        }
+                    }
+                    Err(e) => {
+                        let why = portcullis_core::error::chain(&e);
+                        p.error = Some(why.lines().next().unwrap_or("").to_string());
                         self.mode = Mode::Prompt(p);
                     }
                 }

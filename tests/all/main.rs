@@ -27,3 +27,4 @@ mod triage;
 mod verify;
 mod verify_conventions;
 mod verify_identity;
+mod verify_verdicts;

@@ -763,3 +763,72 @@ fn escape_sequences_in_ticket_text_never_reach_the_terminal() {
     let run = env.run(&["status"]);
     assert!(!run.stdout.contains('\u{1b}'), "{}", run.stdout);
 }
+
+/// Issue 20: `p` on the triage screen accepts a ticket's partial landing as what was wanted
+/// (as `decide accept-partial` does), asking for the reason; the ticket leaves "Approved, not
+/// landed" and counts as landed in the readiness.
+#[test]
+fn p_accepts_a_partial_landing_with_its_reason() {
+    let env = crate::verify::workspace(&["pkg"], "");
+    let mut r = crate::verify::repo(&env, "pkg");
+    crate::verify_verdicts::deliberate_partial(&mut r, "DM-500");
+    crate::verify::tickets(&env, &[("DM-500", "approved")]);
+    crate::verify::verify(&env, &[]);
+    env.follow_switch();
+    let ws = Workspace::resolve(&Locations {
+        config: Some(env.path().join("portcullis.toml")),
+        db: env.postgres_url().map(Into::into),
+        ..Default::default()
+    })
+    .unwrap();
+    let (mut ledger, mut app) = open(&ws);
+    press(&mut app, &mut ledger, &ws, &[KeyCode::Char('3')]);
+    assert_eq!(app.view, View::NotLanded);
+    assert_eq!(app.current_key().as_deref(), Some("DM-500"));
+    let next = |app: &App| app.snap.readiness[0].landed;
+    assert_eq!(next(&app), 0);
+    // A reason is required.
+    press(
+        &mut app,
+        &mut ledger,
+        &ws,
+        &[KeyCode::Char('p'), KeyCode::Enter],
+    );
+    let Mode::Prompt(p) = &app.mode else {
+        panic!("still asking: {:?}", app.mode)
+    };
+    assert!(
+        p.error.as_deref().unwrap_or("").contains("needs a reason"),
+        "{p:?}"
+    );
+    assert!(p.label().contains("Accept the partial landing of DM-500"));
+    let mut k = typed("the reader API stays on main");
+    k.push(KeyCode::Enter);
+    press(&mut app, &mut ledger, &ws, &k);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.status
+            .contains("Partial landing of DM-500 accepted in pkg"),
+        "{}",
+        app.status
+    );
+    let accepted: Vec<_> = ledger
+        .events_for_ticket("DM-500")
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind::PARTIAL_ACCEPTED)
+        .collect();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].payload["repo"], "pkg");
+    assert_eq!(accepted[0].actor.as_deref(), Some("Mara Lindqvist"));
+    assert_eq!(
+        accepted[0].note.as_deref(),
+        Some("the reader API stays on main")
+    );
+    assert!(app.not_landed().is_empty(), "{:?}", app.not_landed());
+    assert_eq!(next(&app), 1, "readiness counts it as landed");
+    // Accepted once is enough, before the next verify as after it.
+    let run = env.run(&["decide", "accept-partial", "DM-500", "--note", "again"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("already accepted"), "{}", run.stderr);
+}

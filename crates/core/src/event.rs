@@ -30,6 +30,11 @@ pub mod kind {
     pub const PUSH_CONFLICT: &str = "push.conflict";
     /// A ticket's change seen on a release branch in one repository (by `verify`).
     pub const LANDING: &str = "landing";
+    /// A person's verdict that a ticket's partial landing in one repository is what was wanted
+    /// (`decide accept-partial`; payload: `repo`, `left_out` the main-side commits missing then,
+    /// as the last verification had them; the note says why). From then on `verify` counts the
+    /// ticket as landed there. No effect on the ticket's state.
+    pub const PARTIAL_ACCEPTED: &str = "landing.accepted_partial";
     /// A disagreement between the ledger and git appeared.
     pub const DRIFT_FOUND: &str = "drift.found";
     /// A disagreement seen earlier is gone.

@@ -26,6 +26,7 @@ pub mod campaign;
 pub mod error;
 pub mod fetch;
 pub mod model;
+pub mod moved;
 pub mod pick;
 pub mod scan;
 pub mod text;

@@ -181,6 +181,10 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
             e.payload.get("undoes").and_then(Value::as_i64).unwrap_or(0)
         ),
         kind::NOTE => "note".to_string(),
+        kind::PARTIAL_ACCEPTED => format!(
+            "partial landing in {} accepted as what was wanted",
+            e.payload.get("repo").and_then(Value::as_str).unwrap_or("?")
+        ),
         kind::DECISION_SUPERSEDED => format!(
             "decision #{} superseded by #{} before it was pushed (never pushed)",
             e.payload

@@ -31,6 +31,7 @@ pub mod tracker;
 pub mod verify;
 pub mod workspace;
 
+mod accept;
 mod decide;
 mod history;
 
@@ -38,6 +39,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use accept::{
+    accept_partial, accepted_partials, AcceptPartialOutcome, AcceptPartialRequest, Accepted,
+};
 pub use decide::{decide, decision_violations, DecideOutcome, DecideRequest, Target};
 pub use error::{Error, Result};
 pub use history::{history, History, TimelineEntry};

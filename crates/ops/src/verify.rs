@@ -335,6 +335,9 @@ fn record(
                 .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
                 .unwrap_or(at);
             let mut parts = vec![r.status.as_str(), r.first_tag.as_deref().unwrap_or("-")];
+            if let Some(a) = &r.accepted_partial {
+                parts.push(a.at.as_str());
+            }
             parts.extend(involved.iter().copied());
             let digest = short_hash(&parts);
             events.push(NewEvent {
@@ -357,6 +360,7 @@ fn record(
                     "missing": r.missing,
                     "release_commits": r.release_commits,
                     "reverted": r.reverted,
+                    "accepted_partial": r.accepted_partial,
                 }),
                 dedup_key: Some(format!(
                     "landing:{}:{}:{}:{digest}",

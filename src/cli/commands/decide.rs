@@ -1,7 +1,7 @@
 use crate::cli::output::print;
 use crate::render::{json, Format};
 use portcullis_ops::Result;
-use portcullis_ops::{self as ops, workspace::Workspace, DecideRequest};
+use portcullis_ops::{self as ops, workspace::Workspace, AcceptPartialRequest, DecideRequest};
 
 pub fn run(ws: &Workspace, req: DecideRequest, format: Format) -> Result<u8> {
     let mut ledger = ws.open_ledger()?;
@@ -30,6 +30,35 @@ pub fn run(ws: &Workspace, req: DecideRequest, format: Format) -> Result<u8> {
             for v in &out.violations {
                 s.push_str(&format!("recorded as a violation: {v}\n"));
             }
+            print(&s)?;
+        }
+    }
+    Ok(0)
+}
+
+/// `decide accept-partial`.
+pub fn accept(ws: &Workspace, req: AcceptPartialRequest, format: Format) -> Result<u8> {
+    let mut ledger = ws.open_ledger()?;
+    let out = ops::accept_partial(&mut ledger, &ws.policy, req)?;
+    match format {
+        Format::Json => print(&json(&out))?,
+        _ => {
+            let mut s = String::new();
+            for a in &out.accepted {
+                s.push_str(&format!(
+                    "{} {}: partial landing in {} accepted by {} (event {}): {}\n",
+                    out.key, out.line, a.repo, out.by, a.seq, out.note
+                ));
+                if !a.left_out.is_empty() {
+                    let left: Vec<String> = a
+                        .left_out
+                        .iter()
+                        .map(|c| crate::render::verify::short(c))
+                        .collect();
+                    s.push_str(&format!("  left out: {}\n", left.join(", ")));
+                }
+            }
+            s.push_str("verify now counts it as landed there\n");
             print(&s)?;
         }
     }

@@ -3,10 +3,10 @@
 
 use super::decide;
 use crate::cli::output::print;
-use crate::cli::{Command, MeetingCommand};
+use crate::cli::{Command, MeetingCommand, Verdict};
 use crate::render::{json, Format};
 use portcullis_ops::workspace::Workspace;
-use portcullis_ops::{meeting, DecideRequest, Result, Target};
+use portcullis_ops::{meeting, AcceptPartialRequest, DecideRequest, Error, Result, Target};
 
 /// Run `decide`, `triage` or `minutes`.
 pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
@@ -22,8 +22,39 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             force,
             for_step,
             for_release,
+            repos,
             format,
         } => {
+            let decision = match decision {
+                Verdict::Decision(d) => d,
+                Verdict::AcceptPartial => {
+                    if until.is_some() || meeting.is_some() || force {
+                        return Err(Error::input(
+                            "accept-partial takes --repo, --note, --as and --line only",
+                        ));
+                    }
+                    if for_step.is_some() || for_release.is_some() {
+                        return Err(Error::input(
+                            "--for-step and --for-release only go with `approve`",
+                        ));
+                    }
+                    let actor = ws.actor(actor.as_deref())?;
+                    return decide::accept(
+                        ws,
+                        AcceptPartialRequest {
+                            key,
+                            line,
+                            repos,
+                            note,
+                            actor,
+                        },
+                        format,
+                    );
+                }
+            };
+            if !repos.is_empty() {
+                return Err(Error::input("--repo only goes with `accept-partial`"));
+            }
             let target = for_step
                 .map(Target::Step)
                 .or(for_release.map(Target::Release));

@@ -169,6 +169,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("d", "defer until a date or the next meeting"),
     ("i", "needs more information"),
     ("n", "add a note"),
+    ("p", "accept a partial landing as wanted"),
     ("u", "undo this meeting's last decision"),
     ("Ctrl-F", "after a refusal: a policy exception"),
     ("R", "ratify provisional decisions"),

@@ -6,10 +6,18 @@ use crate::model::ScanStatus;
 use portcullis_core::landing::{How, MatchKind, RepoLandingStatus, TicketLandingStatus};
 
 use super::evidence::RepoIndex;
-use super::report::{LandedCommit, NotNeeded, RepoLanding, Revert};
+use super::report::{AcceptedPartial, LandedCommit, NotNeeded, RepoLanding, Revert};
+use crate::moved::Move;
 
-/// Where `key` stands in `ix`'s repository, or `None` if it never touched it.
-pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
+/// Where `key` stands in `ix`'s repository, or `None` if it never touched it; `accepted`: a
+/// person's verdict that a partial landing here is what was wanted; `moves`: main-side commits
+/// of one repository landed on the release branch of another (code that moved).
+pub(super) fn landing(
+    ix: &RepoIndex<'_>,
+    key: &str,
+    accepted: Option<&AcceptedPartial>,
+    moves: &[Move],
+) -> Option<RepoLanding> {
     let release_commits = ix.release_by_key.get(key).cloned().unwrap_or_default();
     let expected = expected_main_commits(ix, key, &release_commits);
     if expected.is_empty() && release_commits.is_empty() {
@@ -28,13 +36,24 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
         reverted: Vec::new(),
         unchecked: Vec::new(),
         not_needed: Vec::new(),
+        accepted_partial: None,
     };
     if ix.scan.status == ScanStatus::BranchMissing {
         out.status = RepoLandingStatus::BranchMissing;
         out.missing = expected;
         return Some(out);
     }
-    let matched = match_landings(ix, &expected);
+    let matched = match_landings(ix, &expected, moves);
+    // The ticket's live release commits here that land a main-side commit of another
+    // repository (code that moved there on main).
+    let moved_in: Vec<&Move> = moves
+        .iter()
+        .filter(|m| {
+            m.release_repo == ix.scan.repo
+                && release_commits.contains(&m.release_commit)
+                && !ix.reverted.contains(&m.release_commit)
+        })
+        .collect();
     // The reverts: of the ticket's own release commits, and of the landings of its main-side
     // commits (a direct push of its fix, reverted).
     let mut reverted_commits = release_commits.clone();
@@ -49,7 +68,10 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
         // No main-side change of the ticket here: what it has are release-only commits (a pin,
         // notes, a manual backport) or reverts. Reverted only when a revert of it exists.
         let live_release_only = live_release_only(ix, &release_commits);
-        if !live_release_only.is_empty() {
+        if !moved_in.is_empty() {
+            used_release.extend(live_release_only);
+            RepoLandingStatus::Landed
+        } else if !live_release_only.is_empty() {
             used_release.extend(live_release_only);
             RepoLandingStatus::ReleaseOnly
         } else if !out.reverted.is_empty() {
@@ -74,11 +96,35 @@ pub(super) fn landing(ix: &RepoIndex<'_>, key: &str) -> Option<RepoLanding> {
         out.status = RepoLandingStatus::Unverifiable;
     }
     out.landed = matched.landed;
+    if expected.is_empty() {
+        out.landed.extend(moved_in.iter().map(|m| LandedCommit {
+            main_commit: m.main_commit.clone(),
+            release_commit: m.release_commit.clone(),
+            kind: m.kind,
+            confidence: Some(m.confidence),
+            moved_to: None,
+            moved_from: Some(m.main_repo.clone()),
+        }));
+    }
     out.missing = matched.missing;
     out.not_needed = matched.not_needed;
     out.how = how_it_landed(out.status, &out.landed);
+    // A person said the landed part is what was wanted: landed, as long as nothing beyond
+    // what they saw left out is missing.
+    if let Some(a) = accepted.filter(|a| {
+        out.status == RepoLandingStatus::Partial
+            && out.missing.iter().all(|m| a.left_out.contains(m))
+    }) {
+        out.status = RepoLandingStatus::Landed;
+        out.how = Some(How::Partial);
+        out.accepted_partial = Some(a.clone());
+    }
     if out.status.has_landed() {
         out.first_tag = first_tag(ix, &used_release);
+        // A landing in another repository: its release tags are the line's too.
+        if !matched.moved_tags.is_empty() && (out.first_tag.is_some() || used_release.is_empty()) {
+            out.first_tag = latest_tag(ix, out.first_tag.take(), &matched.moved_tags);
+        }
     }
     Some(out)
 }
@@ -190,9 +236,11 @@ struct Matched {
     reverted_landings: Vec<String>,
     /// Commits with no live counterpart that need none (paths that never need a backport).
     not_needed: Vec<NotNeeded>,
+    /// The first tags of the landings in other repositories (code that moved).
+    moved_tags: Vec<Option<String>>,
 }
 
-fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
+fn match_landings(ix: &RepoIndex<'_>, expected: &[String], moves: &[Move]) -> Matched {
     let mut out = Matched {
         landed: Vec::new(),
         missing: Vec::new(),
@@ -200,8 +248,12 @@ fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
         used_release: Vec::new(),
         reverted_landings: Vec::new(),
         not_needed: Vec::new(),
+        moved_tags: Vec::new(),
     };
     for m in expected {
+        let moved = moves
+            .iter()
+            .find(|x| x.main_repo == ix.scan.repo && &x.main_commit == m);
         let live: Vec<&(String, MatchKind)> = ix
             .landed
             .get(m)
@@ -216,6 +268,8 @@ fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
                     release_commit: r.clone(),
                     kind: *kind,
                     confidence: None,
+                    moved_to: None,
+                    moved_from: None,
                 });
                 out.used_release.push(r.clone());
             }
@@ -226,8 +280,22 @@ fn match_landings(ix: &RepoIndex<'_>, expected: &[String]) -> Matched {
                     release_commit: c.release_commit.clone(),
                     kind: MatchKind::Content,
                     confidence: Some(c.confidence),
+                    moved_to: None,
+                    moved_from: None,
                 });
                 out.used_release.push(c.release_commit.clone());
+            }
+            None if moved.is_some() && !ix.landed.contains_key(m) => {
+                let x = moved.expect("a move");
+                out.landed.push(LandedCommit {
+                    main_commit: m.clone(),
+                    release_commit: x.release_commit.clone(),
+                    kind: x.kind,
+                    confidence: Some(x.confidence),
+                    moved_to: Some(x.release_repo.clone()),
+                    moved_from: None,
+                });
+                out.moved_tags.push(x.first_tag.clone());
             }
             None if ix.not_needed.contains_key(m.as_str()) => out.not_needed.push(NotNeeded {
                 main_commit: m.clone(),
@@ -308,6 +376,20 @@ fn first_tag(ix: &RepoIndex<'_>, used: &[String]) -> Option<String> {
     } else {
         tag.map(|(_, t)| t)
     }
+}
+
+/// The later of `own` and every one of `moved` by the release order of `ix`'s tags, or `None`
+/// while one of `moved` is untagged.
+fn latest_tag(ix: &RepoIndex<'_>, own: Option<String>, moved: &[Option<String>]) -> Option<String> {
+    let mut best: Option<(usize, String)> = None;
+    for t in own.into_iter().map(Some).chain(moved.iter().cloned()) {
+        let t = t?;
+        let rank = ix.tag_rank.get(&t).copied().unwrap_or(0);
+        if best.as_ref().is_none_or(|(k, _)| rank > *k) {
+            best = Some((rank, t));
+        }
+    }
+    best.map(|(_, t)| t)
 }
 
 /// A ticket's status over the repositories it touched (the required ones count);
@@ -450,16 +532,16 @@ mod tests {
             ],
         );
         let ix = RepoIndex::new(&s, true);
-        let l = landing(&ix, "DM-1").unwrap();
+        let l = landing(&ix, "DM-1", None, &[]).unwrap();
         assert_eq!(l.status, RepoLandingStatus::Landed);
         assert_eq!(l.main_commits, ["a", "b"]);
         assert!(l.reverted.is_empty());
         // Only a revert of someone else's change: on the release branch alone, not reverted.
-        let l = landing(&ix, "DM-3").unwrap();
+        let l = landing(&ix, "DM-3", None, &[]).unwrap();
         assert_eq!(l.status, RepoLandingStatus::ReleaseOnly);
         assert!(l.reverted.is_empty());
         // The reverted one is reverted, and says by what.
-        let l = landing(&ix, "DM-2").unwrap();
+        let l = landing(&ix, "DM-2", None, &[]).unwrap();
         assert_eq!(l.status, RepoLandingStatus::Reverted);
         assert_eq!(l.reverted[0].reverted_by, "r2");
     }
@@ -480,6 +562,7 @@ mod tests {
             reverted: Vec::new(),
             unchecked: Vec::new(),
             not_needed: Vec::new(),
+            accepted_partial: None,
         };
         let only = [landing(RepoLandingStatus::ReleaseOnly, Vec::new())];
         assert_eq!(

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{RepoScan, ScanStatus};
+use crate::moved::Move;
 use portcullis_core::policy::{Line, LoadedPolicy};
 use portcullis_core::workflow::State;
 
@@ -17,8 +18,8 @@ mod judge;
 mod report;
 
 pub use report::{
-    Drift, LandedCommit, LedgerTicket, NotNeeded, RepoLanding, Revert, Summary, TicketReport,
-    Verification,
+    AcceptedPartial, Drift, LandedCommit, LedgerTicket, NotNeeded, RepoLanding, Revert, Summary,
+    TicketReport, Verification,
 };
 
 use drift::DriftLog;
@@ -31,7 +32,21 @@ pub fn verify(
     scans: Vec<RepoScan>,
     ledger: &BTreeMap<String, LedgerTicket>,
 ) -> Verification {
-    let (tickets, drift) = Verifier::new(policy, line, &scans, ledger).run();
+    verify_with_moves(policy, line, scans, ledger, &[])
+}
+
+/// [`verify`], with the code that moved between the line's repositories
+/// ([`crate::moved::find_moves`]).
+pub fn verify_with_moves(
+    policy: &LoadedPolicy,
+    line: &Line,
+    scans: Vec<RepoScan>,
+    ledger: &BTreeMap<String, LedgerTicket>,
+    moves: &[Move],
+) -> Verification {
+    let mut v = Verifier::new(policy, line, &scans, ledger);
+    v.moves = moves;
+    let (tickets, drift) = v.run();
     let summary = summarize(&scans, &tickets, &drift);
     Verification {
         line: line.name.clone(),
@@ -70,6 +85,8 @@ struct Verifier<'a> {
     skipped: HashMap<&'a str, &'a Vec<String>>,
     /// Whether some repository could not be read.
     some_unchecked: bool,
+    /// Main-side commits of one repository landed on the release branch of another.
+    moves: &'a [Move],
 }
 
 impl<'a> Verifier<'a> {
@@ -105,6 +122,7 @@ impl<'a> Verifier<'a> {
             indexes,
             skipped,
             some_unchecked,
+            moves: &[],
         }
     }
 
@@ -144,7 +162,13 @@ impl<'a> Verifier<'a> {
         let repos: Vec<RepoLanding> = self
             .indexes
             .iter()
-            .filter_map(|ix| judge::landing(ix, key))
+            .filter_map(|ix| {
+                let accepted = self
+                    .ledger
+                    .get(key)
+                    .and_then(|t| t.accepted_partial.get(&ix.scan.repo));
+                judge::landing(ix, key, accepted, self.moves)
+            })
             .map(|mut r| {
                 if self
                     .skipped

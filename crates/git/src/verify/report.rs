@@ -1,6 +1,8 @@
 //! What a verification reports: the stable JSON of `portcullis verify --format json` (per
 //! ticket and repository, the drift and a summary).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::model::RepoScan;
@@ -12,6 +14,24 @@ use portcullis_core::workflow::State;
 pub struct LedgerTicket {
     pub state: State,
     pub summary: String,
+    /// Per repository, a person's verdict that the partial landing there is what was wanted
+    /// (`decide accept-partial`).
+    pub accepted_partial: BTreeMap<String, AcceptedPartial>,
+}
+
+/// A person's verdict that a ticket's partial landing in one repository is what was wanted:
+/// the ticket then counts as landed there, with this note.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AcceptedPartial {
+    /// Who said so.
+    pub by: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    pub note: String,
+    /// The main-side commits left out, as the verification had them then: the verdict covers
+    /// these and no later ones.
+    #[serde(skip)]
+    pub left_out: Vec<String>,
 }
 
 /// The whole verification of one line: the stable JSON of `portcullis verify --format json`
@@ -63,6 +83,11 @@ pub struct RepoLanding {
     /// policy's `ignore_paths` say never need a backport (neither `landed` nor `missing`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_needed: Vec<NotNeeded>,
+    /// A person's verdict that the partial landing is what was wanted (`decide
+    /// accept-partial`): the status is then `landed` (how `partial`), and `missing` still
+    /// names what was left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_partial: Option<AcceptedPartial>,
 }
 
 /// A main-side commit that needs no backport, and the rule that says so.
@@ -78,9 +103,17 @@ pub struct LandedCommit {
     pub main_commit: String,
     pub release_commit: String,
     pub kind: MatchKind,
-    /// For a `content` landing: how sure (0–0.7).
+    /// For a `content` landing, or one in another repository: how sure (0–1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// Code that moved between repositories, on the main-side commit's repository: the
+    /// repository on whose release branch `release_commit` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<String>,
+    /// Code that moved between repositories, on the release commit's repository: the
+    /// repository whose main side holds `main_commit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

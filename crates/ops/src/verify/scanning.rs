@@ -85,7 +85,13 @@ pub fn scan_line(
     link_commits(ledger, &mut scans)?;
     tracing::debug!(elapsed = ?started.elapsed(), "scanned");
     let tickets = ledger_tickets(ledger, &line.name)?;
-    let mut verification = verify::verify(policy, line, scans, &tickets);
+    // Code that moved between the repositories: landed by hand in another one.
+    let paths: HashMap<String, &Path> = targets
+        .iter()
+        .map(|t| (t.repo.clone(), t.path.as_path()))
+        .collect();
+    let moves = portcullis_git::moved::find_moves(&scans, &paths);
+    let mut verification = verify::verify_with_moves(policy, line, scans, &tickets, &moves);
     if !opts.repos.is_empty() {
         // A subset cannot tell that a ticket has no commit anywhere.
         verification.drift.retain(|d| d.repo.is_some());
@@ -206,15 +212,18 @@ fn scan_all(
 
 /// The ledger's tickets on a line, with their summaries.
 fn ledger_tickets(ledger: &Ledger, line: &str) -> Result<BTreeMap<String, LedgerTicket>> {
+    let mut accepted = crate::accepted_partials(ledger, line)?;
     Ok(ledger
         .line_tickets(line, &[])?
         .into_iter()
         .map(|t| {
+            let accepted_partial = accepted.remove(&t.ticket).unwrap_or_default();
             (
                 t.ticket,
                 LedgerTicket {
                     state: t.state,
                     summary: t.summary,
+                    accepted_partial,
                 },
             )
         })

@@ -1,0 +1,221 @@
+//! Code that moved between repositories: a ticket's main-side change lives in one repository of
+//! the line (its code moved there on main), and its backport was made by hand on the release
+//! branch of another (where the code still lives on the release line). The scans see a missing
+//! commit in the first and a release-only commit in the second; this pass, run over every scan
+//! of a line after they are done, pairs them.
+//!
+//! A pair is tested only when the release-only commit (live: neither a revert nor reverted)
+//! names one of the main-side commit's tickets (by merge branch or mention), and the main-side
+//! commit has no counterpart in its own repository. Paths are left out of the comparison (the
+//! file moved): the main-side commit's changed lines (added and removed, whitespace ignored)
+//! that the release commit changes the same way. All of them, and no others: `changed_lines`;
+//! at least 0.8 of them: `content`, with a confidence of 0.7 × that share.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use git2::{Oid, Repository};
+
+use crate::model::{RepoScan, ScanStatus};
+use portcullis_core::landing::MatchKind;
+
+/// The share of a main-side commit's changed lines the release commit must change the same way.
+const THRESHOLD: f64 = 0.8;
+/// The confidence of a `content` move whose every line is there.
+const BASE_CONFIDENCE: f64 = 0.7;
+
+/// A main-side commit of one repository landed on the release branch of another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    /// Where the main-side commit is.
+    pub main_repo: String,
+    pub main_commit: String,
+    /// Where it landed.
+    pub release_repo: String,
+    pub release_commit: String,
+    pub kind: MatchKind,
+    pub confidence: f64,
+    /// The release commit's first release tag.
+    pub first_tag: Option<String>,
+}
+
+/// A commit's changed lines without their paths: `+` or `-`, then the content without
+/// whitespace. Lines with no letter or digit (`}`, `)`) are left out.
+fn changed_lines(repo: &Repository, oid: Oid) -> Option<HashSet<Vec<u8>>> {
+    let c = repo.find_commit(oid).ok()?;
+    let tree = c.tree().ok()?;
+    let parent = match c.parent(0) {
+        Ok(p) => Some(p.tree().ok()?),
+        Err(_) => None,
+    };
+    let diff = repo
+        .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
+        .ok()?;
+    let mut out = HashSet::new();
+    diff.foreach(
+        &mut |_, _| true,
+        None,
+        None,
+        Some(&mut |_, _, line| {
+            let origin = line.origin();
+            if (origin == '+' || origin == '-')
+                && line.content().iter().any(u8::is_ascii_alphanumeric)
+            {
+                let mut key = vec![origin as u8];
+                key.extend(line.content().iter().filter(|b| !b.is_ascii_whitespace()));
+                out.insert(key);
+            }
+            true
+        }),
+    )
+    .ok()?;
+    Some(out)
+}
+
+/// The main-side commits of a scan that some release commit of the same repository stands for.
+fn matched_here(scan: &RepoScan) -> HashSet<&str> {
+    let introduces: HashMap<&str, &Vec<String>> = scan
+        .main_commits
+        .iter()
+        .filter(|m| m.merge)
+        .map(|m| (m.sha.as_str(), &m.introduces))
+        .collect();
+    let mut out = HashSet::new();
+    for c in &scan.release_commits {
+        for m in c
+            .matched
+            .iter()
+            .map(|m| &m.main_commit)
+            .chain(c.candidates.iter().map(|x| &x.main_commit))
+        {
+            out.insert(m.as_str());
+            for i in introduces.get(m.as_str()).into_iter().copied().flatten() {
+                out.insert(i.as_str());
+            }
+        }
+    }
+    out
+}
+
+/// The moves between the repositories of a line: `paths` gives each scanned repository's
+/// clone. Commits that cannot be read are left out (the scans name them).
+pub fn find_moves(scans: &[RepoScan], paths: &HashMap<String, &Path>) -> Vec<Move> {
+    // The live release-only commits with a ticket, per repository.
+    let mut release: Vec<(usize, usize)> = Vec::new();
+    for (si, s) in scans.iter().enumerate() {
+        if s.status == ScanStatus::Unverifiable {
+            continue;
+        }
+        for (ci, c) in s.release_commits.iter().enumerate() {
+            if c.is_release_only()
+                && c.reverted_by.is_none()
+                && (c.ticket.is_some() || !c.mentions.is_empty())
+            {
+                release.push((si, ci));
+            }
+        }
+    }
+    if release.is_empty() || scans.len() < 2 {
+        return Vec::new();
+    }
+    let mut pairs: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for (ai, a) in scans.iter().enumerate() {
+        if a.status == ScanStatus::Unverifiable {
+            continue;
+        }
+        let matched = matched_here(a);
+        for (mi, m) in a.main_commits.iter().enumerate() {
+            if m.merge
+                || m.not_needed.is_some()
+                || m.content.is_some()
+                || matched.contains(m.sha.as_str())
+            {
+                continue;
+            }
+            let keys: Vec<&String> = m.ticket.iter().chain(m.mentions.iter()).collect();
+            if keys.is_empty() {
+                continue;
+            }
+            for &(bi, ci) in &release {
+                if bi == ai {
+                    continue;
+                }
+                let c = &scans[bi].release_commits[ci];
+                if c.ticket
+                    .iter()
+                    .chain(c.mentions.iter())
+                    .any(|k| keys.contains(&k))
+                {
+                    pairs.push((ai, mi, bi, ci));
+                }
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let mut repos: HashMap<usize, Option<Repository>> = HashMap::new();
+    let mut lines: HashMap<(usize, String), Option<HashSet<Vec<u8>>>> = HashMap::new();
+    let mut read = |si: usize, sha: &str| -> Option<HashSet<Vec<u8>>> {
+        lines
+            .entry((si, sha.to_string()))
+            .or_insert_with(|| {
+                let repo = repos
+                    .entry(si)
+                    .or_insert_with(|| {
+                        paths
+                            .get(&scans[si].repo)
+                            .and_then(|p| Repository::open(p).ok())
+                    })
+                    .as_ref()?;
+                changed_lines(repo, Oid::from_str(sha).ok()?)
+            })
+            .clone()
+    };
+    let mut out: Vec<Move> = Vec::new();
+    for (ai, mi, bi, ci) in pairs {
+        let m = &scans[ai].main_commits[mi];
+        let c = &scans[bi].release_commits[ci];
+        let (Some(main), Some(rel)) = (read(ai, &m.sha), read(bi, &c.sha)) else {
+            continue;
+        };
+        if main.is_empty() {
+            continue;
+        }
+        let kept = main.iter().filter(|l| rel.contains(*l)).count();
+        let share = kept as f64 / main.len() as f64;
+        let (kind, confidence) = if main == rel {
+            (
+                MatchKind::ChangedLines,
+                MatchKind::ChangedLines.confidence(),
+            )
+        } else if share >= THRESHOLD {
+            (
+                MatchKind::Content,
+                (BASE_CONFIDENCE * share * 100.0).round() / 100.0,
+            )
+        } else {
+            continue;
+        };
+        // One landing per main-side commit: the strongest.
+        if let Some(i) = out
+            .iter()
+            .position(|x| x.main_repo == scans[ai].repo && x.main_commit == m.sha)
+        {
+            if out[i].confidence >= confidence {
+                continue;
+            }
+            out.remove(i);
+        }
+        out.push(Move {
+            main_repo: scans[ai].repo.clone(),
+            main_commit: m.sha.clone(),
+            release_repo: scans[bi].repo.clone(),
+            release_commit: c.sha.clone(),
+            kind,
+            confidence,
+            first_tag: c.first_tag.clone(),
+        });
+    }
+    out
+}
