@@ -438,22 +438,7 @@ impl Builder {
             match story {
                 Story::NotBackported => {}
                 Story::MissingInOneRepo if j > 0 => {}
-                Story::Clean if by_hand => {
-                    // By hand, with a v23 adaptation, in one commit: no pick to match.
-                    let f = file.clone();
-                    r.on_release_branch(&branch, |r, br| {
-                        r.edits(
-                            br,
-                            &format!("Backport the dm{} fix by hand, with the v23 default", t.num),
-                            &[
-                                (f.as_str(), 2, "    return fixed_value()"),
-                                (f.as_str(), 8, "    # v23 keeps the legacy default"),
-                            ],
-                        )?;
-                        Ok(())
-                    })
-                    .map_err(err)?;
-                }
+                Story::Clean if by_hand => backport_by_hand(r, &branch, t.num, &file)?,
                 Story::Clean | Story::MissingInOneRepo | Story::BackportedAnyway => {
                     r.backport(&branch, &fix).map_err(err)?;
                 }
@@ -468,38 +453,8 @@ impl Builder {
                         r.b.revert(RELEASE, p).map_err(err)?;
                     }
                 }
-                Story::Squash => {
-                    let f = file.clone();
-                    r.on_release_branch(&branch, |r, br| {
-                        r.edits(
-                            br,
-                            &format!(
-                                "{}: fix the computation and add a check (squashed backport)",
-                                t.key
-                            ),
-                            &[
-                                (f.as_str(), 2, "    return fixed_value()"),
-                                (f.as_str(), 5, "    check(fixed_value())"),
-                            ],
-                        )?;
-                        Ok(())
-                    })
-                    .map_err(err)?;
-                }
-                Story::Edited => {
-                    let f = file.clone();
-                    r.on_release_branch(&branch, |r, br| {
-                        r.edit(
-                            br,
-                            &format!("Fix the dm{} computation", t.num),
-                            &f,
-                            2,
-                            "    return fixed_value(legacy=True)",
-                        )?;
-                        Ok(())
-                    })
-                    .map_err(err)?;
-                }
+                Story::Squash => squashed(r, &branch, &t.key, &file)?,
+                Story::Edited => edited(r, &branch, t.num, &file)?,
                 Story::Trailer => {
                     r.on_release_branch(&branch, |r, br| {
                         for c in &fix {
@@ -547,43 +502,105 @@ impl Builder {
                         r.b.cherry_pick(RELEASE, *c, None).map_err(err)?;
                     }
                 }
-                Story::PinToo => {
-                    let fx = fix.clone();
-                    r.on_release_branch(&branch, |r, br| {
-                        for c in &fx {
-                            r.b.cherry_pick(br, *c, None)?;
-                        }
-                        r.b.write(
-                            br,
-                            "Pin moto<3 so that the S3 tests pass",
-                            &[("requirements-v23.txt", "moto<3\n")],
-                        )?;
-                        Ok(())
-                    })
-                    .map_err(err)?;
-                }
-                Story::ForwardPort => {
-                    let f = file.clone();
-                    let mut notes = Vec::new();
-                    r.on_release_branch(&branch, |r, br| {
-                        notes.push(r.b.write(
-                            br,
-                            "Add release notes for this fix",
-                            &[(&f, "release notes\n")],
-                        )?);
-                        Ok(())
-                    })
-                    .map_err(err)?;
-                    r.b.set_time((when + Duration::minutes(40)).timestamp());
-                    let fb = format!("tickets/{}-forward-port", t.key);
-                    r.b.branch(&fb, MAIN).map_err(err)?;
-                    for n in notes {
-                        r.b.cherry_pick(&fb, n, None).map_err(err)?;
-                    }
-                    r.merge_pr(MAIN, &fb).map_err(err)?;
-                }
+                Story::PinToo => pinned_too(r, &branch, &fix)?,
+                Story::ForwardPort => forward_port(r, &branch, &t.key, &file, when)?,
             }
         }
         Ok(())
     }
+}
+
+/// A backport made by hand, with a v23 adaptation, in one commit: no pick to match.
+fn backport_by_hand(r: &mut CampaignRepo, branch: &str, num: u32, file: &str) -> Result<()> {
+    r.on_release_branch(branch, |r, br| {
+        r.edits(
+            br,
+            &format!("Backport the dm{num} fix by hand, with the v23 default"),
+            &[
+                (file, 2, "    return fixed_value()"),
+                (file, 8, "    # v23 keeps the legacy default"),
+            ],
+        )?;
+        Ok(())
+    })
+    .map(|_| ())
+    .map_err(err)
+}
+
+/// A backport squashed into one commit that also adds a check.
+fn squashed(r: &mut CampaignRepo, branch: &str, key: &str, file: &str) -> Result<()> {
+    r.on_release_branch(branch, |r, br| {
+        r.edits(
+            br,
+            &format!("{key}: fix the computation and add a check (squashed backport)"),
+            &[
+                (file, 2, "    return fixed_value()"),
+                (file, 5, "    check(fixed_value())"),
+            ],
+        )?;
+        Ok(())
+    })
+    .map(|_| ())
+    .map_err(err)
+}
+
+/// A backport edited on its way to the release branch.
+fn edited(r: &mut CampaignRepo, branch: &str, num: u32, file: &str) -> Result<()> {
+    r.on_release_branch(branch, |r, br| {
+        r.edit(
+            br,
+            &format!("Fix the dm{num} computation"),
+            file,
+            2,
+            "    return fixed_value(legacy=True)",
+        )?;
+        Ok(())
+    })
+    .map(|_| ())
+    .map_err(err)
+}
+
+/// A clean pick plus a pin that only the release branch needs.
+fn pinned_too(r: &mut CampaignRepo, branch: &str, fix: &[Oid]) -> Result<()> {
+    r.on_release_branch(branch, |r, br| {
+        for c in fix {
+            r.b.cherry_pick(br, *c, None)?;
+        }
+        r.b.write(
+            br,
+            "Pin moto<3 so that the S3 tests pass",
+            &[("requirements-v23.txt", "moto<3\n")],
+        )?;
+        Ok(())
+    })
+    .map(|_| ())
+    .map_err(err)
+}
+
+/// Release notes written on the release branch, then forward-ported to main.
+fn forward_port(
+    r: &mut CampaignRepo,
+    branch: &str,
+    key: &str,
+    file: &str,
+    when: DateTime<Utc>,
+) -> Result<()> {
+    let mut notes = Vec::new();
+    r.on_release_branch(branch, |r, br| {
+        notes.push(r.b.write(
+            br,
+            "Add release notes for this fix",
+            &[(file, "release notes\n")],
+        )?);
+        Ok(())
+    })
+    .map_err(err)?;
+    r.b.set_time((when + Duration::minutes(40)).timestamp());
+    let fb = format!("tickets/{key}-forward-port");
+    r.b.branch(&fb, MAIN).map_err(err)?;
+    for n in notes {
+        r.b.cherry_pick(&fb, n, None).map_err(err)?;
+    }
+    r.merge_pr(MAIN, &fb).map_err(err)?;
+    Ok(())
 }

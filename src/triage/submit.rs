@@ -26,66 +26,8 @@ impl App {
                 self.set_cursor(0);
                 return Ok(Effect::None);
             }
-            Ask::Note => {
-                match meeting::note(
-                    ledger,
-                    policy,
-                    &self.snap.line,
-                    Some(self.snap.meeting.date),
-                    &p.key,
-                    &text,
-                    &self.actor,
-                ) {
-                    Ok(()) => {
-                        self.status = format!("Note added to {}", p.key);
-                        self.mode = Self::after_decision(&p);
-                        if self.defer_reload {
-                            self.stale = true;
-                            self.detail = None;
-                        } else {
-                            self.reload(ledger, policy)?;
-                        }
-                    }
-                    Err(e) => {
-                        p.error = Some(portcullis_core::error::chain(&e));
-                        self.mode = Mode::Prompt(p);
-                    }
-                }
-                return Ok(Effect::None);
-            }
-            Ask::AcceptPartial => {
-                let req = AcceptPartialRequest {
-                    key: p.key.clone(),
-                    line: Some(self.snap.line.clone()),
-                    repos: Vec::new(),
-                    note: Some(text),
-                    actor: self.actor.clone(),
-                };
-                match portcullis_ops::accept_partial(ledger, policy, req) {
-                    Ok(out) => {
-                        let repos: Vec<&str> =
-                            out.accepted.iter().map(|a| a.repo.as_str()).collect();
-                        self.status = format!(
-                            "Partial landing of {} accepted in {}: it counts as landed there",
-                            out.key,
-                            repos.join(", ")
-                        );
-                        self.mode = Self::after_decision(&p);
-                        if self.defer_reload {
-                            self.stale = true;
-                            self.detail = None;
-                        } else {
-                            self.reload(ledger, policy)?;
-                        }
-                    }
-                    Err(e) => {
-                        let why = portcullis_core::error::chain(&e);
-                        p.error = Some(why.lines().next().unwrap_or("").to_string());
-                        self.mode = Mode::Prompt(p);
-                    }
-                }
-                return Ok(Effect::None);
-            }
+            Ask::Note => return self.submit_note(p, &text, ledger, policy),
+            Ask::AcceptPartial => return self.submit_accept_partial(p, text, ledger, policy),
             Ask::DeferUntil => {
                 let until = if text.is_empty() {
                     Some(self.next_meeting(policy))
@@ -166,6 +108,82 @@ impl App {
             }
         }
         Ok(Effect::None)
+    }
+
+    /// A note, written to the ledger at once.
+    fn submit_note(
+        &mut self,
+        mut p: Prompt,
+        text: &str,
+        ledger: &mut Ledger,
+        policy: &LoadedPolicy,
+    ) -> Result<Effect> {
+        match meeting::note(
+            ledger,
+            policy,
+            &self.snap.line,
+            Some(self.snap.meeting.date),
+            &p.key,
+            text,
+            &self.actor,
+        ) {
+            Ok(()) => {
+                self.status = format!("Note added to {}", p.key);
+                self.recorded(&p, ledger, policy)?;
+            }
+            Err(e) => {
+                p.error = Some(portcullis_core::error::chain(&e));
+                self.mode = Mode::Prompt(p);
+            }
+        }
+        Ok(Effect::None)
+    }
+
+    /// A partial landing accepted as what was wanted, with its reason.
+    fn submit_accept_partial(
+        &mut self,
+        mut p: Prompt,
+        text: String,
+        ledger: &mut Ledger,
+        policy: &LoadedPolicy,
+    ) -> Result<Effect> {
+        let req = AcceptPartialRequest {
+            key: p.key.clone(),
+            line: Some(self.snap.line.clone()),
+            repos: Vec::new(),
+            note: Some(text),
+            actor: self.actor.clone(),
+        };
+        match portcullis_ops::accept_partial(ledger, policy, req) {
+            Ok(out) => {
+                let repos: Vec<&str> = out.accepted.iter().map(|a| a.repo.as_str()).collect();
+                self.status = format!(
+                    "Partial landing of {} accepted in {}: it counts as landed there",
+                    out.key,
+                    repos.join(", ")
+                );
+                self.recorded(&p, ledger, policy)?;
+            }
+            Err(e) => {
+                let why = portcullis_core::error::chain(&e);
+                p.error = Some(why.lines().next().unwrap_or("").to_string());
+                self.mode = Mode::Prompt(p);
+            }
+        }
+        Ok(Effect::None)
+    }
+
+    /// After something other than a decision was recorded: leave the prompt, and reload (or
+    /// mark the screen stale while reloads are deferred).
+    fn recorded(&mut self, p: &Prompt, ledger: &mut Ledger, policy: &LoadedPolicy) -> Result<()> {
+        self.mode = Self::after_decision(p);
+        if self.defer_reload {
+            self.stale = true;
+            self.detail = None;
+        } else {
+            self.reload(ledger, policy)?;
+        }
+        Ok(())
     }
 
     /// The request a decision prompt makes (a policy exception is a forced decision).

@@ -108,39 +108,7 @@ pub fn accept_partial(
     req: AcceptPartialRequest,
 ) -> Result<AcceptPartialOutcome> {
     let line = policy.resolve_line(req.line.as_deref())?.clone();
-    if !policy.key_matches(&req.key) {
-        return Err(Error::input(format!(
-            "`{}` is not a ticket key under this policy (pattern `{}`)",
-            req.key, policy.policy.ticket_key
-        ))
-        .hint("check the key for typos"));
-    }
-    let Some(note) = req
-        .note
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-    else {
-        return Err(
-            Error::input("accepting a partial landing needs a reason").hint(
-                "pass --note \"why\": what was left out, and why the part that landed is enough",
-            ),
-        );
-    };
-    let known: Vec<String> = policy
-        .repositories_for(&line.name)
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
-    for r in &req.repos {
-        if !known.contains(r) {
-            return Err(
-                Error::input(format!("unknown repository `{r}` for line {}", line.name))
-                    .hint(format!("the policy lists: {}", known.join(", "))),
-            );
-        }
-    }
+    let note = checked_note(policy, &line, &req)?;
     let landings = latest_landings(ledger, &req.key, &line.name)?;
     let already = accepted_since(ledger, &req.key, &line.name, &landings)?;
     let status = |repo: &str| -> Option<String> {
@@ -160,13 +128,7 @@ pub fn accept_partial(
             .collect();
         if partial.is_empty() {
             if let Some((r, e)) = already.iter().next() {
-                return Err(Error::input(format!(
-                    "the partial landing of {} in {r} is already accepted (by {}, event {})",
-                    req.key,
-                    e.actor.as_deref().unwrap_or("?"),
-                    e.seq
-                ))
-                .hint("`portcullis verify` counts it as landed there"));
+                return Err(already_accepted(&req.key, r, e));
             }
             return Err(not_partial(&req.key, &line.name, None, &landings));
         }
@@ -176,13 +138,7 @@ pub fn accept_partial(
         repos.dedup();
         for r in &repos {
             if let Some(e) = already.get(r) {
-                return Err(Error::input(format!(
-                    "the partial landing of {} in {r} is already accepted (by {}, event {})",
-                    req.key,
-                    e.actor.as_deref().unwrap_or("?"),
-                    e.seq
-                ))
-                .hint("`portcullis verify` counts it as landed there"));
+                return Err(already_accepted(&req.key, r, e));
             }
             if status(r).as_deref() != Some("partial") {
                 return Err(not_partial(&req.key, &line.name, Some(r), &landings));
@@ -259,6 +215,57 @@ pub fn accept_partial(
         note,
         accepted,
     })
+}
+
+/// The request's note, once its key and repositories are known to the policy.
+fn checked_note(
+    policy: &LoadedPolicy,
+    line: &portcullis_core::policy::Line,
+    req: &AcceptPartialRequest,
+) -> Result<String> {
+    if !policy.key_matches(&req.key) {
+        return Err(Error::input(format!(
+            "`{}` is not a ticket key under this policy (pattern `{}`)",
+            req.key, policy.policy.ticket_key
+        ))
+        .hint("check the key for typos"));
+    }
+    let Some(note) = req
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+    else {
+        return Err(
+            Error::input("accepting a partial landing needs a reason").hint(
+                "pass --note \"why\": what was left out, and why the part that landed is enough",
+            ),
+        );
+    };
+    let known: Vec<String> = policy
+        .repositories_for(&line.name)
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    for r in &req.repos {
+        if !known.contains(r) {
+            return Err(
+                Error::input(format!("unknown repository `{r}` for line {}", line.name))
+                    .hint(format!("the policy lists: {}", known.join(", "))),
+            );
+        }
+    }
+    Ok(note)
+}
+
+fn already_accepted(key: &str, repo: &str, e: &Event) -> Error {
+    Error::input(format!(
+        "the partial landing of {key} in {repo} is already accepted (by {}, event {})",
+        e.actor.as_deref().unwrap_or("?"),
+        e.seq
+    ))
+    .hint("`portcullis verify` counts it as landed there")
 }
 
 /// Why `key` cannot be accepted as partial (in `repo`, or anywhere).

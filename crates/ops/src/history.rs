@@ -109,12 +109,18 @@ fn tracker_name(source: &str) -> &'static str {
     }
 }
 
+/// A text field of an event's payload, `?` when it has none.
+fn text<'a>(e: &'a Event, key: &str) -> &'a str {
+    e.payload.get(key).and_then(Value::as_str).unwrap_or("?")
+}
+
+/// A number field of an event's payload, 0 when it has none.
+fn number(e: &Event, key: &str) -> i64 {
+    e.payload.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
 fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
-    let label = e
-        .payload
-        .get("label")
-        .and_then(Value::as_str)
-        .unwrap_or("?");
+    let label = text(e, "label");
     let role = |l: &str| {
         if let Some(line) = policy.line_for_request_label(l) {
             format!(" (request for {})", line.name)
@@ -136,20 +142,13 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
         kind::LABEL_REMOVED => format!("label `{label}` removed{}{snap}", role(label)),
         kind::DECISION => describe_decision(e),
         kind::TICKET_OBSERVED => {
-            let status = e
-                .payload
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
+            let status = text(e, "status");
             format!("fields seen: status {status}")
         }
         kind::PUSHED => describe_pushed(e),
         kind::PUSH_CONFLICT => format!(
             "push of decision #{} held back: labels changed in {} by {}",
-            e.payload
-                .get("decision_seq")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
+            number(e, "decision_seq"),
             tracker_name(&e.source),
             e.payload
                 .get("changed_by")
@@ -169,32 +168,17 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
             )
         }
         kind::LANDING => describe_landing(e),
-        kind::DRIFT_FOUND => format!(
-            "drift: {}",
-            e.payload
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-        ),
-        kind::DECISION_UNDONE => format!(
-            "decision #{} taken back",
-            e.payload.get("undoes").and_then(Value::as_i64).unwrap_or(0)
-        ),
+        kind::DRIFT_FOUND => format!("drift: {}", text(e, "message")),
+        kind::DECISION_UNDONE => format!("decision #{} taken back", number(e, "undoes")),
         kind::NOTE => "note".to_string(),
         kind::PARTIAL_ACCEPTED => format!(
             "partial landing in {} accepted as what was wanted",
-            e.payload.get("repo").and_then(Value::as_str).unwrap_or("?")
+            text(e, "repo")
         ),
         kind::DECISION_SUPERSEDED => format!(
             "decision #{} superseded by #{} before it was pushed (never pushed)",
-            e.payload
-                .get("decision_seq")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-            e.payload
-                .get("superseded_by")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
+            number(e, "decision_seq"),
+            number(e, "superseded_by")
         ),
         kind::TICKET_GONE => match e.payload.get("moved_to").and_then(Value::as_str) {
             Some(to) => format!("gone from {}: moved to {to}", tracker_name(&e.source)),
@@ -235,11 +219,7 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
             )
         }
         kind::RECORD_GONE => {
-            let comment = e
-                .payload
-                .get("comment")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
+            let comment = text(e, "comment");
             let of = match e.payload.get("decision").and_then(Value::as_str) {
                 Some(d) => format!("the record of a {d}"),
                 None => "a decision record".to_string(),
@@ -252,13 +232,7 @@ fn describe_event(policy: &LoadedPolicy, e: &Event) -> String {
         }
         kind::MEETING_OPENED => "meeting opened".to_string(),
         kind::MEETING_CLOSED => "meeting closed".to_string(),
-        kind::DRIFT_CLEARED => format!(
-            "drift resolved: {}",
-            e.payload
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-        ),
+        kind::DRIFT_CLEARED => format!("drift resolved: {}", text(e, "message")),
         other => other.to_string(),
     }
 }

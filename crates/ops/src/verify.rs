@@ -306,69 +306,7 @@ fn record(
     let open = open_drift(ledger, &line.name)?;
     let at = now();
     let mut rec = Recorded::default();
-    let times: HashMap<(&str, &str), i64> = scans
-        .iter()
-        .flat_map(|s| {
-            s.release_commits
-                .iter()
-                .map(move |c| ((s.repo.as_str(), c.sha.as_str()), c.time))
-        })
-        .collect();
-    let mut events = Vec::new();
-    for t in &v.tickets {
-        for r in &t.repos {
-            use portcullis_core::landing::RepoLandingStatus as S;
-            if !matches!(
-                r.status,
-                S::Landed | S::Partial | S::Reverted | S::ReleaseOnly
-            ) {
-                continue;
-            }
-            let mut involved: Vec<&str> = r.release_commits.iter().map(String::as_str).collect();
-            involved.extend(r.reverted.iter().map(|x| x.reverted_by.as_str()));
-            let newest = involved
-                .iter()
-                .filter_map(|c| times.get(&(r.repo.as_str(), *c)))
-                .max()
-                .copied();
-            let when = newest
-                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-                .unwrap_or(at);
-            let mut parts = vec![r.status.as_str(), r.first_tag.as_deref().unwrap_or("-")];
-            if let Some(a) = &r.accepted_partial {
-                parts.push(a.at.as_str());
-            }
-            parts.extend(involved.iter().copied());
-            let digest = short_hash(&parts);
-            events.push(NewEvent {
-                ticket: Some(t.key.clone()),
-                line: Some(line.name.clone()),
-                kind: kind::LANDING,
-                source: source::GIT.into(),
-                actor: None,
-                at: when,
-                meeting: None,
-                note: None,
-                payload: json!({
-                    "repo": r.repo,
-                    "branch": line.branch,
-                    "status": r.status,
-                    "how": r.how,
-                    "first_tag": r.first_tag,
-                    "main_commits": r.main_commits,
-                    "landed": r.landed,
-                    "missing": r.missing,
-                    "release_commits": r.release_commits,
-                    "reverted": r.reverted,
-                    "accepted_partial": r.accepted_partial,
-                }),
-                dedup_key: Some(format!(
-                    "landing:{}:{}:{}:{digest}",
-                    line.name, r.repo, t.key
-                )),
-            });
-        }
-    }
+    let mut events = landing_events(line, v, at);
     let current: BTreeSet<&str> = v.drift.iter().map(|d| d.id.as_str()).collect();
     let unreadable: BTreeSet<&str> = scans
         .iter()
@@ -449,6 +387,80 @@ fn record(
     }
     tx.commit_with(&ws.policy)?;
     Ok(rec)
+}
+
+/// A `landing` event per ticket and repository where something landed (or was reverted), at
+/// the time of the newest commit involved; deduplicated by what it says.
+fn landing_events(
+    line: &Line,
+    v: &Verification,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<NewEvent> {
+    let scans = &v.repositories;
+    let times: HashMap<(&str, &str), i64> = scans
+        .iter()
+        .flat_map(|s| {
+            s.release_commits
+                .iter()
+                .map(move |c| ((s.repo.as_str(), c.sha.as_str()), c.time))
+        })
+        .collect();
+    let mut events = Vec::new();
+    for t in &v.tickets {
+        for r in &t.repos {
+            use portcullis_core::landing::RepoLandingStatus as S;
+            if !matches!(
+                r.status,
+                S::Landed | S::Partial | S::Reverted | S::ReleaseOnly
+            ) {
+                continue;
+            }
+            let mut involved: Vec<&str> = r.release_commits.iter().map(String::as_str).collect();
+            involved.extend(r.reverted.iter().map(|x| x.reverted_by.as_str()));
+            let newest = involved
+                .iter()
+                .filter_map(|c| times.get(&(r.repo.as_str(), *c)))
+                .max()
+                .copied();
+            let when = newest
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .unwrap_or(at);
+            let mut parts = vec![r.status.as_str(), r.first_tag.as_deref().unwrap_or("-")];
+            if let Some(a) = &r.accepted_partial {
+                parts.push(a.at.as_str());
+            }
+            parts.extend(involved.iter().copied());
+            let digest = short_hash(&parts);
+            events.push(NewEvent {
+                ticket: Some(t.key.clone()),
+                line: Some(line.name.clone()),
+                kind: kind::LANDING,
+                source: source::GIT.into(),
+                actor: None,
+                at: when,
+                meeting: None,
+                note: None,
+                payload: json!({
+                    "repo": r.repo,
+                    "branch": line.branch,
+                    "status": r.status,
+                    "how": r.how,
+                    "first_tag": r.first_tag,
+                    "main_commits": r.main_commits,
+                    "landed": r.landed,
+                    "missing": r.missing,
+                    "release_commits": r.release_commits,
+                    "reverted": r.reverted,
+                    "accepted_partial": r.accepted_partial,
+                }),
+                dedup_key: Some(format!(
+                    "landing:{}:{}:{}:{digest}",
+                    line.name, r.repo, t.key
+                )),
+            });
+        }
+    }
+    events
 }
 
 fn drift_event(
