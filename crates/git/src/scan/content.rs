@@ -115,8 +115,12 @@ impl Scanner<'_, '_, '_> {
         // Read only when a file is not on the release branch under its main-side name.
         let mut renames: Option<HashMap<String, String>> = None;
         let mut files: HashMap<(bool, String), Option<HashSet<String>>> = HashMap::new();
+        let odb = repo.odb().ok();
         for i in candidates {
             let oid = Oid::from_str(&main_commits[i].sha).map_err(|e| e.message().to_string())?;
+            if !self.may_land_by_content(oid, &touched, &tip_tree, odb.as_ref()) {
+                continue;
+            }
             let change = self.change(oid);
             let Some(change) = self.checked(oid, change) else {
                 continue;
@@ -178,6 +182,35 @@ impl Scanner<'_, '_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether `oid`'s change can land by content: whether it changes a file that some
+    /// release-only commit touched (`touched`), or one that is not on the release branch at
+    /// `tip_tree` under its name (it may have been renamed). Cheap (the changed paths, from
+    /// trees already read): most commits are then not diffed at all, which was most of a cold
+    /// scan. A commit whose change cannot be read in full is diffed anyway, so that what cannot
+    /// be checked is named as before.
+    fn may_land_by_content(
+        &mut self,
+        oid: Oid,
+        touched: &HashMap<String, String>,
+        tip_tree: &git2::Tree<'_>,
+        odb: Option<&git2::Odb<'_>>,
+    ) -> bool {
+        let (Ok(files), Some(odb)) = (self.changed_files(oid), odb) else {
+            return true;
+        };
+        files.iter().any(|f| {
+            let path = String::from_utf8_lossy(&f.path);
+            touched.contains_key(path.as_ref())
+                || tip_tree
+                    .get_path(std::path::Path::new(path.as_ref()))
+                    .is_err()
+                || [f.before, f.after]
+                    .into_iter()
+                    .flatten()
+                    .any(|b| !odb.exists(b))
+        })
     }
 
     /// Files renamed between the release tip (`tip_tree`) and main's tip: main's path → the
