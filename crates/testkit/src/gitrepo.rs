@@ -187,6 +187,28 @@ pub struct RepoStats {
     pub clean_picks: usize,
     pub edited_picks: usize,
     pub release_only: usize,
+    /// Backport pull requests whose 2–3 picks were squashed into one release commit (counted
+    /// once in `release_commits`, and not in `clean_picks`/`edited_picks`).
+    pub squashed: usize,
+}
+
+/// How a synthetic history differs from the default campaign ([`synthetic_history`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryShape {
+    /// The chance that a backport of a multi-commit ticket is squashed into one release commit.
+    pub squash: f64,
+    /// Multiplies the time between pull requests (1: minutes to hours; 3: a release branch of
+    /// 3,600 main-side commits lives about a year).
+    pub gap_scale: i64,
+}
+
+impl Default for HistoryShape {
+    fn default() -> HistoryShape {
+        HistoryShape {
+            squash: 0.0,
+            gap_scale: 1,
+        }
+    }
 }
 
 /// Build `repos` repositories `dir/repos/pkg_00`, `dir/repos/pkg_01`, … of a synthetic release
@@ -248,6 +270,19 @@ pub fn synthetic_campaign_sized(
     backports: usize,
     seed: u64,
 ) -> Result<Vec<RepoStats>> {
+    synthetic_history(dir, sizes, backports, seed, HistoryShape::default())
+}
+
+/// [`synthetic_campaign_sized`] with another [`HistoryShape`]: some multi-commit backports
+/// squashed into one release commit, and a release branch that lives longer. With the default
+/// shape the repositories are exactly those of [`synthetic_campaign_sized`].
+pub fn synthetic_history(
+    dir: &Path,
+    sizes: &[usize],
+    backports: usize,
+    seed: u64,
+    shape: HistoryShape,
+) -> Result<Vec<RepoStats>> {
     let repos = sizes.len();
     if sizes.iter().any(|&n| n < 10) {
         bail!("a synthetic repository needs at least 10 commits on main");
@@ -277,9 +312,15 @@ pub fn synthetic_campaign_sized(
                     break;
                 };
                 let name = format!("pkg_{idx:02}");
-                let r =
-                    build_synthetic_repo(&root.join(&name), &name, sizes[idx], quota, repo_seed)
-                        .with_context(|| format!("building {name}"));
+                let r = build_synthetic_repo(
+                    &root.join(&name),
+                    &name,
+                    sizes[idx],
+                    quota,
+                    repo_seed,
+                    shape,
+                )
+                .with_context(|| format!("building {name}"));
                 let failed = r.is_err();
                 if let Ok(mut all) = results.lock() {
                     all[idx] = Some(r);
@@ -828,6 +869,7 @@ struct Campaign {
     done: usize,
     tagged: [bool; 2],
     stats: RepoStats,
+    shape: HistoryShape,
 }
 
 impl Campaign {
@@ -931,7 +973,39 @@ impl Campaign {
                     break;
                 }
                 let t = pending.remove(fits[self.s.rng.gen_range(0..fits.len())]);
+                let squash = self.shape.squash > 0.0
+                    && t.commits.len() > 1
+                    && self.s.rng.gen_bool(self.shape.squash);
                 match self.pick_ticket(rel, &t)? {
+                    Some((tip, edited)) if squash => {
+                        // One release commit with the whole ticket's change.
+                        let tree = self.b.repo().find_commit(tip)?.tree_id();
+                        let n = t.number;
+                        let msg = format!("DM-{n}: {} (squashed backport)", t.title);
+                        let one = {
+                            let sig = self.b.signature()?;
+                            let repo = self.b.repo();
+                            let tree = repo.find_tree(tree)?;
+                            let parent = repo.find_commit(rel)?;
+                            repo.commit(None, &sig, &sig, &msg, &tree, &[&parent])?
+                        };
+                        let pr = self.next_pr();
+                        self.release = Some(self.b.merge_on(
+                            rel,
+                            one,
+                            &format!(
+                                "Merge pull request #{pr} from lsst/tickets/DM-{n}-v23\n\nDM-{n}: {} (v23 backport)",
+                                t.title
+                            ),
+                        )?);
+                        if edited == 0 {
+                            self.s.settle(n);
+                        }
+                        self.done += 1;
+                        self.stats.backport_tickets += 1;
+                        self.stats.squashed += 1;
+                        return Ok(());
+                    }
                     Some((tip, edited)) => {
                         let pr = self.next_pr();
                         let n = t.number;
@@ -1047,6 +1121,7 @@ fn build_synthetic_repo(
     main_commits: usize,
     quota: usize,
     seed: u64,
+    shape: HistoryShape,
 ) -> Result<RepoStats> {
     let mut b = RepoBuilder::init(path)?;
     // Objects go to memory while building, then into one pack (see write_pack).
@@ -1069,6 +1144,7 @@ fn build_synthetic_repo(
         quota,
         done: 0,
         tagged: [false, false],
+        shape,
         stats: RepoStats {
             name: name.to_string(),
             ..RepoStats::default()
@@ -1090,7 +1166,7 @@ fn build_synthetic_repo(
 
     while count < main_commits {
         let gap = c.s.rng.gen_range(5 * 60..180 * 60);
-        c.b.set_time(c.b.time() + gap);
+        c.b.set_time(c.b.time() + gap * c.shape.gap_scale);
         c.set_dev();
         let remaining = main_commits - count;
         let post = c.release.is_some();

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use git2::{Oid, Repository};
 
 use super::reader::Scanner;
-use super::target::{git_problem, Res};
+use super::target::{git_problem, Res, ScanTarget};
 use crate::model::{ContentLanding, MainCommit, ReleaseCommit};
 
 /// The share of a commit's lines that must be as it left them for a content landing.
@@ -115,9 +115,17 @@ impl Scanner<'_, '_, '_> {
         // Read only when a file is not on the release branch under its main-side name.
         let mut renames: Option<HashMap<String, String>> = None;
         let mut files: HashMap<(bool, String), Option<HashSet<String>>> = HashMap::new();
+        let odb = repo.odb().ok();
+        let mut todo: Vec<(usize, Oid)> = Vec::new();
         for i in candidates {
             let oid = Oid::from_str(&main_commits[i].sha).map_err(|e| e.message().to_string())?;
-            let change = self.change(oid);
+            if self.may_land_by_content(oid, &touched, &tip_tree, odb.as_ref()) {
+                todo.push((i, oid));
+            }
+        }
+        let oids: Vec<Oid> = todo.iter().map(|(_, o)| *o).collect();
+        let changes = changes_of(repo, self.t, &oids);
+        for ((i, oid), change) in todo.into_iter().zip(changes) {
             let Some(change) = self.checked(oid, change) else {
                 continue;
             };
@@ -180,6 +188,35 @@ impl Scanner<'_, '_, '_> {
         Ok(())
     }
 
+    /// Whether `oid`'s change can land by content: whether it changes a file that some
+    /// release-only commit touched (`touched`), or one that is not on the release branch at
+    /// `tip_tree` under its name (it may have been renamed). Cheap (the changed paths, from
+    /// trees already read): most commits are then not diffed at all, which was most of a cold
+    /// scan. A commit whose change cannot be read in full is diffed anyway, so that what cannot
+    /// be checked is named as before.
+    fn may_land_by_content(
+        &mut self,
+        oid: Oid,
+        touched: &HashMap<String, String>,
+        tip_tree: &git2::Tree<'_>,
+        odb: Option<&git2::Odb<'_>>,
+    ) -> bool {
+        let (Ok(files), Some(odb)) = (self.changed_files(oid), odb) else {
+            return true;
+        };
+        files.iter().any(|f| {
+            let path = String::from_utf8_lossy(&f.path);
+            touched.contains_key(path.as_ref())
+                || tip_tree
+                    .get_path(std::path::Path::new(path.as_ref()))
+                    .is_err()
+                || [f.before, f.after]
+                    .into_iter()
+                    .flatten()
+                    .any(|b| !odb.exists(b))
+        })
+    }
+
     /// Files renamed between the release tip (`tip_tree`) and main's tip: main's path → the
     /// release branch's.
     fn renamed(&self, tip_tree: &git2::Tree<'_>, main_tip: Oid) -> Res<HashMap<String, String>> {
@@ -208,49 +245,75 @@ impl Scanner<'_, '_, '_> {
         }
         Ok(out)
     }
+}
 
-    /// A commit's significant added and removed lines per path.
-    fn change(&mut self, oid: Oid) -> Res<Change> {
-        let what = format!("reading the diff of {oid}");
-        let c = self
-            .repo
-            .find_commit(oid)
-            .map_err(|e| git_problem(self.t, &what, e))?;
-        let tree = c.tree().map_err(|e| git_problem(self.t, &what, e))?;
-        let parent = match c.parent(0) {
-            Ok(p) => Some(p.tree().map_err(|e| git_problem(self.t, &what, e))?),
-            Err(_) => None,
-        };
-        let diff = self
-            .repo
-            .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
-            .map_err(|e| git_problem(self.t, &what, e))?;
-        let mut out: Change = HashMap::new();
-        diff.foreach(
-            &mut |_, _| true,
-            None,
-            None,
-            Some(&mut |delta, _hunk, line| {
-                let origin = line.origin();
-                if origin != '+' && origin != '-' {
-                    return true;
+/// The changes of `oids` (see [`change_of`]), in order; with many, computed on two threads (the
+/// second with its own handle on the repository), since a single large repository is otherwise
+/// scanned on one core.
+fn changes_of(repo: &Repository, t: &ScanTarget<'_>, oids: &[Oid]) -> Vec<Res<Change>> {
+    const PARALLEL_FROM: usize = 64;
+    if oids.len() >= PARALLEL_FROM {
+        if let Ok(other) = Repository::open(&t.path) {
+            let (first, second) = oids.split_at(oids.len() / 2);
+            return std::thread::scope(|s| {
+                let h = s.spawn(move || {
+                    second
+                        .iter()
+                        .map(|o| change_of(&other, t, *o))
+                        .collect::<Vec<_>>()
+                });
+                let mut out: Vec<Res<Change>> =
+                    first.iter().map(|o| change_of(repo, t, *o)).collect();
+                match h.join() {
+                    Ok(rest) => out.extend(rest),
+                    Err(_) => out.extend(second.iter().map(|o| change_of(repo, t, *o))),
                 }
-                let Some(path) = delta.new_file().path().or(delta.old_file().path()) else {
-                    return true;
-                };
-                let Some(text) = significant(&String::from_utf8_lossy(line.content())) else {
-                    return true;
-                };
-                let e = out.entry(path.to_string_lossy().into_owned()).or_default();
-                if origin == '+' {
-                    e.0.push(text);
-                } else {
-                    e.1.push(text);
-                }
-                true
-            }),
-        )
-        .map_err(|e| git_problem(self.t, &what, e))?;
-        Ok(out)
+                out
+            });
+        }
     }
+    oids.iter().map(|o| change_of(repo, t, *o)).collect()
+}
+
+/// A commit's significant added and removed lines per path.
+fn change_of(repo: &Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<Change> {
+    let what = format!("reading the diff of {oid}");
+    let c = repo
+        .find_commit(oid)
+        .map_err(|e| git_problem(t, &what, e))?;
+    let tree = c.tree().map_err(|e| git_problem(t, &what, e))?;
+    let parent = match c.parent(0) {
+        Ok(p) => Some(p.tree().map_err(|e| git_problem(t, &what, e))?),
+        Err(_) => None,
+    };
+    let diff = repo
+        .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
+        .map_err(|e| git_problem(t, &what, e))?;
+    let mut out: Change = HashMap::new();
+    diff.foreach(
+        &mut |_, _| true,
+        None,
+        None,
+        Some(&mut |delta, _hunk, line| {
+            let origin = line.origin();
+            if origin != '+' && origin != '-' {
+                return true;
+            }
+            let Some(path) = delta.new_file().path().or(delta.old_file().path()) else {
+                return true;
+            };
+            let Some(text) = significant(&String::from_utf8_lossy(line.content())) else {
+                return true;
+            };
+            let e = out.entry(path.to_string_lossy().into_owned()).or_default();
+            if origin == '+' {
+                e.0.push(text);
+            } else {
+                e.1.push(text);
+            }
+            true
+        }),
+    )
+    .map_err(|e| git_problem(t, &what, e))?;
+    Ok(out)
 }

@@ -53,6 +53,14 @@ struct TreeItem {
     is_tree: bool,
 }
 
+/// A file a commit changes: its path, and its blob before and after (absent when the file was
+/// added or deleted, or is a subtree on that side).
+pub(super) struct ChangedFile {
+    pub(super) path: Vec<u8>,
+    pub(super) before: Option<Oid>,
+    pub(super) after: Option<Oid>,
+}
+
 /// The diff of a commit against its first parent, with three lines of context (as git's
 /// patch-id expects).
 fn diff_of<'r>(repo: &'r Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<git2::Diff<'r>> {
@@ -158,6 +166,19 @@ impl Scanner<'_, '_, '_> {
 
     /// The paths a commit changes against its first parent, sorted.
     pub(super) fn path_list(&mut self, oid: Oid) -> Res<Vec<Vec<u8>>> {
+        let mut paths: Vec<Vec<u8>> = self
+            .changed_files(oid)?
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
+    }
+
+    /// The files a commit changes against its first parent, with their blobs before and after,
+    /// in tree order.
+    pub(super) fn changed_files(&mut self, oid: Oid) -> Res<Vec<ChangedFile>> {
         let what = format!("reading the tree of {oid}");
         let tree = self
             .tree_of(oid)
@@ -167,12 +188,10 @@ impl Scanner<'_, '_, '_> {
             Some(p) => Some(self.tree_of(p).map_err(|e| git_problem(self.t, &what, e))?),
             None => None,
         };
-        let mut paths: Vec<Vec<u8>> = Vec::new();
-        self.changed_paths(parent_tree, Some(tree), &mut Vec::new(), &mut paths)
+        let mut files = Vec::new();
+        self.changed_paths(parent_tree, Some(tree), &mut Vec::new(), &mut files)
             .map_err(|e| git_problem(self.t, &what, e))?;
-        paths.sort();
-        paths.dedup();
-        Ok(paths)
+        Ok(files)
     }
 
     fn tree(&mut self, oid: Oid) -> std::result::Result<std::rc::Rc<Vec<TreeItem>>, git2::Error> {
@@ -213,7 +232,7 @@ impl Scanner<'_, '_, '_> {
         old: Option<Oid>,
         new: Option<Oid>,
         prefix: &mut Vec<u8>,
-        out: &mut Vec<Vec<u8>>,
+        out: &mut Vec<ChangedFile>,
     ) -> std::result::Result<(), git2::Error> {
         if old == new {
             return Ok(());
@@ -262,7 +281,12 @@ impl Scanner<'_, '_, '_> {
             let sub = |x: Option<&TreeItem>| x.filter(|e| e.is_tree).map(|e| e.oid);
             let file = |x: Option<&TreeItem>| x.is_some_and(|e| !e.is_tree);
             if file(before) || file(after) {
-                out.push(prefix.clone());
+                let blob = |x: Option<&TreeItem>| x.filter(|e| !e.is_tree).map(|e| e.oid);
+                out.push(ChangedFile {
+                    path: prefix.clone(),
+                    before: blob(before),
+                    after: blob(after),
+                });
             }
             let (sa, sb) = (sub(before), sub(after));
             if sa.is_some() || sb.is_some() {
