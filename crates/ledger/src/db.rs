@@ -166,6 +166,41 @@ impl Db<'_> {
     }
 }
 
+/// The arguments of a PostgreSQL-only statement: arrays (`Vec<String>`, `Vec<Option<i64>>`, …),
+/// which SQLite cannot take, for the statements that do a batch in one round trip.
+pub(crate) type PgArgs<'x> = [&'x (dyn postgres::types::ToSql + Sync)];
+
+/// PostgreSQL only: run `q` (its PostgreSQL form) and hand each row to `f`.
+pub(crate) fn pg_each(
+    cell: &RefCell<PgConn>,
+    q: &Sql,
+    args: &PgArgs<'_>,
+    mut f: impl FnMut(&DbRow<'_, '_>) -> Result<()>,
+) -> Result<()> {
+    let rows = {
+        let mut pg = cell.borrow_mut();
+        let rows = pg.call(|pg| {
+            let stmt = pg.statement(q.postgres)?;
+            pg.client().query(&stmt, args)
+        });
+        rows.map_err(|e| pg.error(q.name, e))?
+    };
+    for row in &rows {
+        f(&DbRow::Postgres(row, q.name))?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL only: run the statement `q` (its PostgreSQL form); how many rows it changed.
+pub(crate) fn pg_execute(cell: &RefCell<PgConn>, q: &Sql, args: &PgArgs<'_>) -> Result<u64> {
+    let mut pg = cell.borrow_mut();
+    let n = pg.call(|pg| {
+        let stmt = pg.statement(q.postgres)?;
+        pg.client().execute(&stmt, args)
+    });
+    n.map_err(|e| pg.error(q.name, e))
+}
+
 /// A [`Sql`] from its name and its two forms.
 macro_rules! sql {
     ($name:literal, sqlite: $lite:expr, postgres: $pg:expr $(,)?) => {

@@ -2,10 +2,14 @@
 //! derived tables of a ticket (cleared, written, dumped) and the trackers' sync state. Each query
 //! is written for SQLite and for PostgreSQL side by side ([`sql!`]).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use serde_json::Value;
 
-use crate::db::{sql, Db, DbRow, Sql};
+use crate::db::{pg_execute, sql, Db, DbRow, Sql};
 use crate::error::{Error, Named, Result};
+use crate::pg::PgConn;
 use portcullis_core::event::{Event, TicketDerived};
 use portcullis_core::time::{fmt_utc, parse_utc};
 
@@ -208,6 +212,201 @@ pub(crate) fn write_derived(db: Db<'_>, d: &TicketDerived) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// PostgreSQL: the derived rows of many tickets cleared in one statement.
+const CLEAR_MANY_PG: Sql = sql!("clear_derived_many", sqlite: "",
+    postgres: "WITH t AS (DELETE FROM tickets WHERE key = ANY($1)),
+                    s AS (DELETE FROM line_states WHERE ticket = ANY($1))
+               DELETE FROM violations WHERE ticket = ANY($1)");
+/// PostgreSQL: many tickets' rows in one statement, a column per array.
+const WRITE_TICKETS_PG: Sql = sql!("write_derived_many", sqlite: "",
+    postgres: "INSERT INTO tickets (key, summary, status, assignee, reporter, components, labels, url, created, updated)
+               SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                    $7::text[], $8::text[], $9::text[], $10::text[])");
+const WRITE_LINE_STATES_PG: Sql = sql!("write_derived_many", sqlite: "",
+    postgres: "INSERT INTO line_states (ticket, line, state, since, requested_by, requested_at, approved_by, approved_at,
+                                      request_count, deferred_until, last_note, last_meeting, last_seq)
+               SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                    $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[])");
+/// Duplicates (same ticket, line, event and kind) are merged before, the last one kept, as
+/// [`WRITE_VIOLATION`] does one by one: one statement cannot update a row it inserted.
+const WRITE_VIOLATIONS_PG: Sql = sql!("write_derived_many", sqlite: "",
+    postgres: "INSERT INTO violations (ticket, line, seq, kind, at, actor, message, resolved_by)
+               SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                                    $7::text[], $8::bigint[])
+               ON CONFLICT (ticket, line, seq, kind) DO UPDATE SET at = excluded.at, actor = excluded.actor,
+                   message = excluded.message, resolved_by = excluded.resolved_by");
+
+/// PostgreSQL: clear the derived rows of `keys` (one round trip).
+pub(crate) fn clear_derived_many(cell: &RefCell<PgConn>, keys: &[&str]) -> Result<()> {
+    pg_execute(cell, &CLEAR_MANY_PG, &[&keys])?;
+    Ok(())
+}
+
+/// PostgreSQL: write the derived rows of many tickets, cleared before (see
+/// [`clear_derived_many`]): the same rows as [`write_derived`] for each, in three round trips.
+pub(crate) fn write_derived_many(cell: &RefCell<PgConn>, ds: &[TicketDerived]) -> Result<()> {
+    if ds.is_empty() {
+        return Ok(());
+    }
+    let mut t = TicketColumns::default();
+    let mut s = LineColumns::default();
+    let mut v = ViolationColumns::default();
+    let mut seen: HashMap<(&str, &str, i64, &str), usize> = HashMap::new();
+    for d in ds {
+        let i = &d.info;
+        t.key.push(d.key.as_str());
+        t.summary.push(i.summary.as_str());
+        t.status.push(i.status.as_deref());
+        t.assignee.push(i.assignee.as_deref());
+        t.reporter.push(i.reporter.as_deref());
+        t.components
+            .push(serde_json::to_string(&i.components).unwrap_or_default());
+        t.labels
+            .push(serde_json::to_string(&i.labels).unwrap_or_default());
+        t.url.push(i.url.as_deref());
+        t.created.push(i.created.map(fmt_utc));
+        t.updated.push(i.updated.map(fmt_utc));
+        for (line, st) in &d.lines {
+            s.ticket.push(d.key.as_str());
+            s.line.push(line.as_str());
+            s.state.push(st.state.as_str());
+            s.since.push(st.since.map(fmt_utc));
+            s.requested_by.push(st.requested_by.as_deref());
+            s.requested_at.push(st.requested_at.map(fmt_utc));
+            s.approved_by.push(st.approved_by.as_deref());
+            s.approved_at.push(st.approved_at.map(fmt_utc));
+            s.request_count.push(i64::from(st.request_count));
+            s.deferred_until
+                .push(st.deferred_until.map(|x| x.to_string()));
+            s.last_note.push(st.last_note.as_deref());
+            s.last_meeting.push(st.last_meeting.map(|x| x.to_string()));
+            s.last_seq.push(st.last_seq);
+            for x in &st.violations {
+                let key = (d.key.as_str(), line.as_str(), x.seq, x.kind.as_str());
+                let row = match seen.get(&key) {
+                    Some(&row) => row,
+                    None => {
+                        seen.insert(key, v.ticket.len());
+                        v.ticket.push(d.key.as_str());
+                        v.line.push(line.as_str());
+                        v.seq.push(x.seq);
+                        v.kind.push(x.kind.as_str());
+                        v.at.push(String::new());
+                        v.actor.push(None);
+                        v.message.push("");
+                        v.resolved_by.push(None);
+                        v.ticket.len() - 1
+                    }
+                };
+                v.at[row] = fmt_utc(x.at);
+                v.actor[row] = x.actor.as_deref();
+                v.message[row] = x.message.as_str();
+                v.resolved_by[row] = x.resolved_by;
+            }
+        }
+    }
+    pg_execute(
+        cell,
+        &WRITE_TICKETS_PG,
+        &[
+            &t.key,
+            &t.summary,
+            &t.status,
+            &t.assignee,
+            &t.reporter,
+            &t.components,
+            &t.labels,
+            &t.url,
+            &t.created,
+            &t.updated,
+        ],
+    )?;
+    if !s.ticket.is_empty() {
+        pg_execute(
+            cell,
+            &WRITE_LINE_STATES_PG,
+            &[
+                &s.ticket,
+                &s.line,
+                &s.state,
+                &s.since,
+                &s.requested_by,
+                &s.requested_at,
+                &s.approved_by,
+                &s.approved_at,
+                &s.request_count,
+                &s.deferred_until,
+                &s.last_note,
+                &s.last_meeting,
+                &s.last_seq,
+            ],
+        )?;
+    }
+    if !v.ticket.is_empty() {
+        pg_execute(
+            cell,
+            &WRITE_VIOLATIONS_PG,
+            &[
+                &v.ticket,
+                &v.line,
+                &v.seq,
+                &v.kind,
+                &v.at,
+                &v.actor,
+                &v.message,
+                &v.resolved_by,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The rows of [`WRITE_TICKETS_PG`], column by column.
+#[derive(Default)]
+struct TicketColumns<'a> {
+    key: Vec<&'a str>,
+    summary: Vec<&'a str>,
+    status: Vec<Option<&'a str>>,
+    assignee: Vec<Option<&'a str>>,
+    reporter: Vec<Option<&'a str>>,
+    components: Vec<String>,
+    labels: Vec<String>,
+    url: Vec<Option<&'a str>>,
+    created: Vec<Option<String>>,
+    updated: Vec<Option<String>>,
+}
+
+/// The rows of [`WRITE_LINE_STATES_PG`], column by column.
+#[derive(Default)]
+struct LineColumns<'a> {
+    ticket: Vec<&'a str>,
+    line: Vec<&'a str>,
+    state: Vec<&'a str>,
+    since: Vec<Option<String>>,
+    requested_by: Vec<Option<&'a str>>,
+    requested_at: Vec<Option<String>>,
+    approved_by: Vec<Option<&'a str>>,
+    approved_at: Vec<Option<String>>,
+    request_count: Vec<i64>,
+    deferred_until: Vec<Option<String>>,
+    last_note: Vec<Option<&'a str>>,
+    last_meeting: Vec<Option<String>>,
+    last_seq: Vec<i64>,
+}
+
+/// The rows of [`WRITE_VIOLATIONS_PG`], column by column.
+#[derive(Default)]
+struct ViolationColumns<'a> {
+    ticket: Vec<&'a str>,
+    line: Vec<&'a str>,
+    seq: Vec<i64>,
+    kind: Vec<&'a str>,
+    at: Vec<String>,
+    actor: Vec<Option<&'a str>>,
+    message: Vec<&'a str>,
+    resolved_by: Vec<Option<i64>>,
 }
 
 const DUMP: [Sql; 3] = [

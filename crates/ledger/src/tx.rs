@@ -10,10 +10,11 @@ use portcullis_core::event::{Event, LabelFact, NewEvent};
 use portcullis_core::policy::LoadedPolicy;
 use portcullis_core::time::{fmt_utc, now, parse_utc};
 
-use crate::db::{sql, Db, Sql};
+use crate::db::{self, sql, Db, Sql};
 use crate::pg::PgConn;
 use crate::rows::{
-    clear_derived, event_columns, events_for_ticket, row_to_event, set_sync_state, write_derived,
+    clear_derived, clear_derived_many, event_columns, events_for_ticket, row_to_event,
+    set_sync_state, write_derived, write_derived_many,
 };
 use crate::{git_cache, Conn, Error, Ledger, Named, Result, SyncState, GENESIS, HEAD};
 
@@ -55,6 +56,10 @@ const LABEL_FACTS: Sql = sql!("label_facts",
 const EVENTS_BEFORE: Sql = sql!("events_before",
     sqlite: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = ?1 AND seq < ?2 ORDER BY seq"),
     postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = $1 AND seq < $2 ORDER BY seq"));
+/// PostgreSQL: the events of many tickets up to a sequence number, in one query (the caller
+/// keeps those before each ticket's own bound).
+const EVENTS_BEFORE_MANY: Sql = sql!("events_before_many", sqlite: "",
+    postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = ANY($1) AND seq < $2 ORDER BY seq"));
 const SET_HEAD: Sql = sql!("set_head",
     sqlite: "INSERT INTO head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2",
     postgres: "INSERT INTO head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT(id) DO UPDATE SET seq = $1, hash = $2");
@@ -440,6 +445,14 @@ impl LedgerTx<'_> {
     pub fn rederive(&mut self, policy: &LoadedPolicy) -> Result<()> {
         let touched = std::mem::take(&mut self.touched);
         let mut fresh = std::mem::take(&mut self.fresh);
+        if let TxConn::Postgres(tx) = &self.tx {
+            let cell = tx.cell;
+            let keys: Vec<String> = touched.into_iter().collect();
+            for chunk in keys.chunks(DERIVE_CHUNK) {
+                rederive_pg(cell, policy, chunk, &mut fresh)?;
+            }
+            return Ok(());
+        }
         for key in &touched {
             // The events appended here are in memory: only those before them are read.
             let events = match fresh.remove(key) {
@@ -455,6 +468,17 @@ impl LedgerTx<'_> {
             write_derived(self.db(), &derived)?;
         }
         Ok(())
+    }
+
+    /// [`LedgerTx::rederive`] now on SQLite (where a round trip is a function call); on
+    /// PostgreSQL once [`DERIVE_BATCH`] tickets wait for it, so that they are derived together
+    /// in a few round trips (those left are derived by [`LedgerTx::commit_with`]). For a caller
+    /// that derives as it goes (an import) and reads no derived row before it commits.
+    pub fn rederive_batched(&mut self, policy: &LoadedPolicy) -> Result<()> {
+        if matches!(self.tx, TxConn::Postgres(_)) && self.touched.len() < DERIVE_BATCH {
+            return Ok(());
+        }
+        self.rederive(policy)
     }
 
     fn events_before(&self, key: &str, seq: i64) -> Result<Vec<Event>> {
@@ -493,6 +517,56 @@ impl LedgerTx<'_> {
         }
         Ok(n)
     }
+}
+
+/// PostgreSQL: how many tickets [`LedgerTx::rederive`] derives per round of statements (a
+/// bound on the arrays sent and on the events read back at once).
+const DERIVE_CHUNK: usize = 5_000;
+/// PostgreSQL: how many touched tickets [`LedgerTx::rederive_batched`] lets wait (a bound on the
+/// events it keeps in memory meanwhile).
+const DERIVE_BATCH: usize = 1_000;
+
+/// PostgreSQL: [`LedgerTx::rederive`] for the tickets `keys`, in five round trips: their earlier
+/// events read in one query, their derived rows cleared in one statement and written in one
+/// per table. The same events as one ticket at a time: those appended in this transaction
+/// (`fresh`) from memory, and the stored ones before the first of them (all of a ticket with
+/// none there), by sequence number.
+fn rederive_pg(
+    cell: &RefCell<PgConn>,
+    policy: &LoadedPolicy,
+    keys: &[String],
+    fresh: &mut std::collections::HashMap<String, Vec<Event>>,
+) -> Result<()> {
+    let before: std::collections::HashMap<&str, i64> = keys
+        .iter()
+        .map(|k| {
+            let seq = fresh.get(k).map_or(i64::MAX, |new| new[0].seq);
+            (k.as_str(), seq)
+        })
+        .collect();
+    let upto = before.values().copied().max().unwrap_or(i64::MAX);
+    let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut stored: std::collections::HashMap<String, Vec<Event>> = Default::default();
+    db::pg_each(cell, &EVENTS_BEFORE_MANY, &[&names, &upto], |row| {
+        let e = row_to_event(row)?;
+        let Some(key) = e.ticket.as_deref() else {
+            return Ok(());
+        };
+        if before.get(key).is_some_and(|b| e.seq < *b) {
+            stored.entry(key.to_string()).or_default().push(e);
+        }
+        Ok(())
+    })?;
+    let mut derived = Vec::with_capacity(keys.len());
+    for key in keys {
+        let mut events = stored.remove(key).unwrap_or_default();
+        if let Some(new) = fresh.remove(key) {
+            events.extend(new);
+        }
+        derived.push(derive_ticket(policy, key, &events));
+    }
+    clear_derived_many(cell, &names)?;
+    write_derived_many(cell, &derived)
 }
 
 /// An event as stored: the texts of its times and payload beside it.

@@ -290,8 +290,8 @@ impl FileImport {
         let planned = plan_issue(policy, &issue, &known, &mut summary.warnings);
         let appended = tx.append_many(planned)?;
         self.appended += appended.iter().flatten().count() as u64;
-        // Derive as we go: memory stays bounded by one ticket, not the whole export.
-        Ok(tx.rederive(policy)?)
+        // Derive as we go: memory stays bounded by a batch of tickets, not the whole export.
+        Ok(tx.rederive_batched(policy)?)
     }
 }
 
