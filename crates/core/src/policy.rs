@@ -199,9 +199,7 @@ impl Backport {
 
     /// The branch of ticket `key` on line `line`.
     pub fn branch(&self, key: &str, line: &str) -> String {
-        self.branch_pattern
-            .replace("{key}", key)
-            .replace("{line}", line)
+        Self::fill(&self.branch_pattern, &[("key", key), ("line", line)])
     }
 }
 

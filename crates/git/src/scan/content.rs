@@ -277,18 +277,9 @@ fn changes_of(repo: &Repository, t: &ScanTarget<'_>, oids: &[Oid]) -> Vec<Res<Ch
 
 /// A commit's significant added and removed lines per path.
 fn change_of(repo: &Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<Change> {
-    let what = format!("reading the diff of {oid}");
-    let c = repo
-        .find_commit(oid)
-        .map_err(|e| git_problem(t, &what, e))?;
-    let tree = c.tree().map_err(|e| git_problem(t, &what, e))?;
-    let parent = match c.parent(0) {
-        Ok(p) => Some(p.tree().map_err(|e| git_problem(t, &what, e))?),
-        Err(_) => None,
-    };
-    let diff = repo
-        .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
-        .map_err(|e| git_problem(t, &what, e))?;
+    // The first-parent diff the scan reads everywhere (three lines of context, as libgit2's
+    // default was here).
+    let diff = super::reader::diff_of(repo, t, oid)?;
     let mut out: Change = HashMap::new();
     diff.foreach(
         &mut |_, _| true,
@@ -314,6 +305,6 @@ fn change_of(repo: &Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<Change> {
             true
         }),
     )
-    .map_err(|e| git_problem(t, &what, e))?;
+    .map_err(|e| git_problem(t, &format!("reading the diff of {oid}"), e))?;
     Ok(out)
 }

@@ -63,7 +63,11 @@ pub(super) struct ChangedFile {
 
 /// The diff of a commit against its first parent, with three lines of context (as git's
 /// patch-id expects).
-fn diff_of<'r>(repo: &'r Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<git2::Diff<'r>> {
+pub(super) fn diff_of<'r>(
+    repo: &'r Repository,
+    t: &ScanTarget<'_>,
+    oid: Oid,
+) -> Res<git2::Diff<'r>> {
     let what = format!("diffing commit {oid}");
     let c = repo
         .find_commit(oid)
