@@ -236,6 +236,15 @@ impl TestEnv {
         p
     }
 
+    /// Append `toml` to the workspace's policy file.
+    pub fn add_to_policy(&self, toml: &str) {
+        let path = self.path().join("policy.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push('\n');
+        text.push_str(toml);
+        std::fs::write(&path, text).unwrap();
+    }
+
     pub fn ledger_path(&self) -> PathBuf {
         self.path().join("ledger.db")
     }

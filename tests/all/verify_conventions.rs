@@ -244,14 +244,6 @@ fn fix_with_extra_commit(
     (code, other)
 }
 
-fn add_to_policy(env: &crate::harness::TestEnv, toml: &str) {
-    let path = env.path().join("policy.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push('\n');
-    text.push_str(toml);
-    std::fs::write(&path, text).unwrap();
-}
-
 /// Issue 20: a news fragment on main never needs a backport (`[verify] ignore_paths`): the
 /// ticket is landed, the fragment shown as `not_needed` with its rule.
 #[test]
@@ -259,7 +251,7 @@ fn news_fragment_only_commit_is_not_needed() {
     let run_with = |ignore: bool| {
         let env = workspace(&["pkg"], "");
         if ignore {
-            add_to_policy(&env, "[verify]\nignore_paths = [\"doc/changes/**\"]\n");
+            env.add_to_policy("[verify]\nignore_paths = [\"doc/changes/**\"]\n");
         }
         let mut r = repo(&env, "pkg");
         let (code, fragment) = fix_with_extra_commit(
@@ -346,7 +338,7 @@ fn bot_subject_prefix_is_stripped_before_comparing() {
     let run_with = |prefixes: Option<&str>| {
         let env = workspace(&["pkg"], "");
         if let Some(p) = prefixes {
-            add_to_policy(&env, &format!("[verify]\nsubject_prefixes = {p}\n"));
+            env.add_to_policy(&format!("[verify]\nsubject_prefixes = {p}\n"));
         }
         let mut r = repo(&env, "pkg");
         let fix = r

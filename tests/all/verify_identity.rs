@@ -19,15 +19,6 @@ fn set_ticket_key(env: &TestEnv, toml: &str) {
     std::fs::write(&path, text.replacen(&line, toml, 1)).unwrap();
 }
 
-/// Append `toml` to the policy.
-fn add_to_policy(env: &TestEnv, toml: &str) {
-    let path = env.path().join("policy.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push('\n');
-    text.push_str(toml);
-    std::fs::write(&path, text).unwrap();
-}
-
 /// A pull request merged on main from `branch` (no ticket in its name): one commit per edit.
 /// Returns the commits (not the merge).
 fn pull_request(
@@ -159,7 +150,7 @@ fn pull_request_numbers_in_any_convention_name_one_ticket() {
 /// The policy of a project whose tickets are pull requests: keys `{repo}#N` (and Jira keys).
 fn pull_requests_are_tickets(env: &TestEnv) {
     set_ticket_key(env, r#"ticket_key = '[A-Za-z0-9_.-]+#[0-9]+|DM-\d+'"#);
-    add_to_policy(env, "[verify]\npull_request_key = \"{repo}#{n}\"\n");
+    env.add_to_policy("[verify]\npull_request_key = \"{repo}#{n}\"\n");
 }
 
 /// Issue 20: backports made by bots were missed. Out of the box, meeseeksdev's branch
@@ -187,7 +178,7 @@ fn bot_branches_and_subjects_name_the_original_pull_request() {
 fn github_pr_preset_verifies_bot_style_history() {
     let env = workspace(&["pkg"], "");
     set_ticket_key(&env, r#"ticket_key = '[A-Za-z0-9_.-]+#[0-9]+'"#);
-    add_to_policy(&env, "[verify]\npreset = \"github-pr\"\n");
+    env.add_to_policy("[verify]\npreset = \"github-pr\"\n");
     assert_eq!(env.run(&["policy", "check", "policy.toml"]).code, 0);
     let (v, code, notes) = bot_history(&env);
     // The release notes mention `PR #15570`: they are that ticket's, and nothing drifts.
@@ -198,7 +189,7 @@ fn github_pr_preset_verifies_bot_style_history() {
     assert_eq!(code, 0, "{}", v["drift"]);
 
     let env = workspace(&["pkg"], "");
-    add_to_policy(&env, "[verify]\npreset = \"github-pr\"\n");
+    env.add_to_policy("[verify]\npreset = \"github-pr\"\n");
     let run = env.run(&["policy", "check", "policy.toml"]);
     assert_ne!(run.code, 0);
     assert!(
