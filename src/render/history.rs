@@ -52,7 +52,7 @@ pub fn render(h: &History) -> String {
         ));
     }
     if !facts.is_empty() {
-        out.push_str(&format!("{}\n", facts.join(" · ")));
+        out.push_str(&format!("{}\n", super::wrap(&facts.join(" · "))));
     }
     for (line, st) in &h.lines {
         out.push_str(&format!("{line}: {}", st.state.describe()));

@@ -10,8 +10,8 @@ pub fn tickets_table(st: &LineStatus, now: chrono::DateTime<Utc>) -> Table {
         "KEY",
         "STATE",
         "AGE",
-        "REQUESTED BY",
-        "APPROVED BY",
+        "REQUESTER",
+        "APPROVER",
         "!",
         "SUMMARY",
     ]);
@@ -125,7 +125,7 @@ pub fn render_table(st: &LineStatus) -> String {
         "Release line {} (branch {})\n{}\n\n",
         st.line,
         st.branch,
-        counts_line(st)
+        crate::render::wrap(&counts_line(st))
     );
     let t = tickets_table(st, now);
     if t.is_empty() {

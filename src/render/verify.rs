@@ -1,5 +1,5 @@
 use crate::render::{clean, truncate, Table};
-use portcullis_core::landing::{MatchKind, RepoLandingStatus, Settlement};
+use portcullis_core::landing::{Direction, MatchKind, RepoLandingStatus, Settlement};
 use portcullis_git::scan::ScanStatus;
 use portcullis_git::verify::{RepoLanding, Verification};
 use portcullis_ops::backport::links::LandingPullRequest;
@@ -36,19 +36,17 @@ pub fn repo_table(v: &Verification) -> Table {
         "COMMITS",
         "MATCHED",
         "RELEASE-ONLY",
-        "LATEST TAG",
+        "LAST TAG",
         "STATUS",
     ]);
     for r in &v.repositories {
         let bp = r
             .branch_point
             .as_ref()
-            .map(|b| {
-                let mut s = short(&b.sha);
-                if !b.tags.is_empty() {
-                    s.push_str(&format!(" ({})", b.tags.join(", ")));
-                }
-                s
+            // Its tag when it has one (the sha is in the JSON), else the commit.
+            .map(|b| match b.tags.first() {
+                Some(t) => t.clone(),
+                None => short(&b.sha),
             })
             .unwrap_or_else(|| "-".into());
         let non_merge: Vec<_> = r.release_commits.iter().filter(|c| !c.merge).collect();
@@ -255,11 +253,13 @@ pub fn commit_table(v: &Verification) -> Vec<(String, Table)> {
         .iter()
         .filter(|r| !r.release_commits.is_empty())
         .map(|r| {
+            // Eight-character shas here: two sha columns and a subject fit 80 columns.
+            let sha8 = |s: &str| s.chars().take(8).collect::<String>();
             let mut t = Table::new(&[
                 "COMMIT",
                 "TICKET",
                 "MATCH",
-                "MAIN COMMIT",
+                "MAIN",
                 "DIRECTION",
                 "TAG",
                 "SUBJECT",
@@ -284,18 +284,18 @@ pub fn commit_table(v: &Verification) -> Vec<(String, Table)> {
                     ticket.push_str(&format!(" ({})", c.mentions.join(", ")));
                 }
                 t.row(vec![
-                    short(&c.sha),
+                    sha8(&c.sha),
                     ticket,
                     m,
                     c.matched
                         .as_ref()
-                        .map(|m| short(&m.main_commit))
+                        .map(|m| sha8(&m.main_commit))
                         .unwrap_or_else(|| "-".into()),
                     c.direction
-                        .map(|d| {
-                            format!("{d:?}")
-                                .to_lowercase()
-                                .replace("forwardport", "forward port")
+                        .map(|d| match d {
+                            Direction::Backport => "backport".to_string(),
+                            // On the release branch first: short, so the table fits 80 columns.
+                            Direction::ForwardPort => "forward".to_string(),
                         })
                         .unwrap_or_else(|| "-".into()),
                     c.first_tag.clone().unwrap_or_else(|| "-".into()),
@@ -345,7 +345,11 @@ pub fn footer(out: &VerifyOutcome) -> String {
 /// Repositories, the tickets that have not landed everywhere, and the drift.
 pub fn summary(out: &VerifyOutcome) -> String {
     let v = &out.verification;
-    let mut s = format!("{}\n\n{}", headline(v), repo_table(v).render());
+    let mut s = format!(
+        "{}\n\n{}",
+        crate::render::wrap(&headline(v)),
+        repo_table(v).render()
+    );
     let mut pending = v.clone();
     pending.tickets.retain(|t| !t.status.has_landed());
     if !pending.tickets.is_empty() {
@@ -379,7 +383,11 @@ pub fn drift_and_footer(out: &VerifyOutcome) -> String {
 
 pub fn table(out: &VerifyOutcome, commits: bool) -> String {
     let v = &out.verification;
-    let mut s = format!("{}\n\n{}", headline(v), repo_table(v).render());
+    let mut s = format!(
+        "{}\n\n{}",
+        crate::render::wrap(&headline(v)),
+        repo_table(v).render()
+    );
     if commits {
         for (repo, t) in commit_table(v) {
             s.push_str(&format!("\n{repo}: {}\n{}", v.branch, t.render()));

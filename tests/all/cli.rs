@@ -311,6 +311,36 @@ fn audit_clean() {
     assert_snapshot!("audit_clean", run.snapshot(env.path()));
 }
 
+/// Regression (status rows of 81 characters, verify's 89–96): on an 80-column terminal every
+/// report of the demo fits, prose wrapped and tables cut with an ellipsis.
+#[test]
+fn the_demos_reports_fit_80_columns() {
+    let env = TestEnv::new();
+    env.run(&["demo", "--dir", "."]).ok();
+    let narrow = [("COLUMNS", "80")];
+    for args in [
+        &["status"][..],
+        &["status", "--state", "approved"],
+        &["verify"],
+        &["verify", "--commits"],
+        &["history", "DM-32106"],
+        &["history", "DM-33685"],
+        &["backports"],
+        &["releases"],
+    ] {
+        let run = env.run_env(args, &narrow);
+        assert!(run.code <= 1, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.lines().count() >= 2, "{args:?}: {}", run.stdout);
+        for l in run.stdout.lines() {
+            assert!(
+                l.chars().count() <= 80,
+                "{args:?}: {} columns:\n{l}",
+                l.chars().count()
+            );
+        }
+    }
+}
+
 #[test]
 fn demo_builds_and_shows_every_state() {
     let env = TestEnv::new();
