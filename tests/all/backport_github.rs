@@ -252,3 +252,61 @@ fn a_push_refused_for_want_of_credentials_is_reported_and_opens_no_pull_request(
     );
     assert!(server.issue("lsst/pkg", 2).is_none(), "no pull request");
 }
+
+/// A project tracked in GitHub issues only (keys like `pkg#5`, no `[jira]`): `--pr` links the
+/// pull request to the ticket with one comment on its issue, not repeated on a rerun.
+#[test]
+fn a_github_issue_ticket_gets_one_comment_naming_its_pull_request() {
+    let env = crate::verify::workspace(&["pkg"], "");
+    let policy = env.path().join("policy.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let text = text.replace(
+        r"ticket_key = 'DM-\d+'",
+        r#"ticket_key = "[A-Za-z0-9_.-]+#[0-9]+""#,
+    );
+    assert!(text.contains("ticket_key = \"[A-Za-z0-9"), "{text}");
+    std::fs::write(&policy, text).unwrap();
+    let mut pkg = crate::verify::repo(&env, "pkg");
+    pkg.fix_on_main(
+        "pkg#5",
+        &[(
+            crate::verify::CORE,
+            10,
+            "fixed line 10",
+            "Fix the flux scale",
+        )],
+    )
+    .unwrap();
+    pkg.finish().unwrap();
+    crate::verify::tickets(&env, &[("pkg#5", "approved")]);
+    let server = github(&env, &["lsst/pkg"]);
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    server.add_issues(vec![seed_issue(
+        "lsst/pkg",
+        5,
+        "The flux scale is off",
+        &[(at, "alice", "labeled", "backport-v23")],
+        None,
+    )]);
+    hosted_origin(&env, &server, "pkg", "lsst/pkg");
+    let token = [("PORTCULLIS_GITHUB_TOKEN", TOKEN)];
+    let args = ["backport", "pkg#5", "--push", "--pr", "--format", "json"];
+    for round in 0..2 {
+        let run = env.run_env(&args, &token);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        let pr = &v["pull_requests"][0];
+        assert_eq!(pr["number"], 6, "{v}");
+        assert_eq!(pr["existed"], round == 1, "{v}");
+        assert_eq!(pr["linked"], true, "{v}");
+        let view = server.issue("lsst/pkg", 5).unwrap();
+        assert_eq!(view.comments.len(), 1, "{:?}", view.comments);
+        let comment = &view.comments[0];
+        assert!(
+            comment.starts_with("Backport to v23 (v23.0.x): lsst/pkg#6 (http://"),
+            "{comment}"
+        );
+        assert!(comment.contains("/lsst/pkg/pull/6)"), "{comment}");
+    }
+    assert_eq!(events(&env, "backport.pr_opened").len(), 1);
+}
