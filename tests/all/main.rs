@@ -3,6 +3,7 @@
 mod harness;
 
 mod backport;
+mod backport_dry_run;
 mod backport_github;
 mod bot;
 mod cli;

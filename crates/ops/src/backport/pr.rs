@@ -31,6 +31,8 @@ pub struct PrOutcome {
     /// Linked to the ticket: a Jira remote link (with `[jira]` configured), or a comment on
     /// the ticket's GitHub issue (a key like `pkg#12` of a repository in `github.repos`).
     pub linked: bool,
+    /// How: `commented on lsst/pkg#5`, or `linked to DM-1 in Jira`.
+    pub link: Option<String>,
 }
 
 /// Where a pull request stands on GitHub.
@@ -194,6 +196,7 @@ impl PullRequests {
             existed: false,
             error: None,
             linked: false,
+            link: None,
         };
         let p = match opened {
             Ok(p) => p,
@@ -221,7 +224,10 @@ impl PullRequests {
                 &pr,
                 p.url.as_deref(),
             )) {
-                Ok(()) => out.linked = true,
+                Ok(()) => {
+                    out.linked = true;
+                    out.link = Some(format!("commented on {}#{issue}", issue_repo.full_name()));
+                }
                 Err(e) => {
                     tracing::warn!(ticket = %plan.key, error = ?e, "commenting the pull request on the ticket's issue failed")
                 }
@@ -233,7 +239,10 @@ impl PullRequests {
                 .rt
                 .block_on(jira.client.add_remote_link(&plan.key, &global, url, &title))
             {
-                Ok(()) => out.linked = true,
+                Ok(()) => {
+                    out.linked = true;
+                    out.link = Some(format!("linked to {} in Jira", plan.key));
+                }
                 // The pull request stands; the log keeps why the link did not.
                 Err(e) => {
                     tracing::warn!(ticket = %plan.key, error = ?e, "linking the pull request to the ticket failed")
