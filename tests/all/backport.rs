@@ -69,10 +69,7 @@ pub(crate) fn refs(path: &Path) -> Vec<(String, Oid)> {
 }
 
 pub(crate) fn events(env: &TestEnv, kind: &str) -> Vec<portcullis_core::event::Event> {
-    portcullis_ledger::Ledger::open(&env.ledger_path())
-        .unwrap()
-        .events_of_kinds(&[kind])
-        .unwrap()
+    env.ledger().events_of_kinds(&[kind]).unwrap()
 }
 
 pub(crate) fn outcome<'a>(v: &'a Value, repo: &str) -> &'a Value {

@@ -309,4 +309,12 @@ fn a_github_issue_ticket_gets_one_comment_naming_its_pull_request() {
         assert!(comment.contains("/lsst/pkg/pull/6)"), "{comment}");
     }
     assert_eq!(events(&env, "backport.pr_opened").len(), 1);
+    let text = env.run_env(&["backport", "pkg#5", "--push", "--pr"], &token);
+    assert!(
+        text.stdout.contains("pull request lsst/pkg#6 already open")
+            && text.stdout.contains(", commented on lsst/pkg#5"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(server.issue("lsst/pkg", 5).unwrap().comments.len(), 1);
 }
