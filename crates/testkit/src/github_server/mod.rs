@@ -711,14 +711,17 @@ impl GithubServer {
     /// If `bare` is not a bare repository (and cannot be created), or `repo` is not
     /// `owner/name`.
     pub fn host_git(&self, repo: &str, bare: &std::path::Path) -> String {
-        let path =
-            git_http::prepare(bare).unwrap_or_else(|e| panic!("GithubServer::host_git: {e}"));
+        self.try_host_git(repo, bare)
+            .unwrap_or_else(|e| panic!("GithubServer::host_git: {e}"))
+    }
+
+    /// [`GithubServer::host_git`], with the reason it could not instead of a panic.
+    pub fn try_host_git(&self, repo: &str, bare: &std::path::Path) -> Result<String, String> {
+        let path = git_http::prepare(bare)?;
         let now = self.shared.now();
-        if let Err(e) = self.shared.store().ensure_repo(repo, now) {
-            panic!("GithubServer::host_git: {e}");
-        }
+        self.shared.store().ensure_repo(repo, now)?;
         lock(&self.shared.git).insert(repo.to_ascii_lowercase(), path);
-        self.git_url(repo)
+        Ok(self.git_url(repo))
     }
 
     /// `http://127.0.0.1:PORT/owner/name.git`: where git clones and pushes `repo`.
