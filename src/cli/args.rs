@@ -264,6 +264,10 @@ pub enum Command {
         /// Only these repositories (repeatable).
         #[arg(long = "repo", value_name = "NAME", num_args = 1..)]
         repos: Vec<String>,
+        /// Try each ticket's picks in memory: clean, conflict (its files and the
+        /// commits it needs first) or nothing to do, per repository. Writes nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Output format: table, json, csv or md.
         #[arg(long, value_parser = formats(ALL), default_value = "table")]
         format: Format,

@@ -4,6 +4,7 @@
 use crate::render::{clean, Table};
 use portcullis_ops::backport::list::Backports;
 use portcullis_ops::backport::resume::{ResumeOutcome, Resumed};
+use portcullis_ops::backport::trial::{RepoTrial, Trial, TrialResult};
 use portcullis_ops::backport::{BackportOutcome, PlanStatus, RepoOutcome};
 
 fn short(sha: &str) -> &str {
@@ -77,11 +78,10 @@ pub fn outcome(o: &BackportOutcome) -> String {
                     .as_deref()
                     .map(|u| format!(" ({u})"))
                     .unwrap_or_default(),
-                if p.linked {
-                    format!(", linked to {} in Jira", o.plan.key)
-                } else {
-                    String::new()
-                }
+                p.link
+                    .as_deref()
+                    .map(|l| format!(", {l}"))
+                    .unwrap_or_default()
             )),
             (None, None) => {}
         }
@@ -262,4 +262,67 @@ pub fn list(b: &Backports) -> Table {
         }
     }
     t
+}
+
+/// The table of `backports --dry-run`: per ticket and repository, clean (with its picks),
+/// conflict (its files and the commits it needs first) or nothing to do, and why.
+pub fn trial(tr: &Trial) -> Table {
+    let mut t = Table::new(&["TICKET", "REPOSITORY", "RESULT", "DETAIL"]).flex(&[3]);
+    for tk in &tr.tickets {
+        if tk.repos.is_empty() {
+            t.row(vec![
+                tk.key.clone(),
+                "-".into(),
+                TrialResult::NothingToDo.as_str().into(),
+                "no main-side commits in any repository of the line".into(),
+            ]);
+        }
+        for r in &tk.repos {
+            let result = match r.result {
+                TrialResult::Clean => format!("clean ({} pick{})", r.picks, plural(r.picks)),
+                other => other.as_str().to_string(),
+            };
+            t.row(vec![
+                tk.key.clone(),
+                r.repo.clone(),
+                result,
+                trial_detail(r, &tk.summary),
+            ]);
+        }
+    }
+    t
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn trial_detail(r: &RepoTrial, summary: &str) -> String {
+    match r.result {
+        TrialResult::Clean => clean(summary),
+        TrialResult::Conflict => {
+            let mut d = format!("in {}", r.files.join(", "));
+            if r.dependencies.is_empty() {
+                d.push_str("; no missing main-side commit changed these lines");
+            } else {
+                let needs: Vec<String> = r
+                    .dependencies
+                    .iter()
+                    .map(|c| match &c.ticket {
+                        Some(t) => format!("{} ({t})", short(&c.sha)),
+                        None => short(&c.sha).to_string(),
+                    })
+                    .collect();
+                d.push_str(&format!("; needs first {}", needs.join(", ")));
+            }
+            clean(&d)
+        }
+        TrialResult::NothingToDo | TrialResult::Blocked => {
+            clean(r.reason.as_deref().unwrap_or_default())
+        }
+    }
 }

@@ -15,9 +15,9 @@ use crate::verify::{repo, tickets, workspace};
 
 const CORE: &str = FILES[0];
 const IO: &str = FILES[1];
-const BRANCH: &str = "tickets/DM-100-v23";
+pub(crate) const BRANCH: &str = "tickets/DM-100-v23";
 
-fn backport(env: &TestEnv, args: &[&str]) -> (Run, Value) {
+pub(crate) fn backport(env: &TestEnv, args: &[&str]) -> (Run, Value) {
     let mut all = vec!["backport"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--format", "json"]);
@@ -26,11 +26,11 @@ fn backport(env: &TestEnv, args: &[&str]) -> (Run, Value) {
     (run, v)
 }
 
-fn repo_path(env: &TestEnv, name: &str) -> PathBuf {
+pub(crate) fn repo_path(env: &TestEnv, name: &str) -> PathBuf {
     env.path().join("repos").join(name)
 }
 
-fn branch_tip(path: &Path, branch: &str) -> Option<Oid> {
+pub(crate) fn branch_tip(path: &Path, branch: &str) -> Option<Oid> {
     Repository::open(path)
         .unwrap()
         .refname_to_id(&format!("refs/heads/{branch}"))
@@ -56,7 +56,7 @@ fn branch_commits(path: &Path, branch: &str) -> Vec<(Oid, String)> {
     .collect()
 }
 
-fn refs(path: &Path) -> Vec<(String, Oid)> {
+pub(crate) fn refs(path: &Path) -> Vec<(String, Oid)> {
     let repo = Repository::open(path).unwrap();
     let mut out: Vec<(String, Oid)> = repo
         .references()
@@ -68,14 +68,11 @@ fn refs(path: &Path) -> Vec<(String, Oid)> {
     out
 }
 
-fn events(env: &TestEnv, kind: &str) -> Vec<portcullis_core::event::Event> {
-    portcullis_ledger::Ledger::open(&env.ledger_path())
-        .unwrap()
-        .events_of_kinds(&[kind])
-        .unwrap()
+pub(crate) fn events(env: &TestEnv, kind: &str) -> Vec<portcullis_core::event::Event> {
+    env.ledger().events_of_kinds(&[kind]).unwrap()
 }
 
-fn outcome<'a>(v: &'a Value, repo: &str) -> &'a Value {
+pub(crate) fn outcome<'a>(v: &'a Value, repo: &str) -> &'a Value {
     v["repos"]
         .as_array()
         .unwrap_or_else(|| panic!("no repos in {v}"))
@@ -86,7 +83,7 @@ fn outcome<'a>(v: &'a Value, repo: &str) -> &'a Value {
 
 /// Two repositories: DM-100 has two commits in `pkg` (with DM-101 between them on main) and
 /// one in `io`; DM-101 is approved too and left alone.
-fn two_repos() -> (TestEnv, Vec<Oid>, Vec<Oid>, Vec<CampaignRepo>) {
+pub(crate) fn two_repos() -> (TestEnv, Vec<Oid>, Vec<Oid>, Vec<CampaignRepo>) {
     let env = workspace(&["pkg", "io"], "");
     let mut pkg = repo(&env, "pkg");
     let first = pkg
@@ -224,7 +221,7 @@ fn conflicting() -> (TestEnv, Oid, Oid) {
     (env, dep[0], fix[0])
 }
 
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -534,7 +531,7 @@ fn a_forced_backport_shows_in_status_history_and_verify() {
 }
 
 /// A bare repository as `origin` of the clone `name`.
-fn bare_origin(env: &TestEnv, name: &str) -> PathBuf {
+pub(crate) fn bare_origin(env: &TestEnv, name: &str) -> PathBuf {
     let bare = env.path().join("remotes").join(format!("{name}.git"));
     Repository::init_bare(&bare).unwrap();
     Repository::open(repo_path(env, name))
@@ -734,118 +731,6 @@ fn a_branch_holding_the_first_picks_gets_the_rest() {
     assert_eq!(
         commits[1].0, mine,
         "the new pick goes on top of the hand-made one"
-    );
-}
-
-/// `backports` asks GitHub about each pull request `--pr` opened: its check state while it is
-/// open, then `merged` once it is, recording `backport.pr_merged` once (a rerun adds nothing);
-/// once the clone has the merge, `verify` names the pull request the landing came through.
-#[test]
-fn backports_shows_a_pull_requests_checks_and_records_its_merge_once() {
-    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
-
-    let (env, _, _, mut repos) = two_repos();
-    bare_origin(&env, "pkg");
-    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
-    let server = GithubServer::start(
-        Config::default(),
-        vec![seed_issue(
-            "lsst/pkg",
-            1,
-            "An issue",
-            &[(at, "alice", "labeled", "bug")],
-            None,
-        )],
-        0,
-    )
-    .unwrap();
-    let config = env.path().join("portcullis.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
-            server.url()
-        ),
-    )
-    .unwrap();
-    let token = [("PORTCULLIS_GITHUB_TOKEN", "test-token")];
-    let run = env.run_env(&["backport", "DM-100", "--pr", "--repo", "pkg"], &token);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    server.set_check("lsst/pkg", BRANCH, "success");
-    let list = env.run_env(&["backports", "--repo", "pkg"], &token);
-    list.ok();
-    assert!(
-        list.stdout
-            .contains("pull request lsst/pkg#2 (checks: success)"),
-        "{}",
-        list.stdout
-    );
-    assert!(events(&env, "backport.pr_merged").is_empty());
-    // Merged on GitHub.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .put(format!("{}/repos/lsst/pkg/pulls/2/merge", server.url()))
-            .header("Authorization", "token test-token")
-            .header("User-Agent", "portcullis-tests")
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    assert!(status.is_success(), "{status}");
-    for _ in 0..2 {
-        let list = env.run_env(&["backports", "--repo", "pkg", "--format", "json"], &token);
-        list.ok();
-        let v: Value = serde_json::from_str(&list.stdout).unwrap();
-        let r = &v["tickets"][0]["repos"][0];
-        assert_eq!(r["state"], "merged", "{v}");
-        assert_eq!(r["pull_request"], "lsst/pkg#2", "{v}");
-    }
-    let merged = events(&env, "backport.pr_merged");
-    assert_eq!(merged.len(), 1, "recorded once");
-    assert_eq!(merged[0].payload["number"], 2);
-    assert_eq!(merged[0].payload["github_repo"], "lsst/pkg");
-
-    // Until the clone has the merge, verify sees no landing and names no pull request.
-    let (_, v) = crate::verify::verify(&env, &["--repo", "pkg"]);
-    assert!(v.get("pull_requests").is_none(), "{}", v["pull_requests"]);
-    // The merge fetched into the clone, as GitHub made it.
-    repos[0]
-        .b
-        .merge(
-            RELEASE,
-            BRANCH,
-            &format!("Merge pull request #2 from lsst/{BRANCH}\n\nFix for DM-100"),
-        )
-        .unwrap();
-    let (_, v) = crate::verify::verify(&env, &["--repo", "pkg"]);
-    let t = v["tickets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["key"] == "DM-100")
-        .unwrap();
-    assert_eq!(t["repos"][0]["status"], "landed", "{t}");
-    let prs = v["pull_requests"].as_array().unwrap();
-    assert_eq!(prs.len(), 1, "{prs:?}");
-    assert_eq!(prs[0]["ticket"], "DM-100");
-    assert_eq!(prs[0]["repo"], "pkg");
-    assert_eq!(prs[0]["pull_request"], "lsst/pkg#2");
-    assert_eq!(prs[0]["branch"], BRANCH);
-    assert_eq!(prs[0]["merged"], true);
-    assert_eq!(prs[0]["release_commits"].as_array().unwrap().len(), 2);
-    let text = env.run(&["verify", "--repo", "pkg"]);
-    assert!(
-        text.stdout
-            .contains("pkg landed (exact) through lsst/pkg#2"),
-        "{}",
-        text.stdout
     );
 }
 

@@ -3,6 +3,8 @@
 mod harness;
 
 mod backport;
+mod backport_dry_run;
+mod backport_github;
 mod bot;
 mod cli;
 mod concurrency;

@@ -15,6 +15,10 @@
 //!     curl -X POST localhost:8081/_test/edit -d '{"repo":"acme/widgets","number":101,
 //!          "user":"carol","add":["backport-approved"]}'
 //!
+//! `--git lsst/pkg=remotes/pkg.git` hosts a bare repository (created when missing) as the git
+//! remote of `lsst/pkg`: `git clone http://127.0.0.1:8081/lsst/pkg.git`; pushes take basic auth
+//! with a token as the password; merging a pull request there makes a real merge commit.
+//!
 //! Runs until Ctrl-C.
 
 use std::path::PathBuf;
@@ -46,6 +50,10 @@ struct Args {
     /// The rate-limit window, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     rate_window: u64,
+    /// Host a bare repository as a repository's git remote: `OWNER/NAME=PATH`
+    /// (repeatable).
+    #[arg(long = "git", value_name = "OWNER/NAME=PATH")]
+    git: Vec<String>,
 }
 
 fn parse_token(s: &str, index: usize) -> User {
@@ -152,6 +160,15 @@ fn main() -> anyhow::Result<()> {
         server.url(),
         users.join(", ")
     );
+    for spec in &args.git {
+        let (repo, path) = spec.split_once('=').with_context(|| {
+            format!("--git {spec}: expected OWNER/NAME=PATH, e.g. lsst/pkg=remotes/pkg.git")
+        })?;
+        let url = server
+            .try_host_git(repo, std::path::Path::new(path))
+            .map_err(|e| anyhow::anyhow!("--git {spec}: {e}"))?;
+        println!("git remote of {repo}: {url}");
+    }
 
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

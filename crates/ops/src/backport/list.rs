@@ -16,7 +16,7 @@ use portcullis_core::policy::Line;
 use portcullis_core::time::now;
 use portcullis_core::workflow::State;
 use portcullis_git::pick;
-use portcullis_git::verify::Verification;
+use portcullis_git::verify::{TicketReport, Verification};
 use serde_json::json;
 
 /// Where a ticket's backport stands in one repository.
@@ -136,12 +136,7 @@ pub fn backports_in(ws: &Workspace, line: &Line, v: &Verification) -> Result<Bac
     };
     let mut seen_merged = Vec::new();
     let mut tickets = Vec::new();
-    for t in &v.tickets {
-        if t.state.as_deref() != Some(State::Approved.as_str())
-            || t.status == TicketLandingStatus::Landed
-        {
-            continue;
-        }
+    for t in pending(v) {
         let plan = plan_from(ws, v, line, &t.key, State::Approved, t.summary.clone());
         let last = last.get(&t.key).cloned().unwrap_or_default();
         let mut out = Vec::new();
@@ -226,6 +221,14 @@ pub fn backports_in(ws: &Workspace, line: &Line, v: &Verification) -> Result<Bac
         line: line.name.clone(),
         release_branch: line.branch.clone(),
         tickets,
+    })
+}
+
+/// The tickets `backports` lists: approved on the line and not landed everywhere.
+pub(super) fn pending(v: &Verification) -> impl Iterator<Item = &TicketReport> {
+    v.tickets.iter().filter(|t| {
+        t.state.as_deref() == Some(State::Approved.as_str())
+            && t.status != TicketLandingStatus::Landed
     })
 }
 

@@ -45,12 +45,12 @@ mod pr;
 mod push;
 pub mod resume;
 mod run;
+pub mod trial;
 
 pub use pr::PrOutcome;
 pub use push::PushOutcome;
-pub use run::{
-    backport, dry_runs, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome,
-};
+pub use run::{backport, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome};
+pub use trial::dry_runs;
 
 /// What a backport of one ticket on one line would pick, per repository.
 #[derive(Debug, Clone, Serialize)]

@@ -1,7 +1,8 @@
 //! `backport --pr`: a pull request from each pushed ticket branch into the release branch,
 //! through the GitHub API (octocrab, `[github]` in portcullis.toml and its token), titled and
 //! described by the policy's templates. One that is open already from the same branch is
-//! reported, never duplicated.
+//! reported, never duplicated. Each is linked to its ticket: one comment on the ticket's
+//! GitHub issue when the key is one (`pkg#12`), else a Jira remote link with `[jira]`.
 
 use serde::Serialize;
 use serde_json::json;
@@ -27,8 +28,11 @@ pub struct PrOutcome {
     pub existed: bool,
     /// Why it could not be opened.
     pub error: Option<String>,
-    /// Linked to the ticket in Jira (a remote link), when `[jira]` is configured.
+    /// Linked to the ticket: a Jira remote link (with `[jira]` configured), or a comment on
+    /// the ticket's GitHub issue (a key like `pkg#12` of a repository in `github.repos`).
     pub linked: bool,
+    /// How: `commented on lsst/pkg#5`, or `linked to DM-1 in Jira`.
+    pub link: Option<String>,
 }
 
 /// Where a pull request stands on GitHub.
@@ -192,6 +196,7 @@ impl PullRequests {
             existed: false,
             error: None,
             linked: false,
+            link: None,
         };
         let p = match opened {
             Ok(p) => p,
@@ -205,14 +210,39 @@ impl PullRequests {
         out.number = Some(p.number);
         out.url = p.url.clone();
         out.existed = p.existed;
-        if let (Some(jira), Some(url)) = (&self.jira, &p.url) {
+        if let Some((issue_repo, issue)) = self.client.repo_for_key(&plan.key) {
+            // A GitHub issue: one comment naming the pull request, found again by its marker.
+            let (issue_repo, pr) = (
+                issue_repo.clone(),
+                format!("{}#{}", gh.full_name(), p.number),
+            );
+            match self.rt.block_on(comment_once(
+                &self.client,
+                &issue_repo,
+                issue,
+                plan,
+                &pr,
+                p.url.as_deref(),
+            )) {
+                Ok(()) => {
+                    out.linked = true;
+                    out.link = Some(format!("commented on {}#{issue}", issue_repo.full_name()));
+                }
+                Err(e) => {
+                    tracing::warn!(ticket = %plan.key, error = ?e, "commenting the pull request on the ticket's issue failed")
+                }
+            }
+        } else if let (Some(jira), Some(url)) = (&self.jira, &p.url) {
             let title = format!("{} pull request {}#{}", plan.line, gh.full_name(), p.number);
             let global = format!("portcullis-backport:{}#{}", gh.full_name(), p.number);
             match self
                 .rt
                 .block_on(jira.client.add_remote_link(&plan.key, &global, url, &title))
             {
-                Ok(()) => out.linked = true,
+                Ok(()) => {
+                    out.linked = true;
+                    out.link = Some(format!("linked to {} in Jira", plan.key));
+                }
                 // The pull request stands; the log keeps why the link did not.
                 Err(e) => {
                     tracing::warn!(ticket = %plan.key, error = ?e, "linking the pull request to the ticket failed")
@@ -244,6 +274,35 @@ impl PullRequests {
         });
         Ok((out, ev))
     }
+}
+
+/// The hidden marker of the comment naming backport pull request `pr` (`owner/name#N`).
+fn marker(pr: &str) -> String {
+    format!("<!-- portcullis-backport:{pr} -->")
+}
+
+/// Comment on GitHub issue `number` of `repo` (the ticket) that `pr` backports it to the line,
+/// unless a comment with its marker is there already (a rerun, or a run stopped after it).
+async fn comment_once(
+    client: &GithubClient,
+    repo: &RepoRef,
+    number: u64,
+    plan: &Plan,
+    pr: &str,
+    url: Option<&str>,
+) -> Result<()> {
+    let mark = marker(pr);
+    let comments = client.comment_bodies(repo, number).await?;
+    if comments.iter().any(|c| c.body.contains(&mark)) {
+        return Ok(());
+    }
+    let link = url.map(|u| format!(" ({u})")).unwrap_or_default();
+    let body = format!(
+        "Backport to {} ({}): {pr}{link}\n\n{mark}",
+        plan.line, plan.release_branch
+    );
+    client.add_comment(repo, number, &body).await?;
+    Ok(())
 }
 
 /// The pull request's title and body from the policy's templates.

@@ -136,44 +136,6 @@ pub fn backport(ws: &Workspace, req: &BackportRequest) -> Result<BackportOutcome
     execute(ws, plan, &verification, req)
 }
 
-/// Dry runs of several tickets on one line from one scan of it (as the bot plans its round):
-/// each ticket's plan and picks in memory, nothing written or recorded. A dry run per ticket
-/// through [`backport`] would scan every repository again for each.
-pub fn dry_runs(
-    ws: &Workspace,
-    line: Option<&str>,
-    keys: &[String],
-    actor: &str,
-) -> Result<Vec<BackportOutcome>> {
-    let line = ws.policy.resolve_line(line)?;
-    for key in keys {
-        super::check_key(ws, key)?;
-    }
-    let ledger = ws.open_ledger()?;
-    let verification = scan(ws, &ledger, line, &[])?;
-    let plans = keys
-        .iter()
-        .map(|key| {
-            let (state, summary) = ticket_state(&ledger, ws, key, &line.name)?;
-            Ok(plan_from(ws, &verification, line, key, state, summary))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    drop(ledger);
-    plans
-        .into_iter()
-        .map(|plan| {
-            let req = BackportRequest {
-                key: plan.key.clone(),
-                line: Some(line.name.clone()),
-                dry_run: true,
-                actor: actor.to_string(),
-                ..Default::default()
-            };
-            execute(ws, plan, &verification, &req)
-        })
-        .collect()
-}
-
 /// Carry out `plan` (made from `verification`): see the module's documentation.
 pub fn execute(
     ws: &Workspace,

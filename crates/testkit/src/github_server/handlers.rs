@@ -12,8 +12,9 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use super::git_http;
 use super::model::{
-    parse_time, seed_list, EditError, Entry, Issue, LabelEdit, NewPull, PullError, Repo,
+    parse_time, seed_list, Commit, EditError, Entry, Issue, LabelEdit, NewPull, PullError, Repo,
 };
 use super::render::{self, Ctx};
 use super::{Fault, FaultBody, FaultRule, RateState, RequestRecord, Shared};
@@ -211,6 +212,11 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         return control(&shared, &method, &path, &bytes).into_response();
     }
     let raw_query = parts.uri.query().unwrap_or_default().to_string();
+    if let Some(git) = super::git_http::parse(&path) {
+        if let Some(bare) = shared.hosted(&git.repo) {
+            return git_reply(&shared, &parts, git, bare, &raw_query, bytes.to_vec()).await;
+        }
+    }
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -259,6 +265,71 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         .header("x-github-request-id", shared.request_id());
     shared.record_status(seq, reply.status);
     reply.into_response()
+}
+
+/// Git over HTTP for a hosted repository: logged, never faulted nor charged to the API's
+/// rate limit (GitHub does not count git traffic against it).
+async fn git_reply(
+    shared: &Arc<Shared>,
+    parts: &axum::http::request::Parts,
+    git: super::git_http::GitPath,
+    bare: std::path::PathBuf,
+    query: &str,
+    body: Vec<u8>,
+) -> Response {
+    let auth = shared.authenticate(&parts.headers);
+    let login = match auth {
+        Auth::User(i) => shared.config.users.get(i).map(|u| u.login.clone()),
+        _ => None,
+    };
+    let seq = shared.record(RequestRecord {
+        method: parts.method.to_string(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map_or_else(String::new, |pq| pq.as_str().to_string()),
+        body: String::new(),
+        at: Instant::now(),
+        status: 0,
+        login: login.clone(),
+    });
+    let (method, headers, query) = (
+        parts.method.clone(),
+        parts.headers.clone(),
+        query.to_string(),
+    );
+    let served = tokio::task::spawn_blocking(move || {
+        super::git_http::serve(
+            &bare,
+            &super::git_http::GitRequest {
+                path: &git,
+                method: &method,
+                query: &query,
+                headers: &headers,
+                body: &body,
+                auth,
+                login,
+            },
+        )
+    })
+    .await;
+    let reply = match served {
+        Ok(r) => r,
+        Err(e) => return Reply::error(500, &format!("git: {e}"), DOCS).into_response(),
+    };
+    shared.record_status(seq, reply.status);
+    let mut resp = Response::new(Body::from(reply.body));
+    *resp.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            resp.headers_mut().append(n, v);
+        }
+    }
+    resp
 }
 
 /// One API request.
@@ -1038,20 +1109,55 @@ fn create_pull(call: &Call, who: usize, full: &str) -> Result<Reply> {
         }
     }
     let head = field("head").unwrap_or_default();
+    let base = field("base").unwrap_or_default();
     let now = call.shared.now();
+    // A hosted repository must have both branches, as on GitHub.
+    let tips = match call.shared.hosted(full) {
+        Some(bare) => {
+            let tip = |branch: &str, field: &str| {
+                git_http::branch_tip(&bare, branch).ok_or_else(|| {
+                    validation(
+                        json!([{"resource": "PullRequest", "field": field, "code": "invalid"}]),
+                    )
+                })
+            };
+            let (h, b) = (tip(branch_of(&head), "head")?, tip(&base, "base")?);
+            let commits = git_http::commits_between(&bare, &base, branch_of(&head));
+            Some((h, b, commits))
+        }
+        None => None,
+    };
     let created = {
         let mut store = call.shared.store();
         let actor = store
             .user(who)
             .ok_or_else(|| Reply::error(401, "Bad credentials", DOCS))?;
+        let (head_sha, base_sha, commits) = match tips {
+            Some((h, b, commits)) => {
+                let commits = commits
+                    .into_iter()
+                    .map(|(sha, message, parents, at)| Commit {
+                        sha,
+                        message,
+                        author: actor.clone(),
+                        date: chrono::DateTime::from_timestamp(at, 0).unwrap_or(now),
+                        parents,
+                    })
+                    .collect();
+                (Some(h), Some(b), commits)
+            }
+            None => (None, None, Vec::new()),
+        };
         store.create_pull(
             full,
             NewPull {
                 title: field("title").unwrap_or_default(),
                 body: field("body"),
                 head: branch_of(&head).to_string(),
-                base: field("base").unwrap_or_default(),
-                head_sha: None,
+                base,
+                head_sha,
+                base_sha,
+                commits,
                 draft: v.get("draft").and_then(Value::as_bool).unwrap_or(false),
                 actor,
             },
@@ -1075,22 +1181,68 @@ fn create_pull(call: &Call, who: usize, full: &str) -> Result<Reply> {
     })
 }
 
+const MERGE_DOCS: &str = "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request";
+
+/// `PUT …/pulls/{n}/merge`: in a hosted repository a real merge commit (`commit_title` and
+/// `commit_message` honoured), else a fake sha. 405 when it is merged, closed or conflicts.
 fn merge_pull(call: &Call, who: usize, full: &str, n: u64) -> Result<Reply> {
     let now = call.shared.now();
+    let asked = if call.body.is_empty() {
+        Value::Null
+    } else {
+        parse_json(call.body)?
+    };
+    let not_mergeable = || Reply::error(405, "Pull Request is not mergeable", MERGE_DOCS);
     let mut store = call.shared.store();
     let actor = store
         .user(who)
         .ok_or_else(|| Reply::error(401, "Bad credentials", DOCS))?;
-    match store.merge_pull(full, n, actor, now) {
+    let sha = match call.shared.hosted(full) {
+        None => None,
+        Some(bare) => {
+            let repo = store.repo(full).ok_or_else(|| Reply::not_found(DOCS))?;
+            let issue = repo.issues.get(&n);
+            let pull = issue
+                .and_then(|i| i.pull.as_ref().map(|p| (i, p)))
+                .ok_or_else(|| Reply::not_found(PULLS_DOCS))?;
+            let (issue, pull) = pull;
+            if issue.state != "open" || pull.merged_at.is_some() {
+                return Err(not_mergeable());
+            }
+            let text = |k: &str| asked.get(k).and_then(Value::as_str).map(str::to_string);
+            let title = text("commit_title").unwrap_or_else(|| {
+                format!(
+                    "Merge pull request #{n} from {}/{}",
+                    repo.owner.login, pull.head_ref
+                )
+            });
+            let message = format!(
+                "{title}\n\n{}",
+                text("commit_message").unwrap_or_else(|| issue.title.clone())
+            );
+            let email = format!("{}@users.noreply.github.com", actor.login);
+            match git_http::merge(
+                &bare,
+                &pull.base_ref,
+                &pull.head_ref,
+                &message,
+                (&actor.login, &email),
+                now,
+            ) {
+                Ok(sha) => Some(sha),
+                Err(git_http::MergeError::NotMergeable) => return Err(not_mergeable()),
+                Err(git_http::MergeError::Failed(e)) => {
+                    return Err(Reply::error(500, &format!("merge failed: {e}"), MERGE_DOCS))
+                }
+            }
+        }
+    };
+    match store.merge_pull(full, n, actor, now, sha) {
         Ok(sha) => Ok(Reply::json(
             200,
             &json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
         )),
-        Err(PullError::NotMergeable) => Err(Reply::error(
-            405,
-            "Pull Request is not mergeable",
-            "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request",
-        )),
+        Err(PullError::NotMergeable) => Err(not_mergeable()),
         Err(_) => Err(Reply::not_found(PULLS_DOCS)),
     }
 }

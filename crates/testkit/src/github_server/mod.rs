@@ -20,6 +20,11 @@
 //!   …; see `search`), `sort`, `order` and paging, at most 1,000 results, as GitHub serves them;
 //! - comments (list, create, `DELETE …/issues/comments/{id}`); pull requests (`merged`, `merge_commit_sha`, `head.ref`,
 //!   `base.ref`, …) and their commits; `GET /repos/{o}/{r}`; `GET /rate_limit`;
+//! - a git remote per hosted repository ([`GithubServer::host_git`]): git's smart HTTP
+//!   protocol at `/{o}/{r}.git` (its `clone_url`) through `git http-backend`, pushes with basic
+//!   auth whose password is a token, outside the API's rate limit; in a hosted repository a pull
+//!   request needs its head branch (422 otherwise), its `head.sha` is the branch tip, and
+//!   merging it makes a real merge commit (405 `Pull Request is not mergeable` on a conflict);
 //! - the same routes under `/api/v3` (GitHub Enterprise style) and `/repositories/{id}/…`;
 //! - rate limits: every API response carries `x-ratelimit-limit`, `-remaining`, `-reset` (epoch
 //!   seconds), `-used` and `-resource: core`; each token has a budget per window and gets 403
@@ -60,11 +65,14 @@
 //!
 //! [`seed_issue`] builds such a value.
 
+mod git_http;
 mod handlers;
 mod model;
 mod render;
 mod search;
 
+#[cfg(test)]
+mod git_tests;
 #[cfg(test)]
 mod tests;
 
@@ -335,6 +343,8 @@ pub(crate) struct Shared {
     clock: Mutex<Option<DateTime<Utc>>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     request_ids: AtomicU64,
+    /// Hosted git repositories: bare repository paths by lower-cased `owner/name`.
+    git: Mutex<HashMap<String, std::path::PathBuf>>,
 }
 
 #[derive(Default)]
@@ -467,6 +477,11 @@ impl Shared {
         }
     }
 
+    /// The bare repository hosted for `owner/name`, if any.
+    pub fn hosted(&self, repo: &str) -> Option<std::path::PathBuf> {
+        lock(&self.git).get(&repo.to_ascii_lowercase()).cloned()
+    }
+
     fn reset_rate_limits(&self) {
         lock(&self.buckets).clear();
     }
@@ -581,6 +596,7 @@ impl GithubServer {
             clock: Mutex::default(),
             buckets: Mutex::default(),
             request_ids: AtomicU64::new(1),
+            git: Mutex::default(),
         });
         shared
             .add_seeds(&seeds)
@@ -683,6 +699,34 @@ impl GithubServer {
             .repo_mut(repo)
             .unwrap_or_else(|| panic!("GithubServer::set_check: no repository {repo}"));
         r.checks.insert(reference.to_string(), state.to_string());
+    }
+
+    /// Host the bare repository `bare` (created when missing) as the git remote of `repo`
+    /// (`owner/name`, created on the server if new): served over this server's port with git's
+    /// smart HTTP protocol at [`GithubServer::git_url`], the repository's `clone_url`. Pushes
+    /// need basic auth with a user's token as the password; pull requests in `repo` must name a
+    /// branch it has, and merging one makes a real merge commit in it.
+    ///
+    /// # Panics
+    /// If `bare` is not a bare repository (and cannot be created), or `repo` is not
+    /// `owner/name`.
+    pub fn host_git(&self, repo: &str, bare: &std::path::Path) -> String {
+        self.try_host_git(repo, bare)
+            .unwrap_or_else(|e| panic!("GithubServer::host_git: {e}"))
+    }
+
+    /// [`GithubServer::host_git`], with the reason it could not instead of a panic.
+    pub fn try_host_git(&self, repo: &str, bare: &std::path::Path) -> Result<String, String> {
+        let path = git_http::prepare(bare)?;
+        let now = self.shared.now();
+        self.shared.store().ensure_repo(repo, now)?;
+        lock(&self.shared.git).insert(repo.to_ascii_lowercase(), path);
+        Ok(self.git_url(repo))
+    }
+
+    /// `http://127.0.0.1:PORT/owner/name.git`: where git clones and pushes `repo`.
+    pub fn git_url(&self, repo: &str) -> String {
+        format!("{}/{repo}.git", self.url)
     }
 
     /// The current state of `repo`#`number` (repository name in any case).

@@ -192,6 +192,10 @@ pub(crate) struct NewPull {
     pub base: String,
     /// The head commit, when the caller knows it (else derived from the branch name).
     pub head_sha: Option<String>,
+    /// The base branch's tip, when known.
+    pub base_sha: Option<String>,
+    /// The commits, when known.
+    pub commits: Vec<Commit>,
     pub draft: bool,
     pub actor: Arc<Person>,
 }
@@ -362,7 +366,7 @@ impl Store {
     }
 
     /// The repository `owner/name`, created if new.
-    fn ensure_repo(&mut self, full: &str, now: DateTime<Utc>) -> Result<String, String> {
+    pub fn ensure_repo(&mut self, full: &str, now: DateTime<Utc>) -> Result<String, String> {
         let key = full.to_ascii_lowercase();
         if self.repos.contains_key(&key) {
             return Ok(key);
@@ -956,26 +960,30 @@ impl Store {
                         .head_sha
                         .unwrap_or_else(|| fake_sha(&format!("head:{full}:{}", new.head))),
                     head_ref: new.head,
-                    base_sha: fake_sha(&format!("base:{full}:{}", new.base)),
+                    base_sha: new
+                        .base_sha
+                        .unwrap_or_else(|| fake_sha(&format!("base:{full}:{}", new.base))),
                     base_ref: new.base,
                     merge_commit_sha: None,
                     merged_at: None,
                     merged_by: None,
                     draft: new.draft,
-                    commits: Vec::new(),
+                    commits: new.commits,
                 }),
             },
         );
         Ok(number)
     }
 
-    /// Merge an open pull request as `actor`; the merge commit's sha.
+    /// Merge an open pull request as `actor`; the merge commit's sha (`sha`, made in a hosted
+    /// repository, or else a fake one).
     pub fn merge_pull(
         &mut self,
         repo: &str,
         number: u64,
         actor: Arc<Person>,
         now: DateTime<Utc>,
+        sha: Option<String>,
     ) -> Result<String, PullError> {
         let id = self.next_id();
         let r = self.repo_mut(repo).ok_or(PullError::NoRepo)?;
@@ -986,7 +994,7 @@ impl Store {
         if pull.merged_at.is_some() || state != "open" {
             return Err(PullError::NotMergeable);
         }
-        let sha = fake_sha(&format!("merge:{full}:{number}"));
+        let sha = sha.unwrap_or_else(|| fake_sha(&format!("merge:{full}:{number}")));
         pull.merged_at = Some(now);
         pull.merged_by = Some(actor.clone());
         pull.merge_commit_sha = Some(sha.clone());
