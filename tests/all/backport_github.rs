@@ -63,7 +63,10 @@ fn hosted_origin(env: &TestEnv, server: &GithubServer, name: &str, github_repo: 
 fn tip(repo: &Path, branch: &str) -> Option<String> {
     git2::Repository::open(repo)
         .ok()?
-        .refname_to_id(&format!("refs/heads/{branch}"))
+        .refname_to_id(&match branch.starts_with("refs/") {
+            true => branch.to_string(),
+            false => format!("refs/heads/{branch}"),
+        })
         .ok()
         .map(|o| o.to_string())
 }
@@ -171,19 +174,17 @@ fn backports_shows_a_pull_requests_checks_and_records_its_merge_once() {
     // Until the clone has the merge, verify sees no landing and names no pull request.
     let (_, v) = crate::verify::verify(&env, &["--repo", "pkg"]);
     assert!(v.get("pull_requests").is_none(), "{}", v["pull_requests"]);
-    // The user fetches the release branch GitHub moved.
-    git(
-        &clone,
-        &[
-            "fetch",
-            "--quiet",
-            "origin",
-            &format!("{RELEASE}:{RELEASE}"),
-        ],
-    );
-    assert_eq!(tip(&clone, RELEASE), Some(merge_sha));
-    let (run, v) = crate::verify::verify(&env, &["--repo", "pkg"]);
+    // `verify --fetch` fetches what GitHub merged. The local release branch is left where it
+    // was (never moved behind the user's back) and the scan reads `origin`'s, which is ahead
+    // of it (regression: the stale local branch hid the merge).
+    let local_before = tip(&clone, RELEASE);
+    let (run, v) = crate::verify::verify(&env, &["--repo", "pkg", "--fetch"]);
     said.push_str(&run.stdout);
+    assert_eq!(tip(&clone, RELEASE), local_before);
+    assert_eq!(
+        tip(&clone, &format!("refs/remotes/origin/{RELEASE}")),
+        Some(merge_sha.clone())
+    );
     let t = v["tickets"]
         .as_array()
         .unwrap()

@@ -210,18 +210,23 @@ pub fn publish(
 }
 
 /// A branch as a local branch or as `origin`'s remote-tracking branch (as the scan reads it).
+/// With both, the local one, unless `origin`'s is ahead of it: after `git fetch` (or `verify
+/// --fetch`) a local release branch that was never pulled would hide what was merged on the
+/// server. Diverged branches: the local one (the clone's owner has work of their own on it).
 pub fn resolve_branch(repo: &Repository, name: &str) -> Option<Oid> {
-    for r in [
-        format!("refs/heads/{name}"),
-        format!("refs/remotes/origin/{name}"),
-    ] {
-        if let Ok(reference) = repo.find_reference(&r) {
-            if let Ok(c) = reference.peel_to_commit() {
-                return Some(c.id());
-            }
-        }
+    let tip = |r: String| {
+        repo.find_reference(&r)
+            .ok()
+            .and_then(|reference| reference.peel_to_commit().ok())
+            .map(|c| c.id())
+    };
+    let local = tip(format!("refs/heads/{name}"));
+    let remote = tip(format!("refs/remotes/origin/{name}"));
+    match (local, remote) {
+        (Some(l), Some(r)) if l != r && repo.graph_descendant_of(r, l).unwrap_or(false) => Some(r),
+        (Some(l), _) => Some(l),
+        (None, r) => r,
     }
-    None
 }
 
 /// A commit on an existing ticket branch, with what ties it to main.

@@ -156,3 +156,42 @@ fn dirty_files_are_the_tracked_changes() {
     std::fs::write(dir.path().join(FILES[0]), "changed\n").unwrap();
     assert_eq!(dirty_files(dir.path()).unwrap(), vec![FILES[0].to_string()]);
 }
+
+/// Regression (`verify --fetch` hid a pull request merged on the server): a local release branch
+/// that `origin` has moved ahead of resolves to `origin`'s tip; a diverged or newer local branch
+/// stays the local one; a branch only `origin` has is `origin`'s.
+#[test]
+fn resolve_branch_follows_origin_when_it_is_ahead_of_the_local_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let sig = git2::Signature::now("Ada", "ada@example.org").unwrap();
+    let tree = {
+        let mut idx = repo.index().unwrap();
+        repo.find_tree(idx.write_tree().unwrap()).unwrap()
+    };
+    let commit = |parents: &[Oid], msg: &str| {
+        let ps: Vec<_> = parents
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
+        let refs: Vec<_> = ps.iter().collect();
+        repo.commit(None, &sig, &sig, msg, &tree, &refs).unwrap()
+    };
+    let a = commit(&[], "a");
+    let b = commit(&[a], "b");
+    let c = commit(&[a], "c");
+    let set = |name: &str, id: Oid| {
+        repo.reference(name, id, true, "test").unwrap();
+    };
+    set("refs/heads/v23.0.x", a);
+    set("refs/remotes/origin/v23.0.x", b);
+    assert_eq!(resolve_branch(&repo, "v23.0.x"), Some(b), "origin is ahead");
+    set("refs/heads/v23.0.x", c);
+    assert_eq!(resolve_branch(&repo, "v23.0.x"), Some(c), "diverged: local");
+    set("refs/heads/v23.0.x", b);
+    set("refs/remotes/origin/v23.0.x", a);
+    assert_eq!(resolve_branch(&repo, "v23.0.x"), Some(b), "local is ahead");
+    set("refs/remotes/origin/main", c);
+    assert_eq!(resolve_branch(&repo, "main"), Some(c), "only origin has it");
+    assert_eq!(resolve_branch(&repo, "nope"), None);
+}

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cache::FactCache;
 pub use crate::model::*;
+use crate::pick::resolve_branch;
 use crate::text::{self, TagMatcher};
 
 mod attribution;
@@ -89,21 +90,6 @@ pub fn scan(t: &ScanTarget<'_>, cache: &mut FactCache) -> RepoScan {
         Ok(s) => s,
         Err(e) => RepoScan::empty(t, ScanStatus::Unverifiable, vec![e]),
     }
-}
-
-/// Find a branch as a local branch or as `origin`'s remote-tracking branch.
-fn resolve_branch(repo: &Repository, name: &str) -> Option<Oid> {
-    for r in [
-        format!("refs/heads/{name}"),
-        format!("refs/remotes/origin/{name}"),
-    ] {
-        if let Ok(reference) = repo.find_reference(&r) {
-            if let Ok(c) = reference.peel_to_commit() {
-                return Some(c.id());
-            }
-        }
-    }
-    None
 }
 
 fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
