@@ -2,7 +2,7 @@
 //! chain and recomputes the derived state of the tickets they touch before it commits.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use portcullis_core::event::{derive_ticket, event_hash, hash_parts, kind, payload_text};
@@ -53,6 +53,10 @@ const LABEL_FACTS: Sql = sql!("label_facts",
              WHERE ticket = ?1 AND kind IN (?2, ?3) ORDER BY seq",
     postgres: "SELECT at, seq, kind, payload::jsonb ->> 'label' FROM events
              WHERE ticket = $1 AND kind IN ($2, $3) ORDER BY seq");
+/// PostgreSQL: the label changes of many tickets in one query (by ticket, then sequence number).
+const LABEL_FACTS_MANY: Sql = sql!("label_facts_many", sqlite: "",
+    postgres: "SELECT at, seq, kind, payload::jsonb ->> 'label', ticket FROM events
+             WHERE ticket = ANY($1) AND kind IN ($2, $3) ORDER BY ticket, seq");
 const EVENTS_BEFORE: Sql = sql!("events_before",
     sqlite: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = ?1 AND seq < ?2 ORDER BY seq"),
     postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = $1 AND seq < $2 ORDER BY seq"));
@@ -400,20 +404,38 @@ impl LedgerTx<'_> {
                 ))
             },
         )?;
-        let mut out = Vec::new();
-        for (at, seq, k, label) in rows {
-            let (Some(at), Some(label)) = (parse_utc(&at), label) else {
-                return Err(Error::internal(format!(
-                    "event {seq} is malformed; run `portcullis audit`"
-                )));
-            };
-            out.push(LabelFact {
-                at,
-                seq,
-                added: k == kind::LABEL_ADDED,
-                label,
-            });
+        rows.into_iter()
+            .map(|(at, seq, k, label)| label_fact(&at, seq, &k, label))
+            .collect()
+    }
+
+    /// The label changes of each of `keys` (each as [`LedgerTx::label_facts`] gives them; a key
+    /// without any maps to an empty list). PostgreSQL: one query for them all; SQLite: one per
+    /// ticket (a function call, not a round trip).
+    pub fn label_facts_many(&self, keys: &[&str]) -> Result<HashMap<String, Vec<LabelFact>>> {
+        let mut out: HashMap<String, Vec<LabelFact>> =
+            keys.iter().map(|k| (k.to_string(), Vec::new())).collect();
+        let TxConn::Postgres(tx) = &self.tx else {
+            for key in keys {
+                out.insert(key.to_string(), self.label_facts(key)?);
+            }
+            return Ok(out);
+        };
+        if keys.is_empty() {
+            return Ok(out);
         }
+        let args: &db::PgArgs<'_> = &[&keys, &kind::LABEL_ADDED, &kind::LABEL_REMOVED];
+        db::pg_each(tx.cell, &LABEL_FACTS_MANY, args, |row| {
+            let ticket: String = row.get(4)?;
+            let fact = label_fact(
+                &row.get::<String>(0)?,
+                row.get(1)?,
+                &row.get::<String>(2)?,
+                row.get(3)?,
+            )?;
+            out.entry(ticket).or_default().push(fact);
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -567,6 +589,21 @@ fn rederive_pg(
     }
     clear_derived_many(cell, &names)?;
     write_derived_many(cell, &derived)
+}
+
+/// A label change from its stored columns (`kind` is one of the two label kinds).
+fn label_fact(at: &str, seq: i64, k: &str, label: Option<String>) -> Result<LabelFact> {
+    let (Some(at), Some(label)) = (parse_utc(at), label) else {
+        return Err(Error::internal(format!(
+            "event {seq} is malformed; run `portcullis audit`"
+        )));
+    };
+    Ok(LabelFact {
+        at,
+        seq,
+        added: k == kind::LABEL_ADDED,
+        label,
+    })
 }
 
 /// An event as stored: the texts of its times and payload beside it.
