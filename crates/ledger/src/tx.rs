@@ -22,9 +22,11 @@ use crate::{git_cache, Conn, Error, Ledger, Named, Result, SyncState, GENESIS, H
 /// written out: a test checks they agree) and reads the head (as text: the simple protocol).
 /// Its statements are planned for their arguments each time (`force_custom_plan`): a generic
 /// plan cached while an import's events table was still small (a sequential scan) stayed in
-/// use as the transaction grew it to 200,000 rows, and every lookup scanned them all.
+/// use as the transaction grew it to 200,000 rows, and every lookup scanned them all. And without
+/// JIT compilation: the batch lookups (a few hundred index probes, a millisecond) are estimated
+/// expensive enough for the server to compile them first, which took 60–100 ms each time.
 const BEGIN_LOCKED: Sql = sql!("begin", sqlite: "",
-    postgres: "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan;
+    postgres: "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off;
                SELECT pg_advisory_xact_lock(8101820098873224300); SELECT seq, hash FROM head WHERE id = 1");
 const COMMIT: Sql = sql!("commit", both: "COMMIT");
 /// PostgreSQL: the head moved, and the listeners told (delivered when the transaction commits,
@@ -33,9 +35,12 @@ const SET_HEAD_NOTIFY: Sql = sql!("set_head", sqlite: "",
     postgres: "WITH h AS (INSERT INTO head (id, seq, hash) VALUES (1, $1, $2)
                           ON CONFLICT(id) DO UPDATE SET seq = $1, hash = $2 RETURNING seq)
                SELECT seq, pg_notify('portcullis_events', seq::text) FROM h");
-/// PostgreSQL: which of a batch's dedup keys are already taken.
+/// PostgreSQL: which of a batch's dedup keys are already taken: a lookup in the unique index per
+/// key (`LATERAL … OFFSET 0` keeps the planner from flattening it into a scan of the whole
+/// table, which it chose without statistics), so the cost follows the batch, not the ledger.
 const TAKEN_KEYS: Sql = sql!("append_events", sqlite: "",
-    postgres: "SELECT dedup_key FROM events WHERE dedup_key = ANY($1)");
+    postgres: "SELECT e.dedup_key FROM UNNEST($1::text[]) AS b(k)
+               CROSS JOIN LATERAL (SELECT dedup_key FROM events WHERE dedup_key = b.k OFFSET 0) AS e");
 /// PostgreSQL: a batch of events in one statement, a column per array.
 const APPEND_MANY: Sql = sql!("append_events", sqlite: "",
     postgres: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
@@ -57,20 +62,22 @@ const LABEL_FACTS: Sql = sql!("label_facts",
     postgres: "SELECT at, seq, kind, payload::jsonb ->> 'label' FROM events
              WHERE ticket = $1 AND kind || '' IN ($2, $3) ORDER BY seq");
 /// PostgreSQL: the label changes of many tickets in one query (by ticket, then sequence number),
-/// through the ticket index only (see [`LABEL_FACTS`]).
+/// a lookup in the ticket index per ticket (see [`LABEL_FACTS`] and [`TAKEN_KEYS`]).
 const LABEL_FACTS_MANY: Sql = sql!("label_facts_many", sqlite: "",
-    postgres: "SELECT at, seq, kind, payload::jsonb ->> 'label', ticket FROM events
-             WHERE ticket = ANY($1) AND kind || '' IN ($2, $3) ORDER BY ticket, seq");
+    postgres: "SELECT e.at, e.seq, e.kind, e.label, b.k FROM UNNEST($1::text[]) AS b(k)
+               CROSS JOIN LATERAL (SELECT at, seq, kind, payload::jsonb ->> 'label' AS label FROM events
+                                   WHERE ticket = b.k AND kind || '' IN ($2, $3) OFFSET 0) AS e
+               ORDER BY b.k, e.seq");
 const EVENTS_BEFORE: Sql = sql!("events_before",
     sqlite: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = ?1 AND seq < ?2 ORDER BY seq"),
     postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = $1 AND seq < $2 ORDER BY seq"));
 /// PostgreSQL: the events of many tickets, each before its own sequence number, in one query: a
-/// ticket at a time through the ticket index (`LATERAL`), so that the events appended in this
-/// transaction (after the bounds) are neither scanned nor sent back.
+/// ticket at a time through the ticket index (`LATERAL … OFFSET 0`, see [`TAKEN_KEYS`]), so that
+/// the events appended in this transaction (after the bounds) are neither scanned nor sent back.
 const EVENTS_BEFORE_MANY: Sql = sql!("events_before_many", sqlite: "",
     postgres: concat!("SELECT e.* FROM UNNEST($1::text[], $2::bigint[]) AS b(k, bound)
                CROSS JOIN LATERAL (SELECT ", event_columns!(), " FROM events
-                                   WHERE ticket = b.k AND seq < b.bound) AS e
+                                   WHERE ticket = b.k AND seq < b.bound OFFSET 0) AS e
                ORDER BY e.seq"));
 const SET_HEAD: Sql = sql!("set_head",
     sqlite: "INSERT INTO head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2",
@@ -432,6 +439,8 @@ impl LedgerTx<'_> {
         if keys.is_empty() {
             return Ok(out);
         }
+        // Each key once: the query looks each up and would repeat its facts.
+        let keys: Vec<String> = out.keys().cloned().collect();
         let args: &db::PgArgs<'_> = &[&keys, &kind::LABEL_ADDED, &kind::LABEL_REMOVED];
         db::pg_each(tx.cell, &LABEL_FACTS_MANY, args, |row| {
             let ticket: String = row.get(4)?;
