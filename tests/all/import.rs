@@ -425,6 +425,7 @@ fn batched_import_with_a_repeated_key_and_known_facts_matches_one_ticket_at_a_ti
     issues.push(later("DM-3001"));
 
     let dir = tempfile::tempdir().unwrap();
+    let number = regex::Regex::new(r"Integer\((\d+)\)").unwrap();
     let mut results = Vec::new();
     for backend in ["sqlite", "postgres"] {
         for batched in [true, false] {
@@ -468,7 +469,6 @@ fn batched_import_with_a_repeated_key_and_known_facts_matches_one_ticket_at_a_ti
             assert_eq!(dump, ledger.recompute_dump(&policy).unwrap(), "{backend}");
             // The derived rows name events by sequence number: by their place among the
             // tickets' events instead (the same events, as checked below).
-            let number = regex::Regex::new(r"Integer\((\d+)\)").unwrap();
             let dump: Vec<String> = (dump.iter())
                 .map(|row| {
                     number
