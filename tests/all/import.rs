@@ -366,3 +366,144 @@ fn truncated_changelog_is_reconciled_from_current_labels() {
         h.stdout
     );
 }
+
+/// An import plans its tickets in batches (label facts read at once, one append per batch). The
+/// events and derived state must be those of one ticket at a time (here: one file per ticket),
+/// on both backends: with facts already in the ledger, more tickets than a batch, and a key that
+/// appears twice in the same batch and across batches (its second copy, a later export with a
+/// truncated changelog, planned against the first copy's events: without them it would record
+/// its earlier labels again as "present before the first recorded change").
+#[test]
+fn batched_import_with_a_repeated_key_and_known_facts_matches_one_ticket_at_a_time() {
+    use portcullis_core::policy::{Policy, BUILTIN_V23};
+    use portcullis_ledger::Ledger;
+    let policy = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+    let first = |key: &str| {
+        let one = ("2022-02-01T09:00:00.000+0000", "dev", "backport-v23");
+        let two = (
+            "2022-02-02T09:00:00.000+0000",
+            "praman",
+            "backport-v23 backport-approved",
+        );
+        let b = ExportBuilder::new().ticket(key, "First", &[one, two]);
+        serde_json::from_str::<serde_json::Value>(&b.build()).unwrap()["issues"][0].clone()
+    };
+    // A later copy: one more change, and only that change in its (truncated) changelog.
+    let later = |key: &str| {
+        let done = (
+            "2022-02-03T09:00:00.000+0000",
+            "dev",
+            "backport-v23 backport-approved backport-done",
+        );
+        let b = ExportBuilder::starting_at(5000).ticket(key, "Later", &[done]);
+        let mut issue =
+            serde_json::from_str::<serde_json::Value>(&b.build()).unwrap()["issues"][0].clone();
+        issue["changelog"]["histories"][0]["items"][0]["fromString"] =
+            "backport-v23 backport-approved".into();
+        issue["changelog"]["total"] = 7.into();
+        issue
+    };
+    let page = |issues: Vec<serde_json::Value>| {
+        serde_json::to_vec(
+            &serde_json::json!({ "startAt": 0, "maxResults": issues.len(),
+            "total": issues.len(), "issues": issues }),
+        )
+        .unwrap()
+    };
+    // Known before: DM-1 … DM-40 (so their later copies below are planned against the ledger).
+    let known: Vec<_> = (1..=40).map(|n| first(&format!("DM-{n}"))).collect();
+    // The file: 1,200 tickets, DM-5 twice in one batch, DM-7 in the first batch and the last,
+    // DM-3000 (new) twice; DM-20 and DM-3001 later copies of tickets earlier in the file.
+    let mut issues: Vec<_> = (1..=1_200).map(|n| first(&format!("DM-{n}"))).collect();
+    issues[2] = later("DM-3");
+    issues.insert(10, later("DM-5"));
+    issues.insert(11, first("DM-3000"));
+    issues.insert(12, later("DM-3000"));
+    issues.push(later("DM-7"));
+    issues.push(later("DM-20"));
+    issues.insert(700, first("DM-3001"));
+    issues.push(later("DM-3001"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let number = regex::Regex::new(r"Integer\((\d+)\)").unwrap();
+    let mut results = Vec::new();
+    for backend in ["sqlite", "postgres"] {
+        for batched in [true, false] {
+            let mut ledger = match backend {
+                "sqlite" => Ledger::create(&dir.path().join(format!("{batched}.db"))).unwrap(),
+                _ => {
+                    let server = portcullis_testkit::postgres::server();
+                    let url = server.url(&server.fresh_database());
+                    Ledger::open_postgres(&url, None, &dir.path().join("cache.db")).unwrap()
+                }
+            };
+            let before = [("known.json".to_string(), page(known.clone()))];
+            portcullis_trackers::file::import_files(&mut ledger, &policy, &before).unwrap();
+            let files: Vec<(String, Vec<u8>)> = match batched {
+                true => vec![("export.json".into(), page(issues.clone()))],
+                false => (issues.iter().enumerate())
+                    .map(|(i, issue)| (format!("{i}.json"), page(vec![issue.clone()])))
+                    .collect(),
+            };
+            let s = portcullis_trackers::file::import_files(&mut ledger, &policy, &files).unwrap();
+            let twice = s.warnings.iter().filter(|w| w.contains("appears twice"));
+            assert_eq!(twice.count(), if batched { 5 } else { 0 }, "{backend}");
+            let report = ledger.verify_chain().unwrap();
+            assert!(
+                report.problems.is_empty(),
+                "{backend}: {:?}",
+                report.problems
+            );
+            // The tickets' events in order, without what differs by file or transaction.
+            let (mut events, mut rank) = (Vec::new(), std::collections::HashMap::new());
+            ledger
+                .for_each_event(|e| {
+                    if let Some(t) = e.ticket {
+                        rank.insert(e.seq, events.len());
+                        events.push((t, e.kind, e.source, e.at, e.payload, e.dedup_key));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let dump = ledger.derived_dump().unwrap();
+            assert_eq!(dump, ledger.recompute_dump(&policy).unwrap(), "{backend}");
+            // The derived rows name events by sequence number: by their place among the
+            // tickets' events instead (the same events, as checked below).
+            let dump: Vec<String> = (dump.iter())
+                .map(|row| {
+                    number
+                        .replace_all(row, |c: &regex::Captures| {
+                            let n: i64 = c[1].parse().unwrap();
+                            rank.get(&n)
+                                .map_or(c[0].to_string(), |r| format!("event#{r}"))
+                        })
+                        .into_owned()
+                })
+                .collect();
+            results.push((backend, batched, s.new_events, events, dump));
+        }
+    }
+    let (_, _, new, events, dump) = &results[0];
+    // DM-3's and DM-5's later copies add only their new change: no label re-recorded.
+    let initial = events
+        .iter()
+        .filter(|e| e.5.as_deref() == Some("initial:DM-5:+backport-v23"));
+    assert_eq!(
+        initial.count(),
+        0,
+        "DM-5's second copy re-recorded its labels"
+    );
+    assert!(*new > 1_160 * 3, "{new}");
+    for (backend, batched, n, e, d) in &results[1..] {
+        // One file per ticket adds one import event per file: compare the tickets' events.
+        assert_eq!(e, events, "{backend}, batched {batched}: the events differ");
+        let diff: Vec<_> = d.iter().zip(dump).filter(|(a, b)| a != b).take(3).collect();
+        assert!(
+            diff.is_empty() && d.len() == dump.len(),
+            "{backend}, batched {batched}: the derived state differs: {diff:?}"
+        );
+        if *batched {
+            assert_eq!(n, new, "{backend}");
+        }
+    }
+}

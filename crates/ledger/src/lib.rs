@@ -48,6 +48,7 @@ pub mod pg;
 pub mod queries;
 mod rows;
 mod status;
+mod tls;
 mod tx;
 
 pub use error::{Error, Named, Result};

@@ -6,7 +6,7 @@
 //! [`shown_url`], which replaces any password with `***`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use postgres::config::{Host, SslMode};
 use postgres::error::SqlState;
 
 use crate::error::{Error, Result};
+use crate::tls;
 
 /// The key of the advisory lock that makes the chain's writers take turns (any constant that
 /// no other application on the same database uses: "portcull" in ASCII).
@@ -69,6 +70,9 @@ pub(crate) struct Target {
     pub(crate) config: postgres::Config,
     pub(crate) shown: String,
     pub(crate) tls: Tls,
+    /// `sslrootcert=FILE`: the certificates (PEM) of the authorities the server's certificate
+    /// must come from, instead of the system's.
+    pub(crate) root_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +84,7 @@ pub(crate) enum Tls {
 
 fn bad_url(shown: &str) -> Error {
     Error::input(format!("`{shown}` is not a PostgreSQL URL portcullis can use")).hint(
-        "write it as postgresql://USER@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require|verify-full] \
+        "write it as postgresql://USER@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require|verify-full][&sslrootcert=CA.pem] \
          (a Unix socket directory as the host: %2Fpath%2Fto%2Fdir, or ?host=/path/to/dir)",
     )
 }
@@ -89,6 +93,7 @@ fn bad_url(shown: &str) -> Error {
 pub(crate) fn parse_url(url: &str) -> Result<Target> {
     let shown = shown_url(url);
     let mut tls = Tls::Prefer;
+    let mut root_cert = None;
     let kept = match url.find('?') {
         Some(q) => {
             let mut params = Vec::new();
@@ -106,6 +111,9 @@ pub(crate) fn parse_url(url: &str) -> Result<Target> {
                                 .hint("use sslmode=disable, prefer, require or verify-full"))
                             }
                         }
+                    }
+                    Some(("sslrootcert", v)) if !v.is_empty() => {
+                        root_cert = Some(PathBuf::from(percent_decode(v)));
                     }
                     _ => params.push(p),
                 }
@@ -136,7 +144,35 @@ pub(crate) fn parse_url(url: &str) -> Result<Target> {
         config.connect_timeout(Duration::from_secs(10));
     }
     config.application_name("portcullis");
-    Ok(Target { config, shown, tls })
+    Ok(Target {
+        config,
+        shown,
+        tls,
+        root_cert,
+    })
+}
+
+/// A URL parameter's value with its `%XX` escapes decoded (a path may hold `&`, `=`, `%`).
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where the server is, for messages: `host:port` or the socket directory.
@@ -155,18 +191,6 @@ pub(crate) fn user_of(config: &postgres::Config) -> String {
         .get_user()
         .map(str::to_string)
         .unwrap_or_else(|| std::env::var("USER").unwrap_or_default())
-}
-
-fn rustls_config() -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Problem(Problem::internal("cannot set up TLS").because(e)))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
 }
 
 /// Run a blocking call of the synchronous client. The client drives its connection with a
@@ -197,12 +221,20 @@ pub(crate) fn connect(target: &mut Target, password: Option<&Secret>) -> Result<
         .get_hosts()
         .iter()
         .all(|h| matches!(h, Host::Unix(_)));
+    let use_tls = target.tls != Tls::Disable && !only_sockets;
+    // A CA file named is read even where it is not used (a socket), so that a wrong path shows
+    // at once.
+    let tls_config = match target.tls != Tls::Disable && (use_tls || target.root_cert.is_some()) {
+        true => Some(tls::rustls_config(target.root_cert.as_deref())?),
+        false => None,
+    };
     let config = &target.config;
-    let connected = if target.tls == Tls::Disable || only_sockets {
-        blocking(|| config.connect(postgres::NoTls))
-    } else {
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(rustls_config()?);
-        blocking(|| config.connect(tls))
+    let connected = match tls_config {
+        Some(c) if use_tls => {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(c);
+            blocking(|| config.connect(tls))
+        }
+        _ => blocking(|| config.connect(postgres::NoTls)),
     };
     connected.map_err(|e| connect_error(target, e))
 }
@@ -212,6 +244,19 @@ fn connect_error(target: &Target, e: postgres::Error) -> Error {
     let user = user_of(&target.config);
     let problem = if let Some(db) = e.as_db_error() {
         match *db.code() {
+            // pg_hba.conf has no line for this connection: often one that requires TLS.
+            SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                if db.message().contains("pg_hba.conf") =>
+            {
+                let hint = match target.tls {
+                    Tls::Disable => "the server may accept only TLS connections (hostssl): drop sslmode=disable, or use sslmode=verify-full (nothing was written)",
+                    _ => "ask the server's administrator to allow this role, database and host in pg_hba.conf (nothing was written)",
+                };
+                Problem::input(format!(
+                    "the PostgreSQL server accepts no connection like this one for role `{user}` (ledger {shown})"
+                ))
+                .hint(hint)
+            }
             SqlState::INVALID_PASSWORD | SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
                 Problem::input(format!(
                     "the PostgreSQL server refused the login of role `{user}` for the ledger {shown}"
@@ -225,6 +270,24 @@ fn connect_error(target: &Target, e: postgres::Error) -> Error {
             _ => Problem::input(format!("cannot open the ledger {shown}"))
                 .hint("check the URL and the server's log (nothing was written)"),
         }
+    } else if let Some(tls) = tls::tls_error(&e) {
+        Problem::input(format!(
+            "the TLS connection to the ledger's PostgreSQL server at {} failed: {tls} ({shown})",
+            server(&target.config)
+        ))
+        .hint(match target.root_cert.as_deref() {
+            Some(ca) => format!(
+                "the server's certificate must be signed by a CA in {} and name the host of the URL (nothing was written)",
+                ca.display()
+            ),
+            None => "the server's certificate must chain to a CA the system trusts and name the host of the URL; for a private CA add sslrootcert=/path/to/ca.pem (nothing was written)".to_string(),
+        })
+    } else if portcullis_core::error::chain(&e).contains("does not support TLS") {
+        Problem::input(format!(
+            "the ledger's PostgreSQL server at {} does not offer TLS, which the URL requires ({shown})",
+            server(&target.config)
+        ))
+        .hint("turn on ssl in the server's configuration, or connect over a trusted network with sslmode=prefer (nothing was written)")
     } else if portcullis_core::error::chain(&e).contains("password missing") {
         // The client's own check (its error kinds are private): the server asked for a password
         // and none was given.
@@ -562,7 +625,7 @@ mod tests {
     #[test]
     fn tls_uses_the_ring_provider_and_builds_without_a_process_default() {
         // No process-wide provider is installed: the config names ring itself.
-        let config = rustls_config().unwrap();
+        let config = tls::rustls_config(None).unwrap();
         assert!(config.crypto_provider().cipher_suites.len() > 1);
     }
 
@@ -591,6 +654,12 @@ mod tests {
         let t = parse_url("postgresql://u:pw@h/db?sslmode=verify-full&connect_timeout=3").unwrap();
         assert_eq!(t.tls, Tls::Require);
         assert_eq!(t.config.get_dbname(), Some("db"));
+        let t =
+            parse_url("postgresql://u@h/db?sslrootcert=%2Fetc%2Fmy%20ca.pem&sslmode=verify-full")
+                .unwrap();
+        assert_eq!(t.root_cert.as_deref(), Some(Path::new("/etc/my ca.pem")));
+        assert_eq!(t.tls, Tls::Require);
+        assert_eq!(parse_url("postgresql://u@h/db").unwrap().root_cert, None);
         let t = parse_url("postgresql://u@%2Ftmp%2Fdir/db").unwrap();
         assert!(matches!(&t.config.get_hosts()[0], Host::Unix(p) if p == Path::new("/tmp/dir")));
         for bad in [

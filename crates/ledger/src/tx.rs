@@ -2,7 +2,7 @@
 //! chain and recomputes the derived state of the tickets they touch before it commits.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use portcullis_core::event::{derive_ticket, event_hash, hash_parts, kind, payload_text};
@@ -22,9 +22,11 @@ use crate::{git_cache, Conn, Error, Ledger, Named, Result, SyncState, GENESIS, H
 /// written out: a test checks they agree) and reads the head (as text: the simple protocol).
 /// Its statements are planned for their arguments each time (`force_custom_plan`): a generic
 /// plan cached while an import's events table was still small (a sequential scan) stayed in
-/// use as the transaction grew it to 200,000 rows, and every lookup scanned them all.
+/// use as the transaction grew it to 200,000 rows, and every lookup scanned them all. And without
+/// JIT compilation: the batch lookups (a few hundred index probes, a millisecond) are estimated
+/// expensive enough for the server to compile them first, which took 60–100 ms each time.
 const BEGIN_LOCKED: Sql = sql!("begin", sqlite: "",
-    postgres: "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan;
+    postgres: "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off;
                SELECT pg_advisory_xact_lock(8101820098873224300); SELECT seq, hash FROM head WHERE id = 1");
 const COMMIT: Sql = sql!("commit", both: "COMMIT");
 /// PostgreSQL: the head moved, and the listeners told (delivered when the transaction commits,
@@ -33,9 +35,12 @@ const SET_HEAD_NOTIFY: Sql = sql!("set_head", sqlite: "",
     postgres: "WITH h AS (INSERT INTO head (id, seq, hash) VALUES (1, $1, $2)
                           ON CONFLICT(id) DO UPDATE SET seq = $1, hash = $2 RETURNING seq)
                SELECT seq, pg_notify('portcullis_events', seq::text) FROM h");
-/// PostgreSQL: which of a batch's dedup keys are already taken.
+/// PostgreSQL: which of a batch's dedup keys are already taken: a lookup in the unique index per
+/// key (`LATERAL … OFFSET 0` keeps the planner from flattening it into a scan of the whole
+/// table, which it chose without statistics), so the cost follows the batch, not the ledger.
 const TAKEN_KEYS: Sql = sql!("append_events", sqlite: "",
-    postgres: "SELECT dedup_key FROM events WHERE dedup_key = ANY($1)");
+    postgres: "SELECT e.dedup_key FROM UNNEST($1::text[]) AS b(k)
+               CROSS JOIN LATERAL (SELECT dedup_key FROM events WHERE dedup_key = b.k OFFSET 0) AS e");
 /// PostgreSQL: a batch of events in one statement, a column per array.
 const APPEND_MANY: Sql = sql!("append_events", sqlite: "",
     postgres: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
@@ -48,18 +53,32 @@ const APPEND: Sql = sql!("append_event",
     postgres: "INSERT INTO events (seq, ticket, line, kind, source, actor, at, recorded_at, meeting, note, payload, dedup_key, hash)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT(dedup_key) DO NOTHING");
+/// PostgreSQL: `kind || ''` keeps the planner off the kind indexes: without statistics (an
+/// import's own transaction, a new ledger) it combined the ticket index with a scan of every
+/// label event's entry in `events_kind_at`, a few milliseconds per ticket.
 const LABEL_FACTS: Sql = sql!("label_facts",
     sqlite: "SELECT at, seq, kind, json_extract(payload, '$.label') FROM events
              WHERE ticket = ?1 AND kind IN (?2, ?3) ORDER BY seq",
     postgres: "SELECT at, seq, kind, payload::jsonb ->> 'label' FROM events
-             WHERE ticket = $1 AND kind IN ($2, $3) ORDER BY seq");
+             WHERE ticket = $1 AND kind || '' IN ($2, $3) ORDER BY seq");
+/// PostgreSQL: the label changes of many tickets in one query (by ticket, then sequence number),
+/// a lookup in the ticket index per ticket (see [`LABEL_FACTS`] and [`TAKEN_KEYS`]).
+const LABEL_FACTS_MANY: Sql = sql!("label_facts_many", sqlite: "",
+    postgres: "SELECT e.at, e.seq, e.kind, e.label, b.k FROM UNNEST($1::text[]) AS b(k)
+               CROSS JOIN LATERAL (SELECT at, seq, kind, payload::jsonb ->> 'label' AS label FROM events
+                                   WHERE ticket = b.k AND kind || '' IN ($2, $3) OFFSET 0) AS e
+               ORDER BY b.k, e.seq");
 const EVENTS_BEFORE: Sql = sql!("events_before",
     sqlite: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = ?1 AND seq < ?2 ORDER BY seq"),
     postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = $1 AND seq < $2 ORDER BY seq"));
-/// PostgreSQL: the events of many tickets up to a sequence number, in one query (the caller
-/// keeps those before each ticket's own bound).
+/// PostgreSQL: the events of many tickets, each before its own sequence number, in one query: a
+/// ticket at a time through the ticket index (`LATERAL … OFFSET 0`, see [`TAKEN_KEYS`]), so that
+/// the events appended in this transaction (after the bounds) are neither scanned nor sent back.
 const EVENTS_BEFORE_MANY: Sql = sql!("events_before_many", sqlite: "",
-    postgres: concat!("SELECT ", event_columns!(), " FROM events WHERE ticket = ANY($1) AND seq < $2 ORDER BY seq"));
+    postgres: concat!("SELECT e.* FROM UNNEST($1::text[], $2::bigint[]) AS b(k, bound)
+               CROSS JOIN LATERAL (SELECT ", event_columns!(), " FROM events
+                                   WHERE ticket = b.k AND seq < b.bound OFFSET 0) AS e
+               ORDER BY e.seq"));
 const SET_HEAD: Sql = sql!("set_head",
     sqlite: "INSERT INTO head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2",
     postgres: "INSERT INTO head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT(id) DO UPDATE SET seq = $1, hash = $2");
@@ -400,20 +419,40 @@ impl LedgerTx<'_> {
                 ))
             },
         )?;
-        let mut out = Vec::new();
-        for (at, seq, k, label) in rows {
-            let (Some(at), Some(label)) = (parse_utc(&at), label) else {
-                return Err(Error::internal(format!(
-                    "event {seq} is malformed; run `portcullis audit`"
-                )));
-            };
-            out.push(LabelFact {
-                at,
-                seq,
-                added: k == kind::LABEL_ADDED,
-                label,
-            });
+        rows.into_iter()
+            .map(|(at, seq, k, label)| label_fact(&at, seq, &k, label))
+            .collect()
+    }
+
+    /// The label changes of each of `keys` (each as [`LedgerTx::label_facts`] gives them; a key
+    /// without any maps to an empty list). PostgreSQL: one query for them all; SQLite: one per
+    /// ticket (a function call, not a round trip).
+    pub fn label_facts_many(&self, keys: &[&str]) -> Result<HashMap<String, Vec<LabelFact>>> {
+        let mut out: HashMap<String, Vec<LabelFact>> =
+            keys.iter().map(|k| (k.to_string(), Vec::new())).collect();
+        let TxConn::Postgres(tx) = &self.tx else {
+            for key in keys {
+                out.insert(key.to_string(), self.label_facts(key)?);
+            }
+            return Ok(out);
+        };
+        if keys.is_empty() {
+            return Ok(out);
         }
+        // Each key once: the query looks each up and would repeat its facts.
+        let keys: Vec<String> = out.keys().cloned().collect();
+        let args: &db::PgArgs<'_> = &[&keys, &kind::LABEL_ADDED, &kind::LABEL_REMOVED];
+        db::pg_each(tx.cell, &LABEL_FACTS_MANY, args, |row| {
+            let ticket: String = row.get(4)?;
+            let fact = label_fact(
+                &row.get::<String>(0)?,
+                row.get(1)?,
+                &row.get::<String>(2)?,
+                row.get(3)?,
+            )?;
+            out.entry(ticket).or_default().push(fact);
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -537,23 +576,16 @@ fn rederive_pg(
     keys: &[String],
     fresh: &mut std::collections::HashMap<String, Vec<Event>>,
 ) -> Result<()> {
-    let before: std::collections::HashMap<&str, i64> = keys
-        .iter()
-        .map(|k| {
-            let seq = fresh.get(k).map_or(i64::MAX, |new| new[0].seq);
-            (k.as_str(), seq)
-        })
-        .collect();
-    let upto = before.values().copied().max().unwrap_or(i64::MAX);
     let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let bounds: Vec<i64> = keys
+        .iter()
+        .map(|k| fresh.get(k).map_or(i64::MAX, |new| new[0].seq))
+        .collect();
     let mut stored: std::collections::HashMap<String, Vec<Event>> = Default::default();
-    db::pg_each(cell, &EVENTS_BEFORE_MANY, &[&names, &upto], |row| {
+    db::pg_each(cell, &EVENTS_BEFORE_MANY, &[&names, &bounds], |row| {
         let e = row_to_event(row)?;
-        let Some(key) = e.ticket.as_deref() else {
-            return Ok(());
-        };
-        if before.get(key).is_some_and(|b| e.seq < *b) {
-            stored.entry(key.to_string()).or_default().push(e);
+        if let Some(key) = e.ticket.clone() {
+            stored.entry(key).or_default().push(e);
         }
         Ok(())
     })?;
@@ -567,6 +599,21 @@ fn rederive_pg(
     }
     clear_derived_many(cell, &names)?;
     write_derived_many(cell, &derived)
+}
+
+/// A label change from its stored columns (`kind` is one of the two label kinds).
+fn label_fact(at: &str, seq: i64, k: &str, label: Option<String>) -> Result<LabelFact> {
+    let (Some(at), Some(label)) = (parse_utc(at), label) else {
+        return Err(Error::internal(format!(
+            "event {seq} is malformed; run `portcullis audit`"
+        )));
+    };
+    Ok(LabelFact {
+        at,
+        seq,
+        added: k == kind::LABEL_ADDED,
+        label,
+    })
 }
 
 /// An event as stored: the texts of its times and payload beside it.

@@ -205,6 +205,38 @@ fn postgres_derives_many_tickets_at_once_as_sqlite_does_one_by_one() {
     assert_eq!(dumps[0], dumps[1], "the same derived state, row for row");
 }
 
+/// `label_facts_many` gives each ticket what `label_facts` gives it, on both backends: for keys
+/// named twice, keys without events, and the events appended earlier in the same transaction.
+#[test]
+fn label_facts_of_many_tickets_are_those_of_each() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, mut l) in both(dir.path()) {
+        fill(&mut l);
+        let mut tx = l.transaction().unwrap();
+        tx.append_many(vec![label("DM-104", "backport-v2", 900, true)])
+            .unwrap();
+        let keys = ["DM-100", "DM-104", "DM-999", "DM-100", "DM-105"];
+        let many = tx.label_facts_many(&keys).unwrap();
+        assert_eq!(many.len(), 4, "{name}: one entry per key");
+        for key in keys {
+            let one = tx.label_facts(key).unwrap();
+            let got = &many[key];
+            assert_eq!(got.len(), one.len(), "{name} {key}");
+            for (a, b) in got.iter().zip(&one) {
+                let same = (a.at, a.seq, a.added, &a.label) == (b.at, b.seq, b.added, &b.label);
+                assert!(same, "{name} {key}: {a:?} {b:?}");
+            }
+        }
+        assert_eq!(
+            many["DM-104"].len(),
+            3,
+            "{name}: with this transaction's event"
+        );
+        assert!(many["DM-999"].is_empty(), "{name}");
+        assert!(tx.label_facts_many(&[]).unwrap().is_empty(), "{name}");
+    }
+}
+
 #[test]
 fn a_ledger_copied_between_backends_keeps_its_chain() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,6 +13,11 @@
 //! tests can try wrong passwords and read-only roles ([`PgServer::create_role`]).
 //!
 //! Without PostgreSQL's server binaries the tests fail, saying what to install.
+//!
+//! [`tls_server`] starts a second cluster for the TLS tests: `ssl = on` with a server certificate
+//! for `localhost` and 127.0.0.1 signed by a CA made at test time (by the `openssl` command, which
+//! the PostgreSQL server packages bring along: no key material lives in the repository), also
+//! listening on 127.0.0.1 at a free port, where pg_hba.conf accepts TLS connections only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,8 +43,115 @@ pub fn server() -> &'static PgServer {
     static SERVER: OnceLock<PgServer> = OnceLock::new();
     SERVER.get_or_init(|| match std::env::var(ENV_URL) {
         Ok(url) if !url.trim().is_empty() => PgServer::from_url(url.trim()),
-        _ => start_cluster().unwrap_or_else(|e| panic!("{e}")),
+        _ => start_cluster(None)
+            .map(|(s, _)| s)
+            .unwrap_or_else(|e| panic!("{e}")),
     })
+}
+
+/// A cluster that speaks TLS on 127.0.0.1 (see the module's documentation).
+#[derive(Debug)]
+pub struct TlsPgServer {
+    /// The same cluster on its Unix socket, for the superuser's administration.
+    pub admin: PgServer,
+    /// The TCP port on 127.0.0.1.
+    pub port: u16,
+    /// The CA that signed the server's certificate (PEM).
+    pub ca: PathBuf,
+}
+
+impl TlsPgServer {
+    /// The URL of database `db` over TCP at `host` (`localhost` or `127.0.0.1`) as `user` with
+    /// `password`, with `params` (e.g. `sslmode=verify-full&sslrootcert=…`) as its query.
+    pub fn url(&self, host: &str, db: &str, user: &str, password: &str, params: &str) -> String {
+        let query = if params.is_empty() {
+            String::new()
+        } else {
+            format!("?{params}")
+        };
+        format!(
+            "postgresql://{user}:{password}@{host}:{}/{db}{query}",
+            self.port
+        )
+    }
+}
+
+/// The test process's TLS cluster (started on first use; always a throwaway one, whatever
+/// `PORTCULLIS_TEST_POSTGRES_URL` says, since its certificates are made here).
+pub fn tls_server() -> &'static TlsPgServer {
+    static SERVER: OnceLock<TlsPgServer> = OnceLock::new();
+    SERVER.get_or_init(|| start_tls_cluster().unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn start_tls_cluster() -> Result<TlsPgServer, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot find a free TCP port: {e}"))?
+        .port();
+    let (admin, dir) = start_cluster(Some(port))?;
+    Ok(TlsPgServer {
+        admin,
+        port,
+        ca: dir.join("certs").join("ca.pem"),
+    })
+}
+
+/// A CA (`ca.pem`) and a server certificate it signed for `localhost` and 127.0.0.1
+/// (`server.crt`, `server.key`), in `dir`, by the `openssl` command.
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let openssl = |args: &[&str], what: &str| {
+        let mut c = Command::new("openssl");
+        c.current_dir(dir).args(args);
+        run(c, what).map_err(|e| {
+            format!("{e}\nthe TLS tests make their certificates with the `openssl` command: install it (Debian/Ubuntu: `apt-get install openssl`)")
+        })
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=portcullis test CA",
+    ];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    ca.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(&ca, "openssl req (the test CA)")?;
+    let mut req = vec!["req", "-subj", "/CN=localhost"];
+    req.extend(ec);
+    req.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&req, "openssl req (the server's key)")?;
+    let ext = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
+               keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n";
+    std::fs::write(dir.join("server.ext"), ext)
+        .map_err(|e| format!("cannot write server.ext: {e}"))?;
+    let sign = [
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ];
+    openssl(&sign, "openssl x509 (the server's certificate)")
 }
 
 impl PgServer {
@@ -229,7 +341,10 @@ fn run(mut c: Command, what: &str) -> Result<(), String> {
     }
 }
 
-fn start_cluster() -> Result<PgServer, String> {
+/// Start a cluster on a Unix socket; with `tls` (a port) also on 127.0.0.1 at that port, TLS only,
+/// with the certificates of [`make_certificates`] in its directory's `certs`. Returns the server
+/// and its directory (removed when the process ends).
+fn start_cluster(tls: Option<u16>) -> Result<(PgServer, PathBuf), String> {
     let bin = bindir().ok_or_else(|| {
         format!(
             "the PostgreSQL tests need PostgreSQL's server binaries (initdb, pg_ctl), and none were \
@@ -271,8 +386,43 @@ fn start_cluster() -> Result<PgServer, String> {
         "-N",
     ]);
     run(initdb, "initdb")?;
-    // The superuser logs in without a password; every other role needs its own.
-    let hba = "local all portcullis trust\nlocal all all scram-sha-256\n";
+    // The superuser logs in without a password; every other role needs its own. Over TCP, only
+    // with TLS (`hostssl`): a connection without it finds no line and is refused.
+    let mut hba = "local all portcullis trust\nlocal all all scram-sha-256\n".to_string();
+    let mut options = format!(
+        "-k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+        dir.display()
+    );
+    match tls {
+        Some(port) => {
+            let certs = dir.join("certs");
+            std::fs::create_dir(&certs).map_err(|e| format!("cannot create {certs:?}: {e}"))?;
+            make_certificates(&certs)?;
+            hba.push_str("hostssl all portcullis 127.0.0.1/32 trust\n");
+            hba.push_str("hostssl all all 127.0.0.1/32 scram-sha-256\n");
+            for f in ["server.crt", "server.key"] {
+                std::fs::copy(certs.join(f), data.join(f))
+                    .map_err(|e| format!("cannot copy {f}: {e}"))?;
+            }
+            // PostgreSQL wants its key readable by its owner alone.
+            let mut chmod = Command::new("chmod");
+            chmod.arg("600").arg(data.join("server.key"));
+            run(chmod, "chmod")?;
+            if let Some((uid, gid)) = user {
+                let mut chown = Command::new("chown");
+                chown.arg(format!("{uid}:{gid}"));
+                chown
+                    .arg(data.join("server.crt"))
+                    .arg(data.join("server.key"));
+                run(chown, "chown")?;
+            }
+            options.push_str(&format!(
+                " -c listen_addresses=127.0.0.1 -c port={port} -c ssl=on \
+                 -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+            ));
+        }
+        None => options.push_str(" -c listen_addresses=''"),
+    }
     std::fs::write(data.join("pg_hba.conf"), hba)
         .map_err(|e| format!("cannot write pg_hba.conf: {e}"))?;
     let mut start = command(&bin.join("pg_ctl"), user);
@@ -282,10 +432,7 @@ fn start_cluster() -> Result<PgServer, String> {
         .arg("-l")
         .arg(dir.join("log"))
         .args(["-w", "-t", "60", "-o"])
-        .arg(format!(
-            "-k {} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-            dir.display()
-        ))
+        .arg(options)
         .arg("start");
     run(start, "pg_ctl start")?;
     watch(&bin, &dir, user);
@@ -294,11 +441,13 @@ fn start_cluster() -> Result<PgServer, String> {
         .to_string()
         .replace('%', "%25")
         .replace('/', "%2F");
-    Ok(PgServer {
-        base: format!("postgresql://portcullis@{host}/"),
+    let port = tls.map_or(String::new(), |port| format!(":{port}"));
+    let server = PgServer {
+        base: format!("postgresql://portcullis@{host}{port}/"),
         query: String::new(),
         admin_db: "postgres".into(),
-    })
+    };
+    Ok((server, dir))
 }
 
 /// Stop the cluster and remove its directory once this process has ended.

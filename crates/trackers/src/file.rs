@@ -2,7 +2,7 @@
 //! in one transaction. Every event has a dedup key, so importing the same data twice adds
 //! nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -227,6 +227,7 @@ pub fn import_files(
             let bad: Vec<&str> = file.bad.iter().map(String::as_str).collect();
             return Err(bad_keys(policy, name, &bad));
         }
+        file.flush(&mut tx, policy, &mut summary)?;
         summary.tickets += file.seen.len();
         summary.new_events += file.appended;
         if file.appended > 0 {
@@ -255,16 +256,27 @@ pub fn import_files(
     Ok(summary)
 }
 
+/// How many tickets an import plans together: their label facts read in one query and their
+/// events appended in one statement (on PostgreSQL, two round trips for the whole batch instead
+/// of three per ticket). About 10,000 events for 20 per ticket; a bound on the issues and
+/// planned events held in memory.
+const IMPORT_BATCH: usize = 500;
+
 /// The state of importing one file.
 #[derive(Default)]
 struct FileImport {
     seen: BTreeSet<String>,
     bad: Vec<String>,
     appended: u64,
+    /// Issues waiting to be planned together, in file order, and their keys.
+    pending: Vec<JiraIssue>,
+    pending_keys: HashSet<String>,
 }
 
 impl FileImport {
-    /// Plan one issue against what the ledger knows, append its events and derive its state.
+    /// Take one issue: planned (against what the ledger knows) and appended with the batch it
+    /// joins, in file order. A key already waiting in the batch (it appears twice) flushes the
+    /// batch first, so that the second copy is planned against the first one's events.
     fn apply(
         &mut self,
         tx: &mut portcullis_ledger::LedgerTx<'_>,
@@ -280,17 +292,47 @@ impl FileImport {
         if !self.bad.is_empty() {
             return Ok(()); // The file will be refused: no need to plan the rest.
         }
+        if self.pending_keys.contains(&issue.key) {
+            self.flush(tx, policy, summary)?;
+        }
         if !self.seen.insert(issue.key.clone()) {
             summary.warnings.push(format!(
                 "{}: appears twice in {name}; both copies were merged",
                 issue.key
             ));
         }
-        let known = tx.label_facts(&issue.key)?;
-        let planned = plan_issue(policy, &issue, &known, &mut summary.warnings);
+        self.pending_keys.insert(issue.key.clone());
+        self.pending.push(issue);
+        if self.pending.len() >= IMPORT_BATCH {
+            self.flush(tx, policy, summary)?;
+        }
+        Ok(())
+    }
+
+    /// Plan the waiting issues against what the ledger knows (their label facts read at once),
+    /// append all their events in file order, and derive as we go: memory stays bounded by a
+    /// batch of tickets, not the whole export.
+    fn flush(
+        &mut self,
+        tx: &mut portcullis_ledger::LedgerTx<'_>,
+        policy: &LoadedPolicy,
+        summary: &mut ImportSummary,
+    ) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let issues = std::mem::take(&mut self.pending);
+        self.pending_keys.clear();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        let mut known = tx.label_facts_many(&keys)?;
+        let mut planned = Vec::new();
+        for issue in &issues {
+            let facts = known.remove(&issue.key).unwrap_or_default();
+            planned.extend(plan_issue(policy, issue, &facts, &mut summary.warnings));
+        }
+        drop(issues);
         let appended = tx.append_many(planned)?;
         self.appended += appended.iter().flatten().count() as u64;
-        // Derive as we go: memory stays bounded by a batch of tickets, not the whole export.
         Ok(tx.rederive_batched(policy)?)
     }
 }

@@ -22,7 +22,7 @@
 //!   (deleted, moved to another project) is recorded as gone (`ticket.gone`, once) and left out
 //!   of later reads; it never stops a sync.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -492,41 +492,60 @@ impl<T: Tracker> Sink<T::Ticket> for PageSink<'_, '_, T> {
         let (policy, tracker) = (run.policy, run.tracker);
         let report = &mut *run.report;
         let mut tx = run.ledger.transaction()?;
-        for ticket in &page.tickets {
-            let key = tracker.key(ticket);
-            if !policy.key_matches(&key) {
-                report.warnings.push(format!(
-                    "{key}: does not match the policy's ticket key pattern `{}`; skipped",
-                    policy.policy.ticket_key
-                ));
-                continue;
-            }
-            let known = tx.label_facts(&key)?;
-            let planned = tracker.plan(policy, ticket, &known, &mut report.warnings);
-            let ids = match run.recorded.contains(&key) {
-                true => tracker.comment_ids(ticket),
-                false => None,
-            };
-            // The ticket's ledger events, read once, when records are planned or may be gone.
-            let events = if ids.is_some() || planned.iter().any(names_a_record) {
-                tx.events_for_ticket(&key)?
-            } else {
-                Vec::new()
-            };
-            let mut planned = own_records(&events, planned);
-            if let Some(ids) = ids {
-                planned.extend(gone_records(&events, tracker.source(), &key, &ids));
-            }
-            run.seen.insert(key);
-            let what: Vec<_> = planned
+        let tickets: Vec<(&T::Ticket, String)> =
+            page.tickets.iter().map(|t| (t, tracker.key(t))).collect();
+        let mut rest = &tickets[..];
+        while !rest.is_empty() {
+            // The page's tickets in runs of distinct keys, each run planned against label facts
+            // read at once and appended in one go: a key twice on a page sees its first copy's
+            // events.
+            let mut distinct = HashSet::new();
+            let n = rest
                 .iter()
-                .map(|ev| {
+                .take_while(|(_, k)| distinct.insert(k.as_str()))
+                .count();
+            let (run_of, tail) = rest.split_at(n);
+            rest = tail;
+            let matching: Vec<&str> = run_of
+                .iter()
+                .map(|(_, k)| k.as_str())
+                .filter(|k| policy.key_matches(k))
+                .collect();
+            let mut known = tx.label_facts_many(&matching)?;
+            let (mut all, mut what) = (Vec::new(), Vec::new());
+            for (ticket, key) in run_of {
+                if !policy.key_matches(key) {
+                    report.warnings.push(format!(
+                        "{key}: does not match the policy's ticket key pattern `{}`; skipped",
+                        policy.policy.ticket_key
+                    ));
+                    continue;
+                }
+                let known = known.remove(key).unwrap_or_default();
+                let planned = tracker.plan(policy, ticket, &known, &mut report.warnings);
+                let ids = match run.recorded.contains(key) {
+                    true => tracker.comment_ids(ticket),
+                    false => None,
+                };
+                // The ticket's ledger events, read once, when records are planned or may be gone.
+                let events = if ids.is_some() || planned.iter().any(names_a_record) {
+                    tx.events_for_ticket(key)?
+                } else {
+                    Vec::new()
+                };
+                let mut planned = own_records(&events, planned);
+                if let Some(ids) = ids {
+                    planned.extend(gone_records(&events, tracker.source(), key, &ids));
+                }
+                run.seen.insert(key.clone());
+                what.extend(planned.iter().map(|ev| {
                     let rejected =
                         (ev.kind == kind::RECORD_REJECTED).then(|| RejectedRecord::of(ev));
                     (rejected, recorded_hash(ev).is_some())
-                })
-                .collect();
-            let appended = tx.append_many(planned)?;
+                }));
+                all.extend(planned);
+            }
+            let appended = tx.append_many(all)?;
             for ((rejected, applied), seq) in what.into_iter().zip(appended) {
                 if seq.is_some() {
                     report.new_events += 1;
