@@ -324,6 +324,10 @@ pub fn run(dir: Option<PathBuf>, temp: bool, jira: bool, triage: bool, notify: b
             "where each approved backport stands",
         ),
         (
+            "backports --dry-run".to_string(),
+            "try every one of them, writing nothing",
+        ),
+        (
             "verify --commits".to_string(),
             "every release-branch commit and its match",
         ),
