@@ -17,7 +17,7 @@ pub mod verify;
 use serde::Serialize;
 
 pub use portcullis_core::text::{clean, truncate};
-pub use table::{set_width, width, wrap, Table};
+pub use table::{set_width, width, wrap, wrap_lines, Table};
 
 /// Output formats of listing commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -44,8 +44,8 @@ pub fn render(r: &CutReport, apply: bool) -> String {
         repo_table(m).render()
     );
     s.push('\n');
-    s.push_str(&render_notes(m));
-    s.push_str(&gate_text(r));
+    s.push_str(&super::wrap_lines(&render_notes(m)));
+    s.push_str(&super::wrap_lines(&gate_text(r)));
     if r.resumed {
         s.push_str(&format!(
             "\n{} was already cut (the manifest is in the ledger and its tags were made); this run \

@@ -32,24 +32,51 @@ pub fn wrap(text: &str) -> String {
     wrap_to(text, width())
 }
 
-/// [`wrap`] to `limit` columns.
+/// [`wrap`] to `limit` columns. A line's own indentation is kept, and its continuation lines
+/// go two spaces further in (a Markdown list item's continuation).
 pub fn wrap_to(text: &str, limit: Option<usize>) -> String {
     let Some(limit) = limit else {
         return text.to_string();
     };
-    let mut out = String::new();
-    let mut len = 0;
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let mut out = " ".repeat(indent);
+    let mut len = indent;
+    let mut first = true;
     for word in text.split(' ').filter(|w| !w.is_empty()) {
         let n = word.chars().count();
-        if len > 0 && len + 1 + n > limit {
-            out.push_str("\n  ");
-            len = 2;
-        } else if len > 0 {
+        if !first && len + 1 + n > limit {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent + 2));
+            len = indent + 2;
+        } else if !first {
             out.push(' ');
             len += 1;
         }
         out.push_str(word);
         len += n;
+        first = false;
+    }
+    out
+}
+
+/// Each line of `text` that is wider than [`width`] wrapped as [`wrap`] does; the others as
+/// they are (tables, already fitted).
+pub fn wrap_lines(text: &str) -> String {
+    let Some(limit) = width() else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, nl) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if body.chars().count() > limit {
+            out.push_str(&wrap_to(body, Some(limit)));
+        } else {
+            out.push_str(body);
+        }
+        out.push_str(nl);
     }
     out
 }
@@ -204,6 +231,15 @@ mod tests {
         );
         assert_eq!(wrap_to(text, None), text);
         assert_eq!(wrap_to(text, Some(200)), text);
+        let item = "  - DM-32302: BPS submission fails when the workflow name contains a dot";
+        let w = wrap_to(item, Some(40));
+        assert!(w.starts_with("  - DM-32302"), "{w}");
+        assert!(
+            w.lines()
+                .skip(1)
+                .all(|l| l.starts_with("    ") && l.chars().count() <= 40),
+            "{w}"
+        );
     }
 
     #[test]

@@ -326,7 +326,10 @@ fn the_demos_reports_fit_80_columns() {
         &["history", "DM-32106"],
         &["history", "DM-33685"],
         &["backports"],
+        &["backports", "--dry-run"],
         &["releases"],
+        &["release", "show", "23.0.1"],
+        &["cut", "23.0.2"],
     ] {
         let run = env.run_env(args, &narrow);
         assert!(run.code <= 1, "{args:?}: {}", run.stderr);

@@ -134,7 +134,8 @@ pub fn show(ws: &Workspace, which: &str, line: Option<&str>, format: Format) -> 
         print(&json(&r))?;
         return Ok(0);
     }
-    print(&format!(
+    // Prose and notes wrapped to the terminal; the table is fitted already.
+    print(&crate::render::wrap_lines(&format!(
         "{} (line {}), cut {}, manifest {} sha256 {}\n\n{}\n{}",
         r.manifest.tag,
         r.manifest.line,
@@ -143,7 +144,7 @@ pub fn show(ws: &Workspace, which: &str, line: Option<&str>, format: Format) -> 
         r.hash,
         repo_table(&r.manifest).render(),
         render_notes(&r.manifest)
-    ))?;
+    )))?;
     Ok(0)
 }
 
