@@ -24,15 +24,16 @@ fn status_words(s: PlanStatus) -> &'static str {
 /// The text of a backport (or its dry run).
 pub fn outcome(o: &BackportOutcome) -> String {
     let p = &o.plan;
-    let mut s = format!(
-        "{} {} ({}): {} onto {}{}\n",
+    let mut s = super::wrap(&format!(
+        "{} {} ({}): {} onto {}{}",
         p.key,
         clean(&p.summary),
         p.state.describe(),
         p.branch,
         p.release_branch,
         if o.dry_run { ", dry run" } else { "" }
-    );
+    ));
+    s.push('\n');
     for v in &o.violations {
         s.push_str(&format!("recorded as a violation: {v}\n"));
     }

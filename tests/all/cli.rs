@@ -330,6 +330,8 @@ fn the_demos_reports_fit_80_columns() {
         &["releases"],
         &["release", "show", "23.0.1"],
         &["cut", "23.0.2"],
+        &["meeting", "queue"],
+        &["backport", "DM-33891", "--dry-run"],
     ] {
         let run = env.run_env(args, &narrow);
         assert!(run.code <= 1, "{args:?}: {}", run.stderr);

@@ -339,13 +339,16 @@ fn meeting_command(ws: &Workspace, command: MeetingCommand) -> Result<u8> {
                 return Ok(0);
             }
             let mut s = format!("Queue of {line} for {date}: {} request(s)\n", rows.len());
-            for t in &rows {
-                s.push_str(&format!(
-                    "  {:<12} {:<10} {}\n",
-                    t.ticket,
-                    t.state.as_str(),
-                    crate::render::clean(&t.summary)
-                ));
+            let mut t = crate::render::Table::new(&["KEY", "STATE", "SUMMARY"]);
+            for r in &rows {
+                t.row(vec![
+                    r.ticket.clone(),
+                    r.state.as_str().to_string(),
+                    r.summary.clone(),
+                ]);
+            }
+            if !t.is_empty() {
+                s.push_str(&t.render());
             }
             s
         }
