@@ -261,6 +261,25 @@ impl TestEnv {
         }
     }
 
+    /// The workspace as a run of the binary sees it: its config, and the PostgreSQL ledger it
+    /// moved to if it did (for tests that call the operations in this process).
+    pub fn workspace(&self) -> portcullis_ops::workspace::Workspace {
+        self.follow_switch();
+        portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+            config: Some(self.path().join("portcullis.toml")),
+            db: self.postgres_url().map(Into::into),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// Whether this workspace's ledger moved to PostgreSQL (for the few tests about the SQLite
+    /// file itself, which say why they stop there).
+    pub fn on_postgres(&self) -> bool {
+        self.follow_switch();
+        self.postgres_url().is_some()
+    }
+
     /// The rows of the derived tables and the event count: what "unchanged" means.
     pub fn ledger_fingerprint(&self) -> (i64, Vec<String>) {
         let l = self.ledger();
