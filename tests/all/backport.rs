@@ -914,20 +914,11 @@ fn triage_shows_where_each_backport_stands() {
 fn approval_revoked_mid_run_stops_before_the_next_repository() {
     let (env, _, _, _repos) = two_repos();
     let marker = env.path().join("backport-paused");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    let mut cmd = env.command();
     cmd.args(["backport", "DM-100", "--format", "json"])
-        .current_dir(env.path())
-        .env_clear()
-        .env("PORTCULLIS_NOW", crate::harness::NOW)
-        .env("HOME", env.path())
-        .env("NO_COLOR", "1")
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PORTCULLIS_FAILPOINT", "backport.pause_after_repo")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    if let Some(url) = env.postgres_url() {
-        cmd.env("PORTCULLIS_DB", url);
-    }
     let child = cmd.spawn().unwrap();
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !marker.exists() {

@@ -58,12 +58,9 @@ fn bot_triage_and_cli_share_the_ledger_without_losing_or_duplicating() {
         .collect();
 
     let log = std::fs::File::create(env.path().join("bot.log")).unwrap();
-    let mut bot = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let mut bot = env
+        .command()
         .arg("bot")
-        .current_dir(env.path())
-        .env_clear()
-        .env("PORTCULLIS_NOW", NOW)
-        .env("HOME", env.path())
         .env("PORTCULLIS_NOTIFY_TEAM_URL", &url)
         .stdout(std::process::Stdio::null())
         .stderr(log)

@@ -190,11 +190,13 @@ impl TestEnv {
         self.run_full(".", args, env, stdin)
     }
 
-    fn run_full(&self, dir: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    /// The binary as [`TestEnv::run`] starts it, in the directory: a cleared environment, the
+    /// fixed clock, and the PostgreSQL ledger if the workspace moved there (for tests that spawn,
+    /// signal or kill it themselves).
+    pub fn command(&self) -> Command {
         self.follow_switch();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.args(args)
-            .current_dir(self.path().join(dir))
+        cmd.current_dir(self.path())
             .env_clear()
             .env("PORTCULLIS_NOW", NOW)
             .env("HOME", self.path())
@@ -203,6 +205,12 @@ impl TestEnv {
         if let Some(url) = self.postgres_url() {
             cmd.env("PORTCULLIS_DB", url);
         }
+        cmd
+    }
+
+    fn run_full(&self, dir: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+        let mut cmd = self.command();
+        cmd.args(args).current_dir(self.path().join(dir));
         for (k, v) in env {
             cmd.env(k, v);
         }

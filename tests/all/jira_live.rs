@@ -958,12 +958,9 @@ fn a_killed_sync_resumes_and_ends_like_an_uninterrupted_one() {
     let server = JiraServer::start(cfg, issues, 0).unwrap();
     let env = TestEnv::with_workspace("v23");
     server.add_fault(fault("/search", 100, Fault::Slow { millis: 150 }));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let mut child = env
+        .command()
         .args(["sync"])
-        .current_dir(env.path())
-        .env_clear()
-        .env("PORTCULLIS_NOW", crate::harness::NOW)
-        .env("HOME", env.path())
         .envs(env_for(&server))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
