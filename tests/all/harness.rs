@@ -64,6 +64,9 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
     /// The PostgreSQL database (name, URL) its ledger moved to ([`TestEnv::use_postgres`]).
     pg: std::sync::OnceLock<(String, String)>,
+    /// The PostgreSQL ledgers (URLs) of the workspaces in subdirectories (by their paths relative
+    /// to this one), each moved to a database of its own: a team's members do not share a ledger.
+    sub_pg: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>>,
     /// This test reads or copies the SQLite file itself: the switch leaves it there.
     sqlite_only: std::sync::atomic::AtomicBool,
 }
@@ -76,6 +79,7 @@ impl TestEnv {
                 .tempdir()
                 .unwrap(),
             pg: std::sync::OnceLock::new(),
+            sub_pg: Default::default(),
             sqlite_only: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -119,22 +123,45 @@ impl TestEnv {
         if let Some(url) = self.postgres_url() {
             return url.to_string();
         }
-        let server = portcullis_testkit::postgres::server();
-        let db = server.fresh_database();
-        let url = server.url(&db);
-        let ws =
-            portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
-                config: Some(self.path().join("portcullis.toml")),
-                ..Default::default()
-            })
-            .unwrap();
-        let src = portcullis_ledger::Ledger::open(&ws.ledger_path).unwrap();
-        let mut to =
-            portcullis_ledger::Ledger::open_postgres(&url, None, &self.path().join("cache.db"))
-                .unwrap();
-        to.copy_from(&src, &ws.policy).unwrap();
+        let (db, url) = move_to_postgres(self.path());
         self.pg.set((db, url.clone())).unwrap();
         url
+    }
+
+    /// The PostgreSQL ledger of the workspace a run in the subdirectory `dir` uses (the nearest
+    /// directory with a `portcullis.toml` from `dir` up to this one), moved there as
+    /// [`TestEnv::follow_switch`] moves this directory's; `None` while it stays in SQLite.
+    fn postgres_url_in(&self, dir: &str) -> Option<String> {
+        self.follow_switch();
+        let root = self.path();
+        let mut at = root.join(dir);
+        while !at.join("portcullis.toml").is_file() {
+            if at == root || !at.pop() || !at.starts_with(root) {
+                return None;
+            }
+        }
+        let rel = at.strip_prefix(root).ok()?.to_path_buf();
+        if rel.as_os_str().is_empty() {
+            return self.postgres_url().map(str::to_string);
+        }
+        if self.sqlite_only.load(std::sync::atomic::Ordering::SeqCst) || !on_postgres() {
+            return None;
+        }
+        let mut subs = self.sub_pg.lock().unwrap();
+        if let Some(url) = subs.get(&rel) {
+            return Some(url.clone());
+        }
+        let ws =
+            portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+                config: Some(at.join("portcullis.toml")),
+                ..Default::default()
+            });
+        if !ws.is_ok_and(|ws| ws.ledger_path.is_file()) {
+            return None;
+        }
+        let (_, url) = move_to_postgres(&at);
+        subs.insert(rel, url.clone());
+        Some(url)
     }
 
     /// The test server's database this workspace's ledger moved to, if it did.
@@ -210,7 +237,12 @@ impl TestEnv {
 
     fn run_full(&self, dir: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         let mut cmd = self.command();
-        cmd.args(args).current_dir(self.path().join(dir));
+        cmd.args(args)
+            .current_dir(self.path().join(dir))
+            .env_remove("PORTCULLIS_DB");
+        if let Some(url) = self.postgres_url_in(dir) {
+            cmd.env("PORTCULLIS_DB", url);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -306,6 +338,24 @@ impl TestEnv {
             }
         }
     }
+}
+
+/// Move the ledger of the workspace in `dir`, chain and all, into a fresh database of the test
+/// PostgreSQL server. Returns the database's name and URL.
+fn move_to_postgres(dir: &Path) -> (String, String) {
+    let server = portcullis_testkit::postgres::server();
+    let db = server.fresh_database();
+    let url = server.url(&db);
+    let ws = portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+        config: Some(dir.join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let src = portcullis_ledger::Ledger::open(&ws.ledger_path).unwrap();
+    let mut to =
+        portcullis_ledger::Ledger::open_postgres(&url, None, &dir.join("cache.db")).unwrap();
+    to.copy_from(&src, &ws.policy).unwrap();
+    (db, url)
 }
 
 /// A small Jira Data Center search response with label histories, built in code.
