@@ -59,6 +59,16 @@ pub fn on_postgres() -> bool {
     }
 }
 
+/// For a test about the SQLite file itself (its triggers, WAL, page size, permissions): true, and
+/// the reason on stderr, when this run's ledgers are on PostgreSQL, where it has nothing to test.
+pub fn skip_on_postgres(reason: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        eprintln!("skipped on PostgreSQL: {reason}");
+    }
+    skip
+}
+
 /// A temporary directory to run portcullis in.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
@@ -313,11 +323,47 @@ impl TestEnv {
         .unwrap()
     }
 
-    /// Whether this workspace's ledger moved to PostgreSQL (for the few tests about the SQLite
-    /// file itself, which say why they stop there).
-    pub fn on_postgres(&self) -> bool {
+    /// `SELECT COUNT(*) …` on the ledger, bypassing portcullis: on the SQLite file, or on the
+    /// PostgreSQL ledger it moved to.
+    pub fn count(&self, sql: &str) -> i64 {
         self.follow_switch();
-        self.postgres_url().is_some()
+        match self.pg.get() {
+            Some((db, _)) => portcullis_testkit::postgres::server()
+                .connect(db)
+                .query_one(sql, &[])
+                .unwrap()
+                .get(0),
+            None => rusqlite::Connection::open(self.ledger_path())
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+        }
+    }
+
+    /// Whether `needle` is anywhere in the ledger: in the bytes of the SQLite file, or in a row of
+    /// any table of the PostgreSQL ledger it moved to.
+    pub fn ledger_contains(&self, needle: &str) -> bool {
+        self.follow_switch();
+        let Some((db, _)) = self.pg.get() else {
+            let bytes = std::fs::read(self.ledger_path()).unwrap();
+            return bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+        };
+        let mut c = portcullis_testkit::postgres::server().connect(db);
+        let tables = c
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = 'public'",
+                &[],
+            )
+            .unwrap();
+        assert!(!tables.is_empty(), "the ledger {db} has no tables");
+        tables.iter().any(|t| {
+            let table: String = t.get(0);
+            c.query(&format!("SELECT t::text FROM \"{table}\" t"), &[])
+                .unwrap()
+                .iter()
+                .any(|row| row.get::<_, String>(0).contains(needle))
+        })
     }
 
     /// The rows of the derived tables and the event count: what "unchanged" means.
