@@ -227,7 +227,7 @@ impl TestEnv {
         self.run_full(".", args, env, stdin)
     }
 
-    /// The binary as [`TestEnv::run`] starts it, in the directory: a cleared environment, the
+    /// The binary as [`TestEnv::run`] starts it, in this directory: a cleared environment, the
     /// fixed clock, and the PostgreSQL ledger if the workspace moved there (for tests that spawn,
     /// signal or kill it themselves).
     pub fn command(&self) -> Command {
