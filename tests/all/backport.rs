@@ -351,14 +351,9 @@ fn existing_branch_with_other_commits_is_refused() {
 fn moved_release_branch_is_planned_again() {
     use portcullis_ops::backport::{execute, plan, BackportRequest};
     use portcullis_ops::verify::{scan_line, Quiet, VerifyOptions};
-    use portcullis_ops::workspace::{Locations, Workspace};
 
     let (env, _, _, mut repos) = two_repos();
-    let ws = Workspace::resolve(&Locations {
-        config: Some(env.path().join("portcullis.toml")),
-        ..Default::default()
-    })
-    .unwrap();
+    let ws = env.workspace();
     let p = plan(&ws, "DM-100", None, &["pkg".into()]).unwrap();
     let v = {
         let ledger = ws.open_ledger().unwrap();
@@ -607,14 +602,9 @@ fn continue_without_trailers_still_names_the_main_commits() {
 fn approval_revoked_after_the_plan_stops_the_run() {
     use portcullis_ops::backport::{execute, plan, BackportRequest};
     use portcullis_ops::verify::{scan_line, Quiet, VerifyOptions};
-    use portcullis_ops::workspace::{Locations, Workspace};
 
     let (env, _, _, _repos) = two_repos();
-    let ws = Workspace::resolve(&Locations {
-        config: Some(env.path().join("portcullis.toml")),
-        ..Default::default()
-    })
-    .unwrap();
+    let ws = env.workspace();
     let p = plan(&ws, "DM-100", None, &[]).unwrap();
     assert!(p.approved());
     let v = {
@@ -808,7 +798,6 @@ fn pr_is_linked_to_its_ticket_in_jira() {
 fn triage_shows_where_each_backport_stands() {
     use portcullis::triage::app::{App, View};
     use portcullis::triage::data;
-    use portcullis_ops::workspace::{Locations, Workspace};
     use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
@@ -848,11 +837,7 @@ fn triage_shows_where_each_backport_stands() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     server.set_check("lsst/pkg", BRANCH, "success");
 
-    let ws = Workspace::resolve(&Locations {
-        config: Some(config),
-        ..Default::default()
-    })
-    .unwrap();
+    let ws = env.workspace();
     let facts = data::git_facts(&ws, "v23", &[]);
     assert_eq!(facts.error, None);
     let state = |repo: &str| {
@@ -929,20 +914,11 @@ fn triage_shows_where_each_backport_stands() {
 fn approval_revoked_mid_run_stops_before_the_next_repository() {
     let (env, _, _, _repos) = two_repos();
     let marker = env.path().join("backport-paused");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    let mut cmd = env.command();
     cmd.args(["backport", "DM-100", "--format", "json"])
-        .current_dir(env.path())
-        .env_clear()
-        .env("PORTCULLIS_NOW", crate::harness::NOW)
-        .env("HOME", env.path())
-        .env("NO_COLOR", "1")
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PORTCULLIS_FAILPOINT", "backport.pause_after_repo")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    if let Some(url) = env.postgres_url() {
-        cmd.env("PORTCULLIS_DB", url);
-    }
     let child = cmd.spawn().unwrap();
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !marker.exists() {
@@ -1063,14 +1039,9 @@ fn pr_already_open_is_recorded_once_and_not_opened_again() {
 #[test]
 fn dry_runs_of_several_tickets_write_nothing() {
     use portcullis_ops::backport::dry_runs;
-    use portcullis_ops::workspace::{Locations, Workspace};
 
     let (env, _, _, _repos) = two_repos();
-    let ws = Workspace::resolve(&Locations {
-        config: Some(env.path().join("portcullis.toml")),
-        ..Default::default()
-    })
-    .unwrap();
+    let ws = env.workspace();
     let before = env.ledger_fingerprint();
     let refs_before = refs(&repo_path(&env, "pkg"));
     let outs = dry_runs(&ws, None, &["DM-100".into(), "DM-101".into()], "dev").unwrap();

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_testkit::chat_server::{ChatServer, Fault};
 
-use crate::harness::{TestEnv, NOW};
+use crate::harness::TestEnv;
 
 fn demo_with_bot(bot: &str) -> TestEnv {
     let env = TestEnv::new();
@@ -85,13 +85,9 @@ fn the_service_rides_out_a_chat_outage_reports_health_and_stops_on_sigterm() {
     server.add_fault(Fault::slack_error("action_prohibited"), 2);
     let url = format!("{}/hooks/secret-part", server.url());
     let log = std::fs::File::create(env.path().join("bot.log")).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let mut child = env
+        .command()
         .arg("bot")
-        .current_dir(env.path())
-        .env_clear()
-        .env("PORTCULLIS_NOW", NOW)
-        .env("HOME", env.path())
-        .env("NO_COLOR", "1")
         .env("PORTCULLIS_NOTIFY_TEAM_URL", &url)
         .stdout(std::process::Stdio::null())
         .stderr(log)

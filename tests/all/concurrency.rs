@@ -36,11 +36,7 @@ fn bot_triage_and_cli_share_the_ledger_without_losing_or_duplicating() {
         ),
     )
     .unwrap();
-    let ws = Workspace::resolve(&Locations {
-        config: Some(env.path().join("portcullis.toml")),
-        ..Default::default()
-    })
-    .unwrap();
+    let ws = env.workspace();
     let server = ChatServer::start();
     let url = format!("{}/hook", server.url());
 
@@ -62,12 +58,9 @@ fn bot_triage_and_cli_share_the_ledger_without_losing_or_duplicating() {
         .collect();
 
     let log = std::fs::File::create(env.path().join("bot.log")).unwrap();
-    let mut bot = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let mut bot = env
+        .command()
         .arg("bot")
-        .current_dir(env.path())
-        .env_clear()
-        .env("PORTCULLIS_NOW", NOW)
-        .env("HOME", env.path())
         .env("PORTCULLIS_NOTIFY_TEAM_URL", &url)
         .stdout(std::process::Stdio::null())
         .stderr(log)
@@ -170,7 +163,7 @@ fn bot_triage_and_cli_share_the_ledger_without_losing_or_duplicating() {
     assert!(!log.contains("database is locked"), "{log}");
 
     // Every decision is there exactly once; no event twice; the ledger is whole.
-    let ledger = Ledger::open(&env.ledger_path()).unwrap();
+    let ledger = env.ledger();
     let mut notes: BTreeMap<String, usize> = BTreeMap::new();
     for e in ledger.events_of_kinds(&[kind::DECISION]).unwrap() {
         if let Some(n) = e.note {
@@ -200,7 +193,7 @@ fn audit_reads_one_snapshot_while_another_process_writes() {
     let env = TestEnv::new();
     env.run(&["demo", "--dir", "."]).ok();
     let keys: Vec<String> = {
-        let ledger = Ledger::open(&env.ledger_path()).unwrap();
+        let ledger = env.ledger();
         ledger
             .status_rows("v23")
             .unwrap()

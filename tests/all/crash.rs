@@ -50,20 +50,10 @@ fn kills(n: usize) -> usize {
 
 /// Run the binary and SIGKILL it after `delay` (unless it ends first). True if it ended by itself.
 fn run_killed(env: &TestEnv, args: &[&str], vars: &[(&str, &str)], delay: Duration) -> bool {
-    env.follow_switch();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    let mut cmd = env.command();
     cmd.args(args)
-        .current_dir(env.path())
-        .env_clear()
-        .env("PORTCULLIS_NOW", NOW)
-        .env("HOME", env.path())
-        .env("NO_COLOR", "1")
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(env.path().join("last-run.stderr")).unwrap());
-    if let Some(url) = env.postgres_url() {
-        cmd.env("PORTCULLIS_DB", url);
-    }
     for (k, v) in vars {
         cmd.env(k, v);
     }

@@ -289,7 +289,7 @@ fn merged_pull_requests_link_their_commits_once() {
     let server = GithubServer::start(config(), campaign(), 0).unwrap();
     let env = workspace(&server, "");
     sync(&env, &[]);
-    let ledger = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let ledger = env.ledger();
     let links: Vec<_> = ledger
         .events_for_ticket("pipe_tasks#10")
         .unwrap()
@@ -319,7 +319,7 @@ fn merged_pull_requests_link_their_commits_once() {
             .all(|r| !r.path_and_query.contains("/pulls/")),
         "the pull request is read once"
     );
-    let ledger = portcullis_ledger::Ledger::open(&env.ledger_path()).unwrap();
+    let ledger = env.ledger();
     let n = ledger
         .events_for_ticket("pipe_tasks#10")
         .unwrap()

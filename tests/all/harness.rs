@@ -59,11 +59,24 @@ pub fn on_postgres() -> bool {
     }
 }
 
+/// For a test about the SQLite file itself (its triggers, WAL, page size, permissions): true, and
+/// the reason on stderr, when this run's ledgers are on PostgreSQL, where it has nothing to test.
+pub fn skip_on_postgres(reason: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        eprintln!("skipped on PostgreSQL: {reason}");
+    }
+    skip
+}
+
 /// A temporary directory to run portcullis in.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
     /// The PostgreSQL database (name, URL) its ledger moved to ([`TestEnv::use_postgres`]).
     pg: std::sync::OnceLock<(String, String)>,
+    /// The PostgreSQL ledgers (URLs) of the workspaces in subdirectories (by their paths relative
+    /// to this one), each moved to a database of its own: a team's members do not share a ledger.
+    sub_pg: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>>,
     /// This test reads or copies the SQLite file itself: the switch leaves it there.
     sqlite_only: std::sync::atomic::AtomicBool,
 }
@@ -76,6 +89,7 @@ impl TestEnv {
                 .tempdir()
                 .unwrap(),
             pg: std::sync::OnceLock::new(),
+            sub_pg: Default::default(),
             sqlite_only: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -119,22 +133,45 @@ impl TestEnv {
         if let Some(url) = self.postgres_url() {
             return url.to_string();
         }
-        let server = portcullis_testkit::postgres::server();
-        let db = server.fresh_database();
-        let url = server.url(&db);
-        let ws =
-            portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
-                config: Some(self.path().join("portcullis.toml")),
-                ..Default::default()
-            })
-            .unwrap();
-        let src = portcullis_ledger::Ledger::open(&ws.ledger_path).unwrap();
-        let mut to =
-            portcullis_ledger::Ledger::open_postgres(&url, None, &self.path().join("cache.db"))
-                .unwrap();
-        to.copy_from(&src, &ws.policy).unwrap();
+        let (db, url) = move_to_postgres(self.path());
         self.pg.set((db, url.clone())).unwrap();
         url
+    }
+
+    /// The PostgreSQL ledger of the workspace a run in the subdirectory `dir` uses (the nearest
+    /// directory with a `portcullis.toml` from `dir` up to this one), moved there as
+    /// [`TestEnv::follow_switch`] moves this directory's; `None` while it stays in SQLite.
+    fn postgres_url_in(&self, dir: &str) -> Option<String> {
+        self.follow_switch();
+        let root = self.path();
+        let mut at = root.join(dir);
+        while !at.join("portcullis.toml").is_file() {
+            if at == root || !at.pop() || !at.starts_with(root) {
+                return None;
+            }
+        }
+        let rel = at.strip_prefix(root).ok()?.to_path_buf();
+        if rel.as_os_str().is_empty() {
+            return self.postgres_url().map(str::to_string);
+        }
+        if self.sqlite_only.load(std::sync::atomic::Ordering::SeqCst) || !on_postgres() {
+            return None;
+        }
+        let mut subs = self.sub_pg.lock().unwrap();
+        if let Some(url) = subs.get(&rel) {
+            return Some(url.clone());
+        }
+        let ws =
+            portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+                config: Some(at.join("portcullis.toml")),
+                ..Default::default()
+            });
+        if !ws.is_ok_and(|ws| ws.ledger_path.is_file()) {
+            return None;
+        }
+        let (_, url) = move_to_postgres(&at);
+        subs.insert(rel, url.clone());
+        Some(url)
     }
 
     /// The test server's database this workspace's ledger moved to, if it did.
@@ -190,17 +227,30 @@ impl TestEnv {
         self.run_full(".", args, env, stdin)
     }
 
-    fn run_full(&self, dir: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    /// The binary as [`TestEnv::run`] starts it, in this directory: a cleared environment, the
+    /// fixed clock, and the PostgreSQL ledger if the workspace moved there (for tests that spawn,
+    /// signal or kill it themselves).
+    pub fn command(&self) -> Command {
         self.follow_switch();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.args(args)
-            .current_dir(self.path().join(dir))
+        cmd.current_dir(self.path())
             .env_clear()
             .env("PORTCULLIS_NOW", NOW)
             .env("HOME", self.path())
             .env("NO_COLOR", "1")
             .env("PATH", std::env::var("PATH").unwrap_or_default());
         if let Some(url) = self.postgres_url() {
+            cmd.env("PORTCULLIS_DB", url);
+        }
+        cmd
+    }
+
+    fn run_full(&self, dir: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+        let mut cmd = self.command();
+        cmd.args(args)
+            .current_dir(self.path().join(dir))
+            .env_remove("PORTCULLIS_DB");
+        if let Some(url) = self.postgres_url_in(dir) {
             cmd.env("PORTCULLIS_DB", url);
         }
         for (k, v) in env {
@@ -261,6 +311,61 @@ impl TestEnv {
         }
     }
 
+    /// The workspace as a run of the binary sees it: its config, and the PostgreSQL ledger it
+    /// moved to if it did (for tests that call the operations in this process).
+    pub fn workspace(&self) -> portcullis_ops::workspace::Workspace {
+        self.follow_switch();
+        portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+            config: Some(self.path().join("portcullis.toml")),
+            db: self.postgres_url().map(Into::into),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// `SELECT COUNT(*) …` on the ledger, bypassing portcullis: on the SQLite file, or on the
+    /// PostgreSQL ledger it moved to.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.follow_switch();
+        match self.pg.get() {
+            Some((db, _)) => portcullis_testkit::postgres::server()
+                .connect(db)
+                .query_one(sql, &[])
+                .unwrap()
+                .get(0),
+            None => rusqlite::Connection::open(self.ledger_path())
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+        }
+    }
+
+    /// Whether `needle` is anywhere in the ledger: in the bytes of the SQLite file, or in a row of
+    /// any table of the PostgreSQL ledger it moved to.
+    pub fn ledger_contains(&self, needle: &str) -> bool {
+        self.follow_switch();
+        let Some((db, _)) = self.pg.get() else {
+            let bytes = std::fs::read(self.ledger_path()).unwrap();
+            return bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+        };
+        let mut c = portcullis_testkit::postgres::server().connect(db);
+        let tables = c
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = 'public'",
+                &[],
+            )
+            .unwrap();
+        assert!(!tables.is_empty(), "the ledger {db} has no tables");
+        tables.iter().any(|t| {
+            let table: String = t.get(0);
+            c.query(&format!("SELECT t::text FROM \"{table}\" t"), &[])
+                .unwrap()
+                .iter()
+                .any(|row| row.get::<_, String>(0).contains(needle))
+        })
+    }
+
     /// The rows of the derived tables and the event count: what "unchanged" means.
     pub fn ledger_fingerprint(&self) -> (i64, Vec<String>) {
         let l = self.ledger();
@@ -279,6 +384,24 @@ impl TestEnv {
             }
         }
     }
+}
+
+/// Move the ledger of the workspace in `dir`, chain and all, into a fresh database of the test
+/// PostgreSQL server. Returns the database's name and URL.
+fn move_to_postgres(dir: &Path) -> (String, String) {
+    let server = portcullis_testkit::postgres::server();
+    let db = server.fresh_database();
+    let url = server.url(&db);
+    let ws = portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
+        config: Some(dir.join("portcullis.toml")),
+        ..Default::default()
+    })
+    .unwrap();
+    let src = portcullis_ledger::Ledger::open(&ws.ledger_path).unwrap();
+    let mut to =
+        portcullis_ledger::Ledger::open_postgres(&url, None, &dir.join("cache.db")).unwrap();
+    to.copy_from(&src, &ws.policy).unwrap();
+    (db, url)
 }
 
 /// A small Jira Data Center search response with label histories, built in code.

@@ -950,33 +950,40 @@ fn an_interrupted_push_completes_without_duplicate_comments() {
     assert!(again.stdout.contains("nothing to push"), "{}", again.stdout);
 }
 
-#[test]
-fn a_killed_sync_resumes_and_ends_like_an_uninterrupted_one() {
+/// 120 requests served 10 a page, slowly (until the faults are cleared).
+fn slow_server() -> JiraServer {
     let mut cfg = config(Flavor::DataCenter);
     cfg.max_results_cap = 10;
-    let issues = requested_tickets(500, 120);
-    let server = JiraServer::start(cfg, issues, 0).unwrap();
-    let env = TestEnv::with_workspace("v23");
+    let server = JiraServer::start(cfg, requested_tickets(500, 120), 0).unwrap();
     server.add_fault(fault("/search", 100, Fault::Slow { millis: 150 }));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    server
+}
+
+/// A sync of [`slow_server`] killed (SIGKILL) a few pages in; the server is fast again after.
+fn kill_a_sync(env: &TestEnv, server: &JiraServer) {
+    let mut child = env
+        .command()
         .args(["sync"])
-        .current_dir(env.path())
-        .env_clear()
-        .env("PORTCULLIS_NOW", crate::harness::NOW)
-        .env("HOME", env.path())
-        .envs(env_for(&server))
+        .envs(env_for(server))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while searches(&server).len() < 5 && Instant::now() < deadline {
+    while searches(server).len() < 5 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    env.run(&["audit"]).ok();
     server.clear_faults();
+}
+
+#[test]
+fn a_killed_sync_resumes_and_ends_like_an_uninterrupted_one() {
+    let server = slow_server();
+    let env = TestEnv::with_workspace("v23");
+    kill_a_sync(&env, &server);
+    env.run(&["audit"]).ok();
     let r = sync(&env, &server, &[]);
     assert_eq!(r["resumed"], true, "{r}");
     env.run(&["audit"]).ok();
@@ -988,4 +995,38 @@ fn a_killed_sync_resumes_and_ends_like_an_uninterrupted_one() {
     let (n2, d2) = fresh.ledger_fingerprint();
     assert_eq!(d1, d2, "the same derived state");
     assert_eq!(n1, n2, "the same number of events");
+}
+
+/// Regression: `ledger copy` carried the events but not where each tracker sync stood, so a sync
+/// killed before the move started over on the copy, and the copy of a complete one had no cursor
+/// (its next sync read everything again). Found by the killed-sync test on PostgreSQL.
+#[test]
+fn ledger_copy_keeps_where_each_sync_stands() {
+    let server = slow_server();
+    let env = TestEnv::with_workspace("v23");
+    env.keep_sqlite(); // It moves the file's ledger itself.
+    kill_a_sync(&env, &server);
+    let pg = portcullis_testkit::postgres::server();
+    let url = pg.url(&pg.fresh_database());
+    env.run(&["ledger", "copy", "--to", &url]).ok();
+    let sync_on = |db: &str| {
+        let r = run_with(
+            &env,
+            &server,
+            &["--db", db, "sync", "--format", "json"],
+            &[],
+        );
+        r.ok();
+        serde_json::from_str::<serde_json::Value>(&r.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+    };
+    let r = sync_on(&url);
+    assert_eq!(r["resumed"], true, "the copy resumes the killed run: {r}");
+    // And back to a file: the next sync there is incremental, from the cursor the run left.
+    env.run(&["--db", &url, "ledger", "copy", "--to", "back.db"])
+        .ok();
+    let r = sync_on("back.db");
+    assert_eq!(r["full"], false, "{r}");
+    assert!(r["since"].is_string(), "{r}");
+    assert_eq!(r["new_events"], 0, "{r}");
 }

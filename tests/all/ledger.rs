@@ -110,6 +110,9 @@ fn rebuild_repairs_damaged_derived_state_on(b: Backend) {
 
 #[test]
 fn events_are_append_only() {
+    if crate::harness::skip_on_postgres("SQLite's triggers; PostgreSQL's in crates/ledger/tests") {
+        return;
+    }
     let env = demo_env();
     let c = rusqlite::Connection::open(env.ledger_path()).unwrap();
     let err = c
@@ -283,6 +286,9 @@ fn missing_ledger_and_workspace_say_what_to_do() {
 #[test]
 fn ledger_is_private_to_its_owner() {
     use std::os::unix::fs::PermissionsExt;
+    if crate::harness::skip_on_postgres("the modes of the SQLite file and its WAL") {
+        return;
+    }
     let env = TestEnv::with_workspace("v23");
     let mode = std::fs::metadata(env.ledger_path())
         .unwrap()
@@ -304,6 +310,9 @@ fn ledger_is_private_to_its_owner() {
 
 #[test]
 fn ledger_runs_in_wal_mode_with_large_pages() {
+    if crate::harness::skip_on_postgres("SQLite's journal mode and page size") {
+        return;
+    }
     let env = TestEnv::with_workspace("v23");
     env.run(&["status"]).ok();
     let c = rusqlite::Connection::open(env.ledger_path()).unwrap();

@@ -10,7 +10,7 @@ use portcullis_core::event::kind;
 use portcullis_core::workflow::State;
 use portcullis_ledger::Ledger;
 use portcullis_ops::meeting;
-use portcullis_ops::workspace::{Locations, Workspace};
+use portcullis_ops::workspace::Workspace;
 use portcullis_testkit::jira_server::{seed_issue, Config, Flavor, JiraServer};
 use serde_json::Value;
 
@@ -54,11 +54,7 @@ fn workspace() -> TestEnv {
 }
 
 fn ws_of(env: &TestEnv) -> Workspace {
-    Workspace::resolve(&Locations {
-        config: Some(env.path().join("portcullis.toml")),
-        ..Default::default()
-    })
-    .unwrap()
+    env.workspace()
 }
 
 /// Open a sitting through the operations (as the triage screen does).
@@ -602,7 +598,7 @@ fn members_joining_and_leaving_are_events_and_attendance_at_the_decision_counts(
     assert_eq!(env.run(&["meeting", "join", "hbrandt"]).code, 2);
     assert_eq!(env.run(&["meeting", "leave", "esato"]).code, 2);
 
-    let ledger = Ledger::open(&env.ledger_path()).unwrap();
+    let ledger = env.ledger();
     let changes = ledger
         .events_of_kinds(&[kind::MEETING_JOINED, kind::MEETING_LEFT])
         .unwrap();

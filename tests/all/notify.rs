@@ -32,14 +32,8 @@ fn assert_no_secret(env: &TestEnv, run: &Run) {
     assert!(!run.stderr.contains("secret"), "{}", run.stderr);
     let dump = env.ledger_fingerprint();
     assert!(!dump.1.iter().any(|r| r.contains("secret")));
-    let c = rusqlite::Connection::open(env.ledger_path()).unwrap();
-    let n: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM events WHERE payload LIKE '%secret%' OR note LIKE '%secret%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let n = env
+        .count("SELECT COUNT(*) FROM events WHERE payload LIKE '%secret%' OR note LIKE '%secret%'");
     assert_eq!(n, 0, "a webhook URL reached the ledger");
 }
 

@@ -348,11 +348,7 @@ fn observation_9_verify_exits_0_for_drift_waived_into_a_release() {
         text.stdout
     );
     // The triage screen's drift view agrees, though the drift was recorded before the waiver.
-    let ws = portcullis_ops::workspace::Workspace::resolve(&portcullis_ops::workspace::Locations {
-        config: Some(env.path().join("portcullis.toml")),
-        ..Default::default()
-    })
-    .unwrap();
+    let ws = env.workspace();
     let mut ledger = ws.open_ledger().unwrap();
     let (m, _) = portcullis_ops::meeting::open(
         &mut ledger,
@@ -420,7 +416,6 @@ fn observation_9_verify_exits_0_for_a_revert_whose_approval_was_revoked() {
 
 #[test]
 fn observation_4_the_triage_screen_counts_and_shows_targets() {
-    use portcullis_ops::workspace::{Locations, Workspace};
     let (env, mut a, _b) = campaign();
     a.fix_on_main("DM-212", &[(CORE, 30, "fixed", "Fix flux")])
         .unwrap();
@@ -428,11 +423,7 @@ fn observation_4_the_triage_screen_counts_and_shows_targets() {
     tickets(&env, &[("DM-200", "approved"), ("DM-212", "requested")]);
     approve(&env, "DM-212", &["--for-release", "23.0.2"]).ok();
     env.run(&["verify"]);
-    let ws = Workspace::resolve(&Locations {
-        config: Some(env.path().join("portcullis.toml")),
-        ..Default::default()
-    })
-    .unwrap();
+    let ws = env.workspace();
     let mut ledger = ws.open_ledger().unwrap();
     let (m, _) = portcullis_ops::meeting::open(
         &mut ledger,
@@ -471,18 +462,13 @@ fn observation_4_the_triage_screen_counts_and_shows_targets() {
 #[test]
 fn observation_4_an_approval_recorded_for_another_series_is_not_taken_out_of_the_gate() {
     use portcullis_core::event::{kind, source, NewEvent};
-    use portcullis_ops::workspace::{Locations, Workspace};
     let (env, mut a, _b) = campaign();
     a.fix_on_main("DM-212", &[(CORE, 30, "fixed", "Fix flux")])
         .unwrap();
     a.finish().unwrap();
     tickets(&env, &[("DM-200", "approved"), ("DM-212", "requested")]);
     // As an earlier portcullis recorded it, before targets were checked.
-    let ws = Workspace::resolve(&Locations {
-        config: Some(env.path().join("portcullis.toml")),
-        ..Default::default()
-    })
-    .unwrap();
+    let ws = env.workspace();
     let mut ledger = ws.open_ledger().unwrap();
     ledger
         .append_all(

@@ -56,7 +56,7 @@ pub use portcullis_core::secret::Secret;
 pub use rows::SyncState;
 use rows::{
     derived_dump, event_columns, events_for_ticket, row_to_event, set_sync_state, sync_state,
-    write_derived,
+    sync_states, write_derived,
 };
 pub use status::StatusRow;
 pub use tx::LedgerTx;
@@ -467,14 +467,19 @@ impl Ledger {
 
     /// Copy every event of `src` into this ledger, which must be empty: sequence numbers, times
     /// and hashes are kept, each link is checked on the way, the derived state is computed and
-    /// the head set, all in one transaction. Returns how many events were copied.
+    /// the head set, all in one transaction, with where each tracker sync stands (its cursor and
+    /// the checkpoint of a run in progress). Returns how many events were copied.
     pub fn copy_from(&mut self, src: &Ledger, policy: &LoadedPolicy) -> Result<u64> {
         if self.event_count()? > 0 {
             return Err(Error::input("the target ledger is not empty")
                 .hint("copy into a new database or file; nothing was written"));
         }
+        let syncs = sync_states(src.db())?;
         let mut tx = self.transaction()?;
         src.for_each_event(|e| tx.append_copy(&e))?;
+        for s in &syncs {
+            tx.set_sync_state(s)?;
+        }
         tx.commit_with(policy)
     }
 

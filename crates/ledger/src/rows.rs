@@ -45,6 +45,18 @@ pub(crate) fn sync_state(db: Db<'_>, source: &str) -> Result<Option<SyncState>> 
     )
 }
 
+const SYNC_SOURCES: Sql = sql!("sync_sources",
+    both: "SELECT source FROM sync_state ORDER BY source");
+
+/// Where every tracker sync stands (for `ledger copy`).
+pub(crate) fn sync_states(db: Db<'_>) -> Result<Vec<SyncState>> {
+    let sources: Vec<String> = db.rows(&SYNC_SOURCES, &[], |r| r.get(0))?;
+    sources
+        .iter()
+        .filter_map(|s| sync_state(db, s).transpose())
+        .collect()
+}
+
 const SET_SYNC_STATE: Sql = sql!("set_sync_state",
     sqlite: "INSERT INTO sync_state (source, cursor_ms, run, last_run_at, last_ok_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(source) DO UPDATE SET cursor_ms = ?2, run = ?3, last_run_at = ?4, last_ok_at = ?5",

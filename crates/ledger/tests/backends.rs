@@ -8,7 +8,7 @@ use std::path::Path;
 use chrono::{Duration, TimeZone, Utc};
 use portcullis_core::event::{kind, NewEvent};
 use portcullis_core::policy::{LoadedPolicy, Policy, BUILTIN_DEFAULT};
-use portcullis_ledger::{Ledger, LedgerTarget, Secret};
+use portcullis_ledger::{Ledger, LedgerTarget, Secret, SyncState};
 use portcullis_testkit::postgres::server;
 
 fn policy() -> LoadedPolicy {
@@ -267,6 +267,46 @@ fn a_ledger_copied_between_backends_keeps_its_chain() {
     let err = pg.copy_from(&lite, &p).unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     assert_eq!(pg.event_count().unwrap(), n as i64);
+}
+
+/// Regression: `copy_from` carried the events but not where each tracker sync stood, so a copied
+/// ledger's next sync read everything again and a run in progress could not resume.
+#[test]
+fn a_ledger_copy_keeps_where_each_sync_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy();
+    let mut lite = Ledger::create(&dir.path().join("a.db")).unwrap();
+    fill(&mut lite);
+    let at = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+    let states = [
+        SyncState {
+            source: "jira https://jira.example.org #1a2b3c".into(),
+            cursor_ms: Some(1_700_000_000_000),
+            run: None,
+            last_run_at: Some(at),
+            last_ok_at: Some(at),
+        },
+        SyncState {
+            source: "github https://api.github.com #9f8e7d".into(),
+            cursor_ms: None,
+            run: Some(serde_json::json!({"page": 3, "seen": ["DM-1"]})),
+            last_run_at: Some(at),
+            last_ok_at: None,
+        },
+    ];
+    for s in &states {
+        lite.set_sync_state(s).unwrap();
+    }
+    let (_, mut pg) = pg_ledger(dir.path());
+    pg.copy_from(&lite, &p).unwrap();
+    let mut back = Ledger::create(&dir.path().join("b.db")).unwrap();
+    back.copy_from(&pg, &p).unwrap();
+    for s in &states {
+        let on_pg = pg.sync_state(&s.source).unwrap();
+        assert_eq!(on_pg.as_ref(), Some(s), "on PostgreSQL");
+        let on_lite = back.sync_state(&s.source).unwrap();
+        assert_eq!(on_lite.as_ref(), Some(s), "back in SQLite");
+    }
 }
 
 #[test]
