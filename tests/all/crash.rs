@@ -194,7 +194,9 @@ fn kill_loop(
     let mut t = Tally::default();
     // A quarter more than the reference run: runs here vary, and the end of a run (its commit,
     // its exit) must be in reach too.
-    let span_ms = (span.as_millis() as u64 * 5 / 4).max(20);
+    // Runs that end before their kill show how long a run takes now: the span follows them
+    // (a reference timed under load made most later runs end unkilled, too few kills).
+    let mut span_ms = (span.as_millis() as u64 * 5 / 4).max(20);
     let mut runs = 0;
     // A small target (a scaled-down pass) gets a few more runs: its share of short runs varies more.
     let max_runs = (4 * target).max(60);
@@ -202,7 +204,12 @@ fn kill_loop(
         runs += 1;
         let delay = Duration::from_millis(rng.gen_range(0..span_ms));
         let before = progress();
+        let started = Instant::now();
         if run(delay) {
+            let took = started.elapsed().as_millis() as u64 * 5 / 4;
+            if took < span_ms {
+                span_ms = ((3 * span_ms + took) / 4).max(20);
+            }
             t.completed += 1;
             check_ledger(env, &format!("{what}: run {runs} completed"));
             completed();
@@ -221,7 +228,7 @@ fn kill_loop(
     check_ledger(env, &format!("{what}: the last rerun"));
     completed();
     eprintln!(
-        "crash {what}: {} kills in {runs} runs over 0–{span_ms} ms: {} left part of the work \
+        "crash {what}: {} kills in {runs} runs over 0–{span_ms} ms at the end: {} left part of the work \
          committed, {} left nothing committed; {} runs completed and matched the reference",
         t.kills,
         t.mid_work,
