@@ -635,33 +635,9 @@ fn approval_revoked_after_the_plan_stops_the_run() {
 
 #[test]
 fn pr_opens_one_pull_request_per_branch_on_the_github_test_server() {
-    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
-
     let (env, pkg_fix, _, _repos) = two_repos();
     bare_origin(&env, "pkg");
-    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
-    let server = GithubServer::start(
-        Config::default(),
-        vec![seed_issue(
-            "lsst/pkg",
-            1,
-            "An issue",
-            &[(at, "alice", "labeled", "bug")],
-            None,
-        )],
-        0,
-    )
-    .unwrap();
-    let config = env.path().join("portcullis.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
-            server.url()
-        ),
-    )
-    .unwrap();
+    let server = crate::backport_github::github(&env, &["lsst/pkg"]);
     let token = [("PORTCULLIS_GITHUB_TOKEN", "test-token")];
     // No token: refused before anything is picked.
     let run = env.run(&["backport", "DM-100", "--pr", "--repo", "pkg"]);
@@ -961,33 +937,9 @@ fn approval_revoked_mid_run_stops_before_the_next_repository() {
 /// `backports` shows it.
 #[test]
 fn pr_already_open_is_recorded_once_and_not_opened_again() {
-    use portcullis_testkit::github_server::{seed_issue, Config, GithubServer};
-
     let (env, _, _, _repos) = two_repos();
     bare_origin(&env, "pkg");
-    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
-    let server = GithubServer::start(
-        Config::default(),
-        vec![seed_issue(
-            "lsst/pkg",
-            1,
-            "An issue",
-            &[(at, "alice", "labeled", "bug")],
-            None,
-        )],
-        0,
-    )
-    .unwrap();
-    let config = env.path().join("portcullis.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "{text}\n[github]\nurl = \"{}\"\nrepos = [\"lsst/pkg\"]\nmax_retries = 1\ntimeout_seconds = 5\n",
-            server.url()
-        ),
-    )
-    .unwrap();
+    let server = crate::backport_github::github(&env, &["lsst/pkg"]);
     let token = [("PORTCULLIS_GITHUB_TOKEN", "test-token")];
     let run = env.run(&["backport", "DM-100", "--push", "--repo", "pkg"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);

@@ -3,9 +3,12 @@
 //! only PostgreSQL has: append-only enforced by the server, writers that take turns on the chain,
 //! and the bad inputs of a network database, each refused with exit 2 and nothing written.
 
+mod common;
+
 use std::path::Path;
 
 use chrono::{Duration, TimeZone, Utc};
+use common::{open_err, told};
 use portcullis_core::event::{kind, NewEvent};
 use portcullis_core::policy::{LoadedPolicy, Policy, BUILTIN_DEFAULT};
 use portcullis_ledger::{Ledger, LedgerTarget, Secret, SyncState};
@@ -403,28 +406,6 @@ fn tables(db: &str) -> i64 {
         )
         .unwrap()
         .get(0)
-}
-
-fn open_err(url: &str, password: Option<&str>) -> portcullis_ledger::Error {
-    let dir = tempfile::tempdir().unwrap();
-    match Ledger::open_postgres(
-        url,
-        password.map(Secret::new).as_ref(),
-        &dir.path().join("c.db"),
-    ) {
-        Ok(_) => panic!("{url} opened"),
-        Err(e) => e,
-    }
-}
-
-/// The whole message of an error, its causes and its hint.
-fn told(e: &portcullis_ledger::Error) -> String {
-    use portcullis_core::error::Diagnostic;
-    format!(
-        "{}\nhint: {}",
-        portcullis_core::error::chain(e),
-        e.hint().unwrap_or_default()
-    )
 }
 
 #[test]

@@ -4,8 +4,9 @@
 //! without it the certificate is refused; without TLS the server refuses; a CA file that cannot
 //! be used is named. Each refusal exits 2, shows no password and writes nothing.
 
-use portcullis_core::error::Diagnostic;
-use portcullis_ledger::Ledger;
+mod common;
+
+use common::told;
 use portcullis_testkit::postgres::{tls_server, TlsPgServer};
 
 const ROLE: &str = "pc_tls";
@@ -21,27 +22,6 @@ fn setup() -> (&'static TlsPgServer, String) {
     s.admin
         .sql(&db, &format!("GRANT ALL ON SCHEMA public TO {ROLE}"));
     (s, db)
-}
-
-fn open(url: &str) -> portcullis_ledger::Result<Ledger> {
-    let dir = tempfile::tempdir().unwrap();
-    Ledger::open_postgres(url, None, &dir.path().join("cache.db"))
-}
-
-fn open_err(url: &str) -> portcullis_ledger::Error {
-    match open(url) {
-        Ok(_) => panic!("{url} opened"),
-        Err(e) => e,
-    }
-}
-
-/// The whole message of an error, its causes and its hint.
-fn told(e: &portcullis_ledger::Error) -> String {
-    format!(
-        "{}\nhint: {}",
-        portcullis_core::error::chain(e),
-        e.hint().unwrap_or_default()
-    )
 }
 
 /// Whether the database holds any table (a refused connection writes nothing).
@@ -65,7 +45,7 @@ fn verify_full_with_the_private_ca_connects_over_tls() {
     for host in ["localhost", "127.0.0.1"] {
         let params = format!("sslmode=verify-full&sslrootcert={ca}");
         let url = s.url(host, &db, ROLE, PASSWORD, &params);
-        let ledger = open(&url).unwrap_or_else(|e| panic!("{host}: {}", told(&e)));
+        let ledger = common::open(&url, None).unwrap_or_else(|e| panic!("{host}: {}", told(&e)));
         assert!(ledger.is_postgres());
         assert_eq!(ledger.event_count().unwrap(), 0, "{host}");
         // The server says the ledger's connection is encrypted.
@@ -76,7 +56,7 @@ fn verify_full_with_the_private_ca_connects_over_tls() {
     let escaped = ca.replace('/', "%2F");
     let params = format!("sslmode=verify-full&sslrootcert={escaped}");
     let url = s.url("localhost", &db, ROLE, PASSWORD, &params);
-    open(&url).unwrap_or_else(|e| panic!("{}", told(&e)));
+    common::open(&url, None).unwrap_or_else(|e| panic!("{}", told(&e)));
 }
 
 #[test]
@@ -84,7 +64,7 @@ fn require_without_the_ca_is_refused_with_a_certificate_error() {
     let (s, db) = setup();
     for mode in ["require", "verify-full", "prefer"] {
         let url = s.url("localhost", &db, ROLE, PASSWORD, &format!("sslmode={mode}"));
-        let e = open_err(&url);
+        let e = common::open_err(&url, None);
         let msg = told(&e);
         assert_eq!(e.exit_code(), 2, "{mode}: {msg}");
         assert!(msg.contains("TLS connection"), "{mode}: {msg}");
@@ -102,7 +82,7 @@ fn require_without_the_ca_is_refused_with_a_certificate_error() {
 fn disable_against_a_tls_only_server_is_refused_clearly() {
     let (s, db) = setup();
     let url = s.url("127.0.0.1", &db, ROLE, PASSWORD, "sslmode=disable");
-    let e = open_err(&url);
+    let e = common::open_err(&url, None);
     let msg = told(&e);
     assert_eq!(e.exit_code(), 2, "{msg}");
     assert!(msg.contains("pg_hba.conf"), "{msg}");
@@ -131,7 +111,7 @@ fn a_ca_file_that_cannot_be_used_is_named() {
         (&bad_pem, "CA certificate file"),
     ] {
         let params = format!("sslmode=verify-full&sslrootcert={}", file.display());
-        let e = open_err(&s.url("localhost", &db, ROLE, PASSWORD, &params));
+        let e = common::open_err(&s.url("localhost", &db, ROLE, PASSWORD, &params), None);
         let msg = told(&e);
         assert_eq!(e.exit_code(), 2, "{msg}");
         assert!(msg.contains(&file.display().to_string()), "{msg}");

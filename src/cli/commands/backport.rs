@@ -60,18 +60,11 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             // Nobody is recorded: the actor only names who would pick.
             let actor = ws.actor(None).unwrap_or_else(|_| "portcullis".into());
             let out = try_approved(ws, line.as_deref(), &repos, &actor)?;
-            let t = trial(&out);
-            print(&match format {
-                Format::Json => json(&out),
-                Format::Csv => t.render_csv(),
-                Format::Md => t.render_md(),
-                Format::Table if out.tickets.is_empty() => format!(
-                    "every approved ticket of {} has landed on {}\n",
-                    out.line, out.release_branch
-                ),
-                Format::Table => t.render(),
-            })?;
-            Ok(0)
+            let none = out
+                .tickets
+                .is_empty()
+                .then(|| (&out.line, &out.release_branch));
+            print_listing(format, &out, trial(&out), none)
         }
         Command::Backports {
             line,
@@ -80,19 +73,32 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             format,
         } => {
             let out = backports(ws, line.as_deref(), &repos)?;
-            let t = list(&out);
-            print(&match format {
-                Format::Json => json(&out),
-                Format::Csv => t.render_csv(),
-                Format::Md => t.render_md(),
-                Format::Table if out.tickets.is_empty() => format!(
-                    "every approved ticket of {} has landed on {}\n",
-                    out.line, out.release_branch
-                ),
-                Format::Table => t.render(),
-            })?;
-            Ok(0)
+            let none = out
+                .tickets
+                .is_empty()
+                .then(|| (&out.line, &out.release_branch));
+            print_listing(format, &out, list(&out), none)
         }
         other => unreachable!("not a backport command: {other:?}"),
     }
+}
+
+/// `backports` and its dry run in the format asked for; `none` (the line and its release
+/// branch) when no approved ticket is left to land, which a table says in words.
+fn print_listing(
+    format: Format,
+    out: &impl serde::Serialize,
+    t: crate::render::Table,
+    none: Option<(&String, &String)>,
+) -> Result<u8> {
+    print(&match (format, none) {
+        (Format::Json, _) => json(out),
+        (Format::Csv, _) => t.render_csv(),
+        (Format::Md, _) => t.render_md(),
+        (Format::Table, Some((line, branch))) => {
+            format!("every approved ticket of {line} has landed on {branch}\n")
+        }
+        (Format::Table, None) => t.render(),
+    })?;
+    Ok(0)
 }

@@ -82,6 +82,16 @@ fn api(server: &GithubServer, method: reqwest::Method, path: &str) -> reqwest::R
     reqwest::Client::new()
         .request(method, format!("{}{path}", server.url()))
         .bearer_auth("test-token")
+        .header("user-agent", "t")
+}
+
+/// The JSON of `GET path`.
+async fn get_json(server: &GithubServer, path: &str) -> Value {
+    let resp = api(server, reqwest::Method::GET, path)
+        .send()
+        .await
+        .unwrap();
+    resp.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -131,7 +141,6 @@ async fn hosted_repository_is_cloned_and_pushed_over_http_with_a_token() {
 
     // The repository names it as its clone URL; git traffic spent none of the API budget.
     let resp = api(&server, reqwest::Method::GET, &format!("/repos/{REPO}"))
-        .header("user-agent", "t")
         .send()
         .await
         .unwrap();
@@ -184,18 +193,7 @@ async fn pull_requests_need_their_branch_and_merge_for_real_or_not_at_all() {
     assert_eq!(pr["head"]["sha"], feature);
     assert_eq!(pr["base"]["sha"], start);
     let n = pr["number"].as_u64().unwrap();
-    let commits: Value = api(
-        &server,
-        reqwest::Method::GET,
-        &format!("{pulls}/{n}/commits"),
-    )
-    .header("user-agent", "t")
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let commits = get_json(&server, &format!("{pulls}/{n}/commits")).await;
     assert_eq!(commits.as_array().unwrap().len(), 1, "{commits}");
     assert_eq!(commits[0]["sha"], feature);
 
@@ -224,14 +222,7 @@ async fn pull_requests_need_their_branch_and_merge_for_real_or_not_at_all() {
     assert_eq!(c.committer().email(), Some("noreply@github.com"));
     assert_eq!(c.author().name(), Some("portcullis-bot"));
     assert!(c.tree().unwrap().get_name("b.txt").is_some());
-    let pr: Value = api(&server, reqwest::Method::GET, &format!("{pulls}/{n}"))
-        .header("user-agent", "t")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pr = get_json(&server, &format!("{pulls}/{n}")).await;
     assert_eq!(pr["merged"], true);
     assert_eq!(pr["merge_commit_sha"], sha);
     // Merged already: not again.
