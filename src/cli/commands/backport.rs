@@ -63,7 +63,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             let none = out
                 .tickets
                 .is_empty()
-                .then(|| (&out.line, &out.release_branch));
+                .then_some((&out.line, &out.release_branch));
             print_listing(format, &out, trial(&out), none)
         }
         Command::Backports {
@@ -76,7 +76,7 @@ pub fn run(ws: &Workspace, command: Command) -> Result<u8> {
             let none = out
                 .tickets
                 .is_empty()
-                .then(|| (&out.line, &out.release_branch));
+                .then_some((&out.line, &out.release_branch));
             print_listing(format, &out, list(&out), none)
         }
         other => unreachable!("not a backport command: {other:?}"),

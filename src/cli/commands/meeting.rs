@@ -338,23 +338,32 @@ fn meeting_command(ws: &Workspace, command: MeetingCommand) -> Result<u8> {
                 ))?;
                 return Ok(0);
             }
-            let mut s = format!("Queue of {line} for {date}: {} request(s)\n", rows.len());
-            let mut t = crate::render::Table::new(&["KEY", "STATE", "SUMMARY"]);
-            for r in &rows {
-                t.row(vec![
-                    r.ticket.clone(),
-                    r.state.as_str().to_string(),
-                    r.summary.clone(),
-                ]);
-            }
-            if !t.is_empty() {
-                s.push_str(&t.render());
-            }
-            s
+            queue_text(&line, date, &rows)
         }
     };
     print(&text)?;
     Ok(0)
+}
+
+/// `meeting queue` as text: a table fitted to the terminal.
+fn queue_text(
+    line: &str,
+    date: chrono::NaiveDate,
+    rows: &[portcullis_ledger::queries::LineTicket],
+) -> String {
+    let mut s = format!("Queue of {line} for {date}: {} request(s)\n", rows.len());
+    let mut t = crate::render::Table::new(&["KEY", "STATE", "SUMMARY"]);
+    for r in rows {
+        t.row(vec![
+            r.ticket.clone(),
+            r.state.as_str().to_string(),
+            r.summary.clone(),
+        ]);
+    }
+    if !t.is_empty() {
+        s.push_str(&t.render());
+    }
+    s
 }
 
 /// `meeting join` / `meeting leave`: the arrival or departure, and who attends now.
