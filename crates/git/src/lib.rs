@@ -20,6 +20,7 @@
 //!   steps (`evidence`, `judge`, `drift`). What counts as a backport is in
 //!   `../shared/docs/real-world-backports.md`: read it before changing either.
 
+mod blobdiff;
 pub mod build;
 pub mod cache;
 pub mod campaign;

@@ -42,6 +42,11 @@ pub struct RepoScan {
     /// repository is verified, these are named and compared by what could be read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unchecked: Vec<UncheckedCommit>,
+    /// What the scan depended on (tips, tags, settings, scanner version), when it is
+    /// remembered; not reported. What is computed from every scan of a line (the code that
+    /// moved between repositories) is remembered under these keys.
+    #[serde(skip)]
+    pub memo_key: Option<String>,
 }
 
 /// A commit whose change could not be read, and why.
@@ -124,8 +129,13 @@ pub struct MainCommit {
     pub subject: String,
     pub time: i64,
     pub merge: bool,
+    // Kept only in the scan memo (not reported): absent fields are left out, which makes a
+    // warm run's memos a fifth shorter to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<String>,
     /// For a first-parent merge: the commits it brought in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

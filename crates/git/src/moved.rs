@@ -16,6 +16,7 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
+use crate::blobdiff::{file_lines, ChangedFile};
 use crate::model::{RepoScan, ScanStatus};
 use portcullis_core::landing::MatchKind;
 
@@ -25,7 +26,7 @@ const THRESHOLD: f64 = 0.8;
 const BASE_CONFIDENCE: f64 = 0.7;
 
 /// A main-side commit of one repository landed on the release branch of another.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Move {
     /// Where the main-side commit is.
     pub main_repo: String,
@@ -52,23 +53,26 @@ fn changed_lines(repo: &Repository, oid: Oid) -> Option<HashSet<Vec<u8>>> {
         .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
         .ok()?;
     let mut out = HashSet::new();
-    diff.foreach(
-        &mut |_, _| true,
-        None,
-        None,
-        Some(&mut |_, _, line| {
-            let origin = line.origin();
-            if (origin == '+' || origin == '-')
-                && line.content().iter().any(u8::is_ascii_alphanumeric)
-            {
+    for d in diff.deltas() {
+        let side = |f: git2::DiffFile<'_>| f.exists().then(|| f.id());
+        let link = [d.old_file(), d.new_file()]
+            .iter()
+            .any(|f| f.exists() && f.mode() == git2::FileMode::Commit);
+        let file = ChangedFile {
+            path: Vec::new(),
+            before: side(d.old_file()),
+            after: side(d.new_file()),
+            link,
+        };
+        file_lines(repo, &file, 0, &mut |origin, content| {
+            if (origin == '+' || origin == '-') && content.iter().any(u8::is_ascii_alphanumeric) {
                 let mut key = vec![origin as u8];
-                key.extend(line.content().iter().filter(|b| !b.is_ascii_whitespace()));
+                key.extend(content.iter().filter(|b| !b.is_ascii_whitespace()));
                 out.insert(key);
             }
-            true
-        }),
-    )
-    .ok()?;
+        })
+        .ok()?;
+    }
     Some(out)
 }
 

@@ -12,6 +12,7 @@ use git2::{Oid, Repository};
 
 use super::reader::Scanner;
 use super::target::{git_problem, Res, ScanTarget};
+use crate::blobdiff::{file_lines, ChangedFile};
 use crate::model::{ContentLanding, MainCommit, ReleaseCommit};
 
 /// The share of a commit's lines that must be as it left them for a content landing.
@@ -114,18 +115,21 @@ impl Scanner<'_, '_, '_> {
             .map_err(|e| git_problem(self.t, what, e))?;
         // Read only when a file is not on the release branch under its main-side name.
         let mut renames: Option<HashMap<String, String>> = None;
-        let mut files: HashMap<(bool, String), Option<HashSet<String>>> = HashMap::new();
+        let mut files: HashMap<(bool, String), HashSet<String>> = HashMap::new();
         let odb = repo.odb().ok();
-        let mut todo: Vec<(usize, Oid)> = Vec::new();
+        let mut todo: Vec<(usize, Oid, Vec<ChangedFile>)> = Vec::new();
         for i in candidates {
             let oid = Oid::from_str(&main_commits[i].sha).map_err(|e| e.message().to_string())?;
-            if self.may_land_by_content(oid, &touched, &tip_tree, odb.as_ref()) {
-                todo.push((i, oid));
+            let files = self.changed_files(oid);
+            let Some(files) = self.checked(oid, files) else {
+                continue;
+            };
+            if may_land_by_content(&files, &touched, &tip_tree, odb.as_ref()) {
+                todo.push((i, oid, files));
             }
         }
-        let oids: Vec<Oid> = todo.iter().map(|(_, o)| *o).collect();
-        let changes = changes_of(repo, self.t, &oids);
-        for ((i, oid), change) in todo.into_iter().zip(changes) {
+        let changes = changes_of(repo, self.t, &todo);
+        for ((i, oid, _), change) in todo.into_iter().zip(changes) {
             let Some(change) = self.checked(oid, change) else {
                 continue;
             };
@@ -147,17 +151,13 @@ impl Scanner<'_, '_, '_> {
                     continue;
                 };
                 carrier = carrier.or(Some(by));
-                let mut read = |at_tip: bool| -> Option<HashSet<String>> {
+                for (at_tip, tree) in [(true, &tip_tree), (false, &bp_tree)] {
                     files
                         .entry((at_tip, on_release.clone()))
-                        .or_insert_with(|| {
-                            let tree = if at_tip { &tip_tree } else { &bp_tree };
-                            lines_at(repo, tree, &on_release)
-                        })
-                        .clone()
-                };
-                let tip = read(true).unwrap_or_default();
-                let bp = read(false).unwrap_or_default();
+                        .or_insert_with(|| lines_at(repo, tree, &on_release).unwrap_or_default());
+                }
+                let tip = &files[&(true, on_release.clone())];
+                let bp = &files[&(false, on_release.clone())];
                 for l in added {
                     checked += 1;
                     if tip.contains(l) {
@@ -186,35 +186,6 @@ impl Scanner<'_, '_, '_> {
             }
         }
         Ok(())
-    }
-
-    /// Whether `oid`'s change can land by content: whether it changes a file that some
-    /// release-only commit touched (`touched`), or one that is not on the release branch at
-    /// `tip_tree` under its name (it may have been renamed). Cheap (the changed paths, from
-    /// trees already read): most commits are then not diffed at all, which was most of a cold
-    /// scan. A commit whose change cannot be read in full is diffed anyway, so that what cannot
-    /// be checked is named as before.
-    fn may_land_by_content(
-        &mut self,
-        oid: Oid,
-        touched: &HashMap<String, String>,
-        tip_tree: &git2::Tree<'_>,
-        odb: Option<&git2::Odb<'_>>,
-    ) -> bool {
-        let (Ok(files), Some(odb)) = (self.changed_files(oid), odb) else {
-            return true;
-        };
-        files.iter().any(|f| {
-            let path = String::from_utf8_lossy(&f.path);
-            touched.contains_key(path.as_ref())
-                || tip_tree
-                    .get_path(std::path::Path::new(path.as_ref()))
-                    .is_err()
-                || [f.before, f.after]
-                    .into_iter()
-                    .flatten()
-                    .any(|b| !odb.exists(b))
-        })
     }
 
     /// Files renamed between the release tip (`tip_tree`) and main's tip: main's path → the
@@ -247,64 +218,91 @@ impl Scanner<'_, '_, '_> {
     }
 }
 
-/// The changes of `oids` (see [`change_of`]), in order; with many, computed on two threads (the
-/// second with its own handle on the repository), since a single large repository is otherwise
-/// scanned on one core.
-fn changes_of(repo: &Repository, t: &ScanTarget<'_>, oids: &[Oid]) -> Vec<Res<Change>> {
+/// Whether a change (its `files`) can land by content: whether it changes a file that some
+/// release-only commit touched (`touched`), or one that is not on the release branch at
+/// `tip_tree` under its name (it may have been renamed). Cheap (the changed paths, from trees
+/// already read): most commits are then not diffed at all, which was most of a cold scan. A
+/// change whose blobs are not all there is diffed anyway, so that what cannot be checked is
+/// named as before.
+fn may_land_by_content(
+    files: &[ChangedFile],
+    touched: &HashMap<String, String>,
+    tip_tree: &git2::Tree<'_>,
+    odb: Option<&git2::Odb<'_>>,
+) -> bool {
+    let Some(odb) = odb else {
+        return true;
+    };
+    files.iter().any(|f| {
+        let path = String::from_utf8_lossy(&f.path);
+        touched.contains_key(path.as_ref())
+            || tip_tree
+                .get_path(std::path::Path::new(path.as_ref()))
+                .is_err()
+            || (!f.link
+                && [f.before, f.after]
+                    .into_iter()
+                    .flatten()
+                    .any(|b| !odb.exists(b)))
+    })
+}
+
+/// The changes of `todo`'s commits (see [`change_of`]), in order; with many, computed on two
+/// threads (the second with its own handle on the repository), since a single large
+/// repository is otherwise scanned on one core.
+fn changes_of(
+    repo: &Repository,
+    t: &ScanTarget<'_>,
+    todo: &[(usize, Oid, Vec<ChangedFile>)],
+) -> Vec<Res<Change>> {
     const PARALLEL_FROM: usize = 64;
-    if oids.len() >= PARALLEL_FROM {
+    let one = |repo: &Repository, (_, oid, files): &(usize, Oid, Vec<ChangedFile>)| {
+        change_of(repo, t, *oid, files)
+    };
+    if todo.len() >= PARALLEL_FROM {
         if let Ok(other) = Repository::open(&t.path) {
-            let (first, second) = oids.split_at(oids.len() / 2);
+            let (first, second) = todo.split_at(todo.len() / 2);
             return std::thread::scope(|s| {
-                let h = s.spawn(move || {
-                    second
-                        .iter()
-                        .map(|o| change_of(&other, t, *o))
-                        .collect::<Vec<_>>()
-                });
-                let mut out: Vec<Res<Change>> =
-                    first.iter().map(|o| change_of(repo, t, *o)).collect();
+                let h = s.spawn(move || second.iter().map(|x| one(&other, x)).collect::<Vec<_>>());
+                let mut out: Vec<Res<Change>> = first.iter().map(|x| one(repo, x)).collect();
                 match h.join() {
                     Ok(rest) => out.extend(rest),
-                    Err(_) => out.extend(second.iter().map(|o| change_of(repo, t, *o))),
+                    Err(_) => out.extend(second.iter().map(|x| one(repo, x))),
                 }
                 out
             });
         }
     }
-    oids.iter().map(|o| change_of(repo, t, *o)).collect()
+    todo.iter().map(|x| one(repo, x)).collect()
 }
 
 /// A commit's significant added and removed lines per path.
-fn change_of(repo: &Repository, t: &ScanTarget<'_>, oid: Oid) -> Res<Change> {
-    // The first-parent diff the scan reads everywhere (three lines of context, as libgit2's
-    // default was here).
-    let diff = super::reader::diff_of(repo, t, oid)?;
+fn change_of(
+    repo: &Repository,
+    t: &ScanTarget<'_>,
+    oid: Oid,
+    files: &[ChangedFile],
+) -> Res<Change> {
     let mut out: Change = HashMap::new();
-    diff.foreach(
-        &mut |_, _| true,
-        None,
-        None,
-        Some(&mut |delta, _hunk, line| {
-            let origin = line.origin();
-            if origin != '+' && origin != '-' {
-                return true;
+    for file in files {
+        let path = String::from_utf8_lossy(&file.path).into_owned();
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        file_lines(repo, file, 0, &mut |origin, content| {
+            if let Some(text) = significant(&String::from_utf8_lossy(content)) {
+                if origin == '+' {
+                    added.push(text);
+                } else if origin == '-' {
+                    removed.push(text);
+                }
             }
-            let Some(path) = delta.new_file().path().or(delta.old_file().path()) else {
-                return true;
-            };
-            let Some(text) = significant(&String::from_utf8_lossy(line.content())) else {
-                return true;
-            };
-            let e = out.entry(path.to_string_lossy().into_owned()).or_default();
-            if origin == '+' {
-                e.0.push(text);
-            } else {
-                e.1.push(text);
-            }
-            true
-        }),
-    )
-    .map_err(|e| git_problem(t, &format!("reading the diff of {oid}"), e))?;
+        })
+        .map_err(|e| git_problem(t, &format!("reading the diff of {oid}"), e))?;
+        if !added.is_empty() || !removed.is_empty() {
+            let e = out.entry(path).or_default();
+            e.0.extend(added);
+            e.1.extend(removed);
+        }
+    }
     Ok(out)
 }

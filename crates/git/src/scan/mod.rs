@@ -43,8 +43,9 @@ use target::{git_problem, Res};
 /// abbreviated cherry-pick trailer links no commit; 4: commits with missing objects are named,
 /// the rest is scanned; 5: configured subject prefixes, subject matches need a shared path and a
 /// specific subject; 6: ticket rules with capture groups, sources and sides; 7: whole pull
-/// requests by changed lines, `pr_ref`, bot branches; 8: landings by content).
-pub const SCANNER_VERSION: u32 = 8;
+/// requests by changed lines, `pr_ref`, bot branches; 8: landings by content; 9: patch-ids of
+/// our own, from blob diffs).
+pub const SCANNER_VERSION: u32 = 9;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {
@@ -61,6 +62,7 @@ impl RepoScan {
             main_commits: Vec::new(),
             tags: Vec::new(),
             unchecked: Vec::new(),
+            memo_key: None,
         }
     }
 }
@@ -119,7 +121,8 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
     let shallow = repo.is_shallow();
 
     let key = memo_key(t, main_tip, release_tip, &tags, shallow);
-    if let Some(hit) = cache.memo(&t.repo, &t.line.name, &key) {
+    if let Some(mut hit) = cache.memo(&t.repo, &t.line.name, &key) {
+        hit.memo_key = Some(key);
         return Ok(hit);
     }
 
@@ -140,6 +143,7 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
             t.repo, t.shown_path
         ));
         cache.put_memo(&t.repo, &t.line.name, &key, &out);
+        out.memo_key = Some(key);
         return Ok(out);
     }
 
@@ -169,6 +173,7 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
         return Ok(out);
     }
     cache.put_memo(&t.repo, &t.line.name, &key, &out);
+    out.memo_key = Some(key);
     Ok(out)
 }
 

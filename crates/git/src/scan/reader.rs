@@ -7,6 +7,7 @@ use git2::{Oid, Repository, Sort};
 use sha2::{Digest, Sha256};
 
 use super::target::{git_problem, walk_err, Res, ScanTarget};
+use crate::blobdiff::{file_lines, ChangedFile, FileDiff};
 use crate::cache::{CommitFacts, FactCache};
 
 /// The scan of one repository for one line: the repository, what is known of its commits, and
@@ -51,36 +52,8 @@ struct TreeItem {
     name: Vec<u8>,
     oid: Oid,
     is_tree: bool,
-}
-
-/// A file a commit changes: its path, and its blob before and after (absent when the file was
-/// added or deleted, or is a subtree on that side).
-pub(super) struct ChangedFile {
-    pub(super) path: Vec<u8>,
-    pub(super) before: Option<Oid>,
-    pub(super) after: Option<Oid>,
-}
-
-/// The diff of a commit against its first parent, with three lines of context (as git's
-/// patch-id expects).
-pub(super) fn diff_of<'r>(
-    repo: &'r Repository,
-    t: &ScanTarget<'_>,
-    oid: Oid,
-) -> Res<git2::Diff<'r>> {
-    let what = format!("diffing commit {oid}");
-    let c = repo
-        .find_commit(oid)
-        .map_err(|e| git_problem(t, &what, e))?;
-    let tree = c.tree().map_err(|e| git_problem(t, &what, e))?;
-    let parent_tree = match c.parent(0) {
-        Ok(p) => Some(p.tree().map_err(|e| git_problem(t, &what, e))?),
-        Err(_) => None,
-    };
-    let mut opts = git2::DiffOptions::new();
-    opts.context_lines(3);
-    repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut opts))
-        .map_err(|e| git_problem(t, &what, e))
+    /// A submodule: its id is a commit.
+    is_link: bool,
 }
 
 impl Scanner<'_, '_, '_> {
@@ -209,6 +182,7 @@ impl Scanner<'_, '_, '_> {
                 name: e.name_bytes().to_vec(),
                 oid: e.id(),
                 is_tree: e.kind() == Some(git2::ObjectType::Tree),
+                is_link: e.kind() == Some(git2::ObjectType::Commit),
             })
             .collect();
         let items = std::rc::Rc::new(items);
@@ -290,6 +264,7 @@ impl Scanner<'_, '_, '_> {
                     path: prefix.clone(),
                     before: blob(before),
                     after: blob(after),
+                    link: [before, after].into_iter().flatten().any(|e| e.is_link),
                 });
             }
             let (sa, sb) = (sub(before), sub(after));
@@ -304,72 +279,67 @@ impl Scanner<'_, '_, '_> {
     /// The added and removed lines of a commit's change (against its first parent), each as
     /// its path, `+` or `-`, and its content without whitespace.
     pub(super) fn line_set(&mut self, oid: Oid) -> Res<HashSet<Vec<u8>>> {
-        let diff = diff_of(self.repo, self.t, oid)?;
+        let files = self.changed_files(oid)?;
         let mut out = HashSet::new();
-        diff.foreach(
-            &mut |_, _| true,
-            None,
-            None,
-            Some(&mut |delta, _hunk, line| {
-                let origin = line.origin();
+        for file in &files {
+            file_lines(self.repo, file, 0, &mut |origin, content| {
                 if origin == '+' || origin == '-' {
-                    let mut key: Vec<u8> = delta
-                        .new_file()
-                        .path_bytes()
-                        .or(delta.old_file().path_bytes())
-                        .unwrap_or_default()
-                        .to_vec();
+                    let mut key = file.path.clone();
                     key.extend([0, origin as u8]);
-                    key.extend(line.content().iter().filter(|b| !b.is_ascii_whitespace()));
+                    key.extend(content.iter().filter(|b| !b.is_ascii_whitespace()));
                     out.insert(key);
                 }
-                true
-            }),
-        )
-        .map_err(|e| git_problem(self.t, &format!("reading the diff of {oid}"), e))?;
+            })
+            .map_err(|e| git_problem(self.t, &format!("reading the diff of {oid}"), e))?;
+        }
         Ok(out)
     }
 
-    /// The patch-id and the hash of the added and removed lines (without context).
+    /// The patch-id and the hash of the added and removed lines (without context), from one
+    /// read of the change.
+    ///
+    /// The patch-id is ours, with git's rules: every file's path, then its changed and context
+    /// lines (three of context) without whitespace and without line numbers, so a pick onto
+    /// other line numbers keeps it; a binary file by its blob ids. It is compared only with
+    /// patch-ids computed here, and tagged ([`PATCH_ID_TAG`]) so that facts cached by an older
+    /// scanner (libgit2's patch-ids) are computed again rather than compared.
     pub(super) fn patch(&mut self, oid: Oid) -> Res<(String, String)> {
         let f = self.facts(oid)?;
         if let (Some(p), Some(l)) = (&f.patch_id, &f.lines) {
-            return Ok((p.clone(), l.clone()));
+            if p.starts_with(PATCH_ID_TAG) {
+                return Ok((p.clone(), l.clone()));
+            }
         }
-        let diff = diff_of(self.repo, self.t, oid)?;
-        let pid = diff
-            .patchid(None)
-            .map_err(|e| git_problem(self.t, &format!("computing the patch-id of {oid}"), e))?
-            .to_string();
-        let mut h = Sha256::new();
-        diff.foreach(
-            &mut |_, _| true,
-            None,
-            None,
-            Some(&mut |delta, _hunk, line| {
-                let origin = line.origin();
+        let files = self.changed_files(oid)?;
+        let mut pid = Sha256::new();
+        let mut lines = Sha256::new();
+        let mut content = Vec::new();
+        for file in &files {
+            pid.update(&file.path);
+            pid.update([0]);
+            let read = file_lines(self.repo, file, 3, &mut |origin, text| {
+                content.clear();
+                content.extend(text.iter().filter(|b| !b.is_ascii_whitespace()));
+                pid.update([origin as u8]);
+                pid.update(&content);
+                pid.update([0]);
                 if origin == '+' || origin == '-' {
-                    let path = delta
-                        .new_file()
-                        .path_bytes()
-                        .or(delta.old_file().path_bytes())
-                        .unwrap_or_default();
-                    h.update(path);
-                    h.update([0, origin as u8]);
-                    let content: Vec<u8> = line
-                        .content()
-                        .iter()
-                        .copied()
-                        .filter(|b| !b.is_ascii_whitespace())
-                        .collect();
-                    h.update(&content);
-                    h.update([0]);
+                    lines.update(&file.path);
+                    lines.update([0, origin as u8]);
+                    lines.update(&content);
+                    lines.update([0]);
                 }
-                true
-            }),
-        )
-        .map_err(|e| git_problem(self.t, &format!("reading the diff of {oid}"), e))?;
-        let lines = hex::encode(&h.finalize()[..12]);
+            })
+            .map_err(|e| git_problem(self.t, &format!("reading the diff of {oid}"), e))?;
+            if read == FileDiff::Binary {
+                for id in [file.before, file.after] {
+                    pid.update(id.map(|i| i.to_string()).unwrap_or_default());
+                    pid.update([0]);
+                }
+            }
+        }
+        let pid = format!("{PATCH_ID_TAG}{}", hex::encode(&pid.finalize()[..20]));
+        let lines = hex::encode(&lines.finalize()[..12]);
         self.cache.update(oid, |f| {
             f.patch_id = Some(pid.clone());
             f.lines = Some(lines.clone());
@@ -377,3 +347,6 @@ impl Scanner<'_, '_, '_> {
         Ok((pid, lines))
     }
 }
+
+/// The mark of this scanner's patch-ids (see [`Scanner::patch`]).
+const PATCH_ID_TAG: &str = "p2:";

@@ -465,6 +465,7 @@ mod tests {
             release_commits: release,
             main_commits: main,
             unchecked: Vec::new(),
+            memo_key: None,
         }
     }
 

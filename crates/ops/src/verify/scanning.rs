@@ -9,13 +9,15 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::{ScanProgress, ScanStats, VerifyOptions};
 use crate::workspace::Workspace;
 use crate::{Error, Result};
 use portcullis_core::event::kind;
 use portcullis_core::policy::Line;
-use portcullis_git::cache::{CacheWrites, FactCache, FactStore, StoredFacts};
+use portcullis_git::cache::{CacheWrites, FactCache, FactStore, MemoRow, StoredFacts};
+use portcullis_git::moved::Move;
 use portcullis_git::scan::{self, resolve_repo_path, RepoScan, ScanTarget};
 use portcullis_git::verify::{self, LedgerTicket, Verification};
 use portcullis_ledger::git_cache::{CacheReader, CommitRow, ScanRow};
@@ -81,8 +83,8 @@ pub fn scan_line(
         .collect();
 
     portcullis_git::scan::tune_libgit2_for_scans();
-    let (mut scans, writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
-    link_commits(ledger, &mut scans)?;
+    let (mut scans, mut writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
+    let linked = link_commits(ledger, &mut scans)?;
     tracing::debug!(elapsed = ?started.elapsed(), "scanned");
     let tickets = ledger_tickets(ledger, &line.name)?;
     // Code that moved between the repositories: landed by hand in another one.
@@ -90,7 +92,7 @@ pub fn scan_line(
         .iter()
         .map(|t| (t.repo.clone(), t.path.as_path()))
         .collect();
-    let moves = portcullis_git::moved::find_moves(&scans, &paths);
+    let moves = moves(ledger.path(), line, &scans, &linked, &paths, &mut writes);
     let mut verification = verify::verify_with_moves(policy, line, scans, &tickets, &moves);
     if !opts.repos.is_empty() {
         // A subset cannot tell that a ticket has no commit anywhere.
@@ -99,9 +101,61 @@ pub fn scan_line(
     Ok((verification, writes, stats))
 }
 
+/// The name under which the moves of a line are remembered among the scans (no repository
+/// can have it: a policy's repository names have no `*`).
+const MOVES_MEMO: &str = "*moves*";
+
+/// The code that moved between the repositories of `line` ([`find_moves`]), remembered in the
+/// scan cache under a key made of every scan's own key and the pull-request links applied to
+/// them: a run whose scans were all remembered reads no diff. Nothing is remembered when a
+/// scan was not (missing objects).
+///
+/// [`find_moves`]: portcullis_git::moved::find_moves
+fn moves(
+    ledger_path: &Path,
+    line: &Line,
+    scans: &[RepoScan],
+    linked: &[String],
+    paths: &HashMap<String, &Path>,
+    writes: &mut Vec<CacheWrites>,
+) -> Vec<Move> {
+    let key = scans
+        .iter()
+        .map(|s| s.memo_key.as_ref().map(|k| format!("{}={k}", s.repo)))
+        .collect::<Option<Vec<String>>>()
+        .map(|keys| {
+            let mut h = Sha256::new();
+            h.update(format!("moves v1\0{}\0", keys.join("\0")));
+            for l in linked {
+                h.update(format!("{l}\0"));
+            }
+            hex::encode(&h.finalize()[..16])
+        });
+    if let Some(key) = &key {
+        let kept = CacheReader::open(ledger_path).scan(MOVES_MEMO, &line.name, key);
+        if let Some(moves) = kept.and_then(|text| serde_json::from_str(&text).ok()) {
+            return moves;
+        }
+    }
+    let moves = portcullis_git::moved::find_moves(scans, paths);
+    if let (Some(key), Ok(scan)) = (key, serde_json::to_string(&moves)) {
+        writes.push(CacheWrites {
+            facts: Vec::new(),
+            memos: vec![MemoRow {
+                repo: MOVES_MEMO.to_string(),
+                line: line.name.clone(),
+                key,
+                scan,
+            }],
+        });
+    }
+    moves
+}
+
 /// Tickets from merged pull requests (GitHub): a commit the scan could not tie to a ticket by
-/// its branch name or message gets the ticket of the pull request that merged it.
-fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
+/// its branch name or message gets the ticket of the pull request that merged it. Returns the
+/// links applied (`repo sha ticket`, sorted), which the moves depend on.
+fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<Vec<String>> {
     let mut links: HashMap<(String, String), String> = HashMap::new();
     for e in ledger.events_of_kinds(&[kind::COMMIT_LINKED])? {
         let (Some(ticket), Some(repo)) = (e.ticket.clone(), e.payload["repo"].as_str()) else {
@@ -119,8 +173,9 @@ fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
             links.insert((repo.clone(), sha.to_string()), ticket.clone());
         }
     }
+    let mut applied = Vec::new();
     if links.is_empty() {
-        return Ok(());
+        return Ok(applied);
     }
     for scan in scans {
         for c in &mut scan.main_commits {
@@ -128,6 +183,7 @@ fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
                 if let Some(t) = links.get(&(scan.repo.clone(), c.sha.clone())) {
                     c.ticket = Some(t.clone());
                     c.via = Some("pull request".into());
+                    applied.push(format!("{} {} {t}", scan.repo, c.sha));
                 }
             }
         }
@@ -136,11 +192,13 @@ fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<()> {
                 if let Some(t) = links.get(&(scan.repo.clone(), c.sha.clone())) {
                     c.ticket = Some(t.clone());
                     c.via = Some("pull request".into());
+                    applied.push(format!("{} {} {t}", scan.repo, c.sha));
                 }
             }
         }
     }
-    Ok(())
+    applied.sort();
+    Ok(applied)
 }
 
 /// One repository's scan with what it computed: (index, scan, cache writes, facts read, facts computed).

@@ -1,0 +1,73 @@
+//! The lines a commit changes, file by file, as diffs of two blobs.
+//!
+//! The scan finds a commit's changed files with a tree walk of its own ([`ChangedFile`]), so
+//! the content is read blob against blob: no libgit2 tree diff walking the same trees again,
+//! and no attribute or diff-driver lookup per file (the blobs are diffed without their paths,
+//! binary files are told by content). On a cold scan of a large repository those lookups and
+//! the second tree walk were about a fifth of the time.
+
+use git2::{Oid, Repository};
+
+/// A file a commit changes: its path, and its blob before and after (absent when the file was
+/// added or deleted, or is a subtree on that side).
+#[derive(Debug, Clone)]
+pub(crate) struct ChangedFile {
+    pub(crate) path: Vec<u8>,
+    pub(crate) before: Option<Oid>,
+    pub(crate) after: Option<Oid>,
+    /// A submodule (gitlink) on either side: its ids are commits, not blobs.
+    pub(crate) link: bool,
+}
+
+/// How a file's change reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileDiff {
+    /// Its lines were given.
+    Text,
+    /// A binary file: no lines (its blob ids say what changed).
+    Binary,
+}
+
+/// Give `line` every line of `file`'s change with its origin (`' '` context, `'+'`, `'-'`),
+/// with `context` lines of context around each change. A submodule reads as git shows it
+/// (`Subproject commit <id>`). Fails when a blob cannot be read (a missing object).
+pub(crate) fn file_lines(
+    repo: &Repository,
+    file: &ChangedFile,
+    context: u32,
+    line: &mut dyn FnMut(char, &[u8]),
+) -> Result<FileDiff, git2::Error> {
+    if file.link {
+        for (origin, id) in [('-', file.before), ('+', file.after)] {
+            if let Some(id) = id {
+                line(origin, format!("Subproject commit {id}\n").as_bytes());
+            }
+        }
+        return Ok(FileDiff::Text);
+    }
+    let old = file.before.map(|b| repo.find_blob(b)).transpose()?;
+    let new = file.after.map(|b| repo.find_blob(b)).transpose()?;
+    if old.iter().chain(new.iter()).any(git2::Blob::is_binary) {
+        return Ok(FileDiff::Binary);
+    }
+    let mut opts = git2::DiffOptions::new();
+    opts.context_lines(context);
+    repo.diff_blobs(
+        old.as_ref(),
+        None,
+        new.as_ref(),
+        None,
+        Some(&mut opts),
+        None,
+        None,
+        None,
+        Some(&mut |_, _, l| {
+            let origin = l.origin();
+            if matches!(origin, ' ' | '+' | '-') {
+                line(origin, l.content());
+            }
+            true
+        }),
+    )?;
+    Ok(FileDiff::Text)
+}
