@@ -719,6 +719,45 @@ fn incremental_runs_equal_a_cold_run() {
     assert_eq!(landing(&cold, "DM-121", "pkg")["first_tag"], "23.0.1");
 }
 
+/// Issue 20 (speed): since scanner version 9 the patch-ids are the scanner's own (read from
+/// blob diffs); a fact cache written by an older scanner holds libgit2's. Those are computed
+/// again, never compared with the new ones: a clean pick is still matched by patch-id.
+#[test]
+fn patch_ids_cached_by_an_older_scanner_are_computed_again() {
+    let env = workspace(&["pkg"], "");
+    env.keep_sqlite(); // It rewrites the git caches, which live in the ledger's file.
+    let mut r = repo(&env, "pkg");
+    let fix = r
+        .fix_on_main(
+            "DM-130",
+            &[
+                (CORE, 10, "fixed line 10", "Fix the flux scale"),
+                (IO, 12, "fixed line 12", "Retry reads"),
+            ],
+        )
+        .unwrap();
+    let picked = r.backport("DM-130-v23", &fix).unwrap();
+    r.finish().unwrap();
+    tickets(&env, &[("DM-130", "approved")]);
+    let (_, first) = verify(&env, &[]);
+    assert_eq!(
+        release_commit(&first, "pkg", picked[0])["match"]["kind"],
+        "patch_id"
+    );
+    // As an older scanner left them: untagged patch-ids, each different, and no scan memo.
+    env.sql(
+        "UPDATE git_commits SET patch_id = lower(hex(randomblob(20))) WHERE patch_id IS NOT NULL;
+         DELETE FROM git_scans;",
+    );
+    let (_, again) = verify(&env, &[]);
+    assert_eq!(verdict(&first), verdict(&again));
+    for (p, f) in picked.iter().zip(&fix) {
+        let c = release_commit(&again, "pkg", *p);
+        assert_eq!(c["match"]["kind"], "patch_id", "{c}");
+        assert_eq!(c["match"]["main_commit"], f.to_string(), "{c}");
+    }
+}
+
 #[test]
 fn repo_filter_and_unknown_names() {
     let env = workspace(&["pkg", "other"], "");

@@ -260,6 +260,73 @@ fn moved_code_lands_in_the_repository_it_came_from() {
         "{l}"
     );
     assert!(has_drift(&v, "approved_not_landed", "newpkg", "DM-601"));
+
+    // A warm run reads the moves remembered under the scans' keys (no diff is read again),
+    // with the same landings.
+    let (_, warm) = verify(&env, &[]);
+    assert_eq!(
+        landing(&warm, "DM-600", "newpkg"),
+        landing(&v, "DM-600", "newpkg")
+    );
+    assert_eq!(
+        landing(&warm, "DM-600", "pkg"),
+        landing(&v, "DM-600", "pkg")
+    );
+}
+
+/// Issue 20 (speed): the moves between repositories are remembered under the keys of the scans
+/// they came from. What a warm run reports is what was remembered (spoiled here, the landing
+/// goes); once a scan's key moves (a new commit), they are found again.
+#[test]
+fn the_moves_are_remembered_under_the_keys_of_their_scans() {
+    use portcullis_git::build::Change;
+    let env = workspace(&["pkg", "newpkg"], "");
+    env.keep_sqlite(); // It rewrites the git caches, which live in the ledger's file.
+    let mut new = repo(&env, "newpkg");
+    let core = new.b.read(portcullis_git::campaign::MAIN, CORE).unwrap();
+    let moved_path = "python/newpkg/photometry.py";
+    new.b
+        .branch("tickets/DM-599", portcullis_git::campaign::MAIN)
+        .unwrap();
+    new.b
+        .commit(
+            "tickets/DM-599",
+            "Move the photometry code here",
+            &[Change::Write(moved_path, &core)],
+        )
+        .unwrap();
+    new.merge_pr(portcullis_git::campaign::MAIN, "tickets/DM-599")
+        .unwrap();
+    new.fix_on_main(
+        "DM-600",
+        &[(moved_path, 10, "clip the flux at zero", "Clip the flux")],
+    )
+    .unwrap();
+    new.finish().unwrap();
+    let mut old = repo(&env, "pkg");
+    old.on_release_branch("DM-600-v23", |r, br| {
+        r.edits(
+            br,
+            "Clip the flux (backport by hand: the code lives here on v23)",
+            &[(CORE, 10, "clip the flux at zero")],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    old.finish().unwrap();
+    tickets(&env, &[("DM-600", "approved")]);
+
+    let (_, cold) = verify(&env, &[]);
+    assert_eq!(landing(&cold, "DM-600", "newpkg")["status"], "landed");
+    env.sql("UPDATE git_scans SET scan = '[]' WHERE repo = '*moves*'");
+    let (_, spoiled) = verify(&env, &[]);
+    assert_eq!(landing(&spoiled, "DM-600", "newpkg")["status"], "missing");
+    // A new main-side commit in newpkg moves its scan's key: the moves are read again.
+    new.fix_on_main("DM-602", &[(moved_path, 30, "unrelated", "Tidy")])
+        .unwrap();
+    new.finish().unwrap();
+    let (_, fresh) = verify(&env, &[]);
+    assert_eq!(landing(&fresh, "DM-600", "newpkg")["status"], "landed");
 }
 
 /// Issue 20: `verify`'s text names the landings that are not a plain match (by content, not

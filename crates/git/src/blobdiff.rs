@@ -6,7 +6,25 @@
 //! binary files are told by content). On a cold scan of a large repository those lookups and
 //! the second tree walk were about a fifth of the time.
 
-use git2::{Oid, Repository};
+use git2::{Oid, Repository, RepositoryOpenFlags};
+
+/// Open a clone for reading its history: its `.git` directory as a bare repository (objects
+/// and refs, no work tree), so that diffs look no `.gitattributes` up in the work tree for
+/// every file. Anything else (a bare clone, a `.git` file of a linked work tree) is opened as
+/// it is.
+pub(crate) fn open_history(path: &std::path::Path) -> Result<Repository, git2::Error> {
+    let git_dir = path.join(".git");
+    if git_dir.is_dir() {
+        if let Ok(r) = Repository::open_ext(
+            &git_dir,
+            RepositoryOpenFlags::NO_SEARCH | RepositoryOpenFlags::BARE,
+            std::iter::empty::<&std::ffi::OsStr>(),
+        ) {
+            return Ok(r);
+        }
+    }
+    Repository::open(path)
+}
 
 /// A file a commit changes: its path, and its blob before and after (absent when the file was
 /// added or deleted, or is a subtree on that side).
@@ -47,11 +65,11 @@ pub(crate) fn file_lines(
     }
     let old = file.before.map(|b| repo.find_blob(b)).transpose()?;
     let new = file.after.map(|b| repo.find_blob(b)).transpose()?;
-    if old.iter().chain(new.iter()).any(git2::Blob::is_binary) {
-        return Ok(FileDiff::Binary);
-    }
     let mut opts = git2::DiffOptions::new();
     opts.context_lines(context);
+    // libgit2 tells binary content while it loads the pair: it calls `binary` instead of
+    // giving lines.
+    let mut binary = false;
     repo.diff_blobs(
         old.as_ref(),
         None,
@@ -59,7 +77,10 @@ pub(crate) fn file_lines(
         None,
         Some(&mut opts),
         None,
-        None,
+        Some(&mut |_, _| {
+            binary = true;
+            true
+        }),
         None,
         Some(&mut |_, _, l| {
             let origin = l.origin();
@@ -69,5 +90,8 @@ pub(crate) fn file_lines(
             true
         }),
     )?;
+    if binary {
+        return Ok(FileDiff::Binary);
+    }
     Ok(FileDiff::Text)
 }

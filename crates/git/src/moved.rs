@@ -6,7 +6,8 @@
 //!
 //! A pair is tested only when the release-only commit (live: neither a revert nor reverted)
 //! names one of the main-side commit's tickets (by merge branch or mention), and the main-side
-//! commit has no counterpart in its own repository. Paths are left out of the comparison (the
+//! commit has no counterpart in its own repository and touches a file its own release branch
+//! does not have under that name (the code moved there after the branch point). Paths are left out of the comparison (the
 //! file moved): the main-side commit's changed lines (added and removed, whitespace ignored)
 //! that the release commit changes the same way. All of them, and no others: `changed_lines`;
 //! at least 0.8 of them: `content`, with a confidence of 0.7 × that share.
@@ -158,28 +159,18 @@ pub fn find_moves(scans: &[RepoScan], paths: &HashMap<String, &Path>) -> Vec<Mov
     if pairs.is_empty() {
         return Vec::new();
     }
-    let mut repos: HashMap<usize, Option<Repository>> = HashMap::new();
-    let mut lines: HashMap<(usize, String), Option<HashSet<Vec<u8>>>> = HashMap::new();
-    let mut read = |si: usize, sha: &str| -> Option<HashSet<Vec<u8>>> {
-        lines
-            .entry((si, sha.to_string()))
-            .or_insert_with(|| {
-                let repo = repos
-                    .entry(si)
-                    .or_insert_with(|| {
-                        paths
-                            .get(&scans[si].repo)
-                            .and_then(|p| Repository::open(p).ok())
-                    })
-                    .as_ref()?;
-                changed_lines(repo, Oid::from_str(sha).ok()?)
-            })
-            .clone()
-    };
+    let lines = read_lines(scans, paths, &pairs);
+    tracing::debug!(
+        pairs = pairs.len(),
+        commits = lines.len(),
+        "moves: pairs compared"
+    );
     let mut out: Vec<Move> = Vec::new();
     for (ai, mi, bi, ci) in pairs {
         let m = &scans[ai].main_commits[mi];
         let c = &scans[bi].release_commits[ci];
+        let read =
+            |si: usize, sha: &str| lines.get(&(si, sha.to_string())).and_then(Option::as_ref);
         let (Some(main), Some(rel)) = (read(ai, &m.sha), read(bi, &c.sha)) else {
             continue;
         };
@@ -222,4 +213,124 @@ pub fn find_moves(scans: &[RepoScan], paths: &HashMap<String, &Path>) -> Vec<Mov
         });
     }
     out
+}
+
+/// What is read of one commit: its changed lines, or `None` when it cannot be read or is left
+/// out.
+type Lines = HashMap<(usize, String), Option<HashSet<Vec<u8>>>>;
+
+/// The changed lines of the commits the pairs compare, each read once. First the main-side
+/// commits, keeping only those that touch a file their own release branch does not have under
+/// that name (code that moved there on main: a change to files the release line has could be
+/// backported where it is); then the release commits still paired with one of them.
+fn read_lines(
+    scans: &[RepoScan],
+    paths: &HashMap<String, &Path>,
+    pairs: &[(usize, usize, usize, usize)],
+) -> Lines {
+    let main: Vec<(usize, &str)> = pairs
+        .iter()
+        .map(|&(ai, mi, _, _)| (ai, scans[ai].main_commits[mi].sha.as_str()))
+        .collect();
+    let mut lines = read_each(scans, paths, &main, true);
+    let release: Vec<(usize, &str)> = pairs
+        .iter()
+        .filter(|&&(ai, mi, _, _)| {
+            lines
+                .get(&(ai, scans[ai].main_commits[mi].sha.clone()))
+                .is_some_and(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+        })
+        .map(|&(_, _, bi, ci)| (bi, scans[bi].release_commits[ci].sha.as_str()))
+        .collect();
+    lines.extend(read_each(scans, paths, &release, false));
+    lines
+}
+
+/// Read `commits` (scan index, sha), one repository after another on two threads, each with
+/// its own handles. `moved_only`: a commit that touches no file missing from its repository's
+/// release tip reads as no line at all.
+fn read_each(
+    scans: &[RepoScan],
+    paths: &HashMap<String, &Path>,
+    commits: &[(usize, &str)],
+    moved_only: bool,
+) -> Lines {
+    let mut wanted: HashMap<usize, HashSet<&str>> = HashMap::new();
+    for &(si, sha) in commits {
+        wanted.entry(si).or_default().insert(sha);
+    }
+    let mut repos: Vec<(usize, Vec<&str>)> = wanted
+        .into_iter()
+        .map(|(si, shas)| (si, shas.into_iter().collect()))
+        .collect();
+    repos.sort_by_key(|(si, shas)| (std::cmp::Reverse(shas.len()), *si));
+    let read = |share: Vec<&(usize, Vec<&str>)>| {
+        let mut out = HashMap::new();
+        for (si, shas) in share {
+            let repo = paths
+                .get(&scans[*si].repo)
+                .and_then(|p| crate::blobdiff::open_history(p).ok());
+            let tip = repo.as_ref().and_then(|r| {
+                let oid = Oid::from_str(scans[*si].release_tip.as_deref()?).ok()?;
+                r.find_commit(oid).and_then(|c| c.tree()).ok()
+            });
+            for sha in shas {
+                let lines = repo.as_ref().and_then(|r| {
+                    let oid = Oid::from_str(sha).ok()?;
+                    if moved_only && !touches_a_missing_file(r, tip.as_ref(), oid)? {
+                        return Some(HashSet::new());
+                    }
+                    changed_lines(r, oid)
+                });
+                out.insert((*si, sha.to_string()), lines);
+            }
+        }
+        out
+    };
+    // The larger repositories first, dealt out in turn.
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for (i, r) in repos.iter().enumerate() {
+        if i % 2 == 0 {
+            first.push(r);
+        } else {
+            second.push(r);
+        }
+    }
+    std::thread::scope(|s| {
+        let theirs = second.clone();
+        let other = s.spawn(|| read(theirs));
+        let mut out = read(first);
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(read(second)),
+        }
+        out
+    })
+}
+
+/// Whether `oid` adds or changes a file that the release tip (`tip`: its tree; none, no
+/// release branch) does not have under that name. Paths only: no content is read.
+fn touches_a_missing_file(
+    repo: &Repository,
+    tip: Option<&git2::Tree<'_>>,
+    oid: Oid,
+) -> Option<bool> {
+    let Some(tip) = tip else {
+        return Some(true);
+    };
+    let c = repo.find_commit(oid).ok()?;
+    let tree = c.tree().ok()?;
+    let parent = match c.parent(0) {
+        Ok(p) => Some(p.tree().ok()?),
+        Err(_) => None,
+    };
+    let diff = repo
+        .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
+        .ok()?;
+    Some(diff.deltas().any(|d| {
+        d.new_file().exists()
+            && d.new_file()
+                .path()
+                .is_some_and(|p| tip.get_path(p).is_err())
+    }))
 }

@@ -260,7 +260,7 @@ fn changes_of(
         change_of(repo, t, *oid, files)
     };
     if todo.len() >= PARALLEL_FROM {
-        if let Ok(other) = Repository::open(&t.path) {
+        if let Ok(other) = crate::blobdiff::open_history(&t.path) {
             let (first, second) = todo.split_at(todo.len() / 2);
             return std::thread::scope(|s| {
                 let h = s.spawn(move || second.iter().map(|x| one(&other, x)).collect::<Vec<_>>());

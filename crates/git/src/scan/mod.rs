@@ -101,7 +101,7 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
             t.repo, t.shown_path, t.repo
         ));
     }
-    let repo = Repository::open(&t.path).map_err(|e| {
+    let repo = crate::blobdiff::open_history(&t.path).map_err(|e| {
         format!(
             "{}: {} is not a git repository ({}); clone it there or fix `path` in the policy",
             t.repo,

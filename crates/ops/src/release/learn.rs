@@ -75,7 +75,7 @@ pub fn learn(ws: &Workspace, line: &Line, ledger: &mut Ledger) -> Result<Learned
         .into_iter()
         .map(|r| r.manifest.tag)
         .collect();
-    let tags = line_tags(ws, line, &mut out.problems);
+    let tags = line_tags(ws, line, &recorded, &mut out.problems);
     let mut todo: Vec<Candidate> = match ws.config.as_ref().and_then(|c| c.releases.as_ref()) {
         Some(cfg) => {
             let base = ws
@@ -159,10 +159,12 @@ fn build_of(message: &str) -> Option<String> {
     ok.then(|| build.to_string())
 }
 
-/// Every tag of the line's patterns in the line's repositories, by tag name.
+/// Every tag of the line's patterns in the line's repositories that is not `recorded` yet, by
+/// tag name.
 fn line_tags(
     ws: &Workspace,
     line: &Line,
+    recorded: &BTreeSet<String>,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, Vec<SeenTag>> {
     let policy_dir = ws
@@ -182,7 +184,9 @@ fn line_tags(
             continue;
         };
         for name in names.iter().flatten() {
-            if parse_tag(&matcher, name).is_none() {
+            // A release already recorded has nothing to learn (and its tag object need not
+            // be read: every `verify` comes here first).
+            if recorded.contains(name) || parse_tag(&matcher, name).is_none() {
                 continue;
             }
             let Ok(reference) = repo.find_reference(&format!("refs/tags/{name}")) else {
