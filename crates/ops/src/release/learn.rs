@@ -160,7 +160,8 @@ fn build_of(message: &str) -> Option<String> {
 }
 
 /// Every tag of the line's patterns in the line's repositories that is not `recorded` yet, by
-/// tag name.
+/// tag name (each tag's repositories in the policy's order). The repositories are read on two
+/// threads: every `verify` comes here first.
 fn line_tags(
     ws: &Workspace,
     line: &Line,
@@ -172,46 +173,89 @@ fn line_tags(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let mut out: BTreeMap<String, Vec<SeenTag>> = BTreeMap::new();
     let matcher = TagMatcher::new(line);
-    for r in ws.policy.repositories_for(&line.name) {
-        let Ok(repo) = Repository::open(resolve_repo_path(&policy_dir, &r.path)) else {
-            // verify reports a repository it cannot open; nothing to learn from it here.
-            continue;
-        };
-        let Ok(names) = repo.tag_names(None) else {
-            problems.push(format!("{}: cannot list its tags", r.name));
-            continue;
-        };
-        for name in names.iter().flatten() {
-            // A release already recorded has nothing to learn (and its tag object need not
-            // be read: every `verify` comes here first).
-            if recorded.contains(name) || parse_tag(&matcher, name).is_none() {
-                continue;
+    let repos = ws.policy.repositories_for(&line.name);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let read = || {
+        let mut mine = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let Some(r) = repos.get(i) else { break };
+            let path = resolve_repo_path(&policy_dir, &r.path);
+            mine.push((i, repo_tags(&r.name, &path, &matcher, recorded)));
+        }
+        mine
+    };
+    let mut read_tags = std::thread::scope(|s| {
+        let other = s.spawn(read);
+        let mut all = read();
+        all.extend(
+            other
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        );
+        all
+    });
+    read_tags.sort_by_key(|(i, _)| *i);
+    let mut out: BTreeMap<String, Vec<SeenTag>> = BTreeMap::new();
+    for (_, read) in read_tags {
+        match read {
+            Ok(tags) => {
+                for (name, seen) in tags {
+                    out.entry(name).or_default().push(seen);
+                }
             }
-            let Ok(reference) = repo.find_reference(&format!("refs/tags/{name}")) else {
-                continue;
-            };
-            let Ok(commit) = reference.peel_to_commit() else {
-                continue;
-            };
-            let annotated = reference.peel_to_tag().ok();
-            let build = annotated
-                .as_ref()
-                .and_then(|t| t.message().and_then(build_of));
-            let tagger = annotated.as_ref().and_then(|t| t.tagger());
-            out.entry(name.to_string()).or_default().push(SeenTag {
-                repo: r.name.clone(),
+            Err(problem) => problems.extend(problem),
+        }
+    }
+    out
+}
+
+/// The not yet `recorded` tags of the line (`matcher`) in the repository `name` at `path`; a
+/// repository that cannot be opened has none (`verify` reports it), one whose tags cannot be
+/// listed is a problem.
+fn repo_tags(
+    name: &str,
+    path: &Path,
+    matcher: &TagMatcher,
+    recorded: &BTreeSet<String>,
+) -> std::result::Result<Vec<(String, SeenTag)>, Option<String>> {
+    let repo = Repository::open(path).map_err(|_| None)?;
+    let names = repo
+        .tag_names(None)
+        .map_err(|_| Some(format!("{name}: cannot list its tags")))?;
+    let mut out = Vec::new();
+    for tag in names.iter().flatten() {
+        // A release already recorded has nothing to learn (and its tag object need not be
+        // read).
+        if recorded.contains(tag) || parse_tag(matcher, tag).is_none() {
+            continue;
+        }
+        let Ok(reference) = repo.find_reference(&format!("refs/tags/{tag}")) else {
+            continue;
+        };
+        let Ok(commit) = reference.peel_to_commit() else {
+            continue;
+        };
+        let annotated = reference.peel_to_tag().ok();
+        let build = annotated
+            .as_ref()
+            .and_then(|t| t.message().and_then(build_of));
+        let tagger = annotated.as_ref().and_then(|t| t.tagger());
+        out.push((
+            tag.to_string(),
+            SeenTag {
+                repo: name.to_string(),
                 commit: commit.id().to_string(),
                 build,
                 at: tagger
                     .as_ref()
                     .and_then(|s| Utc.timestamp_opt(s.when().seconds(), 0).single()),
                 tagger: tagger.as_ref().and_then(|s| s.name().map(str::to_string)),
-            });
-        }
+            },
+        ));
     }
-    out
+    Ok(out)
 }
 
 /// Without `[releases]`: the releases the annotated tags make whole.
