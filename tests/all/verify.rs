@@ -758,6 +758,49 @@ fn patch_ids_cached_by_an_older_scanner_are_computed_again() {
     }
 }
 
+/// Issue 20 (speed): with many release commits the patch-ids compared first are computed ahead
+/// on two threads; every clean pick is still matched to its own fix by patch-id, and an edited
+/// one by its changed lines.
+#[test]
+fn patch_ids_computed_ahead_match_as_the_search_does() {
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    let mut picks = Vec::new();
+    for i in 0..40u32 {
+        let key = format!("DM-{}", 200 + i);
+        let file = if i % 2 == 0 { CORE } else { IO };
+        let fix = r
+            .fix_on_main(
+                &key,
+                &[(
+                    file,
+                    5 + i as usize,
+                    &format!("fix {i}"),
+                    &format!("Fix {i}"),
+                )],
+            )
+            .unwrap();
+        picks.push((
+            key,
+            fix[0],
+            r.backport(&format!("DM-{}-v23", 200 + i), &fix).unwrap()[0],
+        ));
+    }
+    r.finish().unwrap();
+    let keys: Vec<(&str, &str)> = picks
+        .iter()
+        .map(|(k, _, _)| (k.as_str(), "approved"))
+        .collect();
+    tickets(&env, &keys);
+    let (_, v) = verify(&env, &[]);
+    for (key, fix, pick) in &picks {
+        let c = release_commit(&v, "pkg", *pick);
+        assert_eq!(c["match"]["kind"], "patch_id", "{key}: {c}");
+        assert_eq!(c["match"]["main_commit"], fix.to_string(), "{key}: {c}");
+        assert_eq!(landing(&v, key, "pkg")["status"], "landed", "{key}");
+    }
+}
+
 #[test]
 fn repo_filter_and_unknown_names() {
     let env = workspace(&["pkg", "other"], "");

@@ -49,6 +49,25 @@ pub(super) struct MainIndex<'m> {
 }
 
 impl MainIndex<'_> {
+    /// The main-side commits a release commit that changes the paths `paths` (their hash) is
+    /// compared with by patch-id first: the non-merge ones of its tickets (`related`), and the
+    /// pull-request merges; `None` when no main-side commit changes those paths.
+    pub(super) fn first_compared(&self, paths: &str, related: &HashSet<Oid>) -> Option<Vec<Oid>> {
+        let mine = self.by_paths.get(paths);
+        let merges = self.merges_by_paths.get(paths);
+        if mine.is_none() && merges.is_none() {
+            return None;
+        }
+        Some(
+            mine.into_iter()
+                .flatten()
+                .filter(|c| related.contains(c))
+                .chain(merges.into_iter().flatten())
+                .copied()
+                .collect(),
+        )
+    }
+
     /// The non-merge commits of the tickets `keys`.
     pub(super) fn related<'k>(&self, keys: impl Iterator<Item = &'k String>) -> HashSet<Oid> {
         keys.flat_map(|k| self.by_key.get(k.as_str()).into_iter().flatten().copied())

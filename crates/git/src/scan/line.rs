@@ -9,7 +9,7 @@ use git2::Oid;
 
 use super::attribution::{mentions, Attribution};
 use super::counterpart::{MainIndex, Named};
-use super::reader::Scanner;
+use super::reader::{patch_hashes_on_two_threads, Scanner};
 use super::target::Res;
 use crate::cache::CommitFacts;
 use crate::model::{BranchPoint, Candidate, MainCommit, Match, ReleaseCommit, RepoScan};
@@ -68,23 +68,89 @@ impl Scanner<'_, '_, '_> {
             first_tag,
         };
 
+        self.prefetch_patches(&release, &main)?;
+        let t_ahead = t0.elapsed();
         let mut commits = Vec::with_capacity(release.order.len());
         for oid in &release.order {
             commits.push(self.release_commit(*oid, &release, &main)?);
         }
         link_reverts(&mut commits);
+        let t_release = t0.elapsed();
         self.content_landings(&mut main_commits, &commits, release_tip, bp, main_tip)?;
         tracing::debug!(
             repo = %self.t.repo,
             branch_point = ?t_bp,
             main_side = ?t_main,
             paths = ?t_paths,
+            patch_ids_ahead = ?t_ahead,
+            release = ?t_release,
             total = ?t0.elapsed(),
             main_commits = main_commits.len(),
             "scanned"
         );
         out.main_commits = main_commits;
         out.release_commits = commits;
+        Ok(())
+    }
+
+    /// A head start for the counterparts: the patch-ids they compare first (each release
+    /// commit's own, those of its tickets' main-side commits that change the same paths, and
+    /// those of the pull-request merges that do), computed on two threads; most backports need
+    /// no other. The search reads them from the cache and computes anything else itself, and
+    /// names what cannot be read.
+    fn prefetch_patches(&mut self, release: &ReleaseSide, main: &MainIndex<'_>) -> Res<()> {
+        /// Fewer than this are not worth a thread.
+        const PREFETCH_FROM: usize = 32;
+        let mut want = Vec::new();
+        let mut seen = HashSet::new();
+        for &oid in &release.order {
+            if !release.not_on_main.contains(&oid) {
+                continue;
+            }
+            let f = self.facts(oid)?;
+            if f.parents.len() > 1 || !text::cherry_picked_from(&f.message).is_empty() {
+                continue;
+            }
+            let message = f.message.clone();
+            let ticket = release.attr.get(&oid).and_then(|a| a.ticket.clone());
+            let Ok(paths) = self.paths(oid) else {
+                continue;
+            };
+            let mut keys = mentions(
+                self.t.policy,
+                &self.t.repo,
+                false,
+                &message,
+                ticket.as_deref(),
+            );
+            keys.extend(ticket);
+            let related = main.related(keys.iter());
+            let Some(first) = main.first_compared(&paths, &related) else {
+                continue;
+            };
+            for o in std::iter::once(oid).chain(first) {
+                if seen.insert(o) && self.kept_patch(o).is_none() {
+                    want.push(o);
+                }
+            }
+        }
+        if want.len() < PREFETCH_FROM {
+            return Ok(());
+        }
+        let mut jobs = Vec::with_capacity(want.len());
+        for o in want {
+            if self.facts(o).is_ok() {
+                if let Ok(files) = self.changed_files(o) {
+                    jobs.push((o, files));
+                }
+            }
+        }
+        tracing::debug!(repo = %self.t.repo, commits = jobs.len(), "patch-ids computed ahead");
+        for (o, hashes) in patch_hashes_on_two_threads(self.repo, &self.t.path, &jobs) {
+            if let Ok((pid, lines)) = hashes {
+                self.store_patch(o, &pid, &lines);
+            }
+        }
         Ok(())
     }
 

@@ -304,48 +304,95 @@ impl Scanner<'_, '_, '_> {
     /// patch-ids computed here, and tagged ([`PATCH_ID_TAG`]) so that facts cached by an older
     /// scanner (libgit2's patch-ids) are computed again rather than compared.
     pub(super) fn patch(&mut self, oid: Oid) -> Res<(String, String)> {
-        let f = self.facts(oid)?;
-        if let (Some(p), Some(l)) = (&f.patch_id, &f.lines) {
-            if p.starts_with(PATCH_ID_TAG) {
-                return Ok((p.clone(), l.clone()));
-            }
+        if let Some(kept) = self.kept_patch(oid) {
+            return Ok(kept);
         }
+        self.facts(oid)?;
         let files = self.changed_files(oid)?;
-        let mut pid = Sha256::new();
-        let mut lines = Sha256::new();
-        let mut content = Vec::new();
-        for file in &files {
-            pid.update(&file.path);
-            pid.update([0]);
-            let read = file_lines(self.repo, file, 3, &mut |origin, text| {
-                content.clear();
-                content.extend(text.iter().filter(|b| !b.is_ascii_whitespace()));
-                pid.update([origin as u8]);
-                pid.update(&content);
-                pid.update([0]);
-                if origin == '+' || origin == '-' {
-                    lines.update(&file.path);
-                    lines.update([0, origin as u8]);
-                    lines.update(&content);
-                    lines.update([0]);
-                }
-            })
+        let (pid, lines) = patch_hashes(self.repo, &files)
             .map_err(|e| git_problem(self.t, &format!("reading the diff of {oid}"), e))?;
-            if read == FileDiff::Binary {
-                for id in [file.before, file.after] {
-                    pid.update(id.map(|i| i.to_string()).unwrap_or_default());
-                    pid.update([0]);
-                }
-            }
-        }
-        let pid = format!("{PATCH_ID_TAG}{}", hex::encode(&pid.finalize()[..20]));
-        let lines = hex::encode(&lines.finalize()[..12]);
-        self.cache.update(oid, |f| {
-            f.patch_id = Some(pid.clone());
-            f.lines = Some(lines.clone());
-        });
+        self.store_patch(oid, &pid, &lines);
         Ok((pid, lines))
     }
+
+    /// The patch-id and changed-lines hash of `oid` already known (computed in this run, or by
+    /// this scanner version in an earlier one).
+    pub(super) fn kept_patch(&self, oid: Oid) -> Option<(String, String)> {
+        let f = self.cache.get(oid)?;
+        match (&f.patch_id, &f.lines) {
+            (Some(p), Some(l)) if p.starts_with(PATCH_ID_TAG) => Some((p.clone(), l.clone())),
+            _ => None,
+        }
+    }
+
+    /// Keep `oid`'s patch-id and changed-lines hash (its facts must have been read).
+    pub(super) fn store_patch(&mut self, oid: Oid, pid: &str, lines: &str) {
+        self.cache.update(oid, |f| {
+            f.patch_id = Some(pid.to_string());
+            f.lines = Some(lines.to_string());
+        });
+    }
+}
+
+/// The patch-id and the changed-lines hash of a change (its `files`), from one read of it: see
+/// [`Scanner::patch`].
+pub(super) fn patch_hashes(repo: &Repository, files: &[ChangedFile]) -> PatchHashes {
+    let mut pid = Sha256::new();
+    let mut lines = Sha256::new();
+    let mut content = Vec::new();
+    for file in files {
+        pid.update(&file.path);
+        pid.update([0]);
+        let read = file_lines(repo, file, 3, &mut |origin, text| {
+            content.clear();
+            content.extend(text.iter().filter(|b| !b.is_ascii_whitespace()));
+            pid.update([origin as u8]);
+            pid.update(&content);
+            pid.update([0]);
+            if origin == '+' || origin == '-' {
+                lines.update(&file.path);
+                lines.update([0, origin as u8]);
+                lines.update(&content);
+                lines.update([0]);
+            }
+        })?;
+        if read == FileDiff::Binary {
+            for id in [file.before, file.after] {
+                pid.update(id.map(|i| i.to_string()).unwrap_or_default());
+                pid.update([0]);
+            }
+        }
+    }
+    Ok((
+        format!("{PATCH_ID_TAG}{}", hex::encode(&pid.finalize()[..20])),
+        hex::encode(&lines.finalize()[..12]),
+    ))
+}
+
+/// A change's patch-id and changed-lines hash, or why its diff could not be read.
+pub(super) type PatchHashes = Result<(String, String), git2::Error>;
+
+/// [`patch_hashes`] of each of `jobs` (a commit and its changed files), half of them on a
+/// second thread with its own handle on the repository at `path`; in the order of `jobs`.
+pub(super) fn patch_hashes_on_two_threads(
+    repo: &Repository,
+    path: &std::path::Path,
+    jobs: &[(Oid, Vec<ChangedFile>)],
+) -> Vec<(Oid, PatchHashes)> {
+    let one = |r: &Repository, (o, files): &(Oid, Vec<ChangedFile>)| (*o, patch_hashes(r, files));
+    let Ok(other) = crate::blobdiff::open_history(path) else {
+        return jobs.iter().map(|j| one(repo, j)).collect();
+    };
+    let (first, second) = jobs.split_at(jobs.len() / 2);
+    std::thread::scope(|s| {
+        let h = s.spawn(move || second.iter().map(|j| one(&other, j)).collect::<Vec<_>>());
+        let mut out: Vec<_> = first.iter().map(|j| one(repo, j)).collect();
+        match h.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(second.iter().map(|j| one(repo, j))),
+        }
+        out
+    })
 }
 
 /// The mark of this scanner's patch-ids (see [`Scanner::patch`]).
