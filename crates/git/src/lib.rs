@@ -16,9 +16,11 @@
 //!   path of every crate that does not verify.
 //! - [`model`] holds the types that [`scan`] produces and [`cache`] keeps, so neither imports the
 //!   other, and [`verify`] judges scans without knowing how they were read.
-//! - `scan` reads (`reader`, `attribution`, `counterpart`, `line`); `verify` judges in three
-//!   steps (`evidence`, `judge`, `drift`). What counts as a backport is in
-//!   `../shared/docs/real-world-backports.md`: read it before changing either.
+//! - `scan` reads (`reader`, `attribution`, `counterpart`, `line`, `content`), with the lines of
+//!   a change read as blob diffs of the files its own tree walk found (`blobdiff`, shared with
+//!   [`moved`]); `verify` judges in three steps (`evidence`, `judge`, `drift`). What counts as
+//!   a backport is in `../shared/docs/real-world-backports.md`: read it before changing
+//!   either.
 
 mod blobdiff;
 pub mod build;
