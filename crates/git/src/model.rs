@@ -146,6 +146,12 @@ pub struct MainCommit {
     /// No release commit matched it, but its change is on the release branch by content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<ContentLanding>,
+    /// It adds or changes a file the release branch does not have under that name (code that
+    /// arrived on main after the branch point, perhaps moved from another repository: what
+    /// [`crate::moved`] compares across repositories). Not set for merges, nor for commits that
+    /// are not needed or landed by content.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outside_release: bool,
 }
 
 /// A main-side change found on the release branch by content: its added lines present and its

@@ -130,7 +130,11 @@ pub fn find_moves(scans: &[RepoScan], paths: &HashMap<String, &Path>) -> Vec<Mov
         }
         let matched = matched_here(a);
         for (mi, m) in a.main_commits.iter().enumerate() {
+            // Only code that is not on its own release branch can have moved (a scan without a
+            // release branch marks nothing: every commit may have).
+            let outside = m.outside_release || a.release_tip.is_none();
             if m.merge
+                || !outside
                 || m.not_needed.is_some()
                 || m.content.is_some()
                 || matched.contains(m.sha.as_str())
@@ -215,49 +219,26 @@ pub fn find_moves(scans: &[RepoScan], paths: &HashMap<String, &Path>) -> Vec<Mov
     out
 }
 
-/// What is read of one commit: its changed lines, or `None` when it cannot be read or is left
-/// out.
+/// What is read of one commit: its changed lines, or `None` when it cannot be read.
 type Lines = HashMap<(usize, String), Option<HashSet<Vec<u8>>>>;
 
-/// The changed lines of the commits the pairs compare, each read once. First the main-side
-/// commits, keeping only those that touch a file their own release branch does not have under
-/// that name (code that moved there on main: a change to files the release line has could be
-/// backported where it is); then the release commits still paired with one of them.
+/// The changed lines of every commit the pairs compare, each read once: one repository after
+/// another on two threads, each with its own handles.
 fn read_lines(
     scans: &[RepoScan],
     paths: &HashMap<String, &Path>,
     pairs: &[(usize, usize, usize, usize)],
 ) -> Lines {
-    let main: Vec<(usize, &str)> = pairs
-        .iter()
-        .map(|&(ai, mi, _, _)| (ai, scans[ai].main_commits[mi].sha.as_str()))
-        .collect();
-    let mut lines = read_each(scans, paths, &main, true);
-    let release: Vec<(usize, &str)> = pairs
-        .iter()
-        .filter(|&&(ai, mi, _, _)| {
-            lines
-                .get(&(ai, scans[ai].main_commits[mi].sha.clone()))
-                .is_some_and(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
-        })
-        .map(|&(_, _, bi, ci)| (bi, scans[bi].release_commits[ci].sha.as_str()))
-        .collect();
-    lines.extend(read_each(scans, paths, &release, false));
-    lines
-}
-
-/// Read `commits` (scan index, sha), one repository after another on two threads, each with
-/// its own handles. `moved_only`: a commit that touches no file missing from its repository's
-/// release tip reads as no line at all.
-fn read_each(
-    scans: &[RepoScan],
-    paths: &HashMap<String, &Path>,
-    commits: &[(usize, &str)],
-    moved_only: bool,
-) -> Lines {
     let mut wanted: HashMap<usize, HashSet<&str>> = HashMap::new();
-    for &(si, sha) in commits {
-        wanted.entry(si).or_default().insert(sha);
+    for &(ai, mi, bi, ci) in pairs {
+        wanted
+            .entry(ai)
+            .or_default()
+            .insert(scans[ai].main_commits[mi].sha.as_str());
+        wanted
+            .entry(bi)
+            .or_default()
+            .insert(scans[bi].release_commits[ci].sha.as_str());
     }
     let mut repos: Vec<(usize, Vec<&str>)> = wanted
         .into_iter()
@@ -270,18 +251,10 @@ fn read_each(
             let repo = paths
                 .get(&scans[*si].repo)
                 .and_then(|p| crate::blobdiff::open_history(p).ok());
-            let tip = repo.as_ref().and_then(|r| {
-                let oid = Oid::from_str(scans[*si].release_tip.as_deref()?).ok()?;
-                r.find_commit(oid).and_then(|c| c.tree()).ok()
-            });
             for sha in shas {
-                let lines = repo.as_ref().and_then(|r| {
-                    let oid = Oid::from_str(sha).ok()?;
-                    if moved_only && !touches_a_missing_file(r, tip.as_ref(), oid)? {
-                        return Some(HashSet::new());
-                    }
-                    changed_lines(r, oid)
-                });
+                let lines = repo
+                    .as_ref()
+                    .and_then(|r| changed_lines(r, Oid::from_str(sha).ok()?));
                 out.insert((*si, sha.to_string()), lines);
             }
         }
@@ -306,31 +279,4 @@ fn read_each(
         }
         out
     })
-}
-
-/// Whether `oid` adds or changes a file that the release tip (`tip`: its tree; none, no
-/// release branch) does not have under that name. Paths only: no content is read.
-fn touches_a_missing_file(
-    repo: &Repository,
-    tip: Option<&git2::Tree<'_>>,
-    oid: Oid,
-) -> Option<bool> {
-    let Some(tip) = tip else {
-        return Some(true);
-    };
-    let c = repo.find_commit(oid).ok()?;
-    let tree = c.tree().ok()?;
-    let parent = match c.parent(0) {
-        Ok(p) => Some(p.tree().ok()?),
-        Err(_) => None,
-    };
-    let diff = repo
-        .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
-        .ok()?;
-    Some(diff.deltas().any(|d| {
-        d.new_file().exists()
-            && d.new_file()
-                .path()
-                .is_some_and(|p| tip.get_path(p).is_err())
-    }))
 }

@@ -152,6 +152,7 @@ impl Scanner<'_, '_, '_> {
                 introduces: intro,
                 not_needed: None,
                 content: None,
+                outside_release: false,
             });
         }
         Ok((out, attr))

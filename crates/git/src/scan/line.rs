@@ -10,7 +10,7 @@ use git2::Oid;
 use super::attribution::{mentions, Attribution};
 use super::counterpart::{MainIndex, Named};
 use super::reader::{patch_hashes_on_two_threads, Scanner};
-use super::target::Res;
+use super::target::{git_problem, Res};
 use crate::cache::CommitFacts;
 use crate::model::{BranchPoint, Candidate, MainCommit, Match, ReleaseCommit, RepoScan};
 use crate::text;
@@ -77,6 +77,7 @@ impl Scanner<'_, '_, '_> {
         link_reverts(&mut commits);
         let t_release = t0.elapsed();
         self.content_landings(&mut main_commits, &commits, release_tip, bp, main_tip)?;
+        self.mark_outside_release(&mut main_commits, release_tip)?;
         tracing::debug!(
             repo = %self.t.repo,
             branch_point = ?t_bp,
@@ -150,6 +151,43 @@ impl Scanner<'_, '_, '_> {
             if let Ok((pid, lines)) = hashes {
                 self.store_patch(o, &pid, &lines);
             }
+        }
+        Ok(())
+    }
+
+    /// Mark the main-side commits that add or change a file the release branch (at
+    /// `release_tip`) does not have under that name: the ones [`crate::moved`] compares with
+    /// other repositories' release-only commits (a ticket may reach a commit later, from a
+    /// merged pull request, so every non-merge commit is marked). From the changed paths (trees
+    /// already read) and one walk of the release tip's tree.
+    fn mark_outside_release(&mut self, commits: &mut [MainCommit], release_tip: Oid) -> Res<()> {
+        let what = "reading the release branch's files";
+        let tip = self
+            .repo
+            .find_commit(release_tip)
+            .and_then(|c| c.tree())
+            .map_err(|e| git_problem(self.t, what, e))?;
+        let mut on_release: HashSet<Vec<u8>> = HashSet::new();
+        tip.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() != Some(git2::ObjectType::Tree) {
+                let mut path = dir.as_bytes().to_vec();
+                path.extend_from_slice(entry.name_bytes());
+                on_release.insert(path);
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(|e| git_problem(self.t, what, e))?;
+        for m in commits
+            .iter_mut()
+            .filter(|m| !m.merge && m.not_needed.is_none() && m.content.is_none())
+        {
+            let oid = Oid::from_str(&m.sha).map_err(|e| e.message().to_string())?;
+            let Ok(files) = self.changed_files(oid) else {
+                continue;
+            };
+            m.outside_release = files
+                .iter()
+                .any(|f| f.after.is_some() && !on_release.contains(&f.path));
         }
         Ok(())
     }

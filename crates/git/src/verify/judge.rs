@@ -481,6 +481,7 @@ mod tests {
             introduces: introduces.iter().map(|s| s.to_string()).collect(),
             not_needed: None,
             content: None,
+            outside_release: false,
         }
     }
 
