@@ -801,6 +801,43 @@ fn patch_ids_computed_ahead_match_as_the_search_does() {
     }
 }
 
+/// Issue 20 (speed): histories are read through the `.git` directory opened as a bare
+/// repository; a clone whose `.git` is a file (a linked work tree, `git worktree add`) is
+/// opened as it is, and verified the same.
+#[test]
+fn a_linked_work_tree_is_verified_like_its_repository() {
+    let env = workspace(&["pkg"], "");
+    let repos = env.path().join("repos");
+    let mut r = CampaignRepo::new(&repos.join("origin")).unwrap();
+    let fix = r
+        .fix_on_main(
+            "DM-140",
+            &[(CORE, 10, "fixed line 10", "Fix the flux scale")],
+        )
+        .unwrap();
+    let picked = r.backport("DM-140-v23", &fix).unwrap();
+    r.finish().unwrap();
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repos.join("origin"))
+        .args(["worktree", "add", "--detach", "../pkg", "main"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(repos.join("pkg").join(".git").is_file());
+    tickets(&env, &[("DM-140", "approved")]);
+    let (run, v) = verify(&env, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let c = release_commit(&v, "pkg", picked[0]);
+    assert_eq!(c["match"]["kind"], "patch_id", "{c}");
+    assert_eq!(c["match"]["main_commit"], fix[0].to_string(), "{c}");
+    assert_eq!(landing(&v, "DM-140", "pkg")["status"], "landed");
+}
+
 #[test]
 fn repo_filter_and_unknown_names() {
     let env = workspace(&["pkg", "other"], "");
