@@ -10,7 +10,7 @@ use git2::Oid;
 use super::attribution::{mentions, Attribution};
 use super::counterpart::{MainIndex, Named};
 use super::reader::{patch_hashes_on_two_threads, Scanner};
-use super::target::{git_problem, Res};
+use super::target::Res;
 use crate::cache::CommitFacts;
 use crate::model::{BranchPoint, Candidate, MainCommit, Match, ReleaseCommit, RepoScan};
 use crate::text;
@@ -159,28 +159,19 @@ impl Scanner<'_, '_, '_> {
     /// `release_tip`) does not have under that name: the ones [`crate::moved`] compares with
     /// other repositories' release-only commits (a ticket may reach a commit later, from a
     /// merged pull request, so every non-merge commit is marked). From the changed paths (trees
-    /// already read) and one walk of the release tip's tree.
+    /// already read) and one walk of the release tip's tree. When that tree cannot be read
+    /// (missing objects) every commit is marked: the moves then compare them all, as they did
+    /// before there was a mark, and the scan goes on.
     fn mark_outside_release(&mut self, commits: &mut [MainCommit], release_tip: Oid) -> Res<()> {
-        let what = "reading the release branch's files";
-        let tip = self
-            .repo
-            .find_commit(release_tip)
-            .and_then(|c| c.tree())
-            .map_err(|e| git_problem(self.t, what, e))?;
-        let mut on_release: HashSet<Vec<u8>> = HashSet::new();
-        tip.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() != Some(git2::ObjectType::Tree) {
-                let mut path = dir.as_bytes().to_vec();
-                path.extend_from_slice(entry.name_bytes());
-                on_release.insert(path);
-            }
-            git2::TreeWalkResult::Ok
-        })
-        .map_err(|e| git_problem(self.t, what, e))?;
+        let on_release = self.release_paths(release_tip).ok();
         for m in commits
             .iter_mut()
             .filter(|m| !m.merge && m.not_needed.is_none() && m.content.is_none())
         {
+            let Some(on_release) = &on_release else {
+                m.outside_release = true;
+                continue;
+            };
             let oid = Oid::from_str(&m.sha).map_err(|e| e.message().to_string())?;
             let Ok(files) = self.changed_files(oid) else {
                 continue;
@@ -190,6 +181,21 @@ impl Scanner<'_, '_, '_> {
                 .any(|f| f.after.is_some() && !on_release.contains(&f.path));
         }
         Ok(())
+    }
+
+    /// Every file path in the tree of `tip`.
+    fn release_paths(&self, tip: Oid) -> std::result::Result<HashSet<Vec<u8>>, git2::Error> {
+        let tree = self.repo.find_commit(tip)?.tree()?;
+        let mut paths: HashSet<Vec<u8>> = HashSet::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() != Some(git2::ObjectType::Tree) {
+                let mut path = dir.as_bytes().to_vec();
+                path.extend_from_slice(entry.name_bytes());
+                paths.insert(path);
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        Ok(paths)
     }
 
     /// Mark the non-merge main-side commits that touch only paths that never need a backport
