@@ -817,16 +817,9 @@ fn a_linked_work_tree_is_verified_like_its_repository() {
         .unwrap();
     let picked = r.backport("DM-140-v23", &fix).unwrap();
     r.finish().unwrap();
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repos.join("origin"))
-        .args(["worktree", "add", "--detach", "../pkg", "main"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::backport::git(
+        &repos.join("origin"),
+        &["worktree", "add", "--detach", "../pkg", "main"],
     );
     assert!(repos.join("pkg").join(".git").is_file());
     tickets(&env, &[("DM-140", "approved")]);

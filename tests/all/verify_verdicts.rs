@@ -163,16 +163,10 @@ fn an_accepted_partial_does_not_cover_later_commits() {
         .contains(&later[0].to_string().into()));
 }
 
-/// Issue 20: code that moved to another repository on main was backported by hand where it
-/// still lives on the release line. The main-side commit (in `newpkg`, after the file moved
-/// there) is matched by its changed lines to the release-only commit of the same ticket in
-/// `pkg`: a landing in `pkg` for `newpkg`'s commit.
-#[test]
-fn moved_code_lands_in_the_repository_it_came_from() {
+/// On `new`'s main, the photometry code (pkg's `CORE`) arrives in a file of its own, by ticket
+/// DM-599, after the branch point: its path.
+fn move_photometry_here(new: &mut portcullis_git::campaign::CampaignRepo) -> &'static str {
     use portcullis_git::build::Change;
-    let env = workspace(&["pkg", "newpkg"], "");
-    let mut new = repo(&env, "newpkg");
-    // On main, the photometry code moved from pkg into newpkg.
     let core = new.b.read(portcullis_git::campaign::MAIN, CORE).unwrap();
     let moved_path = "python/newpkg/photometry.py";
     new.b
@@ -187,6 +181,19 @@ fn moved_code_lands_in_the_repository_it_came_from() {
         .unwrap();
     new.merge_pr(portcullis_git::campaign::MAIN, "tickets/DM-599")
         .unwrap();
+    moved_path
+}
+
+/// Issue 20: code that moved to another repository on main was backported by hand where it
+/// still lives on the release line. The main-side commit (in `newpkg`, after the file moved
+/// there) is matched by its changed lines to the release-only commit of the same ticket in
+/// `pkg`: a landing in `pkg` for `newpkg`'s commit.
+#[test]
+fn moved_code_lands_in_the_repository_it_came_from() {
+    let env = workspace(&["pkg", "newpkg"], "");
+    let mut new = repo(&env, "newpkg");
+    // On main, the photometry code moved from pkg into newpkg.
+    let moved_path = move_photometry_here(&mut new);
     let fix = new
         .fix_on_main(
             "DM-600",
@@ -279,24 +286,10 @@ fn moved_code_lands_in_the_repository_it_came_from() {
 /// goes); once a scan's key moves (a new commit), they are found again.
 #[test]
 fn the_moves_are_remembered_under_the_keys_of_their_scans() {
-    use portcullis_git::build::Change;
     let env = workspace(&["pkg", "newpkg"], "");
     env.keep_sqlite(); // It rewrites the git caches, which live in the ledger's file.
     let mut new = repo(&env, "newpkg");
-    let core = new.b.read(portcullis_git::campaign::MAIN, CORE).unwrap();
-    let moved_path = "python/newpkg/photometry.py";
-    new.b
-        .branch("tickets/DM-599", portcullis_git::campaign::MAIN)
-        .unwrap();
-    new.b
-        .commit(
-            "tickets/DM-599",
-            "Move the photometry code here",
-            &[Change::Write(moved_path, &core)],
-        )
-        .unwrap();
-    new.merge_pr(portcullis_git::campaign::MAIN, "tickets/DM-599")
-        .unwrap();
+    let moved_path = move_photometry_here(&mut new);
     new.fix_on_main(
         "DM-600",
         &[(moved_path, 10, "clip the flux at zero", "Clip the flux")],

@@ -12,7 +12,7 @@ use git2::{Oid, Repository};
 
 use super::reader::Scanner;
 use super::target::{git_problem, Res, ScanTarget};
-use crate::blobdiff::{file_lines, ChangedFile};
+use crate::blobdiff::{file_lines, on_two_threads, ChangedFile};
 use crate::model::{ContentLanding, MainCommit, ReleaseCommit};
 
 /// The share of a commit's lines that must be as it left them for a content landing.
@@ -247,9 +247,7 @@ fn may_land_by_content(
     })
 }
 
-/// The changes of `todo`'s commits (see [`change_of`]), in order; with many, computed on two
-/// threads (the second with its own handle on the repository), since a single large
-/// repository is otherwise scanned on one core.
+/// The changes of `todo`'s commits (see [`change_of`]), in order; with many, on two threads.
 fn changes_of(
     repo: &Repository,
     t: &ScanTarget<'_>,
@@ -260,18 +258,7 @@ fn changes_of(
         change_of(repo, t, *oid, files)
     };
     if todo.len() >= PARALLEL_FROM {
-        if let Ok(other) = crate::blobdiff::open_history(&t.path) {
-            let (first, second) = todo.split_at(todo.len() / 2);
-            return std::thread::scope(|s| {
-                let h = s.spawn(move || second.iter().map(|x| one(&other, x)).collect::<Vec<_>>());
-                let mut out: Vec<Res<Change>> = first.iter().map(|x| one(repo, x)).collect();
-                match h.join() {
-                    Ok(rest) => out.extend(rest),
-                    Err(_) => out.extend(second.iter().map(|x| one(repo, x))),
-                }
-                out
-            });
-        }
+        return on_two_threads(repo, &t.path, todo, one);
     }
     todo.iter().map(|x| one(repo, x)).collect()
 }

@@ -130,7 +130,8 @@ impl Scanner<'_, '_, '_> {
                 continue;
             };
             for o in std::iter::once(oid).chain(first) {
-                if seen.insert(o) && self.kept_patch(o).is_none() {
+                // Unreadable facts are left to the search, which names them.
+                if seen.insert(o) && self.facts(o).is_ok() && self.kept_patch(o).is_none() {
                     want.push(o);
                 }
             }
@@ -138,14 +139,10 @@ impl Scanner<'_, '_, '_> {
         if want.len() < PREFETCH_FROM {
             return Ok(());
         }
-        let mut jobs = Vec::with_capacity(want.len());
-        for o in want {
-            if self.facts(o).is_ok() {
-                if let Ok(files) = self.changed_files(o) {
-                    jobs.push((o, files));
-                }
-            }
-        }
+        let jobs: Vec<_> = want
+            .into_iter()
+            .filter_map(|o| Some((o, self.changed_files(o).ok()?)))
+            .collect();
         tracing::debug!(repo = %self.t.repo, commits = jobs.len(), "patch-ids computed ahead");
         for (o, hashes) in patch_hashes_on_two_threads(self.repo, &self.t.path, &jobs) {
             if let Ok((pid, lines)) = hashes {

@@ -7,7 +7,7 @@ use git2::{Oid, Repository, Sort};
 use sha2::{Digest, Sha256};
 
 use super::target::{git_problem, walk_err, Res, ScanTarget};
-use crate::blobdiff::{file_lines, ChangedFile, FileDiff};
+use crate::blobdiff::{file_lines, on_two_threads, ChangedFile, FileDiff};
 use crate::cache::{CommitFacts, FactCache};
 
 /// The scan of one repository for one line: the repository, what is known of its commits, and
@@ -304,10 +304,10 @@ impl Scanner<'_, '_, '_> {
     /// patch-ids computed here, and tagged ([`PATCH_ID_TAG`]) so that facts cached by an older
     /// scanner (libgit2's patch-ids) are computed again rather than compared.
     pub(super) fn patch(&mut self, oid: Oid) -> Res<(String, String)> {
+        self.facts(oid)?;
         if let Some(kept) = self.kept_patch(oid) {
             return Ok(kept);
         }
-        self.facts(oid)?;
         let files = self.changed_files(oid)?;
         let (pid, lines) = patch_hashes(self.repo, &files)
             .map_err(|e| git_problem(self.t, &format!("reading the diff of {oid}"), e))?;
@@ -316,7 +316,8 @@ impl Scanner<'_, '_, '_> {
     }
 
     /// The patch-id and changed-lines hash of `oid` already known (computed in this run, or by
-    /// this scanner version in an earlier one).
+    /// this scanner version in an earlier one). Its facts must have been read ([`Self::facts`]):
+    /// that is when the kept ones are loaded.
     pub(super) fn kept_patch(&self, oid: Oid) -> Option<(String, String)> {
         let f = self.cache.get(oid)?;
         match (&f.patch_id, &f.lines) {
@@ -372,26 +373,15 @@ pub(super) fn patch_hashes(repo: &Repository, files: &[ChangedFile]) -> PatchHas
 /// A change's patch-id and changed-lines hash, or why its diff could not be read.
 pub(super) type PatchHashes = Result<(String, String), git2::Error>;
 
-/// [`patch_hashes`] of each of `jobs` (a commit and its changed files), half of them on a
-/// second thread with its own handle on the repository at `path`; in the order of `jobs`.
+/// [`patch_hashes`] of each of `jobs` (a commit and its changed files), on two threads
+/// ([`on_two_threads`]); in the order of `jobs`.
 pub(super) fn patch_hashes_on_two_threads(
     repo: &Repository,
     path: &std::path::Path,
     jobs: &[(Oid, Vec<ChangedFile>)],
 ) -> Vec<(Oid, PatchHashes)> {
-    let one = |r: &Repository, (o, files): &(Oid, Vec<ChangedFile>)| (*o, patch_hashes(r, files));
-    let Ok(other) = crate::blobdiff::open_history(path) else {
-        return jobs.iter().map(|j| one(repo, j)).collect();
-    };
-    let (first, second) = jobs.split_at(jobs.len() / 2);
-    std::thread::scope(|s| {
-        let h = s.spawn(move || second.iter().map(|j| one(&other, j)).collect::<Vec<_>>());
-        let mut out: Vec<_> = first.iter().map(|j| one(repo, j)).collect();
-        match h.join() {
-            Ok(rest) => out.extend(rest),
-            Err(_) => out.extend(second.iter().map(|j| one(repo, j))),
-        }
-        out
+    on_two_threads(repo, path, jobs, |r, (o, files)| {
+        (*o, patch_hashes(r, files))
     })
 }
 
