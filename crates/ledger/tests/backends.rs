@@ -673,3 +673,41 @@ fn a_decision_by_one_ledger_reaches_another_s_listener_within_a_second() {
     let lite = Ledger::create(&dir.path().join("l.db")).unwrap();
     assert!(lite.listen().unwrap().is_none());
 }
+
+/// `append_many` skips the events whose dedup key the ledger has, or an earlier event of the
+/// same batch has, and appends the rest in order, on both backends (SQLite looks each key up
+/// before hashing the event into the chain; PostgreSQL asks for the taken keys at once).
+#[test]
+fn appending_many_skips_the_keys_already_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, mut l) in both(dir.path()) {
+        let mut tx = l.transaction().unwrap();
+        let first = tx
+            .append_many(vec![label("DM-1", "backport-v1", 1, true)])
+            .unwrap();
+        assert_eq!(first, vec![Some(1)], "{name}");
+        tx.commit_with(&policy()).unwrap();
+        let mut tx = l.transaction().unwrap();
+        let got = tx
+            .append_many(vec![
+                label("DM-1", "backport-v1", 1, true),
+                label("DM-2", "backport-v1", 2, true),
+                label("DM-2", "backport-v1", 2, true),
+                label("DM-3", "backport-v1", 3, true),
+            ])
+            .unwrap();
+        assert_eq!(got, vec![None, Some(2), None, Some(3)], "{name}");
+        tx.commit_with(&policy()).unwrap();
+        let mut stored: Vec<(i64, Option<String>)> = Vec::new();
+        l.for_each_event(|e| {
+            stored.push((e.seq, e.ticket));
+            Ok(())
+        })
+        .unwrap();
+        let want = [(1, "DM-1"), (2, "DM-2"), (3, "DM-3")].map(|(s, k)| (s, Some(k.to_string())));
+        assert_eq!(stored, want, "{name}");
+        let chain = l.verify_chain().unwrap();
+        assert!(chain.problems.is_empty(), "{name}: {:?}", chain.problems);
+        assert_eq!((chain.events, chain.last_seq), (3, 3), "{name}");
+    }
+}
