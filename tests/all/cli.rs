@@ -124,6 +124,27 @@ fn status_in_every_format() {
     }
 }
 
+/// JSON is streamed to standard output; a reader that went away (`portcullis status --format
+/// json | head -c 10`) ends the command quietly with its own exit code, like text output does.
+#[test]
+fn json_into_a_closed_pipe_is_not_an_error() {
+    let env = small_ledger();
+    for args in [&["status", "--format", "json"][..], &["status"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env
+            .command()
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.trim().is_empty(), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn history_timeline() {
     let env = small_ledger();

@@ -1,12 +1,12 @@
-use crate::cli::output::print;
-use crate::render::{json, Format};
+use crate::cli::output::{print, print_json};
+use crate::render::Format;
 use portcullis_ops::Result;
 use portcullis_ops::{self as ops, workspace::Workspace};
 
 pub fn run(ws: &Workspace, format: Format) -> Result<u8> {
     let report = ws.read_ledger(|ledger| ops::audit(ledger, &ws.policy))?;
     match format {
-        Format::Json => print(&json(&report))?,
+        Format::Json => print_json(&report)?,
         _ => {
             let mut s = format!(
                 "events: {}\nhash chain: {}\nderived state: {}\n",

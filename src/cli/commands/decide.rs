@@ -1,5 +1,5 @@
-use crate::cli::output::print;
-use crate::render::{json, Format};
+use crate::cli::output::{print, print_json};
+use crate::render::Format;
 use portcullis_ops::Result;
 use portcullis_ops::{self as ops, workspace::Workspace, AcceptPartialRequest, DecideRequest};
 
@@ -7,7 +7,7 @@ pub fn run(ws: &Workspace, req: DecideRequest, format: Format) -> Result<u8> {
     let mut ledger = ws.open_ledger()?;
     let out = ops::decide(&mut ledger, &ws.policy, req)?;
     match format {
-        Format::Json => print(&json(&out))?,
+        Format::Json => print_json(&out)?,
         _ => {
             let target = out
                 .target
@@ -41,7 +41,7 @@ pub fn accept(ws: &Workspace, req: AcceptPartialRequest, format: Format) -> Resu
     let mut ledger = ws.open_ledger()?;
     let out = ops::accept_partial(&mut ledger, &ws.policy, req)?;
     match format {
-        Format::Json => print(&json(&out))?,
+        Format::Json => print_json(&out)?,
         _ => {
             let mut s = String::new();
             for a in &out.accepted {

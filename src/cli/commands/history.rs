@@ -1,6 +1,6 @@
-use crate::cli::output::print;
+use crate::cli::output::{print, print_json};
 use crate::render::history::{render, timeline};
-use crate::render::{clean, json, Format};
+use crate::render::{clean, Format};
 use portcullis_ops::Result;
 use portcullis_ops::{self as ops, workspace::Workspace};
 
@@ -10,7 +10,7 @@ pub fn run(ws: &Workspace, key: &str, all: bool, format: Format) -> Result<u8> {
         h.timeline.retain(|e| e.relevant);
     }
     let text = match format {
-        Format::Json => json(&h),
+        Format::Json => return print_json(&h).map(|()| 0).map_err(Into::into),
         Format::Csv => timeline(&h).render_csv(),
         Format::Md => format!(
             "## {} {}\n\n{}",

@@ -2,7 +2,7 @@
 //! attendance, ratification and the queue without the screen) and `minutes`.
 
 use super::decide;
-use crate::cli::output::print;
+use crate::cli::output::{print, print_json};
 use crate::cli::{Command, MeetingCommand, Verdict};
 use crate::render::{json, Format};
 use portcullis_ops::workspace::Workspace;
@@ -122,7 +122,7 @@ fn minutes(
     let line = ws.policy.resolve_line(line)?.name.clone();
     let m = ws.read_ledger(|ledger| meeting::minutes(ledger, &line, date))?;
     match format {
-        Format::Json => print(&json(&m))?,
+        Format::Json => print_json(&m)?,
         _ => print(&meeting::render_minutes_md(&m))?,
     }
     Ok(0)
@@ -138,7 +138,7 @@ fn publish_minutes(
     let line = ws.policy.resolve_line(line)?.name.clone();
     let r = meeting::publish::publish(ws, &line, date)?;
     match format {
-        Format::Json => print(&json(&r))?,
+        Format::Json => print_json(&r)?,
         _ => print(&format!(
             "{} the minutes of {} ({}) in Confluence: \"{}\" (page {}, version {}){}\n",
             if r.created {
@@ -170,7 +170,7 @@ fn publish_minutes(
 fn import_minutes(ws: &Workspace, format: Format) -> Result<u8> {
     let r = meeting::publish::import(ws)?;
     if format == Format::Json {
-        print(&json(&r))?;
+        print_json(&r)?;
         return Ok(0);
     }
     let mut s = format!(

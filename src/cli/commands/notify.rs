@@ -1,5 +1,5 @@
-use crate::cli::output::print;
-use crate::render::{clean, json, Format, Table};
+use crate::cli::output::{print, print_json};
+use crate::render::{clean, Format, Table};
 use portcullis_ops::digest::{parse_since, to_text};
 use portcullis_ops::notify::{notify, targets, FailPoint, NotifyOptions};
 use portcullis_ops::workspace::Workspace;
@@ -37,7 +37,7 @@ pub fn run(
         portcullis_core::time::now(),
     ))?;
     if format == Format::Json {
-        print(&json(&report))?;
+        print_json(&report)?;
     } else {
         let mut s = String::new();
         if let Some(m) = &report.digest {

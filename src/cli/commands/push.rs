@@ -1,4 +1,4 @@
-use crate::cli::output::print;
+use crate::cli::output::{print, print_json};
 use crate::render::push::render;
 use crate::render::{json, Format};
 use portcullis_ops::tracker::{push, runtime, Choice, Trackers};
@@ -38,7 +38,7 @@ pub fn run(
                     .iter()
                     .map(|(t, r)| (t.to_ascii_lowercase(), r))
                     .collect();
-                print(&json(&all))?
+                print_json(&all)?
             }
         },
         _ => {

@@ -1,4 +1,4 @@
-use crate::cli::output::print;
+use crate::cli::output::{print, print_json};
 use crate::cli::{Command, ReleaseCommand};
 use crate::render::release::{render, repo_table, short};
 use crate::render::{clean, json, Format, Table};
@@ -77,7 +77,7 @@ pub fn cut(ws: &Workspace, opts: CutOptions, format: Format) -> Result<u8> {
     let apply = opts.apply;
     let report = release::cut(ws, &opts)?;
     if format == Format::Json {
-        print(&json(&report))?;
+        print_json(&report)?;
     } else {
         print(&render(&report, apply))?;
     }
@@ -93,7 +93,7 @@ pub fn list(ws: &Workspace, line: Option<&str>, format: Format) -> Result<u8> {
     let line = ws.policy.resolve_line(line)?;
     let all = ws.read_ledger(|ledger| release::releases(ledger, &line.name))?;
     if format == Format::Json {
-        print(&json(&all))?;
+        print_json(&all)?;
         return Ok(0);
     }
     let mut t = Table::new(&[
@@ -131,7 +131,7 @@ pub fn show(ws: &Workspace, which: &str, line: Option<&str>, format: Format) -> 
     let line = ws.policy.resolve_line(line)?;
     let r = ws.read_ledger(|ledger| release::show(ledger, &line.name, which))?;
     if format == Format::Json {
-        print(&json(&r))?;
+        print_json(&r)?;
         return Ok(0);
     }
     // Prose and notes wrapped to the terminal; the table is fitted already.
@@ -166,7 +166,7 @@ pub fn steps(ws: &Workspace, line: Option<&str>, format: Format) -> Result<u8> {
         .collect();
     let rows = release::steps(ws, line, &landed)?;
     if format == Format::Json {
-        print(&json(&rows))?;
+        print_json(&rows)?;
         return Ok(0);
     }
     let mut t = Table::new(&[

@@ -1,6 +1,6 @@
-use crate::cli::output::print;
+use crate::cli::output::{print, print_json};
 use crate::render::status::{csv_table, render_md, render_table};
-use crate::render::{json, Format};
+use crate::render::Format;
 use portcullis_core::workflow::State;
 use portcullis_ops::{self as ops, workspace::Workspace};
 use portcullis_ops::{Error, Result};
@@ -16,7 +16,7 @@ pub fn run(ws: &Workspace, line: Option<&str>, state: Option<&str>, format: Form
     };
     let st = ws.read_ledger(|ledger| ops::status(ledger, &ws.policy, line, filter))?;
     let text = match format {
-        Format::Json => json(&st),
+        Format::Json => return print_json(&st).map(|()| 0).map_err(Into::into),
         Format::Csv => csv_table(&st).render_csv(),
         Format::Md => render_md(&st),
         Format::Table => render_table(&st),

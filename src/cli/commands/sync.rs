@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use crate::cli::output::print;
+use crate::cli::output::{print, print_json};
 use crate::render::sync::{summary, tracker_of};
 use crate::render::{clean, json, Format};
 use portcullis_core::Problem;
@@ -26,7 +26,7 @@ pub fn from_files(ws: &Workspace, files: &[PathBuf], format: Format) -> Result<u
     let mut ledger = ws.open_ledger()?;
     let summary = import_files(&mut ledger, &ws.policy, &loaded)?;
     match format {
-        Format::Json => print(&json(&summary))?,
+        Format::Json => print_json(&summary)?,
         _ => {
             for w in &summary.warnings {
                 eprintln!("warning: {}", clean(w));
@@ -104,7 +104,7 @@ pub fn live(
             many => {
                 let all: std::collections::BTreeMap<&str, &SyncReport> =
                     many.iter().map(|r| (tracker_of(r), r)).collect();
-                print(&json(&all))?
+                print_json(&all)?
             }
         },
         _ => {

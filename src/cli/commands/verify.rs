@@ -1,8 +1,8 @@
 use std::io::IsTerminal;
 
-use crate::cli::output::print;
+use crate::cli::output::{print, print_json};
 use crate::render::verify::{drift_table, markdown, table};
-use crate::render::{json, Format};
+use crate::render::Format;
 use portcullis_ops::verify::{verify, ScanProgress, VerifyOptions};
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::Result;
@@ -42,12 +42,13 @@ pub fn run(ws: &Workspace, opts: VerifyOptions, commits: bool, format: Format) -
         facts_computed = out.stats.facts_computed,
         "verify finished"
     );
+    let code = if out.verification.blocks() { 1 } else { 0 };
     let text = match format {
-        Format::Json => json(&out),
+        Format::Json => return print_json(&out).map(|()| code).map_err(Into::into),
         Format::Csv => drift_table(&out.verification).render_csv(),
         Format::Md => markdown(&out, commits),
         Format::Table => table(&out, commits),
     };
     print(&text)?;
-    Ok(if out.verification.blocks() { 1 } else { 0 })
+    Ok(code)
 }
