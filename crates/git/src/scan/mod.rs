@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{Oid, Repository};
+use git2::{ObjectType, Oid, Repository};
 
 use sha2::{Digest, Sha256};
 
@@ -34,6 +34,8 @@ mod counterpart;
 mod line;
 mod reader;
 mod target;
+#[cfg(test)]
+mod tests;
 
 use reader::Scanner;
 pub use target::ScanTarget;
@@ -218,6 +220,7 @@ fn line_tags(
     matcher: &TagMatcher,
 ) -> std::result::Result<Vec<(text::ReleaseTag, Oid)>, git2::Error> {
     let mut out = Vec::new();
+    let odb = repo.odb()?;
     for name in repo.tag_names(None)?.iter().flatten() {
         let Some(tag) = matcher.parse(name) else {
             continue;
@@ -225,12 +228,48 @@ fn line_tags(
         let Ok(reference) = repo.find_reference(&format!("refs/tags/{name}")) else {
             continue;
         };
-        if let Ok(c) = reference.peel_to_commit() {
-            out.push((tag, c.id()));
+        if let Some(t) = peel_tag(&odb, &reference) {
+            out.push((tag, t.commit));
         }
     }
     out.sort_by(|a, b| a.0.order(&b.0));
     Ok(out)
+}
+
+/// A tag reference peeled to its commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeeledTag {
+    pub commit: Oid,
+    /// An annotated tag (a tag object), not a lightweight one.
+    pub annotated: bool,
+}
+
+/// Peel the tag `reference` to a commit by the objects' headers (their types) where it can:
+/// a lightweight tag's commit, and an annotated tag whose peeled commit `packed-refs` names,
+/// are not read. Reading every tagged commit was most of a warm `verify` of many small
+/// repositories. `None` when it names no commit.
+pub fn peel_tag(odb: &git2::Odb<'_>, reference: &git2::Reference<'_>) -> Option<PeeledTag> {
+    let is = |oid: Oid, kind: ObjectType| odb.read_header(oid).is_ok_and(|(_, k)| k == kind);
+    if let Some(peeled) = reference.target_peel() {
+        if is(peeled, ObjectType::Commit) {
+            return Some(PeeledTag {
+                commit: peeled,
+                annotated: true,
+            });
+        }
+    }
+    if let Some(direct) = reference.target().filter(|o| is(*o, ObjectType::Commit)) {
+        return Some(PeeledTag {
+            commit: direct,
+            annotated: false,
+        });
+    }
+    // A tag object not peeled in `packed-refs`, a symbolic reference: read them.
+    let commit = reference.peel_to_commit().ok()?.id();
+    Some(PeeledTag {
+        commit,
+        annotated: reference.peel_to_tag().is_ok(),
+    })
 }
 
 /// Resolve a repository path from the policy: absolute, or relative to the policy's directory.
