@@ -18,8 +18,9 @@ pub trait FactStore: Send {
     fn is_cold(&self) -> bool;
     /// The costly facts kept about `sha`: its changed-paths hash, patch-id and changed-lines hash.
     fn commit(&self, sha: &str) -> Option<StoredFacts>;
-    /// The remembered scan (JSON) of `repo` for `line`, if its key is still `key`.
-    fn scan(&self, repo: &str, line: &str, key: &str) -> Option<String>;
+    /// Hand `read` the remembered scan (JSON) of `repo` for `line`, if its key is still `key`:
+    /// borrowed from the store, since a large repository's scan is about a megabyte.
+    fn scan(&self, repo: &str, line: &str, key: &str, read: &mut dyn FnMut(&str));
 }
 
 /// A store that keeps nothing.
@@ -32,9 +33,7 @@ impl FactStore for NoStore {
     fn commit(&self, _: &str) -> Option<StoredFacts> {
         None
     }
-    fn scan(&self, _: &str, _: &str, _: &str) -> Option<String> {
-        None
-    }
+    fn scan(&self, _: &str, _: &str, _: &str, _: &mut dyn FnMut(&str)) {}
 }
 
 /// The costly facts of one commit, as a store keeps them.
@@ -163,8 +162,11 @@ impl FactCache {
 
     /// The remembered scan of `repo` for `line`, if its key is still `key`.
     pub fn memo(&self, repo: &str, line: &str, key: &str) -> Option<RepoScan> {
-        let text = self.store.scan(repo, line, key)?;
-        let memo: MemoIn = serde_json::from_str(&text).ok()?;
+        let mut memo: Option<MemoIn> = None;
+        self.store.scan(repo, line, key, &mut |text| {
+            memo = serde_json::from_str(text).ok();
+        });
+        let memo = memo?;
         let mut scan = memo.scan;
         scan.main_commits = memo.main_commits;
         Some(scan)

@@ -93,14 +93,31 @@ impl CacheReader {
 
     /// Query `scan_memo`: the remembered scan of `repo` for `line`, if its key is still `key`.
     pub fn scan(&self, repo: &str, line: &str, key: &str) -> Option<String> {
+        self.read_scan(repo, line, key, str::to_string)
+    }
+
+    /// Hand `read` the remembered scan of `repo` for `line`, if its key is still `key`, as
+    /// SQLite holds it (not copied: a large repository's scan is about a megabyte).
+    pub fn read_scan<T>(
+        &self,
+        repo: &str,
+        line: &str,
+        key: &str,
+        read: impl FnOnce(&str) -> T,
+    ) -> Option<T> {
         let conn = self.conn.as_ref()?;
+        let mut read = Some(read);
         conn.query_row(
             "SELECT scan FROM git_scans WHERE repo = ?1 AND line = ?2 AND key = ?3",
             params![repo, line, key],
-            |r| r.get(0),
+            |r| {
+                let text = r.get_ref(0)?.as_str()?;
+                Ok(read.take().map(|f| f(text)))
+            },
         )
         .optional()
         .ok()
+        .flatten()
         .flatten()
     }
 }

@@ -26,7 +26,7 @@ use portcullis_ledger::Ledger;
 
 mod scanning;
 use scanning::{cache_rows, chosen_repos};
-pub use scanning::{scan_line, LedgerFacts};
+pub use scanning::{judge_line, scan_line, scan_repos, LedgerFacts, Scanned};
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -95,11 +95,20 @@ pub fn verify(
     let line = ws.policy.resolve_line(opts.line.as_deref())?;
     chosen_repos(ws, line, opts)?;
     let mut ledger = ws.open_ledger()?;
-    // Releases cut elsewhere first: they settle drift and are the previous release.
-    let learned = crate::release::learn(ws, line, &mut ledger)?;
-    // The scan only reads the ledger: a lost connection is opened again and the scan retried once.
+    // The repositories first (they read only the caches), then the releases cut elsewhere,
+    // learned from the tags the scans found (they settle drift and are the previous release),
+    // then the tickets are judged.
+    let scanned = scan_repos(ws, ledger.path(), line, opts, progress)?;
+    let learned = crate::release::learn(ws, line, &mut ledger, &scanned.scans)?;
+    // Judging only reads the ledger: a lost connection is opened again and the judging retried
+    // once (reading the repositories again).
+    let scanned = std::cell::RefCell::new(Some(scanned));
     let (verification, writes, stats) = ws.reread(&mut ledger, |ledger| {
-        let (mut verification, writes, stats) = scan_line(ws, ledger, line, opts, progress)?;
+        let scanned = match scanned.borrow_mut().take() {
+            Some(s) => s,
+            None => scan_repos(ws, ledger.path(), line, opts, progress)?,
+        };
+        let (mut verification, writes, stats) = judge_line(ws, ledger, line, opts, scanned)?;
         settle(ledger, &line.name, &mut verification)?;
         recount(&mut verification);
         Ok((verification, writes, stats))
@@ -375,9 +384,9 @@ fn record(
         let (commits, scans) = cache_rows(w);
         tx.store_git_cache(&commits, &scans, &stamp)?;
     }
-    for e in events {
-        let k = e.kind;
-        if tx.append(e)?.is_some() {
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
+    for (k, seq) in kinds.into_iter().zip(tx.append_many(events)?) {
+        if seq.is_some() {
             match k {
                 kind::LANDING => rec.landings += 1,
                 kind::DRIFT_FOUND => rec.drift_found += 1,

@@ -36,7 +36,7 @@ use crate::Result;
 use portcullis_core::event::{source, NewEvent};
 use portcullis_core::policy::Line;
 use portcullis_core::release::{Manifest, ManifestRepo};
-use portcullis_git::scan::resolve_repo_path;
+use portcullis_git::scan::{peel_tag, resolve_repo_path, RepoScan, ScanStatus};
 use portcullis_git::text::{tag_name, TagMatcher};
 use portcullis_ledger::Ledger;
 
@@ -68,14 +68,21 @@ struct Candidate {
     learned: Value,
 }
 
-/// Learn the releases of `line` cut elsewhere and record them in `ledger`.
-pub fn learn(ws: &Workspace, line: &Line, ledger: &mut Ledger) -> Result<Learned> {
+/// Learn the releases of `line` cut elsewhere and record them in `ledger`. `scanned` are scans
+/// of the line's repositories just made (`verify`'s): a repository whose scan found only
+/// recorded release tags has nothing to learn and is not opened again.
+pub fn learn(
+    ws: &Workspace,
+    line: &Line,
+    ledger: &mut Ledger,
+    scanned: &[RepoScan],
+) -> Result<Learned> {
     let mut out = Learned::default();
     let recorded: BTreeSet<String> = releases(ledger, &line.name)?
         .into_iter()
         .map(|r| r.manifest.tag)
         .collect();
-    let tags = line_tags(ws, line, &recorded, &mut out.problems);
+    let tags = line_tags(ws, line, &recorded, scanned, &mut out.problems);
     let mut todo: Vec<Candidate> = match ws.config.as_ref().and_then(|c| c.releases.as_ref()) {
         Some(cfg) => {
             let base = ws
@@ -166,6 +173,7 @@ fn line_tags(
     ws: &Workspace,
     line: &Line,
     recorded: &BTreeSet<String>,
+    scanned: &[RepoScan],
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, Vec<SeenTag>> {
     let policy_dir = ws
@@ -174,7 +182,23 @@ fn line_tags(
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let matcher = TagMatcher::new(line);
-    let repos = ws.policy.repositories_for(&line.name);
+    // A readable scan lists every release tag of the line in its repository (the same matcher).
+    let nothing_new = |name: &str| {
+        scanned.iter().any(|s| {
+            s.repo == name
+                && s.status != ScanStatus::Unverifiable
+                && s.tags.iter().all(|t| recorded.contains(&t.name))
+        })
+    };
+    let repos: Vec<_> = ws
+        .policy
+        .repositories_for(&line.name)
+        .into_iter()
+        .filter(|r| !nothing_new(&r.name))
+        .collect();
+    if repos.is_empty() {
+        return BTreeMap::new();
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let read = || {
         let mut mine = Vec::new();
@@ -221,6 +245,9 @@ fn repo_tags(
     recorded: &BTreeSet<String>,
 ) -> std::result::Result<Vec<(String, SeenTag)>, Option<String>> {
     let repo = Repository::open(path).map_err(|_| None)?;
+    let odb = repo
+        .odb()
+        .map_err(|_| Some(format!("{name}: cannot read its objects")))?;
     let names = repo
         .tag_names(None)
         .map_err(|_| Some(format!("{name}: cannot list its tags")))?;
@@ -234,10 +261,14 @@ fn repo_tags(
         let Ok(reference) = repo.find_reference(&format!("refs/tags/{tag}")) else {
             continue;
         };
-        let Ok(commit) = reference.peel_to_commit() else {
+        let Some(peeled) = peel_tag(&odb, &reference) else {
             continue;
         };
-        let annotated = reference.peel_to_tag().ok();
+        let annotated = if peeled.annotated {
+            reference.peel_to_tag().ok()
+        } else {
+            None
+        };
         let build = annotated
             .as_ref()
             .and_then(|t| t.message().and_then(build_of));
@@ -246,7 +277,7 @@ fn repo_tags(
             tag.to_string(),
             SeenTag {
                 repo: name.to_string(),
-                commit: commit.id().to_string(),
+                commit: peeled.commit.to_string(),
                 build,
                 at: tagger
                     .as_ref()

@@ -3,7 +3,7 @@
 //! and the verdict before anything is settled or recorded.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -62,6 +62,28 @@ pub fn scan_line(
     opts: &VerifyOptions,
     progress: &dyn ScanProgress,
 ) -> Result<(Verification, Vec<CacheWrites>, ScanStats)> {
+    let scanned = scan_repos(ws, ledger.path(), line, opts, progress)?;
+    judge_line(ws, ledger, line, opts, scanned)
+}
+
+/// The repositories of a line as they are now: what [`scan_repos`] read, before any ticket is
+/// judged.
+pub struct Scanned {
+    pub scans: Vec<RepoScan>,
+    writes: Vec<CacheWrites>,
+    stats: ScanStats,
+    paths: HashMap<String, PathBuf>,
+}
+
+/// Read the repositories of `line` (all, or `opts.repos`) through the caches kept in the ledger
+/// file at `ledger_path`; reads nothing else of the ledger.
+pub fn scan_repos(
+    ws: &Workspace,
+    ledger_path: &Path,
+    line: &Line,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> Result<Scanned> {
     let started = Instant::now();
     let policy = &ws.policy;
     let chosen = chosen_repos(ws, line, opts)?;
@@ -83,16 +105,41 @@ pub fn scan_line(
         .collect();
 
     portcullis_git::scan::tune_libgit2_for_scans();
-    let (mut scans, mut writes, stats) = scan_all(&targets, ledger.path(), opts, progress);
-    let linked = link_commits(ledger, &mut scans)?;
+    let (scans, writes, stats) = scan_all(&targets, ledger_path, opts, progress);
     tracing::debug!(elapsed = ?started.elapsed(), "scanned");
+    let paths = targets.into_iter().map(|t| (t.repo, t.path)).collect();
+    Ok(Scanned {
+        scans,
+        writes,
+        stats,
+        paths,
+    })
+}
+
+/// Judge every ticket of `line` in the ledger against what [`scan_repos`] read: the
+/// verification before drift is settled or anything recorded, with the cache rows to write.
+pub fn judge_line(
+    ws: &Workspace,
+    ledger: &Ledger,
+    line: &Line,
+    opts: &VerifyOptions,
+    scanned: Scanned,
+) -> Result<(Verification, Vec<CacheWrites>, ScanStats)> {
+    let Scanned {
+        mut scans,
+        mut writes,
+        stats,
+        paths,
+    } = scanned;
+    let linked = link_commits(ledger, &mut scans)?;
     let tickets = ledger_tickets(ledger, &line.name)?;
     // Code that moved between the repositories: landed by hand in another one.
-    let paths: HashMap<String, &Path> = targets
+    let paths: HashMap<String, &Path> = paths
         .iter()
-        .map(|t| (t.repo.clone(), t.path.as_path()))
+        .map(|(repo, path)| (repo.clone(), path.as_path()))
         .collect();
     let moves = moves(ledger.path(), line, &scans, &linked, &paths, &mut writes);
+    let policy = &ws.policy;
     let mut verification = verify::verify_with_moves(policy, line, scans, &tickets, &moves);
     if !opts.repos.is_empty() {
         // A subset cannot tell that a ticket has no commit anywhere.
@@ -202,7 +249,7 @@ fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<Vec<String>> 
 }
 
 /// One repository's scan with what it computed: (index, scan, cache writes, facts read, facts computed).
-type Scanned = (usize, RepoScan, CacheWrites, u64, u64);
+type ScannedOne = (usize, RepoScan, CacheWrites, u64, u64);
 
 /// Scan the targets on worker threads, each with its own read-only view of the cache.
 fn scan_all(
@@ -219,7 +266,7 @@ fn scan_all(
     .clamp(1, targets.len().max(1));
     progress.start(targets.len());
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Scanned>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<ScannedOne>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
@@ -302,8 +349,8 @@ impl FactStore for LedgerFacts {
             lines: r.lines,
         })
     }
-    fn scan(&self, repo: &str, line: &str, key: &str) -> Option<String> {
-        self.0.scan(repo, line, key)
+    fn scan(&self, repo: &str, line: &str, key: &str, read: &mut dyn FnMut(&str)) {
+        self.0.read_scan(repo, line, key, read);
     }
 }
 
