@@ -61,6 +61,8 @@ fn shapes(which: &str) -> anyhow::Result<Vec<Shape>> {
     })
 }
 
+const USAGE: &str = "usage: bench_verify_history [large|campaign|both] [--dir DIR] [--runs N]";
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut which = "both".to_string();
@@ -71,7 +73,11 @@ fn main() -> anyhow::Result<()> {
             "--dir" => dir = Some(args.next().context("--dir needs a directory")?.into()),
             "--runs" => runs = args.next().context("--runs needs a number")?.parse()?,
             "large" | "campaign" | "both" => which = a,
-            _ => bail!("usage: bench_verify_history [large|campaign|both] [--dir DIR] [--runs N]"),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            _ => bail!("{USAGE}"),
         }
     }
     let bin = portcullis_binary()?;
