@@ -22,7 +22,7 @@ fn tagged_repo(dir: &std::path::Path) -> (Repository, Oid) {
 fn tag_all(repo: &Repository, tree: &git2::Tree<'_>) -> Oid {
     let sig = Signature::now("T", "t@example.org").unwrap();
     let commit = repo
-        .commit(Some("HEAD"), &sig, &sig, "first", &tree, &[])
+        .commit(Some("HEAD"), &sig, &sig, "first", tree, &[])
         .unwrap();
     let c = repo.find_object(commit, Some(ObjectType::Commit)).unwrap();
     repo.tag_lightweight("23.0.1", &c, false).unwrap();
