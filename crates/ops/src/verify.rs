@@ -1,8 +1,9 @@
 //! `verify`: scan every repository of a line (in parallel, through the caches), judge each ticket
 //! against the ledger, and record what changed as events: landings, and drift found or cleared.
 //!
-//! First it learns the releases cut on other machines (`release::learn`: published manifests
-//! or annotated tags), which settle drift and are the previous release.
+//! Between the scans and the judging it learns the releases cut on other machines
+//! (`release::learn`: published manifests, or the annotated tags the scans found), which settle
+//! drift and are the previous release.
 //!
 //! One transaction writes the cache rows and the events, so an interrupted run leaves the ledger
 //! as it was; the next run redoes only what the cache did not keep.
