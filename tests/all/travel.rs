@@ -182,6 +182,45 @@ fn issue_17_a_release_cut_elsewhere_is_learned_from_its_tags() {
     assert_ne!(again.code, 0, "{}", again.stdout);
 }
 
+/// `verify --repo` scans one repository; learning reads the tags of the others itself, and the
+/// release learned is the same as when every repository was scanned (tags read by the scan).
+#[test]
+fn a_release_is_learned_whole_when_verify_scans_only_one_repository() {
+    let (env, _a, _b) = crate::release::campaign();
+    let b = second_workspace(&env, "");
+    let c = "c";
+    env.run(&[
+        "init",
+        c,
+        "--from-policy",
+        "v23",
+        "--user",
+        "portcullis bot",
+    ])
+    .ok();
+    let config = std::fs::read_to_string(env.path().join("b/portcullis.toml")).unwrap();
+    env.write("c/portcullis.toml", &config);
+    let cut = env.run(&["cut", "23.0.1", "--apply", "--format", "json"]);
+    assert_eq!(cut.code, 0, "{}", cut.stderr);
+    let whole = verify_in(&env, b);
+    assert_eq!(whole["recorded"]["releases_learned"][0], "23.0.1");
+    let r = env.run_in(c, &["verify", "--repo", "pkg", "--format", "json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let one: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(one["repositories"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(
+        one["recorded"]["releases_learned"][0], "23.0.1",
+        "{}",
+        one["recorded"]
+    );
+    let (from_scans, from_one) = (releases_json(&env, b), releases_json(&env, c));
+    assert_eq!(from_one.len(), 1, "{from_one:?}");
+    assert_eq!(from_one[0]["manifest"], from_scans[0]["manifest"]);
+    assert_eq!(from_one[0]["at"], from_scans[0]["at"]);
+    let repos = from_one[0]["manifest"]["repos"].as_array().unwrap().len();
+    assert_eq!(repos, 2, "{}", from_one[0]["manifest"]);
+}
+
 /// With `[releases] repo`, the cut writes its files into that repository; once the release
 /// manager commits them, another workspace learns the whole manifest, and `releases` is the
 /// same on both. An uncommitted or hand-edited manifest is not learned.

@@ -47,6 +47,30 @@ pub struct RepoScan {
     /// moved between repositories) is remembered under these keys.
     #[serde(skip)]
     pub memo_key: Option<String>,
+    /// The line's release tags as this run read them, with what an annotated tag's own object
+    /// says: what `learn` needs to find releases cut elsewhere, so that it does not open the
+    /// repository again. `None` when the tags were not read (the repository or its main branch
+    /// is missing). Not reported, not remembered.
+    #[serde(skip)]
+    pub read_tags: Option<Vec<ReadTag>>,
+}
+
+/// A release tag as a scan read it ([`RepoScan::read_tags`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadTag {
+    pub name: String,
+    pub commit: String,
+    /// The tag object of an annotated tag; `None` for a lightweight one.
+    pub annotation: Option<Annotation>,
+}
+
+/// What an annotated tag's object says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Annotation {
+    pub message: Option<String>,
+    pub tagger: Option<String>,
+    /// When it was tagged, seconds since the epoch.
+    pub tagged_at: Option<i64>,
 }
 
 /// A commit whose change could not be read, and why.

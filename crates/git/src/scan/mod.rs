@@ -65,6 +65,7 @@ impl RepoScan {
             tags: Vec::new(),
             unchecked: Vec::new(),
             memo_key: None,
+            read_tags: None,
         }
     }
 }
@@ -118,17 +119,20 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
         ));
     };
     let matcher = TagMatcher::new(t.line);
-    let tags = line_tags(&repo, &matcher).map_err(|e| git_problem(t, "reading tags", e))?;
+    let (tags, read_tags) =
+        line_tags(&repo, &matcher).map_err(|e| git_problem(t, "reading tags", e))?;
     let release_tip = resolve_branch(&repo, &t.line.branch);
     let shallow = repo.is_shallow();
 
     let key = memo_key(t, main_tip, release_tip, &tags, shallow);
     if let Some(mut hit) = cache.memo(&t.repo, &t.line.name, &key) {
         hit.memo_key = Some(key);
+        hit.read_tags = Some(read_tags);
         return Ok(hit);
     }
 
     let mut out = RepoScan::empty(t, ScanStatus::Ok, Vec::new());
+    out.read_tags = Some(read_tags);
     out.main_tip = Some(main_tip.to_string());
     out.release_tip = release_tip.map(|o| o.to_string());
     out.tags = tags
@@ -214,12 +218,17 @@ fn memo_key(
     hex::encode(&h.finalize()[..16])
 }
 
-/// The line's release tags, peeled to commits, in release order.
+/// A line's release tags with their commits, in release order.
+type LineTags = Vec<(text::ReleaseTag, Oid)>;
+
+/// The line's release tags, peeled to commits, in release order; and the same tags as read, with
+/// what each annotated tag's object says.
 fn line_tags(
     repo: &Repository,
     matcher: &TagMatcher,
-) -> std::result::Result<Vec<(text::ReleaseTag, Oid)>, git2::Error> {
+) -> std::result::Result<(LineTags, Vec<ReadTag>), git2::Error> {
     let mut out = Vec::new();
+    let mut read = Vec::new();
     let odb = repo.odb()?;
     for name in repo.tag_names(None)?.iter().flatten() {
         let Some(tag) = matcher.parse(name) else {
@@ -228,12 +237,40 @@ fn line_tags(
         let Ok(reference) = repo.find_reference(&format!("refs/tags/{name}")) else {
             continue;
         };
-        if let Some(t) = peel_tag(&odb, &reference) {
-            out.push((tag, t.commit));
+        if let Some((commit, t)) = read_tag(&odb, name, &reference) {
+            out.push((tag, commit));
+            read.push(t);
         }
     }
     out.sort_by(|a, b| a.0.order(&b.0));
-    Ok(out)
+    Ok((out, read))
+}
+
+/// The tag `name` (its reference `reference`) peeled to its commit ([`peel_tag`]), with what its
+/// object says when it is annotated. `None` when it names no commit.
+pub fn read_tag(
+    odb: &git2::Odb<'_>,
+    name: &str,
+    reference: &git2::Reference<'_>,
+) -> Option<(Oid, ReadTag)> {
+    let t = peel_tag(odb, reference)?;
+    let tag = ReadTag {
+        name: name.to_string(),
+        commit: t.commit.to_string(),
+        annotation: t.annotated.then(|| annotation(reference)),
+    };
+    Some((t.commit, tag))
+}
+
+/// What the object of the annotated tag `reference` says (empty when it cannot be read).
+fn annotation(reference: &git2::Reference<'_>) -> Annotation {
+    let tag = reference.peel_to_tag().ok();
+    let tagger = tag.as_ref().and_then(|t| t.tagger());
+    Annotation {
+        message: tag.as_ref().and_then(|t| t.message().map(str::to_string)),
+        tagger: tagger.as_ref().and_then(|s| s.name().map(str::to_string)),
+        tagged_at: tagger.as_ref().map(|s| s.when().seconds()),
+    }
 }
 
 /// A tag reference peeled to its commit.

@@ -466,6 +466,7 @@ mod tests {
             main_commits: main,
             unchecked: Vec::new(),
             memo_key: None,
+            read_tags: None,
         }
     }
 

@@ -36,7 +36,7 @@ use crate::Result;
 use portcullis_core::event::{source, NewEvent};
 use portcullis_core::policy::Line;
 use portcullis_core::release::{Manifest, ManifestRepo};
-use portcullis_git::scan::{peel_tag, resolve_repo_path, RepoScan, ScanStatus};
+use portcullis_git::scan::{read_tag, resolve_repo_path, ReadTag, RepoScan};
 use portcullis_git::text::{tag_name, TagMatcher};
 use portcullis_ledger::Ledger;
 
@@ -69,8 +69,8 @@ struct Candidate {
 }
 
 /// Learn the releases of `line` cut elsewhere and record them in `ledger`. `scanned` are scans
-/// of the line's repositories just made (`verify`'s): a repository whose scan found only
-/// recorded release tags has nothing to learn and is not opened again.
+/// of the line's repositories just made (`verify`'s): the tags a scan read
+/// ([`RepoScan::read_tags`]) are taken from it, and only the other repositories are opened.
 pub fn learn(
     ws: &Workspace,
     line: &Line,
@@ -182,22 +182,27 @@ fn line_tags(
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let matcher = TagMatcher::new(line);
-    // A readable scan lists every release tag of the line in its repository (the same matcher).
-    let nothing_new = |name: &str| {
-        scanned.iter().any(|s| {
-            s.repo == name
-                && s.status != ScanStatus::Unverifiable
-                && s.tags.iter().all(|t| recorded.contains(&t.name))
-        })
-    };
-    let repos: Vec<_> = ws
-        .policy
-        .repositories_for(&line.name)
-        .into_iter()
-        .filter(|r| !nothing_new(&r.name))
-        .collect();
+    let mut out: BTreeMap<String, Vec<SeenTag>> = BTreeMap::new();
+    // A scan read every release tag of the line in its repository (with the same matcher).
+    let mut repos = Vec::new();
+    for r in ws.policy.repositories_for(&line.name) {
+        let read = scanned
+            .iter()
+            .find(|s| s.repo == r.name)
+            .and_then(|s| s.read_tags.as_ref());
+        match read {
+            Some(read) => {
+                for t in read.iter().filter(|t| !recorded.contains(&t.name)) {
+                    out.entry(t.name.clone())
+                        .or_default()
+                        .push(seen_tag(&r.name, t));
+                }
+            }
+            None => repos.push(r),
+        }
+    }
     if repos.is_empty() {
-        return BTreeMap::new();
+        return out;
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let read = || {
@@ -221,7 +226,6 @@ fn line_tags(
         all
     });
     read_tags.sort_by_key(|(i, _)| *i);
-    let mut out: BTreeMap<String, Vec<SeenTag>> = BTreeMap::new();
     for (_, read) in read_tags {
         match read {
             Ok(tags) => {
@@ -261,32 +265,25 @@ fn repo_tags(
         let Ok(reference) = repo.find_reference(&format!("refs/tags/{tag}")) else {
             continue;
         };
-        let Some(peeled) = peel_tag(&odb, &reference) else {
-            continue;
-        };
-        let annotated = if peeled.annotated {
-            reference.peel_to_tag().ok()
-        } else {
-            None
-        };
-        let build = annotated
-            .as_ref()
-            .and_then(|t| t.message().and_then(build_of));
-        let tagger = annotated.as_ref().and_then(|t| t.tagger());
-        out.push((
-            tag.to_string(),
-            SeenTag {
-                repo: name.to_string(),
-                commit: peeled.commit.to_string(),
-                build,
-                at: tagger
-                    .as_ref()
-                    .and_then(|s| Utc.timestamp_opt(s.when().seconds(), 0).single()),
-                tagger: tagger.as_ref().and_then(|s| s.name().map(str::to_string)),
-            },
-        ));
+        if let Some((_, read)) = read_tag(&odb, tag, &reference) {
+            out.push((tag.to_string(), seen_tag(name, &read)));
+        }
     }
     Ok(out)
+}
+
+/// A tag as learning sees it: the build a portcullis cut names, and who tagged it when.
+fn seen_tag(repo: &str, t: &ReadTag) -> SeenTag {
+    let a = t.annotation.as_ref();
+    SeenTag {
+        repo: repo.to_string(),
+        commit: t.commit.clone(),
+        build: a.and_then(|a| a.message.as_deref().and_then(build_of)),
+        at: a
+            .and_then(|a| a.tagged_at)
+            .and_then(|s| Utc.timestamp_opt(s, 0).single()),
+        tagger: a.and_then(|a| a.tagger.clone()),
+    }
 }
 
 /// Without `[releases]`: the releases the annotated tags make whole.
