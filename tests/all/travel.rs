@@ -221,6 +221,74 @@ fn a_release_is_learned_whole_when_verify_scans_only_one_repository() {
     assert_eq!(repos, 2, "{}", from_one[0]["manifest"]);
 }
 
+/// The learned release takes its time and author from the first repository of the policy that
+/// has a tagger, whichever repositories `verify` scanned: `--repo other` (the second) learns
+/// the same release as a whole verify, although `other` was tagged earlier and by someone else.
+#[test]
+fn a_learned_release_takes_its_time_in_the_policys_order_of_repositories() {
+    let (env, _a, _b) = crate::release::campaign();
+    let b = second_workspace(&env, "");
+    env.run(&[
+        "init",
+        "c",
+        "--from-policy",
+        "v23",
+        "--user",
+        "portcullis bot",
+    ])
+    .ok();
+    let config = std::fs::read_to_string(env.path().join("b/portcullis.toml")).unwrap();
+    env.write("c/portcullis.toml", &config);
+    let cut = env.run(&["cut", "23.0.1", "--apply", "--format", "json"]);
+    assert_eq!(cut.code, 0, "{}", cut.stderr);
+    // `other` tagged again, same commit and message, a day earlier by someone else.
+    let other = env.path().join("repos/other");
+    let show = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&other)
+        .args(["tag", "-l", "--format=%(contents)", "23.0.1"])
+        .output()
+        .unwrap();
+    let message = String::from_utf8(show.stdout).unwrap();
+    assert!(message.contains("release from manifest m"), "{message}");
+    let retag = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&other)
+        .args([
+            "-c",
+            "user.name=Early Bird",
+            "-c",
+            "user.email=eb@example.org",
+        ])
+        .args([
+            "tag",
+            "-f",
+            "-a",
+            "23.0.1",
+            "23.0.1^{commit}",
+            "-m",
+            message.trim(),
+        ])
+        .env("GIT_COMMITTER_DATE", "2022-02-01T09:00:00Z")
+        .output()
+        .unwrap();
+    assert!(
+        retag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retag.stderr)
+    );
+    let whole = verify_in(&env, "c");
+    assert_eq!(whole["recorded"]["releases_learned"][0], "23.0.1");
+    let r = env.run_in(b, &["verify", "--repo", "other", "--format", "json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let one: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(one["recorded"]["releases_learned"][0], "23.0.1", "{one}");
+    let (from_all, from_other) = (releases_json(&env, "c"), releases_json(&env, b));
+    assert_eq!(from_other[0]["at"], from_all[0]["at"]);
+    assert_eq!(from_other[0]["actor"], from_all[0]["actor"]);
+    assert_ne!(from_other[0]["actor"], "Early Bird", "{}", from_other[0]);
+}
+
 /// With `[releases] repo`, the cut writes its files into that repository; once the release
 /// manager commits them, another workspace learns the whole manifest, and `releases` is the
 /// same on both. An uncommitted or hand-edited manifest is not learned.

@@ -236,6 +236,18 @@ fn line_tags(
             Err(problem) => problems.extend(problem),
         }
     }
+    // In the policy's order of repositories, however each was read: the first tag with a time
+    // gives the release its time and author.
+    let order: BTreeMap<&str, usize> = ws
+        .policy
+        .repositories_for(&line.name)
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.as_str(), i))
+        .collect();
+    for seen in out.values_mut() {
+        seen.sort_by_key(|s| order.get(s.repo.as_str()).copied());
+    }
     out
 }
 
