@@ -64,9 +64,14 @@ fn issue_17_a_fresh_workspace_finds_a_rejected_github_issue_by_its_record() {
 /// A second workspace in `env/b` over the same policy and repositories (a machine whose clones
 /// have fetched the tags), with its own ledger and the same tickets.
 fn second_workspace(env: &TestEnv, extra: &str) -> &'static str {
+    workspace_in(env, "b", extra)
+}
+
+/// Another workspace in `dir`, like [`second_workspace`].
+fn workspace_in(env: &TestEnv, dir: &'static str, extra: &str) -> &'static str {
     env.run(&[
         "init",
-        "b",
+        dir,
         "--from-policy",
         "v23",
         "--user",
@@ -74,14 +79,14 @@ fn second_workspace(env: &TestEnv, extra: &str) -> &'static str {
     ])
     .ok();
     env.write(
-        "b/portcullis.toml",
+        &format!("{dir}/portcullis.toml"),
         &format!(
             "policy = \"../policy.toml\"\nledger = \"ledger.db\"\nuser = \"portcullis bot\"\n{extra}"
         ),
     );
-    env.run_in("b", &["sync", "--from-file", "../tickets.json"])
+    env.run_in(dir, &["sync", "--from-file", "../tickets.json"])
         .ok();
-    "b"
+    dir
 }
 
 fn releases_json(env: &TestEnv, dir: &str) -> Vec<Value> {
@@ -100,7 +105,12 @@ fn releases_json(env: &TestEnv, dir: &str) -> Vec<Value> {
 }
 
 fn verify_in(env: &TestEnv, dir: &str) -> Value {
-    let r = env.run_in(dir, &["verify", "--format", "json"]);
+    verify_in_with(env, dir, &[])
+}
+
+/// `verify --format json` with `args` in `dir`.
+fn verify_in_with(env: &TestEnv, dir: &str, args: &[&str]) -> Value {
+    let r = env.run_in(dir, &[&["verify", "--format", "json"], args].concat());
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
 }
@@ -188,25 +198,12 @@ fn issue_17_a_release_cut_elsewhere_is_learned_from_its_tags() {
 fn a_release_is_learned_whole_when_verify_scans_only_one_repository() {
     let (env, _a, _b) = crate::release::campaign();
     let b = second_workspace(&env, "");
-    let c = "c";
-    env.run(&[
-        "init",
-        c,
-        "--from-policy",
-        "v23",
-        "--user",
-        "portcullis bot",
-    ])
-    .ok();
-    let config = std::fs::read_to_string(env.path().join("b/portcullis.toml")).unwrap();
-    env.write("c/portcullis.toml", &config);
+    let c = workspace_in(&env, "c", "");
     let cut = env.run(&["cut", "23.0.1", "--apply", "--format", "json"]);
     assert_eq!(cut.code, 0, "{}", cut.stderr);
     let whole = verify_in(&env, b);
     assert_eq!(whole["recorded"]["releases_learned"][0], "23.0.1");
-    let r = env.run_in(c, &["verify", "--repo", "pkg", "--format", "json"]);
-    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
-    let one: Value = serde_json::from_str(&r.stdout).unwrap();
+    let one = verify_in_with(&env, c, &["--repo", "pkg"]);
     assert_eq!(one["repositories"].as_array().unwrap().len(), 1, "{one}");
     assert_eq!(
         one["recorded"]["releases_learned"][0], "23.0.1",
@@ -228,17 +225,7 @@ fn a_release_is_learned_whole_when_verify_scans_only_one_repository() {
 fn a_learned_release_takes_its_time_in_the_policys_order_of_repositories() {
     let (env, _a, _b) = crate::release::campaign();
     let b = second_workspace(&env, "");
-    env.run(&[
-        "init",
-        "c",
-        "--from-policy",
-        "v23",
-        "--user",
-        "portcullis bot",
-    ])
-    .ok();
-    let config = std::fs::read_to_string(env.path().join("b/portcullis.toml")).unwrap();
-    env.write("c/portcullis.toml", &config);
+    let c = workspace_in(&env, "c", "");
     let cut = env.run(&["cut", "23.0.1", "--apply", "--format", "json"]);
     assert_eq!(cut.code, 0, "{}", cut.stderr);
     // `other` tagged again, same commit and message, a day earlier by someone else.
@@ -277,13 +264,11 @@ fn a_learned_release_takes_its_time_in_the_policys_order_of_repositories() {
         "{}",
         String::from_utf8_lossy(&retag.stderr)
     );
-    let whole = verify_in(&env, "c");
+    let whole = verify_in(&env, c);
     assert_eq!(whole["recorded"]["releases_learned"][0], "23.0.1");
-    let r = env.run_in(b, &["verify", "--repo", "other", "--format", "json"]);
-    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
-    let one: Value = serde_json::from_str(&r.stdout).unwrap();
+    let one = verify_in_with(&env, b, &["--repo", "other"]);
     assert_eq!(one["recorded"]["releases_learned"][0], "23.0.1", "{one}");
-    let (from_all, from_other) = (releases_json(&env, "c"), releases_json(&env, b));
+    let (from_all, from_other) = (releases_json(&env, c), releases_json(&env, b));
     assert_eq!(from_other[0]["at"], from_all[0]["at"]);
     assert_eq!(from_other[0]["actor"], from_all[0]["actor"]);
     assert_ne!(from_other[0]["actor"], "Early Bird", "{}", from_other[0]);

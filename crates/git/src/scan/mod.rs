@@ -246,9 +246,18 @@ fn line_tags(
     Ok((out, read))
 }
 
+/// The release tags of `matcher`'s line in `repo`, read as a scan reads them
+/// ([`RepoScan::read_tags`]): for learning releases in a repository no scan read.
+pub fn release_tags(
+    repo: &Repository,
+    matcher: &TagMatcher,
+) -> std::result::Result<Vec<ReadTag>, git2::Error> {
+    line_tags(repo, matcher).map(|(_, read)| read)
+}
+
 /// The tag `name` (its reference `reference`) peeled to its commit ([`peel_tag`]), with what its
 /// object says when it is annotated. `None` when it names no commit.
-pub fn read_tag(
+fn read_tag(
     odb: &git2::Odb<'_>,
     name: &str,
     reference: &git2::Reference<'_>,
@@ -275,17 +284,17 @@ fn annotation(reference: &git2::Reference<'_>) -> Annotation {
 
 /// A tag reference peeled to its commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeeledTag {
-    pub commit: Oid,
+struct PeeledTag {
+    commit: Oid,
     /// An annotated tag (a tag object), not a lightweight one.
-    pub annotated: bool,
+    annotated: bool,
 }
 
 /// Peel the tag `reference` to a commit by the objects' headers (their types) where it can:
 /// a lightweight tag's commit, and an annotated tag whose peeled commit `packed-refs` names,
 /// are not read. Reading every tagged commit was most of a warm `verify` of many small
 /// repositories. `None` when it names no commit.
-pub fn peel_tag(odb: &git2::Odb<'_>, reference: &git2::Reference<'_>) -> Option<PeeledTag> {
+fn peel_tag(odb: &git2::Odb<'_>, reference: &git2::Reference<'_>) -> Option<PeeledTag> {
     let is = |oid: Oid, kind: ObjectType| odb.read_header(oid).is_ok_and(|(_, k)| k == kind);
     if let Some(peeled) = reference.target_peel() {
         if is(peeled, ObjectType::Commit) {

@@ -36,7 +36,7 @@ use crate::Result;
 use portcullis_core::event::{source, NewEvent};
 use portcullis_core::policy::Line;
 use portcullis_core::release::{Manifest, ManifestRepo};
-use portcullis_git::scan::{read_tag, resolve_repo_path, ReadTag, RepoScan};
+use portcullis_git::scan::{release_tags, resolve_repo_path, ReadTag, RepoScan};
 use portcullis_git::text::{tag_name, TagMatcher};
 use portcullis_ledger::Ledger;
 
@@ -251,9 +251,9 @@ fn line_tags(
     out
 }
 
-/// The not yet `recorded` tags of the line (`matcher`) in the repository `name` at `path`; a
-/// repository that cannot be opened has none (`verify` reports it), one whose tags cannot be
-/// listed is a problem.
+/// The not yet `recorded` tags of the line (`matcher`) in the repository `name` at `path`, read
+/// as a scan reads them; a repository that cannot be opened has none (`verify` reports it), one
+/// whose tags cannot be listed is a problem.
 fn repo_tags(
     name: &str,
     path: &Path,
@@ -261,27 +261,13 @@ fn repo_tags(
     recorded: &BTreeSet<String>,
 ) -> std::result::Result<Vec<(String, SeenTag)>, Option<String>> {
     let repo = Repository::open(path).map_err(|_| None)?;
-    let odb = repo
-        .odb()
-        .map_err(|_| Some(format!("{name}: cannot read its objects")))?;
-    let names = repo
-        .tag_names(None)
-        .map_err(|_| Some(format!("{name}: cannot list its tags")))?;
-    let mut out = Vec::new();
-    for tag in names.iter().flatten() {
-        // A release already recorded has nothing to learn (and its tag object need not be
-        // read).
-        if recorded.contains(tag) || parse_tag(matcher, tag).is_none() {
-            continue;
-        }
-        let Ok(reference) = repo.find_reference(&format!("refs/tags/{tag}")) else {
-            continue;
-        };
-        if let Some((_, read)) = read_tag(&odb, tag, &reference) {
-            out.push((tag.to_string(), seen_tag(name, &read)));
-        }
-    }
-    Ok(out)
+    let read =
+        release_tags(&repo, matcher).map_err(|_| Some(format!("{name}: cannot list its tags")))?;
+    Ok(read
+        .iter()
+        .filter(|t| !recorded.contains(&t.name))
+        .map(|t| (t.name.clone(), seen_tag(name, t)))
+        .collect())
 }
 
 /// A tag as learning sees it: the build a portcullis cut names, and who tagged it when.
