@@ -482,6 +482,8 @@ pub fn git_facts(
         ws,
         &portcullis_ops::verify::VerifyOptions {
             line: Some(line.to_string()),
+            // The main-side commits are tried on the release branch below.
+            main_commits: true,
             ..Default::default()
         },
         &portcullis_ops::verify::Quiet,

@@ -29,4 +29,5 @@ mod triage;
 mod verify;
 mod verify_conventions;
 mod verify_identity;
+mod verify_remembered;
 mod verify_verdicts;

@@ -293,6 +293,17 @@ impl Ledger {
         }
     }
 
+    /// Query `head`: the chain's head, the newest event's sequence number and hash (0 and the
+    /// genesis hash for an empty ledger), as [`crate::LedgerTx::head`] has it. Every
+    /// transaction that appends moves it, and the derived state is computed from the events, so
+    /// an unchanged head is an unchanged ledger (the verifier's caches aside).
+    pub fn head(&self) -> Result<(i64, String)> {
+        let head = self
+            .db()
+            .row(&crate::HEAD, &[], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(head.unwrap_or_else(|| (0, crate::GENESIS.to_string())))
+    }
+
     /// Query `event_hash`: the stored hash of event `seq`.
     pub fn event_hash_of(&self, seq: i64) -> Result<Option<String>> {
         self.db().row(&EVENT_HASH, &[&seq], |r| r.get(0))

@@ -493,6 +493,12 @@ impl LedgerTx<'_> {
         }
     }
 
+    /// The chain's head as this transaction sees it: what it read when it began (under the
+    /// chain's lock), moved by every event it appended; as [`Ledger::head`] has it.
+    pub fn head(&self) -> (i64, &str) {
+        (self.last_seq, &self.last_hash)
+    }
+
     /// How many events this transaction appended.
     pub fn appended(&self) -> u64 {
         self.appended

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::workspace::Workspace;
 
+use crate::backport::links::LandingPullRequest;
 use crate::Result;
 use portcullis_core::event::{kind, source, NewEvent};
 use portcullis_core::policy::Line;
@@ -26,8 +27,10 @@ use portcullis_git::verify::{Drift, Verification};
 use portcullis_ledger::Ledger;
 
 mod scanning;
+mod verdict;
 use scanning::{cache_rows, chosen_repos};
-pub use scanning::{judge_line, scan_line, scan_repos, LedgerFacts, Scanned};
+pub use scanning::{judge_line, probe_repos, scan_line, scan_repos, LedgerFacts, Probed, Scanned};
+use verdict::VerdictKey;
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -38,6 +41,9 @@ pub struct VerifyOptions {
     pub fetch: bool,
     /// Scanning threads (0: one per core, at most one per repository).
     pub jobs: usize,
+    /// Keep the scans' main-side commits in the result (the triage screen tries them on the
+    /// release branch): the remembered verdict, which does not keep them, is not used.
+    pub main_commits: bool,
 }
 
 /// Progress of the scan, for a progress bar.
@@ -72,6 +78,8 @@ pub struct ScanStats {
     /// Commit facts read from the cache and computed from the repositories.
     pub facts_cached: u64,
     pub facts_computed: u64,
+    /// Nothing had changed: the verdict is the one remembered ([`verdict`]).
+    pub remembered: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,11 +104,35 @@ pub fn verify(
     let line = ws.policy.resolve_line(opts.line.as_deref())?;
     chosen_repos(ws, line, opts)?;
     let mut ledger = ws.open_ledger()?;
-    // The repositories first (they read only the caches), then the releases cut elsewhere,
-    // learned from the tags the scans found (they settle drift and are the previous release),
-    // then the tickets are judged.
-    let scanned = scan_repos(ws, ledger.path(), line, opts, progress)?;
-    let learned = crate::release::learn(ws, line, &mut ledger, &scanned.scans)?;
+    // What the scans depend on first (tips and tags), then the releases cut elsewhere, learned
+    // from the tags read (they settle drift and are the previous release). With the ledger's
+    // head after that, a run that finds nothing changed reports the verdict it remembers.
+    let probed = probe_repos(ws, line, opts, progress)?;
+    let learned = crate::release::learn(ws, line, &mut ledger, &probed.read_tags())?;
+    let key = verdict::key(ws, line, opts, &probed, ledger.head()?);
+    if let Some(kept) = key
+        .as_ref()
+        .and_then(|k| verdict::recall(ledger.path(), &line.name, k))
+    {
+        probed.repos().for_each(|r| progress.scanned(r));
+        progress.finish();
+        tracing::debug!(elapsed = ?started.elapsed(), "remembered");
+        return Ok(VerifyOutcome {
+            verification: kept.verification,
+            recorded: Recorded {
+                releases_learned: learned.releases,
+                release_problems: learned.problems,
+                ..Recorded::default()
+            },
+            pull_requests: kept.pull_requests,
+            stats: ScanStats {
+                elapsed_ms: started.elapsed().as_millis(),
+                remembered: true,
+                ..ScanStats::default()
+            },
+        });
+    }
+    let scanned = probed.scan(ledger.path(), opts, progress);
     // Judging only reads the ledger: a lost connection is opened again and the judging retried
     // once (reading the repositories again).
     let scanned = std::cell::RefCell::new(Some(scanned));
@@ -115,11 +147,13 @@ pub fn verify(
         Ok((verification, writes, stats))
     })?;
     tracing::debug!(elapsed = ?started.elapsed(), "judged");
-    let mut recorded = record(&mut ledger, ws, line, &verification, &writes, &opts.repos)?;
+    // Only backport events, which recording never writes, say which pull requests landed.
+    let pull_requests = crate::backport::links::landing_pull_requests(&ledger, &verification)?;
+    let keep = key.as_ref().map(|k| (k, pull_requests.as_slice()));
+    let mut recorded = record(&mut ledger, ws, line, &verification, &writes, opts, keep)?;
     recorded.releases_learned = learned.releases;
     recorded.release_problems = learned.problems;
     tracing::debug!(elapsed = ?started.elapsed(), "recorded");
-    let pull_requests = crate::backport::links::landing_pull_requests(&ledger, &verification)?;
     Ok(VerifyOutcome {
         verification,
         recorded,
@@ -303,15 +337,19 @@ fn short_hash(parts: &[&str]) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// Write the cache and the events in one transaction.
+/// Write the cache and the events in one transaction; with `keep`, the verdict too when this
+/// run was a fixed point ([`verdict`]): it appended nothing, the ledger's head is where the
+/// judging began, and every scan was remembered.
 fn record(
     ledger: &mut Ledger,
     ws: &Workspace,
     line: &Line,
     v: &Verification,
     writes: &[CacheWrites],
-    only: &[String],
+    opts: &VerifyOptions,
+    keep: Option<(&VerdictKey, &[LandingPullRequest])>,
 ) -> Result<Recorded> {
+    let only = &opts.repos;
     let scans = &v.repositories;
     let open = open_drift(ledger, &line.name)?;
     let at = now();
@@ -393,6 +431,18 @@ fn record(
                 kind::DRIFT_FOUND => rec.drift_found += 1,
                 _ => rec.drift_cleared += 1,
             }
+        }
+    }
+    if let Some((key, pull_requests)) = keep {
+        let (seq, hash) = tx.head();
+        let fixed_point = tx.appended() == 0
+            && (seq, hash) == (key.head.0, key.head.1.as_str())
+            && scans.iter().all(|s| s.memo_key.is_some());
+        if let Some(row) = fixed_point
+            .then(|| verdict::row(&line.name, key, v, pull_requests))
+            .flatten()
+        {
+            tx.store_git_cache(&[], &[row], &stamp)?;
         }
     }
     tx.commit_with(&ws.policy)?;

@@ -145,6 +145,7 @@ fn report(ws: &Workspace, command: Command) -> Result<u8> {
                 repos,
                 fetch,
                 jobs,
+                main_commits: false,
             },
             commits,
             format,

@@ -40,6 +40,7 @@ pub fn run(ws: &Workspace, opts: VerifyOptions, commits: bool, format: Format) -
         elapsed_ms = out.stats.elapsed_ms as u64,
         facts_cached = out.stats.facts_cached,
         facts_computed = out.stats.facts_computed,
+        remembered = out.stats.remembered,
         "verify finished"
     );
     let code = if out.verification.blocks() { 1 } else { 0 };

@@ -91,27 +91,36 @@ pub fn tune_libgit2_for_scans() {
 /// Scan one repository. Never fails: what cannot be checked becomes an `unverifiable` scan that
 /// says why and what to do.
 pub fn scan(t: &ScanTarget<'_>, cache: &mut FactCache) -> RepoScan {
-    match scan_inner(t, cache) {
-        Ok(s) => s,
-        Err(e) => RepoScan::empty(t, ScanStatus::Unverifiable, vec![e]),
+    match probe(t) {
+        Ok(p) => scan_probed(t, p, cache),
+        Err(unverifiable) => *unverifiable,
     }
 }
 
-fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
-    if !t.path.exists() {
-        return Err(format!(
-            "{}: no repository at {}; clone it there or fix `path` for `{}` in the policy",
-            t.repo, t.shown_path, t.repo
-        ));
-    }
-    let repo = crate::blobdiff::open_history(&t.path).map_err(|e| {
-        format!(
-            "{}: {} is not a git repository ({}); clone it there or fix `path` in the policy",
-            t.repo,
-            t.shown_path,
-            e.message()
-        )
-    })?;
+/// What a repository's scan depends on, read without scanning ([`probe`]): its key, and the
+/// tips and tags it was made from. A caller that remembers what it computed from every scan of
+/// a line (`verify`'s verdict) looks it up under these keys before it reads any scan.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The scan's memo key (tips, tags, settings, scanner version).
+    pub key: String,
+    /// The line's release tags as read ([`RepoScan::read_tags`]).
+    pub read_tags: Vec<ReadTag>,
+    main_tip: Oid,
+    release_tip: Option<Oid>,
+    tags: LineTags,
+    shallow: bool,
+}
+
+/// Open a repository and read what its scan depends on: the branch tips, the line's tags and
+/// whether the clone is shallow. A repository that cannot be scanned at all is the
+/// `unverifiable` scan saying why.
+pub fn probe(t: &ScanTarget<'_>) -> std::result::Result<Probe, Box<RepoScan>> {
+    probe_inner(t).map_err(|e| Box::new(RepoScan::empty(t, ScanStatus::Unverifiable, vec![e])))
+}
+
+fn probe_inner(t: &ScanTarget<'_>) -> Res<Probe> {
+    let repo = open(t)?;
     let Some(main_tip) = resolve_branch(&repo, &t.main_branch) else {
         return Err(format!(
             "{}: branch `{}` not found in {}; fetch it, or set `main_branch` for `{}` in the policy",
@@ -123,8 +132,51 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
         line_tags(&repo, &matcher).map_err(|e| git_problem(t, "reading tags", e))?;
     let release_tip = resolve_branch(&repo, &t.line.branch);
     let shallow = repo.is_shallow();
+    Ok(Probe {
+        key: memo_key(t, main_tip, release_tip, &tags, shallow),
+        read_tags,
+        main_tip,
+        release_tip,
+        tags,
+        shallow,
+    })
+}
 
-    let key = memo_key(t, main_tip, release_tip, &tags, shallow);
+fn open(t: &ScanTarget<'_>) -> Res<Repository> {
+    if !t.path.exists() {
+        return Err(format!(
+            "{}: no repository at {}; clone it there or fix `path` for `{}` in the policy",
+            t.repo, t.shown_path, t.repo
+        ));
+    }
+    crate::blobdiff::open_history(&t.path).map_err(|e| {
+        format!(
+            "{}: {} is not a git repository ({}); clone it there or fix `path` in the policy",
+            t.repo,
+            t.shown_path,
+            e.message()
+        )
+    })
+}
+
+/// Scan one repository from what [`probe`] read: the remembered scan when its key is kept in
+/// `cache`, else a scan of the repository (opened again). Never fails, as [`scan`].
+pub fn scan_probed(t: &ScanTarget<'_>, p: Probe, cache: &mut FactCache) -> RepoScan {
+    match scan_inner(t, p, cache) {
+        Ok(s) => s,
+        Err(e) => RepoScan::empty(t, ScanStatus::Unverifiable, vec![e]),
+    }
+}
+
+fn scan_inner(t: &ScanTarget<'_>, p: Probe, cache: &mut FactCache) -> Res<RepoScan> {
+    let Probe {
+        key,
+        read_tags,
+        main_tip,
+        release_tip,
+        tags,
+        shallow,
+    } = p;
     if let Some(mut hit) = cache.memo(&t.repo, &t.line.name, &key) {
         hit.memo_key = Some(key);
         hit.read_tags = Some(read_tags);
@@ -153,6 +205,7 @@ fn scan_inner(t: &ScanTarget<'_>, cache: &mut FactCache) -> Res<RepoScan> {
         return Ok(out);
     }
 
+    let repo = open(t)?;
     let mut s = Scanner::new(&repo, cache, t);
     match release_tip {
         Some(rtip) => s.scan_line(&mut out, main_tip, rtip, &tags)?,

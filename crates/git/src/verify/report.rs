@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::RepoScan;
 use portcullis_core::landing::{DriftKind, How, MatchKind, RepoLandingStatus, TicketLandingStatus};
@@ -21,7 +21,7 @@ pub struct LedgerTicket {
 
 /// A person's verdict that a ticket's partial landing in one repository is what was wanted:
 /// the ticket then counts as landed there, with this note.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AcceptedPartial {
     /// Who said so.
     pub by: String,
@@ -36,7 +36,7 @@ pub struct AcceptedPartial {
 
 /// The whole verification of one line: the stable JSON of `portcullis verify --format json`
 /// (documented in `docs/verify-json.md`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verification {
     pub line: String,
     pub branch: String,
@@ -47,7 +47,7 @@ pub struct Verification {
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TicketReport {
     pub key: String,
     pub summary: String,
@@ -57,7 +57,7 @@ pub struct TicketReport {
     pub repos: Vec<RepoLanding>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RepoLanding {
     pub repo: String,
     pub status: RepoLandingStatus,
@@ -77,11 +77,11 @@ pub struct RepoLanding {
     pub reverted: Vec<Revert>,
     /// Commits whose change could not be read (missing objects) and that the verdict depends
     /// on: with them the status is `unverifiable` unless the ticket landed anyway.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unchecked: Vec<String>,
     /// Main-side commits with no counterpart that need none: they touch only paths the
     /// policy's `ignore_paths` say never need a backport (neither `landed` nor `missing`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_needed: Vec<NotNeeded>,
     /// A person's verdict that the partial landing is what was wanted (`decide
     /// accept-partial`): the status is then `landed` (how `partial`), and `missing` still
@@ -91,14 +91,14 @@ pub struct RepoLanding {
 }
 
 /// A main-side commit that needs no backport, and the rule that says so.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NotNeeded {
     pub main_commit: String,
     /// The `ignore_paths` globs that cover every path it touches.
     pub rule: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LandedCommit {
     pub main_commit: String,
     pub release_commit: String,
@@ -116,14 +116,14 @@ pub struct LandedCommit {
     pub moved_from: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Revert {
     pub release_commit: String,
     pub reverted_by: String,
 }
 
 /// One disagreement between the ledger and git.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Drift {
     /// Stable identity: the same problem has the same id from one run to the next.
     pub id: String,
@@ -139,7 +139,7 @@ pub struct Drift {
     pub settled: Option<portcullis_core::landing::Settlement>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub repositories: usize,
     pub unverifiable: usize,

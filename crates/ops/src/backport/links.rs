@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use portcullis_core::event::kind;
@@ -18,7 +18,7 @@ use portcullis_git::verify::Verification;
 use portcullis_ledger::Ledger;
 
 /// A landing that came through a backport pull request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LandingPullRequest {
     pub ticket: String,
     pub repo: String,

@@ -36,7 +36,7 @@ use crate::Result;
 use portcullis_core::event::{source, NewEvent};
 use portcullis_core::policy::Line;
 use portcullis_core::release::{Manifest, ManifestRepo};
-use portcullis_git::scan::{release_tags, resolve_repo_path, ReadTag, RepoScan};
+use portcullis_git::scan::{release_tags, resolve_repo_path, ReadTag};
 use portcullis_git::text::{tag_name, TagMatcher};
 use portcullis_ledger::Ledger;
 
@@ -68,14 +68,15 @@ struct Candidate {
     learned: Value,
 }
 
-/// Learn the releases of `line` cut elsewhere and record them in `ledger`. `scanned` are scans
-/// of the line's repositories just made (`verify`'s): the tags a scan read
-/// ([`RepoScan::read_tags`]) are taken from it, and only the other repositories are opened.
+/// Learn the releases of `line` cut elsewhere and record them in `ledger`. `scanned` are the
+/// line's release tags in the repositories `verify` just read, by repository
+/// ([`portcullis_git::scan::RepoScan::read_tags`]): they are taken from there, and only the
+/// other repositories are opened.
 pub fn learn(
     ws: &Workspace,
     line: &Line,
     ledger: &mut Ledger,
-    scanned: &[RepoScan],
+    scanned: &BTreeMap<String, Vec<ReadTag>>,
 ) -> Result<Learned> {
     let mut out = Learned::default();
     let recorded: BTreeSet<String> = releases(ledger, &line.name)?
@@ -173,7 +174,7 @@ fn line_tags(
     ws: &Workspace,
     line: &Line,
     recorded: &BTreeSet<String>,
-    scanned: &[RepoScan],
+    scanned: &BTreeMap<String, Vec<ReadTag>>,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, Vec<SeenTag>> {
     let policy_dir = ws
@@ -186,11 +187,7 @@ fn line_tags(
     // A scan read every release tag of the line in its repository (with the same matcher).
     let mut repos = Vec::new();
     for r in ws.policy.repositories_for(&line.name) {
-        let read = scanned
-            .iter()
-            .find(|s| s.repo == r.name)
-            .and_then(|s| s.read_tags.as_ref());
-        match read {
+        match scanned.get(&r.name) {
             Some(read) => {
                 for t in read.iter().filter(|t| !recorded.contains(&t.name)) {
                     out.entry(t.name.clone())

@@ -18,7 +18,7 @@ use portcullis_core::event::kind;
 use portcullis_core::policy::Line;
 use portcullis_git::cache::{CacheWrites, FactCache, FactStore, MemoRow, StoredFacts};
 use portcullis_git::moved::Move;
-use portcullis_git::scan::{self, resolve_repo_path, RepoScan, ScanTarget};
+use portcullis_git::scan::{self, resolve_repo_path, Probe, ReadTag, RepoScan, ScanTarget};
 use portcullis_git::verify::{self, LedgerTicket, Verification};
 use portcullis_ledger::git_cache::{CacheReader, CommitRow, ScanRow};
 use portcullis_ledger::Ledger;
@@ -75,6 +75,107 @@ pub struct Scanned {
     paths: HashMap<String, PathBuf>,
 }
 
+/// What the scans of a line depend on, read without scanning ([`probe_repos`]): each
+/// repository's tips and tags and its scan's key.
+pub struct Probed<'a> {
+    targets: Vec<ScanTarget<'a>>,
+    /// Per target: what its scan depends on, or the scan when it cannot be scanned at all.
+    probes: Vec<std::result::Result<Probe, Box<RepoScan>>>,
+    /// Per target: why `git fetch` failed there (the clone is verified as it is).
+    fetch_problems: Vec<Option<String>>,
+    started: Instant,
+}
+
+impl Probed<'_> {
+    /// The line's release tags each repository holds, as read: what `release::learn` needs.
+    pub fn read_tags(&self) -> BTreeMap<String, Vec<ReadTag>> {
+        self.targets
+            .iter()
+            .zip(&self.probes)
+            .filter_map(|(t, p)| Some((t.repo.clone(), p.as_ref().ok()?.read_tags.clone())))
+            .collect()
+    }
+
+    /// Every repository's scan key in the policy's order (`repo=key`), when every repository
+    /// could be read as it is: `None` when one cannot be scanned or could not be fetched.
+    pub fn keys(&self) -> Option<Vec<String>> {
+        if self.fetch_problems.iter().any(Option::is_some) {
+            return None;
+        }
+        self.targets
+            .iter()
+            .zip(&self.probes)
+            .map(|(t, p)| Some(format!("{}={}", t.repo, p.as_ref().ok()?.key)))
+            .collect()
+    }
+
+    /// The names of the repositories probed, in the policy's order.
+    pub fn repos(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().map(|t| t.repo.as_str())
+    }
+
+    /// Scan every repository probed, through the caches kept in the ledger file at
+    /// `ledger_path`: a remembered scan is read, any other scanned.
+    pub fn scan(
+        self,
+        ledger_path: &Path,
+        opts: &VerifyOptions,
+        progress: &dyn ScanProgress,
+    ) -> Scanned {
+        let Probed {
+            targets,
+            probes,
+            fetch_problems,
+            started,
+        } = self;
+        let work: Vec<Mutex<Option<_>>> = probes.into_iter().map(|p| Mutex::new(Some(p))).collect();
+        let results = in_parallel(
+            targets.len(),
+            opts.jobs,
+            || FactCache::new(Box::new(LedgerFacts(CacheReader::open(ledger_path)))),
+            |cache, i| {
+                let t = &targets[i];
+                let probe = work[i]
+                    .lock()
+                    .expect("probe")
+                    .take()
+                    .expect("each probe once");
+                let (hits, computed) = (cache.hits, cache.computed);
+                let mut result = match probe {
+                    Ok(p) => scan::scan_probed(t, p, cache),
+                    Err(unverifiable) => *unverifiable,
+                };
+                if let Some(p) = &fetch_problems[i] {
+                    result
+                        .problems
+                        .push(format!("{}: {p}; verified what the clone has", t.repo));
+                }
+                progress.scanned(&t.repo);
+                let writes = cache.take_writes();
+                (result, writes, cache.hits - hits, cache.computed - computed)
+            },
+        );
+        progress.finish();
+        let mut stats = ScanStats::default();
+        let mut scans = Vec::new();
+        let mut writes = Vec::new();
+        for (scan, w, hits, computed) in results {
+            stats.facts_cached += hits;
+            stats.facts_computed += computed;
+            scans.push(scan);
+            writes.push(w);
+        }
+        tracing::debug!(elapsed = ?started.elapsed(), "scanned");
+        let paths = targets.into_iter().map(|t| (t.repo, t.path)).collect();
+        Scanned {
+            scans,
+            writes,
+            stats,
+            paths,
+        }
+    }
+}
+
 /// Read the repositories of `line` (all, or `opts.repos`) through the caches kept in the ledger
 /// file at `ledger_path`; reads nothing else of the ledger.
 pub fn scan_repos(
@@ -84,6 +185,17 @@ pub fn scan_repos(
     opts: &VerifyOptions,
     progress: &dyn ScanProgress,
 ) -> Result<Scanned> {
+    Ok(probe_repos(ws, line, opts, progress)?.scan(ledger_path, opts, progress))
+}
+
+/// Open the repositories of `line` (all, or `opts.repos`; fetched first with `opts.fetch`) and
+/// read what their scans depend on, on worker threads; [`Probed::scan`] scans them.
+pub fn probe_repos<'a>(
+    ws: &'a Workspace,
+    line: &'a Line,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> Result<Probed<'a>> {
     let started = Instant::now();
     let policy = &ws.policy;
     let chosen = chosen_repos(ws, line, opts)?;
@@ -103,17 +215,67 @@ pub fn scan_repos(
             policy,
         })
         .collect();
-
     portcullis_git::scan::tune_libgit2_for_scans();
-    let (scans, writes, stats) = scan_all(&targets, ledger_path, opts, progress);
-    tracing::debug!(elapsed = ?started.elapsed(), "scanned");
-    let paths = targets.into_iter().map(|t| (t.repo, t.path)).collect();
-    Ok(Scanned {
-        scans,
-        writes,
-        stats,
-        paths,
+    progress.start(targets.len());
+    let (probes, fetch_problems) = in_parallel(
+        targets.len(),
+        opts.jobs,
+        || (),
+        |_, i| {
+            let t = &targets[i];
+            let fetch_problem = if opts.fetch && t.path.exists() {
+                portcullis_git::fetch::fetch(&t.path).err()
+            } else {
+                None
+            };
+            (scan::probe(t), fetch_problem)
+        },
+    )
+    .into_iter()
+    .unzip();
+    tracing::debug!(elapsed = ?started.elapsed(), "probed");
+    Ok(Probed {
+        targets,
+        probes,
+        fetch_problems,
+        started,
     })
+}
+
+/// `f(state, i)` for every `i` in `0..n` on worker threads (`jobs`, 0: one per core; at most
+/// one per item), each with its own `state` from `init`; the results in the order of `i`.
+fn in_parallel<S, R: Send>(
+    n: usize,
+    jobs: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize) -> R + Sync,
+) -> Vec<R> {
+    let jobs = if jobs > 0 {
+        jobs
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+    .clamp(1, n.max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(n));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                let mut state = init();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    let r = f(&mut state, i);
+                    results.lock().expect("results").push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort_by_key(|r| r.0);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Judge every ticket of `line` in the ledger against what [`scan_repos`] read: the
@@ -246,73 +408,6 @@ fn link_commits(ledger: &Ledger, scans: &mut [RepoScan]) -> Result<Vec<String>> 
     }
     applied.sort();
     Ok(applied)
-}
-
-/// One repository's scan with what it computed: (index, scan, cache writes, facts read, facts computed).
-type ScannedOne = (usize, RepoScan, CacheWrites, u64, u64);
-
-/// Scan the targets on worker threads, each with its own read-only view of the cache.
-fn scan_all(
-    targets: &[ScanTarget<'_>],
-    ledger_path: &Path,
-    opts: &VerifyOptions,
-    progress: &dyn ScanProgress,
-) -> (Vec<RepoScan>, Vec<CacheWrites>, ScanStats) {
-    let jobs = if opts.jobs > 0 {
-        opts.jobs
-    } else {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    }
-    .clamp(1, targets.len().max(1));
-    progress.start(targets.len());
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<ScannedOne>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                let mut cache =
-                    FactCache::new(Box::new(LedgerFacts(CacheReader::open(ledger_path))));
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(t) = targets.get(i) else { break };
-                    let fetch_problem = if opts.fetch && t.path.exists() {
-                        portcullis_git::fetch::fetch(&t.path).err()
-                    } else {
-                        None
-                    };
-                    let (hits, computed) = (cache.hits, cache.computed);
-                    let mut result = scan::scan(t, &mut cache);
-                    if let Some(p) = fetch_problem {
-                        result
-                            .problems
-                            .push(format!("{}: {p}; verified what the clone has", t.repo));
-                    }
-                    let writes = cache.take_writes();
-                    progress.scanned(&t.repo);
-                    results.lock().expect("scan results").push((
-                        i,
-                        result,
-                        writes,
-                        cache.hits - hits,
-                        cache.computed - computed,
-                    ));
-                }
-            });
-        }
-    });
-    progress.finish();
-    let mut results = results.into_inner().expect("scan results");
-    results.sort_by_key(|r| r.0);
-    let mut stats = ScanStats::default();
-    let mut scans = Vec::new();
-    let mut writes = Vec::new();
-    for (_, scan, w, hits, computed) in results {
-        stats.facts_cached += hits;
-        stats.facts_computed += computed;
-        scans.push(scan);
-        writes.push(w);
-    }
-    (scans, writes, stats)
 }
 
 /// The ledger's tickets on a line, with their summaries.
