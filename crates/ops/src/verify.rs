@@ -109,6 +109,7 @@ pub fn verify(
     // head after that, a run that finds nothing changed reports the verdict it remembers.
     let probed = probe_repos(ws, line, opts, progress)?;
     let learned = crate::release::learn(ws, line, &mut ledger, &probed.read_tags())?;
+    tracing::debug!(elapsed = ?started.elapsed(), "learned");
     let key = verdict::key(ws, line, opts, &probed, ledger.head()?);
     if let Some(kept) = key
         .as_ref()

@@ -214,11 +214,18 @@ pub fn publish(
 /// --fetch`) a local release branch that was never pulled would hide what was merged on the
 /// server. Diverged branches: the local one (the clone's owner has work of their own on it).
 pub fn resolve_branch(repo: &Repository, name: &str) -> Option<Oid> {
+    // A branch names a commit: known by its object's header, without reading the commit.
+    let is_commit = |oid: Oid| {
+        repo.odb()
+            .and_then(|odb| odb.read_header(oid))
+            .is_ok_and(|(_, kind)| kind == git2::ObjectType::Commit)
+    };
     let tip = |r: String| {
-        repo.find_reference(&r)
-            .ok()
-            .and_then(|reference| reference.peel_to_commit().ok())
-            .map(|c| c.id())
+        let reference = repo.find_reference(&r).ok()?;
+        match reference.target() {
+            Some(oid) if is_commit(oid) => Some(oid),
+            _ => reference.peel_to_commit().ok().map(|c| c.id()),
+        }
     };
     let local = tip(format!("refs/heads/{name}"));
     let remote = tip(format!("refs/remotes/origin/{name}"));

@@ -290,7 +290,7 @@ fn line_tags(
         let Ok(reference) = repo.find_reference(&format!("refs/tags/{name}")) else {
             continue;
         };
-        if let Some((commit, t)) = read_tag(&odb, name, &reference) {
+        if let Some((commit, t)) = read_tag(repo, &odb, name, &reference) {
             out.push((tag, commit));
             read.push(t);
         }
@@ -311,25 +311,25 @@ pub fn release_tags(
 /// The tag `name` (its reference `reference`) peeled to its commit ([`peel_tag`]), with what its
 /// object says when it is annotated. `None` when it names no commit.
 fn read_tag(
+    repo: &Repository,
     odb: &git2::Odb<'_>,
     name: &str,
     reference: &git2::Reference<'_>,
 ) -> Option<(Oid, ReadTag)> {
-    let t = peel_tag(odb, reference)?;
+    let p = peel_tag(repo, odb, reference)?;
     let tag = ReadTag {
         name: name.to_string(),
-        commit: t.commit.to_string(),
-        annotation: t.annotated.then(|| annotation(reference)),
+        commit: p.tag.commit.to_string(),
+        annotation: p.annotation,
     };
-    Some((t.commit, tag))
+    Some((p.tag.commit, tag))
 }
 
-/// What the object of the annotated tag `reference` says (empty when it cannot be read).
-fn annotation(reference: &git2::Reference<'_>) -> Annotation {
-    let tag = reference.peel_to_tag().ok();
-    let tagger = tag.as_ref().and_then(|t| t.tagger());
+/// What the annotated tag object `tag` says (empty when it could not be read).
+fn annotation(tag: Option<&git2::Tag<'_>>) -> Annotation {
+    let tagger = tag.and_then(|t| t.tagger());
     Annotation {
-        message: tag.as_ref().and_then(|t| t.message().map(str::to_string)),
+        message: tag.and_then(|t| t.message().map(str::to_string)),
         tagger: tagger.as_ref().and_then(|s| s.name().map(str::to_string)),
         tagged_at: tagger.as_ref().map(|s| s.when().seconds()),
     }
@@ -343,31 +343,73 @@ struct PeeledTag {
     annotated: bool,
 }
 
-/// Peel the tag `reference` to a commit by the objects' headers (their types) where it can:
-/// a lightweight tag's commit, and an annotated tag whose peeled commit `packed-refs` names,
-/// are not read. Reading every tagged commit was most of a warm `verify` of many small
+/// A tag peeled ([`peel_tag`]), with what an annotated tag's object says.
+#[derive(Debug)]
+struct Peeled {
+    tag: PeeledTag,
+    annotation: Option<Annotation>,
+}
+
+/// Peel the tag `reference` to a commit, reading as few objects as it can: a lightweight tag's
+/// commit and the peeled commit `packed-refs` names are taken by the objects' headers (their
+/// types) and not read; an annotated tag's object is read once, for its commit and what it
+/// says. Reading the same objects again and again was most of a warm `verify` of many small
 /// repositories. `None` when it names no commit.
-fn peel_tag(odb: &git2::Odb<'_>, reference: &git2::Reference<'_>) -> Option<PeeledTag> {
-    let is = |oid: Oid, kind: ObjectType| odb.read_header(oid).is_ok_and(|(_, k)| k == kind);
+fn peel_tag(
+    repo: &Repository,
+    odb: &git2::Odb<'_>,
+    reference: &git2::Reference<'_>,
+) -> Option<Peeled> {
+    let kind = |oid: Oid| odb.read_header(oid).ok().map(|(_, k)| k);
+    let direct = reference.target();
     if let Some(peeled) = reference.target_peel() {
-        if is(peeled, ObjectType::Commit) {
-            return Some(PeeledTag {
-                commit: peeled,
-                annotated: true,
+        if kind(peeled) == Some(ObjectType::Commit) {
+            let tag = direct.and_then(|d| repo.find_tag(d).ok());
+            return Some(Peeled {
+                tag: PeeledTag {
+                    commit: peeled,
+                    annotated: true,
+                },
+                annotation: Some(annotation(tag.as_ref())),
             });
         }
     }
-    if let Some(direct) = reference.target().filter(|o| is(*o, ObjectType::Commit)) {
-        return Some(PeeledTag {
-            commit: direct,
-            annotated: false,
-        });
+    if let Some(direct) = direct {
+        match kind(direct) {
+            Some(ObjectType::Commit) => {
+                return Some(Peeled {
+                    tag: PeeledTag {
+                        commit: direct,
+                        annotated: false,
+                    },
+                    annotation: None,
+                })
+            }
+            Some(ObjectType::Tag) => {
+                if let Ok(tag) = repo.find_tag(direct) {
+                    if tag.target_type() == Some(ObjectType::Commit) {
+                        return Some(Peeled {
+                            tag: PeeledTag {
+                                commit: tag.target_id(),
+                                annotated: true,
+                            },
+                            annotation: Some(annotation(Some(&tag))),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
     }
-    // A tag object not peeled in `packed-refs`, a symbolic reference: read them.
+    // A tag of a tag, a symbolic reference: peel them all the way.
     let commit = reference.peel_to_commit().ok()?.id();
-    Some(PeeledTag {
-        commit,
-        annotated: reference.peel_to_tag().is_ok(),
+    let tag = reference.peel_to_tag().ok();
+    Some(Peeled {
+        tag: PeeledTag {
+            commit,
+            annotated: tag.is_some(),
+        },
+        annotation: tag.as_ref().map(|t| annotation(Some(t))),
     })
 }
 

@@ -1,6 +1,6 @@
 use git2::{ObjectType, Oid, Repository, Signature};
 
-use super::{peel_tag, PeeledTag};
+use super::{peel_tag, Peeled, PeeledTag};
 
 /// A repository with one commit and tags of every kind: lightweight, annotated, a tag of a
 /// tag, and tags of a tree (which name no commit).
@@ -40,9 +40,13 @@ fn tag_all(repo: &Repository, tree: &git2::Tree<'_>) -> Oid {
 }
 
 fn peeled(repo: &Repository, name: &str) -> Option<PeeledTag> {
+    read(repo, name).map(|p| p.tag)
+}
+
+fn read(repo: &Repository, name: &str) -> Option<Peeled> {
     let odb = repo.odb().unwrap();
     let reference = repo.find_reference(&format!("refs/tags/{name}")).unwrap();
-    peel_tag(&odb, &reference)
+    peel_tag(repo, &odb, &reference)
 }
 
 fn expect_every_kind(repo: &Repository, commit: Oid) {
@@ -59,6 +63,20 @@ fn expect_every_kind(repo: &Repository, commit: Oid) {
     assert_eq!(peeled(repo, "23.0.3"), Some(annotated));
     assert_eq!(peeled(repo, "tree-light"), None);
     assert_eq!(peeled(repo, "tree-annotated"), None);
+    // What an annotated tag says is read with it (the outer tag's, for a tag of a tag).
+    let says = |name: &str| {
+        read(repo, name)
+            .and_then(|p| p.annotation)
+            .map(|a| (a.message.unwrap_or_default(), a.tagger.unwrap_or_default()))
+    };
+    assert_eq!(says("23.0.1"), None);
+    let (message, tagger) = says("23.0.2").unwrap();
+    assert_eq!(
+        (message.trim_end(), tagger.as_str()),
+        ("Version 23.0.2", "T")
+    );
+    let (message, _) = says("23.0.3").unwrap();
+    assert_eq!(message.trim_end(), "a tag of a tag");
 }
 
 #[test]
