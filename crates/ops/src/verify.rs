@@ -1,9 +1,11 @@
 //! `verify`: scan every repository of a line (in parallel, through the caches), judge each ticket
 //! against the ledger, and record what changed as events: landings, and drift found or cleared.
 //!
-//! Between the scans and the judging it learns the releases cut on other machines
-//! (`release::learn`: published manifests, or the annotated tags the scans found), which settle
-//! drift and are the previous release.
+//! It probes the repositories first (their tips and tags: what each scan depends on), then
+//! learns the releases cut on other machines (`release::learn`: published manifests, or the
+//! annotated tags the probes read), which settle drift and are the previous release. A run that
+//! finds nothing changed since a run that recorded nothing reports the verdict that run kept
+//! (`verify/verdict.rs`); any other reads the scans, judges and records.
 //!
 //! One transaction writes the cache rows and the events, so an interrupted run leaves the ledger
 //! as it was; the next run redoes only what the cache did not keep.
@@ -78,7 +80,7 @@ pub struct ScanStats {
     /// Commit facts read from the cache and computed from the repositories.
     pub facts_cached: u64,
     pub facts_computed: u64,
-    /// Nothing had changed: the verdict is the one remembered ([`verdict`]).
+    /// Nothing had changed: the verdict is the one remembered (`verify/verdict.rs`).
     pub remembered: bool,
 }
 
