@@ -283,11 +283,13 @@ fn line_tags(
     let mut out = Vec::new();
     let mut read = Vec::new();
     let odb = repo.odb()?;
-    for name in repo.tag_names(None)?.iter().flatten() {
-        let Some(tag) = matcher.parse(name) else {
+    // Each reference is read once, with its name (listing the names first and then finding each
+    // reference read every loose tag twice).
+    for reference in repo.references_glob("refs/tags/*")?.flatten() {
+        let Some(name) = reference.name().and_then(|n| n.strip_prefix("refs/tags/")) else {
             continue;
         };
-        let Ok(reference) = repo.find_reference(&format!("refs/tags/{name}")) else {
+        let Some(tag) = matcher.parse(name) else {
             continue;
         };
         if let Some((commit, t)) = read_tag(repo, &odb, name, &reference) {
