@@ -226,6 +226,8 @@ pub enum Command {
     /// second run only looks at new commits), matches release-branch commits to main-side ones
     /// (same commit, cherry-pick trailer, patch-id, squash, changed lines, subject), records
     /// landings and drift as events, and exits 1 when drift the policy marks blocking is found.
+    /// When no branch, tag, ledger event, policy or build changed since a run that recorded
+    /// nothing, it reports that run's verdict without judging again.
     Verify {
         /// The release line (default: the policy's only line).
         #[arg(long)]
