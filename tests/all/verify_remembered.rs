@@ -224,3 +224,40 @@ fn no_verdict_is_remembered_for_a_subset_or_a_repository_that_could_not_be_read_
         assert!(problems.contains("could not be checked"), "{problems}");
     }
 }
+
+/// The triage screen tries each ticket's main-side commits on the release branch, and a kept
+/// verdict has none: a verify that wants them is always judged.
+#[test]
+fn a_verify_that_wants_the_main_side_commits_is_always_judged() {
+    use portcullis_ops::verify::{verify, Quiet, VerifyOptions};
+
+    let env = workspace(&["pkg"], "");
+    let mut r = repo(&env, "pkg");
+    r.fix_on_main("DM-160", &[(CORE, 8, "fixed", "Fix a")])
+        .unwrap();
+    r.finish().unwrap();
+    tickets(&env, &[("DM-160", "approved")]);
+    let ws = env.workspace();
+    let plain = VerifyOptions::default();
+    // In this process (another build than the CLI's): judged twice, then remembered.
+    for _ in 0..2 {
+        verify(&ws, &plain, &Quiet).unwrap();
+    }
+    let out = verify(&ws, &plain, &Quiet).unwrap();
+    assert!(out.stats.remembered);
+    assert!(out.verification.repositories[0].main_commits.is_empty());
+    let wanted = VerifyOptions {
+        main_commits: true,
+        ..VerifyOptions::default()
+    };
+    let out = verify(&ws, &wanted, &Quiet).unwrap();
+    assert!(!out.stats.remembered);
+    assert!(
+        out.verification.repositories[0]
+            .main_commits
+            .iter()
+            .any(|c| c.ticket.as_deref() == Some("DM-160")),
+        "{:?}",
+        out.verification.repositories[0].main_commits
+    );
+}
