@@ -116,6 +116,12 @@ fn verify_in_with(env: &TestEnv, dir: &str, args: &[&str]) -> Value {
 }
 
 fn git(dir: &std::path::Path, args: &[&str]) {
+    git_with(dir, &[], args);
+}
+
+/// `git` in `dir` as the release manager (`-c user.name=…` in `args` overrides it), with the
+/// environment `env`; its standard output.
+fn git_with(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -126,6 +132,7 @@ fn git(dir: &std::path::Path, args: &[&str]) {
             "user.email=rm@example.org",
         ])
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -133,6 +140,7 @@ fn git(dir: &std::path::Path, args: &[&str]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Without `[releases]`, a release cut on another machine is learned from its annotated tags:
@@ -230,24 +238,20 @@ fn a_learned_release_takes_its_time_in_the_policys_order_of_repositories() {
     assert_eq!(cut.code, 0, "{}", cut.stderr);
     // `other` tagged again, same commit and message, a day earlier by someone else.
     let other = env.path().join("repos/other");
-    let show = std::process::Command::new("git")
-        .arg("-C")
-        .arg(&other)
-        .args(["tag", "-l", "--format=%(contents)", "23.0.1"])
-        .output()
-        .unwrap();
-    let message = String::from_utf8(show.stdout).unwrap();
+    let message = git_with(
+        &other,
+        &[],
+        &["tag", "-l", "--format=%(contents)", "23.0.1"],
+    );
     assert!(message.contains("release from manifest m"), "{message}");
-    let retag = std::process::Command::new("git")
-        .arg("-C")
-        .arg(&other)
-        .args([
+    git_with(
+        &other,
+        &[("GIT_COMMITTER_DATE", "2022-02-01T09:00:00Z")],
+        &[
             "-c",
             "user.name=Early Bird",
             "-c",
             "user.email=eb@example.org",
-        ])
-        .args([
             "tag",
             "-f",
             "-a",
@@ -255,14 +259,7 @@ fn a_learned_release_takes_its_time_in_the_policys_order_of_repositories() {
             "23.0.1^{commit}",
             "-m",
             message.trim(),
-        ])
-        .env("GIT_COMMITTER_DATE", "2022-02-01T09:00:00Z")
-        .output()
-        .unwrap();
-    assert!(
-        retag.status.success(),
-        "{}",
-        String::from_utf8_lossy(&retag.stderr)
+        ],
     );
     let whole = verify_in(&env, c);
     assert_eq!(whole["recorded"]["releases_learned"][0], "23.0.1");

@@ -47,15 +47,10 @@ pub struct RepoScan {
     /// moved between repositories) is remembered under these keys.
     #[serde(skip)]
     pub memo_key: Option<String>,
-    /// The line's release tags as this run read them, with what an annotated tag's own object
-    /// says: what `learn` needs to find releases cut elsewhere, so that it does not open the
-    /// repository again. `None` when the tags were not read (the repository or its main branch
-    /// is missing). Not reported, not remembered.
-    #[serde(skip)]
-    pub read_tags: Option<Vec<ReadTag>>,
 }
 
-/// A release tag as a scan read it ([`RepoScan::read_tags`]).
+/// A release tag as a scan reads it, with what an annotated tag's own object says
+/// (`scan::Probe::read_tags`): what `learn` needs to find releases cut elsewhere.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadTag {
     pub name: String,

@@ -91,13 +91,9 @@ impl CacheReader {
         .flatten()
     }
 
-    /// Query `scan_memo`: the remembered scan of `repo` for `line`, if its key is still `key`.
-    pub fn scan(&self, repo: &str, line: &str, key: &str) -> Option<String> {
-        self.read_scan(repo, line, key, str::to_string)
-    }
-
-    /// Hand `read` the remembered scan of `repo` for `line`, if its key is still `key`, as
-    /// SQLite holds it (not copied: a large repository's scan is about a megabyte).
+    /// Query `scan_memo`: hand `read` the remembered scan of `repo` for `line`, if its key is
+    /// still `key`, as SQLite holds it (not copied: a large repository's scan is about a
+    /// megabyte).
     pub fn read_scan<T>(
         &self,
         repo: &str,

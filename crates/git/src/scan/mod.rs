@@ -65,7 +65,6 @@ impl RepoScan {
             tags: Vec::new(),
             unchecked: Vec::new(),
             memo_key: None,
-            read_tags: None,
         }
     }
 }
@@ -104,7 +103,8 @@ pub fn scan(t: &ScanTarget<'_>, cache: &mut FactCache) -> RepoScan {
 pub struct Probe {
     /// The scan's memo key (tips, tags, settings, scanner version).
     pub key: String,
-    /// The line's release tags as read ([`RepoScan::read_tags`]).
+    /// The line's release tags as read, with what each annotated tag says: what `learn` needs,
+    /// so that it does not open the repository again.
     pub read_tags: Vec<ReadTag>,
     main_tip: Oid,
     release_tip: Option<Oid>,
@@ -171,20 +171,18 @@ pub fn scan_probed(t: &ScanTarget<'_>, p: Probe, cache: &mut FactCache) -> RepoS
 fn scan_inner(t: &ScanTarget<'_>, p: Probe, cache: &mut FactCache) -> Res<RepoScan> {
     let Probe {
         key,
-        read_tags,
         main_tip,
         release_tip,
         tags,
         shallow,
+        read_tags: _,
     } = p;
     if let Some(mut hit) = cache.memo(&t.repo, &t.line.name, &key) {
         hit.memo_key = Some(key);
-        hit.read_tags = Some(read_tags);
         return Ok(hit);
     }
 
     let mut out = RepoScan::empty(t, ScanStatus::Ok, Vec::new());
-    out.read_tags = Some(read_tags);
     out.main_tip = Some(main_tip.to_string());
     out.release_tip = release_tip.map(|o| o.to_string());
     out.tags = tags
@@ -302,7 +300,7 @@ fn line_tags(
 }
 
 /// The release tags of `matcher`'s line in `repo`, read as a scan reads them
-/// ([`RepoScan::read_tags`]): for learning releases in a repository no scan read.
+/// ([`Probe::read_tags`]): for learning releases in a repository no scan read.
 pub fn release_tags(
     repo: &Repository,
     matcher: &TagMatcher,

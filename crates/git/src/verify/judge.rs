@@ -466,7 +466,6 @@ mod tests {
             main_commits: main,
             unchecked: Vec::new(),
             memo_key: None,
-            read_tags: None,
         }
     }
 

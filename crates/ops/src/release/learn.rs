@@ -70,13 +70,13 @@ struct Candidate {
 
 /// Learn the releases of `line` cut elsewhere and record them in `ledger`. `scanned` are the
 /// line's release tags in the repositories `verify` just read, by repository
-/// ([`portcullis_git::scan::RepoScan::read_tags`]): they are taken from there, and only the
+/// ([`portcullis_git::scan::Probe::read_tags`]): they are taken from there, and only the
 /// other repositories are opened.
 pub fn learn(
     ws: &Workspace,
     line: &Line,
     ledger: &mut Ledger,
-    scanned: &BTreeMap<String, Vec<ReadTag>>,
+    scanned: &BTreeMap<&str, &[ReadTag]>,
 ) -> Result<Learned> {
     let mut out = Learned::default();
     let recorded: BTreeSet<String> = releases(ledger, &line.name)?
@@ -174,7 +174,7 @@ fn line_tags(
     ws: &Workspace,
     line: &Line,
     recorded: &BTreeSet<String>,
-    scanned: &BTreeMap<String, Vec<ReadTag>>,
+    scanned: &BTreeMap<&str, &[ReadTag]>,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, Vec<SeenTag>> {
     let policy_dir = ws
@@ -187,7 +187,7 @@ fn line_tags(
     // A scan read every release tag of the line in its repository (with the same matcher).
     let mut repos = Vec::new();
     for r in ws.policy.repositories_for(&line.name) {
-        match scanned.get(&r.name) {
+        match scanned.get(r.name.as_str()) {
             Some(read) => {
                 for t in read.iter().filter(|t| !recorded.contains(&t.name)) {
                     out.entry(t.name.clone())

@@ -88,11 +88,11 @@ pub struct Probed<'a> {
 
 impl Probed<'_> {
     /// The line's release tags each repository holds, as read: what `release::learn` needs.
-    pub fn read_tags(&self) -> BTreeMap<String, Vec<ReadTag>> {
+    pub fn read_tags(&self) -> BTreeMap<&str, &[ReadTag]> {
         self.targets
             .iter()
             .zip(&self.probes)
-            .filter_map(|(t, p)| Some((t.repo.clone(), p.as_ref().ok()?.read_tags.clone())))
+            .filter_map(|(t, p)| Some((t.repo.as_str(), p.as_ref().ok()?.read_tags.as_slice())))
             .collect()
     }
 
@@ -341,8 +341,12 @@ fn moves(
             hex::encode(&h.finalize()[..16])
         });
     if let Some(key) = &key {
-        let kept = CacheReader::open(ledger_path).scan(MOVES_MEMO, &line.name, key);
-        if let Some(moves) = kept.and_then(|text| serde_json::from_str(&text).ok()) {
+        let kept = CacheReader::open(ledger_path)
+            .read_scan(MOVES_MEMO, &line.name, key, |text| {
+                serde_json::from_str::<Vec<Move>>(text).ok()
+            })
+            .flatten();
+        if let Some(moves) = kept {
             return moves;
         }
     }
