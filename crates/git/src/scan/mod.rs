@@ -46,8 +46,9 @@ use target::{git_problem, Res};
 /// the rest is scanned; 5: configured subject prefixes, subject matches need a shared path and a
 /// specific subject; 6: ticket rules with capture groups, sources and sides; 7: whole pull
 /// requests by changed lines, `pr_ref`, bot branches; 8: landings by content; 9: patch-ids of
-/// our own, from blob diffs; 10: main-side commits outside the release branch marked).
-pub const SCANNER_VERSION: u32 = 10;
+/// our own, from blob diffs; 10: main-side commits outside the release branch marked; 11: line
+/// diffs of what two blobs do not share at their ends).
+pub const SCANNER_VERSION: u32 = 11;
 
 impl RepoScan {
     pub(crate) fn empty(t: &ScanTarget<'_>, status: ScanStatus, problems: Vec<String>) -> RepoScan {

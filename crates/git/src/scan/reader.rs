@@ -386,4 +386,4 @@ pub(super) fn patch_hashes_on_two_threads(
 }
 
 /// The mark of this scanner's patch-ids (see [`Scanner::patch`]).
-const PATCH_ID_TAG: &str = "p2:";
+const PATCH_ID_TAG: &str = "p3:";
