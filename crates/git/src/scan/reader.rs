@@ -18,6 +18,9 @@ pub(super) struct Scanner<'r, 'c, 't> {
     pub(super) t: &'t ScanTarget<'t>,
     /// Trees read so far, by id: consecutive commits share most of them.
     trees: HashMap<Oid, std::rc::Rc<Vec<TreeItem>>>,
+    /// The files each commit changes, as computed so far ([`Self::changed_files`]): a scan
+    /// asks for most commits' files several times (their paths, patch-ids, content).
+    files: HashMap<Oid, Vec<ChangedFile>>,
     walker: std::cell::RefCell<Option<git2::Revwalk<'r>>>,
     /// Commits whose changes could not be read, with the problem (first one each).
     pub(super) unchecked: Vec<(Oid, String)>,
@@ -34,6 +37,7 @@ impl<'r, 'c, 't> Scanner<'r, 'c, 't> {
             cache,
             t,
             trees: HashMap::new(),
+            files: HashMap::new(),
             walker: std::cell::RefCell::new(None),
             unchecked: Vec::new(),
         }
@@ -156,6 +160,9 @@ impl Scanner<'_, '_, '_> {
     /// The files a commit changes against its first parent, with their blobs before and after,
     /// in tree order.
     pub(super) fn changed_files(&mut self, oid: Oid) -> Res<Vec<ChangedFile>> {
+        if let Some(files) = self.files.get(&oid) {
+            return Ok(files.clone());
+        }
         let what = format!("reading the tree of {oid}");
         let tree = self
             .tree_of(oid)
@@ -168,6 +175,7 @@ impl Scanner<'_, '_, '_> {
         let mut files = Vec::new();
         self.changed_paths(parent_tree, Some(tree), &mut Vec::new(), &mut files)
             .map_err(|e| git_problem(self.t, &what, e))?;
+        self.files.insert(oid, files.clone());
         Ok(files)
     }
 
