@@ -75,15 +75,17 @@ impl RepoScan {
 ///
 /// - Objects come from the user's own clones: skip libgit2's SHA-1 re-verification of every
 ///   object read (git does not verify on read either); it is a tenth of a cold scan.
-/// - The scan keeps what it needs (commit facts, trees) itself; libgit2's own object cache would
-///   only grow the process by every commit and tree read.
+/// - The scan keeps the trees it needs itself; libgit2's object cache would only grow the
+///   process by every tree read. Commits stay in it: the revision walk reads each one, and the
+///   commit's facts are then read from the cache instead of being inflated again (a tenth of a
+///   cold scan of many small repositories; about 3 MB for 4,000 commits, freed with the
+///   repository handle after its scan, and at most libgit2's 256 MiB for any history).
 #[allow(unsafe_code)]
 pub fn tune_libgit2_for_scans() {
     git2::opts::strict_hash_verification(false);
     // SAFETY: libgit2's global settings; set before this process's scans open repositories,
     // and the values set are valid for any repository.
     unsafe {
-        let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0);
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0);
     }
 }
