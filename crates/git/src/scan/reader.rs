@@ -16,7 +16,7 @@ pub(super) struct Scanner<'r, 'c, 't> {
     pub(super) repo: &'r Repository,
     cache: &'c mut FactCache,
     pub(super) t: &'t ScanTarget<'t>,
-    /// Trees read so far, by id: consecutive commits share most of them.
+    /// Trees read lately, by id: consecutive commits share most of them ([`TREES_KEPT`]).
     trees: HashMap<Oid, std::rc::Rc<Vec<TreeItem>>>,
     /// The files each commit changes, as computed so far ([`Self::changed_files`]): a scan
     /// asks for most commits' files several times (their paths, patch-ids, content).
@@ -194,7 +194,10 @@ impl Scanner<'_, '_, '_> {
             })
             .collect();
         let items = std::rc::Rc::new(items);
-        if self.trees.len() > 200_000 {
+        // A commit's trees are mostly its parent's: the trees of the last few thousand reads
+        // are the ones read again. Keeping every tree of a long history (up to 200,000) made a
+        // cold scan of 3,600 main-side commits 7 MB larger and 5 % slower.
+        if self.trees.len() >= TREES_KEPT {
             self.trees.clear();
         }
         self.trees.insert(oid, items.clone());
@@ -392,6 +395,9 @@ pub(super) fn patch_hashes_on_two_threads(
         (*o, patch_hashes(r, files))
     })
 }
+
+/// How many trees a scan keeps read ([`Scanner::tree`]) before it starts again.
+const TREES_KEPT: usize = 4096;
 
 /// The mark of this scanner's patch-ids (see [`Scanner::patch`]).
 const PATCH_ID_TAG: &str = "p3:";
