@@ -122,8 +122,15 @@ fn text_lines(
     let before = context as usize;
     let after = before + 1;
     let (o, n, trimmed_end) = trim_common_lines(old, new, before, after);
-    if o.is_empty() && n.is_empty() {
-        return Ok(());
+    // All added or all removed (a new or deleted file, lines inserted or dropped without
+    // context): every line as it is, without a diff (libgit2 would also hash both sides).
+    for (side, origin, other) in [(n, '+', o), (o, '-', n)] {
+        if other.is_empty() {
+            for l in side.split_inclusive(|&b| b == b'\n') {
+                line(origin, l);
+            }
+            return Ok(());
+        }
     }
     let mut opts = git2::DiffOptions::new();
     opts.context_lines(context).force_text(true);
@@ -379,6 +386,26 @@ mod tests {
                 "case {case}, context 3"
             );
         }
+    }
+
+    #[test]
+    fn a_new_or_deleted_file_is_all_its_lines() {
+        for text in ["one\ntwo\n", "one\ntwo", "single", "\n\n"] {
+            for context in [0, 3] {
+                assert_eq!(
+                    trimmed(b"", text.as_bytes(), context),
+                    whole(b"", text.as_bytes(), context)
+                );
+                assert_eq!(
+                    trimmed(text.as_bytes(), b"", context),
+                    whole(text.as_bytes(), b"", context)
+                );
+            }
+        }
+        assert_eq!(
+            trimmed(b"", b"a\nb", 3),
+            vec![('+', b"a\n".to_vec()), ('+', b"b".to_vec())]
+        );
     }
 
     #[test]
