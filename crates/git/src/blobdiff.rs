@@ -168,12 +168,12 @@ fn lines_after_last_change(patch: &git2::Patch<'_>, new: &[u8]) -> Result<usize,
     } else {
         hunk.new_start() + hunk.new_lines() - 1
     } as usize;
-    let lines = memchr_count(new) + usize::from(!new.is_empty() && !new.ends_with(b"\n"));
+    let lines = newlines(new) + usize::from(!new.is_empty() && !new.ends_with(b"\n"));
     Ok(context_after + lines.saturating_sub(end))
 }
 
 /// The number of newlines in `text`.
-fn memchr_count(text: &[u8]) -> usize {
+fn newlines(text: &[u8]) -> usize {
     text.iter().filter(|&&b| b == b'\n').count()
 }
 
@@ -280,6 +280,42 @@ mod tests {
         out
     }
 
+    /// A repeatable stream of numbers below the bound asked for (a linear congruential
+    /// generator seeded with `seed`).
+    fn numbers(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |below| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % below
+        }
+    }
+
+    /// `lines` after `edits` random edits: a line changed, inserted or removed. `line(next, at,
+    /// how)` makes the line changed or inserted at `at` (`how`: "changed" or "added").
+    fn edited<T: Clone>(
+        lines: &[T],
+        edits: usize,
+        next: &mut impl FnMut(usize) -> usize,
+        mut line: impl FnMut(&mut dyn FnMut(usize) -> usize, usize, &str) -> T,
+    ) -> Vec<T> {
+        let mut out = lines.to_vec();
+        for _ in 0..edits {
+            let at = next(out.len());
+            match next(3) {
+                0 => out[at] = line(next, at, "changed"),
+                1 => {
+                    let l = line(next, at, "added");
+                    out.insert(at, l);
+                }
+                _ => {
+                    out.remove(at);
+                }
+            }
+        }
+        out
+    }
+
     fn trimmed(old: &[u8], new: &[u8], context: u32) -> Vec<(char, Vec<u8>)> {
         let mut out = Vec::new();
         text_lines(old, new, context, &mut |o, c| out.push((o, c.to_vec()))).unwrap();
@@ -314,25 +350,11 @@ mod tests {
         // Distinct lines, changed in many ways: the trimmed diff must give what libgit2 gives
         // for the whole texts, with and without context.
         let base: Vec<String> = (0..120).map(|i| format!("line {i} of the file")).collect();
-        let mut seed = 7u64;
-        let mut next = |m: usize| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 33) as usize) % m
-        };
+        let mut next = numbers(7);
         for case in 0..200 {
-            let mut new = base.clone();
-            for _ in 0..1 + case % 4 {
-                let at = next(new.len());
-                match next(3) {
-                    0 => new[at] = format!("changed {case} {at}"),
-                    1 => new.insert(at, format!("added {case} {at}")),
-                    _ => {
-                        new.remove(at);
-                    }
-                }
-            }
+            let new = edited(&base, 1 + case % 4, &mut next, |_, at, how| {
+                format!("{how} {case} {at}")
+            });
             let old_text = base.join("\n") + "\n";
             let mut new_text = new.join("\n");
             if case % 5 != 0 {
@@ -358,28 +380,14 @@ mod tests {
         // choice inside the change, where the whole file's line counts steer the diff. A
         // patch-id is compared only with patch-ids made the same way (`PATCH_ID_TAG`).
         let alphabet = ["", "}", "    return x", "x = 1", "pass"];
-        let mut seed = 11u64;
-        let mut next = |m: usize| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 33) as usize) % m
-        };
+        let mut next = numbers(11);
         for case in 0..3000 {
             let base: Vec<&str> = (0..(20 + case % 90))
                 .map(|_| alphabet[next(alphabet.len())])
                 .collect();
-            let mut new = base.clone();
-            for _ in 0..1 + case % 3 {
-                let at = next(new.len());
-                match next(3) {
-                    0 => new[at] = alphabet[next(alphabet.len())],
-                    1 => new.insert(at, alphabet[next(alphabet.len())]),
-                    _ => {
-                        new.remove(at);
-                    }
-                }
-            }
+            let new = edited(&base, 1 + case % 3, &mut next, |next, _, _| {
+                alphabet[next(alphabet.len())]
+            });
             let old_text = base.join("\n") + "\n";
             let new_text = new.join("\n") + "\n";
             // Without context, what uses the lines takes them as a set: where an ambiguous
