@@ -322,10 +322,10 @@ fn read_tag(
     let p = peel_tag(repo, odb, reference)?;
     let tag = ReadTag {
         name: name.to_string(),
-        commit: p.tag.commit.to_string(),
+        commit: p.commit.to_string(),
         annotation: p.annotation,
     };
-    Some((p.tag.commit, tag))
+    Some((p.commit, tag))
 }
 
 /// What the annotated tag object `tag` says (empty when it could not be read).
@@ -338,18 +338,11 @@ fn annotation(tag: Option<&git2::Tag<'_>>) -> Annotation {
     }
 }
 
-/// A tag reference peeled to its commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PeeledTag {
-    commit: Oid,
-    /// An annotated tag (a tag object), not a lightweight one.
-    annotated: bool,
-}
-
-/// A tag peeled ([`peel_tag`]), with what an annotated tag's object says.
+/// A tag reference peeled to its commit, with what its object says when it is an annotated tag
+/// (a tag object; `None` for a lightweight tag).
 #[derive(Debug)]
 struct Peeled {
-    tag: PeeledTag,
+    commit: Oid,
     annotation: Option<Annotation>,
 }
 
@@ -369,10 +362,7 @@ fn peel_tag(
         if kind(peeled) == Some(ObjectType::Commit) {
             let tag = direct.and_then(|d| repo.find_tag(d).ok());
             return Some(Peeled {
-                tag: PeeledTag {
-                    commit: peeled,
-                    annotated: true,
-                },
+                commit: peeled,
                 annotation: Some(annotation(tag.as_ref())),
             });
         }
@@ -381,10 +371,7 @@ fn peel_tag(
         match kind(direct) {
             Some(ObjectType::Commit) => {
                 return Some(Peeled {
-                    tag: PeeledTag {
-                        commit: direct,
-                        annotated: false,
-                    },
+                    commit: direct,
                     annotation: None,
                 })
             }
@@ -392,10 +379,7 @@ fn peel_tag(
                 if let Ok(tag) = repo.find_tag(direct) {
                     if tag.target_type() == Some(ObjectType::Commit) {
                         return Some(Peeled {
-                            tag: PeeledTag {
-                                commit: tag.target_id(),
-                                annotated: true,
-                            },
+                            commit: tag.target_id(),
                             annotation: Some(annotation(Some(&tag))),
                         });
                     }
@@ -408,10 +392,7 @@ fn peel_tag(
     let commit = reference.peel_to_commit().ok()?.id();
     let tag = reference.peel_to_tag().ok();
     Some(Peeled {
-        tag: PeeledTag {
-            commit,
-            annotated: tag.is_some(),
-        },
+        commit,
         annotation: tag.as_ref().map(|t| annotation(Some(t))),
     })
 }

@@ -1,6 +1,6 @@
 use git2::{ObjectType, Oid, Repository, Signature};
 
-use super::{peel_tag, Peeled, PeeledTag};
+use super::{peel_tag, Peeled};
 
 /// A repository with one commit and tags of every kind: lightweight, annotated, a tag of a
 /// tag, and tags of a tree (which name no commit).
@@ -39,8 +39,18 @@ fn tag_all(repo: &Repository, tree: &git2::Tree<'_>) -> Oid {
     commit
 }
 
+/// A tag peeled: its commit, and whether it is annotated (a tag object).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PeeledTag {
+    commit: Oid,
+    annotated: bool,
+}
+
 fn peeled(repo: &Repository, name: &str) -> Option<PeeledTag> {
-    read(repo, name).map(|p| p.tag)
+    read(repo, name).map(|p| PeeledTag {
+        commit: p.commit,
+        annotated: p.annotation.is_some(),
+    })
 }
 
 fn read(repo: &Repository, name: &str) -> Option<Peeled> {
