@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use git2::{Oid, Repository};
 
-use super::reader::Scanner;
+use super::reader::{Files, Scanner};
 use super::target::{git_problem, Res, ScanTarget};
 use crate::blobdiff::{file_lines, on_two_threads, ChangedFile};
 use crate::model::{ContentLanding, MainCommit, ReleaseCommit};
@@ -117,7 +117,7 @@ impl Scanner<'_, '_, '_> {
         let mut renames: Option<HashMap<String, String>> = None;
         let mut files: HashMap<(bool, String), HashSet<String>> = HashMap::new();
         let odb = repo.odb().ok();
-        let mut todo: Vec<(usize, Oid, Vec<ChangedFile>)> = Vec::new();
+        let mut todo: Vec<(usize, Oid, Files)> = Vec::new();
         for i in candidates {
             let oid = Oid::from_str(&main_commits[i].sha).map_err(|e| e.message().to_string())?;
             let files = self.changed_files(oid);
@@ -251,12 +251,11 @@ fn may_land_by_content(
 fn changes_of(
     repo: &Repository,
     t: &ScanTarget<'_>,
-    todo: &[(usize, Oid, Vec<ChangedFile>)],
+    todo: &[(usize, Oid, Files)],
 ) -> Vec<Res<Change>> {
     const PARALLEL_FROM: usize = 64;
-    let one = |repo: &Repository, (_, oid, files): &(usize, Oid, Vec<ChangedFile>)| {
-        change_of(repo, t, *oid, files)
-    };
+    let one =
+        |repo: &Repository, (_, oid, files): &(usize, Oid, Files)| change_of(repo, t, *oid, files);
     if todo.len() >= PARALLEL_FROM {
         return on_two_threads(repo, &t.path, todo, one);
     }

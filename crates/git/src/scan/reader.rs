@@ -20,7 +20,7 @@ pub(super) struct Scanner<'r, 'c, 't> {
     trees: HashMap<Oid, std::rc::Rc<Vec<TreeItem>>>,
     /// The files each commit changes, as computed so far ([`Self::changed_files`]): a scan
     /// asks for most commits' files several times (their paths, patch-ids, content).
-    files: HashMap<Oid, Vec<ChangedFile>>,
+    files: HashMap<Oid, Files>,
     walker: std::cell::RefCell<Option<git2::Revwalk<'r>>>,
     /// Commits whose changes could not be read, with the problem (first one each).
     pub(super) unchecked: Vec<(Oid, String)>,
@@ -149,8 +149,8 @@ impl Scanner<'_, '_, '_> {
     pub(super) fn path_list(&mut self, oid: Oid) -> Res<Vec<Vec<u8>>> {
         let mut paths: Vec<Vec<u8>> = self
             .changed_files(oid)?
-            .into_iter()
-            .map(|f| f.path)
+            .iter()
+            .map(|f| f.path.clone())
             .collect();
         paths.sort();
         paths.dedup();
@@ -159,9 +159,9 @@ impl Scanner<'_, '_, '_> {
 
     /// The files a commit changes against its first parent, with their blobs before and after,
     /// in tree order.
-    pub(super) fn changed_files(&mut self, oid: Oid) -> Res<Vec<ChangedFile>> {
+    pub(super) fn changed_files(&mut self, oid: Oid) -> Res<Files> {
         if let Some(files) = self.files.get(&oid) {
-            return Ok(files.clone());
+            return Ok(Files::clone(files));
         }
         let what = format!("reading the tree of {oid}");
         let tree = self
@@ -175,7 +175,8 @@ impl Scanner<'_, '_, '_> {
         let mut files = Vec::new();
         self.changed_paths(parent_tree, Some(tree), &mut Vec::new(), &mut files)
             .map_err(|e| git_problem(self.t, &what, e))?;
-        self.files.insert(oid, files.clone());
+        let files = Files::from(files);
+        self.files.insert(oid, Files::clone(&files));
         Ok(files)
     }
 
@@ -292,7 +293,7 @@ impl Scanner<'_, '_, '_> {
     pub(super) fn line_set(&mut self, oid: Oid) -> Res<HashSet<Vec<u8>>> {
         let files = self.changed_files(oid)?;
         let mut out = HashSet::new();
-        for file in &files {
+        for file in files.iter() {
             file_lines(self.repo, file, 0, &mut |origin, content| {
                 if origin == '+' || origin == '-' {
                     let mut key = file.path.clone();
@@ -389,12 +390,16 @@ pub(super) type PatchHashes = Result<(String, String), git2::Error>;
 pub(super) fn patch_hashes_on_two_threads(
     repo: &Repository,
     path: &std::path::Path,
-    jobs: &[(Oid, Vec<ChangedFile>)],
+    jobs: &[(Oid, Files)],
 ) -> Vec<(Oid, PatchHashes)> {
     on_two_threads(repo, path, jobs, |r, (o, files)| {
         (*o, patch_hashes(r, files))
     })
 }
+
+/// A commit's changed files ([`Scanner::changed_files`]), shared between the scan's questions
+/// about it and the threads that diff them.
+pub(super) type Files = std::sync::Arc<[ChangedFile]>;
 
 /// How many trees a scan keeps read ([`Scanner::tree`]) before it starts again.
 const TREES_KEPT: usize = 4096;
