@@ -44,6 +44,17 @@ pub use accept::{
 };
 pub use decide::{decide, decision_violations, DecideOutcome, DecideRequest, Target};
 pub use error::{Error, Result};
+
+/// The future of an operation that talks to a tracker or a chat service ([`tracker::sync`],
+/// [`tracker::push`], [`notify::notify`]).
+///
+/// Boxed on purpose: a future's code is generated in the crate that polls it, so an `async fn`
+/// here would have its whole call tree (both trackers' clients, octocrab's models, the chat
+/// transports) compiled again, optimised, in every crate that waits on it. Behind `dyn Future`
+/// it is compiled once, in this crate, and a caller only polls through the box
+/// (docs/PERFORMANCE.md, "Building"). Not `Send` (the trackers' clients hold callbacks that are
+/// not): drive it with `block_on` on [`tracker::runtime`], as every front end does.
+pub type OpFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + 'a>>;
 pub use history::{history, History, TimelineEntry};
 use portcullis_core::event::kind;
 use portcullis_core::policy::LoadedPolicy;

@@ -27,7 +27,7 @@ use portcullis_ledger::Ledger;
 /// A post that the service refused outright (nothing delivered): the next run may send it again.
 pub const DIGEST_FAILED: &str = "digest.failed";
 use crate::workspace::Workspace;
-use crate::{Error, Result};
+use crate::{Error, OpFuture, Result};
 
 pub use crate::config::TargetConfig;
 
@@ -285,7 +285,17 @@ async fn deliver(
 }
 
 /// Build and post the digest and alerts of a line.
-pub async fn notify(
+pub fn notify<'a>(
+    ws: &'a Workspace,
+    poster: &'a Poster,
+    targets: &'a [Target],
+    opts: &'a NotifyOptions,
+    now: DateTime<Utc>,
+) -> OpFuture<'a, NotifyReport> {
+    Box::pin(notify_all(ws, poster, targets, opts, now))
+}
+
+async fn notify_all(
     ws: &Workspace,
     poster: &Poster,
     targets: &[Target],

@@ -8,7 +8,7 @@
 
 use crate::credentials::{github_credentials, jira_credentials, team_key, JiraCredentials};
 use crate::workspace::{GithubConfig, JiraConfig, Workspace};
-use crate::{Error, Result};
+use crate::{Error, OpFuture, Result};
 use portcullis_ledger::Ledger;
 use portcullis_trackers::github::client::{split_key, GithubClient, GithubClientOptions, RepoRef};
 use portcullis_trackers::github::{check_repos, GithubTracker};
@@ -181,7 +181,18 @@ pub async fn connect_github(
 
 /// Sync the workspace's trackers. `keys` are read whatever their labels, by the tracker whose
 /// tickets they name.
-pub async fn sync(
+pub fn sync<'a>(
+    ws: &'a Workspace,
+    ledger: &'a mut Ledger,
+    trackers: &'a Trackers,
+    full: bool,
+    keys: &'a [String],
+    progress: &'a dyn Progress,
+) -> OpFuture<'a, Vec<SyncReport>> {
+    Box::pin(sync_all(ws, ledger, trackers, full, keys, progress))
+}
+
+async fn sync_all(
     ws: &Workspace,
     ledger: &mut Ledger,
     trackers: &Trackers,
@@ -274,7 +285,17 @@ impl Pushed {
 
 /// Push the pending decisions (only on `keys`, when given) to the tracker each ticket lives in.
 /// Needs credentials: nothing is written anonymously.
-pub async fn push(
+pub fn push<'a>(
+    ws: &'a Workspace,
+    ledger: &'a mut Ledger,
+    trackers: &'a Trackers,
+    keys: &'a [String],
+    dry_run: bool,
+) -> OpFuture<'a, Pushed> {
+    Box::pin(push_all(ws, ledger, trackers, keys, dry_run))
+}
+
+async fn push_all(
     ws: &Workspace,
     ledger: &mut Ledger,
     trackers: &Trackers,
