@@ -19,7 +19,8 @@ use git2::Oid;
 use serde::Serialize;
 use serde_json::json;
 
-use super::run::{event, execute, BackportRequest, RepoOutcome};
+use super::request::{event, BackportRequest, RepoOutcome};
+use super::run::execute;
 use super::{plan_from, scan, ticket_state, Plan, PlanStatus};
 use crate::workspace::Workspace;
 use crate::{Error, Result};

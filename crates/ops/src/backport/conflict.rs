@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use git2::Oid;
 
-use super::run::Dependency;
+use super::request::Dependency;
 use super::{Plan, RepoPlan};
 use crate::workspace::Workspace;
 use crate::Result;

@@ -43,13 +43,15 @@ pub mod links;
 pub mod list;
 mod pr;
 mod push;
+mod request;
 pub mod resume;
 mod run;
 pub mod trial;
 
 pub use pr::PrOutcome;
 pub use push::PushOutcome;
-pub use run::{backport, execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome};
+pub use request::{BackportRequest, Dependency, RepoOutcome};
+pub use run::{backport, execute, BackportOutcome};
 pub use trial::dry_runs;
 
 /// What a backport of one ticket on one line would pick, per repository.

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::run::{event, BackportRequest};
+use super::request::{event, BackportRequest};
 use super::{Plan, RepoPlan};
 use crate::credentials::github_credentials;
 use crate::workspace::Workspace;

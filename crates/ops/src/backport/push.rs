@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::run::{event, BackportRequest, RepoOutcome};
+use super::request::{event, BackportRequest, RepoOutcome};
 use super::{Plan, RepoPlan};
 use crate::workspace::Workspace;
 use crate::Result;

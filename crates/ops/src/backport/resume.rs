@@ -10,7 +10,7 @@ use git2::{Oid, Repository};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::run::{event, BackportRequest};
+use super::request::{event, BackportRequest};
 use super::{repo_path, Plan};
 use crate::workspace::Workspace;
 use crate::{Error, Result};

@@ -6,7 +6,8 @@
 use serde::Serialize;
 
 use super::list::pending;
-use super::run::{execute, BackportOutcome, BackportRequest, Dependency, RepoOutcome};
+use super::request::{BackportRequest, Dependency, RepoOutcome};
+use super::run::{execute, BackportOutcome};
 use super::{plan_from, scan, ticket_state, PlanStatus};
 use crate::workspace::Workspace;
 use crate::Result;

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use axum::http::{HeaderMap, Method};
 
-use super::handlers::Auth;
+use super::Auth;
 
 /// A git request: the hosted repository (`owner/name`) and what follows `.git/`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::model::{
     parse_time, seed_list, Commit, EditError, Entry, Issue, LabelEdit, NewPull, PullError, Repo,
 };
 use super::render::{self, Ctx};
-use super::{Fault, FaultBody, FaultRule, RateState, RequestRecord, Shared};
+use super::{Auth, Fault, FaultBody, FaultRule, RateState, RequestRecord, Shared};
 
 const JSON: &str = "application/json; charset=utf-8";
 const DOCS: &str = "https://docs.github.com/rest";
@@ -118,17 +118,6 @@ impl Reply {
 }
 
 type Result<T> = std::result::Result<T, Reply>;
-
-/// Who is asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Auth {
-    /// A configured user (index).
-    User(usize),
-    /// No credentials.
-    Anonymous,
-    /// Credentials that match nobody.
-    Failed,
-}
 
 impl Shared {
     fn authenticate(&self, headers: &HeaderMap) -> Auth {

@@ -332,6 +332,17 @@ pub(crate) struct RateState {
     pub exceeded: bool,
 }
 
+/// Who is asking: the API's handlers and the git remote's authenticate the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// A configured user (index).
+    User(usize),
+    /// No credentials.
+    Anonymous,
+    /// Credentials that match nobody.
+    Failed,
+}
+
 /// State shared by the handlers and the [`GithubServer`] handle.
 pub(crate) struct Shared {
     pub config: Config,
