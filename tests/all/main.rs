@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod github;
+mod house;
 mod import;
 mod jira_live;
 mod ledger;
