@@ -44,6 +44,11 @@ pub use accept::{
 };
 pub use decide::{decide, decision_violations, DecideOutcome, DecideRequest, Target};
 pub use error::{Error, Result};
+pub use history::{history, History, TimelineEntry};
+use portcullis_core::event::kind;
+use portcullis_core::policy::LoadedPolicy;
+use portcullis_core::workflow::{State, Violation};
+use portcullis_ledger::{Ledger, StatusRow};
 
 /// The future of an operation that talks to a tracker or a chat service ([`tracker::sync`],
 /// [`tracker::push`], [`notify::notify`]).
@@ -55,11 +60,6 @@ pub use error::{Error, Result};
 /// (docs/PERFORMANCE.md, "Building"). Not `Send` (the trackers' clients hold callbacks that are
 /// not): drive it with `block_on` on [`tracker::runtime`], as every front end does.
 pub type OpFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + 'a>>;
-pub use history::{history, History, TimelineEntry};
-use portcullis_core::event::kind;
-use portcullis_core::policy::LoadedPolicy;
-use portcullis_core::workflow::{State, Violation};
-use portcullis_ledger::{Ledger, StatusRow};
 
 /// The status of one release line.
 #[derive(Debug, Clone, Serialize)]
