@@ -320,3 +320,35 @@ fn no_file_over_700_lines_and_no_function_over_150_outside_tests_and_the_testkit
         over.join("\n")
     );
 }
+
+/// An operation the front ends wait on is compiled once, in `portcullis-ops`, only when it is
+/// boxed (`OpFuture`): a public `async fn` there has its whole call tree compiled again, and
+/// optimised, in the binary that polls it (docs/PERFORMANCE.md, "Building": 1.24 million lines
+/// of the binary's crate for LLVM before, 0.67 after).
+#[test]
+fn the_operations_crate_has_no_public_async_fn() {
+    let mut files = Vec::new();
+    rust_files(&repo_root().join("crates/ops/src"), &mut files);
+    files.sort();
+    let found: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("read");
+            let shown = f
+                .strip_prefix(repo_root())
+                .unwrap_or(f)
+                .display()
+                .to_string();
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| l.trim_start().starts_with("pub async fn"))
+                .map(|(i, l)| format!("{shown}:{}: {}", i + 1, l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "return an `OpFuture` (Box::pin of a private async fn) instead:\n{}",
+        found.join("\n")
+    );
+}

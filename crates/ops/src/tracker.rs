@@ -99,7 +99,7 @@ pub fn jira_config(ws: &Workspace, url: Option<&str>, flavor: Option<&str>) -> R
 }
 
 /// Connect to Jira and check the credentials (when there are any).
-pub async fn connect_jira(
+pub(crate) async fn connect_jira(
     ws: &Workspace,
     cfg: &JiraConfig,
     given: Option<&JiraCredentials>,
@@ -154,7 +154,7 @@ pub fn github_config(ws: &Workspace) -> Result<Option<(GithubConfig, Vec<RepoRef
 }
 
 /// Connect to GitHub and check the token (when there is one).
-pub async fn connect_github(
+pub(crate) async fn connect_github(
     ws: &Workspace,
     cfg: &GithubConfig,
     repos: Vec<RepoRef>,
