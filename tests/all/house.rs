@@ -19,6 +19,14 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `file` as a failure names it: relative to the repository.
+fn shown(file: &Path) -> String {
+    file.strip_prefix(repo_root())
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
 /// Every library crate's `src/` (the binary's too: `src/lib.rs`).
 fn crate_sources() -> Vec<PathBuf> {
     let root = repo_root();
@@ -207,16 +215,7 @@ fn modules_inside_a_crate_import_each_other_in_no_circle() {
     for src in crate_sources() {
         let (modules, graph) = arrows(&src);
         for c in circles(&graph) {
-            let files: Vec<String> = c
-                .iter()
-                .map(|m| {
-                    modules[m]
-                        .strip_prefix(repo_root())
-                        .unwrap_or(&modules[m])
-                        .display()
-                        .to_string()
-                })
-                .collect();
+            let files: Vec<String> = c.iter().map(|m| shown(&modules[m])).collect();
             found.push(files.join(" ↔ "));
         }
     }
@@ -285,11 +284,7 @@ fn no_file_over_700_lines_and_no_function_over_150_outside_tests_and_the_testkit
             }
             let text = std::fs::read_to_string(&f).expect("read");
             let lines = code_lines(&text);
-            let shown = f
-                .strip_prefix(repo_root())
-                .unwrap_or(&f)
-                .display()
-                .to_string();
+            let shown = shown(&f);
             if lines.len() > 700 {
                 over.push(format!("{shown}: {} lines", lines.len()));
             }
@@ -334,11 +329,7 @@ fn the_operations_crate_has_no_public_async_fn() {
         .iter()
         .flat_map(|f| {
             let text = std::fs::read_to_string(f).expect("read");
-            let shown = f
-                .strip_prefix(repo_root())
-                .unwrap_or(f)
-                .display()
-                .to_string();
+            let shown = shown(f);
             text.lines()
                 .enumerate()
                 .filter(|(_, l)| l.trim_start().starts_with("pub async fn"))
