@@ -172,6 +172,56 @@ fn a_decision_a_commit_a_tag_or_a_policy_change_is_never_hidden_by_a_remembered_
     assert_eq!(code, 1, "a remembered verdict blocks as the judged one did");
 }
 
+/// How many repositories a `verify` took the tips and tags of from their reference files alone
+/// (its log's `probes_remembered`), and whether it reported a remembered verdict.
+fn probes_remembered(env: &TestEnv) -> (usize, bool) {
+    let run = env.run_env(&["verify"], &[("PORTCULLIS_LOG", "info")]);
+    let n = run
+        .stderr
+        .split("probes_remembered=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no probes_remembered in the log: {}", run.stderr));
+    (n, run.stderr.contains("remembered=true"))
+}
+
+#[test]
+fn a_warm_run_reads_only_the_reference_files_and_opens_a_repository_whose_files_moved() {
+    let env = workspace(&["pkg", "other"], "");
+    let mut r = repo(&env, "pkg");
+    let mut o = repo(&env, "other");
+    let a = r
+        .fix_on_main("DM-150", &[(CORE, 8, "fixed", "Fix a")])
+        .unwrap();
+    o.fix_on_main("DM-151", &[(IO, 8, "fixed", "Fix b")])
+        .unwrap();
+    r.finish().unwrap();
+    o.finish().unwrap();
+    tickets(&env, &[("DM-150", "approved"), ("DM-151", "approved")]);
+    assert_eq!(probes_remembered(&env), (0, false), "a first run reads all");
+    verify_json(&env, &[]);
+    assert_eq!(probes_remembered(&env), (2, true), "nothing moved");
+
+    // A commit on one release branch: that repository is opened, the other is not.
+    r.backport("DM-150-v23", &a).unwrap();
+    assert_eq!(probes_remembered(&env), (1, false));
+    let (_, v) = verify_json(&env, &[]);
+    assert_eq!(landing(&v, "DM-150", "pkg")["status"], "landed");
+
+    // `git pack-refs` moves the files but not the references: read again, the same verdict.
+    let pkg = env.path().join("repos/pkg");
+    let packed = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&pkg)
+        .args(["pack-refs", "--all"])
+        .status()
+        .unwrap();
+    assert!(packed.success());
+    assert_eq!(probes_remembered(&env), (1, true));
+    assert_eq!(probes_remembered(&env), (2, true), "remembered again");
+}
+
 #[test]
 fn no_verdict_is_remembered_for_a_subset_or_a_repository_that_could_not_be_read_whole() {
     // A subset of the repositories.

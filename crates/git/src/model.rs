@@ -51,7 +51,7 @@ pub struct RepoScan {
 
 /// A release tag as a scan reads it, with what an annotated tag's own object says
 /// (`scan::Probe::read_tags`): what `learn` needs to find releases cut elsewhere.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReadTag {
     pub name: String,
     pub commit: String,
@@ -60,7 +60,7 @@ pub struct ReadTag {
 }
 
 /// What an annotated tag's object says.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Annotation {
     pub message: Option<String>,
     pub tagger: Option<String>,

@@ -82,6 +82,9 @@ pub struct ScanStats {
     pub facts_computed: u64,
     /// Nothing had changed: the verdict is the one remembered (`verify/verdict.rs`).
     pub remembered: bool,
+    /// Repositories whose reference files were as when they were last probed: not opened to
+    /// read their tips and tags (`scan::ref_fingerprint`).
+    pub probes_remembered: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,7 +112,7 @@ pub fn verify(
     // What the scans depend on first (tips and tags), then the releases cut elsewhere, learned
     // from the tags read (they settle drift and are the previous release). With the ledger's
     // head after that, a run that finds nothing changed reports the verdict it remembers.
-    let probed = probe_repos(ws, line, opts, progress)?;
+    let mut probed = probe_repos(ws, ledger.path(), line, opts, progress)?;
     let learned = crate::release::learn(ws, line, &mut ledger, &probed.read_tags())?;
     tracing::debug!(elapsed = ?started.elapsed(), "learned");
     let key = verdict::key(ws, line, opts, &probed, ledger.head()?);
@@ -119,6 +122,13 @@ pub fn verify(
     {
         probed.repos().for_each(|r| progress.scanned(r));
         progress.finish();
+        // Reference files that changed and came to the same probe (`git pack-refs`, say).
+        let memos = probed.take_memos();
+        if !memos.is_empty() {
+            let mut tx = ledger.transaction()?;
+            tx.store_git_cache(&[], &memos, &portcullis_core::time::fmt_utc(now()))?;
+            tx.commit_with(&ws.policy)?;
+        }
         tracing::debug!(elapsed = ?started.elapsed(), "remembered");
         return Ok(VerifyOutcome {
             verification: kept.verification,
@@ -131,10 +141,12 @@ pub fn verify(
             stats: ScanStats {
                 elapsed_ms: started.elapsed().as_millis(),
                 remembered: true,
+                probes_remembered: probed.remembered,
                 ..ScanStats::default()
             },
         });
     }
+    let probes_remembered = probed.remembered;
     let scanned = probed.scan(ledger.path(), opts, progress);
     // Judging only reads the ledger: a lost connection is opened again and the judging retried
     // once (reading the repositories again).
@@ -163,6 +175,7 @@ pub fn verify(
         pull_requests,
         stats: ScanStats {
             elapsed_ms: started.elapsed().as_millis(),
+            probes_remembered,
             ..stats
         },
     })

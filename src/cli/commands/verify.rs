@@ -41,6 +41,7 @@ pub fn run(ws: &Workspace, opts: VerifyOptions, commits: bool, format: Format) -
         facts_cached = out.stats.facts_cached,
         facts_computed = out.stats.facts_computed,
         remembered = out.stats.remembered,
+        probes_remembered = out.stats.probes_remembered,
         "verify finished"
     );
     let code = if out.verification.blocks() { 1 } else { 0 };

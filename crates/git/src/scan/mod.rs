@@ -14,8 +14,9 @@
 //!   are equal, and every per-commit fact is cached by commit id ([`FactCache`]).
 //!
 //! The parts: what to scan and how its problems read (`target.rs`), the reads of the repository
-//! (`reader.rs`), tickets (`attribution.rs`), counterparts (`counterpart.rs`) and the phases of a
-//! line's scan (`line.rs`).
+//! (`reader.rs`), tickets (`attribution.rs`), counterparts (`counterpart.rs`), the phases of a
+//! line's scan (`line.rs`) and a probe remembered under the reference files it read
+//! (`remembered.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -33,11 +34,13 @@ mod content;
 mod counterpart;
 mod line;
 mod reader;
+mod remembered;
 mod target;
 #[cfg(test)]
 mod tests;
 
 use reader::Scanner;
+pub use remembered::ref_fingerprint;
 pub use target::ScanTarget;
 use target::{git_problem, Res};
 

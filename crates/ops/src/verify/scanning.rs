@@ -83,6 +83,10 @@ pub struct Probed<'a> {
     probes: Vec<std::result::Result<Probe, Box<RepoScan>>>,
     /// Per target: why `git fetch` failed there (the clone is verified as it is).
     fetch_problems: Vec<Option<String>>,
+    /// The probes read from the repositories, to remember under their reference files.
+    memos: Vec<MemoRow>,
+    /// How many probes were remembered (their repositories were not opened).
+    pub remembered: usize,
     started: Instant,
 }
 
@@ -109,6 +113,20 @@ impl Probed<'_> {
             .collect()
     }
 
+    /// Take the probes read from the repositories, as cache rows to remember them by (a run that
+    /// reports the remembered verdict writes them itself; [`Probed::scan`] hands them on).
+    pub(super) fn take_memos(&mut self) -> Vec<ScanRow> {
+        std::mem::take(&mut self.memos)
+            .into_iter()
+            .map(|m| ScanRow {
+                repo: m.repo,
+                line: m.line,
+                key: m.key,
+                scan: m.scan,
+            })
+            .collect()
+    }
+
     /// The names of the repositories probed, in the policy's order.
     pub fn repos(&self) -> impl Iterator<Item = &str> {
         self.targets.iter().map(|t| t.repo.as_str())
@@ -126,6 +144,8 @@ impl Probed<'_> {
             targets,
             probes,
             fetch_problems,
+            memos,
+            remembered: _,
             started,
         } = self;
         let work: Vec<Mutex<Option<_>>> = probes.into_iter().map(|p| Mutex::new(Some(p))).collect();
@@ -158,7 +178,10 @@ impl Probed<'_> {
         progress.finish();
         let mut stats = ScanStats::default();
         let mut scans = Vec::new();
-        let mut writes = Vec::new();
+        let mut writes = vec![CacheWrites {
+            facts: Vec::new(),
+            memos,
+        }];
         for (scan, w, hits, computed) in results {
             stats.facts_cached += hits;
             stats.facts_computed += computed;
@@ -185,13 +208,18 @@ pub fn scan_repos(
     opts: &VerifyOptions,
     progress: &dyn ScanProgress,
 ) -> Result<Scanned> {
-    Ok(probe_repos(ws, line, opts, progress)?.scan(ledger_path, opts, progress))
+    Ok(probe_repos(ws, ledger_path, line, opts, progress)?.scan(ledger_path, opts, progress))
 }
 
 /// Open the repositories of `line` (all, or `opts.repos`; fetched first with `opts.fetch`) and
 /// read what their scans depend on, on worker threads; [`Probed::scan`] scans them.
+///
+/// A repository whose reference files are as they were when it was last probed is not opened:
+/// its probe is the one remembered under them in the cache of the ledger file at `ledger_path`
+/// (`scan::ref_fingerprint`). Not with `opts.fetch`, which moves them.
 pub fn probe_repos<'a>(
     ws: &'a Workspace,
+    ledger_path: &Path,
     line: &'a Line,
     opts: &VerifyOptions,
     progress: &dyn ScanProgress,
@@ -215,31 +243,97 @@ pub fn probe_repos<'a>(
             policy,
         })
         .collect();
-    portcullis_git::scan::tune_libgit2_for_scans();
     progress.start(targets.len());
-    let (probes, fetch_problems) = in_parallel(
-        targets.len(),
+    let build = (!opts.fetch).then(super::verdict::build_stamp).flatten();
+    let fingerprint = |t: &ScanTarget<'_>| {
+        let fp = scan::ref_fingerprint(t)?;
+        Some(hex::encode(
+            &Sha256::digest(format!("{fp}\0{}", build.as_ref()?))[..16],
+        ))
+    };
+    let fingerprints: Vec<Option<String>> = targets.iter().map(&fingerprint).collect();
+    let mut probes: Vec<Option<std::result::Result<Probe, Box<RepoScan>>>> =
+        recall_probes(ledger_path, line, &targets, &fingerprints);
+    let remembered = probes.iter().filter(|p| p.is_some()).count();
+    let todo: Vec<usize> = (0..targets.len())
+        .filter(|&i| probes[i].is_none())
+        .collect();
+    if !todo.is_empty() {
+        portcullis_git::scan::tune_libgit2_for_scans();
+    }
+    let read = in_parallel(
+        todo.len(),
         opts.jobs,
         || (),
-        |_, i| {
-            let t = &targets[i];
+        |_, k| {
+            let t = &targets[todo[k]];
             let fetch_problem = if opts.fetch && t.path.exists() {
                 portcullis_git::fetch::fetch(&t.path).err()
             } else {
                 None
             };
-            (scan::probe(t), fetch_problem)
+            let probe = scan::probe(t);
+            // Remembered only under the files it read: they did not move while it was read.
+            let after = fingerprint(t).filter(|f| Some(f) == fingerprints[todo[k]].as_ref());
+            (probe, fetch_problem, after)
         },
-    )
-    .into_iter()
-    .unzip();
-    tracing::debug!(elapsed = ?started.elapsed(), "probed");
+    );
+    let mut fetch_problems = vec![None; targets.len()];
+    let mut memos = Vec::new();
+    for (i, (probe, fetch_problem, fingerprint)) in todo.into_iter().zip(read) {
+        if let (Ok(p), Some(key)) = (&probe, fingerprint) {
+            memos.push(MemoRow {
+                repo: probe_memo_name(&targets[i].repo),
+                line: line.name.clone(),
+                key,
+                scan: p.remembered(),
+            });
+        }
+        probes[i] = Some(probe);
+        fetch_problems[i] = fetch_problem;
+    }
+    tracing::debug!(elapsed = ?started.elapsed(), remembered, "probed");
     Ok(Probed {
         targets,
-        probes,
+        probes: probes
+            .into_iter()
+            .map(|p| p.expect("every repository probed"))
+            .collect(),
         fetch_problems,
+        memos,
+        remembered,
         started,
     })
+}
+
+/// The name under which a repository's probe is kept among the scans (no repository can have
+/// it: a policy's repository names have no `*`).
+fn probe_memo_name(repo: &str) -> String {
+    format!("*probe*{repo}")
+}
+
+/// Per target, the probe remembered under its fingerprint, if any.
+fn recall_probes(
+    ledger_path: &Path,
+    line: &Line,
+    targets: &[ScanTarget<'_>],
+    fingerprints: &[Option<String>],
+) -> Vec<Option<std::result::Result<Probe, Box<RepoScan>>>> {
+    let mut out: Vec<_> = targets.iter().map(|_| None).collect();
+    if fingerprints.iter().all(Option::is_none) {
+        return out;
+    }
+    let reader = CacheReader::open(ledger_path);
+    for ((t, fp), slot) in targets.iter().zip(fingerprints).zip(&mut out) {
+        let Some(fp) = fp else { continue };
+        *slot = reader
+            .read_scan(&probe_memo_name(&t.repo), &line.name, fp, |text| {
+                Probe::recall(t, text)
+            })
+            .flatten()
+            .map(Ok);
+    }
+    out
 }
 
 /// `f(state, i)` for every `i` in `0..n` on worker threads (`jobs`, 0: one per core; at most
@@ -256,6 +350,9 @@ fn in_parallel<S, R: Send>(
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
     .clamp(1, n.max(1));
+    if n == 0 {
+        return Vec::new();
+    }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(n));
     std::thread::scope(|s| {

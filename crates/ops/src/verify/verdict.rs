@@ -89,7 +89,7 @@ pub(super) fn key(
 /// The build of portcullis running: a rebuild or another version judges anew. `None` when the
 /// executable cannot be read. On Linux through `/proc/self/exe`, which is the running file even
 /// after an upgrade replaced it on disk (a long-running bot keeps judging with its own build).
-fn build_stamp() -> Option<String> {
+pub(super) fn build_stamp() -> Option<String> {
     let meta = std::fs::metadata("/proc/self/exe")
         .or_else(|_| std::fs::metadata(std::env::current_exe()?))
         .ok()?;
