@@ -198,6 +198,21 @@ fn backports_shows_a_pull_requests_checks_and_records_its_merge_once() {
     assert_eq!(prs[0]["repo"], "pkg");
     assert_eq!(prs[0]["pull_request"], "lsst/pkg#2");
     assert_eq!(prs[0]["branch"], BRANCH);
+    // The report is written in parts (a remembered one is kept as its verification's JSON):
+    // the same text as the whole outcome's, pull requests and all.
+    {
+        use portcullis_ops::verify::{render_json, verify, Quiet, VerifyOptions};
+        let opts = VerifyOptions {
+            repos: vec!["pkg".into()],
+            ..Default::default()
+        };
+        let out = verify(&env.workspace(), &opts, &Quiet).unwrap();
+        assert!(!out.pull_requests.is_empty());
+        assert_eq!(
+            render_json(&out),
+            serde_json::to_string_pretty(&out).unwrap()
+        );
+    }
     assert_eq!(prs[0]["merged"], true);
     assert_eq!(prs[0]["release_commits"].as_array().unwrap().len(), 2);
     let text = env.run(&["verify", "--repo", "pkg"]);

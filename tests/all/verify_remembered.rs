@@ -72,6 +72,19 @@ fn a_remembered_verdict_is_the_full_runs_report_and_only_after_a_run_that_record
     );
     assert_eq!(landing(&again, "DM-130", "pkg")["first_tag"], "23.0.1");
     assert!(has_drift(&again, "approved_not_landed", "other", "DM-131"));
+    // Printed as kept, it is the text of the whole outcome read back from what was kept
+    // (in this process, whose build keeps a verdict of its own after one judged run).
+    let (remembered, _, printed) = verify_run(&env, &["--format", "json"]);
+    assert!(remembered);
+    use portcullis_ops::verify::{self as ops, Quiet};
+    let (ws, opts) = (env.workspace(), ops::VerifyOptions::default());
+    assert!(!ops::verify(&ws, &opts, &Quiet).unwrap().stats.remembered);
+    let out = ops::verify(&ws, &opts, &Quiet).unwrap();
+    assert!(out.stats.remembered);
+    let kept = ops::verify_json(&ws, &opts, &Quiet).unwrap();
+    assert!(kept.stats.remembered);
+    assert_eq!(kept.text, serde_json::to_string_pretty(&out).unwrap());
+    assert_eq!(printed, format!("{}\n", kept.text));
 }
 
 #[test]

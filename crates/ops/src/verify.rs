@@ -1,17 +1,17 @@
 //! `verify`: scan every repository of a line (in parallel, through the caches), judge each ticket
 //! against the ledger, and record what changed as events: landings, and drift found or cleared.
 //!
-//! It probes the repositories first (their tips and tags: what each scan depends on), then
-//! learns the releases cut on other machines (`release::learn`: published manifests, or the
-//! annotated tags the probes read), which settle drift and are the previous release. A run that
-//! finds nothing changed since a run that recorded nothing reports the verdict that run kept
-//! (`verify/verdict.rs`); any other reads the scans, judges and records.
+//! It probes the repositories first (their tips and tags: what each scan depends on; a
+//! repository whose reference files are as they were is not opened, its probe is remembered),
+//! then learns the releases cut on other machines (`release::learn`: published manifests, or
+//! the annotated tags the probes read), which settle drift and are the previous release. A run
+//! that finds nothing changed since a run that recorded nothing reports the verdict that run
+//! kept (`verify/verdict.rs`); any other reads the scans, judges and records.
 //!
 //! One transaction writes the cache rows and the events, so an interrupted run leaves the ledger
 //! as it was; the next run redoes only what the cache did not keep.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -28,8 +28,10 @@ use portcullis_git::cache::CacheWrites;
 use portcullis_git::verify::{Drift, Verification};
 use portcullis_ledger::Ledger;
 
+mod run;
 mod scanning;
 mod verdict;
+use run::Begun;
 use scanning::{cache_rows, chosen_repos};
 pub use scanning::{judge_line, probe_repos, scan_line, scan_repos, LedgerFacts, Probed, Scanned};
 use verdict::VerdictKey;
@@ -105,80 +107,90 @@ pub fn verify(
     opts: &VerifyOptions,
     progress: &dyn ScanProgress,
 ) -> Result<VerifyOutcome> {
-    let started = Instant::now();
-    let line = ws.policy.resolve_line(opts.line.as_deref())?;
-    chosen_repos(ws, line, opts)?;
-    let mut ledger = ws.open_ledger()?;
-    // What the scans depend on first (tips and tags), then the releases cut elsewhere, learned
-    // from the tags read (they settle drift and are the previous release). With the ledger's
-    // head after that, a run that finds nothing changed reports the verdict it remembers.
-    let mut probed = probe_repos(ws, ledger.path(), line, opts, progress)?;
-    let learned = crate::release::learn(ws, line, &mut ledger, &probed.read_tags())?;
-    tracing::debug!(elapsed = ?started.elapsed(), "learned");
-    let key = verdict::key(ws, line, opts, &probed, ledger.head()?);
-    if let Some(kept) = key
-        .as_ref()
-        .and_then(|k| verdict::recall(ledger.path(), &line.name, k))
-    {
-        probed.repos().for_each(|r| progress.scanned(r));
-        progress.finish();
-        // Reference files that changed and came to the same probe (`git pack-refs`, say).
-        let memos = probed.take_memos();
-        if !memos.is_empty() {
-            let mut tx = ledger.transaction()?;
-            tx.store_git_cache(&[], &memos, &portcullis_core::time::fmt_utc(now()))?;
-            tx.commit_with(&ws.policy)?;
-        }
-        tracing::debug!(elapsed = ?started.elapsed(), "remembered");
+    let run = Begun::begin(ws, opts, progress)?;
+    if let Some(kept) = run.recall(verdict::recall) {
+        let (recorded, stats) = run.remembered(ws, progress)?;
         return Ok(VerifyOutcome {
             verification: kept.verification,
-            recorded: Recorded {
-                releases_learned: learned.releases,
-                release_problems: learned.problems,
-                ..Recorded::default()
-            },
+            recorded,
             pull_requests: kept.pull_requests,
-            stats: ScanStats {
-                elapsed_ms: started.elapsed().as_millis(),
-                remembered: true,
-                probes_remembered: probed.remembered,
-                ..ScanStats::default()
-            },
+            stats,
         });
     }
-    let probes_remembered = probed.remembered;
-    let scanned = probed.scan(ledger.path(), opts, progress);
-    // Judging only reads the ledger: a lost connection is opened again and the judging retried
-    // once (reading the repositories again).
-    let scanned = std::cell::RefCell::new(Some(scanned));
-    let (verification, writes, stats) = ws.reread(&mut ledger, |ledger| {
-        let scanned = match scanned.borrow_mut().take() {
-            Some(s) => s,
-            None => scan_repos(ws, ledger.path(), line, opts, progress)?,
-        };
-        let (mut verification, writes, stats) = judge_line(ws, ledger, line, opts, scanned)?;
-        settle(ledger, &line.name, &mut verification)?;
-        recount(&mut verification);
-        Ok((verification, writes, stats))
-    })?;
-    tracing::debug!(elapsed = ?started.elapsed(), "judged");
-    // Only backport events, which recording never writes, say which pull requests landed.
-    let pull_requests = crate::backport::links::landing_pull_requests(&ledger, &verification)?;
-    let keep = key.as_ref().map(|k| (k, pull_requests.as_slice()));
-    let mut recorded = record(&mut ledger, ws, line, &verification, &writes, opts, keep)?;
-    recorded.releases_learned = learned.releases;
-    recorded.release_problems = learned.problems;
-    tracing::debug!(elapsed = ?started.elapsed(), "recorded");
-    Ok(VerifyOutcome {
-        verification,
+    run.judge(ws, opts, progress)
+}
+
+/// The report of `verify --format json` as it prints it, and whether it blocks.
+#[derive(Debug, Clone)]
+pub struct JsonReport {
+    /// Indented JSON, as `serde_json::to_string_pretty` of a [`VerifyOutcome`] (without a
+    /// final newline).
+    pub text: String,
+    /// Whether the verification blocks a release ([`Verification::blocks`]).
+    pub blocks: bool,
+    pub stats: ScanStats,
+}
+
+/// [`verify`] for a caller that wants the JSON report only: a remembered verdict is kept as
+/// that JSON and handed on as it is, without reading it into a [`Verification`] and writing it
+/// out again (most of a warm run's own work).
+pub fn verify_json(
+    ws: &Workspace,
+    opts: &VerifyOptions,
+    progress: &dyn ScanProgress,
+) -> Result<JsonReport> {
+    let run = Begun::begin(ws, opts, progress)?;
+    if let Some(kept) = run.recall(verdict::recall_json) {
+        let (recorded, stats) = run.remembered(ws, progress)?;
+        return Ok(JsonReport {
+            text: report_json(&kept.verification, &recorded, &kept.pull_requests),
+            blocks: kept.blocks,
+            stats,
+        });
+    }
+    let out = run.judge(ws, opts, progress)?;
+    Ok(JsonReport {
+        text: render_json(&out),
+        blocks: out.verification.blocks(),
+        stats: out.stats,
+    })
+}
+
+/// `out` as `verify --format json` prints it: [`report_json`] of its parts.
+pub fn render_json(out: &VerifyOutcome) -> String {
+    let verification =
+        serde_json::to_string_pretty(&out.verification).expect("a verification serialises");
+    report_json(&verification, &out.recorded, &out.pull_requests)
+}
+
+/// The indented JSON of a [`VerifyOutcome`] from the indented JSON of its verification and its
+/// other parts: the verification's fields, then `recorded` and `pull_requests` (as the
+/// outcome's `flatten` writes them), the same text as `serde_json::to_string_pretty` of the
+/// outcome.
+fn report_json(
+    verification: &str,
+    recorded: &Recorded,
+    pull_requests: &[LandingPullRequest],
+) -> String {
+    #[derive(Serialize)]
+    struct Tail<'a> {
+        recorded: &'a Recorded,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        pull_requests: &'a [LandingPullRequest],
+    }
+    let tail = serde_json::to_string_pretty(&Tail {
         recorded,
         pull_requests,
-        stats: ScanStats {
-            elapsed_ms: started.elapsed().as_millis(),
-            probes_remembered,
-            ..stats
-        },
     })
+    .expect("a report serialises");
+    // Both are objects at the outermost level: `{\n  "line": …\n}` and `{\n  "recorded": …\n}`.
+    let head = verification.strip_suffix("\n}").unwrap_or(verification);
+    let rest = tail.strip_prefix('{').unwrap_or(&tail);
+    let mut text = String::with_capacity(head.len() + rest.len() + 1);
+    text.push_str(head);
+    text.push(',');
+    text.push_str(rest);
+    text
 }
 
 /// A release that waived a key: (its `release.cut` seq, tag, the waiver's note, its commits).

@@ -1,9 +1,11 @@
 use std::io::IsTerminal;
 
-use crate::cli::output::{print, print_json};
+use crate::cli::output::print;
 use crate::render::verify::{drift_table, markdown, table};
 use crate::render::Format;
-use portcullis_ops::verify::{verify, ScanProgress, VerifyOptions};
+use portcullis_ops::verify::{
+    verify, verify_json, ScanProgress, ScanStats, VerifyOptions, VerifyOutcome,
+};
 use portcullis_ops::workspace::Workspace;
 use portcullis_ops::Result;
 
@@ -35,22 +37,34 @@ pub fn run(ws: &Workspace, opts: VerifyOptions, commits: bool, format: Format) -
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let render: fn(&VerifyOutcome, bool) -> String = match format {
+        Format::Json => return json(ws, &opts, &Bar(bar)),
+        Format::Csv => |out, _| drift_table(&out.verification).render_csv(),
+        Format::Md => markdown,
+        Format::Table => table,
+    };
     let out = verify(ws, &opts, &Bar(bar))?;
+    log_finished(&out.stats);
+    print(&render(&out, commits))?;
+    Ok(u8::from(out.verification.blocks()))
+}
+
+/// `verify --format json`: a remembered verdict is printed as it was kept, not read and
+/// written out again.
+fn json(ws: &Workspace, opts: &VerifyOptions, progress: &dyn ScanProgress) -> Result<u8> {
+    let report = verify_json(ws, opts, progress)?;
+    log_finished(&report.stats);
+    print(&format!("{}\n", report.text))?;
+    Ok(u8::from(report.blocks))
+}
+
+fn log_finished(stats: &ScanStats) {
     tracing::info!(
-        elapsed_ms = out.stats.elapsed_ms as u64,
-        facts_cached = out.stats.facts_cached,
-        facts_computed = out.stats.facts_computed,
-        remembered = out.stats.remembered,
-        probes_remembered = out.stats.probes_remembered,
+        elapsed_ms = stats.elapsed_ms as u64,
+        facts_cached = stats.facts_cached,
+        facts_computed = stats.facts_computed,
+        remembered = stats.remembered,
+        probes_remembered = stats.probes_remembered,
         "verify finished"
     );
-    let code = if out.verification.blocks() { 1 } else { 0 };
-    let text = match format {
-        Format::Json => return print_json(&out).map(|()| code).map_err(Into::into),
-        Format::Csv => drift_table(&out.verification).render_csv(),
-        Format::Md => markdown(&out, commits),
-        Format::Table => table(&out, commits),
-    };
-    print(&text)?;
-    Ok(code)
 }

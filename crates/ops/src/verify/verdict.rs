@@ -17,7 +17,9 @@
 //!   commits are wanted (the triage screen): it keeps neither.
 //!
 //! It is one row per line in the scan cache, as the moves are (`*verdict*`): the verifier's
-//! caches are local, so a PostgreSQL team ledger keeps it in the local cache file.
+//! caches are local, so a PostgreSQL team ledger keeps it in the local cache file. The row is a
+//! header line (whether it blocks, the pull requests that landed) and then the verification as
+//! the indented JSON `verify --format json` prints, which `verify_json` hands on unread.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,8 +35,9 @@ use portcullis_ledger::git_cache::{CacheReader, ScanRow};
 /// a policy's repository names have no `*`).
 const VERDICT_MEMO: &str = "*verdict*";
 
-/// Bump when what is kept changes shape.
-const VERDICT_VERSION: u32 = 1;
+/// Bump when what is kept changes shape (2: a header line, then the indented JSON of the
+/// verification).
+const VERDICT_VERSION: u32 = 2;
 
 /// What a verdict is kept under, and the ledger head it was judged at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,16 +46,25 @@ pub(super) struct VerdictKey {
     pub head: (i64, String),
 }
 
-#[derive(Serialize)]
-struct KeptOut<'a> {
-    verification: &'a Verification,
-    pull_requests: &'a [LandingPullRequest],
+/// What is kept before the verification: on the first line of the kept text, compact JSON.
+#[derive(Serialize, Deserialize)]
+struct Header<T> {
+    /// Whether the verification blocks a release.
+    blocks: bool,
+    pull_requests: T,
 }
 
-/// A verdict as kept.
-#[derive(Deserialize)]
+/// A verdict as kept, read.
 pub(super) struct Kept {
     pub verification: Verification,
+    pub pull_requests: Vec<LandingPullRequest>,
+}
+
+/// A verdict as kept, for the JSON report: its verification as the indented JSON `verify
+/// --format json` prints, not read.
+pub(super) struct KeptJson {
+    pub verification: String,
+    pub blocks: bool,
     pub pull_requests: Vec<LandingPullRequest>,
 }
 
@@ -109,9 +121,41 @@ pub(super) fn build_stamp() -> Option<String> {
 
 /// The verdict kept for `line` under `key` in the ledger file at `ledger_path`, if any.
 pub(super) fn recall(ledger_path: &std::path::Path, line: &str, key: &VerdictKey) -> Option<Kept> {
+    read_kept(ledger_path, line, key, |header, verification| {
+        Some(Kept {
+            verification: serde_json::from_str(verification).ok()?,
+            pull_requests: header.pull_requests,
+        })
+    })
+}
+
+/// [`recall`] with the verification as kept (indented JSON), not read.
+pub(super) fn recall_json(
+    ledger_path: &std::path::Path,
+    line: &str,
+    key: &VerdictKey,
+) -> Option<KeptJson> {
+    read_kept(ledger_path, line, key, |header, verification| {
+        Some(KeptJson {
+            verification: verification.to_string(),
+            blocks: header.blocks,
+            pull_requests: header.pull_requests,
+        })
+    })
+}
+
+/// Hand `read` the header and the verification's text of the verdict kept for `line` under
+/// `key`.
+fn read_kept<T>(
+    ledger_path: &std::path::Path,
+    line: &str,
+    key: &VerdictKey,
+    read: impl FnOnce(Header<Vec<LandingPullRequest>>, &str) -> Option<T>,
+) -> Option<T> {
     CacheReader::open(ledger_path)
         .read_scan(VERDICT_MEMO, line, &key.key, |text| {
-            serde_json::from_str::<Kept>(text).ok()
+            let (header, verification) = text.split_once('\n')?;
+            read(serde_json::from_str(header).ok()?, verification)
         })
         .flatten()
 }
@@ -123,15 +167,16 @@ pub(super) fn row(
     verification: &Verification,
     pull_requests: &[LandingPullRequest],
 ) -> Option<ScanRow> {
-    let scan = serde_json::to_string(&KeptOut {
-        verification,
+    let header = serde_json::to_string(&Header {
+        blocks: verification.blocks(),
         pull_requests,
     })
     .ok()?;
+    let verification = serde_json::to_string_pretty(verification).ok()?;
     Some(ScanRow {
         repo: VERDICT_MEMO.to_string(),
         line: line.to_string(),
         key: key.key.clone(),
-        scan,
+        scan: format!("{header}\n{verification}"),
     })
 }
