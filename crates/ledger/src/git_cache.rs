@@ -116,6 +116,33 @@ impl CacheReader {
         .flatten()
         .flatten()
     }
+
+    /// Query `scans_by_prefix`: every remembered scan of `line` whose repository's name starts
+    /// with `prefix` (a kind of memo: `*probe*pkg`), as (repository, key, scan). One query for
+    /// all of them; a read that fails reads as none.
+    pub fn read_scans_by_prefix(&self, prefix: &str, line: &str) -> Vec<(String, String, String)> {
+        let Some(conn) = self.conn.as_ref() else {
+            return Vec::new();
+        };
+        // The names from `prefix` up to, not including, the prefix with its last character
+        // moved one up: a range of the (repo, line) index.
+        let mut end = prefix.to_string();
+        let Some(last) = end.pop().and_then(|c| char::from_u32(c as u32 + 1)) else {
+            return Vec::new();
+        };
+        end.push(last);
+        let rows = conn
+            .prepare_cached(
+                "SELECT repo, key, scan FROM git_scans WHERE repo >= ?1 AND repo < ?2 AND line = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![prefix, end, line], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            });
+        rows.unwrap_or_default()
+    }
 }
 
 /// Write computed facts and scans (inside the caller's transaction).

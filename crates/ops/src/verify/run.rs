@@ -13,6 +13,7 @@ use crate::workspace::Workspace;
 use crate::Result;
 use portcullis_core::policy::Line;
 use portcullis_core::time::now;
+use portcullis_ledger::git_cache::CacheReader;
 use portcullis_ledger::Ledger;
 
 /// A `verify` run up to the point where it either reports the verdict it remembers or reads
@@ -21,6 +22,7 @@ pub(super) struct Begun<'w> {
     started: Instant,
     line: &'w Line,
     ledger: Ledger,
+    cache: CacheReader,
     probed: Probed<'w>,
     learned: crate::release::Learned,
     key: Option<VerdictKey>,
@@ -40,7 +42,9 @@ impl<'w> Begun<'w> {
         // learned from the tags read (they settle drift and are the previous release). With
         // the ledger's head after that, a run that finds nothing changed reports the verdict it
         // remembers.
-        let probed = probe_repos(ws, ledger.path(), line, opts, progress)?;
+        // One reader of the caches for the probes and the verdict remembered.
+        let cache = CacheReader::open(ledger.path());
+        let probed = probe_repos(ws, &cache, line, opts, progress)?;
         let learned = crate::release::learn(ws, line, &mut ledger, &probed.read_tags())?;
         tracing::debug!(elapsed = ?started.elapsed(), "learned");
         let key = verdict::key(ws, line, opts, &probed, ledger.head()?);
@@ -48,6 +52,7 @@ impl<'w> Begun<'w> {
             started,
             line,
             ledger,
+            cache,
             probed,
             learned,
             key,
@@ -57,10 +62,10 @@ impl<'w> Begun<'w> {
     /// The verdict remembered under this run's key, read by `read`.
     pub(super) fn recall<T>(
         &self,
-        read: fn(&std::path::Path, &str, &VerdictKey) -> Option<T>,
+        read: fn(&CacheReader, &str, &VerdictKey) -> Option<T>,
     ) -> Option<T> {
         let key = self.key.as_ref()?;
-        read(self.ledger.path(), &self.line.name, key)
+        read(&self.cache, &self.line.name, key)
     }
 
     /// Finish a run that reports the remembered verdict: what it recorded (only releases
@@ -106,10 +111,12 @@ impl<'w> Begun<'w> {
             started,
             line,
             mut ledger,
+            cache,
             probed,
             learned,
             key,
         } = self;
+        drop(cache);
         let probes_remembered = probed.remembered;
         let scanned = probed.scan(ledger.path(), opts, progress);
         // Judging only reads the ledger: a lost connection is opened again and the judging

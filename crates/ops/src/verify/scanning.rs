@@ -208,18 +208,19 @@ pub fn scan_repos(
     opts: &VerifyOptions,
     progress: &dyn ScanProgress,
 ) -> Result<Scanned> {
-    Ok(probe_repos(ws, ledger_path, line, opts, progress)?.scan(ledger_path, opts, progress))
+    let cache = CacheReader::open(ledger_path);
+    Ok(probe_repos(ws, &cache, line, opts, progress)?.scan(ledger_path, opts, progress))
 }
 
 /// Open the repositories of `line` (all, or `opts.repos`; fetched first with `opts.fetch`) and
 /// read what their scans depend on, on worker threads; [`Probed::scan`] scans them.
 ///
 /// A repository whose reference files are as they were when it was last probed is not opened:
-/// its probe is the one remembered under them in the cache of the ledger file at `ledger_path`
-/// (`scan::ref_fingerprint`). Not with `opts.fetch`, which moves them.
+/// its probe is the one remembered under them in `cache` (`scan::ref_fingerprint`). Not with
+/// `opts.fetch`, which moves them.
 pub fn probe_repos<'a>(
     ws: &'a Workspace,
-    ledger_path: &Path,
+    cache: &CacheReader,
     line: &'a Line,
     opts: &VerifyOptions,
     progress: &dyn ScanProgress,
@@ -251,9 +252,15 @@ pub fn probe_repos<'a>(
             &Sha256::digest(format!("{fp}\0{}", build.as_ref()?))[..16],
         ))
     };
-    let fingerprints: Vec<Option<String>> = targets.iter().map(&fingerprint).collect();
+    // A dozen small reads a repository, each a walk of its path: on every core.
+    let fingerprints: Vec<Option<String>> = in_parallel(
+        targets.len(),
+        opts.jobs,
+        || (),
+        |_, i| fingerprint(&targets[i]),
+    );
     let mut probes: Vec<Option<std::result::Result<Probe, Box<RepoScan>>>> =
-        recall_probes(ledger_path, line, &targets, &fingerprints);
+        recall_probes(cache, line, &targets, &fingerprints);
     let remembered = probes.iter().filter(|p| p.is_some()).count();
     let todo: Vec<usize> = (0..targets.len())
         .filter(|&i| probes[i].is_none())
@@ -314,7 +321,7 @@ fn probe_memo_name(repo: &str) -> String {
 
 /// Per target, the probe remembered under its fingerprint, if any.
 fn recall_probes(
-    ledger_path: &Path,
+    cache: &CacheReader,
     line: &Line,
     targets: &[ScanTarget<'_>],
     fingerprints: &[Option<String>],
@@ -323,15 +330,18 @@ fn recall_probes(
     if fingerprints.iter().all(Option::is_none) {
         return out;
     }
-    let reader = CacheReader::open(ledger_path);
+    let kept: HashMap<String, (String, String)> = cache
+        .read_scans_by_prefix(&probe_memo_name(""), &line.name)
+        .into_iter()
+        .map(|(repo, key, text)| (repo, (key, text)))
+        .collect();
     for ((t, fp), slot) in targets.iter().zip(fingerprints).zip(&mut out) {
-        let Some(fp) = fp else { continue };
-        *slot = reader
-            .read_scan(&probe_memo_name(&t.repo), &line.name, fp, |text| {
-                Probe::recall(t, text)
-            })
-            .flatten()
-            .map(Ok);
+        let Some((key, text)) = kept.get(&probe_memo_name(&t.repo)) else {
+            continue;
+        };
+        if fp.as_ref() == Some(key) {
+            *slot = Probe::recall(t, text).map(Ok);
+        }
     }
     out
 }

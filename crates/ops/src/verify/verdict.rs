@@ -119,9 +119,9 @@ pub(super) fn build_stamp() -> Option<String> {
     ))
 }
 
-/// The verdict kept for `line` under `key` in the ledger file at `ledger_path`, if any.
-pub(super) fn recall(ledger_path: &std::path::Path, line: &str, key: &VerdictKey) -> Option<Kept> {
-    read_kept(ledger_path, line, key, |header, verification| {
+/// The verdict kept for `line` under `key` in `cache`, if any.
+pub(super) fn recall(cache: &CacheReader, line: &str, key: &VerdictKey) -> Option<Kept> {
+    read_kept(cache, line, key, |header, verification| {
         Some(Kept {
             verification: serde_json::from_str(verification).ok()?,
             pull_requests: header.pull_requests,
@@ -130,12 +130,8 @@ pub(super) fn recall(ledger_path: &std::path::Path, line: &str, key: &VerdictKey
 }
 
 /// [`recall`] with the verification as kept (indented JSON), not read.
-pub(super) fn recall_json(
-    ledger_path: &std::path::Path,
-    line: &str,
-    key: &VerdictKey,
-) -> Option<KeptJson> {
-    read_kept(ledger_path, line, key, |header, verification| {
+pub(super) fn recall_json(cache: &CacheReader, line: &str, key: &VerdictKey) -> Option<KeptJson> {
+    read_kept(cache, line, key, |header, verification| {
         Some(KeptJson {
             verification: verification.to_string(),
             blocks: header.blocks,
@@ -147,12 +143,12 @@ pub(super) fn recall_json(
 /// Hand `read` the header and the verification's text of the verdict kept for `line` under
 /// `key`.
 fn read_kept<T>(
-    ledger_path: &std::path::Path,
+    cache: &CacheReader,
     line: &str,
     key: &VerdictKey,
     read: impl FnOnce(Header<Vec<LandingPullRequest>>, &str) -> Option<T>,
 ) -> Option<T> {
-    CacheReader::open(ledger_path)
+    cache
         .read_scan(VERDICT_MEMO, line, &key.key, |text| {
             let (header, verification) = text.split_once('\n')?;
             read(serde_json::from_str(header).ok()?, verification)
