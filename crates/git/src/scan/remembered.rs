@@ -15,6 +15,11 @@
 //! work tree, a submodule), a bare repository, `commondir`, a `reftable` directory, a symbolic
 //! reference among those read, a file it cannot read.
 //!
+//! What it does not read: the user's and the system's git configuration, and the objects. A
+//! repository that `safe.directory` stops trusting, or whose tip objects are lost, keeps its
+//! remembered probe until a reference file moves; its scan and verdict are remembered under
+//! their own keys anyway, which no object read can move either.
+//!
 //! The caller keeps what [`Probe::remembered`] writes under the fingerprint and, next time,
 //! takes the probe back with [`Probe::recall`] when the fingerprint is the same. It must take
 //! the fingerprint before probing and again after, and keep the probe only when the two agree:
