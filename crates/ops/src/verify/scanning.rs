@@ -148,6 +148,8 @@ impl Probed<'_> {
             remembered: _,
             started,
         } = self;
+        // Probes that were remembered opened no repository, and so did not set libgit2 up.
+        portcullis_git::scan::tune_libgit2_for_scans();
         let work: Vec<Mutex<Option<_>>> = probes.into_iter().map(|p| Mutex::new(Some(p))).collect();
         let results = in_parallel(
             targets.len(),
