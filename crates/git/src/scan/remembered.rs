@@ -308,6 +308,83 @@ mod tests {
         assert_eq!(ref_fingerprint(&t).unwrap(), before);
     }
 
+    /// The one defect a remembered probe must not have is a stale tip or tag. Reference files
+    /// changed at random among a few commits and tags (so that states come back, loose or
+    /// packed): whenever a fingerprint is one seen before, the probe libgit2 reads now is the
+    /// probe it read then.
+    #[test]
+    fn a_fingerprint_seen_again_is_always_the_same_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = clone_with_tags(dir.path());
+        let pkg = dir.path().join("pkg");
+        let policy = Policy::from_toml("v23.toml", BUILTIN_V23).unwrap();
+        let t = target(dir.path(), &policy);
+        // Fixed times: the same tag made twice is the same object.
+        let sig = Signature::new("T", "t@example.org", &git2::Time::new(1_700_000_000, 0)).unwrap();
+        let main = repo.refname_to_id("refs/heads/main").unwrap();
+        let mut commits = vec![main];
+        for n in 0..3 {
+            let parent = repo.find_commit(*commits.last().unwrap()).unwrap();
+            let tree = parent.tree().unwrap();
+            let c = repo
+                .commit(None, &sig, &sig, &format!("fix {n}"), &tree, &[&parent])
+                .unwrap();
+            commits.push(c);
+        }
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
+        let (mut again, mut state) = (0, 0x9e37_79b9_7f4a_7c15_u64);
+        let mut pick = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for step in 0..150 {
+            let commit = commits[pick(commits.len())];
+            let object = repo.find_object(commit, None).unwrap();
+            let tag = format!("23.0.{}", pick(3));
+            match pick(7) {
+                0 => {
+                    repo.reference("refs/heads/v23.0.x", commit, true, "t")
+                        .unwrap();
+                }
+                1 => {
+                    repo.reference("refs/remotes/origin/v23.0.x", commit, true, "t")
+                        .unwrap();
+                }
+                2 => {
+                    repo.tag_lightweight(&tag, &object, true).unwrap();
+                }
+                3 => {
+                    repo.tag(&tag, &object, &sig, &format!("Version {tag}"), true)
+                        .unwrap();
+                }
+                4 => {
+                    if let Ok(mut r) = repo.find_reference(&format!("refs/tags/{tag}")) {
+                        r.delete().unwrap();
+                    }
+                }
+                5 => git(&pkg, &["pack-refs", "--all"]),
+                _ => {
+                    repo.reference("refs/heads/main", commit, true, "t")
+                        .unwrap();
+                }
+            }
+            let now = probe(&t).unwrap().remembered();
+            let fingerprint = ref_fingerprint(&t).unwrap();
+            match seen.get(&fingerprint) {
+                Some(before) => {
+                    assert_eq!(before, &now, "step {step}: the same files, another probe");
+                    again += 1;
+                }
+                None => {
+                    seen.insert(fingerprint, now);
+                }
+            }
+        }
+        assert!(again >= 10, "states came back only {again} times");
+    }
+
     #[test]
     fn no_fingerprint_where_the_references_are_not_plain_files() {
         let dir = tempfile::tempdir().unwrap();
