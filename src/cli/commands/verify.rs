@@ -52,9 +52,10 @@ pub fn run(ws: &Workspace, opts: VerifyOptions, commits: bool, format: Format) -
 /// `verify --format json`: a remembered verdict is printed as it was kept, not read and
 /// written out again.
 fn json(ws: &Workspace, opts: &VerifyOptions, progress: &dyn ScanProgress) -> Result<u8> {
-    let report = verify_json(ws, opts, progress)?;
+    let mut report = verify_json(ws, opts, progress)?;
     log_finished(&report.stats);
-    print(&format!("{}\n", report.text))?;
+    report.text.push('\n');
+    print(&report.text)?;
     Ok(u8::from(report.blocks))
 }
 

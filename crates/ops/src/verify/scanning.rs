@@ -117,13 +117,8 @@ impl Probed<'_> {
     /// reports the remembered verdict writes them itself; [`Probed::scan`] hands them on).
     pub(super) fn take_memos(&mut self) -> Vec<ScanRow> {
         std::mem::take(&mut self.memos)
-            .into_iter()
-            .map(|m| ScanRow {
-                repo: m.repo,
-                line: m.line,
-                key: m.key,
-                scan: m.scan,
-            })
+            .iter()
+            .map(scan_row)
             .collect()
     }
 
@@ -362,8 +357,10 @@ fn in_parallel<S, R: Send>(
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
     .clamp(1, n.max(1));
-    if n == 0 {
-        return Vec::new();
+    if jobs == 1 {
+        // No thread for one: a single repository, or `--jobs 1`.
+        let mut state = init();
+        return (0..n).map(|i| f(&mut state, i)).collect();
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(n));
@@ -574,15 +571,15 @@ pub(super) fn cache_rows(w: &CacheWrites) -> (Vec<CommitRow>, Vec<ScanRow>) {
             lines: f.lines.clone(),
         })
         .collect();
-    let scans = w
-        .memos
-        .iter()
-        .map(|m| ScanRow {
-            repo: m.repo.clone(),
-            line: m.line.clone(),
-            key: m.key.clone(),
-            scan: m.scan.clone(),
-        })
-        .collect();
-    (commits, scans)
+    (commits, w.memos.iter().map(scan_row).collect())
+}
+
+/// A remembered scan (or probe) as the ledger's cache row.
+fn scan_row(m: &MemoRow) -> ScanRow {
+    ScanRow {
+        repo: m.repo.clone(),
+        line: m.line.clone(),
+        key: m.key.clone(),
+        scan: m.scan.clone(),
+    }
 }

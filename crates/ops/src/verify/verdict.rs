@@ -102,6 +102,12 @@ pub(super) fn key(
 /// executable cannot be read. On Linux through `/proc/self/exe`, which is the running file even
 /// after an upgrade replaced it on disk (a long-running bot keeps judging with its own build).
 pub(super) fn build_stamp() -> Option<String> {
+    // Read once: the probes' keys and the verdict's both name it.
+    static STAMP: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    STAMP.get_or_init(read_build_stamp).clone()
+}
+
+fn read_build_stamp() -> Option<String> {
     let meta = std::fs::metadata("/proc/self/exe")
         .or_else(|_| std::fs::metadata(std::env::current_exe()?))
         .ok()?;
